@@ -16,7 +16,9 @@ function collect(dir, out = []) {
 }
 
 const filter = process.argv.slice(2);
-const files = collect('dist/test')
+// STARLING_DIST lets parallel work build into its own folder (e.g. .build/codec) and test from there.
+const dist = process.env.STARLING_DIST ?? 'dist';
+const files = collect(join(dist, 'test'))
   .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
   .sort();
 if (files.length === 0) {

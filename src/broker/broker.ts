@@ -1,0 +1,482 @@
+// The broker: sessions, routing, retained messages and persistence, behind the operations a
+// channel needs. Flows are short lists of named steps that read like the spec.
+import type { Logger } from 'pino';
+import type { QoS } from '../protocol/constants.js';
+import { SESSION_NEVER_EXPIRES } from '../protocol/constants.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import { MqttError } from '../protocol/errors.js';
+import { parseSharedFilter } from '../protocol/topic.js';
+import { Session, type QueueLimits } from '../session/session.js';
+import type { Outgoing } from '../session/outgoing.js';
+import { SubscriptionIndex } from '../router/subscriptions.js';
+import { RetainedIndex } from '../router/retained.js';
+import type { Store, StoreOp, StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
+import { StoreBatcher } from '../store/batcher.js';
+import { allowAll, type BrokerHooks } from '../hooks/hooks.js';
+import type { BrokerOptions } from './options.js';
+import { ClientRegistry, type Owner } from './registry.js';
+import { entryOps, fullSessionOps, sessionRecord } from './persistence.js';
+import { MessageIds, messageFromWill } from './message.js';
+import { KeyedTimers } from './timers.js';
+import { BrokerStats } from './stats.js';
+import { recover } from './recovery.js';
+
+/** Store ops gathered along one flow, and the entries that wait for them. */
+class WriteBatch {
+  readonly ops: StoreOp[] = [];
+  readonly entries: Outgoing[] = [];
+  readonly sessions = new Set<Session>();
+}
+
+/** A connection as the broker sees it (implemented by the channel). */
+export interface BrokerClient extends Owner {
+  session?: Session;
+}
+
+export interface ConnectRequest {
+  clientId: string;
+  protocolVersion: Session['protocolVersion'];
+  /** Clean Session (3.x) / Clean Start (5.0). */
+  clean: boolean;
+  /** Session Expiry Interval in seconds. */
+  expiryInterval: number;
+  will?: WillRecord;
+}
+
+export type DisconnectKind =
+  /** DISCONNECT 0x00: the will is discarded [MQTT-3.1.2-10]. */
+  | 'normal'
+  /** DISCONNECT 0x04, network failure, keepalive timeout, protocol error: the will is published. */
+  | 'abnormal'
+  /** Another connection took the client id; the session lives on in the new connection. */
+  | 'takenOver';
+
+export class Broker {
+  readonly log: Logger;
+  readonly hooks: BrokerHooks;
+  readonly sessions = new Map<string, Session>();
+  readonly subscriptions = new SubscriptionIndex();
+  readonly retained = new RetainedIndex();
+  readonly clients = new ClientRegistry<BrokerClient>();
+  readonly stats = new BrokerStats();
+  readonly options: BrokerOptions;
+  readonly now: () => number;
+  private readonly store: Store;
+  private readonly writer: StoreBatcher;
+  readonly ids = new MessageIds();
+  private readonly expiryTimers = new KeyedTimers();
+  private readonly willTimers = new KeyedTimers();
+  private closed = false;
+
+  private constructor(options: BrokerOptions) {
+    this.options = options;
+    this.log = options.log;
+    this.hooks = { ...allowAll, ...options.hooks };
+    this.now = options.now ?? Date.now;
+    this.store = options.store;
+    this.writer = new StoreBatcher(options.store);
+  }
+
+  /** Opens the store and recovers every session, queue and retained message it holds. */
+  static async open(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options);
+    const started = Date.now();
+    const snapshot = await options.store.open();
+    const recovered = recover(snapshot, broker.now(), (s) => broker.adopt(s));
+    for (const m of snapshot.retained) broker.retained.set(m);
+    broker.log.info(
+      { sessions: recovered.sessions, queued: recovered.entries, retained: snapshot.retained.length, ms: Date.now() - started },
+      'state recovered',
+    );
+    return broker;
+  }
+
+  get queueLimits(): QueueLimits {
+    return this.options.queue;
+  }
+
+  nextMessageId(): string {
+    return this.ids.next();
+  }
+
+  // ---- connect / disconnect -------------------------------------------------------------
+
+  /**
+   * Binds a new connection to its session: takes over any connection with the same client id,
+   * discards or resumes the session, persists it. Returns whether a session was present.
+   */
+  async connect(client: BrokerClient, req: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
+    this.clients.claim(client);
+    const { session, sessionPresent } = this.takeSession(req);
+    const wasPersistent = sessionPresent && session.persistent;
+    this.willTimers.clear(req.clientId);
+    this.expiryTimers.clear(req.clientId);
+    session.protocolVersion = req.protocolVersion;
+    session.expiryInterval = req.expiryInterval;
+    session.disconnectedAt = undefined;
+    session.will = req.will;
+    client.session = session;
+    if (session.persistent) {
+      const record: StoreOp = { op: 'session.put', session: sessionRecord(session) };
+      await this.writer.write(wasPersistent ? [record] : fullSessionOps(session));
+    }
+    else if (sessionPresent) await this.writer.write([{ op: 'session.delete', clientId: session.clientId }]);
+    if (this.clients.get(req.clientId) !== client) {
+      throw new MqttError(ReasonCode.SessionTakenOver, 'taken over while connecting');
+    }
+    return { session, sessionPresent };
+  }
+
+  private takeSession(req: ConnectRequest): { session: Session; sessionPresent: boolean } {
+    const existing = this.sessions.get(req.clientId);
+    if (existing && existing.online) existing.outlet = undefined;
+    if (existing && !req.clean) return { session: existing, sessionPresent: true };
+    if (existing) {
+      // Clean Start ends the old session, and with it any will still waiting for its delay.
+      if (existing.will) this.publishWill(existing);
+      this.discardSession(existing, false);
+    }
+    const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
+    this.sessions.set(req.clientId, session);
+    return { session, sessionPresent: false };
+  }
+
+  /** After CONNACK: resend what was in flight, then deliver what was queued [MQTT-4.4.0-1]. */
+  attach(session: Session, outlet: NonNullable<Session['outlet']>, receiveMaximum: number): void {
+    session.outlet = outlet;
+    session.sendWindow = Math.min(receiveMaximum, this.options.maxInflightMessages);
+    session.resend();
+    this.pump(session);
+  }
+
+  /** The connection of `client` ended. */
+  disconnected(client: BrokerClient, kind: DisconnectKind): void {
+    const session = client.session;
+    const owned = this.clients.release(client);
+    if (!session) return;
+    client.session = undefined;
+    if (kind === 'normal') session.will = undefined;
+    if (kind === 'takenOver' || !owned) {
+      // The session continues in the new connection; a will without delay is still published
+      // [MQTT-3.1.4-3]; one with a delay is cancelled by the resumption.
+      if (session.will && session.will.delayInterval === 0) this.publishWill(session);
+      return;
+    }
+    session.outlet = undefined;
+    const now = this.now();
+    session.disconnectedAt = now;
+    if (!session.persistent) {
+      if (session.will) this.publishWill(session);
+      this.discardSession(session, false);
+      return;
+    }
+    this.scheduleWill(session);
+    this.scheduleExpiry(session);
+    this.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
+  }
+
+  /** Session Expiry Interval changed at DISCONNECT [MQTT-3.14.2-?]. */
+  setExpiry(session: Session, seconds: number): void {
+    const wasPersistent = session.persistent;
+    session.expiryInterval = seconds;
+    if (session.persistent && !wasPersistent) this.persistLater(fullSessionOps(session));
+  }
+
+  private scheduleWill(session: Session): void {
+    const will = session.will;
+    if (!will) return;
+    const delay = Math.min(will.delayInterval, session.expiryInterval);
+    if (delay === 0) return this.publishWill(session);
+    const due = (session.disconnectedAt ?? this.now()) + delay * 1000 - this.now();
+    this.willTimers.set(session.clientId, due, () => this.publishWill(session));
+  }
+
+  private scheduleExpiry(session: Session): void {
+    if (session.expiryInterval === SESSION_NEVER_EXPIRES) return;
+    const due = (session.disconnectedAt ?? this.now()) + session.expiryInterval * 1000 - this.now();
+    this.expiryTimers.set(session.clientId, due, () => {
+      if (this.sessions.get(session.clientId) !== session || session.online) return;
+      // A will still waiting for its delay is published when the session ends [MQTT-3.1.3-9].
+      if (session.will) this.publishWill(session);
+      this.discardSession(session, true);
+    });
+  }
+
+  private publishWill(session: Session): void {
+    const will = session.will;
+    if (!will) return;
+    session.will = undefined;
+    this.willTimers.clear(session.clientId);
+    this.stats.willsPublished++;
+    const message = { ...will.message, id: this.ids.next(), createdAt: this.now() };
+    const done = this.publish(message);
+    if (done instanceof Promise) done.catch((err) => this.log.error({ err }, 'will publish failed'));
+    if (session.persistent && this.sessions.get(session.clientId) === session) {
+      this.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
+    }
+  }
+
+  /** Ends a session: its subscriptions go, queued messages are dropped. */
+  private discardSession(session: Session, persist: boolean): void {
+    this.subscriptions.removeAll(session);
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    this.expiryTimers.clear(session.clientId);
+    if (persist) this.persistLater([{ op: 'session.delete', clientId: session.clientId }]);
+  }
+
+  /** Registers a session read back from the store. */
+  private adopt(session: Session): void {
+    this.sessions.set(session.clientId, session);
+    for (const sub of session.subscriptions.values()) this.subscriptions.add(session, sub);
+    this.scheduleWill(session);
+    this.scheduleExpiry(session);
+  }
+
+  // ---- publish ---------------------------------------------------------------------------
+
+  /**
+   * Routes a message: retain → match → enqueue → persist → deliver. Returns how many sessions
+   * it was routed to; a Promise when a durable write must finish first (then nothing goes out,
+   * and the caller does not acknowledge, until it is durable).
+   */
+  publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number> {
+    this.stats.messagesReceived++;
+    const now = this.now();
+    let batch: WriteBatch | undefined;
+    if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
+    if (message.retain) batch = this.retain(message, batch);
+    const deliveries = this.subscriptions.match(message.topic, message.publisherId);
+    let messageStored = false;
+    for (const d of deliveries) {
+      const qos = (d.qos < message.qos ? d.qos : message.qos) as QoS;
+      // Retain is kept only where the subscription asked for Retain As Published [MQTT-3.3.1-12].
+      const retain = d.retainAsPublished && message.retain;
+      const s = d.session;
+      if (qos === 0) {
+        if (s.outlet) s.outlet.publish(message, 0, retain, d.subscriptionIds, undefined, false);
+        continue;
+      }
+      if (s.persistent) {
+        batch ??= new WriteBatch();
+        if (this.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored)) messageStored = true;
+      } else if (this.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false)) s.flush();
+    }
+    const matched = deliveries.length;
+    if (!batch || batch.ops.length === 0) return matched;
+    if (batch.entries.length === 0 && !extraOps && message.qos === 0) {
+      // Nothing to acknowledge: a retained QoS 0 message is stored without holding anything up.
+      this.persistLater(batch.ops);
+      return matched;
+    }
+    return this.commit(batch).then(() => matched);
+  }
+
+  /**
+   * Adds a QoS 1/2 delivery to a session's queue and takes what fits into its window. With a
+   * batch (persistent session), the entry is held back from sending until the batch is written.
+   */
+  private enqueue(
+    s: Session,
+    message: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    now: number,
+    batch: WriteBatch | undefined,
+    withMessage: boolean,
+  ): boolean {
+    const r = s.enqueue(message, qos, retain, subscriptionIds, this.queueLimits);
+    if (r.outcome === 'refused') {
+      this.stats.dropped('queueFull');
+      return false;
+    }
+    if (r.dropped) this.stats.dropped('queueFull');
+    if (batch) {
+      if (r.dropped) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: r.dropped.seq });
+      r.entry.written = false;
+      batch.ops.push(...entryOps(s, r.entry, withMessage));
+      batch.entries.push(r.entry);
+      batch.sessions.add(s);
+    }
+    if (s.online) this.take(s, now, batch);
+    return true;
+  }
+
+  /** Moves queued entries into the window; with a batch, their new state is written first. */
+  private take(s: Session, now: number, batch: WriteBatch | undefined): void {
+    const { taken, expired } = s.take(now);
+    for (let i = 0; i < expired.length; i++) this.stats.dropped('expired');
+    if (!batch) return;
+    for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
+    for (const o of taken) {
+      // Entries written earlier change state now; the others are in this batch already.
+      if (o.written) {
+        o.written = false;
+        batch.ops.push(...entryOps(s, o, false));
+        batch.entries.push(o);
+      }
+    }
+    batch.sessions.add(s);
+  }
+
+  /** Writes a batch; once durable, its entries may be sent. */
+  private commit(batch: WriteBatch): Promise<void> {
+    return this.writer.write(batch.ops).then(() => {
+      for (const o of batch.entries) o.written = true;
+      for (const s of batch.sessions) s.flush();
+    });
+  }
+
+  /** Takes and sends what the session's window allows now. */
+  pump(session: Session): void {
+    if (!session.online) return;
+    if (!session.persistent) {
+      this.take(session, this.now(), undefined);
+      session.flush();
+      return;
+    }
+    const batch = new WriteBatch();
+    this.take(session, this.now(), batch);
+    if (batch.ops.length === 0) return session.flush();
+    this.commit(batch).catch((err) => this.log.error({ err, clientId: session.clientId }, 'store write failed'));
+  }
+
+  private retain(message: StoredMessage, batch: WriteBatch | undefined): WriteBatch | undefined {
+    // A retained message with an empty payload clears the topic [MQTT-3.3.1-10, MQTT-3.3.1-11].
+    if (message.payload.length === 0) {
+      if (this.retained.delete(message.topic)) {
+        (batch ??= new WriteBatch()).ops.push({ op: 'retained.delete', topic: message.topic });
+      }
+      return batch;
+    }
+    if (!this.retained.get(message.topic) && this.retained.size >= this.options.maxRetainedMessages) {
+      this.stats.dropped('retainedLimit');
+      return batch;
+    }
+    const stored: StoredMessage = { ...message };
+    delete stored.publisherId;
+    this.retained.set(stored);
+    (batch ??= new WriteBatch()).ops.push({ op: 'retained.put', message: stored });
+    return batch;
+  }
+
+  // ---- acknowledgements from subscribers -------------------------------------------------
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client: the entry is done. */
+  completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean {
+    const o = session.complete(packetId, kind === 'puback' ? 'inflight' : 'released');
+    if (!o) return false;
+    if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
+    this.pump(session);
+    return true;
+  }
+
+  /** Drops an in-flight entry the client can never receive (larger than its Maximum Packet Size). */
+  discard(session: Session, packetId: number): void {
+    const o = session.inflight.get(packetId);
+    if (!o) return;
+    session.inflight.delete(packetId);
+    if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
+    this.pump(session);
+  }
+
+  /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
+  released(session: Session, packetId: number): Outgoing | undefined | Promise<Outgoing | undefined> {
+    const o = session.release(packetId);
+    if (!o || !session.persistent) return o;
+    return this.writer.write(entryOps(session, o, false)).then(() => o);
+  }
+
+  // ---- inbound QoS 2 --------------------------------------------------------------------
+
+  /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
+  inboundReleased(session: Session, packetId: number): boolean | Promise<boolean> {
+    if (!session.inbound.delete(packetId)) return false;
+    if (!session.persistent) return true;
+    return this.writer.write([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
+  }
+
+  // ---- subscribe -------------------------------------------------------------------------
+
+  /** Stores subscriptions; resolves when durable. Returns which filters were new. */
+  subscribe(session: Session, subs: SubscriptionRecord[]): boolean[] | Promise<boolean[]> {
+    const isNew: boolean[] = [];
+    const ops: StoreOp[] = [];
+    for (const sub of subs) {
+      isNew.push(!session.subscriptions.has(sub.filter));
+      session.subscriptions.set(sub.filter, sub);
+      this.subscriptions.add(session, sub);
+      if (session.persistent) ops.push({ op: 'subscription.put', clientId: session.clientId, subscription: sub });
+    }
+    if (ops.length === 0) return isNew;
+    return this.writer.write(ops).then(() => isNew);
+  }
+
+  /**
+   * Sends the retained messages matching a new subscription, with RETAIN set [MQTT-3.3.1-8],
+   * as Retain Handling says (0: always, 1: only if new, 2: never) [MQTT-3.3.1-9, MQTT-3.3.1-10].
+   * Shared subscriptions get none [MQTT-3.8.4-?].
+   */
+  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
+    if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew)) return;
+    if (parseSharedFilter(sub.filter)) return;
+    const now = this.now();
+    const messages = this.retained.match(sub.filter, now);
+    if (messages.length === 0) return;
+    const ids = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
+    const batch = session.persistent ? new WriteBatch() : undefined;
+    for (const m of messages) {
+      const qos = (sub.qos < m.qos ? sub.qos : m.qos) as QoS;
+      if (qos === 0) {
+        session.outlet?.publish(m, 0, true, ids, undefined, false);
+        continue;
+      }
+      // Each retained copy is its own stored message: the retained one may be replaced meanwhile.
+      const copy = { ...m, id: this.ids.next() };
+      this.enqueue(session, copy, qos, true, ids, now, batch, true);
+    }
+    if (!batch || batch.ops.length === 0) return session.flush();
+    this.commit(batch).catch((err) => this.log.error({ err, clientId: session.clientId }, 'store write failed'));
+  }
+
+  unsubscribe(session: Session, filters: string[]): boolean[] | Promise<boolean[]> {
+    const existed: boolean[] = [];
+    const ops: StoreOp[] = [];
+    for (const f of filters) {
+      const had = session.subscriptions.delete(f);
+      existed.push(had);
+      if (had) this.subscriptions.remove(session, f);
+      if (had && session.persistent) ops.push({ op: 'subscription.delete', clientId: session.clientId, filter: f });
+    }
+    if (ops.length === 0) return existed;
+    return this.writer.write(ops).then(() => existed);
+  }
+
+  // ---- persistence plumbing ------------------------------------------------------------
+
+  /** Writes that nothing waits for (nothing is acknowledged on them); failures are logged. */
+  private persistLater(ops: StoreOp[]): void {
+    this.writer.write(ops).catch((err) => this.log.error({ err }, 'store write failed'));
+  }
+
+  /** Writes whose completion gates an acknowledgement. */
+  write(ops: StoreOp[]): Promise<void> {
+    return this.writer.write(ops);
+  }
+
+  willFor(clientId: string, will: NonNullable<import('../protocol/packets.js').ConnectPacket['will']>): WillRecord {
+    return {
+      message: messageFromWill(this.ids, will, clientId, this.now()),
+      delayInterval: will.properties?.willDelayInterval ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.expiryTimers.clearAll();
+    this.willTimers.clearAll();
+    await this.writer.flush();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,72 @@
+// Turning an incoming PUBLISH into a stored application message.
+import { randomBytes } from 'node:crypto';
+import type { Properties, PublishPacket, Will } from '../protocol/packets.js';
+import type { StoredMessage } from '../store/ports.js';
+
+/** Properties the server forwards unaltered [MQTT-3.3.2-4, MQTT-3.3.2-17, MQTT-3.3.2-20]. */
+export function forwardedProperties(p: Properties | undefined): Properties | undefined {
+  if (!p) return undefined;
+  const out: Properties = {};
+  let any = false;
+  if (p.payloadFormatIndicator !== undefined) ((out.payloadFormatIndicator = p.payloadFormatIndicator), (any = true));
+  if (p.contentType !== undefined) ((out.contentType = p.contentType), (any = true));
+  if (p.responseTopic !== undefined) ((out.responseTopic = p.responseTopic), (any = true));
+  if (p.correlationData !== undefined) ((out.correlationData = p.correlationData), (any = true));
+  if (p.userProperties !== undefined) ((out.userProperties = p.userProperties), (any = true));
+  return any ? out : undefined;
+}
+
+/** Unique message ids: a random per-process prefix and a counter (unique across restarts). */
+export class MessageIds {
+  private readonly prefix = randomBytes(6).toString('hex');
+  private n = 0;
+  next(): string {
+    return `${this.prefix}-${(this.n++).toString(36)}`;
+  }
+}
+
+export function messageFromPublish(
+  ids: MessageIds,
+  packet: PublishPacket,
+  topic: string,
+  publisherId: string,
+  now: number,
+): StoredMessage {
+  const m: StoredMessage = {
+    id: ids.next(),
+    topic,
+    payload: packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    createdAt: now,
+    publisherId,
+  };
+  const props = forwardedProperties(packet.properties);
+  if (props) m.properties = props;
+  const expiry = packet.properties?.messageExpiryInterval;
+  if (expiry !== undefined) m.expiresAt = now + expiry * 1000;
+  return m;
+}
+
+export function messageFromWill(ids: MessageIds, will: Will, publisherId: string, now: number): StoredMessage {
+  const m: StoredMessage = {
+    id: ids.next(),
+    topic: will.topic,
+    payload: will.payload,
+    qos: will.qos,
+    retain: will.retain,
+    createdAt: now,
+    publisherId,
+  };
+  const props = forwardedProperties(will.properties);
+  if (props) m.properties = props;
+  const expiry = will.properties?.messageExpiryInterval;
+  if (expiry !== undefined) m.expiresAt = now + expiry * 1000;
+  return m;
+}
+
+/** Seconds left before a message expires, at least 1 while it is still deliverable [MQTT-3.3.2-6]. */
+export function remainingExpiry(m: StoredMessage, now: number): number | undefined {
+  if (m.expiresAt === undefined) return undefined;
+  return Math.max(1, Math.ceil((m.expiresAt - now) / 1000));
+}

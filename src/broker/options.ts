@@ -1,0 +1,30 @@
+// What the broker layer is configured with; the server maps the user's Config onto this.
+import type { Logger } from 'pino';
+import type { QueueLimits } from '../session/session.js';
+import type { Store } from '../store/ports.js';
+import type { BrokerHooks } from '../hooks/hooks.js';
+
+export interface BrokerOptions {
+  store: Store;
+  log: Logger;
+  hooks?: Partial<BrokerHooks>;
+  /** In-flight window towards a client (capped further by its Receive Maximum). */
+  maxInflightMessages: number;
+  queue: QueueLimits;
+  /** Largest packet accepted from a client, bytes. */
+  maxPacketSize: number;
+  /** Largest keepalive granted, seconds; 0 = no cap. */
+  maxKeepAlive: number;
+  /** Most retained messages kept; a new topic beyond it is refused. */
+  maxRetainedMessages: number;
+  /** Milliseconds clock, injectable for tests. */
+  now?: () => number;
+}
+
+export const defaultBrokerLimits = {
+  maxInflightMessages: 100,
+  queue: { maxQueuedMessages: 1000, maxQueuedBytes: 64 * 1024 * 1024, overflow: 'dropOldest' },
+  maxPacketSize: 1024 * 1024,
+  maxKeepAlive: 0,
+  maxRetainedMessages: 1_000_000,
+} satisfies Omit<BrokerOptions, 'store' | 'log'>;

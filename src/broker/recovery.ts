@@ -1,0 +1,46 @@
+// Rebuilding live sessions from what the store read back at start-up.
+import { Session } from '../session/session.js';
+import type { Outgoing } from '../session/outgoing.js';
+import type { StoreSnapshot } from '../store/ports.js';
+
+/**
+ * Creates a Session for every stored one and hands it to `adopt`. A session that was connected
+ * when the broker stopped counts as disconnected at start-up, so its expiry and will run from now.
+ */
+export function recover(
+  snapshot: StoreSnapshot,
+  now: number,
+  adopt: (s: Session) => void,
+): { sessions: number; entries: number } {
+  let entries = 0;
+  for (const stored of snapshot.sessions) {
+    const r = stored.session;
+    const s = new Session(r.clientId, r.protocolVersion, r.expiryInterval);
+    s.disconnectedAt = r.disconnectedAt ?? now;
+    if (r.will) s.will = r.will;
+    for (const sub of stored.subscriptions) s.subscriptions.set(sub.filter, sub);
+    const outgoing: Outgoing[] = [];
+    for (const e of stored.queue) {
+      const message = snapshot.messages.get(e.messageId);
+      if (!message) continue;
+      const o: Outgoing = {
+        seq: e.seq,
+        message,
+        qos: e.qos,
+        retain: e.retain,
+        state: e.state,
+        written: true,
+        // Anything that had a packet id may have reached the client: resend it with DUP.
+        sent: e.state !== 'queued',
+        bytes: message.payload.length + message.topic.length,
+      };
+      if (e.subscriptionIds) o.subscriptionIds = e.subscriptionIds;
+      if (e.packetId !== undefined) o.packetId = e.packetId;
+      outgoing.push(o);
+    }
+    s.restore(outgoing, stored.inbound);
+    entries += outgoing.length;
+    adopt(s);
+  }
+  return { sessions: snapshot.sessions.length, entries };
+}

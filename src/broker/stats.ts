@@ -1,0 +1,27 @@
+// Counters the broker keeps about itself, read by $SYS topics and /metrics.
+
+export type DropReason = 'queueFull' | 'expired' | 'retainedLimit' | 'tooLarge' | 'slowConsumer' | 'notAuthorized';
+
+export class BrokerStats {
+  readonly startedAt = Date.now();
+  messagesReceived = 0;
+  messagesSent = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  publishReceived = 0;
+  publishSent = 0;
+  willsPublished = 0;
+  connectionsTotal = 0;
+  readonly drops: Record<DropReason, number> = {
+    queueFull: 0,
+    expired: 0,
+    retainedLimit: 0,
+    tooLarge: 0,
+    slowConsumer: 0,
+    notAuthorized: 0,
+  };
+
+  dropped(reason: DropReason): void {
+    this.drops[reason]++;
+  }
+}

@@ -1,0 +1,220 @@
+// The per-connection protocol state machine: packets in, packets out through ChannelIO, broker
+// operations for everything shared. Handlers live one per packet type in ./handlers.
+import type { ProtocolVersion, QoS } from '../protocol/constants.js';
+import type { Packet, Properties, PublishPacket } from '../protocol/packets.js';
+import { encode } from '../protocol/codec.js';
+import { MqttError } from '../protocol/errors.js';
+import { ReasonCode, connackCodeForV3 } from '../protocol/reason-codes.js';
+import type { Broker, BrokerClient, DisconnectKind } from '../broker/broker.js';
+import { remainingExpiry } from '../broker/message.js';
+import type { ClientInfo } from '../hooks/hooks.js';
+import type { Session, SessionOutlet } from '../session/session.js';
+import type { StoredMessage } from '../store/ports.js';
+import type { ChannelIO } from './io.js';
+import type { ChannelState } from './state.js';
+import { handlers } from './handlers/index.js';
+
+/** Packets waiting behind an async handler before reading is paused. */
+const BACKLOG_PAUSE = 256;
+
+export class Channel implements BrokerClient, SessionOutlet {
+  readonly broker: Broker;
+  readonly io: ChannelIO;
+  state: ChannelState = 'awaitingConnect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  username?: string;
+  session?: Session;
+  /** Session Expiry Interval the client asked for at CONNECT (0 forbids raising it later). */
+  connectExpiry = 0;
+  /** Client's Maximum Packet Size (MQTT 5); packets larger are not sent [MQTT-3.1.2-24]. */
+  maxOutgoingPacketSize = Infinity;
+  /** Client wants reason strings and user properties on failures (Request Problem Information). */
+  problemInformation = true;
+  /** Inbound topic aliases set by the client (MQTT 5). */
+  readonly inboundAliases = new Map<number, string>();
+  /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
+  inboundQos1 = 0;
+  info!: ClientInfo;
+
+  private busy = false;
+  private backlog: Packet[] = [];
+  private paused = false;
+
+  constructor(broker: Broker, io: ChannelIO) {
+    this.broker = broker;
+    this.io = io;
+  }
+
+  get log() {
+    return this.broker.log;
+  }
+
+  /** Processes packets in order; one whose handler awaits the store holds the ones behind it. */
+  receive(packet: Packet): void {
+    if (this.state === 'closed') return;
+    if (this.busy) {
+      this.backlog.push(packet);
+      if (!this.paused && this.backlog.length >= BACKLOG_PAUSE) {
+        this.paused = true;
+        this.io.pause();
+      }
+      return;
+    }
+    this.run(packet);
+  }
+
+  private run(packet: Packet): void {
+    try {
+      const handle = handlers[packet.type] as (ch: Channel, p: Packet) => void | Promise<void>;
+      const r = handle(this, packet);
+      if (r instanceof Promise) {
+        this.busy = true;
+        r.then(
+          () => this.next(),
+          (err) => this.fail(err),
+        );
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private next(): void {
+    this.busy = false;
+    while (!this.busy && this.state !== 'closed' && this.backlog.length > 0) {
+      this.run(this.backlog.shift()!);
+    }
+    if (this.paused && this.backlog.length < BACKLOG_PAUSE / 2) {
+      this.paused = false;
+      this.io.resume();
+    }
+  }
+
+  send(packet: Packet): void {
+    if (this.state === 'closed') return;
+    this.io.write(encode(packet, this.version));
+  }
+
+  // ---- SessionOutlet: deliveries from the broker -----------------------------------------
+
+  publish(
+    message: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number | undefined,
+    dup: boolean,
+  ): void {
+    if (this.state !== 'connected') return;
+    const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup };
+    if (packetId !== undefined) packet.packetId = packetId;
+    if (this.version === 5) {
+      const props = this.outgoingProperties(message, subscriptionIds);
+      if (props) packet.properties = props;
+    }
+    const bytes = encode(packet, this.version);
+    if (bytes.length > this.maxOutgoingPacketSize) {
+      // Too large for this client: discard it as if it had been delivered [MQTT-3.1.2-25].
+      this.broker.stats.dropped('tooLarge');
+      if (packetId !== undefined && this.session) {
+        const s = this.session;
+        queueMicrotask(() => this.broker.discard(s, packetId));
+      }
+      return;
+    }
+    this.broker.stats.publishSent++;
+    this.broker.stats.bytesSent += bytes.length;
+    this.io.write(bytes);
+  }
+
+  pubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId });
+  }
+
+  private outgoingProperties(message: StoredMessage, subscriptionIds: number[] | undefined): Properties | undefined {
+    const expiry = remainingExpiry(message, this.broker.now());
+    if (!message.properties && expiry === undefined && !subscriptionIds) return undefined;
+    const p: Properties = message.properties ? { ...message.properties } : {};
+    if (expiry !== undefined) p.messageExpiryInterval = expiry;
+    if (subscriptionIds) p.subscriptionIdentifiers = subscriptionIds;
+    return p;
+  }
+
+  // ---- ending ------------------------------------------------------------------------------
+
+  /**
+   * A protocol violation or failure: answer with the reason code where the protocol has a
+   * packet for it (CONNACK before success, DISCONNECT in MQTT 5 after), then close only this
+   * connection [MQTT-4.8.0-1].
+   */
+  fail(err: unknown): void {
+    if (this.state === 'closed') return;
+    const mqtt = err instanceof MqttError ? err : undefined;
+    const code = mqtt?.reasonCode ?? ReasonCode.UnspecifiedError;
+    const message = err instanceof Error ? err.message : String(err);
+    if (mqtt) this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, code, reason: message }, 'closing connection');
+    else this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'internal error; closing connection');
+    if (this.state === 'awaitingConnect' || this.state === 'connecting') {
+      this.refuseConnect(code, message);
+    } else if (this.version === 5) {
+      const props: Properties | undefined = this.problemInformation ? { reasonString: message } : undefined;
+      this.send(props ? { type: 'disconnect', reasonCode: code, properties: props } : { type: 'disconnect', reasonCode: code });
+    }
+    this.end('abnormal');
+  }
+
+  /** CONNACK with a failure code; MQTT 3.x has codes only for some failures [MQTT-3.2.2-5]. */
+  refuseConnect(code: number, reason: string): void {
+    if (this.version === 5) {
+      const props: Properties | undefined = this.problemInformation ? { reasonString: reason } : undefined;
+      this.send({ type: 'connack', sessionPresent: false, reasonCode: code, ...(props ? { properties: props } : {}) });
+      return;
+    }
+    const v3 = connackCodeForV3(code);
+    const hasCode =
+      code === ReasonCode.UnsupportedProtocolVersion ||
+      code === ReasonCode.ClientIdentifierNotValid ||
+      code === ReasonCode.BadUserNameOrPassword ||
+      code === ReasonCode.NotAuthorized ||
+      code === ReasonCode.ServerUnavailable ||
+      code === ReasonCode.ServerBusy ||
+      code === ReasonCode.Banned ||
+      code === ReasonCode.BadAuthenticationMethod;
+    if (hasCode) this.send({ type: 'connack', sessionPresent: false, reasonCode: v3 });
+  }
+
+  /** Closes the connection and tells the broker how it ended. */
+  end(kind: DisconnectKind): void {
+    if (this.state === 'closed') return;
+    const wasBound = this.state === 'connected' || this.state === 'connecting';
+    this.state = 'closed';
+    this.backlog = [];
+    if (wasBound) this.broker.disconnected(this, kind);
+    this.io.close();
+  }
+
+  /** Another connection claimed this client id [MQTT-3.1.4-2]; MQTT 5 is told why (0x8E). */
+  takenOver(): void {
+    if (this.state === 'closed') return;
+    if (this.version === 5 && this.state === 'connected') {
+      this.send({ type: 'disconnect', reasonCode: ReasonCode.SessionTakenOver });
+    }
+    this.end('takenOver');
+  }
+
+  /** No packet within 1.5 × keepalive [MQTT-3.1.2-24]; MQTT 5 gets DISCONNECT 0x8D. */
+  keepaliveExpired(): void {
+    if (this.state === 'closed') return;
+    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress }, 'keepalive timeout');
+    if (this.version === 5 && this.state === 'connected') {
+      this.send({ type: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout });
+    }
+    this.end('abnormal');
+  }
+
+  /** The transport went away without DISCONNECT: an abnormal close, the will is published. */
+  transportClosed(): void {
+    this.end('abnormal');
+  }
+}

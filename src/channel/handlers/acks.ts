@@ -1,0 +1,46 @@
+// Acknowledgements of QoS 1/2 exchanges [MQTT-4.3]: PUBACK, PUBREC, PUBCOMP for messages we sent;
+// PUBREL for messages we received.
+import type { PubackPacket, PubcompPacket, PubrecPacket, PubrelPacket } from '../../protocol/packets.js';
+import { protocolError } from '../../protocol/errors.js';
+import { ReasonCode } from '../../protocol/reason-codes.js';
+import type { Channel } from '../channel.js';
+
+function connected(ch: Channel, what: string) {
+  if (ch.state !== 'connected' || !ch.session) throw protocolError(`${what} before CONNACK`);
+  return ch.session;
+}
+
+export function handlePuback(ch: Channel, packet: PubackPacket): void {
+  ch.broker.completed(connected(ch, 'PUBACK'), packet.packetId, 'puback');
+}
+
+export function handlePubrec(ch: Channel, packet: PubrecPacket): void | Promise<void> {
+  const session = connected(ch, 'PUBREC');
+  // A PUBREC with a failure code ends the exchange: no PUBREL follows [MQTT-4.3.3-?].
+  if (packet.reasonCode !== undefined && packet.reasonCode >= 0x80) {
+    ch.broker.discard(session, packet.packetId);
+    return;
+  }
+  const r = ch.broker.released(session, packet.packetId);
+  const answer = (found: unknown): void => {
+    if (found || ch.version !== 5) ch.send({ type: 'pubrel', packetId: packet.packetId });
+    else ch.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+  };
+  if (r instanceof Promise) return r.then(answer);
+  answer(r);
+}
+
+export function handlePubrel(ch: Channel, packet: PubrelPacket): void | Promise<void> {
+  const session = connected(ch, 'PUBREL');
+  const r = ch.broker.inboundReleased(session, packet.packetId);
+  const answer = (found: boolean): void => {
+    if (found || ch.version !== 5) ch.send({ type: 'pubcomp', packetId: packet.packetId });
+    else ch.send({ type: 'pubcomp', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+  };
+  if (r instanceof Promise) return r.then(answer);
+  answer(r);
+}
+
+export function handlePubcomp(ch: Channel, packet: PubcompPacket): void {
+  ch.broker.completed(connected(ch, 'PUBCOMP'), packet.packetId, 'pubcomp');
+}

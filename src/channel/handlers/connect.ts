@@ -1,0 +1,102 @@
+// CONNECT: validate, authenticate, bind the session, answer CONNACK [MQTT-3.1], [MQTT-3.2].
+import { randomBytes } from 'node:crypto';
+import type { ConnectPacket, ConnackPacket, Properties } from '../../protocol/packets.js';
+import { MqttError, protocolError } from '../../protocol/errors.js';
+import { ReasonCode } from '../../protocol/reason-codes.js';
+import { SESSION_NEVER_EXPIRES } from '../../protocol/constants.js';
+import type { Channel } from '../channel.js';
+
+/** Longest client id MQTT 3.1 allows [MQTT 3.1, 3.1 CONNECT payload]. */
+const MQTT31_MAX_CLIENT_ID = 23;
+/** What the broker supports, advertised in the MQTT 5 CONNACK. */
+export const TOPIC_ALIAS_MAXIMUM = 65_535;
+export const RECEIVE_MAXIMUM = 65_535;
+
+export async function handleConnect(ch: Channel, packet: ConnectPacket): Promise<void> {
+  // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+  if (ch.state !== 'awaitingConnect') throw protocolError('second CONNECT');
+  ch.state = 'connecting';
+  ch.version = packet.protocolVersion;
+  const props = packet.properties ?? {};
+  if (packet.protocolVersion === 5) ch.problemInformation = props.requestProblemInformation !== 0;
+  const opts = ch.broker.options;
+
+  const { clientId, assigned } = resolveClientId(packet);
+  ch.clientId = clientId;
+  ch.username = packet.username;
+  ch.info = { clientId, remoteAddress: ch.io.remoteAddress, listener: ch.io.listener };
+  if (packet.username !== undefined) ch.info.username = packet.username;
+  if (ch.io.peer) ch.info.peer = ch.io.peer;
+
+  let keepalive = packet.keepalive;
+  let serverKeepAlive: number | undefined;
+  if (opts.maxKeepAlive > 0 && (keepalive > opts.maxKeepAlive || keepalive === 0)) {
+    // MQTT 5 is told the cap (Server Keep Alive) [MQTT-3.2.2-21]; 3.x has no way to say it.
+    if (packet.protocolVersion !== 5) {
+      throw new MqttError(ReasonCode.ClientIdentifierNotValid, `keepalive ${keepalive}s exceeds the maximum ${opts.maxKeepAlive}s`);
+    }
+    keepalive = serverKeepAlive = opts.maxKeepAlive;
+  }
+
+  const decision = await ch.broker.hooks.authenticate(ch.info, packet);
+  if (ch.state !== 'connecting') return;
+  if (decision !== ReasonCode.Success) throw new MqttError(decision, 'not authorized');
+
+  if (packet.protocolVersion === 5) {
+    if (props.maximumPacketSize !== undefined) ch.maxOutgoingPacketSize = props.maximumPacketSize;
+  }
+  const expiryInterval =
+    packet.protocolVersion === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean ? 0 : SESSION_NEVER_EXPIRES;
+  ch.connectExpiry = expiryInterval;
+
+  const req = {
+    clientId,
+    protocolVersion: packet.protocolVersion,
+    clean: packet.clean,
+    expiryInterval,
+    ...(packet.will ? { will: ch.broker.willFor(clientId, packet.will) } : {}),
+  };
+  const { session, sessionPresent } = await ch.broker.connect(ch, req);
+  if (ch.state !== 'connecting') return;
+
+  const connack: ConnackPacket = { type: 'connack', sessionPresent, reasonCode: ReasonCode.Success };
+  if (packet.protocolVersion === 5) connack.properties = connackProperties(ch, assigned ? clientId : undefined, serverKeepAlive);
+  ch.state = 'connected';
+  ch.send(connack);
+  ch.broker.stats.connectionsTotal++;
+  ch.io.setKeepalive(keepalive);
+  ch.log.debug({ clientId, remote: ch.io.remoteAddress, version: packet.protocolVersion, sessionPresent }, 'client connected');
+  ch.broker.attach(session, ch, packet.protocolVersion === 5 ? (props.receiveMaximum ?? 65_535) : 65_535);
+}
+
+/**
+ * An empty client id gets a generated one when the session is clean [MQTT-3.1.3-6] (MQTT 5: always,
+ * and it is returned as Assigned Client Identifier [MQTT-3.2.2-16]); otherwise it is rejected
+ * with return code 2 [MQTT-3.1.3-8]. MQTT 3.1 requires 1–23 characters.
+ */
+function resolveClientId(packet: ConnectPacket): { clientId: string; assigned: boolean } {
+  if (packet.protocolVersion === 3 && (packet.clientId.length === 0 || packet.clientId.length > MQTT31_MAX_CLIENT_ID)) {
+    throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client ids have 1 to 23 characters');
+  }
+  if (packet.clientId.length > 0) return { clientId: packet.clientId, assigned: false };
+  if (packet.protocolVersion === 4 && !packet.clean) {
+    throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'a zero-length client id needs clean session');
+  }
+  return { clientId: `starling-${randomBytes(8).toString('hex')}`, assigned: true };
+}
+
+function connackProperties(ch: Channel, assignedClientId: string | undefined, serverKeepAlive: number | undefined): Properties {
+  const opts = ch.broker.options;
+  const p: Properties = {
+    receiveMaximum: RECEIVE_MAXIMUM,
+    topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
+    maximumPacketSize: opts.maxPacketSize,
+    retainAvailable: 1,
+    wildcardSubscriptionAvailable: 1,
+    subscriptionIdentifiersAvailable: 1,
+    sharedSubscriptionAvailable: 1,
+  };
+  if (assignedClientId !== undefined) p.assignedClientIdentifier = assignedClientId;
+  if (serverKeepAlive !== undefined) p.serverKeepAlive = serverKeepAlive;
+  return p;
+}

@@ -1,0 +1,81 @@
+// PUBLISH from a client [MQTT-3.3]: resolve the topic alias, authorize, route, acknowledge.
+import type { PublishPacket } from '../../protocol/packets.js';
+import { MqttError, protocolError } from '../../protocol/errors.js';
+import { ReasonCode } from '../../protocol/reason-codes.js';
+import { messageFromPublish } from '../../broker/message.js';
+import type { StoreOp } from '../../store/ports.js';
+import type { Channel } from '../channel.js';
+import { RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM } from './connect.js';
+
+export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
+  if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
+  const session = ch.session!;
+  const topic = ch.version === 5 ? resolveAlias(ch, packet) : packet.topic;
+  ch.broker.stats.publishReceived++;
+
+  if (packet.qos > 0 && ch.version === 5) {
+    // Flow control: more unacknowledged QoS 1/2 than our Receive Maximum [MQTT-3.3.4-7].
+    if (ch.inboundQos1 + session.inbound.size >= RECEIVE_MAXIMUM) {
+      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
+    }
+  }
+  // A QoS 2 PUBLISH whose id is awaiting PUBREL is a resend: acknowledge, do not route again [MQTT-4.3.3-10].
+  if (packet.qos === 2 && session.inbound.has(packet.packetId!)) {
+    ch.send({ type: 'pubrec', packetId: packet.packetId! });
+    return;
+  }
+
+  if (packet.qos === 1) ch.inboundQos1++;
+  const denied = ch.broker.hooks.authorizePublish(ch.info, topic);
+  if (denied !== ReasonCode.Success) {
+    ch.broker.stats.dropped('notAuthorized');
+    return acknowledge(ch, packet, denied);
+  }
+
+  const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
+  let extra: StoreOp[] | undefined;
+  if (packet.qos === 2) {
+    session.inbound.add(packet.packetId!);
+    if (session.persistent) extra = [{ op: 'inbound.put', clientId: ch.clientId, packetId: packet.packetId! }];
+  }
+
+  const routed = ch.broker.publish(message, extra);
+  if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed));
+  return routed.then((n) => acknowledge(ch, packet, noSubscribers(n)));
+}
+
+function noSubscribers(matched: number): number {
+  return matched === 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
+}
+
+/** PUBACK (QoS 1) or PUBREC (QoS 2); reason codes only in MQTT 5 [MQTT-3.4.2-1]. */
+function acknowledge(ch: Channel, packet: PublishPacket, code: number): void {
+  if (packet.qos === 0) return;
+  const packetId = packet.packetId!;
+  if (packet.qos === 1) ch.inboundQos1--;
+  // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC [MQTT-4.3.3-?].
+  if (packet.qos === 2 && code >= 0x80) ch.session?.inbound.delete(packetId);
+  const type = packet.qos === 1 ? 'puback' : 'pubrec';
+  if (ch.version === 5 && code !== ReasonCode.Success) ch.send({ type, packetId, reasonCode: code });
+  else ch.send({ type, packetId });
+}
+
+/**
+ * Topic aliases from the client [MQTT-3.3.2-?]: a non-empty topic with an alias sets it; an empty
+ * topic uses it. Alias 0 or above our maximum, or an unknown alias, is Topic Alias invalid (0x94).
+ */
+function resolveAlias(ch: Channel, packet: PublishPacket): string {
+  const alias = packet.properties?.topicAlias;
+  if (alias === undefined) {
+    if (packet.topic.length === 0) throw protocolError('empty topic without a topic alias');
+    return packet.topic;
+  }
+  if (alias === 0 || alias > TOPIC_ALIAS_MAXIMUM) throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
+  if (packet.topic.length > 0) {
+    ch.inboundAliases.set(alias, packet.topic);
+    return packet.topic;
+  }
+  const topic = ch.inboundAliases.get(alias);
+  if (topic === undefined) throw new MqttError(ReasonCode.TopicAliasInvalid, `unknown topic alias ${alias}`);
+  return topic;
+}

@@ -1,0 +1,34 @@
+// PINGREQ [MQTT-3.12], DISCONNECT [MQTT-3.14], AUTH [MQTT-3.15], and packets only a server sends.
+import type { AuthPacket, DisconnectPacket, Packet, PingreqPacket } from '../../protocol/packets.js';
+import { protocolError } from '../../protocol/errors.js';
+import { ReasonCode } from '../../protocol/reason-codes.js';
+import type { Channel } from '../channel.js';
+
+export function handlePingreq(ch: Channel, _packet: PingreqPacket): void {
+  if (ch.state !== 'connected') throw protocolError('PINGREQ before CONNACK');
+  ch.send({ type: 'pingresp' });
+}
+
+export function handleDisconnect(ch: Channel, packet: DisconnectPacket): void {
+  if (ch.state !== 'connected') throw protocolError('DISCONNECT before CONNACK');
+  const expiry = packet.properties?.sessionExpiryInterval;
+  if (ch.version === 5 && expiry !== undefined && ch.session) {
+    // A session that was to end with the connection cannot be prolonged at DISCONNECT [MQTT-3.14.2-2].
+    if (ch.connectExpiry === 0 && expiry !== 0) throw protocolError('session expiry set at DISCONNECT after 0 at CONNECT');
+    ch.broker.setExpiry(ch.session, expiry);
+  }
+  // DISCONNECT with 0x04 asks for the will to be published [MQTT-3.14.4-3 commentary].
+  const withWill = ch.version === 5 && packet.reasonCode === ReasonCode.DisconnectWithWillMessage;
+  ch.end(withWill ? 'abnormal' : 'normal');
+}
+
+export function handleAuth(ch: Channel, _packet: AuthPacket): void {
+  // Enhanced authentication needs an Authentication Method in CONNECT [MQTT-4.12.0-?].
+  if (ch.version !== 5) throw protocolError('AUTH is an MQTT 5 packet');
+  throw protocolError('AUTH without an authentication method');
+}
+
+/** CONNACK, SUBACK, UNSUBACK and PINGRESP flow only from server to client [MQTT-4.8.0-1]. */
+export function handleServerOnly(_ch: Channel, packet: Packet): void {
+  throw protocolError(`${packet.type.toUpperCase()} is sent only by a server`);
+}

@@ -1,0 +1,63 @@
+// SUBSCRIBE [MQTT-3.8] and UNSUBSCRIBE [MQTT-3.10].
+import type { SubscribePacket, UnsubscribePacket } from '../../protocol/packets.js';
+import { protocolError } from '../../protocol/errors.js';
+import { ReasonCode } from '../../protocol/reason-codes.js';
+import { parseSharedFilter } from '../../protocol/topic.js';
+import type { QoS } from '../../protocol/constants.js';
+import type { SubscriptionRecord } from '../../store/ports.js';
+import type { Channel } from '../channel.js';
+
+/** The highest QoS the broker grants. */
+const MAX_QOS: QoS = 2;
+
+export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Promise<void> {
+  if (ch.state !== 'connected' || !ch.session) throw protocolError('SUBSCRIBE before CONNACK');
+  const session = ch.session;
+  const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
+  const codes: number[] = [];
+  const accepted: SubscriptionRecord[] = [];
+  for (const req of packet.subscriptions) {
+    // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+    if (req.noLocal && parseSharedFilter(req.filter)) throw protocolError('No Local on a shared subscription');
+    const decision = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter);
+    if (decision !== ReasonCode.Success) {
+      // MQTT 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2].
+      codes.push(ch.version === 5 ? decision : 0x80);
+      continue;
+    }
+    const qos = (req.qos < MAX_QOS ? req.qos : MAX_QOS) as QoS;
+    const sub: SubscriptionRecord = {
+      filter: req.filter,
+      qos,
+      noLocal: req.noLocal,
+      retainAsPublished: req.retainAsPublished,
+      retainHandling: req.retainHandling,
+    };
+    if (subscriptionId !== undefined) sub.subscriptionId = subscriptionId;
+    accepted.push(sub);
+    codes.push(qos);
+  }
+  const finish = (isNew: boolean[]): void => {
+    // SUBACK first, then the retained messages of each new subscription [MQTT-3.8.4-4].
+    ch.send({ type: 'suback', packetId: packet.packetId, reasonCodes: codes });
+    accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
+  };
+  if (accepted.length === 0) return finish([]);
+  const r = ch.broker.subscribe(session, accepted);
+  if (r instanceof Promise) return r.then(finish);
+  finish(r);
+}
+
+export function handleUnsubscribe(ch: Channel, packet: UnsubscribePacket): void | Promise<void> {
+  if (ch.state !== 'connected' || !ch.session) throw protocolError('UNSUBSCRIBE before CONNACK');
+  const finish = (existed: boolean[]): void => {
+    // MQTT 5 reports per filter whether a subscription existed [MQTT-3.11.3-1]; 3.x has no codes.
+    if (ch.version === 5) {
+      const reasonCodes = existed.map((e) => (e ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
+      ch.send({ type: 'unsuback', packetId: packet.packetId, reasonCodes });
+    } else ch.send({ type: 'unsuback', packetId: packet.packetId });
+  };
+  const r = ch.broker.unsubscribe(ch.session, packet.filters);
+  if (r instanceof Promise) return r.then(finish);
+  finish(r);
+}

@@ -1,0 +1,141 @@
+// Subscriptions → deliveries. One topic trie holds plain subscribers and shared-subscription
+// groups; a publish is matched once and folded into at most one delivery per session.
+import type { QoS } from '../protocol/constants.js';
+import { parseSharedFilter } from '../protocol/topic.js';
+import type { SubscriptionRecord } from '../store/ports.js';
+import { TopicTrie } from '../topics/trie.js';
+import type { Session } from '../session/session.js';
+
+export interface Subscriber {
+  readonly session: Session;
+  readonly sub: SubscriptionRecord;
+}
+
+interface SharedGroup {
+  readonly name: string;
+  readonly members: Subscriber[];
+  /** Round-robin cursor. */
+  next: number;
+}
+
+type IndexEntry = { kind: 'plain'; subscriber: Subscriber } | { kind: 'shared'; group: SharedGroup };
+
+export interface Delivery {
+  session: Session;
+  /** Highest granted QoS among the session's matching subscriptions [MQTT-3.3.5-1]. */
+  qos: QoS;
+  retainAsPublished: boolean;
+  subscriptionIds?: number[];
+}
+
+export class SubscriptionIndex {
+  private readonly trie = new TopicTrie<IndexEntry>();
+  /** Plain entries by session and filter, so removal finds its value. */
+  private readonly plain = new Map<Session, Map<string, IndexEntry>>();
+  /** Shared groups by `group\0filter`. */
+  private readonly groups = new Map<string, { filter: string; entry: IndexEntry & { kind: 'shared' } }>();
+
+  get size(): number {
+    return this.trie.size;
+  }
+
+  /** Adds or replaces the session's subscription with this filter (as sent, `$share/...` included). */
+  add(session: Session, sub: SubscriptionRecord): void {
+    this.remove(session, sub.filter);
+    const shared = parseSharedFilter(sub.filter);
+    const subscriber: Subscriber = { session, sub };
+    if (shared) {
+      const key = `${shared.group}\0${shared.filter}`;
+      let g = this.groups.get(key);
+      if (!g) {
+        g = { filter: shared.filter, entry: { kind: 'shared', group: { name: shared.group, members: [], next: 0 } } };
+        this.groups.set(key, g);
+        this.trie.add(shared.filter, g.entry);
+      }
+      g.entry.group.members.push(subscriber);
+      return;
+    }
+    const entry: IndexEntry = { kind: 'plain', subscriber };
+    let mine = this.plain.get(session);
+    if (!mine) this.plain.set(session, (mine = new Map()));
+    mine.set(sub.filter, entry);
+    this.trie.add(sub.filter, entry);
+  }
+
+  remove(session: Session, filter: string): boolean {
+    const shared = parseSharedFilter(filter);
+    if (shared) {
+      const key = `${shared.group}\0${shared.filter}`;
+      const g = this.groups.get(key);
+      if (!g) return false;
+      const members = g.entry.group.members;
+      const i = members.findIndex((m) => m.session === session);
+      if (i < 0) return false;
+      members.splice(i, 1);
+      if (members.length === 0) {
+        this.trie.remove(shared.filter, g.entry);
+        this.groups.delete(key);
+      }
+      return true;
+    }
+    const mine = this.plain.get(session);
+    const entry = mine?.get(filter);
+    if (!mine || !entry) return false;
+    mine.delete(filter);
+    if (mine.size === 0) this.plain.delete(session);
+    this.trie.remove(filter, entry);
+    return true;
+  }
+
+  removeAll(session: Session): void {
+    for (const filter of [...session.subscriptions.keys()]) this.remove(session, filter);
+  }
+
+  /**
+   * Sessions that should receive a message on `topic`. No Local subscriptions skip the publisher
+   * [MQTT-3.8.3-3]; each shared group picks one member, preferring a connected one.
+   */
+  match(topic: string, publisherId: string | undefined): Delivery[] {
+    const bySession = new Map<Session, Delivery>();
+    const add = (s: Subscriber): void => {
+      const d = bySession.get(s.session);
+      const id = s.sub.subscriptionId;
+      if (!d) {
+        const nd: Delivery = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
+        if (id !== undefined) nd.subscriptionIds = [id];
+        bySession.set(s.session, nd);
+        return;
+      }
+      if (s.sub.qos > d.qos) d.qos = s.sub.qos;
+      d.retainAsPublished ||= s.sub.retainAsPublished;
+      if (id !== undefined) (d.subscriptionIds ??= []).push(id);
+    };
+    this.trie.match(topic, (entry) => {
+      if (entry.kind === 'plain') {
+        const s = entry.subscriber;
+        if (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId) return;
+        add(s);
+      } else {
+        const chosen = pickMember(entry.group);
+        if (chosen) add(chosen);
+      }
+    });
+    return [...bySession.values()];
+  }
+}
+
+/** Round-robin over the group, skipping offline members while any member is online. */
+function pickMember(group: SharedGroup): Subscriber | undefined {
+  const n = group.members.length;
+  if (n === 0) return undefined;
+  for (let i = 0; i < n; i++) {
+    const m = group.members[(group.next + i) % n];
+    if (m.session.online) {
+      group.next = (group.next + i + 1) % n;
+      return m;
+    }
+  }
+  const m = group.members[group.next % n];
+  group.next = (group.next + 1) % n;
+  return m;
+}

@@ -1,0 +1,154 @@
+// A connection: Transport ↔ parser ↔ channel. Owns the socket-side timers (connect timeout,
+// keepalive) and batches the writes of one turn of the event loop.
+import type { Logger } from 'pino';
+import { PacketParser } from '../protocol/parser.js';
+import { UnsupportedProtocolError } from '../protocol/codec.js';
+import { MqttError } from '../protocol/errors.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import { Channel } from '../channel/channel.js';
+import type { ChannelIO } from '../channel/io.js';
+import type { Broker } from '../broker/broker.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface ConnectionOptions {
+  maxPacketSize: number;
+  /** A transport that sends no CONNECT within this many ms is closed. */
+  connectTimeoutMs: number;
+  log: Logger;
+}
+
+export class Connection implements ChannelIO {
+  readonly channel: Channel;
+  private readonly parser: PacketParser;
+  private readonly transport: Transport;
+  private readonly opts: ConnectionOptions;
+  private lastPacketAt = Date.now();
+  private timer?: NodeJS.Timeout;
+  private keepaliveMs = 0;
+  private corked = false;
+  private closed = false;
+  private readonly onClosed: (c: Connection) => void;
+
+  constructor(transport: Transport, broker: Broker, opts: ConnectionOptions, onClosed: (c: Connection) => void) {
+    this.transport = transport;
+    this.opts = opts;
+    this.onClosed = onClosed;
+    this.parser = new PacketParser({ maxPacketSize: opts.maxPacketSize });
+    this.channel = new Channel(broker, this);
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+  get listener() {
+    return this.transport.listener;
+  }
+  get peer() {
+    return this.transport.peer;
+  }
+
+  start(): void {
+    this.timer = setTimeout(() => this.connectTimedOut(), this.opts.connectTimeoutMs);
+    this.timer.unref();
+    this.transport.start({
+      data: (chunk) => this.data(chunk),
+      drain: () => {},
+      close: (err) => this.transportClosed(err),
+    });
+  }
+
+  private data(chunk: Buffer): void {
+    if (this.closed) return;
+    this.channel.broker.stats.bytesReceived += chunk.length;
+    let packets;
+    try {
+      packets = this.parser.push(chunk);
+    } catch (err) {
+      // Packets before the bad one still count (a PUBLISH then garbage is still a PUBLISH).
+      for (const p of this.parser.decodedBeforeError) this.channel.receive(p);
+      // An unknown protocol level is answered in the CONNACK layout the client can read [MQTT-3.1.2-2].
+      if (err instanceof UnsupportedProtocolError && this.channel.state === 'awaitingConnect') {
+        this.channel.version = err.answerVersion;
+      }
+      // A codec error closes only this connection [MQTT-4.8.0-1]; the broker never throws here.
+      this.channel.fail(err instanceof MqttError ? err : new MqttError(ReasonCode.MalformedPacket, String(err)));
+      return;
+    }
+    if (packets.length === 0) return;
+    this.lastPacketAt = Date.now();
+    for (const p of packets) this.channel.receive(p);
+  }
+
+  write(bytes: Buffer): void {
+    if (this.closed) return;
+    // Writes made during one turn go out together: one syscall, one TLS record or WS frame batch.
+    if (!this.corked) {
+      this.corked = true;
+      this.transport.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.transport.uncork();
+      });
+    }
+    this.transport.write(bytes);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer();
+    this.transport.end();
+    // Do not wait forever for a peer that will not read its last bytes.
+    setTimeout(() => this.transport.destroy(), 2000).unref();
+    this.onClosed(this);
+  }
+
+  destroy(): void {
+    this.channel.end('abnormal');
+    this.transport.destroy();
+  }
+
+  setKeepalive(seconds: number): void {
+    this.clearTimer();
+    this.keepaliveMs = seconds * 1000;
+    if (seconds > 0) this.armKeepalive(this.keepaliveMs * 1.5);
+  }
+
+  pause(): void {
+    this.transport.pause();
+  }
+  resume(): void {
+    this.transport.resume();
+  }
+
+  /** One timer per connection; it re-arms for the time left instead of resetting on every packet. */
+  private armKeepalive(delay: number): void {
+    this.timer = setTimeout(() => {
+      const idle = Date.now() - this.lastPacketAt;
+      const limit = this.keepaliveMs * 1.5;
+      if (idle >= limit) this.channel.keepaliveExpired();
+      else this.armKeepalive(limit - idle);
+    }, delay);
+    this.timer.unref();
+  }
+
+  private connectTimedOut(): void {
+    if (this.channel.state !== 'awaitingConnect') return;
+    this.opts.log.info({ remote: this.remoteAddress, listener: this.listener.url }, 'no CONNECT in time; closing');
+    this.channel.end('abnormal');
+    this.close();
+  }
+
+  private transportClosed(err?: Error): void {
+    if (err) this.opts.log.debug({ err, remote: this.remoteAddress }, 'transport error');
+    this.channel.transportClosed();
+    this.closed = true;
+    this.clearTimer();
+    this.onClosed(this);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,216 @@
+// A session's pure state: subscriptions, the outgoing queue and in-flight window, inbound QoS 2
+// identifiers. No I/O and no timers: the broker drives it and turns its changes into store ops.
+import type { ProtocolVersion, QoS } from '../protocol/constants.js';
+import type { SubscriptionRecord, StoredMessage, WillRecord } from '../store/ports.js';
+import { PacketIdAllocator } from './packet-ids.js';
+import type { Outgoing } from './outgoing.js';
+
+export interface QueueLimits {
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  overflow: 'dropOldest' | 'refuseNewest';
+}
+
+/** Where a connected session's deliveries go; implemented by the channel. */
+export interface SessionOutlet {
+  /** Sends one PUBLISH; packetId is present exactly for QoS 1/2. */
+  publish(
+    message: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number | undefined,
+    dup: boolean,
+  ): void;
+  pubrel(packetId: number): void;
+}
+
+export type EnqueueResult =
+  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing }
+  | { outcome: 'refused' };
+
+export class Session {
+  readonly clientId: string;
+  protocolVersion: ProtocolVersion;
+  /** Seconds; 0 ends the session with the connection, 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  readonly subscriptions = new Map<string, SubscriptionRecord>();
+  /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
+  readonly inflight = new Map<number, Outgoing>();
+  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-?]. */
+  readonly inbound = new Set<number>();
+  will?: WillRecord;
+  disconnectedAt?: number;
+  outlet?: SessionOutlet;
+  /** Most unacknowledged QoS 1/2 PUBLISH packets the client accepts (its Receive Maximum). */
+  sendWindow = 65_535;
+
+  private pending: Outgoing[] = [];
+  private head = 0;
+  private nextSeq = 1;
+  private queuedBytesCount = 0;
+  private readonly ids = new PacketIdAllocator();
+
+  constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
+    this.clientId = clientId;
+    this.protocolVersion = protocolVersion;
+    this.expiryInterval = expiryInterval;
+  }
+
+  /** A session that outlives its connection (clean session 0, or session expiry > 0). */
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get online(): boolean {
+    return this.outlet !== undefined;
+  }
+
+  get queuedCount(): number {
+    return this.pending.length - this.head;
+  }
+
+  get queuedBytes(): number {
+    return this.queuedBytesCount;
+  }
+
+  /** Queued entries not yet holding a packet identifier, oldest first. */
+  queued(): readonly Outgoing[] {
+    return this.pending.slice(this.head);
+  }
+
+  /** Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits. */
+  enqueue(
+    message: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    limits: QueueLimits,
+  ): EnqueueResult {
+    const bytes = message.payload.length + message.topic.length;
+    let dropped: Outgoing | undefined;
+    if (this.queuedCount >= limits.maxQueuedMessages || this.queuedBytesCount + bytes > limits.maxQueuedBytes) {
+      if (limits.overflow === 'refuseNewest' || this.queuedCount === 0) return { outcome: 'refused' };
+      dropped = this.shift();
+    }
+    const entry: Outgoing = {
+      seq: this.nextSeq++,
+      message,
+      qos,
+      retain,
+      state: 'queued',
+      written: true,
+      sent: false,
+      bytes,
+    };
+    if (subscriptionIds) entry.subscriptionIds = subscriptionIds;
+    this.pending.push(entry);
+    this.queuedBytesCount += bytes;
+    return dropped ? { outcome: 'queued', entry, dropped } : { outcome: 'queued', entry };
+  }
+
+  /**
+   * Moves queued entries into the in-flight window while it has room, giving each a packet
+   * identifier. Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
+   */
+  take(now: number): { taken: Outgoing[]; expired: Outgoing[] } {
+    const taken: Outgoing[] = [];
+    const expired: Outgoing[] = [];
+    while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {
+      const o = this.pending[this.head];
+      if (o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
+        expired.push(this.shift()!);
+        continue;
+      }
+      const id = this.ids.allocate(this.inflight);
+      if (id === undefined) break;
+      this.shift();
+      o.packetId = id;
+      o.state = 'inflight';
+      o.sent = false;
+      this.inflight.set(id, o);
+      taken.push(o);
+    }
+    return { taken, expired };
+  }
+
+  /** Sends in-flight entries not yet sent, in order, stopping at one the store does not hold yet. */
+  flush(): void {
+    const outlet = this.outlet;
+    if (!outlet) return;
+    for (const o of this.inflight.values()) {
+      if (o.sent) continue;
+      if (!o.written) return;
+      o.sent = true;
+      outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, false);
+    }
+  }
+
+  /**
+   * On session resume: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in their
+   * original order, before anything new [MQTT-4.4.0-1].
+   */
+  resend(): void {
+    const outlet = this.outlet;
+    if (!outlet) return;
+    for (const o of this.inflight.values()) {
+      if (!o.written) continue;
+      if (o.state === 'released') outlet.pubrel(o.packetId!);
+      else {
+        outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, o.sent);
+        o.sent = true;
+      }
+    }
+  }
+
+  /** PUBACK for QoS 1 / PUBCOMP for QoS 2: the exchange is complete. */
+  complete(packetId: number, expected: 'inflight' | 'released'): Outgoing | undefined {
+    const o = this.inflight.get(packetId);
+    if (!o || o.state !== expected || (expected === 'inflight' && o.qos !== 1)) return undefined;
+    this.inflight.delete(packetId);
+    return o;
+  }
+
+  /** PUBREC: the receiver has the message; from now on only the identifier matters [MQTT-4.3.3-?]. */
+  release(packetId: number): Outgoing | undefined {
+    const o = this.inflight.get(packetId);
+    if (!o || o.qos !== 2) return undefined;
+    o.state = 'released';
+    return o;
+  }
+
+  /** Rebuilds state read back from the store at start-up. */
+  restore(entries: Outgoing[], inbound: number[]): void {
+    let lastId = 0;
+    for (const o of entries) {
+      this.nextSeq = Math.max(this.nextSeq, o.seq + 1);
+      if (o.state !== 'queued' && o.packetId !== undefined) {
+        this.inflight.set(o.packetId, o);
+        lastId = o.packetId;
+      } else {
+        this.pending.push(o);
+        this.queuedBytesCount += o.bytes;
+      }
+    }
+    if (lastId) this.ids.resumeAfter(lastId);
+    for (const id of inbound) this.inbound.add(id);
+  }
+
+  /** Everything still owed, for discarding a session. */
+  allEntries(): Outgoing[] {
+    return [...this.inflight.values(), ...this.queued()];
+  }
+
+  private shift(): Outgoing | undefined {
+    if (this.head >= this.pending.length) return undefined;
+    const o = this.pending[this.head];
+    this.head++;
+    this.queuedBytesCount -= o.bytes;
+    // Compact once the consumed prefix dominates, so the array does not grow without bound.
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+    return o;
+  }
+}

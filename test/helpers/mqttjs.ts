@@ -1,0 +1,66 @@
+// MQTT.js helpers for integration tests: every wait is bounded in time.
+import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from 'mqtt';
+
+export interface Received {
+  topic: string;
+  payload: Buffer;
+  packet: IPublishPacket;
+}
+
+/** Connects and resolves on CONNACK; rejects on error or after the time limit. */
+export function connectClient(url: string, options: IClientOptions = {}, timeoutMs = 5000): Promise<MqttClient> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: timeoutMs, ...options });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.end(true);
+      reject(new Error(`no CONNACK from ${url} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    client.once('connect', () => {
+      clearTimeout(timer);
+      resolve(client);
+    });
+    client.once('error', (err) => {
+      clearTimeout(timer);
+      client.end(true);
+      reject(err);
+    });
+  });
+}
+
+/** Collects messages from the moment it is called. */
+export class Inbox {
+  readonly messages: Received[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      this.messages.push({ topic, payload, packet });
+      for (const w of this.waiters) w();
+    });
+  }
+
+  /** Resolves once `count` messages have arrived; rejects after the time limit. */
+  waitFor(count: number, timeoutMs = 5000): Promise<Received[]> {
+    if (this.messages.length >= count) return Promise.resolve(this.messages.slice(0, count));
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.messages.length < count) return;
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+        resolve(this.messages.slice(0, count));
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`expected ${count} messages, got ${this.messages.length} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(check);
+    });
+  }
+}
+
+export function endClient(client: MqttClient, force = false): Promise<void> {
+  return new Promise((resolve) => client.end(force, {}, () => resolve()));
+}
+
+/** Waits for the given ms (for "nothing else arrives" checks; keep short). */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

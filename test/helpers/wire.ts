@@ -1,0 +1,124 @@
+// A raw MQTT client for wire-level tests. Packets are built and parsed with mqtt-packet, an
+// encoder we did not write, so these tests do not take our codec's word for anything.
+import { connect as tcpConnect, type Socket } from 'node:net';
+import mqttPacket from 'mqtt-packet';
+
+export type WirePacket = mqttPacket.Packet & Record<string, any>;
+
+export class WireClient {
+  readonly socket: Socket;
+  private readonly parser: ReturnType<typeof mqttPacket.parser>;
+  private readonly queue: WirePacket[] = [];
+  private waiters: Array<(p: WirePacket | undefined) => void> = [];
+  private closedFlag = false;
+  private closeWaiters: Array<() => void> = [];
+  parseError?: Error;
+  readonly version: number;
+
+  private constructor(socket: Socket, version: number) {
+    this.socket = socket;
+    this.version = version;
+    this.parser = mqttPacket.parser({ protocolVersion: version });
+    this.parser.on('packet', (p: WirePacket) => {
+      const w = this.waiters.shift();
+      if (w) w(p);
+      else this.queue.push(p);
+    });
+    this.parser.on('error', (err: Error) => (this.parseError = err));
+    socket.on('data', (d) => this.parser.parse(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closedFlag = true;
+      for (const w of this.waiters) w(undefined);
+      this.waiters = [];
+      for (const c of this.closeWaiters) c();
+      this.closeWaiters = [];
+    });
+  }
+
+  static open(port: number, version = 4): Promise<WireClient> {
+    return new Promise((resolve, reject) => {
+      const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(new WireClient(s, version)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Opens a socket and completes CONNECT/CONNACK; returns the client and its CONNACK. */
+  static async connect(port: number, connect: Record<string, any> = {}, version = 4): Promise<{ client: WireClient; connack: WirePacket }> {
+    const client = await WireClient.open(port, version);
+    client.send({
+      cmd: 'connect',
+      protocolId: version === 3 ? 'MQIsdp' : 'MQTT',
+      protocolVersion: version,
+      clean: true,
+      keepalive: 60,
+      clientId: `wire-${Math.random().toString(16).slice(2, 10)}`,
+      ...connect,
+    });
+    const connack = await client.next();
+    return { client, connack };
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  send(packet: Record<string, any>): void {
+    this.socket.write(mqttPacket.generate(packet as mqttPacket.Packet, { protocolVersion: this.version }));
+  }
+
+  sendRaw(bytes: Buffer | number[]): void {
+    this.socket.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
+  }
+
+  /** The next packet from the broker; throws if none arrives in time or the socket closes. */
+  async next(timeoutMs = 2000): Promise<WirePacket> {
+    const p = await this.nextOrClose(timeoutMs);
+    if (!p) throw new Error('connection closed while waiting for a packet');
+    return p;
+  }
+
+  /** The next packet, or undefined when the broker closed the connection. */
+  nextOrClose(timeoutMs = 2000): Promise<WirePacket | undefined> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.closedFlag) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no packet within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (p: WirePacket | undefined): void => {
+        clearTimeout(timer);
+        resolve(p);
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Resolves true when the broker closes the connection within the time, false otherwise. */
+  waitClosed(timeoutMs = 2000): Promise<boolean> {
+    if (this.closedFlag) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Asserts nothing arrives for a while (used sparingly: it costs its full duration). */
+  async expectSilence(ms = 200): Promise<void> {
+    try {
+      const p = await this.next(ms);
+      throw new Error(`expected no packet, got ${p.cmd}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('expected no packet')) throw err;
+    }
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
