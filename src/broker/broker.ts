@@ -2,6 +2,7 @@
 // channel needs. Flows are short lists of named steps that read like the spec.
 import type { Logger } from 'pino';
 import type { QoS } from '../protocol/constants.js';
+import type { ConnectPacket } from '../protocol/packets.js';
 import { SESSION_NEVER_EXPIRES } from '../protocol/constants.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
@@ -14,9 +15,10 @@ import type { Store, StoreOp, StoredMessage, SubscriptionRecord, WillRecord } fr
 import { StoreBatcher } from '../store/batcher.js';
 import { allowAll, type BrokerHooks } from '../hooks/hooks.js';
 import type { BrokerOptions } from './options.js';
-import { ClientRegistry, type Owner } from './registry.js';
+import { ClientRegistry } from './registry.js';
+import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind } from '../channel/context.js';
 import { entryOps, fullSessionOps, sessionRecord } from './persistence.js';
-import { MessageIds, messageFromWill } from './message.js';
+import { MessageIds, messageFromWill } from '../session/message.js';
 import { KeyedTimers } from './timers.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
@@ -28,30 +30,7 @@ class WriteBatch {
   readonly sessions = new Set<Session>();
 }
 
-/** A connection as the broker sees it (implemented by the channel). */
-export interface BrokerClient extends Owner {
-  session?: Session;
-}
-
-export interface ConnectRequest {
-  clientId: string;
-  protocolVersion: Session['protocolVersion'];
-  /** Clean Session (3.x) / Clean Start (5.0). */
-  clean: boolean;
-  /** Session Expiry Interval in seconds. */
-  expiryInterval: number;
-  will?: WillRecord;
-}
-
-export type DisconnectKind =
-  /** DISCONNECT 0x00: the will is discarded [MQTT-3.1.2-10]. */
-  | 'normal'
-  /** DISCONNECT 0x04, network failure, keepalive timeout, protocol error: the will is published. */
-  | 'abnormal'
-  /** Another connection took the client id; the session lives on in the new connection. */
-  | 'takenOver';
-
-export class Broker {
+export class Broker implements ChannelContext {
   readonly log: Logger;
   readonly hooks: BrokerHooks;
   readonly sessions = new Map<string, Session>();
@@ -464,7 +443,7 @@ export class Broker {
     return this.writer.write(ops);
   }
 
-  willFor(clientId: string, will: NonNullable<import('../protocol/packets.js').ConnectPacket['will']>): WillRecord {
+  willFor(clientId: string, will: NonNullable<ConnectPacket['will']>): WillRecord {
     return {
       message: messageFromWill(this.ids, will, clientId, this.now()),
       delayInterval: will.properties?.willDelayInterval ?? 0,

@@ -1,11 +1,9 @@
 // The client registry: which connection currently owns each client id.
 
+import type { BrokerClient } from '../channel/context.js';
+
 /** The part of a connection the registry needs to take it over. */
-export interface Owner {
-  readonly clientId: string;
-  /** Close this connection because another one connected with the same client id [MQTT-3.1.4-2]. */
-  takenOver(): void;
-}
+export type Owner = Pick<BrokerClient, 'clientId' | 'takenOver'>;
 
 export class ClientRegistry<T extends Owner> {
   private readonly byId = new Map<string, T>();

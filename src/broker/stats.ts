@@ -12,6 +12,7 @@ export class BrokerStats {
   publishSent = 0;
   willsPublished = 0;
   connectionsTotal = 0;
+  authFailures = 0;
   readonly drops: Record<DropReason, number> = {
     queueFull: 0,
     expired: 0,

@@ -5,20 +5,23 @@ import type { Packet, Properties, PublishPacket } from '../protocol/packets.js';
 import { encode } from '../protocol/codec.js';
 import { MqttError } from '../protocol/errors.js';
 import { ReasonCode, connackCodeForV3 } from '../protocol/reason-codes.js';
-import type { Broker, BrokerClient, DisconnectKind } from '../broker/broker.js';
-import { remainingExpiry } from '../broker/message.js';
+import type { BrokerClient, ChannelContext, DisconnectKind } from './context.js';
+import { remainingExpiry } from '../session/message.js';
 import type { ClientInfo } from '../hooks/hooks.js';
 import type { Session, SessionOutlet } from '../session/session.js';
 import type { StoredMessage } from '../store/ports.js';
 import type { ChannelIO } from './io.js';
 import type { ChannelState } from './state.js';
+import { OutboundAliases } from './topic-aliases.js';
+import type { PendingConnect } from './handlers/connect.js';
+import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
 
 export class Channel implements BrokerClient, SessionOutlet {
-  readonly broker: Broker;
+  readonly broker: ChannelContext;
   readonly io: ChannelIO;
   state: ChannelState = 'awaitingConnect';
   version: ProtocolVersion = 4;
@@ -33,15 +36,23 @@ export class Channel implements BrokerClient, SessionOutlet {
   problemInformation = true;
   /** Inbound topic aliases set by the client (MQTT 5). */
   readonly inboundAliases = new Map<number, string>();
+  /** Aliases we assign towards the client, up to its Topic Alias Maximum (MQTT 5). */
+  outboundAliases?: OutboundAliases;
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
   inboundQos1 = 0;
   info!: ClientInfo;
+  /** CONNECT accepted so far, while authentication runs. */
+  pendingConnect?: PendingConnect;
+  /** Authentication Method from CONNECT (MQTT 5 enhanced authentication). */
+  authMethod?: string;
+  /** The authentication conversation in progress, if any. */
+  auth?: AuthConversation;
 
   private busy = false;
   private backlog: Packet[] = [];
   private paused = false;
 
-  constructor(broker: Broker, io: ChannelIO) {
+  constructor(broker: ChannelContext, io: ChannelIO) {
     this.broker = broker;
     this.io = io;
   }
@@ -109,12 +120,20 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (this.state !== 'connected') return;
     const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup };
     if (packetId !== undefined) packet.packetId = packetId;
+    let newAlias = false;
     if (this.version === 5) {
       const props = this.outgoingProperties(message, subscriptionIds);
       if (props) packet.properties = props;
+      if (this.outboundAliases) {
+        const { alias, withTopic } = this.outboundAliases.lookup(message.topic);
+        (packet.properties ??= {}).topicAlias = alias;
+        if (!withTopic) packet.topic = '';
+        newAlias = withTopic;
+      }
     }
     const bytes = encode(packet, this.version);
     if (bytes.length > this.maxOutgoingPacketSize) {
+      if (newAlias) this.outboundAliases!.forget(message.topic);
       // Too large for this client: discard it as if it had been delivered [MQTT-3.1.2-25].
       this.broker.stats.dropped('tooLarge');
       if (packetId !== undefined && this.session) {

@@ -2,6 +2,7 @@
 // publish and subscribe. Each is one function, not a growing interface; the defaults allow all.
 import type { ConnectPacket } from '../protocol/packets.js';
 import type { PeerIdentity, ListenerInfo } from '../transport/transport.js';
+import type { EnhancedAuthenticator } from './enhanced-auth.js';
 
 export interface ClientInfo {
   clientId: string;
@@ -21,10 +22,13 @@ export interface BrokerHooks {
   authorizePublish(client: ClientInfo, topic: string): Decision;
   /** Decides whether the client may subscribe to the filter. */
   authorizeSubscribe(client: ClientInfo, filter: string): Decision;
+  /** MQTT 5 enhanced authentication methods offered, by Authentication Method name. */
+  authenticators: readonly EnhancedAuthenticator[];
 }
 
 export const allowAll: BrokerHooks = {
   authenticate: () => 0,
   authorizePublish: () => 0,
   authorizeSubscribe: () => 0,
+  authenticators: [],
 };

@@ -21,6 +21,7 @@ export class Connection implements ChannelIO {
   readonly channel: Channel;
   private readonly parser: PacketParser;
   private readonly transport: Transport;
+  private readonly broker: Broker;
   private readonly opts: ConnectionOptions;
   private lastPacketAt = Date.now();
   private timer?: NodeJS.Timeout;
@@ -31,6 +32,7 @@ export class Connection implements ChannelIO {
 
   constructor(transport: Transport, broker: Broker, opts: ConnectionOptions, onClosed: (c: Connection) => void) {
     this.transport = transport;
+    this.broker = broker;
     this.opts = opts;
     this.onClosed = onClosed;
     this.parser = new PacketParser({ maxPacketSize: opts.maxPacketSize });
@@ -59,7 +61,7 @@ export class Connection implements ChannelIO {
 
   private data(chunk: Buffer): void {
     if (this.closed) return;
-    this.channel.broker.stats.bytesReceived += chunk.length;
+    this.broker.stats.bytesReceived += chunk.length;
     let packets;
     try {
       packets = this.parser.push(chunk);
@@ -133,7 +135,8 @@ export class Connection implements ChannelIO {
   }
 
   private connectTimedOut(): void {
-    if (this.channel.state !== 'awaitingConnect') return;
+    // Still not connected: no CONNECT, or an authentication exchange that never finished.
+    if (this.channel.state === 'connected' || this.channel.state === 'closed') return;
     this.opts.log.info({ remote: this.remoteAddress, listener: this.listener.url }, 'no CONNECT in time; closing');
     this.channel.end('abnormal');
     this.close();

@@ -1,25 +1,36 @@
-// CONNECT: validate, authenticate, bind the session, answer CONNACK [MQTT-3.1], [MQTT-3.2].
+// CONNECT: validate, authenticate (plain or MQTT 5 enhanced), bind the session, answer CONNACK
+// [MQTT-3.1], [MQTT-3.2], [MQTT-4.12].
 import { randomBytes } from 'node:crypto';
 import type { ConnectPacket, ConnackPacket, Properties } from '../../protocol/packets.js';
 import { MqttError, protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
 import { SESSION_NEVER_EXPIRES } from '../../protocol/constants.js';
 import type { Channel } from '../channel.js';
+import { OutboundAliases } from '../topic-aliases.js';
+import { startEnhancedAuth } from './auth.js';
 
-/** Longest client id MQTT 3.1 allows [MQTT 3.1, 3.1 CONNECT payload]. */
+/** Longest client id MQTT 3.1 allows (3.1 specification, CONNECT payload). */
 const MQTT31_MAX_CLIENT_ID = 23;
 /** What the broker supports, advertised in the MQTT 5 CONNACK. */
 export const TOPIC_ALIAS_MAXIMUM = 65_535;
 export const RECEIVE_MAXIMUM = 65_535;
 
-export async function handleConnect(ch: Channel, packet: ConnectPacket): Promise<void> {
+/** What CONNECT settled that the later steps need. */
+export interface PendingConnect {
+  packet: ConnectPacket;
+  assignedClientId: boolean;
+  keepalive: number;
+  serverKeepAlive?: number;
+}
+
+export function handleConnect(ch: Channel, packet: ConnectPacket): void | Promise<void> {
   // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
   if (ch.state !== 'awaitingConnect') throw protocolError('second CONNECT');
   ch.state = 'connecting';
   ch.version = packet.protocolVersion;
   const props = packet.properties ?? {};
   if (packet.protocolVersion === 5) ch.problemInformation = props.requestProblemInformation !== 0;
-  const opts = ch.broker.options;
+  const maxKeepAlive = ch.broker.options.maxKeepAlive;
 
   const { clientId, assigned } = resolveClientId(packet);
   ch.clientId = clientId;
@@ -28,44 +39,66 @@ export async function handleConnect(ch: Channel, packet: ConnectPacket): Promise
   if (packet.username !== undefined) ch.info.username = packet.username;
   if (ch.io.peer) ch.info.peer = ch.io.peer;
 
-  let keepalive = packet.keepalive;
-  let serverKeepAlive: number | undefined;
-  if (opts.maxKeepAlive > 0 && (keepalive > opts.maxKeepAlive || keepalive === 0)) {
-    // MQTT 5 is told the cap (Server Keep Alive) [MQTT-3.2.2-21]; 3.x has no way to say it.
+  const pending: PendingConnect = { packet, assignedClientId: assigned, keepalive: packet.keepalive };
+  if (maxKeepAlive > 0 && (packet.keepalive > maxKeepAlive || packet.keepalive === 0)) {
+    // MQTT 5 is told the cap (Server Keep Alive) [MQTT-3.2.2-21]; 3.x has no way to say it, so
+    // it is refused (as Mosquitto does, with "identifier rejected").
     if (packet.protocolVersion !== 5) {
-      throw new MqttError(ReasonCode.ClientIdentifierNotValid, `keepalive ${keepalive}s exceeds the maximum ${opts.maxKeepAlive}s`);
+      throw new MqttError(ReasonCode.ClientIdentifierNotValid, `keepalive ${packet.keepalive}s exceeds the maximum ${maxKeepAlive}s`);
     }
-    keepalive = serverKeepAlive = opts.maxKeepAlive;
+    pending.keepalive = pending.serverKeepAlive = maxKeepAlive;
   }
+  ch.pendingConnect = pending;
 
-  const decision = await ch.broker.hooks.authenticate(ch.info, packet);
+  if (packet.protocolVersion === 5 && props.authenticationMethod !== undefined) {
+    return startEnhancedAuth(ch, props.authenticationMethod, props.authenticationData);
+  }
+  const decision = ch.broker.hooks.authenticate(ch.info, packet);
+  if (decision instanceof Promise) return decision.then((d) => afterAuthentication(ch, d));
+  return afterAuthentication(ch, decision);
+}
+
+function afterAuthentication(ch: Channel, decision: number): void | Promise<void> {
   if (ch.state !== 'connecting') return;
-  if (decision !== ReasonCode.Success) throw new MqttError(decision, 'not authorized');
+  if (decision !== ReasonCode.Success) {
+    ch.broker.stats.authFailures++;
+    throw new MqttError(decision, decision === ReasonCode.BadUserNameOrPassword ? 'bad user name or password' : 'not authorized');
+  }
+  return finishConnect(ch, undefined);
+}
 
+/** Authentication passed: bind the session and send CONNACK. */
+export async function finishConnect(ch: Channel, authData: Buffer | undefined): Promise<void> {
+  const pending = ch.pendingConnect!;
+  const { packet } = pending;
+  const props = packet.properties ?? {};
   if (packet.protocolVersion === 5) {
     if (props.maximumPacketSize !== undefined) ch.maxOutgoingPacketSize = props.maximumPacketSize;
+    // Aliases towards the client only when it allows them [MQTT-3.3.2-9].
+    if (props.topicAliasMaximum) ch.outboundAliases = new OutboundAliases(props.topicAliasMaximum);
   }
   const expiryInterval =
     packet.protocolVersion === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean ? 0 : SESSION_NEVER_EXPIRES;
   ch.connectExpiry = expiryInterval;
 
   const req = {
-    clientId,
+    clientId: ch.clientId,
     protocolVersion: packet.protocolVersion,
     clean: packet.clean,
     expiryInterval,
-    ...(packet.will ? { will: ch.broker.willFor(clientId, packet.will) } : {}),
+    ...(packet.will ? { will: ch.broker.willFor(ch.clientId, packet.will) } : {}),
   };
   const { session, sessionPresent } = await ch.broker.connect(ch, req);
   if (ch.state !== 'connecting') return;
 
   const connack: ConnackPacket = { type: 'connack', sessionPresent, reasonCode: ReasonCode.Success };
-  if (packet.protocolVersion === 5) connack.properties = connackProperties(ch, assigned ? clientId : undefined, serverKeepAlive);
+  if (packet.protocolVersion === 5) connack.properties = connackProperties(ch, pending, authData);
   ch.state = 'connected';
+  ch.pendingConnect = undefined;
   ch.send(connack);
   ch.broker.stats.connectionsTotal++;
-  ch.io.setKeepalive(keepalive);
-  ch.log.debug({ clientId, remote: ch.io.remoteAddress, version: packet.protocolVersion, sessionPresent }, 'client connected');
+  ch.io.setKeepalive(pending.keepalive);
+  ch.log.debug({ clientId: ch.clientId, remote: ch.io.remoteAddress, version: packet.protocolVersion, sessionPresent }, 'client connected');
   ch.broker.attach(session, ch, packet.protocolVersion === 5 ? (props.receiveMaximum ?? 65_535) : 65_535);
 }
 
@@ -85,7 +118,7 @@ function resolveClientId(packet: ConnectPacket): { clientId: string; assigned: b
   return { clientId: `starling-${randomBytes(8).toString('hex')}`, assigned: true };
 }
 
-function connackProperties(ch: Channel, assignedClientId: string | undefined, serverKeepAlive: number | undefined): Properties {
+function connackProperties(ch: Channel, pending: PendingConnect, authData: Buffer | undefined): Properties {
   const opts = ch.broker.options;
   const p: Properties = {
     receiveMaximum: RECEIVE_MAXIMUM,
@@ -96,7 +129,11 @@ function connackProperties(ch: Channel, assignedClientId: string | undefined, se
     subscriptionIdentifiersAvailable: 1,
     sharedSubscriptionAvailable: 1,
   };
-  if (assignedClientId !== undefined) p.assignedClientIdentifier = assignedClientId;
-  if (serverKeepAlive !== undefined) p.serverKeepAlive = serverKeepAlive;
+  if (pending.assignedClientId) p.assignedClientIdentifier = ch.clientId;
+  if (pending.serverKeepAlive !== undefined) p.serverKeepAlive = pending.serverKeepAlive;
+  if (ch.authMethod !== undefined) {
+    p.authenticationMethod = ch.authMethod;
+    if (authData) p.authenticationData = authData;
+  }
   return p;
 }

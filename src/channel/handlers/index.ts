@@ -5,7 +5,8 @@ import { handleConnect } from './connect.js';
 import { handlePublish } from './publish.js';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
-import { handleAuth, handleDisconnect, handlePingreq, handleServerOnly } from './session-control.js';
+import { handleDisconnect, handlePingreq, handleServerOnly } from './session-control.js';
+import { handleAuth } from './auth.js';
 
 type Handlers = { [T in Packet['type']]: (ch: Channel, packet: PacketOf<T>) => void | Promise<void> };
 

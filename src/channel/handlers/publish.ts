@@ -2,9 +2,10 @@
 import type { PublishPacket } from '../../protocol/packets.js';
 import { MqttError, protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
-import { messageFromPublish } from '../../broker/message.js';
+import { messageFromPublish } from '../../session/message.js';
 import type { StoreOp } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
+import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM } from './connect.js';
 
 export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
@@ -25,11 +26,18 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
     return;
   }
 
+  // A payload marked as UTF-8 must be UTF-8 [MQTT-3.3.2-?]: refused with 0x99 (QoS 0 has no
+  // acknowledgement to carry the code, so the connection is closed with it).
+  if (packet.properties?.payloadFormatIndicator === 1 && !isWellFormedUtf8(packet.payload)) {
+    if (packet.qos === 0) throw new MqttError(ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8');
+    return acknowledge(ch, packet, ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8', false);
+  }
+
   if (packet.qos === 1) ch.inboundQos1++;
   const denied = ch.broker.hooks.authorizePublish(ch.info, topic);
   if (denied !== ReasonCode.Success) {
     ch.broker.stats.dropped('notAuthorized');
-    return acknowledge(ch, packet, denied);
+    return acknowledge(ch, packet, denied, `not authorized to publish to ${topic}`);
   }
 
   const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
@@ -48,16 +56,20 @@ function noSubscribers(matched: number): number {
   return matched === 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
 }
 
-/** PUBACK (QoS 1) or PUBREC (QoS 2); reason codes only in MQTT 5 [MQTT-3.4.2-1]. */
-function acknowledge(ch: Channel, packet: PublishPacket, code: number): void {
+/**
+ * PUBACK (QoS 1) or PUBREC (QoS 2); reason codes only in MQTT 5 [MQTT-3.4.2-1], with a reason
+ * string unless the client asked for no problem information [MQTT-3.1.2-29].
+ */
+function acknowledge(ch: Channel, packet: PublishPacket, code: number, reason?: string, counted = true): void {
   if (packet.qos === 0) return;
   const packetId = packet.packetId!;
-  if (packet.qos === 1) ch.inboundQos1--;
+  if (packet.qos === 1 && counted) ch.inboundQos1--;
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC [MQTT-4.3.3-?].
   if (packet.qos === 2 && code >= 0x80) ch.session?.inbound.delete(packetId);
   const type = packet.qos === 1 ? 'puback' : 'pubrec';
-  if (ch.version === 5 && code !== ReasonCode.Success) ch.send({ type, packetId, reasonCode: code });
-  else ch.send({ type, packetId });
+  if (ch.version !== 5 || code === ReasonCode.Success) return ch.send({ type, packetId });
+  if (reason && ch.problemInformation) ch.send({ type, packetId, reasonCode: code, properties: { reasonString: reason } });
+  else ch.send({ type, packetId, reasonCode: code });
 }
 
 /**

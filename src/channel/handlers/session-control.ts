@@ -1,5 +1,5 @@
-// PINGREQ [MQTT-3.12], DISCONNECT [MQTT-3.14], AUTH [MQTT-3.15], and packets only a server sends.
-import type { AuthPacket, DisconnectPacket, Packet, PingreqPacket } from '../../protocol/packets.js';
+// PINGREQ [MQTT-3.12], DISCONNECT [MQTT-3.14], and packets only a server sends.
+import type { DisconnectPacket, Packet, PingreqPacket } from '../../protocol/packets.js';
 import { protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
 import type { Channel } from '../channel.js';
@@ -20,12 +20,6 @@ export function handleDisconnect(ch: Channel, packet: DisconnectPacket): void {
   // DISCONNECT with 0x04 asks for the will to be published [MQTT-3.14.4-3 commentary].
   const withWill = ch.version === 5 && packet.reasonCode === ReasonCode.DisconnectWithWillMessage;
   ch.end(withWill ? 'abnormal' : 'normal');
-}
-
-export function handleAuth(ch: Channel, _packet: AuthPacket): void {
-  // Enhanced authentication needs an Authentication Method in CONNECT [MQTT-4.12.0-?].
-  if (ch.version !== 5) throw protocolError('AUTH is an MQTT 5 packet');
-  throw protocolError('AUTH without an authentication method');
 }
 
 /** CONNACK, SUBACK, UNSUBACK and PINGRESP flow only from server to client [MQTT-4.8.0-1]. */

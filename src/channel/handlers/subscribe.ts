@@ -39,7 +39,13 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
   }
   const finish = (isNew: boolean[]): void => {
     // SUBACK first, then the retained messages of each new subscription [MQTT-3.8.4-4].
-    ch.send({ type: 'suback', packetId: packet.packetId, reasonCodes: codes });
+    const refused = ch.version === 5 && ch.problemInformation && codes.some((c) => c >= 0x80);
+    ch.send({
+      type: 'suback',
+      packetId: packet.packetId,
+      reasonCodes: codes,
+      ...(refused ? { properties: { reasonString: 'some subscriptions were not authorized' } } : {}),
+    });
     accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
   };
   if (accepted.length === 0) return finish([]);

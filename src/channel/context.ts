@@ -1,0 +1,77 @@
+// What the channel needs from the rest of the broker. The broker implements it; the channel
+// never imports the broker, so the protocol state machine can be driven by any implementation.
+import type { Logger } from 'pino';
+import type { ConnectPacket } from '../protocol/packets.js';
+import type { Session, SessionOutlet } from '../session/session.js';
+import type { MessageIds } from '../session/message.js';
+import type { StoredMessage, StoreOp, SubscriptionRecord, WillRecord } from '../store/ports.js';
+import type { BrokerHooks } from '../hooks/hooks.js';
+import type { Outgoing } from '../session/outgoing.js';
+
+/** A connection as the broker sees it. */
+export interface BrokerClient {
+  readonly clientId: string;
+  session?: Session;
+  /** Close this connection because another one connected with the same client id [MQTT-3.1.4-2]. */
+  takenOver(): void;
+}
+
+export interface ConnectRequest {
+  clientId: string;
+  protocolVersion: Session['protocolVersion'];
+  /** Clean Session (3.x) / Clean Start (5.0). */
+  clean: boolean;
+  /** Session Expiry Interval in seconds. */
+  expiryInterval: number;
+  will?: WillRecord;
+}
+
+export type DisconnectKind =
+  /** DISCONNECT 0x00: the will is discarded [MQTT-3.1.2-10]. */
+  | 'normal'
+  /** DISCONNECT 0x04, network failure, keepalive timeout, protocol error: the will is published. */
+  | 'abnormal'
+  /** Another connection took the client id; the session lives on in the new connection. */
+  | 'takenOver';
+
+/** Counters the channel moves. */
+export interface ChannelStats {
+  publishReceived: number;
+  publishSent: number;
+  bytesSent: number;
+  connectionsTotal: number;
+  authFailures: number;
+  dropped(reason: 'tooLarge' | 'notAuthorized'): void;
+}
+
+/** Limits the channel enforces and advertises. */
+export interface ChannelLimits {
+  maxPacketSize: number;
+  maxKeepAlive: number;
+}
+
+export interface ChannelContext {
+  readonly log: Logger;
+  readonly hooks: BrokerHooks;
+  readonly stats: ChannelStats;
+  readonly options: ChannelLimits;
+  readonly ids: MessageIds;
+  now(): number;
+
+  connect(client: BrokerClient, req: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }>;
+  attach(session: Session, outlet: SessionOutlet, receiveMaximum: number): void;
+  disconnected(client: BrokerClient, kind: DisconnectKind): void;
+  setExpiry(session: Session, seconds: number): void;
+  willFor(clientId: string, will: NonNullable<ConnectPacket['will']>): WillRecord;
+
+  /** Routes a message; a Promise when a durable write gates the acknowledgement. */
+  publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number>;
+  subscribe(session: Session, subs: SubscriptionRecord[]): boolean[] | Promise<boolean[]>;
+  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
+  unsubscribe(session: Session, filters: string[]): boolean[] | Promise<boolean[]>;
+
+  completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean;
+  released(session: Session, packetId: number): Outgoing | undefined | Promise<Outgoing | undefined>;
+  discard(session: Session, packetId: number): void;
+  inboundReleased(session: Session, packetId: number): boolean | Promise<boolean>;
+}

@@ -1,0 +1,78 @@
+// AUTH [MQTT-3.15] and the enhanced authentication exchange [MQTT-4.12]: at connect time it
+// sits between CONNECT and CONNACK; once connected, the client may re-authenticate (0x19).
+import type { AuthPacket } from '../../protocol/packets.js';
+import { MqttError, protocolError } from '../../protocol/errors.js';
+import { ReasonCode } from '../../protocol/reason-codes.js';
+import type { AuthStep } from '../../hooks/enhanced-auth.js';
+import type { Channel } from '../channel.js';
+import { finishConnect } from './connect.js';
+
+/** CONNECT named an Authentication Method: start its conversation. */
+export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | undefined): void | Promise<void> {
+  const authenticator = ch.broker.hooks.authenticators.find((a) => a.method === method);
+  if (!authenticator) {
+    ch.broker.stats.authFailures++;
+    throw new MqttError(ReasonCode.BadAuthenticationMethod, `authentication method ${method} is not supported`);
+  }
+  ch.authMethod = method;
+  ch.auth = authenticator.start(ch.info);
+  return advance(ch, data, false);
+}
+
+export function handleAuth(ch: Channel, packet: AuthPacket): void | Promise<void> {
+  if (ch.version !== 5) throw protocolError('AUTH is an MQTT 5 packet');
+  // The method must be the one from CONNECT; without one, AUTH is not allowed [MQTT-3.15.2-1, MQTT-4.12.0-?].
+  const method = packet.properties?.authenticationMethod;
+  if (ch.authMethod === undefined || method !== ch.authMethod) throw protocolError('AUTH with a different or no authentication method');
+  const data = packet.properties?.authenticationData;
+  if (ch.state === 'connecting') {
+    if (!ch.auth || packet.reasonCode !== ReasonCode.ContinueAuthentication) throw protocolError('unexpected AUTH during connect');
+    return advance(ch, data, false);
+  }
+  if (ch.state !== 'connected') throw protocolError('AUTH before CONNECT');
+  if (packet.reasonCode === ReasonCode.ReAuthenticate) {
+    // Re-authentication starts a fresh conversation with the same method [MQTT-4.12.1-1].
+    const authenticator = ch.broker.hooks.authenticators.find((a) => a.method === method)!;
+    ch.auth = authenticator.start(ch.info);
+    return advance(ch, data, true);
+  }
+  if (packet.reasonCode === ReasonCode.ContinueAuthentication && ch.auth) return advance(ch, data, true);
+  throw protocolError('unexpected AUTH reason code');
+}
+
+function advance(ch: Channel, data: Buffer | undefined, reauth: boolean): void | Promise<void> {
+  const step = ch.auth!.step(data);
+  if (step instanceof Promise) return step.then((s) => apply(ch, s, reauth));
+  return apply(ch, step, reauth);
+}
+
+function apply(ch: Channel, step: AuthStep, reauth: boolean): void | Promise<void> {
+  if (ch.state === 'closed') return;
+  switch (step.kind) {
+    case 'continue':
+      ch.send({
+        type: 'auth',
+        reasonCode: ReasonCode.ContinueAuthentication,
+        properties: { authenticationMethod: ch.authMethod!, ...(step.data ? { authenticationData: step.data } : {}) },
+      });
+      return;
+    case 'failure':
+      ch.auth = undefined;
+      ch.broker.stats.authFailures++;
+      // At connect the failure is a CONNACK, afterwards a DISCONNECT [MQTT-4.12.1-2].
+      throw new MqttError(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason ?? 'authentication failed');
+    case 'success':
+      ch.auth = undefined;
+      if (step.username !== undefined) {
+        ch.username = step.username;
+        ch.info.username = step.username;
+      }
+      if (!reauth) return finishConnect(ch, step.data);
+      ch.send({
+        type: 'auth',
+        reasonCode: ReasonCode.Success,
+        properties: { authenticationMethod: ch.authMethod!, ...(step.data ? { authenticationData: step.data } : {}) },
+      });
+      return;
+  }
+}

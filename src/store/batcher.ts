@@ -1,0 +1,124 @@
+// Group commit. Every store write the broker awaits (before PUBACK, PUBREC, SUBACK...) goes through
+// here: writes made during one event-loop turn are applied as one `store.apply` batch (scheduled
+// with setImmediate, so all I/O callbacks of the turn have had their say), one transaction and one
+// WAL commit for many clients, and each writer's promise settles when its batch is durable.
+//
+// - Order: ops reach the store in the order write() was called, across callers, and batches are
+//   applied one at a time (a slow async store never has two applies overlapping).
+// - Atomicity: one write()'s ops always land in the same batch.
+// - Bounds: a batch takes at most `maxBatchOps` ops (more only if a single write is larger); writes
+//   arriving while a batch is being applied wait for the next one, and nothing is retained once its
+//   batch settles. `pendingOps` lets the caller apply back-pressure.
+// - Errors: if a batch fails, every write in it rejects with that error; later batches still run.
+//
+// Ops are read when their batch is applied (a later turn), so callers must not mutate op objects
+// after passing them in.
+import type { Store, StoreOp } from './ports.js';
+
+interface PendingWrite {
+  ops: readonly StoreOp[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface StoreBatcherOptions {
+  /** Largest number of ops put into one apply() call, split only between writes. Default 5000. */
+  maxBatchOps?: number;
+}
+
+export class StoreBatcher {
+  private readonly maxBatchOps: number;
+  private queue: PendingWrite[] = [];
+  private queuedOps = 0;
+  private timer: NodeJS.Immediate | undefined;
+  private draining = false;
+  /** Counts failed batches, so flush() can tell whether one it waited for failed. */
+  private failures = 0;
+  private lastError: unknown;
+
+  constructor(
+    private readonly store: Store,
+    options: StoreBatcherOptions = {},
+  ) {
+    this.maxBatchOps = Math.max(1, options.maxBatchOps ?? 5000);
+  }
+
+  /** Ops waiting to be applied (not counting a batch being applied now). */
+  get pendingOps(): number {
+    return this.queuedOps;
+  }
+
+  /** Queues ops for the next batch; resolves once they are durable, rejects if their batch failed. */
+  write(ops: readonly StoreOp[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      this.queuedOps += ops.length;
+      this.schedule();
+    });
+  }
+
+  /**
+   * Applies what is queued now rather than next turn, and resolves once every write made before
+   * this call has settled; rejects (with the batch's error) if any of those writes failed.
+   */
+  async flush(): Promise<void> {
+    if (this.queue.length === 0 && !this.draining) return;
+    const failuresBefore = this.failures;
+    const marker = this.write([]);
+    if (this.timer !== undefined && !this.draining) {
+      clearImmediate(this.timer);
+      this.timer = undefined;
+      void this.drain();
+    }
+    try {
+      await marker;
+    } catch {
+      // Reported below with the first-hand error.
+    }
+    if (this.failures !== failuresBefore) throw this.lastError;
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.draining) return;
+    this.timer = setImmediate(() => {
+      this.timer = undefined;
+      void this.drain();
+    });
+  }
+
+  /** Applies batches one after another until nothing is queued. Never rejects. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.takeBatch();
+        const ops: StoreOp[] = [];
+        for (const w of batch) for (const op of w.ops) ops.push(op);
+        try {
+          if (ops.length > 0) await this.store.apply(ops);
+        } catch (err) {
+          this.failures++;
+          this.lastError = err;
+          for (const w of batch) w.reject(err);
+          continue;
+        }
+        for (const w of batch) w.resolve();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private takeBatch(): PendingWrite[] {
+    let n = 0;
+    let count = 0;
+    while (n < this.queue.length) {
+      const size = this.queue[n].ops.length;
+      if (n > 0 && count + size > this.maxBatchOps) break;
+      count += size;
+      n++;
+    }
+    this.queuedOps -= count;
+    return this.queue.splice(0, n);
+  }
+}

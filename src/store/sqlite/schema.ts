@@ -1,0 +1,100 @@
+// The SQLite schema and its migrations. `schema_version` holds one row; migration N (1-based) takes
+// a database from version N-1 to N. Add a migration at the end to change the schema; never edit
+// one that has shipped, since files out there were built by it.
+import type Database from 'better-sqlite3';
+import { StoreError } from '../errors.js';
+
+const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
+  // 1: sessions with their subscriptions, queue and inbound ids; message bodies stored once and
+  // pointed to by queue rows; retained messages by topic (a retained copy is its own row, since it
+  // outlives every queue entry and is replaced per topic).
+  (db) =>
+    db.exec(`
+      CREATE TABLE sessions (
+        client_id TEXT PRIMARY KEY,
+        protocol_version INTEGER NOT NULL,
+        expiry_interval INTEGER NOT NULL,
+        disconnected_at INTEGER,
+        will TEXT
+      ) WITHOUT ROWID;
+      CREATE TABLE subscriptions (
+        client_id TEXT NOT NULL REFERENCES sessions(client_id) ON DELETE CASCADE,
+        filter TEXT NOT NULL,
+        qos INTEGER NOT NULL,
+        no_local INTEGER NOT NULL,
+        retain_as_published INTEGER NOT NULL,
+        retain_handling INTEGER NOT NULL,
+        subscription_id INTEGER,
+        PRIMARY KEY (client_id, filter)
+      ) WITHOUT ROWID;
+      CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL,
+        properties TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        publisher_id TEXT
+      );
+      CREATE TABLE queue (
+        client_id TEXT NOT NULL REFERENCES sessions(client_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        message_id TEXT NOT NULL REFERENCES messages(id),
+        qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL,
+        subscription_ids TEXT,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'inflight', 'released')),
+        packet_id INTEGER,
+        PRIMARY KEY (client_id, seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX queue_by_message ON queue(message_id);
+      CREATE TABLE inbound (
+        client_id TEXT NOT NULL REFERENCES sessions(client_id) ON DELETE CASCADE,
+        packet_id INTEGER NOT NULL,
+        PRIMARY KEY (client_id, packet_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE retained (
+        topic TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL,
+        properties TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        publisher_id TEXT
+      );
+    `),
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the database to SCHEMA_VERSION. A brand-new (empty) database is initialised; one that has
+ * tables but no version table is someone else's file; one newer than this code is refused.
+ */
+export function migrate(db: Database.Database, path: string): void {
+  const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[];
+  let version = 0;
+  if (tables.includes('schema_version')) {
+    const rows = db.prepare('SELECT version FROM schema_version').pluck().all() as unknown[];
+    if (rows.length !== 1 || !Number.isSafeInteger(rows[0])) {
+      throw new StoreError(`store ${path}: schema_version table is damaged (expected one integer row, found ${rows.length} rows)`);
+    }
+    version = rows[0] as number;
+  } else if (tables.length > 0) {
+    throw new StoreError(`store ${path}: not a Starling store (it has tables ${tables.join(', ')} but no schema_version)`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new StoreError(`store ${path}: schema version ${version} is newer than this Starling understands (${SCHEMA_VERSION}); upgrade Starling`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    if (version === 0) db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL)');
+    for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v](db);
+    db.prepare('DELETE FROM schema_version').run();
+    db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
+  }).immediate();
+}
