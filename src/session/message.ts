@@ -32,10 +32,13 @@ export function messageFromPublish(
   publisherId: string,
   now: number,
 ): StoredMessage {
+  // Decoded payloads are views into the socket's read buffer; a message that outlives this turn
+  // (queued, in flight, retained) gets its own copy so it does not pin a whole chunk in memory.
+  const keep = packet.qos > 0 || packet.retain;
   const m: StoredMessage = {
     id: ids.next(),
     topic,
-    payload: packet.payload,
+    payload: keep ? Buffer.from(packet.payload) : packet.payload,
     qos: packet.qos,
     retain: packet.retain,
     createdAt: now,
