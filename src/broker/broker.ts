@@ -22,6 +22,7 @@ import { MessageIds, messageFromWill } from '../session/message.js';
 import { KeyedTimers } from './timers.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
+import { PublishCache } from '../channel/publish-cache.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -43,6 +44,7 @@ export class Broker implements ChannelContext {
   private readonly store: Store;
   private readonly writer: StoreBatcher;
   readonly ids = new MessageIds();
+  readonly publishCache = new PublishCache();
   private readonly expiryTimers = new KeyedTimers();
   private readonly willTimers = new KeyedTimers();
   private closed = false;

@@ -118,20 +118,27 @@ export class Channel implements BrokerClient, SessionOutlet {
     dup: boolean,
   ): void {
     if (this.state !== 'connected') return;
-    const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup };
-    if (packetId !== undefined) packet.packetId = packetId;
+    // The common fan-out case has the same bytes for every subscriber: encode once, share.
+    const shared = qos === 0 && !subscriptionIds && !this.outboundAliases && (this.version !== 5 || message.expiresAt === undefined);
+    const cache = this.broker.publishCache;
+    let bytes = shared ? cache.get(message, this.version, retain) : undefined;
     let newAlias = false;
-    if (this.version === 5) {
-      const props = this.outgoingProperties(message, subscriptionIds);
-      if (props) packet.properties = props;
-      if (this.outboundAliases) {
-        const { alias, withTopic } = this.outboundAliases.lookup(message.topic);
-        (packet.properties ??= {}).topicAlias = alias;
-        if (!withTopic) packet.topic = '';
-        newAlias = withTopic;
+    if (!bytes) {
+      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup };
+      if (packetId !== undefined) packet.packetId = packetId;
+      if (this.version === 5) {
+        const props = this.outgoingProperties(message, subscriptionIds);
+        if (props) packet.properties = props;
+        if (this.outboundAliases) {
+          const { alias, withTopic } = this.outboundAliases.lookup(message.topic);
+          (packet.properties ??= {}).topicAlias = alias;
+          if (!withTopic) packet.topic = '';
+          newAlias = withTopic;
+        }
       }
+      bytes = encode(packet, this.version);
+      if (shared) cache.set(message, this.version, retain, bytes);
     }
-    const bytes = encode(packet, this.version);
     if (bytes.length > this.maxOutgoingPacketSize) {
       if (newAlias) this.outboundAliases!.forget(message.topic);
       // Too large for this client: discard it as if it had been delivered [MQTT-3.1.2-25].

@@ -7,6 +7,7 @@ import type { MessageIds } from '../session/message.js';
 import type { StoredMessage, StoreOp, SubscriptionRecord, WillRecord } from '../store/ports.js';
 import type { BrokerHooks } from '../hooks/hooks.js';
 import type { Outgoing } from '../session/outgoing.js';
+import type { PublishCache } from './publish-cache.js';
 
 /** A connection as the broker sees it. */
 export interface BrokerClient {
@@ -56,6 +57,8 @@ export interface ChannelContext {
   readonly stats: ChannelStats;
   readonly options: ChannelLimits;
   readonly ids: MessageIds;
+  /** Shared encodings of the message being fanned out. */
+  readonly publishCache: PublishCache;
   now(): number;
 
   connect(client: BrokerClient, req: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }>;

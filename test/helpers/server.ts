@@ -1,0 +1,41 @@
+// Starts a real Starling server in-process on OS-chosen ports, for integration tests.
+import { loadConfig } from '../../src/config/load.js';
+import { startServer, type RunningServer, type ServerExtras } from '../../src/server/server.js';
+import type { ListenerScheme } from '../../src/transport/transport.js';
+import { silentLog } from './channel.js';
+
+export interface TestServer {
+  server: RunningServer;
+  /** URL a client connects to, e.g. `mqtt://127.0.0.1:41234` or `ws://127.0.0.1:41235/mqtt`. */
+  url(scheme?: ListenerScheme): string;
+  port(scheme?: ListenerScheme): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Config keys are given as they would be written in the config file; the defaults here are a
+ * throwaway in-memory broker with one TCP and one WebSocket listener.
+ */
+export async function startTestServer(flags: Record<string, string> = {}, extras: ServerExtras = {}): Promise<TestServer> {
+  const config = loadConfig({
+    env: {},
+    flags: { mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0', persistence: 'memory', ...flags },
+  });
+  const server = await startServer(config, silentLog, extras);
+  const find = (scheme: ListenerScheme) => {
+    const l = server.listeners.find((x) => x.scheme === scheme);
+    if (!l) throw new Error(`no ${scheme} listener`);
+    return l;
+  };
+  return {
+    server,
+    port: (scheme = 'mqtt') => find(scheme).port,
+    url: (scheme = 'mqtt') => {
+      const l = find(scheme);
+      const proto = { mqtt: 'mqtt', 'mqtt+ssl': 'mqtts', 'mqtt+ssl+psk': 'mqtts', ws: 'ws', 'ws+ssl': 'wss' }[scheme];
+      const path = scheme === 'ws' || scheme === 'ws+ssl' ? '/mqtt' : '';
+      return `${proto}://127.0.0.1:${l.port}${path}`;
+    },
+    close: () => server.close(),
+  };
+}
