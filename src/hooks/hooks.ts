@@ -4,12 +4,30 @@ import type { ConnectPacket } from '../protocol/packets.js';
 import type { PeerIdentity, ListenerInfo } from '../transport/transport.js';
 import type { EnhancedAuthenticator } from './enhanced-auth.js';
 
+/**
+ * Topic grants carried by the client's own credentials (e.g. a JWT's `acl` claim), set by
+ * authentication and read by the authorize hooks. Entries are topic filters.
+ */
+export interface ClientGrants {
+  /** Filters the client may publish to. */
+  readonly publish: readonly string[];
+  /** Filters the client may subscribe to (and so receive from). */
+  readonly subscribe: readonly string[];
+  /** Filters refused for both directions, whatever else grants them. */
+  readonly deny: readonly string[];
+}
+
 export interface ClientInfo {
   clientId: string;
+  /** The CONNECT user name, replaced by authentication with the verified identity when there is one. */
   username?: string;
   remoteAddress: string;
   listener: ListenerInfo;
   peer?: PeerIdentity;
+  /** Set by authentication when the credentials carry their own topic grants. */
+  grants?: ClientGrants;
+  /** When the credentials stop being valid (ms since the epoch), e.g. a token's `exp`. */
+  credentialsExpireAt?: number;
 }
 
 /** An MQTT 5 reason code: 0x00 allows; 0x86/0x87/0x8C… refuse. */

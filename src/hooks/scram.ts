@@ -34,7 +34,9 @@ function attributes(text: string): Map<string, string> {
 /** SCRAM user names escape ',' and '=' as =2C and =3D. */
 const unescapeName = (s: string): string => s.replace(/=2C/g, ',').replace(/=3D/g, '=');
 
-const fail = (reason: string): AuthStep => ({ kind: 'failure', reasonCode: ReasonCode.NotAuthorized, reason });
+const fail = (reason: string, reasonCode: number = ReasonCode.NotAuthorized): AuthStep => ({ kind: 'failure', reasonCode, reason });
+/** Wrong user or password: 0x86, like a failed plain login. */
+const badCredentials = (): AuthStep => fail('bad user name or password', ReasonCode.BadUserNameOrPassword);
 
 class ScramConversation implements AuthConversation {
   private stage: 'first' | 'final' | 'done' = 'first';
@@ -82,14 +84,14 @@ class ScramConversation implements AuthConversation {
     const a = attributes(text);
     if (a.get('r') !== this.nonce) return fail('SCRAM nonce mismatch');
     const creds = this.creds;
-    if (!creds) return fail('bad user name or password');
+    if (!creds) return badCredentials();
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`;
     const proof = Buffer.from(a.get('p') ?? '', 'base64');
     const signature = hmac(creds.storedKey, authMessage);
-    if (proof.length !== signature.length) return fail('bad user name or password');
+    if (proof.length !== signature.length) return badCredentials();
     const clientKey = Buffer.alloc(proof.length);
     for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i] ^ signature[i];
-    if (!timingSafeEqual(sha256(clientKey), creds.storedKey)) return fail('bad user name or password');
+    if (!timingSafeEqual(sha256(clientKey), creds.storedKey)) return badCredentials();
     const serverSignature = hmac(creds.serverKey, authMessage).toString('base64');
     return { kind: 'success', data: Buffer.from(`v=${serverSignature}`), username: this.user };
   }

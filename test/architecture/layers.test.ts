@@ -16,12 +16,14 @@ const allowed: Record<string, readonly string[]> = {
   store: ['protocol'],
   session: ['protocol', 'store'],
   hooks: ['protocol', 'store'],
+  auth: ['protocol', 'topics', 'hooks'],
   router: ['protocol', 'topics', 'store', 'session'],
   channel: ['protocol', 'store', 'session', 'hooks', 'router'],
   broker: ['protocol', 'topics', 'store', 'session', 'hooks', 'router', 'channel'],
   transport: ['protocol', 'config'],
-  server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport'],
-  cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport', 'server'],
+  observe: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport'],
+  server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe'],
+  cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server'],
 };
 /** Contracts any layer may import types from. */
 const ports = new Set(['transport/transport.ts', 'store/ports.ts']);

@@ -67,8 +67,19 @@ function afterAuthentication(ch: Channel, decision: number): void | Promise<void
   return finishConnect(ch, undefined);
 }
 
+/** A will is a publish like any other: the client must be allowed to publish to its topic. */
+function authorizeWill(ch: Channel): void {
+  const will = ch.pendingConnect!.packet.will;
+  if (!will) return;
+  const decision = ch.broker.hooks.authorizePublish(ch.info, will.topic);
+  if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${will.topic}`);
+}
+
 /** Authentication passed: bind the session and send CONNACK. */
 export async function finishConnect(ch: Channel, authData: Buffer | undefined): Promise<void> {
+  // Authentication may have replaced the user name with the verified identity (mTLS CN, token subject).
+  ch.username = ch.info.username;
+  authorizeWill(ch);
   const pending = ch.pendingConnect!;
   const { packet } = pending;
   const props = packet.properties ?? {};

@@ -1,0 +1,74 @@
+// The `authenticate` hook: wait out the address's failure delay, try the configured methods in
+// order (the first that passes wins), and on success put the verified identity on ClientInfo.
+// Also the wrapper that gives MQTT 5 enhanced authentication (SCRAM) the same failure slow-down.
+import type { Logger } from 'pino';
+import type { AuthConversation, AuthStep, EnhancedAuthenticator } from '../hooks/enhanced-auth.js';
+import type { ClientInfo, Decision } from '../hooks/hooks.js';
+import type { ConnectPacket } from '../protocol/packets.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import { applyPass, combineFailures, type AuthMethod } from './methods.js';
+import type { FailureThrottle } from './throttle.js';
+
+export function createAuthenticate(
+  methods: readonly AuthMethod[],
+  throttle: FailureThrottle,
+  log: Logger,
+): (client: ClientInfo, packet: ConnectPacket) => Promise<Decision> {
+  return async (client, packet) => {
+    await throttle.wait(client.remoteAddress);
+    const codes: number[] = [];
+    const reasons: string[] = [];
+    for (const method of methods) {
+      let outcome;
+      try {
+        outcome = await method.check(client, packet);
+      } catch (err) {
+        // A method that throws is a broker fault; it refuses, it never lets the client through.
+        log.error({ err, method: method.name }, 'authentication method failed');
+        outcome = { kind: 'fail' as const, code: ReasonCode.BadAuthenticationMethod, reason: 'internal error' };
+      }
+      if (outcome.kind === 'pass') {
+        applyPass(client, outcome);
+        log.debug({ clientId: client.clientId, username: client.username, method: method.name }, 'authenticated');
+        return ReasonCode.Success;
+      }
+      if (outcome.kind === 'fail') {
+        codes.push(outcome.code);
+        reasons.push(`${method.name}: ${outcome.reason}`);
+      }
+    }
+    const code = combineFailures(codes);
+    throttle.failure(client.remoteAddress);
+    // Never the password; the user name helps spot stuffing against one account.
+    log.info(
+      { clientId: client.clientId, username: client.username, remote: client.remoteAddress, code, reasons: reasons.length ? reasons : ['no credentials presented'] },
+      'authentication failed',
+    );
+    return code;
+  };
+}
+
+/** Gives an enhanced authenticator the failure delay and failure counting of plain CONNECT. */
+export function throttledAuthenticator(inner: EnhancedAuthenticator, throttle: FailureThrottle, log: Logger): EnhancedAuthenticator {
+  return {
+    method: inner.method,
+    start(client: ClientInfo): AuthConversation {
+      const conversation = inner.start(client);
+      let first = true;
+      return {
+        async step(data: Buffer | undefined): Promise<AuthStep> {
+          if (first) {
+            first = false;
+            await throttle.wait(client.remoteAddress);
+          }
+          const step = await conversation.step(data);
+          if (step.kind === 'failure') {
+            throttle.failure(client.remoteAddress);
+            log.info({ clientId: client.clientId, remote: client.remoteAddress, method: inner.method, reason: step.reason }, 'authentication failed');
+          }
+          return step;
+        },
+      };
+    },
+  };
+}
