@@ -17,6 +17,14 @@ export interface BrokerOptions {
   maxKeepAlive: number;
   /** Most retained messages kept; a new topic beyond it is refused. */
   maxRetainedMessages: number;
+  /** Longest topic name or filter accepted, in characters. */
+  maxTopicLength: number;
+  /** Most levels in a topic name or filter. */
+  maxTopicLevels: number;
+  /** Most subscriptions one session may hold; 0 = no limit. */
+  maxSubscriptionsPerClient: number;
+  /** Bytes a client may have waiting in its outgoing buffer before QoS 0 is dropped and QoS 1/2 waits. */
+  maxOutgoingBytes: number;
   /** Milliseconds clock, injectable for tests. */
   now?: () => number;
 }
@@ -27,4 +35,8 @@ export const defaultBrokerLimits = {
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   maxRetainedMessages: 1_000_000,
+  maxTopicLength: 65_535,
+  maxTopicLevels: 128,
+  maxSubscriptionsPerClient: 0,
+  maxOutgoingBytes: 8 * 1024 * 1024,
 } satisfies Omit<BrokerOptions, 'store' | 'log'>;

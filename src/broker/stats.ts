@@ -1,6 +1,6 @@
 // Counters the broker keeps about itself, read by $SYS topics and /metrics.
 
-export type DropReason = 'queueFull' | 'expired' | 'retainedLimit' | 'tooLarge' | 'slowConsumer' | 'notAuthorized';
+export type DropReason = 'queueFull' | 'expired' | 'retainedLimit' | 'tooLarge' | 'slowConsumer' | 'notAuthorized' | 'topicLimit';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -20,7 +20,12 @@ export class BrokerStats {
     tooLarge: 0,
     slowConsumer: 0,
     notAuthorized: 0,
+    topicLimit: 0,
   };
+  /** Connections refused at accept time (maxConnections, per-address limit). */
+  connectionsRefused = 0;
+  /** Connections closed because their outgoing buffer stayed full. */
+  slowConsumersDisconnected = 0;
 
   dropped(reason: DropReason): void {
     this.drops[reason]++;

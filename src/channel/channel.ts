@@ -109,6 +109,15 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   // ---- SessionOutlet: deliveries from the broker -----------------------------------------
 
+  get writable(): boolean {
+    return this.io.bufferedBytes < this.broker.options.maxOutgoingBytes;
+  }
+
+  /** The outgoing buffer drained: send what waited. */
+  drained(): void {
+    if (this.state === 'connected' && this.session) this.session.flush();
+  }
+
   publish(
     message: StoredMessage,
     qos: QoS,
@@ -118,6 +127,12 @@ export class Channel implements BrokerClient, SessionOutlet {
     dup: boolean,
   ): void {
     if (this.state !== 'connected') return;
+    // A consumer that does not read loses QoS 0 rather than growing our memory; QoS 1/2 wait
+    // in its session (Session.flush stops while the outlet is not writable).
+    if (qos === 0 && !this.writable) {
+      this.broker.stats.dropped('slowConsumer');
+      return;
+    }
     // The common fan-out case has the same bytes for every subscriber: encode once, share.
     const shared = qos === 0 && !subscriptionIds && !this.outboundAliases && (this.version !== 5 || message.expiresAt === undefined);
     const cache = this.broker.publishCache;

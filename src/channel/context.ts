@@ -42,13 +42,17 @@ export interface ChannelStats {
   bytesSent: number;
   connectionsTotal: number;
   authFailures: number;
-  dropped(reason: 'tooLarge' | 'notAuthorized'): void;
+  dropped(reason: 'tooLarge' | 'notAuthorized' | 'slowConsumer' | 'topicLimit'): void;
 }
 
 /** Limits the channel enforces and advertises. */
 export interface ChannelLimits {
   maxPacketSize: number;
   maxKeepAlive: number;
+  maxTopicLength: number;
+  maxTopicLevels: number;
+  maxSubscriptionsPerClient: number;
+  maxOutgoingBytes: number;
 }
 
 export interface ChannelContext {

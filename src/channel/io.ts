@@ -6,6 +6,8 @@ export interface ChannelIO {
   readonly remoteAddress: string;
   readonly listener: ListenerInfo;
   readonly peer?: PeerIdentity;
+  /** Bytes written and not yet taken by the network (the slow-consumer measure). */
+  readonly bufferedBytes: number;
   /** Writes one encoded packet. */
   write(bytes: Buffer): void;
   /** Ends the connection once written bytes are flushed. */

@@ -9,11 +9,20 @@ import { Channel } from '../channel/channel.js';
 import type { ChannelIO } from '../channel/io.js';
 import type { Broker } from '../broker/broker.js';
 import type { Transport } from '../transport/transport.js';
+import { TokenBucket } from './rate-limit.js';
 
 export interface ConnectionOptions {
   maxPacketSize: number;
   /** A transport that sends no CONNECT within this many ms is closed. */
   connectTimeoutMs: number;
+  /** PUBLISH packets per second a client may send (0 = unlimited); over it, reading pauses. */
+  maxPublishRate: number;
+  /** Bytes per second a client may send (0 = unlimited); over it, reading pauses. */
+  maxBytesRate: number;
+  /** Outgoing bytes beyond which the client counts as slow. */
+  maxOutgoingBytes: number;
+  /** A client slow for this long is disconnected (0 = never). */
+  slowConsumerTimeoutMs: number;
   log: Logger;
 }
 
@@ -28,6 +37,12 @@ export class Connection implements ChannelIO {
   private keepaliveMs = 0;
   private corked = false;
   private closed = false;
+  private readonly publishRate: TokenBucket;
+  private readonly bytesRate: TokenBucket;
+  /** Reading paused by the rate limit (as opposed to the channel's backlog). */
+  private throttled = false;
+  private channelPaused = false;
+  private slowTimer?: NodeJS.Timeout;
   private readonly onClosed: (c: Connection) => void;
 
   constructor(transport: Transport, broker: Broker, opts: ConnectionOptions, onClosed: (c: Connection) => void) {
@@ -37,6 +52,12 @@ export class Connection implements ChannelIO {
     this.onClosed = onClosed;
     this.parser = new PacketParser({ maxPacketSize: opts.maxPacketSize });
     this.channel = new Channel(broker, this);
+    this.publishRate = new TokenBucket(opts.maxPublishRate);
+    this.bytesRate = new TokenBucket(opts.maxBytesRate);
+  }
+
+  get bufferedBytes(): number {
+    return this.transport.bufferedBytes;
   }
 
   get remoteAddress(): string {
@@ -54,7 +75,7 @@ export class Connection implements ChannelIO {
     this.timer.unref();
     this.transport.start({
       data: (chunk) => this.data(chunk),
-      drain: () => {},
+      drain: () => this.drained(),
       close: (err) => this.transportClosed(err),
     });
   }
@@ -78,7 +99,33 @@ export class Connection implements ChannelIO {
     }
     if (packets.length === 0) return;
     this.lastPacketAt = Date.now();
-    for (const p of packets) this.channel.receive(p);
+    let publishes = 0;
+    for (const p of packets) {
+      if (p.type === 'publish') publishes++;
+      this.channel.receive(p);
+    }
+    this.throttle(publishes, chunk.length);
+  }
+
+  /** Per-client rate limits: over budget, stop reading until the bucket refills. */
+  private throttle(publishes: number, bytes: number): void {
+    if (this.publishRate.unlimited && this.bytesRate.unlimited) return;
+    const wait = Math.max(this.publishRate.take(publishes), this.bytesRate.take(bytes));
+    if (wait === 0 || this.throttled || this.closed) return;
+    this.throttled = true;
+    this.transport.pause();
+    setTimeout(() => {
+      this.throttled = false;
+      if (!this.closed && !this.channelPaused) this.transport.resume();
+    }, wait).unref();
+  }
+
+  private drained(): void {
+    if (this.slowTimer) {
+      clearTimeout(this.slowTimer);
+      this.slowTimer = undefined;
+    }
+    this.channel.drained();
   }
 
   write(bytes: Buffer): void {
@@ -93,6 +140,20 @@ export class Connection implements ChannelIO {
       });
     }
     this.transport.write(bytes);
+    // A consumer whose buffer stays full past the timeout is cut off, so it cannot hold memory.
+    if (!this.slowTimer && this.opts.slowConsumerTimeoutMs > 0 && this.transport.bufferedBytes > this.opts.maxOutgoingBytes) {
+      this.slowTimer = setTimeout(() => this.slowConsumer(), this.opts.slowConsumerTimeoutMs);
+      this.slowTimer.unref();
+    }
+  }
+
+  private slowConsumer(): void {
+    this.slowTimer = undefined;
+    if (this.closed || this.transport.bufferedBytes <= this.opts.maxOutgoingBytes) return;
+    this.broker.stats.slowConsumersDisconnected++;
+    this.opts.log.warn({ clientId: this.channel.clientId, remote: this.remoteAddress, buffered: this.transport.bufferedBytes }, 'slow consumer disconnected');
+    this.channel.end('abnormal');
+    this.transport.destroy();
   }
 
   close(): void {
@@ -117,10 +178,12 @@ export class Connection implements ChannelIO {
   }
 
   pause(): void {
+    this.channelPaused = true;
     this.transport.pause();
   }
   resume(): void {
-    this.transport.resume();
+    this.channelPaused = false;
+    if (!this.throttled) this.transport.resume();
   }
 
   /** One timer per connection; it re-arms for the time left instead of resetting on every packet. */
@@ -153,5 +216,7 @@ export class Connection implements ChannelIO {
   private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.slowTimer) clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
   }
 }

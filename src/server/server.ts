@@ -15,6 +15,8 @@ import { ensureDevCertificates } from '../transport/dev-certs.js';
 import type { ListenerInfo, Transport } from '../transport/transport.js';
 import { Connection } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
+import { Admission } from './admission.js';
+import { createSecurity } from '../auth/security.js';
 
 export interface RunningServer {
   readonly listeners: ListenerInfo[];
@@ -43,6 +45,10 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
     maxPacketSize: config.mqttMessageMaxLength,
     maxKeepAlive: config.mqttMaxKeepAliveSec,
     maxRetainedMessages: config.maxRetainedMessages,
+    maxTopicLength: config.maxTopicLength,
+    maxTopicLevels: config.maxTopicLevels,
+    maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
+    maxOutgoingBytes: config.maxOutgoingBytes,
   };
 }
 
@@ -55,10 +61,18 @@ function openStore(config: Config): Store {
 const usesTls = (url: string): boolean => /^(mqtt\+ssl|mqtts|ws\+ssl|wss):/i.test(url.trim());
 
 export async function startServer(config: Config, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
+  const security = await createSecurity({ ...config, log });
   const store = extras.store ?? openStore(config);
   const options = brokerOptionsFrom(config, store, log);
-  if (extras.hooks) options.hooks = extras.hooks;
-  const broker = await Broker.open(options);
+  // Extras (tests, embedding) override the configured security hooks.
+  options.hooks = { ...security.hooks, authenticators: security.authenticators, ...extras.hooks };
+  let broker: Broker;
+  try {
+    broker = await Broker.open(options);
+  } catch (err) {
+    security.close();
+    throw err;
+  }
 
   // TLS listeners without a configured certificate get a development one made on first run.
   let tlsConfig = config;
@@ -74,12 +88,29 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   }
 
   const connections = new Set<Connection>();
+  const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
   const accept = (t: Transport): void => {
+    if (!admission.admit(t.remoteAddress)) {
+      broker.stats.connectionsRefused++;
+      log.warn({ remote: t.remoteAddress, listener: t.listener.url }, 'connection refused: connection limit reached');
+      t.destroy();
+      return;
+    }
     const c = new Connection(
       t,
       broker,
-      { maxPacketSize: config.mqttMessageMaxLength, connectTimeoutMs: config.connectTimeoutSec * 1000, log },
-      (gone) => connections.delete(gone),
+      {
+        maxPacketSize: config.mqttMessageMaxLength,
+        connectTimeoutMs: config.connectTimeoutSec * 1000,
+        maxPublishRate: config.maxPublishRate,
+        maxBytesRate: config.maxPublishBytesRate,
+        maxOutgoingBytes: config.maxOutgoingBytes,
+        slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
+        log,
+      },
+      (gone) => {
+        if (connections.delete(gone)) admission.release(t.remoteAddress);
+      },
     );
     connections.add(c);
     c.start();
@@ -93,6 +124,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   } catch (err) {
     await Promise.all(open.map((l) => l.close()));
     await broker.close();
+    security.close();
     throw err;
   }
 
@@ -111,6 +143,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           c.channel.end('abnormal');
         }
         await broker.close();
+        security.close();
       })()),
   };
 }

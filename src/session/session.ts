@@ -13,6 +13,8 @@ export interface QueueLimits {
 
 /** Where a connected session's deliveries go; implemented by the channel. */
 export interface SessionOutlet {
+  /** False while the connection's outgoing buffer is full: QoS 1/2 deliveries wait for drain. */
+  readonly writable: boolean;
   /** Sends one PUBLISH; packetId is present exactly for QoS 1/2. */
   publish(
     message: StoredMessage,
@@ -140,7 +142,7 @@ export class Session {
     if (!outlet) return;
     for (const o of this.inflight.values()) {
       if (o.sent) continue;
-      if (!o.written) return;
+      if (!o.written || !outlet.writable) return;
       o.sent = true;
       outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, false);
     }

@@ -21,6 +21,7 @@ export class RecorderIO implements ChannelIO {
   readonly listener = { url: 'mqtt://127.0.0.1:0', scheme: 'mqtt' as const, host: '127.0.0.1', port: 0 };
   readonly packets: Packet[] = [];
   closed = false;
+  bufferedBytes = 0;
   keepalive = -1;
   paused = false;
   private parser?: PacketParser;

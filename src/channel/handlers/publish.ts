@@ -6,6 +6,7 @@ import { messageFromPublish } from '../../session/message.js';
 import type { StoreOp } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
+import { withinTopicLimits } from '../limits.js';
 import { RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM } from './connect.js';
 
 export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
@@ -34,6 +35,10 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   }
 
   if (packet.qos === 1) ch.inboundQos1++;
+  if (!withinTopicLimits(topic, ch.broker.options)) {
+    ch.broker.stats.dropped('topicLimit');
+    return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, 'topic longer or deeper than this server allows');
+  }
   const denied = ch.broker.hooks.authorizePublish(ch.info, topic);
   if (denied !== ReasonCode.Success) {
     ch.broker.stats.dropped('notAuthorized');

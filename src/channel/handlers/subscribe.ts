@@ -6,6 +6,7 @@ import { parseSharedFilter } from '../../protocol/topic.js';
 import type { QoS } from '../../protocol/constants.js';
 import type { SubscriptionRecord } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
+import { withinTopicLimits } from '../limits.js';
 
 /** The highest QoS the broker grants. */
 const MAX_QOS: QoS = 2;
@@ -16,15 +17,28 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
   const codes: number[] = [];
   const accepted: SubscriptionRecord[] = [];
+  const limits = ch.broker.options;
+  let held = session.subscriptions.size;
+  // MQTT 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2]; MQTT 5 says why.
+  const refuse = (code: number): void => void codes.push(ch.version === 5 ? code : 0x80);
   for (const req of packet.subscriptions) {
     // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
     if (req.noLocal && parseSharedFilter(req.filter)) throw protocolError('No Local on a shared subscription');
-    const decision = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter);
-    if (decision !== ReasonCode.Success) {
-      // MQTT 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2].
-      codes.push(ch.version === 5 ? decision : 0x80);
+    if (!withinTopicLimits(req.filter, limits)) {
+      refuse(ReasonCode.TopicFilterInvalid);
       continue;
     }
+    const isNew = !session.subscriptions.has(req.filter);
+    if (isNew && limits.maxSubscriptionsPerClient > 0 && held >= limits.maxSubscriptionsPerClient) {
+      refuse(ReasonCode.QuotaExceeded);
+      continue;
+    }
+    const decision = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter);
+    if (decision !== ReasonCode.Success) {
+      refuse(decision);
+      continue;
+    }
+    if (isNew) held++;
     const qos = (req.qos < MAX_QOS ? req.qos : MAX_QOS) as QoS;
     const sub: SubscriptionRecord = {
       filter: req.filter,
@@ -44,7 +58,7 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
       type: 'suback',
       packetId: packet.packetId,
       reasonCodes: codes,
-      ...(refused ? { properties: { reasonString: 'some subscriptions were not authorized' } } : {}),
+      ...(refused ? { properties: { reasonString: 'some subscriptions were refused; see the reason codes' } } : {}),
     });
     accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
   };

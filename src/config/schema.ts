@@ -1,0 +1,182 @@
+// THE configuration table: every setting Starling knows, with its kind, default and meaning.
+// The loader, the CLI flags, the environment variables and docs/configuration.md all come from
+// here, so adding a key is one entry. Names are fixed: users paste them from MoP-style configs.
+import { parseListenerUrl } from './listener-url.js';
+import { parsePskIdentities } from './psk.js';
+import { normalizeTlsVersion, toOpenSslCipher } from './tls-names.js';
+
+export type Kind = 'string' | 'path' | 'int' | 'bool' | 'list' | 'enum' | 'duration' | 'size';
+
+export type Group = 'Listeners' | 'TLS' | 'TLS-PSK' | 'WebSocket' | 'HTTP' | 'MQTT' | 'Security' | 'Storage and queues' | 'Operations';
+
+export interface KeySpec {
+  kind: Kind;
+  default: string | number | boolean | readonly string[];
+  group: Group;
+  /** One line: what it does, units, what 0 or empty means. */
+  doc: string;
+  /** Allowed values of an enum, or of every item of a list. */
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  /** Checks (and canonicalises) a string value or each list item; throws a user-facing Error. */
+  item?: (text: string) => string;
+}
+
+const def = <const S extends KeySpec>(s: S): S => s;
+
+const MiB = 1024 * 1024;
+/** Fixed header (1) + the largest Variable Byte Integer (4) + its value [MQTT-1.5.5, 2.1.4]. */
+export const MQTT_MAX_PACKET_SIZE = 268_435_455 + 5;
+
+const listener = (text: string): string => {
+  parseListenerUrl(text);
+  return text.trim();
+};
+const tlsVersion = (text: string): string => {
+  const v = normalizeTlsVersion(text);
+  if (!v) throw new Error(`"${text}" is not a TLS version (use TLSv1.2, TLSv1.3)`);
+  return v;
+};
+const cipher = (text: string): string => {
+  toOpenSslCipher(text);
+  return text;
+};
+const pskIdentities = (text: string): string => {
+  parsePskIdentities(text);
+  return text;
+};
+const wsPath = (text: string): string => {
+  if (!/^\/[^\s?#]*$/.test(text)) throw new Error(`"${text}" must be a path starting with / (e.g. /mqtt)`);
+  return text;
+};
+const origin = (text: string): string => {
+  // scheme://host[:port], host may start with *. for subdomains; `*` alone is "any".
+  if (text === '*') return text;
+  if (!/^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[^\s/:*]+(:\d{1,5})?$/i.test(text)) {
+    throw new Error(`"${text}" is not an origin like https://app.example.com or https://*.example.com`);
+  }
+  return text.toLowerCase();
+};
+const natsUrl = (text: string): string => {
+  for (const u of text.split(',')) {
+    if (!/^(nats|tls|ws|wss):\/\/\S+$/i.test(u.trim()) && !/^[^\s:/]+:\d+$/.test(u.trim())) {
+      throw new Error(`"${u.trim()}" is not a NATS server URL like nats://127.0.0.1:4222`);
+    }
+  }
+  return text;
+};
+
+export const schema = {
+  // --- Listeners
+  mqttListeners: def({
+    kind: 'list',
+    default: ['mqtt://127.0.0.1:1883', 'mqtt+ssl://127.0.0.1:8883', 'ws://127.0.0.1:8083', 'ws+ssl://127.0.0.1:8084'],
+    group: 'Listeners',
+    doc: 'Listeners to open, comma-separated: mqtt://, mqtt+ssl:// (mqtts://), mqtt+ssl+psk://, ws://, ws+ssl:// (wss://); host 0.0.0.0 or [::] for every interface; port 0 = any free port.',
+    item: listener,
+  }),
+
+  // --- TLS
+  mqttTlsCertificateFilePath: def({ kind: 'path', default: '', group: 'TLS', doc: 'PEM server certificate (with chain) for TLS listeners; empty = a development certificate generated into <dataDir>/certs.' }),
+  mqttTlsKeyFilePath: def({ kind: 'path', default: '', group: 'TLS', doc: 'PEM private key of mqttTlsCertificateFilePath.' }),
+  mqttTlsTrustCertsFilePath: def({ kind: 'path', default: '', group: 'TLS', doc: 'PEM CA certificate(s) that client certificates are verified against (mutual TLS).' }),
+  mqttTlsRequireTrustedClientCertOnConnect: def({ kind: 'bool', default: false, group: 'TLS', doc: 'Mutual TLS: refuse TLS clients without a certificate signed by mqttTlsTrustCertsFilePath.' }),
+  mqttTlsAllowInsecureConnection: def({ kind: 'bool', default: false, group: 'TLS', doc: 'Let clients whose certificate does not verify connect anyway (the certificate is then not trusted for authentication).' }),
+  mqttTlsProtocols: def({ kind: 'list', default: ['TLSv1.2', 'TLSv1.3'], group: 'TLS', doc: 'TLS versions accepted, a contiguous range of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3.', item: tlsVersion }),
+  mqttTlsCiphers: def({ kind: 'list', default: [], group: 'TLS', doc: 'Cipher suites, OpenSSL or IANA names (ECDHE-RSA-AES128-GCM-SHA256, TLS_AES_128_GCM_SHA256); empty = Node defaults.', item: cipher }),
+  mqttTlsCertRefreshCheckDurationSec: def({ kind: 'duration', default: 300, group: 'TLS', min: 0, doc: 'Seconds between checks of the certificate, key and CA files; changed files are loaded for new connections. 0 = never.' }),
+
+  // --- TLS-PSK
+  mqttTlsPskIdentityHint: def({ kind: 'string', default: '', group: 'TLS-PSK', doc: 'Identity hint sent to PSK clients on mqtt+ssl+psk:// listeners.' }),
+  mqttTlsPskIdentity: def({ kind: 'string', default: '', group: 'TLS-PSK', doc: 'PSK identities as id:secret;id2:secret2 (the secret is used as its UTF-8 bytes).', item: pskIdentities }),
+  mqttTlsPskIdentityFile: def({ kind: 'path', default: '', group: 'TLS-PSK', doc: 'File of PSK identities, one id:secret per line (# comments); merged with mqttTlsPskIdentity, re-read with the certificates.' }),
+  mqttTlsPskEnabled: def({ kind: 'bool', default: false, group: 'TLS-PSK', doc: 'Accepted for MoP compatibility and otherwise unused: PSK is switched on by an mqtt+ssl+psk:// listener.' }),
+
+  // --- WebSocket
+  webSocketPath: def({ kind: 'string', default: '/mqtt', group: 'WebSocket', doc: 'HTTP path of the MQTT-over-WebSocket endpoint (a ws:// URL in mqttListeners may give its own).', item: wsPath }),
+  webSocketMaxFrameSize: def({ kind: 'size', default: 0, group: 'WebSocket', min: 0, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest WebSocket message accepted, bytes; 0 = mqttMessageMaxLength + 64 KiB, so a whole MQTT packet (and small ones sent with it) always fits. Larger messages close with code 1009.' }),
+  webSocketAllowedOrigins: def({ kind: 'list', default: [], group: 'WebSocket', doc: 'Browser Origins allowed to connect (https://app.example.com, https://*.example.com); empty = any. Requests without Origin (non-browser clients) always pass.', item: origin }),
+  webSocketTrustForwardedFor: def({ kind: 'bool', default: false, group: 'WebSocket', doc: 'Take the client address from the first X-Forwarded-For entry (only behind a proxy you run).' }),
+  webSocketPingIntervalSec: def({ kind: 'duration', default: 30, group: 'WebSocket', min: 0, doc: 'Seconds between WebSocket pings; a client that has not answered the previous ping is dropped. 0 = no pings.' }),
+
+  // --- HTTP
+  httpConsoleEnabled: def({ kind: 'bool', default: true, group: 'HTTP', doc: 'Serve the web console on the ws:// and ws+ssl:// listeners (plain HTTP requests beside the WebSocket endpoint).' }),
+
+  // --- MQTT
+  mqttMessageMaxLength: def({ kind: 'size', default: MiB, group: 'MQTT', min: 64, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest MQTT packet accepted from a client, bytes (advertised as Maximum Packet Size in MQTT 5).' }),
+  mqttMaxKeepAliveSec: def({ kind: 'duration', default: 0, group: 'MQTT', min: 0, max: 65535, doc: 'Largest keep-alive granted to a client, seconds (MQTT 5 Server Keep Alive); 0 = whatever the client asks.' }),
+  connectTimeoutSec: def({ kind: 'duration', default: 10, group: 'MQTT', min: 1, doc: 'Seconds a new connection has to send CONNECT (and finish authenticating) before it is closed.' }),
+  maxInflightMessages: def({ kind: 'int', default: 100, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 messages in flight towards one client (further capped by its Receive Maximum).' }),
+  maxConnections: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most client connections at once over all listeners; 0 = no limit.' }),
+  maxConnectionsPerAddress: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most connections at once from one client address; 0 = no limit.' }),
+  maxTopicLength: def({ kind: 'int', default: 65_535, group: 'MQTT', min: 1, max: 65_535, doc: 'Longest topic name or filter accepted, in characters.' }),
+  maxTopicLevels: def({ kind: 'int', default: 128, group: 'MQTT', min: 1, doc: 'Most levels (parts between /) in a topic name or filter.' }),
+  maxSubscriptionsPerClient: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most subscriptions one client session may hold; 0 = no limit (beyond it: SUBACK 0x97 / 0x80).' }),
+  maxPublishRate: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'PUBLISH packets per second one client may send; over it the broker stops reading from it for a while; 0 = no limit.' }),
+  maxPublishBytesRate: def({ kind: 'size', default: 0, group: 'MQTT', min: 0, doc: 'Bytes per second one client may send; over it the broker stops reading from it for a while; 0 = no limit.' }),
+  maxOutgoingBytes: def({ kind: 'size', default: 8 * MiB, group: 'MQTT', min: 1024, doc: 'Bytes waiting to be sent to one client beyond which QoS 0 messages to it are dropped and QoS 1/2 wait in its queue.' }),
+  slowConsumerTimeoutSec: def({ kind: 'duration', default: 60, group: 'MQTT', min: 0, doc: 'A client whose outgoing buffer stays over maxOutgoingBytes this long is disconnected; 0 = never.' }),
+
+  // --- Security
+  mqttAuthenticationEnabled: def({ kind: 'bool', default: false, group: 'Security', doc: 'Require clients to authenticate with one of mqttAuthenticationMethods.' }),
+  mqttAuthenticationMethods: def({ kind: 'list', default: ['basic'], group: 'Security', values: ['basic', 'token', 'mtls'], doc: 'Accepted methods: basic (username/password), token (JWT as password), mtls (client certificate).' }),
+  mqttPasswordFile: def({ kind: 'path', default: '', group: 'Security', doc: 'Password file for basic authentication (written by starling passwd).' }),
+  mqttAuthorizationEnabled: def({ kind: 'bool', default: false, group: 'Security', doc: 'Check publishes and subscriptions against mqttAclFile.' }),
+  mqttAclFile: def({ kind: 'path', default: '', group: 'Security', doc: 'Access control list file.' }),
+  mqttTokenSecret: def({ kind: 'string', default: '', group: 'Security', doc: 'HMAC secret (HS256/384/512) for token authentication.' }),
+  mqttTokenPublicKeyFile: def({ kind: 'path', default: '', group: 'Security', doc: 'PEM public key or certificate (RS/PS/ES/EdDSA) for token authentication.' }),
+  mqttTokenJwksFile: def({ kind: 'path', default: '', group: 'Security', doc: 'JWKS file for token authentication; the key is chosen by kid.' }),
+  mqttTokenIssuer: def({ kind: 'string', default: '', group: 'Security', doc: 'Required iss claim of tokens; empty = not checked.' }),
+  mqttTokenAudience: def({ kind: 'string', default: '', group: 'Security', doc: 'Required aud claim of tokens; empty = not checked.' }),
+  mqttTokenClockToleranceSec: def({ kind: 'int', default: 30, group: 'Security', min: 0, doc: 'Clock slack allowed on exp/nbf of tokens, seconds.' }),
+  mqttTokenUsernameClaim: def({ kind: 'string', default: 'sub', group: 'Security', doc: 'Token claim that becomes the user name (for ACLs).' }),
+  mqttTlsClientCertUsernameField: def({ kind: 'string', default: 'CN', group: 'Security', doc: 'Client certificate subject field that becomes the user name with mtls.' }),
+
+  // --- Storage and queues
+  dataDir: def({ kind: 'path', default: './data', group: 'Storage and queues', doc: 'Directory for the database and generated development certificates.' }),
+  persistence: def({ kind: 'enum', default: 'sqlite', group: 'Storage and queues', values: ['sqlite', 'memory'], doc: 'Where sessions, queued and retained messages live: sqlite (in dataDir, survives restarts) or memory.' }),
+  maxQueuedMessages: def({ kind: 'int', default: 1000, group: 'Storage and queues', min: 0, doc: 'Messages queued per offline or slow client.' }),
+  maxQueuedBytes: def({ kind: 'size', default: 64 * MiB, group: 'Storage and queues', min: 0, doc: 'Payload bytes queued per offline or slow client.' }),
+  queueOverflowPolicy: def({ kind: 'enum', default: 'dropOldest', group: 'Storage and queues', values: ['dropOldest', 'refuseNewest'], doc: 'When a client queue is full: drop its oldest message, or refuse the new one.' }),
+  maxRetainedMessages: def({ kind: 'int', default: 1_000_000, group: 'Storage and queues', min: 0, doc: 'Most retained messages kept; retaining on a new topic beyond it is refused.' }),
+
+  // --- Operations
+  sysIntervalSec: def({ kind: 'duration', default: 10, group: 'Operations', min: 0, doc: 'Seconds between $SYS/# statistics publications; 0 = off.' }),
+  logLevel: def({ kind: 'enum', default: 'info', group: 'Operations', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level.' }),
+  logFormat: def({ kind: 'enum', default: 'auto', group: 'Operations', values: ['auto', 'pretty', 'json'], doc: 'Log output: pretty (human-readable), json (one object per line), auto = pretty on a terminal, json otherwise.' }),
+  workers: def({ kind: 'int', default: 1, group: 'Operations', min: 0, max: 1024, doc: 'Broker processes sharing the listeners; 0 = one per CPU core.' }),
+  clusterNatsUrl: def({ kind: 'string', default: '', group: 'Operations', doc: 'NATS server(s) for clustering, e.g. nats://127.0.0.1:4222; empty = a single standalone node.', item: natsUrl }),
+} satisfies Record<string, KeySpec>;
+
+type Schema = typeof schema;
+export type ConfigKey = keyof Schema;
+
+type ValueOf<S> = S extends { kind: 'int' | 'duration' | 'size' }
+  ? number
+  : S extends { kind: 'bool' }
+    ? boolean
+    : S extends { kind: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : S extends { kind: 'list'; values: readonly (infer V)[] }
+        ? V[]
+        : S extends { kind: 'list' }
+          ? string[]
+          : string;
+
+/** The typed configuration, one property per schema key. */
+export type Config = { -readonly [K in ConfigKey]: ValueOf<Schema[K]> };
+
+export const configKeys = Object.keys(schema) as ConfigKey[];
+
+export const specOf = (key: ConfigKey): KeySpec => schema[key];
+
+/** A fresh Config holding every default (lists copied, so callers may mutate theirs). */
+export function defaultConfig(): Config {
+  const out: Record<string, unknown> = {};
+  for (const k of configKeys) {
+    const d = schema[k].default;
+    out[k] = Array.isArray(d) ? [...d] : d;
+  }
+  return out as Config;
+}

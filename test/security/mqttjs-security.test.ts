@@ -1,0 +1,187 @@
+// Authentication and authorization as MQTT.js clients meet them, against a real server.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { SignJWT } from 'jose';
+import type { MqttClient, Packet } from 'mqtt';
+import { runPasswd } from '../../src/cli/passwd.js';
+import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+async function addUser(file: string, user: string, password: string): Promise<void> {
+  const stdin = new PassThrough();
+  stdin.end(`${password}\n`);
+  const code = await runPasswd(['--password-stdin', file, user], { stdin, stdout: new PassThrough(), stderr: new PassThrough() });
+  assert.equal(code, 0);
+}
+
+/** The SUBACK codes for these filters (MQTT.js rejects when any is a failure; read them anyway). */
+async function subackCodes(client: MqttClient, filters: string[]): Promise<number[]> {
+  try {
+    const granted = await client.subscribeAsync(filters);
+    return granted.map((g) => g.qos);
+  } catch (err) {
+    const packet = (err as { packet?: { granted?: number[]; reasonCode?: number[] } }).packet;
+    if (!packet?.granted) throw err;
+    return packet.granted;
+  }
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe('security: password file and ACL file', () => {
+  let t: TestServer;
+  let dir: string;
+  let aclFile: string;
+  const secret = 'a-test-secret-that-is-long-enough-for-hs256';
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'starling-sec-'));
+    const passwords = join(dir, 'passwd');
+    await addUser(passwords, 'alice', 'alice-pw');
+    await addUser(passwords, 'bob', 'bob-pw');
+    aclFile = join(dir, 'acl');
+    writeFileSync(
+      aclFile,
+      [
+        '# anonymous: nothing',
+        'user alice',
+        'topic readwrite alice/#',
+        'topic read shared/#',
+        'topic read $SYS/#',
+        'user bob',
+        'topic write shared/#',
+        'pattern readwrite users/%u/#',
+        'pattern readwrite clients/%c/#',
+        '',
+      ].join('\n'),
+    );
+    t = await startTestServer({
+      mqttAuthenticationEnabled: 'true',
+      mqttAuthenticationMethods: 'basic,token',
+      mqttPasswordFile: passwords,
+      mqttTokenSecret: secret,
+      mqttAuthorizationEnabled: 'true',
+      mqttAclFile: aclFile,
+    });
+  });
+  after(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('accepts the right password and refuses a wrong one: 3.1.1 return code 4, MQTT 5 0x86', async () => {
+    const ok = await connectClient(t.url(), { clientId: 'alice-1', username: 'alice', password: 'alice-pw' });
+    await endClient(ok);
+    await assert.rejects(connectClient(t.url(), { clientId: 'alice-2', username: 'alice', password: 'nope' }), /Bad username or password/i);
+    await assert.rejects(
+      connectClient(t.url(), { protocolVersion: 5, clientId: 'alice-3', username: 'alice', password: 'nope' }),
+      (err: Error & { code?: number }) => err.code === 0x86,
+    );
+  });
+
+  it('refuses anonymous clients when authentication is on: return code 5 / 0x87', async () => {
+    await assert.rejects(connectClient(t.url(), { clientId: 'anon' }), /Not authorized/i);
+  });
+
+  it('accepts a JWT in the password field and applies its acl claim', async () => {
+    const token = await new SignJWT({ acl: { pub: ['jwt/out/#'], sub: ['jwt/in/#'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('device-7')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(secret));
+    const c = await connectClient(t.url(), { protocolVersion: 5, clientId: 'jwt-1', username: 'anything', password: token });
+    assert.deepEqual(await subackCodes(c, ['jwt/in/x', 'elsewhere']), [0, 0x87]);
+    await endClient(c);
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('late')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(new TextEncoder().encode(secret));
+    await assert.rejects(connectClient(t.url(), { clientId: 'jwt-2', username: 'x', password: expired }), /Bad username or password|Not authorized/i);
+  });
+
+  it('denies a subscription in its SUBACK: 0x80 for 3.1.1, 0x87 for MQTT 5', async () => {
+    const v4 = await connectClient(t.url(), { clientId: 'alice-s4', username: 'alice', password: 'alice-pw' });
+    assert.deepEqual(await subackCodes(v4, ['alice/x', 'bob/x']), [0, 128]);
+    await endClient(v4);
+    const v5 = await connectClient(t.url(), { protocolVersion: 5, clientId: 'alice-s5', username: 'alice', password: 'alice-pw' });
+    assert.deepEqual(await subackCodes(v5, ['alice/x', 'bob/x']), [0, 0x87]);
+    await endClient(v5);
+  });
+
+  it('denies a publish: PUBACK 0x87 for MQTT 5, silently dropped for 3.1.1', async () => {
+    const watcher = await connectClient(t.url(), { clientId: 'alice-w', username: 'alice', password: 'alice-pw' });
+    const inbox = new Inbox(watcher);
+    await watcher.subscribeAsync('shared/#');
+    const v5 = await connectClient(t.url(), { protocolVersion: 5, clientId: 'alice-p5', username: 'alice', password: 'alice-pw' });
+    await assert.rejects(v5.publishAsync('shared/x', 'no', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87);
+    const v4 = await connectClient(t.url(), { clientId: 'alice-p4', username: 'alice', password: 'alice-pw' });
+    await v4.publishAsync('shared/x', 'dropped', { qos: 1 });
+    const bob = await connectClient(t.url(), { clientId: 'bob-p', username: 'bob', password: 'bob-pw' });
+    await bob.publishAsync('shared/x', 'allowed', { qos: 1 });
+    const [m] = await inbox.waitFor(1);
+    assert.equal(m.payload.toString(), 'allowed');
+    await sleep(100);
+    assert.equal(inbox.messages.length, 1);
+    await Promise.all([watcher, v5, v4, bob].map((c) => endClient(c)));
+  });
+
+  it('expands %u and %c in pattern rules', async () => {
+    const bob = await connectClient(t.url(), { clientId: 'bob-dev', username: 'bob', password: 'bob-pw' });
+    assert.deepEqual(await subackCodes(bob, ['users/bob/inbox', 'users/alice/inbox', 'clients/bob-dev/cmd', 'clients/other/cmd']), [0, 128, 0, 128]);
+    await endClient(bob);
+  });
+
+  it('keeps $SYS readable only where a rule allows it', async () => {
+    const bob = await connectClient(t.url(), { clientId: 'bob-sys', username: 'bob', password: 'bob-pw' });
+    assert.deepEqual(await subackCodes(bob, ['$SYS/#']), [128]);
+    await endClient(bob);
+    const alice = await connectClient(t.url(), { clientId: 'alice-sys', username: 'alice', password: 'alice-pw' });
+    assert.deepEqual(await subackCodes(alice, ['$SYS/#']), [0]);
+    await endClient(alice);
+  });
+
+  it('reloads the ACL file without a restart', async () => {
+    const subscribeOk = async (): Promise<boolean> => {
+      const c = await connectClient(t.url(), { clientId: 'bob-reload', username: 'bob', password: 'bob-pw' });
+      const [g] = await subackCodes(c, ['news/today']);
+      await endClient(c);
+      return g === 0;
+    };
+    assert.equal(await subscribeOk(), false);
+    writeFileSync(aclFile, ['user alice', 'topic readwrite alice/#', 'user bob', 'topic read news/#', ''].join('\n'));
+    await waitUntil(subscribeOk, 'the new ACL to apply');
+  });
+});
+
+describe('security: CONNACK codes of MQTT 5 clients on the wire', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ mqttAuthenticationEnabled: 'true', mqttAuthenticationMethods: 'basic', mqttPasswordFile: '/nonexistent/passwd' });
+  });
+  after(() => t.close());
+
+  it('answers 0x8C while the password file the method needs is missing', async () => {
+    const c = await import('mqtt').then((m) =>
+      m.default.connect(t.url(), { protocolVersion: 5, clientId: 'nofile', username: 'u', password: 'p', reconnectPeriod: 0 }),
+    );
+    const code = await new Promise<number | undefined>((resolve) => {
+      c.once('error', (err: Error & { code?: number }) => resolve(err.code));
+      c.once('packetreceive', (p: Packet) => {
+        if (p.cmd === 'connack' && !p.reasonCode) resolve(0);
+      });
+    });
+    assert.equal(code, 0x8c);
+    c.end(true);
+  });
+});
