@@ -1,0 +1,214 @@
+// The JSON admin API under /api/v1/. Off unless a token is configured; every request must carry
+// `Authorization: Bearer <token>`. Browsers never attach such a header on their own, so a page on
+// another origin cannot drive the API through a logged-in operator (no cookies, no CORS).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { StoredMessage } from '../store/ports.js';
+import { validateTopicFilter } from '../protocol/topic.js';
+import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
+import { messageFromRequest, messageJson } from './admin-json.js';
+import { protocolName, type AdminSource, type ClientView, type LogView } from './ports.js';
+import { packageVersion } from './package-info.js';
+
+export const API_PREFIX = '/api/v1';
+
+export interface AdminApiOptions {
+  /** The bearer token. Required: createHttpHandler leaves the API off when none is configured. */
+  token: string;
+  /** Largest request body accepted, bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  version?: string;
+  log?: LogView;
+}
+
+/** Handles one request whose path starts with /api/v1. */
+export type AdminApi = (req: Req, res: Res, path: string, query: URLSearchParams) => void;
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** Pagination: `limit` (1..10000, default 1000) and `offset` (default 0). */
+function page<T>(items: T[], query: URLSearchParams): { total: number; offset: number; items: T[] } {
+  const limit = Math.min(10_000, Math.max(1, Number.parseInt(query.get('limit') ?? '1000', 10) || 1000));
+  const offset = Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0);
+  return { total: items.length, offset, items: items.slice(offset, offset + limit) };
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, 'malformed percent-encoding in path');
+  }
+}
+
+export function createAdminApi(source: AdminSource, options: AdminApiOptions): AdminApi {
+  if (!options.token) throw new Error('the admin API needs a token');
+  const expected = digest(options.token);
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  const version = options.version ?? packageVersion();
+  const log = options.log;
+
+  const authorized = (req: Req): boolean => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    // Comparing digests keeps the comparison constant-time whatever the lengths.
+    return m !== null && timingSafeEqual(digest(m[1]), expected);
+  };
+
+  const clientJson = (c: ClientView) => {
+    const s = source.sessions.get(c.clientId);
+    return {
+      clientId: c.clientId,
+      ...(c.username !== undefined ? { username: c.username } : {}),
+      address: c.address,
+      ...(c.remotePort !== undefined ? { remotePort: c.remotePort } : {}),
+      protocolVersion: c.protocolVersion,
+      protocol: protocolName(c.protocolVersion),
+      transport: c.transport,
+      listener: c.listener,
+      connectedAt: new Date(c.connectedAt).toISOString(),
+      inflight: s?.inflight.size ?? 0,
+      queued: s?.queuedCount ?? 0,
+      subscriptions: s?.subscriptions.size ?? 0,
+    };
+  };
+
+  const findClient = (id: string): ClientView | undefined => {
+    for (const c of source.connectedClients()) if (c.clientId === id) return c;
+    return undefined;
+  };
+
+  const overview = () => {
+    const st = source.stats;
+    return {
+      version,
+      uptimeSeconds: Math.floor((source.now() - st.startedAt) / 1000),
+      clients: source.clients.size,
+      sessions: source.sessions.size,
+      retained: source.retained.size,
+      stats: {
+        messagesReceived: st.messagesReceived,
+        messagesSent: st.messagesSent,
+        publishReceived: st.publishReceived,
+        publishSent: st.publishSent,
+        bytesReceived: st.bytesReceived,
+        bytesSent: st.bytesSent,
+        connectionsTotal: st.connectionsTotal,
+        authFailures: st.authFailures,
+        willsPublished: st.willsPublished,
+        drops: { ...st.drops },
+      },
+    };
+  };
+
+  const subscriptions = (query: URLSearchParams) => {
+    const only = query.get('clientId');
+    const out = [];
+    for (const s of source.sessions.values()) {
+      if (only !== null && s.clientId !== only) continue;
+      for (const sub of s.subscriptions.values()) out.push({ clientId: s.clientId, online: s.online, ...sub });
+    }
+    out.sort((a, b) => (a.clientId === b.clientId ? (a.filter < b.filter ? -1 : 1) : a.clientId < b.clientId ? -1 : 1));
+    const p = page(out, query);
+    return { total: p.total, offset: p.offset, subscriptions: p.items };
+  };
+
+  const retained = (query: URLSearchParams) => {
+    const topic = query.get('topic');
+    if (topic !== null) {
+      const m = source.retained.get(topic);
+      if (!m || (m.expiresAt !== undefined && m.expiresAt <= source.now())) throw new HttpError(404, 'no retained message on that topic');
+      return messageJson(m, true);
+    }
+    const filter = query.get('filter') ?? '#';
+    try {
+      validateTopicFilter(filter);
+    } catch (err) {
+      throw new HttpError(400, `filter: ${(err as Error).message}`);
+    }
+    const all = source.retained.match(filter, source.now()).sort((a, b) => (a.topic < b.topic ? -1 : 1));
+    const p = page(all, query);
+    return { total: p.total, offset: p.offset, messages: p.items.map((m) => messageJson(m, false)) };
+  };
+
+  /** Publishes through the broker like a client would; resolves once routed (and durable, when it must be). */
+  const publish = async (message: StoredMessage): Promise<number> => source.publish(message);
+
+  const route = async (req: Req, res: Res, path: string, query: URLSearchParams): Promise<void> => {
+    const method = req.method ?? 'GET';
+    const get = method === 'GET' || method === 'HEAD';
+    const rest = path.slice(API_PREFIX.length).replace(/\/+$/, '');
+    const parts = rest.split('/').slice(1);
+    const allow = (methods: string): never => {
+      throw new HttpError(405, 'method not allowed', { Allow: methods });
+    };
+
+    if (rest === '') return get ? sendJson(req, res, 200, { version, endpoints: ENDPOINTS }) : allow('GET, HEAD');
+    if (rest === '/broker') return get ? sendJson(req, res, 200, overview()) : allow('GET, HEAD');
+    if (rest === '/listeners') return get ? sendJson(req, res, 200, { listeners: source.listeners() }) : allow('GET, HEAD');
+    if (rest === '/subscriptions') return get ? sendJson(req, res, 200, subscriptions(query)) : allow('GET, HEAD');
+    if (rest === '/clients') {
+      if (!get) return allow('GET, HEAD');
+      const all = [...source.connectedClients()].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+      const p = page(all, query);
+      return sendJson(req, res, 200, { total: p.total, offset: p.offset, clients: p.items.map(clientJson) });
+    }
+    if (parts[0] === 'clients' && (parts.length === 2 || (parts.length === 3 && parts[2] === 'kick'))) {
+      const id = decodeSegment(parts[1]);
+      if (parts.length === 2) {
+        if (!get) return allow('GET, HEAD');
+        const c = findClient(id);
+        if (!c) throw new HttpError(404, 'no connected client with that id');
+        return sendJson(req, res, 200, clientJson(c));
+      }
+      if (method !== 'POST') return allow('POST');
+      if (!source.kick(id)) throw new HttpError(404, 'no connected client with that id');
+      log?.info({ clientId: id, admin: req.socket.remoteAddress }, 'client disconnected by the admin API');
+      return sendJson(req, res, 200, { clientId: id, kicked: true });
+    }
+    if (rest === '/retained') {
+      if (get) return sendJson(req, res, 200, retained(query));
+      if (method !== 'DELETE') return allow('GET, HEAD, DELETE');
+      const topic = query.get('topic');
+      if (topic === null || topic === '') throw new HttpError(400, 'DELETE needs ?topic=');
+      if (!source.retained.get(topic)) throw new HttpError(404, 'no retained message on that topic');
+      // An empty retained message clears the topic [MQTT-3.3.1-10]; it is stored durably and, as for
+      // any client doing the same, delivered to current subscribers.
+      await publish({ id: source.ids.next(), topic, payload: Buffer.alloc(0), qos: 0, retain: true, createdAt: source.now() });
+      log?.info({ topic, admin: req.socket.remoteAddress }, 'retained message deleted by the admin API');
+      return sendJson(req, res, 200, { topic, deleted: true });
+    }
+    if (rest === '/publish') {
+      if (method !== 'POST') return allow('POST');
+      const body = await readJson(req, maxBody);
+      const message = messageFromRequest(body, source.ids.next(), source.now());
+      const matched = await publish(message);
+      log?.info({ topic: message.topic, qos: message.qos, retain: message.retain, admin: req.socket.remoteAddress }, 'message published by the admin API');
+      return sendJson(req, res, 200, { id: message.id, matched });
+    }
+    throw new HttpError(404, 'no such admin endpoint');
+  };
+
+  return (req, res, path, query) => {
+    if (!authorized(req)) {
+      // Drain any body so the connection can be reused, then refuse.
+      req.resume();
+      return sendError(req, res, new HttpError(401, 'missing or invalid bearer token', { 'WWW-Authenticate': 'Bearer realm="starling admin"' }));
+    }
+    route(req, res, path, query).catch((err: unknown) => {
+      if (!(err instanceof HttpError)) log?.error({ err, path }, 'admin API request failed');
+      sendError(req, res, err);
+    });
+  };
+}
+
+const ENDPOINTS = [
+  'GET /api/v1/broker',
+  'GET /api/v1/listeners',
+  'GET /api/v1/clients?limit=&offset=',
+  'GET /api/v1/clients/{clientId}',
+  'POST /api/v1/clients/{clientId}/kick',
+  'GET /api/v1/subscriptions?clientId=&limit=&offset=',
+  'GET /api/v1/retained?filter=&limit=&offset=',
+  'GET /api/v1/retained?topic=',
+  'DELETE /api/v1/retained?topic=',
+  'POST /api/v1/publish',
+];

@@ -1,0 +1,179 @@
+// Prometheus metrics, one Registry per broker (never prom-client's global default, so two brokers
+// in one process, as in tests, do not mix). Counters mirror the broker's own BrokerStats totals at
+// scrape time rather than being incremented on the hot path: the publish path pays nothing.
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/ports.js';
+import { protocolName, type MetricsSource, type SessionView, type StatsView } from './ports.js';
+
+export interface MetricsOptions {
+  /** Node.js process metrics (CPU, memory, GC, event-loop lag) on this registry. Default true. */
+  defaultMetrics?: boolean;
+  /** Buckets for the store write latency histogram, seconds. */
+  storeBuckets?: number[];
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Content-Type of `render()`'s text (Prometheus text exposition format 0.0.4). */
+  readonly contentType: string;
+  /** The exposition text for GET /metrics. */
+  render(): Promise<string>;
+  /** Records one store write (one batch of ops applied atomically) that took `seconds`. */
+  observeStoreWrite(seconds: number): void;
+}
+
+const P = 'starling_';
+
+/** Session-derived totals, computed once per scrape however many gauges read them. */
+interface SessionTotals {
+  online: number;
+  offline: number;
+  subscriptions: number;
+  queued: number;
+  inflight: number;
+}
+
+function sessionTotals(sessions: Iterable<SessionView>): SessionTotals {
+  const t: SessionTotals = { online: 0, offline: 0, subscriptions: 0, queued: 0, inflight: 0 };
+  for (const s of sessions) {
+    if (s.online) t.online++;
+    else t.offline++;
+    t.subscriptions += s.subscriptions.size;
+    t.queued += s.queuedCount;
+    t.inflight += s.inflight.size;
+  }
+  return t;
+}
+
+export function createMetrics(source: MetricsSource, options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  let totals: { at: number; value: SessionTotals } | undefined;
+  const sessions = (): SessionTotals => {
+    const now = performance.now();
+    if (!totals || now - totals.at > 100) totals = { at: now, value: sessionTotals(source.sessions.values()) };
+    return totals.value;
+  };
+
+  /** A counter whose value is read from the broker's stats at scrape time. */
+  const mirrored = (name: string, help: string, read: (s: StatsView) => number): void => {
+    new Counter({
+      name: P + name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(Math.max(0, read(source.stats)));
+      },
+    });
+  };
+
+  new Gauge({
+    name: P + 'connections',
+    help: 'Connected MQTT clients by listener and protocol version.',
+    labelNames: ['listener', 'protocol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      if (!source.connectedClients) return;
+      const counts = new Map<string, { listener: string; protocol: string; n: number }>();
+      for (const c of source.connectedClients()) {
+        const key = `${c.listener}\0${c.protocolVersion}`;
+        const e = counts.get(key);
+        if (e) e.n++;
+        else counts.set(key, { listener: c.listener, protocol: protocolName(c.protocolVersion), n: 1 });
+      }
+      for (const e of counts.values()) this.set({ listener: e.listener, protocol: e.protocol }, e.n);
+    },
+  });
+  new Gauge({
+    name: P + 'sessions',
+    help: 'Sessions held by the broker, by whether a connection is attached.',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const t = sessions();
+      this.set({ state: 'online' }, t.online);
+      this.set({ state: 'offline' }, t.offline);
+    },
+  });
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({
+      name: P + name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+  gauge('subscriptions', 'Subscriptions over all sessions.', () => sessions().subscriptions);
+  gauge('queued_messages', 'QoS 1/2 deliveries waiting for room in an in-flight window, all sessions.', () => sessions().queued);
+  gauge('inflight_messages', 'QoS 1/2 deliveries sent and not yet acknowledged, all sessions.', () => sessions().inflight);
+  gauge('retained_messages', 'Retained messages held.', () => source.retained.size);
+
+  mirrored('connections_accepted_total', 'Connections that completed CONNECT.', (s) => s.connectionsTotal);
+  mirrored('messages_received_total', 'Application messages routed by the broker.', (s) => s.messagesReceived);
+  mirrored('messages_sent_total', 'Application messages sent to clients.', (s) => s.messagesSent);
+  mirrored('publish_received_total', 'PUBLISH packets received from clients.', (s) => s.publishReceived);
+  mirrored('publish_sent_total', 'PUBLISH packets sent to clients.', (s) => s.publishSent);
+  mirrored('bytes_received_total', 'Bytes received from clients.', (s) => s.bytesReceived);
+  mirrored('bytes_sent_total', 'Bytes sent to clients.', (s) => s.bytesSent);
+  mirrored('auth_failures_total', 'Failed authentications.', (s) => s.authFailures);
+  mirrored('connections_refused_total', 'Connections refused at accept time (connection limits).', (s) => s.connectionsRefused ?? 0);
+  mirrored('slow_consumers_disconnected_total', 'Connections closed because their outgoing buffer stayed full.', (s) => s.slowConsumersDisconnected ?? 0);
+  mirrored('wills_published_total', 'Will messages published.', (s) => s.willsPublished);
+
+  new Counter({
+    name: P + 'messages_dropped_total',
+    help: 'Messages dropped, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(source.stats.drops)) this.inc({ reason }, Math.max(0, n));
+    },
+  });
+
+  const storeWrites = new Histogram({
+    name: P + 'store_write_seconds',
+    help: 'Time to apply one batch of store operations durably.',
+    buckets: options.storeBuckets ?? [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers,
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    observeStoreWrite: (seconds) => storeWrites.observe(seconds),
+  };
+}
+
+/**
+ * Wraps a store so each `apply` is timed into `observe` (e.g. `metrics.observeStoreWrite`).
+ * Failed writes are timed too: a slow failure is still a slow store.
+ */
+export function timedStore(store: Store, observe: (seconds: number) => void): Store {
+  return {
+    get durable() {
+      return store.durable;
+    },
+    open: () => store.open(),
+    close: () => store.close(),
+    apply(ops) {
+      const started = performance.now();
+      const done = (): void => observe((performance.now() - started) / 1000);
+      return store.apply(ops).then(
+        () => done(),
+        (err: unknown) => {
+          done();
+          throw err;
+        },
+      );
+    },
+  };
+}

@@ -1,0 +1,244 @@
+// The console in headless Chromium, served from the listener port it talks MQTT to, driven as a
+// person would: connect, save a connection, subscribe, read the log and the topic tree, publish,
+// watch the dashboard and kick a client. Screenshots at desktop and phone width go to
+// test-artifacts/ (gitignored). The MQTT side is a stand-in until Starling's server is ready.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { MqttClient } from 'mqtt';
+import { repoRoot } from '../helpers/paths.js';
+import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
+import { startStandIn, type StandIn } from './stand-in.js';
+
+// The callbacks given to page.evaluate/waitForFunction run in the page; this file compiles without
+// the DOM library, so the few page globals they touch are declared loosely here.
+declare const document: any;
+declare const window: any;
+declare const localStorage: any;
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(repoRoot, 'test-artifacts');
+const DESKTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+const TOKEN = 'console-test-token-5f2a';
+
+function preconditions(): void {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is required for the console browser tests and was not found at ${CHROMIUM} (Debian: apt-get install chromium)`);
+  }
+  if (!existsSync(join(repoRoot, 'web', 'dist', 'index.html'))) {
+    throw new Error('the console is not built (web/dist/index.html is missing): run `npx tsc -p web/tsconfig.json && npx vite build web`');
+  }
+}
+
+// Fails, never skips, when the browser or the built console is missing: the message says what to do.
+it('has Chromium at /usr/bin/chromium and the console built in web/dist', () => preconditions());
+
+describe('web console in Chromium', { timeout: 120_000 }, () => {
+  let browser: Browser;
+  let page: Page;
+  let broker: StandIn;
+  let node: MqttClient;
+  let nodeInbox: Inbox;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    preconditions();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    // A path other than /mqtt shows the console follows the listener's configured webSocketPath.
+    broker = await startStandIn({ sysIntervalSec: 0.5, adminToken: TOKEN, webSocketPath: '/broker/mqtt' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const context = await browser.newContext({ viewport: DESKTOP });
+    page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
+    });
+    node = await connectClient(broker.wsUrl, { clientId: 'node-peer', protocolVersion: broker.protocolVersion });
+    nodeInbox = new Inbox(node);
+    await node.subscribeAsync('from-console/#', { qos: 1 });
+  });
+
+  after(async () => {
+    if (node) await endClient(node, true);
+    await browser?.close();
+    await broker?.close();
+  });
+
+  it('is served from the listener port, with MQTT.js bundled (no CDN)', async () => {
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    const res = await page.goto(broker.httpUrl);
+    assert.equal(res?.status(), 200);
+    assert.equal(await page.title(), 'Connect · Starling console');
+    const origin = new URL(broker.httpUrl).origin;
+    assert.ok(requests.length > 0);
+    assert.deepEqual(requests.filter((u) => !u.startsWith(origin)), [], 'every request stays on the listener');
+    const mqttJs = await page.request.get(new URL('/mqtt.min.js', broker.httpUrl).href);
+    assert.equal(mqttJs.status(), 200, 'the quickstart page can load MQTT.js from the broker');
+  });
+
+  it('defaults the URL to this listener and saves named connections in localStorage', async () => {
+    await page.waitForFunction((url) => document.querySelector('input[name=url]')?.value === url, broker.wsUrl);
+    assert.equal(await page.getByLabel('Broker URL').inputValue(), broker.wsUrl);
+    assert.match(await page.getByLabel('Client ID').inputValue(), /^starling-console-[0-9a-f]{8}$/);
+    await page.getByLabel('Connection name').fill('Local test');
+    await page.getByLabel('Protocol').selectOption(String(broker.protocolVersion));
+    await page.getByLabel('Keepalive (seconds)').fill('30');
+    await page.getByRole('button', { name: 'Save connection' }).click();
+    const stored = await page.evaluate(() => localStorage.getItem('starling.console.profiles.v1'));
+    const saved = JSON.parse(stored ?? '[]');
+    assert.equal(saved[0].name, 'Local test');
+    assert.equal(saved[0].keepalive, 30);
+    assert.equal(saved[0].password, '', 'no password kept unless asked');
+    await page.reload();
+    await page.getByRole('button', { name: 'Load connection Local test' }).click();
+    assert.equal(await page.getByLabel('Connection name').inputValue(), 'Local test');
+    assert.equal(await page.getByLabel('Keepalive (seconds)').inputValue(), '30');
+  });
+
+  it('connects over WebSocket', async () => {
+    await page.getByLabel('Client ID').fill('console-e2e');
+    await page.getByRole('button', { name: 'Connect', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Connected to' }).waitFor();
+    assert.equal(await page.getByRole('status').innerText(), `Connected to ${broker.wsUrl} as console-e2e`);
+  });
+
+  it('navigates by keyboard and moves focus to the page heading', async () => {
+    await page.getByRole('link', { name: 'Subscribe' }).focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/subscribe$/);
+    // The hashchange handler moves focus; wait for it (bounded by the default timeout).
+    await page.waitForFunction(() => document.activeElement?.id === 'subscribe-title');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Subscribe');
+    assert.equal(await page.getByRole('link', { name: 'Subscribe' }).getAttribute('aria-current'), 'page');
+  });
+
+  it('subscribes with a QoS', async () => {
+    await page.getByLabel('Topic filter').fill('e2e/#');
+    await page.locator('#page-subscribe').getByLabel('QoS', { exact: true }).selectOption('1');
+    await page.getByRole('button', { name: 'Subscribe', exact: true }).click();
+    const row = page.locator('tr', { hasText: 'e2e/#' });
+    await row.waitFor();
+    assert.match(await row.innerText(), /QoS 1/);
+  });
+
+  it('logs received messages with pretty JSON and filters them by topic', async () => {
+    await node.publishAsync('e2e/json', JSON.stringify({ a: 1, b: [true] }), { qos: 1 });
+    await node.publishAsync('e2e/text', 'hello there', { qos: 0 });
+    await page.getByRole('link', { name: 'Messages' }).click();
+    const log = page.getByRole('list', { name: 'Received messages, newest first' });
+    await log.locator('li', { hasText: 'e2e/text' }).waitFor();
+    const json = log.locator('li', { hasText: 'e2e/json' }).locator('pre');
+    assert.equal(await json.innerText(), '{\n  "a": 1,\n  "b": [\n    true\n  ]\n}');
+    await page.getByLabel('Show topics matching').fill('e2e/+/x');
+    await page.getByLabel('Show topics matching').fill('e2e/json');
+    await page.waitForFunction(() => document.querySelectorAll('ol.log > li').length === 1);
+    assert.match(await log.innerText(), /e2e\/json/);
+    await page.getByLabel('Show topics matching').fill('');
+    await page.waitForFunction(() => document.querySelectorAll('ol.log > li').length === 2);
+  });
+
+  it('shows a live topic tree with the last value and a sparkline for numbers', async () => {
+    for (const v of ['20', '21.5', '22.25']) await node.publishAsync('e2e/sensors/temp', v, { qos: 1 });
+    await page.getByRole('link', { name: 'Topics' }).click();
+    const node_ = page.locator('details[data-topic="e2e/sensors/temp"] > summary');
+    await page.waitForFunction(() => document.querySelector('details[data-topic="e2e/sensors/temp"] .tree-value')?.textContent === '22.25');
+    const spark = node_.locator('svg.sparkline');
+    assert.match(String(await spark.getAttribute('aria-label')), /3 values, from 20 to 22\.25, latest 22\.25/);
+    assert.match(await node_.innerText(), /3×/);
+  });
+
+  it('publishes hex payloads with QoS and retain, and refuses invalid JSON', async () => {
+    await page.getByRole('link', { name: 'Publish' }).click();
+    await page.getByLabel('Topic', { exact: true }).fill('from-console/bin');
+    await page.locator('#page-publish').getByLabel('QoS', { exact: true }).selectOption('1');
+    await page.getByLabel('Payload format').selectOption('hex');
+    await page.getByLabel('Payload', { exact: true }).fill('00 ff 10');
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
+    const [got] = await nodeInbox.waitFor(1);
+    assert.equal(got.topic, 'from-console/bin');
+    assert.deepEqual([...got.payload], [0x00, 0xff, 0x10]);
+    assert.equal(got.packet.qos, 1);
+
+    await page.getByLabel('Payload format').selectOption('json');
+    await page.getByLabel('Payload', { exact: true }).fill('{"broken": ');
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'Cannot publish' }).waitFor();
+    await page.getByLabel('Payload', { exact: true }).fill('{"ok": true}');
+    await page.locator('#page-publish').getByLabel('Retain', { exact: true }).check();
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: '(retained)' }).waitFor();
+    const [, second] = await nodeInbox.waitFor(2);
+    assert.equal(second.payload.toString(), '{"ok": true}');
+    assert.equal(nodeInbox.messages.length, 2, 'the invalid JSON was not sent');
+  });
+
+  it('every form control has an accessible label', async () => {
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, textarea')]
+        .filter((el: any) => el.labels?.length === 0 && !el.getAttribute('aria-label'))
+        .map((el: any) => el.outerHTML),
+    );
+    assert.deepEqual(unlabelled, []);
+  });
+
+  it('dashboard charts $SYS over the same WebSocket, lists listeners and clients, and kicks one', async () => {
+    const victim = await connectClient(broker.wsUrl, { clientId: 'node-victim', protocolVersion: broker.protocolVersion });
+    const closed = new Promise<void>((resolve) => victim.once('close', () => resolve()));
+    try {
+      await page.getByRole('link', { name: 'Dashboard' }).click();
+      // Two $SYS samples make a rate; the stand-in publishes every 0.5 s.
+      await page.waitForFunction(() => /samples? from \$SYS/.test(document.querySelector('#page-dashboard > p')?.textContent ?? '') &&
+        Number(/(\d+) samples/.exec(document.querySelector('#page-dashboard > p')?.textContent ?? '')?.[1] ?? 0) >= 3);
+      const connected = page.locator('.stat', { hasText: 'Clients connected' }).locator('dd');
+      await page.waitForFunction(() => {
+        const dd = [...document.querySelectorAll('.stat')].find((s: any) => s.textContent?.includes('Clients connected'))?.querySelector('dd');
+        return dd?.textContent === '3';
+      });
+      assert.equal(await connected.innerText(), '3', 'the console, node-peer and node-victim');
+      const chart = page.getByRole('img', { name: /^Messages per second:/ });
+      assert.match(String(await chart.getAttribute('aria-label')), /in \d/);
+      assert.match(await page.locator('.stat', { hasText: 'Broker' }).innerText(), /starling version/);
+
+      await page.getByLabel('Admin token').fill(TOKEN);
+      await page.getByRole('button', { name: 'Load' }).click();
+      await page.locator('tr[data-client-id="node-victim"]').waitFor();
+      assert.match(await page.locator('table', { hasText: 'Listeners' }).innerText(), new RegExp(`ws://127\\.0\\.0\\.1:${new URL(broker.wsUrl).port}`));
+      await page.screenshot({ path: join(ARTIFACTS, 'console-dashboard-desktop.png'), fullPage: true });
+
+      const kick = page.getByRole('button', { name: 'Disconnect client node-victim' });
+      await kick.click();
+      await page.getByRole('button', { name: 'Confirm: disconnect client node-victim' }).click();
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('victim not disconnected in 5 s')), 5000))]);
+      await page.getByRole('alert').filter({ hasText: 'Disconnected node-victim.' }).waitFor();
+      await page.locator('tr[data-client-id="node-victim"]').waitFor({ state: 'detached' });
+    } finally {
+      await endClient(victim, true);
+    }
+  });
+
+  it('works at phone width without sideways scrolling', async () => {
+    await page.getByRole('link', { name: 'Messages' }).click();
+    await page.screenshot({ path: join(ARTIFACTS, 'console-messages-desktop.png'), fullPage: true });
+    await page.setViewportSize(PHONE);
+    for (const name of ['connect', 'messages', 'topics', 'dashboard']) {
+      await page.goto(`${broker.httpUrl}#/${name}`);
+      await page.locator(`#page-${name}`).waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${name} overflows the phone width by ${overflow}px`);
+      await page.screenshot({ path: join(ARTIFACTS, `console-${name}-phone.png`), fullPage: true });
+    }
+    assert.ok(existsSync(join(ARTIFACTS, 'console-dashboard-phone.png')));
+  });
+
+  it('raised no script errors and no CSP violations', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});

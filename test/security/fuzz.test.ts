@@ -1,0 +1,170 @@
+// Seeded fuzzing over real sockets: thousands of malformed and mutated packets over TCP and
+// WebSocket. After every batch the broker must be alive, the offending connections closed, and
+// a healthy client must still publish and receive.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as tcpConnect } from 'node:net';
+import { WebSocket } from 'ws';
+import { validVectors } from '../vectors/catalogue.js';
+import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+/** mulberry32: a small seeded PRNG so a failing run can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
+const BATCHES = 20;
+const CONNECTIONS_PER_BATCH = 16;
+const PACKETS_PER_CONNECTION = 12;
+
+function mutate(rand: () => number, bytes: Buffer): Buffer {
+  const b = Buffer.from(bytes);
+  switch (Math.floor(rand() * 6)) {
+    case 0: // flip bytes
+      for (let i = 0, n = 1 + Math.floor(rand() * 3); i < n && b.length > 0; i++) b[Math.floor(rand() * b.length)] ^= 1 + Math.floor(rand() * 255);
+      return b;
+    case 1: // truncate
+      return b.subarray(0, Math.floor(rand() * b.length));
+    case 2: // insert random bytes
+      return Buffer.concat([b.subarray(0, 1), Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 8) }, () => Math.floor(rand() * 256))), b.subarray(1)]);
+    case 3: // garbage remaining length
+      return Buffer.concat([b.subarray(0, 1), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f]), b.subarray(2)]);
+    case 4: // pure noise
+      return Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)));
+    default: // unchanged: valid packets in odd places (a second CONNECT, server-only packets, ...)
+      return b;
+  }
+}
+
+interface Target {
+  send(data: Buffer): void;
+  /** Resolves true if the broker closed the connection within the time. */
+  closedByBroker(ms: number): Promise<boolean>;
+  destroy(): void;
+}
+
+function openTcp(port: number): Promise<Target> {
+  return new Promise((resolve, reject) => {
+    const s = tcpConnect({ host: '127.0.0.1', port }, () => {
+      let closed = false;
+      const waiters: Array<() => void> = [];
+      s.on('close', () => {
+        closed = true;
+        waiters.forEach((w) => w());
+      });
+      resolve({
+        send: (d) => void s.write(d),
+        closedByBroker: (ms) =>
+          closed
+            ? Promise.resolve(true)
+            : new Promise((r) => {
+                const t = setTimeout(() => r(false), ms);
+                waiters.push(() => {
+                  clearTimeout(t);
+                  r(true);
+                });
+              }),
+        destroy: () => s.destroy(),
+      });
+    });
+    s.on('error', () => {});
+    s.once('error', reject);
+  });
+}
+
+function openWs(url: string): Promise<Target> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'mqtt');
+    ws.on('error', () => {});
+    ws.once('open', () => {
+      let closed = false;
+      const waiters: Array<() => void> = [];
+      ws.on('close', () => {
+        closed = true;
+        waiters.forEach((w) => w());
+      });
+      resolve({
+        send: (d) => {
+          if (ws.readyState === ws.OPEN) ws.send(d, { binary: true });
+        },
+        closedByBroker: (ms) =>
+          closed
+            ? Promise.resolve(true)
+            : new Promise((r) => {
+                const t = setTimeout(() => r(false), ms);
+                waiters.push(() => {
+                  clearTimeout(t);
+                  r(true);
+                });
+              }),
+        destroy: () => ws.terminate(),
+      });
+    });
+    ws.once('unexpected-response', () => reject(new Error('websocket upgrade refused')));
+  });
+}
+
+describe('fuzzing over real sockets', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ connectTimeoutSec: '2', mqttMessageMaxLength: '65536' });
+  });
+  after(() => t.close());
+
+  for (const transport of ['tcp', 'ws'] as const) {
+    it(`survives ${BATCHES * CONNECTIONS_PER_BATCH * PACKETS_PER_CONNECTION} mutated packets over ${transport} (seed ${SEED})`, async () => {
+      const rand = prng(SEED + (transport === 'ws' ? 1 : 0));
+      const sub = await connectClient(t.url(), { clientId: `fuzz-health-sub-${transport}` });
+      const inbox = new Inbox(sub);
+      await sub.subscribeAsync('health/#', { qos: 1 });
+      const pub = await connectClient(t.url(), { clientId: `fuzz-health-pub-${transport}` });
+      const baseline = t.server.connections.size;
+      let closedByBroker = 0;
+      let sent = 0;
+
+      for (let batch = 0; batch < BATCHES; batch++) {
+        const targets = await Promise.all(
+          Array.from({ length: CONNECTIONS_PER_BATCH }, () => (transport === 'tcp' ? openTcp(t.port()) : openWs(t.url('ws')))),
+        );
+        for (const target of targets) {
+          const version = rand() < 0.5 ? 4 : 5;
+          const pool = validVectors.filter((v) => v.version === version);
+          const connects = pool.filter((v) => v.packet.type === 'connect');
+          // Usually a proper CONNECT first, so the fuzz reaches the connected state too.
+          if (rand() < 0.8) target.send(connects[Math.floor(rand() * connects.length)].bytes);
+          for (let i = 0; i < PACKETS_PER_CONNECTION; i++) {
+            target.send(mutate(rand, pool[Math.floor(rand() * pool.length)].bytes));
+            sent++;
+          }
+        }
+        const closed = await Promise.all(targets.map((x) => x.closedByBroker(150)));
+        closedByBroker += closed.filter(Boolean).length;
+        targets.forEach((x) => x.destroy());
+
+        // The broker is alive and serves a healthy client after every batch.
+        await pub.publishAsync('health/check', `${transport}-${batch}`, { qos: 1 });
+        const got = await inbox.waitFor(batch + 1, 3000);
+        assert.equal(got[batch].payload.toString(), `${transport}-${batch}`);
+      }
+
+      // Every fuzz connection is gone from the broker (nothing leaked), the healthy ones stay.
+      const deadline = Date.now() + 3000;
+      while (t.server.connections.size > baseline && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(t.server.connections.size, baseline);
+      assert.ok(sub.connected && pub.connected, 'healthy clients untouched');
+      // Most streams contain a violation; the broker must have closed those itself.
+      assert.ok(closedByBroker > (BATCHES * CONNECTIONS_PER_BATCH) / 2, `broker closed ${closedByBroker} offending connections`);
+      assert.equal(sent, BATCHES * CONNECTIONS_PER_BATCH * PACKETS_PER_CONNECTION);
+      await Promise.all([endClient(sub), endClient(pub)]);
+    });
+  }
+});
