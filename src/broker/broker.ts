@@ -221,7 +221,7 @@ export class Broker implements ChannelContext {
    * and the caller does not acknowledge, until it is durable).
    */
   publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number> {
-    this.stats.messagesReceived++;
+    this.stats.messagesRouted++;
     const now = this.now();
     let batch: WriteBatch | undefined;
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
@@ -337,6 +337,8 @@ export class Broker implements ChannelContext {
     const stored: StoredMessage = { ...message };
     delete stored.publisherId;
     this.retained.set(stored);
+    // $SYS values are regenerated every interval; persisting them would only churn the disk.
+    if (message.topic.startsWith('$SYS/')) return batch;
     (batch ??= new WriteBatch()).ops.push({ op: 'retained.put', message: stored });
     return batch;
   }

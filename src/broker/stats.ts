@@ -4,8 +4,11 @@ export type DropReason = 'queueFull' | 'expired' | 'retainedLimit' | 'tooLarge' 
 
 export class BrokerStats {
   readonly startedAt = Date.now();
+  /** Packets of any type received from / sent to clients (Mosquitto's messages/received|sent). */
   messagesReceived = 0;
   messagesSent = 0;
+  /** Application messages routed: client publishes, wills, $SYS and admin publishes. */
+  messagesRouted = 0;
   bytesReceived = 0;
   bytesSent = 0;
   publishReceived = 0;

@@ -41,6 +41,8 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
   inboundQos1 = 0;
   info!: ClientInfo;
+  /** Milliseconds since the epoch when CONNACK was sent. */
+  connectedAt = 0;
   /** CONNECT accepted so far, while authentication runs. */
   pendingConnect?: PendingConnect;
   /** Authentication Method from CONNECT (MQTT 5 enhanced authentication). */
@@ -104,7 +106,10 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   send(packet: Packet): void {
     if (this.state === 'closed') return;
-    this.io.write(encode(packet, this.version));
+    const bytes = encode(packet, this.version);
+    this.broker.stats.messagesSent++;
+    this.broker.stats.bytesSent += bytes.length;
+    this.io.write(bytes);
   }
 
   // ---- SessionOutlet: deliveries from the broker -----------------------------------------
@@ -165,6 +170,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       return;
     }
     this.broker.stats.publishSent++;
+    this.broker.stats.messagesSent++;
     this.broker.stats.bytesSent += bytes.length;
     this.io.write(bytes);
   }

@@ -39,6 +39,8 @@ export type DisconnectKind =
 export interface ChannelStats {
   publishReceived: number;
   publishSent: number;
+  /** Packets of any type sent. */
+  messagesSent: number;
   bytesSent: number;
   connectionsTotal: number;
   authFailures: number;

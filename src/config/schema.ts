@@ -102,6 +102,7 @@ export const schema = {
 
   // --- HTTP
   httpConsoleEnabled: def({ kind: 'bool', default: true, group: 'HTTP', doc: 'Serve the web console on the ws:// and ws+ssl:// listeners (plain HTTP requests beside the WebSocket endpoint).' }),
+  httpAdminToken: def({ kind: 'string', default: '', group: 'HTTP', doc: 'Bearer token for the admin HTTP API (/api/v1/...) on ws/ws+ssl listeners; empty = the API is off.' }),
 
   // --- MQTT
   mqttMessageMaxLength: def({ kind: 'size', default: MiB, group: 'MQTT', min: 64, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest MQTT packet accepted from a client, bytes (advertised as Maximum Packet Size in MQTT 5).' }),

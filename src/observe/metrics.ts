@@ -116,7 +116,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   gauge('retained_messages', 'Retained messages held.', () => source.retained.size);
 
   mirrored('connections_accepted_total', 'Connections that completed CONNECT.', (s) => s.connectionsTotal);
-  mirrored('messages_received_total', 'Application messages routed by the broker.', (s) => s.messagesReceived);
+  mirrored('messages_received_total', 'MQTT packets received from clients.', (s) => s.messagesReceived);
   mirrored('messages_sent_total', 'Application messages sent to clients.', (s) => s.messagesSent);
   mirrored('publish_received_total', 'PUBLISH packets received from clients.', (s) => s.publishReceived);
   mirrored('publish_sent_total', 'PUBLISH packets sent to clients.', (s) => s.publishSent);

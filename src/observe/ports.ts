@@ -9,7 +9,7 @@ import type { ListenerInfo } from '../transport/transport.js';
 export interface StatsView {
   /** Milliseconds since the epoch when the broker started. */
   readonly startedAt: number;
-  /** Application messages routed (every Broker.publish call, wills and $SYS included). */
+  /** Packets of any type received from clients (Mosquitto's messages/received). */
   readonly messagesReceived: number;
   readonly messagesSent: number;
   readonly bytesReceived: number;

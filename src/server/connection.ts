@@ -69,6 +69,12 @@ export class Connection implements ChannelIO {
   get peer() {
     return this.transport.peer;
   }
+  get remotePort(): number {
+    return this.transport.remotePort;
+  }
+  get kind() {
+    return this.transport.kind;
+  }
 
   start(): void {
     this.timer = setTimeout(() => this.connectTimedOut(), this.opts.connectTimeoutMs);
@@ -99,6 +105,7 @@ export class Connection implements ChannelIO {
     }
     if (packets.length === 0) return;
     this.lastPacketAt = Date.now();
+    this.broker.stats.messagesReceived += packets.length;
     let publishes = 0;
     for (const p of packets) {
       if (p.type === 'publish') publishes++;

@@ -17,6 +17,10 @@ import { Connection } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { Admission } from './admission.js';
 import { createSecurity } from '../auth/security.js';
+import { createMetrics, timedStore } from '../observe/metrics.js';
+import { createHttpHandler } from '../observe/http.js';
+import { startSysPublisher } from '../observe/sys-topics.js';
+import { connectionsView } from './connections-view.js';
 
 export interface RunningServer {
   readonly listeners: ListenerInfo[];
@@ -58,11 +62,26 @@ function openStore(config: Config): Store {
   return new SqliteStore({ path: join(config.dataDir, 'starling.db') });
 }
 
+/** The broker as observation reads it (a view, so observe/ never holds the Broker class). */
+function brokerView(broker: Broker) {
+  return {
+    stats: broker.stats,
+    clients: broker.clients,
+    sessions: broker.sessions,
+    retained: broker.retained,
+    ids: broker.ids,
+    now: () => broker.now(),
+    publish: (m: Parameters<Broker['publish']>[0]) => broker.publish(m),
+  };
+}
+
 const usesTls = (url: string): boolean => /^(mqtt\+ssl|mqtts|ws\+ssl|wss):/i.test(url.trim());
 
 export async function startServer(config: Config, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
   const security = await createSecurity({ ...config, log });
-  const store = extras.store ?? openStore(config);
+  // Store latency is observed by wrapping the store; the metrics read the broker lazily.
+  let observeStoreWrite: (seconds: number) => void = () => {};
+  const store = timedStore(extras.store ?? openStore(config), (s) => observeStoreWrite(s));
   const options = brokerOptionsFrom(config, store, log);
   // Extras (tests, embedding) override the configured security hooks.
   options.hooks = { ...security.hooks, authenticators: security.authenticators, ...extras.hooks };
@@ -117,9 +136,22 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   };
 
   const open: OpenListener[] = [];
+  const listenerInfos = (): ListenerInfo[] => open.map((l) => l.info);
+  const view = connectionsView(connections, listenerInfos);
+  const metrics = createMetrics({ ...brokerView(broker), connectedClients: () => view.connectedClients() });
+  observeStoreWrite = (s) => metrics.observeStoreWrite(s);
+  let ready = false;
+  const http = createHttpHandler({
+    consoleDir: config.httpConsoleEnabled ? undefined : null,
+    webSocketPath: config.webSocketPath,
+    metrics,
+    ready: () => ready,
+    admin: { source: Object.assign(brokerView(broker), view), token: config.httpAdminToken },
+    log,
+  });
   try {
     for (const url of config.mqttListeners) {
-      open.push(await openListener(url, { config: tlsConfig, log }, accept));
+      open.push(await openListener(url, { config: tlsConfig, log, http, siblings: listenerInfos }, accept));
     }
   } catch (err) {
     await Promise.all(open.map((l) => l.close()));
@@ -127,6 +159,9 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     security.close();
     throw err;
   }
+  ready = true;
+  // $SYS messages are routed like any publish but not counted as received packets.
+  const sys = startSysPublisher(broker, config.sysIntervalSec, { log, publishCounted: false });
 
   let closing: Promise<void> | undefined;
   return {
@@ -135,6 +170,8 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     connections,
     close: () =>
       (closing ??= (async () => {
+        ready = false;
+        sys.stop();
         await Promise.all(open.map((l) => l.close()));
         for (const c of [...connections]) {
           if (c.channel.version === 5 && c.channel.state === 'connected') {

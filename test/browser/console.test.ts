@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
 import { repoRoot } from '../helpers/paths.js';
 import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
-import { startStandIn, type StandIn } from './stand-in.js';
+import { startConsoleBroker, type ConsoleBroker } from './console-broker.js';
 
 // The callbacks given to page.evaluate/waitForFunction run in the page; this file compiles without
 // the DOM library, so the few page globals they touch are declared loosely here.
@@ -39,7 +39,7 @@ it('has Chromium at /usr/bin/chromium and the console built in web/dist', () => 
 describe('web console in Chromium', { timeout: 120_000 }, () => {
   let browser: Browser;
   let page: Page;
-  let broker: StandIn;
+  let broker: ConsoleBroker;
   let node: MqttClient;
   let nodeInbox: Inbox;
   const pageErrors: string[] = [];
@@ -48,7 +48,7 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     preconditions();
     mkdirSync(ARTIFACTS, { recursive: true });
     // A path other than /mqtt shows the console follows the listener's configured webSocketPath.
-    broker = await startStandIn({ sysIntervalSec: 0.5, adminToken: TOKEN, webSocketPath: '/broker/mqtt' });
+    broker = await startConsoleBroker({ sysIntervalSec: 1, adminToken: TOKEN, webSocketPath: '/broker/mqtt' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

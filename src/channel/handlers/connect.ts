@@ -105,6 +105,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   const connack: ConnackPacket = { type: 'connack', sessionPresent, reasonCode: ReasonCode.Success };
   if (packet.protocolVersion === 5) connack.properties = connackProperties(ch, pending, authData);
   ch.state = 'connected';
+  ch.connectedAt = ch.broker.now();
   ch.pendingConnect = undefined;
   ch.send(connack);
   ch.broker.stats.connectionsTotal++;
