@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 
 export interface NatsServerHandle {
   /** nats://127.0.0.1:PORT */
@@ -229,8 +231,6 @@ export async function startNatsCluster(n = 3, opts: StartNatsOptions & { jetStre
 
 /** Waits until the JetStream API answers (a meta leader exists); throws after the bound. */
 export async function waitForJetStream(servers: string | string[], timeoutMs = 30_000): Promise<void> {
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   const nc = await connect({ servers, timeout: Math.min(5000, timeoutMs) });
