@@ -20,9 +20,9 @@ export interface SysOptions {
   /** Bytes of JS heap in use; injectable for tests. */
   heapUsed?: () => number;
   /**
-   * Whether `broker.publish` counts the $SYS messages themselves in `stats.messagesReceived`
-   * (Starling's Broker does). They are then subtracted again, so `messages/received` reports
-   * client traffic only and an idle broker's counters stay still.
+   * Whether `broker.publish` counts the $SYS messages themselves in `stats.messagesReceived`.
+   * Starling's Broker does not (messagesReceived counts packets from clients); for a source that
+   * does, they are subtracted again so `messages/received` reports client traffic only.
    */
   publishCounted?: boolean;
 }
@@ -61,7 +61,7 @@ export class SysTree {
   constructor(options: SysOptions = {}) {
     this.version = options.version ?? packageVersion();
     this.heapUsed = options.heapUsed ?? (() => process.memoryUsage().heapUsed);
-    this.publishCounted = options.publishCounted ?? true;
+    this.publishCounted = options.publishCounted ?? false;
   }
 
   /** Every topic (without the `$SYS/broker/` prefix) and its current value; `uptime` comes last. */

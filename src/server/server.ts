@@ -160,8 +160,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     throw err;
   }
   ready = true;
-  // $SYS messages are routed like any publish but not counted as received packets.
-  const sys = startSysPublisher(broker, config.sysIntervalSec, { log, publishCounted: false });
+  const sys = startSysPublisher(broker, config.sysIntervalSec, { log });
 
   let closing: Promise<void> | undefined;
   return {
