@@ -112,7 +112,7 @@ describe('SysTree', () => {
 
   it('does not count its own $SYS messages as received messages when the broker does', () => {
     const b = new FakeBroker();
-    const tree = new SysTree({ version: '1', heapUsed: () => 1 });
+    const tree = new SysTree({ version: '1', heapUsed: () => 1, publishCounted: true });
     const first = tree.changes(b, b.stats.startedAt + 1000);
     b.stats.messagesReceived += first.length; // what Broker.publish does for each of them
     b.stats.messagesReceived += 5; // and five client messages
