@@ -1,0 +1,77 @@
+// Connection flags shared by `starling pub` and `starling sub`, turned into MQTT.js options.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { IClientOptions } from 'mqtt';
+
+export interface ConnectionFlags {
+  url?: string;
+  host: string;
+  port?: string;
+  transport: string;
+  path: string;
+  id?: string;
+  username?: string;
+  password?: string;
+  protocol: string;
+  keepalive: string;
+  clean: boolean;
+  sessionExpiry?: string;
+  cafile?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+}
+
+const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084 };
+
+export function addConnectionFlags(cmd: Command): Command {
+  return cmd
+    .option('-L, --url <url>', 'broker URL: mqtt://, mqtts://, ws:// or wss:// (overrides -h/-p/-T)')
+    .option('-h, --host <host>', 'broker host', '127.0.0.1')
+    .option('-p, --port <port>', 'broker port (default by transport: 1883, 8883, 8083, 8084)')
+    .option('-T, --transport <t>', 'mqtt | mqtts | ws | wss', 'mqtt')
+    .option('--path <path>', 'WebSocket path', '/mqtt')
+    .option('-i, --id <clientId>', 'client id (default: generated)')
+    .option('-u, --username <name>', 'user name')
+    .option('-P, --password <password>', 'password (or a JWT)')
+    .option('-V, --protocol <version>', 'MQTT version: 3.1, 3.1.1 or 5', '5')
+    .option('-k, --keepalive <seconds>', 'keepalive', '60')
+    .option('--no-clean', 'resume a persistent session (clean session 0 / clean start 0)')
+    .option('-x, --session-expiry <seconds>', 'MQTT 5 session expiry interval')
+    .option('--cafile <file>', 'CA certificate(s) to trust (PEM)')
+    .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
+    .option('--key <file>', 'client key (PEM) for mutual TLS')
+    .option('--insecure', 'do not verify the server certificate');
+}
+
+export function brokerUrl(f: ConnectionFlags): string {
+  if (f.url) return f.url;
+  const scheme = f.transport;
+  if (!(scheme in DEFAULT_PORTS)) throw new Error(`unknown transport "${scheme}" (use mqtt, mqtts, ws or wss)`);
+  const port = f.port ?? String(DEFAULT_PORTS[scheme]);
+  const path = scheme === 'ws' || scheme === 'wss' ? f.path : '';
+  const host = f.host.includes(':') ? `[${f.host}]` : f.host;
+  return `${scheme}://${host}:${port}${path}`;
+}
+
+export function clientOptions(f: ConnectionFlags): IClientOptions {
+  const version = { '3.1': 3, '3.1.1': 4, '4': 4, '5': 5, '5.0': 5 }[f.protocol];
+  if (!version) throw new Error(`unknown protocol version "${f.protocol}" (use 3.1, 3.1.1 or 5)`);
+  const o: IClientOptions = {
+    protocolVersion: version as 3 | 4 | 5,
+    keepalive: Number(f.keepalive),
+    clean: f.clean,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    clientId: f.id ?? `starling-cli-${Math.random().toString(16).slice(2, 10)}`,
+  };
+  if (version === 3) o.protocolId = 'MQIsdp';
+  if (f.username !== undefined) o.username = f.username;
+  if (f.password !== undefined) o.password = f.password;
+  if (version === 5 && f.sessionExpiry !== undefined) o.properties = { sessionExpiryInterval: Number(f.sessionExpiry) };
+  if (f.cafile) o.ca = readFileSync(f.cafile);
+  if (f.cert) o.cert = readFileSync(f.cert);
+  if (f.key) o.key = readFileSync(f.key);
+  if (f.insecure) o.rejectUnauthorized = false;
+  return o;
+}

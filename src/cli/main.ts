@@ -1,0 +1,49 @@
+// The `starling` command line. bin/starling.js calls main(process.argv).
+import { Command, CommanderError } from 'commander';
+import { processIO, type CliIO } from './io.js';
+import { registerStart } from './start.js';
+import { registerCerts } from './certs.js';
+import { registerConfig } from './config-cmd.js';
+import { registerPub } from './pub.js';
+import { registerSub } from './sub.js';
+import { runPasswd } from './passwd.js';
+
+export type { CliIO } from './io.js';
+
+export function buildProgram(io: CliIO): Command {
+  const program = new Command('starling')
+    .description('Starling: an MQTT 3.1/3.1.1/5.0 broker whose home ground is MQTT over WebSocket')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showSuggestionAfterError(true);
+  registerStart(program, io);
+  registerCerts(program, io);
+  registerConfig(program, io);
+  registerPub(program, io);
+  registerSub(program, io);
+  program
+    .command('passwd')
+    .description('add, update or delete (-D) a user in a password file: passwd [-D] [--password-stdin] FILE USER')
+    .helpOption(false)
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .action(async (_opts: unknown, cmd: { args: string[] }) => {
+      io.exit(await runPasswd(cmd.args));
+    });
+  return program;
+}
+
+/** Runs one command; `io` is for tests (defaults to the real process). */
+export async function main(argv: string[], io: CliIO = processIO()): Promise<void> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    // Commander has already printed usage errors and help; only the exit code is left to set.
+    if (err instanceof CommanderError) {
+      io.exit(err.exitCode === 0 ? 0 : 2);
+      return;
+    }
+    throw err;
+  }
+}
