@@ -4,12 +4,14 @@
 export type ListenerScheme = 'mqtt' | 'mqtt+ssl' | 'mqtt+ssl+psk' | 'ws' | 'ws+ssl';
 
 export interface ListenerInfo {
-  /** The listener as configured, e.g. `ws://127.0.0.1:8083`. */
+  /** The listener as configured, e.g. `ws://127.0.0.1:8083`; a configured port 0 is replaced by the bound port. */
   url: string;
   scheme: ListenerScheme;
   host: string;
   /** The bound port (the OS-chosen one when configured as 0). */
   port: number;
+  /** WebSocket listeners: the HTTP path of the MQTT endpoint, e.g. `/mqtt`. */
+  path?: string;
 }
 
 /** What TLS established about the peer, for authentication and ACLs. */

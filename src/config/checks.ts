@@ -1,0 +1,83 @@
+// Checks that involve more than one key or the file system, run once every value has parsed.
+// Problems name the source of the key at fault (file:line, variable or flag).
+import { readFileSync, statSync } from 'node:fs';
+import type { Config, ConfigKey } from './schema.js';
+import { isTlsScheme, parseListenerUrl, type ListenerAddress } from './listener-url.js';
+import { parsePskFile } from './psk.js';
+import { tlsVersionRange } from './tls-names.js';
+
+export function checkConfig(config: Config, sources: Record<ConfigKey, string>, problems: string[], warnings: string[]): void {
+  const at = (key: ConfigKey): string => `${sources[key]}: ${key}`;
+  const listeners: ListenerAddress[] = config.mqttListeners.map((u) => parseListenerUrl(u));
+
+  if (listeners.length === 0) problems.push(`${at('mqttListeners')}: no listeners; give at least one, e.g. mqtt://127.0.0.1:1883`);
+  const taken = new Map<string, string>();
+  config.mqttListeners.forEach((url, i) => {
+    const l = listeners[i];
+    if (l.port === 0) return;
+    const where = `${l.host}:${l.port}`;
+    const other = taken.get(where);
+    if (other) problems.push(`${at('mqttListeners')}: ${url} and ${other} both use ${where}`);
+    taken.set(where, url);
+  });
+
+  try {
+    tlsVersionRange(config.mqttTlsProtocols);
+  } catch (err) {
+    problems.push(`${at('mqttTlsProtocols')}: ${(err as Error).message}`);
+  }
+
+  const usesCertTls = listeners.some((l) => l.scheme === 'mqtt+ssl' || l.scheme === 'ws+ssl');
+  const usesPsk = listeners.some((l) => l.scheme === 'mqtt+ssl+psk');
+
+  if (config.mqttTlsCertificateFilePath && !config.mqttTlsKeyFilePath) {
+    problems.push(`${at('mqttTlsCertificateFilePath')}: is set but mqttTlsKeyFilePath is not; give both`);
+  }
+  if (config.mqttTlsKeyFilePath && !config.mqttTlsCertificateFilePath) {
+    problems.push(`${at('mqttTlsKeyFilePath')}: is set but mqttTlsCertificateFilePath is not; give both`);
+  }
+  if (listeners.some((l) => isTlsScheme(l.scheme))) {
+    for (const key of ['mqttTlsCertificateFilePath', 'mqttTlsKeyFilePath', 'mqttTlsTrustCertsFilePath', 'mqttTlsPskIdentityFile'] as const) {
+      const path = config[key];
+      if (path && !isFile(path)) problems.push(`${at(key)}: ${path}: no such file`);
+    }
+  }
+  if (config.mqttTlsRequireTrustedClientCertOnConnect && config.mqttTlsCertificateFilePath && !config.mqttTlsTrustCertsFilePath) {
+    problems.push(`${at('mqttTlsRequireTrustedClientCertOnConnect')}: needs mqttTlsTrustCertsFilePath (the CA that signs client certificates)`);
+  }
+
+  if (usesPsk) {
+    let count = config.mqttTlsPskIdentity ? config.mqttTlsPskIdentity.split(';').filter((s) => s.trim()).length : 0;
+    let fileBroken = false;
+    if (config.mqttTlsPskIdentityFile && isFile(config.mqttTlsPskIdentityFile)) {
+      try {
+        count += parsePskFile(readFileSync(config.mqttTlsPskIdentityFile, 'utf8'), config.mqttTlsPskIdentityFile).size;
+      } catch (err) {
+        fileBroken = true;
+        problems.push(`${at('mqttTlsPskIdentityFile')}: ${(err as Error).message}`);
+      }
+    }
+    const fileMissing = !!config.mqttTlsPskIdentityFile && !isFile(config.mqttTlsPskIdentityFile);
+    if (count === 0 && !fileBroken && !fileMissing) problems.push(`${at('mqttListeners')}: an mqtt+ssl+psk:// listener needs mqttTlsPskIdentity or mqttTlsPskIdentityFile`);
+  } else if (config.mqttTlsPskEnabled) {
+    warnings.push(`${at('mqttTlsPskEnabled')}: has no effect without an mqtt+ssl+psk:// listener in mqttListeners`);
+  }
+
+  if (config.webSocketMaxFrameSize !== 0 && config.webSocketMaxFrameSize < config.mqttMessageMaxLength) {
+    warnings.push(
+      `${at('webSocketMaxFrameSize')}: ${config.webSocketMaxFrameSize} is below mqttMessageMaxLength ${config.mqttMessageMaxLength}; ` +
+        'clients that send a packet per WebSocket message (MQTT.js, browsers) are cut off at the smaller size',
+    );
+  }
+  if (config.mqttAuthenticationEnabled && config.mqttAuthenticationMethods.includes('mtls') && !usesCertTls) {
+    warnings.push(`${at('mqttAuthenticationMethods')}: mtls needs an mqtt+ssl:// or ws+ssl:// listener`);
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,106 @@
+// Shared listener plumbing: what openListener is given, binding with readable errors, and the
+// TLS-handshake errors that are really a client using the wrong scheme.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { parseListenerUrl } from '../config/listener-url.js';
+import type { ListenerInfo, PeerIdentity } from './transport.js';
+import { adviceFor, spokenFromTlsError } from './mistakes.js';
+
+/** Gets the first go at a plain HTTP request on a ws/ws+ssl port; returns true when it answered. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface ListenerOptions {
+  /** TLS, WebSocket and limit settings are read from here. */
+  config: Config;
+  log: Logger;
+  /** Web console, /metrics and the like plug in here (ws and ws+ssl listeners). */
+  http?: HttpHandler;
+  /**
+   * The listeners actually bound, for pointing a client that came to the wrong port at the right
+   * one; defaults to config.mqttListeners as written (ports 0 stay 0).
+   */
+  siblings?: () => readonly ListenerInfo[];
+}
+
+export interface OpenListener {
+  info: ListenerInfo;
+  /** Stops accepting; transports already handed out stay open (their owners close them). */
+  close(): Promise<void>;
+}
+
+export function siblingsOf(opts: ListenerOptions): readonly ListenerInfo[] {
+  if (opts.siblings) return opts.siblings();
+  const out: ListenerInfo[] = [];
+  for (const url of opts.config.mqttListeners) {
+    try {
+      out.push({ url, ...parseListenerUrl(url) });
+    } catch {
+      // loadConfig has vetted these; a hand-built Config with a bad one just gives no suggestion
+    }
+  }
+  return out;
+}
+
+const REASONS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use (another broker running?)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not available on this machine',
+};
+
+/** Binds and resolves with the port actually bound; errors name the listener. */
+export function listenOn(server: Server, host: string, port: number, url: string, log: Logger): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const why = (err.code && REASONS[err.code]) ?? err.message;
+      reject(Object.assign(new Error(`cannot listen on ${url}: ${why}`), { code: err.code, cause: err }));
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.removeListener('error', onError);
+      // Later errors (accept failing with EMFILE when out of file descriptors) must not crash the
+      // broker through an unhandled 'error' event; the listener keeps going once descriptors free up.
+      server.on('error', (err: NodeJS.ErrnoException) => log.error({ listener: url, err: err.message, code: err.code }, 'listener error'));
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}
+
+/** The configured URL with port 0 replaced by the port the system chose, for logs and displays. */
+export const boundUrl = (url: string, port: number): string => url.replace(/^([^:]+:\/\/(?:\[[^\]]*\]|[^:/]*)):0(?=\/|$)/, `$1:${port}`);
+
+/** Stops accepting at once; does not wait for open connections (net.Server's callback would). */
+export function stopAccepting(server: Server): Promise<void> {
+  if (server.listening) server.close();
+  return Promise.resolve();
+}
+
+/** tlsClientError: a client that did not speak TLS gets the one-line advice; others go to debug. */
+export function onTlsClientError(info: ListenerInfo, opts: ListenerOptions) {
+  return (err: NodeJS.ErrnoException, socket: TLSSocket): void => {
+    const spoken = spokenFromTlsError(err.code);
+    const remote = socket.remoteAddress;
+    if (spoken) opts.log.warn({ listener: info.url, remote }, adviceFor(info, spoken, siblingsOf(opts), info.path ?? opts.config.webSocketPath));
+    else opts.log.debug({ listener: info.url, remote, err: err.message, code: err.code }, 'TLS handshake failed');
+    socket.destroy();
+  };
+}
+
+/** What TLS established about a client: certificate subject and verification, PSK identity. */
+export function peerOf(socket: TLSSocket, pskIdentity?: string): PeerIdentity {
+  const cert = socket.getPeerCertificate();
+  const present = !!cert && Object.keys(cert).length > 0;
+  const peer: PeerIdentity = { authorized: present && socket.authorized };
+  if (present && cert.subject) {
+    const subject: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cert.subject as unknown as Record<string, string | string[]>)) {
+      subject[k] = Array.isArray(v) ? v.join(',') : v;
+    }
+    peer.certificateSubject = subject;
+  }
+  if (pskIdentity !== undefined) peer.pskIdentity = pskIdentity;
+  return peer;
+}

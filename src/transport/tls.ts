@@ -1,0 +1,84 @@
+// mqtt+ssl:// (certificates, optionally mutual) and mqtt+ssl+psk:// (pre-shared keys) listeners.
+import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import type { ListenerAddress } from '../config/listener-url.js';
+import type { AcceptTransport, ListenerInfo } from './transport.js';
+import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { SocketTransport } from './socket-transport.js';
+import { adviceFor, httpRefusal } from './mistakes.js';
+import { certificateServerOptions, checkKeyPair, pskTable, readTlsFiles, secureContextOptions } from './tls-options.js';
+import { watchTlsFiles } from './tls-reload.js';
+import type { PskTable } from '../config/psk.js';
+
+export async function openTlsListener(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
+  const { config, log } = opts;
+  const info: ListenerInfo = { url, scheme: addr.scheme, host: addr.host, port: addr.port };
+  const psk = addr.scheme === 'mqtt+ssl+psk';
+  const files = readTlsFiles(config, psk);
+
+  // PSK identities live in a table the refresh timer may replace; the callback reads it per handshake.
+  let keys: PskTable = psk ? pskTable(config, files) : new Map();
+  const identityOf = new WeakMap<TLSSocket, string>();
+  let options: TlsOptions;
+  if (psk) {
+    if (keys.size === 0) throw new Error(`listener ${url}: mqtt+ssl+psk needs mqttTlsPskIdentity or mqttTlsPskIdentityFile`);
+    options = {
+      ...secureContextOptions(config, files, true),
+      pskIdentityHint: config.mqttTlsPskIdentityHint || undefined,
+      pskCallback: (socket: TLSSocket, identity: string) => {
+        const key = keys.get(identity);
+        if (key) identityOf.set(socket, identity);
+        else log.info({ listener: url, remote: socket.remoteAddress, identity }, 'unknown PSK identity');
+        return key ?? null;
+      },
+    };
+  } else {
+    options = certificateServerOptions(config, files);
+  }
+
+  const server = createServer(options, (socket) => {
+    // Allowed in by mqttTlsAllowInsecureConnection, yet mutual TLS still requires *a* certificate.
+    if (options.requestCert && config.mqttTlsRequireTrustedClientCertOnConnect && !options.rejectUnauthorized) {
+      const cert = socket.getPeerCertificate();
+      if (!cert || Object.keys(cert).length === 0) {
+        log.info({ listener: url, remote: socket.remoteAddress }, 'TLS client without a certificate refused (mqttTlsRequireTrustedClientCertOnConnect)');
+        socket.destroy();
+        return;
+      }
+    }
+    accept(
+      new SocketTransport(socket, info, 'tls', {
+        peer: peerOf(socket, identityOf.get(socket)),
+        detectTls: false,
+        onMistake: (spoken, t) => {
+          const advice = adviceFor(info, spoken, siblingsOf(opts), config.webSocketPath);
+          log.warn({ listener: info.url, remote: t.remoteAddress }, advice);
+          t.refuse(httpRefusal(advice));
+        },
+      }),
+    );
+  });
+  server.on('tlsClientError', onTlsClientError(info, opts));
+
+  info.port = await listenOn(server, addr.host, addr.port, url, log);
+  info.url = boundUrl(url, info.port);
+  const stopWatching = watchTlsFiles(files, {
+    intervalSec: config.mqttTlsCertRefreshCheckDurationSec,
+    listener: url,
+    log,
+    read: () => readTlsFiles(config, psk),
+    apply: (next) => {
+      if (psk) keys = pskTable(config, next);
+      else {
+        checkKeyPair(next);
+        server.setSecureContext(secureContextOptions(config, next, false));
+      }
+    },
+  });
+  return {
+    info,
+    close: () => {
+      stopWatching();
+      return stopAccepting(server);
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// The checks on a WebSocket upgrade request before it becomes a connection: path, Origin and
+// subprotocol. Pure functions, so each rule is tested without sockets.
+import { isIP } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/**
+ * Subprotocols Starling answers to. `mqtt` is the registered name [MQTT-6.0.0-3, MQTT-6.0.0-4];
+ * `mqttv3.1` is what MQTT 3.1 clients (MQTT.js with protocolVersion 3, old Paho) offer; the
+ * versioned spellings appear in a few client libraries. The protocol version itself is decided by
+ * CONNECT, never by the subprotocol.
+ */
+export const MQTT_SUBPROTOCOLS: readonly string[] = ['mqtt', 'mqttv3.1', 'mqttv3.1.1', 'mqttv5.0'];
+
+export type SubprotocolChoice =
+  /** Answer with this subprotocol, or with none when `protocol` is undefined. */
+  | { ok: true; protocol?: string }
+  | { ok: false; offered: string[] };
+
+/** Splits Sec-WebSocket-Protocol (possibly several headers joined by commas). */
+export const offeredSubprotocols = (header: string | string[] | undefined): string[] =>
+  (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+/**
+ * The rule, and why:
+ * - offers `mqtt` → answer `mqtt`, as the spec requires of the server [MQTT-6.0.0-4];
+ * - offers only other MQTT spellings → echo the first of them: a browser fails the handshake if
+ *   the answer is one it did not offer (RFC 6455 §4.1), so answering `mqtt` would break them;
+ * - offers nothing → accept without a subprotocol header: RFC 6455 forbids answering one here, and
+ *   such clients (hand-written tools, some embedded stacks) are otherwise fine;
+ * - offers only unknown subprotocols → refuse with 400: answering none makes browsers fail anyway
+ *   with an opaque error, and answering theirs would claim a protocol we do not speak.
+ */
+export function chooseSubprotocol(offered: readonly string[]): SubprotocolChoice {
+  if (offered.length === 0) return { ok: true };
+  if (offered.includes('mqtt')) return { ok: true, protocol: 'mqtt' };
+  const known = offered.find((p) => MQTT_SUBPROTOCOLS.includes(p));
+  return known ? { ok: true, protocol: known } : { ok: false, offered: [...offered] };
+}
+
+/** Origin policy: empty list or `*` = any; no Origin header (not a browser) always passes. */
+export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
+  if (allowed.length === 0 || allowed.includes('*') || origin === undefined) return true;
+  const o = origin.toLowerCase();
+  return allowed.some((pattern) => {
+    if (pattern === o) return true;
+    const wild = /^([a-z][a-z0-9+.-]*:\/\/)\*\.([^/:]+)(:\d+)?$/.exec(pattern);
+    if (!wild) return false;
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/:]+)(:\d+)?$/.exec(o);
+    return !!m && m[1] === wild[1] && m[2].endsWith(`.${wild[2]}`) && (m[3] ?? '') === (wild[3] ?? '');
+  });
+}
+
+/** Client address: the first X-Forwarded-For hop when the proxy in front is trusted. */
+export function clientAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
+  if (trustForwardedFor) {
+    const xff = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
+    if (first && isIP(first)) return first;
+  }
+  return req.socket.remoteAddress ?? '';
+}
+
+export const requestPath = (url: string | undefined): string => (url ?? '/').split('?')[0];
+
+/** Answers an upgrade request with a plain HTTP error and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string, body: string, headers: Record<string, string> = {}): void {
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

@@ -1,0 +1,136 @@
+// A Transport over one WebSocket. Frames are a byte stream to MQTT: a frame may hold several
+// packets or part of one [MQTT-6.0.0-2], so binary message payloads are passed on as they come.
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
+
+export interface WsTransportOptions {
+  remoteAddress: string;
+  remotePort: number;
+  peer?: PeerIdentity;
+  /** Milliseconds between pings; 0 = none. */
+  pingIntervalMs: number;
+}
+
+/** Close codes that mean an orderly end rather than an error. */
+const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
+
+export class WsTransport implements Transport {
+  readonly listener: ListenerInfo;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly peer?: PeerIdentity;
+  readonly kind: 'ws' | 'wss';
+  private readonly ws: WebSocket;
+  private readonly socket: Duplex & { writableLength: number; writableHighWaterMark: number };
+  private handlers?: TransportHandlers;
+  /** Messages that arrived before start(). */
+  private early: Buffer[] = [];
+  private error?: Error;
+  private closed = false;
+  private needDrain = false;
+  private alive = true;
+  private pinger?: NodeJS.Timeout;
+
+  constructor(ws: WebSocket, socket: Duplex, listener: ListenerInfo, opts: WsTransportOptions) {
+    this.ws = ws;
+    this.socket = socket as WsTransport['socket'];
+    this.listener = listener;
+    this.kind = listener.scheme === 'ws+ssl' ? 'wss' : 'ws';
+    this.remoteAddress = opts.remoteAddress;
+    this.remotePort = opts.remotePort;
+    this.peer = opts.peer;
+
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) {
+        // MQTT packets travel in binary frames only; anything else closes the connection [MQTT-6.0.0-1].
+        this.error ??= new Error('text WebSocket frame received; MQTT needs binary frames');
+        ws.close(1003, 'MQTT needs binary frames');
+        return;
+      }
+      if (this.handlers) this.handlers.data(data);
+      else this.early.push(data);
+    });
+    ws.on('error', (err) => {
+      this.error ??= err;
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason.length ? `: ${reason.toString()}` : ''}`);
+      this.onClose();
+    });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    socket.on('drain', () => {
+      if (!this.needDrain) return;
+      this.needDrain = false;
+      this.handlers?.drain();
+    });
+    if (opts.pingIntervalMs > 0) {
+      // The WebSocket's own keep-alive: proxies and NATs drop idle connections long before MQTT
+      // keep-alive notices, and a client that stopped answering pings is gone.
+      this.pinger = setInterval(() => {
+        if (!this.alive) {
+          this.error ??= new Error('no WebSocket pong within the ping interval');
+          ws.terminate();
+          return;
+        }
+        this.alive = false;
+        ws.ping();
+      }, opts.pingIntervalMs);
+      this.pinger.unref();
+    }
+  }
+
+  start(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    const early = this.early;
+    this.early = [];
+    for (const chunk of early) handlers.data(chunk);
+    if (this.ws.readyState === this.ws.CLOSED) queueMicrotask(() => this.onClose());
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pinger) clearInterval(this.pinger);
+    this.handlers?.close(this.error);
+  }
+
+  write(data: Buffer): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(data, { binary: true, compress: false });
+    // Same rule as a stream's write(): below the high-water mark the caller may go on.
+    const ok = this.socket.writableLength < this.socket.writableHighWaterMark;
+    if (!ok) this.needDrain = true;
+    return ok;
+  }
+
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  end(): void {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(1000);
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+}

@@ -1,0 +1,250 @@
+// 11 MQTT 5 properties, topic aliases, AUTH and flow control on the wire (sections 2.2.2, 3.1.2.11,
+// 3.2.2.3, 3.3.2.3, 3.15, 4.9, 4.12, 4.13).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { WirePacket } from '../helpers/wire.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import * as raw from './raw.js';
+import { bye, connackCode, expectDisconnect, expectRefused, online, onlineWith, openRaw, ping, publish1, subscribe, take, uid } from './helpers.js';
+
+const P = raw.prop;
+
+describe('11 MQTT 5 properties', () => {
+  let t: TestServer;
+  let port: number;
+  before(async () => {
+    t = await startTestServer();
+    port = t.port();
+  });
+  after(() => t.close());
+
+  it('(2.2.2.2) a property included twice in CONNECT is a Protocol Error: no successful CONNACK (0x82 if any), closed', async () => {
+    const properties = raw.props(P.sessionExpiryInterval(10), P.sessionExpiryInterval(20));
+    const c = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('dup'), properties }));
+    await expectRefused(c, [0x82]);
+  });
+
+  it('(2.2.2.2) a property included twice in PUBLISH or SUBSCRIBE is a Protocol Error: DISCONNECT 0x82', async () => {
+    const pub = await online(port, 5);
+    pub.sendRaw(raw.publish({ topic: 'dup/x', props5: raw.props(P.messageExpiryInterval(5), P.messageExpiryInterval(6)), payload: 'x' }));
+    await expectDisconnect(pub, 0x82);
+    const sub = await online(port, 5);
+    sub.sendRaw(raw.subscribe(1, [['dup/x', 0]], { props5: raw.props(P.subscriptionIdentifier(1), P.subscriptionIdentifier(2)) }));
+    await expectDisconnect(sub, 0x82);
+  });
+
+  it('(2.2.2.2) a property identifier not valid for the packet type is a Malformed Packet: DISCONNECT 0x81', async () => {
+    const a = await online(port, 5);
+    a.sendRaw(raw.publish({ topic: 'wrong/x', props5: raw.props(P.sessionExpiryInterval(5)), payload: 'x' }));
+    await expectDisconnect(a, 0x81);
+    const b = await online(port, 5);
+    b.sendRaw(raw.subscribe(1, [['wrong/x', 0]], { props5: raw.props(P.topicAlias(1)) }));
+    await expectDisconnect(b, 0x81);
+  });
+
+  it('(2.2.2.2) an unknown property identifier, or a property length past the packet end, is a Malformed Packet: DISCONNECT 0x81', async () => {
+    const a = await online(port, 5);
+    a.sendRaw(raw.publish({ topic: 'unknown/x', props5: raw.props([0x7f, 0x00]), payload: '' }));
+    await expectDisconnect(a, 0x81);
+    const b = await online(port, 5);
+    b.sendRaw(raw.packet(0x30, raw.str('len/x'), raw.varint(50), P.messageExpiryInterval(1)));
+    await expectDisconnect(b, 0x81);
+  });
+
+  it('(3.1.2.11) CONNECT with Receive Maximum 0, Maximum Packet Size 0 or Request Problem Information 2 is a Protocol Error: refused', async () => {
+    for (const bad of [P.receiveMaximum(0), P.maximumPacketSize(0), P.requestProblemInformation(2)]) {
+      const c = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('bad'), properties: raw.props(bad) }));
+      await expectRefused(c, [0x82]);
+    }
+  });
+
+  it('[MQTT-1.5.4-1] [MQTT-1.5.7-1] [MQTT-3.3.2-13] [MQTT-3.3.2-19] UTF-8 properties (User Property, Response Topic, Content Type) must be well-formed: DISCONNECT 0x81', async () => {
+    for (const bad of [P.userProperty(raw.BAD_UTF8, 'v'), P.userProperty('k', raw.SURROGATE_UTF8), P.responseTopic(raw.BAD_UTF8), P.contentType(raw.BAD_UTF8)]) {
+      const c = await online(port, 5);
+      c.sendRaw(raw.publish({ topic: 'utf8/x', props5: raw.props(bad), payload: 'x' }));
+      await expectDisconnect(c, 0x81);
+    }
+  });
+
+  it('[MQTT-3.3.2-14] a Response Topic with a wildcard is refused with a DISCONNECT', async () => {
+    const c = await online(port, 5);
+    c.sendRaw(raw.publish({ topic: 'rt/x', props5: raw.props(P.responseTopic('reply/#')), payload: 'x' }));
+    await expectDisconnect(c, [0x90, 0x82, 0x81]);
+  });
+
+  it('[MQTT-3.3.4-6] a PUBLISH from a client must not carry a Subscription Identifier: Protocol Error, DISCONNECT 0x82', async () => {
+    const c = await online(port, 5);
+    c.sendRaw(raw.publish({ topic: 'sid/pub', props5: raw.props(P.subscriptionIdentifier(5)), payload: 'x' }));
+    await expectDisconnect(c, 0x82);
+  });
+
+  it('[MQTT-3.2.2-1] [MQTT-3.2.2-9] [MQTT-3.1.2-28] [MQTT-4.12.0-6] CONNACK: reserved flag bits 0, no Maximum QoS (QoS 2 is supported), no Response Information or Authentication Method unasked', async () => {
+    const c = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('connack') }));
+    const bytes: Buffer[] = [];
+    c.socket.on('data', (d: Buffer) => bytes.push(d));
+    const p = await c.next();
+    assert.equal(connackCode(p), 0);
+    const b = Buffer.concat(bytes);
+    assert.equal(b[0], 0x20, 'CONNACK type and flags');
+    assert.equal(b[b[1] < 128 ? 2 : 3] & 0xfe, 0, 'Connect Acknowledge Flags bits 7-1 are 0');
+    assert.equal(p.properties?.maximumQoS, undefined);
+    assert.equal(p.properties?.responseInformation, undefined);
+    assert.equal(p.properties?.authenticationMethod, undefined);
+    bye(c);
+  });
+
+  it('[MQTT-4.12.0-7] [MQTT-3.15.2-1] an AUTH from a client that gave no Authentication Method is a Protocol Error: DISCONNECT 0x82', async () => {
+    const a = await online(port, 5);
+    a.send({ cmd: 'auth', reasonCode: 0x18 }); // no Authentication Method at all
+    await expectDisconnect(a, 0x82);
+    const b = await online(port, 5);
+    b.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'SCRAM-SHA-256' } });
+    await expectDisconnect(b, 0x82);
+  });
+
+  it('[MQTT-3.15.1-1] AUTH with reserved fixed-header flags is malformed: DISCONNECT 0x81', async () => {
+    const c = await online(port, 5);
+    c.sendRaw(raw.packet(0xf1, [0x18], raw.props(P.authenticationMethod('X'))));
+    await expectDisconnect(c, 0x81);
+  });
+
+  it('(3.3.2.3.4) a PUBLISH using a Topic Alias that was never set is refused: DISCONNECT (0x82 / 0x94)', async () => {
+    const c = await online(port, 5);
+    c.sendRaw(raw.publish({ topic: '', props5: raw.props(P.topicAlias(7)), payload: 'x' }));
+    await expectDisconnect(c, [0x82, 0x94]);
+  });
+
+  it('[MQTT-3.3.2-8] a Topic Alias of 0 is refused: DISCONNECT (0x82 / 0x94)', async () => {
+    const c = await online(port, 5);
+    c.sendRaw(raw.publish({ topic: 'alias/zero', props5: raw.props(P.topicAlias(0)), payload: 'x' }));
+    await expectDisconnect(c, [0x82, 0x94]);
+  });
+
+  it('[MQTT-3.3.2-12] the server accepts every Topic Alias from 1 to the Topic Alias Maximum it sent', async () => {
+    const { client: c, connack } = await onlineWith(port, 5);
+    const max = connack.properties?.topicAliasMaximum as number;
+    assert.ok(max > 0, 'the server accepts topic aliases');
+    const sub = await online(port, 5);
+    const topic = `alias/ok/${uid('t')}`;
+    await subscribe(sub, topic, 0);
+    for (const alias of [1, max]) {
+      c.sendRaw(raw.publish({ topic, props5: raw.props(P.topicAlias(alias)), payload: `set ${alias}` }));
+      c.sendRaw(raw.publish({ topic: '', props5: raw.props(P.topicAlias(alias)), payload: `use ${alias}` }));
+    }
+    const got = await take(sub, 4);
+    assert.deepEqual(got.map((p) => [p.topic, p.payload.toString()]), [
+      [topic, 'set 1'],
+      [topic, 'use 1'],
+      [topic, `set ${max}`],
+      [topic, `use ${max}`],
+    ]);
+    bye(c);
+    bye(sub);
+  });
+
+  it('[MQTT-3.3.2-7] topic aliases are not carried over to a new connection, even of the same session', async () => {
+    const clientId = uid('alias-carry');
+    const a = await online(port, 5, { clientId, properties: { sessionExpiryInterval: 60 } });
+    a.sendRaw(raw.publish({ topic: 'alias/carry', props5: raw.props(P.topicAlias(3)), payload: 'x' }));
+    await ping(a);
+    bye(a);
+    await a.waitClosed();
+    const b = await online(port, 5, { clientId, clean: false, properties: { sessionExpiryInterval: 60 } });
+    b.sendRaw(raw.publish({ topic: '', props5: raw.props(P.topicAlias(3)), payload: 'x' }));
+    await expectDisconnect(b, [0x82, 0x94]);
+  });
+
+  it('[MQTT-3.1.2-27] no Topic Alias is sent to a client that did not send a Topic Alias Maximum', async () => {
+    const sub = await online(port, 5);
+    const topic = `noalias/${uid('t')}`;
+    await subscribe(sub, topic, 0);
+    const pub = await online(port, 5);
+    for (let i = 0; i < 3; i++) await publish1(pub, topic, `m${i}`, i + 1);
+    const got = await take(sub, 3);
+    for (const p of got) {
+      assert.equal(p.topic, topic);
+      assert.equal(p.properties?.topicAlias, undefined);
+    }
+    bye(sub);
+    bye(pub);
+  });
+
+  it('[MQTT-3.1.2-26] [MQTT-3.3.2-11] Topic Aliases sent to the client stay within its Topic Alias Maximum and resolve consistently', async () => {
+    const sub = await online(port, 5, { properties: { topicAliasMaximum: 2 } });
+    const base = `aliasmax/${uid('t')}`;
+    await subscribe(sub, `${base}/#`, 0);
+    const pub = await online(port, 5);
+    const sent: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5; i++) {
+        const topic = `${base}/${i}`;
+        sent.push(topic);
+        pub.send({ cmd: 'publish', topic, payload: topic, qos: 0 });
+      }
+    }
+    const got = await take(sub, sent.length);
+    const aliases = new Map<number, string>();
+    const resolved = got.map((p: WirePacket) => {
+      const alias = p.properties?.topicAlias as number | undefined;
+      if (alias === undefined) return p.topic as string;
+      assert.ok(alias >= 1 && alias <= 2, `alias ${alias} within the client maximum 2`);
+      if (p.topic) aliases.set(alias, p.topic);
+      return p.topic || aliases.get(alias);
+    });
+    assert.deepEqual(resolved, sent, 'every message resolves to the topic it was published to');
+    assert.deepEqual(got.map((p) => p.payload.toString()), sent);
+    bye(sub);
+    bye(pub);
+  });
+
+  it('[MQTT-3.1.2-29] with Request Problem Information 0 no Reason String is sent on PUBACK', async () => {
+    const c = await online(port, 5, { properties: { requestProblemInformation: false } });
+    c.send({ cmd: 'publish', topic: `rpi/${uid('t')}`, payload: Buffer.from([0xff]), qos: 1, messageId: 1, properties: { payloadFormatIndicator: true } });
+    const ack = await c.next();
+    assert.equal(ack.cmd, 'puback');
+    assert.equal(ack.reasonCode, 0x99);
+    assert.equal(ack.properties?.reasonString, undefined);
+    assert.equal(ack.properties?.userProperties, undefined);
+    bye(c);
+  });
+
+  it('[MQTT-4.9.0-3] [MQTT-3.3.4-10] while the client has no send quota left, the server still answers PINGREQ, SUBSCRIBE and UNSUBSCRIBE', async () => {
+    const sub = await online(port, 5, { properties: { receiveMaximum: 1 } });
+    const topic = `quota/${uid('t')}`;
+    await subscribe(sub, topic, 1);
+    const pub = await online(port, 5);
+    await publish1(pub, topic, 'a', 1);
+    await publish1(pub, topic, 'b', 2);
+    const [m] = await take(sub, 1);
+    assert.equal(m.payload.toString(), 'a');
+    assert.deepEqual(await ping(sub), [], 'PINGRESP, and no second PUBLISH');
+    await subscribe(sub, `${topic}/other`, 0, 2);
+    sub.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: [`${topic}/other`] });
+    assert.equal((await sub.next()).cmd, 'unsuback');
+    sub.send({ cmd: 'puback', messageId: m.messageId });
+    const [n] = await take(sub, 1);
+    assert.equal(n.payload.toString(), 'b');
+    sub.send({ cmd: 'puback', messageId: n.messageId });
+    bye(sub);
+    bye(pub);
+  });
+
+  it('[MQTT-3.3.4-7] more unacknowledged QoS 2 PUBLISHes than the server Receive Maximum: DISCONNECT 0x93', async () => {
+    const { client: c, connack } = await onlineWith(port, 5);
+    const max = (connack.properties?.receiveMaximum as number | undefined) ?? 65535;
+    const topic = `rm/${uid('t')}`;
+    const ids = Math.min(max, 65535);
+    // Fill the window with QoS 2 messages that are never released, then send one more QoS 1.
+    const window = Buffer.concat(Array.from({ length: ids }, (_, i) => raw.publish({ topic, qos: 2, packetId: i + 1, props5: raw.props() })));
+    c.sendRaw(window);
+    let pubrecs = 0;
+    for (let i = 0; i < ids + 10 && pubrecs < ids; i++) {
+      const p = await c.next(10_000);
+      assert.equal(p.cmd, 'pubrec');
+      pubrecs++;
+    }
+    assert.equal(pubrecs, ids, 'every message of the window is accepted');
+    c.sendRaw(raw.publish({ topic, qos: 1, packetId: 1, props5: raw.props() }));
+    await expectDisconnect(c, 0x93, 10_000);
+  });
+});
