@@ -130,7 +130,8 @@ export function readProperties(r: Reader, ctx: PropertyContext): Properties | un
     const c = BY_ID[id];
     if (c === undefined) throw malformed(`unknown property identifier 0x${id.toString(16)}`);
     const d = c.def;
-    if ((c.allowed & bit) === 0) throw protocolError(`property ${d.name} is not allowed in ${ctx}`);
+    // An identifier not valid for the packet type makes it a Malformed Packet (2.2.2.2).
+    if ((c.allowed & bit) === 0) throw malformed(`property ${d.name} is not allowed in ${ctx}`);
     const repeatable = (c.repeatable & bit) !== 0;
     const o = out as Record<string, unknown>;
     if (!repeatable && o[d.key] !== undefined) throw protocolError(`property ${d.name} included more than once`);

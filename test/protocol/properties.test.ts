@@ -96,7 +96,7 @@ describe('properties table', () => {
   });
 
   for (const [id, key, type, ctxs] of SPEC) {
-    it(`0x${id.toString(16).padStart(2, '0')} ${key}: decodes where allowed, protocol error elsewhere`, () => {
+    it(`0x${id.toString(16).padStart(2, '0')} ${key}: decodes where allowed, malformed elsewhere (2.2.2.2)`, () => {
       const [raw, value] = SAMPLE[type];
       // Authentication Data needs an Authentication Method beside it (3.1.2.11.10).
       const extra = key === 'authenticationData' ? [0x15, ...str('m')] : [];
@@ -110,7 +110,7 @@ describe('properties table', () => {
           // And back: our encoder writes the same bytes.
           assert.equal(encode(p, 5).toString('hex'), b.toString('hex'), `${key} in ${ctx} re-encoded`);
         } else {
-          assert.throws(() => decode(first, body, version), (e: unknown) => e instanceof MqttError && e.reasonCode === 0x82, `${key} in ${ctx}`);
+          assert.throws(() => decode(first, body, version), (e: unknown) => e instanceof MqttError && e.reasonCode === 0x81, `${key} in ${ctx}`);
         }
       }
     });

@@ -323,6 +323,7 @@ export const validVectors: readonly ValidVector[] = [
 
 const M = 0x81; // Malformed Packet
 const PE = 0x82; // Protocol Error
+const MP = 0x81; // Malformed Packet
 
 const connect4 = (flags: number, ...rest: Parameters<typeof bytes>): Buffer => pkt(0x10, MQTT, 4, flags, u16(60), ...rest);
 const connect5 = (flags: number, connectProps: number[], ...rest: Parameters<typeof bytes>): Buffer =>
@@ -366,9 +367,9 @@ export const invalidVectors: readonly InvalidVector[] = [
   bad('connect v5 request response information 2', undefined, connect5(0x02, props(0x19, 2), str('c')), PE),
   bad('connect v5 duplicate session expiry', undefined, connect5(0x02, props(0x11, u32(1), 0x11, u32(2)), str('c')), PE),
   bad('connect v5 authentication data without method', undefined, connect5(0x02, props(0x16, bin(1)), str('c')), PE),
-  bad('connect v5 topic alias not allowed', undefined, connect5(0x02, props(0x23, u16(1)), str('c')), PE),
-  bad('connect v5 will delay outside will properties', undefined, connect5(0x02, props(0x18, u32(1)), str('c')), PE),
-  bad('connect v5 session expiry in will properties', undefined, connect5(0x06, props(), str('c'), props(0x11, u32(1)), str('w'), bin()), PE),
+  bad('connect v5 topic alias not allowed', undefined, connect5(0x02, props(0x23, u16(1)), str('c')), MP),
+  bad('connect v5 will delay outside will properties', undefined, connect5(0x02, props(0x18, u32(1)), str('c')), MP),
+  bad('connect v5 session expiry in will properties', undefined, connect5(0x06, props(), str('c'), props(0x11, u32(1)), str('w'), bin()), MP),
   bad('connect v5 will payload format 2', undefined, connect5(0x06, props(), str('c'), props(0x01, 2), str('w'), bin()), PE),
   bad('connect v5 property length past the end', undefined, connect5(0x02, [0x10, 0x11]), M),
   bad('connect v5 unknown property 0x7f', undefined, connect5(0x02, props(0x7f, 0), str('c')), M),
@@ -401,7 +402,7 @@ export const invalidVectors: readonly InvalidVector[] = [
   bad('publish v5 subscription identifier 0', 5, publish5(props(0x0b, 0)), PE),
   bad('publish v5 duplicate message expiry', 5, publish5(props(0x02, u32(1), 0x02, u32(1))), PE),
   bad('publish v5 duplicate topic alias', 5, publish5(props(0x23, u16(1), 0x23, u16(2))), PE),
-  bad('publish v5 session expiry not allowed', 5, publish5(props(0x11, u32(1))), PE),
+  bad('publish v5 session expiry not allowed', 5, publish5(props(0x11, u32(1))), MP),
   bad('publish v5 unknown property', 5, publish5(props(0x00)), M),
   bad('publish v5 payload format indicator 2', 5, publish5(props(0x01, 2)), PE),
   bad('publish v5 response topic with wildcard', 5, publish5(props(0x08, str('r/#'))), 0x90, 'MQTT-3.3.2-14'),
@@ -417,12 +418,12 @@ export const invalidVectors: readonly InvalidVector[] = [
   bad('puback v5 invalid reason code 0x05', 5, hex('40 03 00 01 05'), PE),
   bad('pubrel v5 invalid reason code 0x10', 5, hex('62 03 00 01 10'), PE),
   bad('pubcomp v5 invalid reason code 0x80', 5, hex('70 03 00 01 80'), PE),
-  bad('puback v5 topic alias not allowed', 5, pkt(0x40, u16(1), 0, props(0x23, u16(1))), PE),
+  bad('puback v5 topic alias not allowed', 5, pkt(0x40, u16(1), 0, props(0x23, u16(1))), MP),
   bad('pubrec v5 trailing byte after properties', 5, pkt(0x50, u16(1), 0, props(), 0), M),
 
   // ---------------------------------------------------------------- SUBSCRIBE
   bad('subscribe v4 without filters', 4, pkt(0x82, u16(1)), M, 'MQTT-3.8.3-3'),
-  bad('subscribe v5 without filters', 5, pkt(0x82, u16(1), props()), M, 'MQTT-3.8.3-3'),
+  bad('subscribe v5 without filters', 5, pkt(0x82, u16(1), props()), PE, 'MQTT-3.8.3-2'),
   bad('subscribe packet id 0', 4, pkt(0x82, u16(0), str('a'), 0), PE, 'MQTT-2.3.1-1'),
   bad('subscribe v4 reserved option bits', 4, pkt(0x82, u16(1), str('a'), 0x04), M, 'MQTT-3-8.3-4'),
   bad('subscribe v5 reserved option bits 6-7', 5, subscribe5(props(), str('a'), 0x40), M, 'MQTT-3.8.3-5'),
@@ -441,7 +442,7 @@ export const invalidVectors: readonly InvalidVector[] = [
   bad('subscribe shared with No Local', 5, subscribe5(props(), str('$share/g/a'), 0x04), PE, 'MQTT-3.8.3-4'),
   bad('subscribe v5 subscription identifier 0', 5, subscribe5(props(0x0b, 0), str('a'), 0), PE),
   bad('subscribe v5 two subscription identifiers', 5, subscribe5(props(0x0b, 1, 0x0b, 2), str('a'), 0), PE),
-  bad('subscribe v5 reason string not allowed', 5, subscribe5(props(0x1f, str('x')), str('a'), 0), PE),
+  bad('subscribe v5 reason string not allowed', 5, subscribe5(props(0x1f, str('x')), str('a'), 0), MP),
 
   // ---------------------------------------------------------------- SUBACK
   bad('suback without codes', 4, hex('90 02 00 01'), M),
@@ -451,10 +452,10 @@ export const invalidVectors: readonly InvalidVector[] = [
 
   // ---------------------------------------------------------------- UNSUBSCRIBE / UNSUBACK
   bad('unsubscribe v4 without filters', 4, pkt(0xa2, u16(1)), M, 'MQTT-3.10.3-2'),
-  bad('unsubscribe v5 without filters', 5, pkt(0xa2, u16(1), props()), M, 'MQTT-3.10.3-2'),
+  bad('unsubscribe v5 without filters', 5, pkt(0xa2, u16(1), props()), PE, 'MQTT-3.10.3-2'),
   bad('unsubscribe packet id 0', 4, pkt(0xa2, u16(0), str('a')), PE),
   bad('unsubscribe invalid filter', 4, pkt(0xa2, u16(1), str('#/a')), 0x8f, 'MQTT-4.7.1-2'),
-  bad('unsubscribe v5 subscription identifier not allowed', 5, pkt(0xa2, u16(1), props(0x0b, 1), str('a')), PE),
+  bad('unsubscribe v5 subscription identifier not allowed', 5, pkt(0xa2, u16(1), props(0x0b, 1), str('a')), MP),
   bad('unsuback v4 with reason codes', 4, hex('b0 03 00 01 00'), M),
   bad('unsuback v5 without codes', 5, hex('b0 03 00 01 00'), M),
   bad('unsuback v5 invalid code 0x01', 5, hex('b0 04 00 01 00 01'), PE),
@@ -465,9 +466,9 @@ export const invalidVectors: readonly InvalidVector[] = [
   bad('disconnect v4 with a body', 4, hex('e0 01 00'), M),
   bad('disconnect v5 invalid reason code 0x01', 5, hex('e0 01 01'), PE),
   bad('disconnect v5 trailing byte', 5, hex('e0 03 00 00 00'), M),
-  bad('disconnect v5 topic alias not allowed', 5, pkt(0xe0, 0, props(0x23, u16(1))), PE),
+  bad('disconnect v5 topic alias not allowed', 5, pkt(0xe0, 0, props(0x23, u16(1))), MP),
   bad('auth v5 invalid reason code 0x01', 5, hex('f0 02 01 00'), PE),
-  bad('auth v5 session expiry not allowed', 5, pkt(0xf0, 0x18, props(0x11, u32(1))), PE),
+  bad('auth v5 session expiry not allowed', 5, pkt(0xf0, 0x18, props(0x11, u32(1))), MP),
   bad('auth v5 data without method', 5, pkt(0xf0, 0x18, props(0x16, bin(1))), PE),
 ];
 

@@ -12,6 +12,8 @@ import { RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM } from './connect.js';
 export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
   const session = ch.session!;
+  // Subscription Identifiers flow only from server to client [MQTT-3.3.4-6].
+  if (packet.properties?.subscriptionIdentifiers) throw protocolError('PUBLISH from a client with a Subscription Identifier');
   const topic = ch.version === 5 ? resolveAlias(ch, packet) : packet.topic;
   ch.broker.stats.publishReceived++;
 

@@ -1,7 +1,7 @@
 // Pieces every packet codec shares: the codec shape, fixed-header flag checks, packet identifiers and
 // reason-code sets.
 import type { ProtocolVersion } from '../constants.js';
-import { malformed, protocolError } from '../errors.js';
+import { malformed, protocolError, type MqttError } from '../errors.js';
 import type { Packet } from '../packets.js';
 import type { Reader } from '../bytes.js';
 
@@ -18,6 +18,14 @@ export interface PacketCodec<P extends { type: Packet['type'] }> {
  * the connection otherwise [MQTT-2.2.2-2]. MQTT 3.1 gave those bits a meaning (DUP/QoS/RETAIN) that
  * receivers ignored, so 3.1 packets are not held to it.
  */
+/**
+ * SUBSCRIBE/UNSUBSCRIBE without any topic filter: a protocol violation in 3.1.1 [MQTT-3.8.3-3],
+ * a Protocol Error (0x82) in 5.0 [MQTT-3.8.3-2, MQTT-3.10.3-2].
+ */
+export function emptyPayload(version: ProtocolVersion, what: string): MqttError {
+  return version === 5 ? protocolError(what) : malformed(what);
+}
+
 export function checkFlags(flags: number, expected: number, version: ProtocolVersion, what: string): void {
   if (flags !== expected && version !== 3) {
     throw malformed(`${what} fixed header flags must be 0b${expected.toString(2).padStart(4, '0')} [MQTT-2.2.2-1]`);

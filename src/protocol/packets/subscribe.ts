@@ -5,7 +5,7 @@ import { malformed, protocolError } from '../errors.js';
 import type { SubscribePacket, SubscriptionRequest } from '../packets.js';
 import { propertiesSize, readProperties, writeProperties } from '../properties.js';
 import { parseSharedFilter, validateTopicFilter } from '../topic.js';
-import { checkFlags, checkPacketId, readPacketId, type PacketCodec } from './common.js';
+import { checkFlags, emptyPayload, checkPacketId, readPacketId, type PacketCodec } from './common.js';
 
 const NO_LOCAL = 0x04;
 const RETAIN_AS_PUBLISHED = 0x08;
@@ -19,7 +19,8 @@ export function checkFilter(filter: string): boolean {
 
 function readOptions(filter: string, o: number, version: ProtocolVersion, shared: boolean): SubscriptionRequest {
   const qos = o & 3;
-  if (qos === 3) throw malformed('subscription QoS 3 [MQTT-3-8.3-4]');
+  // 3.1.1 calls it malformed [MQTT-3-8.3-4]; 5.0 a Protocol Error (3.8.3.1).
+  if (qos === 3) throw version === 5 ? protocolError('subscription Maximum QoS 3 (3.8.3.1)') : malformed('subscription QoS 3 [MQTT-3-8.3-4]');
   if (version === 3) {
     // 3.1 named only the QoS bits; the rest were ignored by receivers.
     return { filter, qos: qos as QoS, noLocal: false, retainAsPublished: false, retainHandling: 0 };
@@ -48,7 +49,7 @@ export const subscribe: PacketCodec<SubscribePacket> = {
       const shared = checkFilter(filter);
       subscriptions.push(readOptions(filter, r.u8(), version, shared));
     }
-    if (subscriptions.length === 0) throw malformed('SUBSCRIBE without a topic filter [MQTT-3.8.3-3]');
+    if (subscriptions.length === 0) throw emptyPayload(version, 'SUBSCRIBE without a topic filter [MQTT-3.8.3-3]');
     const p: SubscribePacket = { type: 'subscribe', packetId, subscriptions };
     if (properties !== undefined) p.properties = properties;
     return p;

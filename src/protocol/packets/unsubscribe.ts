@@ -4,7 +4,7 @@ import { Reader, Writer, stringSize, varintSize } from '../bytes.js';
 import { malformed } from '../errors.js';
 import type { UnsubscribePacket } from '../packets.js';
 import { propertiesSize, readProperties, writeProperties } from '../properties.js';
-import { checkFlags, checkPacketId, readPacketId, type PacketCodec } from './common.js';
+import { checkFlags, emptyPayload, checkPacketId, readPacketId, type PacketCodec } from './common.js';
 import { checkFilter } from './subscribe.js';
 
 export const unsubscribe: PacketCodec<UnsubscribePacket> = {
@@ -19,7 +19,7 @@ export const unsubscribe: PacketCodec<UnsubscribePacket> = {
       checkFilter(filter);
       filters.push(filter);
     }
-    if (filters.length === 0) throw malformed('UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]');
+    if (filters.length === 0) throw emptyPayload(version, 'UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]');
     const p: UnsubscribePacket = { type: 'unsubscribe', packetId, filters };
     if (properties !== undefined) p.properties = properties;
     return p;
