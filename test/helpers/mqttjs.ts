@@ -24,6 +24,11 @@ export function connectClient(url: string, options: IClientOptions = {}, timeout
       client.end(true);
       reject(err);
     });
+    // A server that refuses at the transport level (e.g. a TLS alert) closes without an error event.
+    client.once('close', () => {
+      clearTimeout(timer);
+      if (!client.connected) reject(new Error(`connection to ${url} closed before CONNACK`));
+    });
   });
 }
 
