@@ -53,6 +53,12 @@ export function registerStart(program: Command, io: CliIO): void {
     }
 
     for (const l of server.listeners) io.out(`Starling listening on ${clientUrl(l, config.webSocketPath)}  (${WHAT[l.scheme]})\n`);
+    // The console lives on the WebSocket listeners' HTTP side.
+    const web = server.listeners.find((l) => l.scheme === 'ws') ?? server.listeners.find((l) => l.scheme === 'ws+ssl');
+    if (web && config.httpConsoleEnabled) {
+      const http = clientUrl(web, '/').replace(/^ws/, 'http').replace(/\/+$/, '/');
+      io.out(`Web console at ${http}\n`);
+    }
 
     let stopping = false;
     const removers: Array<() => void> = [];

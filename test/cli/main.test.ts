@@ -92,6 +92,7 @@ describe('starling CLI', () => {
       'Starling listening on ws://127.0.0.1:40001/mqtt  (MQTT over WebSocket)\n',
       'Starling listening on wss://[::1]:8084/x  (MQTT over secure WebSocket)\n',
       'Starling listening on mqtts://127.0.0.1:8883  (MQTT over TLS)\n',
+      'Web console at http://127.0.0.1:40001/\n',
     ]);
   });
 
