@@ -56,8 +56,8 @@ export function registerStart(program: Command, io: CliIO): void {
     // The console lives on the WebSocket listeners' HTTP side.
     const web = server.listeners.find((l) => l.scheme === 'ws') ?? server.listeners.find((l) => l.scheme === 'ws+ssl');
     if (web && config.httpConsoleEnabled) {
-      const http = clientUrl(web, '/').replace(/^ws/, 'http').replace(/\/+$/, '/');
-      io.out(`Web console at ${http}\n`);
+      const url = new URL(clientUrl(web, config.webSocketPath));
+      io.out(`Web console at ${url.protocol === 'wss:' ? 'https' : 'http'}://${url.host}/\n`);
     }
 
     let stopping = false;
