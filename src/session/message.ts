@@ -25,47 +25,37 @@ export class MessageIds {
   }
 }
 
-export function messageFromPublish(
-  ids: MessageIds,
-  packet: PublishPacket,
-  topic: string,
-  publisherId: string,
-  now: number,
-): StoredMessage {
-  // Decoded payloads are views into the socket's read buffer; a message that outlives this turn
-  // (queued, in flight, retained) gets its own copy so it does not pin a whole chunk in memory.
-  const keep = packet.qos > 0 || packet.retain;
+/** What a PUBLISH and a will have in common. */
+type MessageSource = Pick<PublishPacket, 'payload' | 'qos' | 'retain' | 'properties'>;
+
+function makeMessage(ids: MessageIds, src: MessageSource, topic: string, publisherId: string, now: number, copy: boolean): StoredMessage {
   const m: StoredMessage = {
     id: ids.next(),
     topic,
-    payload: keep ? Buffer.from(packet.payload) : packet.payload,
-    qos: packet.qos,
-    retain: packet.retain,
+    payload: copy ? Buffer.from(src.payload) : src.payload,
+    qos: src.qos,
+    retain: src.retain,
     createdAt: now,
     publisherId,
   };
-  const props = forwardedProperties(packet.properties);
+  const props = forwardedProperties(src.properties);
   if (props) m.properties = props;
-  const expiry = packet.properties?.messageExpiryInterval;
+  const expiry = src.properties?.messageExpiryInterval;
   if (expiry !== undefined) m.expiresAt = now + expiry * 1000;
   return m;
 }
 
+/**
+ * Decoded payloads are views into the socket's read buffer; a message that outlives this turn
+ * (queued, in flight, retained) gets its own copy so it does not pin a whole chunk in memory.
+ */
+export function messageFromPublish(ids: MessageIds, packet: PublishPacket, topic: string, publisherId: string, now: number): StoredMessage {
+  return makeMessage(ids, packet, topic, publisherId, now, packet.qos > 0 || packet.retain);
+}
+
+/** A will lives as long as the connection (or longer): always copied. */
 export function messageFromWill(ids: MessageIds, will: Will, publisherId: string, now: number): StoredMessage {
-  const m: StoredMessage = {
-    id: ids.next(),
-    topic: will.topic,
-    payload: will.payload,
-    qos: will.qos,
-    retain: will.retain,
-    createdAt: now,
-    publisherId,
-  };
-  const props = forwardedProperties(will.properties);
-  if (props) m.properties = props;
-  const expiry = will.properties?.messageExpiryInterval;
-  if (expiry !== undefined) m.expiresAt = now + expiry * 1000;
-  return m;
+  return makeMessage(ids, will, will.topic, publisherId, now, true);
 }
 
 /** Seconds left before a message expires, at least 1 while it is still deliverable [MQTT-3.3.2-6]. */
