@@ -23,6 +23,8 @@ import { KeyedTimers } from './timers.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
+import type { ClusterLink, ClusterSide } from './cluster-link.js';
+import type { MatchScope } from '../router/subscriptions.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -31,7 +33,12 @@ class WriteBatch {
   readonly sessions = new Set<Session>();
 }
 
-export class Broker implements ChannelContext {
+const LOCAL_SCOPE: MatchScope = { plain: true, shared: true };
+/** In a cluster, shared groups are served through the link (one member cluster-wide). */
+const CLUSTER_LOCAL_SCOPE: MatchScope = { plain: true, shared: false };
+const REMOTE_PLAIN: MatchScope = { plain: true, shared: false };
+
+export class Broker implements ChannelContext, ClusterSide {
   readonly log: Logger;
   readonly hooks: BrokerHooks;
   readonly sessions = new Map<string, Session>();
@@ -48,6 +55,7 @@ export class Broker implements ChannelContext {
   private readonly expiryTimers = new KeyedTimers();
   private readonly willTimers = new KeyedTimers();
   private closed = false;
+  private link?: ClusterLink;
 
   private constructor(options: BrokerOptions) {
     this.options = options;
@@ -72,6 +80,13 @@ export class Broker implements ChannelContext {
     return broker;
   }
 
+  /** Joins a cluster: local interest and publishes go to the link, remote ones come back through it. */
+  attachCluster(link: ClusterLink): void {
+    this.link = link;
+    this.subscriptions.listener = link;
+    for (const { filter, group } of this.subscriptions.interests()) link.interest(filter, group, true);
+  }
+
   get queueLimits(): QueueLimits {
     return this.options.queue;
   }
@@ -88,6 +103,7 @@ export class Broker implements ChannelContext {
    */
   async connect(client: BrokerClient, req: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
     this.clients.claim(client);
+    this.link?.claim(req.clientId);
     const { session, sessionPresent } = this.takeSession(req);
     const wasPersistent = sessionPresent && session.persistent;
     this.willTimers.clear(req.clientId);
@@ -221,12 +237,29 @@ export class Broker implements ChannelContext {
    * and the caller does not acknowledge, until it is durable).
    */
   publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number> {
+    if (this.link) {
+      this.link.forward(message);
+      return this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true);
+    }
+    return this.route(message, extraOps, LOCAL_SCOPE, true);
+  }
+
+  routeRemote(message: StoredMessage, sharedKey?: string): number | Promise<number> {
+    if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false);
+    return this.route(message, undefined, REMOTE_PLAIN, message.retain);
+  }
+
+  takeOver(clientId: string): void {
+    this.clients.get(clientId)?.takenOver(true);
+  }
+
+  private route(message: StoredMessage, extraOps: StoreOp[] | undefined, scope: MatchScope, retain: boolean): number | Promise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
     let batch: WriteBatch | undefined;
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
-    if (message.retain) batch = this.retain(message, batch);
-    const deliveries = this.subscriptions.match(message.topic, message.publisherId);
+    if (retain && message.retain) batch = this.retain(message, batch);
+    const deliveries = this.subscriptions.match(message.topic, message.publisherId, scope);
     let messageStored = false;
     for (const d of deliveries) {
       const qos = (d.qos < message.qos ? d.qos : message.qos) as QoS;

@@ -242,12 +242,12 @@ export class Channel implements BrokerClient, SessionOutlet {
   }
 
   /** Another connection claimed this client id [MQTT-3.1.4-2]; MQTT 5 is told why (0x8E). */
-  takenOver(): void {
+  takenOver(elsewhere = false): void {
     if (this.state === 'closed') return;
     if (this.version === 5 && this.state === 'connected') {
       this.send({ type: 'disconnect', reasonCode: ReasonCode.SessionTakenOver });
     }
-    this.end('takenOver');
+    this.end(elsewhere ? 'abnormal' : 'takenOver');
   }
 
   /** No packet within 1.5 × keepalive [MQTT-3.1.2-24]; MQTT 5 gets DISCONNECT 0x8D. */

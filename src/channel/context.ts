@@ -13,8 +13,11 @@ import type { PublishCache } from './publish-cache.js';
 export interface BrokerClient {
   readonly clientId: string;
   session?: Session;
-  /** Close this connection because another one connected with the same client id [MQTT-3.1.4-2]. */
-  takenOver(): void;
+  /**
+   * Close this connection because another one connected with the same client id [MQTT-3.1.4-2].
+   * `elsewhere`: the new connection is on another cluster node, so the session here goes offline.
+   */
+  takenOver(elsewhere?: boolean): void;
 }
 
 export interface ConnectRequest {

@@ -18,7 +18,7 @@ interface SharedGroup {
   next: number;
 }
 
-type IndexEntry = { kind: 'plain'; subscriber: Subscriber } | { kind: 'shared'; group: SharedGroup };
+type IndexEntry = { kind: 'plain'; subscriber: Subscriber } | { kind: 'shared'; key: string; group: SharedGroup };
 
 export interface Delivery {
   session: Session;
@@ -28,8 +28,26 @@ export interface Delivery {
   subscriptionIds?: number[];
 }
 
+/** Told when this node's interest in a filter starts or ends (cluster routing subscribes by it). */
+export interface InterestListener {
+  /** `group` is the share name for `$share/{group}/{filter}` subscriptions. */
+  interest(filter: string, group: string | undefined, present: boolean): void;
+}
+
+/** Which kinds of subscription a match considers. */
+export interface MatchScope {
+  plain: boolean;
+  /** Only this shared group (`group\0filter` key), or all groups when true. */
+  shared: boolean | string;
+}
+
+const ALL: MatchScope = { plain: true, shared: true };
+
 export class SubscriptionIndex {
   private readonly trie = new TopicTrie<IndexEntry>();
+  /** Plain subscribers per filter, to report when a filter gains its first / loses its last. */
+  private readonly plainCount = new Map<string, number>();
+  listener?: InterestListener;
   /** Plain entries by session and filter, so removal finds its value. */
   private readonly plain = new Map<Session, Map<string, IndexEntry>>();
   /** Shared groups by `group\0filter`. */
@@ -48,9 +66,10 @@ export class SubscriptionIndex {
       const key = `${shared.group}\0${shared.filter}`;
       let g = this.groups.get(key);
       if (!g) {
-        g = { filter: shared.filter, entry: { kind: 'shared', group: { name: shared.group, members: [], next: 0 } } };
+        g = { filter: shared.filter, entry: { kind: 'shared', key, group: { name: shared.group, members: [], next: 0 } } };
         this.groups.set(key, g);
         this.trie.add(shared.filter, g.entry);
+        this.listener?.interest(shared.filter, shared.group, true);
       }
       g.entry.group.members.push(subscriber);
       return;
@@ -60,6 +79,9 @@ export class SubscriptionIndex {
     if (!mine) this.plain.set(session, (mine = new Map()));
     mine.set(sub.filter, entry);
     this.trie.add(sub.filter, entry);
+    const n = (this.plainCount.get(sub.filter) ?? 0) + 1;
+    this.plainCount.set(sub.filter, n);
+    if (n === 1) this.listener?.interest(sub.filter, undefined, true);
   }
 
   remove(session: Session, filter: string): boolean {
@@ -75,6 +97,7 @@ export class SubscriptionIndex {
       if (members.length === 0) {
         this.trie.remove(shared.filter, g.entry);
         this.groups.delete(key);
+        this.listener?.interest(shared.filter, shared.group, false);
       }
       return true;
     }
@@ -84,7 +107,21 @@ export class SubscriptionIndex {
     mine.delete(filter);
     if (mine.size === 0) this.plain.delete(session);
     this.trie.remove(filter, entry);
+    const n = (this.plainCount.get(filter) ?? 1) - 1;
+    if (n > 0) this.plainCount.set(filter, n);
+    else {
+      this.plainCount.delete(filter);
+      this.listener?.interest(filter, undefined, false);
+    }
     return true;
+  }
+
+  /** Filters (and share groups) this node has subscribers for, e.g. to resubscribe after a reconnect. */
+  interests(): Array<{ filter: string; group: string | undefined }> {
+    const out: Array<{ filter: string; group: string | undefined }> = [];
+    for (const filter of this.plainCount.keys()) out.push({ filter, group: undefined });
+    for (const g of this.groups.values()) out.push({ filter: g.filter, group: g.entry.group.name });
+    return out;
   }
 
   removeAll(session: Session): void {
@@ -95,7 +132,7 @@ export class SubscriptionIndex {
    * Sessions that should receive a message on `topic`. No Local subscriptions skip the publisher
    * [MQTT-3.8.3-3]; each shared group picks one member, preferring a connected one.
    */
-  match(topic: string, publisherId: string | undefined): Delivery[] {
+  match(topic: string, publisherId: string | undefined, scope: MatchScope = ALL): Delivery[] {
     const bySession = new Map<Session, Delivery>();
     const add = (s: Subscriber): void => {
       const d = bySession.get(s.session);
@@ -112,10 +149,12 @@ export class SubscriptionIndex {
     };
     this.trie.match(topic, (entry) => {
       if (entry.kind === 'plain') {
+        if (!scope.plain) return;
         const s = entry.subscriber;
         if (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId) return;
         add(s);
       } else {
+        if (scope.shared !== true && scope.shared !== entry.key) return;
         const chosen = pickMember(entry.group);
         if (chosen) add(chosen);
       }
