@@ -106,7 +106,15 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   send(packet: Packet): void {
     if (this.state === 'closed') return;
-    const bytes = encode(packet, this.version);
+    let bytes = encode(packet, this.version);
+    // Never more than the client's Maximum Packet Size [MQTT-3.1.2-24]: a Reason String or User
+    // Properties that would push an ack over it are left out [MQTT-3.4.2-2, MQTT-3.9.2-1, MQTT-3.14.2-3].
+    if (bytes.length > this.maxOutgoingPacketSize && 'properties' in packet && packet.properties) {
+      const { reasonString: _r, userProperties: _u, ...rest } = packet.properties;
+      const slim = { ...packet, properties: rest } as Packet;
+      bytes = encode(slim, this.version);
+      if (bytes.length > this.maxOutgoingPacketSize) return;
+    }
     this.broker.stats.messagesSent++;
     this.broker.stats.bytesSent += bytes.length;
     this.io.write(bytes);

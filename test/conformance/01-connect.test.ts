@@ -30,7 +30,7 @@ describe('01 CONNECT', () => {
   });
   after(() => t.close());
 
-  it('[MQTT-3.1.0-1] [MQTT-3.2.0-1] closes a connection whose first packet is not CONNECT, without answering it', async () => {
+  it('[MQTT-3.1.0-1] [MQTT-3.2.0-1] closes a connection whose first packet is not CONNECT, without answering it (MQTT 5 [MQTT-3.1.0-1]: no version is known yet)', async () => {
     const firsts = [
       Buffer.from([0xc0, 0x00]), // PINGREQ
       raw.publish({ topic: 'early/x', payload: 'x' }),
@@ -55,10 +55,12 @@ describe('01 CONNECT', () => {
     await expectDisconnect(c, 0x82);
   });
 
-  it('[MQTT-3.1.2-1] a protocol name other than "MQTT" is not processed as MQTT 3.1.1: refused and closed', async () => {
+  it('[MQTT-3.1.2-1] a protocol name other than "MQTT" is not processed as MQTT 3.1.1: refused and closed (MQTT 5 [MQTT-3.1.2-1]: CONNACK 0x84 at most)', async () => {
     for (const name of ['MQTX', 'mqtt', 'MQIsdp']) {
       const c = await openRaw(port, 4, raw.connect({ name, level: 4, clientId: uid('name') }));
       await expectRefused(c, [1]);
+      const c5 = await openRaw(port, 5, raw.connect({ name, level: 5, clientId: uid('name5') }));
+      await expectRefused(c5, [0x84]);
     }
   });
 
@@ -70,18 +72,18 @@ describe('01 CONNECT', () => {
     }
   });
 
-  it('MQTT 5 [MQTT-3.1.2-2] [MQTT-3.2.2-6] [MQTT-3.2.2-7] a protocol version above 5 gets CONNACK 0x84 (Unsupported Protocol Version), then the close', async () => {
+  it('MQTT 5 [MQTT-3.1.2-2] [MQTT-3.2.2-6] [MQTT-3.2.2-7] [MQTT-3.2.2-8] [MQTT-4.13.2-1] a protocol version above 5 gets CONNACK 0x84 (Unsupported Protocol Version), then the close', async () => {
     const c = await openRaw(port, 5, raw.connect({ level: 6, clientId: uid('lvl6') }));
     const p = await expectRefused(c, [0x84]);
     assert.ok(p, 'answered with CONNACK 0x84');
   });
 
-  it('[MQTT-3.1.2-3] [MQTT-3.1.4-1] a CONNECT with the reserved Connect Flag set is closed without CONNACK', async () => {
+  it('[MQTT-3.1.2-3] [MQTT-3.1.4-1] [MQTT-3.2.2-6] a CONNECT with the reserved Connect Flag set is closed without CONNACK', async () => {
     const c = await openRaw(port, 4, raw.connect({ flags: 0x03, clientId: uid('rsv') }));
     await expectSilentClose(c);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-3] [MQTT-4.13.1-1] the reserved Connect Flag is a Malformed Packet: closed (a CONNACK, if any, says 0x81)', async () => {
+  it('MQTT 5 [MQTT-3.1.2-3] [MQTT-3.1.4-1] [MQTT-4.13.1-1] the reserved Connect Flag is a Malformed Packet: closed (a CONNACK, if any, says 0x81)', async () => {
     const c = await openRaw(port, 5, raw.connect({ level: 5, flags: 0x03, clientId: uid('rsv5') }));
     await expectRefused(c, [0x81]);
   });
@@ -93,72 +95,73 @@ describe('01 CONNECT', () => {
     }
   });
 
-  it('[MQTT-3.1.2-11] [MQTT-3.1.2-13] a Will QoS without the Will Flag is closed without CONNACK', async () => {
-    for (const flags of [0x02 | 0x08, 0x02 | 0x10]) {
-      const c = await openRaw(port, 4, raw.connect({ flags, clientId: uid('wq') }));
-      await expectSilentClose(c);
+  /** CONNECT bytes for `version` (an empty MQTT 5 properties block after Keep Alive), then `fields`. */
+  const connectOf = (version: 4 | 5, flags: number, ...fields: raw.Part[]): Buffer =>
+    raw.packet(0x10, raw.str('MQTT'), [version, flags], raw.u16(60), ...(version === 5 ? [raw.props()] : []), ...fields);
+
+  /** MQTT 3.1.1 closes without CONNACK [MQTT-3.1.4-1]; MQTT 5 may say 0x81/0x82 in a CONNACK first. */
+  async function refused(version: 4 | 5, bytes: Buffer): Promise<void> {
+    const c = await openRaw(port, version, bytes);
+    if (version === 4) await expectSilentClose(c);
+    else await expectRefused(c, [0x81, 0x82]);
+  }
+
+  it('[MQTT-3.1.2-11] [MQTT-3.1.2-13] a Will QoS without the Will Flag is closed without CONNACK (MQTT 5 [MQTT-3.1.2-11] [MQTT-3.1.4-1])', async () => {
+    for (const version of [4, 5] as const) {
+      for (const flags of [0x02 | 0x08, 0x02 | 0x10]) await refused(version, raw.connect({ level: version, flags, clientId: uid('wq') }));
     }
   });
 
-  it('[MQTT-3.1.2-15] a Will Retain without the Will Flag is closed without CONNACK', async () => {
-    const c = await openRaw(port, 4, raw.connect({ flags: 0x02 | 0x20, clientId: uid('wr') }));
-    await expectSilentClose(c);
+  it('[MQTT-3.1.2-15] a Will Retain without the Will Flag is closed without CONNACK (MQTT 5 [MQTT-3.1.2-13])', async () => {
+    for (const version of [4, 5] as const) await refused(version, raw.connect({ level: version, flags: 0x02 | 0x20, clientId: uid('wr') }));
   });
 
-  it('[MQTT-3.1.2-14] a Will QoS of 3 is closed without CONNACK', async () => {
-    const c = await openRaw(port, 4, raw.connect({ flags: 0x02 | 0x04 | 0x18, clientId: uid('wq3'), will: { topic: 'w', payload: Buffer.from('x') } }));
-    await expectSilentClose(c);
+  it('[MQTT-3.1.2-14] a Will QoS of 3 is closed without CONNACK (MQTT 5 [MQTT-3.1.2-12])', async () => {
+    for (const version of [4, 5] as const) {
+      await refused(version, raw.connect({ level: version, flags: 0x02 | 0x04 | 0x18, clientId: uid('wq3'), will: { topic: 'w', payload: Buffer.from('x') } }));
+    }
   });
 
-  it('[MQTT-3.1.2-9] [MQTT-3.1.2-11] the Will Flag without Will Topic and Will Message, or a will without the flag, is closed', async () => {
-    // Will Flag set, payload ends after the client id.
-    const missing = await openRaw(port, 4, raw.connect({ flags: 0x02 | 0x04, clientId: uid('wmiss') }));
-    await expectSilentClose(missing);
-    // Will Flag clear, but a will topic and message follow the client id.
-    const extra = raw.packet(0x10, raw.str('MQTT'), [4, 0x02], raw.u16(60), raw.str(uid('wextra')), raw.str('w'), raw.str('x'));
-    const c = await openRaw(port, 4, extra);
-    await expectSilentClose(c);
+  it('[MQTT-3.1.2-9] [MQTT-3.1.2-11] the Will Flag without Will Topic and Will Message, or will fields without the flag, is closed (MQTT 5 [MQTT-3.1.2-9])', async () => {
+    for (const version of [4, 5] as const) {
+      // Will Flag set, payload ends after the client id.
+      await refused(version, connectOf(version, 0x02 | 0x04, raw.str(uid('wmiss'))));
+      // Will Flag clear, but will fields follow the client id.
+      const willProps = version === 5 ? [raw.props()] : [];
+      await refused(version, connectOf(version, 0x02, raw.str(uid('wextra')), ...willProps, raw.str('w'), raw.str('x')));
+    }
   });
 
   it('[MQTT-3.1.2-22] MQTT 3.1.1: the Password Flag without the User Name Flag is closed without CONNACK', async () => {
-    const bytes = raw.packet(0x10, raw.str('MQTT'), [4, 0x02 | 0x40], raw.u16(60), raw.str(uid('pw')), raw.str('secret'));
-    const c = await openRaw(port, 4, bytes);
-    await expectSilentClose(c);
+    await refused(4, connectOf(4, 0x02 | 0x40, raw.str(uid('pw')), raw.str('secret')));
   });
 
-  it('[MQTT-3.1.2-18] [MQTT-3.1.2-19] [MQTT-3.1.2-20] [MQTT-3.1.2-21] [MQTT-3.1.3-1] User Name / Password flags must match the fields present', async () => {
-    const id = raw.str(uid('up'));
-    const cases = [
-      raw.packet(0x10, raw.str('MQTT'), [4, 0x02 | 0x80], raw.u16(60), id), // flag, no user name
-      raw.packet(0x10, raw.str('MQTT'), [4, 0x02 | 0xc0], raw.u16(60), id, raw.str('user')), // flag, no password
-      raw.packet(0x10, raw.str('MQTT'), [4, 0x02], raw.u16(60), id, raw.str('user')), // no flag, a user name
-    ];
-    for (const bytes of cases) {
-      const c = await openRaw(port, 4, bytes);
-      await expectSilentClose(c);
-    }
-    // And the matching form is accepted (no authentication configured).
-    const ok = await openRaw(port, 4, raw.connect({ clientId: uid('up-ok'), username: 'user', password: Buffer.from('pw') }));
-    const p = await ok.next();
-    assert.equal(connackCode(p), 0);
-    bye(ok);
-  });
-
-  it('[MQTT-3.1.3-4] [MQTT-1.5.3-1] a Client Identifier that is not well-formed UTF-8 is closed without CONNACK', async () => {
-    for (const clientId of [raw.BAD_UTF8, raw.SURROGATE_UTF8]) {
-      const c = await openRaw(port, 4, raw.connect({ clientId }));
-      await expectSilentClose(c);
+  it('[MQTT-3.1.2-18] [MQTT-3.1.2-19] [MQTT-3.1.2-20] [MQTT-3.1.2-21] [MQTT-3.1.3-1] [MQTT-3.1.3-3] the Client Identifier comes first and the User Name / Password flags match the fields present (MQTT 5 [MQTT-3.1.2-16] [MQTT-3.1.2-17] [MQTT-3.1.2-18] [MQTT-3.1.2-19] [MQTT-3.1.3-1] [MQTT-3.1.3-3])', async () => {
+    for (const version of [4, 5] as const) {
+      const id = raw.str(uid('up'));
+      await refused(version, connectOf(version, 0x02)); // no Client Identifier at all
+      await refused(version, connectOf(version, 0x02 | 0x80, id)); // flag, no user name
+      await refused(version, connectOf(version, 0x02 | 0xc0, id, raw.str('user'))); // flag, no password
+      await refused(version, connectOf(version, 0x02, id, raw.str('user'))); // no flag, a user name
+      // And the matching form is accepted (no authentication configured).
+      const ok = await openRaw(port, version, raw.connect({ level: version, clientId: uid('up-ok'), username: 'user', password: Buffer.from('pw') }));
+      assert.equal(connackCode(await ok.next()), 0);
+      bye(ok);
     }
   });
 
-  it('[MQTT-1.5.3-2] a Client Identifier containing U+0000 is closed without CONNACK', async () => {
-    const c = await openRaw(port, 4, raw.connect({ clientId: Buffer.from([0x61, 0x00, 0x62]) }));
-    await expectSilentClose(c);
+  it('[MQTT-3.1.3-4] [MQTT-1.5.3-1] a Client Identifier that is not well-formed UTF-8 is closed without CONNACK (MQTT 5 [MQTT-3.1.3-4] [MQTT-1.5.4-1])', async () => {
+    for (const version of [4, 5] as const) {
+      for (const clientId of [raw.BAD_UTF8, raw.SURROGATE_UTF8]) await refused(version, raw.connect({ level: version, clientId }));
+    }
   });
 
-  it('[MQTT-3.1.3-11] [MQTT-1.5.3-1] a User Name that is not well-formed UTF-8 is closed without CONNACK', async () => {
-    const c = await openRaw(port, 4, raw.connect({ clientId: uid('un'), username: raw.BAD_UTF8 }));
-    await expectSilentClose(c);
+  it('[MQTT-1.5.3-2] a Client Identifier containing U+0000 is closed without CONNACK (MQTT 5 [MQTT-1.5.4-2])', async () => {
+    for (const version of [4, 5] as const) await refused(version, raw.connect({ level: version, clientId: Buffer.from([0x61, 0x00, 0x62]) }));
+  });
+
+  it('[MQTT-3.1.3-11] [MQTT-1.5.3-1] a User Name that is not well-formed UTF-8 is closed without CONNACK (MQTT 5 [MQTT-3.1.3-12])', async () => {
+    for (const version of [4, 5] as const) await refused(version, raw.connect({ level: version, clientId: uid('un'), username: raw.BAD_UTF8 }));
   });
 
   it('[MQTT-3.1.3-8] [MQTT-3.1.3-9] [MQTT-3.2.2-4] [MQTT-3.2.2-5] an empty Client Identifier with CleanSession 0 gets CONNACK 2 (identifier rejected), then the close', async () => {
@@ -197,16 +200,18 @@ describe('01 CONNECT', () => {
     assert.equal(ids.size, 3, 'assigned identifiers are unique');
   });
 
-  it('[MQTT-3.1.3-5] accepts Client Identifiers of 1 to 23 characters of 0-9a-zA-Z, and longer ones', async () => {
+  it('[MQTT-3.1.3-5] accepts Client Identifiers of 1 to 23 characters of 0-9a-zA-Z, and longer ones (MQTT 5 [MQTT-3.1.3-5])', async () => {
     const alphabet = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-    for (const id of ['Z', alphabet.slice(0, 23), alphabet.slice(23, 46), `${alphabet}-long_id/with:other.chars`]) {
-      const c = await online(port, 4, { clientId: id });
-      bye(c);
-      await c.waitClosed();
+    for (const version of [4, 5] as const) {
+      for (const id of ['Z', alphabet.slice(0, 23), alphabet.slice(23, 46), `${alphabet}-long_id/with:other.chars`]) {
+        const c = await online(port, version, { clientId: id });
+        bye(c);
+        await c.waitClosed();
+      }
     }
   });
 
-  it('[MQTT-3.1.4-5] after refusing a CONNECT the server does not process the bytes that followed it', async () => {
+  it('[MQTT-3.1.4-5] after refusing a CONNECT the server does not process the bytes that followed it (MQTT 5 [MQTT-3.1.4-6] [MQTT-4.12.0-1])', async () => {
     const topic = `refused/${uid('t')}`;
     const bytes = Buffer.concat([
       raw.connect({ clientId: '', clean: false }),
@@ -216,14 +221,25 @@ describe('01 CONNECT', () => {
     const c = await openRaw(port, 4, bytes);
     const p = await expectRefused(c, [2]);
     assert.ok(p, 'refused with CONNACK 2');
+    // MQTT 5: refused by the server (an authentication method it does not know), not by the parser.
+    const topic5 = `refused5/${uid('t')}`;
+    const c5 = await openRaw(port, 5, Buffer.concat([
+      raw.connect({ level: 5, clientId: uid('rej5'), properties: raw.props(raw.prop.authenticationMethod('NO-SUCH-METHOD')) }),
+      raw.publish({ topic: topic5, payload: 'must not be retained', retain: true, props5: raw.props() }),
+    ]));
+    const p5 = await expectRefused(c5, [0x8c]);
+    assert.ok(p5, 'refused with CONNACK 0x8C (Bad authentication method)');
     const watcher = await online(port, 4);
-    const ack = await subscribe(watcher, topic, 1);
-    assert.deepEqual(ack.granted, [1]);
+    const ack = await subscribe(watcher, [
+      { topic, qos: 1 },
+      { topic: topic5, qos: 1 },
+    ]);
+    assert.deepEqual(ack.granted, [1, 1]);
     await pingOnly(watcher); // a retained message would have arrived before the PINGRESP
     bye(watcher);
   });
 
-  it('[MQTT-3.2.0-1] [MQTT-3.2.2-2] the first packet the server sends is CONNACK, even when queued messages wait for the session', async () => {
+  it('[MQTT-3.2.0-1] [MQTT-3.2.2-2] [MQTT-4.5.0-1] the first packet the server sends is CONNACK, even when messages were queued for the offline session', async () => {
     const clientId = uid('first');
     const a = await online(port, 4, { clientId, clean: false });
     await subscribe(a, 'first/#', 1);

@@ -32,7 +32,7 @@ describe('03 PUBLISH QoS 0', () => {
     await expectDisconnect(c5, [0x81, 0x82]);
   });
 
-  it('[MQTT-3.3.2-2] [MQTT-4.7.1-1] a Topic Name containing a wildcard closes the connection (MQTT 5 [MQTT-4.7.0-1]: DISCONNECT)', async () => {
+  it('[MQTT-3.3.2-2] [MQTT-4.7.1-1] a Topic Name containing a wildcard closes the connection (MQTT 5 [MQTT-3.3.2-2] [MQTT-4.7.0-1]: DISCONNECT)', async () => {
     for (const topic of ['wild/+', 'wild/#', '+', '#', 'wi+ld', 'wild#']) {
       const c = await online(port, 4);
       c.sendRaw(raw.publish({ topic, payload: 'x' }));
@@ -43,7 +43,7 @@ describe('03 PUBLISH QoS 0', () => {
     }
   });
 
-  it('[MQTT-3.3.2-1] [MQTT-1.5.3-1] a Topic Name that is not well-formed UTF-8 closes the connection (MQTT 5 [MQTT-1.5.4-1]: 0x81)', async () => {
+  it('[MQTT-3.3.2-1] [MQTT-1.5.3-1] a Topic Name that is not well-formed UTF-8 closes the connection (MQTT 5 [MQTT-3.3.2-1] [MQTT-1.5.4-1]: 0x81)', async () => {
     for (const topic of [raw.BAD_UTF8, raw.SURROGATE_UTF8, Buffer.from([0xc0, 0xaf])]) {
       const c = await online(port, 4);
       c.sendRaw(raw.publish({ topic, payload: 'x' }));
@@ -76,21 +76,23 @@ describe('03 PUBLISH QoS 0', () => {
     await expectDisconnect(c, 0x82);
   });
 
-  it('[MQTT-4.3.1-1] [MQTT-3.3.2-3] [MQTT-3.3.1-9] a QoS 0 message arrives at QoS 0, DUP 0, RETAIN 0, no packet id, under the Topic Name it was published to', async () => {
-    const sub = await online(port, 4);
-    await subscribe(sub, 'deliver0/+/x', 2);
-    const pub = await online(port, 4);
-    pub.send({ cmd: 'publish', topic: 'deliver0/abc/x', payload: 'hello', qos: 0 });
-    const [m] = await take(sub, 1);
-    assert.equal(m.cmd, 'publish');
-    assert.equal(m.topic, 'deliver0/abc/x', 'the Topic Name, not the filter');
-    assert.equal(m.qos, 0);
-    assert.equal(m.dup, false);
-    assert.equal(m.retain, false);
-    assert.equal(m.messageId, undefined);
-    assert.equal(m.payload.toString(), 'hello');
-    bye(sub);
-    bye(pub);
+  it('[MQTT-4.3.1-1] [MQTT-3.3.2-3] [MQTT-3.3.1-9] [MQTT-2.3.1-5] a QoS 0 message arrives at QoS 0, DUP 0, RETAIN 0, no packet id, under the Topic Name it was published to (MQTT 5 [MQTT-4.3.1-1] [MQTT-3.3.2-3] [MQTT-2.2.1-2])', async () => {
+    for (const version of [4, 5] as const) {
+      const sub = await online(port, version);
+      await subscribe(sub, `deliver${version}/+/x`, 2);
+      const pub = await online(port, version);
+      pub.send({ cmd: 'publish', topic: `deliver${version}/abc/x`, payload: 'hello', qos: 0 });
+      const [m] = await take(sub, 1);
+      assert.equal(m.cmd, 'publish');
+      assert.equal(m.topic, `deliver${version}/abc/x`, 'the Topic Name, not the filter');
+      assert.equal(m.qos, 0);
+      assert.equal(m.dup, false);
+      assert.equal(m.retain, false);
+      assert.equal(m.messageId, undefined);
+      assert.equal(m.payload.toString(), 'hello');
+      bye(sub);
+      bye(pub);
+    }
   });
 
   it('[MQTT-3.3.4-1] a QoS 0 PUBLISH gets no response', async () => {
@@ -115,21 +117,23 @@ describe('03 PUBLISH QoS 0', () => {
     bye(pub);
   });
 
-  it('[MQTT-1.5.3-3] a leading U+FEFF (0xEF 0xBB 0xBF) in a Topic Name is kept, not stripped', async () => {
-    const bom = '\ufeffbom/x';
-    const plain = await online(port, 4);
-    await subscribe(plain, 'bom/x', 0);
-    const withBom = await online(port, 4);
-    await subscribe(withBom, bom, 0);
-    const pub = await online(port, 4);
-    await publish1(pub, bom, 'b');
-    const [m] = await take(withBom, 1);
-    assert.equal(m.topic, bom);
-    assert.deepEqual(Buffer.from(m.topic, 'utf8').subarray(0, 3), Buffer.from([0xef, 0xbb, 0xbf]));
-    assert.deepEqual(await ping(plain), [], 'a filter without the BOM does not match');
-    bye(plain);
-    bye(withBom);
-    bye(pub);
+  it('[MQTT-1.5.3-3] a leading U+FEFF (0xEF 0xBB 0xBF) in a Topic Name is kept, not stripped (MQTT 5 [MQTT-1.5.4-3])', async () => {
+    for (const version of [4, 5] as const) {
+      const bom = `\ufeffbom${version}/x`;
+      const plain = await online(port, version);
+      await subscribe(plain, `bom${version}/x`, 0);
+      const withBom = await online(port, version);
+      await subscribe(withBom, bom, 0);
+      const pub = await online(port, version);
+      await publish1(pub, bom, 'b');
+      const [m] = await take(withBom, 1);
+      assert.equal(m.topic, bom);
+      assert.deepEqual(Buffer.from(m.topic, 'utf8').subarray(0, 3), Buffer.from([0xef, 0xbb, 0xbf]));
+      assert.deepEqual(await ping(plain), [], 'a filter without the BOM does not match');
+      bye(plain);
+      bye(withBom);
+      bye(pub);
+    }
   });
 
   it('[MQTT-4.7.3-3] Topic Names up to the UTF-8 string limit are accepted and matched exactly', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { WireClient, type WirePacket } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import * as raw from './raw.js';
-import { bye, expectDisconnect, expectSilentClose, online, ping, subscribe, take, uid } from './helpers.js';
+import { bye, expectDisconnect, expectSilentClose, online, ping, sleep, subscribe, take, uid } from './helpers.js';
 
 async function expectNext(c: WireClient, cmd: string, messageId: number | undefined): Promise<WirePacket> {
   const p = await c.next();
@@ -60,7 +60,7 @@ describe('05 PUBLISH QoS 2', () => {
     }
   });
 
-  it('[MQTT-4.3.3-1] / MQTT 5 [MQTT-4.3.3-2] [MQTT-4.3.3-4] [MQTT-4.3.3-5] [MQTT-4.3.3-6] outbound: PUBLISH (DUP 0), PUBREC → PUBREL with the same id, PUBCOMP ends it', async () => {
+  it('[MQTT-4.3.3-1] / MQTT 5 [MQTT-4.3.3-1] [MQTT-4.3.3-2] [MQTT-4.3.3-3] [MQTT-4.3.3-4] [MQTT-4.3.3-5] [MQTT-4.3.3-6] [MQTT-3.6.2-1] outbound: PUBLISH (DUP 0), PUBREC → PUBREL with the same id, PUBCOMP ends it', async () => {
     for (const version of [4, 5] as const) {
       const sub = await online(port, version);
       const topic = `out2/${uid('t')}`;
@@ -158,7 +158,7 @@ describe('05 PUBLISH QoS 2', () => {
     bye(b);
   });
 
-  it('a PUBREL for an unknown identifier is answered with PUBCOMP (MQTT 5: reason 0x92 Packet Identifier not found)', async () => {
+  it('a PUBREL for an unknown identifier is answered with PUBCOMP (MQTT 5 [MQTT-3.7.2-1]: reason 0x92 Packet Identifier not found)', async () => {
     const c4 = await online(port, 4);
     c4.send({ cmd: 'pubrel', messageId: 999 });
     await expectNext(c4, 'pubcomp', 999);
@@ -204,6 +204,63 @@ describe('05 PUBLISH QoS 2', () => {
     assert.equal(some.reasonCode ?? 0, 0);
     c.send({ cmd: 'pubrel', messageId: 2 });
     await expectNext(c, 'pubcomp', 2);
+    bye(c);
+    bye(sub);
+  });
+
+  it('MQTT 5 [MQTT-4.3.3-7] a QoS 2 message whose PUBLISH was sent is not expired: it is resent on resumption after its Message Expiry Interval', async () => {
+    const clientId = uid('exp2');
+    const topic = `exp2/${uid('t')}`;
+    const session = { sessionExpiryInterval: 60 };
+    const sub = await online(port, 5, { clientId, properties: session });
+    await subscribe(sub, topic, 2);
+    const pub = await online(port, 5);
+    pub.send({ cmd: 'publish', topic, payload: 'short-lived', qos: 2, messageId: 1, properties: { messageExpiryInterval: 1 } });
+    await expectNext(pub, 'pubrec', 1);
+    pub.send({ cmd: 'pubrel', messageId: 1 });
+    await expectNext(pub, 'pubcomp', 1);
+    const [m] = await take(sub, 1); // sent, never acknowledged
+    sub.end();
+    await sub.waitClosed();
+    await sleep(1500);
+    const again = await online(port, 5, { clientId, clean: false, properties: session });
+    const [r] = await take(again, 1);
+    assert.equal(r.cmd, 'publish');
+    assert.equal(r.payload.toString(), 'short-lived');
+    assert.equal(r.messageId, m.messageId);
+    assert.equal(r.dup, true);
+    again.send({ cmd: 'pubrec', messageId: r.messageId });
+    await expectNext(again, 'pubrel', r.messageId);
+    again.send({ cmd: 'pubcomp', messageId: r.messageId });
+    bye(again);
+    bye(pub);
+  });
+
+  it('MQTT 5 [MQTT-4.3.3-13] inbound: the QoS 2 exchange is completed even after the message expired', async () => {
+    const c = await online(port, 5);
+    c.send({ cmd: 'publish', topic: `exp2in/${uid('t')}`, payload: 'x', qos: 2, messageId: 4, properties: { messageExpiryInterval: 1 } });
+    await expectNext(c, 'pubrec', 4);
+    await sleep(1300);
+    c.send({ cmd: 'pubrel', messageId: 4 });
+    const comp = await expectNext(c, 'pubcomp', 4);
+    assert.equal(comp.reasonCode ?? 0, 0, 'PUBCOMP Success, not Packet Identifier not found');
+    bye(c);
+  });
+
+  it('MQTT 5 [MQTT-4.3.3-9] after a PUBREC with a failure code, the same Packet Identifier starts a new message', async () => {
+    const topic = `recnew/${uid('t')}`;
+    const sub = await online(port, 5);
+    await subscribe(sub, topic, 0);
+    const c = await online(port, 5);
+    c.send({ cmd: 'publish', topic, payload: Buffer.from([0xff]), qos: 2, messageId: 6, properties: { payloadFormatIndicator: true } });
+    const refused = await expectNext(c, 'pubrec', 6);
+    assert.equal(refused.reasonCode, 0x99);
+    c.send({ cmd: 'publish', topic, payload: 'valid now', qos: 2, messageId: 6, properties: { payloadFormatIndicator: true } });
+    const accepted = await expectNext(c, 'pubrec', 6);
+    assert.ok((accepted.reasonCode ?? 0) < 0x80, 'accepted as a new message');
+    c.send({ cmd: 'pubrel', messageId: 6 });
+    await expectNext(c, 'pubcomp', 6);
+    assert.deepEqual((await ping(sub)).map((p) => p.payload.toString()), ['valid now']);
     bye(c);
     bye(sub);
   });

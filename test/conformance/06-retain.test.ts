@@ -64,38 +64,42 @@ describe('06 retained messages', () => {
     bye(pub);
   });
 
-  it('[MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-9] an empty retained message goes to current subscribers as usual (RETAIN 0), clears the topic, and is not stored', async () => {
-    const topic = `r10/${uid('t')}`;
-    const pub = await online(port, 4);
-    await retain0(pub, topic, 'to be cleared');
-    const live = await online(port, 4);
-    await subscribe(live, topic, 0);
-    assert.equal((await take(live, 1))[0].retain, true, 'the retained message on subscribing');
-    await retain0(pub, topic, Buffer.alloc(0));
-    const [m] = await take(live, 1);
-    assert.equal(m.payload.length, 0, 'the empty message is delivered');
-    assert.equal(m.retain, false, 'with RETAIN 0 on an established subscription');
-    assert.deepEqual(await freshLook(port, topic), [], 'nothing retained any more');
-    // An empty retained message on a topic that never had one is not stored either.
-    const other = `r11/${uid('t')}`;
-    await retain0(pub, other, Buffer.alloc(0));
-    assert.deepEqual(await freshLook(port, other), []);
-    bye(live);
-    bye(pub);
+  it('[MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.1-9] an empty retained message goes to current subscribers as usual (RETAIN 0), clears the topic, and is not stored (MQTT 5 [MQTT-3.3.1-6] [MQTT-3.3.1-7] [MQTT-3.3.1-12])', async () => {
+    for (const version of [4, 5] as const) {
+      const topic = `r10/${uid('t')}`;
+      const pub = await online(port, version);
+      await retain0(pub, topic, 'to be cleared');
+      const live = await online(port, version);
+      await subscribe(live, topic, 0);
+      assert.equal((await take(live, 1))[0].retain, true, 'the retained message on subscribing');
+      await retain0(pub, topic, Buffer.alloc(0));
+      const [m] = await take(live, 1);
+      assert.equal(m.payload.length, 0, 'the empty message is delivered');
+      assert.equal(m.retain, false, 'with RETAIN 0 on an established subscription');
+      assert.deepEqual(await freshLook(port, topic, 2, version), [], 'nothing retained any more');
+      // An empty retained message on a topic that never had one is not stored either.
+      const other = `r11/${uid('t')}`;
+      await retain0(pub, other, Buffer.alloc(0));
+      assert.deepEqual(await freshLook(port, other, 2, version), []);
+      bye(live);
+      bye(pub);
+    }
   });
 
-  it('[MQTT-3.3.1-12] a PUBLISH with RETAIN 0 neither stores nor replaces nor removes the retained message', async () => {
-    const topic = `r12/${uid('t')}`;
-    const pub = await online(port, 4);
-    await retain0(pub, topic, 'kept');
-    await publish1(pub, topic, 'not retained', 1);
-    await publish1(pub, topic, '', 2);
-    const got = await freshLook(port, topic);
-    assert.deepEqual(got.map((p) => p.payload.toString()), ['kept']);
-    const never = `r12b/${uid('t')}`;
-    await publish1(pub, never, 'plain', 3);
-    assert.deepEqual(await freshLook(port, never), [], 'a plain message is not stored');
-    bye(pub);
+  it('[MQTT-3.3.1-12] a PUBLISH with RETAIN 0 neither stores nor replaces nor removes the retained message (MQTT 5 [MQTT-3.3.1-8])', async () => {
+    for (const version of [4, 5] as const) {
+      const topic = `r12/${uid('t')}`;
+      const pub = await online(port, version);
+      await retain0(pub, topic, 'kept');
+      await publish1(pub, topic, 'not retained', 1);
+      await publish1(pub, topic, '', 2);
+      const got = await freshLook(port, topic, 2, version);
+      assert.deepEqual(got.map((p) => p.payload.toString()), ['kept']);
+      const never = `r12b/${uid('t')}`;
+      await publish1(pub, never, 'plain', 3);
+      assert.deepEqual(await freshLook(port, never, 2, version), [], 'a plain message is not stored');
+      bye(pub);
+    }
   });
 
   it('[MQTT-3.1.2-7] retained messages outlive the session that published them', async () => {

@@ -65,18 +65,21 @@ describe('07 sessions', () => {
     bye(b.client);
   });
 
-  it('[MQTT-3.1.3-2] the Client Identifier (compared exactly) identifies the session', async () => {
-    const lower = uid('abc');
-    const upper = lower.toUpperCase();
-    const a = await online(port, 4, { clientId: lower, clean: false });
-    bye(a);
-    await a.waitClosed();
-    const other = await onlineWith(port, 4, { clientId: upper, clean: false });
-    assert.equal(other.connack.sessionPresent, false, 'a differently cased id is another client');
-    bye(other.client);
-    const same = await onlineWith(port, 4, { clientId: lower, clean: false });
-    assert.equal(same.connack.sessionPresent, true);
-    bye(same.client);
+  it('[MQTT-3.1.3-2] the Client Identifier (compared exactly) identifies the session (MQTT 5 [MQTT-3.1.3-2])', async () => {
+    for (const version of [4, 5] as const) {
+      const session = version === 5 ? { properties: { sessionExpiryInterval: 60 } } : {};
+      const lower = uid(`abc${version}`);
+      const upper = lower.toUpperCase();
+      const a = await online(port, version, { clientId: lower, clean: false, ...session });
+      bye(a);
+      await a.waitClosed();
+      const other = await onlineWith(port, version, { clientId: upper, clean: false, ...session });
+      assert.equal(other.connack.sessionPresent, false, 'a differently cased id is another client');
+      bye(other.client);
+      const same = await onlineWith(port, version, { clientId: lower, clean: false, ...session });
+      assert.equal(same.connack.sessionPresent, true);
+      bye(same.client);
+    }
   });
 
   it('[MQTT-3.1.4-2] [MQTT-4.4.0-1] takeover in MQTT 3.1.1: the old connection is closed, the session continues with the new one, in-flight messages are resent to it', async () => {
@@ -111,7 +114,7 @@ describe('07 sessions', () => {
     bye(second);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-4] [MQTT-3.2.2-2] Clean Start 1 discards an existing session even when it has not expired', async () => {
+  it('MQTT 5 [MQTT-3.1.2-4] [MQTT-3.2.2-2] [MQTT-3.1.4-4] Clean Start 1 discards an existing session even when it has not expired', async () => {
     const clientId = uid('cs5');
     const topic = `cs5/${uid('t')}`;
     const a = await online(port, 5, { clientId, properties: { sessionExpiryInterval: 300 } });
@@ -125,7 +128,7 @@ describe('07 sessions', () => {
     bye(b.client);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-5] [MQTT-3.1.2-6] [MQTT-3.2.2-3] Clean Start 0 resumes a stored session (Session Present 1) or creates one (Session Present 0)', async () => {
+  it('MQTT 5 [MQTT-3.1.2-5] [MQTT-3.1.2-6] [MQTT-3.2.2-3] [MQTT-3.1.4-5] Clean Start 0 resumes a stored session (Session Present 1) or creates one (Session Present 0)', async () => {
     const clientId = uid('resume5');
     const a = await onlineWith(port, 5, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } });
     assert.equal(a.connack.sessionPresent, false);
@@ -136,7 +139,7 @@ describe('07 sessions', () => {
     bye(b.client);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-23] without a Session Expiry Interval the session ends with the connection', async () => {
+  it('MQTT 5 [MQTT-3.1.2-23] [MQTT-4.1.0-2] without a Session Expiry Interval the session ends with the connection', async () => {
     const clientId = uid('noexp');
     const a = await online(port, 5, { clientId, clean: false });
     await subscribe(a, `noexp/${uid('t')}`, 1);

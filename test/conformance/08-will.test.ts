@@ -59,38 +59,42 @@ describe('08 will messages', () => {
     bye(w);
   });
 
-  it('[MQTT-3.1.2-16] [MQTT-3.3.1-9] a will with Will Retain 0 is published non-retained', async () => {
-    const topic = `will/noretain/${uid('t')}`;
-    const w = await watch(topic);
-    const c = await online(port, 4, { will: { topic, payload: Buffer.from('not kept'), qos: 0, retain: false } });
-    c.end();
-    const [m] = await take(w, 1);
-    assert.equal(m.retain, false);
-    const late = await online(port, 4);
-    await subscribe(late, topic, 0);
-    assert.deepEqual(await ping(late), [], 'nothing retained');
-    bye(w);
-    bye(late);
+  it('[MQTT-3.1.2-16] [MQTT-3.3.1-9] a will with Will Retain 0 is published non-retained (MQTT 5 [MQTT-3.1.2-14])', async () => {
+    for (const version of [4, 5] as const) {
+      const topic = `will/noretain/${uid('t')}`;
+      const w = await watch(topic, 2, version);
+      const c = await online(port, version, { will: { topic, payload: Buffer.from('not kept'), qos: 0, retain: false } });
+      c.end();
+      const [m] = await take(w, 1);
+      assert.equal(m.retain, false);
+      const late = await online(port, version);
+      await subscribe(late, topic, 0);
+      assert.deepEqual(await ping(late), [], 'nothing retained');
+      bye(w);
+      bye(late);
+    }
   });
 
-  it('[MQTT-3.1.2-14] [MQTT-3.1.2-17] a will with QoS 2 and Will Retain 1 is delivered at QoS 2 and retained', async () => {
-    const topic = `will/q2/${uid('t')}`;
-    const w = await watch(topic, 2);
-    const c = await online(port, 4, { will: { topic, payload: Buffer.from('q2'), qos: 2, retain: true } });
-    c.end();
-    const [m] = await take(w, 1);
-    assert.equal(m.qos, 2);
-    w.send({ cmd: 'pubrec', messageId: m.messageId });
-    assert.equal((await w.next()).cmd, 'pubrel');
-    w.send({ cmd: 'pubcomp', messageId: m.messageId });
-    const late = await online(port, 4);
-    await subscribe(late, topic, 2);
-    const [r] = await take(late, 1);
-    assert.equal(r.retain, true);
-    assert.equal(r.qos, 2);
-    late.send({ cmd: 'pubrec', messageId: r.messageId });
-    bye(w);
-    bye(late);
+  it('[MQTT-3.1.2-14] [MQTT-3.1.2-17] a will with QoS 2 and Will Retain 1 is delivered at QoS 2 and retained (MQTT 5 [MQTT-3.1.2-12] [MQTT-3.1.2-15])', async () => {
+    for (const version of [4, 5] as const) {
+      const topic = `will/q2/${uid('t')}`;
+      const w = await watch(topic, 2, version);
+      const c = await online(port, version, { will: { topic, payload: Buffer.from('q2'), qos: 2, retain: true } });
+      c.end();
+      const [m] = await take(w, 1);
+      assert.equal(m.qos, 2);
+      w.send({ cmd: 'pubrec', messageId: m.messageId });
+      assert.equal((await w.next()).cmd, 'pubrel');
+      w.send({ cmd: 'pubcomp', messageId: m.messageId });
+      const late = await online(port, version);
+      await subscribe(late, topic, 2);
+      const [r] = await take(late, 1);
+      assert.equal(r.retain, true);
+      assert.equal(r.qos, 2);
+      late.send({ cmd: 'pubrec', messageId: r.messageId });
+      bye(w);
+      bye(late);
+    }
   });
 
   it('[MQTT-3.1.2-12] without the Will Flag nothing is published when the connection ends', async () => {
@@ -116,9 +120,11 @@ describe('08 will messages', () => {
     bye(w);
   });
 
-  it('[MQTT-3.1.3-10] [MQTT-1.5.3-1] a Will Topic that is not well-formed UTF-8 is closed without CONNACK', async () => {
+  it('[MQTT-3.1.3-10] [MQTT-1.5.3-1] a Will Topic that is not well-formed UTF-8 is closed without CONNACK (MQTT 5 [MQTT-3.1.3-11]: 0x81 at most)', async () => {
     const c = await openRaw(port, 4, raw.connect({ clientId: uid('wt'), will: { topic: raw.BAD_UTF8, payload: Buffer.from('x') } }));
     await expectRefused(c, []);
+    const c5 = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('wt5'), will: { topic: raw.BAD_UTF8, payload: Buffer.from('x') } }));
+    await expectRefused(c5, [0x81]);
   });
 
   it('[MQTT-3.3.2-2] a Will Topic with a wildcard is refused: no successful CONNACK', async () => {
@@ -130,7 +136,7 @@ describe('08 will messages', () => {
     }
   });
 
-  it('MQTT 5 [MQTT-3.1.3-10] [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-20] will properties are forwarded unaltered, User Properties in order', async () => {
+  it('MQTT 5 [MQTT-3.1.3-10] [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] will properties are forwarded unaltered, User Properties in order', async () => {
     const topic = `will/props/${uid('t')}`;
     const w = await watch(topic, 0, 5);
     const properties = {
@@ -154,7 +160,7 @@ describe('08 will messages', () => {
     bye(w);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-8] a will whose delay outlasts the session is published when the session ends', async () => {
+  it('MQTT 5 [MQTT-3.1.2-7] [MQTT-3.1.2-8] a will whose delay outlasts the session is published when the session ends', async () => {
     const topic = `will/sessionend/${uid('t')}`;
     const w = await watch(topic, 0, 5);
     const c = await online(port, 5, {
@@ -170,13 +176,15 @@ describe('08 will messages', () => {
     bye(w);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-10] [MQTT-3.14.4-3] DISCONNECT with reason 0x00 discards the will', async () => {
-    const topic = `will/normal5/${uid('t')}`;
-    const w = await watch(topic, 0, 5);
-    const c = await online(port, 5, { will: { topic, payload: Buffer.from('x'), qos: 0, retain: false } });
-    bye(c);
-    assert.equal(await c.waitClosed(), true);
-    assert.deepEqual(await ping(w), []);
-    bye(w);
+  it('[MQTT-3.14.4-3] [MQTT-3.1.2-10] DISCONNECT discards the will (MQTT 5 [MQTT-3.14.4-3] [MQTT-3.1.2-10]: with reason 0x00)', async () => {
+    for (const version of [4, 5] as const) {
+      const topic = `will/normal${version}/${uid('t')}`;
+      const w = await watch(topic, 0, version);
+      const c = await online(port, version, { will: { topic, payload: Buffer.from('x'), qos: 0, retain: false } });
+      bye(c);
+      assert.equal(await c.waitClosed(), true);
+      assert.deepEqual(await ping(w), []);
+      bye(w);
+    }
   });
 });

@@ -20,15 +20,15 @@ describe('09 keep alive', { concurrency: true }, () => {
     const started = Date.now();
     await expectSilentClose(c, 4000);
     const took = Date.now() - started;
-    assert.ok(took >= 1400 && took < 2600, `closed after ${took} ms (1.5 × 1 s expected)`);
+    assert.ok(took >= 1400 && took < 3500, `closed after ${took} ms (1.5 × 1 s expected)`);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-22] a client silent for 1.5 × Keep Alive gets DISCONNECT 0x8D (Keep Alive timeout), then the close', async () => {
+  it('MQTT 5 [MQTT-3.1.2-22] [MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-3.14.2-2] a client silent for 1.5 × Keep Alive gets DISCONNECT 0x8D (Keep Alive timeout), nothing after it, then the close', async () => {
     const c = await online(port, 5, { keepalive: 1 });
     const started = Date.now();
     await expectDisconnect(c, 0x8d, 4000);
     const took = Date.now() - started;
-    assert.ok(took >= 1400 && took < 2600, `closed after ${took} ms`);
+    assert.ok(took >= 1400 && took < 3500, `closed after ${took} ms`);
   });
 
   it('[MQTT-3.12.4-1] PINGREQ keeps the connection open, each answered by PINGRESP', async () => {
@@ -80,6 +80,6 @@ describe('09 keep alive capped by the server (mqttMaxKeepAliveSec 1)', () => {
     const started = Date.now();
     await expectDisconnect(client, 0x8d, 4000);
     const took = Date.now() - started;
-    assert.ok(took >= 1400 && took < 2600, `closed after ${took} ms`);
+    assert.ok(took >= 1400 && took < 3500, `closed after ${took} ms`);
   });
 });

@@ -69,10 +69,12 @@ describe('10 UNSUBSCRIBE', () => {
     await expectSilentClose(c);
   });
 
-  it('[MQTT-3.10.4-4] [MQTT-3.10.4-5] [MQTT-2.3.1-7] UNSUBACK carries the Packet Identifier, even when nothing was subscribed', async () => {
-    const c = await online(port, 4);
-    for (const id of [1, 0x4321, 0xffff]) await unsubscribe(c, [`never/${id}`], id);
-    bye(c);
+  it('[MQTT-3.10.4-4] [MQTT-3.10.4-5] [MQTT-2.3.1-7] UNSUBACK carries the Packet Identifier, even when nothing was subscribed (MQTT 5 [MQTT-3.10.4-4] [MQTT-3.10.4-5] [MQTT-2.2.1-6])', async () => {
+    for (const version of [4, 5] as const) {
+      const c = await online(port, version);
+      for (const id of [1, 0x4321, 0xffff]) await unsubscribe(c, [`never/${id}`], id);
+      bye(c);
+    }
   });
 
   it('[MQTT-3.10.4-1] filters are compared character by character: only the identical subscription is removed', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { WirePacket } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import * as raw from './raw.js';
-import { bye, connackCode, expectDisconnect, expectRefused, online, onlineWith, openRaw, ping, publish1, subscribe, take, uid } from './helpers.js';
+import { bye, connackCode, expectDisconnect, expectRefused, online, onlineWith, openRaw, packetSize, ping, publish1, subscribe, take, uid } from './helpers.js';
 
 const P = raw.prop;
 
@@ -51,7 +51,7 @@ describe('11 MQTT 5 properties', () => {
     await expectDisconnect(b, 0x81);
   });
 
-  it('(3.1.2.11) CONNECT with Receive Maximum 0, Maximum Packet Size 0 or Request Problem Information 2 is a Protocol Error: refused', async () => {
+  it('[MQTT-3.14.0-1] (3.1.2.11) CONNECT with Receive Maximum 0, Maximum Packet Size 0 or Request Problem Information 2 is a Protocol Error: refused, never with a DISCONNECT', async () => {
     for (const bad of [P.receiveMaximum(0), P.maximumPacketSize(0), P.requestProblemInformation(2)]) {
       const c = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('bad'), properties: raw.props(bad) }));
       await expectRefused(c, [0x82]);
@@ -78,7 +78,7 @@ describe('11 MQTT 5 properties', () => {
     await expectDisconnect(c, 0x82);
   });
 
-  it('[MQTT-3.2.2-1] [MQTT-3.2.2-9] [MQTT-3.1.2-28] [MQTT-4.12.0-6] CONNACK: reserved flag bits 0, no Maximum QoS (QoS 2 is supported), no Response Information or Authentication Method unasked', async () => {
+  it('[MQTT-3.2.0-1] [MQTT-3.2.2-1] [MQTT-3.2.2-9] [MQTT-3.1.2-28] [MQTT-4.12.0-6] CONNACK first: reserved flag bits 0, no Maximum QoS (QoS 2 is supported), no Response Information or Authentication Method unasked', async () => {
     const c = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('connack') }));
     const bytes: Buffer[] = [];
     c.socket.on('data', (d: Buffer) => bytes.push(d));
@@ -208,7 +208,7 @@ describe('11 MQTT 5 properties', () => {
     bye(c);
   });
 
-  it('[MQTT-4.9.0-3] [MQTT-3.3.4-10] while the client has no send quota left, the server still answers PINGREQ, SUBSCRIBE and UNSUBSCRIBE', async () => {
+  it('[MQTT-4.9.0-1] [MQTT-4.9.0-2] [MQTT-4.9.0-3] [MQTT-3.3.4-10] while the client has no send quota left, the server still answers PINGREQ, SUBSCRIBE and UNSUBSCRIBE', async () => {
     const sub = await online(port, 5, { properties: { receiveMaximum: 1 } });
     const topic = `quota/${uid('t')}`;
     await subscribe(sub, topic, 1);
@@ -246,5 +246,40 @@ describe('11 MQTT 5 properties', () => {
     assert.equal(pubrecs, ids, 'every message of the window is accepted');
     c.sendRaw(raw.publish({ topic, qos: 1, packetId: 1, props5: raw.props() }));
     await expectDisconnect(c, 0x93, 10_000);
+  });
+
+  it('[MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4] overlapping subscriptions: one copy at the highest QoS, carrying every matching Subscription Identifier', async () => {
+    const c = await online(port, 5);
+    const base = `ovl5/${uid('t')}`;
+    await subscribe(c, `${base}/+`, 0, 1, { subscriptionIdentifier: 11 });
+    await subscribe(c, `${base}/#`, 1, 2, { subscriptionIdentifier: 22 });
+    await subscribe(c, `${base}/x`, 0, 3);
+    const pub = await online(port, 5);
+    await publish1(pub, `${base}/x`, 'x');
+    const got = await ping(c);
+    assert.equal(got.length, 1, 'one copy');
+    assert.equal(got[0].qos, 1, 'at the highest granted QoS');
+    assert.deepEqual([got[0].properties?.subscriptionIdentifier].flat().sort(), [11, 22]);
+    c.send({ cmd: 'puback', messageId: got[0].messageId });
+    bye(c);
+    bye(pub);
+  });
+
+  it('[MQTT-3.1.2-24] [MQTT-3.4.2-2] [MQTT-3.5.2-2] [MQTT-3.14.2-3] Reason Strings are left out where they would exceed the client Maximum Packet Size', async () => {
+    const max = 26;
+    const { client: c, connack } = await onlineWith(port, 5, { properties: { maximumPacketSize: max } });
+    assert.ok(packetSize(connack) <= max, `CONNACK of ${packetSize(connack)} bytes`);
+    const bad = { payload: Buffer.from([0xff]), properties: { payloadFormatIndicator: true } };
+    c.send({ cmd: 'publish', topic: `mps/${uid('t')}`, qos: 1, messageId: 1, ...bad });
+    const puback = await c.next();
+    assert.equal(puback.reasonCode, 0x99);
+    assert.ok(packetSize(puback) <= max, `PUBACK of ${packetSize(puback)} bytes exceeds the client Maximum Packet Size ${max}`);
+    c.send({ cmd: 'publish', topic: `mps/${uid('t')}`, qos: 2, messageId: 2, ...bad });
+    const pubrec = await c.next();
+    assert.equal(pubrec.reasonCode, 0x99);
+    assert.ok(packetSize(pubrec) <= max, `PUBREC of ${packetSize(pubrec)} bytes exceeds the client Maximum Packet Size ${max}`);
+    c.sendRaw(raw.publish({ topic: '', props5: raw.props(), payload: 'x' }));
+    const d = await expectDisconnect(c, 0x82);
+    assert.ok(packetSize(d) <= max, `DISCONNECT of ${packetSize(d)} bytes exceeds the client Maximum Packet Size ${max}`);
   });
 });

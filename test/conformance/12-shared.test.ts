@@ -119,7 +119,7 @@ describe('12 shared subscriptions', () => {
     for (const c of [...members, pub]) bye(c);
   });
 
-  it('[MQTT-4.8.2-4] a QoS 2 delivery to a member that drops is completed with that member when it reconnects, not with another', async () => {
+  it('[MQTT-4.8.2-4] [MQTT-3.3.1-1] [MQTT-4.4.0-1] a QoS 2 delivery to a member that drops is completed with that member when it reconnects, not with another', async () => {
     const topic = `shq2/${uid('t')}`;
     const idA = uid('shA');
     const a = await online(port, 5, { clientId: idA, properties: { sessionExpiryInterval: 60 } });

@@ -73,7 +73,17 @@ export async function expectDisconnect(c: WireClient, codes: number | number[], 
   assert.ok(p, `the connection closed without DISCONNECT (expected reason ${hex(allowed)})`);
   assert.equal(p.cmd, 'disconnect', `expected DISCONNECT, got ${p.cmd}`);
   assert.ok(allowed.includes(p.reasonCode as number), `DISCONNECT reason 0x${Number(p.reasonCode).toString(16)}, expected ${hex(allowed)}`);
-  assert.equal(await c.waitClosed(timeoutMs), true, 'the connection is closed after DISCONNECT');
+  // The server never sends a Session Expiry Interval on DISCONNECT [MQTT-3.14.2-2].
+  assert.equal(p.properties?.sessionExpiryInterval, undefined, 'no Session Expiry Interval on a server DISCONNECT');
+  // Nothing follows a DISCONNECT, and the connection closes [MQTT-3.14.4-1], [MQTT-3.14.4-2].
+  let after: WirePacket | undefined;
+  try {
+    after = await c.nextOrClose(timeoutMs);
+  } catch {
+    c.end();
+    assert.fail(`the connection is still open ${timeoutMs} ms after DISCONNECT`);
+  }
+  assert.equal(after, undefined, `a ${after?.cmd} followed the DISCONNECT`);
   return p;
 }
 
@@ -174,3 +184,9 @@ export function bye(c: WireClient): void {
   // end() flushes the DISCONNECT before the FIN; destroy() could drop it and fire the will.
   c.socket.end(mqttPacket.generate({ cmd: 'disconnect' } as mqttPacket.Packet, { protocolVersion: c.version }));
 }
+
+/** A received packet's whole size in bytes, from mqtt-packet's Remaining Length. */
+export const packetSize = (p: WirePacket): number => {
+  const n = p.length as number;
+  return 1 + (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4) + n;
+};

@@ -29,7 +29,11 @@ export function handleConnect(ch: Channel, packet: ConnectPacket): void | Promis
   ch.state = 'connecting';
   ch.version = packet.protocolVersion;
   const props = packet.properties ?? {};
-  if (packet.protocolVersion === 5) ch.problemInformation = props.requestProblemInformation !== 0;
+  if (packet.protocolVersion === 5) {
+    ch.problemInformation = props.requestProblemInformation !== 0;
+    // Known from here on, so even a refusing CONNACK respects it [MQTT-3.2.2-19].
+    if (props.maximumPacketSize !== undefined) ch.maxOutgoingPacketSize = props.maximumPacketSize;
+  }
   const maxKeepAlive = ch.broker.options.maxKeepAlive;
 
   const { clientId, assigned } = resolveClientId(packet);
@@ -84,7 +88,6 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   const { packet } = pending;
   const props = packet.properties ?? {};
   if (packet.protocolVersion === 5) {
-    if (props.maximumPacketSize !== undefined) ch.maxOutgoingPacketSize = props.maximumPacketSize;
     // Aliases towards the client only when it allows them [MQTT-3.3.2-9].
     if (props.topicAliasMaximum) ch.outboundAliases = new OutboundAliases(props.topicAliasMaximum);
   }
