@@ -1,13 +1,14 @@
 // Authentication and authorization as MQTT.js clients meet them, against a real server.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { SignJWT } from 'jose';
 import type { MqttClient, Packet } from 'mqtt';
 import { runPasswd } from '../../src/cli/passwd.js';
+import { generateDevCertificates } from '../../src/transport/dev-certs.js';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -183,5 +184,49 @@ describe('security: CONNACK codes of MQTT 5 clients on the wire', () => {
     });
     assert.equal(code, 0x8c);
     c.end(true);
+  });
+});
+
+describe('security: mutual TLS as the authentication method', () => {
+  let t: TestServer;
+  let dir: string;
+  let certs: Awaited<ReturnType<typeof generateDevCertificates>>;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'starling-mtls-'));
+    certs = await generateDevCertificates(join(dir, 'certs'), { hosts: ['localhost', '127.0.0.1'] });
+    const acl = join(dir, 'acl');
+    // The certificate's CN is the user name the ACL sees.
+    writeFileSync(acl, ['pattern readwrite devices/%u/#', ''].join('\n'));
+    t = await startTestServer({
+      mqttListeners: 'mqtt+ssl://127.0.0.1:0',
+      mqttTlsCertificateFilePath: certs.certFile,
+      mqttTlsKeyFilePath: certs.keyFile,
+      mqttTlsTrustCertsFilePath: certs.caFile,
+      mqttAuthenticationEnabled: 'true',
+      mqttAuthenticationMethods: 'mtls',
+      mqttAuthorizationEnabled: 'true',
+      mqttAclFile: acl,
+    });
+  });
+  after(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('makes the certificate CN the user name (for ACL patterns) and refuses a client without a certificate', async () => {
+    const url = `mqtts://127.0.0.1:${t.port('mqtt+ssl')}`;
+    const ca = readFileSync(certs.caFile);
+    const c = await connectClient(url, {
+      protocolVersion: 5,
+      clientId: 'mtls-1',
+      username: 'someone-else',
+      key: readFileSync(certs.clientKeyFile),
+      cert: readFileSync(certs.clientCertFile),
+      ca,
+      rejectUnauthorized: true,
+    });
+    assert.deepEqual(await subackCodes(c, ['devices/starling-dev-client/x', 'devices/someone-else/x']), [0, 0x87]);
+    await endClient(c);
+    await assert.rejects(connectClient(url, { protocolVersion: 5, clientId: 'mtls-2', ca, rejectUnauthorized: true }, 3000));
   });
 });

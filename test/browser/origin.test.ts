@@ -1,0 +1,82 @@
+// webSocketAllowedOrigins in a real browser: a page from an allowed origin connects, a page from
+// any other site cannot ride the user's browser into the broker.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser } from 'playwright-core';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+function servePage(html: string): Promise<Server> {
+  const s = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(html);
+  });
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
+}
+
+describe('WebSocket origin check in Chromium', () => {
+  let browser: Browser;
+  let t: TestServer;
+  let allowed: Server;
+  let other: Server;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install the Debian package "chromium"`);
+    // Two page servers: the first one's origin is allowed, the second one's is not.
+    const page = (wsUrl: string) => `<!doctype html><html><body><pre id="log"></pre>
+<script src="${wsUrl.replace('ws://', 'http://').replace('/mqtt', '')}/mqtt.min.js"></script>
+<script>
+  const log = (t) => { document.getElementById('log').textContent += t + '\\n' }
+  const client = mqtt.connect('${wsUrl}', { reconnectPeriod: 0, connectTimeout: 5000 })
+  client.on('connect', () => log('connected'))
+  client.on('error', (e) => log('error ' + e.message))
+  client.on('close', () => log('closed'))
+</script></body></html>`;
+    allowed = await servePage('placeholder');
+    other = await servePage('placeholder');
+    const allowedOrigin = `http://127.0.0.1:${(allowed.address() as AddressInfo).port}`;
+    t = await startTestServer({ webSocketAllowedOrigins: allowedOrigin });
+    const html = page(t.url('ws'));
+    for (const s of [allowed, other]) {
+      s.removeAllListeners('request');
+      s.on('request', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end(html);
+      });
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+    for (const s of [allowed, other]) await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
+  });
+
+  async function outcome(server: Server): Promise<string> {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      await page.waitForFunction("/connected|closed|error/.test(document.getElementById('log').textContent)", undefined, { timeout: 10_000 });
+      return await page.locator('#log').innerText();
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('lets a page from the allowed origin connect', async () => {
+    assert.match(await outcome(allowed), /connected/);
+  });
+
+  it('refuses a page from another origin (HTTP 403 on the upgrade)', async () => {
+    const log = await outcome(other);
+    assert.doesNotMatch(log, /connected/);
+    assert.match(log, /closed|error/);
+  });
+});
