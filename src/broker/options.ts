@@ -25,6 +25,8 @@ export interface BrokerOptions {
   maxSubscriptionsPerClient: number;
   /** Bytes a client may have waiting in its outgoing buffer before QoS 0 is dropped and QoS 1/2 waits. */
   maxOutgoingBytes: number;
+  /** Response Information for MQTT 5 clients that request it; `%c` = client id; empty = none. */
+  responseInformation: string;
   /** Milliseconds clock, injectable for tests. */
   now?: () => number;
 }
@@ -39,4 +41,5 @@ export const defaultBrokerLimits = {
   maxTopicLevels: 128,
   maxSubscriptionsPerClient: 0,
   maxOutgoingBytes: 8 * 1024 * 1024,
+  responseInformation: '',
 } satisfies Omit<BrokerOptions, 'store' | 'log'>;

@@ -58,6 +58,7 @@ export interface ChannelLimits {
   maxTopicLevels: number;
   maxSubscriptionsPerClient: number;
   maxOutgoingBytes: number;
+  responseInformation: string;
 }
 
 export interface ChannelContext {

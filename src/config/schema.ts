@@ -107,6 +107,7 @@ export const schema = {
   // --- MQTT
   mqttMessageMaxLength: def({ kind: 'size', default: MiB, group: 'MQTT', min: 64, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest MQTT packet accepted from a client, bytes (advertised as Maximum Packet Size in MQTT 5).' }),
   mqttMaxKeepAliveSec: def({ kind: 'duration', default: 0, group: 'MQTT', min: 0, max: 65535, doc: 'Largest keep-alive granted to a client, seconds (MQTT 5 Server Keep Alive); 0 = whatever the client asks.' }),
+  mqttResponseInformation: def({ kind: 'string', default: '', group: 'MQTT', doc: 'Response Information sent in CONNACK to MQTT 5 clients that ask for it (request/response topic root); %c is replaced by the client id; empty = none.' }),
   connectTimeoutSec: def({ kind: 'duration', default: 10, group: 'MQTT', min: 1, doc: 'Seconds a new connection has to send CONNECT (and finish authenticating) before it is closed.' }),
   maxInflightMessages: def({ kind: 'int', default: 100, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 messages in flight towards one client (further capped by its Receive Maximum).' }),
   maxConnections: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most client connections at once over all listeners; 0 = no limit.' }),

@@ -53,6 +53,7 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
     maxTopicLevels: config.maxTopicLevels,
     maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
     maxOutgoingBytes: config.maxOutgoingBytes,
+    responseInformation: config.mqttResponseInformation,
   };
 }
 

@@ -32,9 +32,18 @@ async function waitUntil(check: () => boolean, what: string, timeoutMs = 3000): 
 describe('MQTT.js 5.0', () => {
   let t: TestServer;
   before(async () => {
-    t = await startTestServer({ mqttMaxKeepAliveSec: '120', mqttMessageMaxLength: '4096' });
+    t = await startTestServer({ mqttMaxKeepAliveSec: '120', mqttMessageMaxLength: '4096', mqttResponseInformation: 'replies/%c/' });
   });
   after(() => t.close());
+
+  it('returns Response Information only to a client that requests it [MQTT-3.1.2-28]', async () => {
+    const asks = mqttConnect(t.url(), { ...v5, clientId: 'ri-yes', properties: { requestResponseInformation: true } });
+    assert.equal((await connackOf(asks)).properties?.responseInformation, 'replies/ri-yes/');
+    await endClient(asks);
+    const silent = mqttConnect(t.url(), { ...v5, clientId: 'ri-no' });
+    assert.equal((await connackOf(silent)).properties?.responseInformation, undefined);
+    await endClient(silent);
+  });
 
   it('CONNACK advertises what the server supports and assigns an id to an empty one [MQTT-3.2.2-16]', async () => {
     const c = mqttConnect(t.url(), { ...v5, clientId: '' });

@@ -145,6 +145,10 @@ function connackProperties(ch: Channel, pending: PendingConnect, authData: Buffe
     sharedSubscriptionAvailable: 1,
   };
   if (pending.assignedClientId) p.assignedClientIdentifier = ch.clientId;
+  // Only to a client that asked for it [MQTT-3.1.2-28].
+  if (pending.packet.properties?.requestResponseInformation === 1 && opts.responseInformation) {
+    p.responseInformation = opts.responseInformation.replaceAll('%c', ch.clientId);
+  }
   if (pending.serverKeepAlive !== undefined) p.serverKeepAlive = pending.serverKeepAlive;
   if (ch.authMethod !== undefined) {
     p.authenticationMethod = ch.authMethod;
