@@ -4,7 +4,7 @@ import type { ProtocolVersion, QoS } from '../protocol/constants.js';
 import type { Packet, Properties, PublishPacket } from '../protocol/packets.js';
 import { encode } from '../protocol/codec.js';
 import { MqttError } from '../protocol/errors.js';
-import { ReasonCode, connackCodeForV3 } from '../protocol/reason-codes.js';
+import { ReasonCode, connackCodeForV3, disconnectCodeFor } from '../protocol/reason-codes.js';
 import type { BrokerClient, ChannelContext, DisconnectKind } from './context.js';
 import { remainingExpiry } from '../session/message.js';
 import type { ClientInfo } from '../hooks/hooks.js';
@@ -214,7 +214,8 @@ export class Channel implements BrokerClient, SessionOutlet {
       this.refuseConnect(code, message);
     } else if (this.version === 5) {
       const props: Properties | undefined = this.problemInformation ? { reasonString: message } : undefined;
-      this.send(props ? { type: 'disconnect', reasonCode: code, properties: props } : { type: 'disconnect', reasonCode: code });
+      const reasonCode = disconnectCodeFor(code);
+      this.send(props ? { type: 'disconnect', reasonCode, properties: props } : { type: 'disconnect', reasonCode });
     }
     this.end('abnormal');
   }

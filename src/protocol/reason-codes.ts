@@ -80,3 +80,28 @@ export function connackCodeForV3(reason: number): number {
       return ConnackReturnCode.ServerUnavailable;
   }
 }
+
+/** Reason codes a DISCONNECT may carry (MQTT 5.0, 3.14.2.1). */
+const DISCONNECT_CODES = new Set([
+  0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b,
+  0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+]);
+
+/**
+ * The code to put in a server DISCONNECT for a failure with `reason`. Codes that only CONNACK may
+ * carry (bad credentials, bad authentication method, banned, …) become Not authorized; any other
+ * unlisted code becomes Unspecified error.
+ */
+export function disconnectCodeFor(reason: number): number {
+  if (DISCONNECT_CODES.has(reason)) return reason;
+  switch (reason) {
+    case ReasonCode.BadUserNameOrPassword:
+    case ReasonCode.BadAuthenticationMethod:
+    case ReasonCode.Banned:
+      return ReasonCode.NotAuthorized;
+    case ReasonCode.ServerUnavailable:
+      return ReasonCode.ServerBusy;
+    default:
+      return ReasonCode.UnspecifiedError;
+  }
+}
