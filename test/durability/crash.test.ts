@@ -2,7 +2,8 @@
 // on the same data directory. Nothing it acknowledged may be lost; QoS 2 is delivered exactly once.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -218,5 +219,11 @@ describe('durability: SIGKILL mid-stream', () => {
     } finally {
       await broker.kill('SIGTERM');
     }
+  });
+
+  it('refuses to start on a corrupt database, naming the file, instead of starting empty', async () => {
+    const dir = dataDir();
+    writeFileSync(join(dir, 'starling.db'), randomBytes(8192));
+    await assert.rejects(startBrokerProcess(flags(dir)), (err: Error) => /starling\.db.*not a SQLite database/s.test(err.message));
   });
 });
