@@ -203,6 +203,22 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
         return dd?.textContent === '3';
       });
       assert.equal(await connected.innerText(), '3', 'the console, node-peer and node-victim');
+      // A burst from a Node client moves the dashboard's inbound rate (computed from $SYS samples).
+      const burst = setInterval(() => {
+        for (let i = 0; i < 100; i++) node.publish('burst/x', 'x');
+      }, 100);
+      try {
+        await page.waitForFunction(
+          () => {
+            const dd = [...document.querySelectorAll('.stat')].find((s: any) => s.textContent?.includes('Messages in'))?.querySelector('dd');
+            return parseFloat(dd?.textContent ?? '0') >= 100;
+          },
+          undefined,
+          { timeout: 10_000 },
+        );
+      } finally {
+        clearInterval(burst);
+      }
       const chart = page.getByRole('img', { name: /^Messages per second:/ });
       assert.match(String(await chart.getAttribute('aria-label')), /in \d/);
       assert.match(await page.locator('.stat', { hasText: 'Broker' }).innerText(), /starling version/);
