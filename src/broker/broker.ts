@@ -3,7 +3,6 @@
 import type { Logger } from 'pino';
 import type { QoS } from '../protocol/constants.js';
 import type { ConnectPacket } from '../protocol/packets.js';
-import { SESSION_NEVER_EXPIRES } from '../protocol/constants.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
 import { parseSharedFilter } from '../protocol/topic.js';
@@ -19,7 +18,7 @@ import { ClientRegistry } from './registry.js';
 import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind } from '../channel/context.js';
 import { entryOps, fullSessionOps, sessionRecord } from './persistence.js';
 import { MessageIds, messageFromWill } from '../session/message.js';
-import { KeyedTimers } from './timers.js';
+import { SessionTimers } from './session-timers.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
@@ -52,8 +51,7 @@ export class Broker implements ChannelContext, ClusterSide {
   private readonly writer: StoreBatcher;
   readonly ids = new MessageIds();
   readonly publishCache = new PublishCache();
-  private readonly expiryTimers = new KeyedTimers();
-  private readonly willTimers = new KeyedTimers();
+  private readonly timers: SessionTimers;
   private closed = false;
   private link?: ClusterLink;
 
@@ -64,6 +62,15 @@ export class Broker implements ChannelContext, ClusterSide {
     this.now = options.now ?? Date.now;
     this.store = options.store;
     this.writer = new StoreBatcher(options.store);
+    this.timers = new SessionTimers(this.now, {
+      willDue: (s) => this.publishWill(s),
+      expired: (s) => {
+        if (this.sessions.get(s.clientId) !== s || s.online) return;
+        // A will still waiting for its delay is published when the session ends [MQTT-3.1.3-9].
+        if (s.will) this.publishWill(s);
+        this.discardSession(s, true);
+      },
+    });
   }
 
   /** Opens the store and recovers every session, queue and retained message it holds. */
@@ -106,8 +113,7 @@ export class Broker implements ChannelContext, ClusterSide {
     this.link?.claim(req.clientId);
     const { session, sessionPresent } = this.takeSession(req);
     const wasPersistent = sessionPresent && session.persistent;
-    this.willTimers.clear(req.clientId);
-    this.expiryTimers.clear(req.clientId);
+    this.timers.cancel(req.clientId);
     session.protocolVersion = req.protocolVersion;
     session.expiryInterval = req.expiryInterval;
     session.disconnectedAt = undefined;
@@ -167,8 +173,7 @@ export class Broker implements ChannelContext, ClusterSide {
       this.discardSession(session, false);
       return;
     }
-    this.scheduleWill(session);
-    this.scheduleExpiry(session);
+    this.timers.arm(session);
     this.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
   }
 
@@ -179,33 +184,16 @@ export class Broker implements ChannelContext, ClusterSide {
     if (session.persistent && !wasPersistent) this.persistLater(fullSessionOps(session));
   }
 
-  private scheduleWill(session: Session): void {
-    const will = session.will;
-    if (!will) return;
-    const delay = Math.min(will.delayInterval, session.expiryInterval);
-    if (delay === 0) return this.publishWill(session);
-    const due = (session.disconnectedAt ?? this.now()) + delay * 1000 - this.now();
-    this.willTimers.set(session.clientId, due, () => this.publishWill(session));
-  }
-
-  private scheduleExpiry(session: Session): void {
-    if (session.expiryInterval === SESSION_NEVER_EXPIRES) return;
-    const due = (session.disconnectedAt ?? this.now()) + session.expiryInterval * 1000 - this.now();
-    this.expiryTimers.set(session.clientId, due, () => {
-      if (this.sessions.get(session.clientId) !== session || session.online) return;
-      // A will still waiting for its delay is published when the session ends [MQTT-3.1.3-9].
-      if (session.will) this.publishWill(session);
-      this.discardSession(session, true);
-    });
-  }
-
   private publishWill(session: Session): void {
     const will = session.will;
     if (!will) return;
     session.will = undefined;
-    this.willTimers.clear(session.clientId);
+    this.timers.cancelWill(session.clientId);
     this.stats.willsPublished++;
-    const message = { ...will.message, id: this.ids.next(), createdAt: this.now() };
+    // The will's Message Expiry Interval counts from now, when it is published, not from CONNECT.
+    const now = this.now();
+    const message: StoredMessage = { ...will.message, id: this.ids.next(), createdAt: now };
+    if (will.message.expiresAt !== undefined) message.expiresAt = now + (will.message.expiresAt - will.message.createdAt);
     const done = this.publish(message);
     if (done instanceof Promise) done.catch((err) => this.log.error({ err }, 'will publish failed'));
     if (session.persistent && this.sessions.get(session.clientId) === session) {
@@ -217,7 +205,7 @@ export class Broker implements ChannelContext, ClusterSide {
   private discardSession(session: Session, persist: boolean): void {
     this.subscriptions.removeAll(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    this.expiryTimers.clear(session.clientId);
+    this.timers.cancel(session.clientId);
     if (persist) this.persistLater([{ op: 'session.delete', clientId: session.clientId }]);
   }
 
@@ -225,8 +213,7 @@ export class Broker implements ChannelContext, ClusterSide {
   private adopt(session: Session): void {
     this.sessions.set(session.clientId, session);
     for (const sub of session.subscriptions.values()) this.subscriptions.add(session, sub);
-    this.scheduleWill(session);
-    this.scheduleExpiry(session);
+    this.timers.arm(session);
   }
 
   // ---- publish ---------------------------------------------------------------------------
@@ -490,8 +477,7 @@ export class Broker implements ChannelContext, ClusterSide {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.expiryTimers.clearAll();
-    this.willTimers.clearAll();
+    this.timers.clear();
     await this.writer.flush();
     await this.store.close();
   }

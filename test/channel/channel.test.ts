@@ -238,4 +238,20 @@ describe('channel: publish and subscribe', () => {
     assert.equal(s.io.packets.length, 0, 'no will after a normal DISCONNECT');
     await broker.close();
   });
+
+  it('counts a will\'s Message Expiry Interval from when the will is published, not from CONNECT [MQTT-3.3.2-5]', async () => {
+    let clock = 1_000_000;
+    const broker = await makeBroker({ now: () => clock });
+    const s = await openChannel(broker, connectPacket('s', { protocolVersion: 5 }));
+    s.ch.receive(sub(1, 'will/#', 1));
+    await s.io.waitFor(1);
+    const will = { topic: 'will/late', payload: Buffer.from('still fresh'), qos: 1 as const, retain: false, properties: { messageExpiryInterval: 5 } };
+    const a = await openChannel(broker, connectPacket('a', { protocolVersion: 5, will }));
+    clock += 60_000; // connected for a minute, far longer than the will's expiry
+    a.ch.transportClosed();
+    const [m] = (await s.io.waitFor(1)) as PublishPacket[];
+    assert.equal(m.payload.toString(), 'still fresh');
+    assert.equal(m.properties?.messageExpiryInterval, 5);
+    await broker.close();
+  });
 });
