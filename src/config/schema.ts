@@ -67,6 +67,15 @@ const natsUrl = (text: string): string => {
   return text;
 };
 
+const clusterToken = (text: string): string => {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) throw new Error(`"${text}" must be 1..64 characters of A-Z a-z 0-9 _ -`);
+  return text;
+};
+const clusterPrefix = (text: string): string => {
+  if (!/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/.test(text)) throw new Error(`"${text}" must be dot-separated words of A-Z a-z 0-9 _ -`);
+  return text;
+};
+
 export const schema = {
   // --- Listeners
   mqttListeners: def({
@@ -149,6 +158,9 @@ export const schema = {
   logFormat: def({ kind: 'enum', default: 'auto', group: 'Operations', values: ['auto', 'pretty', 'json'], doc: 'Log output: pretty (human-readable), json (one object per line), auto = pretty on a terminal, json otherwise.' }),
   workers: def({ kind: 'int', default: 1, group: 'Operations', min: 0, max: 1024, doc: 'Broker processes sharing the listeners; 0 = one per CPU core.' }),
   clusterNatsUrl: def({ kind: 'string', default: '', group: 'Operations', doc: 'NATS server(s) for clustering, e.g. nats://127.0.0.1:4222; empty = a single standalone node.', item: natsUrl }),
+  clusterNodeId: def({ kind: 'string', default: '', group: 'Operations', doc: 'This node\'s id in the cluster (1..64 of A-Z a-z 0-9 _ -), unique per node; empty = host name and a random suffix, new at each start.', item: clusterToken }),
+  clusterSubjectPrefix: def({ kind: 'string', default: 'starling', group: 'Operations', doc: 'Start of every NATS subject and of the retained bucket\'s name of the cluster; nodes of one cluster share it.', item: clusterPrefix }),
+  clusterRetainedReplicas: def({ kind: 'int', default: 1, group: 'Operations', min: 1, max: 5, doc: 'JetStream replicas of the cluster\'s retained-message bucket when a node creates it (3 with a three-server NATS cluster).' }),
 } satisfies Record<string, KeySpec>;
 
 type Schema = typeof schema;

@@ -21,12 +21,16 @@ import { createMetrics, timedStore } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
+import { generateNodeId, startClusterLink, type NatsClusterLink } from '../cluster/link.js';
+import { brokerRetained } from '../cluster/broker-retained.js';
 
 export interface RunningServer {
   readonly listeners: ListenerInfo[];
   readonly broker: Broker;
   /** Connections currently open. */
   readonly connections: ReadonlySet<Connection>;
+  /** The cluster link, when `clusterNatsUrl` is set (members, counters). */
+  readonly cluster?: NatsClusterLink;
   close(): Promise<void>;
 }
 
@@ -107,6 +111,27 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     };
   }
 
+  // Cluster mode: join the other nodes over NATS before any client can connect.
+  let cluster: NatsClusterLink | undefined;
+  if (config.clusterNatsUrl) {
+    try {
+      cluster = await startClusterLink({
+        servers: config.clusterNatsUrl.split(',').map((u) => u.trim()).filter((u) => u !== ''),
+        nodeId: config.clusterNodeId || generateNodeId(),
+        prefix: config.clusterSubjectPrefix,
+        retainedReplicas: config.clusterRetainedReplicas,
+        broker,
+        retained: brokerRetained(broker),
+        log,
+      });
+    } catch (err) {
+      await broker.close();
+      security.close();
+      throw err;
+    }
+    broker.attachCluster(cluster);
+  }
+
   const connections = new Set<Connection>();
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
   const accept = (t: Transport): void => {
@@ -156,6 +181,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     }
   } catch (err) {
     await Promise.all(open.map((l) => l.close()));
+    await cluster?.close();
     await broker.close();
     security.close();
     throw err;
@@ -168,6 +194,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     listeners: open.map((l) => l.info),
     broker,
     connections,
+    cluster,
     close: () =>
       (closing ??= (async () => {
         ready = false;
@@ -179,6 +206,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           }
           c.channel.end('abnormal');
         }
+        await cluster?.close();
         await broker.close();
         security.close();
       })()),

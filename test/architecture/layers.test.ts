@@ -22,8 +22,9 @@ const allowed: Record<string, readonly string[]> = {
   broker: ['protocol', 'topics', 'store', 'session', 'hooks', 'router', 'channel'],
   transport: ['protocol', 'config'],
   observe: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport'],
-  server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe'],
-  cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server'],
+  cluster: ['protocol', 'topics', 'store', 'session', 'router', 'broker'],
+  server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'cluster'],
+  cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server', 'cluster'],
 };
 /** Contracts any layer may import types from. */
 const ports = new Set(['transport/transport.ts', 'store/ports.ts']);

@@ -1,0 +1,432 @@
+// The cluster link: several Starling nodes act as one broker by exchanging messages over core NATS.
+//
+//   forward (a local publish)     plain:    <p>.msg.<tokens>     only nodes with a matching filter listen
+//                                 retained: <p>.retain.<tokens>  every node listens (retained index)
+//                                 always:   <p>.share.<tokens>   queue subscriptions, one group per
+//                                                                ($share group, filter), this node included
+//   claim (a client connected)    <p>.claim.<token>              others close their connection of that id
+//   heartbeat                     <p>.node.<id>                  membership (members.ts)
+//
+// A node ignores its own plain and retained forwards (Starling-Origin header): the broker has already
+// delivered them locally. Shared groups are served only through NATS (the broker leaves them out of
+// local routing in cluster mode), so one member cluster-wide gets each message and this node takes
+// part like any other. A retained message goes on the retain space only, never also on the plain
+// one, so a node with plain interest does not deliver it twice; it is also written to the retained
+// bucket (retained.ts) for nodes that start later. Two of this node's filters can match one
+// subject (`a/+` and `a/b`), and NATS then delivers one copy per subscription: plain messages are
+// de-duplicated by (origin, message id) over a bounded window.
+//
+// Delivery between nodes is at most once: core NATS does not store messages, so what is in flight
+// when a node or a NATS server fails, or while a node is disconnected beyond the client's reconnect
+// buffer, is lost. Order: one NATS connection per node publishes in order and NATS keeps the order of
+// one connection's messages to each subscriber, so messages of one publisher on one topic arrive in
+// order on every node.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
+import type { StoredMessage } from '../store/ports.js';
+import { checkNodeId, clusterSubjects, DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
+import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
+import { InterestTable, type Callback } from './interest.js';
+import { Membership } from './members.js';
+import { isNodeLocalTopic, RetainedSync, retainedBucketName, type LocalRetained } from './retained.js';
+
+export interface ClusterLinkOptions {
+  /** NATS server URLs; the client fails over between them. */
+  servers: string[];
+  /** This node's id: 1..64 of [A-Za-z0-9_-], unique in the cluster. */
+  nodeId: string;
+  broker: ClusterSide;
+  log: Logger;
+  /** Start of every subject and of the retained bucket's name. Default 'starling'. */
+  prefix?: string;
+  /**
+   * The local retained index, to load the retained bucket at start without delivering anything.
+   * Without it, loaded messages go through `broker.routeRemote` (which also delivers them).
+   */
+  retained?: LocalRetained;
+  /** JetStream replicas of the retained bucket when this node creates it. Default 1. */
+  retainedReplicas?: number;
+  /** Heartbeat period. Default 2000 ms. */
+  heartbeatMs?: number;
+  /** Bound on connecting and on each JetStream request. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Subjects longer than this use the space's bare root (subjects.ts). */
+  maxSubjectLength?: number;
+  /**
+   * Bytes of messages the NATS client may buffer while it is disconnected (sent on reconnect); beyond
+   * that, forwards are dropped and counted, so a long NATS outage cannot exhaust memory. Default 8 MiB.
+   */
+  reconnectBufferBytes?: number;
+}
+
+/** What the link has done, for tests, metrics and `$SYS`. */
+export interface LinkCounters {
+  /** Messages published on the plain / retain / share spaces. */
+  forwarded: number;
+  forwardedRetained: number;
+  forwardedShared: number;
+  /** Messages from other nodes routed to local plain subscribers (retained ones counted apart). */
+  received: number;
+  receivedRetained: number;
+  /** Messages a local shared group's queue subscription received (from any node, this one included). */
+  receivedShared: number;
+  /** This node's own plain/retained forwards that came back and were ignored. */
+  ownIgnored: number;
+  /** Second copies of one message from overlapping subscriptions, dropped. */
+  duplicates: number;
+  malformed: number;
+  /** Forwards that failed (e.g. larger than the NATS server's max_payload, or the link is closed). */
+  publishErrors: number;
+  /** Forwards dropped because the reconnect buffer was full while NATS was unreachable. */
+  droppedDisconnected: number;
+  claimsSent: number;
+  claimsReceived: number;
+  /** Claims older than this node's own claim for the same client id (this node's connection wins). */
+  claimsIgnored: number;
+  reconnects: number;
+}
+
+/** How long this node remembers its own claims, to settle two connects of one client id at once. */
+const CLAIM_MEMORY_MS = 10_000;
+/** Plain messages remembered for de-duplication. */
+const RECENT_WINDOW = 4096;
+
+export class NatsClusterLink implements ClusterLink {
+  readonly counters: LinkCounters = {
+    forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
+    ownIgnored: 0, duplicates: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
+  };
+  private readonly table: InterestTable;
+  private readonly base: Subscription[] = [];
+  private readonly membership: Membership;
+  private readonly recent = new Set<string>();
+  private readonly ownClaims = new Map<string, number>();
+  private readonly instance = randomBytes(8).toString('hex');
+  private readonly startedAt = Date.now();
+  private heartbeat?: NodeJS.Timeout;
+  private readonly retained: RetainedSync;
+  private closing?: Promise<void>;
+  /** Bytes forwarded since NATS became unreachable; undefined while connected. */
+  private bufferedWhileDown?: number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: ClusterSubjects,
+    private readonly opts: Required<Pick<ClusterLinkOptions, 'nodeId' | 'broker' | 'log' | 'heartbeatMs'>> & ClusterLinkOptions,
+  ) {
+    this.membership = new Membership(opts.nodeId);
+    this.retained = new RetainedSync(nc, {
+      bucket: retainedBucketName(opts.prefix ?? DEFAULT_PREFIX),
+      replicas: opts.retainedReplicas ?? 1,
+      timeoutMs: opts.timeoutMs ?? 5000,
+      local: opts.retained,
+      deliver: (m) => this.deliver(m),
+      log: opts.log,
+    });
+    this.table = new InterestTable(nc, subjects.msg, subjects.share, (err, m) => this.onPlain(err, m), (key) => (err, m) => this.onShared(key, err, m));
+  }
+
+  get nodeId(): string {
+    return this.opts.nodeId;
+  }
+
+  /** Live node ids, this one included, sorted. */
+  members(): string[] {
+    return this.membership.list(Date.now());
+  }
+
+  /** The NATS server this node is connected to now (e.g. `127.0.0.1:4222`). */
+  server(): string {
+    return this.nc.getServer();
+  }
+
+  /**
+   * Resolves once the NATS server has processed everything this node sent so far (subscriptions
+   * included) and retained writes made so far are acknowledged (each bounded by `timeoutMs`).
+   */
+  async flush(timeoutMs = 5000): Promise<void> {
+    await this.retained.settle(timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`cluster: NATS flush took over ${timeoutMs} ms`)), timeoutMs)));
+    try {
+      await Promise.race([this.nc.flush(), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** NATS subscriptions held for local interest; whether the retained bucket is loaded; its failed writes. */
+  get state(): { plainSubjects: number; sharedGroups: number; retainedLoaded: boolean; retainedWriteFailures: number } {
+    return {
+      plainSubjects: this.table.plainSubjects,
+      sharedGroups: this.table.sharedGroups,
+      retainedLoaded: this.retained.loaded,
+      retainedWriteFailures: this.retained.failures,
+    };
+  }
+
+  // ---- ClusterLink ------------------------------------------------------------------------
+
+  interest(filter: string, group: string | undefined, present: boolean): void {
+    if (this.closing) return;
+    this.table.set(filter, group, present);
+  }
+
+  forward(message: StoredMessage): void {
+    if (this.closing || isNodeLocalTopic(message.topic)) return;
+    if (this.bufferedWhileDown !== undefined) {
+      // Two publishes per message (plain or retain, and share), each with ~300 bytes of headers.
+      const bytes = 2 * (message.payload.length + message.topic.length + 300);
+      if (this.bufferedWhileDown + bytes > (this.opts.reconnectBufferBytes ?? 8 * 1024 * 1024)) {
+        if (this.bufferedWhileDown !== Infinity) this.opts.log.warn('cluster: NATS unreachable and its buffer full: messages for other nodes are dropped until it is back');
+        this.bufferedWhileDown = Infinity;
+        this.counters.droppedDisconnected++;
+        return;
+      }
+      this.bufferedWhileDown += bytes;
+    }
+    try {
+      const h = messageHeaders(message, this.opts.nodeId);
+      if (message.retain) {
+        this.nc.publish(this.subjects.retain.topic(message.topic), message.payload, { headers: h });
+        this.counters.forwardedRetained++;
+        this.retained.published(message);
+      } else {
+        this.nc.publish(this.subjects.msg.topic(message.topic), message.payload, { headers: h });
+        this.counters.forwarded++;
+      }
+      this.nc.publish(this.subjects.share.topic(message.topic), message.payload, { headers: h });
+      this.counters.forwardedShared++;
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.opts.log.warn({ err, topic: message.topic, bytes: message.payload.length }, 'cluster: forwarding a message failed');
+    }
+  }
+
+  claim(clientId: string): void {
+    if (this.closing) return;
+    const at = Date.now();
+    this.ownClaims.delete(clientId);
+    this.ownClaims.set(clientId, at);
+    // Insertion order is claim order: forget from the front what is too old to race with anything.
+    for (const [id, t] of this.ownClaims) {
+      if (at - t <= CLAIM_MEMORY_MS) break;
+      this.ownClaims.delete(id);
+    }
+    const h = headers();
+    h.set(H.origin, this.opts.nodeId);
+    try {
+      this.nc.publish(this.subjects.claim(clientId), encodeClaim({ clientId, at }), { headers: h });
+      this.counters.claimsSent++;
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.opts.log.warn({ err, clientId }, 'cluster: publishing a takeover claim failed');
+    }
+  }
+
+  // ---- receiving --------------------------------------------------------------------------
+
+  private decode(err: Error | null, m: Msg): { origin: string; message: StoredMessage } | undefined {
+    if (err) {
+      this.opts.log.warn({ err, subject: m?.subject }, 'cluster: subscription error');
+      return undefined;
+    }
+    try {
+      return decodeMessage(m.headers, m.data);
+    } catch (e) {
+      this.counters.malformed++;
+      this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed message ignored');
+      return undefined;
+    }
+  }
+
+  private deliver(message: StoredMessage, sharedKey?: string): void {
+    try {
+      const r = this.opts.broker.routeRemote(message, sharedKey);
+      if (r instanceof Promise) r.catch((err) => this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a remote message failed'));
+    } catch (err) {
+      this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a remote message failed');
+    }
+  }
+
+  private onPlain(err: Error | null, m: Msg): void {
+    const d = this.decode(err, m);
+    if (!d) return;
+    if (d.origin === this.opts.nodeId) {
+      this.counters.ownIgnored++;
+      return;
+    }
+    const key = `${d.origin}\0${d.message.id}`;
+    if (this.recent.has(key)) {
+      this.counters.duplicates++;
+      return;
+    }
+    this.recent.add(key);
+    if (this.recent.size > RECENT_WINDOW) this.recent.delete(this.recent.values().next().value as string);
+    this.counters.received++;
+    this.deliver(d.message);
+  }
+
+  private onRetained: Callback = (err, m) => {
+    const d = this.decode(err, m);
+    if (!d) return;
+    if (d.origin === this.opts.nodeId) {
+      this.counters.ownIgnored++;
+      return;
+    }
+    this.retained.arrived(d.message.topic);
+    this.counters.receivedRetained++;
+    // Without a shared key, the broker updates its retained index and delivers to plain subscribers.
+    this.deliver(d.message);
+  };
+
+  private onShared(key: string, err: Error | null, m: Msg): void {
+    const d = this.decode(err, m);
+    if (!d) return;
+    this.counters.receivedShared++;
+    this.deliver(d.message, key);
+  }
+
+  private onClaim: Callback = (err, m) => {
+    if (err) return void this.opts.log.warn({ err }, 'cluster: claim subscription error');
+    if (m.headers?.get(H.origin) === this.opts.nodeId) return;
+    let claim;
+    try {
+      claim = decodeClaim(m.data);
+    } catch (e) {
+      this.counters.malformed++;
+      return void this.opts.log.warn({ err: e }, 'cluster: malformed claim ignored');
+    }
+    this.counters.claimsReceived++;
+    // Two connects of one client id on two nodes at nearly the same time: the later claim wins on
+    // both nodes (ties broken by node id), so exactly one connection stays [MQTT-3.1.4-3].
+    const mine = this.ownClaims.get(claim.clientId);
+    const origin = m.headers?.get(H.origin) ?? '';
+    if (mine !== undefined && (mine > claim.at || (mine === claim.at && this.opts.nodeId > origin))) {
+      this.counters.claimsIgnored++;
+      return;
+    }
+    this.opts.broker.takeOver(claim.clientId);
+  };
+
+  private onHeartbeat: Callback = (err, m) => {
+    if (err) return void this.opts.log.warn({ err }, 'cluster: heartbeat subscription error');
+    let hb: Heartbeat;
+    try {
+      hb = decodeHeartbeat(m.data);
+    } catch (e) {
+      this.counters.malformed++;
+      return void this.opts.log.warn({ err: e }, 'cluster: malformed heartbeat ignored');
+    }
+    if (hb.node === this.opts.nodeId) {
+      if (hb.instance !== this.instance) this.opts.log.error({ nodeId: hb.node }, 'cluster: another process uses this node id; node ids must be unique');
+      return;
+    }
+    if (m.headers?.get(H.leave) === '1') {
+      if (this.membership.left(hb.node)) this.opts.log.info({ node: hb.node }, 'cluster: node left');
+      return;
+    }
+    const seen = this.membership.seen(hb, Date.now());
+    if (seen === 'known') return;
+    this.opts.log.info({ node: hb.node }, seen === 'joined' ? 'cluster: node joined' : 'cluster: node restarted');
+    // Answer at once so a joining node learns the members without waiting a whole period.
+    this.beat(false);
+  };
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  private beat(leave: boolean): void {
+    const h = headers();
+    h.set(H.origin, this.opts.nodeId);
+    if (leave) h.set(H.leave, '1');
+    const hb: Heartbeat = { node: this.opts.nodeId, instance: this.instance, intervalMs: this.opts.heartbeatMs, startedAt: this.startedAt };
+    try {
+      this.nc.publish(this.subjects.node(this.opts.nodeId), encodeHeartbeat(hb), { headers: h });
+    } catch (err) {
+      this.opts.log.debug({ err }, 'cluster: heartbeat not sent');
+    }
+  }
+
+  /** Subscribes the fixed subjects, loads the retained bucket, starts heartbeats. */
+  async start(): Promise<void> {
+    const { nc, subjects } = this;
+    this.base.push(nc.subscribe(subjects.nodes, { callback: this.onHeartbeat }));
+    this.base.push(nc.subscribe(subjects.claims, { callback: this.onClaim }));
+    // Subscribed before the bucket is read, so nothing published meanwhile is missed.
+    for (const s of subjects.retain.all()) this.base.push(nc.subscribe(s, { callback: this.onRetained }));
+    await nc.flush();
+    await this.retained.start();
+    this.beat(false);
+    this.heartbeat = setInterval(() => {
+      this.beat(false);
+      for (const gone of this.membership.sweep(Date.now())) this.opts.log.warn({ node: gone }, 'cluster: node lost (no heartbeat)');
+    }, this.opts.heartbeatMs);
+    this.heartbeat.unref();
+    void this.watchStatus();
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') {
+        this.bufferedWhileDown ??= 0;
+        this.opts.log.warn({ server: s.server }, 'cluster: disconnected from NATS');
+      } else if (s.type === 'reconnect') {
+        this.bufferedWhileDown = undefined;
+        this.counters.reconnects++;
+        const repaired = this.table.repair();
+        this.opts.log.info({ server: s.server, repaired }, 'cluster: reconnected to NATS');
+        this.beat(false);
+      }
+    }
+  }
+
+  /** Says goodbye, waits (bounded) for retained writes, and closes the NATS connection. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      clearInterval(this.heartbeat);
+      this.beat(true);
+      await this.retained.settle(2000);
+      this.retained.close();
+      await Promise.race([this.nc.flush().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await this.nc.close().catch(() => undefined);
+    })());
+  }
+}
+
+/** A node id for a node that was not given one: host name and a random suffix. */
+export function generateNodeId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'node';
+  return `${host}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Connects to NATS and joins the cluster; the caller then attaches the link to its broker. */
+export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsClusterLink> {
+  checkNodeId(opts.nodeId);
+  if (opts.servers.length === 0) throw new Error('cluster: no NATS server given');
+  const subjects = clusterSubjects(opts.prefix ?? DEFAULT_PREFIX, { maxSubjectLength: opts.maxSubjectLength });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.servers,
+      name: `starling-cluster-${opts.nodeId}`,
+      timeout: opts.timeoutMs ?? 5000,
+      // Once connected, a node outlives NATS server restarts and fail-overs: keep reconnecting.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+  } catch (err) {
+    throw new Error(`cluster: cannot connect to NATS at ${opts.servers.join(',')}: ${(err as Error).message}`, { cause: err });
+  }
+  const link = new NatsClusterLink(nc, subjects, { ...opts, heartbeatMs: opts.heartbeatMs ?? 2000 });
+  try {
+    await link.start();
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+  opts.log.info({ nodeId: opts.nodeId, server: nc.getServer(), members: link.members() }, 'cluster: joined');
+  return link;
+}

@@ -1,0 +1,52 @@
+// Which nodes are alive: each node heartbeats on `<prefix>.node.<id>` every `intervalMs` and says
+// so in the heartbeat; a node not heard from for MISSED_BEATS of its own intervals is gone. A node
+// that closes says goodbye (a heartbeat with the leave header) so the others drop it at once.
+// Pure bookkeeping with the clock passed in; link.ts does the I/O.
+import type { Heartbeat } from './wire.js';
+
+/** Heartbeats a node may miss before it counts as gone. */
+export const MISSED_BEATS = 3;
+
+interface Member {
+  instance: string;
+  intervalMs: number;
+  lastSeen: number;
+  startedAt: number;
+}
+
+export type SeenResult = 'joined' | 'known' | 'restarted';
+
+export class Membership {
+  private readonly others = new Map<string, Member>();
+
+  constructor(readonly self: string) {}
+
+  /** Records a heartbeat of another node. */
+  seen(hb: Heartbeat, now: number): SeenResult {
+    const m = this.others.get(hb.node);
+    this.others.set(hb.node, { instance: hb.instance, intervalMs: hb.intervalMs, lastSeen: now, startedAt: hb.startedAt });
+    if (!m) return 'joined';
+    return m.instance === hb.instance ? 'known' : 'restarted';
+  }
+
+  /** A node said goodbye; true if it was known. */
+  left(node: string): boolean {
+    return this.others.delete(node);
+  }
+
+  /** Forgets nodes not heard from in time; returns them. */
+  sweep(now: number): string[] {
+    const gone: string[] = [];
+    for (const [id, m] of this.others) {
+      if (now - m.lastSeen > m.intervalMs * MISSED_BEATS) gone.push(id);
+    }
+    for (const id of gone) this.others.delete(id);
+    return gone;
+  }
+
+  /** Live node ids, this one included, sorted. */
+  list(now: number): string[] {
+    this.sweep(now);
+    return [this.self, ...this.others.keys()].sort();
+  }
+}

@@ -1,0 +1,328 @@
+// Retained messages across the cluster. Live changes travel on the retain subject space to every node
+// (link.ts); this file keeps the cluster's copy in a JetStream KV bucket, so a node that starts later
+// (or restarts) finds the retained messages published while it was away, and applies them to its own
+// retained index WITHOUT delivering them to anyone (they are old news, not new publications).
+//
+// Bucket `<prefix with . as _>_cluster_retained`, key token(topic) (store/nats/keys.ts), value the
+// store's binary message encoding (store/nats/codec.ts). A removal is a KV delete marker published on
+// the same subject as the puts, so puts and removals from one node land in the order they were made.
+// The bucket is the cluster's truth at start-up: a node drops local retained messages the bucket does
+// not have (they were cleared while it was away), except when it created the bucket just now, in which
+// case it seeds the bucket with what it has (a standalone node turned into the first cluster node).
+import type { Logger } from 'pino';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { StoredMessage } from '../store/ports.js';
+import { retainedKey } from '../store/nats/keys.js';
+import { decodeRecord, encodeMessage } from '../store/nats/codec.js';
+
+/** This node's retained index as the link needs it at start-up: read, set and clear without delivery. */
+export interface LocalRetained {
+  /** Retained messages this node holds now. */
+  list(): StoredMessage[];
+  get(topic: string): StoredMessage | undefined;
+  /** Stores (index and local store) a retained message without routing it to subscribers. */
+  set(message: StoredMessage): void;
+  delete(topic: string): void;
+}
+
+export interface RetainedBucketOptions {
+  bucket: string;
+  replicas: number;
+  timeoutMs: number;
+  /** Key reads in flight at once while loading. */
+  concurrency?: number;
+  /** Writes not yet acknowledged beyond which new ones are dropped (counted), so memory stays bounded. */
+  maxPending?: number;
+}
+
+const isNotFound = (err: unknown): boolean => err instanceof JetStreamApiError && (err.code === 10059 || err.status === 404);
+
+/** Only node-local values are never shared: `$SYS/` is each node's own statistics. */
+export const isNodeLocalTopic = (topic: string): boolean => topic.startsWith('$SYS/');
+
+/** Attempts of one write, with a doubling pause from RETRY_BASE_MS (JetStream answers "no responders"
+ * at once while it elects a stream leader after a server loss; about 8 s in all). */
+const MAX_TRIES = 6;
+const RETRY_BASE_MS = 250;
+
+export class RetainedBucket {
+  /** Per topic, the newest write not acknowledged yet; an older one that fails is not retried. */
+  private readonly latest = new Map<string, StoredMessage>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+  /** Writes that failed for good or were dropped because too many were pending. */
+  failures = 0;
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly subjectPrefix: string,
+    /** True when this call created the bucket. */
+    readonly created: boolean,
+    private readonly opts: RetainedBucketOptions,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  static async open(nc: NatsConnection, opts: RetainedBucketOptions, onError: (err: unknown) => void): Promise<RetainedBucket> {
+    const js = jetstream(nc, { timeout: opts.timeoutMs });
+    const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs });
+    const kvm = new Kvm(js);
+    const stream = `KV_${opts.bucket}`;
+    let created = false;
+    try {
+      await jsm.streams.info(stream);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      created = true;
+    }
+    let kv: KV;
+    if (!created) kv = await kvm.open(opts.bucket);
+    else {
+      try {
+        kv = await kvm.create(opts.bucket, { history: 1, replicas: opts.replicas, storage: StorageType.File, description: 'Starling cluster retained messages' });
+      } catch (err) {
+        // Another node created it at the same moment (the server then reports overlapping subjects).
+        kv = await kvm.open(opts.bucket).catch(() => Promise.reject(err));
+        await jsm.streams.info(stream).catch(() => Promise.reject(err));
+        created = false;
+      }
+    }
+    return new RetainedBucket(kv, jsm, stream, `$KV.${opts.bucket}.`, created, opts, onError);
+  }
+
+  /** Records a retained message (or, with an empty payload, its removal); never throws. */
+  write(message: StoredMessage): void {
+    const max = this.opts.maxPending ?? 10_000;
+    if (this.closed || (this.latest.size >= max && !this.latest.has(message.topic))) {
+      this.failures++;
+      this.onError(new Error(this.closed ? 'retained bucket closed' : `retained bucket: more than ${max} writes pending, dropped one`));
+      return;
+    }
+    this.latest.set(message.topic, message);
+    this.attempt(message, 1);
+  }
+
+  private send(message: StoredMessage): Promise<unknown> {
+    const key = retainedKey(message.topic);
+    if (message.payload.length === 0) return this.kv.delete(key);
+    const stored: StoredMessage = { ...message };
+    delete stored.publisherId;
+    return this.kv.put(key, encodeMessage(stored));
+  }
+
+  private attempt(message: StoredMessage, tries: number): void {
+    const topic = message.topic;
+    const current = (): boolean => this.latest.get(topic) === message;
+    this.send(message).then(
+      () => {
+        if (current()) this.latest.delete(topic);
+      },
+      (err) => {
+        if (!current()) return; // a newer write of the topic went out after it
+        if (tries >= MAX_TRIES || this.closed) {
+          this.latest.delete(topic);
+          this.failures++;
+          this.onError(err);
+          return;
+        }
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          if (current() && !this.closed) this.attempt(message, tries + 1);
+        }, RETRY_BASE_MS * 2 ** (tries - 1));
+        this.timers.add(t);
+      },
+    );
+  }
+
+  /** Waits (at most `timeoutMs`) until every write made so far is acknowledged or has failed for good. */
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.latest.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Stops retrying; writes not acknowledged yet are given up. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** Every retained message in the bucket (delete markers skipped, unreadable values reported). */
+  async load(onBad: (key: string, err: unknown) => void): Promise<StoredMessage[]> {
+    // Message gets, not a consumer: they are answered by the stream leader, and creating a consumer
+    // on a clustered stream can stall while a peer is down (see store/nats/io.ts).
+    const si = await this.jsm.streams.info(this.stream, { subjects_filter: '>' });
+    if (si.state.messages === 0) return [];
+    const subjects = Object.keys(si.state.subjects ?? {});
+    const out: StoredMessage[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < subjects.length) {
+        const subject = subjects[next++];
+        const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
+        if (!m) continue; // removed since the listing
+        const op = m.header?.get('KV-Operation');
+        if (op === 'DEL' || op === 'PURGE') continue;
+        const key = subject.slice(this.subjectPrefix.length);
+        try {
+          const rec = decodeRecord('retained', key, m.data);
+          if (rec.bucket === 'retained') out.push(rec.message);
+        } catch (err) {
+          onBad(key, err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency ?? 32, subjects.length) }, worker));
+    return out;
+  }
+}
+
+/** The bucket name for a subject prefix (bucket names cannot hold dots). */
+export const retainedBucketName = (prefix: string): string => `${prefix.replaceAll('.', '_')}_cluster_retained`;
+
+/**
+ * Applies the bucket's content to the local index at start-up (see the file comment). `live` holds
+ * topics already updated by live retain messages since the link subscribed: those are newer. Returns
+ * how many local messages were set, removed, and seeded into the bucket.
+ */
+export function reconcile(
+  local: LocalRetained,
+  bucket: { created: boolean; write(m: StoredMessage): void },
+  stored: StoredMessage[],
+  live: ReadonlySet<string>,
+  now: number,
+): { set: number; removed: number; seeded: number } {
+  const result = { set: 0, removed: 0, seeded: 0 };
+  const inBucket = new Set<string>();
+  for (const m of stored) {
+    inBucket.add(m.topic);
+    if (live.has(m.topic) || isNodeLocalTopic(m.topic)) continue;
+    if (m.expiresAt !== undefined && m.expiresAt <= now) continue;
+    const have = local.get(m.topic);
+    if (have && have.id === m.id && have.createdAt === m.createdAt) continue;
+    local.set(m);
+    result.set++;
+  }
+  for (const m of local.list()) {
+    if (inBucket.has(m.topic) || live.has(m.topic) || isNodeLocalTopic(m.topic)) continue;
+    if (bucket.created) {
+      bucket.write(m);
+      result.seeded++;
+    } else {
+      local.delete(m.topic);
+      result.removed++;
+    }
+  }
+  return result;
+}
+
+export interface RetainedSyncOptions extends RetainedBucketOptions {
+  /** The local index; without it, loaded messages go through `deliver` (which also routes them). */
+  local?: LocalRetained;
+  deliver: (message: StoredMessage) => void;
+  log: Logger;
+  /** Pause between attempts to open the bucket while JetStream does not answer. Default 2000 ms. */
+  retryMs?: number;
+}
+
+/** Retained writes kept while the bucket is not open yet, by topic (the latest per topic). */
+const MAX_WAITING = 10_000;
+
+/**
+ * The bucket's life in a node: opened and loaded at start; if JetStream does not answer then (no
+ * quorum yet, a leader being elected after a server loss), the node serves anyway and keeps trying
+ * in the background. Until the bucket is loaded, topics changed live (here or by other nodes) are
+ * remembered as newer than the bucket, and this node's retained writes wait, latest per topic.
+ */
+export class RetainedSync {
+  private bucket?: RetainedBucket;
+  private live: Set<string> | undefined = new Set();
+  private readonly waiting = new Map<string, StoredMessage>();
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+  /** Writes dropped because too many waited for the bucket to open. */
+  private dropped = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly opts: RetainedSyncOptions,
+  ) {}
+
+  /** Whether the bucket has been loaded. */
+  get loaded(): boolean {
+    return this.bucket !== undefined;
+  }
+
+  /** Retained writes that failed or were dropped. */
+  get failures(): number {
+    return (this.bucket?.failures ?? 0) + this.dropped;
+  }
+
+  /** A retained message (or its removal) published on this node. */
+  published(message: StoredMessage): void {
+    if (this.bucket) return this.bucket.write(message);
+    this.live?.add(message.topic);
+    this.waiting.delete(message.topic);
+    if (this.waiting.size >= MAX_WAITING) this.dropped++;
+    else this.waiting.set(message.topic, message);
+  }
+
+  /** A retained message from another node arrived on the retain subjects. */
+  arrived(topic: string): void {
+    this.live?.add(topic);
+  }
+
+  /** Loads the bucket; on failure logs and retries in the background. Never throws. */
+  async start(): Promise<void> {
+    try {
+      await this.load();
+    } catch (err) {
+      this.opts.log.warn({ err }, 'cluster: retained bucket not available yet; retrying in the background');
+      this.retry();
+    }
+  }
+
+  private retry(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      this.load().then(
+        () => this.opts.log.info('cluster: retained bucket loaded'),
+        (err) => {
+          this.opts.log.debug({ err }, 'cluster: retained bucket still not available');
+          this.retry();
+        },
+      );
+    }, this.opts.retryMs ?? 2000);
+    this.timer.unref();
+  }
+
+  private async load(): Promise<void> {
+    const bucket = await RetainedBucket.open(this.nc, this.opts, (err) => this.opts.log.warn({ err }, 'cluster: retained bucket write failed'));
+    const stored = await bucket.load((key, err) => this.opts.log.warn({ err, key }, 'cluster: unreadable value in the retained bucket skipped'));
+    if (this.closed) return;
+    const live = this.live ?? new Set<string>();
+    this.live = undefined;
+    this.bucket = bucket;
+    if (this.opts.local) {
+      const r = reconcile(this.opts.local, bucket, stored, live, Date.now());
+      this.opts.log.info({ inBucket: stored.length, ...r }, 'cluster: retained messages loaded');
+    } else {
+      for (const m of stored) if (!live.has(m.topic)) this.opts.deliver(m);
+    }
+    for (const m of this.waiting.values()) bucket.write(m);
+    this.waiting.clear();
+  }
+
+  settle(timeoutMs: number): Promise<void> {
+    return this.bucket?.settle(timeoutMs) ?? Promise.resolve();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.bucket?.close();
+  }
+}

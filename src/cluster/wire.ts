@@ -1,0 +1,123 @@
+// What travels between nodes: an application message as NATS headers plus the raw payload, and the
+// small JSON bodies of claims and heartbeats.
+//
+// Message headers (values are printable ASCII: strings are escaped like subject tokens, %XX of UTF-8):
+//   Starling-Format: 1            layout of these headers; a node refuses formats it does not know
+//   Starling-Origin: <node id>    the publishing node (a node ignores its own plain forwards)
+//   Starling-Id, -Topic           escaped strings (the subject may be hashed or the bare root, so the
+//                                 topic always travels in full)
+//   Starling-QoS, -Retain         0|1|2, 0|1
+//   Starling-Created, -Expires    milliseconds since the epoch (Expires only with an expiry)
+//   Starling-Publisher            escaped client id, for No Local on the receiving node [MQTT-3.8.3-3]
+//   Starling-Properties           base64url of the JSON of the MQTT 5 properties (Buffers kept,
+//                                 user properties in order, see store/json.ts)
+// The payload is the message body, untouched: no base64 inflation on the hot path.
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import type { QoS } from '../protocol/constants.js';
+import type { Properties } from '../protocol/packets.js';
+import type { StoredMessage } from '../store/ports.js';
+import { decodeJson, encodeJson } from '../store/json.js';
+import { validateMessage } from '../store/validate.js';
+import { escapeLevel, unescapeLevel } from './subjects.js';
+
+export const WIRE_FORMAT = '1';
+
+export const H = {
+  format: 'Starling-Format',
+  origin: 'Starling-Origin',
+  id: 'Starling-Id',
+  topic: 'Starling-Topic',
+  qos: 'Starling-QoS',
+  retain: 'Starling-Retain',
+  created: 'Starling-Created',
+  expires: 'Starling-Expires',
+  publisher: 'Starling-Publisher',
+  properties: 'Starling-Properties',
+  leave: 'Starling-Leave',
+} as const;
+
+/** Headers for a message forwarded by node `origin`. */
+export function messageHeaders(message: StoredMessage, origin: string): MsgHdrs {
+  const h = headers();
+  h.set(H.format, WIRE_FORMAT);
+  h.set(H.origin, origin);
+  h.set(H.id, escapeLevel(message.id));
+  h.set(H.topic, escapeLevel(message.topic));
+  h.set(H.qos, String(message.qos));
+  h.set(H.retain, message.retain ? '1' : '0');
+  h.set(H.created, String(message.createdAt));
+  if (message.expiresAt !== undefined) h.set(H.expires, String(message.expiresAt));
+  if (message.publisherId !== undefined) h.set(H.publisher, escapeLevel(message.publisherId));
+  if (message.properties !== undefined) h.set(H.properties, Buffer.from(encodeJson(message.properties), 'utf8').toString('base64url'));
+  return h;
+}
+
+interface HeaderReader {
+  get(k: string): string;
+  has(k: string): boolean;
+}
+
+const int = (text: string, name: string): number => {
+  if (!/^-?\d{1,16}$/.test(text)) throw new Error(`${name} is not an integer`);
+  return Number(text);
+};
+
+/** The message a node received; throws an Error saying what is wrong with a malformed one. */
+export function decodeMessage(h: HeaderReader | undefined, data: Uint8Array): { origin: string; message: StoredMessage } {
+  if (!h) throw new Error('no headers');
+  const format = h.get(H.format);
+  if (format !== WIRE_FORMAT) throw new Error(`unknown wire format ${JSON.stringify(format)}`);
+  const qos = Number(h.get(H.qos));
+  const message: StoredMessage = {
+    id: unescapeLevel(h.get(H.id)),
+    topic: unescapeLevel(h.get(H.topic)),
+    // Copied: the received bytes belong to the NATS client's read buffer.
+    payload: Buffer.from(data),
+    qos: qos as QoS,
+    retain: h.get(H.retain) === '1',
+    createdAt: int(h.get(H.created), H.created),
+  };
+  if (h.has(H.expires)) message.expiresAt = int(h.get(H.expires), H.expires);
+  if (h.has(H.publisher)) message.publisherId = unescapeLevel(h.get(H.publisher));
+  if (h.has(H.properties)) {
+    message.properties = decodeJson<Properties>(Buffer.from(h.get(H.properties), 'base64url').toString('utf8'));
+  }
+  const why = validateMessage(message);
+  if (why) throw new Error(why);
+  const origin = h.get(H.origin);
+  if (!origin) throw new Error('no origin');
+  return { origin, message };
+}
+
+/** A takeover claim: the client id and when (origin's clock) the client connected. */
+export interface Claim {
+  clientId: string;
+  at: number;
+}
+
+export const encodeClaim = (c: Claim): Uint8Array => Buffer.from(JSON.stringify(c), 'utf8');
+
+export function decodeClaim(data: Uint8Array): Claim {
+  const c = JSON.parse(Buffer.from(data).toString('utf8')) as Claim;
+  if (typeof c?.clientId !== 'string' || !Number.isSafeInteger(c.at)) throw new Error('malformed claim');
+  return c;
+}
+
+/** A heartbeat: a node says it is alive, and how often it will say so. */
+export interface Heartbeat {
+  node: string;
+  /** Random per start: two processes configured with one node id tell each other apart by it. */
+  instance: string;
+  intervalMs: number;
+  startedAt: number;
+}
+
+export const encodeHeartbeat = (b: Heartbeat): Uint8Array => Buffer.from(JSON.stringify(b), 'utf8');
+
+export function decodeHeartbeat(data: Uint8Array): Heartbeat {
+  const b = JSON.parse(Buffer.from(data).toString('utf8')) as Heartbeat;
+  if (typeof b?.node !== 'string' || typeof b.instance !== 'string' || !Number.isSafeInteger(b.intervalMs) || b.intervalMs <= 0) {
+    throw new Error('malformed heartbeat');
+  }
+  return b;
+}

@@ -1,0 +1,42 @@
+// Helpers for cluster tests: a broker stand-in that records what the link asks of it, and bounded waits.
+import type { ClusterSide } from '../../src/broker/cluster-link.js';
+import type { StoredMessage } from '../../src/store/ports.js';
+import { startClusterLink, type ClusterLinkOptions, type NatsClusterLink } from '../../src/cluster/link.js';
+import { silentLog } from '../helpers/channel.js';
+
+export class FakeBroker implements ClusterSide {
+  readonly routed: Array<{ message: StoredMessage; sharedKey?: string }> = [];
+  readonly takenOver: string[] = [];
+  routeRemote(message: StoredMessage, sharedKey?: string): number {
+    this.routed.push(sharedKey === undefined ? { message } : { message, sharedKey });
+    return 1;
+  }
+  takeOver(clientId: string): void {
+    this.takenOver.push(clientId);
+  }
+  topics(): string[] {
+    return this.routed.filter((r) => r.sharedKey === undefined).map((r) => r.message.topic);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 20 ms; throws with `what` after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+let seq = 0;
+export function message(topic: string, extra: Partial<StoredMessage> = {}): StoredMessage {
+  return { id: `m-${++seq}`, topic, payload: Buffer.from(`p${seq}`), qos: 0, retain: false, createdAt: Date.now(), ...extra };
+}
+
+export async function startLink(servers: string[], nodeId: string, extra: Partial<ClusterLinkOptions> = {}): Promise<{ link: NatsClusterLink; broker: FakeBroker }> {
+  const broker = new FakeBroker();
+  const link = await startClusterLink({ servers, nodeId, broker, log: silentLog, ...extra });
+  return { link, broker };
+}

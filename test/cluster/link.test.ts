@@ -1,0 +1,283 @@
+// The cluster link against a real nats-server, with broker stand-ins: subscriptions follow interest,
+// each message reaches a node once, shared groups spread across nodes, retained messages reach every
+// node and a node started later, claims, membership, failures of a NATS server. Needs nats-server
+// (test/helpers/nats-server.ts fails with a clear message when it is missing).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsCluster, startNatsServer, type NatsClusterHandle, type NatsServerHandle } from '../helpers/nats-server.js';
+import type { StoredMessage } from '../../src/store/ports.js';
+import type { NatsClusterLink } from '../../src/cluster/link.js';
+import { clusterSubjects } from '../../src/cluster/subjects.js';
+import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/wire.js';
+import type { LocalRetained } from '../../src/cluster/retained.js';
+import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
+
+type Node = { link: NatsClusterLink; broker: FakeBroker };
+
+function memoryRetained(): LocalRetained & { map: Map<string, StoredMessage> } {
+  const map = new Map<string, StoredMessage>();
+  return { map, list: () => [...map.values()], get: (t) => map.get(t), set: (m) => void map.set(m.topic, m), delete: (t) => void map.delete(t) };
+}
+
+describe('cluster link (one nats-server)', () => {
+  let nats: NatsServerHandle;
+  let raw: NatsConnection;
+  const open: Node[] = [];
+  let prefixSeq = 0;
+
+  /** Three links under a prefix of their own, so tests do not see each other's subjects or bucket. */
+  async function trio(extra = {}): Promise<{ prefix: string; a: Node; b: Node; c: Node }> {
+    const prefix = `t${++prefixSeq}`;
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((id) => startLink([nats.url], id, { prefix, ...extra })));
+    open.push(a, b, c);
+    return { prefix, a, b, c };
+  }
+
+  before(async () => {
+    nats = await startNatsServer();
+    raw = await connect({ servers: nats.url });
+  });
+  after(async () => {
+    await Promise.all(open.map((n) => n.link.close()));
+    await raw.close();
+    await nats.stop();
+  });
+
+  it('routes a message only to the nodes whose filters match, once per node', async () => {
+    const { a, b, c } = await trio();
+    // Two of b's filters match a/b: NATS delivers two copies, the link passes on one.
+    b.link.interest('a/+', undefined, true);
+    b.link.interest('a/b', undefined, true);
+    c.link.interest('marker', undefined, true);
+    await Promise.all([b.link.flush(), c.link.flush()]);
+    a.link.forward(message('a/b'));
+    a.link.forward(message('a/c'));
+    a.link.forward(message('x/y'));
+    a.link.forward(message('marker'));
+    await waitUntil(() => c.broker.routed.length === 1, 'the marker on c');
+    await waitUntil(() => b.broker.routed.length >= 2, 'two messages on b');
+    assert.deepEqual(b.broker.topics(), ['a/b', 'a/c']);
+    assert.equal(b.link.counters.received, 2);
+    assert.equal(b.link.counters.duplicates, 1);
+    assert.deepEqual(c.broker.topics(), ['marker']);
+    assert.equal(a.broker.routed.length, 0);
+    assert.equal(a.link.counters.forwarded, 4);
+  });
+
+  it('stops a subject only when its last filter goes (reference counts)', async () => {
+    const { a, b } = await trio();
+    b.link.interest('k/#', undefined, true);
+    b.link.interest('k/+', undefined, true);
+    b.link.interest('end', undefined, true);
+    b.link.interest('k/+', undefined, false);
+    await b.link.flush();
+    a.link.forward(message('k/1'));
+    a.link.forward(message('end'));
+    await waitUntil(() => b.broker.routed.length === 2, 'k/1 and end');
+    b.link.interest('k/#', undefined, false);
+    await b.link.flush();
+    assert.equal(b.link.state.plainSubjects, 1);
+    a.link.forward(message('k/2'));
+    a.link.forward(message('end'));
+    await waitUntil(() => b.broker.routed.length === 3, 'the second end');
+    assert.deepEqual(b.broker.topics(), ['k/1', 'end', 'end']);
+  });
+
+  it('ignores its own forwards on plain subjects', async () => {
+    const { a } = await trio();
+    a.link.interest('own/#', undefined, true);
+    await a.link.flush();
+    a.link.forward(message('own/1'));
+    await waitUntil(() => a.link.counters.ownIgnored === 1, 'own message seen and ignored');
+    assert.equal(a.broker.routed.length, 0);
+  });
+
+  it('keeps the order of one publisher on one topic, and every property', async () => {
+    const { a, b } = await trio();
+    b.link.interest('ord', undefined, true);
+    await b.link.flush();
+    const sent: StoredMessage[] = [];
+    for (let i = 0; i < 200; i++) {
+      const m = message('ord', { qos: (i % 3) as 0 | 1 | 2, publisherId: 'p', properties: { userProperties: [['i', String(i)], ['a', 'b']], correlationData: Buffer.from([i & 255]) } });
+      sent.push(m);
+      a.link.forward(m);
+    }
+    await waitUntil(() => b.broker.routed.length === 200, '200 messages');
+    assert.deepEqual(b.broker.routed.map((r) => r.message), sent);
+  });
+
+  it('delivers each message to one member of a shared group across nodes, every node taking part', async () => {
+    const { a, b, c } = await trio();
+    for (const n of [a, b, c]) n.link.interest('s/#', 'g', true);
+    c.link.interest('s/+', 'h', true);
+    await Promise.all([a, b, c].map((n) => n.link.flush()));
+    const n = 60;
+    for (let i = 0; i < n; i++) a.link.forward(message(`s/${i}`));
+    const g = (node: Node) => node.broker.routed.filter((r) => r.sharedKey === 'g\0s/#');
+    await waitUntil(() => g(a).length + g(b).length + g(c).length === n, `${n} messages in group g`);
+    await waitUntil(() => c.broker.routed.filter((r) => r.sharedKey === 'h\0s/+').length === n, `${n} messages in group h`);
+    const ids = [a, b, c].flatMap((x) => g(x).map((r) => r.message.id));
+    assert.equal(new Set(ids).size, n, 'no message twice');
+    for (const x of [a, b, c]) assert.ok(g(x).length > 0, `node ${x.link.nodeId} got a share`);
+    // Plain routing saw none of them: nobody has plain interest.
+    assert.equal([a, b, c].reduce((s, x) => s + x.broker.topics().length, 0), 0);
+  });
+
+  it('sends a retained message to every node once, and to a node started later (bucket)', async () => {
+    const { prefix, a, b, c } = await trio();
+    b.link.interest('r/#', undefined, true);
+    await b.link.flush();
+    const kept = message('r/1', { retain: true, payload: Buffer.from('kept'), publisherId: 'pub' });
+    a.link.forward(kept);
+    a.link.forward(message('r/2', { retain: true, payload: Buffer.from('cleared') }));
+    a.link.forward(message('r/2', { retain: true, payload: Buffer.alloc(0) }));
+    await waitUntil(() => b.broker.routed.length === 3 && c.broker.routed.length === 3, 'the retained messages on b and c');
+    await a.link.flush();
+    assert.equal(b.link.counters.received, 0, 'not also through plain interest');
+    assert.equal(b.link.counters.receivedRetained, 3);
+    assert.ok(b.broker.routed.every((r) => r.message.retain));
+
+    const local = memoryRetained();
+    local.set(message('stale', { retain: true }));
+    const d = await startLink([nats.url], 'd', { prefix, retained: local });
+    open.push(d);
+    assert.equal(d.link.state.retainedLoaded, true);
+    assert.deepEqual([...local.map.keys()], ['r/1'], 'bucket content applied, stale one dropped');
+    const { publisherId: _p, ...withoutPublisher } = kept;
+    assert.deepEqual(local.map.get('r/1'), withoutPublisher);
+    assert.equal(d.broker.routed.length, 0, 'loading delivers nothing');
+  });
+
+  it('settles two claims of one client id on the later one; ignores its own', async () => {
+    const { prefix, a, b, c } = await trio();
+    a.link.claim('c1');
+    await waitUntil(() => b.broker.takenOver.length === 1 && c.broker.takenOver.length === 1, 'takeover on b and c');
+    assert.deepEqual(b.broker.takenOver, ['c1']);
+    assert.deepEqual(a.broker.takenOver, []);
+    // A claim older than a's own for the same id: a's connection is the newer one and stays.
+    a.link.claim('c2');
+    await a.link.flush();
+    const h = headers();
+    h.set(H.origin, 'elsewhere');
+    raw.publish(clusterSubjects(prefix).claim('c2'), encodeClaim({ clientId: 'c2', at: Date.now() - 1000 }), { headers: h });
+    await waitUntil(() => a.link.counters.claimsIgnored === 1, 'the older claim ignored');
+    await waitUntil(() => c.broker.takenOver.includes('c2') && c.broker.takenOver.length === 3, 'both claims on c');
+    assert.deepEqual(a.broker.takenOver, []);
+  });
+
+  it('lists live members, drops a silent node after three periods and a closing one at once', async () => {
+    const { prefix, a, b } = await trio();
+    await waitUntil(() => a.link.members().join() === 'a,b,c', 'three members');
+    const h = headers();
+    h.set(H.origin, 'ghost');
+    raw.publish(clusterSubjects(prefix).node('ghost'), encodeHeartbeat({ node: 'ghost', instance: 'x', intervalMs: 100, startedAt: 0 }), { headers: h });
+    await waitUntil(() => a.link.members().includes('ghost'), 'ghost listed');
+    await waitUntil(() => !a.link.members().includes('ghost'), 'ghost dropped', 2000);
+    await b.link.close();
+    await waitUntil(() => a.link.members().join() === 'a,c', 'b gone', 1000);
+  });
+
+  it('counts malformed and oversized messages without throwing', async () => {
+    const { prefix, a, b } = await trio();
+    b.link.interest('bad', undefined, true);
+    await b.link.flush();
+    raw.publish(clusterSubjects(prefix).msg.topic('bad'), 'no headers');
+    await waitUntil(() => b.link.counters.malformed === 1, 'malformed counted');
+    const max = raw.info?.max_payload ?? 1024 * 1024;
+    assert.doesNotThrow(() => a.link.forward(message('bad', { payload: Buffer.alloc(max + 1) })));
+    assert.equal(a.link.counters.publishErrors, 1);
+    assert.equal(b.broker.routed.length, 0);
+  });
+
+  it('routes topics too long for a subject through the bare root', async () => {
+    const { a, b, c } = await trio({ maxSubjectLength: 64 });
+    const long = 'L/' + 'x'.repeat(200);
+    b.link.interest('L/+', undefined, true);
+    c.link.interest(long, undefined, true);
+    await Promise.all([b.link.flush(), c.link.flush()]);
+    a.link.forward(message(long));
+    await waitUntil(() => b.broker.routed.length === 1 && c.broker.routed.length === 1, 'the long topic on b and c');
+    assert.equal(b.broker.routed[0].message.topic, long);
+  });
+});
+
+describe('cluster link (three-server NATS cluster)', () => {
+  let natsCluster: NatsClusterHandle;
+  const open: Node[] = [];
+  before(async () => {
+    natsCluster = await startNatsCluster(3);
+  });
+  after(async () => {
+    await Promise.all(open.map((n) => n.link.close()));
+    await natsCluster.stop();
+  });
+
+  it('keeps routing after the NATS server a node uses dies (reconnect, subscriptions restored)', async () => {
+    const opts = { prefix: 'fo', retainedReplicas: 3, timeoutMs: 5000 };
+    const a = await startLink(natsCluster.urls, 'a', opts);
+    const b = await startLink(natsCluster.urls, 'b', opts);
+    open.push(a, b);
+    b.link.interest('f/#', undefined, true);
+    await b.link.flush();
+    // Interest crosses the NATS routes asynchronously: publish until b has one.
+    await waitUntil(() => (a.link.forward(message('f/warm')), b.broker.routed.length > 0), 'first delivery', 10_000);
+
+    // The subscriber's server dies: b must reconnect elsewhere and subscribe again there.
+    const port = Number(b.link.server().split(':').pop());
+    const victim = natsCluster.servers.find((s) => s.port === port);
+    assert.ok(victim, `b is connected to one of the servers (${b.link.server()})`);
+    victim.kill();
+    await waitUntil(() => b.link.counters.reconnects >= 1, 'b reconnected', 15_000);
+    assert.notEqual(Number(b.link.server().split(':').pop()), port);
+
+    const before = b.broker.routed.length;
+    await waitUntil(() => (a.link.forward(message('f/probe')), b.broker.routed.length > before), 'delivery after failover', 15_000);
+    const start = b.broker.routed.length;
+    const sent: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const m = message('f/seq');
+      sent.push(m.id);
+      a.link.forward(m);
+    }
+    await waitUntil(() => b.broker.routed.length >= start + 50, 'the 50 after failover', 10_000);
+    const got = b.broker.routed.slice(start).map((r) => r.message.id).filter((id) => sent.includes(id));
+    assert.deepEqual(got, sent, 'all of them, in order');
+
+    // The retained bucket (3 replicas) still takes writes, and a node started now reads them.
+    // Written while JetStream may still be electing the bucket's leader: the link retries it.
+    a.link.forward(message('f/kept', { retain: true, payload: Buffer.from('kept') }));
+    await a.link.flush(15_000);
+    assert.equal(a.link.state.retainedWriteFailures, 0, 'the retained write was acknowledged after the failover');
+    const local = memoryRetained();
+    const d = await startLink(natsCluster.urls.filter((u) => !u.endsWith(`:${port}`)), 'd', { ...opts, retained: local });
+    open.push(d);
+    // JetStream may still be electing leaders after the loss: the link then loads in the background.
+    await waitUntil(() => d.link.state.retainedLoaded, 'the bucket loaded on d', 20_000);
+    assert.equal(local.map.get('f/kept')?.retain, true);
+  });
+});
+
+describe('cluster link (NATS gone)', () => {
+  it('refuses to start without NATS, saying so', async () => {
+    await assert.rejects(startLink(['nats://127.0.0.1:1'], 'a'), /cluster: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('bounds what it buffers while NATS is unreachable, and closes anyway', async () => {
+    const nats = await startNatsServer();
+    try {
+      const a = await startLink([nats.url], 'a', { reconnectBufferBytes: 1024 * 1024 });
+      nats.kill();
+      await nats.exited();
+      const payload = Buffer.alloc(100 * 1024);
+      // Forwarding never throws; once the client knows it is disconnected, the buffer fills and drops start.
+      await waitUntil(() => (a.link.forward(message('gone', { payload })), a.link.counters.droppedDisconnected > 0), 'drops', 10_000);
+      assert.equal(a.link.counters.publishErrors, 0);
+      const started = Date.now();
+      await a.link.close();
+      assert.ok(Date.now() - started < 5000, 'close is bounded');
+    } finally {
+      await nats.stop();
+    }
+  });
+});
