@@ -91,7 +91,7 @@ export class Broker implements ChannelContext, ClusterSide {
   attachCluster(link: ClusterLink): void {
     this.link = link;
     this.subscriptions.listener = link;
-    for (const { filter, group } of this.subscriptions.interests()) link.interest(filter, group, true);
+    for (const { filter, group } of this.subscriptions.interests()) void link.interest(filter, group, true);
   }
 
   get queueLimits(): QueueLimits {
@@ -405,14 +405,17 @@ export class Broker implements ChannelContext, ClusterSide {
   subscribe(session: Session, subs: SubscriptionRecord[]): boolean[] | Promise<boolean[]> {
     const isNew: boolean[] = [];
     const ops: StoreOp[] = [];
+    let waits: Promise<void>[] | undefined;
     for (const sub of subs) {
       isNew.push(!session.subscriptions.has(sub.filter));
       session.subscriptions.set(sub.filter, sub);
-      this.subscriptions.add(session, sub);
+      const effective = this.subscriptions.add(session, sub);
+      if (effective) (waits ??= []).push(effective);
       if (session.persistent) ops.push({ op: 'subscription.put', clientId: session.clientId, subscription: sub });
     }
-    if (ops.length === 0) return isNew;
-    return this.writer.write(ops).then(() => isNew);
+    if (ops.length > 0) (waits ??= []).push(this.writer.write(ops));
+    if (!waits) return isNew;
+    return Promise.all(waits).then(() => isNew);
   }
 
   /**

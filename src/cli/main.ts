@@ -35,6 +35,13 @@ export function buildProgram(io: CliIO): Command {
 
 /** Runs one command; `io` is for tests (defaults to the real process). */
 export async function main(argv: string[], io: CliIO = processIO()): Promise<void> {
+  // The benchmark harness lives beside the broker (bench/), not inside it; it is loaded only here.
+  if (argv[2] === 'bench') {
+    const url = new URL('../../bench/main.js', import.meta.url).href;
+    const { runBench } = (await import(url)) as { runBench(args: string[]): Promise<number> };
+    io.exit(await runBench(argv.slice(3)));
+    return;
+  }
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv);

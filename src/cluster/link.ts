@@ -170,9 +170,19 @@ export class NatsClusterLink implements ClusterLink {
 
   // ---- ClusterLink ------------------------------------------------------------------------
 
-  interest(filter: string, group: string | undefined, present: boolean): void {
+  interest(filter: string, group: string | undefined, present: boolean): void | Promise<void> {
     if (this.closing) return;
     this.table.set(filter, group, present);
+    // New interest: the SUBACK waits until the NATS server has our subscription, so a publish on
+    // another node right after it is not missed. Bounded, and skipped while NATS is unreachable.
+    if (!present || this.bufferedWhileDown !== undefined) return;
+    return this.serverHasSent(2000);
+  }
+
+  private serverHasSent(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    return Promise.race([this.nc.flush().catch(() => undefined), bound]).finally(() => clearTimeout(timer));
   }
 
   forward(message: StoredMessage): void {

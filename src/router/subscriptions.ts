@@ -30,8 +30,12 @@ export interface Delivery {
 
 /** Told when this node's interest in a filter starts or ends (cluster routing subscribes by it). */
 export interface InterestListener {
-  /** `group` is the share name for `$share/{group}/{filter}` subscriptions. */
-  interest(filter: string, group: string | undefined, present: boolean): void;
+  /**
+   * `group` is the share name for `$share/{group}/{filter}` subscriptions. A Promise says when the
+   * new interest is in effect elsewhere (the SUBACK waits for it, so a publish on another node
+   * right after the SUBACK is not missed).
+   */
+  interest(filter: string, group: string | undefined, present: boolean): void | Promise<void>;
 }
 
 /** Which kinds of subscription a match considers. */
@@ -57,8 +61,11 @@ export class SubscriptionIndex {
     return this.trie.size;
   }
 
-  /** Adds or replaces the session's subscription with this filter (as sent, `$share/...` included). */
-  add(session: Session, sub: SubscriptionRecord): void {
+  /**
+   * Adds or replaces the session's subscription with this filter (as sent, `$share/...` included).
+   * Returns a Promise when the interest listener needs time to make the new interest effective.
+   */
+  add(session: Session, sub: SubscriptionRecord): void | Promise<void> {
     this.remove(session, sub.filter);
     const shared = parseSharedFilter(sub.filter);
     const subscriber: Subscriber = { session, sub };
@@ -69,7 +76,8 @@ export class SubscriptionIndex {
         g = { filter: shared.filter, entry: { kind: 'shared', key, group: { name: shared.group, members: [], next: 0 } } };
         this.groups.set(key, g);
         this.trie.add(shared.filter, g.entry);
-        this.listener?.interest(shared.filter, shared.group, true);
+        g.entry.group.members.push(subscriber);
+        return this.listener?.interest(shared.filter, shared.group, true);
       }
       g.entry.group.members.push(subscriber);
       return;
@@ -81,7 +89,7 @@ export class SubscriptionIndex {
     this.trie.add(sub.filter, entry);
     const n = (this.plainCount.get(sub.filter) ?? 0) + 1;
     this.plainCount.set(sub.filter, n);
-    if (n === 1) this.listener?.interest(sub.filter, undefined, true);
+    if (n === 1) return this.listener?.interest(sub.filter, undefined, true);
   }
 
   remove(session: Session, filter: string): boolean {
@@ -97,7 +105,7 @@ export class SubscriptionIndex {
       if (members.length === 0) {
         this.trie.remove(shared.filter, g.entry);
         this.groups.delete(key);
-        this.listener?.interest(shared.filter, shared.group, false);
+        void this.listener?.interest(shared.filter, shared.group, false);
       }
       return true;
     }
@@ -111,7 +119,7 @@ export class SubscriptionIndex {
     if (n > 0) this.plainCount.set(filter, n);
     else {
       this.plainCount.delete(filter);
-      this.listener?.interest(filter, undefined, false);
+      void this.listener?.interest(filter, undefined, false);
     }
     return true;
   }

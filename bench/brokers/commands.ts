@@ -1,0 +1,107 @@
+// How each broker under test is started: command line, configuration file and version. All three
+// listen on 127.0.0.1 (TCP and WebSocket at /mqtt), take anonymous clients, set TCP_NODELAY,
+// allow 100 QoS 1 messages in flight per client and queue up to 100,000 per client, and keep
+// sessions durably where they can: Starling in SQLite (its default), Mosquitto with
+// `persistence true`; Aedes has in-memory persistence only.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../system.js';
+
+export type BrokerName = 'starling' | 'mosquitto' | 'aedes';
+export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'mosquitto', 'aedes'];
+
+export const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
+
+export interface BrokerCommand {
+  command: string;
+  args: string[];
+  /** How the broker keeps sessions and queued messages, for the report. */
+  persistence: string;
+}
+
+export interface CommandOptions {
+  dir: string;
+  tcpPort: number;
+  wsPort: number;
+  /** Extra flags for Node-based brokers (e.g. --cpu-prof). */
+  nodeFlags: string[];
+}
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+
+export function brokerCommand(name: BrokerName, o: CommandOptions): BrokerCommand {
+  switch (name) {
+    case 'starling': {
+      const conf = join(o.dir, 'starling.conf');
+      writeFileSync(
+        conf,
+        [
+          `mqttListeners=mqtt://127.0.0.1:${o.tcpPort},ws://127.0.0.1:${o.wsPort}`,
+          'persistence=sqlite',
+          `dataDir=${join(o.dir, 'data')}`,
+          'maxInflightMessages=100',
+          'maxQueuedMessages=100000',
+          'logLevel=warn',
+          'logFormat=json',
+          '',
+        ].join('\n'),
+      );
+      return { command: process.execPath, args: [...o.nodeFlags, here('./starling-entry.js'), conf], persistence: 'SQLite' };
+    }
+    case 'mosquitto': {
+      const conf = join(o.dir, 'mosquitto.conf');
+      const lines = [
+        'per_listener_settings false',
+        'allow_anonymous true',
+        `listener ${o.tcpPort} 127.0.0.1`,
+        // Mosquitto 2.0's WebSocket listener (libwebsockets) ignores the bind address: it listens on all interfaces.
+        `listener ${o.wsPort} 127.0.0.1`,
+        'protocol websockets',
+        'set_tcp_nodelay true',
+        'max_inflight_messages 100',
+        'max_queued_messages 100000',
+        'max_keepalive 65535',
+        'persistence true',
+        `persistence_location ${o.dir}/`,
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+      ];
+      // Started as root, Mosquitto would switch to the `mosquitto` user, which cannot write our temp dir.
+      if (process.getuid?.() === 0) lines.push('user root');
+      writeFileSync(conf, lines.join('\n') + '\n');
+      return { command: MOSQUITTO, args: ['-c', conf], persistence: 'persistence true' };
+    }
+    case 'aedes':
+      return { command: process.execPath, args: [...o.nodeFlags, here('./aedes-entry.js'), String(o.tcpPort), String(o.wsPort)], persistence: 'memory' };
+  }
+}
+
+function packageVersion(pkgJson: string): string {
+  try {
+    return (JSON.parse(readFileSync(pkgJson, 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+export function brokerVersion(name: BrokerName): string {
+  switch (name) {
+    case 'starling':
+      return packageVersion(join(repoRoot(), 'package.json'));
+    case 'mosquitto': {
+      const r = spawnSync(MOSQUITTO, ['-h'], { encoding: 'utf8' });
+      return /version (\S+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[1] ?? (r.error ? 'not installed' : '?');
+    }
+    case 'aedes':
+      try {
+        return packageVersion(createRequire(import.meta.url).resolve('aedes/package.json'));
+      } catch {
+        // aedes' exports map does not list package.json; read it from the folder instead.
+        return packageVersion(join(repoRoot(), 'node_modules/aedes/package.json'));
+      }
+  }
+}

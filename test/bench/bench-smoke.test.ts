@@ -1,0 +1,32 @@
+// Smoke test of the benchmark harness: the quickest scenario (fan-in, QoS 0) against Starling
+// alone for a short window, checking that the numbers it produces are sane. No timing assertions:
+// a benchmark on a shared CI machine measures the machine as much as the code.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runScenarios } from '../../bench/run.js';
+import { formatReport } from '../../bench/report.js';
+import { SCENARIOS } from '../../bench/scenarios/index.js';
+
+describe('benchmark harness smoke run', () => {
+  it('runs fan-in QoS 0 against Starling over TCP and reports sane figures', async () => {
+    const report = await runScenarios({ scenarios: [1], brokers: ['starling'], transports: ['tcp'], quick: true, seconds: 0.5 });
+    assert.equal(report.records.length, 1);
+    const [r] = report.records;
+    assert.equal(r.error, undefined, `the run failed: ${r.error}`);
+    const v = r.measured!.values;
+    for (const key of ['rate', 'ratePipelined', 'steadyRate', 'p50', 'p99', 'brokerCpu', 'genCpu']) {
+      assert.ok(Number.isFinite(v[key]) && v[key] > 0, `${key} = ${v[key]}`);
+    }
+    // Percentiles come from one histogram, so they are ordered.
+    assert.ok(v.p50 <= v.p99, `p50 ${v.p50} <= p99 ${v.p99}`);
+    assert.ok(v.dropped >= 0 && v.dropped <= 100, `dropped ${v.dropped} %`);
+    // The steady phase offers 20,000 msgs/s; what arrives is of that order, never wildly more.
+    assert.ok(v.steadyRate < 20_000 * 3, `steady rate ${v.steadyRate}`);
+    assert.equal(report.persistence.starling, 'SQLite');
+    assert.ok(report.machine.cores >= 1);
+
+    const text = formatReport(report, SCENARIOS);
+    assert.match(text, /\| 1 \| fan-in QoS 0 \| tcp \| max msgs\/s, 1 msg per write ↑ \| [\d,]+ \|/);
+    assert.match(text, /^Machine: .+ cores/m);
+  });
+});
