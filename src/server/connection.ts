@@ -10,6 +10,7 @@ import type { ChannelIO } from '../channel/io.js';
 import type { Broker } from '../broker/broker.js';
 import type { Transport } from '../transport/transport.js';
 import { TokenBucket } from './rate-limit.js';
+import type { WriteFlusher } from './flusher.js';
 
 export interface ConnectionOptions {
   maxPacketSize: number;
@@ -23,6 +24,8 @@ export interface ConnectionOptions {
   maxOutgoingBytes: number;
   /** A client slow for this long is disconnected (0 = never). */
   slowConsumerTimeoutMs: number;
+  /** Shared by the server's connections: uncorks them once per turn. */
+  flusher: WriteFlusher;
   log: Logger;
 }
 
@@ -141,10 +144,7 @@ export class Connection implements ChannelIO {
     if (!this.corked) {
       this.corked = true;
       this.transport.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.transport.uncork();
-      });
+      this.opts.flusher.mark(this);
     }
     this.transport.write(bytes);
     // A consumer whose buffer stays full past the timeout is cut off, so it cannot hold memory.
@@ -163,8 +163,16 @@ export class Connection implements ChannelIO {
     this.transport.destroy();
   }
 
+  /** End of the turn (WriteFlusher): hand the batched writes to the socket. */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.transport.uncork();
+  }
+
   close(): void {
     if (this.closed) return;
+    this.uncork();
     this.closed = true;
     this.clearTimer();
     this.transport.end();

@@ -16,6 +16,7 @@ import type { ListenerInfo, Transport } from '../transport/transport.js';
 import { Connection } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { Admission } from './admission.js';
+import { WriteFlusher } from './flusher.js';
 import { createSecurity } from '../auth/security.js';
 import { createMetrics, timedStore } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
@@ -134,6 +135,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
 
   const connections = new Set<Connection>();
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
+  const flusher = new WriteFlusher();
   const accept = (t: Transport): void => {
     if (!admission.admit(t.remoteAddress)) {
       broker.stats.connectionsRefused++;
@@ -151,6 +153,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         maxBytesRate: config.maxPublishBytesRate,
         maxOutgoingBytes: config.maxOutgoingBytes,
         slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
+        flusher,
         log,
       },
       (gone) => {
