@@ -52,29 +52,30 @@ interface Target {
   destroy(): void;
 }
 
+/** Resolves true once `source` emits close within `ms`; remembers a close that came earlier. */
+function closeWatcher(source: { on(event: 'close', cb: () => void): unknown }): (ms: number) => Promise<boolean> {
+  let closed = false;
+  const waiters: Array<() => void> = [];
+  source.on('close', () => {
+    closed = true;
+    waiters.forEach((w) => w());
+  });
+  return (ms) =>
+    closed
+      ? Promise.resolve(true)
+      : new Promise((r) => {
+          const t = setTimeout(() => r(false), ms);
+          waiters.push(() => {
+            clearTimeout(t);
+            r(true);
+          });
+        });
+}
+
 function openTcp(port: number): Promise<Target> {
   return new Promise((resolve, reject) => {
     const s = tcpConnect({ host: '127.0.0.1', port }, () => {
-      let closed = false;
-      const waiters: Array<() => void> = [];
-      s.on('close', () => {
-        closed = true;
-        waiters.forEach((w) => w());
-      });
-      resolve({
-        send: (d) => void s.write(d),
-        closedByBroker: (ms) =>
-          closed
-            ? Promise.resolve(true)
-            : new Promise((r) => {
-                const t = setTimeout(() => r(false), ms);
-                waiters.push(() => {
-                  clearTimeout(t);
-                  r(true);
-                });
-              }),
-        destroy: () => s.destroy(),
-      });
+      resolve({ send: (d) => void s.write(d), closedByBroker: closeWatcher(s), destroy: () => s.destroy() });
     });
     s.on('error', () => {});
     s.once('error', reject);
@@ -86,26 +87,11 @@ function openWs(url: string): Promise<Target> {
     const ws = new WebSocket(url, 'mqtt');
     ws.on('error', () => {});
     ws.once('open', () => {
-      let closed = false;
-      const waiters: Array<() => void> = [];
-      ws.on('close', () => {
-        closed = true;
-        waiters.forEach((w) => w());
-      });
       resolve({
         send: (d) => {
           if (ws.readyState === ws.OPEN) ws.send(d, { binary: true });
         },
-        closedByBroker: (ms) =>
-          closed
-            ? Promise.resolve(true)
-            : new Promise((r) => {
-                const t = setTimeout(() => r(false), ms);
-                waiters.push(() => {
-                  clearTimeout(t);
-                  r(true);
-                });
-              }),
+        closedByBroker: closeWatcher(ws),
         destroy: () => ws.terminate(),
       });
     });
