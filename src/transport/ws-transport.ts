@@ -14,6 +14,8 @@ export interface WsTransportOptions {
 
 /** Close codes that mean an orderly end rather than an error. */
 const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
+/** Largest frame built from coalesced packets; bigger turns go out as several frames. */
+const MAX_COALESCED_FRAME = 64 * 1024;
 
 export class WsTransport implements Transport {
   readonly listener: ListenerInfo;
@@ -29,6 +31,10 @@ export class WsTransport implements Transport {
   private error?: Error;
   private closed = false;
   private needDrain = false;
+  /** Packets written while corked, sent as one frame at uncork. */
+  private corked = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private alive = true;
   private pinger?: NodeJS.Timeout;
 
@@ -99,23 +105,40 @@ export class WsTransport implements Transport {
 
   write(data: Buffer): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    this.ws.send(data, { binary: true, compress: false });
+    if (this.corked) {
+      // A turn's packets travel in one binary frame: a frame may carry several MQTT packets
+      // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet.
+      this.pending.push(data);
+      this.pendingBytes += data.length;
+      if (this.pendingBytes >= MAX_COALESCED_FRAME) this.sendPending();
+    } else this.ws.send(data, { binary: true, compress: false });
     // Same rule as a stream's write(): below the high-water mark the caller may go on.
-    const ok = this.socket.writableLength < this.socket.writableHighWaterMark;
+    const ok = this.socket.writableLength + this.pendingBytes < this.socket.writableHighWaterMark;
     if (!ok) this.needDrain = true;
     return ok;
   }
 
   get bufferedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.ws.bufferedAmount + this.pendingBytes;
   }
 
   cork(): void {
+    this.corked = true;
     this.socket.cork();
   }
 
   uncork(): void {
+    this.sendPending();
+    this.corked = false;
     this.socket.uncork();
+  }
+
+  private sendPending(): void {
+    if (this.pending.length === 0) return;
+    const frame = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true, compress: false });
   }
 
   pause(): void {
@@ -127,6 +150,7 @@ export class WsTransport implements Transport {
   }
 
   end(): void {
+    this.sendPending();
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(1000);
   }
 
