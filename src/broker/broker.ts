@@ -19,6 +19,7 @@ import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind } fro
 import { entryOps, fullSessionOps, sessionRecord } from './persistence.js';
 import { MessageIds, messageFromWill } from '../session/message.js';
 import { SessionTimers } from './session-timers.js';
+import { RetainedSweeper } from './retained-sweep.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
@@ -52,6 +53,7 @@ export class Broker implements ChannelContext, ClusterSide {
   readonly ids = new MessageIds();
   readonly publishCache = new PublishCache();
   private readonly timers: SessionTimers;
+  private readonly sweeper: RetainedSweeper;
   private closed = false;
   private link?: ClusterLink;
 
@@ -71,6 +73,7 @@ export class Broker implements ChannelContext, ClusterSide {
         this.discardSession(s, true);
       },
     });
+    this.sweeper = new RetainedSweeper(this.retained, this.now, (topics) => this.retainedExpired(topics), options.retainedSweep);
   }
 
   /** Opens the store and recovers every session, queue and retained message it holds. */
@@ -80,6 +83,7 @@ export class Broker implements ChannelContext, ClusterSide {
     const snapshot = await options.store.open();
     const recovered = recover(snapshot, broker.now(), (s) => broker.adopt(s));
     for (const m of snapshot.retained) broker.retained.set(m);
+    broker.sweeper.start();
     broker.log.info(
       { sessions: recovered.sessions, queued: recovered.entries, retained: snapshot.retained.length, ms: Date.now() - started },
       'state recovered',
@@ -148,7 +152,7 @@ export class Broker implements ChannelContext, ClusterSide {
   attach(session: Session, outlet: NonNullable<Session['outlet']>, receiveMaximum: number): void {
     session.outlet = outlet;
     session.sendWindow = Math.min(receiveMaximum, this.options.maxInflightMessages);
-    session.resend();
+    this.dropExpired(session, session.resend(this.now()));
     this.pump(session);
   }
 
@@ -182,6 +186,9 @@ export class Broker implements ChannelContext, ClusterSide {
     const wasPersistent = session.persistent;
     session.expiryInterval = seconds;
     if (session.persistent && !wasPersistent) this.persistLater(fullSessionOps(session));
+    // Set to 0: the session ends with this connection, so the stored copy goes too, or a restart
+    // would bring it back (Session Present 1 for a session that ended).
+    else if (wasPersistent && !session.persistent) this.persistLater([{ op: 'session.delete', clientId: session.clientId }]);
   }
 
   private publishWill(session: Session): void {
@@ -288,12 +295,12 @@ export class Broker implements ChannelContext, ClusterSide {
   ): boolean {
     const r = s.enqueue(message, qos, retain, subscriptionIds, this.queueLimits);
     if (r.outcome === 'refused') {
-      this.stats.dropped('queueFull');
+      this.stats.dropped('queueRefused');
       return false;
     }
-    if (r.dropped) this.stats.dropped('queueFull');
+    if (r.dropped) this.stats.dropped('queueFull', r.dropped.length);
     if (batch) {
-      if (r.dropped) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: r.dropped.seq });
+      for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
       r.entry.written = false;
       batch.ops.push(...entryOps(s, r.entry, withMessage));
       batch.entries.push(r.entry);
@@ -363,6 +370,11 @@ export class Broker implements ChannelContext, ClusterSide {
     return batch;
   }
 
+  /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */
+  private retainedExpired(topics: string[]): void {
+    this.persistLater(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })));
+  }
+
   // ---- acknowledgements from subscribers -------------------------------------------------
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client: the entry is done. */
@@ -381,6 +393,13 @@ export class Broker implements ChannelContext, ClusterSide {
     session.inflight.delete(packetId);
     if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
     this.pump(session);
+  }
+
+  /** In-flight entries that expired before they were ever sent [MQTT-3.3.2-5]. */
+  private dropExpired(session: Session, expired: Outgoing[]): void {
+    if (expired.length === 0) return;
+    for (let i = 0; i < expired.length; i++) this.stats.dropped('expired');
+    if (session.persistent) this.persistLater(expired.map((o) => ({ op: 'queue.delete', clientId: session.clientId, seq: o.seq })));
   }
 
   /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
@@ -481,6 +500,7 @@ export class Broker implements ChannelContext, ClusterSide {
     if (this.closed) return;
     this.closed = true;
     this.timers.clear();
+    this.sweeper.stop();
     await this.writer.flush();
     await this.store.close();
   }

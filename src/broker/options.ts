@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { QueueLimits } from '../session/session.js';
 import type { Store } from '../store/ports.js';
 import type { BrokerHooks } from '../hooks/hooks.js';
+import type { RetainedSweepOptions } from './retained-sweep.js';
 
 export interface BrokerOptions {
   store: Store;
@@ -27,6 +28,8 @@ export interface BrokerOptions {
   maxOutgoingBytes: number;
   /** Response Information for MQTT 5 clients that request it; `%c` = client id; empty = none. */
   responseInformation: string;
+  /** How often, and how much at a time, expired retained messages are removed; tests shorten it. */
+  retainedSweep?: RetainedSweepOptions;
   /** Milliseconds clock, injectable for tests. */
   now?: () => number;
 }

@@ -1,6 +1,35 @@
 // Counters the broker keeps about itself, read by $SYS topics and /metrics.
 
-export type DropReason = 'queueFull' | 'expired' | 'retainedLimit' | 'tooLarge' | 'slowConsumer' | 'notAuthorized' | 'topicLimit';
+/**
+ * Why a message was not delivered. A full queue counts by what was lost (queueOverflowPolicy):
+ * queueFull, the oldest queued message dropped to make room (dropOldest); queueRefused, the new
+ * message not queued (refuseNewest, or one message larger than maxQueuedBytes on its own).
+ */
+export type DropReason = 'queueFull' | 'queueRefused' | 'expired' | 'retainedLimit' | 'tooLarge' | 'slowConsumer' | 'notAuthorized' | 'topicLimit';
+
+/**
+ * Each configured limit that refused, cut off or slowed a client. Counted where the limit acts, so
+ * an operator can tell from /metrics which limit a misbehaving (or under-provisioned) fleet hits.
+ */
+export type LimitReason =
+  /** maxConnections: a connection refused at accept time because the broker is full. */
+  | 'maxConnections'
+  /** maxConnectionsPerAddress: refused because its address already holds its share. */
+  | 'maxConnectionsPerAddress'
+  /** connectTimeoutSec: closed without a complete CONNECT (or authentication) in time. */
+  | 'connectTimeout'
+  /** mqttMessageMaxLength: an incoming packet over the maximum size (0x95), refused by the framer. */
+  | 'packetTooLarge'
+  /** maxSubscriptionsPerClient: a subscription refused in its SUBACK (0x97 / 0x80). */
+  | 'maxSubscriptions'
+  /** maxTopicLength / maxTopicLevels: a topic filter refused in its SUBACK (0x8F / 0x80). */
+  | 'subscribeTopicLimit'
+  /** maxPublishRate: reading from a client paused because its PUBLISH budget ran out. */
+  | 'publishRate'
+  /** maxPublishBytesRate: reading paused because its byte budget ran out. */
+  | 'publishBytesRate'
+  /** Our Receive Maximum: a client with more unacknowledged QoS 1/2 PUBLISH than allowed (0x93). */
+  | 'receiveMaximum';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -18,6 +47,7 @@ export class BrokerStats {
   authFailures = 0;
   readonly drops: Record<DropReason, number> = {
     queueFull: 0,
+    queueRefused: 0,
     expired: 0,
     retainedLimit: 0,
     tooLarge: 0,
@@ -25,12 +55,33 @@ export class BrokerStats {
     notAuthorized: 0,
     topicLimit: 0,
   };
-  /** Connections refused at accept time (maxConnections, per-address limit). */
+  /** Connections refused at accept time, both causes (`limits` tells them apart). */
   connectionsRefused = 0;
+  readonly limits: Record<LimitReason, number> = {
+    maxConnections: 0,
+    maxConnectionsPerAddress: 0,
+    connectTimeout: 0,
+    packetTooLarge: 0,
+    maxSubscriptions: 0,
+    subscribeTopicLimit: 0,
+    publishRate: 0,
+    publishBytesRate: 0,
+    receiveMaximum: 0,
+  };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;
 
-  dropped(reason: DropReason): void {
-    this.drops[reason]++;
+  dropped(reason: DropReason, count = 1): void {
+    this.drops[reason] += count;
+  }
+
+  limitHit(reason: LimitReason): void {
+    this.limits[reason]++;
+  }
+
+  /** A connection refused at accept time; the total stays for $SYS and older dashboards. */
+  refused(limit: 'maxConnections' | 'maxConnectionsPerAddress'): void {
+    this.connectionsRefused++;
+    this.limits[limit]++;
   }
 }

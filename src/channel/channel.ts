@@ -206,11 +206,16 @@ export class Channel implements BrokerClient, SessionOutlet {
   fail(err: unknown): void {
     if (this.state === 'closed') return;
     const mqtt = err instanceof MqttError ? err : undefined;
-    const code = mqtt?.reasonCode ?? ReasonCode.UnspecifiedError;
-    const message = err instanceof Error ? err.message : String(err);
+    const beforeConnack = this.state === 'awaitingConnect' || this.state === 'connecting';
+    // An internal failure (the store rejected a write, an authenticator broke) is not the client's
+    // fault. Before CONNACK it means the server cannot serve the client now: return code 3 / 0x88
+    // Server unavailable, so a 3.1.1 client is told rather than cut off without a code.
+    const code = mqtt?.reasonCode ?? (beforeConnack ? ReasonCode.ServerUnavailable : ReasonCode.UnspecifiedError);
+    // The client gets the reason of a protocol error, never an internal error's text (paths, SQL).
+    const message = mqtt ? mqtt.message : beforeConnack ? 'server unavailable' : 'internal error';
     if (mqtt) this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, code, reason: message }, 'closing connection');
     else this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'internal error; closing connection');
-    if (this.state === 'awaitingConnect' || this.state === 'connecting') {
+    if (beforeConnack) {
       this.refuseConnect(code, message);
     } else if (this.version === 5) {
       const props: Properties | undefined = this.problemInformation ? { reasonString: message } : undefined;
@@ -265,6 +270,19 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress }, 'keepalive timeout');
     if (this.version === 5 && this.state === 'connected') {
       this.send({ type: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout });
+    }
+    this.end('abnormal');
+  }
+
+  /**
+   * A limit the server imposes was exceeded in a way waiting cannot fix (a consumer that stopped
+   * reading): MQTT 5 gets DISCONNECT 0x97 Quota exceeded, with the reason, before the close.
+   */
+  quotaExceeded(reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.version === 5 && this.state === 'connected') {
+      const props: Properties | undefined = this.problemInformation ? { reasonString: reason } : undefined;
+      this.send({ type: 'disconnect', reasonCode: ReasonCode.QuotaExceeded, ...(props ? { properties: props } : {}) });
     }
     this.end('abnormal');
   }

@@ -48,6 +48,8 @@ export interface ChannelStats {
   connectionsTotal: number;
   authFailures: number;
   dropped(reason: 'tooLarge' | 'notAuthorized' | 'slowConsumer' | 'topicLimit'): void;
+  /** A configured limit refused something of this client (counted for /metrics). */
+  limitHit(reason: 'maxSubscriptions' | 'subscribeTopicLimit' | 'receiveMaximum'): void;
 }
 
 /** Limits the channel enforces and advertises. */

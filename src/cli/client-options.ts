@@ -20,6 +20,8 @@ export interface ConnectionFlags {
   cert?: string;
   key?: string;
   insecure?: boolean;
+  psk?: string;
+  pskIdentity?: string;
 }
 
 const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084 };
@@ -41,7 +43,9 @@ export function addConnectionFlags(cmd: Command): Command {
     .option('--cafile <file>', 'CA certificate(s) to trust (PEM)')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
     .option('--key <file>', 'client key (PEM) for mutual TLS')
-    .option('--insecure', 'do not verify the server certificate');
+    .option('--insecure', 'do not verify the server certificate')
+    .option('--psk <hex>', 'TLS-PSK key in hex, as mosquitto_pub takes it (mqtts:// to an mqtt+ssl+psk:// listener)')
+    .option('--psk-identity <id>', 'TLS-PSK identity sent with --psk');
 }
 
 export function brokerUrl(f: ConnectionFlags): string {
@@ -66,6 +70,7 @@ export function clientOptions(f: ConnectionFlags): IClientOptions {
     clientId: f.id ?? `starling-cli-${Math.random().toString(16).slice(2, 10)}`,
   };
   if (version === 3) o.protocolId = 'MQIsdp';
+  o.transformWsUrl = bracketIpv6;
   if (f.username !== undefined) o.username = f.username;
   if (f.password !== undefined) o.password = f.password;
   if (version === 5 && f.sessionExpiry !== undefined) o.properties = { sessionExpiryInterval: Number(f.sessionExpiry) };
@@ -73,5 +78,31 @@ export function clientOptions(f: ConnectionFlags): IClientOptions {
   if (f.cert) o.cert = readFileSync(f.cert);
   if (f.key) o.key = readFileSync(f.key);
   if (f.insecure) o.rejectUnauthorized = false;
+  if (f.psk !== undefined || f.pskIdentity !== undefined) Object.assign(o, pskOptions(f));
   return o;
+}
+
+/**
+ * TLS-PSK through MQTT.js: its mqtts:// transport hands its options to Node's tls.connect, which
+ * takes `pskCallback`. PSK replaces the certificate, so there is no server name to check; 'PSK'
+ * enables the TLS 1.2 PSK cipher suites (TLS 1.3 PSK needs none). Only mqtts://: MQTT.js's wss://
+ * goes through the `ws` package, which has no PSK.
+ */
+function pskOptions(f: ConnectionFlags): Record<string, unknown> {
+  if (f.psk === undefined || f.pskIdentity === undefined) throw new Error('--psk and --psk-identity go together');
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(f.psk)) throw new Error('--psk is the key in hex (e.g. 736563726574 for "secret")');
+  const scheme = /^([a-z+]+):/i.exec(brokerUrl(f))?.[1]?.toLowerCase();
+  if (scheme !== 'mqtts') throw new Error('--psk needs an mqtts:// connection (-T mqtts) to an mqtt+ssl+psk:// listener');
+  const psk = Buffer.from(f.psk, 'hex');
+  const identity = f.pskIdentity;
+  return { ciphers: 'PSK', checkServerIdentity: () => undefined, pskCallback: () => ({ psk, identity }) };
+}
+
+/**
+ * MQTT.js builds its WebSocket URL as `ws://${hostname}:${port}` from a parsed URL whose IPv6
+ * hostname has lost its brackets (ws://::1:8083/mqtt, which no WebSocket accepts); put them back.
+ */
+export function bracketIpv6(url: string, opts: { hostname?: string }): string {
+  const h = opts.hostname;
+  return h && h.includes(':') && !h.startsWith('[') ? url.replace(`//${h}:`, `//[${h}]:`) : url;
 }

@@ -28,8 +28,13 @@ interface PubFlags extends ConnectionFlags {
 }
 
 const collect = (v: string, all: string[]): string[] => [...all, v];
+/** Progress is shown unasked only from this many messages on, and only on a terminal. */
+const LONG_RUN = 1000;
 
-export function registerPub(program: Command, io: CliIO & { stdin?: NodeJS.ReadableStream }): void {
+/** What `pub` reads beyond CliIO: its standard input, and whether standard error is a terminal. */
+export type PubIO = CliIO & { stdin?: NodeJS.ReadableStream; stderrIsTTY?: boolean };
+
+export function registerPub(program: Command, io: PubIO): void {
   // -h is the host, as in mosquitto_pub; help is --help only.
   const cmd = program.command('pub').description('publish messages (like mosquitto_pub)').helpOption('--help', 'show help');
   addConnectionFlags(cmd)
@@ -85,7 +90,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function runPub(f: PubFlags, io: CliIO & { stdin?: NodeJS.ReadableStream }): Promise<number> {
+export async function runPub(f: PubFlags, io: PubIO): Promise<number> {
   let client: MqttClient | undefined;
   try {
     const opts = publishOptions(f);
@@ -94,21 +99,24 @@ export async function runPub(f: PubFlags, io: CliIO & { stdin?: NodeJS.ReadableS
     if (sources !== 1) throw new Error('give exactly one of -m, -f, -s, -l or -n');
     client = await connect(brokerUrl(f), f);
     const send = (payload: Buffer | string): Promise<void> => client!.publishAsync(f.topic, payload, opts).then(() => undefined);
+    const terminal = io.stderrIsTTY ?? Boolean((process.stderr as { isTTY?: boolean }).isTTY);
     if (f.lines) {
+      // The length of standard input is unknown: on a terminal, progress appears once the run is long.
+      const progress = f.progress ?? terminal;
       let n = 0;
       for await (const line of createInterface({ input: stdin, crlfDelay: Infinity })) {
         await send(line);
         n++;
-        if (f.progress && n % 1000 === 0) io.err(`\r${n} messages`);
+        if (progress && n % LONG_RUN === 0) io.err(`\r${n} messages`);
       }
-      if (f.progress) io.err(`\r${n} messages\n`);
+      if (f.progress || (progress && n >= LONG_RUN)) io.err(`\r${n} messages\n`);
     } else {
       const payload = f.nullMessage ? Buffer.alloc(0) : f.file ? readFileSync(f.file) : f.stdin ? await readAll(stdin) : f.message!;
       const count = Number(f.count);
-      const progress = f.progress ?? (count >= 1000 && Boolean((process.stderr as { isTTY?: boolean }).isTTY));
+      const progress = f.progress ?? (count >= LONG_RUN && terminal);
       for (let i = 1; i <= count; i++) {
         await send(payload);
-        if (progress && (i % 1000 === 0 || i === count)) io.err(`\r${i}/${count} messages`);
+        if (progress && (i % LONG_RUN === 0 || i === count)) io.err(`\r${i}/${count} messages`);
         if (Number(f.interval) > 0 && i < count) await new Promise((r) => setTimeout(r, Number(f.interval)));
       }
       if (progress) io.err('\n');

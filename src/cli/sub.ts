@@ -77,19 +77,27 @@ export async function runSub(f: SubFlags, io: CliIO): Promise<number> {
     const c = client;
     const limit = f.count !== undefined ? Number(f.count) : Infinity;
     let seen = 0;
+    let finished = false;
     const done = new Promise<number>((resolve) => {
-      if (f.timeout !== undefined) setTimeout(() => resolve(seen > 0 || limit === Infinity ? 0 : 27), Number(f.timeout) * 1000).unref();
-      c.on('close', () => resolve(1));
+      const finish = (code: number): void => {
+        finished = true;
+        resolve(code);
+      };
+      if (f.timeout !== undefined) setTimeout(() => finish(seen > 0 || limit === Infinity ? 0 : 27), Number(f.timeout) * 1000).unref();
+      c.on('close', () => finish(1));
       c.on('message', (topic, payload, packet) => {
-        if (f.retainedOnly && !packet.retain) return resolve(0);
+        // Messages already on the way while the client disconnects are not part of the -C count.
+        if (finished) return;
+        if (f.retainedOnly && !packet.retain) return finish(0);
         seen++;
         io.out(`${formatMessage(f.format, topic, payload, packet)}\n`);
         if (f.progress) io.err(`\r${seen} messages`);
-        if (seen >= limit) resolve(0);
+        if (seen >= limit) finish(0);
       });
     });
     await c.subscribeAsync(f.topic, { qos, nl: f.local === false, rap: Boolean(f.retainAsPublished), rh });
     const code = await done;
+    if (f.progress && seen > 0) io.err('\n');
     c.removeAllListeners('close');
     await c.endAsync();
     return code;

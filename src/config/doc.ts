@@ -12,7 +12,8 @@ A missing port means the usual one (1883, 8883, 8083, 8084; \`mqtt+ssl+psk\` has
 port 0 lets the system choose. A \`ws://\` or \`ws+ssl://\` URL may carry its own path
 (\`ws://0.0.0.0:8083/mqtt\`), overriding \`webSocketPath\` for that listener.
 
-When the server starts it prints the URL to give clients for each listener, e.g. \`ws://127.0.0.1:8083/mqtt\`.
+When the server starts it prints, and logs (\`listening on …\`, with the bound port), the URL to give clients for each
+listener, e.g. \`ws://127.0.0.1:8083/mqtt\`.
 A client that uses the wrong scheme for a port (TLS to a plain port, plain MQTT to a TLS or WebSocket port,
 a WebSocket to an MQTT port) is closed with one log line naming the listener and the URL that would work.`,
   TLS: `TLS listeners without \`mqttTlsCertificateFilePath\` use a development certificate generated on first

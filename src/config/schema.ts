@@ -105,13 +105,15 @@ export const schema = {
   // --- WebSocket
   webSocketPath: def({ kind: 'string', default: '/mqtt', group: 'WebSocket', doc: 'HTTP path of the MQTT-over-WebSocket endpoint (a ws:// URL in mqttListeners may give its own).', item: wsPath }),
   webSocketMaxFrameSize: def({ kind: 'size', default: 0, group: 'WebSocket', min: 0, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest WebSocket message accepted, bytes; 0 = mqttMessageMaxLength + 64 KiB, so a whole MQTT packet (and small ones sent with it) always fits. Larger messages close with code 1009.' }),
-  webSocketAllowedOrigins: def({ kind: 'list', default: [], group: 'WebSocket', doc: 'Browser Origins allowed to connect (https://app.example.com, https://*.example.com); empty = any. Requests without Origin (non-browser clients) always pass.', item: origin }),
-  webSocketTrustForwardedFor: def({ kind: 'bool', default: false, group: 'WebSocket', doc: 'Take the client address from the first X-Forwarded-For entry (only behind a proxy you run).' }),
+  webSocketAllowedOrigins: def({ kind: 'list', default: ['*'], group: 'WebSocket', doc: 'Browser Origins allowed to connect (https://app.example.com, https://*.example.com); * (the default) = any page on any site, logged as a warning at start-up. Requests without Origin (non-browser clients) always pass. List the web console\'s own origin too when you set a list.', item: origin }),
+  webSocketTrustForwardedFor: def({ kind: 'bool', default: false, group: 'WebSocket', doc: 'Take the client address from X-Forwarded-For, counting webSocketTrustedProxyHops entries from the right (only behind proxies you run).' }),
+  webSocketTrustedProxyHops: def({ kind: 'int', default: 1, group: 'WebSocket', min: 1, max: 16, doc: 'Proxies you run in front of the WebSocket listeners, each appending to X-Forwarded-For; the client address is that many entries from the right (1 = the last entry).' }),
   webSocketPingIntervalSec: def({ kind: 'duration', default: 30, group: 'WebSocket', min: 0, doc: 'Seconds between WebSocket pings; a client that has not answered the previous ping is dropped. 0 = no pings.' }),
 
   // --- HTTP
   httpConsoleEnabled: def({ kind: 'bool', default: true, group: 'HTTP', doc: 'Serve the web console on the ws:// and ws+ssl:// listeners (plain HTTP requests beside the WebSocket endpoint).' }),
-  httpAdminToken: def({ kind: 'string', default: '', group: 'HTTP', doc: 'Bearer token for the admin HTTP API (/api/v1/...) on ws/ws+ssl listeners; empty = the API is off.' }),
+  httpAdminToken: def({ kind: 'string', default: '', group: 'HTTP', doc: 'Bearer token for the admin HTTP API (/api/v1/...) on ws/ws+ssl listeners; the API is off when this and httpAdminUsers are empty.' }),
+  httpAdminUsers: def({ kind: 'list', default: [], group: 'HTTP', doc: 'Users of mqttPasswordFile allowed into the admin API with HTTP Basic credentials (alice,bob); empty = none.' }),
 
   // --- MQTT
   mqttMessageMaxLength: def({ kind: 'size', default: MiB, group: 'MQTT', min: 64, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest MQTT packet accepted from a client, bytes (advertised as Maximum Packet Size in MQTT 5).' }),
@@ -149,7 +151,7 @@ export const schema = {
   persistence: def({ kind: 'enum', default: 'sqlite', group: 'Storage and queues', values: ['sqlite', 'memory'], doc: 'Where sessions, queued and retained messages live: sqlite (in dataDir, survives restarts) or memory.' }),
   maxQueuedMessages: def({ kind: 'int', default: 1000, group: 'Storage and queues', min: 0, doc: 'Messages queued per offline or slow client.' }),
   maxQueuedBytes: def({ kind: 'size', default: 64 * MiB, group: 'Storage and queues', min: 0, doc: 'Payload bytes queued per offline or slow client.' }),
-  queueOverflowPolicy: def({ kind: 'enum', default: 'dropOldest', group: 'Storage and queues', values: ['dropOldest', 'refuseNewest'], doc: 'When a client queue is full: drop its oldest message, or refuse the new one.' }),
+  queueOverflowPolicy: def({ kind: 'enum', default: 'dropOldest', group: 'Storage and queues', values: ['dropOldest', 'refuseNewest'], doc: 'When a client queue is full: drop its oldest message, or refuse the new one (counted as drops with reason queueFull or queueRefused).' }),
   maxRetainedMessages: def({ kind: 'int', default: 1_000_000, group: 'Storage and queues', min: 0, doc: 'Most retained messages kept; retaining on a new topic beyond it is refused.' }),
 
   // --- Operations

@@ -1,6 +1,6 @@
 // Named hook points where behaviour is decided from outside the broker core: who may connect,
 // publish and subscribe. Each is one function, not a growing interface; the defaults allow all.
-import type { ConnectPacket } from '../protocol/packets.js';
+import type { ConnectPacket, UserProperty } from '../protocol/packets.js';
 import type { PeerIdentity, ListenerInfo } from '../transport/transport.js';
 import type { EnhancedAuthenticator } from './enhanced-auth.js';
 
@@ -33,13 +33,24 @@ export interface ClientInfo {
 /** An MQTT 5 reason code: 0x00 allows; 0x86/0x87/0x8C… refuse. */
 export type Decision = number;
 
+/**
+ * A decision with words for the client: the Reason String and User Properties go on the PUBACK,
+ * PUBREC or SUBACK that carries the decision (MQTT 5 only; left out when the client asked for no
+ * problem information or when they would make the packet larger than the client accepts).
+ */
+export interface Verdict {
+  code: Decision;
+  reasonString?: string;
+  userProperties?: UserProperty[];
+}
+
 export interface BrokerHooks {
   /** Decides a CONNECT; may be async (password files, tokens). */
   authenticate(client: ClientInfo, packet: ConnectPacket): Decision | Promise<Decision>;
   /** Decides whether the client may publish to the topic. Synchronous: on the publish hot path. */
-  authorizePublish(client: ClientInfo, topic: string): Decision;
+  authorizePublish(client: ClientInfo, topic: string): Decision | Verdict;
   /** Decides whether the client may subscribe to the filter. */
-  authorizeSubscribe(client: ClientInfo, filter: string): Decision;
+  authorizeSubscribe(client: ClientInfo, filter: string): Decision | Verdict;
   /** MQTT 5 enhanced authentication methods offered, by Authentication Method name. */
   authenticators: readonly EnhancedAuthenticator[];
 }
@@ -50,3 +61,6 @@ export const allowAll: BrokerHooks = {
   authorizeSubscribe: () => 0,
   authenticators: [],
 };
+
+/** The reason code of a hook's answer, whichever form it took. */
+export const codeOf = (d: Decision | Verdict): Decision => (typeof d === 'number' ? d : d.code);

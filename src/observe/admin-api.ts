@@ -1,19 +1,23 @@
-// The JSON admin API under /api/v1/. Off unless a token is configured; every request must carry
-// `Authorization: Bearer <token>`. Browsers never attach such a header on their own, so a page on
-// another origin cannot drive the API through a logged-in operator (no cookies, no CORS).
+// The JSON admin API under /api/v1/. Off unless a token or admin users are configured. A request
+// carries `Authorization: Bearer <token>` or, for a user listed in httpAdminUsers,
+// `Authorization: Basic` with that user's password-file credentials. Browsers never attach a Bearer
+// header on their own, and we never answer with a Basic challenge, so a browser never caches Basic
+// credentials either: a page on another origin cannot drive the API through a logged-in operator.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StoredMessage } from '../store/ports.js';
 import { validateTopicFilter } from '../protocol/topic.js';
 import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
 import { messageFromRequest, messageJson } from './admin-json.js';
-import { protocolName, type AdminSource, type ClientView, type LogView } from './ports.js';
+import { protocolName, type AdminSource, type AdminUserCheck, type ClientView, type LogView } from './ports.js';
 import { packageVersion } from './package-info.js';
 
 export const API_PREFIX = '/api/v1';
 
 export interface AdminApiOptions {
-  /** The bearer token. Required: createHttpHandler leaves the API off when none is configured. */
-  token: string;
+  /** The bearer token; empty or absent = bearer tokens are not accepted. */
+  token?: string;
+  /** Users allowed in with HTTP Basic (httpAdminUsers over mqttPasswordFile). */
+  users?: AdminUserCheck;
   /** Largest request body accepted, bytes. Default 1 MiB. */
   maxBodyBytes?: number;
   version?: string;
@@ -41,16 +45,32 @@ function decodeSegment(s: string): string {
 }
 
 export function createAdminApi(source: AdminSource, options: AdminApiOptions): AdminApi {
-  if (!options.token) throw new Error('the admin API needs a token');
-  const expected = digest(options.token);
+  if (!options.token && !options.users) throw new Error('the admin API needs a token or admin users');
+  const expected = options.token ? digest(options.token) : undefined;
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const version = options.version ?? packageVersion();
   const log = options.log;
 
-  const authorized = (req: Req): boolean => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  /** Who the request is, or an HttpError saying why not. */
+  const authorize = async (req: Req): Promise<string> => {
+    const header = req.headers.authorization ?? '';
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
     // Comparing digests keeps the comparison constant-time whatever the lengths.
-    return m !== null && timingSafeEqual(digest(m[1]), expected);
+    if (bearer && expected && timingSafeEqual(digest(bearer[1]), expected)) return 'token';
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (basic && options.users) {
+      if (crossSite(req)) throw new HttpError(403, 'Basic credentials are not accepted from another site');
+      const text = Buffer.from(basic[1], 'base64').toString('utf8');
+      const colon = text.indexOf(':');
+      if (colon > 0) {
+        const user = text.slice(0, colon);
+        const verdict = await options.users.check(user, text.slice(colon + 1));
+        if (verdict === 'admin') return user;
+        if (verdict === 'not-admin') throw new HttpError(403, `user ${JSON.stringify(user)} is not an admin user (httpAdminUsers)`);
+      }
+    }
+    const what = [expected ? 'bearer token' : '', options.users ? 'admin user credentials' : ''].filter(Boolean).join(' or ');
+    throw new HttpError(401, `missing or invalid ${what}`, { 'WWW-Authenticate': 'Bearer realm="starling admin"' });
   };
 
   const clientJson = (c: ClientView) => {
@@ -132,7 +152,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
   /** Publishes through the broker like a client would; resolves once routed (and durable, when it must be). */
   const publish = async (message: StoredMessage): Promise<number> => source.publish(message);
 
-  const route = async (req: Req, res: Res, path: string, query: URLSearchParams): Promise<void> => {
+  const route = async (req: Req, res: Res, path: string, query: URLSearchParams, who: string): Promise<void> => {
     const method = req.method ?? 'GET';
     const get = method === 'GET' || method === 'HEAD';
     const rest = path.slice(API_PREFIX.length).replace(/\/+$/, '');
@@ -161,7 +181,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       }
       if (method !== 'POST') return allow('POST');
       if (!source.kick(id)) throw new HttpError(404, 'no connected client with that id');
-      log?.info({ clientId: id, admin: req.socket.remoteAddress }, 'client disconnected by the admin API');
+      log?.info({ clientId: id, admin: who, remote: req.socket.remoteAddress }, 'client disconnected by the admin API');
       return sendJson(req, res, 200, { clientId: id, kicked: true });
     }
     if (rest === '/retained') {
@@ -173,7 +193,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       // An empty retained message clears the topic [MQTT-3.3.1-10]; it is stored durably and, as for
       // any client doing the same, delivered to current subscribers.
       await publish({ id: source.ids.next(), topic, payload: Buffer.alloc(0), qos: 0, retain: true, createdAt: source.now() });
-      log?.info({ topic, admin: req.socket.remoteAddress }, 'retained message deleted by the admin API');
+      log?.info({ topic, admin: who, remote: req.socket.remoteAddress }, 'retained message deleted by the admin API');
       return sendJson(req, res, 200, { topic, deleted: true });
     }
     if (rest === '/publish') {
@@ -181,23 +201,40 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       const body = await readJson(req, maxBody);
       const message = messageFromRequest(body, source.ids.next(), source.now());
       const matched = await publish(message);
-      log?.info({ topic: message.topic, qos: message.qos, retain: message.retain, admin: req.socket.remoteAddress }, 'message published by the admin API');
+      log?.info({ topic: message.topic, qos: message.qos, retain: message.retain, admin: who, remote: req.socket.remoteAddress }, 'message published by the admin API');
       return sendJson(req, res, 200, { id: message.id, matched });
     }
     throw new HttpError(404, 'no such admin endpoint');
   };
 
   return (req, res, path, query) => {
-    if (!authorized(req)) {
-      // Drain any body so the connection can be reused, then refuse.
-      req.resume();
-      return sendError(req, res, new HttpError(401, 'missing or invalid bearer token', { 'WWW-Authenticate': 'Bearer realm="starling admin"' }));
-    }
-    route(req, res, path, query).catch((err: unknown) => {
-      if (!(err instanceof HttpError)) log?.error({ err, path }, 'admin API request failed');
-      sendError(req, res, err);
-    });
+    authorize(req)
+      .then((who) => route(req, res, path, query, who), (err: unknown) => {
+        // Drain any body so the connection can be reused, then refuse.
+        req.resume();
+        throw err;
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof HttpError)) log?.error({ err, path }, 'admin API request failed');
+        sendError(req, res, err);
+      });
   };
+}
+
+/**
+ * A browser request from another site (Fetch Metadata, or an Origin whose host is not ours).
+ * Defence in depth for Basic credentials, which a browser could hold for the user.
+ */
+function crossSite(req: Req): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
 }
 
 const ENDPOINTS = [

@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import { createAdminApi, API_PREFIX } from './admin-api.js';
 import { readOnly, sendError, sendJson, sendText, splitTarget, HttpError, type Req, type Res } from './http-util.js';
 import type { Metrics } from './metrics.js';
-import type { AdminSource, LogView } from './ports.js';
+import type { AdminSource, AdminUserCheck, LogView } from './ports.js';
+import type { ListenerInfo } from '../transport/transport.js';
+import { clientUrl } from '../config/listener-url.js';
 import { defaultConsoleDir } from './package-info.js';
 import { StaticFiles } from './static-files.js';
 
@@ -29,8 +31,13 @@ export interface HttpDeps {
   metrics?: Pick<Metrics, 'render' | 'contentType'>;
   /** /readyz answers 200 while this returns true (set once the listeners are open), 503 otherwise. */
   ready?: () => boolean;
-  /** The admin API, on when `token` is a non-empty string. */
-  admin?: { source: AdminSource; token?: string; maxBodyBytes?: number; version?: string };
+  /** The admin API, on when `token` is a non-empty string or admin `users` are given. */
+  admin?: { source: AdminSource; token?: string; users?: AdminUserCheck; maxBodyBytes?: number; version?: string };
+  /**
+   * The listeners, for the dashboard's public listener list at /console.json. Client URLs only,
+   * which every client is told anyway; who is connected stays behind the admin API.
+   */
+  listeners?: () => readonly ListenerInfo[];
   log?: LogView;
 }
 
@@ -68,10 +75,12 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
   if (bundle) files.addFile('/mqtt.min.js', bundle);
   const ready = deps.ready ?? (() => true);
   const adminToken = deps.admin?.token;
+  const adminUsers = deps.admin?.users;
   const admin =
-    deps.admin && adminToken
+    deps.admin && (adminToken || adminUsers)
       ? createAdminApi(deps.admin.source, {
-          token: adminToken,
+          ...(adminToken ? { token: adminToken } : {}),
+          ...(adminUsers ? { users: adminUsers } : {}),
           ...(deps.admin.maxBodyBytes !== undefined ? { maxBodyBytes: deps.admin.maxBodyBytes } : {}),
           ...(deps.admin.version !== undefined ? { version: deps.admin.version } : {}),
           ...(deps.log ? { log: deps.log } : {}),
@@ -96,7 +105,8 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
         if (!consoleBuilt) return false;
         if (readOnly(req, res)) {
           const path = typeof webSocketPath === 'function' ? webSocketPath(req) : webSocketPath;
-          sendJson(req, res, 200, { webSocketPath: path, adminApi: admin !== undefined });
+          const listeners = (deps.listeners?.() ?? []).map((l) => ({ url: clientUrl(l, path) }));
+          sendJson(req, res, 200, { webSocketPath: path, adminApi: admin !== undefined, listeners });
         }
         return true;
       case '/metrics':
@@ -113,7 +123,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
     }
     if (path === API_PREFIX || path.startsWith(API_PREFIX + '/')) {
       if (admin) admin(req, res, path, query);
-      else sendJson(req, res, 404, { error: 'the admin API is off: configure an admin token to enable it' });
+      else sendJson(req, res, 404, { error: 'the admin API is off: configure httpAdminToken or httpAdminUsers to enable it' });
       return true;
     }
     const clean = cleanPath(path);

@@ -123,20 +123,25 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   mirrored('bytes_received_total', 'Bytes received from clients.', (s) => s.bytesReceived);
   mirrored('bytes_sent_total', 'Bytes sent to clients.', (s) => s.bytesSent);
   mirrored('auth_failures_total', 'Failed authentications.', (s) => s.authFailures);
-  mirrored('connections_refused_total', 'Connections refused at accept time (connection limits).', (s) => s.connectionsRefused ?? 0);
+  mirrored('connections_refused_total', 'Connections refused at accept time by a connection limit (limit_hits_total tells which).', (s) => s.connectionsRefused ?? 0);
   mirrored('slow_consumers_disconnected_total', 'Connections closed because their outgoing buffer stayed full.', (s) => s.slowConsumersDisconnected ?? 0);
   mirrored('wills_published_total', 'Will messages published.', (s) => s.willsPublished);
 
-  new Counter({
-    name: P + 'messages_dropped_total',
-    help: 'Messages dropped, by reason.',
-    labelNames: ['reason'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(source.stats.drops)) this.inc({ reason }, Math.max(0, n));
-    },
-  });
+  /** A counter with one sample per key of a record in the stats. */
+  const byLabel = (name: string, help: string, label: string, read: (s: StatsView) => Readonly<Record<string, number>> | undefined): void => {
+    new Counter({
+      name: P + name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        this.reset();
+        for (const [key, n] of Object.entries(read(source.stats) ?? {})) this.inc({ [label]: key }, Math.max(0, n));
+      },
+    });
+  };
+  byLabel('messages_dropped_total', 'Messages dropped, by reason.', 'reason', (s) => s.drops);
+  byLabel('limit_hits_total', 'Times a configured limit refused, closed or throttled a client, by limit.', 'limit', (s) => s.limits);
 
   const storeWrites = new Histogram({
     name: P + 'store_write_seconds',

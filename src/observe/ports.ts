@@ -26,6 +26,8 @@ export interface StatsView {
   readonly connectionsRefused?: number;
   /** Connections closed because their outgoing buffer stayed full, when counted. */
   readonly slowConsumersDisconnected?: number;
+  /** Times each configured limit acted (src/broker/stats.ts LimitReason), when counted. */
+  readonly limits?: Readonly<Record<string, number>>;
   /** Messages dropped, by reason (queueFull, expired, retainedLimit, tooLarge, ...). */
   readonly drops: Readonly<Record<string, number>>;
 }
@@ -116,4 +118,10 @@ export interface LogView {
 /** Human name of a protocol level, as used in labels and JSON. */
 export function protocolName(version: number): string {
   return version === 5 ? '5.0' : version === 4 ? '3.1.1' : version === 3 ? '3.1' : String(version);
+}
+
+/** Admin users of the admin API (src/auth/admin-users.ts): checks a password from HTTP Basic. */
+export interface AdminUserCheck {
+  /** Whether the password is right and, if so, whether the user may administer. */
+  check(user: string, password: string): Promise<'admin' | 'not-admin' | 'bad-credentials'>;
 }

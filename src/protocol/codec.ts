@@ -20,7 +20,7 @@ import { subscribe } from './packets/subscribe.js';
 import { unsuback } from './packets/unsuback.js';
 import { unsubscribe } from './packets/unsubscribe.js';
 
-export { UnsupportedProtocolError, protocolNameFor } from './packets/connect.js';
+export { ConnectRefusedError, UnsupportedProtocolError, protocolNameFor } from './packets/connect.js';
 export type { PacketCodec } from './packets/common.js';
 
 /** Every packet type's codec. */

@@ -3,7 +3,8 @@
 // wholly inside one chunk is decoded from a view of that chunk; only a packet spanning chunks is
 // copied, once, into a buffer of exactly its size.
 import type { ProtocolVersion } from './constants.js';
-import { decode } from './codec.js';
+import { ConnectRefusedError, decode } from './codec.js';
+import { peekConnectVersion } from './packets/connect.js';
 import { MqttError, malformed } from './errors.js';
 import type { Packet } from './packets.js';
 import { ReasonCode } from './reason-codes.js';
@@ -17,6 +18,8 @@ export interface PacketParserOptions {
 
 /** A fixed header is one type byte and at most four Remaining Length bytes [MQTT-2.2.3]. */
 const MAX_HEADER = 5;
+/** The CONNECT packet type. */
+const CONNECT = 1;
 
 export class PacketParser {
   /** Protocol version; set from the first CONNECT decoded when it was not given. */
@@ -113,7 +116,11 @@ export class PacketParser {
     const rl = this.rl;
     // Checked before any of the body is kept, so an oversized packet costs no memory (3.1.2.11.4).
     if (h + rl > this.maxPacketSize) {
-      throw new MqttError(ReasonCode.PacketTooLarge, `packet of ${h + rl} bytes exceeds the maximum of ${this.maxPacketSize}`);
+      const message = `packet of ${h + rl} bytes exceeds the maximum of ${this.maxPacketSize}`;
+      // A CONNECT too large to read is still answered (CONNACK 0x95) when its first bytes say the version.
+      const answer = this.version === undefined && first >> 4 === CONNECT ? peekConnectVersion(chunk, start) : undefined;
+      if (answer !== undefined) throw new ConnectRefusedError(ReasonCode.PacketTooLarge, message, answer);
+      throw new MqttError(ReasonCode.PacketTooLarge, message);
     }
     const end = start + rl;
     if (end <= chunk.length) {

@@ -5,6 +5,8 @@ import { TopicTrie } from '../topics/trie.js';
 export class RetainedIndex {
   private readonly trie = new TopicTrie<StoredMessage>();
   private readonly byTopic = new Map<string, StoredMessage>();
+  /** Where the last sweepExpired stopped. */
+  private cursor?: IterableIterator<[string, StoredMessage]>;
 
   get size(): number {
     return this.byTopic.size;
@@ -38,10 +40,23 @@ export class RetainedIndex {
     return out;
   }
 
-  /** Removes retained messages whose expiry passed; returns their topics. */
-  sweepExpired(now: number): string[] {
+  /**
+   * Removes retained messages whose expiry passed, looking at no more than `maxScan` of them per
+   * call: a cursor carries on where the last call stopped (and starts over at the end), so a large
+   * index is swept over several calls without one long pause. Returns the removed topics.
+   * Map iterators stay valid across deletions, and an entry set after the cursor passed is met
+   * on the next round.
+   */
+  sweepExpired(now: number, maxScan = Infinity): string[] {
     const gone: string[] = [];
-    for (const [topic, m] of this.byTopic) {
+    this.cursor ??= this.byTopic.entries();
+    for (let scanned = 0; scanned < maxScan; scanned++) {
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = undefined;
+        break;
+      }
+      const [topic, m] = next.value;
       if (m.expiresAt !== undefined && m.expiresAt <= now) gone.push(topic);
     }
     for (const t of gone) this.delete(t);

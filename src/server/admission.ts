@@ -10,14 +10,17 @@ export class Admission {
     private readonly maxPerAddress: number,
   ) {}
 
-  /** Reserves a place for a connection from `address`; false when a limit is reached. */
-  admit(address: string): boolean {
-    if (this.maxTotal > 0 && this.total >= this.maxTotal) return false;
+  /**
+   * Reserves a place for a connection from `address`. Returns the limit that refuses it (so the
+   * refusal is counted by cause), or undefined when it was admitted.
+   */
+  refusal(address: string): 'maxConnections' | 'maxConnectionsPerAddress' | undefined {
+    if (this.maxTotal > 0 && this.total >= this.maxTotal) return 'maxConnections';
     const n = this.byAddress.get(address) ?? 0;
-    if (this.maxPerAddress > 0 && n >= this.maxPerAddress) return false;
+    if (this.maxPerAddress > 0 && n >= this.maxPerAddress) return 'maxConnectionsPerAddress';
     this.total++;
     this.byAddress.set(address, n + 1);
-    return true;
+    return undefined;
   }
 
   release(address: string): void {

@@ -2,7 +2,7 @@
 // keepalive) and batches the writes of one turn of the event loop.
 import type { Logger } from 'pino';
 import { PacketParser } from '../protocol/parser.js';
-import { UnsupportedProtocolError } from '../protocol/codec.js';
+import { ConnectRefusedError } from '../protocol/codec.js';
 import { MqttError } from '../protocol/errors.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { Channel } from '../channel/channel.js';
@@ -99,9 +99,11 @@ export class Connection implements ChannelIO {
       // Packets before the bad one still count (a PUBLISH then garbage is still a PUBLISH).
       for (const p of this.parser.decodedBeforeError) this.channel.receive(p);
       // An unknown protocol level is answered in the CONNACK layout the client can read [MQTT-3.1.2-2].
-      if (err instanceof UnsupportedProtocolError && this.channel.state === 'awaitingConnect') {
+      if (err instanceof ConnectRefusedError && this.channel.state === 'awaitingConnect') {
         this.channel.version = err.answerVersion;
       }
+      // mqttMessageMaxLength refused from the fixed header [MQTT-3.2.2-15: 0x95]: a limit worth counting.
+      if (err instanceof MqttError && err.reasonCode === ReasonCode.PacketTooLarge) this.broker.stats.limitHit('packetTooLarge');
       // A codec error closes only this connection [MQTT-4.8.0-1]; the broker never throws here.
       this.channel.fail(err instanceof MqttError ? err : new MqttError(ReasonCode.MalformedPacket, String(err)));
       return;
@@ -120,8 +122,13 @@ export class Connection implements ChannelIO {
   /** Per-client rate limits: over budget, stop reading until the bucket refills. */
   private throttle(publishes: number, bytes: number): void {
     if (this.publishRate.unlimited && this.bytesRate.unlimited) return;
-    const wait = Math.max(this.publishRate.take(publishes), this.bytesRate.take(bytes));
-    if (wait === 0 || this.throttled || this.closed) return;
+    const waitPublishes = this.publishRate.take(publishes);
+    const waitBytes = this.bytesRate.take(bytes);
+    if ((waitPublishes === 0 && waitBytes === 0) || this.throttled || this.closed) return;
+    // Counted per pause, by the budget that ran out (both when both did).
+    if (waitPublishes > 0) this.broker.stats.limitHit('publishRate');
+    if (waitBytes > 0) this.broker.stats.limitHit('publishBytesRate');
+    const wait = Math.max(waitPublishes, waitBytes);
     this.throttled = true;
     this.transport.pause();
     setTimeout(() => {
@@ -159,8 +166,9 @@ export class Connection implements ChannelIO {
     if (this.closed || this.transport.bufferedBytes <= this.opts.maxOutgoingBytes) return;
     this.broker.stats.slowConsumersDisconnected++;
     this.opts.log.warn({ clientId: this.channel.clientId, remote: this.remoteAddress, buffered: this.transport.bufferedBytes }, 'slow consumer disconnected');
-    this.channel.end('abnormal');
-    this.transport.destroy();
+    // Closed gracefully, so a client that reads again learns why (0x97); close() still destroys
+    // the transport 2 s later, so the buffer cannot be held for long.
+    this.channel.quotaExceeded(`outgoing buffer over ${this.opts.maxOutgoingBytes} bytes for ${this.opts.slowConsumerTimeoutMs / 1000} s`);
   }
 
   /** End of the turn (WriteFlusher): hand the batched writes to the socket. */
@@ -215,6 +223,7 @@ export class Connection implements ChannelIO {
   private connectTimedOut(): void {
     // Still not connected: no CONNECT, or an authentication exchange that never finished.
     if (this.channel.state === 'connected' || this.channel.state === 'closed') return;
+    this.broker.stats.limitHit('connectTimeout');
     this.opts.log.info({ remote: this.remoteAddress, listener: this.listener.url }, 'no CONNECT in time; closing');
     this.channel.end('abnormal');
     this.close();

@@ -18,6 +18,7 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { Admission } from './admission.js';
 import { WriteFlusher } from './flusher.js';
 import { createSecurity } from '../auth/security.js';
+import { createAdminUsers } from '../auth/admin-users.js';
 import { createMetrics, timedStore } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
@@ -137,9 +138,10 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
   const flusher = new WriteFlusher();
   const accept = (t: Transport): void => {
-    if (!admission.admit(t.remoteAddress)) {
-      broker.stats.connectionsRefused++;
-      log.warn({ remote: t.remoteAddress, listener: t.listener.url }, 'connection refused: connection limit reached');
+    const refusedBy = admission.refusal(t.remoteAddress);
+    if (refusedBy) {
+      broker.stats.refused(refusedBy);
+      log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: refusedBy }, 'connection refused: connection limit reached');
       t.destroy();
       return;
     }
@@ -170,12 +172,14 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const metrics = createMetrics({ ...brokerView(broker), connectedClients: () => view.connectedClients() });
   observeStoreWrite = (s) => metrics.observeStoreWrite(s);
   let ready = false;
+  const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log });
   const http = createHttpHandler({
     consoleDir: config.httpConsoleEnabled ? undefined : null,
     webSocketPath: config.webSocketPath,
     metrics,
     ready: () => ready,
-    admin: { source: Object.assign(brokerView(broker), view), token: config.httpAdminToken },
+    admin: { source: Object.assign(brokerView(broker), view), token: config.httpAdminToken, users: adminUsers },
+    listeners: listenerInfos,
     log,
   });
   try {
@@ -187,6 +191,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     await cluster?.close();
     await broker.close();
     security.close();
+    adminUsers?.close();
     throw err;
   }
   ready = true;
@@ -212,6 +217,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         await cluster?.close();
         await broker.close();
         security.close();
+        adminUsers?.close();
       })()),
   };
 }

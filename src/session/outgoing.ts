@@ -16,6 +16,8 @@ export interface Outgoing {
   written: boolean;
   /** The PUBLISH went out on the current connection (a resend then carries DUP). */
   sent: boolean;
+  /** It went out on an earlier connection and waits for room in the window: it goes with DUP [MQTT-3.3.1-1]. */
+  dup?: boolean;
   /** Size counted against the session's queue byte limit. */
   bytes: number;
 }

@@ -3,7 +3,8 @@ import { MAX_PACKET_ID } from '../protocol/constants.js';
 
 /**
  * Hands out identifiers 1..65535 in rotation, skipping those still in use, so an identifier is
- * reused only after its exchange completed [MQTT-2.2.1-3]. Returns undefined when all are in use.
+ * reused only after its exchange completed [MQTT-2.3.1-4] (MQTT 5 [MQTT-2.2.1-4]). Returns
+ * undefined when all are in use.
  */
 export class PacketIdAllocator {
   private next = 1;

@@ -28,7 +28,7 @@ export interface SessionOutlet {
 }
 
 export type EnqueueResult =
-  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing }
+  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[] }
   | { outcome: 'refused' };
 
 export class Session {
@@ -90,11 +90,14 @@ export class Session {
     limits: QueueLimits,
   ): EnqueueResult {
     const bytes = message.payload.length + message.topic.length;
-    let dropped: Outgoing | undefined;
-    if (this.queuedCount >= limits.maxQueuedMessages || this.queuedBytesCount + bytes > limits.maxQueuedBytes) {
-      if (limits.overflow === 'refuseNewest' || this.queuedCount === 0) return { outcome: 'refused' };
-      dropped = this.shift();
-    }
+    const full = (): boolean => this.queuedCount >= limits.maxQueuedMessages || this.queuedBytesCount + bytes > limits.maxQueuedBytes;
+    // No room even in an empty queue (a message larger than the whole byte limit, or a limit of
+    // none), or the policy keeps what is queued: the new message is refused.
+    const never = bytes > limits.maxQueuedBytes || limits.maxQueuedMessages === 0;
+    if (never || (full() && limits.overflow === 'refuseNewest')) return { outcome: 'refused' };
+    // dropOldest: as many of the oldest as it takes (one large message may need several to go).
+    let dropped: Outgoing[] | undefined;
+    while (full()) (dropped ??= []).push(this.shift()!);
     const entry: Outgoing = {
       seq: this.nextSeq++,
       message,
@@ -136,33 +139,55 @@ export class Session {
     return { taken, expired };
   }
 
-  /** Sends in-flight entries not yet sent, in order, stopping at one the store does not hold yet. */
+  /**
+   * Sends in-flight entries not yet sent, in order, stopping at one the store does not hold yet, and
+   * never with more unacknowledged than the client's Receive Maximum allows [MQTT-3.3.4-9] (the
+   * window can be smaller than the in-flight set after a resume with a lower Receive Maximum).
+   */
   flush(): void {
     const outlet = this.outlet;
     if (!outlet) return;
+    let outstanding = 0;
     for (const o of this.inflight.values()) {
-      if (o.sent) continue;
-      if (!o.written || !outlet.writable) return;
+      if (o.sent) {
+        outstanding++;
+        continue;
+      }
+      if (!o.written || !outlet.writable || outstanding >= this.sendWindow) return;
       o.sent = true;
-      outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, false);
+      outstanding++;
+      const dup = o.dup === true;
+      o.dup = undefined;
+      outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, dup);
     }
   }
 
   /**
-   * On session resume: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in their
-   * original order, before anything new [MQTT-4.4.0-1].
+   * On session resume: resend every PUBREL, and every unacknowledged PUBLISH with DUP set, in their
+   * original order, before anything new [MQTT-4.4.0-1] — PUBLISHes only as far as the new Receive
+   * Maximum allows; the rest follow as acknowledgements come. An entry that got a packet id but never
+   * went out has not started on its way: if its message expired meanwhile it is removed, not sent
+   * [MQTT-3.3.2-5]. Returns those removed entries.
    */
-  resend(): void {
+  resend(now: number): Outgoing[] {
     const outlet = this.outlet;
-    if (!outlet) return;
+    if (!outlet) return [];
+    const expired: Outgoing[] = [];
     for (const o of this.inflight.values()) {
-      if (!o.written) continue;
-      if (o.state === 'released') outlet.pubrel(o.packetId!);
-      else {
-        outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, o.sent);
-        o.sent = true;
+      if (o.state === 'released') {
+        if (o.written) outlet.pubrel(o.packetId!);
+        continue;
       }
+      if (!o.sent && o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
+        this.inflight.delete(o.packetId!);
+        expired.push(o);
+        continue;
+      }
+      if (o.sent) o.dup = true;
+      o.sent = false;
     }
+    this.flush();
+    return expired;
   }
 
   /** PUBACK for QoS 1 / PUBCOMP for QoS 2: the exchange is complete. */

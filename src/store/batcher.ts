@@ -8,7 +8,8 @@
 // - Atomicity: one write()'s ops always land in the same batch.
 // - Bounds: a batch takes at most `maxBatchOps` ops (more only if a single write is larger); writes
 //   arriving while a batch is being applied wait for the next one, and nothing is retained once its
-//   batch settles. `pendingOps` lets the caller apply back-pressure.
+//   batch settles. `pendingOps` lets the caller apply back-pressure. Between batches the drain
+//   yields to the event loop (setImmediate), so a long backlog never stalls I/O.
 // - Errors: if a batch fails, every write in it rejects with that error; later batches still run.
 //
 // Ops are read when their batch is applied (a later turn), so callers must not mutate op objects
@@ -25,6 +26,8 @@ export interface StoreBatcherOptions {
   /** Largest number of ops put into one apply() call, split only between writes. Default 5000. */
   maxBatchOps?: number;
 }
+
+const yieldToIO = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class StoreBatcher {
   private readonly maxBatchOps: number;
@@ -96,13 +99,16 @@ export class StoreBatcher {
         for (const w of batch) for (const op of w.ops) ops.push(op);
         try {
           if (ops.length > 0) await this.store.apply(ops);
+          for (const w of batch) w.resolve();
         } catch (err) {
           this.failures++;
           this.lastError = err;
           for (const w of batch) w.reject(err);
-          continue;
         }
-        for (const w of batch) w.resolve();
+        // A store whose apply resolves at once (SQLite runs synchronously) would otherwise chain
+        // every batch in microtasks: a backlog of them (thousands of sessions expiring together)
+        // would hold the event loop until done. Yield to I/O between batches.
+        if (this.queue.length > 0) await yieldToIO();
       }
     } finally {
       this.draining = false;

@@ -1,6 +1,6 @@
 // openListener: one configured URL → a bound listener that hands each new connection, as a
 // Transport, to `accept`.
-import { parseListenerUrl } from '../config/listener-url.js';
+import { clientUrl, parseListenerUrl, type ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport } from './transport.js';
 import type { ListenerOptions, OpenListener } from './listen.js';
 import { openTcpListener } from './tcp.js';
@@ -17,14 +17,23 @@ export async function openListener(url: string, opts: ListenerOptions, accept: A
   } catch (err) {
     throw new Error(`listener ${given}: ${(err as Error).message}`);
   }
+  const l = await openByScheme(given, addr, opts, accept);
+  // Logged as well as printed: under a supervisor or in JSON logs stdout may go nowhere, and port 0
+  // is only known once bound.
+  const dial = clientUrl(l.info, opts.config.webSocketPath);
+  opts.log.info({ listener: l.info.url, url: dial, scheme: l.info.scheme, host: l.info.host, port: l.info.port }, `listening on ${dial}`);
+  return l;
+}
+
+function openByScheme(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
   switch (addr.scheme) {
     case 'mqtt':
-      return openTcpListener(given, addr, opts, accept);
+      return openTcpListener(url, addr, opts, accept);
     case 'mqtt+ssl':
     case 'mqtt+ssl+psk':
-      return openTlsListener(given, addr, opts, accept);
+      return openTlsListener(url, addr, opts, accept);
     case 'ws':
     case 'ws+ssl':
-      return openWebSocketListener(given, addr, opts, accept);
+      return openWebSocketListener(url, addr, opts, accept);
   }
 }

@@ -89,7 +89,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       const raw = req.socket as Socket;
       accept(
         new WsTransport(ws, socket, info, {
-          remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor),
+          remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
           remotePort: raw.remotePort ?? 0,
           peer: secure ? peerOf(raw as TLSSocket) : undefined,
           pingIntervalMs: config.webSocketPingIntervalSec * 1000,
@@ -116,6 +116,11 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);
+  // The default lets any site's pages in (the quickstart page and the console work out of the
+  // box); say so, since a broker a browser can reach should name the origins it serves.
+  if (config.webSocketAllowedOrigins.includes('*')) {
+    log.warn({ listener: info.url }, 'WebSocket listener accepts pages from any origin (webSocketAllowedOrigins=*); list your web apps\' origins to keep other sites out');
+  }
   describe.fallbackUrl = clientUrl(info);
   const stopWatching = files
     ? watchTlsFiles(files, {

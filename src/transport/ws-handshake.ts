@@ -41,9 +41,13 @@ export function chooseSubprotocol(offered: readonly string[]): SubprotocolChoice
   return known ? { ok: true, protocol: known } : { ok: false, offered: [...offered] };
 }
 
-/** Origin policy: empty list or `*` = any; no Origin header (not a browser) always passes. */
+/**
+ * Origin policy (webSocketAllowedOrigins): `*` = any; otherwise only the listed origins, so an
+ * empty list refuses every browser page. No Origin header (not a browser, RFC 6455 §4.1 makes
+ * browsers send one) always passes: the check protects browsers' users, not the broker.
+ */
 export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
-  if (allowed.length === 0 || allowed.includes('*') || origin === undefined) return true;
+  if (allowed.includes('*') || origin === undefined) return true;
   const o = origin.toLowerCase();
   return allowed.some((pattern) => {
     if (pattern === o) return true;
@@ -54,12 +58,18 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
   });
 }
 
-/** Client address: the first X-Forwarded-For hop when the proxy in front is trusted. */
-export function clientAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
+/**
+ * Client address behind `trustedHops` proxies of our own. Each proxy appends the address it was
+ * connected from, so only the last `trustedHops` entries were written by us: entries to their left
+ * come from the client and can say anything. With one proxy the last entry is the client.
+ */
+export function clientAddress(req: IncomingMessage, trustForwardedFor: boolean, trustedHops = 1): string {
   if (trustForwardedFor) {
     const xff = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-    if (first && isIP(first)) return first;
+    const entries = (Array.isArray(xff) ? xff.join(',') : (xff ?? '')).split(',').map((e) => e.trim()).filter((e) => e !== '');
+    // Fewer entries than hops: every entry was still written by one of our proxies; take the oldest.
+    const chosen = entries[Math.max(0, entries.length - Math.max(1, trustedHops))];
+    if (chosen && isIP(chosen)) return chosen;
   }
   return req.socket.remoteAddress ?? '';
 }

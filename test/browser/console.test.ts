@@ -1,7 +1,9 @@
 // The console in headless Chromium, served from the listener port it talks MQTT to, driven as a
 // person would: connect, save a connection, subscribe, read the log and the topic tree, publish,
-// watch the dashboard and kick a client. Screenshots at desktop and phone width go to
-// test-artifacts/ (gitignored). The MQTT side is a stand-in until Starling's server is ready.
+// watch the dashboard and kick a client. The broker is a real Starling server (console-broker.ts)
+// and the peer a Node MQTT.js client. Screenshots at desktop and phone width go to test-artifacts/
+// (gitignored). console-mqtt5.test.ts covers will, session expiry, subscribe options, unsubscribe,
+// publish properties and text/base64 payloads.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -194,7 +196,7 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     const closed = new Promise<void>((resolve) => victim.once('close', () => resolve()));
     try {
       await page.getByRole('link', { name: 'Dashboard' }).click();
-      // Two $SYS samples make a rate; the stand-in publishes every 0.5 s.
+      // Two $SYS samples make a rate; the broker publishes $SYS every second (sysIntervalSec=1).
       await page.waitForFunction(() => /samples? from \$SYS/.test(document.querySelector('#page-dashboard > p')?.textContent ?? '') &&
         Number(/(\d+) samples/.exec(document.querySelector('#page-dashboard > p')?.textContent ?? '')?.[1] ?? 0) >= 3);
       const connected = page.locator('.stat', { hasText: 'Clients connected' }).locator('dd');
@@ -223,10 +225,16 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
       assert.match(String(await chart.getAttribute('aria-label')), /in \d/);
       assert.match(await page.locator('.stat', { hasText: 'Broker' }).innerText(), /starling version/);
 
+      // The listener list is public (/console.json); the client table waits for the token.
+      const listeners = page.locator('table', { hasText: 'Listeners' });
+      await listeners.locator('td', { hasText: broker.wsUrl }).waitFor();
+      assert.match(await listeners.innerText(), /WebSocket/);
+      assert.match(await page.locator('table.clients').innerText(), /Enter the admin token to list clients/);
+      assert.equal(await page.locator('tr[data-client-id]').count(), 0, 'no client information without the token');
+
       await page.getByLabel('Admin token').fill(TOKEN);
       await page.getByRole('button', { name: 'Load' }).click();
       await page.locator('tr[data-client-id="node-victim"]').waitFor();
-      assert.match(await page.locator('table', { hasText: 'Listeners' }).innerText(), new RegExp(`ws://127\\.0\\.0\\.1:${new URL(broker.wsUrl).port}`));
       await page.screenshot({ path: join(ARTIFACTS, 'console-dashboard-desktop.png'), fullPage: true });
 
       const kick = page.getByRole('button', { name: 'Disconnect client node-victim' });

@@ -1,44 +1,8 @@
 // `starling pub` and `starling sub` against a real broker, driven through the CLI entry point.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { main, type CliIO } from '../../src/cli/main.js';
-import { processIO } from '../../src/cli/io.js';
+import { cli } from './run.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-interface Run {
-  out: string;
-  err: string;
-  code: number;
-}
-
-function fakeIO(stdin?: string): CliIO & { stdin?: NodeJS.ReadableStream; result: Promise<Run> } {
-  const run: Run = { out: '', err: '', code: -1 };
-  let finish!: (r: Run) => void;
-  const result = new Promise<Run>((r) => (finish = r));
-  const io = {
-    ...processIO(),
-    out: (t: string) => void (run.out += t),
-    err: (t: string) => void (run.err += t),
-    exit: (code: number) => {
-      run.code = code;
-      finish(run);
-    },
-    result,
-  } as CliIO & { stdin?: NodeJS.ReadableStream; result: Promise<Run> };
-  if (stdin !== undefined) {
-    const s = new PassThrough();
-    s.end(stdin);
-    io.stdin = s;
-  }
-  return io;
-}
-
-async function cli(args: string[], stdin?: string): Promise<Run> {
-  const io = fakeIO(stdin);
-  await main(['node', 'starling', ...args], io);
-  return io.result;
-}
 
 describe('starling pub / sub', () => {
   let t: TestServer;

@@ -4,6 +4,8 @@ import type { StoredMessage } from '../../src/store/ports.js';
 import { startClusterLink, type ClusterLinkOptions, type NatsClusterLink } from '../../src/cluster/link.js';
 import { silentLog } from '../helpers/channel.js';
 
+export { waitUntil } from '../helpers/wait.js';
+
 export class FakeBroker implements ClusterSide {
   readonly routed: Array<{ message: StoredMessage; sharedKey?: string }> = [];
   readonly takenOver: string[] = [];
@@ -16,17 +18,6 @@ export class FakeBroker implements ClusterSide {
   }
   topics(): string[] {
     return this.routed.filter((r) => r.sharedKey === undefined).map((r) => r.message.topic);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` every 20 ms; throws with `what` after `timeoutMs`. */
-export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
   }
 }
 

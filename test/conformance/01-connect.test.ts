@@ -315,3 +315,22 @@ describe('01 CONNECT timeout (3.1.4: a server SHOULD close a connection that sen
     bye(c);
   });
 });
+
+describe('01 CONNECT larger than the server Maximum Packet Size', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ mqttMessageMaxLength: '1024' });
+  });
+  after(() => t.close());
+
+  it('MQTT 5 (3.2.2.2) a CONNECT over the Maximum Packet Size gets CONNACK 0x95 (Packet too large), then the close; MQTT 3.1.1 is closed without CONNACK', async () => {
+    const will = { topic: 'big/will', payload: Buffer.alloc(2000, 1), qos: 0, retain: false };
+    const c5 = await WireClient.open(t.port(), 5);
+    c5.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: uid('big5'), will });
+    const connack = await expectRefused(c5, [0x95]);
+    assert.ok(connack, 'an MQTT 5 client is told why');
+    const c4 = await WireClient.open(t.port(), 4);
+    c4.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: uid('big4'), will });
+    await expectSilentClose(c4);
+  });
+});

@@ -3,6 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WireClient } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { bye, expectDisconnect, expectSilentClose, online, onlineWith, ping, publish1, subscribe, take, uid } from './helpers.js';
@@ -177,6 +180,43 @@ describe('07 sessions', () => {
     const b2 = await onlineWith(port, 5, { clientId: keeping, clean: false, properties: { sessionExpiryInterval: 60 } });
     assert.equal(b2.connack.sessionPresent, true, 'the longer interval from DISCONNECT applies');
     bye(b2.client);
+  });
+});
+
+describe('07 sessions across a restart (SQLite)', () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('MQTT 5 (3.14.2.2.2) a session whose expiry is set to 0 at DISCONNECT is gone after a restart, too', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'starling-sei0-'));
+    dirs.push(dataDir);
+    const flags = { mqttListeners: 'mqtt://127.0.0.1:0', persistence: 'sqlite', dataDir };
+    const clientId = uid('sei-restart');
+    const kept = uid('sei-kept');
+    const first = await startTestServer(flags);
+    try {
+      const a = await online(first.port(), 5, { clientId, properties: { sessionExpiryInterval: 300 } });
+      await subscribe(a, 'restart/#', 1);
+      a.socket.end(mqttDisconnect({ sessionExpiryInterval: 0 }));
+      await a.waitClosed();
+      // A session left alone is the control: it must come back.
+      const b = await online(first.port(), 5, { clientId: kept, properties: { sessionExpiryInterval: 300 } });
+      bye(b);
+      await b.waitClosed();
+    } finally {
+      await first.close();
+    }
+    const second = await startTestServer(flags);
+    try {
+      const again = await onlineWith(second.port(), 5, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } });
+      assert.equal(again.connack.sessionPresent, false, 'the ended session did not come back from the store');
+      bye(again.client);
+      const control = await onlineWith(second.port(), 5, { clientId: kept, clean: false, properties: { sessionExpiryInterval: 300 } });
+      assert.equal(control.connack.sessionPresent, true, 'a persistent session does survive the restart');
+      bye(control.client);
+    } finally {
+      await second.close();
+    }
   });
 });
 

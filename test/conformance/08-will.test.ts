@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import * as raw from './raw.js';
+import { WireClient } from '../helpers/wire.js';
 import { bye, expectDisconnect, expectRefused, online, openRaw, ping, subscribe, take, uid } from './helpers.js';
 
 describe('08 will messages', () => {
@@ -127,13 +128,27 @@ describe('08 will messages', () => {
     await expectRefused(c5, [0x81]);
   });
 
-  it('[MQTT-3.3.2-2] a Will Topic with a wildcard is refused: no successful CONNACK', async () => {
+  it('[MQTT-3.3.2-2] a Will Topic with a wildcard is refused: no successful CONNACK (MQTT 5 [MQTT-3.3.2-2]: CONNACK 0x90 Topic Name invalid)', async () => {
     for (const topic of ['will/+', 'will/#']) {
       const c = await openRaw(port, 4, raw.connect({ clientId: uid('wtw'), will: { topic, payload: Buffer.from('x') } }));
       const p = await c.nextOrClose(3000);
       if (p) assert.notEqual(p.reasonCode ?? p.returnCode, 0, 'the CONNECT is not accepted');
       assert.equal(await c.waitClosed(), true);
+      const c5 = await openRaw(port, 5, raw.connect({ level: 5, clientId: uid('wtw5'), will: { topic, payload: Buffer.from('x') } }));
+      assert.ok(await expectRefused(c5, [0x90]), 'MQTT 5 is told why');
     }
+  });
+
+  it('MQTT 5 (3.1.3.2.3) a will payload marked as UTF-8 that is not gets CONNACK 0x99 (Payload format invalid)', async () => {
+    const will = { topic: `will/pfi/${uid('t')}`, payload: Buffer.from([0xff, 0xfe]), qos: 0, retain: false, properties: { payloadFormatIndicator: true } };
+    const { client, connack } = await WireClient.connect(port, { clientId: uid('wpfi'), will }, 5);
+    assert.equal(connack.cmd, 'connack');
+    assert.equal(connack.reasonCode, 0x99);
+    assert.equal(connack.sessionPresent, false);
+    assert.equal(await client.waitClosed(), true);
+    // Well-formed UTF-8 with the same indicator is accepted.
+    const ok = await online(port, 5, { will: { ...will, payload: Buffer.from('fine') } });
+    bye(ok);
   });
 
   it('MQTT 5 [MQTT-3.1.3-10] [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] will properties are forwarded unaltered, User Properties in order', async () => {

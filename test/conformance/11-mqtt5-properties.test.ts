@@ -2,10 +2,10 @@
 // 3.2.2.3, 3.3.2.3, 3.15, 4.9, 4.12, 4.13).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WirePacket } from '../helpers/wire.js';
+import { WireClient, type WirePacket } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import * as raw from './raw.js';
-import { bye, connackCode, expectDisconnect, expectRefused, online, onlineWith, openRaw, packetSize, ping, publish1, subscribe, take, uid } from './helpers.js';
+import { bye, connackCode, expectDisconnect, expectRefused, online, onlineWith, openRaw, packetSize, ping, publish1, sleep, subscribe, take, uid } from './helpers.js';
 
 const P = raw.prop;
 
@@ -281,5 +281,103 @@ describe('11 MQTT 5 properties', () => {
     c.sendRaw(raw.publish({ topic: '', props5: raw.props(), payload: 'x' }));
     const d = await expectDisconnect(c, 0x82);
     assert.ok(packetSize(d) <= max, `DISCONNECT of ${packetSize(d)} bytes exceeds the client Maximum Packet Size ${max}`);
+  });
+
+  it('[MQTT-3.3.4-9] on resume with a smaller Receive Maximum, in-flight messages are resent (DUP 1) only as far as it allows, the rest as acknowledgements come', async () => {
+    const clientId = uid('rm-resume');
+    const topic = `rmr/${uid('t')}`;
+    const a = await online(port, 5, { clientId, properties: { sessionExpiryInterval: 60, receiveMaximum: 10 } });
+    await subscribe(a, topic, 1);
+    const pub = await online(port, 5);
+    for (let i = 0; i < 5; i++) await publish1(pub, topic, `m${i}`, i + 1);
+    const first = await take(a, 5);
+    assert.deepEqual(first.map((p) => p.payload.toString()), ['m0', 'm1', 'm2', 'm3', 'm4']);
+    a.end(); // gone without acknowledging anything
+    await a.waitClosed();
+    const { client: b, connack } = await onlineWith(port, 5, { clientId, clean: false, properties: { sessionExpiryInterval: 0, receiveMaximum: 2 } });
+    assert.equal(connack.sessionPresent, true);
+    const resent = await take(b, 2);
+    assert.deepEqual(resent.map((p) => [p.payload.toString(), p.dup]), [['m0', true], ['m1', true]]);
+    await b.expectSilence(150);
+    let oldest = 0;
+    for (let i = 2; i < 5; i++) {
+      b.send({ cmd: 'puback', messageId: resent[oldest++].messageId, reasonCode: 0 });
+      const next = await b.next();
+      assert.deepEqual([next.cmd, next.payload?.toString(), next.dup], ['publish', `m${i}`, true], 'one more for each PUBACK, in order');
+      resent.push(next);
+      await b.expectSilence(60);
+    }
+    bye(b);
+    bye(pub);
+  });
+
+  it('[MQTT-3.3.2-6] a message in flight when the connection dropped is resent on resume with the Message Expiry Interval it has left', async () => {
+    const clientId = uid('exp-resume');
+    const topic = `exr/${uid('t')}`;
+    const a = await online(port, 5, { clientId, properties: { sessionExpiryInterval: 60 } });
+    await subscribe(a, topic, 1);
+    const pub = await online(port, 5);
+    await publish1(pub, topic, 'ticking', 1, { properties: { messageExpiryInterval: 10 } });
+    const [sent] = await take(a, 1);
+    assert.equal(sent.properties?.messageExpiryInterval, 10);
+    a.end();
+    await a.waitClosed();
+    await sleep(1100);
+    const { client: b } = await onlineWith(port, 5, { clientId, clean: false, properties: { sessionExpiryInterval: 0 } });
+    const [again] = await take(b, 1);
+    assert.equal(again.dup, true);
+    const left = again.properties?.messageExpiryInterval as number;
+    assert.ok(left >= 7 && left <= 9, `resent with ${left} s left of 10, after more than a second`);
+    bye(b);
+    bye(pub);
+  });
+
+  it('[MQTT-3.2.2-19] a refusing CONNACK leaves out its Reason String where it would exceed the client Maximum Packet Size', async () => {
+    const will = { topic: 'mps/will', payload: Buffer.from([0xff]), qos: 0, retain: false, properties: { payloadFormatIndicator: true } };
+    const roomy = await WireClient.connect(port, { clientId: uid('mps-ca'), will }, 5);
+    assert.equal(roomy.connack.reasonCode, 0x99);
+    assert.ok(roomy.connack.properties?.reasonString, 'a Reason String when it fits');
+    const max = 16;
+    const tight = await WireClient.connect(port, { clientId: uid('mps-cb'), will, properties: { maximumPacketSize: max } }, 5);
+    assert.equal(tight.connack.reasonCode, 0x99);
+    assert.equal(tight.connack.properties?.reasonString, undefined);
+    assert.ok(packetSize(tight.connack) <= max, `CONNACK of ${packetSize(tight.connack)} bytes exceeds ${max}`);
+    assert.equal(await tight.client.waitClosed(), true);
+  });
+});
+
+describe('11 MQTT 5 server-sent DISCONNECT 0x97', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ maxOutgoingBytes: '1024', slowConsumerTimeoutSec: '1', maxQueuedMessages: '10' });
+  });
+  after(() => t.close());
+
+  it('(3.14.2.1) a consumer that stops reading until its outgoing buffer stays over maxOutgoingBytes gets DISCONNECT 0x97 (Quota exceeded)', async () => {
+    const topic = `slow/${uid('t')}`;
+    const sub = await online(t.port(), 5);
+    await subscribe(sub, topic, 0);
+    sub.socket.pause();
+    // Enough to fill the loopback socket buffers, so the broker's own buffer fills behind them.
+    const pub = await online(t.port(), 5);
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const stats = t.server.broker.stats;
+    const before = stats.slowConsumersDisconnected;
+    for (let i = 0; i < 64; i++) await publish1(pub, topic, chunk, i + 1);
+    // Read again once the broker gave up on it (within its 2 s grace before the socket is destroyed).
+    for (let i = 0; i < 100 && stats.slowConsumersDisconnected === before; i++) await sleep(50);
+    assert.equal(stats.slowConsumersDisconnected, before + 1, 'disconnected as a slow consumer');
+    sub.socket.resume();
+    let last: WirePacket | undefined;
+    for (let i = 0; i < 1000; i++) {
+      const p = await sub.nextOrClose(3000);
+      if (!p) break;
+      last = p;
+      if (p.cmd === 'disconnect') break;
+    }
+    assert.equal(last?.cmd, 'disconnect', 'told before the close');
+    assert.equal(last?.reasonCode, 0x97);
+    assert.equal(await sub.waitClosed(), true);
+    bye(pub);
   });
 });

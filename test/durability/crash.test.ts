@@ -1,99 +1,21 @@
 // Crash tests: a real broker process on SQLite is killed with SIGKILL mid-stream and started again
 // on the same data directory. Nothing it acknowledged may be lost; QoS 2 is delivered exactly once.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
-import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import mqtt from 'mqtt';
+import { startBrokerProcess } from '../helpers/broker-process.js';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
+import { collect, crashBroker, dataDir, duplicates, flags, missing, stream } from './helpers.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'starling-crash-'));
-  dirs.push(d);
-  return d;
-}
-
-const flags = (dir: string, port = 0) => ({ mqttListeners: `mqtt://127.0.0.1:${port}`, persistence: 'sqlite', dataDir: dir });
-
-/**
- * Publishes `total` messages (payload = sequence number) with at most `window` unacknowledged,
- * recording which were acknowledged; calls `onAcked` as acknowledgements arrive. Stops when the
- * connection drops.
- */
-async function stream(
-  client: MqttClient,
-  topic: string,
-  qos: 1 | 2,
-  total: number,
-  onAcked: (n: number) => void,
-): Promise<Set<number>> {
-  const acked = new Set<number>();
-  const window = 50;
-  let next = 0;
-  let outstanding = 0;
-  await new Promise<void>((resolve) => {
-    const pump = (): void => {
-      while (client.connected && outstanding < window && next < total) {
-        const seq = next++;
-        outstanding++;
-        client.publish(topic, String(seq), { qos }, (err) => {
-          outstanding--;
-          if (!err) {
-            acked.add(seq);
-            onAcked(acked.size);
-          }
-          if (next >= total && outstanding === 0) resolve();
-          // MQTT.js fails queued publishes synchronously when the socket dies: do not recurse.
-          else setImmediate(pump);
-        });
-      }
-    };
-    client.once('close', () => resolve());
-    pump();
-  });
-  return acked;
-}
-
-/** Collects payloads as sequence numbers until `expected` are all present or no more arrive. */
-async function collect(inbox: Inbox, expected: Set<number>, timeoutMs = 20_000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  let lastCount = -1;
-  let quietSince = Date.now();
-  for (;;) {
-    const got = new Set(inbox.messages.map((m) => Number(m.payload.toString())));
-    if ([...expected].every((s) => got.has(s))) break;
-    if (inbox.messages.length !== lastCount) {
-      lastCount = inbox.messages.length;
-      quietSince = Date.now();
-    }
-    if (Date.now() > deadline || Date.now() - quietSince > 3000) break;
-    await sleep(25);
-  }
-  await sleep(200); // let stragglers (duplicates) arrive so they are counted
-  return inbox.messages.map((m) => Number(m.payload.toString()));
-}
-
-function missing(expected: Set<number>, got: number[]): number[] {
-  const have = new Set(got);
-  return [...expected].filter((s) => !have.has(s));
-}
-
-function duplicates(got: number[]): number {
-  return got.length - new Set(got).size;
-}
 
 describe('durability: SIGKILL mid-stream', () => {
   it('offline persistent subscribers get every acknowledged QoS 1 (at least once) and QoS 2 (exactly once) message', async () => {
-    const dir = dataDir();
-    let broker: BrokerProcess = await startBrokerProcess(flags(dir));
-    const port = broker.port();
-    const url = `mqtt://127.0.0.1:${port}`;
+    const run = await crashBroker();
+    let broker = run.broker;
+    const { url } = run;
     for (const [id, qos] of [['crash-q1', 1], ['crash-q2', 2]] as const) {
       const s = await connectClient(url, { clientId: id, clean: false });
       await s.subscribeAsync(`crash/q${qos}`, { qos });
@@ -119,7 +41,7 @@ describe('durability: SIGKILL mid-stream', () => {
     assert.ok(acked1.size >= 800 || acked2.size >= 800, 'acknowledgements were counted before the kill');
     assert.ok(acked1.size < 3000 && acked2.size < 3000, 'the kill happened before the stream ended');
 
-    broker = await startBrokerProcess(flags(dir, port));
+    broker = await run.restart();
     try {
       const s1 = mqtt.connect(url, { clientId: 'crash-q1', clean: false, reconnectPeriod: 0 });
       const s2 = mqtt.connect(url, { clientId: 'crash-q2', clean: false, reconnectPeriod: 0 });
@@ -137,48 +59,52 @@ describe('durability: SIGKILL mid-stream', () => {
     }
   });
 
-  it('a connected persistent subscriber resumes after the restart and misses nothing acknowledged', async () => {
-    const dir = dataDir();
-    let broker = await startBrokerProcess(flags(dir));
-    const port = broker.port();
-    const url = `mqtt://127.0.0.1:${port}`;
-    // Reconnects on its own, like a real device, to the same address once the broker is back.
-    const sub = mqtt.connect(url, { clientId: 'live-q2', clean: false, reconnectPeriod: 100, connectTimeout: 2000 });
-    const inbox = new Inbox(sub);
-    await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
-    await sub.subscribeAsync('live/q2', { qos: 2 });
-    const pub = await connectClient(url, { clientId: 'live-pub' });
-    let killed = false;
-    const acked = await stream(pub, 'live/q2', 2, 3000, (n) => {
-      if (!killed && n >= 1000) {
-        killed = true;
-        broker.child.kill('SIGKILL');
+  for (const qos of [1, 2] as const) {
+    const promise = qos === 2 ? 'exactly once' : 'at least once, duplicates counted';
+    it(`a connected persistent QoS ${qos} subscriber resumes after the restart and misses nothing acknowledged (${promise})`, async (t) => {
+      const run = await crashBroker();
+      let broker = run.broker;
+      const { url } = run;
+      const topic = `live/q${qos}`;
+      // Reconnects on its own, like a real device, to the same address once the broker is back.
+      const sub = mqtt.connect(url, { clientId: `live-q${qos}`, clean: false, reconnectPeriod: 100, connectTimeout: 2000 });
+      const inbox = new Inbox(sub);
+      await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
+      await sub.subscribeAsync(topic, { qos });
+      const pub = await connectClient(url, { clientId: `live-pub${qos}` });
+      let killed = false;
+      const acked = await stream(pub, topic, qos, 3000, (n) => {
+        if (!killed && n >= 1000) {
+          killed = true;
+          broker.child.kill('SIGKILL');
+        }
+      });
+      pub.end(true);
+      await broker.kill();
+      assert.ok(killed && acked.size < 3000, 'the broker was killed mid-stream');
+      broker = await run.restart();
+      try {
+        const got = await collect(inbox, acked);
+        t.diagnostic(`qos${qos} acked=${acked.size} received=${got.length} duplicates=${duplicates(got)}`);
+        assert.deepEqual(missing(acked, got), [], 'every acknowledged message arrived');
+        if (qos === 2) assert.equal(duplicates(got), 0, 'QoS 2 delivered exactly once across the crash');
+        sub.end(true);
+      } finally {
+        await broker.kill('SIGTERM');
       }
     });
-    pub.end(true);
-    await broker.kill();
-    broker = await startBrokerProcess(flags(dir, port));
-    try {
-      const got = await collect(inbox, acked);
-      assert.deepEqual(missing(acked, got), [], 'every acknowledged message arrived');
-      assert.equal(duplicates(got), 0, 'QoS 2 delivered exactly once across the crash');
-      sub.end(true);
-    } finally {
-      await broker.kill('SIGTERM');
-    }
-  });
+  }
 
   it('keeps acknowledged retained messages', async () => {
-    const dir = dataDir();
-    let broker = await startBrokerProcess(flags(dir));
-    const port = broker.port();
-    const url = `mqtt://127.0.0.1:${port}`;
+    const run = await crashBroker();
+    let broker = run.broker;
+    const { url } = run;
     const pub = await connectClient(url, { clientId: 'ret-pub' });
     for (let i = 0; i < 50; i++) await pub.publishAsync(`ret/${i}`, `v${i}`, { qos: 1, retain: true });
     await pub.publishAsync('ret/0', '', { qos: 1, retain: true });
     pub.end(true);
     await broker.kill();
-    broker = await startBrokerProcess(flags(dir, port));
+    broker = await run.restart();
     try {
       const sub = await connectClient(url, { clientId: 'ret-sub' });
       const inbox = new Inbox(sub);
@@ -192,30 +118,38 @@ describe('durability: SIGKILL mid-stream', () => {
     }
   });
 
-  it('publishes a delayed will after a restart, at its time', async () => {
-    const dir = dataDir();
-    let broker = await startBrokerProcess(flags(dir));
-    const port = broker.port();
-    const url = `mqtt://127.0.0.1:${port}`;
+  it('publishes a delayed will after a restart, at its time and not before [MQTT-3.1.3-9]', async () => {
+    const run = await crashBroker();
+    let broker = run.broker;
+    const { url } = run;
+    // A persistent watcher: a will published early (before the kill, or at start-up) would wait
+    // in its queue and arrive as soon as it reconnects, well before the delay.
+    const watcher = await connectClient(url, { clientId: 'will-watch', clean: false });
+    await watcher.subscribeAsync('wd/#', { qos: 1 });
+    await endClient(watcher);
+    const delaySec = 4;
     const dying = await connectClient(url, {
       protocolVersion: 5,
       clientId: 'will-delay',
       clean: false,
       properties: { sessionExpiryInterval: 60 },
-      will: { topic: 'wd/crash', payload: Buffer.from('still sent'), qos: 1, retain: false, properties: { willDelayInterval: 3 } },
+      will: { topic: 'wd/crash', payload: Buffer.from('still sent'), qos: 1, retain: false, properties: { willDelayInterval: delaySec } },
     });
+    const lostAt = Date.now();
     (dying as unknown as { stream: { destroy(): void } }).stream.destroy();
     dying.end(true);
     await sleep(200);
     await broker.kill();
-    broker = await startBrokerProcess(flags(dir, port));
+    broker = await run.restart();
     try {
-      const watcher = await connectClient(url, { clientId: 'will-watch' });
-      const inbox = new Inbox(watcher);
-      await watcher.subscribeAsync('wd/#', { qos: 1 });
-      const [m] = await inbox.waitFor(1, 6000);
+      const back = await connectClient(url, { clientId: 'will-watch', clean: false });
+      const inbox = new Inbox(back);
+      const [m] = await inbox.waitFor(1, delaySec * 1000 + 4000);
+      const after = Date.now() - lostAt;
       assert.equal(m.payload.toString(), 'still sent');
-      await endClient(watcher);
+      // The broker saw the connection drop after lostAt, so the will is due no earlier than this.
+      assert.ok(after >= delaySec * 1000, `the will arrived ${after} ms after the connection was lost, not before ${delaySec} s`);
+      await endClient(back);
     } finally {
       await broker.kill('SIGTERM');
     }

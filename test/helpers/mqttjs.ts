@@ -9,11 +9,15 @@ export interface Received {
 
 /** Connects and resolves on CONNACK; rejects on error or after the time limit. */
 export function connectClient(url: string, options: IClientOptions = {}, timeoutMs = 5000): Promise<MqttClient> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: timeoutMs, ...options });
+  return whenConnected(mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: timeoutMs, ...options }), url, timeoutMs);
+}
+
+/** Resolves with `client` on CONNACK; rejects on error, on a close before CONNACK, or after the time limit. */
+export function whenConnected(client: MqttClient, where: string, timeoutMs: number): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.end(true);
-      reject(new Error(`no CONNACK from ${url} within ${timeoutMs} ms`));
+      reject(new Error(`no CONNACK from ${where} within ${timeoutMs} ms`));
     }, timeoutMs);
     client.once('connect', () => {
       clearTimeout(timer);
@@ -27,9 +31,20 @@ export function connectClient(url: string, options: IClientOptions = {}, timeout
     // A server that refuses at the transport level (e.g. a TLS alert) closes without an error event.
     client.once('close', () => {
       clearTimeout(timer);
-      if (!client.connected) reject(new Error(`connection to ${url} closed before CONNACK`));
+      if (!client.connected) reject(new Error(`connection to ${where} closed before CONNACK`));
     });
   });
+}
+
+/** SUBACK codes for these filters, also when MQTT.js rejects because one of them is a failure. */
+export async function subackCodes(client: MqttClient, filters: string[]): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(filters)).map((g) => g.qos);
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (!granted) throw err;
+    return granted;
+  }
 }
 
 /** Collects messages from the moment it is called. */
@@ -69,3 +84,10 @@ export function endClient(client: MqttClient, force = false): Promise<void> {
 
 /** Waits for the given ms (for "nothing else arrives" checks; keep short). */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Records every packet the client receives, from the moment it is called. */
+export function recordPackets(client: MqttClient): Array<Record<string, any>> {
+  const seen: Array<Record<string, any>> = [];
+  client.on('packetreceive', (p) => seen.push(p as unknown as Record<string, any>));
+  return seen;
+}

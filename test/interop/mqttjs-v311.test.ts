@@ -1,6 +1,7 @@
 // MQTT 3.1.1 behaviour as seen by the real MQTT.js client, over TCP and WebSocket.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import mqtt, { type IPublishPacket, type Timer } from 'mqtt';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -172,6 +173,64 @@ for (const scheme of ['mqtt', 'ws'] as const) {
       const c = await connectClient(url(), { clientId: '', clean: true });
       assert.equal(c.connected, true);
       await endClient(c);
+    });
+
+    it('closes a client that sends nothing for 1.5 × its keepalive [MQTT-3.1.2-24]', async () => {
+      // MQTT.js takes its keepalive timer as an option; one that never fires stops its PINGREQs
+      // while the CONNECT still asks for a 1 s keepalive.
+      const never: Timer = { set: () => 0, clear: () => {} };
+      const c = await connectClient(url(), { clientId: id('silent'), keepalive: 1, timerVariant: never });
+      const connectedAt = Date.now();
+      const took = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('still connected after 5 s')), 5000);
+        c.once('close', () => {
+          clearTimeout(timer);
+          resolve(Date.now() - connectedAt);
+        });
+      });
+      // The broker counts from the CONNECT, a moment before MQTT.js saw the CONNACK.
+      assert.ok(took >= 1300 && took < 3500, `closed after ${took} ms (1.5 × 1 s expected)`);
+      c.end(true);
+    });
+
+    it('resends an unacknowledged QoS 1 message with DUP set and the same packet id when the session resumes [MQTT-4.4.0-1, MQTT-3.3.1-1, MQTT-2.3.1-3]', async () => {
+      const opts = { clientId: id('unacked'), clean: false, protocolVersion: 4 as const };
+      const first = await connectClient(url(), opts);
+      await first.subscribeAsync('dup/#', { qos: 1 });
+      // MQTT.js sends the PUBACK when handleMessage calls back; never calling back leaves the
+      // message unacknowledged (its documented hook for backpressure).
+      const seen = new Promise<IPublishPacket>((resolve) => {
+        first.handleMessage = (packet) => resolve(packet as IPublishPacket);
+      });
+      const pub = await connectClient(url(), { clientId: id('pub-dup') });
+      await pub.publishAsync('dup/1', 'again', { qos: 1 });
+      const original = await Promise.race([seen, sleep(5000).then(() => assert.fail('no delivery within 5 s'))]);
+      assert.equal(original.dup, false, 'the first delivery has DUP 0');
+      first.end(true);
+      // The resend follows the CONNACK at once: listen before connecting.
+      const again = mqtt.connect(url(), { ...opts, reconnectPeriod: 0 });
+      const [m] = await new Inbox(again).waitFor(1);
+      assert.equal(m.payload.toString(), 'again');
+      assert.equal(m.packet.dup, true, 'the resent PUBLISH has DUP 1');
+      assert.equal(m.packet.messageId, original.messageId, 'the resent PUBLISH keeps its packet id');
+      await Promise.all([endClient(again), endClient(pub)]);
+    });
+
+    it('refuses a protocol level it does not speak under that name with CONNACK return code 1 [MQTT-3.1.2-2]', async () => {
+      // MQTT.js writes whatever name and level it is given: 3.1's name with 3.1.1's level, and back.
+      const cases = [
+        { protocolId: 'MQIsdp' as const, protocolVersion: 4 as const },
+        { protocolId: 'MQTT' as const, protocolVersion: 3 as const },
+      ];
+      for (const c of cases) {
+        await assert.rejects(
+          connectClient(url(), { clientId: id(`lvl${c.protocolVersion}`), ...c }),
+          (err: Error & { code?: number }) => {
+            assert.equal(err.code, 1, `${c.protocolId} level ${c.protocolVersion}: ${err.message}`);
+            return true;
+          },
+        );
+      }
     });
 
   });

@@ -193,7 +193,7 @@ describe('MQTT.js 5.0', () => {
     await endClient(c);
   });
 
-  it('balances a shared subscription across its members [MQTT-4.8.2-?]', async () => {
+  it('balances a shared subscription across its members round-robin (4.8.2)', async () => {
     const members = await Promise.all([0, 1, 2].map((i) => connectClient(t.url(), { ...v5, clientId: `share-${i}` })));
     const inboxes = members.map((m) => new Inbox(m));
     await Promise.all(members.map((m) => m.subscribeAsync('$share/g/sh/#', { qos: 1 })));

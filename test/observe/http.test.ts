@@ -27,7 +27,17 @@ describe('HTTP handler: console files', () => {
     writeFileSync(join(dist, 'assets', 'index-abc123.css'), 'body{}');
     writeFileSync(join(dist, '.hidden'), SECRET);
     symlinkSync(join(root, 'secret.txt'), join(dist, 'link.txt'));
-    server = await serve(createHttpHandler({ consoleDir: dist, ready: () => ready, webSocketPath: '/ws' }));
+    server = await serve(
+      createHttpHandler({
+        consoleDir: dist,
+        ready: () => ready,
+        webSocketPath: '/ws',
+        listeners: () => [
+          { url: 'mqtt://0.0.0.0:1883', scheme: 'mqtt', host: '0.0.0.0', port: 1883 },
+          { url: 'ws+ssl://[::1]:8084', scheme: 'ws+ssl', host: '::1', port: 8084, path: '/secure' },
+        ],
+      }),
+    );
   });
 
   after(async () => {
@@ -113,10 +123,14 @@ describe('HTTP handler: console files', () => {
     }
   });
 
-  it('tells the console its WebSocket path at /console.json', async () => {
+  it('tells the console its WebSocket path and the listeners\' client URLs (nothing more) at /console.json', async () => {
     const r = await http(server.port, '/console.json');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json(), { webSocketPath: '/ws', adminApi: false });
+    assert.deepEqual(r.json(), {
+      webSocketPath: '/ws',
+      adminApi: false,
+      listeners: [{ url: 'mqtt://127.0.0.1:1883' }, { url: 'wss://[::1]:8084/secure' }],
+    });
   });
 
   it('leaves paths it does not own to the listener', async () => {

@@ -124,21 +124,22 @@ const REASONS = {
   auth: [0x00, 0x18, 0x19],
 };
 
-function connect(v: 4 | 5): fc.Arbitrary<Packet> {
+function connect(v: ProtocolVersion): fc.Arbitrary<Packet> {
   const will = fc.record({ topic: topicName, payload: bytes(), qos, retain: fc.boolean(), props: v === 5 ? properties('will') : fc.constant(undefined) })
     .map(({ props, ...w }) => withProps(w, props));
   return fc
     .record({
       clean: fc.boolean(),
       keepalive: u16,
-      clientId: text(23),
+      // mqtt-packet will not write a 3.1 CONNECT without a client id (3.1 asks for 1 to 23 characters).
+      clientId: v === 3 ? text(23).filter((id) => id.length > 0) : text(23),
       username: fc.option(text(), { nil: undefined }),
       password: fc.option(bytes(16), { nil: undefined }),
       will: fc.option(will, { nil: undefined }),
       props: v === 5 ? properties('connect') : fc.constant(undefined),
     })
     .map(({ username, password, will: w, props, ...rest }) => {
-      const p: Packet = { type: 'connect', protocolName: 'MQTT', protocolVersion: v, ...rest };
+      const p: Packet = { type: 'connect', protocolName: v === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: v, ...rest };
       if (username !== undefined) p.username = username;
       // 3.1.1 forbids a password without a user name [MQTT-3.1.2-22].
       if (password !== undefined && (v === 5 || username !== undefined)) p.password = password;
@@ -147,8 +148,8 @@ function connect(v: 4 | 5): fc.Arbitrary<Packet> {
     });
 }
 
-function subscription(v: 4 | 5): fc.Arbitrary<SubscriptionRequest> {
-  if (v === 4) return fc.record({ filter: topicFilter, qos }).map((s) => ({ ...s, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }));
+function subscription(v: ProtocolVersion): fc.Arbitrary<SubscriptionRequest> {
+  if (v !== 5) return fc.record({ filter: topicFilter, qos }).map((s) => ({ ...s, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }));
   return fc
     .record({ filter: topicFilter, qos, noLocal: fc.boolean(), retainAsPublished: fc.boolean(), retainHandling: fc.constantFrom<0 | 1 | 2>(0, 1, 2) })
     // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
@@ -156,8 +157,8 @@ function subscription(v: 4 | 5): fc.Arbitrary<SubscriptionRequest> {
 }
 
 type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp';
-function ack(type: AckType, v: 4 | 5): fc.Arbitrary<Packet> {
-  if (v === 4) return packetId.map((id) => ({ type, packetId: id }) as Packet);
+function ack(type: AckType, v: ProtocolVersion): fc.Arbitrary<Packet> {
+  if (v !== 5) return packetId.map((id) => ({ type, packetId: id }) as Packet);
   const codes = type === 'puback' || type === 'pubrec' ? REASONS.puback : REASONS.pubrel;
   return fc
     .record({ packetId, reasonCode: fc.constantFrom(...codes), props: properties('ack') })
@@ -165,13 +166,14 @@ function ack(type: AckType, v: 4 | 5): fc.Arbitrary<Packet> {
 }
 
 /** One arbitrary per packet type that exists in `v`, keyed by type. */
-export function packetArbitraries(v: 4 | 5): Record<string, fc.Arbitrary<Packet>> {
+export function packetArbitraries(v: ProtocolVersion): Record<string, fc.Arbitrary<Packet>> {
   const arbs: Record<string, fc.Arbitrary<Packet>> = {
     connect: connect(v),
     connack:
-      v === 4
+      v !== 5
         ? fc.record({ sessionPresent: fc.boolean(), reasonCode: fc.integer({ min: 0, max: 5 }) }).map((c) => ({
-            type: 'connack' as const, reasonCode: c.reasonCode, sessionPresent: c.reasonCode === 0 && c.sessionPresent,
+            // 3.1 has no Session Present flag: that byte of its CONNACK is reserved.
+            type: 'connack' as const, reasonCode: c.reasonCode, sessionPresent: v === 4 && c.reasonCode === 0 && c.sessionPresent,
           }))
         : fc.record({ sessionPresent: fc.boolean(), reasonCode: fc.constantFrom(...REASONS.connack5), props: properties('connack') }).map(({ props, ...c }) =>
             withProps({ type: 'connack' as const, reasonCode: c.reasonCode, sessionPresent: c.reasonCode === 0 && c.sessionPresent }, props)),
@@ -201,7 +203,7 @@ export function packetArbitraries(v: 4 | 5): Record<string, fc.Arbitrary<Packet>
       .record({ packetId, filters: fc.array(topicFilter, { minLength: 1, maxLength: 4 }), props: v === 5 ? properties('unsubscribe') : fc.constant(undefined) })
       .map(({ props, ...u }) => withProps({ type: 'unsubscribe' as const, ...u }, props)),
     unsuback:
-      v === 4
+      v !== 5
         ? packetId.map((id) => ({ type: 'unsuback' as const, packetId: id }))
         : fc
             .record({ packetId, reasonCodes: fc.array(fc.constantFrom(...REASONS.unsuback), { minLength: 1, maxLength: 5 }), props: properties('ack') })
@@ -209,7 +211,7 @@ export function packetArbitraries(v: 4 | 5): Record<string, fc.Arbitrary<Packet>
     pingreq: fc.constant({ type: 'pingreq' as const }),
     pingresp: fc.constant({ type: 'pingresp' as const }),
     disconnect:
-      v === 4
+      v !== 5
         ? fc.constant({ type: 'disconnect' as const })
         : fc
             .record({ reasonCode: fc.constantFrom(...REASONS.disconnect), props: properties('disconnect') })
@@ -223,8 +225,11 @@ export function packetArbitraries(v: 4 | 5): Record<string, fc.Arbitrary<Packet>
   return arbs;
 }
 
+/** How test names spell each protocol level. */
+export const VERSION_NAMES: Record<ProtocolVersion, string> = { 3: '3.1', 4: '3.1.1', 5: '5.0' };
+
 /** Any packet of `v`. */
-export function anyPacket(v: 4 | 5): fc.Arbitrary<Packet> {
+export function anyPacket(v: ProtocolVersion): fc.Arbitrary<Packet> {
   return fc.oneof(...Object.values(packetArbitraries(v)));
 }
 

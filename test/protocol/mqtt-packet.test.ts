@@ -1,5 +1,5 @@
 // Cross-checks against mqtt-packet, an encoder and parser that are not ours, in both directions for
-// every packet type in 3.1.1 and 5.0: our encode → mqtt-packet parse, and mqtt-packet generate → our
+// every packet type in 3.1, 3.1.1 and 5.0: our encode → mqtt-packet parse, and mqtt-packet generate → our
 // decode, must agree field by field (see mqtt-packet-map.ts for how the two models correspond).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import type { ProtocolVersion } from '../../src/protocol/constants.js';
 import { PacketParser } from '../../src/protocol/parser.js';
 import type { Packet, Properties } from '../../src/protocol/packets.js';
 import { validVectors } from '../vectors/catalogue.js';
-import { decodeVersion, packetArbitraries } from './arbitraries.js';
+import { decodeVersion, packetArbitraries, VERSION_NAMES } from './arbitraries.js';
 import { fromMp, normalize, toMp, type MpPacket } from './mqtt-packet-map.js';
 
 const RUNS = 100;
@@ -48,8 +48,8 @@ function nonEmptyUserValues(p: Packet): Packet {
   return q;
 }
 
-for (const v of [4, 5] as const) {
-  describe(`mqtt-packet cross-check, MQTT ${v === 4 ? '3.1.1' : '5.0'}`, () => {
+for (const v of [3, 4, 5] as const) {
+  describe(`mqtt-packet cross-check, MQTT ${VERSION_NAMES[v]}`, () => {
     for (const [type, arb] of Object.entries(packetArbitraries(v))) {
       const packets = arb.map(nonEmptyUserValues);
 

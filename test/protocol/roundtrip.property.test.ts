@@ -1,4 +1,4 @@
-// Property-based round trips: every arbitrary packet of every type, in 3.1.1 and 5.0, survives
+// Property-based round trips: every arbitrary packet of every type, in 3.1, 3.1.1 and 5.0, survives
 // encode → PacketParser (cut into random chunks) → decode unchanged.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { encode } from '../../src/protocol/codec.js';
 import { PacketParser } from '../../src/protocol/parser.js';
 import type { Packet } from '../../src/protocol/packets.js';
-import { decodeVersion, packetArbitraries } from './arbitraries.js';
+import { decodeVersion, packetArbitraries, VERSION_NAMES } from './arbitraries.js';
 
 const RUNS = 150;
 
@@ -24,8 +24,8 @@ function pushInPieces(parser: PacketParser, b: Buffer, cuts: number[]): Packet[]
 
 const cuts = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 });
 
-for (const v of [4, 5] as const) {
-  describe(`round trip, MQTT ${v === 4 ? '3.1.1' : '5.0'}`, () => {
+for (const v of [3, 4, 5] as const) {
+  describe(`round trip, MQTT ${VERSION_NAMES[v]}`, () => {
     for (const [type, arb] of Object.entries(packetArbitraries(v))) {
       it(`${type}: decode(encode(p)) = p, whatever the chunking`, { timeout: 60_000 }, () => {
         fc.assert(

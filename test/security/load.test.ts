@@ -50,6 +50,7 @@ describe('load: idle sockets', () => {
     const deadline = Date.now() + 8000;
     while (closed.size < sockets.length && Date.now() < deadline) await sleep(50);
     assert.equal(closed.size, sockets.length, 'the connect timeout closed every idle socket');
+    assert.equal(t.server.broker.stats.limits.connectTimeout, sockets.length, 'each close counted as a connectTimeout limit hit');
     assert.ok(sub.connected && pub.connected);
     assert.ok((await roundTrip(pub, inbox, 20)) < 1000);
     await Promise.all([endClient(sub), endClient(pub)]);
@@ -59,8 +60,17 @@ describe('load: idle sockets', () => {
 describe('load: a subscriber that stops reading', () => {
   let t: TestServer;
   const maxOutgoing = 256 * 1024;
+  const maxQueuedMessages = 500;
+  const maxQueuedBytes = 200 * 1024;
+  const maxInflight = 20;
   before(async () => {
-    t = await startTestServer({ maxOutgoingBytes: String(maxOutgoing), maxQueuedMessages: '500', slowConsumerTimeoutSec: '0' });
+    t = await startTestServer({
+      maxOutgoingBytes: String(maxOutgoing),
+      maxQueuedMessages: String(maxQueuedMessages),
+      maxQueuedBytes: String(maxQueuedBytes),
+      maxInflightMessages: String(maxInflight),
+      slowConsumerTimeoutSec: '0',
+    });
   });
   after(() => t.close());
 
@@ -81,20 +91,36 @@ describe('load: a subscriber that stops reading', () => {
     const payload = Buffer.alloc(1024, 7);
     const slowConn = [...t.server.connections].find((c) => c.channel.clientId === 'slow')!;
     assert.ok(slowConn, 'found the slow connection');
-    let maxBuffered = 0;
+    const session = t.server.broker.sessions.get('slow')!;
+    // What the broker itself holds for the stalled client, sampled every round: its outgoing
+    // buffer, its queue (count and payload bytes) and its in-flight window. Each has a limit, so
+    // together they are bounded however much is published (about 11 MiB here).
+    const peak = { buffered: 0, queuedBytes: 0, queued: 0, inflight: 0 };
+    const sample = (): void => {
+      peak.buffered = Math.max(peak.buffered, slowConn.bufferedBytes);
+      peak.queuedBytes = Math.max(peak.queuedBytes, session.queuedBytes);
+      peak.queued = Math.max(peak.queued, session.queuedCount);
+      peak.inflight = Math.max(peak.inflight, session.inflight.size);
+    };
     const slowest: number[] = [];
+    let published = 0;
     for (let round = 0; round < 20; round++) {
       for (let i = 0; i < 500; i++) flooder.publish('flood/q0', payload);
       for (let i = 0; i < 50; i++) flooder.publish('flood/q1', payload, { qos: 1 });
+      published += 550 * payload.length;
       slowest.push(await roundTrip(prober, inbox, round));
-      maxBuffered = Math.max(maxBuffered, slowConn.bufferedBytes);
+      sample();
     }
     const stats = t.server.broker.stats;
-    const session = t.server.broker.sessions.get('slow')!;
     // The socket buffer stays within the limit plus the packet that crossed it (and what the kernel holds).
-    assert.ok(maxBuffered <= maxOutgoing + 2 * 1100, `buffered ${maxBuffered} bytes`);
+    assert.ok(peak.buffered <= maxOutgoing + 2 * 1100, `buffered ${peak.buffered} bytes`);
+    assert.ok(peak.queued <= maxQueuedMessages, `QoS 1 queue capped at maxQueuedMessages (${peak.queued})`);
+    assert.ok(peak.queuedBytes <= maxQueuedBytes, `QoS 1 queue capped at maxQueuedBytes (${peak.queuedBytes})`);
+    assert.ok(peak.inflight <= maxInflight, `in-flight window capped at maxInflightMessages (${peak.inflight})`);
+    const held = peak.buffered + peak.queuedBytes + peak.inflight * (payload.length + 64);
+    const bound = maxOutgoing + 2 * 1100 + maxQueuedBytes + maxInflight * (payload.length + 64);
+    assert.ok(held <= bound && held < published / 10, `the broker held at most ${held} bytes for it of ${published} published (bound ${bound})`);
     assert.ok(stats.drops.slowConsumer > 0, 'QoS 0 to the slow consumer was dropped');
-    assert.ok(session.queuedCount <= 500, `QoS 1 queue capped at maxQueuedMessages (${session.queuedCount})`);
     assert.ok(stats.drops.queueFull > 0, 'the QoS 1 queue overflowed by policy');
     assert.ok(Math.max(...slowest) < 1000, `healthy round trips stayed fast: ${slowest.map((x) => x.toFixed(1)).join(', ')}`);
     slow.destroy();

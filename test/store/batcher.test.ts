@@ -95,6 +95,7 @@ describe('StoreBatcher', () => {
     store.resolveNext();
     await turn();
     assert.equal(first.state, 'resolved');
+    await turn(); // the batcher yields a turn between batches
     assert.deepEqual(store.batches.map(topics), [['t1'], ['t2', 't3']]);
     assert.equal(second.state, 'pending');
     store.resolveNext();
@@ -116,6 +117,7 @@ describe('StoreBatcher', () => {
     assert.deepEqual([x.state, y.state], ['rejected', 'rejected']);
     assert.equal(x.error, boom);
     assert.equal(y.error, boom);
+    await turn(); // the batcher yields a turn between batches
     store.resolveNext();
     await turn();
     assert.equal(z.state, 'resolved');
@@ -137,6 +139,20 @@ describe('StoreBatcher', () => {
     const all = [b.write([op(1), op(2)]), b.write([op(3)]), b.write([op(4)]), b.write([op(5), op(6), op(7), op(8)]), b.write([op(9)])];
     await Promise.all(all);
     assert.deepEqual(store.batches.map(topics), [['t1', 't2', 't3'], ['t4'], ['t5', 't6', 't7', 't8'], ['t9']]);
+  });
+
+  it('yields to the event loop between batches, even when the store resolves at once', async () => {
+    const store = new FakeStore();
+    store.auto = true;
+    const b = new StoreBatcher(store, { maxBatchOps: 1 });
+    const all = Array.from({ length: 5 }, (_, i) => b.write([op(i)]));
+    // Queued after the drain's own setImmediate: without a yield, every batch would be applied
+    // in one chain of microtasks before this runs.
+    let seen = -1;
+    setImmediate(() => (seen = store.batches.length));
+    await Promise.all(all);
+    assert.equal(store.batches.length, 5);
+    assert.ok(seen >= 1 && seen < 5, `I/O ran between batches (saw ${seen} of 5 applied)`);
   });
 
   it('flush applies what is queued and resolves once earlier writes settled', async () => {

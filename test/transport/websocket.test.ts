@@ -47,6 +47,9 @@ const collect = (ws: WebSocket): Buffer[] => {
   return got;
 };
 
+
+/** The start-up warning of a listener open to any origin (the default), not a client's mistake. */
+const ORIGIN_WARNING = /accepts pages from any origin/;
 describe('websocket listener (ws://, ws+ssl://)', () => {
   let certs: Fixture;
   const open: OpenListener[] = [];
@@ -250,6 +253,14 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
     });
   });
 
+  it('warns at start-up when a listener accepts any origin (the explicit default *), and not with a list', async () => {
+    const anyOrigin = await listen();
+    await client(anyOrigin.url(), 'mqtt', { origin: 'https://anywhere.example' });
+    assert.ok(anyOrigin.lines.some((l) => l.level === 40 && ORIGIN_WARNING.test(l.msg)), 'warned about webSocketAllowedOrigins=*');
+    const listed = await listen('ws://127.0.0.1:0', { webSocketAllowedOrigins: 'https://app.example.com' });
+    assert.ok(!listed.lines.some((l) => ORIGIN_WARNING.test(l.msg)));
+  });
+
   it('write returns false under backpressure and drain fires when the client reads again', async () => {
     let drained = 0;
     const { url, srv } = await listen('ws://127.0.0.1:0', {}, {}, { drain: () => drained++ });
@@ -305,12 +316,26 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
     assert.match(String(srv.closed[0]), /no WebSocket pong/);
   });
 
-  it('uses the first X-Forwarded-For hop only when webSocketTrustForwardedFor is on', async () => {
-    const headers = { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' };
-    const trusted = await listen('ws://127.0.0.1:0', { webSocketTrustForwardedFor: 'true' });
-    await client(trusted.url(), 'mqtt', { headers });
-    await waitFor(() => trusted.srv.transports.length === 1, 'accept');
-    assert.equal(trusted.srv.transports[0].remoteAddress, '203.0.113.7');
+  it('takes the X-Forwarded-For entry added by the trusted proxy, never a client-written one, and only when trusted', async () => {
+    // The client wrote 10.9.9.9 itself; the proxy appended 203.0.113.7, the address it saw.
+    const headers = { 'X-Forwarded-For': '10.9.9.9, 203.0.113.7' };
+    const oneHop = await listen('ws://127.0.0.1:0', { webSocketTrustForwardedFor: 'true' });
+    await client(oneHop.url(), 'mqtt', { headers });
+    await waitFor(() => oneHop.srv.transports.length === 1, 'accept');
+    assert.equal(oneHop.srv.transports[0].remoteAddress, '203.0.113.7', 'default: one proxy, the last entry');
+
+    // Two proxies (a CDN, then a load balancer): the client is the second entry from the right.
+    const twoHops = await listen('ws://127.0.0.1:0', { webSocketTrustForwardedFor: 'true', webSocketTrustedProxyHops: '2' });
+    await client(twoHops.url(), 'mqtt', { headers: { 'X-Forwarded-For': '10.9.9.9, 198.51.100.4, 192.0.2.10' } });
+    await client(twoHops.url(), 'mqtt', { headers: { 'X-Forwarded-For': '198.51.100.5' } });
+    await client(twoHops.url(), 'mqtt', { headers: { 'X-Forwarded-For': 'not-an-ip, 10.9.9.9' } });
+    await waitFor(() => twoHops.srv.transports.length === 3, 'accept');
+    assert.deepEqual(
+      twoHops.srv.transports.map((t) => t.remoteAddress),
+      ['198.51.100.4', '198.51.100.5', '127.0.0.1'],
+      'two hops from the right; a short header gives its first entry; a malformed entry gives the socket address',
+    );
+
     const untrusted = await listen();
     await client(untrusted.url(), 'mqtt', { headers });
     await waitFor(() => untrusted.srv.transports.length === 1, 'accept');
@@ -375,8 +400,8 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
       const { l, lines } = await listen('ws://127.0.0.1:0', {}, { siblings: () => siblings });
       const s = connect(l.info.port, '127.0.0.1', () => s.write(CONNECT_BYTES));
       await closed(s);
-      await waitFor(() => lines.some((x) => x.level === 40), 'log line');
-      const warn = lines.filter((x) => x.level === 40);
+      await waitFor(() => lines.some((x) => x.level === 40 && !ORIGIN_WARNING.test(x.msg)), 'log line');
+      const warn = lines.filter((x) => x.level === 40 && !ORIGIN_WARNING.test(x.msg));
       assert.equal(warn.length, 1);
       assert.match(warn[0].msg, /^MQTT bytes without WebSocket framing on ws listener ws:\/\/127\.0\.0\.1:\d+: WebSocket clients connect to ws:\/\/127\.0\.0\.1:\d+\/mqtt; MQTT-over-TCP clients to mqtt:\/\/127\.0\.0\.1:1883$/);
     });
@@ -385,8 +410,8 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
       const { l, lines } = await listen('ws://127.0.0.1:0', {}, { siblings: () => siblings });
       const s = tlsConnect({ port: l.info.port, host: '127.0.0.1', rejectUnauthorized: false });
       await closed(s);
-      await waitFor(() => lines.some((x) => x.level === 40), 'log line');
-      const warn = lines.filter((x) => x.level === 40);
+      await waitFor(() => lines.some((x) => x.level === 40 && !ORIGIN_WARNING.test(x.msg)), 'log line');
+      const warn = lines.filter((x) => x.level === 40 && !ORIGIN_WARNING.test(x.msg));
       assert.equal(warn.length, 1);
       assert.match(warn[0].msg, /^TLS handshake on plain WebSocket ws listener .*use wss:\/\/127\.0\.0\.1:8084\/mqtt for wss:\/\//);
     });
@@ -395,8 +420,8 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
       const flags = { mqttTlsCertificateFilePath: certs.a.certFile, mqttTlsKeyFilePath: certs.a.keyFile };
       const { l, lines } = await listen('ws+ssl://127.0.0.1:0', flags, { siblings: () => siblings });
       await assert.rejects(wsOpen(`ws://127.0.0.1:${l.info.port}/mqtt`, 'mqtt'));
-      await waitFor(() => lines.some((x) => x.level === 40), 'log line');
-      const warn = lines.filter((x) => x.level === 40);
+      await waitFor(() => lines.some((x) => x.level === 40 && !ORIGIN_WARNING.test(x.msg)), 'log line');
+      const warn = lines.filter((x) => x.level === 40 && !ORIGIN_WARNING.test(x.msg));
       assert.equal(warn.length, 1);
       assert.match(warn[0].msg, /^plain HTTP\/WebSocket \(no TLS\) on secure ws\+ssl listener .*use wss:\/\/127\.0\.0\.1:\d+\/mqtt \(wss:\/\/\), or ws:\/\/127\.0\.0\.1:8083\/mqtt without TLS$/);
     });

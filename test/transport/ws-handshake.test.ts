@@ -32,8 +32,9 @@ describe('WebSocket handshake rules', () => {
     assert.equal(originAllowed('http://localhost:5174', allowed), false);
     assert.equal(originAllowed('null', allowed), false);
     assert.equal(originAllowed(undefined, allowed), true, 'non-browser clients send no Origin');
-    assert.equal(originAllowed('https://any.where', []), true);
     assert.equal(originAllowed('https://any.where', ['*']), true);
+    assert.equal(originAllowed('https://any.where', []), false, 'an empty list admits no browser page');
+    assert.equal(originAllowed(undefined, []), true, 'but still every client without Origin');
   });
 });
 

@@ -221,7 +221,9 @@ export const validVectors: readonly ValidVector[] = [
   v('pubrel v4', 4, hex('62 02 ff ff'), { type: 'pubrel', packetId: 0xffff }, { spec: 'MQTT-3.6.1-1' }),
   v('pubcomp v4', 4, hex('70 02 00 07'), { type: 'pubcomp', packetId: 7 }),
   v('puback v3.1', 3, hex('40 02 00 02'), { type: 'puback', packetId: 2 }),
+  v('pubrec v3.1', 3, hex('50 02 00 02'), { type: 'pubrec', packetId: 2 }),
   v('pubrel v3.1', 3, hex('62 02 00 02'), { type: 'pubrel', packetId: 2 }),
+  v('pubcomp v3.1', 3, hex('70 02 00 02'), { type: 'pubcomp', packetId: 2 }),
   v('puback v5 success, short form', 5, hex('40 02 00 01'), { type: 'puback', packetId: 1, reasonCode: 0 }),
   v('puback v5 no matching subscribers, reason only', 5, hex('40 03 00 01 10'), { type: 'puback', packetId: 1, reasonCode: 0x10 }),
   v('puback v5 success spelled out', 5, hex('40 04 00 01 00 00'), { type: 'puback', packetId: 1, reasonCode: 0 }, { encodesAs: hex('40 02 00 01') }),
@@ -285,6 +287,7 @@ export const validVectors: readonly ValidVector[] = [
 
   // ---------------------------------------------------------------- UNSUBACK
   v('unsuback v4', 4, hex('b0 02 00 04'), { type: 'unsuback', packetId: 4 }),
+  v('unsuback v3.1', 3, hex('b0 02 00 06'), { type: 'unsuback', packetId: 6 }),
   v('unsuback v5 codes', 5, hex('b0 05 00 07 00 00 11'), { type: 'unsuback', packetId: 7, reasonCodes: [0, 0x11] }),
   v('unsuback v5 with reason string', 5, pkt(0xb0, u16(8), props(P.reasonString, str('nope')), 0x87), {
     type: 'unsuback', packetId: 8, reasonCodes: [0x87], properties: { reasonString: 'nope' },
@@ -294,6 +297,7 @@ export const validVectors: readonly ValidVector[] = [
   v('pingreq v4', 4, hex('c0 00'), { type: 'pingreq' }),
   v('pingresp v4', 4, hex('d0 00'), { type: 'pingresp' }),
   v('pingreq v3.1', 3, hex('c0 00'), { type: 'pingreq' }),
+  v('pingresp v3.1', 3, hex('d0 00'), { type: 'pingresp' }),
   v('pingreq v5', 5, hex('c0 00'), { type: 'pingreq' }),
   v('pingresp v5', 5, hex('d0 00'), { type: 'pingresp' }),
 

@@ -15,13 +15,17 @@ export interface AdminClient {
   subscriptions: number;
 }
 
-export interface AdminListener {
+/** One listener as /console.json lists it: the URL a client dials, nothing more. */
+export interface PublicListener {
   url: string;
-  scheme: string;
-  host: string;
-  port: number;
-  /** WebSocket listeners: the MQTT endpoint's path. */
-  path?: string;
+}
+
+/** The broker's listeners from /console.json, which needs no admin token. */
+export async function publicListeners(): Promise<PublicListener[]> {
+  const res = await fetch(new URL('console.json', location.href).href, { cache: 'no-store' });
+  if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+  const body = (await res.json()) as { listeners?: unknown };
+  return Array.isArray(body.listeners) ? body.listeners.filter((l): l is PublicListener => typeof l?.url === 'string') : [];
 }
 
 const TOKEN_KEY = 'starling.console.adminToken';
@@ -71,9 +75,6 @@ export class AdminApi {
 
   clients(): Promise<{ total: number; clients: AdminClient[] }> {
     return this.call('clients');
-  }
-  listeners(): Promise<{ listeners: AdminListener[] }> {
-    return this.call('listeners');
   }
   kick(clientId: string): Promise<{ kicked: boolean }> {
     return this.call(`clients/${encodeURIComponent(clientId)}/kick`, { method: 'POST' });

@@ -8,6 +8,8 @@ import { SESSION_NEVER_EXPIRES } from '../../protocol/constants.js';
 import type { Channel } from '../channel.js';
 import { OutboundAliases } from '../topic-aliases.js';
 import { startEnhancedAuth } from './auth.js';
+import { isWellFormedUtf8 } from '../../protocol/utf8.js';
+import { codeOf } from '../../hooks/hooks.js';
 
 /** Longest client id MQTT 3.1 allows (3.1 specification, CONNECT payload). */
 const MQTT31_MAX_CLIENT_ID = 23;
@@ -35,6 +37,7 @@ export function handleConnect(ch: Channel, packet: ConnectPacket): void | Promis
     if (props.maximumPacketSize !== undefined) ch.maxOutgoingPacketSize = props.maximumPacketSize;
   }
   const maxKeepAlive = ch.broker.options.maxKeepAlive;
+  checkWillPayload(packet);
 
   const { clientId, assigned } = resolveClientId(packet);
   ch.clientId = clientId;
@@ -71,11 +74,22 @@ function afterAuthentication(ch: Channel, decision: number): void | Promise<void
   return finishConnect(ch, undefined);
 }
 
+/**
+ * A will payload marked as UTF-8 must be UTF-8, as a PUBLISH's must: refused with CONNACK 0x99 (3.1.3.2.3),
+ * rather than found out when the will is published and nobody is there to tell.
+ */
+function checkWillPayload(packet: ConnectPacket): void {
+  const will = packet.will;
+  if (will?.properties?.payloadFormatIndicator === 1 && !isWellFormedUtf8(will.payload)) {
+    throw new MqttError(ReasonCode.PayloadFormatInvalid, 'the will payload is marked as UTF-8 but is not');
+  }
+}
+
 /** A will is a publish like any other: the client must be allowed to publish to its topic. */
 function authorizeWill(ch: Channel): void {
   const will = ch.pendingConnect!.packet.will;
   if (!will) return;
-  const decision = ch.broker.hooks.authorizePublish(ch.info, will.topic);
+  const decision = codeOf(ch.broker.hooks.authorizePublish(ch.info, will.topic));
   if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${will.topic}`);
 }
 

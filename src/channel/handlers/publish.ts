@@ -8,6 +8,8 @@ import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { withinTopicLimits } from '../limits.js';
 import { RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM } from './connect.js';
+import { codeOf, type Verdict } from '../../hooks/hooks.js';
+import { ackProperties } from '../ack-properties.js';
 
 export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
@@ -20,6 +22,7 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   if (packet.qos > 0 && ch.version === 5) {
     // Flow control: more unacknowledged QoS 1/2 than our Receive Maximum [MQTT-3.3.4-7].
     if (ch.inboundQos1 + session.inbound.size >= RECEIVE_MAXIMUM) {
+      ch.broker.stats.limitHit('receiveMaximum');
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
     }
   }
@@ -33,18 +36,21 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   // acknowledgement to carry the code, so the connection is closed with it).
   if (packet.properties?.payloadFormatIndicator === 1 && !isWellFormedUtf8(packet.payload)) {
     if (packet.qos === 0) throw new MqttError(ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8');
-    return acknowledge(ch, packet, ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8', false);
+    return acknowledge(ch, packet, ReasonCode.PayloadFormatInvalid, undefined, 'payload is not UTF-8', false);
   }
 
   if (packet.qos === 1) ch.inboundQos1++;
   if (!withinTopicLimits(topic, ch.broker.options)) {
     ch.broker.stats.dropped('topicLimit');
-    return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, 'topic longer or deeper than this server allows');
+    return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, 'topic longer or deeper than this server allows');
   }
-  const denied = ch.broker.hooks.authorizePublish(ch.info, topic);
+  const decision = ch.broker.hooks.authorizePublish(ch.info, topic);
+  // A Verdict's Reason String and User Properties go on the acknowledgement, allowed or not.
+  const words = typeof decision === 'number' ? undefined : decision;
+  const denied = codeOf(decision);
   if (denied !== ReasonCode.Success) {
     ch.broker.stats.dropped('notAuthorized');
-    return acknowledge(ch, packet, denied, `not authorized to publish to ${topic}`);
+    return acknowledge(ch, packet, denied, words, `not authorized to publish to ${topic}`);
   }
 
   const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
@@ -55,8 +61,8 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   }
 
   const routed = ch.broker.publish(message, extra);
-  if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed));
-  return routed.then((n) => acknowledge(ch, packet, noSubscribers(n)));
+  if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
+  return routed.then((n) => acknowledge(ch, packet, noSubscribers(n), words));
 }
 
 function noSubscribers(matched: number): number {
@@ -65,18 +71,19 @@ function noSubscribers(matched: number): number {
 
 /**
  * PUBACK (QoS 1) or PUBREC (QoS 2); reason codes only in MQTT 5 [MQTT-3.4.2-1], with a reason
- * string unless the client asked for no problem information [MQTT-3.1.2-29].
+ * string and a hook's User Properties unless the client asked for no problem information [MQTT-3.1.2-29].
  */
-function acknowledge(ch: Channel, packet: PublishPacket, code: number, reason?: string, counted = true): void {
+function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: Verdict, reason?: string, counted = true): void {
   if (packet.qos === 0) return;
   const packetId = packet.packetId!;
   if (packet.qos === 1 && counted) ch.inboundQos1--;
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC [MQTT-4.3.3-?].
   if (packet.qos === 2 && code >= 0x80) ch.session?.inbound.delete(packetId);
   const type = packet.qos === 1 ? 'puback' : 'pubrec';
+  const properties = ackProperties(ch, words, reason);
+  if (properties) return ch.send({ type, packetId, reasonCode: code, properties });
   if (ch.version !== 5 || code === ReasonCode.Success) return ch.send({ type, packetId });
-  if (reason && ch.problemInformation) ch.send({ type, packetId, reasonCode: code, properties: { reasonString: reason } });
-  else ch.send({ type, packetId, reasonCode: code });
+  ch.send({ type, packetId, reasonCode: code });
 }
 
 /**

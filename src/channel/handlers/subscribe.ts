@@ -7,6 +7,8 @@ import type { QoS } from '../../protocol/constants.js';
 import type { SubscriptionRecord } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { withinTopicLimits } from '../limits.js';
+import { codeOf, type Verdict } from '../../hooks/hooks.js';
+import { ackProperties } from '../ack-properties.js';
 
 /** The highest QoS the broker grants. */
 const MAX_QOS: QoS = 2;
@@ -19,21 +21,27 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
   const accepted: SubscriptionRecord[] = [];
   const limits = ch.broker.options;
   let held = session.subscriptions.size;
+  let words: Verdict | undefined;
   // MQTT 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2]; MQTT 5 says why.
   const refuse = (code: number): void => void codes.push(ch.version === 5 ? code : 0x80);
   for (const req of packet.subscriptions) {
     // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
     if (req.noLocal && parseSharedFilter(req.filter)) throw protocolError('No Local on a shared subscription');
     if (!withinTopicLimits(req.filter, limits)) {
+      ch.broker.stats.limitHit('subscribeTopicLimit');
       refuse(ReasonCode.TopicFilterInvalid);
       continue;
     }
     const isNew = !session.subscriptions.has(req.filter);
     if (isNew && limits.maxSubscriptionsPerClient > 0 && held >= limits.maxSubscriptionsPerClient) {
+      ch.broker.stats.limitHit('maxSubscriptions');
       refuse(ReasonCode.QuotaExceeded);
       continue;
     }
-    const decision = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter);
+    const verdict = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter);
+    const decision = codeOf(verdict);
+    // A hook's Reason String and User Properties go on the SUBACK, whatever it decided.
+    if (typeof verdict !== 'number') words = mergeWords(words, verdict);
     if (decision !== ReasonCode.Success) {
       refuse(decision);
       continue;
@@ -53,19 +61,23 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
   }
   const finish = (isNew: boolean[]): void => {
     // SUBACK first, then the retained messages of each new subscription [MQTT-3.8.4-4].
-    const refused = ch.version === 5 && ch.problemInformation && codes.some((c) => c >= 0x80);
-    ch.send({
-      type: 'suback',
-      packetId: packet.packetId,
-      reasonCodes: codes,
-      ...(refused ? { properties: { reasonString: 'some subscriptions were refused; see the reason codes' } } : {}),
-    });
+    const refused = codes.some((c) => c >= 0x80);
+    const properties = ackProperties(ch, words, refused ? 'some subscriptions were refused; see the reason codes' : undefined);
+    ch.send({ type: 'suback', packetId: packet.packetId, reasonCodes: codes, ...(properties ? { properties } : {}) });
     accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
   };
   if (accepted.length === 0) return finish([]);
   const r = ch.broker.subscribe(session, accepted);
   if (r instanceof Promise) return r.then(finish);
   finish(r);
+}
+
+/** One SUBACK answers every filter: the first Reason String, and every User Property in filter order. */
+function mergeWords(acc: Verdict | undefined, v: Verdict): Verdict {
+  const merged: Verdict = { code: v.code, userProperties: [...(acc?.userProperties ?? []), ...(v.userProperties ?? [])] };
+  const reasonString = acc?.reasonString ?? v.reasonString;
+  if (reasonString !== undefined) merged.reasonString = reasonString;
+  return merged;
 }
 
 export function handleUnsubscribe(ch: Channel, packet: UnsubscribePacket): void | Promise<void> {

@@ -18,26 +18,49 @@ const CLEAN = 0x02;
 const RESERVED = 0x01;
 
 /**
- * A CONNECT whose protocol name or level this broker does not speak. The broker answers with
- * CONNACK 0x01 (3.1.1, [MQTT-3.1.2-2]) or 0x84 (5.0) in `answerVersion`, then closes.
+ * A CONNECT refused for a reason a CONNACK can give, found while decoding (before the channel knows
+ * the version): `answerVersion` is the CONNACK layout to answer in.
  */
-export class UnsupportedProtocolError extends MqttError {
+export class ConnectRefusedError extends MqttError {
+  constructor(
+    reasonCode: number,
+    message: string,
+    readonly answerVersion: ProtocolVersion,
+  ) {
+    super(reasonCode, message);
+    this.name = 'ConnectRefusedError';
+  }
+}
+
+/**
+ * A CONNECT whose protocol name or level this broker does not speak. The broker answers with
+ * CONNACK 0x01 (3.1.1, [MQTT-3.1.2-2]) or 0x84 (5.0) in `answerVersion`, then closes. The layout is
+ * the one the client most likely understands: 5.0 for level 5 and above, 3.1 for level 3, otherwise
+ * 3.1.1 (its CONNACK layout is also 3.1's).
+ */
+export class UnsupportedProtocolError extends ConnectRefusedError {
   constructor(
     readonly protocolName: string,
     readonly protocolLevel: number,
   ) {
-    super(ReasonCode.UnsupportedProtocolVersion, `unsupported protocol "${protocolName}" level ${protocolLevel}`);
+    const answer = protocolLevel >= 5 ? 5 : protocolLevel === 3 ? 3 : 4;
+    super(ReasonCode.UnsupportedProtocolVersion, `unsupported protocol "${protocolName}" level ${protocolLevel}`, answer);
     this.name = 'UnsupportedProtocolError';
   }
+}
 
-  /**
-   * The CONNACK layout the client most likely understands: 5.0 for level 5 and above, 3.1 for
-   * level 3, otherwise 3.1.1 (its CONNACK layout is also 3.1's).
-   */
-  get answerVersion(): ProtocolVersion {
-    if (this.protocolLevel >= 5) return 5;
-    return this.protocolLevel === 3 ? 3 : 4;
-  }
+/**
+ * The protocol version of a CONNECT from the start of its variable header, without decoding the rest
+ * (for answering one too large to read); undefined when those bytes are not there or not known.
+ */
+export function peekConnectVersion(buf: Buffer, start: number): ProtocolVersion | undefined {
+  if (start + 2 > buf.length) return undefined;
+  const nameLen = buf.readUInt16BE(start);
+  const levelAt = start + 2 + nameLen;
+  if (nameLen > 6 || levelAt >= buf.length) return undefined;
+  const name = buf.toString('latin1', start + 2, levelAt);
+  const level = buf[levelAt];
+  return (name === 'MQTT' && (level === 4 || level === 5)) || (name === 'MQIsdp' && level === 3) ? level : undefined;
 }
 
 /** The protocol name each version sends: "MQIsdp" for 3.1, "MQTT" after [MQTT-3.1.2-1]. */
@@ -77,8 +100,13 @@ export function decodeConnect(flags: number, body: Buffer): ConnectPacket {
   if (hasWill) {
     const willProps = version === 5 ? readProperties(r, 'will') : undefined;
     const topic = r.utf8();
-    validateTopicName(topic);
-    if (willProps?.responseTopic !== undefined) validateTopicName(willProps.responseTopic);
+    // Well-formed but not a valid Topic Name (a wildcard): a refusal the CONNACK can state (0x90).
+    try {
+      validateTopicName(topic);
+      if (willProps?.responseTopic !== undefined) validateTopicName(willProps.responseTopic);
+    } catch (err) {
+      throw new ConnectRefusedError((err as MqttError).reasonCode, (err as Error).message, version);
+    }
     const payload = r.binary();
     will = { topic, payload, qos: willQos as QoS, retain: willRetain };
     if (willProps !== undefined) will.properties = willProps;

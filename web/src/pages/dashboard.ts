@@ -1,12 +1,14 @@
-// Dashboard: live charts from $SYS over the console's own MQTT connection, and the listener and
-// client tables from the admin API (with a kick action).
+// Dashboard: live charts from $SYS over the console's own MQTT connection, the listener list from
+// the public /console.json (URLs are no secret: clients are given them), and the client table from
+// the admin API (with a kick action), which needs the admin token.
 import { append, bytes, checkbox, field, h, input, page, replace } from '../dom';
 import { LineChart } from '../charts';
 import type { Connection } from '../connection';
 import type { SysFeed } from '../sys-feed';
-import { AdminApi, storeToken, storedToken, type AdminClient } from '../admin';
+import { AdminApi, publicListeners, storeToken, storedToken, type AdminClient } from '../admin';
 
 const REFRESH_MS = 5000;
+const TRANSPORTS: Record<string, string> = { 'mqtt:': 'MQTT over TCP', 'mqtts:': 'MQTT over TLS', 'ws:': 'WebSocket', 'wss:': 'secure WebSocket' };
 
 const perSec = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + '/s';
 const count = (v: number): string => String(Math.round(v));
@@ -117,18 +119,27 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
     );
   };
 
+  async function refreshListeners(): Promise<void> {
+    try {
+      const ls = await publicListeners();
+      if (ls.length === 0) replace(listenersBody, h('tr', {}, h('td', { colspan: 2, class: 'muted' }, 'The broker lists no listeners.')));
+      else replace(listenersBody, ...ls.map((l) => h('tr', {}, h('td', { class: 'mono' }, l.url), h('td', {}, TRANSPORTS[new URL(l.url).protocol] ?? ''))));
+    } catch (err) {
+      replace(listenersBody, h('tr', {}, h('td', { colspan: 2, class: 'muted' }, `Listeners unavailable: ${(err as Error).message}`)));
+    }
+  }
+
   async function refresh(): Promise<void> {
     window.clearTimeout(timer);
     timer = undefined;
+    void refreshListeners();
     const a = api();
     if (!a) {
       replace(clientsBody, h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'Enter the admin token to list clients.')));
-      replace(listenersBody, h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'Enter the admin token to list listeners.')));
       return;
     }
     try {
-      const [ls, cs] = await Promise.all([a.listeners(), a.clients()]);
-      replace(listenersBody, ...ls.listeners.map((l) => h('tr', {}, h('td', { class: 'mono' }, l.url), h('td', {}, l.scheme), h('td', { class: 'num' }, l.port), h('td', { class: 'mono' }, l.path ?? ''))));
+      const cs = await a.clients();
       clientsCaption.textContent = `Clients (${cs.total})`;
       if (cs.clients.length === 0) replace(clientsBody, h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No clients connected.')));
       else replace(clientsBody, ...cs.clients.map(clientRow));
@@ -166,11 +177,11 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
       'section',
       { class: 'card', 'aria-labelledby': 'admin-title' },
       h('h3', { id: 'admin-title' }, 'Listeners and clients'),
+      h('div', { class: 'table-wrap' }, h('table', {}, h('caption', {}, 'Listeners'),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Client URL'), h('th', { scope: 'col' }, 'Transport'))),
+        listenersBody)),
       adminForm,
       adminMessage,
-      h('div', { class: 'table-wrap' }, h('table', {}, h('caption', {}, 'Listeners'),
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'URL'), h('th', { scope: 'col' }, 'Scheme'), h('th', { scope: 'col' }, 'Port'), h('th', { scope: 'col' }, 'Path'))),
-        listenersBody)),
       h('div', { class: 'table-wrap' }, h('table', { class: 'clients' }, clientsCaption,
         h('thead', {}, h('tr', {}, ...['Client ID', 'Address', 'Protocol', 'Transport', 'Connected since', 'In flight', 'Queued'].map((t) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
         clientsBody)),

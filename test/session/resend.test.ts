@@ -1,0 +1,67 @@
+// Session.resend on resumption: what goes out again, with which DUP, how many at once, and what is
+// dropped because it expired before it was ever sent.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Session, type QueueLimits, type SessionOutlet } from '../../src/session/session.js';
+import type { StoredMessage } from '../../src/store/ports.js';
+
+const limits: QueueLimits = { maxQueuedMessages: 100, maxQueuedBytes: 1 << 20, overflow: 'dropOldest' };
+
+function message(n: number, expiresAt?: number): StoredMessage {
+  const m: StoredMessage = { id: `m${n}`, topic: 't', payload: Buffer.from(`m${n}`), qos: 1, retain: false, createdAt: 0 };
+  if (expiresAt !== undefined) m.expiresAt = expiresAt;
+  return m;
+}
+
+/** An outlet that records what the session sends. */
+function recorder(): SessionOutlet & { sent: string[] } {
+  const sent: string[] = [];
+  return {
+    sent,
+    writable: true,
+    publish: (m, _qos, _retain, _ids, packetId, dup) => void sent.push(`${m.id}#${packetId}${dup ? ' dup' : ''}`),
+    pubrel: (packetId) => void sent.push(`pubrel#${packetId}`),
+  };
+}
+
+/** A session holding `n` messages in flight, all sent on a connection that has since gone. */
+function withInflight(n: number): Session {
+  const s = new Session('c', 5, 60);
+  for (let i = 0; i < n; i++) s.enqueue(message(i), 1, false, undefined, limits);
+  s.outlet = recorder();
+  s.take(0);
+  s.flush();
+  s.outlet = undefined;
+  return s;
+}
+
+describe('session: resend on resumption', () => {
+  it('[MQTT-4.4.0-1] resends in order with DUP, but no more than the new send window (MQTT 5 [MQTT-3.3.4-9])', () => {
+    const s = withInflight(5);
+    const out = recorder();
+    s.outlet = out;
+    s.sendWindow = 2;
+    assert.deepEqual(s.resend(0), []);
+    assert.deepEqual(out.sent, ['m0#1 dup', 'm1#2 dup']);
+    s.complete(1, 'inflight');
+    s.flush();
+    assert.deepEqual(out.sent.slice(2), ['m2#3 dup'], 'one more as one is acknowledged, still with DUP');
+    s.flush();
+    assert.equal(out.sent.length, 3, 'nothing more while the window is full');
+  });
+
+  it('MQTT 5 [MQTT-3.3.2-5] an entry that got a packet id but was never sent is dropped if it expired; one that was sent is resent', () => {
+    const s = new Session('c', 5, 60);
+    s.enqueue(message(0, 1000), 1, false, undefined, limits);
+    s.enqueue(message(1, 1000), 1, false, undefined, limits);
+    s.take(0);
+    // Only the first went out before the connection dropped (the second waited, e.g. for a full buffer).
+    s.inflight.get(1)!.sent = true;
+    const out = recorder();
+    s.outlet = out;
+    const expired = s.resend(5000);
+    assert.deepEqual(expired.map((o) => o.message.id), ['m1'], 'the never-sent entry is removed');
+    assert.deepEqual([...s.inflight.keys()], [1]);
+    assert.deepEqual(out.sent, ['m0#1 dup'], 'delivery of the sent one had started: it is resent, expired or not');
+  });
+});
