@@ -24,6 +24,7 @@ import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, type NatsClusterLink } from '../cluster/link.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
+import type { ClusterLink } from '../broker/cluster-link.js';
 
 export interface RunningServer {
   readonly listeners: ListenerInfo[];
@@ -35,10 +36,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A cluster link made for an open broker (the worker processes of `workers=N`). */
+export type LinkFactory = (broker: Broker) => Promise<ClusterLink & { close(): void | Promise<void> }>;
+
 export interface ServerExtras {
   /** Replaces the store chosen by `persistence` (tests, cluster mode). */
   store?: Store;
   hooks?: Partial<BrokerHooks>;
+  /** Joins the other worker processes: called once the broker is open, before any listener opens. */
+  link?: LinkFactory;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -132,6 +138,18 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     }
     broker.attachCluster(cluster);
   }
+  let workerLink: Awaited<ReturnType<LinkFactory>> | undefined;
+  if (extras.link) {
+    try {
+      workerLink = await extras.link(broker);
+    } catch (err) {
+      await cluster?.close();
+      await broker.close();
+      security.close();
+      throw err;
+    }
+    broker.attachCluster(workerLink);
+  }
 
   const connections = new Set<Connection>();
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
@@ -184,6 +202,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     }
   } catch (err) {
     await Promise.all(open.map((l) => l.close()));
+    await workerLink?.close();
     await cluster?.close();
     await broker.close();
     security.close();
@@ -209,6 +228,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           }
           c.channel.end('abnormal');
         }
+        await workerLink?.close();
         await cluster?.close();
         await broker.close();
         security.close();
