@@ -75,8 +75,9 @@ function openStore(config: Config): Store {
 }
 
 /** The broker as observation reads it (a view, so observe/ never holds the Broker class). */
-function brokerView(broker: Broker) {
+function brokerView(broker: Broker, cluster?: NatsClusterLink) {
   return {
+    ...(cluster ? { cluster } : {}),
     stats: broker.stats,
     clients: broker.clients,
     sessions: broker.sessions,
@@ -185,7 +186,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const open: OpenListener[] = [];
   const listenerInfos = (): ListenerInfo[] => open.map((l) => l.info);
   const view = connectionsView(connections, listenerInfos);
-  const metrics = createMetrics({ ...brokerView(broker), connectedClients: () => view.connectedClients() });
+  const metrics = createMetrics({ ...brokerView(broker, cluster), connectedClients: () => view.connectedClients() });
   observeStoreWrite = (s) => metrics.observeStoreWrite(s);
   let ready = false;
   const http = createHttpHandler({
@@ -209,7 +210,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     throw err;
   }
   ready = true;
-  const sys = startSysPublisher(broker, config.sysIntervalSec, { log });
+  const sys = startSysPublisher(brokerView(broker, cluster), config.sysIntervalSec, { log });
 
   let closing: Promise<void> | undefined;
   return {
