@@ -2,7 +2,7 @@
 // scenarios (or the profile), prints the table. runBench returns the exit code instead of exiting.
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { BROKER_NAMES, type BrokerName } from './brokers/commands.js';
+import { BROKER_NAMES, DEFAULT_BROKERS, type BrokerName } from './brokers/commands.js';
 import type { TransportName } from './gen/conn.js';
 import { formatReport } from './report.js';
 import { runScenarios } from './run.js';
@@ -17,7 +17,8 @@ broker in turn, over TCP and over WebSocket, and prints a table with ratios.
 Options:
   --quick              short smoke run (1 s windows, fewer clients)
   --scenario N         run only scenario N (repeat or comma-separate: --scenario 1,3)
-  --broker NAME        only these brokers: starling, mosquitto, aedes (repeatable)
+  --broker NAME        only these brokers: starling, starling-workers (workers=2), mosquitto, aedes (repeatable;
+                       default: starling, mosquitto, aedes)
   --transport T        only tcp or ws (repeatable)
   --seconds S          length of each measured window (default 4, quick 1)
   --json FILE          also write the results as JSON
@@ -110,7 +111,7 @@ export function parseBenchArgs(args: string[]): CliOptions {
     }
   }
   if (o.scenarios.length === 0) o.scenarios = o.profile ? [1] : SCENARIOS.map((s) => s.id);
-  if (o.brokers.length === 0) o.brokers = [...BROKER_NAMES];
+  if (o.brokers.length === 0) o.brokers = [...DEFAULT_BROKERS];
   if (o.transports.length === 0) o.transports = o.profile ? ['tcp'] : ['tcp', 'ws'];
   return o;
 }

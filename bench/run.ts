@@ -45,7 +45,8 @@ export async function runScenarios(opts: RunOptions): Promise<BenchReport> {
   const settings = settingsFor(opts.quick, opts.seconds);
   const scenarios: Scenario[] = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
   const versions: Record<string, string> = {};
-  for (const b of BROKER_NAMES) if (opts.brokers.includes(b)) versions[b[0].toUpperCase() + b.slice(1)] = brokerVersion(b);
+  for (const b of BROKER_NAMES) if (opts.brokers.includes(b) && b !== 'starling-workers') versions[b[0].toUpperCase() + b.slice(1)] = brokerVersion(b);
+  if (opts.brokers.includes('starling-workers') && !versions.Starling) versions.Starling = brokerVersion('starling');
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
     machine: machineInfo(),

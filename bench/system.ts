@@ -1,7 +1,7 @@
 // What the benchmark reads from the machine: free ports, process CPU time and memory from /proc,
 // and the machine description printed above the results.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -46,16 +46,56 @@ export interface CpuTimes {
   system: number;
 }
 
-/** User and system CPU seconds a process has used so far; zeros once it is gone. */
-export function cpuTimes(pid: number): CpuTimes {
+/** Fields of /proc/PID/stat after the command name (which may contain spaces); state is [0]. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start at state; utime, stime are 14, 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]) / clockTicks(), system: Number(f[12]) / clockTicks() };
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return { user: 0, system: 0 };
+    return undefined;
   }
+}
+
+/**
+ * The process and all its descendants (a broker with `workers=N` is a primary and N workers), so
+ * CPU and memory are those of the whole broker.
+ */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return [pid];
+  }
+  for (const name of entries) {
+    const ppid = Number(statFields(Number(name))?.[1]);
+    if (!Number.isInteger(ppid)) continue;
+    const list = children.get(ppid);
+    if (list) list.push(Number(name));
+    else children.set(ppid, [Number(name)]);
+  }
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0 && out.length < 1024) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** User and system CPU seconds a process and its descendants have used so far; zeros once gone. */
+export function cpuTimes(pid: number): CpuTimes {
+  const t = { user: 0, system: 0 };
+  for (const p of processTree(pid)) {
+    // utime and stime are fields 14 and 15 of the line, [11] and [12] from state.
+    const f = statFields(p);
+    if (!f) continue;
+    t.user += Number(f[11]) / clockTicks();
+    t.system += Number(f[12]) / clockTicks();
+  }
+  return t;
 }
 
 /** User + system CPU seconds a process has used so far; 0 once it is gone. */
@@ -101,14 +141,18 @@ export async function waitForQuiet(maxMs: number, limitPct = 15, signal?: AbortS
   return false;
 }
 
-/** Resident set size in KiB (VmRSS), 0 once the process is gone. */
+/** Resident set size in KiB (VmRSS) of a process and its descendants, 0 once gone. */
 export function rssKiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch {
+      // gone meanwhile
+    }
   }
+  return kib;
 }
 
 export interface MachineInfo {

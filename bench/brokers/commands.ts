@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../system.js';
 
-export type BrokerName = 'starling' | 'mosquitto' | 'aedes';
-export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'mosquitto', 'aedes'];
+export type BrokerName = 'starling' | 'starling-workers' | 'mosquitto' | 'aedes';
+export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'starling-workers', 'mosquitto', 'aedes'];
+/** Run unless --broker says otherwise; `starling-workers` (workers=2) is asked for by name. */
+export const DEFAULT_BROKERS: readonly BrokerName[] = ['starling', 'mosquitto', 'aedes'];
 
 export const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
 
@@ -34,7 +36,8 @@ const here = (file: string): string => fileURLToPath(new URL(file, import.meta.u
 
 export function brokerCommand(name: BrokerName, o: CommandOptions): BrokerCommand {
   switch (name) {
-    case 'starling': {
+    case 'starling':
+    case 'starling-workers': {
       const conf = join(o.dir, 'starling.conf');
       writeFileSync(
         conf,
@@ -46,6 +49,7 @@ export function brokerCommand(name: BrokerName, o: CommandOptions): BrokerComman
           'maxQueuedMessages=100000',
           'logLevel=warn',
           'logFormat=json',
+          name === 'starling-workers' ? 'workers=2' : 'workers=1',
           '',
         ].join('\n'),
       );
@@ -91,6 +95,7 @@ function packageVersion(pkgJson: string): string {
 export function brokerVersion(name: BrokerName): string {
   switch (name) {
     case 'starling':
+    case 'starling-workers':
       return packageVersion(join(repoRoot(), 'package.json'));
     case 'mosquitto': {
       const r = spawnSync(MOSQUITTO, ['-h'], { encoding: 'utf8' });

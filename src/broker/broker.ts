@@ -23,7 +23,8 @@ import { RetainedSweeper } from './retained-sweep.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
-import type { ClusterLink, ClusterSide } from './cluster-link.js';
+import type { ClusterLink, ClusterSide, SessionTransfer } from './cluster-link.js';
+import { exportSession, importSession as rebuildSession } from './session-transfer.js';
 import type { MatchScope } from '../router/subscriptions.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
@@ -114,7 +115,12 @@ export class Broker implements ChannelContext, ClusterSide {
    */
   async connect(client: BrokerClient, req: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
     this.clients.claim(client);
-    this.link?.claim(req.clientId);
+    // A link that moves sessions brings this client's session here from the node that held it.
+    const moving = this.link?.claim(req.clientId, !req.clean);
+    if (moving) {
+      await moving;
+      if (this.clients.get(req.clientId) !== client) throw new MqttError(ReasonCode.SessionTakenOver, 'taken over while connecting');
+    }
     const { session, sessionPresent } = this.takeSession(req);
     const wasPersistent = sessionPresent && session.persistent;
     this.timers.cancel(req.clientId);
@@ -238,8 +244,9 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.route(message, extraOps, LOCAL_SCOPE, true);
   }
 
-  routeRemote(message: StoredMessage, sharedKey?: string): number | Promise<number> {
+  routeRemote(message: StoredMessage, sharedKey?: string, onlyClient?: string): number | Promise<number> {
     if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false);
+    if (onlyClient !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, onlyClient);
     return this.route(message, undefined, REMOTE_PLAIN, message.retain);
   }
 
@@ -247,13 +254,44 @@ export class Broker implements ChannelContext, ClusterSide {
     this.clients.get(clientId)?.takenOver(true);
   }
 
-  private route(message: StoredMessage, extraOps: StoreOp[] | undefined, scope: MatchScope, retain: boolean): number | Promise<number> {
+  async releaseSession(clientId: string, transfer: boolean): Promise<SessionTransfer | undefined> {
+    // Closed as a local takeover would be: a will without delay is published, a delayed one stays
+    // with the session, whose resumption elsewhere cancels it [MQTT-3.1.4-3].
+    this.clients.get(clientId)?.takenOver();
+    const session = this.sessions.get(clientId);
+    if (!session) return undefined;
+    session.outlet = undefined;
+    // Clean Start elsewhere ends the session here, and a will still waiting for its delay with it.
+    if (!transfer && session.will) this.publishWill(session);
+    const moved = transfer ? exportSession(session) : undefined;
+    this.discardSession(session, false);
+    await this.writer.write([{ op: 'session.delete', clientId }]);
+    return moved;
+  }
+
+  importSession(transfer: SessionTransfer): void {
+    const local = this.sessions.get(transfer.state.session.clientId);
+    if (local) this.discardSession(local, false);
+    rebuildSession(transfer, this.now(), (s) => {
+      this.adopt(s);
+      if (s.persistent) this.persistLater(fullSessionOps(s));
+    });
+  }
+
+  private route(
+    message: StoredMessage,
+    extraOps: StoreOp[] | undefined,
+    scope: MatchScope,
+    retain: boolean,
+    onlyClient?: string,
+  ): number | Promise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
     let batch: WriteBatch | undefined;
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
     if (retain && message.retain) batch = this.retain(message, batch);
-    const deliveries = this.subscriptions.match(message.topic, message.publisherId, scope);
+    const matches = this.subscriptions.match(message.topic, message.publisherId, scope);
+    const deliveries = onlyClient === undefined ? matches : matches.filter((d) => d.session.clientId === onlyClient);
     let messageStored = false;
     for (const d of deliveries) {
       const qos = (d.qos < message.qos ? d.qos : message.qos) as QoS;

@@ -1,7 +1,14 @@
 // The broker's side of cluster mode: what it tells the other nodes, and what they may ask of it.
-// The link itself (NATS subjects, queue groups, retained replication) lives in src/cluster/.
-import type { StoredMessage } from '../store/ports.js';
+// Two links implement it: the NATS link of src/cluster/link.ts (nodes on several machines) and the
+// IPC link of src/cluster/ipc-link.ts (the worker processes of one machine, `workers=N`).
+import type { StoredMessage, StoredSessionState } from '../store/ports.js';
 import type { InterestListener } from '../router/subscriptions.js';
+
+/** A session moving from one node to another: its stored form and the bodies its queue refers to. */
+export interface SessionTransfer {
+  state: StoredSessionState;
+  messages: StoredMessage[];
+}
 
 export interface ClusterLink extends InterestListener {
   /**
@@ -10,8 +17,13 @@ export interface ClusterLink extends InterestListener {
    * member of a group across the whole cluster gets each message.
    */
   forward(message: StoredMessage): void;
-  /** A client connected here; any other node holding a connection with this id must close it. */
-  claim(clientId: string): void;
+  /**
+   * A client connected here; any other node holding a connection with this id must close it
+   * [MQTT-3.1.4-2]. With `resume` (Clean Start 0) a link that can move sessions brings the client's
+   * session here from the node that held it, through `ClusterSide.importSession`, before the
+   * returned Promise settles; the broker waits for it before it answers CONNECT.
+   */
+  claim(clientId: string, resume: boolean): void | Promise<void>;
 }
 
 /** What the link may ask of the broker when messages or claims arrive from other nodes. */
@@ -20,8 +32,20 @@ export interface ClusterSide {
    * Routes a message from another node to local subscribers, without forwarding it again.
    * `sharedKey` (`group\0filter`) delivers to that shared group's local member only; without it,
    * plain subscribers get it and a retained message updates the local retained index.
+   * `onlyClient` limits delivery to that client's session (a message re-sent after the session moved).
    */
-  routeRemote(message: StoredMessage, sharedKey?: string): number | Promise<number>;
+  routeRemote(message: StoredMessage, sharedKey?: string, onlyClient?: string): number | Promise<number>;
   /** Another node took this client id: close the local connection, if any [MQTT-3.1.4-2]. */
   takeOver(clientId: string): void;
+  /**
+   * Another node took this client id and, with `transfer`, wants its session: close the local
+   * connection as a takeover, then give up the session. Resolves with its state when `transfer` and a
+   * session was here, once its removal from this node's store is durable.
+   */
+  releaseSession(clientId: string, transfer: boolean): Promise<SessionTransfer | undefined>;
+  /** Adopts a session released by another node (and stores it); replaces a local one of the same id. */
+  importSession(transfer: SessionTransfer): void;
 }
+
+/** The part of ClusterSide a link that does not move sessions (the NATS link) needs. */
+export type RoutingSide = Pick<ClusterSide, 'routeRemote' | 'takeOver'>;

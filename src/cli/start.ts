@@ -6,7 +6,8 @@ import { clientUrl } from '../config/listener-url.js';
 import { loadConfigDetailed, type LoadedConfig } from '../config/load.js';
 import type { ListenerScheme } from '../transport/transport.js';
 import { addConfigFlags, flagsFrom } from './config-flags.js';
-import type { CliIO } from './io.js';
+import type { CliIO, StartedServer } from './io.js';
+import { runWorker, startWorkerPool, workerCount, workerNumber } from '../server/workers.js';
 
 const WHAT: Record<ListenerScheme, string> = {
   mqtt: 'MQTT over TCP',
@@ -42,9 +43,22 @@ export function registerStart(program: Command, io: CliIO): void {
     const log = io.createLogger({ level: config.logLevel, pretty: config.logFormat === 'auto' ? undefined : config.logFormat === 'pretty' });
     for (const w of warnings) log.warn(w);
 
-    let server;
+    // A worker process of `workers=N` runs its broker and answers to the primary, not to signals.
+    const worker = workerNumber();
+    if (worker !== undefined) {
+      try {
+        await runWorker(config, log, worker);
+      } catch (err) {
+        log.error({ err, worker }, 'worker start-up failed');
+        io.exit(1);
+      }
+      return;
+    }
+
+    const workers = workerCount(config);
+    let server: StartedServer & { kill?(): void };
     try {
-      server = await io.startServer(config, log);
+      server = workers > 1 ? await startWorkerPool(config, log) : await io.startServer(config, log);
     } catch (err) {
       log.error({ err }, 'start-up failed');
       io.err(`starling: ${(err as Error).message}\n`);
@@ -53,6 +67,7 @@ export function registerStart(program: Command, io: CliIO): void {
     }
 
     for (const l of server.listeners) io.out(`Starling listening on ${clientUrl(l, config.webSocketPath)}  (${WHAT[l.scheme]})\n`);
+    if (workers > 1) io.out(`Running ${workers} worker processes that act as one broker\n`);
     // The console lives on the WebSocket listeners' HTTP side.
     const web = server.listeners.find((l) => l.scheme === 'ws') ?? server.listeners.find((l) => l.scheme === 'ws+ssl');
     if (web && config.httpConsoleEnabled) {
@@ -65,6 +80,7 @@ export function registerStart(program: Command, io: CliIO): void {
     const onSignal = (signal: 'SIGINT' | 'SIGTERM') => (): void => {
       if (stopping) {
         io.err(`starling: second ${signal}, exiting without finishing the shutdown\n`);
+        server.kill?.();
         io.exit(signal === 'SIGINT' ? 130 : 143);
         return;
       }

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
+import type { ClusterLink, RoutingSide } from '../broker/cluster-link.js';
 import type { StoredMessage } from '../store/ports.js';
 import { checkNodeId, clusterSubjects, DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
@@ -38,7 +38,7 @@ export interface ClusterLinkOptions {
   servers: string[];
   /** This node's id: 1..64 of [A-Za-z0-9_-], unique in the cluster. */
   nodeId: string;
-  broker: ClusterSide;
+  broker: RoutingSide;
   log: Logger;
   /** Start of every subject and of the retained bucket's name. Default 'starling'. */
   prefix?: string;

@@ -21,6 +21,11 @@ export function checkConfig(config: Config, sources: Record<ConfigKey, string>, 
     taken.set(where, url);
   });
 
+  if (config.workers !== 1 && config.clusterNatsUrl) {
+    // A worker would be a cluster node of its own, and sessions do not move between NATS nodes yet.
+    problems.push(`${at('workers')}: cannot be combined with clusterNatsUrl yet; in cluster mode run one process per node (workers=1)`);
+  }
+
   try {
     tlsVersionRange(config.mqttTlsProtocols);
   } catch (err) {

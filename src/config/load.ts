@@ -25,7 +25,8 @@ export interface LoadedConfig {
 }
 
 /** STARLING_* variables that are not settings: the config file's path, the test runner's build folder. */
-const RESERVED_ENV = new Set(['STARLING_CONFIG', 'STARLING_DIST']);
+// STARLING_WORKER_NUMBER: set by the primary of `workers=N` on each worker process (src/server/workers.ts).
+const RESERVED_ENV = new Set(['STARLING_CONFIG', 'STARLING_DIST', 'STARLING_WORKER_NUMBER']);
 
 /** Parses one textual value for a key; throws a user-facing Error. Empty text means the default. */
 export function parseValue(key: ConfigKey, text: string): Config[ConfigKey] {

@@ -158,7 +158,7 @@ export const schema = {
   sysIntervalSec: def({ kind: 'duration', default: 10, group: 'Operations', min: 0, doc: 'Seconds between $SYS/# statistics publications; 0 = off.' }),
   logLevel: def({ kind: 'enum', default: 'info', group: 'Operations', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'How much to log: fatal, error, warn, info, debug, trace or silent.' }),
   logFormat: def({ kind: 'enum', default: 'auto', group: 'Operations', values: ['auto', 'pretty', 'json'], doc: 'Log output: pretty (human-readable), json (one object per line), auto = pretty on a terminal, json otherwise.' }),
-  workers: def({ kind: 'int', default: 1, group: 'Operations', min: 0, max: 1024, doc: 'Broker processes sharing the listeners; 0 = one per CPU core.' }),
+  workers: def({ kind: 'int', default: 1, group: 'Operations', min: 0, max: 1024, doc: 'Broker processes sharing the listeners (one broker: messages, sessions and retained messages cross between them); 0 = one per CPU core. See docs/workers.md.' }),
   clusterNatsUrl: def({ kind: 'string', default: '', group: 'Operations', doc: 'NATS server(s) for clustering, e.g. nats://127.0.0.1:4222; empty = a single standalone node.', item: natsUrl }),
   clusterNodeId: def({ kind: 'string', default: '', group: 'Operations', doc: 'This node\'s id in the cluster (1..64 of A-Z a-z 0-9 _ -), unique per node; empty = host name and a random suffix, new at each start.', item: clusterToken }),
   clusterSubjectPrefix: def({ kind: 'string', default: 'starling', group: 'Operations', doc: 'Start of every NATS subject and of the retained bucket\'s name of the cluster; nodes of one cluster share it.', item: clusterPrefix }),

@@ -143,6 +143,48 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   byLabel('messages_dropped_total', 'Messages dropped, by reason.', 'reason', (s) => s.drops);
   byLabel('limit_hits_total', 'Times a configured limit refused, closed or throttled a client, by limit.', 'limit', (s) => s.limits);
 
+  // Cluster mode: membership and what crossed the link, read from the link's counters at scrape time.
+  const cluster = source.cluster;
+  if (cluster) {
+    const counter = (key: string): number => (cluster.counters as Partial<Record<string, number>>)[key] ?? 0;
+    new Gauge({
+      name: P + 'cluster_members',
+      help: 'Live cluster nodes as this node sees them, this one included.',
+      registers,
+      collect() {
+        this.set(cluster.members().length);
+      },
+    });
+    const kinds: ReadonlyArray<[direction: string, kind: string, key: string]> = [
+      ['out', 'plain', 'forwarded'],
+      ['out', 'retained', 'forwardedRetained'],
+      ['out', 'shared', 'forwardedShared'],
+      ['in', 'plain', 'received'],
+      ['in', 'retained', 'receivedRetained'],
+      ['in', 'shared', 'receivedShared'],
+    ];
+    new Counter({
+      name: P + 'cluster_messages_total',
+      help: 'Messages sent to (out) and received from (in) other nodes, by kind.',
+      labelNames: ['direction', 'kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [direction, kind, key] of kinds) this.inc({ direction, kind }, counter(key));
+      },
+    });
+    new Counter({
+      name: P + 'cluster_errors_total',
+      help: 'Cluster link problems: failed forwards, messages dropped while NATS was unreachable, malformed messages.',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const kind of ['publishErrors', 'droppedDisconnected', 'malformed']) this.inc({ kind }, counter(kind));
+      },
+    });
+  }
+
   const storeWrites = new Histogram({
     name: P + 'store_write_seconds',
     help: 'Time to apply one batch of store operations durably.',

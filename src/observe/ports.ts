@@ -52,8 +52,19 @@ export interface RetainedView {
   match(filter: string, now: number): StoredMessage[];
 }
 
+/** A node's view of its cluster (src/cluster/link.ts NatsClusterLink satisfies it). */
+export interface ClusterView {
+  readonly nodeId: string;
+  /** Live node ids, this one included, sorted. */
+  members(): string[];
+  /** Totals since start: forwarded, received, duplicates, publishErrors, ... (LinkCounters). */
+  readonly counters: object;
+}
+
 /** The broker as observation sees it. src/broker/broker.ts `Broker` satisfies this unchanged. */
 export interface BrokerView {
+  /** Set when the node is part of a cluster. */
+  readonly cluster?: ClusterView;
   readonly stats: StatsView;
   /** Connections that own a client id. */
   readonly clients: { readonly size: number };

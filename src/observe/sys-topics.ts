@@ -100,6 +100,16 @@ export class SysTree {
     v.set('retained messages/count', String(s.retained.size));
     v.set('heap/current', String(heap));
     v.set('heap/maximum', String(this.maxHeap));
+    if (s.cluster) {
+      // Cluster membership as this node sees it (each node publishes its own $SYS tree).
+      const members = s.cluster.members();
+      const c = s.cluster.counters as Partial<Record<string, number>>;
+      v.set('cluster/node', s.cluster.nodeId);
+      v.set('cluster/nodes', String(members.length));
+      v.set('cluster/members', members.join(','));
+      v.set('cluster/messages/forwarded', String((c.forwarded ?? 0) + (c.forwardedRetained ?? 0) + (c.forwardedShared ?? 0)));
+      v.set('cluster/messages/received', String((c.received ?? 0) + (c.receivedRetained ?? 0) + (c.receivedShared ?? 0)));
+    }
 
     const elapsed = this.lastSampleAt === undefined ? 0 : (now - this.lastSampleAt) / 1000;
     this.lastSampleAt = now;

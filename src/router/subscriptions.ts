@@ -47,8 +47,18 @@ export interface MatchScope {
 
 const ALL: MatchScope = { plain: true, shared: true };
 
+/** Topics whose matching entries are remembered (see `entriesFor`). */
+const ROUTE_CACHE_MAX = 4096;
+
 export class SubscriptionIndex {
   private readonly trie = new TopicTrie<IndexEntry>();
+  /**
+   * Matching entries by topic. Publishers repeat their topics, so most messages are routed with one
+   * Map lookup instead of a trie walk. Any subscription change clears it (entries are the index's
+   * own objects, so shared groups' round-robin state stays live); it is bounded by emptying it when
+   * full, which hot topics refill at once.
+   */
+  private readonly routes = new Map<string, IndexEntry[]>();
   /** Plain subscribers per filter, to report when a filter gains its first / loses its last. */
   private readonly plainCount = new Map<string, number>();
   listener?: InterestListener;
@@ -67,6 +77,7 @@ export class SubscriptionIndex {
    */
   add(session: Session, sub: SubscriptionRecord): void | Promise<void> {
     this.remove(session, sub.filter);
+    this.routes.clear();
     const shared = parseSharedFilter(sub.filter);
     const subscriber: Subscriber = { session, sub };
     if (shared) {
@@ -93,6 +104,7 @@ export class SubscriptionIndex {
   }
 
   remove(session: Session, filter: string): boolean {
+    this.routes.clear();
     const shared = parseSharedFilter(filter);
     if (shared) {
       const key = `${shared.group}\0${shared.filter}`;
@@ -141,6 +153,17 @@ export class SubscriptionIndex {
    * [MQTT-3.8.3-3]; each shared group picks one member, preferring a connected one.
    */
   match(topic: string, publisherId: string | undefined, scope: MatchScope = ALL): Delivery[] {
+    const entries = this.entriesFor(topic);
+    if (entries.length === 0) return [];
+    const only = entries.length === 1 ? entries[0] : undefined;
+    if (only?.kind === 'plain') {
+      // The common case, one subscription: no per-message Map.
+      const s = only.subscriber;
+      if (!scope.plain || (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId)) return [];
+      const d: Delivery = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
+      if (s.sub.subscriptionId !== undefined) d.subscriptionIds = [s.sub.subscriptionId];
+      return [d];
+    }
     const bySession = new Map<Session, Delivery>();
     const add = (s: Subscriber): void => {
       const d = bySession.get(s.session);
@@ -155,19 +178,32 @@ export class SubscriptionIndex {
       d.retainAsPublished ||= s.sub.retainAsPublished;
       if (id !== undefined) (d.subscriptionIds ??= []).push(id);
     };
-    this.trie.match(topic, (entry) => {
+    for (const entry of entries) {
       if (entry.kind === 'plain') {
-        if (!scope.plain) return;
+        if (!scope.plain) continue;
         const s = entry.subscriber;
-        if (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId) return;
+        if (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId) continue;
         add(s);
       } else {
-        if (scope.shared !== true && scope.shared !== entry.key) return;
+        if (scope.shared !== true && scope.shared !== entry.key) continue;
         const chosen = pickMember(entry.group);
         if (chosen) add(chosen);
       }
-    });
+    }
     return [...bySession.values()];
+  }
+
+  /** The index entries whose filters match `topic`, from the route cache or the trie. */
+  private entriesFor(topic: string): IndexEntry[] {
+    let entries = this.routes.get(topic);
+    if (entries === undefined) {
+      const found: IndexEntry[] = [];
+      this.trie.match(topic, (entry) => void found.push(entry));
+      if (this.routes.size >= ROUTE_CACHE_MAX) this.routes.clear();
+      this.routes.set(topic, found);
+      entries = found;
+    }
+    return entries;
   }
 }
 

@@ -25,6 +25,7 @@ import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, type NatsClusterLink } from '../cluster/link.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
+import type { ClusterLink } from '../broker/cluster-link.js';
 
 export interface RunningServer {
   readonly listeners: ListenerInfo[];
@@ -36,10 +37,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A cluster link made for an open broker (the worker processes of `workers=N`). */
+export type LinkFactory = (broker: Broker) => Promise<ClusterLink & { close(): void | Promise<void> }>;
+
 export interface ServerExtras {
   /** Replaces the store chosen by `persistence` (tests, cluster mode). */
   store?: Store;
   hooks?: Partial<BrokerHooks>;
+  /** Joins the other worker processes: called once the broker is open, before any listener opens. */
+  link?: LinkFactory;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -70,8 +76,9 @@ function openStore(config: Config): Store {
 }
 
 /** The broker as observation reads it (a view, so observe/ never holds the Broker class). */
-function brokerView(broker: Broker) {
+function brokerView(broker: Broker, cluster?: NatsClusterLink) {
   return {
+    ...(cluster ? { cluster } : {}),
     stats: broker.stats,
     clients: broker.clients,
     sessions: broker.sessions,
@@ -133,6 +140,18 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     }
     broker.attachCluster(cluster);
   }
+  let workerLink: Awaited<ReturnType<LinkFactory>> | undefined;
+  if (extras.link) {
+    try {
+      workerLink = await extras.link(broker);
+    } catch (err) {
+      await cluster?.close();
+      await broker.close();
+      security.close();
+      throw err;
+    }
+    broker.attachCluster(workerLink);
+  }
 
   const connections = new Set<Connection>();
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
@@ -169,7 +188,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const open: OpenListener[] = [];
   const listenerInfos = (): ListenerInfo[] => open.map((l) => l.info);
   const view = connectionsView(connections, listenerInfos);
-  const metrics = createMetrics({ ...brokerView(broker), connectedClients: () => view.connectedClients() });
+  const metrics = createMetrics({ ...brokerView(broker, cluster), connectedClients: () => view.connectedClients() });
   observeStoreWrite = (s) => metrics.observeStoreWrite(s);
   let ready = false;
   const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log });
@@ -188,6 +207,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     }
   } catch (err) {
     await Promise.all(open.map((l) => l.close()));
+    await workerLink?.close();
     await cluster?.close();
     await broker.close();
     security.close();
@@ -195,7 +215,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     throw err;
   }
   ready = true;
-  const sys = startSysPublisher(broker, config.sysIntervalSec, { log });
+  const sys = startSysPublisher(brokerView(broker, cluster), config.sysIntervalSec, { log });
 
   let closing: Promise<void> | undefined;
   return {
@@ -214,6 +234,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           }
           c.channel.end('abnormal');
         }
+        await workerLink?.close();
         await cluster?.close();
         await broker.close();
         security.close();

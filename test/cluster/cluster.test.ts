@@ -8,6 +8,7 @@ import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.j
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
 import { waitUntil } from './helpers.js';
+import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 
 const v5 = { protocolVersion: 5 as const };
 
@@ -15,7 +16,7 @@ describe('cluster of three Starling nodes', () => {
   let nats: NatsServerHandle;
   const nodes: TestServer[] = [];
   const clients: MqttClient[] = [];
-  const flags = (id: string) => ({ clusterNatsUrl: nats.url, clusterNodeId: id, clusterSubjectPrefix: 'c3' });
+  const flags = (id: string) => ({ clusterNatsUrl: nats.url, clusterNodeId: id, clusterSubjectPrefix: 'c3', sysIntervalSec: '1' });
 
   const link = (t: TestServer) => {
     const l = t.server.cluster;
@@ -42,6 +43,25 @@ describe('cluster of three Starling nodes', () => {
 
   it('knows its members', async () => {
     await waitUntil(() => nodes.every((t) => link(t).members().join() === 'n1,n2,n3'), 'three members on every node');
+  });
+
+  it('shows the membership and the traffic between nodes in $SYS and /metrics', async () => {
+    const [a] = nodes;
+    const watcher = await client(a);
+    const inbox = new Inbox(watcher);
+    await watcher.subscribeAsync('$SYS/broker/cluster/#', { qos: 0 });
+    const last = (topic: string): string | undefined => inbox.messages.filter((m) => m.topic === topic).at(-1)?.payload.toString();
+    await waitUntil(() => last('$SYS/broker/cluster/nodes') === '3', '$SYS/broker/cluster/nodes = 3');
+    assert.equal(last('$SYS/broker/cluster/members'), 'n1,n2,n3');
+    assert.equal(last('$SYS/broker/cluster/node'), 'n1');
+    const scrape = await http(a!.port('ws'), '/metrics');
+    assert.equal(scrape.status, 200);
+    const prom = parsePrometheus(scrape.text);
+    assert.equal(sampleValue(prom, 'starling_cluster_members'), 3);
+    assert.ok(sampleValue(prom, 'starling_cluster_messages_total', { direction: 'out', kind: 'plain' }) >= 0);
+    assert.equal(sampleValue(prom, 'starling_cluster_errors_total', { kind: 'malformed' }), 0);
+    // The $SYS tree stays on its node: it is not forwarded to the others.
+    assert.equal(link(a!).counters.forwarded, 0);
   });
 
   it('delivers across nodes at QoS 0, 1 and 2, at the lower of the two QoS (MQTT 5 [MQTT-3.8.4-8])', async () => {

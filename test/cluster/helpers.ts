@@ -1,12 +1,12 @@
 // Helpers for cluster tests: a broker stand-in that records what the link asks of it, and bounded waits.
-import type { ClusterSide } from '../../src/broker/cluster-link.js';
+import type { RoutingSide } from '../../src/broker/cluster-link.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { startClusterLink, type ClusterLinkOptions, type NatsClusterLink } from '../../src/cluster/link.js';
 import { silentLog } from '../helpers/channel.js';
 
 export { waitUntil } from '../helpers/wait.js';
 
-export class FakeBroker implements ClusterSide {
+export class FakeBroker implements RoutingSide {
   readonly routed: Array<{ message: StoredMessage; sharedKey?: string }> = [];
   readonly takenOver: string[] = [];
   routeRemote(message: StoredMessage, sharedKey?: string): number {

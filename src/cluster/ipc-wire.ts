@@ -1,0 +1,67 @@
+// What the worker processes of `workers=N` and their primary say to each other over the IPC channel
+// Node's cluster module opens (with `serialization: 'advanced'`, so Buffers, Maps and undefined
+// cross intact). Each side sends the messages of one event-loop turn as one batch, in order.
+import type { StoredMessage } from '../store/ports.js';
+import type { SessionTransfer } from '../broker/cluster-link.js';
+
+/** Worker → primary. */
+export type WorkerMessage =
+  /** The worker's broker is open; the reply is `welcome`, with the retained messages to start from. */
+  | { t: 'hello' }
+  /** Local interest in `filter` (with a share `group`) started or ended; `ack` asks for an `ack`. */
+  | { t: 'interest'; filter: string; group?: string; present: boolean; ack?: number }
+  /** A message published on this worker. */
+  | { t: 'fwd'; m: StoredMessage }
+  /** A client connected here: the other workers close it and (with `resume`) hand over its session. */
+  | { t: 'claim'; id: number; clientId: string; resume: boolean }
+  /** The answer to `release`. */
+  | { t: 'released'; id: number; transfer?: SessionTransfer }
+  /** The answer to `dump`: every retained message this worker holds. */
+  | { t: 'dumped'; id: number; retained: StoredMessage[] };
+
+/** Primary → worker. */
+export type PrimaryMessage =
+  /** `retained` is undefined when no other worker was up to copy it from (keep the local store's). */
+  | { t: 'welcome'; retained?: StoredMessage[] }
+  | { t: 'ack'; id: number }
+  /** A message from another worker (or this one, for a shared group) to route here. */
+  | { t: 'msg'; m: StoredMessage; shared?: string; only?: string }
+  | { t: 'release'; id: number; clientId: string; transfer: boolean }
+  /** The answer to `claim`: the session to adopt, if another worker held one. */
+  | { t: 'claimed'; id: number; transfer?: SessionTransfer }
+  | { t: 'dump'; id: number };
+
+/** One IPC message: the batch of one turn. */
+export interface Batch<T> {
+  starling: T[];
+}
+
+export function isBatch<T>(x: unknown): x is Batch<T> {
+  return typeof x === 'object' && x !== null && Array.isArray((x as Batch<T>).starling);
+}
+
+/**
+ * Collects messages during a turn and sends them as one batch from setImmediate, so a burst of
+ * publishes costs one IPC write (and one structured clone) per turn, not one per message.
+ */
+export class Outbox<T> {
+  private pending: T[] = [];
+  private scheduled = false;
+
+  constructor(private readonly send: (batch: Batch<T>) => void) {}
+
+  push(message: T): void {
+    this.pending.push(message);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const batch = { starling: this.pending };
+    this.pending = [];
+    this.send(batch);
+  }
+}

@@ -1,0 +1,203 @@
+// `workers=N`: N broker processes on one machine acting as one broker, so every core is used
+// without running a cluster. Node's cluster module lets the workers share the listening sockets
+// (the primary accepts and hands each connection to a worker in turn); the hub in the primary
+// (src/cluster/ipc-hub.ts) routes messages, claims and sessions between them as NATS does for
+// cluster nodes (src/cluster/ipc-link.ts is each worker's side).
+//
+// The primary runs no broker. It makes the development certificate once (workers would race to
+// write it), starts the workers, restarts one that dies, and stops them all on shutdown. Workers
+// ignore SIGINT/SIGTERM (a terminal's Ctrl-C reaches the whole process group) and stop when the
+// primary tells them to, or when the primary is gone.
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { ensureDevCertificates } from '../transport/dev-certs.js';
+import type { ListenerInfo } from '../transport/transport.js';
+import { IpcHub } from '../cluster/ipc-hub.js';
+import { IpcClusterLink, processChannel } from '../cluster/ipc-link.js';
+import { isBatch, Outbox, type PrimaryMessage, type WorkerMessage } from '../cluster/ipc-wire.js';
+import { brokerRetained } from '../cluster/broker-retained.js';
+import { startServer, type RunningServer } from './server.js';
+
+/** The environment variable that tells a forked process which worker it is (1..N). */
+const WORKER_ENV = 'STARLING_WORKER_NUMBER';
+/** A worker that dies is started again after this long (doubling while it keeps dying at once). */
+const RESTART_MS = 500;
+const MAX_RESTART_MS = 30_000;
+
+/** Worker processes to run: `workers`, or one per core for 0. */
+export function workerCount(config: Config): number {
+  return config.workers === 0 ? availableParallelism() : config.workers;
+}
+
+/** The number of this worker process, or undefined in the primary or a single process. */
+export function workerNumber(): number | undefined {
+  const n = Number(process.env[WORKER_ENV]);
+  return cluster.isWorker && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * A worker's data folder: worker 1 uses `dataDir` itself, so going from one process to several
+ * keeps the sessions and retained messages; the others use `dataDir/worker-N`.
+ */
+export function workerDataDir(dataDir: string, n: number): string {
+  return n === 1 ? dataDir : join(dataDir, `worker-${n}`);
+}
+
+const usesTls = (url: string): boolean => /^(mqtt\+ssl|mqtts|ws\+ssl|wss):/i.test(url.trim());
+
+/** Control messages outside the hub's batches. */
+type Control = { starlingReady: ListenerInfo[] } | { starlingStop: true };
+
+function isControl(m: unknown): m is Control {
+  return typeof m === 'object' && m !== null && ('starlingReady' in m || 'starlingStop' in m);
+}
+
+export interface WorkerPool {
+  /** The listeners as worker 1 opened them (all workers share them). */
+  readonly listeners: ListenerInfo[];
+  readonly count: number;
+  readonly hub: IpcHub;
+  /** Stops every worker gracefully; resolves when all have exited. */
+  close(): Promise<void>;
+  /** Kills every worker at once (a second signal). */
+  kill(): void;
+}
+
+/** In the primary: starts the workers and resolves once every one has opened its listeners. */
+export async function startWorkerPool(config: Config, log: Logger, readyTimeoutMs = 60_000): Promise<WorkerPool> {
+  const count = workerCount(config);
+  if (config.mqttListeners.some(usesTls) && !config.mqttTlsCertificateFilePath) {
+    await ensureDevCertificates(join(config.dataDir, 'certs'));
+  }
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const workers = new Map<number, { worker: Worker; outbox: Outbox<PrimaryMessage>; ready: boolean }>();
+  const hub = new IpcHub((n, m) => workers.get(n)?.outbox.push(m), { log });
+  let stopping = false;
+  let listeners: ListenerInfo[] = [];
+  let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  const delays = new Map<number, number>();
+
+  const fork = (n: number): void => {
+    const worker = cluster.fork({ [WORKER_ENV]: String(n) });
+    const outbox = new Outbox<PrimaryMessage>((batch) => {
+      if (worker.isConnected()) worker.send(batch);
+    });
+    const entry = { worker, outbox, ready: false };
+    workers.set(n, entry);
+    worker.on('message', (m: unknown) => {
+      if (isBatch<WorkerMessage>(m)) {
+        for (const message of m.starling) hub.receive(n, message);
+      } else if (isControl(m) && 'starlingReady' in m) {
+        entry.ready = true;
+        delays.delete(n);
+        if (n === 1 || listeners.length === 0) listeners = m.starlingReady;
+        log.info({ worker: n, pid: worker.process.pid }, 'worker ready');
+        if ([...workers.values()].every((w) => w.ready)) settle?.resolve();
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      if (workers.get(n)?.worker !== worker) return;
+      hub.workerGone(n);
+      workers.delete(n);
+      if (stopping) return;
+      if (!entry.ready && settle) {
+        settle.reject(new Error(`worker ${n} exited during start-up (${signal ?? `code ${code}`}); see its log above`));
+        return;
+      }
+      const delay = Math.min(delays.get(n) ?? RESTART_MS, MAX_RESTART_MS);
+      delays.set(n, delay * 2);
+      log.error({ worker: n, code, signal, restartInMs: delay }, 'worker died; starting it again');
+      setTimeout(() => {
+        if (!stopping && !workers.has(n)) fork(n);
+      }, delay).unref();
+    });
+  };
+
+  const killAll = (): void => {
+    stopping = true;
+    for (const { worker } of workers.values()) worker.process.kill('SIGKILL');
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject };
+      const timer = setTimeout(() => reject(new Error(`workers not ready within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+      timer.unref();
+      for (let n = 1; n <= count; n++) fork(n);
+    }).finally(() => (settle = undefined));
+  } catch (err) {
+    killAll();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    listeners,
+    count,
+    hub,
+    kill: killAll,
+    close: () =>
+      (closing ??= (async () => {
+        stopping = true;
+        const exits = [...workers.values()].map(
+          ({ worker }) =>
+            new Promise<void>((resolve) => {
+              if (worker.isDead()) return resolve();
+              worker.once('exit', () => resolve());
+              const stop: Control = { starlingStop: true };
+              if (worker.isConnected()) worker.send(stop);
+              else worker.process.kill('SIGTERM');
+            }),
+        );
+        await Promise.all(exits);
+      })()),
+  };
+}
+
+/**
+ * In a worker process: runs a broker on this worker's data folder joined to the others through the
+ * primary, tells the primary when it is listening, and stops when told (or orphaned).
+ */
+export async function runWorker(config: Config, parentLog: Logger, n: number): Promise<RunningServer> {
+  const log = parentLog.child({ worker: n });
+  let own: Config = { ...config, dataDir: workerDataDir(config.dataDir, n) };
+  if (config.mqttListeners.some(usesTls) && !config.mqttTlsCertificateFilePath) {
+    // The primary's development certificate (made before the workers started), not one per worker.
+    const dev = await ensureDevCertificates(join(config.dataDir, 'certs'));
+    own = {
+      ...own,
+      mqttTlsCertificateFilePath: dev.certFile,
+      mqttTlsKeyFilePath: dev.keyFile,
+      mqttTlsTrustCertsFilePath: config.mqttTlsTrustCertsFilePath || dev.caFile,
+    };
+  }
+  const server = await startServer(own, log, {
+    link: (broker) => IpcClusterLink.start({ channel: processChannel(), broker, retained: brokerRetained(broker), log }),
+  });
+  const ignore = (): void => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ why }, 'worker stopping');
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'worker shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('message', (m: unknown) => {
+    if (isControl(m) && 'starlingStop' in m) stop('asked by the primary');
+  });
+  process.on('disconnect', () => stop('the primary is gone'));
+  const ready: Control = { starlingReady: server.listeners };
+  process.send?.(ready);
+  return server;
+}

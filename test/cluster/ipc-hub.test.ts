@@ -1,0 +1,156 @@
+// The primary's hub of `workers=N`, driven directly: what each worker is sent for each thing a
+// worker says. (test/workers/ runs it for real, with worker processes and MQTT.js.)
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { IpcHub } from '../../src/cluster/ipc-hub.js';
+import type { PrimaryMessage } from '../../src/cluster/ipc-wire.js';
+import type { SessionTransfer } from '../../src/broker/cluster-link.js';
+import { message } from './helpers.js';
+
+function hubWith(workers: number[], releaseTimeoutMs = 5000) {
+  const sent: Array<{ to: number; m: PrimaryMessage }> = [];
+  const warnings: string[] = [];
+  const hub = new IpcHub((to, m) => sent.push({ to, m }), { log: { warn: (_o, msg) => warnings.push(msg) }, releaseTimeoutMs });
+  for (const w of workers) hub.receive(w, { t: 'hello' });
+  // The first worker is welcomed at once; the others after a dump of the first's retained messages.
+  for (const s of sent.filter((x) => x.m.t === 'dump')) {
+    hub.receive(s.to, { t: 'dumped', id: (s.m as { id: number }).id, retained: [] });
+  }
+  sent.length = 0;
+  const take = (): Array<{ to: number; m: PrimaryMessage }> => sent.splice(0, sent.length);
+  const msgs = (list: Array<{ to: number; m: PrimaryMessage }>) =>
+    list.filter((x) => x.m.t === 'msg').map((x) => ({ to: x.to, topic: (x.m as { m: { topic: string } }).m.topic, shared: (x.m as { shared?: string }).shared, only: (x.m as { only?: string }).only }));
+  return { hub, take, msgs, warnings };
+}
+
+function transfer(clientId: string, filters: string[]): SessionTransfer {
+  return {
+    state: {
+      session: { clientId, protocolVersion: 4, expiryInterval: 0xffffffff },
+      subscriptions: filters.map((filter) => ({ filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 })),
+      queue: [],
+      inbound: [],
+    },
+    messages: [],
+  };
+}
+
+describe('IpcHub', () => {
+  it('welcomes the first worker at once and copies retained messages from a running one to the next', () => {
+    const sent: Array<{ to: number; m: PrimaryMessage }> = [];
+    const hub = new IpcHub((to, m) => sent.push({ to, m }), { log: { warn: () => {} } });
+    hub.receive(1, { t: 'hello' });
+    assert.deepEqual(sent.splice(0), [{ to: 1, m: { t: 'welcome' } }]);
+    hub.receive(2, { t: 'hello' });
+    const [dump] = sent.splice(0);
+    assert.equal(dump!.to, 1);
+    assert.equal(dump!.m.t, 'dump');
+    const retained = [message('a', { retain: true })];
+    hub.receive(1, { t: 'dumped', id: (dump!.m as { id: number }).id, retained });
+    assert.deepEqual(sent.splice(0), [{ to: 2, m: { t: 'welcome', retained } }]);
+    assert.deepEqual(hub.workers(), [1, 2]);
+  });
+
+  it('sends a message only to the other workers whose plain interest matches, retained ones to all', () => {
+    const { hub, take, msgs } = hubWith([1, 2, 3]);
+    hub.receive(2, { t: 'interest', filter: 'a/+', present: true, ack: 7 });
+    assert.deepEqual(take(), [{ to: 2, m: { t: 'ack', id: 7 } }]);
+    hub.receive(1, { t: 'interest', filter: 'a/#', present: true });
+    hub.receive(1, { t: 'fwd', m: message('a/b') });
+    assert.deepEqual(msgs(take()), [{ to: 2, topic: 'a/b', shared: undefined, only: undefined }], 'not back to the publisher, not to 3');
+    hub.receive(3, { t: 'fwd', m: message('z', { retain: true }) });
+    assert.deepEqual(msgs(take()).map((x) => x.to).sort(), [1, 2], 'a retained message reaches every other worker');
+    hub.receive(2, { t: 'interest', filter: 'a/+', present: false });
+    hub.receive(3, { t: 'fwd', m: message('a/b') });
+    assert.deepEqual(msgs(take()).map((x) => x.to), [1]);
+  });
+
+  it('never forwards $SYS topics: each worker publishes its own', () => {
+    const { hub, take } = hubWith([1, 2]);
+    hub.receive(2, { t: 'interest', filter: '$SYS/#', present: true });
+    hub.receive(1, { t: 'fwd', m: message('$SYS/broker/uptime', { retain: true }) });
+    assert.deepEqual(take(), []);
+  });
+
+  it('gives each shared-group message to one worker with a member, in turn, the publisher included', () => {
+    const { hub, take, msgs } = hubWith([1, 2]);
+    hub.receive(1, { t: 'interest', filter: 's/#', group: 'g', present: true });
+    hub.receive(2, { t: 'interest', filter: 's/#', group: 'g', present: true });
+    hub.receive(2, { t: 'interest', filter: 's/#', group: 'other', present: true });
+    const targets: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      hub.receive(1, { t: 'fwd', m: message('s/x') });
+      for (const x of msgs(take())) targets.push(`${x.to}:${x.shared!.split('\0')[0]}`);
+    }
+    assert.deepEqual(targets.filter((t) => t.endsWith(':g')), ['1:g', '2:g', '1:g', '2:g']);
+    assert.deepEqual(targets.filter((t) => t.endsWith(':other')), ['2:other', '2:other', '2:other', '2:other']);
+  });
+
+  it('moves a session to the claimant and re-sends what reached the old worker meanwhile, for that session only', () => {
+    const { hub, take, msgs } = hubWith([1, 2]);
+    hub.receive(1, { t: 'interest', filter: 'm/#', present: true });
+    hub.receive(2, { t: 'claim', id: 5, clientId: 'c', resume: true });
+    const [release] = take();
+    assert.equal(release!.to, 1);
+    assert.equal(release!.m.t, 'release');
+    const rid = (release!.m as { id: number }).id;
+    // Published while worker 1 is giving the session up: it goes to worker 1, which no longer has it.
+    hub.receive(2, { t: 'fwd', m: message('m/1') });
+    hub.receive(2, { t: 'fwd', m: message('other/1') });
+    assert.deepEqual(msgs(take()).map((x) => x.topic), ['m/1']);
+    hub.receive(1, { t: 'interest', filter: 'm/#', present: false });
+    hub.receive(1, { t: 'released', id: rid, transfer: transfer('c', ['m/#', '$share/g/q']) });
+    const out = take();
+    assert.equal(out[0]!.to, 2);
+    assert.equal(out[0]!.m.t, 'claimed');
+    assert.equal((out[0]!.m as { id: number }).id, 5);
+    assert.deepEqual(msgs(out), [{ to: 2, topic: 'm/1', shared: undefined, only: 'c' }]);
+    // The claimant's interest covers the moved subscriptions before its own updates arrive.
+    hub.receive(1, { t: 'fwd', m: message('m/2') });
+    hub.receive(1, { t: 'fwd', m: message('q') });
+    assert.deepEqual(msgs(take()).map((x) => `${x.to}:${x.topic}:${x.shared ? 'shared' : 'plain'}`), ['2:m/2:plain', '2:q:shared']);
+    assert.equal(hub.counters.sessionsMoved, 1);
+  });
+
+  it('handles the claims of one client id one at a time, in order', () => {
+    const { hub, take } = hubWith([1, 2, 3]);
+    hub.receive(1, { t: 'claim', id: 1, clientId: 'c', resume: true });
+    hub.receive(2, { t: 'claim', id: 2, clientId: 'c', resume: true });
+    const first = take();
+    assert.deepEqual(first.map((x) => x.to).sort(), [2, 3], 'only the first claim is asked of the others');
+    for (const r of first) hub.receive(r.to, { t: 'released', id: (r.m as { id: number }).id });
+    const second = take();
+    assert.deepEqual(second[0], { to: 1, m: { t: 'claimed', id: 1 } });
+    assert.deepEqual(second.slice(1).map((x) => x.to).sort(), [1, 3], 'then the second claim releases worker 1');
+  });
+
+  it('does not wait for a worker that dies, nor longer than the release timeout for one that hangs', async () => {
+    const { hub, take, warnings } = hubWith([1, 2, 3], 50);
+    hub.receive(1, { t: 'claim', id: 9, clientId: 'c', resume: false });
+    take();
+    hub.workerGone(2);
+    assert.deepEqual(take(), [], 'still waiting for worker 3');
+    await new Promise((r) => setTimeout(r, 120));
+    assert.deepEqual(take(), [{ to: 1, m: { t: 'claimed', id: 9 } }]);
+    assert.match(warnings.join('\n'), /no answer to a takeover/);
+  });
+
+  it('returns a session in transit to its old worker when the claimant died', () => {
+    const { hub, take } = hubWith([1, 2]);
+    hub.receive(2, { t: 'claim', id: 3, clientId: 'c', resume: true });
+    const [release] = take();
+    hub.workerGone(2);
+    const t = transfer('c', ['a']);
+    hub.receive(1, { t: 'released', id: (release!.m as { id: number }).id, transfer: t });
+    assert.deepEqual(take(), [{ to: 1, m: { t: 'claimed', id: 0, transfer: t } }]);
+  });
+
+  it('forgets the interest of a worker that exits', () => {
+    const { hub, take, msgs } = hubWith([1, 2]);
+    hub.receive(2, { t: 'interest', filter: '#', present: true });
+    hub.workerGone(2);
+    hub.receive(1, { t: 'fwd', m: message('a') });
+    assert.deepEqual(msgs(take()), []);
+    assert.deepEqual(hub.workers(), [1]);
+  });
+});
