@@ -31,6 +31,8 @@ import type { MatchScope } from '../router/subscriptions.js';
 class WriteBatch {
   readonly ops: StoreOp[] = [];
   readonly entries: Outgoing[] = [];
+  /** Entries first stored by this batch (the others were durable before and only change state). */
+  readonly fresh = new Set<Outgoing>();
   readonly sessions = new Set<Session>();
 }
 
@@ -342,6 +344,7 @@ export class Broker implements ChannelContext, ClusterSide {
       r.entry.written = false;
       batch.ops.push(...entryOps(s, r.entry, withMessage));
       batch.entries.push(r.entry);
+      batch.fresh.add(r.entry);
       batch.sessions.add(s);
     }
     if (s.online) this.take(s, now, batch);
@@ -367,10 +370,21 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Writes a batch; once durable, its entries may be sent. */
   private commit(batch: WriteBatch): Promise<void> {
-    return this.writer.write(batch.ops).then(() => {
-      for (const o of batch.entries) o.written = true;
-      for (const s of batch.sessions) s.flush();
-    });
+    return this.writer.write(batch.ops).then(
+      () => {
+        for (const o of batch.entries) o.written = true;
+        for (const s of batch.sessions) s.flush();
+      },
+      (err: unknown) => {
+        // The write failed, so nothing it covered was acknowledged. New entries go (the publisher
+        // sends again); entries stored before keep their stored state and may go out, so no
+        // session is left waiting forever behind an entry that will never be written.
+        for (const s of batch.sessions) s.discard(batch.fresh);
+        for (const o of batch.entries) if (!batch.fresh.has(o)) o.written = true;
+        for (const s of batch.sessions) s.flush();
+        throw err;
+      },
+    );
   }
 
   /** Takes and sends what the session's window allows now. */

@@ -228,6 +228,25 @@ export class Session {
     return [...this.inflight.values(), ...this.queued()];
   }
 
+  /**
+   * Removes entries that never became durable (their store write failed), wherever they are: the
+   * publisher was not acknowledged and will send the message again, so delivering these copies too
+   * could deliver it twice.
+   */
+  discard(entries: ReadonlySet<Outgoing>): void {
+    for (const o of entries) {
+      if (o.packetId !== undefined && this.inflight.get(o.packetId) === o) this.inflight.delete(o.packetId);
+    }
+    const kept: Outgoing[] = [];
+    for (let i = this.head; i < this.pending.length; i++) {
+      const o = this.pending[i];
+      if (entries.has(o)) this.queuedBytesCount -= o.bytes;
+      else kept.push(o);
+    }
+    this.pending = kept;
+    this.head = 0;
+  }
+
   private shift(): Outgoing | undefined {
     if (this.head >= this.pending.length) return undefined;
     const o = this.pending[this.head];

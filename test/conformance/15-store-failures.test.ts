@@ -91,10 +91,40 @@ describe('15 store failures', () => {
         await expectClosedByFailure(publisher, version);
         store.failWhen = () => false;
         assert.deepEqual(await ping(subscriber), [], 'the subscriber is still connected and got nothing that was not durable');
+        // The failed entry is not left blocking the subscriber's queue: the next message arrives.
+        const again = await online(port, version);
+        again.send({ cmd: 'publish', topic, payload: 'durable', qos, messageId: 2, retain: false, dup: false });
+        const [m] = await take(subscriber, 1);
+        assert.equal(m.payload.toString(), 'durable', `v${version} QoS ${qos}: later messages still reach the subscriber`);
+        bye(again);
         await carriesOn(other, version);
         bye(subscriber);
         bye(other);
       }
+    }
+  });
+
+  it('[MQTT-4.3.3-2] a persistent QoS 2 publisher whose PUBLISH could not be stored is not answered, and its resend after reconnecting is routed, once', async () => {
+    for (const version of [4, 5] as const) {
+      const topic = `q2/${uid('t')}`;
+      // A persistent subscriber: its copy is part of the failed write. (A clean session's copy is
+      // sent at once, before the packet id is durable; docs/conformance.md, Choices.)
+      const subscriber = await online(port, version, persistent(version));
+      await subscribe(subscriber, topic, 1);
+      const publisherId = uid(`q2p${version}`);
+      const first = await online(port, version, { clientId: publisherId, ...persistent(version) });
+      store.failWhen = refuseFor(publisherId, 'inbound.put');
+      first.send({ cmd: 'publish', topic, payload: 'exactly once', qos: 2, messageId: 7, retain: false, dup: false });
+      await expectClosedByFailure(first, version);
+      store.failWhen = () => false;
+      const second = await online(port, version, { clientId: publisherId, ...persistent(version) });
+      second.send({ cmd: 'publish', topic, payload: 'exactly once', qos: 2, messageId: 7, retain: false, dup: true });
+      const [m] = await take(subscriber, 1);
+      assert.equal(m.payload.toString(), 'exactly once', `v${version}: the resend is routed`);
+      subscriber.send({ cmd: 'puback', messageId: m.messageId });
+      assert.deepEqual(await ping(subscriber), [], `v${version}: and delivered once`);
+      bye(second);
+      bye(subscriber);
     }
   });
 });

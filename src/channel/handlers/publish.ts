@@ -62,7 +62,15 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
 
   const routed = ch.broker.publish(message, extra);
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
-  return routed.then((n) => acknowledge(ch, packet, noSubscribers(n), words));
+  return routed.then(
+    (n) => acknowledge(ch, packet, noSubscribers(n), words),
+    (err: unknown) => {
+      // Not stored, so not acknowledged: forget the packet id, or the publisher's resend would be
+      // taken for a duplicate and answered without being routed (exactly-once would become never).
+      if (packet.qos === 2) session.inbound.delete(packet.packetId!);
+      throw err;
+    },
+  );
 }
 
 function noSubscribers(matched: number): number {
