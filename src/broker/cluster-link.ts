@@ -46,6 +46,3 @@ export interface ClusterSide {
   /** Adopts a session released by another node (and stores it); replaces a local one of the same id. */
   importSession(transfer: SessionTransfer): void;
 }
-
-/** The part of ClusterSide a link that does not move sessions (the NATS link) needs. */
-export type RoutingSide = Pick<ClusterSide, 'routeRemote' | 'takeOver'>;

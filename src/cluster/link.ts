@@ -24,8 +24,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { ClusterLink, RoutingSide } from '../broker/cluster-link.js';
+import { connect, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
+import { AnswerCollector, answerParts, sendAnswer } from './session-move.js';
 import type { StoredMessage } from '../store/ports.js';
 import { checkNodeId, clusterSubjects, DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
@@ -38,7 +39,7 @@ export interface ClusterLinkOptions {
   servers: string[];
   /** This node's id: 1..64 of [A-Za-z0-9_-], unique in the cluster. */
   nodeId: string;
-  broker: RoutingSide;
+  broker: ClusterSide;
   log: Logger;
   /** Start of every subject and of the retained bucket's name. Default 'starling'. */
   prefix?: string;
@@ -55,6 +56,8 @@ export interface ClusterLinkOptions {
   timeoutMs?: number;
   /** Subjects longer than this use the space's bare root (subjects.ts). */
   maxSubjectLength?: number;
+  /** How long a connecting client waits for the other nodes to answer for its session. Default 3000 ms. */
+  moveTimeoutMs?: number;
   /**
    * Bytes of messages the NATS client may buffer while it is disconnected (sent on reconnect); beyond
    * that, forwards are dropped and counted, so a long NATS outage cannot exhaust memory. Default 8 MiB.
@@ -84,6 +87,9 @@ export interface LinkCounters {
   droppedDisconnected: number;
   claimsSent: number;
   claimsReceived: number;
+  /** Sessions brought here from another node for a reconnecting client, and given up to one. */
+  sessionsMovedIn: number;
+  sessionsMovedOut: number;
   /** Claims older than this node's own claim for the same client id (this node's connection wins). */
   claimsIgnored: number;
   reconnects: number;
@@ -98,6 +104,7 @@ export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
     forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
     ownIgnored: 0, duplicates: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
+    sessionsMovedIn: 0, sessionsMovedOut: 0,
   };
   private readonly table: InterestTable;
   private readonly base: Subscription[] = [];
@@ -216,7 +223,7 @@ export class NatsClusterLink implements ClusterLink {
     }
   }
 
-  claim(clientId: string): void {
+  claim(clientId: string, resume: boolean): void | Promise<void> {
     if (this.closing) return;
     const at = Date.now();
     this.ownClaims.delete(clientId);
@@ -228,13 +235,41 @@ export class NatsClusterLink implements ClusterLink {
     }
     const h = headers();
     h.set(H.origin, this.opts.nodeId);
+    const others = new Set(this.members().filter((n) => n !== this.opts.nodeId));
+    // Clean Start 0 with other nodes up: ask them for the session (session-move.ts).
+    const ask = resume && others.size > 0 && this.bufferedWhileDown === undefined;
+    const collector = ask ? new AnswerCollector(others, (why) => this.malformedAnswer(why)) : undefined;
+    const inbox = collector ? createInbox() : undefined;
+    const sub = inbox ? this.nc.subscribe(inbox, { callback: (err, m) => void (err || collector!.receive(m)) }) : undefined;
     try {
-      this.nc.publish(this.subjects.claim(clientId), encodeClaim({ clientId, at }), { headers: h });
+      this.nc.publish(this.subjects.claim(clientId), encodeClaim({ clientId, at }), { headers: h, ...(inbox ? { reply: inbox } : {}) });
       this.counters.claimsSent++;
     } catch (err) {
       this.counters.publishErrors++;
       this.opts.log.warn({ err, clientId }, 'cluster: publishing a takeover claim failed');
+      sub?.unsubscribe();
+      return;
     }
+    if (!collector) return;
+    return this.awaitSession(clientId, collector, sub!);
+  }
+
+  private async awaitSession(clientId: string, collector: AnswerCollector, sub: Subscription): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.moveTimeoutMs ?? 3000)));
+    await Promise.race([collector.finished, late]);
+    clearTimeout(timer);
+    sub.unsubscribe();
+    if (collector.session) {
+      this.opts.broker.importSession(collector.session);
+      this.counters.sessionsMovedIn++;
+      this.opts.log.info({ clientId }, 'cluster: session moved here from another node');
+    }
+  }
+
+  private malformedAnswer(why: string): void {
+    this.counters.malformed++;
+    this.opts.log.warn({ why }, 'cluster: malformed answer to a claim ignored');
   }
 
   // ---- receiving --------------------------------------------------------------------------
@@ -317,10 +352,33 @@ export class NatsClusterLink implements ClusterLink {
     const origin = m.headers?.get(H.origin) ?? '';
     if (mine !== undefined && (mine > claim.at || (mine === claim.at && this.opts.nodeId > origin))) {
       this.counters.claimsIgnored++;
+      if (m.reply) this.answer(m.reply, undefined);
       return;
     }
-    this.opts.broker.takeOver(claim.clientId);
+    // The client is now the other node's: close it here and give up its session, to that node when
+    // it asked for it (Clean Start 0), or end it (Clean Start 1) [MQTT-3.1.4-2] [MQTT-3.1.2-4].
+    const reply = m.reply;
+    this.opts.broker.releaseSession(claim.clientId, reply !== undefined && reply !== '').then(
+      (moved) => {
+        if (!reply) return;
+        if (moved) this.counters.sessionsMovedOut++;
+        this.answer(reply, moved);
+      },
+      (err: unknown) => {
+        this.opts.log.error({ err, clientId: claim.clientId }, 'cluster: giving up a session failed');
+        if (reply) this.answer(reply, undefined);
+      },
+    );
   };
+
+  private answer(reply: string, moved: Parameters<typeof answerParts>[0]): void {
+    try {
+      sendAnswer(this.nc, reply, this.opts.nodeId, answerParts(moved, this.nc.info?.max_payload ?? 1024 * 1024));
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.opts.log.warn({ err }, 'cluster: answering a claim failed');
+    }
+  }
 
   private onHeartbeat: Callback = (err, m) => {
     if (err) return void this.opts.log.warn({ err }, 'cluster: heartbeat subscription error');

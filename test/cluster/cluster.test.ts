@@ -3,10 +3,10 @@
 // (also for a node started later), takeover across nodes, shared subscriptions across nodes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
+import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
 import { waitUntil } from './helpers.js';
 import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 
@@ -168,6 +168,33 @@ describe('cluster of three Starling nodes', () => {
     assert.equal(await Promise.race([reason, timeout]), 0x8e);
     assert.ok(second.connected, 'the new connection stays');
     await waitUntil(() => !a.server.broker.clients.get('roamer'), 'the old connection gone from node a');
+  });
+
+  it('resumes a persistent session on the node the client reconnects to, with what was queued for it [MQTT-3.1.2-4] [MQTT-4.4.0-1]', async () => {
+    const [a, b, c] = nodes;
+    const options = { ...v5, clientId: 'roamer', clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const first = await connectClient(a!.url(), options);
+    await first.subscribeAsync('roam/#', { qos: 1 });
+    await synced(a!);
+    await endClient(first);
+    const pub = await client(c!);
+    for (let i = 0; i < 5; i++) await pub.publishAsync('roam/t', String(i), { qos: 1 });
+    await waitUntil(() => a!.server.broker.sessions.get('roamer')?.queuedCount === 5, 'five messages queued on a');
+
+    // Listen before CONNACK: the queued messages follow it at once.
+    const again = mqtt.connect(b!.url(), { ...options, reconnectPeriod: 0 });
+    clients.push(again);
+    const inbox = new Inbox(again);
+    await whenConnected(again, b!.url(), 5000);
+    const connack = (again as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket;
+    assert.equal(connack?.sessionPresent, true, 'Session Present 1 on the other node');
+    const got = await inbox.waitFor(5);
+    assert.deepEqual(got.map((m) => m.payload.toString()), ['0', '1', '2', '3', '4'], 'every queued message, in order');
+    assert.equal(a!.server.broker.sessions.has('roamer'), false, 'the old node gave the session up');
+    assert.equal(link(b!).counters.sessionsMovedIn, 1);
+    await synced(b!);
+    await pub.publishAsync('roam/t', 'after', { qos: 1 });
+    assert.equal((await inbox.waitFor(6))[5]!.payload.toString(), 'after', 'the subscription moved with the session');
   });
 
   it('spreads a shared subscription over members on different nodes, each message once', async () => {

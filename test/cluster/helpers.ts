@@ -1,20 +1,34 @@
 // Helpers for cluster tests: a broker stand-in that records what the link asks of it, and bounded waits.
-import type { RoutingSide } from '../../src/broker/cluster-link.js';
+import type { ClusterSide, SessionTransfer } from '../../src/broker/cluster-link.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { startClusterLink, type ClusterLinkOptions, type NatsClusterLink } from '../../src/cluster/link.js';
 import { silentLog } from '../helpers/channel.js';
 
 export { waitUntil } from '../helpers/wait.js';
 
-export class FakeBroker implements RoutingSide {
+export class FakeBroker implements ClusterSide {
   readonly routed: Array<{ message: StoredMessage; sharedKey?: string }> = [];
+  /** Client ids another node claimed (the link asked to close and release them). */
   readonly takenOver: string[] = [];
+  /** Sessions this "node" holds, handed out when a claim asks for them. */
+  readonly sessions = new Map<string, SessionTransfer>();
+  readonly imported: SessionTransfer[] = [];
   routeRemote(message: StoredMessage, sharedKey?: string): number {
     this.routed.push(sharedKey === undefined ? { message } : { message, sharedKey });
     return 1;
   }
   takeOver(clientId: string): void {
     this.takenOver.push(clientId);
+  }
+  async releaseSession(clientId: string, transfer: boolean): Promise<SessionTransfer | undefined> {
+    this.takenOver.push(clientId);
+    const s = this.sessions.get(clientId);
+    this.sessions.delete(clientId);
+    return transfer ? s : undefined;
+  }
+  importSession(t: SessionTransfer): void {
+    this.imported.push(t);
+    this.sessions.set(t.state.session.clientId, t);
   }
   topics(): string[] {
     return this.routed.filter((r) => r.sharedKey === undefined).map((r) => r.message.topic);

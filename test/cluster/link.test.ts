@@ -12,6 +12,7 @@ import { clusterSubjects } from '../../src/cluster/subjects.js';
 import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/wire.js';
 import type { LocalRetained } from '../../src/cluster/retained.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
+import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 
 type Node = { link: NatsClusterLink; broker: FakeBroker };
 
@@ -151,12 +152,12 @@ describe('cluster link (one nats-server)', () => {
 
   it('settles two claims of one client id on the later one; ignores its own', async () => {
     const { prefix, a, b, c } = await trio();
-    a.link.claim('c1');
+    a.link.claim('c1', false);
     await waitUntil(() => b.broker.takenOver.length === 1 && c.broker.takenOver.length === 1, 'takeover on b and c');
     assert.deepEqual(b.broker.takenOver, ['c1']);
     assert.deepEqual(a.broker.takenOver, []);
     // A claim older than a's own for the same id: a's connection is the newer one and stays.
-    a.link.claim('c2');
+    a.link.claim('c2', false);
     await a.link.flush();
     const h = headers();
     h.set(H.origin, 'elsewhere');
@@ -164,6 +165,52 @@ describe('cluster link (one nats-server)', () => {
     await waitUntil(() => a.link.counters.claimsIgnored === 1, 'the older claim ignored');
     await waitUntil(() => c.broker.takenOver.includes('c2') && c.broker.takenOver.length === 3, 'both claims on c');
     assert.deepEqual(a.broker.takenOver, []);
+  });
+
+  it('moves a session to the node a client reconnects to with Clean Start 0, in parts larger sessions need [MQTT-3.1.2-4]', async () => {
+    const { a, b, c } = await trio();
+    await waitUntil(() => a.link.members().join() === 'a,b,c', 'three members');
+    // Larger than the server's max_payload (1 MiB by default), so it travels in several parts.
+    const big = Buffer.alloc(300 * 1024, 7);
+    const messages = [0, 1, 2, 3, 4].map((i) => message(`s/${i}`, { qos: 1, payload: Buffer.concat([big, Buffer.from([i])]), properties: { correlationData: Buffer.from([i, 0xff]) } }));
+    const transfer: SessionTransfer = {
+      state: {
+        session: { clientId: 'mover', protocolVersion: 5, expiryInterval: 3600 },
+        subscriptions: [{ filter: 's/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+        queue: messages.map((m, i) => ({ seq: i + 1, messageId: m.id, qos: 1, retain: false, state: i < 2 ? ('inflight' as const) : ('queued' as const), ...(i < 2 ? { packetId: i + 1 } : {}) })),
+        inbound: [9],
+      },
+      messages,
+    };
+    b.broker.sessions.set('mover', transfer);
+    await a.link.claim('mover', true);
+    assert.equal(a.broker.imported.length, 1, 'the session arrived before the claim resolved');
+    assert.deepEqual(a.broker.imported[0], transfer, 'intact: buffers, properties, queue states, inbound ids');
+    assert.equal(b.broker.sessions.has('mover'), false, 'the old node gave it up');
+    assert.ok(b.broker.takenOver.includes('mover') && c.broker.takenOver.includes('mover'), 'every other node was asked');
+    assert.equal(a.link.counters.sessionsMovedIn, 1);
+    assert.equal(b.link.counters.sessionsMovedOut, 1);
+    // Clean Start 1: the others end their copy and nothing is asked for or waited on.
+    c.broker.sessions.set('fresh', transfer);
+    assert.equal(a.link.claim('fresh', false), undefined);
+    await waitUntil(() => !c.broker.sessions.has('fresh'), 'the old session ended on c');
+    assert.equal(a.broker.imported.length, 1);
+  });
+
+  it('does not wait longer than moveTimeoutMs for a node that does not answer', async () => {
+    const prefix = `t${++prefixSeq}`;
+    const a = await startLink([nats.url], 'a', { prefix, moveTimeoutMs: 300 });
+    open.push(a);
+    // A member that heartbeats but never answers claims (a node that is going away).
+    const h = headers();
+    h.set(H.origin, 'mute');
+    raw.publish(clusterSubjects(prefix).node('mute'), encodeHeartbeat({ node: 'mute', instance: 'x', intervalMs: 60_000, startedAt: 0 }), { headers: h });
+    await waitUntil(() => a.link.members().includes('mute'), 'the mute node listed');
+    const started = Date.now();
+    await a.link.claim('someone', true);
+    const took = Date.now() - started;
+    assert.ok(took >= 250 && took < 3000, `gave up after the timeout (${took} ms)`);
+    assert.equal(a.broker.imported.length, 0);
   });
 
   it('lists live members, drops a silent node after three periods and a closing one at once', async () => {
