@@ -20,7 +20,7 @@ Options:
   --broker NAME        only these brokers: starling, starling-workers (workers=2), mosquitto, aedes (repeatable;
                        default: starling, mosquitto, aedes)
   --transport T        only tcp or ws (repeatable)
-  --seconds S          length of each measured window (default 4, quick 1)
+  --seconds S          length of each measured window (default 3, quick 1)
   --json FILE          also write the results as JSON
   --no-wait            start each run at once, without waiting for other
                        processes to go quiet (default: wait up to 60 s, and

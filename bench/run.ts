@@ -16,7 +16,7 @@ export interface RunOptions {
   brokers: BrokerName[];
   transports: TransportName[];
   quick: boolean;
-  /** Length of each measured window, seconds (default: 4, or 1 with quick). */
+  /** Length of each measured window, seconds (default: 3, or 1 with quick). */
   seconds?: number;
   /** Before each broker run, wait up to this long for other processes to go quiet (default 0). */
   quietWaitMs?: number;

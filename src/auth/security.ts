@@ -48,11 +48,14 @@ export interface Security {
   hooks: Partial<BrokerHooks>;
   /** MQTT 5 enhanced authentication methods (SCRAM-SHA-256 over the password file's users). */
   authenticators: EnhancedAuthenticator[];
-  /**
-   * Whether a message on `topic` may be delivered to `client` (read access, deny first). Not a hook
-   * yet: SUBSCRIBE is judged whole by authorizeSubscribe; this is for a per-delivery check.
-   */
+  /** Whether a message on `topic` may be delivered to `client` (read access, deny first). */
   authorizeRead(client: ClientInfo, topic: string): Decision;
+  /**
+   * Calls `listener` after each reload of the ACL file (not the first load), so the broker can
+   * re-check what sessions already hold: decisions are made at SUBSCRIBE, and a reload that revokes
+   * access must reach subscriptions made before it. Returns a function that removes the listener.
+   */
+  onAclReload(listener: () => void): () => void;
   /** The failure slow-down, for metrics and tests. */
   throttle: FailureThrottle;
   /** Stops file watching. */
@@ -106,6 +109,8 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
   }
 
   const authorizer = new Authorizer(options.mqttAuthorizationEnabled);
+  const reloadListeners = new Set<() => void>();
+  let aclLoads = 0;
   if (options.mqttAuthorizationEnabled) {
     if (!options.mqttAuthenticationEnabled) log.warn('authorization without authentication: ACL user rules select on unverified user names');
     const aclPath = nonEmpty(options.mqttAclFile);
@@ -118,7 +123,18 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
         parse: parseAclFile,
         log,
         pollIntervalMs,
-        onLoad: (acl) => authorizer.setAcl(acl),
+        onLoad: (acl) => {
+          authorizer.setAcl(acl);
+          // The first load happens here, before any session exists; later ones tell the broker.
+          if (aclLoads++ === 0) return;
+          for (const listener of reloadListeners) {
+            try {
+              listener();
+            } catch (err) {
+              log.error({ err }, 're-checking sessions after the ACL reload failed');
+            }
+          }
+        },
       });
       closers.push(() => file.close());
     }
@@ -127,12 +143,17 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
   if (options.mqttAuthorizationEnabled || names.includes('token')) {
     hooks.authorizePublish = (client, topic) => authorizer.authorizePublish(client, topic);
     hooks.authorizeSubscribe = (client, filter) => authorizer.authorizeSubscribe(client, filter);
+    hooks.authorizeRead = (client, topic) => authorizer.authorizeRead(client, topic);
   }
 
   return {
     hooks,
     authenticators,
     authorizeRead: (client, topic) => authorizer.authorizeRead(client, topic),
+    onAclReload: (listener) => {
+      reloadListeners.add(listener);
+      return () => reloadListeners.delete(listener);
+    },
     throttle,
     close: () => {
       for (const close of closers) close();

@@ -12,7 +12,7 @@ import { SubscriptionIndex } from '../router/subscriptions.js';
 import { RetainedIndex } from '../router/retained.js';
 import type { Store, StoreOp, StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
 import { StoreBatcher } from '../store/batcher.js';
-import { allowAll, type BrokerHooks } from '../hooks/hooks.js';
+import { allowAll, type BrokerHooks, type ClientInfo } from '../hooks/hooks.js';
 import type { BrokerOptions } from './options.js';
 import { ClientRegistry } from './registry.js';
 import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind } from '../channel/context.js';
@@ -26,6 +26,7 @@ import { PublishCache } from '../channel/publish-cache.js';
 import type { ClusterLink, ClusterSide, SessionTransfer } from './cluster-link.js';
 import { exportSession, importSession as rebuildSession } from './session-transfer.js';
 import type { MatchScope } from '../router/subscriptions.js';
+import { refusedHoldings } from './reauthorize.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -59,6 +60,11 @@ export class Broker implements ChannelContext, ClusterSide {
   private readonly sweeper: RetainedSweeper;
   private closed = false;
   private link?: ClusterLink;
+  /**
+   * Who connected each session last, to re-check it when the ACL is reloaded. In memory only:
+   * sessions recovered from the store are re-checked when they are resumed.
+   */
+  private readonly owners = new WeakMap<Session, ClientInfo>();
 
   private constructor(options: BrokerOptions) {
     this.options = options;
@@ -125,6 +131,12 @@ export class Broker implements ChannelContext, ClusterSide {
     }
     const { session, sessionPresent } = this.takeSession(req);
     const wasPersistent = sessionPresent && session.persistent;
+    // Before the expiry changes: the removals are written for the session as it is stored.
+    const revoked: StoreOp[] = [];
+    if (req.identity) {
+      this.owners.set(session, req.identity);
+      if (sessionPresent) this.revoke(session, req.identity, revoked);
+    }
     this.timers.cancel(req.clientId);
     session.protocolVersion = req.protocolVersion;
     session.expiryInterval = req.expiryInterval;
@@ -133,7 +145,7 @@ export class Broker implements ChannelContext, ClusterSide {
     client.session = session;
     if (session.persistent) {
       const record: StoreOp = { op: 'session.put', session: sessionRecord(session) };
-      await this.writer.write(wasPersistent ? [record] : fullSessionOps(session));
+      await this.writer.write(wasPersistent ? [...revoked, record] : fullSessionOps(session));
     }
     else if (sessionPresent) await this.writer.write([{ op: 'session.delete', clientId: session.clientId }]);
     if (this.clients.get(req.clientId) !== client) {
@@ -154,6 +166,45 @@ export class Broker implements ChannelContext, ClusterSide {
     const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
     this.sessions.set(req.clientId, session);
     return { session, sessionPresent: false };
+  }
+
+  /**
+   * Drops what `client` may not have of what the session holds: subscriptions SUBSCRIBE would
+   * refuse it now, and messages owed on topics it may not read. Store ops go to `ops`.
+   */
+  private revoke(session: Session, client: ClientInfo, ops: StoreOp[]): boolean {
+    const { filters, entries } = refusedHoldings(session, client, this.hooks);
+    if (filters.length === 0 && entries.length === 0) return false;
+    const { clientId, persistent } = session;
+    for (const filter of filters) {
+      session.subscriptions.delete(filter);
+      this.subscriptions.remove(session, filter);
+      if (persistent) ops.push({ op: 'subscription.delete', clientId, filter });
+    }
+    if (entries.length > 0) {
+      session.discard(new Set(entries));
+      this.stats.dropped('notAuthorized', entries.length);
+      if (persistent) for (const o of entries) ops.push({ op: 'queue.delete', clientId, seq: o.seq });
+    }
+    this.log.info({ clientId, username: client.username, subscriptions: filters, messages: entries.length }, 'not authorized any more: subscriptions and messages dropped');
+    return true;
+  }
+
+  /**
+   * The ACL was reloaded: every session whose client is known is re-checked as on resume, online
+   * or not. A session recovered from the store and not resumed since has no known client; it is
+   * re-checked when it is resumed, before anything is delivered from it.
+   */
+  reauthorizeAll(): void {
+    const ops: StoreOp[] = [];
+    const changed: Session[] = [];
+    for (const session of this.sessions.values()) {
+      const owner = this.owners.get(session);
+      if (owner !== undefined && this.revoke(session, owner, ops)) changed.push(session);
+    }
+    if (ops.length > 0) this.persistLater(ops);
+    // Room freed in the window goes to what is still owed.
+    for (const session of changed) this.pump(session);
   }
 
   /** After CONNACK: resend what was in flight, then deliver what was queued [MQTT-4.4.0-1]. */
@@ -189,7 +240,7 @@ export class Broker implements ChannelContext, ClusterSide {
     this.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
   }
 
-  /** Session Expiry Interval changed at DISCONNECT [MQTT-3.14.2-?]. */
+  /** Session Expiry Interval changed at DISCONNECT (3.14.2.2.2). */
   setExpiry(session: Session, seconds: number): void {
     const wasPersistent = session.persistent;
     session.expiryInterval = seconds;
@@ -221,7 +272,8 @@ export class Broker implements ChannelContext, ClusterSide {
     this.subscriptions.removeAll(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.timers.cancel(session.clientId);
-    if (persist) this.persistLater([{ op: 'session.delete', clientId: session.clientId }]);
+    // Only expiry persists here: cleanup nobody waits on, written in small batches.
+    if (persist) this.persistLater([{ op: 'session.delete', clientId: session.clientId }], true);
   }
 
   /** Registers a session read back from the store. */
@@ -347,7 +399,13 @@ export class Broker implements ChannelContext, ClusterSide {
       batch.fresh.add(r.entry);
       batch.sessions.add(s);
     }
-    if (s.online) this.take(s, now, batch);
+    if (s.online) {
+      this.take(s, now, batch);
+      // Held back by our window, not the client's smaller Receive Maximum: counted for /metrics.
+      if (r.entry.state === 'queued' && s.inflight.size >= s.sendWindow && s.sendWindow === this.options.maxInflightMessages) {
+        this.stats.limitHit('maxInflightMessages');
+      }
+    }
     return true;
   }
 
@@ -424,7 +482,7 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */
   private retainedExpired(topics: string[]): void {
-    this.persistLater(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })));
+    this.persistLater(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })), true);
   }
 
   // ---- acknowledgements from subscribers -------------------------------------------------
@@ -492,7 +550,7 @@ export class Broker implements ChannelContext, ClusterSide {
   /**
    * Sends the retained messages matching a new subscription, with RETAIN set [MQTT-3.3.1-8],
    * as Retain Handling says (0: always, 1: only if new, 2: never) [MQTT-3.3.1-9, MQTT-3.3.1-10].
-   * Shared subscriptions get none [MQTT-3.8.4-?].
+   * Shared subscriptions get none: retained messages go to a new Non-shared Subscription (3.3.1.3).
    */
   sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
     if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew)) return;
@@ -531,9 +589,12 @@ export class Broker implements ChannelContext, ClusterSide {
 
   // ---- persistence plumbing ------------------------------------------------------------
 
-  /** Writes that nothing waits for (nothing is acknowledged on them); failures are logged. */
-  private persistLater(ops: StoreOp[]): void {
-    this.writer.write(ops).catch((err) => this.log.error({ err }, 'store write failed'));
+  /**
+   * Writes that nothing waits for (nothing is acknowledged on them); failures are logged.
+   * `background`: cleanup (expiry, sweeps) that may go in small batches, behind other writes.
+   */
+  private persistLater(ops: StoreOp[], background = false): void {
+    this.writer.write(ops, { background }).catch((err) => this.log.error({ err }, 'store write failed'));
   }
 
   /** Writes whose completion gates an acknowledgement. */

@@ -11,6 +11,8 @@ export interface BrokerOptions {
   hooks?: Partial<BrokerHooks>;
   /** In-flight window towards a client (capped further by its Receive Maximum). */
   maxInflightMessages: number;
+  /** Our Receive Maximum: unacknowledged QoS 1/2 PUBLISH an MQTT 5 client may have towards us. */
+  receiveMaximum: number;
   queue: QueueLimits;
   /** Largest packet accepted from a client, bytes. */
   maxPacketSize: number;
@@ -36,6 +38,7 @@ export interface BrokerOptions {
 
 export const defaultBrokerLimits = {
   maxInflightMessages: 100,
+  receiveMaximum: 65_535,
   queue: { maxQueuedMessages: 1000, maxQueuedBytes: 64 * 1024 * 1024, overflow: 'dropOldest' },
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,

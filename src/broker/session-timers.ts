@@ -1,5 +1,6 @@
 // When offline sessions end and when delayed wills fall due. Pure scheduling: what happens then
-// is the broker's (publish the will, discard the session).
+// is the broker's (publish the will, discard the session). Actions run in slices (KeyedTimers), so
+// one may come a few event-loop turns after its time; `cancel` still stops it until it runs.
 import { SESSION_NEVER_EXPIRES } from '../protocol/constants.js';
 import type { Session } from '../session/session.js';
 import { KeyedTimers } from './timers.js';

@@ -29,7 +29,9 @@ export type LimitReason =
   /** maxPublishBytesRate: reading paused because its byte budget ran out. */
   | 'publishBytesRate'
   /** Our Receive Maximum: a client with more unacknowledged QoS 1/2 PUBLISH than allowed (0x93). */
-  | 'receiveMaximum';
+  | 'receiveMaximum'
+  /** maxInflightMessages: a QoS 1/2 message to a client waited because its in-flight window was full. */
+  | 'maxInflightMessages';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -67,6 +69,7 @@ export class BrokerStats {
     publishRate: 0,
     publishBytesRate: 0,
     receiveMaximum: 0,
+    maxInflightMessages: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;

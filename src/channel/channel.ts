@@ -40,6 +40,11 @@ export class Channel implements BrokerClient, SessionOutlet {
   outboundAliases?: OutboundAliases;
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
   inboundQos1 = 0;
+  /**
+   * Inbound QoS 2 ids opened on this connection and not yet released: with inboundQos1, what counts
+   * against our Receive Maximum (ids a resumed session kept from an earlier connection do not).
+   */
+  readonly inboundQos2 = new Set<number>();
   info!: ClientInfo;
   /** Milliseconds since the epoch when CONNACK was sent. */
   connectedAt = 0;

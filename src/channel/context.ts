@@ -5,7 +5,7 @@ import type { ConnectPacket } from '../protocol/packets.js';
 import type { Session, SessionOutlet } from '../session/session.js';
 import type { MessageIds } from '../session/message.js';
 import type { StoredMessage, StoreOp, SubscriptionRecord, WillRecord } from '../store/ports.js';
-import type { BrokerHooks } from '../hooks/hooks.js';
+import type { BrokerHooks, ClientInfo } from '../hooks/hooks.js';
 import type { Outgoing } from '../session/outgoing.js';
 import type { PublishCache } from './publish-cache.js';
 
@@ -28,6 +28,11 @@ export interface ConnectRequest {
   /** Session Expiry Interval in seconds. */
   expiryInterval: number;
   will?: WillRecord;
+  /**
+   * Who is connecting, as authenticated. A resumed session is re-authorized against it: the session
+   * is found by client id alone, and what it holds was granted to whoever held it before.
+   */
+  identity?: ClientInfo;
 }
 
 export type DisconnectKind =
@@ -49,12 +54,14 @@ export interface ChannelStats {
   authFailures: number;
   dropped(reason: 'tooLarge' | 'notAuthorized' | 'slowConsumer' | 'topicLimit'): void;
   /** A configured limit refused something of this client (counted for /metrics). */
-  limitHit(reason: 'maxSubscriptions' | 'subscribeTopicLimit' | 'receiveMaximum'): void;
+  limitHit(reason: 'maxSubscriptions' | 'subscribeTopicLimit' | 'receiveMaximum' | 'maxInflightMessages'): void;
 }
 
 /** Limits the channel enforces and advertises. */
 export interface ChannelLimits {
   maxPacketSize: number;
+  /** Receive Maximum advertised in CONNACK and enforced on inbound QoS 1/2 (0x93). */
+  receiveMaximum: number;
   maxKeepAlive: number;
   maxTopicLength: number;
   maxTopicLevels: number;

@@ -18,7 +18,7 @@ export function registerCerts(program: Command, io: CliIO): void {
     .command('certs')
     .description('make a development CA, server certificate and client certificate (node-forge; not for production)')
     .option('-o, --out <dir>', 'directory to write ca.crt, ca.key, server.crt, server.key, client.crt, client.key', './certs')
-    .option('--host <name>', `server certificate name or address, repeatable (default ${DEFAULT_DEV_HOSTS.join(', ')})`, collect, [])
+    .option('--host <name>', `another server certificate name or address, repeatable; ${DEFAULT_DEV_HOSTS.join(', ')} are always included`, collect, [])
     .option('--days <n>', 'validity of the server and client certificates in days', '365')
     .option('-f, --force', 'replace existing files')
     .action(async (opts: { out: string; host: string[]; days: string; force?: boolean }) => {
@@ -35,7 +35,9 @@ export function registerCerts(program: Command, io: CliIO): void {
         io.exit(2);
         return;
       }
-      const hosts = opts.host.length > 0 ? opts.host : [...DEFAULT_DEV_HOSTS];
+      // The loopback names stay whatever --host adds: the quickstart dials wss://127.0.0.1 even
+      // after `--host localhost`, and a certificate that drops them fails exactly there.
+      const hosts = [...new Set([...DEFAULT_DEV_HOSTS, ...opts.host])];
       const files = await generateDevCertificates(dir, { hosts, days });
       io.out(
         [

@@ -37,9 +37,7 @@ export function buildProgram(io: CliIO): Command {
 export async function main(argv: string[], io: CliIO = processIO()): Promise<void> {
   // The benchmark harness lives beside the broker (bench/), not inside it; it is loaded only here.
   if (argv[2] === 'bench') {
-    const url = new URL('../../bench/main.js', import.meta.url).href;
-    const { runBench } = (await import(url)) as { runBench(args: string[]): Promise<number> };
-    io.exit(await runBench(argv.slice(3)));
+    io.exit(await runBenchFrom(new URL('../../bench/main.js', import.meta.url).href, argv.slice(3), io));
     return;
   }
   const program = buildProgram(io);
@@ -53,4 +51,24 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<voi
     }
     throw err;
   }
+}
+
+/**
+ * Loads the benchmark harness from `url` and runs it. The published package leaves bench/ out
+ * (and Aedes, which it compares against, is a dev dependency), so there the import fails: say where
+ * the benchmark does run instead of showing a module-resolution stack.
+ */
+export async function runBenchFrom(url: string, args: string[], io: CliIO): Promise<number> {
+  let runBench: (args: string[]) => Promise<number>;
+  try {
+    ({ runBench } = (await import(url)) as { runBench(args: string[]): Promise<number> });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    io.err(
+      'starling bench: the benchmark harness is not part of the installed package; it runs from a source checkout ' +
+        '(git clone, npm install, then `npm run bench`), which has bench/ and its dev dependencies (Aedes).\n',
+    );
+    return 1;
+  }
+  return runBench(args);
 }

@@ -18,7 +18,7 @@ A client that uses the wrong scheme for a port (TLS to a plain port, plain MQTT 
 a WebSocket to an MQTT port) is closed with one log line naming the listener and the URL that would work.`,
   TLS: `TLS listeners without \`mqttTlsCertificateFilePath\` use a development certificate generated on first
 start into \`<dataDir>/certs\` (a local CA, a server certificate for localhost, 127.0.0.1 and ::1, and a client
-certificate). \`starling certs --out DIR --host NAME\` makes the same set for other names. Browsers only
+certificate). \`starling certs --out DIR --host NAME\` makes the same set with NAME added to those three. Browsers only
 accept \`wss://\` with it after \`ca.crt\` is added to their trust store.
 
 Client certificates are requested only when \`mqttTlsRequireTrustedClientCertOnConnect\` is on or

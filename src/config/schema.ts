@@ -105,7 +105,7 @@ export const schema = {
   // --- WebSocket
   webSocketPath: def({ kind: 'string', default: '/mqtt', group: 'WebSocket', doc: 'HTTP path of the MQTT-over-WebSocket endpoint (a ws:// URL in mqttListeners may give its own).', item: wsPath }),
   webSocketMaxFrameSize: def({ kind: 'size', default: 0, group: 'WebSocket', min: 0, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest WebSocket message accepted, bytes; 0 = mqttMessageMaxLength + 64 KiB, so a whole MQTT packet (and small ones sent with it) always fits. Larger messages close with code 1009.' }),
-  webSocketAllowedOrigins: def({ kind: 'list', default: ['*'], group: 'WebSocket', doc: 'Browser Origins allowed to connect (https://app.example.com, https://*.example.com); * (the default) = any page on any site, logged as a warning at start-up. Requests without Origin (non-browser clients) always pass. List the web console\'s own origin too when you set a list.', item: origin }),
+  webSocketAllowedOrigins: def({ kind: 'list', default: [], group: 'WebSocket', doc: 'Browser Origins allowed to connect besides the listener\'s own (its web console): https://app.example.com, https://*.example.com, or * for any page on any site (logged as a warning at start-up). Empty (the default) = only the listener\'s own origin. Requests without Origin (non-browser clients) always pass.', item: origin }),
   webSocketTrustForwardedFor: def({ kind: 'bool', default: false, group: 'WebSocket', doc: 'Take the client address from X-Forwarded-For, counting webSocketTrustedProxyHops entries from the right (only behind proxies you run).' }),
   webSocketTrustedProxyHops: def({ kind: 'int', default: 1, group: 'WebSocket', min: 1, max: 16, doc: 'Proxies you run in front of the WebSocket listeners, each appending to X-Forwarded-For; the client address is that many entries from the right (1 = the last entry).' }),
   webSocketPingIntervalSec: def({ kind: 'duration', default: 30, group: 'WebSocket', min: 0, doc: 'Seconds between WebSocket pings; a client that has not answered the previous ping is dropped. 0 = no pings.' }),
@@ -121,6 +121,7 @@ export const schema = {
   mqttResponseInformation: def({ kind: 'string', default: '', group: 'MQTT', doc: 'Response Information sent in CONNACK to MQTT 5 clients that ask for it (request/response topic root); %c is replaced by the client id; empty = none.' }),
   connectTimeoutSec: def({ kind: 'duration', default: 10, group: 'MQTT', min: 1, doc: 'Seconds a new connection has to send CONNECT (and finish authenticating) before it is closed.' }),
   maxInflightMessages: def({ kind: 'int', default: 100, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 messages in flight towards one client (further capped by its Receive Maximum).' }),
+  mqttReceiveMaximum: def({ kind: 'int', default: 65535, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 PUBLISH an MQTT 5 client may have unacknowledged towards the broker (Receive Maximum in CONNACK); one more is refused with DISCONNECT 0x93.' }),
   maxConnections: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most client connections at once over all listeners; 0 = no limit.' }),
   maxConnectionsPerAddress: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most connections at once from one client address; 0 = no limit.' }),
   maxTopicLength: def({ kind: 'int', default: 65_535, group: 'MQTT', min: 1, max: 65_535, doc: 'Longest topic name or filter accepted, in characters.' }),
@@ -149,6 +150,7 @@ export const schema = {
   // --- Storage and queues
   dataDir: def({ kind: 'path', default: './data', group: 'Storage and queues', doc: 'Directory for the database and generated development certificates.' }),
   persistence: def({ kind: 'enum', default: 'sqlite', group: 'Storage and queues', values: ['sqlite', 'memory'], doc: 'Where sessions, queued and retained messages live: sqlite (in dataDir, survives restarts) or memory.' }),
+  persistenceSync: def({ kind: 'enum', default: 'normal', group: 'Storage and queues', values: ['normal', 'full'], doc: 'SQLite commit durability: normal = acknowledged messages survive a broker crash or kill, not an OS crash or power loss; full = also those, at an fsync per batch (slower on most disks).' }),
   maxQueuedMessages: def({ kind: 'int', default: 1000, group: 'Storage and queues', min: 0, doc: 'Messages queued per offline or slow client.' }),
   maxQueuedBytes: def({ kind: 'size', default: 64 * MiB, group: 'Storage and queues', min: 0, doc: 'Payload bytes queued per offline or slow client.' }),
   queueOverflowPolicy: def({ kind: 'enum', default: 'dropOldest', group: 'Storage and queues', values: ['dropOldest', 'refuseNewest'], doc: 'When a client queue is full: drop its oldest message, or refuse the new one (counted as drops with reason queueFull or queueRefused).' }),

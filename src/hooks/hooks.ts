@@ -51,6 +51,11 @@ export interface BrokerHooks {
   authorizePublish(client: ClientInfo, topic: string): Decision | Verdict;
   /** Decides whether the client may subscribe to the filter. */
   authorizeSubscribe(client: ClientInfo, filter: string): Decision | Verdict;
+  /**
+   * Whether a message on `topic` may go to the client. Not asked per delivery (SUBSCRIBE is judged
+   * whole): asked for what a session already holds when it changes hands or the rules change.
+   */
+  authorizeRead(client: ClientInfo, topic: string): Decision;
   /** MQTT 5 enhanced authentication methods offered, by Authentication Method name. */
   authenticators: readonly EnhancedAuthenticator[];
 }
@@ -59,6 +64,7 @@ export const allowAll: BrokerHooks = {
   authenticate: () => 0,
   authorizePublish: () => 0,
   authorizeSubscribe: () => 0,
+  authorizeRead: () => 0,
   authenticators: [],
 };
 

@@ -21,6 +21,8 @@ export interface Metrics {
   render(): Promise<string>;
   /** Records one store write (one batch of ops applied atomically) that took `seconds`. */
   observeStoreWrite(seconds: number): void;
+  /** Records the store's start-up read (open and load everything recovery needs), once per start. */
+  observeStoreOpen(seconds: number): void;
 }
 
 const P = 'starling_';
@@ -191,25 +193,39 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
     buckets: options.storeBuckets ?? [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers,
   });
+  // Observed once per start, yet a histogram like the write one (not a gauge), so it aggregates
+  // across workers and nodes; its buckets are start-up sized (a large store reads back in seconds).
+  const storeOpens = new Histogram({
+    name: P + 'store_open_seconds',
+    help: 'Time to open the store and read back what it holds at start-up (observed once per start).',
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
 
   return {
     registry,
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeStoreWrite: (seconds) => storeWrites.observe(seconds),
+    observeStoreOpen: (seconds) => storeOpens.observe(seconds),
   };
 }
 
 /**
- * Wraps a store so each `apply` is timed into `observe` (e.g. `metrics.observeStoreWrite`).
- * Failed writes are timed too: a slow failure is still a slow store.
+ * Wraps a store so each `apply` is timed into `observe` (e.g. `metrics.observeStoreWrite`) and
+ * `open` into `observeOpen`. Failed writes are timed too: a slow failure is still a slow store.
  */
-export function timedStore(store: Store, observe: (seconds: number) => void): Store {
+export function timedStore(store: Store, observe: (seconds: number) => void, observeOpen?: (seconds: number) => void): Store {
   return {
     get durable() {
       return store.durable;
     },
-    open: () => store.open(),
+    async open() {
+      const started = performance.now();
+      const snapshot = await store.open();
+      observeOpen?.((performance.now() - started) / 1000);
+      return snapshot;
+    },
     close: () => store.close(),
     apply(ops) {
       const started = performance.now();

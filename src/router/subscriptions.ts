@@ -49,16 +49,23 @@ const ALL: MatchScope = { plain: true, shared: true };
 
 /** Topics whose matching entries are remembered (see `entriesFor`). */
 const ROUTE_CACHE_MAX = 4096;
+/** Where `collect` appends while no trie walk is running; never read. */
+const NO_ENTRIES: IndexEntry[] = [];
 
 export class SubscriptionIndex {
   private readonly trie = new TopicTrie<IndexEntry>();
   /**
    * Matching entries by topic. Publishers repeat their topics, so most messages are routed with one
    * Map lookup instead of a trie walk. Any subscription change clears it (entries are the index's
-   * own objects, so shared groups' round-robin state stays live); it is bounded by emptying it when
-   * full, which hot topics refill at once.
+   * own objects, so shared groups' round-robin state stays live); when full, its older half goes.
    */
   private readonly routes = new Map<string, IndexEntry[]>();
+  private readonly routeCacheMax: number;
+  /** The array a cache miss fills, and the one callback that fills it: no closure per miss. */
+  private found: IndexEntry[] = NO_ENTRIES;
+  private readonly collect = (entry: IndexEntry): void => void this.found.push(entry);
+  /** Deliveries by session while one match folds several entries; empty between matches. */
+  private readonly bySession = new Map<Session, Delivery>();
   /** Plain subscribers per filter, to report when a filter gains its first / loses its last. */
   private readonly plainCount = new Map<string, number>();
   listener?: InterestListener;
@@ -66,6 +73,11 @@ export class SubscriptionIndex {
   private readonly plain = new Map<Session, Map<string, IndexEntry>>();
   /** Shared groups by `group\0filter`. */
   private readonly groups = new Map<string, { filter: string; entry: IndexEntry & { kind: 'shared' } }>();
+
+  /** `routeCacheMax`: topics the route cache holds (tests use a small one to exercise eviction). */
+  constructor(opts: { routeCacheMax?: number } = {}) {
+    this.routeCacheMax = Math.max(2, opts.routeCacheMax ?? ROUTE_CACHE_MAX);
+  }
 
   get size(): number {
     return this.trie.size;
@@ -164,46 +176,68 @@ export class SubscriptionIndex {
       if (s.sub.subscriptionId !== undefined) d.subscriptionIds = [s.sub.subscriptionId];
       return [d];
     }
-    const bySession = new Map<Session, Delivery>();
-    const add = (s: Subscriber): void => {
-      const d = bySession.get(s.session);
+    // Several entries: fold them into one delivery per session. The Map is the index's own,
+    // reused; nothing below calls out of this file, so no second match can start while it is in use.
+    const bySession = this.bySession;
+    const out: Delivery[] = [];
+    for (const entry of entries) {
+      let s: Subscriber | undefined;
+      if (entry.kind === 'plain') {
+        if (!scope.plain) continue;
+        s = entry.subscriber;
+        if (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId) continue;
+      } else {
+        if (scope.shared !== true && scope.shared !== entry.key) continue;
+        s = pickMember(entry.group);
+        if (!s) continue;
+      }
       const id = s.sub.subscriptionId;
+      const d = bySession.get(s.session);
       if (!d) {
         const nd: Delivery = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
         if (id !== undefined) nd.subscriptionIds = [id];
         bySession.set(s.session, nd);
-        return;
+        out.push(nd);
+        continue;
       }
       if (s.sub.qos > d.qos) d.qos = s.sub.qos;
       d.retainAsPublished ||= s.sub.retainAsPublished;
       if (id !== undefined) (d.subscriptionIds ??= []).push(id);
-    };
-    for (const entry of entries) {
-      if (entry.kind === 'plain') {
-        if (!scope.plain) continue;
-        const s = entry.subscriber;
-        if (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId) continue;
-        add(s);
-      } else {
-        if (scope.shared !== true && scope.shared !== entry.key) continue;
-        const chosen = pickMember(entry.group);
-        if (chosen) add(chosen);
-      }
     }
-    return [...bySession.values()];
+    // Cleared here, not at the next call, so it holds no session after the match.
+    bySession.clear();
+    return out;
+  }
+
+  /** Route-cache entries held now (for tests and metrics). */
+  get cachedRoutes(): number {
+    return this.routes.size;
   }
 
   /** The index entries whose filters match `topic`, from the route cache or the trie. */
   private entriesFor(topic: string): IndexEntry[] {
     let entries = this.routes.get(topic);
     if (entries === undefined) {
-      const found: IndexEntry[] = [];
-      this.trie.match(topic, (entry) => void found.push(entry));
-      if (this.routes.size >= ROUTE_CACHE_MAX) this.routes.clear();
-      this.routes.set(topic, found);
-      entries = found;
+      entries = [];
+      this.found = entries;
+      this.trie.match(topic, this.collect);
+      this.found = NO_ENTRIES;
+      if (this.routes.size >= this.routeCacheMax) this.evictOldest();
+      this.routes.set(topic, entries);
     }
     return entries;
+  }
+
+  /**
+   * Drops the older half of the cache (a Map iterates in insertion order), so topics cached since
+   * keep hitting; clearing it all would send every hot topic back to the trie at once.
+   */
+  private evictOldest(): void {
+    let drop = this.routes.size - (this.routeCacheMax >> 1);
+    for (const topic of this.routes.keys()) {
+      if (drop-- <= 0) break;
+      this.routes.delete(topic);
+    }
   }
 }
 

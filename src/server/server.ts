@@ -16,8 +16,10 @@ import type { ListenerInfo, Transport } from '../transport/transport.js';
 import { Connection } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { Admission } from './admission.js';
+import { Refusals, REFUSAL_DEADLINE_MS, REFUSALS_AT_ONCE } from './refusal.js';
 import { WriteFlusher } from './flusher.js';
 import { createSecurity } from '../auth/security.js';
+import type { FailureThrottle } from '../auth/throttle.js';
 import { createAdminUsers } from '../auth/admin-users.js';
 import { createMetrics, timedStore } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
@@ -34,6 +36,8 @@ export interface RunningServer {
   readonly connections: ReadonlySet<Connection>;
   /** The cluster link, when `clusterNatsUrl` is set (members, counters). */
   readonly cluster?: NatsClusterLink;
+  /** The failed-login slow-down (what it would make an address wait now), for tests and diagnostics. */
+  readonly loginThrottle: FailureThrottle;
   close(): Promise<void>;
 }
 
@@ -53,6 +57,7 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
     store,
     log,
     maxInflightMessages: config.maxInflightMessages,
+    receiveMaximum: config.mqttReceiveMaximum,
     queue: {
       maxQueuedMessages: config.maxQueuedMessages,
       maxQueuedBytes: config.maxQueuedBytes,
@@ -69,10 +74,11 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
   };
 }
 
-function openStore(config: Config): Store {
+/** The store `persistence` (and `persistenceSync`) ask for; exported for tests. */
+export function openStore(config: Config): Store {
   if (config.persistence === 'memory') return new MemoryStore();
   mkdirSync(config.dataDir, { recursive: true });
-  return new SqliteStore({ path: join(config.dataDir, 'starling.db') });
+  return new SqliteStore({ path: join(config.dataDir, 'starling.db'), synchronous: config.persistenceSync });
 }
 
 /** The broker as observation reads it (a view, so observe/ never holds the Broker class). */
@@ -95,7 +101,9 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const security = await createSecurity({ ...config, log });
   // Store latency is observed by wrapping the store; the metrics read the broker lazily.
   let observeStoreWrite: (seconds: number) => void = () => {};
-  const store = timedStore(extras.store ?? openStore(config), (s) => observeStoreWrite(s));
+  // The store opens before the metrics exist (they read the broker): its time is kept until then.
+  let storeOpenSeconds: number | undefined;
+  const store = timedStore(extras.store ?? openStore(config), (s) => observeStoreWrite(s), (s) => (storeOpenSeconds = s));
   const options = brokerOptionsFrom(config, store, log);
   // Extras (tests, embedding) override the configured security hooks.
   options.hooks = { ...security.hooks, authenticators: security.authenticators, ...extras.hooks };
@@ -106,6 +114,8 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     security.close();
     throw err;
   }
+  // Access is decided at SUBSCRIBE; a reloaded ACL must reach the subscriptions made before it.
+  security.onAclReload(() => broker.reauthorizeAll());
 
   // TLS listeners without a configured certificate get a development one made on first run.
   let tlsConfig = config;
@@ -155,13 +165,17 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
 
   const connections = new Set<Connection>();
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
+  // A refusal holds a descriptor for up to a second; a few at once are enough to tell
+  // well-behaved clients why, and a flood past them is destroyed at accept as before.
+  const refusals = new Refusals({ maxPending: REFUSALS_AT_ONCE, deadlineMs: REFUSAL_DEADLINE_MS });
   const flusher = new WriteFlusher();
   const accept = (t: Transport): void => {
     const refusedBy = admission.refusal(t.remoteAddress);
     if (refusedBy) {
       broker.stats.refused(refusedBy);
       log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: refusedBy }, 'connection refused: connection limit reached');
-      t.destroy();
+      // Told why with a CONNACK (0x89 / 0x97, or 3 before MQTT 5), within a bounded budget.
+      refusals.refuse(t, refusedBy);
       return;
     }
     const c = new Connection(
@@ -190,6 +204,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const view = connectionsView(connections, listenerInfos);
   const metrics = createMetrics({ ...brokerView(broker, cluster), connectedClients: () => view.connectedClients() });
   observeStoreWrite = (s) => metrics.observeStoreWrite(s);
+  if (storeOpenSeconds !== undefined) metrics.observeStoreOpen(storeOpenSeconds);
   let ready = false;
   const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log });
   const http = createHttpHandler({
@@ -223,11 +238,13 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     broker,
     connections,
     cluster,
+    loginThrottle: security.throttle,
     close: () =>
       (closing ??= (async () => {
         ready = false;
         sys.stop();
         await Promise.all(open.map((l) => l.close()));
+        refusals.close();
         for (const c of [...connections]) {
           if (c.channel.version === 5 && c.channel.state === 'connected') {
             c.channel.send({ type: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown });

@@ -39,7 +39,7 @@ export class Session {
   readonly subscriptions = new Map<string, SubscriptionRecord>();
   /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
   readonly inflight = new Map<number, Outgoing>();
-  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-?]. */
+  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-10]. */
   readonly inbound = new Set<number>();
   will?: WillRecord;
   disconnectedAt?: number;
@@ -198,7 +198,10 @@ export class Session {
     return o;
   }
 
-  /** PUBREC: the receiver has the message; from now on only the identifier matters [MQTT-4.3.3-?]. */
+  /**
+   * PUBREC: the receiver has the message; from now on only the identifier matters (PUBREL is
+   * resent, never the PUBLISH [MQTT-4.3.3-4, MQTT-4.3.3-6]).
+   */
   release(packetId: number): Outgoing | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.qos !== 2) return undefined;

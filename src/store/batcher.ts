@@ -10,6 +10,11 @@
 //   arriving while a batch is being applied wait for the next one, and nothing is retained once its
 //   batch settles. `pendingOps` lets the caller apply back-pressure. Between batches the drain
 //   yields to the event loop (setImmediate), so a long backlog never stalls I/O.
+// - Background writes (cleanup nobody waits on: expired sessions) join a batch only while it holds
+//   fewer than `maxBackgroundOps` ops. A SQLite batch runs synchronously on the event loop, so a
+//   backlog of them is written in short transactions (a long background write is cut into pieces:
+//   nothing needs it atomic); writes that gate an acknowledgement still get the full `maxBatchOps`
+//   group commit. Order across both kinds is kept.
 // - Errors: if a batch fails, every write in it rejects with that error; later batches still run.
 //
 // Ops are read when their batch is applied (a later turn), so callers must not mutate op objects
@@ -18,6 +23,7 @@ import type { Store, StoreOp } from './ports.js';
 
 interface PendingWrite {
   ops: readonly StoreOp[];
+  background: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -25,12 +31,20 @@ interface PendingWrite {
 export interface StoreBatcherOptions {
   /** Largest number of ops put into one apply() call, split only between writes. Default 5000. */
   maxBatchOps?: number;
+  /** A background write joins a batch only below this many ops. Default 250. */
+  maxBackgroundOps?: number;
+}
+
+export interface WriteOptions {
+  /** Cleanup nobody waits on: written in small batches (see above). */
+  background?: boolean;
 }
 
 const yieldToIO = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class StoreBatcher {
   private readonly maxBatchOps: number;
+  private readonly maxBackgroundOps: number;
   private queue: PendingWrite[] = [];
   private queuedOps = 0;
   private timer: NodeJS.Immediate | undefined;
@@ -44,6 +58,7 @@ export class StoreBatcher {
     options: StoreBatcherOptions = {},
   ) {
     this.maxBatchOps = Math.max(1, options.maxBatchOps ?? 5000);
+    this.maxBackgroundOps = Math.max(1, Math.min(this.maxBatchOps, options.maxBackgroundOps ?? 250));
   }
 
   /** Ops waiting to be applied (not counting a batch being applied now). */
@@ -52,9 +67,15 @@ export class StoreBatcher {
   }
 
   /** Queues ops for the next batch; resolves once they are durable, rejects if their batch failed. */
-  write(ops: readonly StoreOp[]): Promise<void> {
+  write(ops: readonly StoreOp[], options?: WriteOptions): Promise<void> {
+    const background = options?.background === true;
+    if (background && ops.length > this.maxBackgroundOps) {
+      const parts: Promise<void>[] = [];
+      for (let i = 0; i < ops.length; i += this.maxBackgroundOps) parts.push(this.write(ops.slice(i, i + this.maxBackgroundOps), options));
+      return Promise.all(parts).then(() => undefined);
+    }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
+      this.queue.push({ ops, background, resolve, reject });
       this.queuedOps += ops.length;
       this.schedule();
     });
@@ -119,8 +140,9 @@ export class StoreBatcher {
     let n = 0;
     let count = 0;
     while (n < this.queue.length) {
-      const size = this.queue[n].ops.length;
-      if (n > 0 && count + size > this.maxBatchOps) break;
+      const w = this.queue[n];
+      const size = w.ops.length;
+      if (n > 0 && count + size > (w.background ? this.maxBackgroundOps : this.maxBatchOps)) break;
       count += size;
       n++;
     }

@@ -11,7 +11,7 @@ import type { AcceptTransport, ListenerInfo } from './transport.js';
 import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
-import { chooseSubprotocol, clientAddress, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
+import { chooseSubprotocol, clientAddress, isOwnOrigin, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
 import { WsTransport } from './ws-transport.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
@@ -69,7 +69,9 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       refuseUpgrade(socket, 400, 'Bad Request', `Only WebSocket upgrades are served here: ${where}\n`);
       return;
     }
-    if (!originAllowed(req.headers.origin, config.webSocketAllowedOrigins)) {
+    const origin = req.headers.origin;
+    const own = origin !== undefined && isOwnOrigin(origin, { secure, host: addr.host, port: info.port }, req.socket.localAddress);
+    if (!own && !originAllowed(origin, config.webSocketAllowedOrigins)) {
       log.info({ listener: url, remote: req.socket.remoteAddress, origin: req.headers.origin }, 'WebSocket origin not in webSocketAllowedOrigins');
       refuseUpgrade(socket, 403, 'Forbidden', `Origin ${req.headers.origin} is not allowed (webSocketAllowedOrigins)\n`);
       return;
@@ -116,8 +118,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);
-  // The default lets any site's pages in (the quickstart page and the console work out of the
-  // box); say so, since a broker a browser can reach should name the origins it serves.
+  // `*` lets any site's pages ride a visitor's browser in; it must be chosen, and it is said aloud.
   if (config.webSocketAllowedOrigins.includes('*')) {
     log.warn({ listener: info.url }, 'WebSocket listener accepts pages from any origin (webSocketAllowedOrigins=*); list your web apps\' origins to keep other sites out');
   }

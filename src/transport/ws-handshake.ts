@@ -43,7 +43,8 @@ export function chooseSubprotocol(offered: readonly string[]): SubprotocolChoice
 
 /**
  * Origin policy (webSocketAllowedOrigins): `*` = any; otherwise only the listed origins, so an
- * empty list refuses every browser page. No Origin header (not a browser, RFC 6455 §4.1 makes
+ * empty list refuses every browser page except the listener's own (`isOwnOrigin`, checked by the
+ * caller, which knows the listener). No Origin header (not a browser, RFC 6455 §4.1 makes
  * browsers send one) always passes: the check protects browsers' users, not the broker.
  */
 export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
@@ -56,6 +57,39 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
     const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/:]+)(:\d+)?$/.exec(o);
     return !!m && m[1] === wild[1] && m[2].endsWith(`.${wild[2]}`) && (m[3] ?? '') === (wild[3] ?? '');
   });
+}
+
+/** A bind address that names no host of its own: the request's local address stands for it. */
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
+const bare = (host: string): string => host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+const isLoopback = (address: string): boolean => /^127\./.test(address) || address === '::1';
+
+/**
+ * Whether `origin` is the listener's own, the origin of the web console it serves: the scheme of
+ * the listener (http for ws, https for ws+ssl), its bound port, and as host the configured bind
+ * host (unless a wildcard), the local address this connection arrived on (IPv4-mapped IPv6
+ * unwrapped), or `localhost` when that address is a loopback one. An address literal in an Origin
+ * means the page came from that address and port, which is this listener.
+ *
+ * The Host header is never consulted. A DNS-rebinding page (evil.example re-resolved to the
+ * broker's address) controls Host, but its Origin stays `http://evil.example:PORT`, a name that is
+ * not our bind host, not an address literal and not `localhost`, so it is refused. A console reached
+ * under a DNS name on a wildcard bind is not recognised: list that origin.
+ */
+export function isOwnOrigin(origin: string, listener: { secure: boolean; host: string; port: number }, localAddress: string | undefined): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false; // `null` (sandboxed frames, file: pages) and anything else that is no origin
+  }
+  if (url.protocol !== (listener.secure ? 'https:' : 'http:')) return false;
+  if (Number(url.port || (listener.secure ? 443 : 80)) !== listener.port) return false;
+  const host = bare(url.hostname);
+  const configured = bare(listener.host);
+  if (!WILDCARD_HOSTS.has(configured) && host === configured) return true;
+  const local = bare(localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  return local !== '' && (host === local || (host === 'localhost' && isLoopback(local)));
 }
 
 /**

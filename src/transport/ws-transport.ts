@@ -3,6 +3,7 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
+import { binaryFrameHeader } from './ws-frame.js';
 
 export interface WsTransportOptions {
   remoteAddress: string;
@@ -14,7 +15,10 @@ export interface WsTransportOptions {
 
 /** Close codes that mean an orderly end rather than an error. */
 const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
-/** Largest frame built from coalesced packets; bigger turns go out as several frames. */
+/**
+ * Largest frame built from coalesced packets; bigger turns go out as several frames, so a client
+ * can parse the first packets of a busy turn before the last ones arrive.
+ */
 const MAX_COALESCED_FRAME = 64 * 1024;
 
 export class WsTransport implements Transport {
@@ -31,9 +35,9 @@ export class WsTransport implements Transport {
   private error?: Error;
   private closed = false;
   private needDrain = false;
-  /** Packets written while corked, sent as one frame at uncork. */
+  /** Packets written while corked, sent as one frame at uncork (the array is reused). */
   private corked = false;
-  private pending: Buffer[] = [];
+  private readonly pending: Buffer[] = [];
   private pendingBytes = 0;
   private alive = true;
   private pinger?: NodeJS.Timeout;
@@ -105,13 +109,13 @@ export class WsTransport implements Transport {
 
   write(data: Buffer): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    if (this.corked) {
-      // A turn's packets travel in one binary frame: a frame may carry several MQTT packets
-      // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet.
-      this.pending.push(data);
-      this.pendingBytes += data.length;
-      if (this.pendingBytes >= MAX_COALESCED_FRAME) this.sendPending();
-    } else this.ws.send(data, { binary: true, compress: false });
+    // A turn's packets travel in one binary frame: a frame may carry several MQTT packets
+    // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet. A frame grows to
+    // MAX_COALESCED_FRAME; only a single larger packet makes a larger one.
+    if (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_COALESCED_FRAME) this.sendPending();
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    if (!this.corked) this.sendPending();
     // Same rule as a stream's write(): below the high-water mark the caller may go on.
     const ok = this.socket.writableLength + this.pendingBytes < this.socket.writableHighWaterMark;
     if (!ok) this.needDrain = true;
@@ -133,12 +137,27 @@ export class WsTransport implements Transport {
     this.socket.uncork();
   }
 
+  /**
+   * Sends the pending packets as one frame: our header, then the packets' own buffers, straight to
+   * the socket (no copy; shared fan-out bytes stay shared). `ws` writes its own frames (pong, ping,
+   * close) to the same socket, each in one synchronous run, as this one is written here, so no
+   * frame of theirs can land inside ours. It never sends data frames for us, and without
+   * compression its send queue stays empty, so `bufferedAmount` (the socket's buffer) stays true.
+   */
   private sendPending(): void {
-    if (this.pending.length === 0) return;
-    const frame = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
+    const pending = this.pending;
+    const n = pending.length;
+    if (n === 0) return;
+    if (this.ws.readyState === this.ws.OPEN) {
+      const socket = this.socket;
+      // Nested inside the turn's cork when there is one; on its own it still makes one writev.
+      socket.cork();
+      socket.write(binaryFrameHeader(this.pendingBytes));
+      for (let i = 0; i < n; i++) socket.write(pending[i]);
+      socket.uncork();
+    }
+    pending.length = 0;
     this.pendingBytes = 0;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true, compress: false });
   }
 
   pause(): void {

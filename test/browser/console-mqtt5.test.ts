@@ -4,23 +4,15 @@
 // session state or at a Node MQTT.js peer. console.test.ts covers the rest of the console.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
-import { repoRoot } from '../helpers/paths.js';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { launchChromium, preconditions, watchedPage } from './chromium.js';
 
 declare const document: any;
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-mqtt5-token-91c3';
-
-function preconditions(): void {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is required and was not found at ${CHROMIUM} (Debian: apt-get install chromium)`);
-  if (!existsSync(join(repoRoot, 'web', 'dist', 'index.html'))) throw new Error('the console is not built (web/dist/index.html is missing): run `npm run build:web`');
-}
 
 describe('web console, MQTT 5 features, in Chromium', { timeout: 120_000 }, () => {
   let t: TestServer;
@@ -52,16 +44,8 @@ describe('web console, MQTT 5 features, in Chromium', { timeout: 120_000 }, () =
     const port = t.port('ws');
     httpUrl = `http://127.0.0.1:${port}/`;
     wsUrl = `ws://127.0.0.1:${port}/mqtt`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
-    });
+    browser = await launchChromium();
+    page = await watchedPage(browser, pageErrors);
     peer = await connectClient(wsUrl, { clientId: 'node-mqtt5-peer', protocolVersion: 5 });
     inbox = new Inbox(peer);
     await peer.subscribeAsync(['will/#', 'from-console/#'], { qos: 1 });

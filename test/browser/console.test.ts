@@ -8,11 +8,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
 import { repoRoot } from '../helpers/paths.js';
 import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
 import { startConsoleBroker, type ConsoleBroker } from './console-broker.js';
+import { launchChromium, preconditions, watchedPage } from './chromium.js';
 
 // The callbacks given to page.evaluate/waitForFunction run in the page; this file compiles without
 // the DOM library, so the few page globals they touch are declared loosely here.
@@ -20,20 +21,10 @@ declare const document: any;
 declare const window: any;
 declare const localStorage: any;
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
 const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 const TOKEN = 'console-test-token-5f2a';
-
-function preconditions(): void {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is required for the console browser tests and was not found at ${CHROMIUM} (Debian: apt-get install chromium)`);
-  }
-  if (!existsSync(join(repoRoot, 'web', 'dist', 'index.html'))) {
-    throw new Error('the console is not built (web/dist/index.html is missing): run `npx tsc -p web/tsconfig.json && npx vite build web`');
-  }
-}
 
 // Fails, never skips, when the browser or the built console is missing: the message says what to do.
 it('has Chromium at /usr/bin/chromium and the console built in web/dist', () => preconditions());
@@ -51,17 +42,8 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     // A path other than /mqtt shows the console follows the listener's configured webSocketPath.
     broker = await startConsoleBroker({ sysIntervalSec: 1, adminToken: TOKEN, webSocketPath: '/broker/mqtt' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const context = await browser.newContext({ viewport: DESKTOP });
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
-    });
+    browser = await launchChromium();
+    page = await watchedPage(browser, pageErrors, { viewport: DESKTOP });
     node = await connectClient(broker.wsUrl, { clientId: 'node-peer', protocolVersion: broker.protocolVersion });
     nodeInbox = new Inbox(node);
     await node.subscribeAsync('from-console/#', { qos: 1 });
@@ -229,7 +211,7 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
       const listeners = page.locator('table', { hasText: 'Listeners' });
       await listeners.locator('td', { hasText: broker.wsUrl }).waitFor();
       assert.match(await listeners.innerText(), /WebSocket/);
-      assert.match(await page.locator('table.clients').innerText(), /Enter the admin token to list clients/);
+      assert.match(await page.locator('table.clients').innerText(), /Enter the admin token, or an admin user and password, to list clients/);
       assert.equal(await page.locator('tr[data-client-id]').count(), 0, 'no client information without the token');
 
       await page.getByLabel('Admin token').fill(TOKEN);

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
+import { WebSocket } from 'ws';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -59,12 +60,15 @@ describe('WebSocket origin check in Chromium', () => {
     for (const s of [allowed, other]) await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
   });
 
+  /** The page's log, and what Chromium said on its console (handshake failures are reported there). */
   async function outcome(server: Server): Promise<string> {
     const page = await browser.newPage();
+    const consoleLines: string[] = [];
+    page.on('console', (m) => consoleLines.push(m.text()));
     try {
       await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
       await page.waitForFunction("/connected|closed|error/.test(document.getElementById('log').textContent)", undefined, { timeout: 10_000 });
-      return await page.locator('#log').innerText();
+      return `${await page.locator('#log').innerText()}\n${consoleLines.join('\n')}`;
     } finally {
       await page.close();
     }
@@ -74,9 +78,38 @@ describe('WebSocket origin check in Chromium', () => {
     assert.match(await outcome(allowed), /connected/);
   });
 
+  /** The HTTP status the broker answers a WebSocket upgrade carrying this Origin with. */
+  function upgradeStatus(origin: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(t.url('ws'), 'mqtt', { origin });
+      const timer = setTimeout(() => reject(new Error('no answer to the upgrade within 5 s')), 5000);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        ws.terminate();
+        resolve(101);
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        clearTimeout(timer);
+        res.resume();
+        ws.terminate();
+        resolve(res.statusCode ?? 0);
+      });
+      ws.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
   it('refuses a page from another origin (HTTP 403 on the upgrade)', async () => {
     const log = await outcome(other);
     assert.doesNotMatch(log, /connected/);
     assert.match(log, /closed|error/);
+    // Chromium reports the refused handshake on the page's console with the status it got.
+    assert.match(log, /403/, 'the browser saw HTTP 403');
+    // The same upgrade with that page's Origin, from Node: the broker's answer is 403 itself,
+    // and the allowed page's origin gets the upgrade (101).
+    assert.equal(await upgradeStatus(`http://127.0.0.1:${(other.address() as AddressInfo).port}`), 403);
+    assert.equal(await upgradeStatus(`http://127.0.0.1:${(allowed.address() as AddressInfo).port}`), 101);
   });
 });

@@ -58,12 +58,33 @@ function fakeIO(overrides: Partial<CliIO> = {}, listeners: ListenerInfo[] = []):
 
 const argv = (...args: string[]): string[] => ['node', 'starling', ...args];
 
+/** Resolves on the client's CONNACK; rejects on its first error or after 5 s. */
+function connected(client: mqtt.MqttClient): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+    setTimeout(() => reject(new Error('no CONNACK')), 5000);
+  });
+}
+
 async function until(check: () => boolean, label: string): Promise<void> {
   const end = Date.now() + 5000;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** The client reaches the server that `start` runs, then SIGTERM stops that server with exit 0. */
+async function connectThenStop(client: mqtt.MqttClient, io: FakeIO): Promise<void> {
+  try {
+    await connected(client);
+  } finally {
+    client.end(true);
+    io.signals.get('SIGTERM')!();
+    await until(() => io.exits.length === 1, 'shutdown');
+  }
+  assert.deepEqual(io.exits, [0]);
 }
 
 describe('starling CLI', () => {
@@ -177,18 +198,7 @@ describe('starling CLI', () => {
     const url = /(ws:\/\/127\.0\.0\.1:\d+\/mqtt)/.exec(line ?? '')?.[1];
     assert.ok(url, `a ws URL among ${io.stdout.join('')}`);
     const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000 });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        client.once('connect', () => resolve());
-        client.once('error', reject);
-        setTimeout(() => reject(new Error('no CONNACK')), 5000);
-      });
-    } finally {
-      client.end(true);
-      io.signals.get('SIGTERM')!();
-      await until(() => io.exits.length === 1, 'shutdown');
-    }
-    assert.deepEqual(io.exits, [0]);
+    await connectThenStop(client, io);
   });
 
   it('certs: writes the six files for the given hosts and prints the config lines', async () => {
@@ -210,6 +220,48 @@ describe('starling CLI', () => {
     await main(argv('certs', '--out', out, '--force'), forced);
     assert.deepEqual(forced.exits, []);
     assert.notEqual(new X509Certificate(readFileSync(join(out, 'server.crt'))).fingerprint256, cert.fingerprint256);
+  });
+
+  it('certs: the README\'s mutual-TLS steps work as written; --host adds to the loopback names', async () => {
+    // README: `node bin/starling.js certs --out ./certs --host localhost`, then its mutual-TLS config
+    // lines, then MQTT.js from Node to wss://127.0.0.1:8084/mqtt with key, cert, ca and rejectUnauthorized.
+    const out = join(dir, 'readme-certs');
+    const made = fakeIO();
+    await main(argv('certs', '--out', out, '--host', 'localhost'), made);
+    assert.deepEqual(made.exits, [], made.stderr.join(''));
+    const cert = new X509Certificate(readFileSync(join(out, 'server.crt')));
+    assert.equal(cert.checkHost('localhost'), 'localhost');
+    assert.equal(cert.checkIP('127.0.0.1'), '127.0.0.1');
+    assert.equal(cert.checkIP('::1'), '::1');
+    assert.match(made.stdout.join(''), /for localhost, 127\.0\.0\.1, ::1 written/);
+
+    const conf = join(dir, 'readme-mtls.conf');
+    writeFileSync(
+      conf,
+      [
+        'mqttListeners=ws+ssl://127.0.0.1:0',
+        `mqttTlsCertificateFilePath=${join(out, 'server.crt')}`,
+        `mqttTlsKeyFilePath=${join(out, 'server.key')}`,
+        `mqttTlsTrustCertsFilePath=${join(out, 'ca.crt')}`,
+        'mqttTlsRequireTrustedClientCertOnConnect=true',
+        'persistence=memory',
+        '',
+      ].join('\n'),
+    );
+    const io = fakeIO({ startServer });
+    await main(argv('start', '--config', conf, '--log-level', 'silent'), io);
+    assert.deepEqual(io.exits, [], io.stderr.join(''));
+    const url = /(wss:\/\/127\.0\.0\.1:\d+\/mqtt)/.exec(io.stdout.join(''))?.[1];
+    assert.ok(url, `a wss URL among ${io.stdout.join('')}`);
+    const client = mqtt.connect(url, {
+      key: readFileSync(join(out, 'client.key')),
+      cert: readFileSync(join(out, 'client.crt')),
+      ca: readFileSync(join(out, 'ca.crt')),
+      rejectUnauthorized: true,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    await connectThenStop(client, io);
   });
 
   it('config: prints effective values with their sources, and --doc the reference', async () => {

@@ -5,13 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli } from './run.js';
+import { cli, subscribed } from './run.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { certificateFixture } from '../transport/helpers.js';
 
 type Fixture = Awaited<ReturnType<typeof certificateFixture>>;
-/** Lets a subscriber's SUBSCRIBE reach the broker before the publisher starts. */
-const subscribed = () => new Promise((r) => setTimeout(r, 300));
 
 describe('starling pub / sub over TLS, PSK, output formats and progress', () => {
   let certs: Fixture;
@@ -43,7 +41,7 @@ describe('starling pub / sub over TLS, PSK, output formats and progress', () => 
     it(`publishes and subscribes over ${transport} with --cafile, --cert and --key`, async () => {
       const conn = ['-T', transport, '-p', String(mtls.port(scheme)), ...tlsArgs()];
       const sub = cli(['sub', ...conn, '-t', `tls/${transport}`, '-q', '1', '-C', '1', '-W', '10']);
-      await subscribed();
+      await subscribed(mtls, `tls/${transport}`);
       const pub = await cli(['pub', ...conn, '-t', `tls/${transport}`, '-m', `over ${transport}`, '-q', '1']);
       assert.equal(pub.code, 0, pub.err);
       const s = await sub;
@@ -77,7 +75,7 @@ describe('starling pub / sub over TLS, PSK, output formats and progress', () => 
   it('reaches an mqtt+ssl+psk:// listener with --psk and --psk-identity', async () => {
     const conn = ['-T', 'mqtts', '-p', String(psk.port('mqtt+ssl+psk')), '--psk-identity', 'dev1', '--psk', Buffer.from('secret').toString('hex')];
     const sub = cli(['sub', ...conn, '-t', 'psk/cli', '-q', '1', '-C', '1', '-W', '10']);
-    await subscribed();
+    await subscribed(psk, 'psk/cli');
     const pub = await cli(['pub', ...conn, '-i', 'psk-pub', '-t', 'psk/cli', '-m', 'over psk', '-q', '1']);
     assert.equal(pub.code, 0, pub.err);
     const s = await sub;
@@ -108,7 +106,7 @@ describe('starling pub / sub over TLS, PSK, output formats and progress', () => 
       writeFileSync(file, Buffer.from([0x00, 0xff, 0x10, 0xe2, 0x82, 0xac]));
       const port = String(mtls.port('mqtt'));
       const sub = cli(['sub', '-p', port, '-t', `fmt/${format}`, '-C', '2', '-W', '10', '-F', format]);
-      await subscribed();
+      await subscribed(mtls, `fmt/${format}`);
       assert.equal((await cli(['pub', '-p', port, '-t', `fmt/${format}`, '-f', file])).code, 0);
       assert.equal((await cli(['pub', '-p', port, '-t', `fmt/${format}`, '-n'])).code, 0);
       const s = await sub;
@@ -120,7 +118,7 @@ describe('starling pub / sub over TLS, PSK, output formats and progress', () => 
   it('shows progress with --progress (-c runs and sub) and, on a terminal, for long -l runs', async () => {
     const port = String(mtls.port('mqtt'));
     const sub = cli(['sub', '-p', port, '-t', 'progress/#', '-C', '3', '-W', '10', '--progress']);
-    await subscribed();
+    await subscribed(mtls, 'progress/#');
     const counted = await cli(['pub', '-p', port, '-t', 'progress/c', '-m', 'x', '-c', '2500', '--progress']);
     assert.equal(counted.code, 0, counted.err);
     assert.equal(counted.err, '\r1000/2500 messages\r2000/2500 messages\r2500/2500 messages\n');

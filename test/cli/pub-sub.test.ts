@@ -1,7 +1,7 @@
 // `starling pub` and `starling sub` against a real broker, driven through the CLI entry point.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli } from './run.js';
+import { cli, subscribed } from './run.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 describe('starling pub / sub', () => {
@@ -15,7 +15,7 @@ describe('starling pub / sub', () => {
     it(`publishes and subscribes over ${transport}, with -C and the verbose format`, async () => {
       const port = String(t.port(transport));
       const sub = cli(['sub', '-T', transport, '-p', port, '-t', `cli/${transport}/#`, '-q', '1', '-C', '2', '-W', '10', '-F', 'verbose']);
-      await new Promise((r) => setTimeout(r, 300));
+      await subscribed(t, `cli/${transport}/#`);
       const p1 = await cli(['pub', '-T', transport, '-p', port, '-t', `cli/${transport}/a`, '-m', 'hello', '-q', '1']);
       const p2 = await cli(['pub', '-T', transport, '-p', port, '-t', `cli/${transport}/b`, '-m', 'world', '-q', '2']);
       assert.equal(p1.code, 0, p1.err);
@@ -29,7 +29,7 @@ describe('starling pub / sub', () => {
   it('sends stdin line by line (-l) and prints JSON lines with MQTT 5 properties', async () => {
     const port = String(t.port());
     const sub = cli(['sub', '-p', port, '-t', 'cli/lines', '-C', '3', '-W', '10', '-F', 'json']);
-    await new Promise((r) => setTimeout(r, 300));
+    await subscribed(t, 'cli/lines');
     const pub = await cli(['pub', '-p', port, '-t', 'cli/lines', '-l', '--content-type', 'text/plain', '-D', 'k=v'], 'one\ntwo\nthree\n');
     assert.equal(pub.code, 0, pub.err);
     const s = await sub;

@@ -4,6 +4,8 @@ import { PassThrough } from 'node:stream';
 import { main, type CliIO } from '../../src/cli/main.js';
 import { processIO } from '../../src/cli/io.js';
 import type { PubIO } from '../../src/cli/pub.js';
+import type { TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 export interface Run {
   out: string;
@@ -45,4 +47,12 @@ export async function cli(args: string[], stdin?: string | RunOptions): Promise<
   const io = fakeIO(typeof stdin === 'string' ? { stdin } : (stdin ?? {}));
   await main(['node', 'starling', ...args], io as CliIO);
   return io.result;
+}
+
+/**
+ * Resolves once a session on the broker holds `filter`: a `starling sub` started before this has
+ * been subscribed, so what is published next reaches it (no guessing how long start-up takes).
+ */
+export function subscribed(t: TestServer, filter: string): Promise<void> {
+  return waitUntil(() => [...t.server.broker.sessions.values()].some((s) => s.subscriptions.has(filter)), `a subscription to ${filter}`);
 }

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WireClient } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { REFUSALS_AT_ONCE, REFUSAL_DEADLINE_MS } from '../../src/server/refusal.js';
 import * as raw from './raw.js';
 import {
   bye,
@@ -332,5 +333,57 @@ describe('01 CONNECT larger than the server Maximum Packet Size', () => {
     const c4 = await WireClient.open(t.port(), 4);
     c4.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: uid('big4'), will });
     await expectSilentClose(c4);
+  });
+});
+
+describe('01 CONNECT over a connection limit', () => {
+  let perAddress: TestServer;
+  let total: TestServer;
+  before(async () => {
+    perAddress = await startTestServer({ maxConnectionsPerAddress: '1' });
+    total = await startTestServer({ maxConnections: '1' });
+  });
+  after(() => Promise.all([perAddress.close(), total.close()]));
+
+  /** CONNECTs at `version` to a full server: the CONNACK code of each, after checking the close. */
+  async function refusedCode(port: number, version: 3 | 4 | 5): Promise<number | undefined> {
+    const c = await WireClient.open(port, version);
+    c.send({ cmd: 'connect', protocolId: version === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: version, clean: true, keepalive: 60, clientId: uid('full') });
+    const connack = await c.nextOrClose(3000);
+    assert.equal(connack?.cmd, 'connack', 'a refused client is told why');
+    assert.equal(connack.sessionPresent, false, 'Session Present 0');
+    assert.equal(await c.waitClosed(3000), true, 'then closed');
+    return connackCode(connack);
+  }
+
+  it('[MQTT-3.2.2-4] [MQTT-3.2.2-5] over maxConnections or maxConnectionsPerAddress, CONNECT gets CONNACK 3 (Server unavailable), Session Present 0, then the close (MQTT 5 [MQTT-3.2.2-6] [MQTT-3.2.2-7] [MQTT-3.2.2-8]: 0x89 Server busy over maxConnections, 0x97 Quota exceeded over maxConnectionsPerAddress)', async () => {
+    for (const [t, limit, v5] of [[perAddress, 'maxConnectionsPerAddress', 0x97], [total, 'maxConnections', 0x89]] as const) {
+      const holder = await online(t.port(), 4);
+      const before = t.server.broker.stats.limits[limit];
+      assert.equal(await refusedCode(t.port(), 4), 3, `${limit}: MQTT 3.1.1`);
+      assert.equal(await refusedCode(t.port(), 3), 3, `${limit}: MQTT 3.1`);
+      assert.equal(await refusedCode(t.port(), 5), v5, `${limit}: MQTT 5`);
+      assert.equal(t.server.broker.stats.limits[limit] - before, 3, `${limit}: every refusal counted`);
+      bye(holder);
+      await holder.waitClosed();
+    }
+  });
+
+  it('(3.2.2.2) refusing is bounded: a refused socket that sends no CONNECT is closed within about a second, and beyond the sockets being refused at once the rest are closed at accept', async () => {
+    const port = perAddress.port();
+    const holder = await online(port, 4);
+    const waiting = await Promise.all(Array.from({ length: REFUSALS_AT_ONCE }, () => WireClient.open(port, 4)));
+    const extra = await WireClient.open(port, 4);
+    const started = Date.now();
+    assert.equal(await extra.waitClosed(800), true, 'a socket past the refusal budget is closed at once');
+    assert.ok(waiting.every((c) => !c.closed), 'the sockets being refused wait for their CONNECT');
+    for (const c of waiting) assert.equal(await c.waitClosed(3000), true, 'a silent refused socket is closed');
+    const took = Date.now() - started;
+    assert.ok(took < REFUSAL_DEADLINE_MS + 1000, `closed after ${took} ms`);
+    assert.ok(waiting.every((c) => c.parseError === undefined));
+    // The budget is free again: the next refused client gets its CONNACK.
+    assert.equal(await refusedCode(port, 4), 3);
+    bye(holder);
+    await holder.waitClosed();
   });
 });

@@ -5,9 +5,26 @@ import assert from 'node:assert/strict';
 import { WireClient, type WirePacket } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import * as raw from './raw.js';
-import { bye, connackCode, expectDisconnect, expectRefused, online, onlineWith, openRaw, packetSize, ping, publish1, sleep, subscribe, take, uid } from './helpers.js';
+import { bye, connackCode, expectDisconnect, expectRefused, expectSilentClose, online, onlineWith, openRaw, packetSize, ping, pingOnly, publish1, sleep, subscribe, take, uid } from './helpers.js';
 
 const P = raw.prop;
+
+/**
+ * Opens every QoS 2 exchange the server's Receive Maximum allows (ids 1..max, never released) and
+ * reads their PUBRECs. Returns how many ids that was.
+ */
+async function fillQos2Window(c: WireClient, connack: WirePacket, topic: string): Promise<number> {
+  const ids = Math.min((connack.properties?.receiveMaximum as number | undefined) ?? 65535, 65535);
+  c.sendRaw(Buffer.concat(Array.from({ length: ids }, (_, i) => raw.publish({ topic, qos: 2, packetId: i + 1, props5: raw.props() }))));
+  let pubrecs = 0;
+  for (let i = 0; i < ids + 10 && pubrecs < ids; i++) {
+    const p = await c.next(10_000);
+    assert.equal(p.cmd, 'pubrec');
+    pubrecs++;
+  }
+  assert.equal(pubrecs, ids, 'every message of the window is accepted');
+  return ids;
+}
 
 describe('11 MQTT 5 properties', () => {
   let t: TestServer;
@@ -197,6 +214,50 @@ describe('11 MQTT 5 properties', () => {
     bye(pub);
   });
 
+  it('[MQTT-3.1.2-25] [MQTT-3.3.2-11] a message too large for the client, dropped while its Topic Alias table is full, leaves every topic resolving to itself', async () => {
+    const sub = await online(port, 5, { properties: { topicAliasMaximum: 2, maximumPacketSize: 200 } });
+    const base = `aliasdrop/${uid('t')}`;
+    await subscribe(sub, `${base}/#`, 0);
+    const pub = await online(port, 5);
+    const [a, b, x, y] = ['a', 'b', 'x', 'y'].map((n) => `${base}/${n}`);
+    // a → 1, b → 2 (table full); x would take over 1 but is too large and dropped; then y, and b
+    // again: b must not be sent as a bare alias that the client now maps to y.
+    const plan: Array<[string, string]> = [[a, 'a1'], [b, 'b1'], [x, 'x'.repeat(500)], [y, 'y1'], [b, 'b2'], [y, 'y2'], [a, 'a2'], [b, 'b3']];
+    for (const [topic, payload] of plan) pub.send({ cmd: 'publish', topic, payload, qos: 0 });
+    const expected = plan.filter(([topic]) => topic !== x);
+    const got = await take(sub, expected.length);
+    const aliases = new Map<number, string>();
+    const resolved = got.map((p: WirePacket) => {
+      const alias = p.properties?.topicAlias as number;
+      assert.ok(alias >= 1 && alias <= 2, `alias ${alias} within the client maximum 2`);
+      if (p.topic) aliases.set(alias, p.topic);
+      return [aliases.get(alias), p.payload.toString()];
+    });
+    assert.deepEqual(resolved, expected, 'the dropped message is not delivered and every alias resolves to its own topic');
+    await pingOnly(sub);
+    bye(sub);
+    bye(pub);
+  });
+
+  it('[MQTT-3.14.4-1] [MQTT-3.14.4-2] (3.14.2.1) when the server shuts down, a connected client gets DISCONNECT 0x8B (Server shutting down), then the close; an MQTT 3.1.1 client, or one before CONNACK, gets the close alone', async () => {
+    const own = await startTestServer();
+    try {
+      const ownPort = own.port();
+      const connected = await online(ownPort, 5);
+      const v4 = await online(ownPort, 4);
+      const early = await WireClient.open(ownPort, 5); // no CONNECT yet: no DISCONNECT is owed [MQTT-3.14.0-1]
+      const closing = own.close();
+      const d = await expectDisconnect(connected, 0x8b);
+      assert.equal(d.properties?.sessionExpiryInterval, undefined);
+      const early1 = await early.nextOrClose(3000);
+      assert.equal(early1, undefined, `a client without CONNACK got ${early1?.cmd}`);
+      await expectSilentClose(v4); // MQTT 3.1.1 has no DISCONNECT from the server
+      await closing;
+    } finally {
+      await own.close();
+    }
+  });
+
   it('[MQTT-3.1.2-29] with Request Problem Information 0 no Reason String is sent on PUBACK', async () => {
     const c = await online(port, 5, { properties: { requestProblemInformation: false } });
     c.send({ cmd: 'publish', topic: `rpi/${uid('t')}`, payload: Buffer.from([0xff]), qos: 1, messageId: 1, properties: { payloadFormatIndicator: true } });
@@ -231,21 +292,44 @@ describe('11 MQTT 5 properties', () => {
 
   it('[MQTT-3.3.4-7] more unacknowledged QoS 2 PUBLISHes than the server Receive Maximum: DISCONNECT 0x93', async () => {
     const { client: c, connack } = await onlineWith(port, 5);
-    const max = (connack.properties?.receiveMaximum as number | undefined) ?? 65535;
     const topic = `rm/${uid('t')}`;
-    const ids = Math.min(max, 65535);
     // Fill the window with QoS 2 messages that are never released, then send one more QoS 1.
-    const window = Buffer.concat(Array.from({ length: ids }, (_, i) => raw.publish({ topic, qos: 2, packetId: i + 1, props5: raw.props() })));
-    c.sendRaw(window);
-    let pubrecs = 0;
-    for (let i = 0; i < ids + 10 && pubrecs < ids; i++) {
-      const p = await c.next(10_000);
-      assert.equal(p.cmd, 'pubrec');
-      pubrecs++;
-    }
-    assert.equal(pubrecs, ids, 'every message of the window is accepted');
+    await fillQos2Window(c, connack, topic);
     c.sendRaw(raw.publish({ topic, qos: 1, packetId: 1, props5: raw.props() }));
     await expectDisconnect(c, 0x93, 10_000);
+  });
+
+  it('[MQTT-3.3.4-7] [MQTT-4.4.0-1] [MQTT-4.3.3-10] a client resuming with a full window of QoS 2 ids awaiting PUBREL resends them with DUP: PUBREC, not 0x93; only exchanges opened on this connection count against the Receive Maximum', async () => {
+    const clientId = uid('rm-qos2-resume');
+    const session = { clientId, clean: false, properties: { sessionExpiryInterval: 60 } };
+    const { client: a, connack } = await onlineWith(port, 5, { clientId, properties: { sessionExpiryInterval: 60 } });
+    const topic = `rm-resume/${uid('t')}`;
+    const ids = await fillQos2Window(a, connack, topic);
+    bye(a);
+    await a.waitClosed();
+    const { client: b, connack: resumed } = await onlineWith(port, 5, session);
+    assert.equal(resumed.sessionPresent, true);
+    // Resends of ids the session holds: acknowledged again, never taken for new exchanges.
+    for (const id of [1, ids]) {
+      b.sendRaw(raw.publish({ topic, qos: 2, dup: true, packetId: id, props5: raw.props(), payload: 'x' }));
+      const p = await b.next(3000);
+      assert.equal(p.cmd, 'pubrec', `a resend of id ${id} gets PUBREC, not ${p.cmd} 0x${Number(p.reasonCode).toString(16)}`);
+      assert.equal(p.messageId, id);
+      assert.ok(!p.reasonCode, `PUBREC ${id} is a success`);
+    }
+    b.send({ cmd: 'pubrel', messageId: 1 });
+    const comp = await b.next(3000);
+    assert.equal(comp.cmd, 'pubcomp');
+    assert.equal(comp.messageId, 1);
+    // Nothing was opened on this connection, so a new exchange on the freed id is within the quota.
+    b.sendRaw(raw.publish({ topic, qos: 1, packetId: 1, props5: raw.props(), payload: 'y' }));
+    const ack = await b.next(3000);
+    assert.equal(ack.cmd, 'puback');
+    assert.ok(!ack.reasonCode || ack.reasonCode === 0x10, `PUBACK 0x${Number(ack.reasonCode).toString(16)}`);
+    await pingOnly(b);
+    // Leave no session behind holding 65535 ids.
+    b.socket.end(raw.packet(0xe0, [0x00], raw.props(P.sessionExpiryInterval(0))));
+    await b.waitClosed();
   });
 
   it('[MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4] overlapping subscriptions: one copy at the highest QoS, carrying every matching Subscription Identifier', async () => {

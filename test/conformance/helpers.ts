@@ -128,7 +128,10 @@ export async function pingOnly(c: WireClient): Promise<void> {
   assert.deepEqual(before.map((p) => `${p.cmd} ${p.topic ?? ''}`), [], 'nothing else arrived before the PINGRESP');
 }
 
-/** SUBSCRIBE and its SUBACK (the next packet: retained messages follow it [MQTT-3.8.4-?]). */
+/**
+ * SUBSCRIBE and its SUBACK: the next packet, as Starling sends retained messages after it (3.8.4
+ * would let a server send matching PUBLISH packets before the SUBACK).
+ */
 export async function subscribe(
   c: WireClient,
   subs: Array<{ topic: string; qos: number; nl?: boolean; rap?: boolean; rh?: number }> | string,

@@ -1,7 +1,14 @@
 // Session expiry cleanup does not stall the event loop: thousands of persistent sessions (each
 // with a subscription and a queued message) expire at the same moment while a client keeps
-// pinging and publishing; every packet is answered and the loop never blocks for long. The bound
-// is generous (it proves "no stall", not a speed).
+// pinging and publishing; every packet is answered and the loop never blocks for long.
+//
+// "Blocks" is measured as CPU time: the most CPU the process used between two ticks of a 5 ms
+// sampler. The broker ends expired sessions in slices and deletes them in small background
+// batches, each a few milliseconds, so 250 ms of uninterrupted work means a real regression. Wall
+// time is reported but not asserted: on a loaded 2-core machine the process can wait hundreds of
+// milliseconds for a CPU with nothing of its own to do (seen before any session had expired).
+// The sessions expire EXPIRY_SEC after seeding; seeding and recovering them takes about half a
+// second here and three on a loaded machine, and the test checks it watched from before the first.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -13,14 +20,13 @@ import { WireClient } from '../helpers/wire.js';
 import { dataDir } from './helpers.js';
 
 const SESSIONS: number = 12_000;
-const EXPIRY_SEC = 3;
-const MAX_LOOP_DELAY_MS = 1000;
+const EXPIRY_SEC = 8;
+const MAX_BUSY_MS = 250;
 
-/** Writes SESSIONS offline persistent sessions that all expire EXPIRY_SEC from now. */
-async function seed(dir: string): Promise<void> {
+/** Writes SESSIONS offline persistent sessions that all expire EXPIRY_SEC after `now`. */
+async function seed(dir: string, now: number): Promise<void> {
   const store = new SqliteStore({ path: join(dir, 'starling.db') });
   await store.open();
-  const now = Date.now();
   const ops: StoreOp[] = [{ op: 'message.put', message: { id: 'm1', topic: 'exp/t', payload: Buffer.from('queued'), qos: 1, retain: false, createdAt: now } }];
   for (let i = 0; i < SESSIONS; i++) {
     const clientId = `exp-${i}`;
@@ -34,25 +40,54 @@ async function seed(dir: string): Promise<void> {
   await store.close();
 }
 
+interface Pause {
+  ms: number;
+  /** Sessions left before and after the pause: says whether expiry was going on. */
+  sessions: string;
+}
+
+/** The longest gaps between ticks of a 5 ms timer, by wall time and by CPU time used in them. */
+function watchPauses(sessions: () => number): { stop(): void; wall: Pause; busy: Pause } {
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const result = { wall: { ms: 0, sessions: '' }, busy: { ms: 0, sessions: '' }, stop: () => clearInterval(timer) };
+  let wall = performance.now();
+  let cpu = cpuMs();
+  let before = sessions();
+  const timer = setInterval(() => {
+    const [w, c, after] = [performance.now(), cpuMs(), sessions()];
+    if (w - wall > result.wall.ms) result.wall = { ms: Math.round(w - wall), sessions: `${before} → ${after}` };
+    if (c - cpu > result.busy.ms) result.busy = { ms: Math.round(c - cpu), sessions: `${before} → ${after}` };
+    [wall, cpu, before] = [w, c, after];
+  }, 5);
+  return result;
+}
+
 describe('durability: session expiry cleanup', () => {
   it(`${SESSIONS} persistent sessions expiring at once: PINGREQ and QoS 0 keep being answered, no event-loop stall`, async (t) => {
     const dir = dataDir();
-    await seed(dir);
+    const seeded = Date.now();
+    await seed(dir, seeded);
     const server = await startTestServer({ persistence: 'sqlite', dataDir: dir, sysIntervalSec: '0' });
     const broker = server.server.broker;
+    // Watched from here, before the first expiry (recovery itself, one synchronous read, is not).
     const monitor = monitorEventLoopDelay({ resolution: 10 });
+    monitor.enable();
+    const pauses = watchPauses(() => broker.sessions.size);
     let client: WireClient | undefined;
     try {
-      assert.equal(broker.sessions.size, SESSIONS, 'the sessions were recovered before they expired');
+      const startedIn = Date.now() - seeded;
+      assert.equal(broker.sessions.size, SESSIONS, `the sessions were recovered before they expired (seed + start took ${startedIn} ms of ${EXPIRY_SEC * 1000})`);
       ({ client } = await WireClient.connect(server.port(), { clientId: 'pinger' }));
       client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ping/#', qos: 0 }] });
       assert.equal((await client.next()).cmd, 'suback');
-      monitor.enable();
       const deadline = Date.now() + (EXPIRY_SEC + 20) * 1000;
       let rounds = 0;
       let afterExpiry = 0;
-      // Bounded by count and time; goes on a few rounds past the expiry so the store writes it
-      // caused happen while the client is being served.
+      // Bounded by count and time; goes on 20 rounds (200 ms and more) past the expiry so the
+      // store writes it caused, which trail it by a batch or two, happen while the client is served.
       for (; rounds < 5000 && Date.now() < deadline && afterExpiry < 20; rounds++) {
         client.send({ cmd: 'pingreq' });
         assert.equal((await client.next(5000)).cmd, 'pingresp');
@@ -60,14 +95,18 @@ describe('durability: session expiry cleanup', () => {
         const p = await client.next(5000);
         assert.deepEqual([p.cmd, p.topic], ['publish', `ping/${rounds}`]);
         if (broker.sessions.size === 1) afterExpiry++;
-        else await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 10));
       }
+      pauses.stop();
       monitor.disable();
-      const maxMs = monitor.max / 1e6;
-      t.diagnostic(`rounds=${rounds} eventLoopDelay max=${maxMs.toFixed(1)} ms p99=${(monitor.percentile(99) / 1e6).toFixed(1)} ms`);
+      const { wall, busy } = pauses;
+      const delay = `eventLoopDelay max=${(monitor.max / 1e6).toFixed(1)} ms p99=${(monitor.percentile(99) / 1e6).toFixed(1)} ms`;
+      const report = `startup=${startedIn} ms rounds=${rounds} ${delay}; longest pause ${wall.ms} ms (sessions ${wall.sessions}); most CPU in one pause ${busy.ms} ms (sessions ${busy.sessions})`;
+      t.diagnostic(report);
       assert.equal(broker.sessions.size, 1, 'every seeded session expired; only the pinger is left');
-      assert.ok(maxMs < MAX_LOOP_DELAY_MS, `event loop delay stayed under ${MAX_LOOP_DELAY_MS} ms (max ${maxMs.toFixed(1)} ms)`);
+      assert.ok(busy.ms < MAX_BUSY_MS, `the event loop never worked ${MAX_BUSY_MS} ms without a break: ${report}`);
     } finally {
+      pauses.stop();
       monitor.disable();
       client?.end();
       await server.close();

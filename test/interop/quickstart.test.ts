@@ -23,9 +23,18 @@ describe('the quickstart, as written', () => {
   let certs: DevCertificateFiles;
   let stranger: DevCertificateFiles;
   let server: RunningServer;
+  /** Serves the quickstart's HTML page from an origin of its own, as a user's web server would. */
+  let pageServer: Server;
+  let pageHtml = '';
   const port = (scheme: string) => server.listeners.find((l) => l.scheme === scheme)!.port;
 
   before(async () => {
+    pageServer = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(pageHtml);
+    });
+    await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', () => r()));
+    const pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
     dir = mkdtempSync(join(tmpdir(), 'starling-quickstart-'));
     certs = await generateDevCertificates(join(dir, 'certs'), { hosts: ['localhost', '127.0.0.1'] });
     stranger = await generateDevCertificates(join(dir, 'stranger'), { hosts: ['localhost'] });
@@ -42,6 +51,8 @@ describe('the quickstart, as written', () => {
         'mqttTlsRequireTrustedClientCertOnConnect=true',
         'mqttTlsPskIdentity=device1:s3cret;device2:other',
         'persistence=memory',
+        '# the README line for the HTML page: the origin it is served from may open WebSockets',
+        `webSocketAllowedOrigins=${pageOrigin}`,
         '',
       ].join('\n'),
     );
@@ -49,6 +60,7 @@ describe('the quickstart, as written', () => {
   });
   after(async () => {
     await server?.close();
+    await new Promise<void>((r) => (pageServer ? pageServer.close(() => r()) : r()));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -128,7 +140,6 @@ describe('the quickstart, as written', () => {
 
   describe("the quickstart's HTML page in Chromium", () => {
     let browser: Browser;
-    let pageServer: Server;
     before(async () => {
       if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install the Debian package "chromium"`);
       browser = await chromium.launch({
@@ -138,13 +149,12 @@ describe('the quickstart, as written', () => {
     });
     after(async () => {
       await browser?.close();
-      await new Promise<void>((r) => (pageServer ? pageServer.close(() => r()) : r()));
     });
 
     it('connects to ws://127.0.0.1:PORT/mqtt from the page and receives a message published from Node', async () => {
       const wsPort = port('ws');
       // The page from the quickstart, served by this test; MQTT.js comes from the broker itself.
-      const html = `<!DOCTYPE html>
+      pageHtml = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="UTF-8"><title>weboscoket MQTT</title>
 <script src="http://127.0.0.1:${wsPort}/mqtt.min.js"></script></head>
 <body>Use websocket client to connect to MQTT server<pre id="log"></pre></body>
@@ -164,11 +174,6 @@ describe('the quickstart, as written', () => {
   })
   client.on('message', (topic, message) => log('Received Message: ' + message.toString() + ' On topic: ' + topic))
 </script></html>`;
-      pageServer = createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/html' });
-        res.end(html);
-      });
-      await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', () => r()));
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${(pageServer.address() as AddressInfo).port}/`);
       const logHas = (text: string) => `document.getElementById('log').textContent.includes(${JSON.stringify(text)})`;

@@ -61,6 +61,7 @@ describe('metrics', () => {
     assert.equal(p.types.get('starling_messages_received_total'), 'counter');
     assert.equal(p.types.get('starling_connections'), 'gauge');
     assert.equal(p.types.get('starling_store_write_seconds'), 'histogram');
+    assert.equal(p.types.get('starling_store_open_seconds'), 'histogram');
     for (const s of p.samples) {
       const family = s.name.replace(/_(bucket|sum|count)$/, '');
       assert.ok(p.types.has(s.name) || p.types.has(family), `${s.name} has a TYPE line`);
@@ -98,12 +99,15 @@ describe('metrics', () => {
     assert.ok(Math.abs(sampleValue(p, 'starling_store_write_seconds_sum') - 0.5055) < 1e-9);
   });
 
-  it('timedStore times every apply, failed ones too, and passes everything through', async () => {
+  it('timedStore times open and every apply, failed ones too, and passes everything through', async () => {
     const seen: number[] = [];
+    const opens: number[] = [];
     const inner = new MemoryStore();
-    const store = timedStore(inner, (s) => seen.push(s));
+    const store = timedStore(inner, (s) => seen.push(s), (s) => opens.push(s));
     assert.equal(store.durable, inner.durable);
     await store.open();
+    assert.equal(opens.length, 1, 'open is timed apart from writes');
+    assert.equal(seen.length, 0);
     await store.apply([{ op: 'retained.put', message: { id: '1', topic: 't', payload: Buffer.from('v'), qos: 0, retain: true, createdAt: 0 } }]);
     assert.equal(seen.length, 1);
     assert.ok(seen[0] >= 0 && seen[0] < 5);

@@ -35,36 +35,76 @@ const op = fc.oneof(
 const record = (filter: string, qos: number): SubscriptionRecord => ({ filter, qos: qos as 0 | 1 | 2, noLocal: false, retainAsPublished: false, retainHandling: 0 });
 
 describe('SubscriptionIndex route cache', () => {
-  it('matches like the reference matcher after any sequence of subscribes and unsubscribes', () => {
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const index = new SubscriptionIndex();
-        const sessions = [0, 1, 2, 3].map((i) => new Session(`c${i}`, 4, 0));
-        const live = new Map<string, number>(); // `client|filter` -> qos
-        for (const o of ops) {
-          if (o.kind === 'sub') {
-            index.add(sessions[o.client]!, record(o.filter, o.qos));
-            live.set(`${o.client}|${o.filter}`, o.qos);
-          } else if (o.kind === 'unsub') {
-            index.remove(sessions[o.client]!, o.filter);
-            live.delete(`${o.client}|${o.filter}`);
-          } else {
-            // Twice: the second match comes from the cache.
-            for (let round = 0; round < 2; round++) {
-              const got = index.match(o.topic, undefined).map((d) => `${d.session.clientId}:${d.qos}`).sort();
-              const want = new Map<string, number>();
-              for (const [key, qos] of live) {
-                const [client, filter] = key.split('|') as [string, string];
-                // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1].
-                if (refMatches(filter, o.topic)) want.set(client, Math.max(want.get(client) ?? 0, qos));
+  // A cache of 2 topics is evicting all the time; the default one never is, in these sequences.
+  for (const routeCacheMax of [undefined, 2]) {
+    it(`matches like the reference matcher after any sequence of subscribes and unsubscribes (cache ${routeCacheMax ?? 'default'})`, () => {
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+          const index = new SubscriptionIndex({ routeCacheMax });
+          const sessions = [0, 1, 2, 3].map((i) => new Session(`c${i}`, 4, 0));
+          const live = new Map<string, number>(); // `client|filter` -> qos
+          for (const o of ops) {
+            if (o.kind === 'sub') {
+              index.add(sessions[o.client]!, record(o.filter, o.qos));
+              live.set(`${o.client}|${o.filter}`, o.qos);
+            } else if (o.kind === 'unsub') {
+              index.remove(sessions[o.client]!, o.filter);
+              live.delete(`${o.client}|${o.filter}`);
+            } else {
+              // Twice: the second match comes from the cache.
+              for (let round = 0; round < 2; round++) {
+                const got = index.match(o.topic, undefined).map((d) => `${d.session.clientId}:${d.qos}`).sort();
+                const want = new Map<string, number>();
+                for (const [key, qos] of live) {
+                  const [client, filter] = key.split('|') as [string, string];
+                  // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1].
+                  if (refMatches(filter, o.topic)) want.set(client, Math.max(want.get(client) ?? 0, qos));
+                }
+                assert.deepEqual(got, [...want].map(([c, q]) => `c${c}:${q}`).sort(), `topic ${o.topic}, round ${round}`);
               }
-              assert.deepEqual(got, [...want].map(([c, q]) => `c${c}:${q}`).sort(), `topic ${o.topic}, round ${round}`);
             }
           }
-        }
-      }),
-      { numRuns: 300 },
-    );
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('when full, drops its oldest half and keeps the topics cached since', () => {
+    const index = new SubscriptionIndex({ routeCacheMax: 8 });
+    const s = new Session('s', 4, 0);
+    index.add(s, record('t/+', 0));
+    for (let i = 0; i < 8; i++) index.match(`t/${i}`, undefined);
+    assert.equal(index.cachedRoutes, 8);
+    index.match('t/8', undefined); // a miss on a full cache: t/0..t/3 go
+    assert.equal(index.cachedRoutes, 5);
+    for (let i = 4; i <= 8; i++) assert.equal(index.match(`t/${i}`, undefined).length, 1);
+    assert.equal(index.cachedRoutes, 5, 't/4..t/8 were still cached: no new entries');
+    assert.equal(index.match('t/0', undefined).length, 1);
+    assert.equal(index.cachedRoutes, 6, 't/0 was evicted and is cached again');
+  });
+
+  it('folds overlapping and shared matches into one delivery per session, and reuses nothing between matches', () => {
+    const index = new SubscriptionIndex();
+    const a = new Session('a', 5, 0);
+    const b = new Session('b', 5, 0);
+    index.add(a, { ...record('x/+', 0), subscriptionId: 1 });
+    index.add(a, { ...record('x/#', 2), subscriptionId: 2, retainAsPublished: true });
+    index.add(b, record('x/y', 1));
+    index.add(b, record('$share/g/x/y', 0));
+    const first = index.match('x/y', undefined);
+    const second = index.match('x/y', undefined);
+    assert.notEqual(first, second);
+    for (const got of [first, second]) {
+      assert.deepEqual(
+        got.map((d) => ({ id: d.session.clientId, qos: d.qos, rap: d.retainAsPublished, ids: d.subscriptionIds && [...d.subscriptionIds].sort() })).sort((p, q) => p.id.localeCompare(q.id)),
+        [
+          { id: 'a', qos: 2, rap: true, ids: [1, 2] },
+          { id: 'b', qos: 1, rap: false, ids: undefined },
+        ],
+      );
+    }
+    assert.notEqual(first[0], second[0], 'each match builds its own deliveries');
   });
 
   it('keeps a shared group round-robin across cached matches', () => {

@@ -36,16 +36,20 @@ describe('limits: maxConnections and maxConnectionsPerAddress', () => {
   });
   after(() => t.close());
 
-  it('refuses a third connection from one address and a fourth overall, counting each cause apart', async () => {
+  it('refuses a third connection from one address and a fourth overall with a CONNACK that says why, counting each cause apart', async () => {
     const port = t.port();
+    const code = (expected: number) => (err: Error & { code?: number }) => err.code === expected;
     const a1 = await connectFrom(port, '127.0.0.1', { clientId: 'addr1-a' });
     const a2 = await connectFrom(port, '127.0.0.1', { clientId: 'addr1-b' });
-    await assert.rejects(connectFrom(port, '127.0.0.1', { clientId: 'addr1-c' }), /closed before CONNACK/, 'per-address limit');
+    // MQTT 5: 0x97 Quota exceeded for the per-address limit.
+    await assert.rejects(connectFrom(port, '127.0.0.1', { clientId: 'addr1-c', protocolVersion: 5 }), code(0x97), 'per-address limit');
     const b1 = await connectFrom(port, '127.0.0.2', { clientId: 'addr2-a' });
-    await assert.rejects(connectFrom(port, '127.0.0.3', { clientId: 'addr3-a' }), /closed before CONNACK/, 'total limit, from a fresh address');
+    // MQTT 3.1.1: return code 3 Server unavailable; MQTT 5: 0x89 Server busy for the total.
+    await assert.rejects(connectFrom(port, '127.0.0.3', { clientId: 'addr3-a' }), code(3), 'total limit, from a fresh address');
+    await assert.rejects(connectFrom(port, '127.0.0.3', { clientId: 'addr3-b', protocolVersion: 5 }), code(0x89), 'total limit, MQTT 5');
     assert.equal(await limitHits(t, 'maxConnectionsPerAddress'), 1);
-    assert.equal(await limitHits(t, 'maxConnections'), 1);
-    assert.equal(sampleValue(await scrape(t), 'starling_connections_refused_total'), 2, 'the total stays the sum of both causes');
+    assert.equal(await limitHits(t, 'maxConnections'), 2);
+    assert.equal(sampleValue(await scrape(t), 'starling_connections_refused_total'), 3, 'the total stays the sum of both causes');
     // A place freed is a place again.
     await endClient(a1);
     await waitUntil(() => t.server.connections.size === 2, 'the broker to see the close');
@@ -64,6 +68,7 @@ describe('limits enforced by the channel', () => {
       connectTimeoutSec: '1',
       mqttMessageMaxLength: '1024',
       maxInflightMessages: '5',
+      mqttReceiveMaximum: '20',
     });
   });
   after(() => t.close());
@@ -113,16 +118,18 @@ describe('limits enforced by the channel', () => {
     assert.equal((await limitHits(t, 'packetTooLarge')) - before, 1);
   });
 
-  it('closes a client over our Receive Maximum with DISCONNECT 0x93 [MQTT-3.3.4-7], and counts it', async () => {
+  it('advertises mqttReceiveMaximum in CONNACK and closes a client over it with DISCONNECT 0x93 [MQTT-3.3.4-7], and counts it', async () => {
     const before = await limitHits(t, 'receiveMaximum');
     const { client, connack } = await WireClient.connect(t.port(), { clientId: 'rx-max' }, 5);
     const max = connack.properties?.receiveMaximum ?? 65535;
-    // QoS 2 PUBLISHes never released: ids 1..max fill the window, one more is over it.
+    assert.equal(max, 20, 'the configured Receive Maximum is advertised (3.2.2.3.3)');
+    // QoS 2 PUBLISHes never released: ids 1..max fill the window; one more exchange, a QoS 1
+    // (a QoS 2 on an id still open would be a resend, not a new exchange), is over it.
     // Bytes written by hand (8 each: topic "r", no properties, empty payload) to keep it quick.
     const burst = Buffer.alloc((max + 1) * 8);
     for (let i = 0; i <= max; i++) {
       const id = (i % max) + 1;
-      burst.set([0x34, 6, 0, 1, 0x72, id >> 8, id & 0xff, 0], i * 8);
+      burst.set([i < max ? 0x34 : 0x32, 6, 0, 1, 0x72, id >> 8, id & 0xff, 0], i * 8);
     }
     const disconnect = new Promise<WirePacket | undefined>((resolve) => {
       // Past the CONNACK, read the stream ourselves: tens of thousands of PUBRECs come first.
@@ -139,7 +146,8 @@ describe('limits enforced by the channel', () => {
     client.end();
   });
 
-  it('never has more unacknowledged QoS 1 deliveries out to a client than maxInflightMessages', async () => {
+  it('never has more unacknowledged QoS 1 deliveries out to a client than maxInflightMessages, and counts what waited', async () => {
+    const hitsBefore = await limitHits(t, 'maxInflightMessages');
     const { client: sub } = await WireClient.connect(t.port(), { clientId: 'window-sub' });
     sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'win/#', qos: 1 }] });
     assert.equal((await sub.next()).cmd, 'suback');
@@ -151,6 +159,7 @@ describe('limits enforced by the channel', () => {
     const session = t.server.broker.sessions.get('window-sub')!;
     assert.equal(session.inflight.size, 5, 'the window is full');
     assert.equal(session.queuedCount, 7, 'the rest waits in the queue');
+    assert.equal((await limitHits(t, 'maxInflightMessages')) - hitsBefore, 7, 'each message held back by the window counted once');
     // Each PUBACK opens room for exactly one more.
     let received = 5;
     while (received < 12) {

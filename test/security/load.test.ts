@@ -2,9 +2,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import mqttPacket from 'mqtt-packet';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 function openIdle(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -14,13 +17,35 @@ function openIdle(port: number): Promise<Socket> {
   });
 }
 
-/** Round trip of one QoS 0 message through the broker, in ms. */
+/**
+ * Round trip of one QoS 0 message through the broker, in ms. It must arrive (within a generous
+ * 10 s); how fast is reported, not asserted: on a loaded 2-core machine any bound would be luck.
+ */
 async function roundTrip(pub: Awaited<ReturnType<typeof connectClient>>, inbox: Inbox, n: number): Promise<number> {
   const started = performance.now();
   pub.publish('probe/rt', String(n));
-  await inbox.waitFor(n + 1, 5000);
+  await inbox.waitFor(n + 1, 10_000);
   return performance.now() - started;
 }
+
+/** A full garbage collection without starting node with --expose-gc (the flag is set at run time). */
+function fullGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/**
+ * JavaScript heap plus Buffer memory (message payloads live outside the heap) after full
+ * collections: what the process really holds, not garbage waiting to be collected.
+ */
+function liveBytes(gc: () => void): number {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+const MiB = 1024 * 1024;
 
 describe('load: idle sockets', () => {
   let t: TestServer;
@@ -44,15 +69,15 @@ describe('load: idle sockets', () => {
         if (sockets.length % 2 === 0) s.write(Buffer.from([0x10, 0x20, 0x00, 0x04]));
         sockets.push(s);
       }
-      // The healthy pair is served while the idle sockets pile up.
-      assert.ok((await roundTrip(pub, inbox, batch)) < 1000);
+      // The healthy pair is served while the idle sockets pile up (roundTrip fails if it is not).
+      await roundTrip(pub, inbox, batch);
     }
     const deadline = Date.now() + 8000;
     while (closed.size < sockets.length && Date.now() < deadline) await sleep(50);
     assert.equal(closed.size, sockets.length, 'the connect timeout closed every idle socket');
     assert.equal(t.server.broker.stats.limits.connectTimeout, sockets.length, 'each close counted as a connectTimeout limit hit');
     assert.ok(sub.connected && pub.connected);
-    assert.ok((await roundTrip(pub, inbox, 20)) < 1000);
+    await roundTrip(pub, inbox, 20);
     await Promise.all([endClient(sub), endClient(pub)]);
   });
 });
@@ -92,6 +117,10 @@ describe('load: a subscriber that stops reading', () => {
     const slowConn = [...t.server.connections].find((c) => c.channel.clientId === 'slow')!;
     assert.ok(slowConn, 'found the slow connection');
     const session = t.server.broker.sessions.get('slow')!;
+    // The broker runs in this process, so its memory is this process's: measured before the flood,
+    // during it (the slow client still holding its share) and after the slow client is gone.
+    const gc = fullGc();
+    const baseline = liveBytes(gc);
     // What the broker itself holds for the stalled client, sampled every round: its outgoing
     // buffer, its queue (count and payload bytes) and its in-flight window. Each has a limit, so
     // together they are bounded however much is published (about 11 MiB here).
@@ -111,6 +140,7 @@ describe('load: a subscriber that stops reading', () => {
       slowest.push(await roundTrip(prober, inbox, round));
       sample();
     }
+    const during = liveBytes(gc) - baseline;
     const stats = t.server.broker.stats;
     // The socket buffer stays within the limit plus the packet that crossed it (and what the kernel holds).
     assert.ok(peak.buffered <= maxOutgoing + 2 * 1100, `buffered ${peak.buffered} bytes`);
@@ -122,8 +152,18 @@ describe('load: a subscriber that stops reading', () => {
     assert.ok(held <= bound && held < published / 10, `the broker held at most ${held} bytes for it of ${published} published (bound ${bound})`);
     assert.ok(stats.drops.slowConsumer > 0, 'QoS 0 to the slow consumer was dropped');
     assert.ok(stats.drops.queueFull > 0, 'the QoS 1 queue overflowed by policy');
-    assert.ok(Math.max(...slowest) < 1000, `healthy round trips stayed fast: ${slowest.map((x) => x.toFixed(1)).join(', ')}`);
+    // Healthy clients kept being served: every probe arrived (roundTrip fails otherwise). Times are
+    // for the log only; on a loaded machine they say more about the machine than about the broker.
+    assert.equal(slowest.length, 20, `healthy round trips: ${slowest.map((x) => x.toFixed(1)).join(', ')} ms`);
+    // Memory: what the limits allow (about 0.7 MiB here) plus generous room for JIT code, parser
+    // buffers and allocator slack. A broker that kept what it dropped would hold most of the
+    // 11 MiB published and fail both bounds.
+    const mib = (n: number): string => (n / MiB).toFixed(1);
+    assert.ok(during < Math.min(6 * MiB, published / 2), `held ${mib(during)} MiB more during the flood (${mib(published)} MiB published)`);
     slow.destroy();
+    await waitUntil(() => !t.server.broker.sessions.has('slow'), 'the slow session to end', 10_000);
+    const afterwards = liveBytes(gc) - baseline;
+    assert.ok(afterwards < 4 * MiB, `held ${mib(afterwards)} MiB more once the slow client was gone (${mib(during)} MiB during the flood)`);
     await Promise.all([endClient(healthy), endClient(prober), endClient(flooder)]);
   });
 });

@@ -141,6 +141,26 @@ describe('StoreBatcher', () => {
     assert.deepEqual(store.batches.map(topics), [['t1', 't2', 't3'], ['t4'], ['t5', 't6', 't7', 't8'], ['t9']]);
   });
 
+  it('writes background work in small batches, in order, without shrinking the group commit of other writes', async () => {
+    const store = new FakeStore();
+    store.auto = true;
+    const b = new StoreBatcher(store, { maxBatchOps: 4, maxBackgroundOps: 2 });
+    const bg = (n: number): Promise<void> => b.write([op(n)], { background: true });
+    const all = [bg(1), bg(2), bg(3), b.write([op(4), op(5)]), b.write([op(6)]), bg(7), b.write([op(8)]), b.write([op(9)])];
+    await Promise.all(all);
+    // t3 would make the batch 3 ops (over 2 for background); t4-t6 fill a batch up to 4; t7
+    // cannot join a batch that already holds 4 (nor 2); t8 and t9 join t7's, up to 4.
+    assert.deepEqual(store.batches.map(topics), [['t1', 't2'], ['t3', 't4', 't5', 't6'], ['t7', 't8', 't9']]);
+  });
+
+  it('cuts a long background write into batch-sized pieces', async () => {
+    const store = new FakeStore();
+    store.auto = true;
+    const b = new StoreBatcher(store, { maxBackgroundOps: 2 });
+    await b.write([op(1), op(2), op(3), op(4), op(5)], { background: true });
+    assert.deepEqual(store.batches.map(topics), [['t1', 't2'], ['t3', 't4'], ['t5']]);
+  });
+
   it('yields to the event loop between batches, even when the store resolves at once', async () => {
     const store = new FakeStore();
     store.auto = true;

@@ -12,6 +12,8 @@ import { storeContract } from '../../src/store/contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import type { StoreOp } from '../../src/store/ports.js';
+import { loadConfig } from '../../src/config/load.js';
+import { openStore } from '../../src/server/server.js';
 
 let root = '';
 before(() => {
@@ -120,6 +122,23 @@ describe('SqliteStore files', () => {
     const second = new SqliteStore({ path: file });
     await second.open();
     await second.close();
+  });
+
+  it('commits with synchronous=NORMAL by default, FULL with persistenceSync=full', async () => {
+    for (const [sync, expected] of [[undefined, 'normal'], ['normal', 'normal'], ['full', 'full']] as const) {
+      const dataDir = path.dirname(freshPath());
+      // Through the config, as `starling start` builds it: the key reaches the connection.
+      const config = loadConfig({ env: {}, flags: { persistence: 'sqlite', dataDir, ...(sync ? { persistenceSync: sync } : {}) } });
+      const store = openStore(config);
+      assert.ok(store instanceof SqliteStore);
+      await store.open();
+      try {
+        assert.equal(store.synchronousMode, expected, `persistenceSync=${sync ?? '(default)'}`);
+        await store.apply(someOps);
+      } finally {
+        await store.close();
+      }
+    }
   });
 
   it('keeps every acknowledged batch when the process is killed with SIGKILL', async () => {

@@ -253,12 +253,32 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
     });
   });
 
-  it('warns at start-up when a listener accepts any origin (the explicit default *), and not with a list', async () => {
-    const anyOrigin = await listen();
+  it('warns at start-up when a listener accepts any origin (webSocketAllowedOrigins=*), and not with a list or the default', async () => {
+    const anyOrigin = await listen('ws://127.0.0.1:0', { webSocketAllowedOrigins: '*' });
     await client(anyOrigin.url(), 'mqtt', { origin: 'https://anywhere.example' });
     assert.ok(anyOrigin.lines.some((l) => l.level === 40 && ORIGIN_WARNING.test(l.msg)), 'warned about webSocketAllowedOrigins=*');
     const listed = await listen('ws://127.0.0.1:0', { webSocketAllowedOrigins: 'https://app.example.com' });
     assert.ok(!listed.lines.some((l) => ORIGIN_WARNING.test(l.msg)));
+    const byDefault = await listen();
+    assert.ok(!byDefault.lines.some((l) => ORIGIN_WARNING.test(l.msg)));
+  });
+
+  it('by default admits only clients without Origin and pages of the listener itself, whatever Host says', async () => {
+    const { url, l } = await listen();
+    const port = l.info.port;
+    await client(url(), 'mqtt');
+    await client(url(), 'mqtt', { origin: `http://127.0.0.1:${port}` });
+    await client(url(), 'mqtt', { origin: `http://localhost:${port}` });
+    const refused = async (origin: string, headers: Record<string, string> = {}): Promise<void> => {
+      await assert.rejects(client(url(), 'mqtt', { origin, headers }), (err: { status: number }) => err.status === 403, origin);
+    };
+    await refused('https://anywhere.example');
+    await refused(`https://127.0.0.1:${port}`); // another scheme is another origin
+    await refused(`http://127.0.0.1:${port + 1}`);
+    await refused('null');
+    // DNS rebinding: evil.example re-resolved to 127.0.0.1; the page's Host matches, its Origin does not.
+    await refused(`http://evil.example:${port}`, { host: `127.0.0.1:${port}` });
+    await refused(`http://evil.example:${port}`, { host: `evil.example:${port}` });
   });
 
   it('write returns false under backpressure and drain fires when the client reads again', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseSubprotocol, offeredSubprotocols, originAllowed } from '../../src/transport/ws-handshake.js';
+import { chooseSubprotocol, isOwnOrigin, offeredSubprotocols, originAllowed } from '../../src/transport/ws-handshake.js';
 import { classifyFirstBytes, adviceFor, spokenFromTlsError } from '../../src/transport/mistakes.js';
 import type { ListenerInfo } from '../../src/transport/transport.js';
 import { CONNECT_BYTES } from './helpers.js';
@@ -35,6 +35,21 @@ describe('WebSocket handshake rules', () => {
     assert.equal(originAllowed('https://any.where', ['*']), true);
     assert.equal(originAllowed('https://any.where', []), false, 'an empty list admits no browser page');
     assert.equal(originAllowed(undefined, []), true, 'but still every client without Origin');
+  });
+
+  it("recognises the listener's own origin by its bind host or the connection's local address, never by Host", () => {
+    const wildcard = { secure: false, host: '0.0.0.0', port: 8083 };
+    assert.equal(isOwnOrigin('http://192.0.2.7:8083', wildcard, '192.0.2.7'), true);
+    assert.equal(isOwnOrigin('http://192.0.2.7:8083', wildcard, '::ffff:192.0.2.7'), true, 'IPv4-mapped local address');
+    assert.equal(isOwnOrigin('http://localhost:8083', wildcard, '127.0.0.1'), true);
+    assert.equal(isOwnOrigin('http://localhost:8083', wildcard, '192.0.2.7'), false, 'localhost only on a loopback address');
+    assert.equal(isOwnOrigin('http://[::1]:8083', { ...wildcard, host: '::' }, '::1'), true);
+    assert.equal(isOwnOrigin('http://evil.example:8083', wildcard, '127.0.0.1'), false, 'a rebound DNS name is not ours');
+    assert.equal(isOwnOrigin('http://192.0.2.7:8084', wildcard, '192.0.2.7'), false, 'another port');
+    assert.equal(isOwnOrigin('https://192.0.2.7:8083', wildcard, '192.0.2.7'), false, 'another scheme');
+    assert.equal(isOwnOrigin('http://broker.example.com', { secure: false, host: 'broker.example.com', port: 80 }, '192.0.2.7'), true, 'default port');
+    assert.equal(isOwnOrigin('https://broker.example.com:8084', { secure: true, host: 'broker.example.com', port: 8084 }, '192.0.2.7'), true);
+    assert.equal(isOwnOrigin('null', wildcard, '127.0.0.1'), false);
   });
 });
 

@@ -1,5 +1,7 @@
-// The broker's admin API (/api/v1 on the origin that served the console), with a bearer token the
-// user types in. The token is kept in sessionStorage only if asked, and only for this tab.
+// The broker's admin API (/api/v1 on the origin that served the console), with a bearer token or
+// an admin user's name and password (HTTP Basic) that the user types in. The token is kept in
+// sessionStorage only if asked, and only for this tab; a password is never stored, only held in
+// memory while the page lives (it is the user's password-file password, likely used elsewhere too).
 
 export interface AdminClient {
   clientId: string;
@@ -47,9 +49,20 @@ export function storeToken(token: string | null): void {
   }
 }
 
+/** What the console shows the admin API: its token, or an admin user (httpAdminUsers) and password. */
+export type AdminCredentials = { token: string } | { user: string; password: string };
+
+/** The Authorization header for `c`. Basic is base64 of the UTF-8 bytes; btoa alone takes Latin-1 only. */
+export function authorization(c: AdminCredentials): string {
+  if ('token' in c) return `Bearer ${c.token}`;
+  let latin1 = '';
+  for (const byte of new TextEncoder().encode(`${c.user}:${c.password}`)) latin1 += String.fromCharCode(byte);
+  return `Basic ${btoa(latin1)}`;
+}
+
 export class AdminApi {
   constructor(
-    private readonly token: string,
+    private readonly credentials: AdminCredentials,
     // Relative to the page, so a console behind a reverse proxy under a sub-path still finds it.
     private readonly base = new URL('api/v1/', location.href).href,
   ) {}
@@ -57,8 +70,10 @@ export class AdminApi {
   private async call<T>(path: string, init: RequestInit = {}): Promise<T> {
     const res = await fetch(this.base + path, {
       ...init,
-      headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...(init.headers ?? {}) },
+      headers: { Authorization: authorization(this.credentials), Accept: 'application/json', ...(init.headers ?? {}) },
       cache: 'no-store',
+      // The header is set by hand; no cookie or cached credential of the browser rides along.
+      credentials: 'omit',
     });
     let body: unknown;
     try {
@@ -68,7 +83,8 @@ export class AdminApi {
     }
     if (!res.ok) {
       const msg = (body as { error?: string } | undefined)?.error ?? `${res.status} ${res.statusText}`;
-      throw new Error(res.status === 401 ? 'the admin token was refused' : msg);
+      if (res.status === 401) throw new Error('token' in this.credentials ? 'the admin token was refused' : 'the user name or password was refused');
+      throw new Error(msg);
     }
     return body as T;
   }

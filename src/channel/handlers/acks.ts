@@ -16,7 +16,8 @@ export function handlePuback(ch: Channel, packet: PubackPacket): void {
 
 export function handlePubrec(ch: Channel, packet: PubrecPacket): void | Promise<void> {
   const session = connected(ch, 'PUBREC');
-  // A PUBREC with a failure code ends the exchange: no PUBREL follows [MQTT-4.3.3-?].
+  // A PUBREC with a failure code ends the exchange: no PUBREL follows (a PUBREL answers only
+  // a PUBREC below 0x80 [MQTT-4.3.3-4]).
   if (packet.reasonCode !== undefined && packet.reasonCode >= 0x80) {
     ch.broker.discard(session, packet.packetId);
     return;
@@ -32,6 +33,8 @@ export function handlePubrec(ch: Channel, packet: PubrecPacket): void | Promise<
 
 export function handlePubrel(ch: Channel, packet: PubrelPacket): void | Promise<void> {
   const session = connected(ch, 'PUBREL');
+  // The exchange is over for flow control whether or not the id was known.
+  ch.inboundQos2.delete(packet.packetId);
   const r = ch.broker.inboundReleased(session, packet.packetId);
   const answer = (found: boolean): void => {
     if (found || ch.version !== 5) ch.send({ type: 'pubcomp', packetId: packet.packetId });

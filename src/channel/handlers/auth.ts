@@ -21,7 +21,7 @@ export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | un
 
 export function handleAuth(ch: Channel, packet: AuthPacket): void | Promise<void> {
   if (ch.version !== 5) throw protocolError('AUTH is an MQTT 5 packet');
-  // The method must be the one from CONNECT; without one, AUTH is not allowed [MQTT-3.15.2-1, MQTT-4.12.0-?].
+  // The method must be the one from CONNECT; without one, AUTH is not allowed [MQTT-4.12.0-7, MQTT-4.12.1-1].
   const method = packet.properties?.authenticationMethod;
   if (ch.authMethod === undefined || method !== ch.authMethod) throw protocolError('AUTH with a different or no authentication method');
   const data = packet.properties?.authenticationData;

@@ -15,6 +15,7 @@ import { codeOf } from '../../hooks/hooks.js';
 const MQTT31_MAX_CLIENT_ID = 23;
 /** What the broker supports, advertised in the MQTT 5 CONNACK. */
 export const TOPIC_ALIAS_MAXIMUM = 65_535;
+/** The largest Receive Maximum there is; ours is configured (mqttReceiveMaximum, options.receiveMaximum). */
 export const RECEIVE_MAXIMUM = 65_535;
 
 /** What CONNECT settled that the later steps need. */
@@ -114,6 +115,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
     protocolVersion: packet.protocolVersion,
     clean: packet.clean,
     expiryInterval,
+    identity: ch.info,
     ...(packet.will ? { will: ch.broker.willFor(ch.clientId, packet.will) } : {}),
   };
   const { session, sessionPresent } = await ch.broker.connect(ch, req);
@@ -150,7 +152,7 @@ function resolveClientId(packet: ConnectPacket): { clientId: string; assigned: b
 function connackProperties(ch: Channel, pending: PendingConnect, authData: Buffer | undefined): Properties {
   const opts = ch.broker.options;
   const p: Properties = {
-    receiveMaximum: RECEIVE_MAXIMUM,
+    receiveMaximum: opts.receiveMaximum,
     topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
     maximumPacketSize: opts.maxPacketSize,
     retainAvailable: 1,

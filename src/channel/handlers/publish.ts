@@ -7,7 +7,7 @@ import type { StoreOp } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { withinTopicLimits } from '../limits.js';
-import { RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM } from './connect.js';
+import { TOPIC_ALIAS_MAXIMUM } from './connect.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 
@@ -19,20 +19,24 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   const topic = ch.version === 5 ? resolveAlias(ch, packet) : packet.topic;
   ch.broker.stats.publishReceived++;
 
-  if (packet.qos > 0 && ch.version === 5) {
-    // Flow control: more unacknowledged QoS 1/2 than our Receive Maximum [MQTT-3.3.4-7].
-    if (ch.inboundQos1 + session.inbound.size >= RECEIVE_MAXIMUM) {
-      ch.broker.stats.limitHit('receiveMaximum');
-      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
-    }
-  }
-  // A QoS 2 PUBLISH whose id is awaiting PUBREL is a resend: acknowledge, do not route again [MQTT-4.3.3-10].
+  // A QoS 2 PUBLISH whose id is awaiting PUBREL is a resend: acknowledge, do not route again
+  // [MQTT-4.3.3-10]. Checked before flow control: a resend opens no new exchange, and a resumed
+  // client must be able to resend every id it left open [MQTT-4.4.0-1].
   if (packet.qos === 2 && session.inbound.has(packet.packetId!)) {
     ch.send({ type: 'pubrec', packetId: packet.packetId! });
     return;
   }
+  if (packet.qos > 0 && ch.version === 5) {
+    // Flow control: more unacknowledged QoS 1/2 than our Receive Maximum [MQTT-3.3.4-7]. The
+    // quota starts afresh with each connection (4.9), so only exchanges opened on this one count,
+    // not QoS 2 ids a resumed session still holds from an earlier one.
+    if (ch.inboundQos1 + ch.inboundQos2.size >= ch.broker.options.receiveMaximum) {
+      ch.broker.stats.limitHit('receiveMaximum');
+      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
+    }
+  }
 
-  // A payload marked as UTF-8 must be UTF-8 [MQTT-3.3.2-?]: refused with 0x99 (QoS 0 has no
+  // A payload marked as UTF-8 must be UTF-8 (3.3.2.3.2): refused with 0x99 (QoS 0 has no
   // acknowledgement to carry the code, so the connection is closed with it).
   if (packet.properties?.payloadFormatIndicator === 1 && !isWellFormedUtf8(packet.payload)) {
     if (packet.qos === 0) throw new MqttError(ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8');
@@ -57,6 +61,7 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   let extra: StoreOp[] | undefined;
   if (packet.qos === 2) {
     session.inbound.add(packet.packetId!);
+    ch.inboundQos2.add(packet.packetId!);
     if (session.persistent) extra = [{ op: 'inbound.put', clientId: ch.clientId, packetId: packet.packetId! }];
   }
 
@@ -67,7 +72,10 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
     (err: unknown) => {
       // Not stored, so not acknowledged: forget the packet id, or the publisher's resend would be
       // taken for a duplicate and answered without being routed (exactly-once would become never).
-      if (packet.qos === 2) session.inbound.delete(packet.packetId!);
+      if (packet.qos === 2) {
+        session.inbound.delete(packet.packetId!);
+        ch.inboundQos2.delete(packet.packetId!);
+      }
       throw err;
     },
   );
@@ -85,8 +93,12 @@ function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: V
   if (packet.qos === 0) return;
   const packetId = packet.packetId!;
   if (packet.qos === 1 && counted) ch.inboundQos1--;
-  // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC [MQTT-4.3.3-?].
-  if (packet.qos === 2 && code >= 0x80) ch.session?.inbound.delete(packetId);
+  // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC, and the id
+  // may start a new message [MQTT-4.3.3-9].
+  if (packet.qos === 2 && code >= 0x80) {
+    ch.session?.inbound.delete(packetId);
+    ch.inboundQos2.delete(packetId);
+  }
   const type = packet.qos === 1 ? 'puback' : 'pubrec';
   const properties = ackProperties(ch, words, reason);
   if (properties) return ch.send({ type, packetId, reasonCode: code, properties });
@@ -95,7 +107,7 @@ function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: V
 }
 
 /**
- * Topic aliases from the client [MQTT-3.3.2-?]: a non-empty topic with an alias sets it; an empty
+ * Topic aliases from the client (3.3.2.3.4) [MQTT-3.3.2-12]: a non-empty topic with an alias sets it; an empty
  * topic uses it. Alias 0 or above our maximum, or an unknown alias, is Topic Alias invalid (0x94).
  */
 function resolveAlias(ch: Channel, packet: PublishPacket): string {

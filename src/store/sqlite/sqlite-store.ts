@@ -7,7 +7,7 @@
 // whose apply() resolved (and so every ack sent after it) survives. What NORMAL gives up is the last
 // commits before a power cut or kernel crash; FULL (an fsync per commit) covers that at a large cost
 // per batch. The broker's promise is "an ack is never lost when the broker process dies", so NORMAL
-// is the default; pass `synchronous: 'full'` to also survive power loss.
+// is the default; pass `synchronous: 'full'` (config `persistenceSync=full`) to also survive power loss.
 //
 // Messages are stored once in `messages` and queue rows point at them; a message is deleted at the
 // end of the batch in which its last queue row goes (or that put it without any row pointing at it).
@@ -55,6 +55,12 @@ export class SqliteStore implements Store {
   async apply(ops: readonly StoreOp[]): Promise<void> {
     if (this.runBatch === undefined) throw new StoreError(`store ${this.path}: apply() before open() or after close()`);
     this.runBatch(ops);
+  }
+
+  /** What the open connection runs with, read back from SQLite (PRAGMA synchronous is per connection). */
+  get synchronousMode(): 'off' | 'normal' | 'full' | 'extra' | undefined {
+    const level = this.db?.pragma('synchronous', { simple: true }) as number | undefined;
+    return level === undefined ? undefined : (['off', 'normal', 'full', 'extra'] as const)[level];
   }
 
   async close(): Promise<void> {

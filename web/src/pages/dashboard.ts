@@ -1,11 +1,11 @@
 // Dashboard: live charts from $SYS over the console's own MQTT connection, the listener list from
 // the public /console.json (URLs are no secret: clients are given them), and the client table from
-// the admin API (with a kick action), which needs the admin token.
-import { append, bytes, checkbox, field, h, input, page, replace } from '../dom';
+// the admin API (with a kick action), which needs the admin token or an admin user's password.
+import { append, bytes, checkbox, field, h, input, page, replace, select } from '../dom';
 import { LineChart } from '../charts';
 import type { Connection } from '../connection';
 import type { SysFeed } from '../sys-feed';
-import { AdminApi, publicListeners, storeToken, storedToken, type AdminClient } from '../admin';
+import { AdminApi, publicListeners, storeToken, storedToken, type AdminClient, type AdminCredentials } from '../admin';
 
 const REFRESH_MS = 5000;
 const TRANSPORTS: Record<string, string> = { 'mqtt:': 'MQTT over TCP', 'mqtts:': 'MQTT over TLS', 'ws:': 'WebSocket', 'wss:': 'secure WebSocket' };
@@ -62,9 +62,25 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
   conn.onStatus(renderFeed);
 
   // ---- admin API: listeners and clients ----
+  const method = select([['token', 'Admin token'], ['user', 'Admin user and password']], 'token', { name: 'adminAuth' });
   const token = input({ name: 'adminToken', type: 'password', autocomplete: 'off', spellcheck: 'false' });
   token.value = storedToken();
   const remember = checkbox(token.value !== '', { name: 'rememberToken' });
+  const user = input({ name: 'adminUser', autocomplete: 'username', autocapitalize: 'off', spellcheck: 'false' });
+  const password = input({ name: 'adminPassword', type: 'password', autocomplete: 'current-password' });
+  const tokenFields = [field('Admin token', token, 'The broker’s admin token (Authorization: Bearer).'), field('Remember in this tab', remember)];
+  const userFields = [
+    field('Admin user', user, 'A user of the password file listed in httpAdminUsers.'),
+    field('Admin password', password, 'Kept in memory for this page only, never stored.'),
+  ];
+  const showMethod = (): void => {
+    for (const f of tokenFields) f.hidden = method.value !== 'token';
+    for (const f of userFields) f.hidden = method.value !== 'user';
+  };
+  method.addEventListener('change', showMethod);
+  showMethod();
+  // Taken from the form on Load; the password lives here, in memory, until the page goes.
+  let credentials: AdminCredentials | undefined = token.value ? { token: token.value } : undefined;
   const adminMessage = h('p', { class: 'form-message', role: 'alert' });
   const listenersBody = h('tbody');
   const clientsBody = h('tbody');
@@ -73,7 +89,7 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
   let visible = false;
   let confirming: string | undefined;
 
-  const api = (): AdminApi | undefined => (token.value ? new AdminApi(token.value) : undefined);
+  const api = (): AdminApi | undefined => (credentials ? new AdminApi(credentials) : undefined);
 
   const clientRow = (c: AdminClient): HTMLTableRowElement => {
     const kick = h('button', { type: 'button', class: 'small danger', 'aria-label': `Disconnect client ${c.clientId}` }, 'Kick');
@@ -135,7 +151,7 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
     void refreshListeners();
     const a = api();
     if (!a) {
-      replace(clientsBody, h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'Enter the admin token to list clients.')));
+      replace(clientsBody, h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'Enter the admin token, or an admin user and password, to list clients.')));
       return;
     }
     try {
@@ -153,17 +169,21 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
   const adminForm = h(
     'form',
     {
-      class: 'toolbar',
+      class: 'toolbar admin-auth',
       'aria-label': 'Admin API access',
       onsubmit: (ev: Event) => {
         ev.preventDefault();
-        storeToken(remember.checked ? token.value : null);
+        const byUser = method.value === 'user';
+        if (byUser) credentials = user.value && password.value ? { user: user.value, password: password.value } : undefined;
+        else credentials = token.value ? { token: token.value } : undefined;
+        storeToken(!byUser && remember.checked ? token.value : null);
         adminMessage.textContent = '';
         void refresh();
       },
     },
-    field('Admin token', token, 'The broker’s admin token (Authorization: Bearer).'),
-    field('Remember in this tab', remember),
+    field('Sign in with', method),
+    ...tokenFields,
+    ...userFields,
     h('button', { type: 'submit' }, 'Load'),
   );
 
