@@ -34,6 +34,14 @@ import { InterestTable, type Callback } from './interest.js';
 import { Membership } from './members.js';
 import { isNodeLocalTopic, RetainedSync, retainedBucketName, type LocalRetained } from './retained.js';
 
+/** How a node authenticates to NATS and secures the connection. */
+export interface NatsAuth {
+  user?: string;
+  pass?: string;
+  token?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
 export interface ClusterLinkOptions {
   /** NATS server URLs; the client fails over between them. */
   servers: string[];
@@ -56,6 +64,8 @@ export interface ClusterLinkOptions {
   timeoutMs?: number;
   /** Subjects longer than this use the space's bare root (subjects.ts). */
   maxSubjectLength?: number;
+  /** Credentials and TLS for the NATS servers (connect options of the NATS client). */
+  auth?: NatsAuth;
   /** How long a connecting client waits for the other nodes to answer for its session. Default 3000 ms. */
   moveTimeoutMs?: number;
   /**
@@ -479,6 +489,7 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
   try {
     nc = await connect({
       servers: opts.servers,
+      ...opts.auth,
       name: `starling-cluster-${opts.nodeId}`,
       timeout: opts.timeoutMs ?? 5000,
       // Once connected, a node outlives NATS server restarts and fail-overs: keep reconnecting.

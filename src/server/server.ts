@@ -23,7 +23,9 @@ import { createMetrics, timedStore } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
-import { generateNodeId, startClusterLink, type NatsClusterLink } from '../cluster/link.js';
+import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/link.js';
+import { NatsStore } from '../store/nats/nats-store.js';
+import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import type { ClusterLink } from '../broker/cluster-link.js';
 
@@ -69,8 +71,36 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
   };
 }
 
+/** NATS credentials and TLS from the configuration, for the cluster link and the NATS store. */
+export function natsAuth(config: Config): NatsAuth {
+  const auth: NatsAuth = {};
+  if (config.clusterNatsUser) auth.user = config.clusterNatsUser;
+  if (config.clusterNatsPassword) auth.pass = config.clusterNatsPassword;
+  if (config.clusterNatsToken) auth.token = config.clusterNatsToken;
+  if (config.clusterNatsTlsCaFile || config.clusterNatsTlsCertFile) {
+    auth.tls = {};
+    if (config.clusterNatsTlsCaFile) auth.tls.caFile = config.clusterNatsTlsCaFile;
+    if (config.clusterNatsTlsCertFile) auth.tls.certFile = config.clusterNatsTlsCertFile;
+    if (config.clusterNatsTlsKeyFile) auth.tls.keyFile = config.clusterNatsTlsKeyFile;
+  }
+  return auth;
+}
+
+const natsServers = (config: Config): string[] => config.clusterNatsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+
 function openStore(config: Config): Store {
   if (config.persistence === 'memory') return new MemoryStore();
+  if (config.persistence === 'nats') {
+    // The node's sessions, queues and retained messages in JetStream, named after the node, so
+    // they survive the loss of this machine (replicated with the NATS cluster).
+    return new NatsStore({
+      servers: natsServers(config),
+      prefix: nodeStorePrefix(config.clusterSubjectPrefix, config.clusterNodeId),
+      replicas: config.clusterRetainedReplicas,
+      name: `starling-store-${config.clusterNodeId}`,
+      ...natsAuth(config),
+    });
+  }
   mkdirSync(config.dataDir, { recursive: true });
   return new SqliteStore({ path: join(config.dataDir, 'starling.db') });
 }
@@ -125,7 +155,8 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   if (config.clusterNatsUrl) {
     try {
       cluster = await startClusterLink({
-        servers: config.clusterNatsUrl.split(',').map((u) => u.trim()).filter((u) => u !== ''),
+        servers: natsServers(config),
+        auth: natsAuth(config),
         nodeId: config.clusterNodeId || generateNodeId(),
         prefix: config.clusterSubjectPrefix,
         retainedReplicas: config.clusterRetainedReplicas,
