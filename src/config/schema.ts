@@ -166,6 +166,7 @@ export const schema = {
   clusterNatsTlsCaFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM file of the CA that signs the NATS servers\' certificates (TLS to NATS).' }),
   clusterNatsTlsCertFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM client certificate for NATS servers that require one (with clusterNatsTlsKeyFile).' }),
   clusterNatsTlsKeyFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM private key of clusterNatsTlsCertFile.' }),
+  clusterHeartbeatMs: def({ kind: 'int', default: 2000, group: 'Operations', min: 100, max: 60000, doc: 'How often a node tells the others it is alive, in ms; a node silent for three periods is lost (and, with persistence=nats, adopted).' }),
   clusterNodeId: def({ kind: 'string', default: '', group: 'Operations', doc: 'This node\'s id in the cluster (1..64 of A-Z a-z 0-9 _ -), unique per node; empty = host name and a random suffix, new at each start.', item: clusterToken }),
   clusterSubjectPrefix: def({ kind: 'string', default: 'starling', group: 'Operations', doc: 'Start of every NATS subject and of the retained bucket\'s name of the cluster; nodes of one cluster share it.', item: clusterPrefix }),
   clusterRetainedReplicas: def({ kind: 'int', default: 1, group: 'Operations', min: 1, max: 5, doc: 'JetStream replicas of the cluster\'s retained-message bucket when a node creates it (3 with a three-server NATS cluster).' }),

@@ -24,7 +24,7 @@ import { createHttpHandler } from '../observe/http.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/link.js';
-import { NatsStore } from '../store/nats/nats-store.js';
+import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
 import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import type { ClusterLink } from '../broker/cluster-link.js';
@@ -86,21 +86,24 @@ export function natsAuth(config: Config): NatsAuth {
   return auth;
 }
 
+/** Where the store of node `nodeId` lives with persistence=nats (this node's, or a lost one's). */
+function nodeStore(config: Config, nodeId: string): NatsStoreOptions {
+  return {
+    servers: natsServers(config),
+    prefix: nodeStorePrefix(config.clusterSubjectPrefix, nodeId),
+    replicas: config.clusterRetainedReplicas,
+    name: `starling-store-${config.clusterNodeId}${nodeId === config.clusterNodeId ? '' : `-adopting-${nodeId}`}`,
+    ...natsAuth(config),
+  };
+}
+
 const natsServers = (config: Config): string[] => config.clusterNatsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
 
 function openStore(config: Config): Store {
   if (config.persistence === 'memory') return new MemoryStore();
-  if (config.persistence === 'nats') {
-    // The node's sessions, queues and retained messages in JetStream, named after the node, so
-    // they survive the loss of this machine (replicated with the NATS cluster).
-    return new NatsStore({
-      servers: natsServers(config),
-      prefix: nodeStorePrefix(config.clusterSubjectPrefix, config.clusterNodeId),
-      replicas: config.clusterRetainedReplicas,
-      name: `starling-store-${config.clusterNodeId}`,
-      ...natsAuth(config),
-    });
-  }
+  // The node's sessions, queues and retained messages in JetStream, named after the node, so they
+  // survive the loss of this machine (replicated with the NATS cluster).
+  if (config.persistence === 'nats') return new NatsStore(nodeStore(config, config.clusterNodeId));
   mkdirSync(config.dataDir, { recursive: true });
   return new SqliteStore({ path: join(config.dataDir, 'starling.db') });
 }
@@ -157,6 +160,11 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
       cluster = await startClusterLink({
         servers: natsServers(config),
         auth: natsAuth(config),
+        heartbeatMs: config.clusterHeartbeatMs,
+        // With the node's state in JetStream, QoS 1/2 travel durably and lost nodes are adopted.
+        ...(config.persistence === 'nats'
+          ? { durable: { replicas: config.clusterRetainedReplicas, storeOf: (node: string) => nodeStore(config, node) } }
+          : {}),
         nodeId: config.clusterNodeId || generateNodeId(),
         prefix: config.clusterSubjectPrefix,
         retainedReplicas: config.clusterRetainedReplicas,
