@@ -275,6 +275,13 @@ export class Broker implements ChannelContext, ClusterSide {
     return moved;
   }
 
+  forgetSession(clientId: string): void {
+    const session = this.sessions.get(clientId);
+    if (!session || session.online) return;
+    session.will = undefined;
+    this.discardSession(session, true);
+  }
+
   importSession(transfer: SessionTransfer): boolean {
     const local = this.sessions.get(transfer.state.session.clientId);
     if (local?.online) return false;

@@ -49,4 +49,9 @@ export interface ClusterSide {
    * same id; false (and nothing changes) when a client is connected here with that id.
    */
   importSession(transfer: SessionTransfer): boolean;
+  /**
+   * Drops a stale copy of a session another node took over while this one was away: no will, no
+   * delivery; nothing happens when its client is connected here.
+   */
+  forgetSession(clientId: string): void;
 }

@@ -26,6 +26,9 @@ export class FakeBroker implements ClusterSide {
     this.sessions.delete(clientId);
     return transfer ? s : undefined;
   }
+  forgetSession(clientId: string): void {
+    this.sessions.delete(clientId);
+  }
   importSession(t: SessionTransfer): boolean {
     this.imported.push(t);
     this.sessions.set(t.state.session.clientId, t);
