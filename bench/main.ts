@@ -17,8 +17,9 @@ broker in turn, over TCP and over WebSocket, and prints a table with ratios.
 Options:
   --quick              short smoke run (1 s windows, fewer clients)
   --scenario N         run only scenario N (repeat or comma-separate: --scenario 1,3)
-  --broker NAME        only these brokers: starling, starling-workers (workers=2), mosquitto, aedes (repeatable;
-                       default: starling, mosquitto, aedes)
+  --broker NAME        only these brokers: starling, starling-workers (workers=2), starling-cluster (two
+                       nodes over nats-server, scenario 7 only), mosquitto, aedes (repeatable;
+                       default: starling, starling-cluster, mosquitto, aedes)
   --transport T        only tcp or ws (repeatable)
   --seconds S          length of each measured window (default 3, quick 1)
   --json FILE          also write the results as JSON

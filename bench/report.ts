@@ -26,7 +26,13 @@ export interface BenchReport {
   records: RunRecord[];
 }
 
-const NAMES: Record<BrokerName, string> = { starling: 'Starling', 'starling-workers': 'Starling workers=2', mosquitto: 'Mosquitto', aedes: 'Aedes' };
+const NAMES: Record<BrokerName, string> = {
+  starling: 'Starling',
+  'starling-workers': 'Starling workers=2',
+  'starling-cluster': 'Starling 2 nodes',
+  mosquitto: 'Mosquitto',
+  aedes: 'Aedes',
+};
 
 export function formatValue(v: number | undefined, digits = 0): string {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
@@ -52,7 +58,7 @@ export function formatReport(report: BenchReport, scenarios: readonly Scenario[]
       `generator and brokers share the machine's cores.`,
   );
   lines.push('');
-  const ratios = brokers.includes('starling') ? brokers.filter((b) => b !== 'starling' && b !== 'starling-workers') : [];
+  const ratios = brokers.includes('starling') ? brokers.filter((b) => !b.startsWith('starling')) : [];
   const head = ['#', 'Scenario', 'Transport', 'Metric', ...brokers.map((b) => NAMES[b]), ...ratios.map((b) => `Starling/${NAMES[b]}`)];
   lines.push(`| ${head.join(' | ')} |`);
   lines.push(`|${head.map((_, i) => (i >= 4 ? '---:' : '---')).join('|')}|`);

@@ -1,7 +1,7 @@
 // Runs the chosen scenarios: for each scenario and transport, each broker in turn on a fresh
 // process (so no broker inherits another run's backlog or heap, and only one runs at a time).
 // Everything started is stopped again, also when the run is aborted.
-import { BROKER_NAMES, brokerVersion, type BrokerName } from './brokers/commands.js';
+import { BROKER_NAMES, SINGLE_BROKERS, brokerVersion, type BrokerName } from './brokers/commands.js';
 import { launchBroker, type RunningBroker } from './brokers/launch.js';
 import type { TransportName } from './gen/conn.js';
 import type { Fleet } from './gen/fleet.js';
@@ -45,8 +45,8 @@ export async function runScenarios(opts: RunOptions): Promise<BenchReport> {
   const settings = settingsFor(opts.quick, opts.seconds);
   const scenarios: Scenario[] = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
   const versions: Record<string, string> = {};
-  for (const b of BROKER_NAMES) if (opts.brokers.includes(b) && b !== 'starling-workers') versions[b[0].toUpperCase() + b.slice(1)] = brokerVersion(b);
-  if (opts.brokers.includes('starling-workers') && !versions.Starling) versions.Starling = brokerVersion('starling');
+  for (const b of BROKER_NAMES) if (opts.brokers.includes(b) && !b.startsWith('starling-')) versions[b[0].toUpperCase() + b.slice(1)] = brokerVersion(b);
+  if (opts.brokers.some((b) => b.startsWith('starling-')) && !versions.Starling) versions.Starling = brokerVersion('starling');
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
     machine: machineInfo(),
@@ -58,12 +58,12 @@ export async function runScenarios(opts: RunOptions): Promise<BenchReport> {
   const running = new Running();
   const onAbort = (): void => void running.stopAll();
   signal.addEventListener('abort', onAbort, { once: true });
-  const total = scenarios.reduce((n, s) => n + (s.brokers ?? BROKER_NAMES).filter((b) => opts.brokers.includes(b)).length * opts.transports.length, 0);
+  const total = scenarios.reduce((n, s) => n + (s.brokers ?? SINGLE_BROKERS).filter((b) => opts.brokers.includes(b)).length * opts.transports.length, 0);
   let step = 0;
   try {
     for (const sc of scenarios) {
       for (const transport of opts.transports) {
-        for (const name of (sc.brokers ?? BROKER_NAMES).filter((b) => opts.brokers.includes(b))) {
+        for (const name of (sc.brokers ?? SINGLE_BROKERS).filter((b) => opts.brokers.includes(b))) {
           if (signal.aborted) return report;
           step++;
           let record: RunRecord | undefined;

@@ -10,10 +10,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../system.js';
 
-export type BrokerName = 'starling' | 'starling-workers' | 'mosquitto' | 'aedes';
-export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'starling-workers', 'mosquitto', 'aedes'];
-/** Run unless --broker says otherwise; `starling-workers` (workers=2) is asked for by name. */
-export const DEFAULT_BROKERS: readonly BrokerName[] = ['starling', 'mosquitto', 'aedes'];
+export type BrokerName = 'starling' | 'starling-workers' | 'starling-cluster' | 'mosquitto' | 'aedes';
+export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'starling-workers', 'starling-cluster', 'mosquitto', 'aedes'];
+/**
+ * Run unless --broker says otherwise; `starling-workers` (workers=2) is asked for by name.
+ * `starling-cluster` (two nodes over nats-server) runs the cross-node scenario only.
+ */
+export const DEFAULT_BROKERS: readonly BrokerName[] = ['starling', 'starling-cluster', 'mosquitto', 'aedes'];
+/** The single-broker scenarios (1-6) run against these. */
+export const SINGLE_BROKERS: readonly BrokerName[] = ['starling', 'starling-workers', 'mosquitto', 'aedes'];
 
 export const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
 
@@ -28,6 +33,8 @@ export interface CommandOptions {
   dir: string;
   tcpPort: number;
   wsPort: number;
+  /** The second node's ports (starling-cluster). */
+  peer?: { tcp: number; ws: number };
   /** Extra flags for Node-based brokers (e.g. --cpu-prof). */
   nodeFlags: string[];
 }
@@ -54,6 +61,11 @@ export function brokerCommand(name: BrokerName, o: CommandOptions): BrokerComman
         ].join('\n'),
       );
       return { command: process.execPath, args: [...o.nodeFlags, here('./starling-entry.js'), conf], persistence: 'SQLite' };
+    }
+    case 'starling-cluster': {
+      if (!o.peer) throw new Error('starling-cluster needs the second node\'s ports');
+      const args = [here('./cluster-entry.js'), o.dir, String(o.tcpPort), String(o.wsPort), String(o.peer.tcp), String(o.peer.ws)];
+      return { command: process.execPath, args: [...o.nodeFlags, ...args], persistence: 'SQLite per node, nats-server between' };
     }
     case 'mosquitto': {
       const conf = join(o.dir, 'mosquitto.conf');
@@ -96,6 +108,7 @@ export function brokerVersion(name: BrokerName): string {
   switch (name) {
     case 'starling':
     case 'starling-workers':
+    case 'starling-cluster':
       return packageVersion(join(repoRoot(), 'package.json'));
     case 'mosquitto': {
       const r = spawnSync(MOSQUITTO, ['-h'], { encoding: 'utf8' });

@@ -14,7 +14,8 @@ export interface RunningBroker {
   readonly pid: number;
   readonly persistence: string;
   readonly ports: { tcp: number; ws: number };
-  target(transport: TransportName): Target;
+  /** Where clients connect; `sub` is the second node of a cluster (the first otherwise). */
+  target(transport: TransportName, role?: 'pub' | 'sub'): Target;
   alive(): boolean;
   /** The last lines the broker printed (stdout and stderr), for error messages. */
   logTail(): string;
@@ -47,7 +48,15 @@ export async function launchBroker(name: BrokerName, opts: LaunchOptions = {}): 
   const tcpPort = await freePort();
   let wsPort = await freePort();
   while (wsPort === tcpPort) wsPort = await freePort();
-  const cmd = brokerCommand(name, { dir, tcpPort, wsPort, nodeFlags: opts.nodeFlags ?? [] });
+  const taken = new Set([tcpPort, wsPort]);
+  const another = async (): Promise<number> => {
+    let p = await freePort();
+    while (taken.has(p)) p = await freePort();
+    taken.add(p);
+    return p;
+  };
+  const peer = name === 'starling-cluster' ? { tcp: await another(), ws: await another() } : undefined;
+  const cmd = brokerCommand(name, { dir, tcpPort, wsPort, nodeFlags: opts.nodeFlags ?? [], ...(peer ? { peer } : {}) });
   const child = spawn(cmd.command, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let log = '';
   const keep = (d: Buffer): void => {
@@ -73,7 +82,7 @@ export async function launchBroker(name: BrokerName, opts: LaunchOptions = {}): 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
   for (;;) {
     if (exited) throw new Error(`${name} exited before it was ready:\n${log}`);
-    if ((await accepts(tcpPort)) && (await accepts(wsPort))) break;
+    if ((await accepts(tcpPort)) && (await accepts(wsPort)) && (!peer || ((await accepts(peer.tcp)) && (await accepts(peer.ws))))) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${name} did not open ports ${tcpPort}/${wsPort} in time:\n${log}`);
@@ -87,7 +96,10 @@ export async function launchBroker(name: BrokerName, opts: LaunchOptions = {}): 
     pid: child.pid!,
     persistence: cmd.persistence,
     ports: { tcp: tcpPort, ws: wsPort },
-    target: (transport) => ({ transport, host: '127.0.0.1', port: transport === 'tcp' ? tcpPort : wsPort, path: WS_PATH }),
+    target: (transport, role) => {
+      const ports = role === 'sub' && peer ? peer : { tcp: tcpPort, ws: wsPort };
+      return { transport, host: '127.0.0.1', port: transport === 'tcp' ? ports.tcp : ports.ws, path: WS_PATH };
+    },
     alive: () => !exited,
     logTail: () => log,
     stop: () =>

@@ -5,8 +5,9 @@ import { fanOut } from './fan-out.js';
 import { pairs } from './pairs.js';
 import { connections } from './connections.js';
 import { offline } from './offline.js';
+import { crossNode } from './cross-node.js';
 
-export const SCENARIOS: readonly Scenario[] = [fanIn(0), fanIn(1), fanOut, pairs, connections, offline];
+export const SCENARIOS: readonly Scenario[] = [fanIn(0), fanIn(1), fanOut, pairs, connections, offline, crossNode];
 
 export function scenarioById(id: number): Scenario | undefined {
   return SCENARIOS.find((s) => s.id === id);

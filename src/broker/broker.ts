@@ -292,15 +292,19 @@ export class Broker implements ChannelContext, ClusterSide {
    */
   publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number> {
     if (this.link) {
-      this.link.forward(message);
-      return this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true);
+      // A link that delivers durably (persistence=nats) resolves when the message survives this
+      // node; the acknowledgement waits for that too.
+      const forwarded = this.link.forward(message);
+      const routed = this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true);
+      if (!forwarded) return routed;
+      return Promise.all([forwarded, routed]).then(([, n]) => n);
     }
     return this.route(message, extraOps, LOCAL_SCOPE, true);
   }
 
-  routeRemote(message: StoredMessage, sharedKey?: string, onlyClient?: string): number | Promise<number> {
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>): number | Promise<number> {
     if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false);
-    if (onlyClient !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, onlyClient);
+    if (only !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, only);
     return this.route(message, undefined, REMOTE_PLAIN, message.retain);
   }
 
@@ -323,13 +327,22 @@ export class Broker implements ChannelContext, ClusterSide {
     return moved;
   }
 
-  importSession(transfer: SessionTransfer): void {
+  forgetSession(clientId: string): void {
+    const session = this.sessions.get(clientId);
+    if (!session || session.online) return;
+    session.will = undefined;
+    this.discardSession(session, true);
+  }
+
+  importSession(transfer: SessionTransfer): boolean {
     const local = this.sessions.get(transfer.state.session.clientId);
+    if (local?.online) return false;
     if (local) this.discardSession(local, false);
     rebuildSession(transfer, this.now(), (s) => {
       this.adopt(s);
       if (s.persistent) this.persistLater(fullSessionOps(s));
     });
+    return true;
   }
 
   private route(
@@ -337,7 +350,7 @@ export class Broker implements ChannelContext, ClusterSide {
     extraOps: StoreOp[] | undefined,
     scope: MatchScope,
     retain: boolean,
-    onlyClient?: string,
+    only?: string | ReadonlySet<string>,
   ): number | Promise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
@@ -345,7 +358,8 @@ export class Broker implements ChannelContext, ClusterSide {
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
     if (retain && message.retain) batch = this.retain(message, batch);
     const matches = this.subscriptions.match(message.topic, message.publisherId, scope);
-    const deliveries = onlyClient === undefined ? matches : matches.filter((d) => d.session.clientId === onlyClient);
+    const deliveries =
+      only === undefined ? matches : matches.filter((d) => (typeof only === 'string' ? d.session.clientId === only : only.has(d.session.clientId)));
     let messageStored = false;
     for (const d of deliveries) {
       const qos = (d.qos < message.qos ? d.qos : message.qos) as QoS;

@@ -16,7 +16,7 @@ export interface ClusterLink extends InterestListener {
    * to the nodes that want it. Shared subscriptions are served through the link only, so that one
    * member of a group across the whole cluster gets each message.
    */
-  forward(message: StoredMessage): void;
+  forward(message: StoredMessage): void | Promise<void>;
   /**
    * A client connected here; any other node holding a connection with this id must close it
    * [MQTT-3.1.4-2]. With `resume` (Clean Start 0) a link that can move sessions brings the client's
@@ -32,9 +32,10 @@ export interface ClusterSide {
    * Routes a message from another node to local subscribers, without forwarding it again.
    * `sharedKey` (`group\0filter`) delivers to that shared group's local member only; without it,
    * plain subscribers get it and a retained message updates the local retained index.
-   * `onlyClient` limits delivery to that client's session (a message re-sent after the session moved).
+   * `only` limits delivery to that client's session, or to those clients' sessions (a message re-sent
+   * after the session moved, or owed to the sessions of a lost node).
    */
-  routeRemote(message: StoredMessage, sharedKey?: string, onlyClient?: string): number | Promise<number>;
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>): number | Promise<number>;
   /** Another node took this client id: close the local connection, if any [MQTT-3.1.4-2]. */
   takeOver(clientId: string): void;
   /**
@@ -43,6 +44,14 @@ export interface ClusterSide {
    * session was here, once its removal from this node's store is durable.
    */
   releaseSession(clientId: string, transfer: boolean): Promise<SessionTransfer | undefined>;
-  /** Adopts a session released by another node (and stores it); replaces a local one of the same id. */
-  importSession(transfer: SessionTransfer): void;
+  /**
+   * Adopts a session released by another node (and stores it), replacing an offline local one of the
+   * same id; false (and nothing changes) when a client is connected here with that id.
+   */
+  importSession(transfer: SessionTransfer): boolean;
+  /**
+   * Drops a stale copy of a session another node took over while this one was away: no will, no
+   * delivery; nothing happens when its client is connected here.
+   */
+  forgetSession(clientId: string): void;
 }

@@ -59,10 +59,25 @@ export interface HubOptions {
   log: HubLog;
   /** How long a claim waits for a worker's answer before going on without it. Default 5000 ms. */
   releaseTimeoutMs?: number;
+  /**
+   * How long a worker that died is waited for: its subscriptions stay in place and messages for it
+   * are kept, and claims of its clients wait, until it is back. Default 15000 ms.
+   */
+  restartGraceMs?: number;
+  /** Messages kept for a worker that is down, at most. Default 100,000 (and 64 MiB). */
+  maxHeldMessages?: number;
+}
+
+/** A worker that died and is expected back. */
+interface Down {
+  held: Extract<PrimaryMessage, { t: 'msg' }>[];
+  bytes: number;
+  overflowed: boolean;
+  timer: NodeJS.Timeout;
 }
 
 export class IpcHub {
-  readonly counters = { forwarded: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0 };
+  readonly counters = { forwarded: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
   private readonly plain = new TopicTrie<number>();
   /** Shared interest by filter; values are `worker\0group`. */
   private readonly shared = new TopicTrie<string>();
@@ -71,7 +86,15 @@ export class IpcHub {
   private readonly live = new Set<number>();
   private readonly claims = new Map<string, Claim[]>();
   private readonly releases = new Map<number, Release>();
-  private readonly dumps = new Map<number, { requester: number; timer: NodeJS.Timeout }>();
+  private readonly dumps = new Map<number, { requester: number; timer: NodeJS.Timeout; then?: () => void }>();
+  /** Which worker holds each client id's session, as far as the hub has seen. */
+  private readonly owners = new Map<string, number>();
+  /** Workers that died and are expected back. */
+  private readonly down = new Map<number, Down>();
+  /** Claims waiting for a worker that is down (it holds their sessions). */
+  private readonly parked = new Map<number, Claim[]>();
+  /** Interest a restarted worker announced since its hello (what it had before and did not, goes). */
+  private readonly announced = new Map<number, Set<string>>();
   private nextId = 1;
 
   constructor(
@@ -87,7 +110,9 @@ export class IpcHub {
   receive(worker: number, m: WorkerMessage): void {
     switch (m.t) {
       case 'hello':
-        return this.hello(worker);
+        return this.hello(worker, m.sessions ?? []);
+      case 'synced':
+        return this.synced(worker);
       case 'interest':
         return this.interest(worker, m.filter, m.group, m.present, m.ack);
       case 'fwd':
@@ -101,18 +126,12 @@ export class IpcHub {
     }
   }
 
-  /** A worker exited: forget its interest, and stop waiting for its answers. */
-  workerGone(worker: number): void {
+  /**
+   * A worker exited. With `comingBack` (it is being restarted) its interest stays and messages for it
+   * are kept until it is back or `restartGraceMs` passes; otherwise its interest goes at once.
+   */
+  workerGone(worker: number, comingBack = false): void {
     this.live.delete(worker);
-    const interest = this.interests.get(worker);
-    if (interest) {
-      for (const filter of interest.plain) this.plain.remove(filter, worker);
-      for (const key of interest.shared) {
-        const [group, filter] = key.split('\0') as [string, string];
-        this.shared.remove(filter, `${worker}\0${group}`);
-      }
-      this.interests.delete(worker);
-    }
     for (const r of [...this.releases.values()]) {
       if (r.waiting.has(worker)) this.released(worker, r.id, undefined);
     }
@@ -122,24 +141,81 @@ export class IpcHub {
         this.dumps.delete(id);
       }
     }
+    if (comingBack && !this.down.has(worker)) {
+      const timer = setTimeout(() => this.givenUp(worker), this.opts.restartGraceMs ?? 15_000);
+      timer.unref();
+      this.down.set(worker, { held: [], bytes: 0, overflowed: false, timer });
+      return;
+    }
+    this.forgetInterest(worker);
+  }
+
+  /** A dead worker did not come back in time: its interest goes, waiting claims go on without it. */
+  private givenUp(worker: number): void {
+    const d = this.down.get(worker);
+    if (!d) return;
+    this.down.delete(worker);
+    if (d.held.length > 0) this.opts.log.warn({ worker, messages: d.held.length }, 'workers: a worker did not come back in time; messages kept for it are dropped');
+    this.counters.droppedForRestart += d.held.length;
+    if (!this.live.has(worker)) this.forgetInterest(worker);
+    this.unpark(worker);
+  }
+
+  private forgetInterest(worker: number): void {
+    const interest = this.interests.get(worker);
+    if (interest) {
+      for (const filter of interest.plain) this.plain.remove(filter, worker);
+      for (const key of interest.shared) {
+        const [group, filter] = key.split('\0') as [string, string];
+        this.shared.remove(filter, `${worker}\0${group}`);
+      }
+      this.interests.delete(worker);
+    }
   }
 
   // ---- start-up ------------------------------------------------------------------------------
 
-  private hello(worker: number): void {
-    this.workerGone(worker);
+  private hello(worker: number, sessions: string[]): void {
+    const restarted = this.down.get(worker);
+    if (restarted) {
+      // Back: keep routing on the interest it had until it has announced its own ('synced').
+      clearTimeout(restarted.timer);
+      this.down.delete(worker);
+      this.announced.set(worker, new Set());
+    } else {
+      this.workerGone(worker);
+      this.announced.delete(worker);
+    }
+    // A session another worker took over while this one was away is a stale copy here.
+    for (const clientId of sessions) {
+      const owner = this.owners.get(clientId);
+      if (owner !== undefined && owner !== worker && (this.live.has(owner) || this.down.has(owner))) {
+        this.counters.staleSessionsForgotten++;
+        this.send(worker, { t: 'forget', clientId });
+      } else this.owners.set(clientId, worker);
+    }
     const source = this.workers().find((w) => w !== worker);
     this.live.add(worker);
-    if (source === undefined) return this.send(worker, { t: 'welcome' });
+    // What was published for it while it was down follows the welcome (the link holds messages that
+    // arrive before the welcome until it is applied).
+    const held = restarted?.held ?? [];
+    const deliverHeld = (): void => {
+      for (const m of held) this.send(worker, m);
+    };
+    if (source === undefined) {
+      this.send(worker, { t: 'welcome' });
+      return deliverHeld();
+    }
     const id = this.nextId++;
     const timer = setTimeout(() => {
       // The source did not answer: start from the local store rather than not at all.
       this.dumps.delete(id);
       this.opts.log.warn({ worker, source }, 'workers: no retained messages copied to a starting worker');
       this.send(worker, { t: 'welcome' });
+      deliverHeld();
     }, this.opts.releaseTimeoutMs ?? 5000);
     timer.unref();
-    this.dumps.set(id, { requester: worker, timer });
+    this.dumps.set(id, { requester: worker, timer, then: deliverHeld });
     this.send(source, { t: 'dump', id });
   }
 
@@ -149,6 +225,31 @@ export class IpcHub {
     clearTimeout(d.timer);
     this.dumps.delete(id);
     this.send(d.requester, { t: 'welcome', retained });
+    d.then?.();
+  }
+
+  /** A (re)started worker has announced its interest: drop what it had before and no longer has. */
+  private synced(worker: number): void {
+    const announced = this.announced.get(worker);
+    this.announced.delete(worker);
+    if (announced) {
+      const mine = this.interestOf(worker);
+      for (const filter of [...mine.plain]) if (!announced.has(filter)) this.setInterest(worker, filter, undefined, false);
+      for (const key of [...mine.shared]) {
+        if (announced.has(key)) continue;
+        const [group, filter] = key.split('\0') as [string, string];
+        this.setInterest(worker, filter, group, false);
+      }
+    }
+    // Its sessions are loaded: the claims that waited for them go ahead.
+    this.unpark(worker);
+  }
+
+  private unpark(worker: number): void {
+    const waiting = this.parked.get(worker);
+    if (!waiting) return;
+    this.parked.delete(worker);
+    for (const c of waiting) this.startClaim(c);
   }
 
   // ---- interest and routing -------------------------------------------------------------------
@@ -160,6 +261,7 @@ export class IpcHub {
   }
 
   private interest(worker: number, filter: string, group: string | undefined, present: boolean, ack?: number): void {
+    if (present) this.announced.get(worker)?.add(group === undefined ? filter : `${group}\0${filter}`);
     this.setInterest(worker, filter, group, present);
     if (ack !== undefined) this.send(worker, { t: 'ack', id: ack });
   }
@@ -216,11 +318,27 @@ export class IpcHub {
   }
 
   private deliver(worker: number, message: Extract<PrimaryMessage, { t: 'msg' }>): void {
+    const down = this.down.get(worker);
+    if (down) return this.hold(worker, down, message);
     this.counters.delivered++;
     if (message.shared === undefined) {
       for (const r of this.releases.values()) r.sentMeanwhile.get(worker)?.push(message.m);
     }
     this.send(worker, message);
+  }
+
+  /** Keeps a message for a worker that is being restarted (bounded). */
+  private hold(worker: number, down: Down, message: Extract<PrimaryMessage, { t: 'msg' }>): void {
+    const bytes = message.m.payload.length + message.m.topic.length;
+    if (down.held.length >= (this.opts.maxHeldMessages ?? 100_000) || down.bytes + bytes > 64 * 1024 * 1024) {
+      if (!down.overflowed) this.opts.log.warn({ worker }, 'workers: too many messages kept for a restarting worker; dropping the rest');
+      down.overflowed = true;
+      this.counters.droppedForRestart++;
+      return;
+    }
+    down.held.push(message);
+    down.bytes += bytes;
+    this.counters.heldForRestart++;
   }
 
   // ---- claims and moving sessions ----------------------------------------------------------------
@@ -237,6 +355,14 @@ export class IpcHub {
   }
 
   private startClaim(c: Claim): void {
+    // The session is on a worker that is being restarted: wait until it is back with it.
+    const owner = this.owners.get(c.clientId);
+    if (owner !== undefined && owner !== c.worker && (this.down.has(owner) || this.announced.has(owner))) {
+      const list = this.parked.get(owner);
+      if (list) list.push(c);
+      else this.parked.set(owner, [c]);
+      return;
+    }
     const others = this.workers().filter((w) => w !== c.worker);
     if (others.length === 0) return this.finishClaim(c);
     const id = this.nextId++;
@@ -292,6 +418,7 @@ export class IpcHub {
       }
     }
     this.counters.sessionsMoved++;
+    this.owners.set(r.clientId, r.claimant);
     this.send(r.claimant, { t: 'claimed', id: r.claimId, transfer: r.moved });
     for (const m of r.sentMeanwhile.get(r.movedFrom!) ?? []) {
       let matches = false;
@@ -304,6 +431,7 @@ export class IpcHub {
   }
 
   private finishClaim(c: Claim): void {
+    this.owners.set(c.clientId, c.worker);
     if (this.live.has(c.worker)) this.send(c.worker, { t: 'claimed', id: c.id });
     this.nextClaim(c.clientId);
   }

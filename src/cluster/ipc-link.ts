@@ -28,6 +28,8 @@ export interface IpcLinkOptions {
   broker: ClusterSide;
   retained: LocalRetained;
   log: IpcLinkLog;
+  /** Client ids of the sessions the broker recovered, told to the hub at hello. */
+  sessions?: () => string[];
   /** Bound on the hub's answers (welcome, interest acks, claims). Default 10000 ms. */
   timeoutMs?: number;
 }
@@ -66,7 +68,7 @@ export class IpcClusterLink implements ClusterLink {
   static async start(opts: IpcLinkOptions): Promise<IpcClusterLink> {
     const link = new IpcClusterLink(opts);
     const welcome = new Promise<void>((resolve) => (link.welcomed = resolve));
-    link.outbox.push({ t: 'hello' });
+    link.outbox.push({ t: 'hello', sessions: opts.sessions?.() ?? [] });
     link.outbox.flush();
     const ms = opts.timeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
@@ -148,6 +150,8 @@ export class IpcClusterLink implements ClusterLink {
         // Adopted synchronously, before any message behind it in the batch is routed.
         if (m.transfer) this.opts.broker.importSession(m.transfer);
         return this.answered(m.id);
+      case 'forget':
+        return this.opts.broker.forgetSession(m.clientId);
       case 'dump':
         return this.outbox.push({ t: 'dumped', id: m.id, retained: this.opts.retained.list().filter((r) => !isNodeLocalTopic(r.topic)) });
     }
@@ -159,6 +163,9 @@ export class IpcClusterLink implements ClusterLink {
     const early = this.early;
     this.early = undefined;
     this.welcomed();
+    // The broker announces its interest as soon as it is attached to this link, right after the
+    // welcome resolves start(); 'synced' follows it, so the hub can drop what it no longer has.
+    setImmediate(() => this.closed || this.outbox.push({ t: 'synced' }));
     for (const m of early) this.receive(m);
   }
 

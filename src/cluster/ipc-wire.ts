@@ -6,8 +6,13 @@ import type { SessionTransfer } from '../broker/cluster-link.js';
 
 /** Worker → primary. */
 export type WorkerMessage =
-  /** The worker's broker is open; the reply is `welcome`, with the retained messages to start from. */
-  | { t: 'hello' }
+  /**
+   * The worker's broker is open (with `sessions`, the client ids of the sessions it recovered); the
+   * reply is `welcome`, with the retained messages to start from.
+   */
+  | { t: 'hello'; sessions?: string[] }
+  /** The worker has announced all its interest after its hello. */
+  | { t: 'synced' }
   /** Local interest in `filter` (with a share `group`) started or ended; `ack` asks for an `ack`. */
   | { t: 'interest'; filter: string; group?: string; present: boolean; ack?: number }
   /** A message published on this worker. */
@@ -29,7 +34,9 @@ export type PrimaryMessage =
   | { t: 'release'; id: number; clientId: string; transfer: boolean }
   /** The answer to `claim`: the session to adopt, if another worker held one. */
   | { t: 'claimed'; id: number; transfer?: SessionTransfer }
-  | { t: 'dump'; id: number };
+  | { t: 'dump'; id: number }
+  /** This worker's copy of a session is stale (another worker took the client over): drop it. */
+  | { t: 'forget'; clientId: string };
 
 /** One IPC message: the batch of one turn. */
 export interface Batch<T> {

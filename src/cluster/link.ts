@@ -27,12 +27,21 @@ import type { Logger } from 'pino';
 import { connect, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
 import { AnswerCollector, answerParts, sendAnswer } from './session-move.js';
+import { DurableChannel, type DurableOptions } from './durable.js';
 import type { StoredMessage } from '../store/ports.js';
 import { checkNodeId, clusterSubjects, DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
 import { InterestTable, type Callback } from './interest.js';
-import { Membership } from './members.js';
+import { Membership, MISSED_BEATS } from './members.js';
 import { isNodeLocalTopic, RetainedSync, retainedBucketName, type LocalRetained } from './retained.js';
+
+/** How a node authenticates to NATS and secures the connection. */
+export interface NatsAuth {
+  user?: string;
+  pass?: string;
+  token?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
 
 export interface ClusterLinkOptions {
   /** NATS server URLs; the client fails over between them. */
@@ -56,6 +65,13 @@ export interface ClusterLinkOptions {
   timeoutMs?: number;
   /** Subjects longer than this use the space's bare root (subjects.ts). */
   maxSubjectLength?: number;
+  /**
+   * Durable delivery between nodes and adoption of lost nodes (durable.ts), for nodes whose store is
+   * in JetStream (persistence=nats).
+   */
+  durable?: Pick<DurableOptions, 'replicas' | 'storeOf'>;
+  /** Credentials and TLS for the NATS servers (connect options of the NATS client). */
+  auth?: NatsAuth;
   /** How long a connecting client waits for the other nodes to answer for its session. Default 3000 ms. */
   moveTimeoutMs?: number;
   /**
@@ -115,6 +131,8 @@ export class NatsClusterLink implements ClusterLink {
   private readonly startedAt = Date.now();
   private heartbeat?: NodeJS.Timeout;
   private readonly retained: RetainedSync;
+  /** Durable delivery and adoption, with persistence=nats. */
+  durable?: DurableChannel;
   private closing?: Promise<void>;
   /** Bytes forwarded since NATS became unreachable; undefined while connected. */
   private bufferedWhileDown?: number;
@@ -192,8 +210,9 @@ export class NatsClusterLink implements ClusterLink {
     return Promise.race([this.nc.flush().catch(() => undefined), bound]).finally(() => clearTimeout(timer));
   }
 
-  forward(message: StoredMessage): void {
+  forward(message: StoredMessage): void | Promise<void> {
     if (this.closing || isNodeLocalTopic(message.topic)) return;
+    if (this.durable && message.qos > 0 && !message.retain) return this.forwardDurably(message, this.durable);
     if (this.bufferedWhileDown !== undefined) {
       // Two publishes per message (plain or retain, and share), each with ~300 bytes of headers.
       const bytes = 2 * (message.payload.length + message.topic.length + 300);
@@ -223,7 +242,28 @@ export class NatsClusterLink implements ClusterLink {
     }
   }
 
-  claim(clientId: string, resume: boolean): void | Promise<void> {
+  /**
+   * A QoS 1/2 message through JetStream (the acknowledgement to its publisher waits for it), and to
+   * the shared groups through core NATS as usual.
+   */
+  private forwardDurably(message: StoredMessage, durable: DurableChannel): Promise<void> {
+    try {
+      this.nc.publish(this.subjects.share.topic(message.topic), message.payload, { headers: messageHeaders(message, this.opts.nodeId) });
+      this.counters.forwardedShared++;
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.opts.log.warn({ err, topic: message.topic }, 'cluster: forwarding a message to shared groups failed');
+    }
+    return durable.publish(message).then(
+      () => void this.counters.forwarded++,
+      (err: unknown) => {
+        this.counters.publishErrors++;
+        throw err;
+      },
+    );
+  }
+
+  claim(clientId: string, resume: boolean, retry = false): void | Promise<void> {
     if (this.closing) return;
     const at = Date.now();
     this.ownClaims.delete(clientId);
@@ -251,10 +291,10 @@ export class NatsClusterLink implements ClusterLink {
       return;
     }
     if (!collector) return;
-    return this.awaitSession(clientId, collector, sub!);
+    return this.awaitSession(clientId, collector, sub!, retry);
   }
 
-  private async awaitSession(clientId: string, collector: AnswerCollector, sub: Subscription): Promise<void> {
+  private async awaitSession(clientId: string, collector: AnswerCollector, sub: Subscription, retry: boolean): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.moveTimeoutMs ?? 3000)));
     await Promise.race([collector.finished, late]);
@@ -264,7 +304,27 @@ export class NatsClusterLink implements ClusterLink {
       this.opts.broker.importSession(collector.session);
       this.counters.sessionsMovedIn++;
       this.opts.log.info({ clientId }, 'cluster: session moved here from another node');
+      return;
     }
+    // A node that did not answer may be gone with the client's session: with durable delivery, the
+    // client waits until it counts as lost and is adopted (by this node or another), then asks again.
+    const silent = collector.silent();
+    if (!this.durable || silent.length === 0 || retry) return;
+    const durable = this.durable;
+    await Promise.all(silent.map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))));
+    if (this.closing) return;
+    const again = this.claim(clientId, true, true);
+    if (again) await again;
+  }
+
+  /** Resolves true once `node` has missed its heartbeats (bounded by three periods and a bit). */
+  private async whenLost(node: string): Promise<boolean> {
+    const deadline = Date.now() + this.opts.heartbeatMs * (MISSED_BEATS + 1) + 1000;
+    while (Date.now() < deadline && !this.closing) {
+      if (!this.members().includes(node)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
   }
 
   private malformedAnswer(why: string): void {
@@ -430,7 +490,10 @@ export class NatsClusterLink implements ClusterLink {
     this.beat(false);
     this.heartbeat = setInterval(() => {
       this.beat(false);
-      for (const gone of this.membership.sweep(Date.now())) this.opts.log.warn({ node: gone }, 'cluster: node lost (no heartbeat)');
+      for (const gone of this.membership.sweep(Date.now())) {
+        this.opts.log.warn({ node: gone }, 'cluster: node lost (no heartbeat)');
+        if (this.durable) void this.durable.adopt(gone);
+      }
     }, this.opts.heartbeatMs);
     this.heartbeat.unref();
     void this.watchStatus();
@@ -455,6 +518,7 @@ export class NatsClusterLink implements ClusterLink {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       clearInterval(this.heartbeat);
+      await this.durable?.close();
       this.beat(true);
       await this.retained.settle(2000);
       this.retained.close();
@@ -479,6 +543,7 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
   try {
     nc = await connect({
       servers: opts.servers,
+      ...opts.auth,
       name: `starling-cluster-${opts.nodeId}`,
       timeout: opts.timeoutMs ?? 5000,
       // Once connected, a node outlives NATS server restarts and fail-overs: keep reconnecting.
@@ -491,6 +556,9 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
   const link = new NatsClusterLink(nc, subjects, { ...opts, heartbeatMs: opts.heartbeatMs ?? 2000 });
   try {
     await link.start();
+    if (opts.durable) {
+      link.durable = await DurableChannel.open(nc, { ...opts.durable, prefix: opts.prefix ?? DEFAULT_PREFIX, nodeId: opts.nodeId, broker: opts.broker, log: opts.log, timeoutMs: opts.timeoutMs });
+    }
   } catch (err) {
     await nc.close().catch(() => undefined);
     throw err;

@@ -44,9 +44,12 @@ export class Membership {
     return gone;
   }
 
-  /** Live node ids, this one included, sorted. */
+  /**
+   * Live node ids, this one included, sorted. Does not forget anyone: `sweep` does, so that the
+   * caller that sweeps sees every lost node exactly once.
+   */
   list(now: number): string[] {
-    this.sweep(now);
-    return [this.self, ...this.others.keys()].sort();
+    const live = [...this.others].filter(([, m]) => now - m.lastSeen <= m.intervalMs * MISSED_BEATS).map(([id]) => id);
+    return [this.self, ...live].sort();
   }
 }

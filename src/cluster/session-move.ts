@@ -66,6 +66,11 @@ export class AnswerCollector {
     return this.transfer;
   }
 
+  /** Expected nodes that have not answered in full (yet). */
+  silent(): string[] {
+    return [...this.expected].filter((n) => !this.done.has(n));
+  }
+
   /** Nodes that have answered in full. */
   get answered(): number {
     return this.done.size;

@@ -21,6 +21,20 @@ export function checkConfig(config: Config, sources: Record<ConfigKey, string>, 
     taken.set(where, url);
   });
 
+  if (config.persistence === 'nats') {
+    // The node's state lives under a name derived from its id: a random id would orphan it.
+    if (!config.clusterNatsUrl) problems.push(`${at('persistence')}: nats needs clusterNatsUrl (the NATS servers with JetStream)`);
+    if (!config.clusterNodeId) problems.push(`${at('persistence')}: nats needs a fixed clusterNodeId (the node's stored state is named after it)`);
+    else if (nodeStorePrefix(config.clusterSubjectPrefix, config.clusterNodeId).length > 64) {
+      problems.push(`${at('clusterNodeId')}: with clusterSubjectPrefix, too long for the node's JetStream names (at most 64 characters together)`);
+    }
+  }
+  if ((config.clusterNatsTlsCertFile === '') !== (config.clusterNatsTlsKeyFile === '')) {
+    problems.push(`${at('clusterNatsTlsCertFile')}: give clusterNatsTlsCertFile and clusterNatsTlsKeyFile together`);
+  }
+  for (const key of ['clusterNatsTlsCaFile', 'clusterNatsTlsCertFile', 'clusterNatsTlsKeyFile'] as const) {
+    if (config[key] && !isFile(config[key])) problems.push(`${at(key)}: ${config[key]}: no such file`);
+  }
   if (config.workers !== 1 && config.clusterNatsUrl) {
     // A worker would be a cluster node of its own, and sessions do not move between NATS nodes yet.
     problems.push(`${at('workers')}: cannot be combined with clusterNatsUrl yet; in cluster mode run one process per node (workers=1)`);
@@ -85,4 +99,9 @@ function isFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The JetStream name prefix of one node's store with persistence=nats: `<prefix>_node_<id>`. */
+export function nodeStorePrefix(subjectPrefix: string, nodeId: string): string {
+  return `${subjectPrefix.replace(/\./g, '_')}_node_${nodeId}`;
 }

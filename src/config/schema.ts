@@ -149,7 +149,7 @@ export const schema = {
 
   // --- Storage and queues
   dataDir: def({ kind: 'path', default: './data', group: 'Storage and queues', doc: 'Directory for the database and generated development certificates.' }),
-  persistence: def({ kind: 'enum', default: 'sqlite', group: 'Storage and queues', values: ['sqlite', 'memory'], doc: 'Where sessions, queued and retained messages live: sqlite (in dataDir, survives restarts) or memory.' }),
+  persistence: def({ kind: 'enum', default: 'sqlite', group: 'Storage and queues', values: ['sqlite', 'memory', 'nats'], doc: 'Where sessions, queued and retained messages live: sqlite (in dataDir, survives restarts), memory, or nats (NATS JetStream of the cluster, replicated; needs clusterNatsUrl and clusterNodeId; see docs/clustering.md).' }),
   persistenceSync: def({ kind: 'enum', default: 'normal', group: 'Storage and queues', values: ['normal', 'full'], doc: 'SQLite commit durability: normal = acknowledged messages survive a broker crash or kill, not an OS crash or power loss; full = also those, at an fsync per batch (slower on most disks).' }),
   maxQueuedMessages: def({ kind: 'int', default: 1000, group: 'Storage and queues', min: 0, doc: 'Messages queued per offline or slow client.' }),
   maxQueuedBytes: def({ kind: 'size', default: 64 * MiB, group: 'Storage and queues', min: 0, doc: 'Payload bytes queued per offline or slow client.' }),
@@ -162,6 +162,13 @@ export const schema = {
   logFormat: def({ kind: 'enum', default: 'auto', group: 'Operations', values: ['auto', 'pretty', 'json'], doc: 'Log output: pretty (human-readable), json (one object per line), auto = pretty on a terminal, json otherwise.' }),
   workers: def({ kind: 'int', default: 1, group: 'Operations', min: 0, max: 1024, doc: 'Broker processes sharing the listeners (one broker: messages, sessions and retained messages cross between them); 0 = one per CPU core. See docs/workers.md.' }),
   clusterNatsUrl: def({ kind: 'string', default: '', group: 'Operations', doc: 'NATS server(s) for clustering, e.g. nats://127.0.0.1:4222; empty = a single standalone node.', item: natsUrl }),
+  clusterNatsUser: def({ kind: 'string', default: '', group: 'Operations', doc: 'User name for the NATS servers (with clusterNatsPassword); also for persistence=nats.' }),
+  clusterNatsPassword: def({ kind: 'string', default: '', group: 'Operations', doc: 'Password for clusterNatsUser.' }),
+  clusterNatsToken: def({ kind: 'string', default: '', group: 'Operations', doc: 'Token for the NATS servers (instead of a user name and password).' }),
+  clusterNatsTlsCaFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM file of the CA that signs the NATS servers\' certificates (TLS to NATS).' }),
+  clusterNatsTlsCertFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM client certificate for NATS servers that require one (with clusterNatsTlsKeyFile).' }),
+  clusterNatsTlsKeyFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM private key of clusterNatsTlsCertFile.' }),
+  clusterHeartbeatMs: def({ kind: 'int', default: 2000, group: 'Operations', min: 100, max: 60000, doc: 'How often a node tells the others it is alive, in ms; a node silent for three periods is lost (and, with persistence=nats, adopted).' }),
   clusterNodeId: def({ kind: 'string', default: '', group: 'Operations', doc: 'This node\'s id in the cluster (1..64 of A-Z a-z 0-9 _ -), unique per node; empty = host name and a random suffix, new at each start.', item: clusterToken }),
   clusterSubjectPrefix: def({ kind: 'string', default: 'starling', group: 'Operations', doc: 'Start of every NATS subject and of the retained bucket\'s name of the cluster; nodes of one cluster share it.', item: clusterPrefix }),
   clusterRetainedReplicas: def({ kind: 'int', default: 1, group: 'Operations', min: 1, max: 5, doc: 'JetStream replicas of the cluster\'s retained-message bucket when a node creates it (3 with a three-server NATS cluster).' }),

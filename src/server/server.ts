@@ -25,7 +25,9 @@ import { createMetrics, timedStore } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
-import { generateNodeId, startClusterLink, type NatsClusterLink } from '../cluster/link.js';
+import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/link.js';
+import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
+import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import type { ClusterLink } from '../broker/cluster-link.js';
 
@@ -74,9 +76,40 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
   };
 }
 
+/** NATS credentials and TLS from the configuration, for the cluster link and the NATS store. */
+export function natsAuth(config: Config): NatsAuth {
+  const auth: NatsAuth = {};
+  if (config.clusterNatsUser) auth.user = config.clusterNatsUser;
+  if (config.clusterNatsPassword) auth.pass = config.clusterNatsPassword;
+  if (config.clusterNatsToken) auth.token = config.clusterNatsToken;
+  if (config.clusterNatsTlsCaFile || config.clusterNatsTlsCertFile) {
+    auth.tls = {};
+    if (config.clusterNatsTlsCaFile) auth.tls.caFile = config.clusterNatsTlsCaFile;
+    if (config.clusterNatsTlsCertFile) auth.tls.certFile = config.clusterNatsTlsCertFile;
+    if (config.clusterNatsTlsKeyFile) auth.tls.keyFile = config.clusterNatsTlsKeyFile;
+  }
+  return auth;
+}
+
+/** Where the store of node `nodeId` lives with persistence=nats (this node's, or a lost one's). */
+function nodeStore(config: Config, nodeId: string): NatsStoreOptions {
+  return {
+    servers: natsServers(config),
+    prefix: nodeStorePrefix(config.clusterSubjectPrefix, nodeId),
+    replicas: config.clusterRetainedReplicas,
+    name: `starling-store-${config.clusterNodeId}${nodeId === config.clusterNodeId ? '' : `-adopting-${nodeId}`}`,
+    ...natsAuth(config),
+  };
+}
+
+const natsServers = (config: Config): string[] => config.clusterNatsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+
 /** The store `persistence` (and `persistenceSync`) ask for; exported for tests. */
 export function openStore(config: Config): Store {
   if (config.persistence === 'memory') return new MemoryStore();
+  // The node's sessions, queues and retained messages in JetStream, named after the node, so they
+  // survive the loss of this machine (replicated with the NATS cluster).
+  if (config.persistence === 'nats') return new NatsStore(nodeStore(config, config.clusterNodeId));
   mkdirSync(config.dataDir, { recursive: true });
   return new SqliteStore({ path: join(config.dataDir, 'starling.db'), synchronous: config.persistenceSync });
 }
@@ -135,7 +168,13 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   if (config.clusterNatsUrl) {
     try {
       cluster = await startClusterLink({
-        servers: config.clusterNatsUrl.split(',').map((u) => u.trim()).filter((u) => u !== ''),
+        servers: natsServers(config),
+        auth: natsAuth(config),
+        heartbeatMs: config.clusterHeartbeatMs,
+        // With the node's state in JetStream, QoS 1/2 travel durably and lost nodes are adopted.
+        ...(config.persistence === 'nats'
+          ? { durable: { replicas: config.clusterRetainedReplicas, storeOf: (node: string) => nodeStore(config, node) } }
+          : {}),
         nodeId: config.clusterNodeId || generateNodeId(),
         prefix: config.clusterSubjectPrefix,
         retainedReplicas: config.clusterRetainedReplicas,

@@ -100,7 +100,9 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
     });
     worker.on('exit', (code, signal) => {
       if (workers.get(n)?.worker !== worker) return;
-      hub.workerGone(n);
+      // A worker that died is started again: the hub keeps its place (interest, messages for it,
+      // claims of its clients) until it is back.
+      hub.workerGone(n, !stopping && entry.ready);
       workers.delete(n);
       if (stopping) return;
       if (!entry.ready && settle) {
@@ -175,7 +177,14 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
     };
   }
   const server = await startServer(own, log, {
-    link: (broker) => IpcClusterLink.start({ channel: processChannel(), broker, retained: brokerRetained(broker), log }),
+    link: (broker) =>
+      IpcClusterLink.start({
+        channel: processChannel(),
+        broker,
+        retained: brokerRetained(broker),
+        log,
+        sessions: () => [...broker.sessions.keys()],
+      }),
   });
   const ignore = (): void => {};
   process.on('SIGINT', ignore);

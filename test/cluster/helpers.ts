@@ -26,9 +26,13 @@ export class FakeBroker implements ClusterSide {
     this.sessions.delete(clientId);
     return transfer ? s : undefined;
   }
-  importSession(t: SessionTransfer): void {
+  forgetSession(clientId: string): void {
+    this.sessions.delete(clientId);
+  }
+  importSession(t: SessionTransfer): boolean {
     this.imported.push(t);
     this.sessions.set(t.state.session.clientId, t);
+    return true;
   }
   topics(): string[] {
     return this.routed.filter((r) => r.sharedKey === undefined).map((r) => r.message.topic);

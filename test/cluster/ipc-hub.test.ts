@@ -145,6 +145,55 @@ describe('IpcHub', () => {
     assert.deepEqual(take(), [{ to: 1, m: { t: 'claimed', id: 0, transfer: t } }]);
   });
 
+  it('keeps the place of a worker being restarted: its messages are kept, claims of its clients wait, then both go to it', () => {
+    const sent: Array<{ to: number; m: PrimaryMessage }> = [];
+    const hub = new IpcHub((to, m) => sent.push({ to, m }), { log: { warn: () => {} } });
+    hub.receive(1, { t: 'hello' });
+    hub.receive(2, { t: 'hello', sessions: ['c'] });
+    hub.receive(1, { t: 'dumped', id: (sent.find((x) => x.m.t === 'dump')!.m as { id: number }).id, retained: [] });
+    hub.receive(2, { t: 'interest', filter: 'a/#', present: true });
+    hub.receive(2, { t: 'interest', filter: 'gone/#', present: true });
+    sent.length = 0;
+
+    hub.workerGone(2, true);
+    hub.receive(1, { t: 'fwd', m: message('a/1') });
+    hub.receive(1, { t: 'claim', id: 4, clientId: 'c', resume: true });
+    assert.deepEqual(sent.splice(0), [], 'nothing sent while worker 2 is down: the message is kept, the claim waits');
+    assert.equal(hub.counters.heldForRestart, 1);
+
+    hub.receive(2, { t: 'hello', sessions: ['c'] });
+    const back = sent.splice(0);
+    assert.deepEqual(back.map((x) => `${x.to}:${x.m.t}`), ['1:dump'], 'retained copied from worker 1 first');
+    hub.receive(1, { t: 'dumped', id: (back[0]!.m as { id: number }).id, retained: [] });
+    assert.deepEqual(sent.splice(0).map((x) => `${x.to}:${x.m.t}:${x.m.t === 'msg' ? x.m.m.topic : ''}`), ['2:welcome:', '2:msg:a/1'], 'the kept message follows the welcome');
+
+    hub.receive(2, { t: 'interest', filter: 'a/#', present: true });
+    hub.receive(2, { t: 'synced' });
+    assert.deepEqual(sent.splice(0).map((x) => `${x.to}:${x.m.t}`), ['2:release'], 'the waiting claim goes to worker 2, which has the session again');
+    hub.receive(1, { t: 'fwd', m: message('gone/1') });
+    assert.deepEqual(sent.splice(0), [], 'interest it did not announce again is gone');
+  });
+
+  it('tells a restarted worker to forget a session another worker took meanwhile, and gives up on one that does not come back', async () => {
+    const sent: Array<{ to: number; m: PrimaryMessage }> = [];
+    const hub = new IpcHub((to, m) => sent.push({ to, m }), { log: { warn: () => {} }, restartGraceMs: 50 });
+    hub.receive(1, { t: 'hello' });
+    hub.receive(1, { t: 'claim', id: 1, clientId: 'c', resume: true });
+    hub.receive(3, { t: 'hello' });
+    hub.receive(1, { t: 'dumped', id: (sent.find((x) => x.m.t === 'dump')!.m as { id: number }).id, retained: [] });
+    hub.receive(3, { t: 'interest', filter: 'x', present: true });
+    sent.length = 0;
+    hub.receive(2, { t: 'hello', sessions: ['c', 'own'] });
+    assert.deepEqual(sent.filter((x) => x.m.t === 'forget'), [{ to: 2, m: { t: 'forget', clientId: 'c' } }]);
+    sent.length = 0;
+    hub.workerGone(3, true);
+    hub.receive(1, { t: 'fwd', m: message('x') });
+    await new Promise((r) => setTimeout(r, 120));
+    hub.receive(1, { t: 'fwd', m: message('x') });
+    assert.deepEqual(sent, [], 'after the grace period its interest is gone');
+    assert.equal(hub.counters.droppedForRestart, 1);
+  });
+
   it('forgets the interest of a worker that exits', () => {
     const { hub, take, msgs } = hubWith([1, 2]);
     hub.receive(2, { t: 'interest', filter: '#', present: true });

@@ -110,6 +110,9 @@ describe('cluster membership', () => {
     assert.equal(m.seen({ node: 'a', instance: '1', intervalMs: 100, startedAt: 0 }, 100), 'known');
     assert.deepEqual(m.list(300), ['a', 'b', 'c']);
     assert.deepEqual(m.list(401), ['b', 'c']);
+    assert.deepEqual(m.list(401), ['b', 'c'], 'listing does not forget: the sweeper reports each lost node');
+    assert.deepEqual(m.sweep(401), ['a'], 'the lost node is reported once');
+    assert.deepEqual(m.sweep(402), []);
     assert.equal(m.seen({ node: 'a', instance: '2', intervalMs: 100, startedAt: 0 }, 500), 'joined');
     assert.equal(m.seen({ node: 'a', instance: '3', intervalMs: 100, startedAt: 0 }, 550), 'restarted');
     assert.equal(m.left('c'), true);

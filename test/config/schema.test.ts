@@ -44,7 +44,7 @@ describe('config schema', () => {
     const n: number = c.mqttMessageMaxLength;
     const b: boolean = c.mqttTlsRequireTrustedClientCertOnConnect;
     const l: string[] = c.mqttListeners;
-    const e: 'sqlite' | 'memory' = c.persistence;
+    const e: 'sqlite' | 'memory' | 'nats' = c.persistence;
     const m: Array<'basic' | 'token' | 'mtls'> = c.mqttAuthenticationMethods;
     const q: 'dropOldest' | 'refuseNewest' = c.queueOverflowPolicy;
     assert.equal([n, b, l, e, m, q].length, 6);

@@ -19,7 +19,7 @@ export interface PoolProcess {
   child: ChildProcess;
   dir: string;
   /** Client URL per scheme, from the "Starling listening on" lines. */
-  url(scheme: 'mqtt' | 'ws'): string;
+  url(scheme: 'mqtt' | 'ws' | 'mqtts' | 'wss'): string;
   readonly logs: LogLine[];
   /** Resolves with the first log line (from now or earlier) that `match` accepts; bounded. */
   waitForLog(match: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;

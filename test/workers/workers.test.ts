@@ -18,7 +18,8 @@ describe('workers=2: two processes act as one broker', () => {
   };
 
   before(async () => {
-    pool = await startPool({ workers: '2' });
+    // TLS listeners without a certificate: the primary makes the development one for every worker.
+    pool = await startPool({ workers: '2', mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0,mqtt+ssl://127.0.0.1:0,ws+ssl://127.0.0.1:0' });
   });
 
   after(async () => {
@@ -33,6 +34,7 @@ describe('workers=2: two processes act as one broker', () => {
     assert.deepEqual(ready, [1, 2]);
     assert.match(pool.url('mqtt'), /^mqtt:\/\/127\.0\.0\.1:\d+$/);
     assert.match(pool.url('ws'), /^ws:\/\/127\.0\.0\.1:\d+\/mqtt$/);
+    assert.match(pool.url('wss'), /^wss:\/\/127\.0\.0\.1:\d+\/mqtt$/);
   });
 
   it('delivers at QoS 0, 1 and 2 between clients of different workers, over TCP and WebSocket', async () => {
@@ -53,6 +55,22 @@ describe('workers=2: two processes act as one broker', () => {
     }
     await sleep(100);
     for (const s of subs) assert.equal(s.inbox.messages.length, 3, 'each message once per subscriber');
+  });
+
+  it('serves TLS and secure WebSocket from both workers, with one development certificate', async () => {
+    const tls = { rejectUnauthorized: false };
+    const subs: Array<{ inbox: Inbox; worker: number }> = [];
+    for (let i = 0; i < 4; i++) {
+      const id = `tls-sub-${i}`;
+      const client = await connect(i % 2 === 0 ? pool.url('mqtts') : pool.url('wss'), { clientId: id, ...tls });
+      const inbox = new Inbox(client);
+      await client.subscribeAsync('tls/t', { qos: 1 });
+      subs.push({ inbox, worker: await pool.workerOf(id) });
+    }
+    assert.deepEqual(new Set(subs.map((s) => s.worker)), new Set([1, 2]));
+    const publisher = await connect(pool.url('wss'), { clientId: 'tls-pub', ...tls });
+    await publisher.publishAsync('tls/t', 'secret', { qos: 1 });
+    for (const s of subs) assert.equal((await s.inbox.waitFor(1))[0]!.payload.toString(), 'secret');
   });
 
   it('keeps retained messages on every worker', async () => {
@@ -144,10 +162,36 @@ describe('workers=2: two processes act as one broker', () => {
     assert.ok(inboxes.filter((b) => b.messages.length > 0).length >= 2, 'more than one member served');
   });
 
-  it('starts a worker again when it dies, and the broker keeps serving', async () => {
+  it('starts a worker again when it dies; a persistent session on it loses nothing published meanwhile', async () => {
+    // A persistent session on worker 2 (connections alternate between the workers, and the session
+    // follows its client, so one of the first connections lands it there).
+    const options = { clientId: 'phoenix', clean: false, reconnectPeriod: 0 };
+    let served = 0;
+    for (let i = 1; i <= 4 && served !== 2; i++) {
+      const c = await connectClient(pool.url('mqtt'), options);
+      await c.subscribeAsync('phx/#', { qos: 1 });
+      served = await pool.workerOf('phoenix', i);
+      await endClient(c);
+    }
+    assert.equal(served, 2, 'the session is on worker 2');
+
     const victim = pool.logs.find((l) => l.msg === 'worker ready' && l.worker === 2)!;
     process.kill(victim.pid as number, 'SIGKILL');
     await pool.waitForLog((l) => l.msg === 'worker died; starting it again' && l.worker === 2, 'the restart');
+    // While worker 2 is down: messages for the session are kept for it, and its client, reconnecting
+    // to worker 1, waits until worker 2 is back and hands the session over.
+    const publisher = await connect(pool.url('mqtt'), { clientId: 'phx-pub' });
+    for (let i = 0; i < 5; i++) await publisher.publishAsync('phx/t', String(i), { qos: 1 });
+    const again = mqtt.connect(pool.url('mqtt'), options);
+    clients.push(again);
+    const phoenix = new Inbox(again);
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no CONNACK within 20 s')), 20_000);
+      again.once('connect', () => (clearTimeout(t), resolve()));
+    });
+    const present = (again as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent;
+    assert.equal(present, true, 'the session came back with its worker and moved to the client');
+    assert.deepEqual((await phoenix.waitFor(5)).map((m) => m.payload.toString()), ['0', '1', '2', '3', '4'], 'nothing published while its worker was down is lost');
     let readies = 0;
     await pool.waitForLog((l) => l.msg === 'worker ready' && l.worker === 2 && ++readies === 2, 'worker 2 ready again', 15_000);
     const workers = new Set<number>();
@@ -160,8 +204,8 @@ describe('workers=2: two processes act as one broker', () => {
       workers.add(await pool.workerOf(id));
     }
     assert.equal(workers.size, 2, 'both workers serve again');
-    const publisher = await connect(pool.url('mqtt'), { clientId: 'after-pub' });
-    await publisher.publishAsync('after/t', 'hello', { qos: 1 });
+    const afterPub = await connect(pool.url('mqtt'), { clientId: 'after-pub' });
+    await afterPub.publishAsync('after/t', 'hello', { qos: 1 });
     for (const b of inboxes) assert.equal((await b.waitFor(1))[0]!.payload.toString(), 'hello');
     // The restarted worker copied the retained state of the running one.
     const late = await connect(pool.url('mqtt'), { clientId: 'after-retained' });

@@ -1,0 +1,116 @@
+// Zero loss of acknowledged QoS 1/2 messages when a node is killed (persistence=nats): a node in its
+// own process holds two persistent subscribers (QoS 1 and QoS 2) while a publisher on another node
+// sends messages and counts the acknowledgements; the node is SIGKILLed mid-stream, the subscribers
+// reconnect to a third node, get their sessions back (adopted from the lost node's JetStream store)
+// and receive every message whose publisher got its PUBACK.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { connectClient, endClient, whenConnected } from '../helpers/mqttjs.js';
+import { waitUntil } from './helpers.js';
+
+const TOTAL = 240;
+const KILL_AFTER = 80;
+
+describe('cluster with persistence=nats: a node killed', () => {
+  let nats: NatsServerHandle;
+  let victim: BrokerProcess | undefined;
+  const nodes: TestServer[] = [];
+  const clients: MqttClient[] = [];
+  const flags = (id: string): Record<string, string> => ({
+    mqttListeners: 'mqtt://127.0.0.1:0',
+    clusterNatsUrl: nats.url,
+    clusterNodeId: id,
+    clusterSubjectPrefix: 'dl',
+    clusterHeartbeatMs: '300',
+    persistence: 'nats',
+  });
+
+  before(async () => {
+    nats = await startNatsServer();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => endClient(c, true)));
+    await victim?.kill();
+    for (const t of nodes) await t.close();
+    await nats.stop();
+  });
+
+  it('loses no acknowledged QoS 1 or QoS 2 message: the sessions are adopted and resumed on another node', async (t) => {
+    victim = await startBrokerProcess(flags('a'), 30_000);
+    nodes.push(await startTestServer(flags('b')), await startTestServer(flags('c')));
+    const [b, c] = nodes;
+    await waitUntil(() => b!.server.cluster!.members().join() === 'a,b,c' && c!.server.cluster!.members().join() === 'a,b,c', 'three members', 10_000);
+
+    // Everything each subscriber ever received, across both of its connections.
+    const received = { 1: new Map<string, number>(), 2: new Map<string, number>() };
+    const subscriber = (qos: 1 | 2, url: string): MqttClient => {
+      const client = mqtt.connect(url, {
+        protocolVersion: 5,
+        clientId: `keeper-${qos}`,
+        clean: false,
+        reconnectPeriod: 0,
+        properties: { sessionExpiryInterval: 3600 },
+        will: { topic: 'dl/will', payload: Buffer.from(`keeper-${qos} lost`), qos: 1, retain: false },
+      });
+      // Counted when the PUBLISH arrives: MQTT.js emits a QoS 2 message only at PUBREL, and a new
+      // client object has no memory of a PUBREC its predecessor sent (the broker resumes with PUBREL).
+      client.on('packetreceive', (packet) => {
+        if (packet.cmd !== 'publish') return;
+        const payload = String(packet.payload);
+        received[qos].set(payload, (received[qos].get(payload) ?? 0) + 1);
+      });
+      client.on('error', () => {});
+      clients.push(client);
+      return client;
+    };
+    const onVictim = `mqtt://127.0.0.1:${victim.port()}`;
+    for (const qos of [1, 2] as const) {
+      const s = subscriber(qos, onVictim);
+      await whenConnected(s, onVictim, 5000);
+      await s.subscribeAsync('dl/t', { qos });
+    }
+
+    // Wills of the lost node's clients are published by the node that adopts their sessions.
+    const watcher = await connectClient(b!.url(), { protocolVersion: 5, clientId: 'watcher' });
+    clients.push(watcher);
+    const wills: string[] = [];
+    watcher.on('message', (_topic, payload) => wills.push(payload.toString()));
+    await watcher.subscribeAsync('dl/will', { qos: 1 });
+
+    const pub = await connectClient(b!.url(), { protocolVersion: 5, clientId: 'pub' });
+    clients.push(pub);
+    const acked: string[] = [];
+    let killed: Promise<void> | undefined;
+    for (let i = 0; i < TOTAL; i++) {
+      if (i === KILL_AFTER) killed = victim.kill('SIGKILL');
+      // QoS 1 and 2 alternate; each is acknowledged (PUBACK / PUBCOMP) before the next is sent.
+      await pub.publishAsync('dl/t', String(i), { qos: i % 2 === 0 ? 1 : 2 });
+      acked.push(String(i));
+    }
+    await killed;
+
+    // Both reconnect to node c: their sessions were on the lost node a.
+    const back: MqttClient[] = [];
+    for (const qos of [1, 2] as const) {
+      const s = subscriber(qos, c!.url());
+      await whenConnected(s, c!.url(), 20_000);
+      const present = (s as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent;
+      assert.equal(present, true, `QoS ${qos}: the session was adopted and resumed (Session Present 1)`);
+      back.push(s);
+    }
+    await waitUntil(() => acked.every((p) => received[1].has(p) && received[2].has(p)), 'every acknowledged message at both subscribers', 20_000).catch((err: unknown) => {
+      const missing = (qos: 1 | 2) => acked.filter((p) => !received[qos].has(p));
+      throw new Error(`${(err as Error).message}; missing at QoS 1: ${missing(1).join(',')}; at QoS 2: ${missing(2).join(',')}`);
+    });
+    const duplicates = (qos: 1 | 2) => [...received[qos].values()].filter((n) => n > 1).length;
+    t.diagnostic(`${acked.length} acknowledged; duplicates: QoS 1 subscriber ${duplicates(1)}, QoS 2 subscriber ${duplicates(2)}`);
+    const adopted = (b!.server.cluster!.durable?.counters.adoptedSessions ?? 0) + (c!.server.cluster!.durable?.counters.adoptedSessions ?? 0);
+    assert.equal(adopted, 2, 'one node adopted both sessions of the lost node');
+    await waitUntil(() => wills.length >= 2, 'both wills', 5000);
+    assert.deepEqual(wills.sort(), ['keeper-1 lost', 'keeper-2 lost'], 'each will once [MQTT-3.1.2-8]');
+  });
+});

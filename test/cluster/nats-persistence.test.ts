@@ -1,0 +1,77 @@
+// persistence=nats: a node keeps its sessions, queues and retained messages in the cluster's
+// JetStream (under a name derived from its node id), and the cluster connection takes NATS
+// credentials. Real nats-server processes, real Starling nodes, MQTT.js clients.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
+import { loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
+
+const v5 = { protocolVersion: 5 as const };
+
+describe('persistence=nats', () => {
+  let nats: NatsServerHandle;
+  let guarded: NatsServerHandle;
+  const open: TestServer[] = [];
+  const clients: MqttClient[] = [];
+
+  before(async () => {
+    nats = await startNatsServer();
+    guarded = await startNatsServer({ args: ['--user', 'starling', '--pass', 's3cret'] });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => endClient(c, true)));
+    for (const t of open) await t.close();
+    await nats.stop();
+    await guarded.stop();
+  });
+
+  it('keeps a persistent session and its queued messages in JetStream across a restart of the node', async () => {
+    const flags = { persistence: 'nats', clusterNatsUrl: nats.url, clusterNodeId: 'keeper', clusterSubjectPrefix: 'np' };
+    const first = await startTestServer(flags);
+    const options = { ...v5, clientId: 'durable', clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const sub = await connectClient(first.url(), options);
+    await sub.subscribeAsync('np/#', { qos: 1 });
+    await endClient(sub);
+    const pub = await connectClient(first.url(), v5);
+    for (let i = 0; i < 3; i++) await pub.publishAsync('np/t', String(i), { qos: 1 });
+    await pub.publishAsync('np/state', 'kept', { qos: 1, retain: true });
+    await endClient(pub);
+    await first.close();
+
+    // A new process of the same node: everything comes back from JetStream, not from local files.
+    const second = await startTestServer(flags);
+    open.push(second);
+    const again = mqtt.connect(second.url(), { ...options, reconnectPeriod: 0 });
+    clients.push(again);
+    const inbox = new Inbox(again);
+    await whenConnected(again, second.url(), 5000);
+    assert.equal((again as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent, true);
+    const got = await inbox.waitFor(4);
+    assert.deepEqual(got.map((m) => m.payload.toString()), ['0', '1', '2', 'kept']);
+    assert.equal(second.server.broker.retained.get('np/state')?.payload.toString(), 'kept', 'the retained message too');
+  });
+
+  it('connects to NATS with clusterNatsUser and clusterNatsPassword, and refuses to start with wrong ones', async () => {
+    const base = { clusterNatsUrl: guarded.url, clusterSubjectPrefix: 'auth' };
+    const node = await startTestServer({ ...base, clusterNodeId: 'ok', clusterNatsUser: 'starling', clusterNatsPassword: 's3cret', persistence: 'nats' });
+    open.push(node);
+    assert.deepEqual(node.server.cluster?.members(), ['ok']);
+    const c = await connectClient(node.url(), v5);
+    clients.push(c);
+    await assert.rejects(
+      startTestServer({ ...base, clusterNodeId: 'bad', clusterNatsUser: 'starling', clusterNatsPassword: 'wrong' }),
+      /cannot connect to NATS|Authorization|authorization/i,
+      'a wrong password stops start-up with the reason',
+    );
+  });
+
+  it('refuses persistence=nats without the cluster URL or a fixed node id, naming the key', () => {
+    const load = (flags: Record<string, string>) => () => loadConfig({ env: {}, flags: { mqttListeners: 'mqtt://127.0.0.1:0', ...flags } });
+    assert.throws(load({ persistence: 'nats' }), (err: unknown) => err instanceof ConfigError && /persistence: nats needs clusterNatsUrl/.test(String(err)) && /needs a fixed clusterNodeId/.test(String(err)));
+    assert.throws(load({ clusterNatsTlsCertFile: '/nonexistent.pem' }), (err: unknown) => err instanceof ConfigError && /clusterNatsTlsCertFile and clusterNatsTlsKeyFile together/.test(String(err)));
+  });
+});
