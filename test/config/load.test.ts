@@ -150,7 +150,7 @@ describe('loadConfig', () => {
     assert.deepEqual(problemsOf(() => loadConfig({ env: { STARLING_MQTT_MESSAGE_MAX_LENGTH: 'huge' } })), [
       'STARLING_MQTT_MESSAGE_MAX_LENGTH: mqttMessageMaxLength: "huge" is not a size in bytes (e.g. 1048576, 64KiB, 1MiB)',
     ]);
-    assert.deepEqual(problemsOf(() => loadConfig({ env: {}, flags: { persistence: 'disk' } })), ['--persistence: persistence: "disk" is not one of sqlite, memory']);
+    assert.deepEqual(problemsOf(() => loadConfig({ env: {}, flags: { persistence: 'disk' } })), ['--persistence: persistence: "disk" is not one of sqlite, memory, nats']);
     assert.deepEqual(problemsOf(() => loadConfig({ env: {}, flags: { mqttListener: 'x' } })), ['--mqtt-listener: unknown option (did you mean --mqtt-listeners?)']);
   });
 
