@@ -4,7 +4,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
+import { generateDevCertificates } from '../../src/transport/dev-certs.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -67,6 +71,29 @@ describe('persistence=nats', () => {
       /cannot connect to NATS|Authorization|authorization/i,
       'a wrong password stops start-up with the reason',
     );
+  });
+
+  it('connects to NATS over TLS, verifying the server with clusterNatsTlsCaFile and presenting a client certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'starling-nats-tls-'));
+    const certs = await generateDevCertificates(dir);
+    // The server requires TLS and verifies client certificates against the same CA.
+    const tlsNats = await startNatsServer({ args: ['--tls', '--tlscert', certs.certFile, '--tlskey', certs.keyFile, '--tlsverify', '--tlscacert', certs.caFile] });
+    try {
+      const base = { clusterNatsUrl: `tls://127.0.0.1:${tlsNats.port}`, clusterSubjectPrefix: 'tls', clusterNatsTlsCaFile: certs.caFile };
+      const node = await startTestServer({ ...base, clusterNodeId: 'secure', clusterNatsTlsCertFile: certs.clientCertFile, clusterNatsTlsKeyFile: certs.clientKeyFile });
+      assert.deepEqual(node.server.cluster?.members(), ['secure']);
+      const c = await connectClient(node.url(), v5);
+      const inbox = new Inbox(c);
+      await c.subscribeAsync('tls/t', { qos: 1 });
+      await c.publishAsync('tls/t', 'over tls', { qos: 1 });
+      assert.equal((await inbox.waitFor(1))[0]!.payload.toString(), 'over tls');
+      await endClient(c);
+      await node.close();
+      await assert.rejects(startTestServer({ ...base, clusterNodeId: 'no-cert' }), /cannot connect to NATS/, 'without a client certificate the server refuses the node');
+    } finally {
+      await tlsNats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses persistence=nats without the cluster URL or a fixed node id, naming the key', () => {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
+import { connectClient, endClient, Inbox, sleep, connectWithInbox } from '../helpers/mqttjs.js';
 import { dataDir } from './helpers.js';
 import { join } from 'node:path';
 
@@ -25,8 +25,7 @@ async function publishAll(t: TestServer, payloads: string[]): Promise<void> {
 
 /** Reconnects the subscriber and returns the payloads it receives (waits for `count`, then a little more). */
 async function resume(t: TestServer, clientId: string, count: number): Promise<string[]> {
-  const s = await connectClient(t.url(), { clientId, clean: false });
-  const inbox = new Inbox(s);
+  const { client: s, inbox } = await connectWithInbox(t.url(), { clientId, clean: false });
   await inbox.waitFor(count);
   await sleep(150);
   await endClient(s);

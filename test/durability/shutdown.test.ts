@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compiledRoot } from '../helpers/paths.js';
-import { connectClient, endClient, Inbox } from '../helpers/mqttjs.js';
+import mqtt from 'mqtt';
+import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
 import { dataDir } from './helpers.js';
 
 interface CliBroker {
@@ -95,8 +96,11 @@ describe('durability: graceful shutdown (SIGTERM)', () => {
     try {
       const recovered = logLines(second.stdout()).find((l) => l.msg === 'state recovered');
       assert.ok(recovered && (recovered.queued as number) >= 5, `recovery logged the queued messages: ${JSON.stringify(recovered)}`);
-      const sub = await connectClient(`mqtt://127.0.0.1:${second.port}`, { clientId: 'sd-sub', clean: false });
+      // Listening before CONNACK: the queued messages follow it at once.
+      const url2 = `mqtt://127.0.0.1:${second.port}`;
+      const sub = mqtt.connect(url2, { clientId: 'sd-sub', clean: false, reconnectPeriod: 0 });
       const inbox = new Inbox(sub);
+      await whenConnected(sub, url2, 5000);
       const got = await inbox.waitFor(5);
       assert.deepEqual(got.map((m) => m.payload.toString()), ['0', '1', '2', '3', '4']);
       await endClient(sub);

@@ -91,3 +91,14 @@ export function recordPackets(client: MqttClient): Array<Record<string, any>> {
   client.on('packetreceive', (p) => seen.push(p as unknown as Record<string, any>));
   return seen;
 }
+
+/**
+ * Connects with an Inbox listening from the start: a resumed session's queued messages may arrive
+ * right behind the CONNACK, before code after an awaited connect could attach a listener.
+ */
+export async function connectWithInbox(url: string, options: IClientOptions = {}, timeoutMs = 5000): Promise<{ client: MqttClient; inbox: Inbox }> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: timeoutMs, ...options });
+  const inbox = new Inbox(client);
+  await whenConnected(client, url, timeoutMs);
+  return { client, inbox };
+}

@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient, type Packet } from 'mqtt';
-import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
+import { connectClient, endClient, Inbox, sleep, connectWithInbox } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { ScramSha256Authenticator, scramCredentials } from '../../src/hooks/scram.js';
 import { clientFinal, clientFirst, verifyServerFinal } from '../helpers/scram-client.js';
@@ -293,8 +293,7 @@ describe('MQTT.js 5.0', () => {
     await neu.publishAsync('mix/a', 'expires', { qos: 1, properties: { messageExpiryInterval: 1, userProperties: { k: 'v' } } });
     await neu.publishAsync('mix/b', 'stays', { qos: 1, properties: { userProperties: { k: 'v' } } });
     await sleep(1500);
-    const back = await connectClient(t.url(), { protocolVersion: 4, clientId: 'v4-peer', clean: false });
-    const inbox = new Inbox(back);
+    const { client: back, inbox } = await connectWithInbox(t.url(), { protocolVersion: 4, clientId: 'v4-peer', clean: false });
     const [m] = await inbox.waitFor(1);
     assert.equal(m.topic, 'mix/b');
     assert.equal(m.packet.properties, undefined);
