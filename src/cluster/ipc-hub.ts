@@ -76,6 +76,9 @@ interface Down {
   timer: NodeJS.Timeout;
 }
 
+/** Session owners the hub remembers (see `own`). */
+const MAX_OWNERS = 1_000_000;
+
 export class IpcHub {
   readonly counters = { forwarded: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
   private readonly plain = new TopicTrie<number>();
@@ -192,7 +195,7 @@ export class IpcHub {
       if (owner !== undefined && owner !== worker && (this.live.has(owner) || this.down.has(owner))) {
         this.counters.staleSessionsForgotten++;
         this.send(worker, { t: 'forget', clientId });
-      } else this.owners.set(clientId, worker);
+      } else this.own(clientId, worker);
     }
     const source = this.workers().find((w) => w !== worker);
     this.live.add(worker);
@@ -243,6 +246,16 @@ export class IpcHub {
     }
     // Its sessions are loaded: the claims that waited for them go ahead.
     this.unpark(worker);
+  }
+
+  /**
+   * Records who holds a (persistent) session. Bounded: past MAX_OWNERS the oldest records go, which
+   * only means a claim of such a client no longer waits for a restarting worker.
+   */
+  private own(clientId: string, worker: number): void {
+    this.owners.delete(clientId);
+    this.owners.set(clientId, worker);
+    if (this.owners.size > MAX_OWNERS) this.owners.delete(this.owners.keys().next().value as string);
   }
 
   private unpark(worker: number): void {
@@ -418,7 +431,7 @@ export class IpcHub {
       }
     }
     this.counters.sessionsMoved++;
-    this.owners.set(r.clientId, r.claimant);
+    this.own(r.clientId, r.claimant);
     this.send(r.claimant, { t: 'claimed', id: r.claimId, transfer: r.moved });
     for (const m of r.sentMeanwhile.get(r.movedFrom!) ?? []) {
       let matches = false;
@@ -431,7 +444,8 @@ export class IpcHub {
   }
 
   private finishClaim(c: Claim): void {
-    this.owners.set(c.clientId, c.worker);
+    if (c.resume) this.own(c.clientId, c.worker);
+    else this.owners.delete(c.clientId);
     if (this.live.has(c.worker)) this.send(c.worker, { t: 'claimed', id: c.id });
     this.nextClaim(c.clientId);
   }
