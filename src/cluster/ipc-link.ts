@@ -28,6 +28,8 @@ export interface IpcLinkOptions {
   broker: ClusterSide;
   retained: LocalRetained;
   log: IpcLinkLog;
+  /** This worker's metrics as prom-client JSON, for the primary's aggregated /metrics. */
+  metrics?: () => Promise<unknown[]>;
   /** Client ids of the sessions the broker recovered, told to the hub at hello. */
   sessions?: () => string[];
   /** Bound on the hub's answers (welcome, interest acks, claims). Default 10000 ms. */
@@ -50,6 +52,7 @@ export function processChannel(): IpcChannel {
 export class IpcClusterLink implements ClusterLink {
   private readonly outbox: Outbox<WorkerMessage>;
   private readonly waiting = new Map<number, () => void>();
+  private readonly texts = new Map<number, (text: string) => void>();
   private readonly detach: () => void;
   private nextId = 1;
   private early: PrimaryMessage[] | undefined = [];
@@ -122,6 +125,34 @@ export class IpcClusterLink implements ClusterLink {
     });
   }
 
+  /** Metrics of every worker together, as Prometheus text (GET /metrics on any worker). */
+  metricsText(timeoutMs = 3000): Promise<string> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.texts.delete(id);
+        reject(new Error('workers: the primary did not answer for /metrics'));
+      }, timeoutMs);
+      this.texts.set(id, (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      this.outbox.push({ t: 'metrics', id });
+    });
+  }
+
+  private collect(id: number): void {
+    const read = this.opts.metrics;
+    if (!read) return this.outbox.push({ t: 'collected', id, json: [] });
+    read().then(
+      (json) => this.outbox.push({ t: 'collected', id, json }),
+      (err: unknown) => {
+        this.opts.log.warn({ err }, 'workers: collecting metrics failed');
+        this.outbox.push({ t: 'collected', id, json: [] });
+      },
+    );
+  }
+
   private answered(id: number): void {
     const done = this.waiting.get(id);
     if (!done) return;
@@ -150,6 +181,12 @@ export class IpcClusterLink implements ClusterLink {
         // Adopted synchronously, before any message behind it in the batch is routed.
         if (m.transfer) this.opts.broker.importSession(m.transfer);
         return this.answered(m.id);
+      case 'collect':
+        return this.collect(m.id);
+      case 'metricsText':
+        this.texts.get(m.id)?.(m.text);
+        this.texts.delete(m.id);
+        return;
       case 'forget':
         return this.opts.broker.forgetSession(m.clientId);
       case 'dump':

@@ -22,7 +22,11 @@ export type WorkerMessage =
   /** The answer to `release`. */
   | { t: 'released'; id: number; transfer?: SessionTransfer }
   /** The answer to `dump`: every retained message this worker holds. */
-  | { t: 'dumped'; id: number; retained: StoredMessage[] };
+  | { t: 'dumped'; id: number; retained: StoredMessage[] }
+  /** GET /metrics on this worker: the primary answers with every worker's metrics together. */
+  | { t: 'metrics'; id: number }
+  /** The answer to `collect`: this worker's registry as prom-client JSON. */
+  | { t: 'collected'; id: number; json: unknown[] };
 
 /** Primary → worker. */
 export type PrimaryMessage =
@@ -36,7 +40,11 @@ export type PrimaryMessage =
   | { t: 'claimed'; id: number; transfer?: SessionTransfer }
   | { t: 'dump'; id: number }
   /** This worker's copy of a session is stale (another worker took the client over): drop it. */
-  | { t: 'forget'; clientId: string };
+  | { t: 'forget'; clientId: string }
+  /** Send your metrics (for an aggregated /metrics). */
+  | { t: 'collect'; id: number }
+  /** The answer to `metrics`: the exposition text of all workers together. */
+  | { t: 'metricsText'; id: number; text: string };
 
 /** One IPC message: the batch of one turn. */
 export interface Batch<T> {

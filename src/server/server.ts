@@ -21,7 +21,7 @@ import { WriteFlusher } from './flusher.js';
 import { createSecurity } from '../auth/security.js';
 import type { FailureThrottle } from '../auth/throttle.js';
 import { createAdminUsers } from '../auth/admin-users.js';
-import { createMetrics, timedStore } from '../observe/metrics.js';
+import { createMetrics, timedStore, type Metrics } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
@@ -36,6 +36,8 @@ export interface RunningServer {
   readonly broker: Broker;
   /** Connections currently open. */
   readonly connections: ReadonlySet<Connection>;
+  /** This process's metrics registry. */
+  readonly metrics: Metrics;
   /** The cluster link, when `clusterNatsUrl` is set (members, counters). */
   readonly cluster?: NatsClusterLink;
   /** The failed-login slow-down (what it would make an address wait now), for tests and diagnostics. */
@@ -52,6 +54,8 @@ export interface ServerExtras {
   hooks?: Partial<BrokerHooks>;
   /** Joins the other worker processes: called once the broker is open, before any listener opens. */
   link?: LinkFactory;
+  /** Renders GET /metrics instead of this process's registry (a worker: every worker's together). */
+  metricsText?: () => Promise<string>;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -249,7 +253,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const http = createHttpHandler({
     consoleDir: config.httpConsoleEnabled ? undefined : null,
     webSocketPath: config.webSocketPath,
-    metrics,
+    metrics: extras.metricsText ? { contentType: metrics.contentType, render: extras.metricsText } : metrics,
     ready: () => ready,
     admin: { source: Object.assign(brokerView(broker), view), token: config.httpAdminToken, users: adminUsers },
     listeners: listenerInfos,
@@ -276,6 +280,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     listeners: open.map((l) => l.info),
     broker,
     connections,
+    metrics,
     cluster,
     loginThrottle: security.throttle,
     close: () =>

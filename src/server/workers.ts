@@ -20,6 +20,7 @@ import { IpcClusterLink, processChannel } from '../cluster/ipc-link.js';
 import { isBatch, Outbox, type PrimaryMessage, type WorkerMessage } from '../cluster/ipc-wire.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import { startServer, type RunningServer } from './server.js';
+import { MetricsCollector } from './worker-metrics.js';
 
 /** The environment variable that tells a forked process which worker it is (1..N). */
 const WORKER_ENV = 'STARLING_WORKER_NUMBER';
@@ -75,6 +76,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
   cluster.setupPrimary({ serialization: 'advanced' });
   const workers = new Map<number, { worker: Worker; outbox: Outbox<PrimaryMessage>; ready: boolean }>();
   const hub = new IpcHub((n, m) => workers.get(n)?.outbox.push(m), { log });
+  const metrics = new MetricsCollector((n, m) => workers.get(n)?.outbox.push(m), () => [...workers].filter(([, w]) => w.ready).map(([n]) => n), log);
   let stopping = false;
   let listeners: ListenerInfo[] = [];
   let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -89,7 +91,10 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
     workers.set(n, entry);
     worker.on('message', (m: unknown) => {
       if (isBatch<WorkerMessage>(m)) {
-        for (const message of m.starling) hub.receive(n, message);
+        for (const message of m.starling) {
+          if (message.t === 'metrics' || message.t === 'collected') metrics.receive(n, message);
+          else hub.receive(n, message);
+        }
       } else if (isControl(m) && 'starlingReady' in m) {
         entry.ready = true;
         delays.delete(n);
@@ -176,15 +181,20 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
       mqttTlsTrustCertsFilePath: config.mqttTlsTrustCertsFilePath || dev.caFile,
     };
   }
-  const server = await startServer(own, log, {
-    link: (broker) =>
-      IpcClusterLink.start({
+  let link: IpcClusterLink | undefined;
+  let server: RunningServer | undefined;
+  server = await startServer(own, log, {
+    link: async (broker) =>
+      (link = await IpcClusterLink.start({
         channel: processChannel(),
         broker,
         retained: brokerRetained(broker),
         log,
         sessions: () => [...broker.sessions.keys()],
-      }),
+        metrics: async () => (server ? ((await server.metrics.registry.getMetricsAsJSON()) as unknown[]) : []),
+      })),
+    // /metrics on any worker answers for all of them (the primary adds up every worker's registry).
+    metricsText: () => (link ? link.metricsText() : Promise.reject(new Error('workers: not joined yet'))),
   });
   const ignore = (): void => {};
   process.on('SIGINT', ignore);

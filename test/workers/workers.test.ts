@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startPool, type PoolProcess } from './pool-process.js';
+import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 
 describe('workers=2: two processes act as one broker', () => {
   let pool: PoolProcess;
@@ -71,6 +72,24 @@ describe('workers=2: two processes act as one broker', () => {
     const publisher = await connect(pool.url('wss'), { clientId: 'tls-pub', ...tls });
     await publisher.publishAsync('tls/t', 'secret', { qos: 1 });
     for (const s of subs) assert.equal((await s.inbox.waitFor(1))[0]!.payload.toString(), 'secret');
+  });
+
+  it('answers /metrics on any worker for all of them', async () => {
+    const port = Number(new URL(pool.url('ws')).port);
+    const accepted = async (): Promise<number> => {
+      const reply = await http(port, '/metrics');
+      assert.equal(reply.status, 200);
+      return sampleValue(parsePrometheus(reply.text), 'starling_connections_accepted_total');
+    };
+    const before = await accepted();
+    const workers = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      await connect(pool.url('mqtt'), { clientId: `metrics-${i}` });
+      workers.add(await pool.workerOf(`metrics-${i}`));
+    }
+    assert.equal(workers.size, 2, 'the clients are on both workers');
+    // Scrapes land on either worker; each must count the connections of both.
+    for (let i = 0; i < 4; i++) assert.equal(await accepted(), before + 4, `scrape ${i + 1} adds up both workers`);
   });
 
   it('keeps retained messages on every worker', async () => {
