@@ -8,7 +8,7 @@
 // meanwhile is applied after the copied state, not overwritten by it.
 import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
 import type { StoredMessage } from '../store/ports.js';
-import { isBatch, Outbox, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
+import { isBatch, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
 import { isNodeLocalTopic, type LocalRetained } from './retained.js';
 
 export interface IpcChannel {
@@ -28,6 +28,8 @@ export interface IpcLinkOptions {
   broker: ClusterSide;
   retained: LocalRetained;
   log: IpcLinkLog;
+  /** This worker's answer to another worker's admin question. */
+  admin?: (op: AdminOp, clientId?: string) => AdminAnswer;
   /** This worker's metrics as prom-client JSON, for the primary's aggregated /metrics. */
   metrics?: () => Promise<unknown[]>;
   /** Client ids of the sessions the broker recovered, told to the hub at hello. */
@@ -53,6 +55,7 @@ export class IpcClusterLink implements ClusterLink {
   private readonly outbox: Outbox<WorkerMessage>;
   private readonly waiting = new Map<number, () => void>();
   private readonly texts = new Map<number, (text: string) => void>();
+  private readonly adminResults = new Map<number, (answer: AdminAnswer) => void>();
   private readonly detach: () => void;
   private nextId = 1;
   private early: PrimaryMessage[] | undefined = [];
@@ -125,6 +128,22 @@ export class IpcClusterLink implements ClusterLink {
     });
   }
 
+  /** The other workers' part of an admin question (nothing from those that do not answer in time). */
+  askAdmin(op: AdminOp, clientId?: string, timeoutMs = 3000): Promise<AdminAnswer> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.adminResults.delete(id);
+        resolve({ rows: [], kicked: false });
+      }, timeoutMs);
+      this.adminResults.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      this.outbox.push({ t: 'admin', id, op, ...(clientId !== undefined ? { clientId } : {}) });
+    });
+  }
+
   /** Metrics of every worker together, as Prometheus text (GET /metrics on any worker). */
   metricsText(timeoutMs = 3000): Promise<string> {
     const id = this.nextId++;
@@ -181,6 +200,12 @@ export class IpcClusterLink implements ClusterLink {
         // Adopted synchronously, before any message behind it in the batch is routed.
         if (m.transfer) this.opts.broker.importSession(m.transfer);
         return this.answered(m.id);
+      case 'adminAsk':
+        return this.outbox.push({ t: 'adminAnswer', id: m.id, ...(this.opts.admin?.(m.op, m.clientId) ?? {}) });
+      case 'adminResult':
+        this.adminResults.get(m.id)?.({ rows: m.rows ?? [], kicked: m.kicked === true });
+        this.adminResults.delete(m.id);
+        return;
       case 'collect':
         return this.collect(m.id);
       case 'metricsText':

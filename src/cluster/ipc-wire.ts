@@ -4,6 +4,15 @@
 import type { StoredMessage } from '../store/ports.js';
 import type { SessionTransfer } from '../broker/cluster-link.js';
 
+/** What the admin API asks of the other workers (src/server/worker-fanout.ts). */
+export type AdminOp = 'clients' | 'subscriptions' | 'kick';
+
+/** Rows (clients or subscriptions, as the admin API shows them) and whether a kick found its client. */
+export interface AdminAnswer {
+  rows?: unknown[];
+  kicked?: boolean;
+}
+
 /** Worker → primary. */
 export type WorkerMessage =
   /**
@@ -26,7 +35,11 @@ export type WorkerMessage =
   /** GET /metrics on this worker: the primary answers with every worker's metrics together. */
   | { t: 'metrics'; id: number }
   /** The answer to `collect`: this worker's registry as prom-client JSON. */
-  | { t: 'collected'; id: number; json: unknown[] };
+  | { t: 'collected'; id: number; json: unknown[] }
+  /** The admin API on this worker needs the other workers' part. */
+  | { t: 'admin'; id: number; op: AdminOp; clientId?: string }
+  /** The answer to `adminAsk`. */
+  | ({ t: 'adminAnswer'; id: number } & AdminAnswer);
 
 /** Primary → worker. */
 export type PrimaryMessage =
@@ -44,7 +57,11 @@ export type PrimaryMessage =
   /** Send your metrics (for an aggregated /metrics). */
   | { t: 'collect'; id: number }
   /** The answer to `metrics`: the exposition text of all workers together. */
-  | { t: 'metricsText'; id: number; text: string };
+  | { t: 'metricsText'; id: number; text: string }
+  /** The admin API of another worker asks: answer for this worker. */
+  | { t: 'adminAsk'; id: number; op: AdminOp; clientId?: string }
+  /** The answer to `admin`: the other workers' part. */
+  | ({ t: 'adminResult'; id: number } & AdminAnswer);
 
 /** One IPC message: the batch of one turn. */
 export interface Batch<T> {

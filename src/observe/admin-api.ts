@@ -4,7 +4,7 @@
 // header on their own, and we never answer with a Basic challenge, so a browser never caches Basic
 // credentials either: a page on another origin cannot drive the API through a logged-in operator.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { StoredMessage } from '../store/ports.js';
+import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import { validateTopicFilter } from '../protocol/topic.js';
 import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
 import { messageFromRequest, messageJson } from './admin-json.js';
@@ -13,7 +13,17 @@ import { packageVersion } from './package-info.js';
 
 export const API_PREFIX = '/api/v1';
 
+/**
+ * The other processes of one broker (the workers of `workers=N`): their part of the client and
+ * subscription lists, and kicking a client connected there.
+ */
+export interface AdminPeers {
+  ask(op: 'clients' | 'subscriptions' | 'kick', clientId?: string): Promise<{ rows?: unknown[]; kicked?: boolean }>;
+}
+
 export interface AdminApiOptions {
+  /** The other workers of this broker, when there are some. */
+  peers?: AdminPeers;
   /** The bearer token; empty or absent = bearer tokens are not accepted. */
   token?: string;
   /** Users allowed in with HTTP Basic (httpAdminUsers over mqttPasswordFile). */
@@ -42,6 +52,45 @@ function decodeSegment(s: string): string {
   } catch {
     throw new HttpError(400, 'malformed percent-encoding in path');
   }
+}
+
+/** A connected client as the admin API shows it. */
+export type ClientRow = ReturnType<typeof clientJson>;
+/** A subscription as the admin API shows it. */
+export type SubscriptionRow = SubscriptionRecord & { clientId: string; online: boolean };
+
+function clientJson(source: AdminSource, c: ClientView) {
+  const s = source.sessions.get(c.clientId);
+  return {
+    clientId: c.clientId,
+    ...(c.username !== undefined ? { username: c.username } : {}),
+    address: c.address,
+    ...(c.remotePort !== undefined ? { remotePort: c.remotePort } : {}),
+    protocolVersion: c.protocolVersion,
+    protocol: protocolName(c.protocolVersion),
+    transport: c.transport,
+    listener: c.listener,
+    connectedAt: new Date(c.connectedAt).toISOString(),
+    inflight: s?.inflight.size ?? 0,
+    queued: s?.queuedCount ?? 0,
+    subscriptions: s?.subscriptions.size ?? 0,
+  };
+}
+
+function subscriptionRows(source: AdminSource, only: string | null): SubscriptionRow[] {
+  const out: SubscriptionRow[] = [];
+  for (const s of source.sessions.values()) {
+    if (only !== null && s.clientId !== only) continue;
+    for (const sub of s.subscriptions.values()) out.push({ clientId: s.clientId, online: s.online, ...sub });
+  }
+  return out;
+}
+
+/** This process's answer to another worker's admin question (see AdminPeers). */
+export function localAdminAnswer(source: AdminSource, op: 'clients' | 'subscriptions' | 'kick', clientId?: string): { rows?: unknown[]; kicked?: boolean } {
+  if (op === 'clients') return { rows: [...source.connectedClients()].map((c) => clientJson(source, c)) };
+  if (op === 'subscriptions') return { rows: subscriptionRows(source, clientId ?? null) };
+  return { kicked: clientId !== undefined && source.kick(clientId) };
 }
 
 export function createAdminApi(source: AdminSource, options: AdminApiOptions): AdminApi {
@@ -73,24 +122,6 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     throw new HttpError(401, `missing or invalid ${what}`, { 'WWW-Authenticate': 'Bearer realm="starling admin"' });
   };
 
-  const clientJson = (c: ClientView) => {
-    const s = source.sessions.get(c.clientId);
-    return {
-      clientId: c.clientId,
-      ...(c.username !== undefined ? { username: c.username } : {}),
-      address: c.address,
-      ...(c.remotePort !== undefined ? { remotePort: c.remotePort } : {}),
-      protocolVersion: c.protocolVersion,
-      protocol: protocolName(c.protocolVersion),
-      transport: c.transport,
-      listener: c.listener,
-      connectedAt: new Date(c.connectedAt).toISOString(),
-      inflight: s?.inflight.size ?? 0,
-      queued: s?.queuedCount ?? 0,
-      subscriptions: s?.subscriptions.size ?? 0,
-    };
-  };
-
   const findClient = (id: string): ClientView | undefined => {
     for (const c of source.connectedClients()) if (c.clientId === id) return c;
     return undefined;
@@ -119,16 +150,21 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     };
   };
 
-  const subscriptions = (query: URLSearchParams) => {
+  const peers = options.peers;
+  const subscriptions = async (query: URLSearchParams) => {
     const only = query.get('clientId');
-    const out = [];
-    for (const s of source.sessions.values()) {
-      if (only !== null && s.clientId !== only) continue;
-      for (const sub of s.subscriptions.values()) out.push({ clientId: s.clientId, online: s.online, ...sub });
-    }
+    const out = subscriptionRows(source, only);
+    if (peers) out.push(...(((await peers.ask('subscriptions', only ?? undefined)).rows ?? []) as SubscriptionRow[]));
     out.sort((a, b) => (a.clientId === b.clientId ? (a.filter < b.filter ? -1 : 1) : a.clientId < b.clientId ? -1 : 1));
     const p = page(out, query);
     return { total: p.total, offset: p.offset, subscriptions: p.items };
+  };
+
+  /** Every connected client as a row, this process's and (with peers) the other workers'. */
+  const clientRows = async (): Promise<ClientRow[]> => {
+    const rows = [...source.connectedClients()].map((c) => clientJson(source, c));
+    if (peers) rows.push(...(((await peers.ask('clients')).rows ?? []) as ClientRow[]));
+    return rows.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
   };
 
   const retained = (query: URLSearchParams) => {
@@ -164,23 +200,24 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     if (rest === '') return get ? sendJson(req, res, 200, { version, endpoints: ENDPOINTS }) : allow('GET, HEAD');
     if (rest === '/broker') return get ? sendJson(req, res, 200, overview()) : allow('GET, HEAD');
     if (rest === '/listeners') return get ? sendJson(req, res, 200, { listeners: source.listeners() }) : allow('GET, HEAD');
-    if (rest === '/subscriptions') return get ? sendJson(req, res, 200, subscriptions(query)) : allow('GET, HEAD');
+    if (rest === '/subscriptions') return get ? sendJson(req, res, 200, await subscriptions(query)) : allow('GET, HEAD');
     if (rest === '/clients') {
       if (!get) return allow('GET, HEAD');
-      const all = [...source.connectedClients()].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
-      const p = page(all, query);
-      return sendJson(req, res, 200, { total: p.total, offset: p.offset, clients: p.items.map(clientJson) });
+      const p = page(await clientRows(), query);
+      return sendJson(req, res, 200, { total: p.total, offset: p.offset, clients: p.items });
     }
     if (parts[0] === 'clients' && (parts.length === 2 || (parts.length === 3 && parts[2] === 'kick'))) {
       const id = decodeSegment(parts[1]);
       if (parts.length === 2) {
         if (!get) return allow('GET, HEAD');
         const c = findClient(id);
-        if (!c) throw new HttpError(404, 'no connected client with that id');
-        return sendJson(req, res, 200, clientJson(c));
+        const row = c ? clientJson(source, c) : (await clientRows()).find((r) => r.clientId === id);
+        if (!row) throw new HttpError(404, 'no connected client with that id');
+        return sendJson(req, res, 200, row);
       }
       if (method !== 'POST') return allow('POST');
-      if (!source.kick(id)) throw new HttpError(404, 'no connected client with that id');
+      const kicked = source.kick(id) || (peers ? (await peers.ask('kick', id)).kicked === true : false);
+      if (!kicked) throw new HttpError(404, 'no connected client with that id');
       log?.info({ clientId: id, admin: who, remote: req.socket.remoteAddress }, 'client disconnected by the admin API');
       return sendJson(req, res, 200, { clientId: id, kicked: true });
     }

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { createAdminApi, API_PREFIX } from './admin-api.js';
+import { createAdminApi, API_PREFIX, type AdminPeers } from './admin-api.js';
 import { readOnly, sendError, sendJson, sendText, splitTarget, HttpError, type Req, type Res } from './http-util.js';
 import type { Metrics } from './metrics.js';
 import type { AdminSource, AdminUserCheck, LogView } from './ports.js';
@@ -32,7 +32,7 @@ export interface HttpDeps {
   /** /readyz answers 200 while this returns true (set once the listeners are open), 503 otherwise. */
   ready?: () => boolean;
   /** The admin API, on when `token` is a non-empty string or admin `users` are given. */
-  admin?: { source: AdminSource; token?: string; users?: AdminUserCheck; maxBodyBytes?: number; version?: string };
+  admin?: { source: AdminSource; token?: string; users?: AdminUserCheck; maxBodyBytes?: number; version?: string; peers?: AdminPeers };
   /**
    * The listeners, for the dashboard's public listener list at /console.json. Client URLs only,
    * which every client is told anyway; who is connected stays behind the admin API.
@@ -83,6 +83,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
           ...(adminUsers ? { users: adminUsers } : {}),
           ...(deps.admin.maxBodyBytes !== undefined ? { maxBodyBytes: deps.admin.maxBodyBytes } : {}),
           ...(deps.admin.version !== undefined ? { version: deps.admin.version } : {}),
+          ...(deps.admin.peers ? { peers: deps.admin.peers } : {}),
           ...(deps.log ? { log: deps.log } : {}),
         })
       : undefined;

@@ -23,6 +23,7 @@ import type { FailureThrottle } from '../auth/throttle.js';
 import { createAdminUsers } from '../auth/admin-users.js';
 import { createMetrics, timedStore, type Metrics } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
+import { localAdminAnswer, type AdminPeers } from '../observe/admin-api.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/link.js';
@@ -38,6 +39,8 @@ export interface RunningServer {
   readonly connections: ReadonlySet<Connection>;
   /** This process's metrics registry. */
   readonly metrics: Metrics;
+  /** This process's answer to another worker's admin question (clients, subscriptions, kick). */
+  adminAnswer(op: 'clients' | 'subscriptions' | 'kick', clientId?: string): { rows?: unknown[]; kicked?: boolean };
   /** The cluster link, when `clusterNatsUrl` is set (members, counters). */
   readonly cluster?: NatsClusterLink;
   /** The failed-login slow-down (what it would make an address wait now), for tests and diagnostics. */
@@ -56,6 +59,8 @@ export interface ServerExtras {
   link?: LinkFactory;
   /** Renders GET /metrics instead of this process's registry (a worker: every worker's together). */
   metricsText?: () => Promise<string>;
+  /** The other workers, for the admin API's clients, subscriptions and kick. */
+  adminPeers?: AdminPeers;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -250,12 +255,13 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   if (storeOpenSeconds !== undefined) metrics.observeStoreOpen(storeOpenSeconds);
   let ready = false;
   const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log });
+  const adminSource = Object.assign(brokerView(broker), view);
   const http = createHttpHandler({
     consoleDir: config.httpConsoleEnabled ? undefined : null,
     webSocketPath: config.webSocketPath,
     metrics: extras.metricsText ? { contentType: metrics.contentType, render: extras.metricsText } : metrics,
     ready: () => ready,
-    admin: { source: Object.assign(brokerView(broker), view), token: config.httpAdminToken, users: adminUsers },
+    admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
     listeners: listenerInfos,
     log,
   });
@@ -281,6 +287,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     broker,
     connections,
     metrics,
+    adminAnswer: (op, clientId) => localAdminAnswer(adminSource, op, clientId),
     cluster,
     loginThrottle: security.throttle,
     close: () =>

@@ -20,7 +20,7 @@ import { IpcClusterLink, processChannel } from '../cluster/ipc-link.js';
 import { isBatch, Outbox, type PrimaryMessage, type WorkerMessage } from '../cluster/ipc-wire.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import { startServer, type RunningServer } from './server.js';
-import { MetricsCollector } from './worker-metrics.js';
+import { isFanOut, WorkerFanOut } from './worker-fanout.js';
 
 /** The environment variable that tells a forked process which worker it is (1..N). */
 const WORKER_ENV = 'STARLING_WORKER_NUMBER';
@@ -76,7 +76,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
   cluster.setupPrimary({ serialization: 'advanced' });
   const workers = new Map<number, { worker: Worker; outbox: Outbox<PrimaryMessage>; ready: boolean }>();
   const hub = new IpcHub((n, m) => workers.get(n)?.outbox.push(m), { log });
-  const metrics = new MetricsCollector((n, m) => workers.get(n)?.outbox.push(m), () => [...workers].filter(([, w]) => w.ready).map(([n]) => n), log);
+  const fanOut = new WorkerFanOut((n, m) => workers.get(n)?.outbox.push(m), () => [...workers].filter(([, w]) => w.ready).map(([n]) => n), log);
   let stopping = false;
   let listeners: ListenerInfo[] = [];
   let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -92,7 +92,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
     worker.on('message', (m: unknown) => {
       if (isBatch<WorkerMessage>(m)) {
         for (const message of m.starling) {
-          if (message.t === 'metrics' || message.t === 'collected') metrics.receive(n, message);
+          if (isFanOut(message)) fanOut.receive(n, message);
           else hub.receive(n, message);
         }
       } else if (isControl(m) && 'starlingReady' in m) {
@@ -192,7 +192,10 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
         log,
         sessions: () => [...broker.sessions.keys()],
         metrics: async () => (server ? ((await server.metrics.registry.getMetricsAsJSON()) as unknown[]) : []),
+        admin: (op, clientId) => server?.adminAnswer(op, clientId) ?? {},
       })),
+    // The admin API on any worker lists and kicks the clients of all of them.
+    adminPeers: { ask: (op, clientId) => (link ? link.askAdmin(op, clientId) : Promise.resolve({})) },
     // /metrics on any worker answers for all of them (the primary adds up every worker's registry).
     metricsText: () => (link ? link.metricsText() : Promise.reject(new Error('workers: not joined yet'))),
   });

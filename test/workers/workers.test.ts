@@ -20,7 +20,11 @@ describe('workers=2: two processes act as one broker', () => {
 
   before(async () => {
     // TLS listeners without a certificate: the primary makes the development one for every worker.
-    pool = await startPool({ workers: '2', mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0,mqtt+ssl://127.0.0.1:0,ws+ssl://127.0.0.1:0' });
+    pool = await startPool({
+      workers: '2',
+      mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0,mqtt+ssl://127.0.0.1:0,ws+ssl://127.0.0.1:0',
+      httpAdminToken: 'workers-admin',
+    });
   });
 
   after(async () => {
@@ -90,6 +94,39 @@ describe('workers=2: two processes act as one broker', () => {
     assert.equal(workers.size, 2, 'the clients are on both workers');
     // Scrapes land on either worker; each must count the connections of both.
     for (let i = 0; i < 4; i++) assert.equal(await accepted(), before + 4, `scrape ${i + 1} adds up both workers`);
+  });
+
+  it('lists the clients and subscriptions of both workers in the admin API, and kicks a client on either', async () => {
+    const port = Number(new URL(pool.url('ws')).port);
+    const api = async (path: string, method = 'GET') => {
+      const reply = await http(port, `/api/v1${path}`, { method, headers: { Authorization: 'Bearer workers-admin' } });
+      return { status: reply.status, body: reply.json() as Record<string, unknown> };
+    };
+    const ids = ['adm-0', 'adm-1', 'adm-2', 'adm-3'];
+    const byId = new Map<string, MqttClient>();
+    const workerOf = new Map<string, number>();
+    for (const id of ids) {
+      const c = await connect(pool.url('mqtt'), { clientId: id });
+      await c.subscribeAsync(`adm/${id}`, { qos: 1 });
+      byId.set(id, c);
+      workerOf.set(id, await pool.workerOf(id));
+    }
+    assert.equal(new Set(workerOf.values()).size, 2);
+    for (let i = 0; i < 3; i++) {
+      const clients = (await api('/clients')).body.clients as Array<{ clientId: string }>;
+      for (const id of ids) assert.ok(clients.some((c) => c.clientId === id), `request ${i + 1}: ${id} listed wherever the request landed`);
+      const subs = (await api('/subscriptions')).body.subscriptions as Array<{ clientId: string; filter: string }>;
+      for (const id of ids) assert.ok(subs.some((s) => s.clientId === id && s.filter === `adm/${id}`), `request ${i + 1}: ${id}'s subscription listed`);
+    }
+    // Kick each of two clients that sit on different workers: one of the kicks is served remotely.
+    const onEach = [1, 2].map((w) => ids.find((id) => workerOf.get(id) === w)!);
+    for (const id of onEach) {
+      const closed = new Promise<void>((resolve) => byId.get(id)!.once('close', () => resolve()));
+      const k = await api(`/clients/${id}/kick`, 'POST');
+      assert.equal(k.status, 200, `${id} kicked`);
+      await closed;
+    }
+    assert.equal((await api('/clients/nobody/kick', 'POST')).status, 404);
   });
 
   it('keeps retained messages on every worker', async () => {
