@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
+import { startNatsCluster, startNatsServer } from '../helpers/nats-server.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { connectClient, endClient, whenConnected } from '../helpers/mqttjs.js';
@@ -15,8 +15,8 @@ import { waitUntil } from './helpers.js';
 const TOTAL = 240;
 const KILL_AFTER = 80;
 
-describe('cluster with persistence=nats: a node killed', () => {
-  let nats: NatsServerHandle;
+for (const nats3 of [false, true]) describe(`cluster with persistence=nats: a node killed (${nats3 ? 'three-server NATS cluster, replicas 3' : 'one NATS server'})`, () => {
+  let nats: { url: string; stop(): Promise<void> };
   let victim: BrokerProcess | undefined;
   const nodes: TestServer[] = [];
   const clients: MqttClient[] = [];
@@ -25,12 +25,17 @@ describe('cluster with persistence=nats: a node killed', () => {
     clusterNatsUrl: nats.url,
     clusterNodeId: id,
     clusterSubjectPrefix: 'dl',
+    clusterRetainedReplicas: nats3 ? '3' : '1',
     clusterHeartbeatMs: '300',
     persistence: 'nats',
   });
 
   before(async () => {
-    nats = await startNatsServer();
+    if (!nats3) nats = await startNatsServer();
+    else {
+      const cluster = await startNatsCluster(3);
+      nats = { url: cluster.urls.join(','), stop: () => cluster.stop() };
+    }
   });
   after(async () => {
     await Promise.all(clients.map((c) => endClient(c, true)));
