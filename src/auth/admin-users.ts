@@ -5,12 +5,16 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { hashPassword, parsePasswordFile, verifyPassword, type PasswordHash, type PasswordTable } from './password-file.js';
 import { WatchedFile } from './watched-file.js';
+import type { FailureThrottle } from './throttle.js';
 
 export type AdminCheck = 'admin' | 'not-admin' | 'bad-credentials';
 
 export interface AdminUsers {
-  /** Verifies a password; the answer says whether the (verified) user may administer. */
-  check(user: string, password: string): Promise<AdminCheck>;
+  /**
+   * Verifies a password; the answer says whether the (verified) user may administer. With a
+   * throttle, an address with recent failures waits first and a failure counts against it.
+   */
+  check(user: string, password: string, remoteAddress?: string): Promise<AdminCheck>;
   close(): void;
 }
 
@@ -23,6 +27,11 @@ export interface AdminUsersOptions {
   pollIntervalMs?: number;
   /** A fixed table instead of the file (tests). */
   table?: PasswordTable;
+  /**
+   * The MQTT login throttle: guessing admin passwords over HTTP spends the same per-address budget
+   * as guessing MQTT passwords, so neither door is a way around the other.
+   */
+  throttle?: FailureThrottle;
 }
 
 /** Undefined when no admin user is configured: Basic credentials are then never accepted. */
@@ -42,14 +51,19 @@ export function createAdminUsers(options: AdminUsersOptions): AdminUsers | undef
   let decoy: Promise<PasswordHash> | undefined;
 
   return {
-    async check(user, password) {
+    async check(user, password, remoteAddress) {
+      const throttle = remoteAddress !== undefined ? options.throttle : undefined;
+      await throttle?.wait(remoteAddress!);
       const entry = table()?.get(user);
+      let ok = false;
       if (entry === undefined) {
         decoy ??= hashPassword(randomBytes(18).toString('base64'));
         await verifyPassword(password, await decoy);
+      } else ok = await verifyPassword(password, entry.password);
+      if (!ok) {
+        throttle?.failure(remoteAddress!);
         return 'bad-credentials';
       }
-      if (!(await verifyPassword(password, entry.password))) return 'bad-credentials';
       return users.has(user) ? 'admin' : 'not-admin';
     },
     close: () => file?.close(),

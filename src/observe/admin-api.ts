@@ -113,7 +113,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       const colon = text.indexOf(':');
       if (colon > 0) {
         const user = text.slice(0, colon);
-        const verdict = await options.users.check(user, text.slice(colon + 1));
+        const verdict = await options.users.check(user, text.slice(colon + 1), req.socket.remoteAddress);
         if (verdict === 'admin') return user;
         if (verdict === 'not-admin') throw new HttpError(403, `user ${JSON.stringify(user)} is not an admin user (httpAdminUsers)`);
       }

@@ -133,6 +133,9 @@ export function protocolName(version: number): string {
 
 /** Admin users of the admin API (src/auth/admin-users.ts): checks a password from HTTP Basic. */
 export interface AdminUserCheck {
-  /** Whether the password is right and, if so, whether the user may administer. */
-  check(user: string, password: string): Promise<'admin' | 'not-admin' | 'bad-credentials'>;
+  /**
+   * Whether the password is right and, if so, whether the user may administer. `remoteAddress`
+   * lets the check slow down guessing from one address (the MQTT login throttle's budget).
+   */
+  check(user: string, password: string, remoteAddress?: string): Promise<'admin' | 'not-admin' | 'bad-credentials'>;
 }

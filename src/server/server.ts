@@ -254,7 +254,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   observeStoreWrite = (s) => metrics.observeStoreWrite(s);
   if (storeOpenSeconds !== undefined) metrics.observeStoreOpen(storeOpenSeconds);
   let ready = false;
-  const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log });
+  const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log, throttle: security.throttle });
   const adminSource = Object.assign(brokerView(broker), view);
   const http = createHttpHandler({
     consoleDir: config.httpConsoleEnabled ? undefined : null,

@@ -78,6 +78,18 @@ describe('admin API with admin users (httpAdminUsers over mqttPasswordFile)', ()
     assert.equal(bad.json().error, 'missing or invalid bearer token or admin user credentials');
   });
 
+  it('slows down guessing from one address with the MQTT login throttle', async () => {
+    const throttle = t.server.loginThrottle;
+    const before = throttle.score('127.0.0.1');
+    for (let i = 0; i < 2; i++) {
+      const r = await http(t.port('ws'), '/api/v1/broker', { headers: basic('alice', `wrong-${i}`) });
+      assert.equal(r.status, 401);
+    }
+    assert.ok(throttle.score('127.0.0.1') > before + 1.5, 'each wrong admin password counts against the address');
+    const ok = await http(t.port('ws'), '/api/v1/broker', { headers: basic('alice', 'alice-pass-123') });
+    assert.equal(ok.status, 200, 'the right password still gets in');
+  });
+
   it('is off when neither a token nor admin users are configured, even with a password file', async () => {
     const off = await startTestServer({ mqttListeners: 'ws://127.0.0.1:0', mqttPasswordFile: passwd });
     try {
