@@ -186,7 +186,7 @@ export const retainedBucketName = (prefix: string): string => `${prefix.replaceA
 /**
  * Applies the bucket's content to the local index at start-up (see the file comment). `live` holds
  * topics already updated by live retain messages since the link subscribed: those are newer. Returns
- * how many local messages were set, removed, and seeded into the bucket.
+ * how many local messages were set, removed, seeded into the bucket, and purged from it (expired).
  */
 export function reconcile(
   local: LocalRetained,
@@ -194,13 +194,19 @@ export function reconcile(
   stored: StoredMessage[],
   live: ReadonlySet<string>,
   now: number,
-): { set: number; removed: number; seeded: number } {
-  const result = { set: 0, removed: 0, seeded: 0 };
+): { set: number; removed: number; seeded: number; purged: number } {
+  const result = { set: 0, removed: 0, seeded: 0, purged: 0 };
   const inBucket = new Set<string>();
   for (const m of stored) {
     inBucket.add(m.topic);
     if (live.has(m.topic) || isNodeLocalTopic(m.topic)) continue;
-    if (m.expiresAt !== undefined && m.expiresAt <= now) continue;
+    if (m.expiresAt !== undefined && m.expiresAt <= now) {
+      // Expired in the bucket [MQTT-3.3.2-5]: not loaded, and cleared there (an empty retained
+      // message deletes the key), so the bucket does not keep dead values forever.
+      bucket.write({ ...m, payload: Buffer.alloc(0) });
+      result.purged++;
+      continue;
+    }
     const have = local.get(m.topic);
     if (have && have.id === m.id && have.createdAt === m.createdAt) continue;
     local.set(m);
