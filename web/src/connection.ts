@@ -91,6 +91,9 @@ export class Connection {
       clean: profile.clean,
       reconnectPeriod: profile.autoReconnect ? 3000 : 0,
       connectTimeout: 15_000,
+      // MQTT.js rebuilds a WebSocket URL from its parts and drops the brackets of an IPv6 host
+      // (ws://::1:8083/mqtt); put them back.
+      transformWsUrl: bracketIpv6,
     };
     if (profile.username) options.username = profile.username;
     if (profile.password) options.password = profile.password;
@@ -176,4 +179,10 @@ export class Connection {
       client.publish(topic, payload as unknown as string, opts, (err?: Error) => (err ? reject(err) : resolve())),
     );
   }
+}
+
+/** `ws://::1:8083/mqtt` → `ws://[::1]:8083/mqtt` (MQTT.js's `transformWsUrl` hook). */
+function bracketIpv6(url: string, opts: { hostname?: string }): string {
+  const h = opts.hostname;
+  return h && h.includes(':') && !h.startsWith('[') ? url.replace(`//${h}:`, `//[${h}]:`) : url;
 }
