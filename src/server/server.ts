@@ -61,6 +61,8 @@ export interface ServerExtras {
   metricsText?: () => Promise<string>;
   /** The other workers, for the admin API's clients, subscriptions and kick. */
   adminPeers?: AdminPeers;
+  /** Where the development certificate lives; default `dataDir/certs` (workers share the primary's). */
+  certsDir?: string;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -139,6 +141,24 @@ function brokerView(broker: Broker, cluster?: NatsClusterLink) {
 
 const usesTls = (url: string): boolean => /^(mqtt\+ssl|mqtts|ws\+ssl|wss):/i.test(url.trim());
 
+/**
+ * The configuration with the development certificate in `certsDir` filled in, made there on first
+ * run, when certificate TLS listeners have no certificate configured; otherwise as it is.
+ */
+export async function withDevCertificate(config: Config, certsDir: string): Promise<{ config: Config; devCertFile?: string }> {
+  if (!config.mqttListeners.some(usesTls) || config.mqttTlsCertificateFilePath) return { config };
+  const dev = await ensureDevCertificates(certsDir);
+  return {
+    devCertFile: dev.certFile,
+    config: {
+      ...config,
+      mqttTlsCertificateFilePath: dev.certFile,
+      mqttTlsKeyFilePath: dev.keyFile,
+      mqttTlsTrustCertsFilePath: config.mqttTlsTrustCertsFilePath || dev.caFile,
+    },
+  };
+}
+
 export async function startServer(config: Config, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
   const security = await createSecurity({ ...config, log });
   // Store latency is observed by wrapping the store; the metrics read the broker lazily.
@@ -160,17 +180,8 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   security.onAclReload(() => broker.reauthorizeAll());
 
   // TLS listeners without a configured certificate get a development one made on first run.
-  let tlsConfig = config;
-  if (config.mqttListeners.some(usesTls) && !config.mqttTlsCertificateFilePath) {
-    const dev = await ensureDevCertificates(join(config.dataDir, 'certs'));
-    log.warn({ cert: dev.certFile }, 'no TLS certificate configured: using a development certificate');
-    tlsConfig = {
-      ...config,
-      mqttTlsCertificateFilePath: dev.certFile,
-      mqttTlsKeyFilePath: dev.keyFile,
-      mqttTlsTrustCertsFilePath: config.mqttTlsTrustCertsFilePath || dev.caFile,
-    };
-  }
+  const { config: tlsConfig, devCertFile } = await withDevCertificate(config, extras.certsDir ?? join(config.dataDir, 'certs'));
+  if (devCertFile) log.warn({ cert: devCertFile }, 'no TLS certificate configured: using a development certificate');
 
   // Cluster mode: join the other nodes over NATS before any client can connect.
   let cluster: NatsClusterLink | undefined;

@@ -5,7 +5,7 @@
 // cluster nodes (src/cluster/ipc-link.ts is each worker's side).
 //
 // The primary runs no broker. It makes the development certificate once (workers would race to
-// write it), starts the workers, restarts one that dies, and stops them all on shutdown. Workers
+// write it; they use it from the primary's data folder), starts the workers, restarts one that dies, and stops them all on shutdown. Workers
 // ignore SIGINT/SIGTERM (a terminal's Ctrl-C reaches the whole process group) and stop when the
 // primary tells them to, or when the primary is gone.
 import cluster, { type Worker } from 'node:cluster';
@@ -13,13 +13,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { ensureDevCertificates } from '../transport/dev-certs.js';
 import type { ListenerInfo } from '../transport/transport.js';
 import { IpcHub } from '../cluster/ipc-hub.js';
 import { IpcClusterLink, processChannel } from '../cluster/ipc-link.js';
 import { isBatch, Outbox, type PrimaryMessage, type WorkerMessage } from '../cluster/ipc-wire.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
-import { startServer, type RunningServer } from './server.js';
+import { startServer, withDevCertificate, type RunningServer } from './server.js';
 import { isFanOut, WorkerFanOut } from './worker-fanout.js';
 
 /** The environment variable that tells a forked process which worker it is (1..N). */
@@ -47,8 +46,6 @@ export function workerDataDir(dataDir: string, n: number): string {
   return n === 1 ? dataDir : join(dataDir, `worker-${n}`);
 }
 
-const usesTls = (url: string): boolean => /^(mqtt\+ssl|mqtts|ws\+ssl|wss):/i.test(url.trim());
-
 /** Control messages outside the hub's batches. */
 type Control = { starlingReady: ListenerInfo[] } | { starlingStop: true };
 
@@ -70,9 +67,7 @@ export interface WorkerPool {
 /** In the primary: starts the workers and resolves once every one has opened its listeners. */
 export async function startWorkerPool(config: Config, log: Logger, readyTimeoutMs = 60_000): Promise<WorkerPool> {
   const count = workerCount(config);
-  if (config.mqttListeners.some(usesTls) && !config.mqttTlsCertificateFilePath) {
-    await ensureDevCertificates(join(config.dataDir, 'certs'));
-  }
+  await withDevCertificate(config, join(config.dataDir, 'certs'));
   cluster.setupPrimary({ serialization: 'advanced' });
   const workers = new Map<number, { worker: Worker; outbox: Outbox<PrimaryMessage>; ready: boolean }>();
   const hub = new IpcHub((n, m) => workers.get(n)?.outbox.push(m), { log });
@@ -170,20 +165,12 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
  */
 export async function runWorker(config: Config, parentLog: Logger, n: number): Promise<RunningServer> {
   const log = parentLog.child({ worker: n });
-  let own: Config = { ...config, dataDir: workerDataDir(config.dataDir, n) };
-  if (config.mqttListeners.some(usesTls) && !config.mqttTlsCertificateFilePath) {
-    // The primary's development certificate (made before the workers started), not one per worker.
-    const dev = await ensureDevCertificates(join(config.dataDir, 'certs'));
-    own = {
-      ...own,
-      mqttTlsCertificateFilePath: dev.certFile,
-      mqttTlsKeyFilePath: dev.keyFile,
-      mqttTlsTrustCertsFilePath: config.mqttTlsTrustCertsFilePath || dev.caFile,
-    };
-  }
+  const own: Config = { ...config, dataDir: workerDataDir(config.dataDir, n) };
   let link: IpcClusterLink | undefined;
   let server: RunningServer | undefined;
   server = await startServer(own, log, {
+    // The primary's development certificate (made before the workers started), not one per worker.
+    certsDir: join(config.dataDir, 'certs'),
     link: async (broker) =>
       (link = await IpcClusterLink.start({
         channel: processChannel(),
