@@ -9,7 +9,8 @@
 import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
 import type { StoredMessage } from '../store/ports.js';
 import { isBatch, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
-import { isNodeLocalTopic, type LocalRetained } from './retained.js';
+import { isNodeLocalTopic, reconcile, type LocalRetained } from './retained.js';
+import { routeQuietly } from './route-quietly.js';
 
 export interface IpcChannel {
   send(batch: Batch<WorkerMessage>): void;
@@ -53,9 +54,8 @@ export function processChannel(): IpcChannel {
 
 export class IpcClusterLink implements ClusterLink {
   private readonly outbox: Outbox<WorkerMessage>;
-  private readonly waiting = new Map<number, () => void>();
-  private readonly texts = new Map<number, (text: string) => void>();
-  private readonly adminResults = new Map<number, (answer: AdminAnswer) => void>();
+  /** Requests to the primary awaiting their answer, by id: how to settle each, and its fallback. */
+  private readonly waiting = new Map<number, { settle: (answer: unknown) => void; fallback: () => void }>();
   private readonly detach: () => void;
   private nextId = 1;
   private early: PrimaryMessage[] | undefined = [];
@@ -111,52 +111,46 @@ export class IpcClusterLink implements ClusterLink {
     return this.ask((id) => ({ t: 'claim', id, clientId, resume }));
   }
 
-  /** Sends a request and resolves when the hub answers it (or after the timeout: never hangs a client). */
   private ask(make: (id: number) => WorkerMessage): Promise<void> {
-    const id = this.nextId++;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        if (!this.waiting.delete(id)) return;
-        this.opts.log.warn({ id }, 'workers: no answer from the primary in time');
-        resolve();
-      }, this.opts.timeoutMs ?? 10_000);
-      this.waiting.set(id, () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.outbox.push(make(id));
+    return this.request<void>(make, this.opts.timeoutMs ?? 10_000, (resolve) => {
+      this.opts.log.warn({}, 'workers: no answer from the primary in time');
+      resolve();
     });
   }
 
   /** The other workers' part of an admin question (nothing from those that do not answer in time). */
   askAdmin(op: AdminOp, clientId?: string, timeoutMs = 3000): Promise<AdminAnswer> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.adminResults.delete(id);
-        resolve({ rows: [], kicked: false });
-      }, timeoutMs);
-      this.adminResults.set(id, (answer) => {
-        clearTimeout(timer);
-        resolve(answer);
-      });
-      this.outbox.push({ t: 'admin', id, op, ...(clientId !== undefined ? { clientId } : {}) });
-    });
+    const message = (id: number): WorkerMessage => ({ t: 'admin', id, op, ...(clientId !== undefined ? { clientId } : {}) });
+    return this.request<AdminAnswer>(message, timeoutMs, (resolve) => resolve({ rows: [], kicked: false }));
   }
 
   /** Metrics of every worker together, as Prometheus text (GET /metrics on any worker). */
   metricsText(timeoutMs = 3000): Promise<string> {
+    return this.request<string>((id) => ({ t: 'metrics', id }), timeoutMs, (_, reject) => reject(new Error('workers: the primary did not answer for /metrics')));
+  }
+
+  /**
+   * Sends a request and settles with the primary's answer, or as `late` says after `timeoutMs` (or
+   * at close): a client or an HTTP request never hangs on a primary that does not answer.
+   */
+  private request<T>(make: (id: number) => WorkerMessage, timeoutMs: number, late: (resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.texts.delete(id);
-        reject(new Error('workers: the primary did not answer for /metrics'));
-      }, timeoutMs);
-      this.texts.set(id, (text) => {
+    return new Promise<T>((resolve, reject) => {
+      const fallback = (): void => {
         clearTimeout(timer);
-        resolve(text);
+        this.waiting.delete(id);
+        late(resolve, reject);
+      };
+      const timer = setTimeout(fallback, timeoutMs);
+      this.waiting.set(id, {
+        settle: (answer) => {
+          clearTimeout(timer);
+          this.waiting.delete(id);
+          resolve(answer as T);
+        },
+        fallback,
       });
-      this.outbox.push({ t: 'metrics', id });
+      this.outbox.push(make(id));
     });
   }
 
@@ -172,11 +166,8 @@ export class IpcClusterLink implements ClusterLink {
     );
   }
 
-  private answered(id: number): void {
-    const done = this.waiting.get(id);
-    if (!done) return;
-    this.waiting.delete(id);
-    done();
+  private answered(id: number, answer?: unknown): void {
+    this.waiting.get(id)?.settle(answer);
   }
 
   // ---- from the hub -------------------------------------------------------------------------
@@ -203,15 +194,11 @@ export class IpcClusterLink implements ClusterLink {
       case 'adminAsk':
         return this.outbox.push({ t: 'adminAnswer', id: m.id, ...(this.opts.admin?.(m.op, m.clientId) ?? {}) });
       case 'adminResult':
-        this.adminResults.get(m.id)?.({ rows: m.rows ?? [], kicked: m.kicked === true });
-        this.adminResults.delete(m.id);
-        return;
+        return this.answered(m.id, { rows: m.rows ?? [], kicked: m.kicked === true });
       case 'collect':
         return this.collect(m.id);
       case 'metricsText':
-        this.texts.get(m.id)?.(m.text);
-        this.texts.delete(m.id);
-        return;
+        return this.answered(m.id, m.text);
       case 'forget':
         return this.opts.broker.forgetSession(m.clientId);
       case 'dump':
@@ -231,22 +218,18 @@ export class IpcClusterLink implements ClusterLink {
     for (const m of early) this.receive(m);
   }
 
+  /**
+   * The running worker's retained messages become this one's, as a cluster node takes the retained
+   * bucket's (`reconcile`: $SYS stays each worker's own, expired ones are not taken). Messages that
+   * arrived meanwhile wait in `early` and are applied after this, so there are no newer live ones.
+   */
   private replaceRetained(retained: StoredMessage[]): void {
-    // Node-local topics ($SYS) describe each worker; they are neither copied nor replaced.
-    const local = this.opts.retained;
-    const incoming = new Map(retained.filter((m) => !isNodeLocalTopic(m.topic)).map((m) => [m.topic, m]));
-    for (const m of local.list()) if (!incoming.has(m.topic) && !isNodeLocalTopic(m.topic)) local.delete(m.topic);
-    for (const m of incoming.values()) if (local.get(m.topic)?.id !== m.id) local.set(m);
-    this.opts.log.info({ retained: incoming.size }, 'workers: retained messages copied from a running worker');
+    const r = reconcile(this.opts.retained, { created: false, write: () => {} }, retained, new Set(), Date.now());
+    this.opts.log.info({ retained: retained.length, ...r }, 'workers: retained messages copied from a running worker');
   }
 
   private route(message: StoredMessage, shared: string | undefined, only: string | undefined): void {
-    try {
-      const done = this.opts.broker.routeRemote(message, shared, only);
-      if (done instanceof Promise) done.catch((err: unknown) => this.opts.log.error({ err, topic: message.topic }, 'workers: routing a message failed'));
-    } catch (err) {
-      this.opts.log.error({ err, topic: message.topic }, 'workers: routing a message failed');
-    }
+    routeQuietly(this.opts.broker, this.opts.log, message, shared, only);
   }
 
   private release(id: number, clientId: string, transfer: boolean): void {
@@ -264,7 +247,6 @@ export class IpcClusterLink implements ClusterLink {
     this.outbox.flush();
     this.closed = true;
     this.detach();
-    for (const done of this.waiting.values()) done();
-    this.waiting.clear();
+    for (const w of [...this.waiting.values()]) w.fallback();
   }
 }

@@ -28,6 +28,7 @@ import { connect, createInbox, headers, type Msg, type NatsConnection, type Subs
 import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
 import { AnswerCollector, answerParts, sendAnswer } from './session-move.js';
 import { DurableChannel, type DurableOptions } from './durable.js';
+import { routeQuietly } from './route-quietly.js';
 import type { StoredMessage } from '../store/ports.js';
 import { checkNodeId, clusterSubjects, DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
@@ -349,12 +350,7 @@ export class NatsClusterLink implements ClusterLink {
   }
 
   private deliver(message: StoredMessage, sharedKey?: string): void {
-    try {
-      const r = this.opts.broker.routeRemote(message, sharedKey);
-      if (r instanceof Promise) r.catch((err) => this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a remote message failed'));
-    } catch (err) {
-      this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a remote message failed');
-    }
+    routeQuietly(this.opts.broker, this.opts.log, message, sharedKey);
   }
 
   private onPlain(err: Error | null, m: Msg): void {

@@ -1,0 +1,20 @@
+// Routing a message another node or worker sent: nobody is waiting to be told it failed (the sender
+// acknowledged its publisher already), so a failure is logged, never thrown into the link's I/O.
+import type { ClusterSide } from '../broker/cluster-link.js';
+import type { StoredMessage } from '../store/ports.js';
+
+export function routeQuietly(
+  broker: Pick<ClusterSide, 'routeRemote'>,
+  log: { error(obj: object, msg: string): void },
+  message: StoredMessage,
+  sharedKey?: string,
+  only?: string,
+): void {
+  const failed = (err: unknown): void => log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
+  try {
+    const done = broker.routeRemote(message, sharedKey, only);
+    if (done instanceof Promise) done.catch(failed);
+  } catch (err) {
+    failed(err);
+  }
+}
