@@ -33,7 +33,7 @@ class WriteBatch {
   readonly ops: StoreOp[] = [];
   readonly entries: Outgoing[] = [];
   /** Entries first stored by this batch (the others were durable before and only change state). */
-  readonly fresh = new Set<Outgoing>();
+  readonly fresh: Outgoing[] = [];
   readonly sessions = new Set<Session>();
 }
 
@@ -410,7 +410,7 @@ export class Broker implements ChannelContext, ClusterSide {
       r.entry.written = false;
       batch.ops.push(...entryOps(s, r.entry, withMessage));
       batch.entries.push(r.entry);
-      batch.fresh.add(r.entry);
+      batch.fresh.push(r.entry);
       batch.sessions.add(s);
     }
     if (s.online) {
@@ -426,7 +426,7 @@ export class Broker implements ChannelContext, ClusterSide {
   /** Moves queued entries into the window; with a batch, their new state is written first. */
   private take(s: Session, now: number, batch: WriteBatch | undefined): void {
     const { taken, expired } = s.take(now);
-    for (let i = 0; i < expired.length; i++) this.stats.dropped('expired');
+    if (expired.length > 0) this.stats.dropped('expired', expired.length);
     if (!batch) return;
     for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
     for (const o of taken) {
@@ -451,8 +451,9 @@ export class Broker implements ChannelContext, ClusterSide {
         // The write failed, so nothing it covered was acknowledged. New entries go (the publisher
         // sends again); entries stored before keep their stored state and may go out, so no
         // session is left waiting forever behind an entry that will never be written.
-        for (const s of batch.sessions) s.discard(batch.fresh);
-        for (const o of batch.entries) if (!batch.fresh.has(o)) o.written = true;
+        const fresh = new Set(batch.fresh);
+        for (const s of batch.sessions) s.discard(fresh);
+        for (const o of batch.entries) if (!fresh.has(o)) o.written = true;
         for (const s of batch.sessions) s.flush();
         throw err;
       },
@@ -522,7 +523,7 @@ export class Broker implements ChannelContext, ClusterSide {
   /** In-flight entries that expired before they were ever sent [MQTT-3.3.2-5]. */
   private dropExpired(session: Session, expired: Outgoing[]): void {
     if (expired.length === 0) return;
-    for (let i = 0; i < expired.length; i++) this.stats.dropped('expired');
+    this.stats.dropped('expired', expired.length);
     if (session.persistent) this.persistLater(expired.map((o) => ({ op: 'queue.delete', clientId: session.clientId, seq: o.seq })));
   }
 

@@ -45,6 +45,15 @@ export class Channel implements BrokerClient, SessionOutlet {
    * against our Receive Maximum (ids a resumed session kept from an earlier connection do not).
    */
   readonly inboundQos2 = new Set<number>();
+
+  /**
+   * An inbound QoS 2 exchange ended without PUBREL (refused, or not stored): the session forgets the
+   * id, so a resend is routed as new, and flow control no longer counts it [MQTT-4.3.3-9].
+   */
+  inboundQos2Ended(packetId: number): void {
+    this.session?.inbound.delete(packetId);
+    this.inboundQos2.delete(packetId);
+  }
   info!: ClientInfo;
   /** Milliseconds since the epoch when CONNACK was sent. */
   connectedAt = 0;

@@ -90,14 +90,13 @@ export class Session {
     limits: QueueLimits,
   ): EnqueueResult {
     const bytes = message.payload.length + message.topic.length;
-    const full = (): boolean => this.queuedCount >= limits.maxQueuedMessages || this.queuedBytesCount + bytes > limits.maxQueuedBytes;
     // No room even in an empty queue (a message larger than the whole byte limit, or a limit of
     // none), or the policy keeps what is queued: the new message is refused.
     const never = bytes > limits.maxQueuedBytes || limits.maxQueuedMessages === 0;
-    if (never || (full() && limits.overflow === 'refuseNewest')) return { outcome: 'refused' };
+    if (never || (this.full(bytes, limits) && limits.overflow === 'refuseNewest')) return { outcome: 'refused' };
     // dropOldest: as many of the oldest as it takes (one large message may need several to go).
     let dropped: Outgoing[] | undefined;
-    while (full()) (dropped ??= []).push(this.shift()!);
+    while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
     const entry: Outgoing = {
       seq: this.nextSeq++,
       message,
@@ -112,6 +111,11 @@ export class Session {
     this.pending.push(entry);
     this.queuedBytesCount += bytes;
     return dropped ? { outcome: 'queued', entry, dropped } : { outcome: 'queued', entry };
+  }
+
+  /** Whether the queue has no room for `bytes` more (a method, not a closure per enqueue: hot path). */
+  private full(bytes: number, limits: QueueLimits): boolean {
+    return this.queuedCount >= limits.maxQueuedMessages || this.queuedBytesCount + bytes > limits.maxQueuedBytes;
   }
 
   /**
@@ -232,9 +236,9 @@ export class Session {
   }
 
   /**
-   * Removes entries that never became durable (their store write failed), wherever they are: the
-   * publisher was not acknowledged and will send the message again, so delivering these copies too
-   * could deliver it twice.
+   * Removes these entries wherever they are (queued or in flight): copies whose store write failed
+   * (the publisher was not acknowledged and sends the message again) and messages the client may
+   * no longer read (broker.revoke).
    */
   discard(entries: ReadonlySet<Outgoing>): void {
     for (const o of entries) {

@@ -72,10 +72,7 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
     (err: unknown) => {
       // Not stored, so not acknowledged: forget the packet id, or the publisher's resend would be
       // taken for a duplicate and answered without being routed (exactly-once would become never).
-      if (packet.qos === 2) {
-        session.inbound.delete(packet.packetId!);
-        ch.inboundQos2.delete(packet.packetId!);
-      }
+      if (packet.qos === 2) ch.inboundQos2Ended(packet.packetId!);
       throw err;
     },
   );
@@ -95,10 +92,7 @@ function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: V
   if (packet.qos === 1 && counted) ch.inboundQos1--;
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC, and the id
   // may start a new message [MQTT-4.3.3-9].
-  if (packet.qos === 2 && code >= 0x80) {
-    ch.session?.inbound.delete(packetId);
-    ch.inboundQos2.delete(packetId);
-  }
+  if (packet.qos === 2 && code >= 0x80) ch.inboundQos2Ended(packetId);
   const type = packet.qos === 1 ? 'puback' : 'pubrec';
   const properties = ackProperties(ch, words, reason);
   if (properties) return ch.send({ type, packetId, reasonCode: code, properties });
