@@ -71,11 +71,6 @@ export class AnswerCollector {
     return [...this.expected].filter((n) => !this.done.has(n));
   }
 
-  /** Nodes that have answered in full. */
-  get answered(): number {
-    return this.done.size;
-  }
-
   receive(m: Msg): void {
     const origin = m.headers?.get(H.origin) ?? '';
     const part = /^(\d+)\/(\d+)$/.exec(m.headers?.get(PART_HEADER) ?? '');

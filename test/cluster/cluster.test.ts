@@ -46,7 +46,7 @@ describe('cluster of three Starling nodes', () => {
   });
 
   it('shows the membership and the traffic between nodes in $SYS and /metrics', async () => {
-    const [a] = nodes;
+    const [a, b] = nodes;
     const watcher = await client(a);
     const inbox = new Inbox(watcher);
     await watcher.subscribeAsync('$SYS/broker/cluster/#', { qos: 0 });
@@ -54,14 +54,28 @@ describe('cluster of three Starling nodes', () => {
     await waitUntil(() => last('$SYS/broker/cluster/nodes') === '3', '$SYS/broker/cluster/nodes = 3');
     assert.equal(last('$SYS/broker/cluster/members'), 'n1,n2,n3');
     assert.equal(last('$SYS/broker/cluster/node'), 'n1');
-    const scrape = await http(a!.port('ws'), '/metrics');
-    assert.equal(scrape.status, 200);
-    const prom = parsePrometheus(scrape.text);
-    assert.equal(sampleValue(prom, 'starling_cluster_members'), 3);
-    assert.ok(sampleValue(prom, 'starling_cluster_messages_total', { direction: 'out', kind: 'plain' }) >= 0);
-    assert.equal(sampleValue(prom, 'starling_cluster_errors_total', { kind: 'malformed' }), 0);
     // The $SYS tree stays on its node: it is not forwarded to the others.
     assert.equal(link(a!).counters.forwarded, 0);
+
+    // One message from a to a subscriber on b: a counts it out, b counts it in.
+    const onB = await client(b!);
+    const inB = new Inbox(onB);
+    await onB.subscribeAsync('traffic/t', { qos: 0 });
+    await synced(b!);
+    const pub = await client(a!);
+    await pub.publishAsync('traffic/t', 'one', { qos: 0 });
+    await inB.waitFor(1);
+    const scrape = async (t: TestServer) => {
+      const reply = await http(t.port('ws'), '/metrics');
+      assert.equal(reply.status, 200);
+      return parsePrometheus(reply.text);
+    };
+    const prom = await scrape(a!);
+    assert.equal(sampleValue(prom, 'starling_cluster_members'), 3);
+    assert.equal(sampleValue(prom, 'starling_cluster_messages_total', { direction: 'out', kind: 'plain' }), 1);
+    assert.equal(sampleValue(prom, 'starling_cluster_errors_total', { kind: 'malformed' }), 0);
+    assert.equal(sampleValue(await scrape(b!), 'starling_cluster_messages_total', { direction: 'in', kind: 'plain' }), 1);
+    await waitUntil(() => last('$SYS/broker/cluster/messages/forwarded') === '1', '$SYS/broker/cluster/messages/forwarded = 1');
   });
 
   it('delivers across nodes at QoS 0, 1 and 2, at the lower of the two QoS (MQTT 5 [MQTT-3.8.4-8])', async () => {
