@@ -4,7 +4,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { compiledRoot } from '../helpers/paths.js';
 import mqtt from 'mqtt';
 import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
@@ -20,10 +19,9 @@ interface CliBroker {
 
 /** Runs the compiled CLI's `starling start` (bin/starling.js loads it from dist/; this from the tree under test). */
 function startCli(dir: string, timeoutMs = 15_000): Promise<CliBroker> {
-  const main = pathToFileURL(join(compiledRoot, 'src/cli/main.js')).href;
-  const code = `import { main } from ${JSON.stringify(main)}; await main(['node', 'starling', ...process.argv.slice(1)]);`;
   const args = ['start', '--mqtt-listeners', 'mqtt://127.0.0.1:0', '--persistence', 'sqlite', '--data-dir', dir, '--log-format', 'json', '--sys-interval-sec', '0'];
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code, '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The real `starling start` of the build under test (bin/starling.js always loads dist/).
+  const child = spawn(process.execPath, [join(compiledRoot, 'test/helpers/run-cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
