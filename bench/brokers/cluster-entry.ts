@@ -5,10 +5,10 @@
 //   argv: dir tcp1 ws1 tcp2 ws2
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../system.js';
+import { accepts } from './launch.js';
 
 const [dir, tcp1, ws1, tcp2, ws2] = process.argv.slice(2) as [string, string, string, string, string];
 const children: ChildProcess[] = [];
@@ -16,14 +16,6 @@ const children: ChildProcess[] = [];
 function natsServerBinary(): string {
   for (const p of [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server']) if (p && existsSync(p)) return p;
   return 'nats-server';
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 }
 
 function start(command: string, args: string[]): ChildProcess {
