@@ -497,6 +497,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */
   private retainedExpired(topics: string[]): void {
+    // A cluster keeps its own copy of retained messages (the NATS bucket): it is cleared there too.
+    this.link?.retainedExpired?.(topics);
     this.persistLater(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })), true);
   }
 

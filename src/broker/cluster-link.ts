@@ -24,6 +24,11 @@ export interface ClusterLink extends InterestListener {
    * returned Promise settles; the broker waits for it before it answers CONNECT.
    */
   claim(clientId: string, resume: boolean): void | Promise<void>;
+  /**
+   * This node's sweep removed these retained messages because they expired [MQTT-3.3.2-5]: a link
+   * that keeps a cluster-wide copy clears them there too, unless they were replaced meanwhile.
+   */
+  retainedExpired?(topics: readonly string[]): void;
 }
 
 /** What the link may ask of the broker when messages or claims arrive from other nodes. */

@@ -41,7 +41,14 @@ export interface DurableOptions {
   /** Opens another node's store (persistence=nats) by node id, for adoption. */
   storeOf: (nodeId: string) => NatsStoreOptions;
   timeoutMs?: number;
+  /** How long the stream keeps a message some consumer has not acknowledged, seconds. Default 7 days. */
+  maxAgeSec?: number;
+  /** Most bytes the stream holds. Default 1 GiB. */
+  maxBytes?: number;
 }
+
+const DEFAULT_MAX_AGE_SEC = 7 * 24 * 3600;
+const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
 
 export interface DurableCounters {
   published: number;
@@ -94,8 +101,16 @@ export class DurableChannel {
   }
 
   private async ensure(): Promise<void> {
+    // A lost node's consumer that is never adopted must not keep messages forever: the limits bound it.
+    const maxAge = (this.opts.maxAgeSec ?? DEFAULT_MAX_AGE_SEC) * 1e9;
+    const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_BYTES;
     try {
-      await this.jsm.streams.info(this.stream);
+      const info = await this.jsm.streams.info(this.stream);
+      // The configured limits win at every start, so changing them needs no manual JetStream step.
+      if (info.config.max_age !== maxAge || info.config.max_bytes !== maxBytes) {
+        await this.jsm.streams.update(this.stream, { ...info.config, max_age: maxAge, max_bytes: maxBytes });
+        this.opts.log.info({ stream: this.stream, maxAgeSec: maxAge / 1e9, maxBytes }, 'cluster: stream limits updated');
+      }
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.jsm.streams
@@ -105,9 +120,8 @@ export class DurableChannel {
           retention: RetentionPolicy.Interest,
           storage: StorageType.File,
           num_replicas: this.opts.replicas,
-          // A lost node's consumer that is never adopted must not keep messages forever.
-          max_age: 7 * 24 * 3600 * 1e9,
-          max_bytes: 1024 * 1024 * 1024,
+          max_age: maxAge,
+          max_bytes: maxBytes,
           description: 'Starling MQTT: QoS 1/2 messages between cluster nodes',
         })
         .catch((e: unknown) => {

@@ -70,7 +70,7 @@ export interface ClusterLinkOptions {
    * Durable delivery between nodes and adoption of lost nodes (durable.ts), for nodes whose store is
    * in JetStream (persistence=nats).
    */
-  durable?: Pick<DurableOptions, 'replicas' | 'storeOf'>;
+  durable?: Pick<DurableOptions, 'replicas' | 'storeOf' | 'maxAgeSec' | 'maxBytes'>;
   /** Credentials and TLS for the NATS servers (connect options of the NATS client). */
   auth?: NatsAuth;
   /** How long a connecting client waits for the other nodes to answer for its session. Default 3000 ms. */
@@ -184,13 +184,17 @@ export class NatsClusterLink implements ClusterLink {
     }
   }
 
-  /** NATS subscriptions held for local interest; whether the retained bucket is loaded; its failed writes. */
-  get state(): { plainSubjects: number; sharedGroups: number; retainedLoaded: boolean; retainedWriteFailures: number } {
+  /**
+   * NATS subscriptions held for local interest; whether the retained bucket is loaded; its failed
+   * writes; expired values this node cleared from it while running.
+   */
+  get state(): { plainSubjects: number; sharedGroups: number; retainedLoaded: boolean; retainedWriteFailures: number; retainedPurged: number } {
     return {
       plainSubjects: this.table.plainSubjects,
       sharedGroups: this.table.sharedGroups,
       retainedLoaded: this.retained.loaded,
       retainedWriteFailures: this.retained.failures,
+      retainedPurged: this.retained.purged,
     };
   }
 
@@ -262,6 +266,10 @@ export class NatsClusterLink implements ClusterLink {
         throw err;
       },
     );
+  }
+
+  retainedExpired(topics: readonly string[]): void {
+    this.retained.expired(topics);
   }
 
   claim(clientId: string, resume: boolean, retry = false): void | Promise<void> {

@@ -45,6 +45,10 @@ export const isNodeLocalTopic = (topic: string): boolean => topic.startsWith('$S
 /** Attempts of one write, with a doubling pause from RETRY_BASE_MS (JetStream answers "no responders"
  * at once while it elects a stream leader after a server loss; about 8 s in all). */
 const MAX_TRIES = 6;
+/** Expired keys checked at once while purging. */
+const PURGE_CONCURRENCY = 8;
+/** Expired topics waiting to be purged from the bucket; beyond it the start-up load clears them. */
+const MAX_EXPIRED_WAITING = 10_000;
 const RETRY_BASE_MS = 250;
 
 export class RetainedBucket {
@@ -135,6 +139,40 @@ export class RetainedBucket {
         this.timers.add(t);
       },
     );
+  }
+
+  /**
+   * Clears the bucket's values of these topics if they are still expired ones [MQTT-3.3.2-5]. Each
+   * removal is a compare-and-delete on the revision read, so a value another node retained
+   * meanwhile is never removed; every node's sweep may ask, the first one clears it.
+   */
+  async purgeExpired(topics: readonly string[], now: number): Promise<number> {
+    let purged = 0;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < topics.length && !this.closed) {
+        const topic = topics[next++];
+        const key = retainedKey(topic);
+        const entry = await this.kv.get(key).catch(() => null);
+        if (!entry || entry.operation !== 'PUT') continue;
+        let expiresAt: number | undefined;
+        try {
+          const rec = decodeRecord('retained', key, entry.value);
+          if (rec.bucket === 'retained') expiresAt = rec.message.expiresAt;
+        } catch {
+          continue; // unreadable: left to the start-up load, which reports it
+        }
+        if (expiresAt === undefined || expiresAt > now) continue;
+        // Fails when the key changed since the read (a new value, or another node's removal).
+        const removed = await this.kv.delete(key, { previousSeq: entry.revision }).then(
+          () => true,
+          () => false,
+        );
+        if (removed) purged++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PURGE_CONCURRENCY, topics.length) }, worker));
+    return purged;
   }
 
   /** Waits (at most `timeoutMs`) until every write made so far is acknowledged or has failed for good. */
@@ -251,6 +289,10 @@ export class RetainedSync {
   private closed = false;
   /** Writes dropped because too many waited for the bucket to open. */
   private dropped = 0;
+  private readonly expiredWaiting = new Set<string>();
+  private purging?: Promise<void>;
+  /** Expired retained values this node cleared from the bucket while running. */
+  purged = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -274,6 +316,36 @@ export class RetainedSync {
     this.waiting.delete(message.topic);
     if (this.waiting.size >= MAX_WAITING) this.dropped++;
     else this.waiting.set(message.topic, message);
+  }
+
+  /**
+   * The local sweep removed these expired retained messages: clear them from the bucket too (one
+   * purge at a time; topics that do not fit the bounded backlog are left to the next start's load).
+   */
+  expired(topics: readonly string[]): void {
+    if (!this.bucket || this.closed) return;
+    for (const t of topics) {
+      if (this.expiredWaiting.size >= MAX_EXPIRED_WAITING) break;
+      if (!isNodeLocalTopic(t)) this.expiredWaiting.add(t);
+    }
+    this.purgeNext();
+  }
+
+  private purgeNext(): void {
+    const bucket = this.bucket;
+    if (this.purging || !bucket || this.closed || this.expiredWaiting.size === 0) return;
+    const topics = [...this.expiredWaiting];
+    this.expiredWaiting.clear();
+    this.purging = bucket.purgeExpired(topics, Date.now()).then(
+      (n) => {
+        this.purged += n;
+        if (n > 0) this.opts.log.debug({ purged: n }, 'cluster: expired retained messages cleared from the bucket');
+      },
+      (err: unknown) => this.opts.log.warn({ err }, 'cluster: clearing expired retained messages from the bucket failed'),
+    ).finally(() => {
+      this.purging = undefined;
+      this.purgeNext();
+    });
   }
 
   /** A retained message from another node arrived on the retain subjects. */
@@ -322,8 +394,11 @@ export class RetainedSync {
     this.waiting.clear();
   }
 
-  settle(timeoutMs: number): Promise<void> {
-    return this.bucket?.settle(timeoutMs) ?? Promise.resolve();
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await this.bucket?.settle(timeoutMs);
+    // A purge under way finishes too (bounded by what is left of the time).
+    while (this.purging && Date.now() < deadline) await Promise.race([this.purging, new Promise((r) => setTimeout(r, 20))]);
   }
 
   close(): void {

@@ -172,6 +172,8 @@ export const schema = {
   clusterNodeId: def({ kind: 'string', default: '', group: 'Operations', doc: 'This node\'s id in the cluster (1..64 of A-Z a-z 0-9 _ -), unique per node; empty = host name and a random suffix, new at each start.', item: clusterToken }),
   clusterSubjectPrefix: def({ kind: 'string', default: 'starling', group: 'Operations', doc: 'Start of every NATS subject and of the retained bucket\'s name of the cluster; nodes of one cluster share it.', item: clusterPrefix }),
   clusterRetainedReplicas: def({ kind: 'int', default: 1, group: 'Operations', min: 1, max: 5, doc: 'JetStream replicas of the cluster\'s retained-message bucket when a node creates it (3 with a three-server NATS cluster).' }),
+  clusterStreamMaxAgeSec: def({ kind: 'duration', default: 7 * 24 * 3600, group: 'Operations', min: 60, max: 365 * 24 * 3600, doc: 'persistence=nats: how long the cluster\'s stream of QoS 1/2 messages keeps one that a node (lost and never adopted) has not acknowledged, seconds. Applied to the stream at every start.' }),
+  clusterStreamMaxBytes: def({ kind: 'size', default: 1024 * MiB, group: 'Operations', min: MiB, doc: 'persistence=nats: most bytes the cluster\'s stream of QoS 1/2 messages holds; beyond it JetStream refuses new messages (their publishers get no acknowledgement). Applied to the stream at every start.' }),
 } satisfies Record<string, KeySpec>;
 
 type Schema = typeof schema;

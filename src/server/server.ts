@@ -193,7 +193,14 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         heartbeatMs: config.clusterHeartbeatMs,
         // With the node's state in JetStream, QoS 1/2 travel durably and lost nodes are adopted.
         ...(config.persistence === 'nats'
-          ? { durable: { replicas: config.clusterRetainedReplicas, storeOf: (node: string) => nodeStore(config, node) } }
+          ? {
+              durable: {
+                replicas: config.clusterRetainedReplicas,
+                maxAgeSec: config.clusterStreamMaxAgeSec,
+                maxBytes: config.clusterStreamMaxBytes,
+                storeOf: (node: string) => nodeStore(config, node),
+              },
+            }
           : {}),
         nodeId: config.clusterNodeId || generateNodeId(),
         prefix: config.clusterSubjectPrefix,

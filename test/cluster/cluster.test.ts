@@ -8,6 +8,10 @@ import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.j
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
 import { waitUntil } from './helpers.js';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { retainedBucketName } from '../../src/cluster/retained.js';
+import { retainedKey } from '../../src/store/nats/keys.js';
 import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 
 const v5 = { protocolVersion: 5 as const };
@@ -156,6 +160,31 @@ describe('cluster of three Starling nodes', () => {
     const [m] = await inbox.waitFor(1);
     assert.equal(m.payload.toString(), 'kept');
     assert.equal(late.server.broker.retained.get('ret/y'), undefined, 'the cleared one is not back');
+  });
+
+  it('clears an expired retained message from the cluster bucket while the nodes run, and keeps one retained again meanwhile [MQTT-3.3.2-5]', async () => {
+    const [a] = nodes;
+    const pub = await client(a);
+    await pub.publishAsync('exp/gone', 'short', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+    await pub.publishAsync('exp/back', 'short', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+    await link(a).flush();
+    // Each node's sweep removes both; a value retained again before the purge must survive it.
+    await waitUntil(() => a.server.broker.retained.get('exp/back') === undefined, 'the first value expired on a', 10_000);
+    await pub.publishAsync('exp/back', 'long', { qos: 1, retain: true });
+    // Every node's sweep asks; the first compare-and-delete wins, whichever node that is.
+    await waitUntil(() => nodes.reduce((n, t) => n + link(t).state.retainedPurged, 0) >= 1, 'a node purged the bucket', 10_000);
+    await link(a).flush();
+    // Read the bucket itself: a node that starts later would skip an expired value anyway.
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open(retainedBucketName('c3'));
+      const gone = await kv.get(retainedKey('exp/gone'));
+      assert.ok(!gone || gone.operation !== 'PUT', 'the expired value is cleared from the bucket');
+      const back = await kv.get(retainedKey('exp/back'));
+      assert.equal(back?.operation, 'PUT', 'the value retained again is still in the bucket');
+    } finally {
+      await nc.close();
+    }
   });
 
   it('delivers a live retained message once to a node with plain interest', async () => {

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { generateDevCertificates } from '../../src/transport/dev-certs.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
@@ -94,6 +96,29 @@ describe('persistence=nats', () => {
       await tlsNats.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('applies clusterStreamMaxAgeSec and clusterStreamMaxBytes to the message stream, also to one that exists', async () => {
+    const flags = { persistence: 'nats', clusterNatsUrl: nats.url, clusterNodeId: 'limits', clusterSubjectPrefix: 'lim' };
+    const streamConfig = async () => {
+      const nc = await connect({ servers: nats.url });
+      try {
+        return (await (await jetstreamManager(nc)).streams.info('lim_msgs')).config;
+      } finally {
+        await nc.close();
+      }
+    };
+    const first = await startTestServer({ ...flags, clusterStreamMaxAgeSec: '3600', clusterStreamMaxBytes: '64MiB' });
+    await first.close();
+    let config = await streamConfig();
+    assert.equal(config.max_age, 3600 * 1e9, 'max_age in nanoseconds');
+    assert.equal(config.max_bytes, 64 * 1024 * 1024);
+    // Started again with other limits: the stream follows the configuration.
+    const second = await startTestServer({ ...flags, clusterStreamMaxAgeSec: '7200', clusterStreamMaxBytes: '128MiB' });
+    await second.close();
+    config = await streamConfig();
+    assert.equal(config.max_age, 7200 * 1e9);
+    assert.equal(config.max_bytes, 128 * 1024 * 1024);
   });
 
   it('refuses persistence=nats without the cluster URL or a fixed node id, naming the key', () => {
