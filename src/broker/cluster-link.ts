@@ -1,6 +1,6 @@
 // The broker's side of cluster mode: what it tells the other nodes, and what they may ask of it.
-// Two links implement it: the NATS link of src/cluster/link.ts (nodes on several machines) and the
-// IPC link of src/cluster/ipc-link.ts (the worker processes of one machine, `workers=N`).
+// Two links implement it: the NATS link of src/cluster/nats/link.ts (nodes on several machines) and the
+// IPC link of src/cluster/workers/ipc-link.ts (the worker processes of one machine, `workers=N`).
 import type { StoredMessage, StoredSessionState } from '../store/ports.js';
 import type { InterestListener } from '../router/subscriptions.js';
 

@@ -52,7 +52,7 @@ export interface RetainedView {
   match(filter: string, now: number): StoredMessage[];
 }
 
-/** A node's view of its cluster (src/cluster/link.ts NatsClusterLink satisfies it). */
+/** A node's view of its cluster (src/cluster/nats/link.ts NatsClusterLink satisfies it). */
 export interface ClusterView {
   readonly nodeId: string;
   /** Live node ids, this one included, sorted. */

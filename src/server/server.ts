@@ -26,7 +26,7 @@ import { createHttpHandler } from '../observe/http.js';
 import { localAdminAnswer, type AdminPeers } from '../observe/admin-api.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
-import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/link.js';
+import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/nats/index.js';
 import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
 import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';

@@ -7,7 +7,7 @@
 //              the whole broker, not the one process the connection happened to land on.
 //   admin      the admin API's clients, subscriptions and kick, from the other workers.
 import { AggregatorRegistry } from 'prom-client';
-import type { AdminAnswer, AdminOp, PrimaryMessage, WorkerMessage } from '../cluster/ipc-wire.js';
+import type { AdminAnswer, AdminOp, PrimaryMessage, WorkerMessage } from '../cluster/workers/index.js';
 
 interface Collection {
   waiting: Set<number>;

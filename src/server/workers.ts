@@ -1,8 +1,8 @@
 // `workers=N`: N broker processes on one machine acting as one broker, so every core is used
 // without running a cluster. Node's cluster module lets the workers share the listening sockets
 // (the primary accepts and hands each connection to a worker in turn); the hub in the primary
-// (src/cluster/ipc-hub.ts) routes messages, claims and sessions between them as NATS does for
-// cluster nodes (src/cluster/ipc-link.ts is each worker's side).
+// (src/cluster/workers/ipc-hub.ts) routes messages, claims and sessions between them as NATS does for
+// cluster nodes (src/cluster/workers/ipc-link.ts is each worker's side).
 //
 // The primary runs no broker. It makes the development certificate once (workers would race to
 // write it; they use it from the primary's data folder), starts the workers, restarts one that dies, and stops them all on shutdown. Workers
@@ -14,9 +14,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ListenerInfo } from '../transport/transport.js';
-import { IpcHub } from '../cluster/ipc-hub.js';
-import { IpcClusterLink, processChannel } from '../cluster/ipc-link.js';
-import { isBatch, Outbox, type PrimaryMessage, type WorkerMessage } from '../cluster/ipc-wire.js';
+import { IpcClusterLink, IpcHub, isBatch, Outbox, processChannel, type PrimaryMessage, type WorkerMessage } from '../cluster/workers/index.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import { startServer, withDevCertificate, type RunningServer } from './server.js';
 import { isFanOut, WorkerFanOut } from './worker-fanout.js';

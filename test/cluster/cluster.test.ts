@@ -10,7 +10,7 @@ import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttj
 import { waitUntil } from './helpers.js';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { retainedBucketName } from '../../src/cluster/retained.js';
+import { retainedBucketName } from '../../src/cluster/nats/retained.js';
 import { retainedKey } from '../../src/store/nats/keys.js';
 import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 

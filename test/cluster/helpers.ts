@@ -1,7 +1,8 @@
 // Helpers for cluster tests: a broker stand-in that records what the link asks of it, and bounded waits.
 import type { ClusterSide, SessionTransfer } from '../../src/broker/cluster-link.js';
 import type { StoredMessage } from '../../src/store/ports.js';
-import { startClusterLink, type ClusterLinkOptions, type NatsClusterLink } from '../../src/cluster/link.js';
+import { startClusterLink } from '../../src/cluster/nats/join.js';
+import type { ClusterLinkOptions, NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { silentLog } from '../helpers/channel.js';
 
 export { waitUntil } from '../helpers/wait.js';

@@ -2,8 +2,8 @@
 // worker says. (test/workers/ runs it for real, with worker processes and MQTT.js.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IpcHub } from '../../src/cluster/ipc-hub.js';
-import type { PrimaryMessage } from '../../src/cluster/ipc-wire.js';
+import { IpcHub } from '../../src/cluster/workers/ipc-hub.js';
+import type { PrimaryMessage } from '../../src/cluster/workers/ipc-wire.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 import { message } from './helpers.js';
 

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsCluster, startNatsServer, type NatsClusterHandle, type NatsServerHandle } from '../helpers/nats-server.js';
 import type { StoredMessage } from '../../src/store/ports.js';
-import type { NatsClusterLink } from '../../src/cluster/link.js';
-import { clusterSubjects } from '../../src/cluster/subjects.js';
-import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/wire.js';
-import type { LocalRetained } from '../../src/cluster/retained.js';
+import type { NatsClusterLink } from '../../src/cluster/nats/link.js';
+import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
+import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/nats/wire.js';
+import type { LocalRetained } from '../../src/cluster/retained-copy.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 

@@ -15,7 +15,7 @@ import {
   SubjectSpace,
   topicTokens,
   unescapeLevel,
-} from '../../src/cluster/subjects.js';
+} from '../../src/cluster/nats/subjects.js';
 
 /** NATS subject matching, from the NATS documentation's rules. */
 function natsMatch(pattern: string, subject: string): boolean {

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { headers } from '@nats-io/transport-node';
 import type { StoredMessage } from '../../src/store/ports.js';
-import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders } from '../../src/cluster/wire.js';
-import { Membership } from '../../src/cluster/members.js';
-import { reconcile, retainedBucketName, type LocalRetained } from '../../src/cluster/retained.js';
+import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders } from '../../src/cluster/nats/wire.js';
+import { Membership } from '../../src/cluster/nats/members.js';
+import { retainedBucketName } from '../../src/cluster/nats/retained.js';
+import { reconcile, type LocalRetained } from '../../src/cluster/retained-copy.js';
 
 /** Headers as they arrive: encoded by the NATS client, as a fresh object. */
 function roundTrip(m: StoredMessage, origin = 'n1'): { origin: string; message: StoredMessage } {

@@ -8,8 +8,8 @@
 //                   Starling-Part    "i/n" (0-based part i of n; "0/0" = no session here)
 //   reply payload   part i of the JSON of the SessionTransfer (Buffers kept, store/json.ts)
 import { headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import type { SessionTransfer } from '../broker/cluster-link.js';
-import { decodeJson, encodeJson } from '../store/json.js';
+import type { SessionTransfer } from '../../broker/cluster-link.js';
+import { decodeJson, encodeJson } from '../../store/json.js';
 import { H } from './wire.js';
 
 export const PART_HEADER = 'Starling-Part';

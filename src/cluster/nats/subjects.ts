@@ -19,7 +19,7 @@
 // and any filter whose own pattern is too long (a literal level maps to the same token in topic and
 // filter and a wildcard token is one character, so a topic matching a filter's pattern has a subject at
 // least as long as that pattern). So no match is lost; long topics just reach more nodes.
-import { token as storeToken } from '../store/nats/keys.js';
+import { token as storeToken } from '../../store/nats/keys.js';
 
 /** Default start of every subject, and of the retained bucket's name. */
 export const DEFAULT_PREFIX = 'starling';

@@ -13,19 +13,11 @@ import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { StoredMessage } from '../store/ports.js';
-import { retainedKey } from '../store/nats/keys.js';
-import { decodeRecord, encodeMessage } from '../store/nats/codec.js';
+import type { StoredMessage } from '../../store/ports.js';
+import { isNodeLocalTopic, reconcile, type LocalRetained } from '../retained-copy.js';
+import { retainedKey } from '../../store/nats/keys.js';
+import { decodeRecord, encodeMessage } from '../../store/nats/codec.js';
 
-/** This node's retained index as the link needs it at start-up: read, set and clear without delivery. */
-export interface LocalRetained {
-  /** Retained messages this node holds now. */
-  list(): StoredMessage[];
-  get(topic: string): StoredMessage | undefined;
-  /** Stores (index and local store) a retained message without routing it to subscribers. */
-  set(message: StoredMessage): void;
-  delete(topic: string): void;
-}
 
 export interface RetainedBucketOptions {
   bucket: string;
@@ -39,8 +31,6 @@ export interface RetainedBucketOptions {
 
 const isNotFound = (err: unknown): boolean => err instanceof JetStreamApiError && (err.code === 10059 || err.status === 404);
 
-/** Only node-local values are never shared: `$SYS/` is each node's own statistics. */
-export const isNodeLocalTopic = (topic: string): boolean => topic.startsWith('$SYS/');
 
 /** Attempts of one write, with a doubling pause from RETRY_BASE_MS (JetStream answers "no responders"
  * at once while it elects a stream leader after a server loss; about 8 s in all). */
@@ -220,48 +210,6 @@ export class RetainedBucket {
 
 /** The bucket name for a subject prefix (bucket names cannot hold dots). */
 export const retainedBucketName = (prefix: string): string => `${prefix.replaceAll('.', '_')}_cluster_retained`;
-
-/**
- * Applies the bucket's content to the local index at start-up (see the file comment). `live` holds
- * topics already updated by live retain messages since the link subscribed: those are newer. Returns
- * how many local messages were set, removed, seeded into the bucket, and purged from it (expired).
- */
-export function reconcile(
-  local: LocalRetained,
-  bucket: { created: boolean; write(m: StoredMessage): void },
-  stored: StoredMessage[],
-  live: ReadonlySet<string>,
-  now: number,
-): { set: number; removed: number; seeded: number; purged: number } {
-  const result = { set: 0, removed: 0, seeded: 0, purged: 0 };
-  const inBucket = new Set<string>();
-  for (const m of stored) {
-    inBucket.add(m.topic);
-    if (live.has(m.topic) || isNodeLocalTopic(m.topic)) continue;
-    if (m.expiresAt !== undefined && m.expiresAt <= now) {
-      // Expired in the bucket [MQTT-3.3.2-5]: not loaded, and cleared there (an empty retained
-      // message deletes the key), so the bucket does not keep dead values forever.
-      bucket.write({ ...m, payload: Buffer.alloc(0) });
-      result.purged++;
-      continue;
-    }
-    const have = local.get(m.topic);
-    if (have && have.id === m.id && have.createdAt === m.createdAt) continue;
-    local.set(m);
-    result.set++;
-  }
-  for (const m of local.list()) {
-    if (inBucket.has(m.topic) || live.has(m.topic) || isNodeLocalTopic(m.topic)) continue;
-    if (bucket.created) {
-      bucket.write(m);
-      result.seeded++;
-    } else {
-      local.delete(m.topic);
-      result.removed++;
-    }
-  }
-  return result;
-}
 
 export interface RetainedSyncOptions extends RetainedBucketOptions {
   /** The local index; without it, loaded messages go through `deliver` (which also routes them). */

@@ -22,97 +22,22 @@
 // one connection's messages to each subscriber, so messages of one publisher on one topic arrive in
 // order on every node.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Logger } from 'pino';
-import { connect, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
-import { AnswerCollector, answerParts, sendAnswer } from './session-move.js';
-import { DurableChannel, type DurableOptions } from './durable.js';
-import { routeQuietly } from './route-quietly.js';
-import type { StoredMessage } from '../store/ports.js';
-import { checkNodeId, clusterSubjects, DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
-import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
+import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { ClusterLink } from '../../broker/cluster-link.js';
+import type { DurableChannel } from './durable.js';
+import { routeQuietly } from '../route-quietly.js';
+import type { StoredMessage } from '../../store/ports.js';
+import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
+import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
 import { InterestTable, type Callback } from './interest.js';
-import { Membership, MISSED_BEATS } from './members.js';
-import { isNodeLocalTopic, RetainedSync, retainedBucketName, type LocalRetained } from './retained.js';
+import { Membership } from './members.js';
+import { RetainedSync, retainedBucketName } from './retained.js';
+import { isNodeLocalTopic } from '../retained-copy.js';
+import { Claims } from './claims.js';
+import type { ClusterLinkOptions, LinkCounters } from './options.js';
 
-/** How a node authenticates to NATS and secures the connection. */
-export interface NatsAuth {
-  user?: string;
-  pass?: string;
-  token?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-}
+export type { ClusterLinkOptions, LinkCounters, NatsAuth } from './options.js';
 
-export interface ClusterLinkOptions {
-  /** NATS server URLs; the client fails over between them. */
-  servers: string[];
-  /** This node's id: 1..64 of [A-Za-z0-9_-], unique in the cluster. */
-  nodeId: string;
-  broker: ClusterSide;
-  log: Logger;
-  /** Start of every subject and of the retained bucket's name. Default 'starling'. */
-  prefix?: string;
-  /**
-   * The local retained index, to load the retained bucket at start without delivering anything.
-   * Without it, loaded messages go through `broker.routeRemote` (which also delivers them).
-   */
-  retained?: LocalRetained;
-  /** JetStream replicas of the retained bucket when this node creates it. Default 1. */
-  retainedReplicas?: number;
-  /** Heartbeat period. Default 2000 ms. */
-  heartbeatMs?: number;
-  /** Bound on connecting and on each JetStream request. Default 5000 ms. */
-  timeoutMs?: number;
-  /** Subjects longer than this use the space's bare root (subjects.ts). */
-  maxSubjectLength?: number;
-  /**
-   * Durable delivery between nodes and adoption of lost nodes (durable.ts), for nodes whose store is
-   * in JetStream (persistence=nats).
-   */
-  durable?: Pick<DurableOptions, 'replicas' | 'storeOf' | 'maxAgeSec' | 'maxBytes'>;
-  /** Credentials and TLS for the NATS servers (connect options of the NATS client). */
-  auth?: NatsAuth;
-  /** How long a connecting client waits for the other nodes to answer for its session. Default 3000 ms. */
-  moveTimeoutMs?: number;
-  /**
-   * Bytes of messages the NATS client may buffer while it is disconnected (sent on reconnect); beyond
-   * that, forwards are dropped and counted, so a long NATS outage cannot exhaust memory. Default 8 MiB.
-   */
-  reconnectBufferBytes?: number;
-}
-
-/** What the link has done, for tests, metrics and `$SYS`. */
-export interface LinkCounters {
-  /** Messages published on the plain / retain / share spaces. */
-  forwarded: number;
-  forwardedRetained: number;
-  forwardedShared: number;
-  /** Messages from other nodes routed to local plain subscribers (retained ones counted apart). */
-  received: number;
-  receivedRetained: number;
-  /** Messages a local shared group's queue subscription received (from any node, this one included). */
-  receivedShared: number;
-  /** This node's own plain/retained forwards that came back and were ignored. */
-  ownIgnored: number;
-  /** Second copies of one message from overlapping subscriptions, dropped. */
-  duplicates: number;
-  malformed: number;
-  /** Forwards that failed (e.g. larger than the NATS server's max_payload, or the link is closed). */
-  publishErrors: number;
-  /** Forwards dropped because the reconnect buffer was full while NATS was unreachable. */
-  droppedDisconnected: number;
-  claimsSent: number;
-  claimsReceived: number;
-  /** Sessions brought here from another node for a reconnecting client, and given up to one. */
-  sessionsMovedIn: number;
-  sessionsMovedOut: number;
-  /** Claims older than this node's own claim for the same client id (this node's connection wins). */
-  claimsIgnored: number;
-  reconnects: number;
-}
-
-/** How long this node remembers its own claims, to settle two connects of one client id at once. */
 const CLAIM_MEMORY_MS = 10_000;
 /** Plain messages remembered for de-duplication. */
 const RECENT_WINDOW = 4096;
@@ -127,7 +52,6 @@ export class NatsClusterLink implements ClusterLink {
   private readonly base: Subscription[] = [];
   private readonly membership: Membership;
   private readonly recent = new Set<string>();
-  private readonly ownClaims = new Map<string, number>();
   private readonly instance = randomBytes(8).toString('hex');
   private readonly startedAt = Date.now();
   private heartbeat?: NodeJS.Timeout;
@@ -137,6 +61,7 @@ export class NatsClusterLink implements ClusterLink {
   private closing?: Promise<void>;
   /** Bytes forwarded since NATS became unreachable; undefined while connected. */
   private bufferedWhileDown?: number;
+  private readonly claims: Claims;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -151,6 +76,19 @@ export class NatsClusterLink implements ClusterLink {
       local: opts.retained,
       deliver: (m) => this.deliver(m),
       log: opts.log,
+    });
+    const link = this;
+    this.claims = new Claims(nc, subjects, opts, this.counters, {
+      members: () => this.members(),
+      get connected() {
+        return link.bufferedWhileDown === undefined;
+      },
+      get closed() {
+        return link.closing !== undefined;
+      },
+      get durable() {
+        return link.durable;
+      },
     });
     this.table = new InterestTable(nc, subjects.msg, subjects.share, (err, m) => this.onPlain(err, m), (key) => (err, m) => this.onShared(key, err, m));
   }
@@ -272,73 +210,9 @@ export class NatsClusterLink implements ClusterLink {
     this.retained.expired(topics);
   }
 
-  claim(clientId: string, resume: boolean, retry = false): void | Promise<void> {
+  claim(clientId: string, resume: boolean): void | Promise<void> {
     if (this.closing) return;
-    const at = Date.now();
-    this.ownClaims.delete(clientId);
-    this.ownClaims.set(clientId, at);
-    // Insertion order is claim order: forget from the front what is too old to race with anything.
-    for (const [id, t] of this.ownClaims) {
-      if (at - t <= CLAIM_MEMORY_MS) break;
-      this.ownClaims.delete(id);
-    }
-    const h = headers();
-    h.set(H.origin, this.opts.nodeId);
-    const others = new Set(this.members().filter((n) => n !== this.opts.nodeId));
-    // Clean Start 0 with other nodes up: ask them for the session (session-move.ts).
-    const ask = resume && others.size > 0 && this.bufferedWhileDown === undefined;
-    const collector = ask ? new AnswerCollector(others, (why) => this.malformedAnswer(why)) : undefined;
-    const inbox = collector ? createInbox() : undefined;
-    const sub = inbox ? this.nc.subscribe(inbox, { callback: (err, m) => void (err || collector!.receive(m)) }) : undefined;
-    try {
-      this.nc.publish(this.subjects.claim(clientId), encodeClaim({ clientId, at }), { headers: h, ...(inbox ? { reply: inbox } : {}) });
-      this.counters.claimsSent++;
-    } catch (err) {
-      this.counters.publishErrors++;
-      this.opts.log.warn({ err, clientId }, 'cluster: publishing a takeover claim failed');
-      sub?.unsubscribe();
-      return;
-    }
-    if (!collector) return;
-    return this.awaitSession(clientId, collector, sub!, retry);
-  }
-
-  private async awaitSession(clientId: string, collector: AnswerCollector, sub: Subscription, retry: boolean): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.moveTimeoutMs ?? 3000)));
-    await Promise.race([collector.finished, late]);
-    clearTimeout(timer);
-    sub.unsubscribe();
-    if (collector.session) {
-      this.opts.broker.importSession(collector.session);
-      this.counters.sessionsMovedIn++;
-      this.opts.log.info({ clientId }, 'cluster: session moved here from another node');
-      return;
-    }
-    // A node that did not answer may be gone with the client's session: with durable delivery, the
-    // client waits until it counts as lost and is adopted (by this node or another), then asks again.
-    const silent = collector.silent();
-    if (!this.durable || silent.length === 0 || retry) return;
-    const durable = this.durable;
-    await Promise.all(silent.map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))));
-    if (this.closing) return;
-    const again = this.claim(clientId, true, true);
-    if (again) await again;
-  }
-
-  /** Resolves true once `node` has missed its heartbeats (bounded by three periods and a bit). */
-  private async whenLost(node: string): Promise<boolean> {
-    const deadline = Date.now() + this.opts.heartbeatMs * (MISSED_BEATS + 1) + 1000;
-    while (Date.now() < deadline && !this.closing) {
-      if (!this.members().includes(node)) return true;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return false;
-  }
-
-  private malformedAnswer(why: string): void {
-    this.counters.malformed++;
-    this.opts.log.warn({ why }, 'cluster: malformed answer to a claim ignored');
+    return this.claims.claim(clientId, resume);
   }
 
   // ---- receiving --------------------------------------------------------------------------
@@ -399,51 +273,6 @@ export class NatsClusterLink implements ClusterLink {
     this.deliver(d.message, key);
   }
 
-  private onClaim: Callback = (err, m) => {
-    if (err) return void this.opts.log.warn({ err }, 'cluster: claim subscription error');
-    if (m.headers?.get(H.origin) === this.opts.nodeId) return;
-    let claim;
-    try {
-      claim = decodeClaim(m.data);
-    } catch (e) {
-      this.counters.malformed++;
-      return void this.opts.log.warn({ err: e }, 'cluster: malformed claim ignored');
-    }
-    this.counters.claimsReceived++;
-    // Two connects of one client id on two nodes at nearly the same time: the later claim wins on
-    // both nodes (ties broken by node id), so exactly one connection stays [MQTT-3.1.4-3].
-    const mine = this.ownClaims.get(claim.clientId);
-    const origin = m.headers?.get(H.origin) ?? '';
-    if (mine !== undefined && (mine > claim.at || (mine === claim.at && this.opts.nodeId > origin))) {
-      this.counters.claimsIgnored++;
-      if (m.reply) this.answer(m.reply, undefined);
-      return;
-    }
-    // The client is now the other node's: close it here and give up its session, to that node when
-    // it asked for it (Clean Start 0), or end it (Clean Start 1) [MQTT-3.1.4-2] [MQTT-3.1.2-4].
-    const reply = m.reply;
-    this.opts.broker.releaseSession(claim.clientId, reply !== undefined && reply !== '').then(
-      (moved) => {
-        if (!reply) return;
-        if (moved) this.counters.sessionsMovedOut++;
-        this.answer(reply, moved);
-      },
-      (err: unknown) => {
-        this.opts.log.error({ err, clientId: claim.clientId }, 'cluster: giving up a session failed');
-        if (reply) this.answer(reply, undefined);
-      },
-    );
-  };
-
-  private answer(reply: string, moved: Parameters<typeof answerParts>[0]): void {
-    try {
-      sendAnswer(this.nc, reply, this.opts.nodeId, answerParts(moved, this.nc.info?.max_payload ?? 1024 * 1024));
-    } catch (err) {
-      this.counters.publishErrors++;
-      this.opts.log.warn({ err }, 'cluster: answering a claim failed');
-    }
-  }
-
   private onHeartbeat: Callback = (err, m) => {
     if (err) return void this.opts.log.warn({ err }, 'cluster: heartbeat subscription error');
     let hb: Heartbeat;
@@ -486,7 +315,7 @@ export class NatsClusterLink implements ClusterLink {
   async start(): Promise<void> {
     const { nc, subjects } = this;
     this.base.push(nc.subscribe(subjects.nodes, { callback: this.onHeartbeat }));
-    this.base.push(nc.subscribe(subjects.claims, { callback: this.onClaim }));
+    this.base.push(nc.subscribe(subjects.claims, { callback: this.claims.onClaim }));
     // Subscribed before the bucket is read, so nothing published meanwhile is missed.
     for (const s of subjects.retain.all()) this.base.push(nc.subscribe(s, { callback: this.onRetained }));
     await nc.flush();
@@ -532,41 +361,3 @@ export class NatsClusterLink implements ClusterLink {
   }
 }
 
-/** A node id for a node that was not given one: host name and a random suffix. */
-export function generateNodeId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'node';
-  return `${host}-${randomBytes(4).toString('hex')}`;
-}
-
-/** Connects to NATS and joins the cluster; the caller then attaches the link to its broker. */
-export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsClusterLink> {
-  checkNodeId(opts.nodeId);
-  if (opts.servers.length === 0) throw new Error('cluster: no NATS server given');
-  const subjects = clusterSubjects(opts.prefix ?? DEFAULT_PREFIX, { maxSubjectLength: opts.maxSubjectLength });
-  let nc: NatsConnection;
-  try {
-    nc = await connect({
-      servers: opts.servers,
-      ...opts.auth,
-      name: `starling-cluster-${opts.nodeId}`,
-      timeout: opts.timeoutMs ?? 5000,
-      // Once connected, a node outlives NATS server restarts and fail-overs: keep reconnecting.
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-    });
-  } catch (err) {
-    throw new Error(`cluster: cannot connect to NATS at ${opts.servers.join(',')}: ${(err as Error).message}`, { cause: err });
-  }
-  const link = new NatsClusterLink(nc, subjects, { ...opts, heartbeatMs: opts.heartbeatMs ?? 2000 });
-  try {
-    await link.start();
-    if (opts.durable) {
-      link.durable = await DurableChannel.open(nc, { ...opts.durable, prefix: opts.prefix ?? DEFAULT_PREFIX, nodeId: opts.nodeId, broker: opts.broker, log: opts.log, timeoutMs: opts.timeoutMs });
-    }
-  } catch (err) {
-    await nc.close().catch(() => undefined);
-    throw err;
-  }
-  opts.log.info({ nodeId: opts.nodeId, server: nc.getServer(), members: link.members() }, 'cluster: joined');
-  return link;
-}

@@ -6,11 +6,11 @@
 // listeners open only after the hub's welcome, which carries the retained messages of a worker that
 // is already up. Messages arriving before the welcome wait for it, so a retained message published
 // meanwhile is applied after the copied state, not overwritten by it.
-import type { ClusterLink, ClusterSide } from '../broker/cluster-link.js';
-import type { StoredMessage } from '../store/ports.js';
+import type { ClusterLink, ClusterSide } from '../../broker/cluster-link.js';
+import type { StoredMessage } from '../../store/ports.js';
 import { isBatch, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
-import { isNodeLocalTopic, reconcile, type LocalRetained } from './retained.js';
-import { routeQuietly } from './route-quietly.js';
+import { isNodeLocalTopic, reconcile, type LocalRetained } from '../retained-copy.js';
+import { routeQuietly } from '../route-quietly.js';
 
 export interface IpcChannel {
   send(batch: Batch<WorkerMessage>): void;

@@ -16,12 +16,13 @@
 // the hub keeps what it sent there meanwhile and re-sends the messages that match the session's
 // plain subscriptions to the new worker, for that session only. (Shared-group messages in that
 // window are served by the old worker's other members, if any.)
-import type { SessionTransfer } from '../broker/cluster-link.js';
-import { parseSharedFilter } from '../protocol/topic.js';
-import type { StoredMessage } from '../store/ports.js';
-import { TopicTrie } from '../topics/trie.js';
+import type { SessionTransfer } from '../../broker/cluster-link.js';
+import { parseSharedFilter } from '../../protocol/topic.js';
+import type { StoredMessage } from '../../store/ports.js';
 import type { PrimaryMessage, WorkerMessage } from './ipc-wire.js';
-import { isNodeLocalTopic } from './retained.js';
+import { TopicTrie } from '../../topics/trie.js';
+import { isNodeLocalTopic } from '../retained-copy.js';
+import { InterestRoutes } from './interest.js';
 
 export interface HubLog {
   warn(obj: object, msg: string): void;
@@ -40,12 +41,6 @@ interface Release {
   /** Plain messages sent to each released worker while its answer was outstanding. */
   sentMeanwhile: Map<number, StoredMessage[]>;
   timer: NodeJS.Timeout;
-}
-
-interface Interest {
-  plain: Set<string>;
-  /** `group\0filter` */
-  shared: Set<string>;
 }
 
 interface Claim {
@@ -81,12 +76,8 @@ const MAX_OWNERS = 1_000_000;
 
 export class IpcHub {
   readonly counters = { forwarded: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
-  private readonly plain = new TopicTrie<number>();
-  /** Shared interest by filter; values are `worker\0group`. */
-  private readonly shared = new TopicTrie<string>();
-  private readonly interests = new Map<number, Interest>();
-  private readonly turns = new Map<string, number>();
   private readonly live = new Set<number>();
+  private readonly routes = new InterestRoutes();
   private readonly claims = new Map<string, Claim[]>();
   private readonly releases = new Map<number, Release>();
   private readonly dumps = new Map<number, { requester: number; timer: NodeJS.Timeout; then?: () => void }>();
@@ -150,7 +141,7 @@ export class IpcHub {
       this.down.set(worker, { held: [], bytes: 0, overflowed: false, timer });
       return;
     }
-    this.forgetInterest(worker);
+    this.routes.forget(worker);
   }
 
   /** A dead worker did not come back in time: its interest goes, waiting claims go on without it. */
@@ -160,20 +151,8 @@ export class IpcHub {
     this.down.delete(worker);
     if (d.held.length > 0) this.opts.log.warn({ worker, messages: d.held.length }, 'workers: a worker did not come back in time; messages kept for it are dropped');
     this.counters.droppedForRestart += d.held.length;
-    if (!this.live.has(worker)) this.forgetInterest(worker);
+    if (!this.live.has(worker)) this.routes.forget(worker);
     this.unpark(worker);
-  }
-
-  private forgetInterest(worker: number): void {
-    const interest = this.interests.get(worker);
-    if (interest) {
-      for (const filter of interest.plain) this.plain.remove(filter, worker);
-      for (const key of interest.shared) {
-        const [group, filter] = key.split('\0') as [string, string];
-        this.shared.remove(filter, `${worker}\0${group}`);
-      }
-      this.interests.delete(worker);
-    }
   }
 
   // ---- start-up ------------------------------------------------------------------------------
@@ -235,15 +214,7 @@ export class IpcHub {
   private synced(worker: number): void {
     const announced = this.announced.get(worker);
     this.announced.delete(worker);
-    if (announced) {
-      const mine = this.interestOf(worker);
-      for (const filter of [...mine.plain]) if (!announced.has(filter)) this.setInterest(worker, filter, undefined, false);
-      for (const key of [...mine.shared]) {
-        if (announced.has(key)) continue;
-        const [group, filter] = key.split('\0') as [string, string];
-        this.setInterest(worker, filter, group, false);
-      }
-    }
+    if (announced) this.routes.keepOnly(worker, announced);
     // Its sessions are loaded: the claims that waited for them go ahead.
     this.unpark(worker);
   }
@@ -267,67 +238,17 @@ export class IpcHub {
 
   // ---- interest and routing -------------------------------------------------------------------
 
-  private interestOf(worker: number): Interest {
-    let i = this.interests.get(worker);
-    if (!i) this.interests.set(worker, (i = { plain: new Set(), shared: new Set() }));
-    return i;
-  }
-
   private interest(worker: number, filter: string, group: string | undefined, present: boolean, ack?: number): void {
     if (present) this.announced.get(worker)?.add(group === undefined ? filter : `${group}\0${filter}`);
-    this.setInterest(worker, filter, group, present);
+    this.routes.set(worker, filter, group, present);
     if (ack !== undefined) this.send(worker, { t: 'ack', id: ack });
-  }
-
-  private setInterest(worker: number, filter: string, group: string | undefined, present: boolean): void {
-    const mine = this.interestOf(worker);
-    if (group === undefined) {
-      if (present) {
-        mine.plain.add(filter);
-        this.plain.add(filter, worker);
-      } else {
-        mine.plain.delete(filter);
-        this.plain.remove(filter, worker);
-      }
-      return;
-    }
-    const key = `${group}\0${filter}`;
-    if (present) {
-      mine.shared.add(key);
-      this.shared.add(filter, `${worker}\0${group}`);
-    } else {
-      mine.shared.delete(key);
-      this.shared.remove(filter, `${worker}\0${group}`);
-    }
   }
 
   private forward(origin: number, m: StoredMessage): void {
     if (isNodeLocalTopic(m.topic)) return;
     this.counters.forwarded++;
-    const plain = new Set<number>();
-    if (m.retain) {
-      for (const w of this.live) if (w !== origin) plain.add(w);
-    } else {
-      this.plain.match(m.topic, (w) => {
-        if (w !== origin) plain.add(w);
-      });
-    }
-    for (const w of plain) this.deliver(w, { t: 'msg', m });
-
-    const groups = new Map<string, number[]>();
-    this.shared.match(m.topic, (value, filter) => {
-      const [w, group] = value.split('\0') as [string, string];
-      const key = `${group}\0${filter}`;
-      const members = groups.get(key);
-      if (members) members.push(Number(w));
-      else groups.set(key, [Number(w)]);
-    });
-    for (const [key, members] of groups) {
-      const turn = this.turns.get(key) ?? 0;
-      this.turns.set(key, turn + 1);
-      members.sort((a, b) => a - b);
-      this.deliver(members[turn % members.length]!, { t: 'msg', m, shared: key });
-    }
+    for (const w of this.routes.plainFor(m, origin, this.live)) this.deliver(w, { t: 'msg', m });
+    for (const [key, worker] of this.routes.sharedFor(m.topic)) this.deliver(worker, { t: 'msg', m, shared: key });
   }
 
   private deliver(worker: number, message: Extract<PrimaryMessage, { t: 'msg' }>): void {
@@ -424,9 +345,9 @@ export class IpcHub {
     const filters = new TopicTrie<true>();
     for (const sub of r.moved.state.subscriptions) {
       const shared = parseSharedFilter(sub.filter);
-      if (shared) this.setInterest(r.claimant, shared.filter, shared.group, true);
+      if (shared) this.routes.set(r.claimant, shared.filter, shared.group, true);
       else {
-        this.setInterest(r.claimant, sub.filter, undefined, true);
+        this.routes.set(r.claimant, sub.filter, undefined, true);
         filters.add(sub.filter, true);
       }
     }

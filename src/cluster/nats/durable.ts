@@ -26,9 +26,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { ClusterSide } from '../broker/cluster-link.js';
-import type { StoredMessage } from '../store/ports.js';
-import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
+import type { ClusterSide } from '../../broker/cluster-link.js';
+import type { StoredMessage } from '../../store/ports.js';
+import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
 import { decodeMessage, messageHeaders } from './wire.js';
 
 export interface DurableOptions {

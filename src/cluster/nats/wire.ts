@@ -13,11 +13,11 @@
 //                                 user properties in order, see store/json.ts)
 // The payload is the message body, untouched: no base64 inflation on the hot path.
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
-import type { QoS } from '../protocol/constants.js';
-import type { Properties } from '../protocol/packets.js';
-import type { StoredMessage } from '../store/ports.js';
-import { decodeJson, encodeJson } from '../store/json.js';
-import { validateMessage } from '../store/validate.js';
+import type { QoS } from '../../protocol/constants.js';
+import type { Properties } from '../../protocol/packets.js';
+import type { StoredMessage } from '../../store/ports.js';
+import { decodeJson, encodeJson } from '../../store/json.js';
+import { validateMessage } from '../../store/validate.js';
 import { escapeLevel, unescapeLevel } from './subjects.js';
 
 export const WIRE_FORMAT = '1';

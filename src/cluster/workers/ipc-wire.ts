@@ -1,8 +1,8 @@
 // What the worker processes of `workers=N` and their primary say to each other over the IPC channel
 // Node's cluster module opens (with `serialization: 'advanced'`, so Buffers, Maps and undefined
 // cross intact). Each side sends the messages of one event-loop turn as one batch, in order.
-import type { StoredMessage } from '../store/ports.js';
-import type { SessionTransfer } from '../broker/cluster-link.js';
+import type { StoredMessage } from '../../store/ports.js';
+import type { SessionTransfer } from '../../broker/cluster-link.js';
 
 /** What the admin API asks of the other workers (src/server/worker-fanout.ts). */
 export type AdminOp = 'clients' | 'subscriptions' | 'kick';
