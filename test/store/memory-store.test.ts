@@ -1,5 +1,5 @@
 // MemoryStore against the shared store contract.
-import { storeContract } from '../../src/store/contract.js';
+import { storeContract } from './contract.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 
 storeContract('MemoryStore', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { storeContract } from '../../src/store/contract.js';
+import { storeContract } from './contract.js';
 import { NatsStore, type NatsStoreOptions } from '../../src/store/nats/nats-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { BUCKETS, messageKey, queueKey, storeNames, token } from '../../src/store/nats/keys.js';

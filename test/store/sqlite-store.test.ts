@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { storeContract } from '../../src/store/contract.js';
+import { storeContract } from './contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import type { StoreOp } from '../../src/store/ports.js';

@@ -16,7 +16,7 @@
 // - a message.put for an id already stored keeps the stored body (messages are immutable).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { QueueEntry, SessionRecord, StoredMessage, Store, StoreOp, StoreSnapshot } from './ports.js';
+import type { QueueEntry, SessionRecord, StoredMessage, Store, StoreOp, StoreSnapshot } from '../../src/store/ports.js';
 
 export interface StoreHarness {
   store: Store;
