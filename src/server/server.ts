@@ -26,7 +26,7 @@ import { createHttpHandler } from '../observe/http.js';
 import { localAdminAnswer, type AdminPeers } from '../observe/admin-api.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { connectionsView } from './connections-view.js';
-import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/nats/index.js';
+import { generateNodeId, startClusterLink, takeOwnPlace, type NatsAuth, type NatsClusterLink } from '../cluster/nats/index.js';
 import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
 import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
@@ -169,10 +169,17 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const options = brokerOptionsFrom(config, store, log);
   // Extras (tests, embedding) override the configured security hooks.
   options.hooks = { ...security.hooks, authenticators: security.authenticators, ...extras.hooks };
+  // A durable cluster node takes its own place before its store opens: while another node adopts
+  // this one's sessions, it waits (cluster/nats/place.ts). Given up when the cluster link closes.
+  const place =
+    config.persistence === 'nats' && !extras.store
+      ? await takeOwnPlace({ servers: natsServers(config), auth: natsAuth(config), nodeId: config.clusterNodeId, prefix: config.clusterSubjectPrefix, replicas: config.clusterRetainedReplicas, heartbeatMs: config.clusterHeartbeatMs, log })
+      : undefined;
   let broker: Broker;
   try {
     broker = await Broker.open(options);
   } catch (err) {
+    await place?.stop();
     security.close();
     throw err;
   }
@@ -208,8 +215,10 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         broker,
         retained: brokerRetained(broker),
         log,
+        ...(place ? { place } : {}),
       });
     } catch (err) {
+      await place?.stop();
       await broker.close();
       security.close();
       throw err;

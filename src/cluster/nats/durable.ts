@@ -9,7 +9,9 @@
 //             what a node did not acknowledge when it died stays in its consumer. The stream keeps a
 //             message while any consumer has not acknowledged it (interest retention).
 //   adopt     when a node is lost (no heartbeats), one surviving node takes its place for its
-//             clients: it wins a compare-and-set on `adopt.<node>` in the KV bucket `<P>_cluster`,
+//             clients: it takes the node's place key (place.ts: a compare-and-set in the KV bucket
+//             `<P>_cluster`, only from a node whose key stands still; a node that came back keeps
+//             rewriting it and is left alone),
 //             opens the lost node's store (which fences the lost node, should it come back
 //             unannounced), adopts every session in it (with wills and expiry, as at start-up),
 //             routes to those sessions what the lost node's consumer still held, then deletes that
@@ -25,7 +27,8 @@ import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { clusterKv, releasePlace, takePlace, whileAdopting } from './place.js';
 import type { ClusterSide } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
@@ -41,6 +44,10 @@ export interface DurableOptions {
   /** Opens another node's store (persistence=nats) by node id, for adoption. */
   storeOf: (nodeId: string) => NatsStoreOptions;
   timeoutMs?: number;
+  /** The cluster's heartbeat period: a lost node's place key must stand still 1.5 times as long. Default 2000 ms. */
+  heartbeatMs?: number;
+  /** Whether a node is a member now (heard from lately). */
+  alive?: (node: string) => boolean;
   /** How long the stream keeps a message some consumer has not acknowledged, seconds. Default 7 days. */
   maxAgeSec?: number;
   /** Most bytes the stream holds. Default 1 GiB. */
@@ -89,13 +96,10 @@ export class DurableChannel {
     const timeout = opts.timeoutMs ?? 5000;
     const js = jetstream(nc, { timeout });
     const jsm = await jetstreamManager(nc, { timeout });
-    const base = opts.prefix.replace(/\./g, '_');
-    const kv = await new Kvm(nc).create(`${base}_cluster`, { history: 1, replicas: opts.replicas });
+    // This node's own place was taken before its store opened (place.ts holdOwnPlace).
+    const kv = await clusterKv(nc, opts.prefix, opts.replicas);
     const d = new DurableChannel(nc, js, jsm, kv, opts);
     await d.ensure();
-    // This node is back: a mark of an earlier adoption of it no longer applies (its consumer and
-    // sessions were taken then; what it has now is its own).
-    await kv.delete(`adopt.${opts.nodeId}`).catch(() => undefined);
     d.start();
     return d;
   }
@@ -212,17 +216,23 @@ export class DurableChannel {
   }
 
   private async adoptOnce(node: string, waitMs: number): Promise<void> {
-    const key = `adopt.${node}`;
-    try {
-      await this.kv.create(key, new TextEncoder().encode(this.opts.nodeId));
-    } catch {
+    const heartbeatMs = this.opts.heartbeatMs ?? 2000;
+    const took = await takePlace(this.kv, node, this.opts.nodeId, heartbeatMs * 1.5).catch((err: unknown) => {
+      this.opts.log.warn({ err, node }, 'cluster: the place of a lost node could not be read');
+      return 'other' as const;
+    });
+    if (took === 'other') {
       // Another node adopts it: wait for it to finish, so a claim asks the adopter for the session.
-      const deadline = Date.now() + waitMs;
-      while (Date.now() < deadline && !this.closed) {
-        const e = await this.kv.get(key).catch(() => null);
-        if (!e || e.operation !== 'PUT' || e.string().endsWith(' done')) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      return whileAdopting(this.kv, node, waitMs, () => this.closed);
+    }
+    if (took === 'alive') {
+      // It came back while counted as lost. Should it die again before its heartbeats reach this
+      // node (which would then never count it lost again), look once more later.
+      this.opts.log.info({ node }, 'cluster: a node counted as lost is back; not adopted');
+      const t = setTimeout(() => {
+        if (!this.closed && !this.opts.alive?.(node)) void this.adopt(node);
+      }, heartbeatMs * 4);
+      t.unref();
       return;
     }
     const started = Date.now();
@@ -256,7 +266,7 @@ export class DurableChannel {
       this.opts.log.error({ err, node }, 'cluster: adopting a lost node failed');
     } finally {
       await store.close().catch(() => undefined);
-      await this.kv.put(key, new TextEncoder().encode(`${this.opts.nodeId} done`)).catch(() => undefined);
+      await releasePlace(this.kv, node, this.opts.nodeId).catch(() => undefined);
     }
   }
 

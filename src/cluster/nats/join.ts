@@ -2,9 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { clusterKv, holdOwnPlace, type OwnPlace } from './place.js';
 import { DurableChannel } from './durable.js';
 import { NatsClusterLink } from './link.js';
-import type { ClusterLinkOptions } from './options.js';
+import type { ClusterLinkOptions, NatsAuth } from './options.js';
 import { checkNodeId, clusterSubjects, DEFAULT_PREFIX } from './subjects.js';
 
 /** A node id for a node that was not given one: host name and a random suffix. */
@@ -18,12 +20,36 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
   checkNodeId(opts.nodeId);
   if (opts.servers.length === 0) throw new Error('cluster: no NATS server given');
   const subjects = clusterSubjects(opts.prefix ?? DEFAULT_PREFIX, { maxSubjectLength: opts.maxSubjectLength });
-  let nc: NatsConnection;
+  const nc = await natsConnect(opts, 'cluster');
+  const link = new NatsClusterLink(nc, subjects, { ...opts, heartbeatMs: opts.heartbeatMs ?? 2000 });
   try {
-    nc = await connect({
+    await link.start();
+    if (opts.durable) {
+      link.durable = await DurableChannel.open(nc, {
+        ...opts.durable,
+        prefix: opts.prefix ?? DEFAULT_PREFIX,
+        nodeId: opts.nodeId,
+        broker: opts.broker,
+        log: opts.log,
+        timeoutMs: opts.timeoutMs,
+        heartbeatMs: opts.heartbeatMs ?? 2000,
+        alive: (node) => link.members().includes(node),
+      });
+    }
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+  opts.log.info({ nodeId: opts.nodeId, server: nc.getServer(), members: link.members() }, 'cluster: joined');
+  return link;
+}
+
+async function natsConnect(opts: { servers: string[]; auth?: NatsAuth; nodeId: string; timeoutMs?: number }, role: string): Promise<NatsConnection> {
+  try {
+    return await connect({
       servers: opts.servers,
       ...opts.auth,
-      name: `starling-cluster-${opts.nodeId}`,
+      name: `starling-${role}-${opts.nodeId}`,
       timeout: opts.timeoutMs ?? 5000,
       // Once connected, a node outlives NATS server restarts and fail-overs: keep reconnecting.
       maxReconnectAttempts: -1,
@@ -32,16 +58,41 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
   } catch (err) {
     throw new Error(`cluster: cannot connect to NATS at ${opts.servers.join(',')}: ${(err as Error).message}`, { cause: err });
   }
-  const link = new NatsClusterLink(nc, subjects, { ...opts, heartbeatMs: opts.heartbeatMs ?? 2000 });
+}
+
+export interface OwnPlaceOptions {
+  servers: string[];
+  auth?: NatsAuth;
+  nodeId: string;
+  prefix?: string;
+  /** JetStream replicas of the coordination bucket when this node creates it. */
+  replicas: number;
+  heartbeatMs?: number;
+  timeoutMs?: number;
+  /** How long to wait for another node's adoption of this one to finish. Default 120 s. */
+  waitMs?: number;
+  log: Logger;
+}
+
+/**
+ * A durable cluster node (persistence=nats) takes its own place before it opens its store
+ * (place.ts): while another node adopts it, it waits. Resolves with a handle to give it up at close.
+ */
+export async function takeOwnPlace(opts: OwnPlaceOptions): Promise<{ stop(): Promise<void> }> {
+  checkNodeId(opts.nodeId);
+  const nc = await natsConnect(opts, 'place');
+  let place: OwnPlace;
   try {
-    await link.start();
-    if (opts.durable) {
-      link.durable = await DurableChannel.open(nc, { ...opts.durable, prefix: opts.prefix ?? DEFAULT_PREFIX, nodeId: opts.nodeId, broker: opts.broker, log: opts.log, timeoutMs: opts.timeoutMs });
-    }
+    const kv = await clusterKv(nc, opts.prefix ?? DEFAULT_PREFIX, opts.replicas);
+    place = await holdOwnPlace(kv, { nodeId: opts.nodeId, intervalMs: opts.heartbeatMs ?? 2000, waitMs: opts.waitMs ?? 120_000, log: opts.log });
   } catch (err) {
     await nc.close().catch(() => undefined);
     throw err;
   }
-  opts.log.info({ nodeId: opts.nodeId, server: nc.getServer(), members: link.members() }, 'cluster: joined');
-  return link;
+  return {
+    stop: async () => {
+      place.stop();
+      await nc.close().catch(() => undefined);
+    },
+  };
 }

@@ -357,6 +357,7 @@ export class NatsClusterLink implements ClusterLink {
       this.retained.close();
       await Promise.race([this.nc.flush().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
       await this.nc.close().catch(() => undefined);
+      await this.opts.place?.stop();
     })());
   }
 }

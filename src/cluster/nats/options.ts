@@ -48,6 +48,8 @@ export interface ClusterLinkOptions {
    * that, forwards are dropped and counted, so a long NATS outage cannot exhaust memory. Default 8 MiB.
    */
   reconnectBufferBytes?: number;
+  /** This node's own place (join.ts takeOwnPlace), given up when the link closes. */
+  place?: { stop(): Promise<void> };
 }
 
 /** What the link has done, for tests, metrics and `$SYS`. */
