@@ -1,9 +1,9 @@
 // A raw MQTT client for wire-level tests. Packets are built and parsed with mqtt-packet, an
 // encoder we did not write, so these tests do not take our codec's word for anything.
 import { connect as tcpConnect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import mqttPacket from 'mqtt-packet';
-import { WebSocket, createWebSocketStream } from 'ws';
+import { WebSocket } from 'ws';
 
 export type WirePacket = mqttPacket.Packet & Record<string, any>;
 
@@ -50,7 +50,7 @@ export class WireClient {
   static openWs(url: string, version = 4): Promise<WireClient> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, 'mqtt', { maxPayload: 1 << 28 });
-      ws.once('open', () => resolve(new WireClient(createWebSocketStream(ws) as Duplex as Socket, version)));
+      ws.once('open', () => resolve(new WireClient(new WsBytes(ws) as unknown as Socket, version)));
       ws.once('error', reject);
     });
   }
@@ -137,5 +137,24 @@ export class WireClient {
 
   end(): void {
     this.socket.destroy();
+  }
+}
+
+/** The part of a Socket WireClient uses, over a WebSocket: binary messages in, one message per write. */
+class WsBytes extends EventEmitter {
+  private readonly ws: WebSocket;
+  constructor(ws: WebSocket) {
+    super();
+    this.ws = ws;
+    ws.on('message', (data: Buffer) => this.emit('data', data));
+    ws.on('error', (err) => this.emit('error', err));
+    ws.on('close', () => this.emit('close'));
+  }
+  write(bytes: Buffer): boolean {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+    return true;
+  }
+  destroy(): void {
+    this.ws.terminate();
   }
 }
