@@ -89,8 +89,11 @@ export class Channel implements BrokerClient, SessionOutlet {
   receive(packet: Packet): void {
     if (this.state === 'closed' || this.ending) return;
     // Counted before anything is kept or routed: a packet over the limits is never held.
-    const over = this.version === 5 ? userPropertiesOver(packet, this.broker.options) : undefined;
+    const v5 = packet.type === 'connect' ? packet.protocolVersion === 5 : this.version === 5;
+    const over = v5 ? userPropertiesOver(packet, this.broker.options) : undefined;
     if (over) {
+      // A refused CONNECT is answered in its own version's CONNACK.
+      if (packet.type === 'connect' && this.state === 'awaitingConnect') this.version = packet.protocolVersion;
       this.broker.stats.limitHit('maxUserProperties');
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
       return;
