@@ -12,10 +12,7 @@ export function capUtf8(s: string, maxBytes = REASON_STRING_MAX_BYTES): string {
   // Most strings are short: their UTF-8 is at most 3 bytes per UTF-16 unit.
   if (s.length * 3 <= maxBytes) return s;
   // No more than maxBytes units can fit, so the rest of a long string is never encoded.
-  let head = s.slice(0, maxBytes);
-  // A lone high surrogate at the cut would encode as U+FFFD: drop it.
-  const last = head.charCodeAt(head.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1);
+  const head = headUnits(s, maxBytes);
   const bytes = Buffer.from(head, 'utf8');
   if (bytes.length <= maxBytes) return head;
   let cut = maxBytes;
@@ -27,9 +24,11 @@ export function capUtf8(s: string, maxBytes = REASON_STRING_MAX_BYTES): string {
 /** A client's string for an error text: quoted, and cut to a short prefix saying how long it was. */
 export function quote(s: string, maxChars = QUOTE_MAX_CHARS): string {
   if (s.length <= maxChars) return `"${s}"`;
-  // Cut on a character, not inside a surrogate pair.
-  let head = s.slice(0, maxChars);
-  const last = head.charCodeAt(head.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1);
-  return `"${head}…" (${s.length} characters)`;
+  return `"${headUnits(s, maxChars)}…" (${s.length} characters)`;
+}
+
+/** The first `n` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair. */
+function headUnits(s: string, n: number): string {
+  const last = s.charCodeAt(n - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n);
 }
