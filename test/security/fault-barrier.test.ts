@@ -129,6 +129,22 @@ describe('fault barrier: a throw while serving one connection ends that connecti
     );
   });
 
+  it('its bytes over WebSocket: the same throw, reached through the WebSocket transport, gives DISCONNECT 0x83', async () => {
+    await expectFault(
+      'data over WebSocket',
+      async () => {
+        const { client: w, connack } = await WireClient.handshake(await WireClient.openWs(t.url('ws'), 5), { clientId: 'ws-throws-in-receive' });
+        assert.equal(connack.reasonCode, 0);
+        connectionOf('ws-throws-in-receive').channel.receive = () => {
+          throw new Injected('receive over WebSocket');
+        };
+        return w;
+      },
+      (w) => w.send({ cmd: 'pingreq' }),
+      { code: 0x83 },
+    );
+  });
+
   it('a hook: authorizePublish throwing gives DISCONNECT 0x83 (MQTT 5), the close (3.1.1)', async () => {
     const pub = { cmd: 'publish', topic: 'boom/publish-hook', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false };
     await expectFault('authorizePublish v5', () => connected('hook-v5'), (w) => w.send(pub), { code: 0x83 });
