@@ -327,3 +327,19 @@ describe('maxClientMemory: the memory budget of one connection', () => {
     await healthy.check();
   });
 });
+
+describe('mqttTopicAliasMaximum 0: no aliases from clients', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ mqttTopicAliasMaximum: '0' });
+  });
+  after(() => t.close());
+
+  it('CONNACK carries no Topic Alias Maximum (absent means 0), and alias 1 gets DISCONNECT 0x94', async () => {
+    const { client: w, connack } = await WireClient.connect(t.port(), {}, 5);
+    assert.equal(connack.properties?.topicAliasMaximum, undefined);
+    w.send({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: 1 } });
+    assert.equal((await lastBeforeClose(w))?.reasonCode, ReasonCode.TopicAliasInvalid);
+    w.end();
+  });
+});
