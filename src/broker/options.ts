@@ -28,6 +28,15 @@ export interface BrokerOptions {
   maxSubscriptionsPerClient: number;
   /** Bytes a client may have waiting in its outgoing buffer before QoS 0 is dropped and QoS 1/2 waits. */
   maxOutgoingBytes: number;
+  /** Topic Alias Maximum granted to MQTT 5 clients (aliases they may set towards us); 0 = none. */
+  topicAliasMaximum: number;
+  /** Most topic aliases assigned towards one MQTT 5 client. */
+  maxOutgoingTopicAliases: number;
+  /** Most User Properties in one packet from a client, and most bytes of their names and values. */
+  maxUserProperties: number;
+  maxUserPropertyBytes: number;
+  /** Memory budget of one connection, bytes (aliases, a partly received packet, the backlog). */
+  maxClientMemory: number;
   /** Response Information for MQTT 5 clients that request it; `%c` = client id; empty = none. */
   responseInformation: string;
   /** How often, and how much at a time, expired retained messages are removed; tests shorten it. */
@@ -38,14 +47,19 @@ export interface BrokerOptions {
 
 export const defaultBrokerLimits = {
   maxInflightMessages: 100,
-  receiveMaximum: 65_535,
+  receiveMaximum: 32,
   queue: { maxQueuedMessages: 1000, maxQueuedBytes: 64 * 1024 * 1024, overflow: 'dropOldest' },
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   maxRetainedMessages: 1_000_000,
   maxTopicLength: 65_535,
   maxTopicLevels: 128,
-  maxSubscriptionsPerClient: 0,
+  maxSubscriptionsPerClient: 1000,
   maxOutgoingBytes: 8 * 1024 * 1024,
+  topicAliasMaximum: 10,
+  maxOutgoingTopicAliases: 10,
+  maxUserProperties: 32,
+  maxUserPropertyBytes: 8 * 1024,
+  maxClientMemory: 8 * 1024 * 1024,
   responseInformation: '',
 } satisfies Omit<BrokerOptions, 'store' | 'log'>;

@@ -31,7 +31,15 @@ export type LimitReason =
   /** Our Receive Maximum: a client with more unacknowledged QoS 1/2 PUBLISH than allowed (0x93). */
   | 'receiveMaximum'
   /** maxInflightMessages: a QoS 1/2 message to a client waited because its in-flight window was full. */
-  | 'maxInflightMessages';
+  | 'maxInflightMessages'
+  /** The client's Maximum Packet Size is smaller than the slimmest CONNACK: closed at once [MQTT-3.1.2-24]. */
+  | 'connackTooLarge'
+  /** mqttTopicAliasMaximum: a PUBLISH with a Topic Alias of 0 or above the maximum (DISCONNECT 0x94). */
+  | 'topicAliasMaximum'
+  /** maxUserProperties / maxUserPropertyBytes: a packet with too many or too large User Properties (0x97). */
+  | 'maxUserProperties'
+  /** maxClientMemory: a connection holding more than its memory budget (DISCONNECT 0x97). */
+  | 'maxClientMemory';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -70,9 +78,15 @@ export class BrokerStats {
     publishBytesRate: 0,
     receiveMaximum: 0,
     maxInflightMessages: 0,
+    connackTooLarge: 0,
+    topicAliasMaximum: 0,
+    maxUserProperties: 0,
+    maxClientMemory: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;
+  /** Connections ended by the fault barrier: something threw while serving them (channel.ts fault). */
+  connectionFaults = 0;
 
   dropped(reason: DropReason, count = 1): void {
     this.drops[reason] += count;

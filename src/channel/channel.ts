@@ -13,6 +13,9 @@ import type { StoredMessage } from '../store/ports.js';
 import type { ChannelIO } from './io.js';
 import type { ChannelState } from './state.js';
 import { OutboundAliases } from './topic-aliases.js';
+import { fitPacket } from './fit.js';
+import { packetFootprint, userPropertiesOver } from './limits.js';
+import { capUtf8 } from '../protocol/reason-string.js';
 import type { PendingConnect } from './handlers/connect.js';
 import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
@@ -65,6 +68,11 @@ export class Channel implements BrokerClient, SessionOutlet {
   auth?: AuthConversation;
 
   private busy = false;
+  /** Bytes held by inbound alias topics and by the backlog (memoryHeld). */
+  private inboundAliasBytes = 0;
+  private backlogBytes = 0;
+  /** Being ended (a fault, or a CONNACK that cannot fit): nothing more is read, sent or delivered. */
+  private ending = false;
   private backlog: Packet[] = [];
   private paused = false;
 
@@ -79,16 +87,58 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   /** Processes packets in order; one whose handler awaits the store holds the ones behind it. */
   receive(packet: Packet): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.ending) return;
+    // Counted before anything is kept or routed: a packet over the limits is never held.
+    const v5 = packet.type === 'connect' ? packet.protocolVersion === 5 : this.version === 5;
+    const over = v5 ? userPropertiesOver(packet, this.broker.options) : undefined;
+    if (over) {
+      // A refused CONNECT is answered in its own version's CONNACK.
+      if (packet.type === 'connect' && this.state === 'awaitingConnect') this.version = packet.protocolVersion;
+      this.broker.stats.limitHit('maxUserProperties');
+      this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
+      return;
+    }
     if (this.busy) {
       this.backlog.push(packet);
-      if (!this.paused && this.backlog.length >= BACKLOG_PAUSE) {
+      this.backlogBytes += packetFootprint(packet);
+      if (!this.withinMemoryBudget()) return;
+      // Reading stops while the backlog is long or large; what one more read adds is bounded by a chunk.
+      if (!this.paused && (this.backlog.length >= BACKLOG_PAUSE || this.backlogBytes >= this.broker.options.maxClientMemory / 4)) {
         this.paused = true;
         this.io.pause();
       }
       return;
     }
     this.run(packet);
+  }
+
+  /**
+   * Bytes this connection holds for its client besides its session (queued and in-flight messages
+   * have their own limits there): topic aliases both ways, the packet being received, the backlog.
+   */
+  get memoryHeld(): number {
+    return this.inboundAliasBytes + (this.outboundAliases?.bytes ?? 0) + this.backlogBytes + this.io.partialBytes;
+  }
+
+  /** Over maxClientMemory: DISCONNECT (or CONNACK) 0x97 Quota exceeded, and the close. */
+  withinMemoryBudget(): boolean {
+    const max = this.broker.options.maxClientMemory;
+    if (this.state === 'closed' || this.memoryHeld <= max) return true;
+    this.broker.stats.limitHit('maxClientMemory');
+    this.fail(new MqttError(ReasonCode.QuotaExceeded, `connection holds more than ${max} bytes`));
+    return false;
+  }
+
+  /** Maps an inbound alias once its topic was accepted [MQTT-3.3.2-12]; counted in the memory budget. */
+  setInboundAlias(alias: number, topic: string): void {
+    const old = this.inboundAliases.get(alias);
+    if (old !== undefined) this.inboundAliasBytes -= 2 * old.length;
+    this.inboundAliases.set(alias, topic);
+    this.inboundAliasBytes += 2 * topic.length;
+    if (this.memoryHeld > this.broker.options.maxClientMemory) {
+      this.broker.stats.limitHit('maxClientMemory');
+      throw new MqttError(ReasonCode.QuotaExceeded, `topic aliases take this connection over ${this.broker.options.maxClientMemory} bytes`);
+    }
   }
 
   private run(packet: Packet): void {
@@ -109,29 +159,47 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   private next(): void {
     this.busy = false;
-    while (!this.busy && this.state !== 'closed' && this.backlog.length > 0) {
-      this.run(this.backlog.shift()!);
+    while (!this.busy && this.state !== 'closed' && !this.ending && this.backlog.length > 0) {
+      const packet = this.backlog.shift()!;
+      this.backlogBytes -= packetFootprint(packet);
+      this.run(packet);
     }
-    if (this.paused && this.backlog.length < BACKLOG_PAUSE / 2) {
+    if (this.paused && this.backlog.length < BACKLOG_PAUSE / 2 && this.backlogBytes < this.broker.options.maxClientMemory / 8) {
       this.paused = false;
       this.io.resume();
     }
   }
 
+  /**
+   * Sends one packet, fitted to the client's Maximum Packet Size [MQTT-3.1.2-24] (fit.ts: a Reason
+   * String or User Properties that would push it over are left out [MQTT-3.4.2-2, MQTT-3.9.2-1,
+   * MQTT-3.14.2-3]). A packet that still cannot fit is not sent; a CONNACK that cannot fit ends the
+   * connection, as the client could never learn the outcome. Never throws: a failure to encode or
+   * write is this connection's fault (the barrier), not its caller's.
+   */
   send(packet: Packet): void {
-    if (this.state === 'closed') return;
-    let bytes = encode(packet, this.version);
-    // Never more than the client's Maximum Packet Size [MQTT-3.1.2-24]: a Reason String or User
-    // Properties that would push an ack over it are left out [MQTT-3.4.2-2, MQTT-3.9.2-1, MQTT-3.14.2-3].
-    if (bytes.length > this.maxOutgoingPacketSize && 'properties' in packet && packet.properties) {
-      const { reasonString: _r, userProperties: _u, ...rest } = packet.properties;
-      const slim = { ...packet, properties: rest } as Packet;
-      bytes = encode(slim, this.version);
-      if (bytes.length > this.maxOutgoingPacketSize) return;
+    if (this.state === 'closed' || this.ending) return;
+    try {
+      const bytes = fitPacket(packet, this.version, this.maxOutgoingPacketSize);
+      if (!bytes) {
+        if (packet.type === 'connack') this.unreachable();
+        return;
+      }
+      this.broker.stats.messagesSent++;
+      this.broker.stats.bytesSent += bytes.length;
+      this.io.write(bytes);
+    } catch (err) {
+      this.fault(err);
     }
-    this.broker.stats.messagesSent++;
-    this.broker.stats.bytesSent += bytes.length;
-    this.io.write(bytes);
+  }
+
+  /** Even the slimmest CONNACK is larger than the client's Maximum Packet Size: close at once. */
+  private unreachable(): void {
+    this.broker.stats.limitHit('connackTooLarge');
+    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, maximumPacketSize: this.maxOutgoingPacketSize }, 'CONNACK larger than the client accepts; closing');
+    // After the current step: the caller may still be setting the connection up.
+    this.ending = true;
+    queueMicrotask(() => this.end('abnormal'));
   }
 
   // ---- SessionOutlet: deliveries from the broker -----------------------------------------
@@ -153,7 +221,23 @@ export class Channel implements BrokerClient, SessionOutlet {
     packetId: number | undefined,
     dup: boolean,
   ): void {
-    if (this.state !== 'connected') return;
+    if (this.state !== 'connected' || this.ending) return;
+    try {
+      this.deliver(message, qos, retain, subscriptionIds, packetId, dup);
+    } catch (err) {
+      // Called from another client's publish: the fault is this subscriber's, and ends it alone.
+      this.fault(err);
+    }
+  }
+
+  private deliver(
+    message: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number | undefined,
+    dup: boolean,
+  ): void {
     // A consumer that does not read loses QoS 0 rather than growing our memory; QoS 1/2 wait
     // in its session (Session.flush stops while the outlet is not writable).
     if (qos === 0 && !this.writable) {
@@ -218,17 +302,21 @@ export class Channel implements BrokerClient, SessionOutlet {
    * connection [MQTT-4.8.0-1].
    */
   fail(err: unknown): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.ending) return;
     const mqtt = err instanceof MqttError ? err : undefined;
     const beforeConnack = this.state === 'awaitingConnect' || this.state === 'connecting';
-    // An internal failure (the store rejected a write, an authenticator broke) is not the client's
-    // fault. Before CONNACK it means the server cannot serve the client now: return code 3 / 0x88
-    // Server unavailable, so a 3.1.1 client is told rather than cut off without a code.
-    const code = mqtt?.reasonCode ?? (beforeConnack ? ReasonCode.ServerUnavailable : ReasonCode.UnspecifiedError);
+    // An internal failure (the store rejected a write, a hook threw) is not the client's fault.
+    // Before CONNACK it means the server cannot serve the client now: return code 3 / 0x88
+    // Server unavailable, so a 3.1.1 client is told rather than cut off without a code; after it,
+    // 0x83 Implementation specific error.
+    const code = mqtt?.reasonCode ?? (beforeConnack ? ReasonCode.ServerUnavailable : ReasonCode.ImplementationSpecificError);
     // The client gets the reason of a protocol error, never an internal error's text (paths, SQL).
     const message = mqtt ? mqtt.message : beforeConnack ? 'server unavailable' : 'internal error';
-    if (mqtt) this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, code, reason: message }, 'closing connection');
-    else this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'internal error; closing connection');
+    if (mqtt) this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, code, reason: capUtf8(message) }, 'closing connection');
+    else {
+      this.broker.stats.connectionFaults++;
+      this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'internal error; closing connection');
+    }
     if (beforeConnack) {
       this.refuseConnect(code, message);
     } else if (this.version === 5) {
@@ -265,8 +353,47 @@ export class Channel implements BrokerClient, SessionOutlet {
     const wasBound = this.state === 'connected' || this.state === 'connecting';
     this.state = 'closed';
     this.backlog = [];
-    if (wasBound) this.broker.disconnected(this, kind);
+    this.backlogBytes = 0;
+    try {
+      if (wasBound) this.broker.disconnected(this, kind);
+    } catch (err) {
+      // The connection still closes (a throw here would leave it open and half-detached).
+      this.broker.stats.connectionFaults++;
+      this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while ending the connection');
+    }
     this.io.close();
+  }
+
+  /**
+   * The fault barrier: something threw while serving this connection (encoding a packet for it,
+   * delivering to it, one of its timers, a hook or store callback outside a handler). It ends this
+   * connection only: MQTT 5 gets 0x83 Implementation specific error where a packet can still be
+   * sent (DISCONNECT after CONNACK, CONNACK before), written directly so that a second throw cannot
+   * recurse; then the close, after the current call stack (which may be another client's fan-out).
+   */
+  fault(err: unknown): void {
+    if (this.state === 'closed' || this.ending) return;
+    this.ending = true;
+    this.broker.stats.connectionFaults++;
+    this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while serving the connection; closing it');
+    if (this.version === 5) {
+      const reasonCode = ReasonCode.ImplementationSpecificError;
+      const packet: Packet =
+        this.state === 'connected' ? { type: 'disconnect', reasonCode } : { type: 'connack', sessionPresent: false, reasonCode };
+      try {
+        const bytes = encode(packet, 5);
+        if (bytes.length <= this.maxOutgoingPacketSize) this.io.write(bytes);
+      } catch {
+        // Nothing more can be said to this client; it is closed below.
+      }
+    }
+    queueMicrotask(() => {
+      try {
+        this.end('abnormal');
+      } catch {
+        this.io.close();
+      }
+    });
   }
 
   /** Another connection claimed this client id [MQTT-3.1.4-2]; MQTT 5 is told why (0x8E). */

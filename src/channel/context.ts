@@ -52,9 +52,21 @@ export interface ChannelStats {
   bytesSent: number;
   connectionsTotal: number;
   authFailures: number;
+  /** Connections ended by the fault barrier: something threw while serving them. */
+  connectionFaults: number;
   dropped(reason: 'tooLarge' | 'notAuthorized' | 'slowConsumer' | 'topicLimit'): void;
   /** A configured limit refused something of this client (counted for /metrics). */
-  limitHit(reason: 'maxSubscriptions' | 'subscribeTopicLimit' | 'receiveMaximum' | 'maxInflightMessages'): void;
+  limitHit(
+    reason:
+      | 'maxSubscriptions'
+      | 'subscribeTopicLimit'
+      | 'receiveMaximum'
+      | 'maxInflightMessages'
+      | 'connackTooLarge'
+      | 'topicAliasMaximum'
+      | 'maxUserProperties'
+      | 'maxClientMemory',
+  ): void;
 }
 
 /** Limits the channel enforces and advertises. */
@@ -67,6 +79,15 @@ export interface ChannelLimits {
   maxTopicLevels: number;
   maxSubscriptionsPerClient: number;
   maxOutgoingBytes: number;
+  /** Topic Alias Maximum granted in CONNACK: aliases the client may set towards us (0 = none). */
+  topicAliasMaximum: number;
+  /** Most aliases we assign towards one client (also capped by its own Topic Alias Maximum). */
+  maxOutgoingTopicAliases: number;
+  /** Most User Properties, and most bytes of them, in one packet from a client (0x97 beyond). */
+  maxUserProperties: number;
+  maxUserPropertyBytes: number;
+  /** Memory budget of one connection: aliases both ways, a partial packet, the backlog (0x97 beyond). */
+  maxClientMemory: number;
   responseInformation: string;
 }
 

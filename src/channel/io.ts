@@ -8,6 +8,8 @@ export interface ChannelIO {
   readonly peer?: PeerIdentity;
   /** Bytes written and not yet taken by the network (the slow-consumer measure). */
   readonly bufferedBytes: number;
+  /** Bytes of a packet received in part (counted in the connection's memory budget). */
+  readonly partialBytes: number;
   /** Writes one encoded packet. */
   write(bytes: Buffer): void;
   /** Ends the connection once written bytes are flushed. */

@@ -16,9 +16,15 @@ export class OutboundAliases {
   private readonly free: number[] = [];
   /** The last new assignment, so forget can undo exactly it (and a takeover it made). */
   private last: { topic: string; alias: number; evicted: string | undefined } | undefined;
+  /** Bytes the held topics take (UTF-16), for the connection's memory budget. */
+  private held = 0;
 
   constructor(max: number) {
     this.max = max;
+  }
+
+  get bytes(): number {
+    return this.held;
   }
 
   get enabled(): boolean {
@@ -46,10 +52,12 @@ export class OutboundAliases {
       // Every number is held: take over the least recently used one.
       const [oldest, reused] = this.byTopic.entries().next().value as [string, number];
       this.byTopic.delete(oldest);
+      this.held -= 2 * oldest.length;
       alias = reused;
       evicted = oldest;
     }
     this.byTopic.set(topic, alias);
+    this.held += 2 * topic.length;
     this.last = { topic, alias, evicted };
     return { alias, withTopic: true };
   }
@@ -66,7 +74,10 @@ export class OutboundAliases {
     this.last = undefined;
     if (!last || last.topic !== topic || this.byTopic.get(topic) !== last.alias) return;
     this.byTopic.delete(topic);
-    if (last.evicted !== undefined) this.byTopic.set(last.evicted, last.alias);
-    else this.free.push(last.alias);
+    this.held -= 2 * topic.length;
+    if (last.evicted !== undefined) {
+      this.byTopic.set(last.evicted, last.alias);
+      this.held += 2 * last.evicted.length;
+    } else this.free.push(last.alias);
   }
 }

@@ -40,6 +40,12 @@ export function checkConfig(config: Config, sources: Record<ConfigKey, string>, 
     problems.push(`${at('workers')}: cannot be combined with clusterNatsUrl yet; in cluster mode run one process per node (workers=1)`);
   }
 
+  // A packet being received counts against the budget: the largest one allowed must fit, and a
+  // second one read behind it too.
+  if (config.maxClientMemory < 2 * config.mqttMessageMaxLength) {
+    problems.push(`${at('maxClientMemory')}: ${config.maxClientMemory} is less than twice mqttMessageMaxLength (${config.mqttMessageMaxLength}); raise it or lower mqttMessageMaxLength`);
+  }
+
   try {
     tlsVersionRange(config.mqttTlsProtocols);
   } catch (err) {

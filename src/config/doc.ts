@@ -38,7 +38,9 @@ byte stream: several packets in one frame and one packet over several frames bot
 Plain HTTP on these ports: \`GET /\` is a page with the URL to connect to, \`GET /healthz\` answers \`ok\`.`,
   MQTT: `\`mqttMessageMaxLength\` defaults to 1 MiB: large enough for JSON documents, images from small cameras
 and firmware chunks, small enough that one client cannot make the broker buffer the protocol's 256 MiB maximum.
-It is the Maximum Packet Size advertised to MQTT 5 clients; raise it for bigger payloads.`,
+It is the Maximum Packet Size advertised to MQTT 5 clients; raise it for bigger payloads (and \`maxClientMemory\`
+to at least twice it). The per-client limits below have protective defaults (Receive Maximum 32, 10 topic aliases
+each way, 32 User Properties per packet, 1000 subscriptions, 8 MiB per connection): see docs/security.md.`,
 };
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');

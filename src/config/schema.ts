@@ -26,6 +26,7 @@ export interface KeySpec {
 const def = <const S extends KeySpec>(s: S): S => s;
 
 const MiB = 1024 * 1024;
+const KiB = 1024;
 /** Fixed header (1) + the largest Variable Byte Integer (4) + its value [MQTT-1.5.5, 2.1.4]. */
 export const MQTT_MAX_PACKET_SIZE = 268_435_455 + 5;
 
@@ -121,12 +122,19 @@ export const schema = {
   mqttResponseInformation: def({ kind: 'string', default: '', group: 'MQTT', doc: 'Response Information sent in CONNACK to MQTT 5 clients that ask for it (request/response topic root); %c is replaced by the client id; empty = none.' }),
   connectTimeoutSec: def({ kind: 'duration', default: 10, group: 'MQTT', min: 1, doc: 'Seconds a new connection has to send CONNECT (and finish authenticating) before it is closed.' }),
   maxInflightMessages: def({ kind: 'int', default: 100, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 messages in flight towards one client (further capped by its Receive Maximum).' }),
-  mqttReceiveMaximum: def({ kind: 'int', default: 65535, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 PUBLISH an MQTT 5 client may have unacknowledged towards the broker (Receive Maximum in CONNACK); one more is refused with DISCONNECT 0x93.' }),
+  // 32, not the protocol's 65,535: each exchange open towards us holds state (a QoS 2 id, a message
+  // waiting for the store), and brokers people trust grant 10 to 32; clients queue the rest themselves.
+  mqttReceiveMaximum: def({ kind: 'int', default: 32, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 PUBLISH an MQTT 5 client may have unacknowledged towards the broker (Receive Maximum in CONNACK); one more is refused with DISCONNECT 0x93.' }),
+  mqttTopicAliasMaximum: def({ kind: 'int', default: 10, group: 'MQTT', min: 0, max: 65535, doc: 'Topic aliases an MQTT 5 client may set towards the broker (Topic Alias Maximum in CONNACK; each holds a topic of up to maxTopicLength); 0 = none. An alias of 0 or above it: DISCONNECT 0x94.' }),
+  maxOutgoingTopicAliases: def({ kind: 'int', default: 10, group: 'MQTT', min: 0, max: 65535, doc: 'Topic aliases the broker assigns towards one MQTT 5 client (also capped by the Topic Alias Maximum in its CONNECT); 0 = none.' }),
+  maxUserProperties: def({ kind: 'int', default: 32, group: 'MQTT', min: 0, max: 65535, doc: 'Most User Properties in one packet from a client (a CONNECT\'s will counted with it); more: CONNACK or DISCONNECT 0x97.' }),
+  maxUserPropertyBytes: def({ kind: 'size', default: 8 * KiB, group: 'MQTT', min: 0, max: MQTT_MAX_PACKET_SIZE, doc: 'Most bytes of User Property names and values in one packet from a client; more: CONNACK or DISCONNECT 0x97.' }),
+  maxClientMemory: def({ kind: 'size', default: 8 * MiB, group: 'MQTT', min: 64 * KiB, doc: 'Memory budget of one connection, bytes: its topic aliases (both ways), a partly received packet and packets read while an earlier one waits for the store; over it: DISCONNECT 0x97. At least twice mqttMessageMaxLength. (Queued and in-flight messages are bounded by maxQueuedBytes and maxInflightMessages.)' }),
   maxConnections: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most client connections at once over all listeners; 0 = no limit.' }),
   maxConnectionsPerAddress: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most connections at once from one client address; 0 = no limit.' }),
   maxTopicLength: def({ kind: 'int', default: 65_535, group: 'MQTT', min: 1, max: 65_535, doc: 'Longest topic name or filter accepted, in characters.' }),
   maxTopicLevels: def({ kind: 'int', default: 128, group: 'MQTT', min: 1, doc: 'Most levels (parts between /) in a topic name or filter.' }),
-  maxSubscriptionsPerClient: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most subscriptions one client session may hold; 0 = no limit (beyond it: SUBACK 0x97 / 0x80).' }),
+  maxSubscriptionsPerClient: def({ kind: 'int', default: 1000, group: 'MQTT', min: 0, doc: 'Most subscriptions one client session may hold; 0 = no limit (beyond it: SUBACK 0x97 / 0x80).' }),
   maxPublishRate: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'PUBLISH packets per second one client may send; over it the broker stops reading from it for a while; 0 = no limit.' }),
   maxPublishBytesRate: def({ kind: 'size', default: 0, group: 'MQTT', min: 0, doc: 'Bytes per second one client may send; over it the broker stops reading from it for a while; 0 = no limit.' }),
   maxOutgoingBytes: def({ kind: 'size', default: 8 * MiB, group: 'MQTT', min: 1024, doc: 'Bytes waiting to be sent to one client beyond which QoS 0 messages to it are dropped and QoS 1/2 wait in its queue.' }),

@@ -127,6 +127,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   mirrored('auth_failures_total', 'Failed authentications.', (s) => s.authFailures);
   mirrored('connections_refused_total', 'Connections refused at accept time by a connection limit (limit_hits_total tells which).', (s) => s.connectionsRefused ?? 0);
   mirrored('slow_consumers_disconnected_total', 'Connections closed because their outgoing buffer stayed full.', (s) => s.slowConsumersDisconnected ?? 0);
+  mirrored('connection_faults_total', 'Connections ended because something threw while serving them (the fault barrier; see the error log).', (s) => s.connectionFaults ?? 0);
   mirrored('wills_published_total', 'Will messages published.', (s) => s.willsPublished);
 
   /** A counter with one sample per key of a record in the stats. */

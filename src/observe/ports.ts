@@ -26,6 +26,8 @@ export interface StatsView {
   readonly connectionsRefused?: number;
   /** Connections closed because their outgoing buffer stayed full, when counted. */
   readonly slowConsumersDisconnected?: number;
+  /** Connections ended because something threw while serving them, when counted. */
+  readonly connectionFaults?: number;
   /** Times each configured limit acted (src/broker/stats.ts LimitReason), when counted. */
   readonly limits?: Readonly<Record<string, number>>;
   /** Messages dropped, by reason (queueFull, expired, retainedLimit, tooLarge, ...). */

@@ -94,6 +94,7 @@ export class SysTree {
     v.set('publish/messages/received', String(s.stats.publishReceived));
     v.set('publish/messages/sent', String(s.stats.publishSent));
     v.set('publish/messages/dropped', String(totalDrops(s)));
+    v.set('clients/faults', String(s.stats.connectionFaults ?? 0));
     v.set('bytes/received', String(s.stats.bytesReceived));
     v.set('bytes/sent', String(s.stats.bytesSent));
     v.set('subscriptions/count', String(subscriptions));

@@ -42,6 +42,11 @@ export class PacketParser {
   /** Remaining Length of the header just read (a field, so header parsing allocates nothing). */
   private rl = 0;
 
+  /** Bytes held for a packet that has not fully arrived (its body is allocated whole from the header). */
+  get partialBytes(): number {
+    return this.headLen + (this.body?.length ?? 0);
+  }
+
   constructor(opts: PacketParserOptions) {
     this.maxPacketSize = opts.maxPacketSize;
     this.version = opts.version;

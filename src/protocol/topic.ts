@@ -2,6 +2,7 @@
 // (section 4.8.2 of MQTT 5). Pure string checks; matching lives in src/topics/.
 import { MqttError } from './errors.js';
 import { ReasonCode } from './reason-codes.js';
+import { quote } from './reason-string.js';
 
 const PLUS = 0x2b; // '+'
 const HASH = 0x23; // '#'
@@ -25,7 +26,7 @@ export function validateTopicName(name: string, allowEmpty = false): void {
   }
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c === PLUS || c === HASH) throw nameError(`topic name "${name}" contains a wildcard [MQTT-3.3.2-2]`);
+    if (c === PLUS || c === HASH) throw nameError(`topic name ${quote(name)} contains a wildcard [MQTT-3.3.2-2]`);
   }
 }
 
@@ -40,8 +41,8 @@ export function validateTopicFilter(filter: string): void {
     const c = filter.charCodeAt(i);
     if (c !== PLUS && c !== HASH) continue;
     const alone = (i === 0 || filter.charCodeAt(i - 1) === SLASH) && (i === n - 1 || filter.charCodeAt(i + 1) === SLASH);
-    if (!alone) throw filterError(`wildcard in topic filter "${filter}" must occupy a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]`);
-    if (c === HASH && i !== n - 1) throw filterError(`'#' must be the last level of topic filter "${filter}" [MQTT-4.7.1-2]`);
+    if (!alone) throw filterError(`wildcard in topic filter ${quote(filter)} must occupy a whole level [MQTT-4.7.1-2], [MQTT-4.7.1-3]`);
+    if (c === HASH && i !== n - 1) throw filterError(`'#' must be the last level of topic filter ${quote(filter)} [MQTT-4.7.1-2]`);
   }
 }
 
@@ -53,12 +54,12 @@ export function validateTopicFilter(filter: string): void {
 export function parseSharedFilter(filter: string): { group: string; filter: string } | undefined {
   if (!filter.startsWith(SHARE_PREFIX)) return undefined;
   const slash = filter.indexOf('/', SHARE_PREFIX.length);
-  if (slash === -1) throw filterError(`shared subscription "${filter}" has no topic filter [MQTT-4.8.2-2]`);
+  if (slash === -1) throw filterError(`shared subscription ${quote(filter)} has no topic filter [MQTT-4.8.2-2]`);
   const group = filter.slice(SHARE_PREFIX.length, slash);
-  if (group.length === 0) throw filterError(`shared subscription "${filter}" has an empty share name [MQTT-4.8.2-1]`);
+  if (group.length === 0) throw filterError(`shared subscription ${quote(filter)} has an empty share name [MQTT-4.8.2-1]`);
   for (let i = 0; i < group.length; i++) {
     const c = group.charCodeAt(i);
-    if (c === PLUS || c === HASH) throw filterError(`share name "${group}" contains a wildcard [MQTT-4.8.2-2]`);
+    if (c === PLUS || c === HASH) throw filterError(`share name ${quote(group)} contains a wildcard [MQTT-4.8.2-2]`);
   }
   const inner = filter.slice(slash + 1);
   validateTopicFilter(inner);

@@ -63,6 +63,10 @@ export class Connection implements ChannelIO {
     return this.transport.bufferedBytes;
   }
 
+  get partialBytes(): number {
+    return this.parser.partialBytes;
+  }
+
   get remoteAddress(): string {
     return this.transport.remoteAddress;
   }
@@ -80,13 +84,29 @@ export class Connection implements ChannelIO {
   }
 
   start(): void {
-    this.timer = setTimeout(() => this.connectTimedOut(), this.opts.connectTimeoutMs);
+    this.timer = setTimeout(this.guarded(() => this.connectTimedOut()), this.opts.connectTimeoutMs);
     this.timer.unref();
     this.transport.start({
-      data: (chunk) => this.data(chunk),
-      drain: () => this.drained(),
+      data: this.guarded((chunk: Buffer) => this.data(chunk)),
+      drain: this.guarded(() => this.drained()),
       close: (err) => this.transportClosed(err),
     });
+  }
+
+  /**
+   * The fault barrier around everything this connection runs on its own (its bytes, its timers,
+   * its drain): a throw ends this connection only (Channel.fault), never the process.
+   */
+  private guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.channel.fault(err);
+        // A fault before the channel could close (or while it was closed) still ends the socket.
+        if (this.channel.state === 'closed') this.close();
+      }
+    };
   }
 
   private data(chunk: Buffer): void {
@@ -108,6 +128,8 @@ export class Connection implements ChannelIO {
       this.channel.fail(err instanceof MqttError ? err : new MqttError(ReasonCode.MalformedPacket, String(err)));
       return;
     }
+    // A packet arriving in parts holds its whole size from its header on: within the budget?
+    if (this.parser.partialBytes > 0 && !this.channel.withinMemoryBudget()) return;
     if (packets.length === 0) return;
     this.lastPacketAt = Date.now();
     this.broker.stats.messagesReceived += packets.length;
@@ -156,7 +178,7 @@ export class Connection implements ChannelIO {
     this.transport.write(bytes);
     // A consumer whose buffer stays full past the timeout is cut off, so it cannot hold memory.
     if (!this.slowTimer && this.opts.slowConsumerTimeoutMs > 0 && this.transport.bufferedBytes > this.opts.maxOutgoingBytes) {
-      this.slowTimer = setTimeout(() => this.slowConsumer(), this.opts.slowConsumerTimeoutMs);
+      this.slowTimer = setTimeout(this.guarded(() => this.slowConsumer()), this.opts.slowConsumerTimeoutMs);
       this.slowTimer.unref();
     }
   }
@@ -211,12 +233,15 @@ export class Connection implements ChannelIO {
 
   /** One timer per connection; it re-arms for the time left instead of resetting on every packet. */
   private armKeepalive(delay: number): void {
-    this.timer = setTimeout(() => {
-      const idle = Date.now() - this.lastPacketAt;
-      const limit = this.keepaliveMs * 1.5;
-      if (idle >= limit) this.channel.keepaliveExpired();
-      else this.armKeepalive(limit - idle);
-    }, delay);
+    this.timer = setTimeout(
+      this.guarded(() => {
+        const idle = Date.now() - this.lastPacketAt;
+        const limit = this.keepaliveMs * 1.5;
+        if (idle >= limit) this.channel.keepaliveExpired();
+        else this.armKeepalive(limit - idle);
+      }),
+      delay,
+    );
     this.timer.unref();
   }
 
@@ -231,7 +256,12 @@ export class Connection implements ChannelIO {
 
   private transportClosed(err?: Error): void {
     if (err) this.opts.log.debug({ err, remote: this.remoteAddress }, 'transport error');
-    this.channel.transportClosed();
+    try {
+      this.channel.transportClosed();
+    } catch (fault) {
+      // Already gone: nothing to tell the client, but the rest of the close must still happen.
+      this.channel.fault(fault);
+    }
     this.closed = true;
     this.clearTimer();
     this.onClosed(this);

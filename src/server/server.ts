@@ -83,6 +83,11 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
     maxTopicLevels: config.maxTopicLevels,
     maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
     maxOutgoingBytes: config.maxOutgoingBytes,
+    topicAliasMaximum: config.mqttTopicAliasMaximum,
+    maxOutgoingTopicAliases: config.maxOutgoingTopicAliases,
+    maxUserProperties: config.maxUserProperties,
+    maxUserPropertyBytes: config.maxUserPropertyBytes,
+    maxClientMemory: config.maxClientMemory,
     responseInformation: config.mqttResponseInformation,
   };
 }

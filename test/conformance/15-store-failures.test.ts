@@ -29,9 +29,9 @@ describe('15 store failures', () => {
   const assertNoInternals = (reasonString: unknown): void =>
     assert.doesNotMatch(String(reasonString ?? ''), /test store/, 'the Reason String does not carry the store error');
 
-  /** The connection the failure was on ends: MQTT 5 is told why (0x80) first, 3.x has no packet for it. */
+  /** The connection the failure was on ends: MQTT 5 is told why (0x83 Implementation specific error: the fault barrier) first, 3.x has no packet for it. */
   async function expectClosedByFailure(c: WireClient, version: Version): Promise<void> {
-    if (version === 5) assertNoInternals((await expectDisconnect(c, 0x80)).properties?.reasonString);
+    if (version === 5) assertNoInternals((await expectDisconnect(c, 0x83)).properties?.reasonString);
     else await expectSilentClose(c);
   }
 
@@ -63,7 +63,7 @@ describe('15 store failures', () => {
     }
   });
 
-  it('[MQTT-4.8.0-2] a store failure while storing a persistent session\'s subscription closes that connection without SUBACK, and other clients carry on (MQTT 5 [MQTT-4.13.2-1]: DISCONNECT 0x80 first)', async () => {
+  it('[MQTT-4.8.0-2] a store failure while storing a persistent session\'s subscription closes that connection without SUBACK, and other clients carry on (MQTT 5 [MQTT-4.13.2-1]: DISCONNECT 0x83 first)', async () => {
     for (const version of [4, 5] as const) {
       const other = await online(port, version, persistent(version));
       const clientId = uid(`sf${version}`);
@@ -77,7 +77,7 @@ describe('15 store failures', () => {
     }
   });
 
-  it('[MQTT-4.8.0-2] a store failure while queueing a QoS 1 or 2 message for a persistent subscriber closes the publisher\'s connection without PUBACK or PUBREC; the subscriber stays connected and other clients carry on (MQTT 5 [MQTT-4.13.2-1]: DISCONNECT 0x80 first)', async () => {
+  it('[MQTT-4.8.0-2] a store failure while queueing a QoS 1 or 2 message for a persistent subscriber closes the publisher\'s connection without PUBACK or PUBREC; the subscriber stays connected and other clients carry on (MQTT 5 [MQTT-4.13.2-1]: DISCONNECT 0x83 first)', async () => {
     for (const version of [4, 5] as const) {
       for (const qos of [1, 2] as const) {
         const subscriberId = uid(`pf${version}${qos}`);

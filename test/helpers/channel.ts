@@ -22,6 +22,7 @@ export class RecorderIO implements ChannelIO {
   readonly packets: Packet[] = [];
   closed = false;
   bufferedBytes = 0;
+  partialBytes = 0;
   keepalive = -1;
   paused = false;
   private parser?: PacketParser;

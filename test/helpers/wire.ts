@@ -1,11 +1,14 @@
 // A raw MQTT client for wire-level tests. Packets are built and parsed with mqtt-packet, an
 // encoder we did not write, so these tests do not take our codec's word for anything.
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
 import mqttPacket from 'mqtt-packet';
+import { WebSocket } from 'ws';
 
 export type WirePacket = mqttPacket.Packet & Record<string, any>;
 
 export class WireClient {
+  /** A TCP socket, or the byte stream of a WebSocket (openWs: only the Duplex part is there). */
   readonly socket: Socket;
   private readonly parser: ReturnType<typeof mqttPacket.parser>;
   private readonly queue: WirePacket[] = [];
@@ -43,9 +46,23 @@ export class WireClient {
     });
   }
 
+  /** Opens an MQTT-over-WebSocket connection (`ws://host:port/path`); packets travel as binary messages. */
+  static openWs(url: string, version = 4): Promise<WireClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, 'mqtt', { maxPayload: 1 << 28 });
+      ws.once('open', () => resolve(new WireClient(new WsBytes(ws) as unknown as Socket, version)));
+      ws.once('error', reject);
+    });
+  }
+
   /** Opens a socket and completes CONNECT/CONNACK; returns the client and its CONNACK. */
   static async connect(port: number, connect: Record<string, any> = {}, version = 4): Promise<{ client: WireClient; connack: WirePacket }> {
-    const client = await WireClient.open(port, version);
+    return WireClient.handshake(await WireClient.open(port, version), connect);
+  }
+
+  /** Sends CONNECT (with a random client id unless given) and waits for the answer. */
+  static async handshake(client: WireClient, connect: Record<string, any> = {}): Promise<{ client: WireClient; connack: WirePacket }> {
+    const version = client.version;
     client.send({
       cmd: 'connect',
       protocolId: version === 3 ? 'MQIsdp' : 'MQTT',
@@ -120,5 +137,24 @@ export class WireClient {
 
   end(): void {
     this.socket.destroy();
+  }
+}
+
+/** The part of a Socket WireClient uses, over a WebSocket: binary messages in, one message per write. */
+class WsBytes extends EventEmitter {
+  private readonly ws: WebSocket;
+  constructor(ws: WebSocket) {
+    super();
+    this.ws = ws;
+    ws.on('message', (data: Buffer) => this.emit('data', data));
+    ws.on('error', (err) => this.emit('error', err));
+    ws.on('close', () => this.emit('close'));
+  }
+  write(bytes: Buffer): boolean {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+    return true;
+  }
+  destroy(): void {
+    this.ws.terminate();
   }
 }

@@ -3,6 +3,7 @@
 import type { AuthPacket } from '../../protocol/packets.js';
 import { MqttError, protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
+import { quote } from '../../protocol/reason-string.js';
 import type { AuthStep } from '../../hooks/enhanced-auth.js';
 import type { Channel } from '../channel.js';
 import { finishConnect } from './connect.js';
@@ -12,7 +13,7 @@ export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | un
   const authenticator = ch.broker.hooks.authenticators.find((a) => a.method === method);
   if (!authenticator) {
     ch.broker.stats.authFailures++;
-    throw new MqttError(ReasonCode.BadAuthenticationMethod, `authentication method ${method} is not supported`);
+    throw new MqttError(ReasonCode.BadAuthenticationMethod, `authentication method ${quote(method)} is not supported`);
   }
   ch.authMethod = method;
   ch.auth = authenticator.start(ch.info);

@@ -10,11 +10,11 @@ import { OutboundAliases } from '../topic-aliases.js';
 import { startEnhancedAuth } from './auth.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { codeOf } from '../../hooks/hooks.js';
+import { quote } from '../../protocol/reason-string.js';
+import { MAX_FIELD_LENGTH } from '../../protocol/bytes.js';
 
 /** Longest client id MQTT 3.1 allows (3.1 specification, CONNECT payload). */
 const MQTT31_MAX_CLIENT_ID = 23;
-/** What the broker supports, advertised in the MQTT 5 CONNACK. */
-export const TOPIC_ALIAS_MAXIMUM = 65_535;
 /** The largest Receive Maximum there is; ours is configured (mqttReceiveMaximum, options.receiveMaximum). */
 export const RECEIVE_MAXIMUM = 65_535;
 
@@ -91,7 +91,7 @@ function authorizeWill(ch: Channel): void {
   const will = ch.pendingConnect!.packet.will;
   if (!will) return;
   const decision = codeOf(ch.broker.hooks.authorizePublish(ch.info, will.topic));
-  if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${will.topic}`);
+  if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${quote(will.topic)}`);
 }
 
 /** Authentication passed: bind the session and send CONNACK. */
@@ -103,8 +103,9 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   const { packet } = pending;
   const props = packet.properties ?? {};
   if (packet.protocolVersion === 5) {
-    // Aliases towards the client only when it allows them [MQTT-3.3.2-9].
-    if (props.topicAliasMaximum) ch.outboundAliases = new OutboundAliases(props.topicAliasMaximum);
+    // Aliases towards the client only when it allows them [MQTT-3.3.2-9], and no more than we keep.
+    const outbound = Math.min(props.topicAliasMaximum ?? 0, ch.broker.options.maxOutgoingTopicAliases);
+    if (outbound > 0) ch.outboundAliases = new OutboundAliases(outbound);
   }
   const expiryInterval =
     packet.protocolVersion === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean ? 0 : SESSION_NEVER_EXPIRES;
@@ -153,17 +154,20 @@ function connackProperties(ch: Channel, pending: PendingConnect, authData: Buffe
   const opts = ch.broker.options;
   const p: Properties = {
     receiveMaximum: opts.receiveMaximum,
-    topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
     maximumPacketSize: opts.maxPacketSize,
     retainAvailable: 1,
     wildcardSubscriptionAvailable: 1,
     subscriptionIdentifiersAvailable: 1,
     sharedSubscriptionAvailable: 1,
   };
+  // Absent means 0: the client may not use aliases (3.2.2.3.8).
+  if (opts.topicAliasMaximum > 0) p.topicAliasMaximum = opts.topicAliasMaximum;
   if (pending.assignedClientId) p.assignedClientIdentifier = ch.clientId;
-  // Only to a client that asked for it [MQTT-3.1.2-28].
+  // Only to a client that asked for it [MQTT-3.1.2-28]; left out when a long client id would make
+  // it longer than a string can be (the Server MAY send it, 3.2.2.3.15).
   if (pending.packet.properties?.requestResponseInformation === 1 && opts.responseInformation) {
-    p.responseInformation = opts.responseInformation.replaceAll('%c', ch.clientId);
+    const info = opts.responseInformation.replaceAll('%c', ch.clientId);
+    if (Buffer.byteLength(info) <= MAX_FIELD_LENGTH) p.responseInformation = info;
   }
   if (pending.serverKeepAlive !== undefined) p.serverKeepAlive = pending.serverKeepAlive;
   if (ch.authMethod !== undefined) {

@@ -7,9 +7,9 @@ import type { StoreOp } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { withinTopicLimits } from '../limits.js';
-import { TOPIC_ALIAS_MAXIMUM } from './connect.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
+import { quote } from '../../protocol/reason-string.js';
 
 export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
@@ -17,6 +17,9 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   // Subscription Identifiers flow only from server to client [MQTT-3.3.4-6].
   if (packet.properties?.subscriptionIdentifiers) throw protocolError('PUBLISH from a client with a Subscription Identifier');
   const topic = ch.version === 5 ? resolveAlias(ch, packet) : packet.topic;
+  // A new alias mapping waits until the topic passed the limits and the ACL, so a refused topic
+  // is never held (it would otherwise stay for the life of the connection).
+  const newAlias = ch.version === 5 && packet.topic.length > 0 ? packet.properties?.topicAlias : undefined;
   ch.broker.stats.publishReceived++;
 
   // A QoS 2 PUBLISH whose id is awaiting PUBREL is a resend: acknowledge, do not route again
@@ -54,8 +57,9 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   const denied = codeOf(decision);
   if (denied !== ReasonCode.Success) {
     ch.broker.stats.dropped('notAuthorized');
-    return acknowledge(ch, packet, denied, words, `not authorized to publish to ${topic}`);
+    return acknowledge(ch, packet, denied, words, `not authorized to publish to ${quote(topic)}`);
   }
+  if (newAlias !== undefined) ch.setInboundAlias(newAlias, topic);
 
   const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
   let extra: StoreOp[] | undefined;
@@ -101,8 +105,10 @@ function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: V
 }
 
 /**
- * Topic aliases from the client (3.3.2.3.4) [MQTT-3.3.2-12]: a non-empty topic with an alias sets it; an empty
- * topic uses it. Alias 0 or above our maximum, or an unknown alias, is Topic Alias invalid (0x94).
+ * Topic aliases from the client (3.3.2.3.4, 3.3.4) [MQTT-3.3.2-12]: a non-empty topic with an alias
+ * sets it (the handler stores it once the topic is accepted); an empty topic uses it. Alias 0 or
+ * above the Topic Alias Maximum we granted is Topic Alias invalid (0x94); an empty topic with an
+ * alias that has no mapping yet is a Protocol Error (0x82), as 3.3.4 says.
  */
 function resolveAlias(ch: Channel, packet: PublishPacket): string {
   const alias = packet.properties?.topicAlias;
@@ -110,12 +116,12 @@ function resolveAlias(ch: Channel, packet: PublishPacket): string {
     if (packet.topic.length === 0) throw protocolError('empty topic without a topic alias');
     return packet.topic;
   }
-  if (alias === 0 || alias > TOPIC_ALIAS_MAXIMUM) throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
-  if (packet.topic.length > 0) {
-    ch.inboundAliases.set(alias, packet.topic);
-    return packet.topic;
+  if (alias === 0 || alias > ch.broker.options.topicAliasMaximum) {
+    ch.broker.stats.limitHit('topicAliasMaximum');
+    throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} is outside 1..${ch.broker.options.topicAliasMaximum}`);
   }
+  if (packet.topic.length > 0) return packet.topic;
   const topic = ch.inboundAliases.get(alias);
-  if (topic === undefined) throw new MqttError(ReasonCode.TopicAliasInvalid, `unknown topic alias ${alias}`);
+  if (topic === undefined) throw protocolError(`topic alias ${alias} has no mapping yet`);
   return topic;
 }
