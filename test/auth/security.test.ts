@@ -214,7 +214,21 @@ describe('auth: token (JWT)', () => {
 });
 
 describe('auth: mtls (client certificate)', () => {
-  const peer = (authorized: boolean, subject?: Record<string, string>) => ({ authorized, ...(subject ? { certificateSubject: subject } : {}) });
+  const peer = (authorized: boolean, subject?: Record<string, string | string[]>) => ({ authorized, ...(subject ? { certificateSubject: subject } : {}) });
+
+  it('a subject that repeats the identity field is refused, and the log says why', async (t) => {
+    const { log, lines } = captureLog();
+    const s = await security(t, { mqttAuthenticationMethods: ['mtls'], log });
+    const c = client({ peer: peer(true, { CN: ['alice', 'bob'] }) });
+    assert.equal(await auth(s, c, connect()), NOT_AUTHORIZED);
+    assert.equal(c.username, undefined);
+    const line = lines().find((l) => l.msg === 'authentication failed');
+    assert.match(String((line?.reasons as string[] | undefined)?.join(' ')), /repeats CN/);
+    // Another field repeated (two OUs) does not matter when CN is the identity.
+    const ok = client({ peer: peer(true, { CN: 'alice', OU: ['a', 'b'] }) });
+    assert.equal(await auth(s, ok, connect()), OK);
+    assert.equal(ok.username, 'alice');
+  });
 
   it('a verified certificate passes and its CN becomes the user name', async (t) => {
     const s = await security(t, { mqttAuthenticationMethods: ['mtls'] });

@@ -175,8 +175,9 @@ describe('workers=2: two processes act as one broker', () => {
     assert.equal(moved.length, 4);
   });
 
-  it('closes the older connection of a client id on the other worker (takeover) [MQTT-3.1.4-2]', async () => {
+  it('closes the older connection of a client id on the other worker (takeover) [MQTT-3.1.4-2]; its Session Expiry 0 session does not move [MQTT-3.1.2-6] [MQTT-3.2.2-2]', async () => {
     const old = await connectClient(pool.url('mqtt'), { clientId: 'twin', protocolVersion: 5 });
+    await old.subscribeAsync('twin/#', { qos: 1 });
     const reason = new Promise<number | undefined>((resolve) => {
       old.once('disconnect', (p) => resolve(p.reasonCode));
       old.once('close', () => resolve(undefined));
@@ -194,6 +195,18 @@ describe('workers=2: two processes act as one broker', () => {
     assert.equal(await reason, 0x8e, 'the old connection is told Session taken over (0x8E)');
     await endClient(old, true);
     assert.equal(fresh!.connected, true);
+    // MQTT.js keeps the CONNACK it got (a private field, read for the test).
+    const sessionPresent = (fresh as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent;
+    assert.equal(sessionPresent, false, 'the old session ended with its connection: nothing was carried over');
+    const freshInbox = new Inbox(fresh!);
+    const control = await connect(pool.url('ws'), { clientId: 'twin-control' });
+    const controlInbox = new Inbox(control);
+    await control.subscribeAsync('twin/#', { qos: 1 });
+    const publisher = await connect(pool.url('mqtt'), { clientId: 'twin-pub' });
+    await publisher.publishAsync('twin/x', 'after', { qos: 1 });
+    await controlInbox.waitFor(1);
+    await sleep(300);
+    assert.equal(freshInbox.messages.length, 0, 'the old subscription did not come over');
   });
 
   it('spreads a shared subscription over members on both workers, each message to one member', async () => {
