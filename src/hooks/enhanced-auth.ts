@@ -6,7 +6,16 @@ export type AuthStep =
   /** Send AUTH 0x18 (Continue authentication) with this data and wait for the client. */
   | { kind: 'continue'; data?: Buffer }
   /** Authenticated; `data` goes back in CONNACK (or AUTH 0x00 on re-authentication). */
-  | { kind: 'success'; data?: Buffer; username?: string }
+  | {
+      kind: 'success';
+      data?: Buffer;
+      username?: string;
+      /**
+       * When these credentials stop being valid (ms since the epoch); the connection is closed then
+       * unless a re-authentication renews them. Absent: they do not expire.
+       */
+      expiresAt?: number;
+    }
   /** Refused with this reason code (default 0x87 Not authorized). */
   | { kind: 'failure'; reasonCode?: number; reason?: string };
 
@@ -14,6 +23,11 @@ export type AuthStep =
 export interface AuthConversation {
   /** Called with CONNECT's (or AUTH's) Authentication Data, then with each AUTH's data. */
   step(data: Buffer | undefined): AuthStep | Promise<AuthStep>;
+  /**
+   * The user name the client claims, once a step has read it (unverified): failures are counted
+   * against it as well as against the address.
+   */
+  readonly user?: string;
 }
 
 export interface EnhancedAuthenticator {
