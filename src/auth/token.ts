@@ -149,7 +149,8 @@ export class TokenMethod implements AuthMethod {
     const id = payload[this.opts.usernameClaim];
     const outcome: MethodOutcome = { kind: 'pass', username: typeof id === 'string' ? id : null };
     if (grants) outcome.grants = grants;
-    if (typeof payload.exp === 'number') outcome.expiresAt = payload.exp * 1000;
+    // The connection ends then (src/channel/credentials-expiry.ts), with the slack CONNECT had.
+    if (typeof payload.exp === 'number') outcome.expiresAt = (payload.exp + this.opts.clockToleranceSec) * 1000;
     return outcome;
   }
 }

@@ -16,6 +16,7 @@ import { OutboundAliases } from './topic-aliases.js';
 import type { PendingConnect } from './handlers/connect.js';
 import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
+import { clearCredentialsExpiry } from './credentials-expiry.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
@@ -63,6 +64,8 @@ export class Channel implements BrokerClient, SessionOutlet {
   authMethod?: string;
   /** The authentication conversation in progress, if any. */
   auth?: AuthConversation;
+  /** Ends the connection when its credentials expire (./credentials-expiry.ts). */
+  credentialsTimer?: NodeJS.Timeout;
 
   private busy = false;
   private backlog: Packet[] = [];
@@ -265,6 +268,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     const wasBound = this.state === 'connected' || this.state === 'connecting';
     this.state = 'closed';
     this.backlog = [];
+    clearCredentialsExpiry(this);
     if (wasBound) this.broker.disconnected(this, kind);
     this.io.close();
   }

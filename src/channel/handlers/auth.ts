@@ -6,6 +6,7 @@ import { ReasonCode } from '../../protocol/reason-codes.js';
 import type { AuthStep } from '../../hooks/enhanced-auth.js';
 import type { Channel } from '../channel.js';
 import { finishConnect } from './connect.js';
+import { armCredentialsExpiry } from '../credentials-expiry.js';
 
 /** CONNECT named an Authentication Method: start its conversation. */
 export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | undefined): void | Promise<void> {
@@ -67,7 +68,11 @@ function apply(ch: Channel, step: AuthStep, reauth: boolean): void | Promise<voi
         ch.username = step.username;
         ch.info.username = step.username;
       }
+      // New credentials bring their own end, or none; a re-authentication moves the deadline.
+      if (step.expiresAt !== undefined) ch.info.credentialsExpireAt = step.expiresAt;
+      else delete ch.info.credentialsExpireAt;
       if (!reauth) return finishConnect(ch, step.data);
+      armCredentialsExpiry(ch);
       ch.send({
         type: 'auth',
         reasonCode: ReasonCode.Success,
