@@ -68,7 +68,7 @@ describe('07 sessions', () => {
     bye(b.client);
   });
 
-  it('[MQTT-3.1.2-6] [MQTT-3.2.2-2] [MQTT-3.1.4-2] a CleanSession 1 connection taken over by a CleanSession 0 one: Session Present 0 and none of the old state', async () => {
+  it('[MQTT-3.1.2-6] [MQTT-3.2.2-3] [MQTT-3.1.4-2] a CleanSession 1 connection taken over by a CleanSession 0 one: Session Present 0 and none of the old state', async () => {
     const clientId = uid('clean-takeover');
     const topic = `ct/${uid('t')}`;
     const first = await online(port, 4, { clientId, clean: true });
@@ -86,7 +86,7 @@ describe('07 sessions', () => {
     bye(second);
   });
 
-  it('MQTT 5 [MQTT-3.1.2-6] [MQTT-3.2.2-2] a Session Expiry 0 connection taken over by a Clean Start 0 one: Session Present 0 and none of the old state', async () => {
+  it('MQTT 5 [MQTT-3.1.2-23] [MQTT-3.2.2-3] a Session Expiry 0 connection taken over by a Clean Start 0 one: Session Present 0 and none of the old state', async () => {
     const clientId = uid('clean-takeover5');
     const topic = `ct5/${uid('t')}`;
     const first = await online(port, 5, { clientId, clean: true });
