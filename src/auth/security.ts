@@ -13,6 +13,7 @@ import { parsePasswordFile, type PasswordTable } from './password-file.js';
 import { serverSecret } from './server-secret.js';
 import { FailureThrottle, type ThrottleOptions } from './throttle.js';
 import { TokenMethod } from './token.js';
+import { tokenAuthenticator } from './token-auth.js';
 import { WatchedFile } from './watched-file.js';
 
 export const AUTH_METHODS = ['basic', 'token', 'mtls'] as const;
@@ -105,6 +106,8 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
         });
         closers.push(() => token.close());
         methods.push(token);
+        // The same tokens over MQTT 5 enhanced authentication, so they can be renewed by re-authentication.
+        authenticators.push(throttledAuthenticator(tokenAuthenticator(token, nonEmpty(options.mqttTokenUsernameClaim) ?? 'sub'), throttle, log));
       } else {
         methods.push(new MtlsMethod(nonEmpty(options.mqttTlsClientCertUsernameField) ?? 'CN'));
       }

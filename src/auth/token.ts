@@ -130,6 +130,12 @@ export class TokenMethod implements AuthMethod {
     const token = packet.password.toString('utf8');
     // Something that is not a JWS at all is a password for another method, not a bad token.
     if (!COMPACT_JWS.test(token)) return skip;
+    return this.verify(token);
+  }
+
+  /** Verifies a compact JWS and reads its identity, grants and end. */
+  async verify(token: string): Promise<MethodOutcome> {
+    if (!COMPACT_JWS.test(token)) return fail(ReasonCode.BadUserNameOrPassword, 'not a compact JWS');
     if (!this.configured) return fail(ReasonCode.BadAuthenticationMethod, 'token authentication has no key configured');
     let payload: JWTPayload;
     try {

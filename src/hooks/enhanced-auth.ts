@@ -1,6 +1,6 @@
 // MQTT 5 enhanced authentication [MQTT-4.12]: a named method (e.g. SCRAM-SHA-256) runs a
 // challenge/response conversation carried by CONNECT, AUTH and CONNACK packets.
-import type { ClientInfo } from './hooks.js';
+import type { ClientGrants, ClientInfo } from './hooks.js';
 
 export type AuthStep =
   /** Send AUTH 0x18 (Continue authentication) with this data and wait for the client. */
@@ -15,6 +15,8 @@ export type AuthStep =
        * unless a re-authentication renews them. Absent: they do not expire.
        */
       expiresAt?: number;
+      /** Topic grants the credentials carry (a token's `acl` claim); absent: none. */
+      grants?: ClientGrants;
     }
   /** Refused with this reason code (default 0x87 Not authorized). */
   | { kind: 'failure'; reasonCode?: number; reason?: string };

@@ -72,6 +72,36 @@ describe('a JWT connection ends when the token expires', () => {
     assert.equal(await c.waitClosed(15_000), true, 'closed after exp');
   });
 
+  it('MQTT 5 (4.12.1): with Authentication Method JWT, a re-authentication with a fresh token keeps the connection past the first exp', async () => {
+    const auth = async (reasonCode: number, tok: string): Promise<WirePacket> => {
+      c.send({ cmd: 'auth', reasonCode, properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(tok) } });
+      return nextNotPing(c, 10_000) as Promise<WirePacket>;
+    };
+    const { client: c, connack } = await WireClient.connect(port, { clientId: 'jwt-renew', properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(await token('dev-r', 2)) } }, 5);
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.authenticationMethod, 'JWT');
+    const renewed = await auth(0x19, await token('dev-r', 3600));
+    assert.equal(renewed.cmd, 'auth');
+    assert.equal(renewed.reasonCode, 0);
+    await sleep(3500);
+    c.send({ cmd: 'pingreq' });
+    assert.equal((await c.next()).cmd, 'pingresp', 'still connected past the first token’s exp');
+    // A token for someone else does not renew this connection: it would become another user's.
+    const other = await auth(0x19, await token('someone-else', 3600));
+    assert.equal(other.cmd, 'disconnect');
+    assert.equal(other.reasonCode, 0x87);
+    assert.equal(await c.waitClosed(5000), true);
+  });
+
+  it('MQTT 5: a re-authentication with an expired token ends the connection with DISCONNECT 0x87', async () => {
+    const { client: c, connack } = await WireClient.connect(port, { clientId: 'jwt-stale', properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(await token('dev-s', 3600)) } }, 5);
+    assert.equal(connack.reasonCode, 0);
+    c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(await token('dev-s', -60)) } });
+    const p = await nextNotPing(c, 10_000);
+    assert.equal(p?.cmd, 'disconnect');
+    assert.equal(p?.reasonCode, 0x87);
+  });
+
   it('a token valid for long keeps its connection', async () => {
     const { client: c, connack } = await WireClient.connect(port, { clientId: 'jwt-long', username: 'x', password: Buffer.from(await token('dev-l', 3600)) }, 5);
     assert.equal(connack.reasonCode, 0);
