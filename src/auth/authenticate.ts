@@ -18,6 +18,11 @@ export function createAuthenticate(
     await throttle.wait(client.remoteAddress, packet.username);
     const codes: number[] = [];
     const reasons: string[] = [];
+    // Whether only methods that check the CONNECT user name refused: only then does the failure
+    // count against the name. A token client's user name may be anything, shared by a whole fleet,
+    // so a refused token (which basic then also refuses as a password) does not count against it.
+    let nameRefused = false;
+    let otherRefused = false;
     for (const method of methods) {
       let outcome;
       try {
@@ -33,12 +38,14 @@ export function createAuthenticate(
         return ReasonCode.Success;
       }
       if (outcome.kind === 'fail') {
+        if (method.checksUsername) nameRefused = true;
+        else otherRefused = true;
         codes.push(outcome.code);
         reasons.push(`${method.name}: ${outcome.reason}`);
       }
     }
     const code = combineFailures(codes);
-    throttle.failure(client.remoteAddress, packet.username);
+    throttle.failure(client.remoteAddress, nameRefused && !otherRefused ? packet.username : undefined);
     // Never the password; the user name helps spot stuffing against one account.
     log.info(
       { clientId: client.clientId, username: client.username, remote: client.remoteAddress, code, reasons: reasons.length ? reasons : ['no credentials presented'] },

@@ -361,4 +361,20 @@ describe('auth: failure slow-down through the hook', () => {
     assert.equal(s.throttle.delayMs('198.51.100.67'), 0, 'another address is not slowed');
     assert.equal(await auth(s, client({ remoteAddress: '198.51.100.67' }), connect('alice', 'a-pw')), OK);
   });
+
+  it('refused passwords count against the user name too; a token client’s CONNECT user name does not', async (t) => {
+    const dir = tempDir(t);
+    const s = await security(t, {
+      mqttAuthenticationMethods: ['basic', 'token'],
+      mqttPasswordFile: await passwordFile(dir, { alice: 'a-pw' }),
+      mqttTokenSecret: SECRET,
+      throttle: { freeFailures: 1_000 },
+    });
+    for (let i = 0; i < 3; i++) await auth(s, client({ remoteAddress: `198.51.100.${70 + i}` }), connect('alice', `guess-${i}`));
+    assert.ok(s.throttle.userScore('alice') > 2.9, `three addresses, one name: ${s.throttle.userScore('alice')}`);
+    const forged = await hmacToken({ sub: 'dev' }, { exp: now() + 60, secret: 'another-secret-that-is-long-enough-for-hs256' });
+    assert.equal(await auth(s, client({ remoteAddress: '198.51.100.80' }), connect('fleet', forged)), BAD_CREDENTIALS);
+    assert.equal(s.throttle.userScore('fleet'), 0, 'a bad token is not a guess at the user name');
+    assert.ok(s.throttle.score('198.51.100.80') > 0.9, 'it counts against the address');
+  });
 });
