@@ -15,7 +15,7 @@
 // Checks are fast: each client's rules are compiled once into a TopicTrie (publish is a trie walk,
 // then a small per-client cache), and recompiled only when the ACL file or the client's identity
 // changes.
-import type { ClientGrants, ClientInfo, Decision } from '../hooks/hooks.js';
+import { isSysTopic, type ClientGrants, type ClientInfo, type Decision } from '../hooks/hooks.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import { TopicTrie } from '../topics/trie.js';
@@ -25,8 +25,12 @@ import { covers, overlaps } from './topic-cover.js';
 /** Per-client memo of recent topic decisions; cleared when full rather than tracked as an LRU. */
 const CLIENT_CACHE_MAX = 1024;
 
-/** A placeholder value that would change the filter's shape (extra levels or wildcards). */
-const UNSAFE_VALUE = /[+#/]/;
+/**
+ * A placeholder value that would change the filter's shape (extra levels or wildcards), or that
+ * starts with `$` and so would make a pattern reach `$SYS` or another server topic: client id
+ * `$SYS` with `pattern readwrite %c/inbox/#` must not be granted `$SYS/inbox/#`.
+ */
+const UNSAFE_VALUE = /^\$|[+#/]/;
 
 class ClientRules {
   readonly trie = new TopicTrie<Access>();
@@ -108,7 +112,8 @@ export class Authorizer {
 
   authorizePublish(client: ClientInfo, topic: string): Decision {
     const rules = this.rulesFor(client);
-    if (rules === undefined) return ReasonCode.Success;
+    // No rules: anything but $SYS, which only a rule naming it opens (see allowAll).
+    if (rules === undefined) return isSysTopic(topic) ? ReasonCode.NotAuthorized : ReasonCode.Success;
     const flags = rules.flags(topic);
     return !(flags & DENY) && flags & WRITE ? ReasonCode.Success : ReasonCode.NotAuthorized;
   }

@@ -7,7 +7,7 @@ import type { ClientInfo, Decision } from '../hooks/hooks.js';
 import type { ConnectPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { applyPass, combineFailures, type AuthMethod } from './methods.js';
-import type { FailureThrottle } from './throttle.js';
+import type { FailureReceipt, FailureThrottle } from './throttle.js';
 
 export function createAuthenticate(
   methods: readonly AuthMethod[],
@@ -15,9 +15,14 @@ export function createAuthenticate(
   log: Logger,
 ): (client: ClientInfo, packet: ConnectPacket) => Promise<Decision> {
   return async (client, packet) => {
-    await throttle.wait(client.remoteAddress);
+    await throttle.wait(client.remoteAddress, packet.username);
     const codes: number[] = [];
     const reasons: string[] = [];
+    // Whether only methods that check the CONNECT user name refused: only then does the failure
+    // count against the name. A token client's user name may be anything, shared by a whole fleet,
+    // so a refused token (which basic then also refuses as a password) does not count against it.
+    let nameRefused = false;
+    let otherRefused = false;
     for (const method of methods) {
       let outcome;
       try {
@@ -33,12 +38,14 @@ export function createAuthenticate(
         return ReasonCode.Success;
       }
       if (outcome.kind === 'fail') {
+        if (method.checksUsername) nameRefused = true;
+        else otherRefused = true;
         codes.push(outcome.code);
         reasons.push(`${method.name}: ${outcome.reason}`);
       }
     }
     const code = combineFailures(codes);
-    throttle.failure(client.remoteAddress);
+    throttle.failure(client.remoteAddress, nameRefused && !otherRefused ? packet.username : undefined);
     // Never the password; the user name helps spot stuffing against one account.
     log.info(
       { clientId: client.clientId, username: client.username, remote: client.remoteAddress, code, reasons: reasons.length ? reasons : ['no credentials presented'] },
@@ -48,13 +55,19 @@ export function createAuthenticate(
   };
 }
 
-/** Gives an enhanced authenticator the failure delay and failure counting of plain CONNECT. */
+/**
+ * Gives an enhanced authenticator the failure delay and failure counting of plain CONNECT, per
+ * address and per claimed user name. An exchange counts as a failure from the moment it names a
+ * user, and the count is taken back when it succeeds: a client that only collects challenges (the
+ * salt of each name it probes) and hangs up pays like one that guesses wrong.
+ */
 export function throttledAuthenticator(inner: EnhancedAuthenticator, throttle: FailureThrottle, log: Logger): EnhancedAuthenticator {
   return {
     method: inner.method,
     start(client: ClientInfo): AuthConversation {
       const conversation = inner.start(client);
       let first = true;
+      let charged: FailureReceipt | undefined;
       return {
         async step(data: Buffer | undefined): Promise<AuthStep> {
           if (first) {
@@ -62,9 +75,16 @@ export function throttledAuthenticator(inner: EnhancedAuthenticator, throttle: F
             await throttle.wait(client.remoteAddress);
           }
           const step = await conversation.step(data);
+          const user = conversation.user;
+          if (charged === undefined && user !== undefined) {
+            await throttle.waitForUser(user);
+            charged = throttle.failure(client.remoteAddress, user);
+          }
           if (step.kind === 'failure') {
-            throttle.failure(client.remoteAddress);
-            log.info({ clientId: client.clientId, remote: client.remoteAddress, method: inner.method, reason: step.reason }, 'authentication failed');
+            charged ??= throttle.failure(client.remoteAddress);
+            log.info({ clientId: client.clientId, username: user, remote: client.remoteAddress, method: inner.method, reason: step.reason }, 'authentication failed');
+          } else if (step.kind === 'success' && charged !== undefined) {
+            throttle.refund(charged);
           }
           return step;
         },

@@ -15,6 +15,7 @@ export interface PasswordSource {
 
 export class BasicMethod implements AuthMethod {
   readonly name = 'basic';
+  readonly checksUsername = true;
   /** A hash no password matches, checked for unknown users so they take as long as known ones. */
   private decoy: Promise<PasswordHash> | undefined;
 

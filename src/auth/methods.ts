@@ -18,6 +18,8 @@ export type MethodOutcome =
 
 export interface AuthMethod {
   readonly name: string;
+  /** The method judges the CONNECT user name (basic), so its refusals count against that name. */
+  readonly checksUsername?: boolean;
   check(client: ClientInfo, packet: ConnectPacket): MethodOutcome | Promise<MethodOutcome>;
 }
 

@@ -14,11 +14,15 @@ export class MtlsMethod implements AuthMethod {
     // No TLS, or TLS without a client certificate: nothing for this method to judge.
     if (peer === undefined || (!peer.authorized && peer.certificateSubject === undefined)) return skip;
     if (!peer.authorized) return fail(ReasonCode.NotAuthorized, 'client certificate not verified by a trusted CA');
-    // Node reports a repeated subject field as an array; which one is the name would be a guess.
-    const value: unknown = peer.certificateSubject?.[this.usernameField];
-    const name = Array.isArray(value) && value.length === 1 ? value[0] : value;
+    // A repeated subject field is a list; which one is the name would be a guess, and joining them
+    // would make up a name nobody was issued ("alice,bob"). Refused, and the reason is logged.
+    const value = peer.certificateSubject?.[this.usernameField];
+    if (Array.isArray(value) && value.length > 1) {
+      return fail(ReasonCode.NotAuthorized, `client certificate subject repeats ${this.usernameField} (${value.length} times): refused`);
+    }
+    const name: unknown = Array.isArray(value) ? value[0] : value;
     if (typeof name !== 'string' || name.length === 0) {
-      return fail(ReasonCode.NotAuthorized, `client certificate subject has no single ${this.usernameField}`);
+      return fail(ReasonCode.NotAuthorized, `client certificate subject has no ${this.usernameField}`);
     }
     return { kind: 'pass', username: name };
   }

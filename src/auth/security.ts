@@ -10,8 +10,10 @@ import { BasicMethod } from './basic.js';
 import type { AuthMethod } from './methods.js';
 import { MtlsMethod } from './mtls.js';
 import { parsePasswordFile, type PasswordTable } from './password-file.js';
+import { serverSecret } from './server-secret.js';
 import { FailureThrottle, type ThrottleOptions } from './throttle.js';
 import { TokenMethod } from './token.js';
+import { tokenAuthenticator } from './token-auth.js';
 import { WatchedFile } from './watched-file.js';
 
 export const AUTH_METHODS = ['basic', 'token', 'mtls'] as const;
@@ -36,6 +38,9 @@ export interface SecurityOptions {
   mqttTokenUsernameClaim?: string;
   /** Certificate subject field that becomes the user name (default `CN`). */
   mqttTlsClientCertUsernameField?: string;
+  /** Where the server secret is kept (src/auth/server-secret.ts) unless `persistence` is `memory`. */
+  dataDir?: string;
+  persistence?: string;
   log: Logger;
   /** How often watched files are stat'ed in case fs.watch misses a change (default 5000 ms). */
   fileCheckIntervalMs?: number;
@@ -85,7 +90,8 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
       if (name === 'basic') {
         const basic = new BasicMethod(passwordSource(options, pollIntervalMs, closers));
         methods.push(basic);
-        authenticators.push(throttledAuthenticator(new ScramSha256Authenticator(basic.scramLookup), throttle, log));
+        const secret = serverSecret({ dataDir: options.persistence === 'memory' ? undefined : nonEmpty(options.dataDir), log });
+        authenticators.push(throttledAuthenticator(new ScramSha256Authenticator(basic.scramLookup, secret), throttle, log));
       } else if (name === 'token') {
         const token = new TokenMethod({
           secret: nonEmpty(options.mqttTokenSecret),
@@ -100,6 +106,8 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
         });
         closers.push(() => token.close());
         methods.push(token);
+        // The same tokens over MQTT 5 enhanced authentication, so they can be renewed by re-authentication.
+        authenticators.push(throttledAuthenticator(tokenAuthenticator(token, nonEmpty(options.mqttTokenUsernameClaim) ?? 'sub'), throttle, log));
       } else {
         methods.push(new MtlsMethod(nonEmpty(options.mqttTlsClientCertUsernameField) ?? 'CN'));
       }

@@ -130,6 +130,12 @@ export class TokenMethod implements AuthMethod {
     const token = packet.password.toString('utf8');
     // Something that is not a JWS at all is a password for another method, not a bad token.
     if (!COMPACT_JWS.test(token)) return skip;
+    return this.verify(token);
+  }
+
+  /** Verifies a compact JWS and reads its identity, grants and end. */
+  async verify(token: string): Promise<MethodOutcome> {
+    if (!COMPACT_JWS.test(token)) return fail(ReasonCode.BadUserNameOrPassword, 'not a compact JWS');
     if (!this.configured) return fail(ReasonCode.BadAuthenticationMethod, 'token authentication has no key configured');
     let payload: JWTPayload;
     try {
@@ -149,7 +155,8 @@ export class TokenMethod implements AuthMethod {
     const id = payload[this.opts.usernameClaim];
     const outcome: MethodOutcome = { kind: 'pass', username: typeof id === 'string' ? id : null };
     if (grants) outcome.grants = grants;
-    if (typeof payload.exp === 'number') outcome.expiresAt = payload.exp * 1000;
+    // The connection ends then (src/channel/credentials-expiry.ts), with the slack CONNECT had.
+    if (typeof payload.exp === 'number') outcome.expiresAt = (payload.exp + this.opts.clockToleranceSec) * 1000;
     return outcome;
   }
 }

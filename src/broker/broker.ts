@@ -157,7 +157,10 @@ export class Broker implements ChannelContext, ClusterSide {
   private takeSession(req: ConnectRequest): { session: Session; sessionPresent: boolean } {
     const existing = this.sessions.get(req.clientId);
     if (existing && existing.online) existing.outlet = undefined;
-    if (existing && !req.clean) return { session: existing, sessionPresent: true };
+    // Only a persistent session is resumed: one that was to end with its connection (Clean Session
+    // 1, Session Expiry 0) ended when that connection was taken over, and its state must not be
+    // reused [MQTT-3.1.2-6], so the new connection gets Session Present 0 [MQTT-3.2.2-2].
+    if (existing && !req.clean && existing.persistent) return { session: existing, sessionPresent: true };
     if (existing) {
       // Clean Start ends the old session, and with it any will still waiting for its delay.
       if (existing.will) this.publishWill(existing);
@@ -320,8 +323,9 @@ export class Broker implements ChannelContext, ClusterSide {
     if (!session) return undefined;
     session.outlet = undefined;
     // Clean Start elsewhere ends the session here, and a will still waiting for its delay with it.
-    if (!transfer && session.will) this.publishWill(session);
-    const moved = transfer ? exportSession(session) : undefined;
+    // A session that ends with its connection does not move: it ended here [MQTT-3.1.2-6].
+    const moved = transfer && session.persistent ? exportSession(session) : undefined;
+    if (!moved && session.will) this.publishWill(session);
     this.discardSession(session, false);
     await this.writer.write([{ op: 'session.delete', clientId }]);
     return moved;

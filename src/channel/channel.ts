@@ -19,6 +19,7 @@ import { capUtf8 } from '../protocol/reason-string.js';
 import type { PendingConnect } from './handlers/connect.js';
 import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
+import { clearCredentialsExpiry } from './credentials-expiry.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
@@ -66,6 +67,8 @@ export class Channel implements BrokerClient, SessionOutlet {
   authMethod?: string;
   /** The authentication conversation in progress, if any. */
   auth?: AuthConversation;
+  /** Ends the connection when its credentials expire (./credentials-expiry.ts). */
+  credentialsTimer?: NodeJS.Timeout;
 
   private busy = false;
   /** Bytes held by inbound alias topics and by the backlog (memoryHeld). */
@@ -354,6 +357,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.state = 'closed';
     this.backlog = [];
     this.backlogBytes = 0;
+    clearCredentialsExpiry(this);
     try {
       if (wasBound) this.broker.disconnected(this, kind);
     } catch (err) {

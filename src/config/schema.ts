@@ -156,7 +156,7 @@ export const schema = {
   mqttTlsClientCertUsernameField: def({ kind: 'string', default: 'CN', group: 'Security', doc: 'Client certificate subject field that becomes the user name with mtls.' }),
 
   // --- Storage and queues
-  dataDir: def({ kind: 'path', default: './data', group: 'Storage and queues', doc: 'Directory for the database and generated development certificates.' }),
+  dataDir: def({ kind: 'path', default: './data', group: 'Storage and queues', doc: 'Directory for the database, generated development certificates and the server secret (server-secret, made on first start, mode 0600; keys the SCRAM answers for unknown users).' }),
   persistence: def({ kind: 'enum', default: 'sqlite', group: 'Storage and queues', values: ['sqlite', 'memory', 'nats'], doc: 'Where sessions, queued and retained messages live: sqlite (in dataDir, survives restarts), memory, or nats (NATS JetStream of the cluster, replicated; needs clusterNatsUrl and clusterNodeId; see docs/clustering.md).' }),
   persistenceSync: def({ kind: 'enum', default: 'normal', group: 'Storage and queues', values: ['normal', 'full'], doc: 'SQLite commit durability: normal = acknowledged messages survive a broker crash or kill, not an OS crash or power loss; full = also those, at an fsync per batch (slower on most disks).' }),
   maxQueuedMessages: def({ kind: 'int', default: 1000, group: 'Storage and queues', min: 0, doc: 'Messages queued per offline or slow client.' }),

@@ -60,9 +60,17 @@ export interface BrokerHooks {
   authenticators: readonly EnhancedAuthenticator[];
 }
 
+/**
+ * `$SYS/#` belongs to the broker: dashboards and the console read it, so a client must not write it
+ * unless an ACL rule names a `$SYS` topic explicitly (the ACL decides then). The broker's own $SYS
+ * publisher does not pass through the hooks.
+ */
+export const isSysTopic = (topic: string): boolean => topic.startsWith('$SYS') && (topic.length === 4 || topic[4] === '/');
+
 export const allowAll: BrokerHooks = {
   authenticate: () => 0,
-  authorizePublish: () => 0,
+  // 0x87 Not authorized: read-only for clients when no rules say otherwise.
+  authorizePublish: (_client, topic) => (isSysTopic(topic) ? 0x87 : 0),
   authorizeSubscribe: () => 0,
   authorizeRead: () => 0,
   authenticators: [],

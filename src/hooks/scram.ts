@@ -38,15 +38,34 @@ const fail = (reason: string, reasonCode: number = ReasonCode.NotAuthorized): Au
 /** Wrong user or password: 0x86, like a failed plain login. */
 const badCredentials = (): AuthStep => fail('bad user name or password', ReasonCode.BadUserNameOrPassword);
 
+/** The iteration count of credentials made by `starling passwd` (RFC 7677's minimum). */
+const DEFAULT_ITERATIONS = 4096;
+
+/**
+ * Credentials for a user that does not exist, keyed on the server secret: the salt is stable and
+ * has a real salt's length, the count is the usual one, so the server-first message looks like a
+ * real user's; nobody without the secret can tell it from one. The keys make the final check run
+ * the same steps as for a real user (and fail).
+ */
+export function decoyCredentials(secret: Buffer, user: string): ScramCredentials {
+  const derive = (label: string): Buffer => createHmac('sha256', secret).update(`starling scram ${label}\0`).update(user).digest();
+  return { salt: derive('salt').subarray(0, 16), iterations: DEFAULT_ITERATIONS, storedKey: derive('stored key'), serverKey: derive('server key') };
+}
+
 class ScramConversation implements AuthConversation {
   private stage: 'first' | 'final' | 'done' = 'first';
-  private user = '';
+  /** The user name the client-first message claimed; set once it is parsed. */
+  user?: string;
+  private known = false;
   private nonce = '';
   private clientFirstBare = '';
   private serverFirst = '';
   private creds?: ScramCredentials;
 
-  constructor(private readonly lookup: (user: string) => ScramCredentials | undefined) {}
+  constructor(
+    private readonly lookup: (user: string) => ScramCredentials | undefined,
+    private readonly secret: Buffer,
+  ) {}
 
   step(data: Buffer | undefined): AuthStep {
     if (!data) return fail('SCRAM needs authentication data');
@@ -66,12 +85,14 @@ class ScramConversation implements AuthConversation {
     const cnonce = a.get('r');
     if (!user || !cnonce) return fail('SCRAM client-first lacks n= or r=');
     this.user = unescapeName(user);
-    // Unknown users get a made-up challenge so failures look alike to the client.
-    this.creds = this.lookup(this.user);
-    const salt = this.creds?.salt ?? sha256(Buffer.from(this.user)).subarray(0, 16);
-    const iterations = this.creds?.iterations ?? 4096;
+    // Unknown users get a made-up challenge, and the same exchange up to the final verification,
+    // so no step tells whether the name exists.
+    const real = this.lookup(this.user);
+    this.known = real !== undefined;
+    const creds = real ?? decoyCredentials(this.secret, this.user);
+    this.creds = creds;
     this.nonce = cnonce + randomBytes(18).toString('base64');
-    this.serverFirst = `r=${this.nonce},s=${salt.toString('base64')},i=${iterations}`;
+    this.serverFirst = `r=${this.nonce},s=${creds.salt.toString('base64')},i=${creds.iterations}`;
     this.stage = 'final';
     return { kind: 'continue', data: Buffer.from(this.serverFirst) };
   }
@@ -91,16 +112,24 @@ class ScramConversation implements AuthConversation {
     if (proof.length !== signature.length) return badCredentials();
     const clientKey = Buffer.alloc(proof.length);
     for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i] ^ signature[i];
-    if (!timingSafeEqual(sha256(clientKey), creds.storedKey)) return badCredentials();
+    // `known` last: a decoy is refused after the same work as a wrong password.
+    if (!timingSafeEqual(sha256(clientKey), creds.storedKey) || !this.known) return badCredentials();
     const serverSignature = hmac(creds.serverKey, authMessage).toString('base64');
-    return { kind: 'success', data: Buffer.from(`v=${serverSignature}`), username: this.user };
+    return { kind: 'success', data: Buffer.from(`v=${serverSignature}`), username: this.user! };
   }
 }
 
 export class ScramSha256Authenticator implements EnhancedAuthenticator {
   readonly method = 'SCRAM-SHA-256';
-  constructor(private readonly lookup: (user: string) => ScramCredentials | undefined) {}
+  /**
+   * @param secret keys the decoy credentials of unknown users (src/auth/server-secret.ts); without
+   *   one, a random secret for this instance.
+   */
+  constructor(
+    private readonly lookup: (user: string) => ScramCredentials | undefined,
+    private readonly secret: Buffer = randomBytes(32),
+  ) {}
   start(): AuthConversation {
-    return new ScramConversation(this.lookup);
+    return new ScramConversation(this.lookup, this.secret);
   }
 }

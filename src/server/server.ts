@@ -63,6 +63,8 @@ export interface ServerExtras {
   adminPeers?: AdminPeers;
   /** Where the development certificate lives; default `dataDir/certs` (workers share the primary's). */
   certsDir?: string;
+  /** Where the server secret lives (src/auth/server-secret.ts); default `dataDir` (workers share the primary's). */
+  secretDir?: string;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -165,7 +167,7 @@ export async function withDevCertificate(config: Config, certsDir: string): Prom
 }
 
 export async function startServer(config: Config, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
-  const security = await createSecurity({ ...config, log });
+  const security = await createSecurity({ ...config, log, dataDir: extras.secretDir ?? config.dataDir });
   // Store latency is observed by wrapping the store; the metrics read the broker lazily.
   let observeStoreWrite: (seconds: number) => void = () => {};
   // The store opens before the metrics exist (they read the broker): its time is kept until then.

@@ -169,6 +169,8 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
   server = await startServer(own, log, {
     // The primary's development certificate (made before the workers started), not one per worker.
     certsDir: join(config.dataDir, 'certs'),
+    // One server secret for all workers, or an unknown user's SCRAM salt would differ between them.
+    secretDir: config.dataDir,
     link: async (broker) =>
       (link = await IpcClusterLink.start({
         channel: processChannel(),

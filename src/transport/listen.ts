@@ -95,9 +95,11 @@ export function peerOf(socket: TLSSocket, pskIdentity?: string): PeerIdentity {
   const present = !!cert && Object.keys(cert).length > 0;
   const peer: PeerIdentity = { authorized: present && socket.authorized };
   if (present && cert.subject) {
-    const subject: Record<string, string> = {};
+    // A field the subject repeats stays a list: joined, two CNs "alice" and "bob" would read as
+    // one name "alice,bob" (authentication refuses a repeated identity field).
+    const subject: Record<string, string | readonly string[]> = {};
     for (const [k, v] of Object.entries(cert.subject as unknown as Record<string, string | string[]>)) {
-      subject[k] = Array.isArray(v) ? v.join(',') : v;
+      subject[k] = Array.isArray(v) ? [...v] : v;
     }
     peer.certificateSubject = subject;
   }

@@ -14,7 +14,8 @@ export type FirstBytes =
   | { verdict: 'tls' }
   | { verdict: 'http'; websocket: boolean };
 
-const HTTP_METHOD = /^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|CONNECT|TRACE|PRI) /;
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'OPTIONS', 'DELETE', 'PATCH', 'CONNECT', 'TRACE', 'PRI'];
+const HTTP_METHOD = new RegExp(`^(${HTTP_METHODS.join('|')}) `);
 /** Longest method plus its space: deciding never needs more bytes than this. */
 const METHOD_BYTES = 8;
 
@@ -32,7 +33,10 @@ export function classifyFirstBytes(buf: Buffer, detectTls: boolean): FirstBytes 
     if (HTTP_METHOD.test(head)) {
       return { verdict: 'http', websocket: /\r\nupgrade:[ \t]*websocket/i.test(buf.subarray(0, 8192).toString('latin1')) };
     }
-    if (buf.length < METHOD_BYTES && !head.includes(' ')) return { verdict: 'wait' };
+    // Wait for more only while the bytes can still become a method: 0x50 0x02 is a PUBREC (0x41-0x5A
+    // are also PUBACK/PUBREC first bytes), which must reach the codec and close the connection
+    // [MQTT-3.1.0-1] rather than sit here until the connect timeout.
+    if (buf.length < METHOD_BYTES && HTTP_METHODS.some((m) => `${m} `.startsWith(head))) return { verdict: 'wait' };
   }
   return { verdict: 'mqtt' };
 }

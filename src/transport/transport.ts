@@ -18,8 +18,8 @@ export interface ListenerInfo {
 export interface PeerIdentity {
   /** True when a client certificate was presented and verified against the trusted CAs. */
   authorized: boolean;
-  /** Subject fields of the verified client certificate (CN, O, OU, ...). */
-  certificateSubject?: Record<string, string>;
+  /** Subject fields of the verified client certificate (CN, O, OU, ...); a repeated field is a list. */
+  certificateSubject?: Record<string, string | readonly string[]>;
   /** The PSK identity the client used (mqtt+ssl+psk listeners). */
   pskIdentity?: string;
 }

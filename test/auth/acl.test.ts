@@ -162,6 +162,14 @@ describe('auth: ACL decisions', () => {
     assert.equal(substitutePattern(deny, undefined, 'c'), undefined);
   });
 
+  it('a user name or client id starting with $ never gains access through a pattern (client id $SYS and %c/inbox/#)', () => {
+    const inbox = parseAclFile('pattern readwrite %c/inbox/#\n', 'acl.conf').patterns[0];
+    assert.equal(substitutePattern(inbox, undefined, '$SYS'), undefined);
+    assert.equal(substitutePattern(inbox, undefined, 'dev$1'), 'dev$1/inbox/#', 'a $ inside the value is an ordinary character');
+    const home = parseAclFile('pattern readwrite %u/home/#\n', 'acl.conf').patterns[0];
+    assert.equal(substitutePattern(home, '$share', 'c'), undefined);
+  });
+
   it('with no ACL file loaded, authorization refuses everything (fails closed)', () => {
     const a = new Authorizer(true);
     assert.equal(pub(a, client({ username: 'admin' }), 'x'), NOT_AUTHORIZED);

@@ -214,7 +214,21 @@ describe('auth: token (JWT)', () => {
 });
 
 describe('auth: mtls (client certificate)', () => {
-  const peer = (authorized: boolean, subject?: Record<string, string>) => ({ authorized, ...(subject ? { certificateSubject: subject } : {}) });
+  const peer = (authorized: boolean, subject?: Record<string, string | string[]>) => ({ authorized, ...(subject ? { certificateSubject: subject } : {}) });
+
+  it('a subject that repeats the identity field is refused, and the log says why', async (t) => {
+    const { log, lines } = captureLog();
+    const s = await security(t, { mqttAuthenticationMethods: ['mtls'], log });
+    const c = client({ peer: peer(true, { CN: ['alice', 'bob'] }) });
+    assert.equal(await auth(s, c, connect()), NOT_AUTHORIZED);
+    assert.equal(c.username, undefined);
+    const line = lines().find((l) => l.msg === 'authentication failed');
+    assert.match(String((line?.reasons as string[] | undefined)?.join(' ')), /repeats CN/);
+    // Another field repeated (two OUs) does not matter when CN is the identity.
+    const ok = client({ peer: peer(true, { CN: 'alice', OU: ['a', 'b'] }) });
+    assert.equal(await auth(s, ok, connect()), OK);
+    assert.equal(ok.username, 'alice');
+  });
 
   it('a verified certificate passes and its CN becomes the user name', async (t) => {
     const s = await security(t, { mqttAuthenticationMethods: ['mtls'] });
@@ -346,5 +360,21 @@ describe('auth: failure slow-down through the hook', () => {
     assert.equal(s.throttle.delayMs(attacker), 120);
     assert.equal(s.throttle.delayMs('198.51.100.67'), 0, 'another address is not slowed');
     assert.equal(await auth(s, client({ remoteAddress: '198.51.100.67' }), connect('alice', 'a-pw')), OK);
+  });
+
+  it('refused passwords count against the user name too; a token client’s CONNECT user name does not', async (t) => {
+    const dir = tempDir(t);
+    const s = await security(t, {
+      mqttAuthenticationMethods: ['basic', 'token'],
+      mqttPasswordFile: await passwordFile(dir, { alice: 'a-pw' }),
+      mqttTokenSecret: SECRET,
+      throttle: { freeFailures: 1_000 },
+    });
+    for (let i = 0; i < 3; i++) await auth(s, client({ remoteAddress: `198.51.100.${70 + i}` }), connect('alice', `guess-${i}`));
+    assert.ok(s.throttle.userScore('alice') > 2.9, `three addresses, one name: ${s.throttle.userScore('alice')}`);
+    const forged = await hmacToken({ sub: 'dev' }, { exp: now() + 60, secret: 'another-secret-that-is-long-enough-for-hs256' });
+    assert.equal(await auth(s, client({ remoteAddress: '198.51.100.80' }), connect('fleet', forged)), BAD_CREDENTIALS);
+    assert.equal(s.throttle.userScore('fleet'), 0, 'a bad token is not a guess at the user name');
+    assert.ok(s.throttle.score('198.51.100.80') > 0.9, 'it counts against the address');
   });
 });

@@ -60,6 +60,31 @@ describe('auth: failure slow-down', () => {
     assert.ok(th.delayMs('2001:db8:1:2::99') > 0, 'one /64 is one attacker');
   });
 
+  it('counts against the user name too: many addresses trying one name are slowed by the name', () => {
+    const { th } = throttleAt(1_000_000, { maxTracked: 100 });
+    for (let i = 0; i < 4; i++) th.failure(`198.51.100.${i + 1}`, 'alice');
+    assert.equal(th.delayMs('198.51.100.1'), 0, 'each address alone has one failure');
+    assert.equal(th.delayMs('198.51.100.99', 'alice'), 200, 'the name has four');
+    assert.equal(th.userDelayMs('alice'), 200);
+    assert.equal(th.delayMs('198.51.100.99', 'bob'), 0);
+    // A long name is kept by its hash, and still counted.
+    const long = 'x'.repeat(70_000);
+    for (let i = 0; i < 3; i++) th.failure('198.51.100.50', long);
+    assert.ok(Math.abs(th.userScore(long) - 3) < 1e-9);
+  });
+
+  it('a refund takes back exactly what a failure counted in advance still weighs', () => {
+    const { th, clock } = throttleAt(1_000_000, { maxTracked: 100 });
+    th.failure('198.51.100.7', 'alice');
+    const receipt = th.failure('198.51.100.7', 'alice');
+    clock.t += 10_000; // both halve: 2 → 1
+    th.refund(receipt);
+    assert.ok(Math.abs(th.score('198.51.100.7') - 0.5) < 1e-9, `${th.score('198.51.100.7')}`);
+    assert.ok(Math.abs(th.userScore('alice') - 0.5) < 1e-9);
+    th.refund(th.failure('198.51.100.8'));
+    assert.equal(th.score('198.51.100.8'), 0, 'a refunded first failure leaves nothing');
+  });
+
   it('waits the computed delay (bounded, measured)', async () => {
     const th = new FailureThrottle({ freeFailures: 0, baseDelayMs: 40, maxDelayMs: 40, halfLifeMs: 60_000 });
     th.failure('192.0.2.50');

@@ -2,6 +2,7 @@
 // section 3.1 and 3.2), including the CONNECTs a well-behaved client never sends.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import mqttPacket from 'mqtt-packet';
 import { WireClient } from '../helpers/wire.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { REFUSALS_AT_ONCE, REFUSAL_DEADLINE_MS } from '../../src/server/refusal.js';
@@ -41,6 +42,25 @@ describe('01 CONNECT', () => {
     for (const bytes of firsts) {
       const c = await openRaw(port, 4, bytes);
       await expectSilentClose(c);
+    }
+  });
+
+  it('[MQTT-3.1.0-1] every packet type other than CONNECT as the first packet closes the connection, PUBREC (first byte 0x50, an ASCII letter) included', async () => {
+    // Built by mqtt-packet; the connect timeout (10 s) is far longer than the bound here, so a
+    // connection left open fails.
+    const firsts: Array<Record<string, unknown>> = [
+      { cmd: 'pubrec', messageId: 1 },
+      { cmd: 'puback', messageId: 1 },
+      { cmd: 'pubrel', messageId: 1 },
+      { cmd: 'pubcomp', messageId: 1 },
+      { cmd: 'unsubscribe', messageId: 1, unsubscriptions: ['early/#'] },
+    ];
+    for (const version of [4, 5] as const) {
+      for (const p of firsts) {
+        const bytes = mqttPacket.generate(p as unknown as mqttPacket.Packet, { protocolVersion: version });
+        const c = await openRaw(port, version, bytes);
+        await expectSilentClose(c, 3000).catch((err: Error) => assert.fail(`${p.cmd} first (v${version}): ${err.message}`));
+      }
     }
   });
 

@@ -68,6 +68,40 @@ describe('07 sessions', () => {
     bye(b.client);
   });
 
+  it('[MQTT-3.1.2-6] [MQTT-3.2.2-3] [MQTT-3.1.4-2] a CleanSession 1 connection taken over by a CleanSession 0 one: Session Present 0 and none of the old state', async () => {
+    const clientId = uid('clean-takeover');
+    const topic = `ct/${uid('t')}`;
+    const first = await online(port, 4, { clientId, clean: true });
+    await subscribe(first, topic, 1);
+    // A message in flight to the first connection, never acknowledged: it must not be resent either.
+    await publishFrom(topic, 'in flight');
+    await take(first, 1);
+    const { client: second, connack } = await WireClient.connect(port, { clientId, clean: false }, 4);
+    assert.equal(connack.cmd, 'connack');
+    assert.equal(connack.returnCode, 0);
+    assert.equal(connack.sessionPresent, false, 'the clean session ended with the connection that was taken over');
+    await expectSilentClose(first);
+    await publishFrom(topic, 'after');
+    assert.deepEqual((await ping(second)).map((p) => `${p.cmd} ${p.topic ?? ''}`), [], 'no subscription and no resent message came over');
+    bye(second);
+  });
+
+  it('MQTT 5 [MQTT-3.1.2-23] [MQTT-3.2.2-3] a Session Expiry 0 connection taken over by a Clean Start 0 one: Session Present 0 and none of the old state', async () => {
+    const clientId = uid('clean-takeover5');
+    const topic = `ct5/${uid('t')}`;
+    const first = await online(port, 5, { clientId, clean: true });
+    await subscribe(first, topic, 1);
+    await publishFrom(topic, 'in flight');
+    await take(first, 1);
+    const { client: second, connack } = await WireClient.connect(port, { clientId, clean: false, properties: { sessionExpiryInterval: 60 } }, 5);
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.sessionPresent, false, 'a session with expiry 0 ended with the connection that was taken over');
+    await expectDisconnect(first, 0x8e);
+    await publishFrom(topic, 'after');
+    assert.deepEqual((await ping(second)).map((p) => `${p.cmd} ${p.topic ?? ''}`), [], 'no subscription and no resent message came over');
+    bye(second);
+  });
+
   it('[MQTT-3.1.3-2] the Client Identifier (compared exactly) identifies the session (MQTT 5 [MQTT-3.1.3-2])', async () => {
     for (const version of [4, 5] as const) {
       const session = version === 5 ? { properties: { sessionExpiryInterval: 60 } } : {};

@@ -39,9 +39,10 @@ export class WireClient {
     });
   }
 
-  static open(port: number, version = 4): Promise<WireClient> {
+  /** `localAddress` (127.0.0.2, ...) lets one test be several client addresses. */
+  static open(port: number, version = 4, localAddress?: string): Promise<WireClient> {
     return new Promise((resolve, reject) => {
-      const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(new WireClient(s, version)));
+      const s = tcpConnect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }, () => resolve(new WireClient(s, version)));
       s.once('error', reject);
     });
   }

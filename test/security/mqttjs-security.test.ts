@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { SignJWT } from 'jose';
+import forge from 'node-forge';
 import type { MqttClient, Packet } from 'mqtt';
 import { runPasswd } from '../../src/cli/passwd.js';
 import { generateDevCertificates } from '../../src/transport/dev-certs.js';
@@ -63,6 +64,8 @@ describe('security: password file and ACL file', () => {
         'topic write shared/#',
         'pattern readwrite users/%u/#',
         'pattern readwrite clients/%c/#',
+        'pattern readwrite %c/inbox/#',
+        'pattern readwrite %u/home/#',
         '',
       ].join('\n'),
     );
@@ -140,6 +143,23 @@ describe('security: password file and ACL file', () => {
   it('expands %u and %c in pattern rules', async () => {
     const bob = await connectClient(t.url(), { clientId: 'bob-dev', username: 'bob', password: 'bob-pw' });
     assert.deepEqual(await subackCodes(bob, ['users/bob/inbox', 'users/alice/inbox', 'clients/bob-dev/cmd', 'clients/other/cmd']), [0, 128, 0, 128]);
+    await endClient(bob);
+  });
+
+  it('never lets a substituted %c or %u that starts with $ (or holds + # /) reach $SYS or other levels', async () => {
+    // Client id `$SYS` with `pattern readwrite %c/inbox/#` would otherwise be granted `$SYS/inbox/#`.
+    const sysId = await connectClient(t.url(), { protocolVersion: 5, clientId: '$SYS', username: 'bob', password: 'bob-pw' });
+    assert.deepEqual(await subackCodes(sysId, ['$SYS/inbox/#', '$SYS/inbox/x']), [0x87, 0x87]);
+    await assert.rejects(sysId.publishAsync('$SYS/inbox/x', 'no', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87);
+    await endClient(sysId);
+    // The same through %u: a token whose subject is `$SYS`.
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('$SYS').setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+    const sysUser = await connectClient(t.url(), { protocolVersion: 5, clientId: 'sys-user', username: 'x', password: token });
+    assert.deepEqual(await subackCodes(sysUser, ['$SYS/home/#', 'sys-user/inbox/x']), [0x87, 0]);
+    await endClient(sysUser);
+    // Ordinary values still substitute.
+    const bob = await connectClient(t.url(), { protocolVersion: 5, clientId: 'bob-home', username: 'bob', password: 'bob-pw' });
+    assert.deepEqual(await subackCodes(bob, ['bob/home/x', 'bob-home/inbox/x', 'a/b/inbox/x']), [0, 0, 0x87]);
     await endClient(bob);
   });
 
@@ -229,4 +249,42 @@ describe('security: mutual TLS as the authentication method', () => {
     await endClient(c);
     await assert.rejects(connectClient(url, { protocolVersion: 5, clientId: 'mtls-2', ca, rejectUnauthorized: true }, 3000));
   });
+
+  it('refuses a certificate whose subject repeats CN (once admitted as user "alice,bob"): CONNACK 0x87', async () => {
+    const url = `mqtts://127.0.0.1:${t.port('mqtt+ssl')}`;
+    const ca = readFileSync(certs.caFile);
+    const cert = certificateWithSubject(certs, [
+      { name: 'commonName', value: 'alice' },
+      { name: 'commonName', value: 'bob' },
+    ]);
+    await assert.rejects(
+      connectClient(url, { protocolVersion: 5, clientId: 'mtls-2cn', key: readFileSync(certs.clientKeyFile), cert, ca, rejectUnauthorized: true }, 5000),
+      (err: Error & { code?: number }) => err.code === 0x87,
+    );
+    // The same CA and key with one CN is admitted: it is the repetition that is refused.
+    const single = certificateWithSubject(certs, [{ name: 'commonName', value: 'alice' }]);
+    const ok = await connectClient(url, { protocolVersion: 5, clientId: 'mtls-1cn', key: readFileSync(certs.clientKeyFile), cert: single, ca, rejectUnauthorized: true });
+    assert.deepEqual(await subackCodes(ok, ['devices/alice/x', 'devices/alice,bob/x']), [0, 0x87]);
+    await endClient(ok);
+  });
 });
+
+/** A client certificate for the development client key with this subject, signed by the development CA. */
+function certificateWithSubject(certs: Awaited<ReturnType<typeof generateDevCertificates>>, subject: forge.pki.CertificateField[]): string {
+  const caCert = forge.pki.certificateFromPem(readFileSync(certs.caFile, 'utf8'));
+  const caKey = forge.pki.privateKeyFromPem(readFileSync(certs.caKeyFile, 'utf8')) as forge.pki.rsa.PrivateKey;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.certificateFromPem(readFileSync(certs.clientCertFile, 'utf8')).publicKey;
+  cert.serialNumber = `0${Date.now().toString(16)}`;
+  cert.validity.notBefore = new Date(Date.now() - 3600_000);
+  cert.validity.notAfter = new Date(Date.now() + 86400_000);
+  cert.setSubject(subject);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return forge.pki.certificateToPem(cert);
+}

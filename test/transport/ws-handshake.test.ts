@@ -69,6 +69,9 @@ describe('first-bytes classification', () => {
     assert.deepEqual(classifyFirstBytes(Buffer.from('OPTIONS'), true), { verdict: 'wait' });
     assert.deepEqual(classifyFirstBytes(Buffer.from('GETX / x'), true), { verdict: 'mqtt' });
     assert.deepEqual(classifyFirstBytes(Buffer.from([0x10]), true), { verdict: 'mqtt' });
+    // PUBREC: 'P' then a byte no method continues with [MQTT-3.1.0-1].
+    assert.deepEqual(classifyFirstBytes(Buffer.from([0x50, 0x02, 0x00, 0x01]), true), { verdict: 'mqtt' });
+    assert.deepEqual(classifyFirstBytes(Buffer.from('PO'), true), { verdict: 'wait' });
   });
 
   it('maps TLS parser errors of non-TLS clients', () => {

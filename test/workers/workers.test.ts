@@ -3,11 +3,16 @@
 // to the workers in turn, so consecutive connections land on different workers.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startPool, type PoolProcess } from './pool-process.js';
 import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
+import { passwordLine } from '../../src/auth/password-file.js';
+import { clientFinal, clientFirst } from '../helpers/scram-client.js';
+import { WireClient } from '../helpers/wire.js';
 
 describe('workers=2: two processes act as one broker', () => {
   let pool: PoolProcess;
@@ -175,8 +180,9 @@ describe('workers=2: two processes act as one broker', () => {
     assert.equal(moved.length, 4);
   });
 
-  it('closes the older connection of a client id on the other worker (takeover) [MQTT-3.1.4-2]', async () => {
+  it('closes the older connection of a client id on the other worker (takeover) [MQTT-3.1.4-2]; its Session Expiry 0 session does not move [MQTT-3.1.2-6] [MQTT-3.2.2-2]', async () => {
     const old = await connectClient(pool.url('mqtt'), { clientId: 'twin', protocolVersion: 5 });
+    await old.subscribeAsync('twin/#', { qos: 1 });
     const reason = new Promise<number | undefined>((resolve) => {
       old.once('disconnect', (p) => resolve(p.reasonCode));
       old.once('close', () => resolve(undefined));
@@ -194,6 +200,18 @@ describe('workers=2: two processes act as one broker', () => {
     assert.equal(await reason, 0x8e, 'the old connection is told Session taken over (0x8E)');
     await endClient(old, true);
     assert.equal(fresh!.connected, true);
+    // MQTT.js keeps the CONNACK it got (a private field, read for the test).
+    const sessionPresent = (fresh as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent;
+    assert.equal(sessionPresent, false, 'the old session ended with its connection: nothing was carried over');
+    const freshInbox = new Inbox(fresh!);
+    const control = await connect(pool.url('ws'), { clientId: 'twin-control' });
+    const controlInbox = new Inbox(control);
+    await control.subscribeAsync('twin/#', { qos: 1 });
+    const publisher = await connect(pool.url('mqtt'), { clientId: 'twin-pub' });
+    await publisher.publishAsync('twin/x', 'after', { qos: 1 });
+    await controlInbox.waitFor(1);
+    await sleep(300);
+    assert.equal(freshInbox.messages.length, 0, 'the old subscription did not come over');
   });
 
   it('spreads a shared subscription over members on both workers, each message to one member', async () => {
@@ -268,5 +286,46 @@ describe('workers=2: two processes act as one broker', () => {
     const lateInbox = new Inbox(late);
     await late.subscribeAsync('r/state', { qos: 1 });
     assert.equal((await lateInbox.waitFor(1))[0]!.payload.toString(), 'on');
+  });
+});
+
+describe('workers=2 with SCRAM: one server secret for every worker', () => {
+  let pool: PoolProcess;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'starling-workers-scram-'));
+    const passwd = join(dir, 'passwd');
+    writeFileSync(passwd, `${await passwordLine('carol', 'carol-pw', { scrypt: { N: 1024, r: 8, p: 1 } })}\n`);
+    pool = await startPool({ workers: '2', mqttListeners: 'mqtt://127.0.0.1:0', mqttAuthenticationEnabled: 'true', mqttPasswordFile: passwd });
+  });
+  after(async () => {
+    const code = await pool.stop('SIGTERM');
+    rmSync(pool.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(code, 0);
+  });
+
+  it('gives an unknown user the same SCRAM salt on either worker (else two probes would tell it is made up)', async () => {
+    const port = Number(new URL(pool.url('mqtt')).port);
+    const salts = new Map<number, string>();
+    // Connections alternate between the workers; a few attempts reach both.
+    for (let i = 0; i < 6 && salts.size < 2; i++) {
+      const clientId = `ghost-probe-${i}`;
+      const c = await WireClient.open(port, 5);
+      const first = clientFirst('ghost');
+      c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: first.message } });
+      const challenge = await c.next(15_000);
+      assert.equal(challenge.cmd, 'auth');
+      const data = challenge.properties!.authenticationData as Buffer;
+      c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: clientFinal(first, 'guess', data).message } });
+      const connack = await c.next(15_000);
+      assert.equal(connack.reasonCode, 0x86);
+      c.end();
+      const failed = await pool.waitForLog((l) => l.msg === 'authentication failed' && l.clientId === clientId, `the failure of ${clientId}`);
+      salts.set(failed.worker!, /s=([^,]+)/.exec(data.toString())![1]!);
+    }
+    assert.equal(salts.size, 2, 'probes reached both workers');
+    assert.equal(new Set(salts.values()).size, 1, `one salt on both workers: ${JSON.stringify([...salts])}`);
+    assert.equal(pool.logs.filter((l) => l.msg === 'server secret created').length, 1, 'one secret, made once');
   });
 });

@@ -7,6 +7,7 @@ import { quote } from '../../protocol/reason-string.js';
 import type { AuthStep } from '../../hooks/enhanced-auth.js';
 import type { Channel } from '../channel.js';
 import { finishConnect } from './connect.js';
+import { armCredentialsExpiry } from '../credentials-expiry.js';
 
 /** CONNECT named an Authentication Method: start its conversation. */
 export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | undefined): void | Promise<void> {
@@ -64,11 +65,23 @@ function apply(ch: Channel, step: AuthStep, reauth: boolean): void | Promise<voi
       throw new MqttError(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason ?? 'authentication failed');
     case 'success':
       ch.auth = undefined;
+      // Re-authentication renews this client's credentials; it does not turn the connection (and
+      // the subscriptions it was granted) into another user's.
+      if (reauth && step.username !== undefined && step.username !== ch.info.username) {
+        ch.broker.stats.authFailures++;
+        throw new MqttError(ReasonCode.NotAuthorized, 're-authentication as another user');
+      }
       if (step.username !== undefined) {
         ch.username = step.username;
         ch.info.username = step.username;
       }
+      // New credentials bring their own end, or none; a re-authentication moves the deadline.
+      if (step.expiresAt !== undefined) ch.info.credentialsExpireAt = step.expiresAt;
+      else delete ch.info.credentialsExpireAt;
+      if (step.grants !== undefined) ch.info.grants = step.grants;
+      else delete ch.info.grants;
       if (!reauth) return finishConnect(ch, step.data);
+      armCredentialsExpiry(ch);
       ch.send({
         type: 'auth',
         reasonCode: ReasonCode.Success,
