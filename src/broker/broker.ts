@@ -482,8 +482,11 @@ export class Broker implements ChannelContext, ClusterSide {
       }
       return batch;
     }
-    if (!this.retained.get(message.topic) && this.retained.size >= this.options.maxRetainedMessages) {
-      this.stats.dropped('retainedLimit');
+    if (!this.admitsRetained(message)) {
+      // Refused as a replacement, the old value would be news that is no longer true: cleared.
+      if (this.retained.delete(message.topic) && !message.topic.startsWith('$SYS/')) {
+        (batch ??= new WriteBatch()).ops.push({ op: 'retained.delete', topic: message.topic });
+      }
       return batch;
     }
     const stored: StoredMessage = { ...message };
@@ -493,6 +496,20 @@ export class Broker implements ChannelContext, ClusterSide {
     if (message.topic.startsWith('$SYS/')) return batch;
     (batch ??= new WriteBatch()).ops.push({ op: 'retained.put', message: stored });
     return batch;
+  }
+
+  /**
+   * Whether the retained index may take `message` now (maxRetainedMessages, maxRetainedBytes);
+   * a refusal is counted. The one check for every way a retained message arrives: a publish, a
+   * cluster node's or another worker's copy. The broker's own $SYS values (a bounded set) always fit.
+   */
+  admitsRetained(message: StoredMessage): boolean {
+    if (message.publisherId === undefined && message.topic.startsWith('$SYS/')) return true;
+    const refused = this.retained.refusal(message, { maxMessages: this.options.maxRetainedMessages, maxBytes: this.options.maxRetainedBytes });
+    if (refused === undefined) return true;
+    this.stats.dropped('retainedLimit');
+    this.stats.limitHit(refused);
+    return false;
   }
 
   /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */

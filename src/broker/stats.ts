@@ -31,7 +31,11 @@ export type LimitReason =
   /** Our Receive Maximum: a client with more unacknowledged QoS 1/2 PUBLISH than allowed (0x93). */
   | 'receiveMaximum'
   /** maxInflightMessages: a QoS 1/2 message to a client waited because its in-flight window was full. */
-  | 'maxInflightMessages';
+  | 'maxInflightMessages'
+  /** maxRetainedMessages: a retained message on a new topic not kept (also a `retainedLimit` drop). */
+  | 'maxRetainedMessages'
+  /** maxRetainedBytes: a retained message not kept because the store would grow past its bytes. */
+  | 'maxRetainedBytes';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -70,6 +74,8 @@ export class BrokerStats {
     publishBytesRate: 0,
     receiveMaximum: 0,
     maxInflightMessages: 0,
+    maxRetainedMessages: 0,
+    maxRetainedBytes: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;

@@ -155,6 +155,7 @@ export const schema = {
   maxQueuedBytes: def({ kind: 'size', default: 64 * MiB, group: 'Storage and queues', min: 0, doc: 'Payload bytes queued per offline or slow client.' }),
   queueOverflowPolicy: def({ kind: 'enum', default: 'dropOldest', group: 'Storage and queues', values: ['dropOldest', 'refuseNewest'], doc: 'When a client queue is full: drop its oldest message, or refuse the new one (counted as drops with reason queueFull or queueRefused).' }),
   maxRetainedMessages: def({ kind: 'int', default: 1_000_000, group: 'Storage and queues', min: 0, doc: 'Most retained messages kept; retaining on a new topic beyond it is refused.' }),
+  maxRetainedBytes: def({ kind: 'size', default: 256 * MiB, group: 'Storage and queues', min: 0, doc: 'Most bytes of retained messages kept, counted as topic + payload + properties of each; a retained message that would grow the total beyond it is not kept (replacing one with a smaller one and clearing one always work); 0 = no limit. Each worker (workers=N) and cluster node holds its own copy within it.' }),
 
   // --- Operations
   sysIntervalSec: def({ kind: 'duration', default: 10, group: 'Operations', min: 0, doc: 'Seconds between $SYS/# statistics publications; 0 = off.' }),

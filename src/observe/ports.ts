@@ -46,6 +46,8 @@ export interface SessionView {
 
 /** The retained messages (src/router/retained.ts RetainedIndex). */
 export interface RetainedView {
+  /** Bytes held, counted against maxRetainedBytes (topic + payload + properties). */
+  readonly bytes: number;
   readonly size: number;
   get(topic: string): StoredMessage | undefined;
   /** Unexpired retained messages matching a topic filter. */

@@ -98,6 +98,7 @@ export class SysTree {
     v.set('bytes/sent', String(s.stats.bytesSent));
     v.set('subscriptions/count', String(subscriptions));
     v.set('retained messages/count', String(s.retained.size));
+    v.set('retained messages/bytes', String(s.retained.bytes));
     v.set('heap/current', String(heap));
     v.set('heap/maximum', String(this.maxHeap));
     if (s.cluster) {

@@ -79,6 +79,7 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
     maxPacketSize: config.mqttMessageMaxLength,
     maxKeepAlive: config.mqttMaxKeepAliveSec,
     maxRetainedMessages: config.maxRetainedMessages,
+    maxRetainedBytes: config.maxRetainedBytes,
     maxTopicLength: config.maxTopicLength,
     maxTopicLevels: config.maxTopicLevels,
     maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,

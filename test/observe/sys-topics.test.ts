@@ -80,6 +80,7 @@ describe('SysTree', () => {
     assert.equal(v.get('bytes/sent'), '567');
     assert.equal(v.get('subscriptions/count'), '3');
     assert.equal(v.get('retained messages/count'), '1');
+    assert.equal(v.get('retained messages/bytes'), '2');
     assert.equal(v.get('heap/current'), '4096');
     assert.equal(v.get('heap/maximum'), '4096');
     for (const name of ['messages/received', 'messages/sent', 'publish/received', 'publish/sent', 'publish/dropped', 'bytes/received', 'bytes/sent', 'connections']) {
