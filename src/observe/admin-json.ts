@@ -2,7 +2,7 @@
 // bad request is answered with what is wrong rather than reaching the broker).
 import type { QoS } from '../protocol/constants.js';
 import type { Properties, UserProperty } from '../protocol/packets.js';
-import { validateTopicName } from '../protocol/topic.js';
+import { publishTopicRefusal, type TopicLimits } from '../channel/topic-rules.js';
 import type { StoredMessage } from '../store/ports.js';
 import { HttpError } from './http-util.js';
 
@@ -76,14 +76,14 @@ function decodePayload(text: string, encoding: unknown): Buffer {
   }
 }
 
-function topicName(value: unknown, field: string): string {
+/**
+ * A topic name checked exactly as a PUBLISH's is (channel/topic-rules.ts), with the configured
+ * limits when given (a Response Topic has none); a broken rule is a 400 naming it.
+ */
+export function topicName(value: unknown, field: string, limits?: TopicLimits): string {
   if (typeof value !== 'string') throw bad(`${field} must be a string`);
-  try {
-    validateTopicName(value);
-  } catch (err) {
-    throw bad(`${field}: ${(err as Error).message}`);
-  }
-  if (value.includes('\u0000')) throw bad(`${field} must not contain U+0000 [MQTT-1.5.4-2]`);
+  const refused = publishTopicRefusal(value, limits);
+  if (refused) throw new HttpError(400, `${field}: ${refused.message}`, {}, { rule: refused.rule });
   return value;
 }
 
@@ -137,9 +137,9 @@ function properties(value: unknown, now: number): { properties?: Properties; exp
 }
 
 /** Builds the message of a POST /api/v1/publish body; throws HttpError 400 on any invalid field. */
-export function messageFromRequest(body: unknown, id: string, now: number): StoredMessage {
+export function messageFromRequest(body: unknown, id: string, now: number, limits: TopicLimits): StoredMessage {
   if (!isObject(body)) throw bad('body must be a JSON object');
-  const topic = topicName(body.topic, 'topic');
+  const topic = topicName(body.topic, 'topic', limits);
   // The $SYS tree belongs to the broker: an operator's message there would be overwritten or mislead.
   if (topic === '$SYS' || topic.startsWith('$SYS/')) throw bad('topic: $SYS topics are published by the broker only');
   const payloadValue = body.payload ?? '';

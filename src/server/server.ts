@@ -134,6 +134,7 @@ function brokerView(broker: Broker, cluster?: NatsClusterLink) {
     clients: broker.clients,
     sessions: broker.sessions,
     retained: broker.retained,
+    options: broker.options,
     ids: broker.ids,
     now: () => broker.now(),
     publish: (m: Parameters<Broker['publish']>[0]) => broker.publish(m),
