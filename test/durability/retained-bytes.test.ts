@@ -11,6 +11,8 @@ import { dataDir } from './helpers.js';
 import { makeBroker } from '../helpers/channel.js';
 import { brokerRetained } from '../../src/cluster/broker-retained.js';
 import type { StoredMessage } from '../../src/store/ports.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { join } from 'node:path';
 
 /** What a new subscriber to `filter` receives as retained, as topic=payload-length, sorted. */
 async function retainedSeen(t: TestServer, filter: string, expected: number): Promise<string[]> {
@@ -129,6 +131,31 @@ describe('maxRetainedBytes for copies from other workers and cluster nodes', () 
       assert.equal(broker.retained.bytes, 800);
     } finally {
       await broker.close();
+    }
+  });
+});
+
+describe('retained messages no packet can carry (stored by an older version)', () => {
+  it('are removed at start-up, from the store too, so new # subscribers are served', async () => {
+    const dir = dataDir();
+    const store = new SqliteStore({ path: join(dir, 'starling.db') });
+    await store.open();
+    const message = (topic: string): StoredMessage => ({ id: `old-${topic.length}`, topic, payload: Buffer.from('v'), qos: 0, retain: true, createdAt: Date.now() });
+    await store.apply([{ op: 'retained.put', message: message('é'.repeat(40_000)) }, { op: 'retained.put', message: message('fine/one') }]);
+    await store.close();
+    const base = { persistence: 'sqlite', dataDir: dir, sysIntervalSec: '0' };
+    let t = await startTestServer(base);
+    try {
+      assert.deepEqual([...t.server.broker.retained.all()].map((m) => m.topic), ['fine/one']);
+      assert.deepEqual(await retainedSeen(t, '#', 1), ['fine/one=1']);
+    } finally {
+      await t.close();
+    }
+    t = await startTestServer(base);
+    try {
+      assert.equal(t.server.broker.retained.size, 1, 'the removal was written to the store');
+    } finally {
+      await t.close();
     }
   });
 });
