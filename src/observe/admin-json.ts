@@ -3,6 +3,7 @@
 import type { QoS } from '../protocol/constants.js';
 import type { Properties, UserProperty } from '../protocol/packets.js';
 import { publishTopicRefusal, type TopicLimits } from '../channel/topic-rules.js';
+import { encode } from '../protocol/codec.js';
 import type { StoredMessage } from '../store/ports.js';
 import { HttpError } from './http-util.js';
 
@@ -137,7 +138,10 @@ function properties(value: unknown, now: number): { properties?: Properties; exp
 }
 
 /** Builds the message of a POST /api/v1/publish body; throws HttpError 400 on any invalid field. */
-export function messageFromRequest(body: unknown, id: string, now: number, limits: TopicLimits): StoredMessage {
+/** What an admin publish meets: the topic limits and the largest packet a client may send. */
+export type PublishLimits = TopicLimits & { readonly maxPacketSize: number };
+
+export function messageFromRequest(body: unknown, id: string, now: number, limits: PublishLimits): StoredMessage {
   if (!isObject(body)) throw bad('body must be a JSON object');
   const topic = topicName(body.topic, 'topic', limits);
   // The $SYS tree belongs to the broker: an operator's message there would be overwritten or mislead.
@@ -156,5 +160,10 @@ export function messageFromRequest(body: unknown, id: string, now: number, limit
   const m: StoredMessage = { id, topic, payload, qos: qos as QoS, retain, createdAt: now };
   if (props) m.properties = props;
   if (expiresAt !== undefined) m.expiresAt = expiresAt;
+  // No bigger than a client could publish (mqttMessageMaxLength), measured as the MQTT 5 PUBLISH.
+  const size = encode({ type: 'publish', topic, payload, qos: m.qos, retain, dup: false, ...(m.qos > 0 ? { packetId: 1 } : {}), ...(props ? { properties: props } : {}) }, 5).length;
+  if (size > limits.maxPacketSize) {
+    throw new HttpError(400, `message is a ${size}-byte PUBLISH; clients may send at most ${limits.maxPacketSize} (mqttMessageMaxLength)`, {}, { rule: 'mqttMessageMaxLength' });
+  }
   return m;
 }

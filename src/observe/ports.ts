@@ -119,8 +119,8 @@ export interface ConnectionsView {
 /** The admin API reads and acts on both. */
 export type AdminSource = BrokerView &
   ConnectionsView & {
-    /** The topic limits a PUBLISH meets, which the admin API's publish and delete meet too. */
-    readonly options: TopicLimits;
+    /** The limits a PUBLISH meets, which the admin API's publish and delete meet too. */
+    readonly options: TopicLimits & { readonly maxPacketSize: number };
   };
 
 /** /metrics reads the broker and, for connections by listener and protocol, the connections. */

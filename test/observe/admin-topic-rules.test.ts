@@ -18,7 +18,7 @@ describe('admin API: the topic rules of an MQTT PUBLISH', () => {
   const del = (topic: string) => http(t.port('ws'), `/api/v1/retained?topic=${encodeURIComponent(topic)}`, { method: 'DELETE', headers: auth });
 
   before(async () => {
-    t = await startTestServer({ httpAdminToken: TOKEN, maxTopicLevels: '5', sysIntervalSec: '0' });
+    t = await startTestServer({ httpAdminToken: TOKEN, maxTopicLevels: '5', mqttMessageMaxLength: '8192', sysIntervalSec: '0' });
   });
   after(() => t.close());
 
@@ -92,6 +92,19 @@ describe('admin API: the topic rules of an MQTT PUBLISH', () => {
     assert.equal(r.json().rule, 'maxTopicLevels');
     assert.equal((await del(deep)).json().rule, 'maxTopicLevels');
     assert.equal(t.server.broker.retained.get(deep), undefined);
+  });
+
+  it('applies mqttMessageMaxLength: MQTT closes with DISCONNECT 0x95 [MQTT-3.2.2-15]; the admin API answers 400 rule mqttMessageMaxLength', async () => {
+    const payload = 'p'.repeat(9000);
+    const { client } = await WireClient.connect(t.port(), { clientId: 'big-publish' }, 5);
+    client.send({ cmd: 'publish', topic: 'big/one', payload: Buffer.from(payload), qos: 1, messageId: 3 });
+    const answer = await client.nextOrClose(5000);
+    assert.ok(answer === undefined || (answer.cmd === 'disconnect' && answer.reasonCode === 0x95), 'MQTT refuses the packet');
+    client.end();
+    const r = await publish({ topic: 'big/one', payload, qos: 1 });
+    assert.equal(r.status, 400);
+    assert.equal(r.json().rule, 'mqttMessageMaxLength');
+    assert.equal((await publish({ topic: 'big/one', payload: payload.slice(0, 8000), qos: 1 })).status, 200, 'one that fits is published');
   });
 
   it('still deletes what is legitimately retained: published over MQTT or the admin API, long or non-ASCII topics', async () => {
