@@ -192,6 +192,68 @@ describe('before admission: sockets count from accept', () => {
     });
   });
 
+  describe('the reported case: 300 silent sockets, limits 10 / 5 / 2 s', () => {
+    let t: TestServer;
+    before(async () => {
+      t = await startTestServer(serverFlags(certs, { maxConnections: '10', maxConnectionsPerAddress: '5', connectTimeoutSec: '2' }));
+    });
+    after(() => t.close());
+
+    it('closes every one of them (refused at accept or timed out) while a healthy client keeps being served', async () => {
+      const healthy = await connectClient(t.url('mqtt'), { clientId: 'healthy-300' }, 10_000);
+      await healthy.subscribeAsync('h/#', { qos: 1 });
+      const ports = [t.port('mqtt+ssl'), t.port('ws'), t.port('ws+ssl')];
+      const silent: Socket[] = [];
+      try {
+        // From six addresses, in parallel batches of 30.
+        for (let batch = 0; batch < 10; batch++) {
+          const opening: Array<Promise<Socket | undefined>> = [];
+          for (let i = 0; i < 30; i++) {
+            const n = batch * 30 + i;
+            opening.push(idleSocket(ports[n % 3], `127.0.0.${10 + (n % 6)}`).catch(() => undefined));
+          }
+          for (const s of await Promise.all(opening)) if (s) silent.push(s);
+        }
+        assert.ok(t.server.admitted() <= 10, `never more than maxConnections places (${t.server.admitted()})`);
+        await healthyRoundTrip(healthy, 'h/during');
+        const closed = await Promise.all(silent.map((s) => closedWithin(s, 30_000)));
+        assert.equal(closed.filter((c) => !c).length, 0, 'every silent socket was closed by the broker');
+        const { limits } = t.server.broker.stats;
+        assert.ok(limits.connectTimeout >= 9, `the admitted ones timed out (${limits.connectTimeout})`);
+        await waitUntil(() => limits.maxConnections + limits.maxConnectionsPerAddress + limits.connectTimeout >= silent.length, 'each one to be counted', 10_000);
+        await waitUntil(() => t.server.admitted() === 1, 'only the healthy client to hold a place', 10_000);
+        await healthyRoundTrip(healthy, 'h/after');
+      } finally {
+        for (const s of silent) s.destroy();
+        await endClient(healthy, true);
+      }
+    });
+  });
+
+  describe('behind a trusted proxy (webSocketTrustForwardedFor)', () => {
+    let t: TestServer;
+    before(async () => {
+      t = await startTestServer(serverFlags(certs, { maxConnectionsPerAddress: '1', webSocketTrustForwardedFor: 'true', connectTimeoutSec: '60' }));
+    });
+    after(() => t.close());
+
+    it('counts the socket in the total at accept, and under the forwarded client address once the upgrade names it', async () => {
+      // Every socket comes from the proxy's address (127.0.0.1): at accept only the total counts.
+      const silent = [await idleSocket(t.port('ws')), await idleSocket(t.port('ws'))];
+      await waitUntil(() => t.server.admitted() === 2, 'both counted in the total');
+      const via = (address: string, clientId: string) =>
+        connectClient(t.url('ws'), { clientId, protocolVersion: 5, wsOptions: { headers: { 'X-Forwarded-For': address } } }, 10_000);
+      const a = await via('203.0.113.1', 'fwd-a');
+      const b = await via('203.0.113.2', 'fwd-b');
+      // A second connection from one forwarded address: the per-address limit, told with CONNACK 0x97.
+      await assert.rejects(via('203.0.113.1', 'fwd-a2'), (err: Error & { code?: number }) => err.code === 0x97);
+      assert.equal(t.server.broker.stats.limits.maxConnectionsPerAddress, 1);
+      for (const s of silent) s.destroy();
+      await Promise.all([endClient(a), endClient(b)]);
+      await waitUntil(() => t.server.admitted() === 0, 'every place given back', 10_000);
+    });
+  });
+
   describe('no leak', () => {
     let t: TestServer;
     before(async () => {
