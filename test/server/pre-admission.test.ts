@@ -91,6 +91,16 @@ describe('before admission: sockets count from accept', () => {
   });
   after(() => certs.cleanup());
 
+  /** A server with these limits for the enclosing describe. */
+  function serverFor(extra: Record<string, string>): () => TestServer {
+    let t: TestServer | undefined;
+    before(async () => {
+      t = await startTestServer(serverFlags(certs, extra));
+    });
+    after(() => t?.close());
+    return () => t!;
+  }
+
   describe('limits', () => {
     let t: TestServer;
     let healthy: MqttClient;
@@ -161,13 +171,10 @@ describe('before admission: sockets count from accept', () => {
   });
 
   describe('connectTimeoutSec', () => {
-    let t: TestServer;
-    before(async () => {
-      t = await startTestServer(serverFlags(certs, { maxConnections: '6', connectTimeoutSec: '1' }));
-    });
-    after(() => t.close());
+    const server = serverFor({ maxConnections: '6', connectTimeoutSec: '1' });
 
     it('closes sockets that never finish the TLS handshake or send the upgrade, counts them, and frees their places', async () => {
+      const t = server();
       const healthy = await connectClient(t.url('ws+ssl'), clientOptions(certs, { clientId: 'healthy-timeout', keepalive: 0 }), 10_000);
       await healthy.subscribeAsync('h/#', { qos: 1 });
       const before = t.server.broker.stats.limits.connectTimeout;
@@ -193,13 +200,10 @@ describe('before admission: sockets count from accept', () => {
   });
 
   describe('the reported case: 300 silent sockets, limits 10 / 5 / 2 s', () => {
-    let t: TestServer;
-    before(async () => {
-      t = await startTestServer(serverFlags(certs, { maxConnections: '10', maxConnectionsPerAddress: '5', connectTimeoutSec: '2' }));
-    });
-    after(() => t.close());
+    const server = serverFor({ maxConnections: '10', maxConnectionsPerAddress: '5', connectTimeoutSec: '2' });
 
     it('closes every one of them (refused at accept or timed out) while a healthy client keeps being served', async () => {
+      const t = server();
       const healthy = await connectClient(t.url('mqtt'), { clientId: 'healthy-300' }, 10_000);
       await healthy.subscribeAsync('h/#', { qos: 1 });
       const ports = [t.port('mqtt+ssl'), t.port('ws'), t.port('ws+ssl')];
@@ -231,13 +235,10 @@ describe('before admission: sockets count from accept', () => {
   });
 
   describe('behind a trusted proxy (webSocketTrustForwardedFor)', () => {
-    let t: TestServer;
-    before(async () => {
-      t = await startTestServer(serverFlags(certs, { maxConnectionsPerAddress: '1', webSocketTrustForwardedFor: 'true', connectTimeoutSec: '60' }));
-    });
-    after(() => t.close());
+    const server = serverFor({ maxConnectionsPerAddress: '1', webSocketTrustForwardedFor: 'true', connectTimeoutSec: '60' });
 
     it('counts the socket in the total at accept, and under the forwarded client address once the upgrade names it', async () => {
+      const t = server();
       // Every socket comes from the proxy's address (127.0.0.1): at accept only the total counts.
       const silent = [await idleSocket(t.port('ws')), await idleSocket(t.port('ws'))];
       await waitUntil(() => t.server.admitted() === 2, 'both counted in the total');
@@ -255,13 +256,10 @@ describe('before admission: sockets count from accept', () => {
   });
 
   describe('no leak', () => {
-    let t: TestServer;
-    before(async () => {
-      t = await startTestServer(serverFlags(certs, { maxConnections: '4', maxConnectionsPerAddress: '2', connectTimeoutSec: '1' }));
-    });
-    after(() => t.close());
+    const server = serverFor({ maxConnections: '4', maxConnectionsPerAddress: '2', connectTimeoutSec: '1' });
 
     it('after many failed handshakes, refused upgrades, timeouts and normal closes, the limits admit exactly as many clients as before', async () => {
+      const t = server();
       const tls = t.port('mqtt+ssl');
       const ws = t.port('ws');
       for (let i = 0; i < 15; i++) {
