@@ -27,6 +27,7 @@ import type { ClusterLink, ClusterSide, SessionTransfer } from './cluster-link.j
 import { exportSession, importSession as rebuildSession } from './session-transfer.js';
 import type { MatchScope } from '../router/subscriptions.js';
 import { refusedHoldings } from './reauthorize.js';
+import { publishTopicRefusal } from '../channel/topic-rules.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -91,10 +92,20 @@ export class Broker implements ChannelContext, ClusterSide {
     const started = Date.now();
     const snapshot = await options.store.open();
     const recovered = recover(snapshot, broker.now(), (s) => broker.adopt(s));
-    for (const m of snapshot.retained) broker.retained.set(m);
+    const unsendable: StoreOp[] = [];
+    for (const m of snapshot.retained) {
+      // Stored before its topic was checked (an older version's admin API): it could never be sent,
+      // and every new subscriber to a matching filter would be disconnected by it.
+      if (publishTopicRefusal(m.topic)) unsendable.push({ op: 'retained.delete', topic: m.topic });
+      else broker.retained.set(m);
+    }
+    if (unsendable.length > 0) {
+      broker.log.warn({ count: unsendable.length }, 'retained messages whose topic no packet can carry were removed');
+      broker.persistLater(unsendable);
+    }
     broker.sweeper.start();
     broker.log.info(
-      { sessions: recovered.sessions, queued: recovered.entries, retained: snapshot.retained.length, ms: Date.now() - started },
+      { sessions: recovered.sessions, queued: recovered.entries, retained: broker.retained.size, retainedBytes: broker.retained.bytes, ms: Date.now() - started },
       'state recovered',
     );
     return broker;
@@ -486,8 +497,11 @@ export class Broker implements ChannelContext, ClusterSide {
       }
       return batch;
     }
-    if (!this.retained.get(message.topic) && this.retained.size >= this.options.maxRetainedMessages) {
-      this.stats.dropped('retainedLimit');
+    if (!this.admitsRetained(message)) {
+      // Refused as a replacement, the old value would be news that is no longer true: cleared.
+      if (this.retained.delete(message.topic) && !message.topic.startsWith('$SYS/')) {
+        (batch ??= new WriteBatch()).ops.push({ op: 'retained.delete', topic: message.topic });
+      }
       return batch;
     }
     const stored: StoredMessage = { ...message };
@@ -497,6 +511,20 @@ export class Broker implements ChannelContext, ClusterSide {
     if (message.topic.startsWith('$SYS/')) return batch;
     (batch ??= new WriteBatch()).ops.push({ op: 'retained.put', message: stored });
     return batch;
+  }
+
+  /**
+   * Whether the retained index may take `message` now (maxRetainedMessages, maxRetainedBytes);
+   * a refusal is counted. The one check for every way a retained message arrives: a publish, a
+   * cluster node's or another worker's copy. The broker's own $SYS values (a bounded set) always fit.
+   */
+  admitsRetained(message: StoredMessage): boolean {
+    if (message.publisherId === undefined && message.topic.startsWith('$SYS/')) return true;
+    const refused = this.retained.refusal(message, { maxMessages: this.options.maxRetainedMessages, maxBytes: this.options.maxRetainedBytes });
+    if (refused === undefined) return true;
+    this.stats.dropped('retainedLimit');
+    this.stats.limitHit(refused);
+    return false;
   }
 
   /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */

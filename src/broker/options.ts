@@ -20,6 +20,8 @@ export interface BrokerOptions {
   maxKeepAlive: number;
   /** Most retained messages kept; a new topic beyond it is refused. */
   maxRetainedMessages: number;
+  /** Most bytes of retained messages kept (topic + payload + properties); growth beyond it is refused; 0 = no limit. */
+  maxRetainedBytes: number;
   /** Longest topic name or filter accepted, in characters. */
   maxTopicLength: number;
   /** Most levels in a topic name or filter. */
@@ -52,6 +54,7 @@ export const defaultBrokerLimits = {
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   maxRetainedMessages: 1_000_000,
+  maxRetainedBytes: 256 * 1024 * 1024,
   maxTopicLength: 65_535,
   maxTopicLevels: 128,
   maxSubscriptionsPerClient: 1000,

@@ -39,7 +39,11 @@ export type LimitReason =
   /** maxUserProperties / maxUserPropertyBytes: a packet with too many or too large User Properties (0x97). */
   | 'maxUserProperties'
   /** maxClientMemory: a connection holding more than its memory budget (DISCONNECT 0x97). */
-  | 'maxClientMemory';
+  | 'maxClientMemory'
+  /** maxRetainedMessages: a retained message on a new topic not kept (also a `retainedLimit` drop). */
+  | 'maxRetainedMessages'
+  /** maxRetainedBytes: a retained message not kept because the store would grow past its bytes. */
+  | 'maxRetainedBytes';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -82,6 +86,8 @@ export class BrokerStats {
     topicAliasMaximum: 0,
     maxUserProperties: 0,
     maxClientMemory: 0,
+    maxRetainedMessages: 0,
+    maxRetainedBytes: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;

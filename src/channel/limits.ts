@@ -2,15 +2,11 @@
 // names), User Properties per packet, and the bytes a decoded packet holds while it waits.
 import type { ChannelLimits } from './context.js';
 import type { Packet, UserProperty } from '../protocol/packets.js';
+import { topicLimitBroken } from './topic-rules.js';
 
 /** True when the topic name or filter is within the configured length and depth. */
 export function withinTopicLimits(topic: string, limits: ChannelLimits): boolean {
-  if (topic.length > limits.maxTopicLength) return false;
-  let levels = 1;
-  for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) {
-    if (++levels > limits.maxTopicLevels) return false;
-  }
-  return true;
+  return topicLimitBroken(topic, limits) === undefined;
 }
 
 /**

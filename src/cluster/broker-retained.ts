@@ -13,11 +13,8 @@ export function brokerRetained(broker: Broker): LocalRetained {
     list: () => [...broker.retained.all()],
     get: (topic) => broker.retained.get(topic),
     set: (message: StoredMessage) => {
-      // The same limit as a publish: a new topic beyond it is refused [broker.retain].
-      if (!broker.retained.get(message.topic) && broker.retained.size >= broker.options.maxRetainedMessages) {
-        broker.stats.dropped('retainedLimit');
-        return;
-      }
+      // The same budgets as a publish (count and bytes), through the same check.
+      if (!broker.admitsRetained(message)) return;
       const stored: StoredMessage = { ...message };
       delete stored.publisherId;
       broker.retained.set(stored);

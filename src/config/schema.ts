@@ -120,7 +120,7 @@ export const schema = {
   mqttMessageMaxLength: def({ kind: 'size', default: MiB, group: 'MQTT', min: 64, max: MQTT_MAX_PACKET_SIZE, doc: 'Largest MQTT packet accepted from a client, bytes (advertised as Maximum Packet Size in MQTT 5).' }),
   mqttMaxKeepAliveSec: def({ kind: 'duration', default: 0, group: 'MQTT', min: 0, max: 65535, doc: 'Largest keep-alive granted to a client, seconds (MQTT 5 Server Keep Alive); 0 = whatever the client asks.' }),
   mqttResponseInformation: def({ kind: 'string', default: '', group: 'MQTT', doc: 'Response Information sent in CONNACK to MQTT 5 clients that ask for it (request/response topic root); %c is replaced by the client id; empty = none.' }),
-  connectTimeoutSec: def({ kind: 'duration', default: 10, group: 'MQTT', min: 1, doc: 'Seconds a new connection has to send CONNECT (and finish authenticating) before it is closed.' }),
+  connectTimeoutSec: def({ kind: 'duration', default: 10, group: 'MQTT', min: 1, doc: 'Seconds a new connection has, from accept, to finish any TLS handshake or WebSocket upgrade, send CONNECT and finish authenticating before it is closed.' }),
   maxInflightMessages: def({ kind: 'int', default: 100, group: 'MQTT', min: 1, max: 65535, doc: 'QoS 1/2 messages in flight towards one client (further capped by its Receive Maximum).' }),
   // 32, not the protocol's 65,535: each exchange open towards us holds state (a QoS 2 id, a message
   // waiting for the store), and brokers people trust grant 10 to 32; clients queue the rest themselves.
@@ -130,8 +130,8 @@ export const schema = {
   maxUserProperties: def({ kind: 'int', default: 32, group: 'MQTT', min: 0, max: 65535, doc: 'Most User Properties in one packet from a client (a CONNECT\'s will counted with it); more: CONNACK or DISCONNECT 0x97.' }),
   maxUserPropertyBytes: def({ kind: 'size', default: 8 * KiB, group: 'MQTT', min: 0, max: MQTT_MAX_PACKET_SIZE, doc: 'Most bytes of User Property names and values in one packet from a client; more: CONNACK or DISCONNECT 0x97.' }),
   maxClientMemory: def({ kind: 'size', default: 8 * MiB, group: 'MQTT', min: 64 * KiB, doc: 'Memory budget of one connection, bytes: its topic aliases (both ways), a partly received packet and packets read while an earlier one waits for the store; over it: DISCONNECT 0x97. At least twice mqttMessageMaxLength. (Queued and in-flight messages are bounded by maxQueuedBytes and maxInflightMessages.)' }),
-  maxConnections: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most client connections at once over all listeners; 0 = no limit.' }),
-  maxConnectionsPerAddress: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most connections at once from one client address; 0 = no limit.' }),
+  maxConnections: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most client connections at once over all listeners, counted from accept (a socket in its TLS handshake or WebSocket upgrade counts); 0 = no limit.' }),
+  maxConnectionsPerAddress: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'Most connections at once from one client address, counted from accept like maxConnections; 0 = no limit.' }),
   maxTopicLength: def({ kind: 'int', default: 65_535, group: 'MQTT', min: 1, max: 65_535, doc: 'Longest topic name or filter accepted, in characters.' }),
   maxTopicLevels: def({ kind: 'int', default: 128, group: 'MQTT', min: 1, doc: 'Most levels (parts between /) in a topic name or filter.' }),
   maxSubscriptionsPerClient: def({ kind: 'int', default: 1000, group: 'MQTT', min: 0, doc: 'Most subscriptions one client session may hold; 0 = no limit (beyond it: SUBACK 0x97 / 0x80).' }),
@@ -163,6 +163,7 @@ export const schema = {
   maxQueuedBytes: def({ kind: 'size', default: 64 * MiB, group: 'Storage and queues', min: 0, doc: 'Payload bytes queued per offline or slow client.' }),
   queueOverflowPolicy: def({ kind: 'enum', default: 'dropOldest', group: 'Storage and queues', values: ['dropOldest', 'refuseNewest'], doc: 'When a client queue is full: drop its oldest message, or refuse the new one (counted as drops with reason queueFull or queueRefused).' }),
   maxRetainedMessages: def({ kind: 'int', default: 1_000_000, group: 'Storage and queues', min: 0, doc: 'Most retained messages kept; retaining on a new topic beyond it is refused.' }),
+  maxRetainedBytes: def({ kind: 'size', default: 256 * MiB, group: 'Storage and queues', min: 0, doc: 'Most bytes of retained messages kept, counted as topic + payload + properties of each; a retained message that would grow the total beyond it is not kept (replacing one with a smaller one and clearing one always work); 0 = no limit. Each worker (workers=N) and cluster node holds its own copy within it.' }),
 
   // --- Operations
   sysIntervalSec: def({ kind: 'duration', default: 10, group: 'Operations', min: 0, doc: 'Seconds between $SYS/# statistics publications; 0 = off.' }),

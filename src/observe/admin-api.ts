@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import { validateTopicFilter } from '../protocol/topic.js';
 import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
-import { messageFromRequest, messageJson } from './admin-json.js';
+import { messageFromRequest, messageJson, topicName } from './admin-json.js';
 import { protocolName, type AdminSource, type AdminUserCheck, type ClientView, type LogView } from './ports.js';
 import { packageVersion } from './package-info.js';
 
@@ -224,8 +224,11 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     if (rest === '/retained') {
       if (get) return sendJson(req, res, 200, retained(query));
       if (method !== 'DELETE') return allow('GET, HEAD, DELETE');
-      const topic = query.get('topic');
-      if (topic === null || topic === '') throw new HttpError(400, 'DELETE needs ?topic=');
+      const given = query.get('topic');
+      if (given === null) throw new HttpError(400, 'DELETE needs ?topic=');
+      // Clearing is a publish (below): the same rules as any publish, so what MQTT could not have
+      // retained is refused here too, with the rule it breaks.
+      const topic = topicName(given, 'topic', source.options);
       if (!source.retained.get(topic)) throw new HttpError(404, 'no retained message on that topic');
       // An empty retained message clears the topic [MQTT-3.3.1-10]; it is stored durably and, as for
       // any client doing the same, delivered to current subscribers.
@@ -236,7 +239,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     if (rest === '/publish') {
       if (method !== 'POST') return allow('POST');
       const body = await readJson(req, maxBody);
-      const message = messageFromRequest(body, source.ids.next(), source.now());
+      const message = messageFromRequest(body, source.ids.next(), source.now(), source.options);
       const matched = await publish(message);
       log?.info({ topic: message.topic, qos: message.qos, retain: message.retain, admin: who, remote: req.socket.remoteAddress }, 'message published by the admin API');
       return sendJson(req, res, 200, { id: message.id, matched });

@@ -2,7 +2,8 @@
 // bad request is answered with what is wrong rather than reaching the broker).
 import type { QoS } from '../protocol/constants.js';
 import type { Properties, UserProperty } from '../protocol/packets.js';
-import { validateTopicName } from '../protocol/topic.js';
+import { publishTopicRefusal, type TopicLimits } from '../channel/topic-rules.js';
+import { encode } from '../protocol/codec.js';
 import type { StoredMessage } from '../store/ports.js';
 import { HttpError } from './http-util.js';
 
@@ -76,14 +77,14 @@ function decodePayload(text: string, encoding: unknown): Buffer {
   }
 }
 
-function topicName(value: unknown, field: string): string {
+/**
+ * A topic name checked exactly as a PUBLISH's is (channel/topic-rules.ts), with the configured
+ * limits when given (a Response Topic has none); a broken rule is a 400 naming it.
+ */
+export function topicName(value: unknown, field: string, limits?: TopicLimits): string {
   if (typeof value !== 'string') throw bad(`${field} must be a string`);
-  try {
-    validateTopicName(value);
-  } catch (err) {
-    throw bad(`${field}: ${(err as Error).message}`);
-  }
-  if (value.includes('\u0000')) throw bad(`${field} must not contain U+0000 [MQTT-1.5.4-2]`);
+  const refused = publishTopicRefusal(value, limits);
+  if (refused) throw new HttpError(400, `${field}: ${refused.message}`, {}, { rule: refused.rule });
   return value;
 }
 
@@ -137,9 +138,12 @@ function properties(value: unknown, now: number): { properties?: Properties; exp
 }
 
 /** Builds the message of a POST /api/v1/publish body; throws HttpError 400 on any invalid field. */
-export function messageFromRequest(body: unknown, id: string, now: number): StoredMessage {
+/** What an admin publish meets: the topic limits and the largest packet a client may send. */
+export type PublishLimits = TopicLimits & { readonly maxPacketSize: number };
+
+export function messageFromRequest(body: unknown, id: string, now: number, limits: PublishLimits): StoredMessage {
   if (!isObject(body)) throw bad('body must be a JSON object');
-  const topic = topicName(body.topic, 'topic');
+  const topic = topicName(body.topic, 'topic', limits);
   // The $SYS tree belongs to the broker: an operator's message there would be overwritten or mislead.
   if (topic === '$SYS' || topic.startsWith('$SYS/')) throw bad('topic: $SYS topics are published by the broker only');
   const payloadValue = body.payload ?? '';
@@ -156,5 +160,10 @@ export function messageFromRequest(body: unknown, id: string, now: number): Stor
   const m: StoredMessage = { id, topic, payload, qos: qos as QoS, retain, createdAt: now };
   if (props) m.properties = props;
   if (expiresAt !== undefined) m.expiresAt = expiresAt;
+  // No bigger than a client could publish (mqttMessageMaxLength), measured as the MQTT 5 PUBLISH.
+  const size = encode({ type: 'publish', topic, payload, qos: m.qos, retain, dup: false, ...(m.qos > 0 ? { packetId: 1 } : {}), ...(props ? { properties: props } : {}) }, 5).length;
+  if (size > limits.maxPacketSize) {
+    throw new HttpError(400, `message is a ${size}-byte PUBLISH; clients may send at most ${limits.maxPacketSize} (mqttMessageMaxLength)`, {}, { rule: 'mqttMessageMaxLength' });
+  }
   return m;
 }

@@ -16,6 +16,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields for the JSON answer (e.g. the `rule` a request broke). */
+    readonly detail?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -50,7 +52,7 @@ export function sendJson(req: Req, res: Res, status: number, value: unknown, hea
 }
 
 export function sendError(req: Req, res: Res, err: unknown): void {
-  if (err instanceof HttpError) return sendJson(req, res, err.status, { error: err.message }, err.headers);
+  if (err instanceof HttpError) return sendJson(req, res, err.status, { error: err.message, ...err.detail }, err.headers);
   sendJson(req, res, 500, { error: 'internal error' });
 }
 

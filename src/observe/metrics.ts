@@ -116,6 +116,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   gauge('queued_messages', 'QoS 1/2 deliveries waiting for room in an in-flight window, all sessions.', () => sessions().queued);
   gauge('inflight_messages', 'QoS 1/2 deliveries sent and not yet acknowledged, all sessions.', () => sessions().inflight);
   gauge('retained_messages', 'Retained messages held.', () => source.retained.size);
+  gauge('retained_bytes', 'Bytes of retained messages held (topic + payload + properties), against maxRetainedBytes.', () => source.retained.bytes);
 
   mirrored('connections_accepted_total', 'Connections that completed CONNECT.', (s) => s.connectionsTotal);
   mirrored('messages_received_total', 'MQTT packets received from clients.', (s) => s.messagesReceived);

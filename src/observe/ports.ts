@@ -4,6 +4,7 @@
 // it be tested with plain objects and keeps it out of the broker's dependency graph.
 import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import type { ListenerInfo } from '../transport/transport.js';
+import type { TopicLimits } from '../channel/topic-rules.js';
 
 /** The counters of src/broker/stats.ts that observation reads. All are totals since start. */
 export interface StatsView {
@@ -48,6 +49,8 @@ export interface SessionView {
 
 /** The retained messages (src/router/retained.ts RetainedIndex). */
 export interface RetainedView {
+  /** Bytes held, counted against maxRetainedBytes (topic + payload + properties). */
+  readonly bytes: number;
   readonly size: number;
   get(topic: string): StoredMessage | undefined;
   /** Unexpired retained messages matching a topic filter. */
@@ -116,7 +119,11 @@ export interface ConnectionsView {
 }
 
 /** The admin API reads and acts on both. */
-export type AdminSource = BrokerView & ConnectionsView;
+export type AdminSource = BrokerView &
+  ConnectionsView & {
+    /** The limits a PUBLISH meets, which the admin API's publish and delete meet too. */
+    readonly options: TopicLimits & { readonly maxPacketSize: number };
+  };
 
 /** /metrics reads the broker and, for connections by listener and protocol, the connections. */
 export type MetricsSource = Omit<BrokerView, 'publish' | 'ids'> & Partial<Pick<ConnectionsView, 'connectedClients'>>;

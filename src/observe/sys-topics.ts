@@ -99,6 +99,9 @@ export class SysTree {
     v.set('bytes/sent', String(s.stats.bytesSent));
     v.set('subscriptions/count', String(subscriptions));
     v.set('retained messages/count', String(s.retained.size));
+    v.set('retained messages/bytes', String(s.retained.bytes));
+    // Each configured limit's hits, as /metrics starling_limit_hits_total{limit} has them.
+    for (const [limit, n] of Object.entries(s.stats.limits ?? {})) v.set(`limits/${limit}`, String(n));
     v.set('heap/current', String(heap));
     v.set('heap/maximum', String(this.maxHeap));
     if (s.cluster) {

@@ -1,15 +1,51 @@
 // Retained messages: the last retained message per topic, found by subscription filter.
 import type { StoredMessage } from '../store/ports.js';
 import { TopicTrie } from '../topics/trie.js';
+import { propertiesSize } from '../protocol/properties.js';
+
+/** The budgets of the retained store (maxRetainedMessages, maxRetainedBytes; bytes 0 = no limit). */
+export interface RetainedLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export type RetainedLimit = 'maxRetainedMessages' | 'maxRetainedBytes';
+
+/**
+ * What one retained message costs against maxRetainedBytes: its topic (UTF-8), payload and
+ * properties as a PUBLISH would carry them. Counted the same way on every node and after restart.
+ */
+export function retainedBytes(m: StoredMessage): number {
+  return Buffer.byteLength(m.topic, 'utf8') + m.payload.length + propertiesSize(m.properties, 'publish');
+}
 
 export class RetainedIndex {
   private readonly trie = new TopicTrie<StoredMessage>();
   private readonly byTopic = new Map<string, StoredMessage>();
+  private total = 0;
   /** Where the last sweepExpired stopped. */
   private cursor?: IterableIterator<[string, StoredMessage]>;
 
   get size(): number {
     return this.byTopic.size;
+  }
+
+  /** Bytes held, as retainedBytes counts them. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /**
+   * The limit that refuses retaining `message` now, or undefined. A new topic counts against
+   * maxMessages; only growth counts against maxBytes, so replacing a topic's message with one no
+   * larger always fits (and clearing one is not a store at all).
+   */
+  refusal(message: StoredMessage, limits: RetainedLimits): RetainedLimit | undefined {
+    const old = this.byTopic.get(message.topic);
+    if (!old && this.byTopic.size >= limits.maxMessages) return 'maxRetainedMessages';
+    if (limits.maxBytes <= 0) return undefined;
+    const growth = retainedBytes(message) - (old ? retainedBytes(old) : 0);
+    return growth > 0 && this.total + growth > limits.maxBytes ? 'maxRetainedBytes' : undefined;
   }
 
   get(topic: string): StoredMessage | undefined {
@@ -21,6 +57,7 @@ export class RetainedIndex {
     this.delete(message.topic);
     this.byTopic.set(message.topic, message);
     this.trie.add(message.topic, message);
+    this.total += retainedBytes(message);
   }
 
   delete(topic: string): boolean {
@@ -28,6 +65,7 @@ export class RetainedIndex {
     if (!old) return false;
     this.byTopic.delete(topic);
     this.trie.remove(topic, old);
+    this.total -= retainedBytes(old);
     return true;
   }
 

@@ -1,5 +1,17 @@
 // Admission: how many connections the broker takes in total and from one address, so a flood
-// from one source cannot use up the descriptors everyone else needs.
+// from one source cannot use up the descriptors everyone else needs. A place is taken when the
+// socket is accepted — before a TLS handshake or a WebSocket upgrade, which are as cheap to start
+// and leave hanging as a plain TCP connection — and given back once, whichever way it ends.
+import type { Socket } from 'node:net';
+import type { AdmissionGate, AdmissionTicket, GateOptions, ListenerInfo, Transport } from '../transport/transport.js';
+import type { ConnectionLimit } from './refusal.js';
+
+/** One connection's place. `release` may be called from every path that ends it: only the first counts. */
+export interface Place {
+  /** Counts the place under the client's address once it is known (behind a proxy); the limit that refuses it, if any. */
+  locate(address: string): ConnectionLimit | undefined;
+  release(): void;
+}
 
 export class Admission {
   private total = 0;
@@ -11,22 +23,172 @@ export class Admission {
   ) {}
 
   /**
-   * Reserves a place for a connection from `address`. Returns the limit that refuses it (so the
-   * refusal is counted by cause), or undefined when it was admitted.
+   * Takes a place for a connection, counted under `address` too when it is known. Returns the
+   * limit that refuses it instead (so the refusal is counted by cause).
    */
-  refusal(address: string): 'maxConnections' | 'maxConnectionsPerAddress' | undefined {
+  enter(address: string | undefined): Place | ConnectionLimit {
     if (this.maxTotal > 0 && this.total >= this.maxTotal) return 'maxConnections';
-    const n = this.byAddress.get(address) ?? 0;
-    if (this.maxPerAddress > 0 && n >= this.maxPerAddress) return 'maxConnectionsPerAddress';
+    if (address !== undefined && this.full(address)) return 'maxConnectionsPerAddress';
     this.total++;
-    this.byAddress.set(address, n + 1);
-    return undefined;
+    if (address !== undefined) this.add(address, 1);
+    let counted = address;
+    let held = true;
+    return {
+      locate: (client) => {
+        if (!held || counted !== undefined) return undefined;
+        if (this.full(client)) return 'maxConnectionsPerAddress';
+        this.add(client, 1);
+        counted = client;
+        return undefined;
+      },
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.total--;
+        if (counted !== undefined) this.add(counted, -1);
+      },
+    };
   }
 
-  release(address: string): void {
-    this.total--;
-    const n = (this.byAddress.get(address) ?? 1) - 1;
+  /** Places held now: sockets in a handshake or upgrade, and connections. */
+  get open(): number {
+    return this.total;
+  }
+
+  private full(address: string): boolean {
+    return this.maxPerAddress > 0 && (this.byAddress.get(address) ?? 0) >= this.maxPerAddress;
+  }
+
+  private add(address: string, delta: number): void {
+    const n = (this.byAddress.get(address) ?? 0) + delta;
     if (n <= 0) this.byAddress.delete(address);
     else this.byAddress.set(address, n);
+  }
+}
+
+/** Sockets over a limit let in at once to show they are plain HTTP, and how long each may take. */
+export const HTTP_GRACE_AT_ONCE = 16;
+export const HTTP_GRACE_MS = 1000;
+
+export interface GateEvents {
+  refused(limit: ConnectionLimit, socket: Socket, listener: ListenerInfo): void;
+  timedOut(socket: Socket, listener: ListenerInfo): void;
+}
+
+/**
+ * A socket's place from accept until the MQTT connection on it takes over (claim), it shows it is
+ * plain HTTP (leave) or it closes. A socket over a limit on a WebSocket port holds no place: it has
+ * a moment to show it is HTTP, and is counted as refused unless it does.
+ */
+export class GateTicket implements AdmissionTicket {
+  readonly acceptedAt = Date.now();
+  private timer?: NodeJS.Timeout;
+  private done = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly listener: ListenerInfo,
+    private readonly place: Place | undefined,
+    readonly refused: ConnectionLimit | undefined,
+    timeoutMs: number,
+    private readonly events: GateEvents,
+    private readonly settled: (t: GateTicket) => void,
+  ) {
+    // connectTimeoutSec covers the handshake and the upgrade: the clock starts at accept.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!refused) events.timedOut(socket, listener);
+      socket.destroy();
+    }, timeoutMs);
+    this.timer.unref();
+    socket.once('close', () => this.end(false));
+  }
+
+  leave(): void {
+    this.end(true);
+  }
+
+  /** The socket became an MQTT connection: its own timer and close take over from here. */
+  claim(): Place | ConnectionLimit {
+    if (this.refused || !this.place) return this.refused ?? 'maxConnections';
+    this.stop();
+    return this.place;
+  }
+
+  private end(http: boolean): void {
+    this.stop();
+    this.place?.release();
+    if (this.done) return;
+    this.done = true;
+    if (this.refused && !http) this.events.refused(this.refused, this.socket, this.listener);
+  }
+
+  private stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.settled(this);
+  }
+}
+
+/** The server's AdmissionGate: each TLS or WebSocket socket is counted and timed from accept. */
+export class SocketGate implements AdmissionGate {
+  /** Sockets accepted and not yet an MQTT connection, HTTP or closed. */
+  private readonly pending = new Set<GateTicket>();
+  private graced = 0;
+
+  constructor(
+    private readonly admission: Admission,
+    private readonly timeoutMs: number,
+    private readonly events: GateEvents,
+  ) {}
+
+  enter(socket: Socket, listener: ListenerInfo, opts: GateOptions): GateTicket | undefined {
+    const place = this.admission.enter(opts.byAddress ? (socket.remoteAddress ?? '') : undefined);
+    if (typeof place !== 'string') return this.track(new GateTicket(socket, listener, place, undefined, this.timeoutMs, this.events, (t) => this.untrack(t)));
+    // No CONNACK can be sent before a handshake: over the limit, the socket is closed at once —
+    // except that an operator's /metrics or console request on a WebSocket port, which cannot be
+    // told from an MQTT client yet, gets a short, bounded moment to show it is plain HTTP.
+    if (!opts.http || this.graced >= HTTP_GRACE_AT_ONCE) {
+      this.events.refused(place, socket, listener);
+      socket.destroy();
+      return undefined;
+    }
+    this.graced++;
+    return this.track(new GateTicket(socket, listener, undefined, place, HTTP_GRACE_MS, this.events, (t) => this.untrack(t)));
+  }
+
+  private track(t: GateTicket): GateTicket {
+    this.pending.add(t);
+    return t;
+  }
+
+  private untrack(t: GateTicket): void {
+    if (this.pending.delete(t) && t.refused) this.graced--;
+  }
+
+  /**
+   * The place a transport's MQTT connection holds, and since when (its connect timeout counts from
+   * there): its socket's since accept, claimed now, or for a transport that came without a ticket
+   * (plain TCP, where accept and transport are one moment), one taken now.
+   */
+  admit(t: Transport): { place: Place; since: number } | ConnectionLimit {
+    const ticket = t.admission instanceof GateTicket ? t.admission : undefined;
+    if (!ticket) {
+      const place = this.admission.enter(t.remoteAddress);
+      return typeof place === 'string' ? place : { place, since: Date.now() };
+    }
+    const place = ticket.claim();
+    if (typeof place === 'string') return place;
+    // Behind a trusted proxy the client's own address is known only now (the socket's close still
+    // gives the place back when this refuses).
+    return place.locate(t.remoteAddress) ?? { place, since: ticket.acceptedAt };
+  }
+
+  /** Server shutdown: sockets still in a handshake or upgrade are closed now. */
+  close(): void {
+    for (const t of [...this.pending]) {
+      t.leave();
+      t.socket.destroy();
+    }
   }
 }

@@ -15,7 +15,7 @@ import { ensureDevCertificates } from '../transport/dev-certs.js';
 import type { ListenerInfo, Transport } from '../transport/transport.js';
 import { Connection } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { Admission } from './admission.js';
+import { Admission, SocketGate } from './admission.js';
 import { Refusals, REFUSAL_DEADLINE_MS, REFUSALS_AT_ONCE } from './refusal.js';
 import { WriteFlusher } from './flusher.js';
 import { createSecurity } from '../auth/security.js';
@@ -43,6 +43,8 @@ export interface RunningServer {
   adminAnswer(op: 'clients' | 'subscriptions' | 'kick', clientId?: string): { rows?: unknown[]; kicked?: boolean };
   /** The cluster link, when `clusterNatsUrl` is set (members, counters). */
   readonly cluster?: NatsClusterLink;
+  /** Places held under maxConnections now: sockets from accept (handshakes, upgrades) and connections. */
+  admitted(): number;
   /** The failed-login slow-down (what it would make an address wait now), for tests and diagnostics. */
   readonly loginThrottle: FailureThrottle;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
     maxPacketSize: config.mqttMessageMaxLength,
     maxKeepAlive: config.mqttMaxKeepAliveSec,
     maxRetainedMessages: config.maxRetainedMessages,
+    maxRetainedBytes: config.maxRetainedBytes,
     maxTopicLength: config.maxTopicLength,
     maxTopicLevels: config.maxTopicLevels,
     maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
@@ -140,6 +143,7 @@ function brokerView(broker: Broker, cluster?: NatsClusterLink) {
     clients: broker.clients,
     sessions: broker.sessions,
     retained: broker.retained,
+    options: broker.options,
     ids: broker.ids,
     now: () => broker.now(),
     publish: (m: Parameters<Broker['publish']>[0]) => broker.publish(m),
@@ -251,13 +255,25 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   // well-behaved clients why, and a flood past them is destroyed at accept as before.
   const refusals = new Refusals({ maxPending: REFUSALS_AT_ONCE, deadlineMs: REFUSAL_DEADLINE_MS });
   const flusher = new WriteFlusher();
+  const connectTimeoutMs = config.connectTimeoutSec * 1000;
+  // TLS and WebSocket sockets take their place at accept, before the handshake or upgrade.
+  const gate = new SocketGate(admission, connectTimeoutMs, {
+    refused: (limit, socket, listener) => {
+      broker.stats.refused(limit);
+      log.warn({ remote: socket.remoteAddress, listener: listener.url, limit }, 'connection refused at accept: connection limit reached');
+    },
+    timedOut: (socket, listener) => {
+      broker.stats.limitHit('connectTimeout');
+      log.info({ remote: socket.remoteAddress, listener: listener.url }, 'handshake or upgrade not done in time; closing');
+    },
+  });
   const accept = (t: Transport): void => {
-    const refusedBy = admission.refusal(t.remoteAddress);
-    if (refusedBy) {
-      broker.stats.refused(refusedBy);
-      log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: refusedBy }, 'connection refused: connection limit reached');
+    const admitted = gate.admit(t);
+    if (typeof admitted === 'string') {
+      broker.stats.refused(admitted);
+      log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: admitted }, 'connection refused: connection limit reached');
       // Told why with a CONNACK (0x89 / 0x97, or 3 before MQTT 5), within a bounded budget.
-      refusals.refuse(t, refusedBy);
+      refusals.refuse(t, admitted);
       return;
     }
     const c = new Connection(
@@ -265,7 +281,8 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
       broker,
       {
         maxPacketSize: config.mqttMessageMaxLength,
-        connectTimeoutMs: config.connectTimeoutSec * 1000,
+        // What is left of it after the handshake or upgrade.
+        connectTimeoutMs: Math.max(0, connectTimeoutMs - (Date.now() - admitted.since)),
         maxPublishRate: config.maxPublishRate,
         maxBytesRate: config.maxPublishBytesRate,
         maxOutgoingBytes: config.maxOutgoingBytes,
@@ -274,7 +291,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         log,
       },
       (gone) => {
-        if (connections.delete(gone)) admission.release(t.remoteAddress);
+        if (connections.delete(gone)) admitted.place.release();
       },
     );
     connections.add(c);
@@ -301,7 +318,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   });
   try {
     for (const url of config.mqttListeners) {
-      open.push(await openListener(url, { config: tlsConfig, log, http, siblings: listenerInfos }, accept));
+      open.push(await openListener(url, { config: tlsConfig, log, http, siblings: listenerInfos, gate }, accept));
     }
   } catch (err) {
     await Promise.all(open.map((l) => l.close()));
@@ -324,12 +341,14 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     adminAnswer: (op, clientId) => localAdminAnswer(adminSource, op, clientId),
     cluster,
     loginThrottle: security.throttle,
+    admitted: () => admission.open,
     close: () =>
       (closing ??= (async () => {
         ready = false;
         sys.stop();
         await Promise.all(open.map((l) => l.close()));
         refusals.close();
+        gate.close();
         for (const c of [...connections]) {
           if (c.channel.version === 5 && c.channel.state === 'connected') {
             c.channel.send({ type: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown });

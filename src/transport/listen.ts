@@ -1,12 +1,12 @@
 // Shared listener plumbing: what openListener is given, binding with readable errors, and the
 // TLS-handshake errors that are really a client using the wrong scheme.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { parseListenerUrl } from '../config/listener-url.js';
-import type { ListenerInfo, PeerIdentity } from './transport.js';
+import type { AdmissionGate, AdmissionTicket, GateOptions, ListenerInfo, PeerIdentity } from './transport.js';
 import { adviceFor, spokenFromTlsError } from './mistakes.js';
 
 /** Gets the first go at a plain HTTP request on a ws/ws+ssl port; returns true when it answered. */
@@ -23,6 +23,8 @@ export interface ListenerOptions {
    * one; defaults to config.mqttListeners as written (ports 0 stay 0).
    */
   siblings?: () => readonly ListenerInfo[];
+  /** Counts and times sockets from accept (TLS and WebSocket listeners); absent in transport tests. */
+  gate?: AdmissionGate;
 }
 
 export interface OpenListener {
@@ -105,4 +107,41 @@ export function peerOf(socket: TLSSocket, pskIdentity?: string): PeerIdentity {
   }
   if (pskIdentity !== undefined) peer.pskIdentity = pskIdentity;
   return peer;
+}
+
+/** The gate's tickets of one listener's sockets, found again from the TLS socket or request on them. */
+export interface SocketTickets {
+  of(socket: Socket): AdmissionTicket | undefined;
+  /** The socket turned out to carry plain HTTP: its ticket is given back. */
+  leave(socket: Socket): void;
+}
+
+/**
+ * Hands every socket `server` accepts to the gate at once, before a TLS handshake or an HTTP
+ * request is read. A TLS socket is a different object from the TCP socket under it, so tickets are
+ * found by the connection's two ends, unique among the connections open at one time.
+ */
+export function gateSockets(server: Server, info: ListenerInfo, gate: AdmissionGate | undefined, opts: GateOptions): SocketTickets {
+  if (!gate) return { of: () => undefined, leave: () => {} };
+  const live = new Map<string, AdmissionTicket>();
+  const ends = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+  server.on('connection', (socket: Socket) => {
+    const ticket = gate.enter(socket, info, opts);
+    if (!ticket) return;
+    const key = ends(socket);
+    live.set(key, ticket);
+    socket.once('close', () => {
+      if (live.get(key) === ticket) live.delete(key);
+    });
+  });
+  return {
+    of: (socket) => live.get(ends(socket)),
+    leave: (socket) => {
+      const key = ends(socket);
+      const ticket = live.get(key);
+      if (!ticket) return;
+      live.delete(key);
+      ticket.leave();
+    },
+  };
 }

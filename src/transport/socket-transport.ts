@@ -1,11 +1,12 @@
 // A Transport over a TCP or TLS socket. Until the first bytes have been looked at it also guards
 // against the common mistakes (TLS or HTTP on an MQTT port); after that it is a thin pass-through.
 import type { Socket } from 'node:net';
-import type { ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
+import type { AdmissionTicket, ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
 import { classifyFirstBytes, type Spoken } from './mistakes.js';
 
 export interface SocketTransportOptions {
   peer?: PeerIdentity;
+  admission?: AdmissionTicket;
   /** Look for a TLS ClientHello in the first bytes (plain listeners only). */
   detectTls: boolean;
   /** Called once when the first bytes show the wrong protocol; the transport closes afterwards. */
@@ -20,6 +21,7 @@ export class SocketTransport implements Transport {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly peer?: PeerIdentity;
+  readonly admission?: AdmissionTicket;
   readonly kind: 'tcp' | 'tls';
   private readonly socket: Socket;
   private readonly opts: SocketTransportOptions;
@@ -37,6 +39,7 @@ export class SocketTransport implements Transport {
     this.kind = kind;
     this.opts = opts;
     this.peer = opts.peer;
+    this.admission = opts.admission;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.

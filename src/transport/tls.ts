@@ -2,7 +2,7 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, gateSockets, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { SocketTransport } from './socket-transport.js';
 import { adviceFor, httpRefusal } from './mistakes.js';
 import { certificateServerOptions, checkKeyPair, pskTable, readTlsFiles, secureContextOptions } from './tls-options.js';
@@ -48,6 +48,7 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
     accept(
       new SocketTransport(socket, info, 'tls', {
         peer: peerOf(socket, identityOf.get(socket)),
+        admission: tickets.of(socket),
         detectTls: false,
         onMistake: (spoken, t) => {
           const advice = adviceFor(info, spoken, siblingsOf(opts), config.webSocketPath);
@@ -58,6 +59,8 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
     );
   });
   server.on('tlsClientError', onTlsClientError(info, opts));
+  // Counted and timed from accept: a socket that never finishes its handshake holds a place too.
+  const tickets = gateSockets(server, info, opts.gate, { byAddress: true, http: false });
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);

@@ -1,5 +1,6 @@
 // The transport port: what a connection needs from a byte stream, whatever carries it
 // (TCP, TLS, WebSocket, secure WebSocket). The server layer owns MQTT; transports own bytes.
+import type { Socket } from 'node:net';
 
 export type ListenerScheme = 'mqtt' | 'mqtt+ssl' | 'mqtt+ssl+psk' | 'ws' | 'ws+ssl';
 
@@ -32,8 +33,43 @@ export interface TransportHandlers {
   close(error?: Error): void;
 }
 
+/**
+ * A socket's place under the connection limits (maxConnections, maxConnectionsPerAddress), held
+ * from accept until the socket closes, through a TLS handshake or a WebSocket upgrade.
+ */
+export interface AdmissionTicket {
+  /** When the socket was accepted (ms since the epoch): connectTimeoutSec counts from here. */
+  readonly acceptedAt: number;
+  /**
+   * Set when the socket is over this limit and was let in only for a moment, to show whether it is
+   * plain HTTP (an operator's /metrics or console on a WebSocket port): a WebSocket upgrade on it
+   * is refused (503).
+   */
+  readonly refused?: string;
+  /** The socket carries plain HTTP (console, /metrics, admin API), not MQTT: it stops counting and being timed. */
+  leave(): void;
+}
+
+export interface GateOptions {
+  /** False when the socket's address is a proxy's (X-Forwarded-For names the client): only the total counts yet. */
+  byAddress: boolean;
+  /** The socket may carry plain HTTP (WebSocket listeners): over a limit, it may still show it is HTTP. */
+  http: boolean;
+}
+
+/** What the server does with each socket a TLS or WebSocket listener accepts, before anything is read. */
+export interface AdmissionGate {
+  /**
+   * Takes a place for a socket just accepted. Undefined when a limit refused it: the gate has
+   * counted and destroyed it (no CONNACK can be sent before the handshake).
+   */
+  enter(socket: Socket, listener: ListenerInfo, opts: GateOptions): AdmissionTicket | undefined;
+}
+
 export interface Transport {
   readonly listener: ListenerInfo;
+  /** The place its socket took at accept (TLS and WebSocket listeners with a gate). */
+  readonly admission?: AdmissionTicket;
   /** Client address (X-Forwarded-For when the listener trusts it). */
   readonly remoteAddress: string;
   readonly remotePort: number;

@@ -8,7 +8,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { clientUrl, type ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, gateSockets, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
 import { chooseSubprotocol, clientAddress, isOwnOrigin, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
@@ -42,7 +42,13 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     },
   });
 
+  // Counted and timed from accept, through the TLS handshake and the upgrade. Behind a trusted proxy
+  // the socket's address is the proxy's: the client's address is counted once the upgrade names it.
+  const tickets = gateSockets(server, info, opts.gate, { byAddress: !config.webSocketTrustForwardedFor, http: true });
+
   server.on('request', (req, res) => {
+    // Plain HTTP (console, /metrics, admin API) is not an MQTT connection: Node's HTTP timeouts govern it.
+    tickets.leave(req.socket as Socket);
     try {
       if (opts.http?.(req, res)) return;
     } catch (err) {
@@ -58,6 +64,12 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    // Over a connection limit since accept (it was let in to show whether it is plain HTTP).
+    const refused = tickets.of(req.socket as Socket)?.refused;
+    if (refused) {
+      refuseUpgrade(socket, 503, 'Service Unavailable', `The broker is at its connection limit (${refused}); try again later\n`, { 'Retry-After': '5' });
+      return;
+    }
     const where = endpointUrl(req, describe);
     const reqPath = requestPath(req.url);
     if (reqPath !== path) {
@@ -94,6 +106,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
           remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
           remotePort: raw.remotePort ?? 0,
           peer: secure ? peerOf(raw as TLSSocket) : undefined,
+          admission: tickets.of(raw),
           pingIntervalMs: config.webSocketPingIntervalSec * 1000,
         }),
       );

@@ -2,13 +2,14 @@
 // packets or part of one [MQTT-6.0.0-2], so binary message payloads are passed on as they come.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
+import type { AdmissionTicket, ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
 import { binaryFrameHeader } from './ws-frame.js';
 
 export interface WsTransportOptions {
   remoteAddress: string;
   remotePort: number;
   peer?: PeerIdentity;
+  admission?: AdmissionTicket;
   /** Milliseconds between pings; 0 = none. */
   pingIntervalMs: number;
 }
@@ -26,6 +27,7 @@ export class WsTransport implements Transport {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly peer?: PeerIdentity;
+  readonly admission?: AdmissionTicket;
   readonly kind: 'ws' | 'wss';
   private readonly ws: WebSocket;
   private readonly socket: Duplex & { writableLength: number; writableHighWaterMark: number };
@@ -50,6 +52,7 @@ export class WsTransport implements Transport {
     this.remoteAddress = opts.remoteAddress;
     this.remotePort = opts.remotePort;
     this.peer = opts.peer;
+    this.admission = opts.admission;
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {

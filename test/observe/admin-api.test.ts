@@ -17,6 +17,7 @@ function adminSource(broker: Broker, conns: FakeConnections): AdminSource {
     clients: broker.clients,
     sessions: broker.sessions,
     retained: broker.retained,
+    options: broker.options,
     ids: broker.ids,
     now: () => broker.now(),
     publish: (m) => broker.publish(m),

@@ -1,5 +1,6 @@
 // Helpers for the observation tests: an HTTP server around a handler, raw requests, a small
 // Prometheus text-format parser, and a fake broker/connections view.
+import { retainedBytes } from '../../src/router/retained.js';
 import { createServer, request, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -190,6 +191,11 @@ export class FakeBroker implements SysSource {
   retained = {
     get size() {
       return this.map.size;
+    },
+    get bytes() {
+      let n = 0;
+      for (const m of this.map.values()) n += retainedBytes(m);
+      return n;
     },
     map: this.retainedMap,
     get: (t: string) => this.retainedMap.get(t),

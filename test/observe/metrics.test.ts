@@ -44,6 +44,7 @@ describe('metrics', () => {
     assert.equal(sampleValue(p, 'starling_queued_messages'), 6);
     assert.equal(sampleValue(p, 'starling_inflight_messages'), 2);
     assert.equal(sampleValue(p, 'starling_retained_messages'), 1);
+    assert.equal(sampleValue(p, 'starling_retained_bytes'), 2, 'topic t + payload x');
     assert.equal(sampleValue(p, 'starling_messages_received_total'), 11);
     assert.equal(sampleValue(p, 'starling_messages_sent_total'), 3);
     assert.equal(sampleValue(p, 'starling_publish_received_total'), 10);

@@ -60,6 +60,7 @@ describe('SysTree', () => {
     Object.assign(b.stats, { messagesReceived: 10, messagesSent: 7, publishReceived: 9, publishSent: 6, bytesReceived: 1234, bytesSent: 567 });
     b.stats.drops.queueFull = 2;
     b.stats.drops.expired = 1;
+    Object.assign(b.stats, { limits: { maxRetainedBytes: 4, connectTimeout: 0 } });
     b.retained.map.set('r', { id: '1', topic: 'r', payload: Buffer.from('v'), qos: 0, retain: true, createdAt: 0 });
     const tree = new SysTree({ version: '9.9.9', heapUsed: () => 4096 });
     const v = tree.read(b, b.stats.startedAt + 125_400);
@@ -80,6 +81,9 @@ describe('SysTree', () => {
     assert.equal(v.get('bytes/sent'), '567');
     assert.equal(v.get('subscriptions/count'), '3');
     assert.equal(v.get('retained messages/count'), '1');
+    assert.equal(v.get('retained messages/bytes'), '2');
+    assert.equal(v.get('limits/maxRetainedBytes'), '4');
+    assert.equal(v.get('limits/connectTimeout'), '0');
     assert.equal(v.get('heap/current'), '4096');
     assert.equal(v.get('heap/maximum'), '4096');
     for (const name of ['messages/received', 'messages/sent', 'publish/received', 'publish/sent', 'publish/dropped', 'bytes/received', 'bytes/sent', 'connections']) {

@@ -6,7 +6,7 @@ import { messageFromPublish } from '../../session/message.js';
 import type { StoreOp } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
-import { withinTopicLimits } from '../limits.js';
+import { publishTopicRefusal } from '../topic-rules.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { quote } from '../../protocol/reason-string.js';
@@ -47,9 +47,11 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   }
 
   if (packet.qos === 1) ch.inboundQos1++;
-  if (!withinTopicLimits(topic, ch.broker.options)) {
+  // The same check as the admin API's (topic-rules.ts); the framer has met the syntax rules already.
+  const refused = publishTopicRefusal(topic, ch.broker.options);
+  if (refused) {
     ch.broker.stats.dropped('topicLimit');
-    return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, 'topic longer or deeper than this server allows');
+    return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, refused.message);
   }
   const decision = ch.broker.hooks.authorizePublish(ch.info, topic);
   // A Verdict's Reason String and User Properties go on the acknowledgement, allowed or not.

@@ -1,0 +1,47 @@
+// Admission places: counted in the total and under an address, given back exactly once.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Admission, type Place } from '../../src/server/admission.js';
+
+const place = (p: Place | string): Place => {
+  assert.equal(typeof p, 'object', `admitted, not refused by ${String(p)}`);
+  return p as Place;
+};
+
+describe('Admission', () => {
+  it('refuses over the total and over the per-address share, by cause', () => {
+    const a = new Admission(3, 2);
+    place(a.enter('10.0.0.1'));
+    place(a.enter('10.0.0.1'));
+    assert.equal(a.enter('10.0.0.1'), 'maxConnectionsPerAddress');
+    place(a.enter('10.0.0.2'));
+    assert.equal(a.enter('10.0.0.3'), 'maxConnections');
+    assert.equal(a.open, 3);
+  });
+
+  it('releases a place once however many paths release it', () => {
+    const a = new Admission(2, 1);
+    const p = place(a.enter('10.0.0.1'));
+    place(a.enter('10.0.0.2'));
+    p.release();
+    p.release();
+    p.release();
+    assert.equal(a.open, 1, 'one release counted');
+    place(a.enter('10.0.0.1'));
+    assert.equal(a.enter('10.0.0.3'), 'maxConnections', 'the limit still holds: no place was given back twice');
+  });
+
+  it('counts a place in the total first and under the client address once it is located (behind a proxy)', () => {
+    const a = new Admission(0, 1);
+    const p1 = place(a.enter(undefined));
+    const p2 = place(a.enter(undefined));
+    assert.equal(p1.locate('203.0.113.1'), undefined);
+    assert.equal(p2.locate('203.0.113.1'), 'maxConnectionsPerAddress');
+    assert.equal(p1.locate('203.0.113.9'), undefined, 'a located place is not moved again');
+    p1.release();
+    assert.equal(p2.locate('203.0.113.1'), undefined, 'the address share was given back with the place');
+    p2.release();
+    assert.equal(a.open, 0);
+    place(a.enter('203.0.113.1'));
+  });
+});
