@@ -11,7 +11,8 @@ import type { AcceptTransport, ListenerInfo } from './transport.js';
 import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
-import { chooseSubprotocol, clientAddress, isOwnOrigin, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
+import { admitOrigin, chooseSubprotocol, clientAddress, describeOrigins, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
+import { clip, OncePerWindow } from './log-limit.js';
 import { WsTransport } from './ws-transport.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
@@ -56,6 +57,19 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     answerPlainHttp(req, res, describe);
   });
 
+  // A refused origin is logged once a minute with the line that admits it: a page retrying every
+  // second must not fill the log, and a flood of made-up origins must not fill memory.
+  const refusals = new OncePerWindow();
+  const refusedOrigin = (origin: string, remote: string | undefined): void => {
+    const held = refusals.take(origin);
+    if (held === undefined) return;
+    const { fix, line } = originAdvice(origin, config.webSocketAllowedOrigins);
+    log.warn(
+      { listener: info.url, remote, origin, ...(line ? { configLine: line } : {}), ...(held > 0 ? { refusedSinceLastLine: held } : {}) },
+      `WebSocket upgrade refused (HTTP 403): browser origin ${origin} is not allowed; ${fix}`,
+    );
+  };
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const where = endpointUrl(req, describe);
@@ -69,11 +83,11 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       refuseUpgrade(socket, 400, 'Bad Request', `Only WebSocket upgrades are served here: ${where}\n`);
       return;
     }
-    const origin = req.headers.origin;
-    const own = origin !== undefined && isOwnOrigin(origin, { secure, host: addr.host, port: info.port }, req.socket.localAddress);
-    if (!own && !originAllowed(origin, config.webSocketAllowedOrigins)) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, origin: req.headers.origin }, 'WebSocket origin not in webSocketAllowedOrigins');
-      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${req.headers.origin} is not allowed (webSocketAllowedOrigins)\n`);
+    const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
+    const grant = admitOrigin(origin, { allowed: config.webSocketAllowedOrigins, listener: { secure, host: addr.host, port: info.port }, localAddress: req.socket.localAddress });
+    if (grant === undefined) {
+      refusedOrigin(origin!, req.socket.remoteAddress);
+      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
       return;
     }
     const choice = chooseSubprotocol(offeredSubprotocols(req.headers['sec-websocket-protocol']));
@@ -118,6 +132,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);
+  info.origins = describeOrigins(config.webSocketAllowedOrigins, addr.host);
   // `*` lets any site's pages ride a visitor's browser in; it must be chosen, and it is said aloud.
   if (config.webSocketAllowedOrigins.includes('*')) {
     log.warn({ listener: info.url }, 'WebSocket listener accepts pages from any origin (webSocketAllowedOrigins=*); list your web apps\' origins to keep other sites out');
