@@ -231,7 +231,7 @@ export class Connection implements ChannelIO {
 
   private transportClosed(err?: Error): void {
     if (err) this.opts.log.debug({ err, remote: this.remoteAddress }, 'transport error');
-    this.channel.transportClosed();
+    this.channel.transportClosed(err);
     this.closed = true;
     this.clearTimer();
     this.onClosed(this);

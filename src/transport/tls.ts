@@ -2,7 +2,7 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { SocketTransport } from './socket-transport.js';
 import { adviceFor, httpRefusal } from './mistakes.js';
 import { certificateServerOptions, checkKeyPair, pskTable, readTlsFiles, secureContextOptions } from './tls-options.js';
@@ -57,7 +57,7 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
       }),
     );
   });
-  server.on('tlsClientError', onTlsClientError(info, opts));
+  watchTlsFailures(server, info, opts);
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);

@@ -8,7 +8,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { clientUrl, type ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
 import { admitOrigin, chooseSubprotocol, clientAddress, describeOrigins, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
@@ -62,7 +62,10 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
   const refusals = new OncePerWindow();
   const refusedOrigin = (origin: string, remote: string | undefined): void => {
     const held = refusals.take(origin);
-    if (held === undefined) return;
+    if (held === undefined) {
+      log.debug({ listener: info.url, remote, origin }, 'WebSocket upgrade refused (HTTP 403): browser origin not allowed');
+      return;
+    }
     const { fix, line } = originAdvice(origin, config.webSocketAllowedOrigins);
     log.warn(
       { listener: info.url, remote, origin, ...(line ? { configLine: line } : {}), ...(held > 0 ? { refusedSinceLastLine: held } : {}) },
@@ -128,7 +131,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       setTimeout(() => socket.destroy(), 1000).unref();
     } else socket.destroy();
   });
-  if (secure) server.on('tlsClientError', onTlsClientError(info, opts));
+  if (secure) watchTlsFailures(server, info, opts);
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);

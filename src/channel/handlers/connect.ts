@@ -10,6 +10,7 @@ import { OutboundAliases } from '../topic-aliases.js';
 import { startEnhancedAuth } from './auth.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { codeOf } from '../../hooks/hooks.js';
+import { logConnected } from '../connection-log.js';
 
 /** Longest client id MQTT 3.1 allows (3.1 specification, CONNECT payload). */
 const MQTT31_MAX_CLIENT_ID = 23;
@@ -129,7 +130,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   ch.send(connack);
   ch.broker.stats.connectionsTotal++;
   ch.io.setKeepalive(pending.keepalive);
-  ch.log.debug({ clientId: ch.clientId, remote: ch.io.remoteAddress, version: packet.protocolVersion, sessionPresent }, 'client connected');
+  logConnected(ch, { keepalive: pending.keepalive, cleanStart: packet.clean, sessionExpiry: expiryInterval, sessionPresent });
   ch.broker.attach(session, ch, packet.protocolVersion === 5 ? (props.receiveMaximum ?? 65_535) : 65_535);
 }
 
