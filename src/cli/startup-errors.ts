@@ -1,6 +1,7 @@
 // Start-up failures an operator causes and can fix (a port in use, a data directory another broker
 // holds, a certificate file that cannot be read) told as one line: what is wrong, and what to do.
 // Anything not recognised here is a bug, and keeps its stack.
+import { TLS_FILES_INVALID } from '../transport/tls-options.js';
 
 export interface ExplainedFailure {
   /** The error code found on the error or one of its causes (EADDRINUSE, SQLITE_BUSY, …). */
@@ -30,6 +31,8 @@ const FIXES: Record<string, (e: Coded) => string | undefined> = {
   ENOENT: (e) => (typeof e.path === 'string' ? `${e.path} does not exist: correct the path in the configuration` : undefined),
   SQLITE_BUSY: () => 'stop the other broker that uses this data directory, or give this one its own dataDir',
   SQLITE_READONLY: () => 'make dataDir writable by the user running Starling, or set dataDir to a folder it can write',
+  [TLS_FILES_INVALID]: () =>
+    'mqttTlsCertificateFilePath and mqttTlsKeyFilePath must be PEM files, the key the one the certificate was made for (`starling certs` makes a matching pair)',
   SQLITE_CANTOPEN: () => 'make dataDir a folder the user running Starling can write, or set dataDir elsewhere',
 };
 FIXES.SQLITE_LOCKED = FIXES.SQLITE_BUSY;

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compiledRoot, repoRoot } from '../helpers/paths.js';
 import { terminalLine } from '../../src/server/logger.js';
+import { generateDevCertificates } from '../../src/transport/dev-certs.js';
 
 interface Run {
   child: ChildProcess;
@@ -138,6 +139,16 @@ describe('starling start: output for machines and people', () => {
     assert.equal(await exitOf(debug), 1);
     const detail = jsonLines(debug.out()).find((l) => l.level === 20 && l.msg === 'start-up failure in detail');
     assert.match(String((detail?.err as { stack?: string } | undefined)?.stack), /EADDRINUSE/);
+  });
+
+  it('a key that does not belong to the certificate: one line with the fix, exit 1', async () => {
+    const certs = await generateDevCertificates(join(dir, 'certs'));
+    const r = run(['start', '--mqtt-listeners', 'mqtt+ssl://127.0.0.1:0', '--persistence', 'memory', '--mqtt-tls-certificate-file-path', certs.certFile, '--mqtt-tls-key-file-path', certs.clientKeyFile]);
+    assert.equal(await exitOf(r), 1);
+    const failed = jsonLines(r.out()).find((l) => l.level === 50)!;
+    assert.equal(failed.code, 'STARLING_TLS_FILES_INVALID');
+    assert.equal(r.err(), 'starling: mqttTlsKeyFilePath is not the private key of mqttTlsCertificateFilePath; ' + `${failed.fix}\n`);
+    assert.ok(!r.out().includes('"stack"'));
   });
 
   it('a missing certificate file: named with its key before anything starts, exit 2', async () => {
