@@ -15,6 +15,9 @@ export interface LoggerOptions {
 /** What every line carries and the terminal does not need repeated. */
 const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
 
+/** Who a line is about is always shown, even when the message happens to contain the same word. */
+const IDENTITY = new Set(['clientId', 'username', 'remote']);
+
 const plain = /^[\w.:/@[\]+-]+$/;
 /** One field as key=value: simple strings as they are, anything else as JSON (control characters escaped). */
 const show = (value: unknown): string => (typeof value === 'string' && plain.test(value) ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value));
@@ -31,7 +34,7 @@ export function terminalLine(record: Record<string, unknown>, withStacks: boolea
   const parts = [msg];
   let stack = '';
   for (const [key, value] of Object.entries(record)) {
-    if (HIDDEN.has(key) || value === undefined || value === null || said(value)) continue;
+    if (HIDDEN.has(key) || value === undefined || value === null || (!IDENTITY.has(key) && said(value))) continue;
     if (key === 'err' && value && typeof value === 'object') {
       const e = value as { message?: string; stack?: string };
       parts.push(`err=${show(e.message ?? '')}`);

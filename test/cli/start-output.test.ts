@@ -168,6 +168,7 @@ describe('log lines on a terminal', () => {
     assert.equal(line, 'listening on ws://127.0.0.1:8083/mqtt (MQTT over WebSocket)');
     assert.equal(terminalLine({ msg: 'client connected', clientId: 'a b', keepalive: 60, user: null }, false), 'client connected  clientId="a b"  keepalive=60');
     assert.equal(terminalLine({ msg: 'x', clientId: 'evil\u001b[2J' }, false), 'x  clientId="evil\\u001b[2J"', 'control characters escaped');
+    assert.equal(terminalLine({ msg: 'client connected', clientId: 'connected' }, false), 'client connected  clientId=connected', 'who it is about is always shown');
   });
 
   it("an error shows its message; its stack only at debug", () => {
