@@ -20,6 +20,7 @@ import type { PendingConnect } from './handlers/connect.js';
 import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 import { clearCredentialsExpiry } from './credentials-expiry.js';
+import { clientFields, logDisconnected, reasonName, type CloseWhy } from './connection-log.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
@@ -315,11 +316,12 @@ export class Channel implements BrokerClient, SessionOutlet {
     const code = mqtt?.reasonCode ?? (beforeConnack ? ReasonCode.ServerUnavailable : ReasonCode.ImplementationSpecificError);
     // The client gets the reason of a protocol error, never an internal error's text (paths, SQL).
     const message = mqtt ? mqtt.message : beforeConnack ? 'server unavailable' : 'internal error';
-    if (mqtt) this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, code, reason: capUtf8(message) }, 'closing connection');
-    else {
+    if (!mqtt) {
       this.broker.stats.connectionFaults++;
       this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'internal error; closing connection');
     }
+    // A connected client's line is the disconnect line; before that, the refusal is the news.
+    else if (this.state !== 'connected') this.log.info({ ...clientFields(this), reasonCode: code, reason: capUtf8(message) }, `connection refused: ${reasonName(code)}: ${capUtf8(message)}`);
     if (beforeConnack) {
       this.refuseConnect(code, message);
     } else if (this.version === 5) {
@@ -327,7 +329,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       const reasonCode = disconnectCodeFor(code);
       this.send(props ? { type: 'disconnect', reasonCode, properties: props } : { type: 'disconnect', reasonCode });
     }
-    this.end('abnormal');
+    this.end('abnormal', mqtt ? { reason: `protocol error: ${message}`, reasonCode: code } : { reason: 'internal error' });
   }
 
   /** CONNACK with a failure code; MQTT 3.x has codes only for some failures [MQTT-3.2.2-5]. */
@@ -350,10 +352,11 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (hasCode) this.send({ type: 'connack', sessionPresent: false, reasonCode: v3 });
   }
 
-  /** Closes the connection and tells the broker how it ended. */
-  end(kind: DisconnectKind): void {
+  /** Closes the connection and tells the broker how it ended; `why` goes in the disconnect log line. */
+  end(kind: DisconnectKind, why?: CloseWhy): void {
     if (this.state === 'closed') return;
     const wasBound = this.state === 'connected' || this.state === 'connecting';
+    if (this.state === 'connected') logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
     this.state = 'closed';
     this.backlog = [];
     this.backlogBytes = 0;
@@ -406,17 +409,17 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (this.version === 5 && this.state === 'connected') {
       this.send({ type: 'disconnect', reasonCode: ReasonCode.SessionTakenOver });
     }
-    this.end(elsewhere ? 'abnormal' : 'takenOver');
+    const reason = `taken over: another connection${elsewhere ? ' on another node or worker' : ''} used this client id`;
+    this.end(elsewhere ? 'abnormal' : 'takenOver', { reason });
   }
 
   /** No packet within 1.5 × keepalive [MQTT-3.1.2-24]; MQTT 5 gets DISCONNECT 0x8D. */
   keepaliveExpired(): void {
     if (this.state === 'closed') return;
-    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress }, 'keepalive timeout');
     if (this.version === 5 && this.state === 'connected') {
       this.send({ type: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout });
     }
-    this.end('abnormal');
+    this.end('abnormal', { reason: 'keepalive timeout: no packet for 1.5 × keepalive' });
   }
 
   /**
@@ -429,11 +432,11 @@ export class Channel implements BrokerClient, SessionOutlet {
       const props: Properties | undefined = this.problemInformation ? { reasonString: reason } : undefined;
       this.send({ type: 'disconnect', reasonCode: ReasonCode.QuotaExceeded, ...(props ? { properties: props } : {}) });
     }
-    this.end('abnormal');
+    this.end('abnormal', { reason: `quota exceeded: ${reason}`, reasonCode: ReasonCode.QuotaExceeded });
   }
 
   /** The transport went away without DISCONNECT: an abnormal close, the will is published. */
-  transportClosed(): void {
-    this.end('abnormal');
+  transportClosed(err?: Error): void {
+    this.end('abnormal', err ? { reason: `socket error: ${err.message}`, ...('code' in err ? { code: err.code } : {}) } : { reason: 'connection closed without DISCONNECT' });
   }
 }

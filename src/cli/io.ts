@@ -18,6 +18,8 @@ export interface CliIO {
   /** Registers a signal handler; returns its remover. */
   onSignal(signal: 'SIGINT' | 'SIGTERM', handler: () => void): () => void;
   env: NodeJS.ProcessEnv;
+  /** Whether stdout and stderr are terminals (the human start-up lines go to stderr only then). */
+  terminal?: { out: boolean; err: boolean };
   startServer(config: Config, log: Logger): Promise<StartedServer>;
   createLogger(opts: LoggerOptions): Logger;
 }
@@ -31,6 +33,7 @@ export const processIO = (): CliIO => ({
     return () => void process.off(signal, handler);
   },
   env: process.env,
+  terminal: { out: process.stdout.isTTY === true, err: process.stderr.isTTY === true },
   startServer,
   createLogger,
 });

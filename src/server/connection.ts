@@ -257,7 +257,7 @@ export class Connection implements ChannelIO {
   private transportClosed(err?: Error): void {
     if (err) this.opts.log.debug({ err, remote: this.remoteAddress }, 'transport error');
     try {
-      this.channel.transportClosed();
+      this.channel.transportClosed(err);
     } catch (fault) {
       // Already gone: nothing to tell the client, but the rest of the close must still happen.
       this.channel.fault(fault);

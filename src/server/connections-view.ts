@@ -31,7 +31,7 @@ export function connectionsView(connections: ReadonlySet<Connection>, listeners:
         // MQTT 5 clients are told why (Administrative action); the will is published as for any
         // server-side close [MQTT-3.1.2-8].
         if (c.channel.version === 5) c.channel.send({ type: 'disconnect', reasonCode: ReasonCode.AdministrativeAction });
-        c.channel.end('abnormal');
+        c.channel.end('abnormal', { reason: 'kicked through the admin API', reasonCode: ReasonCode.AdministrativeAction });
         return true;
       }
       return false;

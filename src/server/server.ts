@@ -353,7 +353,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           if (c.channel.version === 5 && c.channel.state === 'connected') {
             c.channel.send({ type: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown });
           }
-          c.channel.end('abnormal');
+          c.channel.end('abnormal', { reason: 'server shutting down' });
         }
         await workerLink?.close();
         await cluster?.close();

@@ -8,6 +8,8 @@ import type { Config } from '../config/schema.js';
 import { parseListenerUrl } from '../config/listener-url.js';
 import type { AdmissionGate, AdmissionTicket, GateOptions, ListenerInfo, PeerIdentity } from './transport.js';
 import { adviceFor, spokenFromTlsError } from './mistakes.js';
+import { OncePerWindow } from './log-limit.js';
+import { tlsFailure } from './tls-failures.js';
 
 /** Gets the first go at a plain HTTP request on a ws/ws+ssl port; returns true when it answered. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -80,15 +82,35 @@ export function stopAccepting(server: Server): Promise<void> {
   return Promise.resolve();
 }
 
-/** tlsClientError: a client that did not speak TLS gets the one-line advice; others go to debug. */
-export function onTlsClientError(info: ListenerInfo, opts: ListenerOptions) {
-  return (err: NodeJS.ErrnoException, socket: TLSSocket): void => {
+/**
+ * Handshake errors of a TLS server (tlsClientError): a client that did not speak TLS gets the
+ * one-line advice; a failed handshake is a warning with its cause, once a minute per client address
+ * (a client retrying every second, or many addresses at once, cannot flood the log or grow the
+ * memory: see OncePerWindow).
+ */
+export function watchTlsFailures(server: Server, info: ListenerInfo, opts: ListenerOptions): void {
+  // A socket that failed its handshake no longer knows its peer: remember it from the accept.
+  const addresses = new WeakMap<object, string | undefined>();
+  server.on('connection', (raw: Socket) => addresses.set(raw, raw.remoteAddress));
+  const lines = new OncePerWindow();
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket): void => {
+    // The raw socket under the TLS one (Node keeps it as _parent): its address and how much it sent.
+    const raw = (socket as unknown as { _parent?: Socket })._parent;
+    const remote = socket.remoteAddress ?? (raw ? addresses.get(raw) : undefined);
     const spoken = spokenFromTlsError(err.code);
-    const remote = socket.remoteAddress;
     if (spoken) opts.log.warn({ listener: info.url, remote }, adviceFor(info, spoken, siblingsOf(opts), info.path ?? opts.config.webSocketPath));
-    else opts.log.debug({ listener: info.url, remote, err: err.message, code: err.code }, 'TLS handshake failed');
+    else {
+      // Typed as an Error, set by Node as the verification code (UNABLE_TO_VERIFY_LEAF_SIGNATURE…).
+      const refused = socket.authorizationError as unknown;
+      const certificateError = refused instanceof Error ? refused.message : typeof refused === 'string' ? refused : undefined;
+      const failure = tlsFailure(err.code, err.message, certificateError, raw?.bytesRead);
+      const held = failure.probe ? undefined : lines.take(remote ?? '');
+      const fields = { listener: info.url, remote, code: err.code, ...(certificateError ? { certificateError } : {}) };
+      if (held === undefined) opts.log.debug({ ...fields, err: err.message }, `TLS handshake failed: ${failure.cause}`);
+      else opts.log.warn({ ...fields, ...(held > 0 ? { failedSinceLastLine: held } : {}) }, `TLS handshake failed: ${failure.cause}`);
+    }
     socket.destroy();
-  };
+  });
 }
 
 /** What TLS established about a client: certificate subject and verification, PSK identity. */

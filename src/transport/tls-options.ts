@@ -57,15 +57,18 @@ export function secureContextOptions(config: Config, files: TlsFiles, psk: boole
  * the key and every handshake fails later; during a rotation the two files are not replaced at the
  * same instant, so a check may well see one new and one old file.
  */
+/** The code of an error about the certificate and key files themselves (for a one-line start-up error). */
+export const TLS_FILES_INVALID = 'STARLING_TLS_FILES_INVALID';
+
 export function checkKeyPair(files: TlsFiles): void {
   if (!files.cert || !files.key) return;
   let matches: boolean;
   try {
     matches = new X509Certificate(files.cert).checkPrivateKey(createPrivateKey(files.key));
   } catch (err) {
-    throw new Error(`cannot read the TLS certificate or key: ${(err as Error).message}`);
+    throw Object.assign(new Error(`cannot read the TLS certificate or key: ${(err as Error).message}`), { code: TLS_FILES_INVALID });
   }
-  if (!matches) throw new Error('mqttTlsKeyFilePath is not the private key of mqttTlsCertificateFilePath');
+  if (!matches) throw Object.assign(new Error('mqttTlsKeyFilePath is not the private key of mqttTlsCertificateFilePath'), { code: TLS_FILES_INVALID });
 }
 
 /** Server options for a certificate listener (mqtt+ssl, ws+ssl). */

@@ -2,7 +2,7 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, gateSockets, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, gateSockets, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { SocketTransport } from './socket-transport.js';
 import { adviceFor, httpRefusal } from './mistakes.js';
 import { certificateServerOptions, checkKeyPair, pskTable, readTlsFiles, secureContextOptions } from './tls-options.js';
@@ -58,7 +58,7 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
       }),
     );
   });
-  server.on('tlsClientError', onTlsClientError(info, opts));
+  watchTlsFailures(server, info, opts);
   // Counted and timed from accept: a socket that never finishes its handshake holds a place too.
   const tickets = gateSockets(server, info, opts.gate, { byAddress: true, http: false });
 

@@ -13,6 +13,8 @@ export interface ListenerInfo {
   port: number;
   /** WebSocket listeners: the HTTP path of the MQTT endpoint, e.g. `/mqtt`. */
   path?: string;
+  /** WebSocket listeners: the browser origins admitted, in words (printed and logged at start). */
+  origins?: string[];
 }
 
 /** What TLS established about the peer, for authentication and ACLs. */

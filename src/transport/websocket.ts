@@ -8,10 +8,11 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { clientUrl, type ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, gateSockets, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, gateSockets, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
-import { chooseSubprotocol, clientAddress, isOwnOrigin, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
+import { admitOrigin, chooseSubprotocol, clientAddress, describeOrigins, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
+import { clip, OncePerWindow } from './log-limit.js';
 import { WsTransport } from './ws-transport.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
@@ -62,6 +63,22 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     answerPlainHttp(req, res, describe);
   });
 
+  // A refused origin is logged once a minute with the line that admits it: a page retrying every
+  // second must not fill the log, and a flood of made-up origins must not fill memory.
+  const refusals = new OncePerWindow();
+  const refusedOrigin = (origin: string, remote: string | undefined): void => {
+    const held = refusals.take(origin);
+    if (held === undefined) {
+      log.debug({ listener: info.url, remote, origin }, 'WebSocket upgrade refused (HTTP 403): browser origin not allowed');
+      return;
+    }
+    const { fix, line } = originAdvice(origin, config.webSocketAllowedOrigins);
+    log.warn(
+      { listener: info.url, remote, origin, ...(line ? { configLine: line } : {}), ...(held > 0 ? { refusedSinceLastLine: held } : {}) },
+      `WebSocket upgrade refused (HTTP 403): browser origin ${origin} is not allowed; ${fix}`,
+    );
+  };
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     // Over a connection limit since accept (it was let in to show whether it is plain HTTP).
@@ -81,11 +98,11 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       refuseUpgrade(socket, 400, 'Bad Request', `Only WebSocket upgrades are served here: ${where}\n`);
       return;
     }
-    const origin = req.headers.origin;
-    const own = origin !== undefined && isOwnOrigin(origin, { secure, host: addr.host, port: info.port }, req.socket.localAddress);
-    if (!own && !originAllowed(origin, config.webSocketAllowedOrigins)) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, origin: req.headers.origin }, 'WebSocket origin not in webSocketAllowedOrigins');
-      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${req.headers.origin} is not allowed (webSocketAllowedOrigins)\n`);
+    const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
+    const grant = admitOrigin(origin, { allowed: config.webSocketAllowedOrigins, listener: { secure, host: addr.host, port: info.port }, localAddress: req.socket.localAddress });
+    if (grant === undefined) {
+      refusedOrigin(origin!, req.socket.remoteAddress);
+      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
       return;
     }
     const choice = chooseSubprotocol(offeredSubprotocols(req.headers['sec-websocket-protocol']));
@@ -127,10 +144,11 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       setTimeout(() => socket.destroy(), 1000).unref();
     } else socket.destroy();
   });
-  if (secure) server.on('tlsClientError', onTlsClientError(info, opts));
+  if (secure) watchTlsFailures(server, info, opts);
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);
+  info.origins = describeOrigins(config.webSocketAllowedOrigins, addr.host);
   // `*` lets any site's pages ride a visitor's browser in; it must be chosen, and it is said aloud.
   if (config.webSocketAllowedOrigins.includes('*')) {
     log.warn({ listener: info.url }, 'WebSocket listener accepts pages from any origin (webSocketAllowedOrigins=*); list your web apps\' origins to keep other sites out');

@@ -42,10 +42,9 @@ export function chooseSubprotocol(offered: readonly string[]): SubprotocolChoice
 }
 
 /**
- * Origin policy (webSocketAllowedOrigins): `*` = any; otherwise only the listed origins, so an
- * empty list refuses every browser page except the listener's own (`isOwnOrigin`, checked by the
- * caller, which knows the listener). No Origin header (not a browser, RFC 6455 §4.1 makes
- * browsers send one) always passes: the check protects browsers' users, not the broker.
+ * The origins listed in webSocketAllowedOrigins: `*` = any; `https://*.example.com` = its
+ * subdomains on that scheme and port; otherwise exact. No Origin header (not a browser, RFC 6455
+ * §4.1 makes browsers send one) always passes: the check protects browsers' users, not the broker.
  */
 export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
   if (allowed.includes('*') || origin === undefined) return true;
@@ -59,10 +58,88 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
   });
 }
 
+/** A host that names this machine only: `localhost`, 127.0.0.0/8 or ::1 (brackets allowed). */
+export function isLoopbackHost(host: string): boolean {
+  const h = bare(host);
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * A page served from the user's own machine: http(s) on a loopback host, any port. No remote site
+ * can have such an origin (a browser names a page by the host in its URL, and a remote site cannot
+ * be reached as localhost); a dev server (`http://localhost:5173`, `http://127.0.0.1:5500`) can.
+ */
+export function isLocalOrigin(origin: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.pathname === '/' && isLoopbackHost(url.hostname);
+}
+
+/** Why an upgrade's Origin was let in; undefined: refused. */
+export type OriginGrant = 'no-origin' | 'own' | 'listed' | 'local' | 'file';
+
+export interface OriginContext {
+  /** webSocketAllowedOrigins. */
+  allowed: readonly string[];
+  listener: { secure: boolean; host: string; port: number };
+  /** The local address the request arrived on (for the listener's own origin on a wildcard bind). */
+  localAddress: string | undefined;
+}
+
+/**
+ * The origin policy. Besides what webSocketAllowedOrigins lists, a page is admitted when it is the
+ * listener's own (the web console), served from the user's own machine (`isLocalOrigin`), or opened
+ * from a file (`Origin: null`) while the listener is bound to a loopback address only. `null` is
+ * also what a sandboxed frame of any site sends, so it is admitted only where just this machine's
+ * browser can reach the broker at all: the development set-up a file page belongs to.
+ */
+export function admitOrigin(origin: string | undefined, ctx: OriginContext): OriginGrant | undefined {
+  if (origin === undefined) return 'no-origin';
+  if (isOwnOrigin(origin, ctx.listener, ctx.localAddress)) return 'own';
+  if (originAllowed(origin, ctx.allowed)) return 'listed';
+  if (isLocalOrigin(origin)) return 'local';
+  if (origin === 'null' && isLoopbackHost(ctx.listener.host)) return 'file';
+  return undefined;
+}
+
+/** What a WebSocket listener admits, for the start-up line and the log's `origins` field. */
+export function describeOrigins(allowed: readonly string[], listenerHost: string): string[] {
+  if (allowed.includes('*')) return ['* (any page on any site)'];
+  const out = ["this listener's own pages", 'http(s)://localhost, 127.0.0.0/8, [::1] (any port)'];
+  if (isLoopbackHost(listenerHost)) out.push('null (pages opened from files)');
+  return [...out, ...allowed];
+}
+
+/**
+ * For a refused origin: the configuration line that admits it, or why there is none. Only a
+ * well-formed origin is suggested (the config would refuse anything else), and never `null`.
+ */
+export function originAdvice(origin: string, allowed: readonly string[]): { fix: string; line?: string } {
+  if (origin === 'null') {
+    return {
+      fix:
+        'a page opened from a file (or a sandboxed frame) sends Origin null, admitted only by listeners bound to a loopback address; ' +
+        'bind this listener to 127.0.0.1, or serve the page from a web server and list its origin in webSocketAllowedOrigins',
+    };
+  }
+  let proper = false;
+  try {
+    proper = new URL(origin).origin === origin.toLowerCase();
+  } catch {
+    // not an origin at all
+  }
+  if (!proper) return { fix: 'not a well-formed origin; no configuration admits it' };
+  const line = `webSocketAllowedOrigins=${[...allowed, origin.toLowerCase()].join(',')}`;
+  return { fix: `to let pages from ${origin.toLowerCase()} connect, set ${line}`, line };
+}
+
 /** A bind address that names no host of its own: the request's local address stands for it. */
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
 const bare = (host: string): string => host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-const isLoopback = (address: string): boolean => /^127\./.test(address) || address === '::1';
 
 /**
  * Whether `origin` is the listener's own, the origin of the web console it serves: the scheme of
@@ -89,7 +166,7 @@ export function isOwnOrigin(origin: string, listener: { secure: boolean; host: s
   const configured = bare(listener.host);
   if (!WILDCARD_HOSTS.has(configured) && host === configured) return true;
   const local = bare(localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-  return local !== '' && (host === local || (host === 'localhost' && isLoopback(local)));
+  return local !== '' && (host === local || (host === 'localhost' && isLoopbackHost(local)));
 }
 
 /**

@@ -13,6 +13,7 @@ import { startServer } from '../../src/server/server.js';
 import type { Config } from '../../src/config/schema.js';
 import type { ListenerInfo } from '../../src/transport/transport.js';
 import { renderConfigurationDoc } from '../../src/config/doc.js';
+import { repoRoot } from '../helpers/paths.js';
 
 interface FakeIO extends CliIO {
   stdout: string[];
@@ -41,6 +42,8 @@ function fakeIO(overrides: Partial<CliIO> = {}, listeners: ListenerInfo[] = []):
       return () => void io.signals.delete(sig);
     },
     env: {},
+    // As on a terminal where the log goes to a file: the human start-up lines are on stderr.
+    terminal: { out: false, err: true },
     createLogger: () => silent,
     startServer: async (config) => {
       io.started.push(config);
@@ -108,13 +111,22 @@ describe('starling CLI', () => {
     assert.equal(c.maxConnections, 6);
     assert.equal(c.persistence, 'memory');
     assert.equal(c.mqttTlsAllowInsecureConnection, true);
-    assert.deepEqual(io.stdout, [
-      'Starling listening on mqtt://127.0.0.1:1883  (MQTT over TCP)\n',
-      'Starling listening on ws://127.0.0.1:40001/mqtt  (MQTT over WebSocket)\n',
-      'Starling listening on wss://[::1]:8084/x  (MQTT over secure WebSocket)\n',
-      'Starling listening on mqtts://127.0.0.1:8883  (MQTT over TLS)\n',
-      'Web console at http://127.0.0.1:40001/\n',
-    ]);
+    assert.deepEqual(io.stdout, [], 'standard output carries the log only');
+    const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version as string;
+    assert.equal(
+      io.stderr.join(''),
+      [
+        `Starling ${version}; config ${conf}`,
+        '  mqtt://127.0.0.1:1883      MQTT over TCP',
+        '  ws://127.0.0.1:40001/mqtt  MQTT over WebSocket',
+        '  wss://[::1]:8084/x         MQTT over secure WebSocket',
+        '  mqtts://127.0.0.1:8883     MQTT over TLS',
+        'Web console at http://127.0.0.1:40001/',
+        'Warning: anonymous access is on: any client that reaches a listener can connect, publish and subscribe without credentials; ' +
+          'set mqttAuthenticationEnabled=true with a password file or tokens (docs/security.md)',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('start: STARLING_CONFIG names the file when --config is absent', async () => {
@@ -155,6 +167,7 @@ describe('starling CLI', () => {
 
   it('start: a failed start-up prints the reason and exits 1', async () => {
     const io = fakeIO({
+      terminal: { out: false, err: false },
       startServer: async () => {
         throw new Error('cannot listen on mqtt://127.0.0.1:1883: the address is already in use');
       },
@@ -194,9 +207,8 @@ describe('starling CLI', () => {
   it('start: a real server on port 0 prints a ws:// URL that MQTT.js connects to', async () => {
     const io = fakeIO({ startServer });
     await main(argv('start', '--mqtt-listeners', 'mqtt://127.0.0.1:0,ws://127.0.0.1:0', '--persistence', 'memory', '--log-level', 'silent'), io);
-    const line = io.stdout.find((l) => l.includes('ws://'));
-    const url = /(ws:\/\/127\.0\.0\.1:\d+\/mqtt)/.exec(line ?? '')?.[1];
-    assert.ok(url, `a ws URL among ${io.stdout.join('')}`);
+    const url = /(ws:\/\/127\.0\.0\.1:\d+\/mqtt)/.exec(io.stderr.join(''))?.[1];
+    assert.ok(url, `a ws URL among ${io.stderr.join('')}`);
     const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000 });
     await connectThenStop(client, io);
   });
@@ -251,8 +263,8 @@ describe('starling CLI', () => {
     const io = fakeIO({ startServer });
     await main(argv('start', '--config', conf, '--log-level', 'silent'), io);
     assert.deepEqual(io.exits, [], io.stderr.join(''));
-    const url = /(wss:\/\/127\.0\.0\.1:\d+\/mqtt)/.exec(io.stdout.join(''))?.[1];
-    assert.ok(url, `a wss URL among ${io.stdout.join('')}`);
+    const url = /(wss:\/\/127\.0\.0\.1:\d+\/mqtt)/.exec(io.stderr.join(''))?.[1];
+    assert.ok(url, `a wss URL among ${io.stderr.join('')}`);
     const client = mqtt.connect(url, {
       key: readFileSync(join(out, 'client.key')),
       cert: readFileSync(join(out, 'client.crt')),
@@ -311,7 +323,7 @@ describe('createLogger', () => {
     log.info({ listener: 'ws://x' }, 'hello there');
     const text = chunks.join('');
     assert.match(text, /INFO.*hello there/);
-    assert.match(text, /listener: "ws:\/\/x"/);
+    assert.match(text, /listener=ws:\/\/x/);
     assert.doesNotMatch(text, /^\{/);
   });
 });

@@ -12,7 +12,7 @@ import { dataDir } from './helpers.js';
 interface CliBroker {
   child: ChildProcess;
   port: number;
-  /** Everything written to stdout so far (the listening lines and the JSON log). */
+  /** Everything written to stdout so far (the JSON log). */
   stdout(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -35,7 +35,8 @@ function startCli(dir: string, timeoutMs = 15_000): Promise<CliBroker> {
       reject(new Error(`starling start did not listen within ${timeoutMs} ms: ${out}${err}`));
     }, timeoutMs);
     const check = (): void => {
-      const m = /Starling listening on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      // Standard output is a pipe: JSON log lines only, the `ready` line lists the client URLs.
+      const m = /"listeners":\["mqtt:\/\/127\.0\.0\.1:(\d+)"\][^\n]*"msg":"ready/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       child.stdout!.off('data', check);

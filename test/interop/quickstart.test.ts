@@ -34,7 +34,6 @@ describe('the quickstart, as written', () => {
       res.end(pageHtml);
     });
     await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', () => r()));
-    const pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
     dir = mkdtempSync(join(tmpdir(), 'starling-quickstart-'));
     certs = await generateDevCertificates(join(dir, 'certs'), { hosts: ['localhost', '127.0.0.1'] });
     stranger = await generateDevCertificates(join(dir, 'stranger'), { hosts: ['localhost'] });
@@ -51,8 +50,6 @@ describe('the quickstart, as written', () => {
         'mqttTlsRequireTrustedClientCertOnConnect=true',
         'mqttTlsPskIdentity=device1:s3cret;device2:other',
         'persistence=memory',
-        '# the README line for the HTML page: the origin it is served from may open WebSockets',
-        `webSocketAllowedOrigins=${pageOrigin}`,
         '',
       ].join('\n'),
     );

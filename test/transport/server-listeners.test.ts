@@ -56,8 +56,14 @@ describe('server listeners', () => {
     assert.deepEqual(
       listening.map((l) => [l.msg, l.url, l.listener, l.port]),
       [
-        [`listening on mqtt://127.0.0.1:${tcp}`, `mqtt://127.0.0.1:${tcp}`, `mqtt://127.0.0.1:${tcp}`, tcp],
-        [`listening on ws://127.0.0.1:${ws}/custom`, `ws://127.0.0.1:${ws}/custom`, `ws://127.0.0.1:${ws}/custom`, ws],
+        [`listening on mqtt://127.0.0.1:${tcp} (MQTT over TCP)`, `mqtt://127.0.0.1:${tcp}`, `mqtt://127.0.0.1:${tcp}`, tcp],
+        [
+          `listening on ws://127.0.0.1:${ws}/custom (MQTT over WebSocket; browser pages from: this listener's own pages, ` +
+            'http(s)://localhost, 127.0.0.0/8, [::1] (any port), null (pages opened from files))',
+          `ws://127.0.0.1:${ws}/custom`,
+          `ws://127.0.0.1:${ws}/custom`,
+          ws,
+        ],
       ],
     );
     assert.ok(tcp > 0 && ws > 0);
@@ -96,7 +102,7 @@ describe('server listeners', () => {
     await roundTrip(`mqtt://127.0.0.1:${port(server, 'mqtt')}`);
     await roundTrip(`ws://127.0.0.1:${port(server, 'ws')}/mqtt`);
     // The logged address is one a client can dial, not the wildcard.
-    assert.ok(lines.some((l) => l.msg === `listening on mqtt://127.0.0.1:${port(server, 'mqtt')}`));
+    assert.ok(lines.some((l) => l.msg === `listening on mqtt://127.0.0.1:${port(server, 'mqtt')} (MQTT over TCP)`));
   });
 
   it('binds [::1]:0 for real over TCP and WebSocket', async () => {
@@ -107,7 +113,7 @@ describe('server listeners', () => {
     await roundTrip(`mqtt://[::1]:${port(server, 'mqtt')}`);
     // MQTT.js drops the brackets of an IPv6 host when it builds its WebSocket URL; the CLI's fix-up puts them back.
     await roundTrip(`ws://[::1]:${port(server, 'ws')}/mqtt`, { transformWsUrl: bracketIpv6 });
-    assert.ok(lines.some((l) => l.msg === `listening on ws://[::1]:${port(server, 'ws')}/mqtt`));
+    assert.ok(lines.some((l) => l.msg.startsWith(`listening on ws://[::1]:${port(server, 'ws')}/mqtt (MQTT over WebSocket; `)));
     // Bound to the IPv6 loopback only: the IPv4 one is a different address.
     await assert.rejects(connectClient(`mqtt://127.0.0.1:${port(server, 'mqtt')}`, { reconnectPeriod: 0 }, 3000));
   });

@@ -263,22 +263,46 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
     assert.ok(!byDefault.lines.some((l) => ORIGIN_WARNING.test(l.msg)));
   });
 
-  it('by default admits only clients without Origin and pages of the listener itself, whatever Host says', async () => {
-    const { url, l } = await listen();
+  it('by default admits clients without Origin, its own pages, pages from this machine and file pages, whatever Host says', async () => {
+    const { url, l, lines } = await listen();
     const port = l.info.port;
     await client(url(), 'mqtt');
     await client(url(), 'mqtt', { origin: `http://127.0.0.1:${port}` });
     await client(url(), 'mqtt', { origin: `http://localhost:${port}` });
+    // A dev server or a page on this machine, any port and scheme; a file page on a loopback listener.
+    await client(url(), 'mqtt', { origin: 'http://localhost:5173' });
+    await client(url(), 'mqtt', { origin: `https://127.0.0.1:${port}` });
+    await client(url(), 'mqtt', { origin: 'http://[::1]:5500' });
+    await client(url(), 'mqtt', { origin: 'null' });
     const refused = async (origin: string, headers: Record<string, string> = {}): Promise<void> => {
       await assert.rejects(client(url(), 'mqtt', { origin, headers }), (err: { status: number }) => err.status === 403, origin);
     };
     await refused('https://anywhere.example');
-    await refused(`https://127.0.0.1:${port}`); // another scheme is another origin
-    await refused(`http://127.0.0.1:${port + 1}`);
-    await refused('null');
     // DNS rebinding: evil.example re-resolved to 127.0.0.1; the page's Host matches, its Origin does not.
     await refused(`http://evil.example:${port}`, { host: `127.0.0.1:${port}` });
     await refused(`http://evil.example:${port}`, { host: `evil.example:${port}` });
+    await refused('http://localhost.evil.example');
+    await refused('https://anywhere.example'); // a page retrying: refused again, not logged again
+    // Each refused origin is logged once (per minute) at warn, with the line that admits it.
+    const warned = lines.filter((x) => x.level === 40 && /WebSocket upgrade refused/.test(x.msg));
+    assert.deepEqual(
+      warned.map((x) => [x.origin, x.configLine]),
+      [
+        ['https://anywhere.example', 'webSocketAllowedOrigins=https://anywhere.example'],
+        [`http://evil.example:${port}`, `webSocketAllowedOrigins=http://evil.example:${port}`],
+        ['http://localhost.evil.example', 'webSocketAllowedOrigins=http://localhost.evil.example'],
+      ],
+    );
+    assert.match(warned[0].msg, /set webSocketAllowedOrigins=https:\/\/anywhere\.example$/);
+  });
+
+  it('refuses Origin null on a listener that is not bound to a loopback address', async () => {
+    const { url, lines } = await listen('ws://0.0.0.0:0');
+    await assert.rejects(client(url(), 'mqtt', { origin: 'null' }), (err: { status: number }) => err.status === 403);
+    const warned = lines.find((x) => x.level === 40 && x.origin === 'null');
+    assert.ok(warned, 'the refusal is logged');
+    assert.equal(warned.configLine, undefined, 'null is never suggested');
+    assert.match(warned.msg, /bind this listener to 127\.0\.0\.1/);
   });
 
   it('write returns false under backpressure and drain fires when the client reads again', async () => {

@@ -1,5 +1,5 @@
-// Runs `starling start` with `workers=N` in a child process and reads what it prints: the listener
-// lines and the JSON log lines (with the `worker` each came from).
+// Runs `starling start` with `workers=N` in a child process and reads what it prints: JSON log
+// lines only (with the `worker` each came from), standard output being a pipe.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ export interface LogLine {
 export interface PoolProcess {
   child: ChildProcess;
   dir: string;
-  /** Client URL per scheme, from the "Starling listening on" lines. */
+  /** Client URL per scheme, from the primary's `ready` log line. */
   url(scheme: 'mqtt' | 'ws' | 'mqtts' | 'wss'): string;
   readonly logs: LogLine[];
   /** Resolves with the first log line (from now or earlier) that `match` accepts; bounded. */
@@ -58,11 +58,13 @@ export async function startPool(settings: Record<string, string>, timeoutMs = 30
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
-      const listening = /^Starling listening on (\S+)/.exec(line);
-      if (listening) urls.set(new URL(listening[1]!).protocol.replace(':', ''), listening[1]!);
-      if (line.startsWith('Running ')) printedAll();
       if (!line.startsWith('{')) continue;
       const l = JSON.parse(line) as LogLine;
+      // The primary's `ready` line lists the URLs once every worker listens.
+      if (l.worker === undefined && typeof l.msg === 'string' && l.msg.startsWith('ready') && Array.isArray(l.listeners)) {
+        for (const u of l.listeners as string[]) urls.set(new URL(u).protocol.replace(':', ''), u);
+        printedAll();
+      }
       logs.push(l);
       for (const f of listeners) f(l);
     }

@@ -13,6 +13,7 @@ import { codeOf } from '../../hooks/hooks.js';
 import { quote } from '../../protocol/reason-string.js';
 import { MAX_FIELD_LENGTH } from '../../protocol/bytes.js';
 import { armCredentialsExpiry } from '../credentials-expiry.js';
+import { logConnected } from '../connection-log.js';
 
 /** Longest client id MQTT 3.1 allows (3.1 specification, CONNECT payload). */
 const MQTT31_MAX_CLIENT_ID = 23;
@@ -132,7 +133,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   ch.broker.stats.connectionsTotal++;
   ch.io.setKeepalive(pending.keepalive);
   armCredentialsExpiry(ch);
-  ch.log.debug({ clientId: ch.clientId, remote: ch.io.remoteAddress, version: packet.protocolVersion, sessionPresent }, 'client connected');
+  logConnected(ch, { keepalive: pending.keepalive, cleanStart: packet.clean, sessionExpiry: expiryInterval, sessionPresent });
   ch.broker.attach(session, ch, packet.protocolVersion === 5 ? (props.receiveMaximum ?? 65_535) : 65_535);
 }
 

@@ -3,6 +3,7 @@ import type { DisconnectPacket, Packet, PingreqPacket } from '../../protocol/pac
 import { protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
 import type { Channel } from '../channel.js';
+import { clientDisconnect } from '../connection-log.js';
 
 export function handlePingreq(ch: Channel, _packet: PingreqPacket): void {
   if (ch.state !== 'connected') throw protocolError('PINGREQ before CONNACK');
@@ -19,7 +20,7 @@ export function handleDisconnect(ch: Channel, packet: DisconnectPacket): void {
   }
   // DISCONNECT with 0x04 asks for the will to be published [MQTT-3.14.4-3 commentary].
   const withWill = ch.version === 5 && packet.reasonCode === ReasonCode.DisconnectWithWillMessage;
-  ch.end(withWill ? 'abnormal' : 'normal');
+  ch.end(withWill ? 'abnormal' : 'normal', clientDisconnect(ch.version, packet.reasonCode));
 }
 
 /** CONNACK, SUBACK, UNSUBACK and PINGRESP flow only from server to client [MQTT-4.8.0-1]. */
