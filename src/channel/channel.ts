@@ -262,11 +262,13 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Closes the connection and tells the broker how it ended. */
   end(kind: DisconnectKind): void {
     if (this.state === 'closed') return;
-    const wasBound = this.state === 'connected' || this.state === 'connecting';
+    const wasConnected = this.state === 'connected';
+    const wasBound = wasConnected || this.state === 'connecting';
     this.state = 'closed';
     this.backlog = [];
     if (wasBound) this.broker.disconnected(this, kind);
     this.io.close();
+    if (wasConnected) this.broker.hooks.notify?.disconnected?.(this.info, kind);
   }
 
   /** Another connection claimed this client id [MQTT-3.1.4-2]; MQTT 5 is told why (0x8E). */

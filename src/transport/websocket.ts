@@ -1,23 +1,18 @@
 // ws:// and ws+ssl:// listeners: an HTTP(S) server of our own, the `ws` library in noServer mode
-// for the upgrade, and plain HTTP requests offered to the plug-in hook, then to our fallback page.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+// for the upgrade (ws-upgrade.ts), and plain HTTP requests offered to the plug-in hook, then to our fallback page.
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { WebSocketServer } from 'ws';
+import type { Server as TlsServer } from 'node:tls';
 import { clientUrl, type ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, listenOn, onTlsClientError, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
-import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
-import { chooseSubprotocol, clientAddress, isOwnOrigin, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
-import { WsTransport } from './ws-transport.js';
+import { answerPlainHttp, type EndpointDescription } from './http-fallback.js';
+import { webSocketUpgrade } from './ws-upgrade.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
-
-/** Room beyond one maximum-size packet for small packets a client coalesces into the same message. */
-const FRAME_SLACK = 64 * 1024;
 
 export async function openWebSocketListener(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
   const { config, log } = opts;
@@ -28,19 +23,6 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   const files = secure ? readTlsFiles(config, false) : undefined;
   const server: HttpServer = files ? createHttpsServer(certificateServerOptions(config, files)) : createHttpServer();
-
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    // Compression costs CPU and memory per connection and MQTT payloads are often compressed already.
-    perMessageDeflate: false,
-    maxPayload: config.webSocketMaxFrameSize || config.mqttMessageMaxLength + FRAME_SLACK,
-    // Only called with a set containing a known subprotocol (the upgrade handler refused the rest).
-    handleProtocols: (protocols: Set<string>) => {
-      const choice = chooseSubprotocol([...protocols]);
-      return (choice.ok && choice.protocol) || false;
-    },
-  });
 
   server.on('request', (req, res) => {
     try {
@@ -56,49 +38,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     answerPlainHttp(req, res, describe);
   });
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    const where = endpointUrl(req, describe);
-    const reqPath = requestPath(req.url);
-    if (reqPath !== path) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, path: reqPath }, `WebSocket upgrade on wrong path; the MQTT endpoint is ${path}`);
-      refuseUpgrade(socket, 404, 'Not Found', `No MQTT endpoint at "${reqPath}". Starling serves MQTT over WebSocket at path "${path}": ${where}\n`);
-      return;
-    }
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      refuseUpgrade(socket, 400, 'Bad Request', `Only WebSocket upgrades are served here: ${where}\n`);
-      return;
-    }
-    const origin = req.headers.origin;
-    const own = origin !== undefined && isOwnOrigin(origin, { secure, host: addr.host, port: info.port }, req.socket.localAddress);
-    if (!own && !originAllowed(origin, config.webSocketAllowedOrigins)) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, origin: req.headers.origin }, 'WebSocket origin not in webSocketAllowedOrigins');
-      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${req.headers.origin} is not allowed (webSocketAllowedOrigins)\n`);
-      return;
-    }
-    const choice = chooseSubprotocol(offeredSubprotocols(req.headers['sec-websocket-protocol']));
-    if (!choice.ok) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, offered: choice.offered }, 'WebSocket client offered no MQTT subprotocol');
-      refuseUpgrade(
-        socket,
-        400,
-        'Bad Request',
-        `Unsupported WebSocket subprotocol ${choice.offered.map((p) => `"${p}"`).join(', ')}; Starling speaks ${MQTT_SUBPROTOCOLS.join(', ')} (offer "mqtt")\n`,
-      );
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const raw = req.socket as Socket;
-      accept(
-        new WsTransport(ws, socket, info, {
-          remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
-          remotePort: raw.remotePort ?? 0,
-          peer: secure ? peerOf(raw as TLSSocket) : undefined,
-          pingIntervalMs: config.webSocketPingIntervalSec * 1000,
-        }),
-      );
-    });
-  });
+  server.on('upgrade', webSocketUpgrade({ info: () => info, describe, config, log, otherPaths: 'refuse' }, accept));
 
   // Bytes that are not HTTP at all: a raw MQTT client or a TLS client on a plain port.
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {

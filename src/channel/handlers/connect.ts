@@ -87,10 +87,11 @@ function checkWillPayload(packet: ConnectPacket): void {
 }
 
 /** A will is a publish like any other: the client must be allowed to publish to its topic. */
-function authorizeWill(ch: Channel): void {
+async function authorizeWill(ch: Channel): Promise<void> {
   const will = ch.pendingConnect!.packet.will;
   if (!will) return;
-  const decision = codeOf(ch.broker.hooks.authorizePublish(ch.info, will.topic));
+  const asPublish = { type: 'publish' as const, topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false };
+  const decision = codeOf(await ch.broker.hooks.authorizePublish(ch.info, will.topic, will.properties ? { ...asPublish, properties: will.properties } : asPublish));
   if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${will.topic}`);
 }
 
@@ -98,7 +99,8 @@ function authorizeWill(ch: Channel): void {
 export async function finishConnect(ch: Channel, authData: Buffer | undefined): Promise<void> {
   // Authentication may have replaced the user name with the verified identity (mTLS CN, token subject).
   ch.username = ch.info.username;
-  authorizeWill(ch);
+  await authorizeWill(ch);
+  if (ch.state !== 'connecting') return;
   const pending = ch.pendingConnect!;
   const { packet } = pending;
   const props = packet.properties ?? {};
@@ -131,6 +133,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   ch.io.setKeepalive(pending.keepalive);
   ch.log.debug({ clientId: ch.clientId, remote: ch.io.remoteAddress, version: packet.protocolVersion, sessionPresent }, 'client connected');
   ch.broker.attach(session, ch, packet.protocolVersion === 5 ? (props.receiveMaximum ?? 65_535) : 65_535);
+  ch.broker.hooks.notify?.connected?.(ch.info);
 }
 
 /**
