@@ -1,6 +1,6 @@
 // starling-mqtt: the public API, the only module an application imports. What is exported here is
 // covered by semver (docs/library.md); everything else in the package is internal.
-export { createBroker, Broker } from './api/broker.js';
+export { createBroker } from './api/broker.js';
 export { ConfigError } from './config/errors.js';
 export type {
   AttachOptions,
@@ -8,6 +8,7 @@ export type {
   AuthorizePublishResult,
   AuthorizeSubscribeResult,
   Awaitable,
+  Broker,
   BrokerOptions,
   Client,
   ClientSummary,
@@ -26,6 +27,7 @@ export type {
   RetainedMessage,
   SessionSummary,
   Settings,
+  StreamInfo,
   Subscription,
   SubscriptionSummary,
 } from './api/types.js';

@@ -17,6 +17,7 @@ import { localSubscriptions, type LocalSubscriptions } from './local.js';
 import { publicMessage, storedMessage } from './messages.js';
 import type {
   AttachOptions,
+  Broker,
   BrokerOptions,
   ClientSummary,
   Listener,
@@ -25,6 +26,7 @@ import type {
   QoS,
   RetainedMessage,
   SessionSummary,
+  StreamInfo,
   SubscriptionSummary,
 } from './types.js';
 
@@ -62,11 +64,11 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     deferListeners: true,
     ...(hooks ? { hooks: brokerHooks(hooks, { log, timeoutMs, now: () => Date.now(), limits: config }) } : {}),
   });
-  return new Broker(server, config, log);
+  return new StarlingBroker(server, config, log);
 }
 
-/** A running broker. Made by createBroker. */
-export class Broker {
+/** The Broker of types.ts; not exported from the package (createBroker makes it). */
+class StarlingBroker implements Broker {
   readonly #server: RunningServer;
   readonly #config: Config;
   readonly #log: Logger;
@@ -74,7 +76,6 @@ export class Broker {
   readonly #detach = new Set<() => void>();
   #closing?: Promise<void>;
 
-  /** @internal Use createBroker. */
   constructor(server: RunningServer, config: Config, log: Logger) {
     this.#server = server;
     this.#config = config;
@@ -82,22 +83,16 @@ export class Broker {
     this.#local = localSubscriptions(server.broker, log);
   }
 
-  /** The open listeners (empty before `listen()`). */
   get listeners(): Listener[] {
     return this.#server.listeners.map((l) => ({ ...l }));
   }
 
-  /** Opens the configured listeners (mqttListeners; none when it is empty); resolves when all are bound. */
   async listen(): Promise<Listener[]> {
     this.#open();
     await this.#server.listen();
     return this.listeners;
   }
 
-  /**
-   * Serves MQTT over WebSocket at `path` on the application's HTTP(S) server, beside its routes.
-   * Returns a function that removes the endpoint (connections made through it stay open).
-   */
   attachWebSocket(server: HttpServer, options: AttachOptions = {}): () => void {
     this.#open();
     const detach = attachWebSocket(server, options.path ?? this.#config.webSocketPath, this.#config, this.#log, (t) => this.#server.accept(t));
@@ -108,8 +103,7 @@ export class Broker {
     return remove;
   }
 
-  /** Serves one MQTT connection over any Duplex stream (the connection limits apply). */
-  handle(stream: Duplex, info: { remoteAddress?: string; remotePort?: number } = {}): void {
+  handle(stream: Duplex, info: StreamInfo = {}): void {
     if (typeof stream?.on !== 'function' || typeof stream.write !== 'function') throw new TypeError('handle needs a Duplex stream');
     if (this.#closing) {
       stream.destroy();
@@ -118,11 +112,6 @@ export class Broker {
     this.#server.accept(new StreamTransport(stream, STREAM_LISTENER, info));
   }
 
-  /**
-   * Publishes as a trusted local client (no ACL, no authorize hook, no interceptor); the topic is
-   * checked as an MQTT PUBLISH's would be. Resolves once routed, and stored where QoS and sessions
-   * make that necessary (as a client's PUBACK waits).
-   */
   async publish(topic: string, payload: Buffer | Uint8Array | string, options: PublishOptions = {}): Promise<void> {
     this.#open();
     const b = this.#server.broker;
@@ -130,11 +119,6 @@ export class Broker {
     await b.publish(message);
   }
 
-  /**
-   * Subscribes a handler, as a trusted local client (no ACL, no authorize hook): it is called for
-   * each matching message, in order, after the matching retained messages. Returns the function
-   * that ends the subscription.
-   */
   subscribe(filter: string, handler: MessageHandler, options: { qos?: QoS } = {}): () => void {
     this.#open();
     const qos = options.qos ?? 2;
@@ -142,22 +126,18 @@ export class Broker {
     return this.#local.subscribe(filter, handler, qos);
   }
 
-  /** Connected clients, as GET /api/v1/clients lists them. */
   clients(): ClientSummary[] {
     return clientRows(this.#server.source);
   }
 
-  /** Every session, connected or not. */
   sessions(): SessionSummary[] {
     return sessionRows(this.#server.source);
   }
 
-  /** Subscriptions of every session, or of one client, as GET /api/v1/subscriptions lists them. */
   subscriptions(clientId?: string): SubscriptionSummary[] {
     return subscriptionRows(this.#server.source, clientId ?? null);
   }
 
-  /** Unexpired retained messages matching `filter` (default `#`), by topic. */
   retained(filter = '#'): RetainedMessage[] {
     const source = this.#server.source;
     const now = source.now();
@@ -168,10 +148,6 @@ export class Broker {
     }));
   }
 
-  /**
-   * Stops: no new connections, attached endpoints removed, in-process subscriptions ended, MQTT 5
-   * clients told (DISCONNECT 0x8B Server shutting down), every store write finished, store closed.
-   */
   close(): Promise<void> {
     return (this.#closing ??= (async () => {
       for (const d of [...this.#detach]) d();

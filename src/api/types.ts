@@ -1,5 +1,7 @@
 // The public types of the library (exported from src/index.ts). This surface follows semver; the
 // internal types it is mapped from (src/hooks/hooks.ts, src/store/ports.ts) may change freely.
+import type { Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 
@@ -200,4 +202,51 @@ export interface RetainedMessage extends Message {
   receivedAt: Date;
   /** When it expires, if it does. */
   expiresAt?: Date;
+}
+
+/** Where a connection handed to `handle` came from, for logs, limits and introspection. */
+export interface StreamInfo {
+  remoteAddress?: string;
+  remotePort?: number;
+}
+
+/** A running broker, made by createBroker. */
+export interface Broker {
+  /** The open listeners (empty before `listen()`). */
+  readonly listeners: Listener[];
+  /** Opens the configured listeners (mqttListeners; none when it is empty); resolves when all are bound. */
+  listen(): Promise<Listener[]>;
+  /**
+   * Serves MQTT over WebSocket at `path` on the application's HTTP(S) server, beside its routes.
+   * Upgrades for other paths are left to the application. Returns a function that removes the
+   * endpoint (connections made through it stay open until they end or the broker closes).
+   */
+  attachWebSocket(server: HttpServer, options?: AttachOptions): () => void;
+  /** Serves one MQTT connection over any Duplex stream (the connection limits apply). */
+  handle(stream: Duplex, info?: StreamInfo): void;
+  /**
+   * Publishes as a trusted local client (no ACL, no authorize hook, no interceptor); the topic is
+   * checked as an MQTT PUBLISH's would be (a TypeError says what is wrong). Resolves once routed,
+   * and stored where QoS and sessions make that necessary (when a client's PUBACK would be sent).
+   */
+  publish(topic: string, payload: Buffer | Uint8Array | string, options?: PublishOptions): Promise<void>;
+  /**
+   * Subscribes a handler as a trusted local client (no ACL, no authorize hook): called for each
+   * matching message, in order, after the matching retained messages; the message's QoS is capped
+   * by `qos` (default 2). Returns the function that ends the subscription.
+   */
+  subscribe(filter: string, handler: MessageHandler, options?: { qos?: QoS }): () => void;
+  /** Connected clients, as GET /api/v1/clients lists them. */
+  clients(): ClientSummary[];
+  /** Every session, connected or not. */
+  sessions(): SessionSummary[];
+  /** Subscriptions of every session, or of one client, as GET /api/v1/subscriptions lists them. */
+  subscriptions(clientId?: string): SubscriptionSummary[];
+  /** Unexpired retained messages matching `filter` (default `#`), by topic. */
+  retained(filter?: string): RetainedMessage[];
+  /**
+   * Stops: no new connections, attached endpoints removed, in-process subscriptions ended, MQTT 5
+   * clients told (DISCONNECT 0x8B Server shutting down), every store write finished, store closed.
+   */
+  close(): Promise<void>;
 }
