@@ -4,6 +4,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { ClientRow, SessionRow, SubscriptionRow } from '../observe/introspect.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -156,45 +157,21 @@ export interface AttachOptions {
   path?: string;
 }
 
-/** A connected client (as GET /api/v1/clients shows it). */
-export interface ClientSummary {
-  clientId: string;
-  username?: string;
-  address: string;
-  remotePort?: number;
-  protocolVersion: number;
-  /** '3.1', '3.1.1' or '5.0'. */
-  protocol: string;
-  transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'stream';
-  listener: string;
-  /** ISO 8601. */
-  connectedAt: string;
-  inflight: number;
-  queued: number;
-  subscriptions: number;
-}
+/**
+ * A connected client, as GET /api/v1/clients shows it: clientId, username?, address, remotePort?,
+ * protocolVersion, protocol ('3.1' | '3.1.1' | '5.0'), transport, listener, connectedAt (ISO 8601),
+ * inflight, queued, subscriptions. One definition for both (src/observe/introspect.ts).
+ */
+export type ClientSummary = ClientRow;
 
-/** A session, connected or not. */
-export interface SessionSummary {
-  clientId: string;
-  online: boolean;
-  protocolVersion: number;
-  inflight: number;
-  queued: number;
-  subscriptions: number;
-}
+/** A session, connected or not: clientId, online, protocolVersion, inflight, queued, subscriptions. */
+export type SessionSummary = SessionRow;
 
-/** A subscription (as GET /api/v1/subscriptions shows it). */
-export interface SubscriptionSummary {
-  clientId: string;
-  online: boolean;
-  filter: string;
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  subscriptionId?: number;
-}
+/**
+ * A subscription, as GET /api/v1/subscriptions shows it: clientId, online, filter, qos, noLocal,
+ * retainAsPublished, retainHandling, subscriptionId?.
+ */
+export type SubscriptionSummary = SubscriptionRow;
 
 /** A retained message. */
 export interface RetainedMessage extends Message {
