@@ -246,6 +246,11 @@ describe('attachWebSocket', () => {
       assert.equal(teapot, 418);
       assert.equal(otherUpgrades, 1);
 
+      // Browser pages: the application's own origin may connect, another site's may not [webSocketAllowedOrigins].
+      const own = await connectClient(`ws://127.0.0.1:${port}/mqtt`, { clientId: 'lib-ws-own', wsOptions: { headers: { Origin: `http://127.0.0.1:${port}` } } });
+      await endClient(own);
+      await assert.rejects(connectClient(`ws://127.0.0.1:${port}/mqtt`, { clientId: 'lib-ws-evil', wsOptions: { headers: { Origin: 'https://evil.example' } } }, 3000));
+
       detach();
       await endClient(client);
       await assert.rejects(connectClient(`ws://127.0.0.1:${port}/mqtt`, { clientId: 'lib-ws-2' }, 2000));
