@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '../helpers/paths.js';
-import { connectClient, connectWithInbox, endClient } from '../helpers/mqttjs.js';
+import { connackCode, connectClient, connectWithInbox, endClient } from '../helpers/mqttjs.js';
 import { waitUntil } from '../helpers/wait.js';
 
 interface Running {
@@ -18,17 +18,6 @@ interface Running {
 type Example = { start(options: Record<string, unknown>): Promise<Running> };
 
 const example = (name: string): Promise<Example> => import(pathToFileURL(join(repoRoot, 'examples', name)).href) as Promise<Example>;
-
-async function connackCode(url: string, options: Parameters<typeof connectClient>[1]): Promise<number> {
-  try {
-    await endClient(await connectClient(url, options));
-    return 0;
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    if (typeof code !== 'number') throw err;
-    return code;
-  }
-}
 
 describe('examples', () => {
   it('express-app.mjs: Express routes and MQTT over WebSocket on one port', async () => {

@@ -6,24 +6,11 @@ import assert from 'node:assert/strict';
 import { createBroker, type Broker, type Hooks, type Message } from '../../src/index.js';
 import { brokerHooks } from '../../src/api/hooks.js';
 import { allowAll } from '../../src/hooks/hooks.js';
-import { connectClient, connectWithInbox, endClient, recordPackets, sleep, subackCodes } from '../helpers/mqttjs.js';
+import { connackCode, connectClient, connectWithInbox, endClient, recordPackets, sleep, subackCodes } from '../helpers/mqttjs.js';
 import { captureLog } from '../auth/helpers.js';
 import { silentLog } from '../helpers/channel.js';
 import { startTestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
-
-/** The CONNACK refusal code MQTT.js reports, or 0 when it connected (closed again at once). */
-async function connackCode(url: string, options: Parameters<typeof connectClient>[1]): Promise<number> {
-  try {
-    const c = await connectClient(url, options, 5000);
-    await endClient(c, true);
-    return 0;
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    if (typeof code !== 'number') throw err;
-    return code;
-  }
-}
 
 const pubackCode = async (p: Promise<unknown>): Promise<number> => {
   try {
