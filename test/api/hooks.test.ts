@@ -3,6 +3,9 @@
 // times out refuses only its operation (0x83) and is logged; unset hooks leave the paths untouched.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createBroker, type Broker, type Hooks, type Message } from '../../src/index.js';
 import { brokerHooks } from '../../src/api/hooks.js';
 import { allowAll } from '../../src/hooks/hooks.js';
@@ -133,6 +136,35 @@ describe('authorize hooks and the publish interceptor', () => {
     assert.equal(inbox.messages.length, 2);
     await endClient(sub);
     await endClient(pub);
+  });
+});
+
+describe('hooks after the configuration', () => {
+  it('a refusal by the configured ACL stands and the hook is not asked; what the ACL allows, the hook decides', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'starling-acl-'));
+    const acl = join(dir, 'acl');
+    writeFileSync(acl, 'topic readwrite open/#\n');
+    const asked: string[] = [];
+    const b = await start(
+      {
+        authorizePublish: (_c, m) => {
+          asked.push(m.topic);
+          return m.topic !== 'open/closed-by-hook';
+        },
+      },
+      { mqttAuthorizationEnabled: true, mqttAclFile: acl },
+    );
+    try {
+      const c = await connectClient(b.url, { clientId: 'acl1', protocolVersion: 5 });
+      assert.equal(await pubackCode(c.publishAsync('elsewhere/x', 'x', { qos: 1 })), 0x87);
+      assert.equal(await pubackCode(c.publishAsync('open/closed-by-hook', 'x', { qos: 1 })), 0x87);
+      assert.equal(await pubackCode(c.publishAsync('open/fine', 'x', { qos: 1 })), 0, 'allowed');
+      assert.deepEqual(asked, ['open/closed-by-hook', 'open/fine']);
+      await endClient(c);
+    } finally {
+      await b.broker.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
