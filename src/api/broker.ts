@@ -10,7 +10,7 @@ import { startServer, type RunningServer } from '../server/server.js';
 import { createLogger } from '../server/logger.js';
 import { StreamTransport } from '../transport/stream-transport.js';
 import type { ListenerInfo } from '../transport/transport.js';
-import { clientRows, retainedMessages, sessionRows, subscriptionRows } from '../observe/introspect.js';
+import { byClientId, bySubscription, clientRows, retainedMessages, sessionRows, subscriptionRows } from '../observe/introspect.js';
 import { brokerHooks } from './hooks.js';
 import { attachWebSocket } from './attach-websocket.js';
 import { localSubscriptions, type LocalSubscriptions } from './local.js';
@@ -127,15 +127,15 @@ class StarlingBroker implements Broker {
   }
 
   clients(): ClientSummary[] {
-    return clientRows(this.#server.source);
+    return clientRows(this.#server.source).sort(byClientId);
   }
 
   sessions(): SessionSummary[] {
-    return sessionRows(this.#server.source);
+    return sessionRows(this.#server.source).sort(byClientId);
   }
 
   subscriptions(clientId?: string): SubscriptionSummary[] {
-    return subscriptionRows(this.#server.source, clientId ?? null);
+    return subscriptionRows(this.#server.source, clientId ?? null).sort(bySubscription);
   }
 
   retained(filter = '#'): RetainedMessage[] {

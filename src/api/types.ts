@@ -213,9 +213,9 @@ export interface Broker {
    * by `qos` (default 2). Returns the function that ends the subscription.
    */
   subscribe(filter: string, handler: MessageHandler, options?: { qos?: QoS }): () => void;
-  /** Connected clients, as GET /api/v1/clients lists them. */
+  /** Connected clients, as GET /api/v1/clients lists them (by client id). */
   clients(): ClientSummary[];
-  /** Every session, connected or not. */
+  /** Every session, connected or not (by client id). */
   sessions(): SessionSummary[];
   /** Subscriptions of every session, or of one client, as GET /api/v1/subscriptions lists them. */
   subscriptions(clientId?: string): SubscriptionSummary[];

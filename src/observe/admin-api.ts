@@ -8,7 +8,7 @@ import type { StoredMessage } from '../store/ports.js';
 import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
 import { messageFromRequest, messageJson } from './admin-json.js';
 import type { AdminSource, AdminUserCheck, ClientView, LogView } from './ports.js';
-import { clientRow, clientRows, retainedMessage, retainedMessages, subscriptionRows, type ClientRow, type SubscriptionRow } from './introspect.js';
+import { byClientId, bySubscription, clientRow, clientRows, retainedMessage, retainedMessages, subscriptionRows, type ClientRow, type SubscriptionRow } from './introspect.js';
 import { packageVersion } from './package-info.js';
 
 export const API_PREFIX = '/api/v1';
@@ -125,7 +125,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     const only = query.get('clientId');
     const out = subscriptionRows(source, only);
     if (peers) out.push(...(((await peers.ask('subscriptions', only ?? undefined)).rows ?? []) as SubscriptionRow[]));
-    out.sort((a, b) => (a.clientId === b.clientId ? (a.filter < b.filter ? -1 : 1) : a.clientId < b.clientId ? -1 : 1));
+    out.sort(bySubscription);
     const p = page(out, query);
     return { total: p.total, offset: p.offset, subscriptions: p.items };
   };
@@ -134,7 +134,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
   const allClientRows = async (): Promise<ClientRow[]> => {
     const rows = clientRows(source);
     if (peers) rows.push(...(((await peers.ask('clients')).rows ?? []) as ClientRow[]));
-    return rows.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    return rows.sort(byClientId);
   };
 
   const retained = (query: URLSearchParams) => {

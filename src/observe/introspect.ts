@@ -37,6 +37,12 @@ export interface SessionRow {
 /** A subscription and whose it is. */
 export type SubscriptionRow = SubscriptionRecord & { clientId: string; online: boolean };
 
+/** The order the admin API lists clients in (and the library, which lists the same rows). */
+export const byClientId = (a: { clientId: string }, b: { clientId: string }): number => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0);
+
+/** Subscriptions by client id, then filter. */
+export const bySubscription = (a: SubscriptionRow, b: SubscriptionRow): number => byClientId(a, b) || (a.filter < b.filter ? -1 : a.filter > b.filter ? 1 : 0);
+
 export function clientRow(source: Pick<AdminSource, 'sessions'>, c: ClientView): ClientRow {
   const s = source.sessions.get(c.clientId);
   return {
