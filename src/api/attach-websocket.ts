@@ -1,6 +1,7 @@
 // MQTT over WebSocket on the application's own HTTP(S) server (plain node:http, Express, Fastify,
 // Koa): one `upgrade` listener for the MQTT path, the same checks as our own ws/ws+ssl listeners.
 import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { Server as TlsServer } from 'node:tls';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
@@ -10,7 +11,7 @@ import { webSocketUpgrade, type UpgradeConfig } from '../transport/ws-upgrade.js
 import { clientUrl } from '../config/listener-url.js';
 
 /** Adds the MQTT endpoint at `path` to `server`; returns what removes it again. */
-export function attachWebSocket(server: HttpServer, path: string, config: UpgradeConfig, log: Logger, accept: AcceptTransport): () => void {
+export function attachWebSocket(server: HttpServer | HttpsServer, path: string, config: UpgradeConfig, log: Logger, accept: AcceptTransport): () => void {
   if (typeof server?.on !== 'function' || typeof server.address !== 'function') throw new TypeError('attachWebSocket needs a node:http or node:https server');
   if (!/^\/[^\s?#]*$/.test(path)) throw new TypeError(`"${path}" must be a path starting with / (e.g. /mqtt)`);
   // An https server is a tls.Server underneath.

@@ -1,6 +1,7 @@
 // createBroker and the Broker it returns: the library's whole surface over the server that
 // `starling start` runs (src/server/server.ts), so both are the same broker.
 import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { loadConfigDetailed } from '../config/load.js';
@@ -93,7 +94,7 @@ class StarlingBroker implements Broker {
     return this.listeners;
   }
 
-  attachWebSocket(server: HttpServer, options: AttachOptions = {}): () => void {
+  attachWebSocket(server: HttpServer | HttpsServer, options: AttachOptions = {}): () => void {
     this.#open();
     const detach = attachWebSocket(server, options.path ?? this.#config.webSocketPath, this.#config, this.#log, (t) => this.#server.accept(t));
     const remove = (): void => {

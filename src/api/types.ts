@@ -1,6 +1,7 @@
 // The public types of the library (exported from src/index.ts). This surface follows semver; the
 // internal types it is mapped from (src/hooks/hooks.ts, src/store/ports.ts) may change freely.
 import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -198,7 +199,7 @@ export interface Broker {
    * Upgrades for other paths are left to the application. Returns a function that removes the
    * endpoint (connections made through it stay open until they end or the broker closes).
    */
-  attachWebSocket(server: HttpServer, options?: AttachOptions): () => void;
+  attachWebSocket(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
   /** Serves one MQTT connection over any Duplex stream (the connection limits apply). */
   handle(stream: Duplex, info?: StreamInfo): void;
   /**

@@ -3,6 +3,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createBroker, ConfigError, type Broker, type Message } from '../../src/index.js';
@@ -11,6 +13,7 @@ import { ConfigError as ConfigErrorInternal } from '../../src/config/errors.js';
 import { connectClient, connectWithInbox, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { silentLog } from '../helpers/channel.js';
 import { waitUntil } from '../helpers/wait.js';
+import { certificateFixture } from '../transport/helpers.js';
 
 const quiet = { persistence: 'memory' as const, logger: silentLog, sysIntervalSec: 0 };
 
@@ -258,6 +261,28 @@ describe('attachWebSocket', () => {
       await broker.close();
       server.closeAllConnections();
       server.close();
+    }
+  });
+
+  it('on an https server it serves wss://, reported as such', async () => {
+    const certs = await certificateFixture();
+    const broker = await createBroker({ ...quiet, mqttListeners: [] });
+    const server = createHttpsServer({ cert: readFileSync(certs.a.certFile), key: readFileSync(certs.a.keyFile) }, (_req, res) => res.end('ok'));
+    broker.attachWebSocket(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const client = await connectClient(`wss://127.0.0.1:${port}/mqtt`, { clientId: 'lib-wss', ca: readFileSync(certs.a.caFile) });
+      const row = broker.clients().find((c) => c.clientId === 'lib-wss');
+      assert.equal(row?.transport, 'wss');
+      assert.equal(row?.listener, `wss://127.0.0.1:${port}`);
+      await endClient(client);
+    } finally {
+      await broker.close();
+      server.closeAllConnections();
+      server.close();
+      certs.cleanup();
     }
   });
 });
