@@ -12,7 +12,7 @@ import { createLogger } from '../server/logger.js';
 import { StreamTransport } from '../transport/stream-transport.js';
 import type { ListenerInfo } from '../transport/transport.js';
 import { byClientId, bySubscription, clientRows, retainedMessages, sessionRows, subscriptionRows } from '../observe/introspect.js';
-import { brokerHooks } from './hooks.js';
+import { brokerHooks, checkHooks } from './hooks.js';
 import { attachWebSocket } from './attach-websocket.js';
 import { localSubscriptions, type LocalSubscriptions } from './local.js';
 import { publicMessage, storedMessage } from './messages.js';
@@ -58,7 +58,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2_147_483_647) {
     throw new ConfigError(`${WHERE}: hookTimeoutMs: ${String(hookTimeoutMs)} is not a whole number of milliseconds, 1 or more`);
   }
-  if (hooks !== undefined && (typeof hooks !== 'object' || hooks === null)) throw new TypeError('hooks is an object of functions');
+  if (hooks !== undefined) checkHooks(hooks);
   const log = logger ?? createLogger({ level: config.logLevel, pretty: config.logFormat === 'auto' ? undefined : config.logFormat === 'pretty' });
   if (!(options as Record<symbol, unknown>)[WARNINGS_LOGGED]) for (const w of warnings) log.warn(w);
   const server = await startServer(config, log, {

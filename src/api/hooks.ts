@@ -11,6 +11,30 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import type { QoS } from '../protocol/constants.js';
 import { packetMessage, publicMessage, storedMessage } from './messages.js';
 import type { Awaitable, Client, Hooks } from './types.js';
+import { didYouMean } from '../config/errors.js';
+
+/** Every hook of types.ts Hooks (test/api/docs.test.ts compares the two). */
+export const HOOK_NAMES: readonly (keyof Hooks)[] = [
+  'authenticate',
+  'authorizePublish',
+  'authorizeSubscribe',
+  'interceptPublish',
+  'clientConnected',
+  'clientDisconnected',
+  'subscribed',
+  'unsubscribed',
+  'messageDelivered',
+  'messageDropped',
+];
+
+/** A misspelt hook would never be called: refused up front, with the name meant. */
+export function checkHooks(hooks: unknown): asserts hooks is Hooks {
+  if (typeof hooks !== 'object' || hooks === null) throw new TypeError('hooks is an object of functions');
+  for (const [name, fn] of Object.entries(hooks)) {
+    if (!(HOOK_NAMES as readonly string[]).includes(name)) throw new TypeError(`hooks: unknown hook "${name}"${didYouMean(name, HOOK_NAMES)}`);
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError(`hooks.${name} must be a function`);
+  }
+}
 
 export interface HookContext {
   log: Logger;

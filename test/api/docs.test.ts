@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import ts from 'typescript';
 import { repoRoot } from '../helpers/paths.js';
 import * as api from '../../src/index.js';
+import { HOOK_NAMES } from '../../src/api/hooks.js';
 
 const doc = readFileSync(join(repoRoot, 'docs', 'library.md'), 'utf8');
 const source = (path: string): ts.SourceFile => ts.createSourceFile(path, readFileSync(join(repoRoot, path), 'utf8'), ts.ScriptTarget.ES2022, true);
@@ -39,6 +40,10 @@ describe('docs/library.md', () => {
     // The runtime exports are the declared value exports, nothing more.
     assert.deepEqual(Object.keys(api).sort(), ['ConfigError', 'createBroker']);
     assert.deepEqual(names.filter((n) => !described(n)), []);
+  });
+
+  it('the hooks createBroker accepts are the Hooks of the types', () => {
+    assert.deepEqual([...HOOK_NAMES].sort(), members('Hooks').sort());
   });
 
   it('describes every Broker member, every hook and every library option', () => {

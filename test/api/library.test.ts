@@ -76,9 +76,11 @@ describe('createBroker options', () => {
     }
   });
 
-  it('refuse workers other than 1 and a bad hookTimeoutMs', async () => {
+  it('refuse workers other than 1, a bad hookTimeoutMs and misspelt hooks', async () => {
     await assert.rejects(createBroker({ ...quiet, mqttListeners: [], workers: 2 }), /workers: the library runs one broker/);
     await assert.rejects(createBroker({ ...quiet, mqttListeners: [], hookTimeoutMs: 0 }), /hookTimeoutMs/);
+    await assert.rejects(createBroker({ ...quiet, mqttListeners: [], hooks: { authorisePublish: () => true } as never }), /unknown hook "authorisePublish" \(did you mean authorizePublish\?\)/);
+    await assert.rejects(createBroker({ ...quiet, mqttListeners: [], hooks: { authenticate: true } as never }), /hooks.authenticate must be a function/);
   });
 });
 
