@@ -217,7 +217,7 @@ function asker(ctx: HookContext) {
     } catch (err) {
       return fault(err);
     }
-    if (!(answer instanceof Promise)) {
+    if (!isThenable(answer)) {
       try {
         return map(answer);
       } catch (err) {
@@ -228,7 +228,7 @@ function asker(ctx: HookContext) {
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${ctx.timeoutMs} ms (hookTimeoutMs)`)), ctx.timeoutMs);
     });
-    return Promise.race([answer, late]).then(map).catch(fault).finally(() => clearTimeout(timer));
+    return Promise.race([Promise.resolve(answer), late]).then(map).catch(fault).finally(() => clearTimeout(timer));
   };
 }
 
@@ -239,10 +239,14 @@ function teller(ctx: HookContext) {
       const failed = (err: unknown): void => ctx.log.error({ err, hook: name }, `${name} hook failed`);
       try {
         const r = call();
-        if (r instanceof Promise) r.catch(failed);
+        if (isThenable(r)) Promise.resolve(r).catch(failed);
       } catch (err) {
         failed(err);
       }
     });
   };
 }
+
+/** A Promise, or any promise-like an application's library returns. */
+export const isThenable = <T>(v: Awaitable<T>): v is PromiseLike<T> & Promise<T> =>
+  typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';

@@ -8,6 +8,7 @@ import { parseSharedFilter, validateTopicFilter } from '../protocol/topic.js';
 import { withinTopicLimits } from '../channel/limits.js';
 import type { SubscriptionRecord } from '../store/ports.js';
 import { publicMessage } from './messages.js';
+import { isThenable } from './hooks.js';
 import type { MessageHandler, QoS } from './types.js';
 
 export interface LocalSubscriptions {
@@ -37,7 +38,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
           const failed = (err: unknown): void => log.error({ err, filter }, 'in-process subscription handler failed');
           try {
             const r = handler(publicMessage(message, broker.now(), retain));
-            if (r instanceof Promise) r.catch(failed);
+            if (isThenable(r)) Promise.resolve(r).catch(failed);
           } catch (err) {
             failed(err);
           }

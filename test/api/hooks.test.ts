@@ -86,6 +86,8 @@ describe('authorize hooks and the publish interceptor', () => {
       authorizeSubscribe: (_client, sub) => {
         if (sub.filter === 'secret/#') return false;
         if (sub.filter.startsWith('cheap/')) return { qos: 0 };
+        // A promise-like from another library is waited for like a Promise.
+        if (sub.filter === 'thenable/x') return { then: (resolve: (v: { qos: 1 }) => void) => resolve({ qos: 1 }) } as unknown as Promise<{ qos: 1 }>;
         return true;
       },
       interceptPublish: async (_client, m) => {
@@ -116,8 +118,8 @@ describe('authorize hooks and the publish interceptor', () => {
     const c = await connectClient(b.url, { clientId: 'sub1', protocolVersion: 5 });
     assert.deepEqual(await subackCodes(c, ['open/#', 'secret/#', 'cheap/x']), [0, 0x87, 0]);
     const c2 = await connectClient(b.url, { clientId: 'sub2', protocolVersion: 5 });
-    const granted = await c2.subscribeAsync({ 'cheap/y': { qos: 2 }, 'open/y': { qos: 2 } });
-    assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [['cheap/y', 0], ['open/y', 2]]);
+    const granted = await c2.subscribeAsync({ 'cheap/y': { qos: 2 }, 'open/y': { qos: 2 }, 'thenable/x': { qos: 2 } });
+    assert.deepEqual(granted.map((g) => [g.topic, g.qos]), [['cheap/y', 0], ['open/y', 2], ['thenable/x', 1]]);
     await endClient(c);
     await endClient(c2);
   });
