@@ -127,6 +127,10 @@ class StarlingBroker implements Broker {
     return this.#local.subscribe(filter, handler, qos);
   }
 
+  disconnect(clientId: string): boolean {
+    return this.#server.source.kick(clientId);
+  }
+
   clients(): ClientSummary[] {
     return clientRows(this.#server.source).sort(byClientId);
   }

@@ -214,6 +214,11 @@ export interface Broker {
    * by `qos` (default 2). Returns the function that ends the subscription.
    */
   subscribe(filter: string, handler: MessageHandler, options?: { qos?: QoS }): () => void;
+  /**
+   * Closes the connection of `clientId`, as the admin API's kick does: an MQTT 5 client is told
+   * DISCONNECT 0x98 Administrative action, and its will is published. False when it is not connected.
+   */
+  disconnect(clientId: string): boolean;
   /** Connected clients, as GET /api/v1/clients lists them (by client id). */
   clients(): ClientSummary[];
   /** Every session, connected or not (by client id). */

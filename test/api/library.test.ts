@@ -199,6 +199,15 @@ describe('a broker made with createBroker', () => {
     }
   });
 
+  it('disconnect() closes one client as the admin API\'s kick does', async () => {
+    const { client } = await connectWithInbox(url, { clientId: 'lib-kicked', protocolVersion: 5 });
+    const told = new Promise<{ reasonCode?: number }>((resolve) => client.once('disconnect', (p) => resolve(p)));
+    assert.equal(broker.disconnect('lib-kicked'), true);
+    assert.equal((await Promise.race([told, sleep(5000).then(() => undefined)]))?.reasonCode, 0x98);
+    assert.equal(broker.disconnect('lib-kicked'), false);
+    client.end(true);
+  });
+
   it('close() disconnects clients, ends in-process subscriptions and refuses further use', async () => {
     const { client } = await connectWithInbox(url, { clientId: 'lib-closing', protocolVersion: 5 });
     const disconnected = new Promise<{ reasonCode?: number }>((resolve) => client.once('disconnect', (p) => resolve(p)));
