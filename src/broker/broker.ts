@@ -28,6 +28,8 @@ import { exportSession, importSession as rebuildSession } from './session-transf
 import type { MatchScope } from '../router/subscriptions.js';
 import { refusedHoldings } from './reauthorize.js';
 import { publishTopicRefusal } from '../channel/topic-rules.js';
+import { notifyingOutlet } from './notifying-outlet.js';
+import type { DropReason } from '../hooks/hooks.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -198,6 +200,7 @@ export class Broker implements ChannelContext, ClusterSide {
     if (entries.length > 0) {
       session.discard(new Set(entries));
       this.stats.dropped('notAuthorized', entries.length);
+      if (this.hooks.notify?.dropped) this.notifyDropped('notAuthorized', entries, clientId);
       if (persistent) for (const o of entries) ops.push({ op: 'queue.delete', clientId, seq: o.seq });
     }
     this.log.info({ clientId, username: client.username, subscriptions: filters, messages: entries.length }, 'not authorized any more: subscriptions and messages dropped');
@@ -223,7 +226,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** After CONNACK: resend what was in flight, then deliver what was queued [MQTT-4.4.0-1]. */
   attach(session: Session, outlet: NonNullable<Session['outlet']>, receiveMaximum: number): void {
-    session.outlet = outlet;
+    const notify = this.hooks.notify;
+    session.outlet = notify?.delivered || notify?.dropped ? notifyingOutlet(outlet, session.clientId, this.stats, notify) : outlet;
     session.sendWindow = Math.min(receiveMaximum, this.options.maxInflightMessages);
     this.dropExpired(session, session.resend(this.now()));
     this.pump(session);
@@ -417,9 +421,13 @@ export class Broker implements ChannelContext, ClusterSide {
     const r = s.enqueue(message, qos, retain, subscriptionIds, this.queueLimits);
     if (r.outcome === 'refused') {
       this.stats.dropped('queueRefused');
+      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [message], s.clientId);
       return false;
     }
-    if (r.dropped) this.stats.dropped('queueFull', r.dropped.length);
+    if (r.dropped) {
+      this.stats.dropped('queueFull', r.dropped.length);
+      if (this.hooks.notify?.dropped) this.notifyDropped('queueFull', r.dropped, s.clientId);
+    }
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
       r.entry.written = false;
@@ -441,7 +449,10 @@ export class Broker implements ChannelContext, ClusterSide {
   /** Moves queued entries into the window; with a batch, their new state is written first. */
   private take(s: Session, now: number, batch: WriteBatch | undefined): void {
     const { taken, expired } = s.take(now);
-    if (expired.length > 0) this.stats.dropped('expired', expired.length);
+    if (expired.length > 0) {
+      this.stats.dropped('expired', expired.length);
+      if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
+    }
     if (!batch) return;
     for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
     for (const o of taken) {
@@ -502,6 +513,7 @@ export class Broker implements ChannelContext, ClusterSide {
       if (this.retained.delete(message.topic) && !message.topic.startsWith('$SYS/')) {
         (batch ??= new WriteBatch()).ops.push({ op: 'retained.delete', topic: message.topic });
       }
+      if (this.hooks.notify?.dropped) this.notifyDropped('retainedLimit', [message], undefined);
       return batch;
     }
     const stored: StoredMessage = { ...message };
@@ -540,6 +552,7 @@ export class Broker implements ChannelContext, ClusterSide {
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean {
     const o = session.complete(packetId, kind === 'puback' ? 'inflight' : 'released');
     if (!o) return false;
+    this.hooks.notify?.delivered?.(session.clientId, o.message, o.qos);
     if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
     this.pump(session);
     return true;
@@ -558,6 +571,7 @@ export class Broker implements ChannelContext, ClusterSide {
   private dropExpired(session: Session, expired: Outgoing[]): void {
     if (expired.length === 0) return;
     this.stats.dropped('expired', expired.length);
+    if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, session.clientId);
     if (session.persistent) this.persistLater(expired.map((o) => ({ op: 'queue.delete', clientId: session.clientId, seq: o.seq })));
   }
 
@@ -634,6 +648,11 @@ export class Broker implements ChannelContext, ClusterSide {
     }
     if (ops.length === 0) return existed;
     return this.writer.write(ops).then(() => existed);
+  }
+
+  /** Tells the `dropped` notification about each message lost (entries or messages). */
+  private notifyDropped(reason: DropReason, lost: ReadonlyArray<Outgoing | StoredMessage>, clientId: string | undefined): void {
+    for (const l of lost) this.hooks.notify?.dropped?.(reason, 'message' in l ? l.message : l, clientId);
   }
 
   // ---- persistence plumbing ------------------------------------------------------------

@@ -19,7 +19,11 @@ export interface Refused {
 export function refusedHoldings(session: Session, client: ClientInfo, hooks: Pick<BrokerHooks, 'authorizeSubscribe' | 'authorizeRead'>): Refused {
   const filters: string[] = [];
   for (const filter of session.subscriptions.keys()) {
-    if (codeOf(hooks.authorizeSubscribe(client, filter)) !== ReasonCode.Success) filters.push(filter);
+    const answer = hooks.authorizeSubscribe(client, filter);
+    // An answer that comes later (a library hook) cannot be waited for here; only the answers
+    // given at once (the configured ACL) re-check what the session holds.
+    if (answer instanceof Promise) continue;
+    if (codeOf(answer) !== ReasonCode.Success) filters.push(filter);
   }
   const entries: Outgoing[] = [];
   for (const o of session.allEntries()) {

@@ -355,8 +355,9 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Closes the connection and tells the broker how it ended; `why` goes in the disconnect log line. */
   end(kind: DisconnectKind, why?: CloseWhy): void {
     if (this.state === 'closed') return;
-    const wasBound = this.state === 'connected' || this.state === 'connecting';
-    if (this.state === 'connected') logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
+    const wasConnected = this.state === 'connected';
+    const wasBound = wasConnected || this.state === 'connecting';
+    if (wasConnected) logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
     this.state = 'closed';
     this.backlog = [];
     this.backlogBytes = 0;
@@ -369,6 +370,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while ending the connection');
     }
     this.io.close();
+    if (wasConnected) this.broker.hooks.notify?.disconnected?.(this.info, kind);
   }
 
   /**

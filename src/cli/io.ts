@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ListenerInfo } from '../transport/transport.js';
 import { createLogger, type LoggerOptions } from '../server/logger.js';
-import { startServer } from '../server/server.js';
+import { createBroker, WARNINGS_LOGGED } from '../api/broker.js';
+import type { BrokerOptions } from '../api/types.js';
 
 export interface StartedServer {
   listeners: readonly ListenerInfo[];
@@ -34,6 +35,21 @@ export const processIO = (): CliIO => ({
   },
   env: process.env,
   terminal: { out: process.stdout.isTTY === true, err: process.stderr.isTTY === true },
-  startServer,
+  startServer: startBroker,
   createLogger,
 });
+
+/**
+ * `starling start` runs the broker an application gets from createBroker, with the configuration
+ * it loaded (checked again by createBroker, which is cheap; its warnings were logged already).
+ */
+async function startBroker(config: Config, log: Logger): Promise<StartedServer> {
+  const broker = await createBroker({ ...config, logger: log, [WARNINGS_LOGGED]: true } as BrokerOptions);
+  try {
+    await broker.listen();
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  return broker;
+}

@@ -6,11 +6,12 @@ import { isTlsScheme, parseListenerUrl, type ListenerAddress } from './listener-
 import { parsePskFile } from './psk.js';
 import { tlsVersionRange } from './tls-names.js';
 
-export function checkConfig(config: Config, sources: Record<ConfigKey, string>, problems: string[], warnings: string[]): void {
+/** `allowNoListeners`: a broker embedded in an application (src/api/) may serve only what it is handed. */
+export function checkConfig(config: Config, sources: Record<ConfigKey, string>, problems: string[], warnings: string[], opts: { allowNoListeners?: boolean } = {}): void {
   const at = (key: ConfigKey): string => `${sources[key]}: ${key}`;
   const listeners: ListenerAddress[] = config.mqttListeners.map((u) => parseListenerUrl(u));
 
-  if (listeners.length === 0) problems.push(`${at('mqttListeners')}: no listeners; give at least one, e.g. mqtt://127.0.0.1:1883`);
+  if (listeners.length === 0 && !opts.allowNoListeners) problems.push(`${at('mqttListeners')}: no listeners; give at least one, e.g. mqtt://127.0.0.1:1883`);
   const taken = new Map<string, string>();
   config.mqttListeners.forEach((url, i) => {
     const l = listeners[i];

@@ -14,6 +14,11 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** CLI flags by key (`mqttListeners`) or flag spelling (`mqtt-listeners`, `--mqtt-listeners`). */
   flags?: Record<string, string>;
+  /**
+   * Typed values by key, as the library's createBroker takes them (`{ maxQueuedMessages: 500 }`),
+   * applied last; each goes through the same parser as its text would. `where` names them in errors.
+   */
+  values?: { entries: Record<string, unknown>; where: (key: string) => string; allowNoListeners?: boolean };
 }
 
 export interface LoadedConfig {
@@ -98,8 +103,13 @@ export function loadConfigDetailed(opts: LoadOptions = {}): LoadedConfig {
     apply(key, value, flagName(key));
   }
 
+  if (opts.values) applyValues(opts.values, apply, (key, value, where) => {
+    config[key] = value;
+    sources[key] = where;
+  }, problems);
+
   const typed = config as Config;
-  if (problems.length === 0) checkConfig(typed, sources, problems, warnings);
+  if (problems.length === 0) checkConfig(typed, sources, problems, warnings, { allowNoListeners: opts.values?.allowNoListeners });
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: typed, sources, warnings };
 }
@@ -139,4 +149,45 @@ function readFile(file: string, apply: (key: ConfigKey, text: string, where: str
       seen.set(name, i + 1);
       apply(name as ConfigKey, value, where);
     });
+}
+
+/**
+ * Typed values: a number, boolean or string becomes the text the file would hold and is parsed as
+ * that text is; a list is parsed item by item (an empty list is empty, not the default).
+ */
+function applyValues(
+  values: NonNullable<LoadOptions['values']>,
+  apply: (key: ConfigKey, text: string, where: string) => void,
+  set: (key: ConfigKey, value: unknown, where: string) => void,
+  problems: string[],
+): void {
+  for (const [name, value] of Object.entries(values.entries)) {
+    const where = values.where(name);
+    if (value === undefined) continue;
+    if (!(name in schema)) {
+      problems.push(`${where}: unknown setting "${name}"${didYouMean(name, configKeys)}`);
+      continue;
+    }
+    const key = name as ConfigKey;
+    const spec: KeySpec = schema[key];
+    if (spec.kind === 'list' && Array.isArray(value)) {
+      const items: string[] = [];
+      if (!value.every((item) => typeof item === 'string')) {
+        problems.push(`${where}: ${key}: every item must be a string`);
+        continue;
+      }
+      for (const item of value as string[]) {
+        if (item.trim() === '') continue;
+        try {
+          items.push(...(parseValue(key, item) as string[]));
+        } catch (err) {
+          problems.push(`${where}: ${key}: ${(err as Error).message}`);
+        }
+      }
+      set(key, items, where);
+      continue;
+    }
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') apply(key, String(value), where);
+    else problems.push(`${where}: ${key}: expected ${spec.kind === 'list' ? 'an array of strings or a comma-separated string' : `a ${spec.kind === 'bool' ? 'boolean' : ['int', 'duration', 'size'].includes(spec.kind) ? 'number' : 'string'}`}`);
+  }
 }

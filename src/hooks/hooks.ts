@@ -1,6 +1,8 @@
 // Named hook points where behaviour is decided from outside the broker core: who may connect,
 // publish and subscribe. Each is one function, not a growing interface; the defaults allow all.
-import type { ConnectPacket, UserProperty } from '../protocol/packets.js';
+import type { ConnectPacket, PublishPacket, UserProperty } from '../protocol/packets.js';
+import type { QoS } from '../protocol/constants.js';
+import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import type { PeerIdentity, ListenerInfo } from '../transport/transport.js';
 import type { EnhancedAuthenticator } from './enhanced-auth.js';
 
@@ -42,15 +44,54 @@ export interface Verdict {
   code: Decision;
   reasonString?: string;
   userProperties?: UserProperty[];
+  /** authorizeSubscribe only: the QoS granted instead of the one asked for (never higher). */
+  qos?: QoS;
+}
+
+/** Why a connection ended, as the broker tells the `disconnected` notification. */
+export type DisconnectReason = 'normal' | 'abnormal' | 'takenOver';
+
+/** Why a message did not reach a subscriber (or was not routed at all). */
+export type DropReason = 'queueFull' | 'queueRefused' | 'expired' | 'slowConsumer' | 'tooLarge' | 'notAuthorized' | 'retainedLimit' | 'intercepted';
+
+/**
+ * Notifications (the library's, src/api/hooks.ts): told after the fact, never asked. Each is absent
+ * unless set, and every call site tests for it, so an unset one costs nothing on the paths it sits on.
+ */
+export interface BrokerNotifications {
+  connected(client: ClientInfo): void;
+  disconnected(client: ClientInfo, reason: DisconnectReason): void;
+  subscribed(client: ClientInfo, subscriptions: readonly SubscriptionRecord[]): void;
+  unsubscribed(client: ClientInfo, filters: readonly string[]): void;
+  /** QoS 0: written to the client's connection; QoS 1/2: acknowledged by the client (PUBACK / PUBCOMP). */
+  delivered(clientId: string, message: StoredMessage, qos: QoS): void;
+  /** `clientId`: the subscriber that lost it, when there is one. */
+  dropped(reason: DropReason, message: StoredMessage | undefined, clientId: string | undefined): void;
 }
 
 export interface BrokerHooks {
   /** Decides a CONNECT; may be async (password files, tokens). */
   authenticate(client: ClientInfo, packet: ConnectPacket): Decision | Promise<Decision>;
-  /** Decides whether the client may publish to the topic. Synchronous: on the publish hot path. */
-  authorizePublish(client: ClientInfo, topic: string): Decision | Verdict;
-  /** Decides whether the client may subscribe to the filter. */
-  authorizeSubscribe(client: ClientInfo, filter: string): Decision | Verdict;
+  /**
+   * Decides whether the client may publish to the topic (`packet`: the PUBLISH, absent for a will).
+   * The configured ACL answers at once; a library hook may answer later (a Promise holds this
+   * client's later packets until it settles, as a store write does).
+   */
+  authorizePublish(client: ClientInfo, topic: string, packet?: PublishPacket): Decision | Verdict | Promise<Decision | Verdict>;
+  /**
+   * Decides whether the client may subscribe to the filter (`qos`: the QoS asked for). A Verdict's
+   * `qos` grants less. A Promise answer is awaited at SUBSCRIBE; when a session is re-checked
+   * (src/broker/reauthorize.ts) only answers given at once count.
+   */
+  authorizeSubscribe(client: ClientInfo, filter: string, qos?: QoS): Decision | Verdict | Promise<Decision | Verdict>;
+  /**
+   * Sees each message a client publishes, after authorization and before routing: returns it (or a
+   * changed copy) to route, null to drop it, or a reason code to refuse it with (0x83 when the
+   * application's rule failed). Absent unless the library sets one.
+   */
+  interceptPublish?(client: ClientInfo, message: StoredMessage): StoredMessage | null | Decision | Promise<StoredMessage | null | Decision>;
+  /** Notifications, absent unless set. */
+  notify?: Partial<BrokerNotifications>;
   /**
    * Whether a message on `topic` may go to the client. Not asked per delivery (SUBSCRIBE is judged
    * whole): asked for what a session already holds when it changes hands or the rules change.

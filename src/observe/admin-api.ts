@@ -4,11 +4,11 @@
 // header on their own, and we never answer with a Basic challenge, so a browser never caches Basic
 // credentials either: a page on another origin cannot drive the API through a logged-in operator.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
-import { validateTopicFilter } from '../protocol/topic.js';
+import type { StoredMessage } from '../store/ports.js';
 import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
 import { messageFromRequest, messageJson, topicName } from './admin-json.js';
-import { protocolName, type AdminSource, type AdminUserCheck, type ClientView, type LogView } from './ports.js';
+import type { AdminSource, AdminUserCheck, ClientView, LogView } from './ports.js';
+import { byClientId, bySubscription, clientRow, clientRows, retainedMessage, retainedMessages, subscriptionRows, type ClientRow, type SubscriptionRow } from './introspect.js';
 import { packageVersion } from './package-info.js';
 
 export const API_PREFIX = '/api/v1';
@@ -54,41 +54,11 @@ function decodeSegment(s: string): string {
   }
 }
 
-/** A connected client as the admin API shows it. */
-export type ClientRow = ReturnType<typeof clientJson>;
-/** A subscription as the admin API shows it. */
-export type SubscriptionRow = SubscriptionRecord & { clientId: string; online: boolean };
-
-function clientJson(source: AdminSource, c: ClientView) {
-  const s = source.sessions.get(c.clientId);
-  return {
-    clientId: c.clientId,
-    ...(c.username !== undefined ? { username: c.username } : {}),
-    address: c.address,
-    ...(c.remotePort !== undefined ? { remotePort: c.remotePort } : {}),
-    protocolVersion: c.protocolVersion,
-    protocol: protocolName(c.protocolVersion),
-    transport: c.transport,
-    listener: c.listener,
-    connectedAt: new Date(c.connectedAt).toISOString(),
-    inflight: s?.inflight.size ?? 0,
-    queued: s?.queuedCount ?? 0,
-    subscriptions: s?.subscriptions.size ?? 0,
-  };
-}
-
-function subscriptionRows(source: AdminSource, only: string | null): SubscriptionRow[] {
-  const out: SubscriptionRow[] = [];
-  for (const s of source.sessions.values()) {
-    if (only !== null && s.clientId !== only) continue;
-    for (const sub of s.subscriptions.values()) out.push({ clientId: s.clientId, online: s.online, ...sub });
-  }
-  return out;
-}
+export type { ClientRow, SubscriptionRow } from './introspect.js';
 
 /** This process's answer to another worker's admin question (see AdminPeers). */
 export function localAdminAnswer(source: AdminSource, op: 'clients' | 'subscriptions' | 'kick', clientId?: string): { rows?: unknown[]; kicked?: boolean } {
-  if (op === 'clients') return { rows: [...source.connectedClients()].map((c) => clientJson(source, c)) };
+  if (op === 'clients') return { rows: clientRows(source) };
   if (op === 'subscriptions') return { rows: subscriptionRows(source, clientId ?? null) };
   return { kicked: clientId !== undefined && source.kick(clientId) };
 }
@@ -155,32 +125,32 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     const only = query.get('clientId');
     const out = subscriptionRows(source, only);
     if (peers) out.push(...(((await peers.ask('subscriptions', only ?? undefined)).rows ?? []) as SubscriptionRow[]));
-    out.sort((a, b) => (a.clientId === b.clientId ? (a.filter < b.filter ? -1 : 1) : a.clientId < b.clientId ? -1 : 1));
+    out.sort(bySubscription);
     const p = page(out, query);
     return { total: p.total, offset: p.offset, subscriptions: p.items };
   };
 
   /** Every connected client as a row, this process's and (with peers) the other workers'. */
-  const clientRows = async (): Promise<ClientRow[]> => {
-    const rows = [...source.connectedClients()].map((c) => clientJson(source, c));
+  const allClientRows = async (): Promise<ClientRow[]> => {
+    const rows = clientRows(source);
     if (peers) rows.push(...(((await peers.ask('clients')).rows ?? []) as ClientRow[]));
-    return rows.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    return rows.sort(byClientId);
   };
 
   const retained = (query: URLSearchParams) => {
     const topic = query.get('topic');
     if (topic !== null) {
-      const m = source.retained.get(topic);
-      if (!m || (m.expiresAt !== undefined && m.expiresAt <= source.now())) throw new HttpError(404, 'no retained message on that topic');
+      const m = retainedMessage(source, topic);
+      if (!m) throw new HttpError(404, 'no retained message on that topic');
       return messageJson(m, true);
     }
     const filter = query.get('filter') ?? '#';
+    let all: StoredMessage[];
     try {
-      validateTopicFilter(filter);
+      all = retainedMessages(source, filter);
     } catch (err) {
       throw new HttpError(400, `filter: ${(err as Error).message}`);
     }
-    const all = source.retained.match(filter, source.now()).sort((a, b) => (a.topic < b.topic ? -1 : 1));
     const p = page(all, query);
     return { total: p.total, offset: p.offset, messages: p.items.map((m) => messageJson(m, false)) };
   };
@@ -203,7 +173,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     if (rest === '/subscriptions') return get ? sendJson(req, res, 200, await subscriptions(query)) : allow('GET, HEAD');
     if (rest === '/clients') {
       if (!get) return allow('GET, HEAD');
-      const p = page(await clientRows(), query);
+      const p = page(await allClientRows(), query);
       return sendJson(req, res, 200, { total: p.total, offset: p.offset, clients: p.items });
     }
     if (parts[0] === 'clients' && (parts.length === 2 || (parts.length === 3 && parts[2] === 'kick'))) {
@@ -211,7 +181,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       if (parts.length === 2) {
         if (!get) return allow('GET, HEAD');
         const c = findClient(id);
-        const row = c ? clientJson(source, c) : (await clientRows()).find((r) => r.clientId === id);
+        const row = c ? clientRow(source, c) : (await allClientRows()).find((r) => r.clientId === id);
         if (!row) throw new HttpError(404, 'no connected client with that id');
         return sendJson(req, res, 200, row);
       }

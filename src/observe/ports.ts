@@ -97,7 +97,7 @@ export interface ClientView {
   remotePort?: number;
   /** 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0. */
   protocolVersion: 3 | 4 | 5;
-  transport: 'tcp' | 'tls' | 'ws' | 'wss';
+  transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'stream';
   /** The listener URL as configured, e.g. `ws://0.0.0.0:8083`. */
   listener: string;
   /** Milliseconds since the epoch when CONNACK was sent. */

@@ -31,9 +31,17 @@ import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
 import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import type { ClusterLink } from '../broker/cluster-link.js';
+import type { AdminSource } from '../observe/ports.js';
 
 export interface RunningServer {
+  /** The open listeners (none before `listen()` when started with `deferListeners`). */
   readonly listeners: ListenerInfo[];
+  /** Opens the configured listeners (once); with `deferListeners`, nothing listens before this. */
+  listen(): Promise<ListenerInfo[]>;
+  /** Serves one transport as a listener would (admission limits included): the library's `handle`. */
+  accept(transport: Transport): void;
+  /** What the admin API reads: the broker and the open connections (the library's introspection). */
+  readonly source: AdminSource;
   readonly broker: Broker;
   /** Connections currently open. */
   readonly connections: ReadonlySet<Connection>;
@@ -56,7 +64,10 @@ export type LinkFactory = (broker: Broker) => Promise<ClusterLink & { close(): v
 export interface ServerExtras {
   /** Replaces the store chosen by `persistence` (tests, cluster mode). */
   store?: Store;
-  hooks?: Partial<BrokerHooks>;
+  /** Override the configured hooks; as a function, made from them (the library adds its own to them). */
+  hooks?: Partial<BrokerHooks> | ((configured: Partial<BrokerHooks>) => Partial<BrokerHooks>);
+  /** Open no listener until `listen()` is called (the library's createBroker). */
+  deferListeners?: boolean;
   /** Joins the other worker processes: called once the broker is open, before any listener opens. */
   link?: LinkFactory;
   /** Renders GET /metrics instead of this process's registry (a worker: every worker's together). */
@@ -179,7 +190,8 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   const store = timedStore(extras.store ?? openStore(config), (s) => observeStoreWrite(s), (s) => (storeOpenSeconds = s));
   const options = brokerOptionsFrom(config, store, log);
   // Extras (tests, embedding) override the configured security hooks.
-  options.hooks = { ...security.hooks, authenticators: security.authenticators, ...extras.hooks };
+  const configured: Partial<BrokerHooks> = { ...security.hooks, authenticators: security.authenticators };
+  options.hooks = { ...configured, ...(typeof extras.hooks === 'function' ? extras.hooks(configured) : extras.hooks) };
   // A durable cluster node takes its own place before its store opens: while another node adopts
   // this one's sessions, it waits (cluster/nats/place.ts). Given up when the cluster link closes.
   const place =
@@ -316,12 +328,24 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     listeners: listenerInfos,
     log,
   });
+  let listening: Promise<ListenerInfo[]> | undefined;
+  const listen = (): Promise<ListenerInfo[]> =>
+    (listening ??= (async () => {
+      try {
+        for (const url of config.mqttListeners) {
+          open.push(await openListener(url, { config: tlsConfig, log, http, siblings: listenerInfos, gate }, accept));
+        }
+      } catch (err) {
+        await Promise.all(open.splice(0).map((l) => l.close()));
+        listening = undefined;
+        throw err;
+      }
+      ready = true;
+      return listenerInfos();
+    })());
   try {
-    for (const url of config.mqttListeners) {
-      open.push(await openListener(url, { config: tlsConfig, log, http, siblings: listenerInfos, gate }, accept));
-    }
+    if (!extras.deferListeners) await listen();
   } catch (err) {
-    await Promise.all(open.map((l) => l.close()));
     await workerLink?.close();
     await cluster?.close();
     await broker.close();
@@ -329,12 +353,16 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     adminUsers?.close();
     throw err;
   }
-  ready = true;
   const sys = startSysPublisher(brokerView(broker, cluster), config.sysIntervalSec, { log });
 
   let closing: Promise<void> | undefined;
   return {
-    listeners: open.map((l) => l.info),
+    get listeners() {
+      return listenerInfos();
+    },
+    listen,
+    accept,
+    source: adminSource,
     broker,
     connections,
     metrics,

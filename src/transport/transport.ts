@@ -76,8 +76,8 @@ export interface Transport {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly peer?: PeerIdentity;
-  /** 'tcp' | 'tls' | 'ws' | 'wss', for logs and metrics. */
-  readonly kind: 'tcp' | 'tls' | 'ws' | 'wss';
+  /** 'tcp' | 'tls' | 'ws' | 'wss', or 'stream' (a stream the library's `handle` was given), for logs and metrics. */
+  readonly kind: 'tcp' | 'tls' | 'ws' | 'wss' | 'stream';
   /** Installs the connection's handlers; data may arrive as soon as this is called. */
   start(handlers: TransportHandlers): void;
   /** Sends one or more whole MQTT packets; false means the caller should wait for drain. */

@@ -1,24 +1,19 @@
 // ws:// and ws+ssl:// listeners: an HTTP(S) server of our own, the `ws` library in noServer mode
-// for the upgrade, and plain HTTP requests offered to the plug-in hook, then to our fallback page.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+// for the upgrade (ws-upgrade.ts), and plain HTTP requests offered to the plug-in hook, then to our fallback page.
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { WebSocketServer } from 'ws';
+import type { Server as TlsServer } from 'node:tls';
 import { clientUrl, type ListenerAddress } from '../config/listener-url.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
-import { boundUrl, gateSockets, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
+import { boundUrl, gateSockets, listenOn, watchTlsFailures, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
-import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
-import { admitOrigin, chooseSubprotocol, clientAddress, describeOrigins, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
-import { clip, OncePerWindow } from './log-limit.js';
-import { WsTransport } from './ws-transport.js';
+import { answerPlainHttp, type EndpointDescription } from './http-fallback.js';
+import { describeOrigins } from './ws-handshake.js';
+import { webSocketUpgrade } from './ws-upgrade.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
-
-/** Room beyond one maximum-size packet for small packets a client coalesces into the same message. */
-const FRAME_SLACK = 64 * 1024;
 
 export async function openWebSocketListener(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
   const { config, log } = opts;
@@ -29,19 +24,6 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   const files = secure ? readTlsFiles(config, false) : undefined;
   const server: HttpServer = files ? createHttpsServer(certificateServerOptions(config, files)) : createHttpServer();
-
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    // Compression costs CPU and memory per connection and MQTT payloads are often compressed already.
-    perMessageDeflate: false,
-    maxPayload: config.webSocketMaxFrameSize || config.mqttMessageMaxLength + FRAME_SLACK,
-    // Only called with a set containing a known subprotocol (the upgrade handler refused the rest).
-    handleProtocols: (protocols: Set<string>) => {
-      const choice = chooseSubprotocol([...protocols]);
-      return (choice.ok && choice.protocol) || false;
-    },
-  });
 
   // Counted and timed from accept, through the TLS handshake and the upgrade. Behind a trusted proxy
   // the socket's address is the proxy's: the client's address is counted once the upgrade names it.
@@ -63,72 +45,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     answerPlainHttp(req, res, describe);
   });
 
-  // A refused origin is logged once a minute with the line that admits it: a page retrying every
-  // second must not fill the log, and a flood of made-up origins must not fill memory.
-  const refusals = new OncePerWindow();
-  const refusedOrigin = (origin: string, remote: string | undefined): void => {
-    const held = refusals.take(origin);
-    if (held === undefined) {
-      log.debug({ listener: info.url, remote, origin }, 'WebSocket upgrade refused (HTTP 403): browser origin not allowed');
-      return;
-    }
-    const { fix, line } = originAdvice(origin, config.webSocketAllowedOrigins);
-    log.warn(
-      { listener: info.url, remote, origin, ...(line ? { configLine: line } : {}), ...(held > 0 ? { refusedSinceLastLine: held } : {}) },
-      `WebSocket upgrade refused (HTTP 403): browser origin ${origin} is not allowed; ${fix}`,
-    );
-  };
-
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    // Over a connection limit since accept (it was let in to show whether it is plain HTTP).
-    const refused = tickets.of(req.socket as Socket)?.refused;
-    if (refused) {
-      refuseUpgrade(socket, 503, 'Service Unavailable', `The broker is at its connection limit (${refused}); try again later\n`, { 'Retry-After': '5' });
-      return;
-    }
-    const where = endpointUrl(req, describe);
-    const reqPath = requestPath(req.url);
-    if (reqPath !== path) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, path: reqPath }, `WebSocket upgrade on wrong path; the MQTT endpoint is ${path}`);
-      refuseUpgrade(socket, 404, 'Not Found', `No MQTT endpoint at "${reqPath}". Starling serves MQTT over WebSocket at path "${path}": ${where}\n`);
-      return;
-    }
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      refuseUpgrade(socket, 400, 'Bad Request', `Only WebSocket upgrades are served here: ${where}\n`);
-      return;
-    }
-    const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
-    const grant = admitOrigin(origin, { allowed: config.webSocketAllowedOrigins, listener: { secure, host: addr.host, port: info.port }, localAddress: req.socket.localAddress });
-    if (grant === undefined) {
-      refusedOrigin(origin!, req.socket.remoteAddress);
-      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
-      return;
-    }
-    const choice = chooseSubprotocol(offeredSubprotocols(req.headers['sec-websocket-protocol']));
-    if (!choice.ok) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, offered: choice.offered }, 'WebSocket client offered no MQTT subprotocol');
-      refuseUpgrade(
-        socket,
-        400,
-        'Bad Request',
-        `Unsupported WebSocket subprotocol ${choice.offered.map((p) => `"${p}"`).join(', ')}; Starling speaks ${MQTT_SUBPROTOCOLS.join(', ')} (offer "mqtt")\n`,
-      );
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const raw = req.socket as Socket;
-      accept(
-        new WsTransport(ws, socket, info, {
-          remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
-          remotePort: raw.remotePort ?? 0,
-          peer: secure ? peerOf(raw as TLSSocket) : undefined,
-          admission: tickets.of(raw),
-          pingIntervalMs: config.webSocketPingIntervalSec * 1000,
-        }),
-      );
-    });
-  });
+  server.on('upgrade', webSocketUpgrade({ info: () => info, describe, config, log, otherPaths: 'refuse', tickets }, accept));
 
   // Bytes that are not HTTP at all: a raw MQTT client or a TLS client on a plain port.
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {

@@ -24,7 +24,8 @@ const allowed: Record<string, readonly string[]> = {
   observe: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport'],
   cluster: ['protocol', 'topics', 'store', 'session', 'router', 'broker'],
   server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'cluster'],
-  cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server', 'cluster'],
+  api: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server', 'cluster'],
+  cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server', 'cluster', 'api'],
 };
 /** Contracts any layer may import types from. */
 const ports = new Set(['transport/transport.ts', 'store/ports.ts']);

@@ -102,3 +102,15 @@ export async function connectWithInbox(url: string, options: IClientOptions = {}
   await whenConnected(client, url, timeoutMs);
   return { client, inbox };
 }
+
+/** The CONNACK code MQTT.js reports: 0 when it connected (the client is closed again), else the refusal. */
+export async function connackCode(url: string, options: IClientOptions = {}, timeoutMs = 5000): Promise<number> {
+  try {
+    await endClient(await connectClient(url, options, timeoutMs), true);
+    return 0;
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    if (typeof code !== 'number') throw err;
+    return code;
+  }
+}

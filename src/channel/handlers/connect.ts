@@ -89,10 +89,11 @@ function checkWillPayload(packet: ConnectPacket): void {
 }
 
 /** A will is a publish like any other: the client must be allowed to publish to its topic. */
-function authorizeWill(ch: Channel): void {
+async function authorizeWill(ch: Channel): Promise<void> {
   const will = ch.pendingConnect!.packet.will;
   if (!will) return;
-  const decision = codeOf(ch.broker.hooks.authorizePublish(ch.info, will.topic));
+  const asPublish = { type: 'publish' as const, topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false };
+  const decision = codeOf(await ch.broker.hooks.authorizePublish(ch.info, will.topic, will.properties ? { ...asPublish, properties: will.properties } : asPublish));
   if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${quote(will.topic)}`);
 }
 
@@ -100,7 +101,8 @@ function authorizeWill(ch: Channel): void {
 export async function finishConnect(ch: Channel, authData: Buffer | undefined): Promise<void> {
   // Authentication may have replaced the user name with the verified identity (mTLS CN, token subject).
   ch.username = ch.info.username;
-  authorizeWill(ch);
+  await authorizeWill(ch);
+  if (ch.state !== 'connecting') return;
   const pending = ch.pendingConnect!;
   const { packet } = pending;
   const props = packet.properties ?? {};
@@ -135,6 +137,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
   armCredentialsExpiry(ch);
   logConnected(ch, { keepalive: pending.keepalive, cleanStart: packet.clean, sessionExpiry: expiryInterval, sessionPresent });
   ch.broker.attach(session, ch, packet.protocolVersion === 5 ? (props.receiveMaximum ?? 65_535) : 65_535);
+  ch.broker.hooks.notify?.connected?.(ch.info);
 }
 
 /**

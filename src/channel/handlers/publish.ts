@@ -3,7 +3,7 @@ import type { PublishPacket } from '../../protocol/packets.js';
 import { MqttError, protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
 import { messageFromPublish } from '../../session/message.js';
-import type { StoreOp } from '../../store/ports.js';
+import type { StoreOp, StoredMessage } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { publishTopicRefusal } from '../topic-rules.js';
@@ -53,7 +53,13 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
     ch.broker.stats.dropped('topicLimit');
     return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, refused.message);
   }
-  const decision = ch.broker.hooks.authorizePublish(ch.info, topic);
+  const decision = ch.broker.hooks.authorizePublish(ch.info, topic, packet);
+  // A library hook may answer later; the channel holds this client's next packets meanwhile.
+  if (decision instanceof Promise) return decision.then((d) => (ch.state === 'connected' ? authorized(ch, packet, topic, newAlias, d) : undefined));
+  return authorized(ch, packet, topic, newAlias, decision);
+}
+
+function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias: number | undefined, decision: number | Verdict): void | Promise<void> {
   // A Verdict's Reason String and User Properties go on the acknowledgement, allowed or not.
   const words = typeof decision === 'number' ? undefined : decision;
   const denied = codeOf(decision);
@@ -64,6 +70,22 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   if (newAlias !== undefined) ch.setInboundAlias(newAlias, topic);
 
   const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
+  const intercept = ch.broker.hooks.interceptPublish;
+  if (!intercept) return route(ch, packet, message, words);
+  const seen = intercept(ch.info, message);
+  if (!(seen instanceof Promise)) return intercepted(ch, packet, seen, words);
+  return seen.then((m) => (ch.state === 'connected' ? intercepted(ch, packet, m, words) : undefined));
+}
+
+/** The application's rule answered: route what it returned, or accept and drop (null), or refuse (a code). */
+function intercepted(ch: Channel, packet: PublishPacket, m: StoredMessage | null | number, words: Verdict | undefined): void | Promise<void> {
+  if (m === null) return acknowledge(ch, packet, ReasonCode.Success, words);
+  if (typeof m === 'number') return acknowledge(ch, packet, m, undefined, 'refused by the server');
+  return route(ch, packet, m, words);
+}
+
+function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words: Verdict | undefined): void | Promise<void> {
+  const session = ch.session!;
   let extra: StoreOp[] | undefined;
   if (packet.qos === 2) {
     session.inbound.add(packet.packetId!);

@@ -24,30 +24,17 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
   let words: Verdict | undefined;
   // MQTT 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2]; MQTT 5 says why.
   const refuse = (code: number): void => void codes.push(ch.version === 5 ? code : 0x80);
-  for (const req of packet.subscriptions) {
-    // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
-    if (req.noLocal && parseSharedFilter(req.filter)) throw protocolError('No Local on a shared subscription');
-    if (!withinTopicLimits(req.filter, limits)) {
-      ch.broker.stats.limitHit('subscribeTopicLimit');
-      refuse(ReasonCode.TopicFilterInvalid);
-      continue;
-    }
-    const isNew = !session.subscriptions.has(req.filter);
-    if (isNew && limits.maxSubscriptionsPerClient > 0 && held >= limits.maxSubscriptionsPerClient) {
-      ch.broker.stats.limitHit('maxSubscriptions');
-      refuse(ReasonCode.QuotaExceeded);
-      continue;
-    }
-    const verdict = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter);
+  const requests = packet.subscriptions;
+  /** Takes the hook's answer for one filter. */
+  const decided = (req: (typeof requests)[number], isNew: boolean, verdict: number | Verdict): void => {
     const decision = codeOf(verdict);
     // A hook's Reason String and User Properties go on the SUBACK, whatever it decided.
     if (typeof verdict !== 'number') words = mergeWords(words, verdict);
-    if (decision !== ReasonCode.Success) {
-      refuse(decision);
-      continue;
-    }
+    if (decision !== ReasonCode.Success) return refuse(decision);
     if (isNew) held++;
-    const qos = (req.qos < MAX_QOS ? req.qos : MAX_QOS) as QoS;
+    const asked = (req.qos < MAX_QOS ? req.qos : MAX_QOS) as QoS;
+    // A hook may grant less than was asked, never more.
+    const qos = typeof verdict !== 'number' && verdict.qos !== undefined && verdict.qos < asked ? verdict.qos : asked;
     const sub: SubscriptionRecord = {
       filter: req.filter,
       qos,
@@ -58,18 +45,51 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
     if (subscriptionId !== undefined) sub.subscriptionId = subscriptionId;
     accepted.push(sub);
     codes.push(qos);
-  }
+  };
+  /** Judges the filters from `from` on, in order; a hook that answers later holds the rest. */
+  const judge = (from: number): void | Promise<void> => {
+    for (let i = from; i < requests.length; i++) {
+      const req = requests[i];
+      // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+      if (req.noLocal && parseSharedFilter(req.filter)) throw protocolError('No Local on a shared subscription');
+      if (!withinTopicLimits(req.filter, limits)) {
+        ch.broker.stats.limitHit('subscribeTopicLimit');
+        refuse(ReasonCode.TopicFilterInvalid);
+        continue;
+      }
+      const isNew = !session.subscriptions.has(req.filter);
+      if (isNew && limits.maxSubscriptionsPerClient > 0 && held >= limits.maxSubscriptionsPerClient) {
+        ch.broker.stats.limitHit('maxSubscriptions');
+        refuse(ReasonCode.QuotaExceeded);
+        continue;
+      }
+      const verdict = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter, req.qos);
+      if (verdict instanceof Promise) {
+        return verdict.then((v) => {
+          if (ch.state !== 'connected') return;
+          decided(req, isNew, v);
+          return judge(i + 1);
+        });
+      }
+      decided(req, isNew, verdict);
+    }
+    return store();
+  };
   const finish = (isNew: boolean[]): void => {
     // SUBACK first, then the retained messages of each new subscription [MQTT-3.8.4-4].
     const refused = codes.some((c) => c >= 0x80);
     const properties = ackProperties(ch, words, refused ? 'some subscriptions were refused; see the reason codes' : undefined);
     ch.send({ type: 'suback', packetId: packet.packetId, reasonCodes: codes, ...(properties ? { properties } : {}) });
     accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
+    if (accepted.length > 0) ch.broker.hooks.notify?.subscribed?.(ch.info, accepted);
   };
-  if (accepted.length === 0) return finish([]);
-  const r = ch.broker.subscribe(session, accepted);
-  if (r instanceof Promise) return r.then(finish);
-  finish(r);
+  const store = (): void | Promise<void> => {
+    if (accepted.length === 0) return finish([]);
+    const r = ch.broker.subscribe(session, accepted);
+    if (r instanceof Promise) return r.then(finish);
+    finish(r);
+  };
+  return judge(0);
 }
 
 /** One SUBACK answers every filter: the first Reason String, and every User Property in filter order. */
@@ -83,6 +103,8 @@ function mergeWords(acc: Verdict | undefined, v: Verdict): Verdict {
 export function handleUnsubscribe(ch: Channel, packet: UnsubscribePacket): void | Promise<void> {
   if (ch.state !== 'connected' || !ch.session) throw protocolError('UNSUBSCRIBE before CONNACK');
   const finish = (existed: boolean[]): void => {
+    const gone = packet.filters.filter((_, i) => existed[i]);
+    if (gone.length > 0) ch.broker.hooks.notify?.unsubscribed?.(ch.info, gone);
     // MQTT 5 reports per filter whether a subscription existed [MQTT-3.11.3-1]; 3.x has no codes.
     if (ch.version === 5) {
       const reasonCodes = existed.map((e) => (e ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));

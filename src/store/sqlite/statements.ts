@@ -4,8 +4,19 @@ import type Database from 'better-sqlite3';
 const MESSAGE_COLUMNS = 'id, topic, payload, qos, retain, properties, created_at, expires_at, publisher_id';
 const MESSAGE_VALUES = '@id, @topic, @payload, @qos, @retain, @properties, @created_at, @expires_at, @publisher_id';
 
+/**
+ * What the store uses of a prepared statement. Our own name: better-sqlite3's resolves to a type the
+ * emitted declarations (tsconfig `declaration`) cannot name.
+ */
+export interface Statement {
+  run(...params: unknown[]): Database.RunResult;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  pluck(toggle?: boolean): Statement;
+}
+
 export function prepareStatements(db: Database.Database) {
-  const p = (sql: string) => db.prepare(sql);
+  const p = (sql: string): Statement => db.prepare(sql);
   return {
     // Upserts, never INSERT OR REPLACE: a replace deletes the row first and would cascade.
     upsertSession: p(

@@ -1,0 +1,34 @@
+// A session's outlet that tells the library's notifications what became of each delivery. Put in
+// place by Broker.attach only when `delivered` or `dropped` is set: without them the session keeps
+// the connection itself as its outlet and the fan-out path is exactly what it was.
+import type { QoS } from '../protocol/constants.js';
+import type { SessionOutlet } from '../session/session.js';
+import type { StoredMessage } from '../store/ports.js';
+import type { BrokerNotifications } from '../hooks/hooks.js';
+import type { BrokerStats } from './stats.js';
+
+export function notifyingOutlet(
+  outlet: SessionOutlet,
+  clientId: string,
+  stats: BrokerStats,
+  notify: Partial<Pick<BrokerNotifications, 'delivered' | 'dropped'>>,
+): SessionOutlet {
+  return {
+    get writable() {
+      return outlet.writable;
+    },
+    publish(message: StoredMessage, qos: QoS, retain: boolean, ids: number[] | undefined, packetId: number | undefined, dup: boolean) {
+      // The connection counts what it sends and what it drops; the counters say which happened.
+      const sent = stats.publishSent;
+      const slow = stats.drops.slowConsumer;
+      const large = stats.drops.tooLarge;
+      outlet.publish(message, qos, retain, ids, packetId, dup);
+      if (stats.publishSent !== sent) {
+        // QoS 1/2 are delivered when acknowledged (Broker.completed), not when sent.
+        if (qos === 0) notify.delivered?.(clientId, message, 0);
+      } else if (stats.drops.slowConsumer !== slow) notify.dropped?.('slowConsumer', message, clientId);
+      else if (stats.drops.tooLarge !== large) notify.dropped?.('tooLarge', message, clientId);
+    },
+    pubrel: (packetId: number) => outlet.pubrel(packetId),
+  };
+}

@@ -1,0 +1,125 @@
+// The WebSocket upgrade of an MQTT endpoint: path, Origin and subprotocol checks, then the `ws`
+// handshake and a WsTransport handed to `accept`. Used by our own ws/ws+ssl listeners and by the
+// library's attachWebSocket on an application's HTTP server (src/api/attach-websocket.ts).
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { Config } from '../config/schema.js';
+import type { AcceptTransport, ListenerInfo } from './transport.js';
+import { peerOf, type SocketTickets } from './listen.js';
+import { endpointUrl, type EndpointDescription } from './http-fallback.js';
+import { admitOrigin, chooseSubprotocol, clientAddress, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
+import { clip, OncePerWindow } from './log-limit.js';
+import { WsTransport } from './ws-transport.js';
+
+/** Room beyond one maximum-size packet for small packets a client coalesces into the same message. */
+const FRAME_SLACK = 64 * 1024;
+
+export type UpgradeConfig = Pick<
+  Config,
+  'webSocketAllowedOrigins' | 'webSocketTrustForwardedFor' | 'webSocketTrustedProxyHops' | 'webSocketPingIntervalSec' | 'webSocketMaxFrameSize' | 'mqttMessageMaxLength'
+>;
+
+export interface UpgradeOptions {
+  /** The endpoint as clients see it; read at each upgrade (an attached server may bind later). */
+  info: () => ListenerInfo;
+  describe: EndpointDescription;
+  config: UpgradeConfig;
+  log: Logger;
+  /**
+   * An upgrade for another path: `refuse` it with 404 (the server is ours), or `ignore` it and
+   * leave it to the application's other upgrade handlers (an attached server).
+   */
+  otherPaths: 'refuse' | 'ignore';
+  /** The admission tickets of the listener's sockets (counted from accept); none on an attached server. */
+  tickets?: SocketTickets;
+}
+
+/** Returns the `upgrade` listener of one MQTT endpoint. */
+export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const { config, log, describe } = opts;
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    // Compression costs CPU and memory per connection and MQTT payloads are often compressed already.
+    perMessageDeflate: false,
+    maxPayload: config.webSocketMaxFrameSize || config.mqttMessageMaxLength + FRAME_SLACK,
+    // Only called with a set containing a known subprotocol (the upgrade handler refused the rest).
+    handleProtocols: (protocols: Set<string>) => {
+      const choice = chooseSubprotocol([...protocols]);
+      return (choice.ok && choice.protocol) || false;
+    },
+  });
+  // A refused origin is logged once a minute with the line that admits it: a page retrying every
+  // second must not fill the log, and a flood of made-up origins must not fill memory.
+  const refusals = new OncePerWindow();
+  const refusedOrigin = (origin: string, listener: string, remote: string | undefined): void => {
+    const held = refusals.take(origin);
+    if (held === undefined) {
+      log.debug({ listener, remote, origin }, 'WebSocket upgrade refused (HTTP 403): browser origin not allowed');
+      return;
+    }
+    const { fix, line } = originAdvice(origin, config.webSocketAllowedOrigins);
+    log.warn(
+      { listener, remote, origin, ...(line ? { configLine: line } : {}), ...(held > 0 ? { refusedSinceLastLine: held } : {}) },
+      `WebSocket upgrade refused (HTTP 403): browser origin ${origin} is not allowed; ${fix}`,
+    );
+  };
+  return (req, socket, head) => {
+    const { path, secure } = describe;
+    const reqPath = requestPath(req.url);
+    if (reqPath !== path && opts.otherPaths === 'ignore') return;
+    const info = opts.info();
+    const url = info.url;
+    socket.on('error', () => socket.destroy());
+    // Over a connection limit since accept (it was let in to show whether it is plain HTTP).
+    const refused = opts.tickets?.of(req.socket as Socket)?.refused;
+    if (refused) {
+      refuseUpgrade(socket, 503, 'Service Unavailable', `The broker is at its connection limit (${refused}); try again later\n`, { 'Retry-After': '5' });
+      return;
+    }
+    const where = endpointUrl(req, describe);
+    if (reqPath !== path) {
+      log.info({ listener: url, remote: req.socket.remoteAddress, path: reqPath }, `WebSocket upgrade on wrong path; the MQTT endpoint is ${path}`);
+      refuseUpgrade(socket, 404, 'Not Found', `No MQTT endpoint at "${reqPath}". Starling serves MQTT over WebSocket at path "${path}": ${where}\n`);
+      return;
+    }
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      refuseUpgrade(socket, 400, 'Bad Request', `Only WebSocket upgrades are served here: ${where}\n`);
+      return;
+    }
+    const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
+    const grant = admitOrigin(origin, { allowed: config.webSocketAllowedOrigins, listener: { secure, host: info.host, port: info.port }, localAddress: req.socket.localAddress });
+    if (grant === undefined) {
+      refusedOrigin(origin!, url, req.socket.remoteAddress);
+      refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
+      return;
+    }
+    const choice = chooseSubprotocol(offeredSubprotocols(req.headers['sec-websocket-protocol']));
+    if (!choice.ok) {
+      log.info({ listener: url, remote: req.socket.remoteAddress, offered: choice.offered }, 'WebSocket client offered no MQTT subprotocol');
+      refuseUpgrade(
+        socket,
+        400,
+        'Bad Request',
+        `Unsupported WebSocket subprotocol ${choice.offered.map((p) => `"${p}"`).join(', ')}; Starling speaks ${MQTT_SUBPROTOCOLS.join(', ')} (offer "mqtt")\n`,
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const raw = req.socket as Socket;
+      accept(
+        new WsTransport(ws, socket, info, {
+          remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
+          remotePort: raw.remotePort ?? 0,
+          peer: secure ? peerOf(raw as TLSSocket) : undefined,
+          admission: opts.tickets?.of(raw),
+          pingIntervalMs: config.webSocketPingIntervalSec * 1000,
+        }),
+      );
+    });
+  };
+}
