@@ -35,6 +35,25 @@ export interface PublishProperties {
 
 type Listener<T> = (value: T) => void;
 
+/**
+ * What the console itself has cost the broker since it loaded: PUBLISH packets and their
+ * (estimated) bytes both ways, and its granted subscriptions. The dashboard subtracts these from
+ * the broker's counters so its headline numbers describe everyone else's traffic.
+ */
+export interface OwnTraffic {
+  received: number;
+  receivedBytes: number;
+  sent: number;
+  sentBytes: number;
+  subscriptions: Set<string>;
+}
+
+/** Bytes of a PUBLISH on the wire, near enough: fixed header, topic, packet id, payload. */
+export function publishWireSize(topicChars: number, payloadBytes: number, qos: number): number {
+  const rest = 2 + topicChars + (qos > 0 ? 2 : 0) + payloadBytes;
+  return 1 + (rest < 128 ? 1 : rest < 16384 ? 2 : rest < 2097152 ? 3 : 4) + rest;
+}
+
 /** MQTT 5 reason codes the console explains in words. */
 const REASONS: Record<number, string> = {
   0x80: 'unspecified error',
@@ -60,6 +79,7 @@ export class Connection {
   detail = '';
   profile?: Profile;
   sessionPresent = false;
+  readonly own: OwnTraffic = { received: 0, receivedBytes: 0, sent: 0, sentBytes: 0, subscriptions: new Set() };
   private client?: MqttClient;
   private readonly statusListeners = new Set<Listener<Connection>>();
   private readonly messageListeners = new Set<Listener<Message>>();
@@ -116,6 +136,7 @@ export class Connection {
     };
     client.on('connect', mine((connack: { sessionPresent?: boolean }) => {
       this.sessionPresent = Boolean(connack.sessionPresent);
+      if (!this.sessionPresent) this.own.subscriptions.clear();
       this.setStatus('connected', profile.url);
     }));
     client.on('reconnect', mine(() => this.setStatus('reconnecting', profile.url)));
@@ -129,6 +150,8 @@ export class Connection {
       this.setStatus('disconnected', why);
     }));
     client.on('message', mine((topic: string, payload: Uint8Array, packet: { qos: number; retain: boolean; dup: boolean; properties?: Record<string, unknown> }) => {
+      this.own.received++;
+      this.own.receivedBytes += publishWireSize(topic.length, payload.length, packet.qos);
       const m: Message = { topic, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup, receivedAt: Date.now() };
       if (packet.properties) m.properties = packet.properties;
       for (const fn of this.messageListeners) fn(m);
@@ -159,14 +182,17 @@ export class Connection {
     }
     return new Promise((resolve, reject) => {
       client.subscribe(filter, opts, (err, granted) => {
-        if (err) reject(err);
-        else resolve(granted?.[0]?.qos ?? 0x80);
+        if (err) return reject(err);
+        const qos = granted?.[0]?.qos ?? 0x80;
+        if (qos < 0x80) this.own.subscriptions.add(filter);
+        resolve(qos);
       });
     });
   }
 
   unsubscribe(filter: string): Promise<void> {
     const client = this.requireClient();
+    this.own.subscriptions.delete(filter);
     return new Promise((resolve, reject) => client.unsubscribe(filter, (err?: Error) => (err ? reject(err) : resolve())));
   }
 
@@ -174,6 +200,8 @@ export class Connection {
     const client = this.requireClient();
     const opts: IClientPublishOptions = { qos, retain };
     if (this.version === 5 && properties) opts.properties = properties as IClientPublishOptions['properties'];
+    this.own.sent++;
+    this.own.sentBytes += publishWireSize(topic.length, payload.length, qos);
     // MQTT.js's browser build writes any Uint8Array as the payload bytes.
     return new Promise((resolve, reject) =>
       client.publish(topic, payload as unknown as string, opts, (err?: Error) => (err ? reject(err) : resolve())),

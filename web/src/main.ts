@@ -14,7 +14,7 @@ import { dashboardPage } from './pages/dashboard';
 
 const conn = new Connection();
 const subs = new Subscriptions();
-const feed = new SysFeed();
+const feed = new SysFeed(conn.own);
 
 const messages = messagesPage();
 const topics = topicsPage();
@@ -36,7 +36,7 @@ const utf8 = new TextDecoder();
 conn.onMessage((m: Message) => {
   // $SYS feeds the dashboard; it reaches the log and tree only when the user subscribed to it.
   const sys = m.topic.startsWith(SYS_PREFIX);
-  if (sys) feed.accept(m.topic, utf8.decode(m.payload));
+  if (sys) feed.accept(m.topic, utf8.decode(m.payload), m.retain);
   if (sys && ![...subs.list.keys()].some((f) => topicMatches(f, m.topic))) return;
   messages.add(m);
   topics.add(m);

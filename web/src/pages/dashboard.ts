@@ -1,17 +1,20 @@
 // Dashboard: live charts from $SYS over the console's own MQTT connection, the listener list from
 // the public /console.json (URLs are no secret: clients are given them), and the client table from
 // the admin API (with a kick action), which needs the admin token or an admin user's password.
-import { append, bytes, checkbox, field, h, input, page, replace, select } from '../dom';
-import { LineChart } from '../charts';
+import { append, bytes, checkbox, compact, duration, field, h, input, page, replace, select } from '../dom';
+import { TimeChart } from '../charts';
 import type { Connection } from '../connection';
-import type { SysFeed } from '../sys-feed';
+import type { SysFeed, Sample } from '../sys-feed';
 import { AdminApi, publicListeners, storeToken, storedToken, type AdminClient, type AdminCredentials } from '../admin';
 
 const REFRESH_MS = 5000;
 const TRANSPORTS: Record<string, string> = { 'mqtt:': 'MQTT over TCP', 'mqtts:': 'MQTT over TLS', 'ws:': 'WebSocket', 'wss:': 'secure WebSocket' };
 
-const perSec = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + '/s';
-const count = (v: number): string => String(Math.round(v));
+const perSec = (v: number): string => compact(v) + '/s';
+const count = (v: number): string => compact(Math.round(v));
+const bytesPerSec = (v: number): string => bytes(Math.round(v)) + '/s';
+/** The sliding windows the charts offer, minutes; samples are kept in the browser for the longest. */
+const WINDOWS = [1, 15, 60];
 
 function stat(label: string): { el: HTMLElement; value: HTMLElement } {
   const value = h('dd', {}, '–');
@@ -31,35 +34,52 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
     bytesOut: stat('Bytes out'),
   };
   const charts = {
-    connections: new LineChart('Connections', [{ name: 'clients', className: 's1' }], count),
-    subs: new LineChart('Subscriptions and retained', [{ name: 'subscriptions', className: 's1' }, { name: 'retained', className: 's2' }], count),
-    messages: new LineChart('Messages per second', [{ name: 'in', className: 's1' }, { name: 'out', className: 's2' }], perSec),
-    bytes: new LineChart('Bytes per second', [{ name: 'in', className: 's1' }, { name: 'out', className: 's2' }], (v) => bytes(Math.round(v)) + '/s'),
+    connections: new TimeChart('Connections', [{ name: 'clients', color: '--s1' }], count, true),
+    subs: new TimeChart('Subscriptions and retained', [{ name: 'subscriptions', color: '--s1' }, { name: 'retained', color: '--s2' }], count, true),
+    messages: new TimeChart('Messages per second', [{ name: 'in', color: '--s1' }, { name: 'out', color: '--s2' }], perSec),
+    bytes: new TimeChart('Bytes per second', [{ name: 'in', color: '--s1' }, { name: 'out', color: '--s2' }], bytesPerSec),
   };
-  const feedNote = h('p', { class: 'muted', 'aria-live': 'polite' }, 'Connect to a broker to see its $SYS statistics.');
+  const windowSelect = select(WINDOWS.map((m) => [String(m), m === 60 ? '1 hour' : `${m} minute${m === 1 ? '' : 's'}`]), '1', { name: 'chartWindow' });
+  const feedNote = h('p', { class: 'muted feed-note', 'aria-live': 'polite' }, 'Connect to a broker to see its $SYS statistics.');
+
+  let visible = false;
+  const renderCharts = (): void => {
+    const s = feed.samples;
+    const to = Date.now();
+    const from = to - Number(windowSelect.value) * 60_000;
+    const at = s.map((x) => x.at);
+    const col = (k: keyof Sample) => s.map((x) => x[k] as number | null);
+    charts.connections.update(at, [col('connected')], from, to);
+    charts.subs.update(at, [col('subscriptions'), col('retained')], from, to);
+    charts.messages.update(at, [col('msgInPerSec'), col('msgOutPerSec')], from, to);
+    charts.bytes.update(at, [col('bytesInPerSec'), col('bytesOutPerSec')], from, to);
+  };
 
   const renderFeed = (): void => {
     const s = feed.samples;
     const last = s[s.length - 1];
-    const get = (k: string) => feed.latest.get(k);
-    stats.version.value.textContent = get('version') ?? '–';
-    stats.uptime.value.textContent = get('uptime') ?? '–';
-    stats.connected.value.textContent = get('clients/connected') ?? '–';
-    stats.subscriptions.value.textContent = get('subscriptions/count') ?? '–';
-    stats.retained.value.textContent = get('retained messages/count') ?? '–';
-    stats.msgIn.value.textContent = last?.msgInPerSec != null ? perSec(last.msgInPerSec) : '–';
-    stats.msgOut.value.textContent = last?.msgOutPerSec != null ? perSec(last.msgOutPerSec) : '–';
-    stats.bytesIn.value.textContent = last?.bytesInPerSec != null ? bytes(Math.round(last.bytesInPerSec)) + '/s' : '–';
-    stats.bytesOut.value.textContent = last?.bytesOutPerSec != null ? bytes(Math.round(last.bytesOutPerSec)) + '/s' : '–';
-    charts.connections.update([s.map((x) => x.connected)]);
-    charts.subs.update([s.map((x) => x.subscriptions), s.map((x) => x.retained)]);
-    charts.messages.update([s.map((x) => x.msgInPerSec), s.map((x) => x.msgOutPerSec)]);
-    charts.bytes.update([s.map((x) => x.bytesInPerSec), s.map((x) => x.bytesOutPerSec)]);
-    if (s.length > 0) feedNote.textContent = `${s.length} sample${s.length === 1 ? '' : 's'} from $SYS, latest at uptime ${last.uptime} s.`;
-    else if (conn.status === 'connected') feedNote.textContent = 'Waiting for $SYS/broker/# data (the broker publishes it every few seconds).';
+    const show = (el: { value: HTMLElement }, v: number | null | undefined, fmt: (n: number) => string) => (el.value.textContent = v == null ? '–' : fmt(v));
+    stats.version.value.textContent = feed.latest.get('version') ?? '–';
+    show(stats.uptime, feed.num('uptime'), duration);
+    show(stats.connected, last?.connected, count);
+    show(stats.subscriptions, last?.subscriptions, count);
+    show(stats.retained, last?.retained, count);
+    show(stats.msgIn, last?.msgInPerSec, perSec);
+    show(stats.msgOut, last?.msgOutPerSec, perSec);
+    show(stats.bytesIn, last?.bytesInPerSec, bytesPerSec);
+    show(stats.bytesOut, last?.bytesOutPerSec, bytesPerSec);
+    if (visible) renderCharts();
+    if (s.length > 0) {
+      feedNote.textContent = `${s.length} sample${s.length === 1 ? '' : 's'} from $SYS, the latest at ${new Date(last.at).toLocaleTimeString()}` +
+        (last.seeded ? ' (rates from the broker’s 1-minute averages until the next sample).' : '.') +
+        ' Figures leave out this console’s own traffic and subscriptions and the $SYS tree’s retained messages.';
+    } else if (conn.status === 'connected') feedNote.textContent = 'Waiting for $SYS/broker/# data (the broker publishes it every few seconds).';
   };
   feed.onSample(renderFeed);
   conn.onStatus(renderFeed);
+  windowSelect.addEventListener('change', renderCharts);
+  // The window slides with the clock between samples.
+  let ticker: number | undefined;
 
   // ---- admin API: listeners and clients ----
   const method = select([['token', 'Admin token'], ['user', 'Admin user and password']], 'token', { name: 'adminAuth' });
@@ -86,7 +106,6 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
   const clientsBody = h('tbody');
   const clientsCaption = h('caption', {}, 'Clients');
   let timer: number | undefined;
-  let visible = false;
   let confirming: string | undefined;
 
   const api = (): AdminApi | undefined => (credentials ? new AdminApi(credentials) : undefined);
@@ -192,6 +211,7 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
     element,
     feedNote,
     h('dl', { class: 'stats' }, ...Object.values(stats).map((s) => s.el)),
+    h('div', { class: 'toolbar chart-tools' }, field('Chart window', windowSelect)),
     h('div', { class: 'charts' }, ...Object.values(charts).map((c) => c.element)),
     h(
       'section',
@@ -213,8 +233,13 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
     element,
     shown(v: boolean) {
       visible = v;
-      if (v) void refresh();
-      else {
+      window.clearInterval(ticker);
+      ticker = undefined;
+      if (v) {
+        renderCharts();
+        ticker = window.setInterval(renderCharts, 1000);
+        void refresh();
+      } else {
         window.clearTimeout(timer);
         timer = undefined;
       }
