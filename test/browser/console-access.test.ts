@@ -98,7 +98,8 @@ describe('web console over MQTT 3.1.1, over wss:// and as an admin user, in Chro
     await item.waitFor();
     assert.match(await item.innerText(), /42\.5/);
     await page.getByRole('link', { name: 'Topics' }).click();
-    await page.waitForFunction(() => document.querySelector('details[data-topic="self/echo"] .tree-value')?.textContent === '42.5');
+    await page.locator('.tree-row[data-topic="self"] .tree-toggle').click();
+    await page.waitForFunction(() => document.querySelector('.tree-row[data-topic="self/echo"] .tree-value')?.textContent === '42.5');
   });
 
   it('is served over ws+ssl:// with the development certificate and connects to wss:// by default', async () => {

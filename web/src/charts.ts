@@ -117,37 +117,3 @@ export class TimeChart {
     this.plotBox.setAttribute('aria-label', `${this.title}: ${described}`);
   }
 }
-
-// ---- SVG sparklines (the topic tree's inline value history) ----
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svgEl<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  return el;
-}
-
-function points(values: ReadonlyArray<number | null>, width: number, height: number, min: number, max: number, capacity: number): string {
-  const span = max - min || 1;
-  const step = width / Math.max(1, capacity - 1);
-  const offset = capacity - values.length;
-  const out: string[] = [];
-  values.forEach((v, i) => {
-    if (v === null || !Number.isFinite(v)) return;
-    const x = (offset + i) * step;
-    const y = height - 2 - ((v - min) / span) * (height - 4);
-    out.push(`${x.toFixed(1)},${y.toFixed(1)}`);
-  });
-  return out.join(' ');
-}
-
-/** A small inline chart of the last numeric values of a topic. */
-export function sparkline(values: readonly number[], label: string, width = 96, height = 22): SVGSVGElement {
-  const svg = svgEl('svg', { class: 'sparkline', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  svg.setAttribute('aria-label', `${label}: ${values.length} values, from ${min} to ${max}, latest ${values[values.length - 1]}`);
-  svg.appendChild(svgEl('polyline', { points: points(values, width, height, min, max, values.length), fill: 'none' }));
-  return svg;
-}
-

@@ -17,7 +17,7 @@ const subs = new Subscriptions();
 const feed = new SysFeed(conn.own);
 
 const messages = messagesPage();
-const topics = topicsPage();
+const topics = topicsPage(conn);
 const dashboard = dashboardPage(conn, feed);
 const connect = connectPage(conn);
 const pages: Record<string, HTMLElement> = {
@@ -33,13 +33,18 @@ const main = document.getElementById('main')!;
 main.append(...Object.values(pages));
 
 const utf8 = new TextDecoder();
+// The console's own subscriptions: `$SYS/broker/#` for the dashboard and `#` for the explorer.
+// Starling sends one copy per message however many of a client's subscriptions match.
 conn.onMessage((m: Message) => {
-  // $SYS feeds the dashboard; it reaches the log and tree only when the user subscribed to it.
-  const sys = m.topic.startsWith(SYS_PREFIX);
-  if (sys) feed.accept(m.topic, utf8.decode(m.payload), m.retain);
-  if (sys && ![...subs.list.keys()].some((f) => topicMatches(f, m.topic))) return;
-  messages.add(m);
-  topics.add(m);
+  if (m.topic.startsWith(SYS_PREFIX)) feed.accept(m.topic, utf8.decode(m.payload), m.retain);
+  else if (!m.topic.startsWith('$')) topics.add(m);
+  // The log shows what the user subscribed to.
+  for (const f of subs.list.keys()) {
+    if (topicMatches(f, m.topic)) {
+      messages.add(m);
+      break;
+    }
+  }
 });
 
 // The dashboard's feed rides on the same WebSocket: $SYS is subscribed on every new connection.
@@ -53,6 +58,12 @@ conn.onStatus(() => {
     if (!conn.sessionPresent) feed.reset();
     conn.subscribe(SYS_PREFIX + '#', { qos: 0 }).catch(() => {
       // A broker may refuse $SYS to this user; the dashboard then says it has no data.
+    });
+    // Retain As Published keeps the retain flag on live messages, so the explorer knows which
+    // topics hold a retained message (and can delete them). No Local: the console's own publishes
+    // come back only through the user's subscriptions, as their options say.
+    conn.subscribe('#', { qos: 0, retainAsPublished: true, noLocal: true }).catch(() => {
+      // Refused (e.g. by the ACL): the explorer shows what the user's own subscriptions bring.
     });
   }
 });
@@ -81,6 +92,7 @@ function route(focus: boolean): void {
     else a.removeAttribute('aria-current');
   }
   dashboard.shown(current === 'dashboard');
+  topics.shown(current === 'topics');
   document.title = `${pages[current].querySelector('h2')?.textContent ?? ''} · Starling console`;
   // Moving focus to the new page's heading tells keyboard and screen-reader users where they are.
   if (focus) pages[current].querySelector<HTMLElement>('h2')?.focus();
