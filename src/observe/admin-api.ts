@@ -203,7 +203,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     if (rest === '/subscriptions') return get ? sendJson(req, res, 200, await subscriptions(query)) : allow('GET, HEAD');
     if (rest === '/clients') {
       if (!get) return allow('GET, HEAD');
-      const p = page(await clientRows(), query);
+      const p = page(searched(await clientRows(), query.get('search')), query);
       return sendJson(req, res, 200, { total: p.total, offset: p.offset, clients: p.items });
     }
     if (parts[0] === 'clients' && (parts.length === 2 || (parts.length === 3 && parts[2] === 'kick'))) {
@@ -274,10 +274,17 @@ function crossSite(req: Req): boolean {
   }
 }
 
+/** Rows whose client id, user name, address or listener contains `search` (case-insensitive). */
+function searched(rows: ClientRow[], search: string | null): ClientRow[] {
+  const q = search?.trim().toLowerCase().slice(0, 256);
+  if (!q) return rows;
+  return rows.filter((r) => [r.clientId, r.username ?? '', r.address, r.listener].some((v) => v.toLowerCase().includes(q)));
+}
+
 const ENDPOINTS = [
   'GET /api/v1/broker',
   'GET /api/v1/listeners',
-  'GET /api/v1/clients?limit=&offset=',
+  'GET /api/v1/clients?search=&limit=&offset=',
   'GET /api/v1/clients/{clientId}',
   'POST /api/v1/clients/{clientId}/kick',
   'GET /api/v1/subscriptions?clientId=&limit=&offset=',

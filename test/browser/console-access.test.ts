@@ -122,7 +122,7 @@ describe('web console over MQTT 3.1.1, over wss:// and as an admin user, in Chro
       if (r.url().includes('/api/v1/')) authHeaders.push(r.allHeaders().then((h) => `${new URL(r.url()).origin} ${h.authorization ?? ''}`));
     });
     try {
-      await page.goto(`${httpUrl}#/dashboard`);
+      await page.goto(`${httpUrl}#/admin`);
       await page.getByLabel('Sign in with').selectOption('user');
       assert.equal(await page.getByLabel('Admin token').isVisible(), false, 'the token field gives way to user and password');
       const load = async (who: { user: string; password: string }): Promise<void> => {

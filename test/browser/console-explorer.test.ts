@@ -118,7 +118,7 @@ describe('topic explorer in Chromium with 100,000 topics', { timeout: 300_000 },
     const props = await detail.locator('table.props').innerText();
     assert.match(props, /contentType\s+application\/json/);
     assert.match(props, /userProperties\s+site=north/);
-    await detail.getByLabel('Chart').selectOption('t');
+    await detail.getByLabel('Chart field').selectOption('t');
     await page.getByRole('img', { name: 'History: value 24' }).waitFor();
     assert.match(await detail.locator('.chart-note, p.muted').first().innerText(), /5 values/);
     const diff = await detail.locator('pre.diff').innerText();

@@ -21,6 +21,7 @@ export class TimeChart {
   private data: uPlot.AlignedData;
   private range: [number, number] = [Date.now() / 1000 - 60, Date.now() / 1000];
   private readonly observer: ResizeObserver;
+  private readonly legendValues: HTMLElement[];
 
   constructor(
     private readonly title: string,
@@ -29,6 +30,8 @@ export class TimeChart {
     /** Whole numbers only (counts): no 0.5 ticks. */
     private readonly integer = false,
     private readonly height = 170,
+    /** The y axis starts at zero (counts, rates); otherwise it fits the values. */
+    private readonly fromZero = true,
   ) {
     this.data = [[], ...series.map(() => [])];
     this.plotBox = document.createElement('div');
@@ -42,6 +45,16 @@ export class TimeChart {
     titleEl.className = 'chart-title';
     titleEl.textContent = title;
     caption.appendChild(titleEl);
+    // The legend: each series' colour and latest value.
+    this.legendValues = series.map((s, i) => {
+      const item = document.createElement('span');
+      item.className = `legend s${i + 1}`;
+      const value = document.createElement('b');
+      value.textContent = '–';
+      item.append(`${s.name} `, value);
+      caption.appendChild(item);
+      return value;
+    });
     this.element.append(caption, this.plotBox);
     // uPlot draws at a fixed pixel size: follow the card's width, and start once it has one
     // (a chart built on a hidden page waits until the page is shown).
@@ -66,20 +79,30 @@ export class TimeChart {
       values,
       size,
     });
-    // Clock times, with seconds when the window is short enough for them to matter.
+    // 24-hour clock times, with seconds when the window is short enough for them to matter.
     const clock = (_u: uPlot, ticks: number[]): string[] => {
       const seconds = this.range[1] - this.range[0] <= 300;
-      return ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}) }));
+      const p = (n: number) => String(n).padStart(2, '0');
+      return ticks.map((t) => {
+        const d = new Date(t * 1000);
+        return `${p(d.getHours())}:${p(d.getMinutes())}${seconds ? `:${p(d.getSeconds())}` : ''}`;
+      });
     };
     const opts: uPlot.Options = {
       width,
       height: this.height,
-      legend: { show: true, live: true },
+      legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: {
         x: { time: true, range: () => this.range },
         // Counts and rates start at zero, so a burst is seen against the whole scale.
-        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+        y: {
+          range: (_u, min, max) => {
+            if (this.fromZero) return [0, max > 0 ? max * 1.1 : 1];
+            const pad = (max - min) * 0.1 || Math.abs(max) * 0.1 || 1;
+            return [min - pad, max + pad];
+          },
+        },
       },
       axes: [
         { ...axis(clock, 30), space: 70 },
@@ -113,6 +136,7 @@ export class TimeChart {
       for (let i = v.length - 1; i >= 0; i--) if (v[i] !== null) return v[i];
       return null;
     });
+    latest.forEach((v, i) => (this.legendValues[i].textContent = v === null ? '–' : this.format(v)));
     const described = this.series.map((s, i) => `${s.name} ${latest[i] === null ? 'no data' : this.format(latest[i]!)}`).join(', ');
     this.plotBox.setAttribute('aria-label', `${this.title}: ${described}`);
   }

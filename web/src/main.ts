@@ -11,6 +11,7 @@ import { publishPage } from './pages/publish';
 import { messagesPage } from './pages/messages';
 import { topicsPage } from './pages/topics';
 import { dashboardPage } from './pages/dashboard';
+import { adminPage } from './pages/admin';
 
 const conn = new Connection();
 const subs = new Subscriptions();
@@ -20,6 +21,7 @@ const messages = messagesPage();
 const topics = topicsPage(conn);
 const dashboard = dashboardPage(conn, feed);
 const connect = connectPage(conn);
+const admin = adminPage(conn);
 const pages: Record<string, HTMLElement> = {
   connect: connect.element,
   subscribe: subscribePage(conn, subs),
@@ -27,6 +29,7 @@ const pages: Record<string, HTMLElement> = {
   messages: messages.element,
   topics: topics.element,
   dashboard: dashboard.element,
+  admin: admin.element,
 };
 
 const main = document.getElementById('main')!;
@@ -93,6 +96,7 @@ function route(focus: boolean): void {
   }
   dashboard.shown(current === 'dashboard');
   topics.shown(current === 'topics');
+  admin.shown(current === 'admin');
   document.title = `${pages[current].querySelector('h2')?.textContent ?? ''} · Starling console`;
   // Moving focus to the new page's heading tells keyboard and screen-reader users where they are.
   if (focus) pages[current].querySelector<HTMLElement>('h2')?.focus();

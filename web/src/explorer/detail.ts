@@ -53,7 +53,7 @@ export class TopicDetail {
   private readonly props = h('tbody');
   private readonly propsTable = h('table', { class: 'props' }, h('caption', {}, 'MQTT 5 properties'), this.props);
   private readonly chartField = select([['', 'The value itself']], '', { name: 'chartField' });
-  private readonly chart = new TimeChart('History', [{ name: 'value', color: '--s1' }], (v) => String(+v.toPrecision(6)), false, 150);
+  private readonly chart = new TimeChart('History', [{ name: 'value', color: '--s1' }], (v) => String(+v.toPrecision(6)), false, 150, false);
   private readonly chartNote = h('p', { class: 'muted' });
   private readonly diff = h('pre', { class: 'payload diff', 'aria-label': 'Difference between the last two values' });
   private readonly deleteOne = h('button', { type: 'button', class: 'small danger' }, 'Delete retained');
@@ -77,8 +77,7 @@ export class TopicDetail {
       h('div', { class: 'toolbar' }, field('Show value as', this.format)),
       this.value,
       this.propsTable,
-      h('h4', {}, 'History'),
-      h('div', { class: 'toolbar' }, field('Chart', this.chartField)),
+      h('div', { class: 'toolbar' }, field('Chart field', this.chartField)),
       this.chartNote,
       this.chart.element,
       h('h4', {}, 'Change from the previous value'),
