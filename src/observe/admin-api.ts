@@ -10,6 +10,8 @@ import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './
 import { messageFromRequest, messageJson } from './admin-json.js';
 import { protocolName, type AdminSource, type AdminUserCheck, type ClientView, type LogView } from './ports.js';
 import { packageVersion } from './package-info.js';
+import type { PacketTrace } from './trace.js';
+import { serveTrace } from './trace-stream.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -32,6 +34,8 @@ export interface AdminApiOptions {
   maxBodyBytes?: number;
   version?: string;
   log?: LogView;
+  /** The live packet trace served at /api/v1/trace; absent = no trace endpoint. */
+  trace?: PacketTrace;
 }
 
 /** Handles one request whose path starts with /api/v1. */
@@ -233,6 +237,11 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       log?.info({ topic, admin: who, remote: req.socket.remoteAddress }, 'retained message deleted by the admin API');
       return sendJson(req, res, 200, { topic, deleted: true });
     }
+    if (rest === '/trace') {
+      if (!get) return allow('GET');
+      if (!options.trace) throw new HttpError(404, 'no packet trace on this broker');
+      return serveTrace(req, res, query, options.trace, who, log);
+    }
     if (rest === '/publish') {
       if (method !== 'POST') return allow('POST');
       const body = await readJson(req, maxBody);
@@ -292,4 +301,5 @@ const ENDPOINTS = [
   'GET /api/v1/retained?topic=',
   'DELETE /api/v1/retained?topic=',
   'POST /api/v1/publish',
+  'GET /api/v1/trace?clientId=&filter=',
 ];

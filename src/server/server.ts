@@ -25,6 +25,7 @@ import { createMetrics, timedStore, type Metrics } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { localAdminAnswer, type AdminPeers } from '../observe/admin-api.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
+import { PacketTrace } from '../observe/trace.js';
 import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, type NatsAuth, type NatsClusterLink } from '../cluster/link.js';
 import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
@@ -228,6 +229,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   // well-behaved clients why, and a flood past them is destroyed at accept as before.
   const refusals = new Refusals({ maxPending: REFUSALS_AT_ONCE, deadlineMs: REFUSAL_DEADLINE_MS });
   const flusher = new WriteFlusher();
+  const trace = new PacketTrace();
   const accept = (t: Transport): void => {
     const refusedBy = admission.refusal(t.remoteAddress);
     if (refusedBy) {
@@ -249,6 +251,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
         flusher,
         log,
+        trace,
       },
       (gone) => {
         if (connections.delete(gone)) admission.release(t.remoteAddress);
@@ -272,7 +275,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     webSocketPath: config.webSocketPath,
     metrics: extras.metricsText ? { contentType: metrics.contentType, render: extras.metricsText } : metrics,
     ready: () => ready,
-    admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
+    admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, trace, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
     listeners: listenerInfos,
     log,
   });
