@@ -93,6 +93,18 @@ await page.evaluate(() => document.getElementById('clients-title').closest('sect
 await page.evaluate(() => window.scrollBy(0, -70));
 await shot('admin');
 
+await page.getByRole('link', { name: 'Trace' }).click();
+await page.getByLabel('Trace topics matching').fill('factory/line1/machine1/#');
+await page.getByRole('button', { name: 'Start trace' }).click();
+await sleep(1500);
+const maint = await connect('maintenance-app', { username: 'maint' });
+await maint.subscribeAsync('factory/line1/machine1/#', { qos: 1 });
+watchers.push(maint);
+plant.publish('factory/line1/machine1/status', 'maintenance', { retain: true, qos: 1 });
+await sleep(2500);
+await page.getByRole('button', { name: 'Stop' }).click();
+await shot('trace');
+
 
 clearInterval(telemetry);
 await browser.close();

@@ -239,7 +239,7 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     await page.getByRole('link', { name: 'Messages' }).click();
     await page.screenshot({ path: join(ARTIFACTS, 'console-messages-desktop.png'), fullPage: true });
     await page.setViewportSize(PHONE);
-    for (const name of ['connect', 'messages', 'topics', 'dashboard', 'admin']) {
+    for (const name of ['connect', 'messages', 'topics', 'dashboard', 'admin', 'trace']) {
       await page.goto(`${broker.httpUrl}#/${name}`);
       await page.locator(`#page-${name}`).waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

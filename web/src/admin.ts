@@ -125,6 +125,25 @@ export class AdminApi {
   retained(q: { filter?: string; offset?: number; limit?: number } = {}): Promise<{ total: number; offset: number; messages: AdminRetained[] }> {
     return this.call(`retained?${query(q)}`);
   }
+  /** The live packet trace: a streaming response of NDJSON rows, until `signal` aborts it. */
+  async trace(watch: { clientId?: string; filter?: string }, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const res = await fetch(`${this.base}trace?${query(watch)}`, {
+      headers: { Authorization: authorization(this.credentials), Accept: 'application/x-ndjson' },
+      cache: 'no-store',
+      credentials: 'omit',
+      signal,
+    });
+    if (!res.ok || !res.body) {
+      let msg = `${res.status} ${res.statusText}`;
+      try {
+        msg = ((await res.json()) as { error?: string }).error ?? msg;
+      } catch {
+        // not JSON
+      }
+      throw new Error(res.status === 401 ? 'the admin credentials were refused' : msg);
+    }
+    return res.body;
+  }
   deleteRetained(topic: string): Promise<{ deleted: boolean }> {
     return this.call(`retained?${query({ topic })}`, { method: 'DELETE' });
   }

@@ -56,6 +56,20 @@ export function publishWireSize(topicChars: number, payloadBytes: number, qos: n
 
 /** MQTT 5 reason codes the console explains in words. */
 const REASONS: Record<number, string> = {
+  0x04: 'disconnect with will message',
+  0x10: 'no matching subscribers',
+  0x81: 'malformed packet',
+  0x82: 'protocol error',
+  0x84: 'unsupported protocol version',
+  0x85: 'client identifier not valid',
+  0x86: 'bad user name or password',
+  0x88: 'server unavailable',
+  0x89: 'server busy',
+  0x8d: 'keep alive timeout',
+  0x90: 'topic name invalid',
+  0x93: 'receive maximum exceeded',
+  0x95: 'packet too large',
+  0x9c: 'use another server',
   0x80: 'unspecified error',
   0x83: 'implementation specific error',
   0x87: 'not authorized',

@@ -12,6 +12,7 @@ import { messagesPage } from './pages/messages';
 import { topicsPage } from './pages/topics';
 import { dashboardPage } from './pages/dashboard';
 import { adminPage } from './pages/admin';
+import { tracePage } from './pages/trace';
 
 const conn = new Connection();
 const subs = new Subscriptions();
@@ -30,6 +31,7 @@ const pages: Record<string, HTMLElement> = {
   topics: topics.element,
   dashboard: dashboard.element,
   admin: admin.element,
+  trace: tracePage(() => admin.api()).element,
 };
 
 const main = document.getElementById('main')!;

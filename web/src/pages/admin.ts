@@ -64,7 +64,7 @@ function subscriptionOptions(s: AdminSubscription): string {
   return [s.noLocal && 'no local', s.retainAsPublished && 'retain as published', s.retainHandling ? `retain handling ${s.retainHandling}` : '', s.subscriptionId ? `id ${s.subscriptionId}` : ''].filter(Boolean).join(', ') || '—';
 }
 
-export function adminPage(conn: Connection): { element: HTMLElement; shown(visible: boolean): void } {
+export function adminPage(conn: Connection): { element: HTMLElement; shown(visible: boolean): void; api(): AdminApi | undefined } {
   // ---- sign-in ----
   const method = select([['token', 'Admin token'], ['user', 'Admin user and password']], 'token', { name: 'adminAuth' });
   const token = input({ name: 'adminToken', type: 'password', autocomplete: 'off', spellcheck: 'false' });
@@ -271,6 +271,7 @@ export function adminPage(conn: Connection): { element: HTMLElement; shown(visib
 
   return {
     element,
+    api,
     shown(v: boolean) {
       visible = v;
       if (v) void refresh();
