@@ -93,6 +93,8 @@ export class Connection {
   detail = '';
   profile?: Profile;
   sessionPresent = false;
+  /** The last attempt ended before any CONNACK, with no MQTT-level reason: the transport failed. */
+  transportFailed = false;
   readonly own: OwnTraffic = { received: 0, receivedBytes: 0, sent: 0, sentBytes: 0, subscriptions: new Set() };
   private client?: MqttClient;
   private readonly statusListeners = new Set<Listener<Connection>>();
@@ -136,6 +138,8 @@ export class Connection {
       options.will = { topic: profile.will.topic, payload: profile.will.payload, qos: profile.will.qos, retain: profile.will.retain };
       if (profile.protocolVersion === 5 && profile.will.delay > 0) options.will.properties = { willDelayInterval: profile.will.delay };
     }
+    this.transportFailed = false;
+    let acknowledged = false;
     this.setStatus('connecting', profile.url);
     let client: MqttClient;
     try {
@@ -149,6 +153,7 @@ export class Connection {
       if (this.client === client) fn(...args);
     };
     client.on('connect', mine((connack: { sessionPresent?: boolean }) => {
+      acknowledged = true;
       this.sessionPresent = Boolean(connack.sessionPresent);
       if (!this.sessionPresent) this.own.subscriptions.clear();
       this.setStatus('connected', profile.url);
@@ -160,8 +165,10 @@ export class Connection {
     }));
     client.on('close', mine(() => {
       if (client.reconnecting || (profile.autoReconnect && !client.disconnecting)) return;
+      const mqttReason = this.detail.startsWith('the server') || /^error: Connection refused/i.test(this.detail);
       const why = this.detail.startsWith('the server') || this.detail.startsWith('error') ? this.detail : 'connection closed';
-      this.setStatus('disconnected', why);
+      this.transportFailed = !acknowledged && !mqttReason;
+      this.setStatus('disconnected', this.transportFailed ? 'could not connect' : why);
     }));
     client.on('message', mine((topic: string, payload: Uint8Array, packet: { qos: number; retain: boolean; dup: boolean; properties?: Record<string, unknown> }) => {
       this.own.received++;
