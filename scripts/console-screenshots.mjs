@@ -71,10 +71,19 @@ const shot = async (name) => {
   console.log(`docs/images/console-${name}.png`);
 };
 
+// A subscription of the user's own, for the message log.
+await page.getByRole('link', { name: 'Subscribe' }).click();
+await page.getByLabel('Topic filter').fill('factory/+/machine7/#');
+await page.getByRole('button', { name: 'Subscribe', exact: true }).click();
+await page.locator('tr', { hasText: 'factory/+/machine7/#' }).waitFor();
+
 // History for the charts.
 await page.getByRole('link', { name: 'Dashboard' }).click();
 await sleep(HISTORY_SEC * 1000);
 await shot('dashboard');
+
+await page.getByRole('link', { name: 'Messages' }).click();
+await shot('messages');
 
 await page.getByRole('link', { name: 'Topics' }).click();
 for (const topic of ['factory', 'factory/line2', 'factory/line2/machine3']) await page.locator(`.tree-row[data-topic="${topic}"] .tree-toggle`).click();

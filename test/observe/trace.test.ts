@@ -4,7 +4,7 @@
 // packet ids, their acknowledgements, DISCONNECT with its reason.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PacketTrace, traceRow, type TraceRow } from '../../src/observe/trace.js';
+import { PacketTrace, filtersMeet, traceRow, type TraceRow } from '../../src/observe/trace.js';
 import { encode } from '../../src/protocol/codec.js';
 import type { Packet } from '../../src/protocol/packets.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -90,6 +90,18 @@ describe('packet trace', () => {
     trace.flush();
     assert.deepEqual(got.map((r) => `${r.clientId} ${r.dir} ${r.type}`), ['one in publish', 'three out publish', 'four in subscribe']);
     w.stop();
+  });
+
+  it('matches filters as MQTT does [MQTT-4.7.1-2, MQTT-4.7.2-1]', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['a/+', 'a/b', true], ['a/+', 'a/b/c', false], ['a/#', 'a', true], ['a/#', 'a/b/c', true],
+      ['#', '$SYS/x', false], ['+/x', '$SYS/x', false], ['$SYS/#', '$SYS/x', true], ['a/b', 'a/c', false],
+      ['a/+/c', 'a/#', true], ['a/+', '+/b', true], ['a/b', 'a/b/c', false], ['+', '', true],
+    ];
+    for (const [a, b, want] of cases) {
+      assert.equal(filtersMeet(a, b), want, `${a} ~ ${b}`);
+      assert.equal(filtersMeet(b, a), want, `${b} ~ ${a}`);
+    }
   });
 
   it('never shows a CONNECT password', () => {
