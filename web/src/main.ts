@@ -98,6 +98,7 @@ function route(focus: boolean): void {
   }
   dashboard.shown(current === 'dashboard');
   topics.shown(current === 'topics');
+  messages.shown(current === 'messages');
   admin.shown(current === 'admin');
   document.title = `${pages[current].querySelector('h2')?.textContent ?? ''} · Starling console`;
   // Moving focus to the new page's heading tells keyboard and screen-reader users where they are.
