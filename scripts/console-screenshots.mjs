@@ -103,15 +103,17 @@ await page.evaluate(() => window.scrollBy(0, -70));
 await shot('admin');
 
 await page.getByRole('link', { name: 'Trace' }).click();
-await page.getByLabel('Trace topics matching').fill('factory/line1/machine1/#');
+await page.getByLabel('Trace client').fill('maintenance-app');
 await page.getByRole('button', { name: 'Start trace' }).click();
-await sleep(1500);
-const maint = await connect('maintenance-app', { username: 'maint' });
+await sleep(1000);
+const maint = await connect('maintenance-app', { username: 'maint', properties: { sessionExpiryInterval: 300 } });
 await maint.subscribeAsync('factory/line1/machine1/#', { qos: 1 });
-watchers.push(maint);
-plant.publish('factory/line1/machine1/status', 'maintenance', { retain: true, qos: 1 });
-await sleep(2500);
+await maint.publishAsync('factory/line1/machine1/ack', 'on my way', { qos: 1 });
+await sleep(600);
+await maint.endAsync({ reasonCode: 0 });
+await sleep(800);
 await page.getByRole('button', { name: 'Stop' }).click();
+await page.setViewportSize({ width: 1280, height: 960 });
 await shot('trace');
 
 

@@ -61,9 +61,9 @@ describe('console trace in Chromium', { timeout: 120_000 }, () => {
       assert.match(await text('connack', 'out'), /CONNACK[\s\S]*success \(0x0\) · receiveMaximum=/);
       assert.match(await text('subscribe', 'in'), /id \d+ · cmd\/# QoS 1/);
       assert.match(await text('suback', 'out'), /granted QoS 1/);
-      assert.match(await text('publish', 'in'), /data\/x · QoS 1 · id \d+ · 2 B · "42"/);
+      assert.match(await text('publish', 'in'), /data\/x · QoS 1 · id \d+ · 2 B · “42”/);
       assert.match(await text('puback', 'out'), /id \d+ · success/);
-      assert.match(await text('publish', 'out'), /cmd\/reboot · QoS 1 · id \d+ · 3 B · "now"/);
+      assert.match(await text('publish', 'out'), /cmd\/reboot · QoS 1 · id \d+ · 3 B · “now”/);
       assert.match(await text('puback', 'in'), /success/);
       assert.match(await text('disconnect', 'in'), /disconnect with will message \(0x4\)/);
       assert.equal(await table.locator('tr', { hasText: 'other' }).count(), 0, 'only the traced client');
@@ -87,7 +87,7 @@ describe('console trace in Chromium', { timeout: 120_000 }, () => {
       const table = page.locator('table.trace');
       // In from siren, and out to every subscriber: here the console itself, which watches #.
       await table.locator('tr.trace-out[data-type="publish"]', { hasText: 'alarms/fire' }).waitFor();
-      assert.match(await table.locator('tr.trace-in[data-type="publish"]').innerText(), /siren[\s\S]*alarms\/fire · QoS 0 · 2 B · "on"/);
+      assert.match(await table.locator('tr.trace-in[data-type="publish"]').innerText(), /siren[\s\S]*alarms\/fire · QoS 0 · 2 B · “on”/);
       assert.match(await table.locator('tr.trace-out[data-type="publish"]').innerText(), /trace-console[\s\S]*alarms\/fire/);
       assert.equal(await table.locator('tr', { hasText: 'status/fire' }).count(), 0);
     } finally {

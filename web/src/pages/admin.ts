@@ -57,8 +57,8 @@ class Pager {
 
 const cell = (text: string | number, cls?: string) => h('td', cls ? { class: cls } : {}, text);
 const empty = (cols: number, text: string) => h('tr', {}, h('td', { colspan: cols, class: 'muted' }, text));
-const headRow = (...titles: string[]) =>
-  h('thead', {}, h('tr', {}, ...titles.map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'visually-hidden' }, 'Actions')))));
+const headCells = (...titles: string[]) => h('tr', {}, ...titles.map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'visually-hidden' }, 'Actions'))));
+const headRow = (...titles: string[]) => h('thead', {}, headCells(...titles));
 
 function subscriptionOptions(s: AdminSubscription): string {
   return [s.noLocal && 'no local', s.retainAsPublished && 'retain as published', s.retainHandling ? `retain handling ${s.retainHandling}` : '', s.subscriptionId ? `id ${s.subscriptionId}` : ''].filter(Boolean).join(', ') || '—';
@@ -169,12 +169,12 @@ export function adminPage(conn: Connection): { element: HTMLElement; shown(visib
       if (byFilter) {
         const groups = new Map<string, AdminSubscription[]>();
         for (const s of r.subscriptions) groups.set(s.filter, [...(groups.get(s.filter) ?? []), s]);
-        replace(subsHead, headRow('Filter', 'Subscribers', 'Clients'));
+        replace(subsHead, headCells('Filter', 'Subscribers', 'Clients'));
         const rows = [...groups].sort((x, y) => y[1].length - x[1].length || (x[0] < y[0] ? -1 : 1));
         replace(subsBody, ...(rows.length ? rows.map(([f, list]) => h('tr', { 'data-filter': f }, cell(f, 'mono'), cell(list.length, 'num'),
           cell(list.map((s) => s.clientId).sort(naturalCompare).slice(0, 8).join(', ') + (list.length > 8 ? ` and ${list.length - 8} more` : ''), 'mono'))) : [empty(3, 'No subscriptions.')]));
       } else {
-        replace(subsHead, headRow('Client ID', 'Filter', 'QoS', 'Options', 'Session'));
+        replace(subsHead, headCells('Client ID', 'Filter', 'QoS', 'Options', 'Session'));
         replace(subsBody, ...(r.subscriptions.length ? r.subscriptions.slice(0, 500).map((s) => h('tr', {}, cell(s.clientId, 'mono'), cell(s.filter, 'mono'), cell(s.qos, 'num'),
           cell(subscriptionOptions(s)), cell(s.online ? 'online' : 'offline'))) : [empty(5, 'No subscriptions.')]));
       }

@@ -26,7 +26,7 @@ export function describe(r: Row): string {
     case 'connack':
       return `${code(r.reasonCode)}${r.sessionPresent ? ' · session present' : ''}${props(r.properties)}`;
     case 'publish': {
-      const body = typeof r.text === 'string' ? JSON.stringify(r.text) : typeof r.hex === 'string' ? `hex ${r.hex}` : '';
+      const body = typeof r.text === 'string' ? `“${r.text}”` : typeof r.hex === 'string' ? `hex ${r.hex}` : '';
       return [r.topic, `QoS ${r.qos}`, id, r.retain ? 'retain' : '', r.dup ? 'dup' : '', `${r.size} B`, body].filter(Boolean).join(' · ') + props(r.properties);
     }
     case 'subscribe':
