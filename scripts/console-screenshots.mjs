@@ -52,7 +52,8 @@ const telemetry = setInterval(() => {
     const idx = (tick * burst + i) % 48;
     const line = 1 + Math.floor(idx / 12);
     const m = 1 + (idx % 12);
-    const temp = 60 + 8 * Math.sin((tick + m * 3) / 10) + line;
+    // Every message differs from the one before on its topic (the explorer shows the diff).
+    const temp = 60 + 8 * Math.sin((tick + m * 3 + i / 48) / 10) + line;
     plant.publish(`factory/line${line}/machine${m}/telemetry`, JSON.stringify({ temperature: +temp.toFixed(2), rpm: 2400 + ((tick * 7 + m * 13) % 300), vibration: +(0.2 + 0.05 * Math.cos(tick / 7)).toFixed(3) }));
   }
 }, 200);
