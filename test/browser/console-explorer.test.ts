@@ -141,6 +141,22 @@ describe('topic explorer in Chromium with 100,000 topics', { timeout: 300_000 },
     assert.equal(((await res.json()) as { total: number }).total, 0, 'the broker holds none of them');
   });
 
+  it('subscribes to # only while “Subscribe to all topics” is ticked', async () => {
+    const filters = async (): Promise<string[]> => {
+      const res = await fetch(`${broker.httpUrl}api/v1/subscriptions?clientId=explorer-console`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      return ((await res.json()) as { subscriptions: Array<{ filter: string }> }).subscriptions.map((s) => s.filter);
+    };
+    const until = async (want: boolean): Promise<void> => {
+      for (let i = 0; i < 100 && (await filters()).includes('#') !== want; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await filters()).includes('#'), want);
+    };
+    await until(true);
+    await page.getByLabel('Subscribe to all topics (#)').uncheck();
+    await until(false);
+    await page.getByLabel('Subscribe to all topics (#)').check();
+    await until(true);
+  });
+
   it('raised no script errors and no CSP violations', () => {
     assert.deepEqual(errors, []);
   });

@@ -64,12 +64,6 @@ conn.onStatus(() => {
     conn.subscribe(SYS_PREFIX + '#', { qos: 0 }).catch(() => {
       // A broker may refuse $SYS to this user; the dashboard then says it has no data.
     });
-    // Retain As Published keeps the retain flag on live messages, so the explorer knows which
-    // topics hold a retained message (and can delete them). No Local: the console's own publishes
-    // come back only through the user's subscriptions, as their options say.
-    conn.subscribe('#', { qos: 0, retainAsPublished: true, noLocal: true }).catch(() => {
-      // Refused (e.g. by the ACL): the explorer shows what the user's own subscriptions bring.
-    });
   }
 });
 
