@@ -8,6 +8,8 @@ const KEEP = 1000;
 const SHOW = 300;
 /** However fast messages come, the log is redrawn at most this often, and only while shown. */
 const REPAINT_MS = 250;
+/** New cards drawn per redraw at most: under a flood, the newest of each burst (no one reads more). */
+const PER_REPAINT = 100;
 
 function describeProperties(p: Record<string, unknown> | undefined): string {
   if (!p) return '';
@@ -71,14 +73,8 @@ export function messagesPage(): { element: HTMLElement; add(m: Message): void; s
   const flush = (): void => {
     scheduled = false;
     if (paused.checked || !visibleNow) return;
-    const fresh = pending.filter(visible);
+    const fresh = pending.filter(visible).slice(-PER_REPAINT);
     pending = [];
-    if (fresh.length >= SHOW) {
-      // A whole screenful arrived: one replace instead of inserting and trimming.
-      replace(list, ...fresh.slice(-SHOW).reverse().map(entry));
-      updateCount();
-      return;
-    }
     const frag = document.createDocumentFragment();
     for (let i = fresh.length - 1; i >= 0; i--) frag.appendChild(entry(fresh[i]));
     list.insertBefore(frag, list.firstChild);
