@@ -10,6 +10,8 @@ import { messageFromRequest, messageJson, topicName } from './admin-json.js';
 import type { AdminSource, AdminUserCheck, ClientView, LogView } from './ports.js';
 import { byClientId, bySubscription, clientRow, clientRows, retainedMessage, retainedMessages, subscriptionRows, type ClientRow, type SubscriptionRow } from './introspect.js';
 import { packageVersion } from './package-info.js';
+import type { PacketTrace } from './trace.js';
+import { serveTrace } from './trace-stream.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -32,6 +34,8 @@ export interface AdminApiOptions {
   maxBodyBytes?: number;
   version?: string;
   log?: LogView;
+  /** The live packet trace served at /api/v1/trace; absent = no trace endpoint. */
+  trace?: PacketTrace;
 }
 
 /** Handles one request whose path starts with /api/v1. */
@@ -173,7 +177,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
     if (rest === '/subscriptions') return get ? sendJson(req, res, 200, await subscriptions(query)) : allow('GET, HEAD');
     if (rest === '/clients') {
       if (!get) return allow('GET, HEAD');
-      const p = page(await allClientRows(), query);
+      const p = page(searched(await allClientRows(), query.get('search')), query);
       return sendJson(req, res, 200, { total: p.total, offset: p.offset, clients: p.items });
     }
     if (parts[0] === 'clients' && (parts.length === 2 || (parts.length === 3 && parts[2] === 'kick'))) {
@@ -205,6 +209,11 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       await publish({ id: source.ids.next(), topic, payload: Buffer.alloc(0), qos: 0, retain: true, createdAt: source.now() });
       log?.info({ topic, admin: who, remote: req.socket.remoteAddress }, 'retained message deleted by the admin API');
       return sendJson(req, res, 200, { topic, deleted: true });
+    }
+    if (rest === '/trace') {
+      if (!get) return allow('GET');
+      if (!options.trace) throw new HttpError(404, 'no packet trace on this broker');
+      return serveTrace(req, res, query, options.trace, who, log);
     }
     if (rest === '/publish') {
       if (method !== 'POST') return allow('POST');
@@ -247,10 +256,17 @@ function crossSite(req: Req): boolean {
   }
 }
 
+/** Rows whose client id, user name, address or listener contains `search` (case-insensitive). */
+function searched(rows: ClientRow[], search: string | null): ClientRow[] {
+  const q = search?.trim().toLowerCase().slice(0, 256);
+  if (!q) return rows;
+  return rows.filter((r) => [r.clientId, r.username ?? '', r.address, r.listener].some((v) => v.toLowerCase().includes(q)));
+}
+
 const ENDPOINTS = [
   'GET /api/v1/broker',
   'GET /api/v1/listeners',
-  'GET /api/v1/clients?limit=&offset=',
+  'GET /api/v1/clients?search=&limit=&offset=',
   'GET /api/v1/clients/{clientId}',
   'POST /api/v1/clients/{clientId}/kick',
   'GET /api/v1/subscriptions?clientId=&limit=&offset=',
@@ -258,4 +274,5 @@ const ENDPOINTS = [
   'GET /api/v1/retained?topic=',
   'DELETE /api/v1/retained?topic=',
   'POST /api/v1/publish',
+  'GET /api/v1/trace?clientId=&filter=',
 ];

@@ -13,6 +13,7 @@ import type { ListenerInfo } from '../transport/transport.js';
 import { clientUrl } from '../config/listener-url.js';
 import { defaultConsoleDir } from './package-info.js';
 import { StaticFiles } from './static-files.js';
+import type { PacketTrace } from './trace.js';
 
 export type HttpHandler = (req: Req, res: Res) => boolean;
 
@@ -32,7 +33,7 @@ export interface HttpDeps {
   /** /readyz answers 200 while this returns true (set once the listeners are open), 503 otherwise. */
   ready?: () => boolean;
   /** The admin API, on when `token` is a non-empty string or admin `users` are given. */
-  admin?: { source: AdminSource; token?: string; users?: AdminUserCheck; maxBodyBytes?: number; version?: string; peers?: AdminPeers };
+  admin?: { source: AdminSource; token?: string; users?: AdminUserCheck; maxBodyBytes?: number; version?: string; peers?: AdminPeers; trace?: PacketTrace };
   /**
    * The listeners, for the dashboard's public listener list at /console.json. Client URLs only,
    * which every client is told anyway; who is connected stays behind the admin API.
@@ -84,6 +85,7 @@ export function createHttpHandler(deps: HttpDeps): HttpHandler {
           ...(deps.admin.maxBodyBytes !== undefined ? { maxBodyBytes: deps.admin.maxBodyBytes } : {}),
           ...(deps.admin.version !== undefined ? { version: deps.admin.version } : {}),
           ...(deps.admin.peers ? { peers: deps.admin.peers } : {}),
+          ...(deps.admin.trace ? { trace: deps.admin.trace } : {}),
           ...(deps.log ? { log: deps.log } : {}),
         })
       : undefined;

@@ -11,6 +11,7 @@ import type { Broker } from '../broker/broker.js';
 import type { Transport } from '../transport/transport.js';
 import { TokenBucket } from './rate-limit.js';
 import type { WriteFlusher } from './flusher.js';
+import type { PacketTrace } from '../observe/trace.js';
 
 export interface ConnectionOptions {
   maxPacketSize: number;
@@ -27,6 +28,8 @@ export interface ConnectionOptions {
   /** Shared by the server's connections: uncorks them once per turn. */
   flusher: WriteFlusher;
   log: Logger;
+  /** The console's live trace; its `active` flag is the only cost while nobody watches. */
+  trace?: PacketTrace;
 }
 
 export class Connection implements ChannelIO {
@@ -136,6 +139,7 @@ export class Connection implements ChannelIO {
     let publishes = 0;
     for (const p of packets) {
       if (p.type === 'publish') publishes++;
+      if (this.opts.trace?.active) this.opts.trace.inbound(this, p);
       this.channel.receive(p);
     }
     this.throttle(publishes, chunk.length);
@@ -169,6 +173,7 @@ export class Connection implements ChannelIO {
 
   write(bytes: Buffer): void {
     if (this.closed) return;
+    if (this.opts.trace?.active) this.opts.trace.outbound(this, bytes);
     // Writes made during one turn go out together: one syscall, one TLS record or WS frame batch.
     if (!this.corked) {
       this.corked = true;

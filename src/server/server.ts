@@ -25,6 +25,7 @@ import { createMetrics, timedStore, type Metrics } from '../observe/metrics.js';
 import { createHttpHandler } from '../observe/http.js';
 import { localAdminAnswer, type AdminPeers } from '../observe/admin-api.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
+import { PacketTrace } from '../observe/trace.js';
 import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, takeOwnPlace, type NatsAuth, type NatsClusterLink } from '../cluster/nats/index.js';
 import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
@@ -279,6 +280,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
       log.info({ remote: socket.remoteAddress, listener: listener.url }, 'handshake or upgrade not done in time; closing');
     },
   });
+  const trace = new PacketTrace();
   const accept = (t: Transport): void => {
     const admitted = gate.admit(t);
     if (typeof admitted === 'string') {
@@ -301,6 +303,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
         flusher,
         log,
+        trace,
       },
       (gone) => {
         if (connections.delete(gone)) admitted.place.release();
@@ -324,7 +327,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     webSocketPath: config.webSocketPath,
     metrics: extras.metricsText ? { contentType: metrics.contentType, render: extras.metricsText } : metrics,
     ready: () => ready,
-    admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
+    admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, trace, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
     listeners: listenerInfos,
     log,
   });

@@ -98,7 +98,8 @@ describe('web console over MQTT 3.1.1, over wss:// and as an admin user, in Chro
     await item.waitFor();
     assert.match(await item.innerText(), /42\.5/);
     await page.getByRole('link', { name: 'Topics' }).click();
-    await page.waitForFunction(() => document.querySelector('details[data-topic="self/echo"] .tree-value')?.textContent === '42.5');
+    await page.locator('.tree-row[data-topic="self"] .tree-toggle').click();
+    await page.waitForFunction(() => document.querySelector('.tree-row[data-topic="self/echo"] .tree-value')?.textContent === '42.5');
   });
 
   it('is served over ws+ssl:// with the development certificate and connects to wss:// by default', async () => {
@@ -121,7 +122,7 @@ describe('web console over MQTT 3.1.1, over wss:// and as an admin user, in Chro
       if (r.url().includes('/api/v1/')) authHeaders.push(r.allHeaders().then((h) => `${new URL(r.url()).origin} ${h.authorization ?? ''}`));
     });
     try {
-      await page.goto(`${httpUrl}#/dashboard`);
+      await page.goto(`${httpUrl}#/admin`);
       await page.getByLabel('Sign in with').selectOption('user');
       assert.equal(await page.getByLabel('Admin token').isVisible(), false, 'the token field gives way to user and password');
       const load = async (who: { user: string; password: string }): Promise<void> => {

@@ -129,14 +129,14 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     await page.waitForFunction(() => document.querySelectorAll('ol.log > li').length === 2);
   });
 
-  it('shows a live topic tree with the last value and a sparkline for numbers', async () => {
+  it('shows the topic in the explorer tree with its last value and count', async () => {
     for (const v of ['20', '21.5', '22.25']) await node.publishAsync('e2e/sensors/temp', v, { qos: 1 });
     await page.getByRole('link', { name: 'Topics' }).click();
-    const node_ = page.locator('details[data-topic="e2e/sensors/temp"] > summary');
-    await page.waitForFunction(() => document.querySelector('details[data-topic="e2e/sensors/temp"] .tree-value')?.textContent === '22.25');
-    const spark = node_.locator('svg.sparkline');
-    assert.match(String(await spark.getAttribute('aria-label')), /3 values, from 20 to 22\.25, latest 22\.25/);
-    assert.match(await node_.innerText(), /3×/);
+    await page.locator('.tree-row[data-topic="e2e"] .tree-toggle').click();
+    await page.locator('.tree-row[data-topic="e2e/sensors"] .tree-toggle').click();
+    const row = page.locator('.tree-row[data-topic="e2e/sensors/temp"]');
+    await page.waitForFunction(() => document.querySelector('.tree-row[data-topic="e2e/sensors/temp"] .tree-value')?.textContent === '22.25');
+    assert.match(await row.innerText(), /3 msgs/);
   });
 
   it('publishes hex payloads with QoS and retain, and refuses invalid JSON', async () => {
@@ -173,14 +173,13 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     assert.deepEqual(unlabelled, []);
   });
 
-  it('dashboard charts $SYS over the same WebSocket, lists listeners and clients, and kicks one', async () => {
+  it('dashboard charts $SYS over the same WebSocket; the admin page lists listeners and clients and kicks one', async () => {
     const victim = await connectClient(broker.wsUrl, { clientId: 'node-victim', protocolVersion: broker.protocolVersion });
     const closed = new Promise<void>((resolve) => victim.once('close', () => resolve()));
     try {
       await page.getByRole('link', { name: 'Dashboard' }).click();
       // Two $SYS samples make a rate; the broker publishes $SYS every second (sysIntervalSec=1).
-      await page.waitForFunction(() => /samples? from \$SYS/.test(document.querySelector('#page-dashboard > p')?.textContent ?? '') &&
-        Number(/(\d+) samples/.exec(document.querySelector('#page-dashboard > p')?.textContent ?? '')?.[1] ?? 0) >= 3);
+      await page.waitForFunction(() => Number(/(\d+) samples/.exec(document.querySelector('#page-dashboard .feed-note')?.textContent ?? '')?.[1] ?? 0) >= 3);
       const connected = page.locator('.stat', { hasText: 'Clients connected' }).locator('dd');
       await page.waitForFunction(() => {
         const dd = [...document.querySelectorAll('.stat')].find((s: any) => s.textContent?.includes('Clients connected'))?.querySelector('dd');
@@ -207,7 +206,10 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
       assert.match(String(await chart.getAttribute('aria-label')), /in \d/);
       assert.match(await page.locator('.stat', { hasText: 'Broker' }).innerText(), /starling version/);
 
+      await page.screenshot({ path: join(ARTIFACTS, 'console-dashboard-desktop.png'), fullPage: true });
+
       // The listener list is public (/console.json); the client table waits for the token.
+      await page.getByRole('link', { name: 'Admin' }).click();
       const listeners = page.locator('table', { hasText: 'Listeners' });
       await listeners.locator('td', { hasText: broker.wsUrl }).waitFor();
       assert.match(await listeners.innerText(), /WebSocket/);
@@ -217,7 +219,10 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
       await page.getByLabel('Admin token').fill(TOKEN);
       await page.getByRole('button', { name: 'Load' }).click();
       await page.locator('tr[data-client-id="node-victim"]').waitFor();
-      await page.screenshot({ path: join(ARTIFACTS, 'console-dashboard-desktop.png'), fullPage: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'console-admin-desktop.png'), fullPage: true });
+      // The console's own connection has no Kick button.
+      assert.match(await page.locator('tr[data-client-id="console-e2e"]').innerText(), /this console/);
+      assert.equal(await page.locator('tr[data-client-id="console-e2e"] button').count(), 0);
 
       const kick = page.getByRole('button', { name: 'Disconnect client node-victim' });
       await kick.click();
@@ -234,7 +239,7 @@ describe('web console in Chromium', { timeout: 120_000 }, () => {
     await page.getByRole('link', { name: 'Messages' }).click();
     await page.screenshot({ path: join(ARTIFACTS, 'console-messages-desktop.png'), fullPage: true });
     await page.setViewportSize(PHONE);
-    for (const name of ['connect', 'messages', 'topics', 'dashboard']) {
+    for (const name of ['connect', 'messages', 'topics', 'dashboard', 'admin', 'trace']) {
       await page.goto(`${broker.httpUrl}#/${name}`);
       await page.locator(`#page-${name}`).waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

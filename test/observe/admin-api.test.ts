@@ -115,6 +115,12 @@ describe('admin API', () => {
     const paged = await http(server.port, '/api/v1/clients?limit=1&offset=1', { headers: auth });
     assert.equal(paged.json().clients.length, 1);
     assert.equal(paged.json().offset, 1);
+    // search matches the client id, user name, address or listener, ignoring case.
+    for (const [q, ids] of [['ANN', ['sub-1']], ['10.0.0.5', ['sub-1']], ['ws+ssl', ['sub-1']], ['id with', ['other/id with space']], ['nobody', []]] as const) {
+      const found = await http(server.port, `/api/v1/clients?search=${encodeURIComponent(q)}`, { headers: auth });
+      assert.deepEqual(found.json().clients.map((x: { clientId: string }) => x.clientId), ids, `search=${q}`);
+      assert.equal(found.json().total, ids.length);
+    }
     const one = await http(server.port, `/api/v1/clients/${encodeURIComponent('other/id with space')}`, { headers: auth });
     assert.equal(one.status, 200);
     assert.equal(one.json().protocol, '3.1.1');

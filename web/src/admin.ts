@@ -17,6 +17,33 @@ export interface AdminClient {
   subscriptions: number;
 }
 
+export interface AdminSubscription {
+  clientId: string;
+  online: boolean;
+  filter: string;
+  qos: number;
+  noLocal?: boolean;
+  retainAsPublished?: boolean;
+  retainHandling?: number;
+  subscriptionId?: number;
+}
+
+export interface AdminRetained {
+  topic: string;
+  qos: number;
+  size: number;
+  payloadText?: string;
+  truncated?: boolean;
+  createdAt: string;
+}
+
+/** A query string of the defined values. */
+function query(q: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v));
+  return p.toString();
+}
+
 /** One listener as /console.json lists it: the URL a client dials, nothing more. */
 export interface PublicListener {
   url: string;
@@ -89,9 +116,38 @@ export class AdminApi {
     return body as T;
   }
 
-  clients(): Promise<{ total: number; clients: AdminClient[] }> {
-    return this.call('clients');
+  clients(q: { search?: string; offset?: number; limit?: number } = {}): Promise<{ total: number; offset: number; clients: AdminClient[] }> {
+    return this.call(`clients?${query(q)}`);
   }
+  subscriptions(q: { clientId?: string; offset?: number; limit?: number } = {}): Promise<{ total: number; offset: number; subscriptions: AdminSubscription[] }> {
+    return this.call(`subscriptions?${query(q)}`);
+  }
+  retained(q: { filter?: string; offset?: number; limit?: number } = {}): Promise<{ total: number; offset: number; messages: AdminRetained[] }> {
+    return this.call(`retained?${query(q)}`);
+  }
+  /** The live packet trace: a streaming response of NDJSON rows, until `signal` aborts it. */
+  async trace(watch: { clientId?: string; filter?: string }, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const res = await fetch(`${this.base}trace?${query(watch)}`, {
+      headers: { Authorization: authorization(this.credentials), Accept: 'application/x-ndjson' },
+      cache: 'no-store',
+      credentials: 'omit',
+      signal,
+    });
+    if (!res.ok || !res.body) {
+      let msg = `${res.status} ${res.statusText}`;
+      try {
+        msg = ((await res.json()) as { error?: string }).error ?? msg;
+      } catch {
+        // not JSON
+      }
+      throw new Error(res.status === 401 ? 'the admin credentials were refused' : msg);
+    }
+    return res.body;
+  }
+  deleteRetained(topic: string): Promise<{ deleted: boolean }> {
+    return this.call(`retained?${query({ topic })}`, { method: 'DELETE' });
+  }
+
   kick(clientId: string): Promise<{ kicked: boolean }> {
     return this.call(`clients/${encodeURIComponent(clientId)}/kick`, { method: 'POST' });
   }

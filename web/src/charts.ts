@@ -1,69 +1,43 @@
-// SVG sparklines and small line charts. Drawn as one <polyline> per series, so updating a chart is
-// setting a few attributes; each chart describes its latest values in its accessible name.
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svgEl<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  return el;
-}
-
-function points(values: ReadonlyArray<number | null>, width: number, height: number, min: number, max: number, capacity: number): string {
-  const span = max - min || 1;
-  const step = width / Math.max(1, capacity - 1);
-  const offset = capacity - values.length;
-  const out: string[] = [];
-  values.forEach((v, i) => {
-    if (v === null || !Number.isFinite(v)) return;
-    const x = (offset + i) * step;
-    const y = height - 2 - ((v - min) / span) * (height - 4);
-    out.push(`${x.toFixed(1)},${y.toFixed(1)}`);
-  });
-  return out.join(' ');
-}
-
-/** A small inline chart of the last numeric values of a topic. */
-export function sparkline(values: readonly number[], label: string, width = 96, height = 22): SVGSVGElement {
-  const svg = svgEl('svg', { class: 'sparkline', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  svg.setAttribute('aria-label', `${label}: ${values.length} values, from ${min} to ${max}, latest ${values[values.length - 1]}`);
-  svg.appendChild(svgEl('polyline', { points: points(values, width, height, min, max, values.length), fill: 'none' }));
-  return svg;
-}
+// Time-series charts on uPlot (canvas, made for live data: one redraw per update whatever the
+// number of points). Each chart has a time axis, a y axis in the chart's own unit, and describes
+// its latest values in its accessible name, since a canvas says nothing to a screen reader.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
 
 export interface Series {
   name: string;
-  /** CSS class giving the line its colour. */
-  className: string;
+  /** CSS custom property holding the line's colour, e.g. `--s1`. */
+  color: string;
 }
 
-/** A line chart with a fixed capacity of samples; `update` redraws it. */
-export class LineChart {
+const cssVar = (name: string, fallback: string): string =>
+  getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+
+/** A line chart over time; x values are ms since the epoch, the window is set by the caller. */
+export class TimeChart {
   readonly element: HTMLElement;
-  private readonly svg: SVGSVGElement;
-  private readonly lines: SVGPolylineElement[];
+  private readonly plotBox: HTMLElement;
+  private plot?: uPlot;
+  private data: uPlot.AlignedData;
+  private range: [number, number] = [Date.now() / 1000 - 60, Date.now() / 1000];
+  private readonly observer: ResizeObserver;
   private readonly legendValues: HTMLElement[];
-  private readonly maxLabel: SVGTextElement;
 
   constructor(
     private readonly title: string,
     private readonly series: Series[],
     private readonly format: (v: number) => string,
-    private readonly capacity = 120,
+    /** Whole numbers only (counts): no 0.5 ticks. */
+    private readonly integer = false,
+    private readonly height = 170,
+    /** The y axis starts at zero (counts, rates); otherwise it fits the values. */
+    private readonly fromZero = true,
   ) {
-    const w = 300;
-    const h = 100;
-    this.svg = svgEl('svg', { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: 'none', role: 'img', class: 'chart' });
-    this.svg.appendChild(svgEl('line', { x1: 0, y1: h - 1, x2: w, y2: h - 1, class: 'axis' }));
-    this.maxLabel = svgEl('text', { x: 2, y: 10, class: 'chart-max' });
-    this.svg.appendChild(this.maxLabel);
-    this.lines = series.map((s) => {
-      const line = svgEl('polyline', { class: `line ${s.className}`, fill: 'none', points: '' });
-      this.svg.appendChild(line);
-      return line;
-    });
+    this.data = [[], ...series.map(() => [])];
+    this.plotBox = document.createElement('div');
+    this.plotBox.className = 'plot';
+    this.plotBox.setAttribute('role', 'img');
+    this.plotBox.setAttribute('aria-label', `${title}: no data yet`);
     this.element = document.createElement('figure');
     this.element.className = 'chart-card';
     const caption = document.createElement('figcaption');
@@ -71,28 +45,99 @@ export class LineChart {
     titleEl.className = 'chart-title';
     titleEl.textContent = title;
     caption.appendChild(titleEl);
-    this.legendValues = series.map((s) => {
+    // The legend: each series' colour and latest value.
+    this.legendValues = series.map((s, i) => {
       const item = document.createElement('span');
-      item.className = `legend ${s.className}`;
+      item.className = `legend s${i + 1}`;
       const value = document.createElement('b');
       value.textContent = '–';
       item.append(`${s.name} `, value);
       caption.appendChild(item);
       return value;
     });
-    this.element.append(this.svg, caption);
-    this.svg.setAttribute('aria-label', `${title}: no data yet`);
+    this.element.append(caption, this.plotBox);
+    // uPlot draws at a fixed pixel size: follow the card's width, and start once it has one
+    // (a chart built on a hidden page waits until the page is shown).
+    this.observer = new ResizeObserver(() => this.fit());
+    this.observer.observe(this.plotBox);
   }
 
-  /** Redraws from per-series sample arrays (null = no value for that sample). */
-  update(data: ReadonlyArray<ReadonlyArray<number | null>>): void {
-    const all = data.flat().filter((v): v is number => v !== null && Number.isFinite(v));
-    const max = Math.max(1, ...all);
-    data.forEach((values, i) => this.lines[i].setAttribute('points', points(values.slice(-this.capacity), 300, 100, 0, max, this.capacity)));
-    this.maxLabel.textContent = all.length ? this.format(max) : '';
-    const latest = data.map((values) => [...values].reverse().find((v) => v !== null) ?? null);
+  private fit(): void {
+    const width = Math.floor(this.plotBox.clientWidth);
+    if (width < 50) return;
+    if (!this.plot) this.plot = this.create(width);
+    else if (Math.abs(this.plot.width - width) > 1) this.plot.setSize({ width, height: this.height });
+  }
+
+  private create(width: number): uPlot {
+    const muted = cssVar('--muted', '#5b6470');
+    const grid = cssVar('--border', '#d5dae1');
+    const axis = (values: uPlot.Axis['values'], size: number): uPlot.Axis => ({
+      stroke: muted,
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: grid, width: 1 },
+      values,
+      size,
+    });
+    // 24-hour clock times, with seconds when the window is short enough for them to matter.
+    const clock = (_u: uPlot, ticks: number[]): string[] => {
+      const seconds = this.range[1] - this.range[0] <= 300;
+      const p = (n: number) => String(n).padStart(2, '0');
+      return ticks.map((t) => {
+        const d = new Date(t * 1000);
+        return `${p(d.getHours())}:${p(d.getMinutes())}${seconds ? `:${p(d.getSeconds())}` : ''}`;
+      });
+    };
+    const opts: uPlot.Options = {
+      width,
+      height: this.height,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: true, range: () => this.range },
+        // Counts and rates start at zero, so a burst is seen against the whole scale.
+        y: {
+          range: (_u, min, max) => {
+            if (this.fromZero) return [0, max > 0 ? max * 1.1 : 1];
+            const pad = (max - min) * 0.1 || Math.abs(max) * 0.1 || 1;
+            return [min - pad, max + pad];
+          },
+        },
+      },
+      axes: [
+        { ...axis(clock, 30), space: 70 },
+        { ...axis((_u, ticks) => ticks.map((v) => this.format(v)), 78), ...(this.integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6] } : {}) },
+      ],
+      series: [
+        { value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
+        ...this.series.map((s, i) => ({
+          label: s.name,
+          stroke: cssVar(s.color, i === 0 ? '#1d4ed8' : '#c2410c'),
+          width: 2,
+          spanGaps: false,
+          points: { size: 5 },
+          value: (_u: uPlot, v: number | null) => (v == null ? '–' : this.format(v)),
+        })),
+      ],
+    };
+    return new uPlot(opts, this.data, this.plotBox);
+  }
+
+  /**
+   * Redraws: `at` in ms, one array per series (null = no value), shown over [from, to] (ms).
+   * The window moves with the clock even when no new sample came.
+   */
+  update(at: readonly number[], values: ReadonlyArray<ReadonlyArray<number | null>>, from: number, to: number): void {
+    this.range = [from / 1000, to / 1000];
+    this.plotBox.dataset.windowSeconds = String(Math.round((to - from) / 1000));
+    this.data = [at.map((t) => t / 1000), ...values.map((v) => [...v])] as uPlot.AlignedData;
+    this.plot?.setData(this.data);
+    const latest = values.map((v) => {
+      for (let i = v.length - 1; i >= 0; i--) if (v[i] !== null) return v[i];
+      return null;
+    });
     latest.forEach((v, i) => (this.legendValues[i].textContent = v === null ? '–' : this.format(v)));
     const described = this.series.map((s, i) => `${s.name} ${latest[i] === null ? 'no data' : this.format(latest[i]!)}`).join(', ');
-    this.svg.setAttribute('aria-label', `${this.title}: ${described}`);
+    this.plotBox.setAttribute('aria-label', `${this.title}: ${described}`);
   }
 }

@@ -35,8 +35,41 @@ export interface PublishProperties {
 
 type Listener<T> = (value: T) => void;
 
+/**
+ * What the console itself has cost the broker since it loaded: PUBLISH packets and their
+ * (estimated) bytes both ways, and its granted subscriptions. The dashboard subtracts these from
+ * the broker's counters so its headline numbers describe everyone else's traffic.
+ */
+export interface OwnTraffic {
+  received: number;
+  receivedBytes: number;
+  sent: number;
+  sentBytes: number;
+  subscriptions: Set<string>;
+}
+
+/** Bytes of a PUBLISH on the wire, near enough: fixed header, topic, packet id, payload. */
+export function publishWireSize(topicChars: number, payloadBytes: number, qos: number): number {
+  const rest = 2 + topicChars + (qos > 0 ? 2 : 0) + payloadBytes;
+  return 1 + (rest < 128 ? 1 : rest < 16384 ? 2 : rest < 2097152 ? 3 : 4) + rest;
+}
+
 /** MQTT 5 reason codes the console explains in words. */
 const REASONS: Record<number, string> = {
+  0x04: 'disconnect with will message',
+  0x10: 'no matching subscribers',
+  0x81: 'malformed packet',
+  0x82: 'protocol error',
+  0x84: 'unsupported protocol version',
+  0x85: 'client identifier not valid',
+  0x86: 'bad user name or password',
+  0x88: 'server unavailable',
+  0x89: 'server busy',
+  0x8d: 'keep alive timeout',
+  0x90: 'topic name invalid',
+  0x93: 'receive maximum exceeded',
+  0x95: 'packet too large',
+  0x9c: 'use another server',
   0x80: 'unspecified error',
   0x83: 'implementation specific error',
   0x87: 'not authorized',
@@ -60,6 +93,9 @@ export class Connection {
   detail = '';
   profile?: Profile;
   sessionPresent = false;
+  /** The last attempt ended before any CONNACK, with no MQTT-level reason: the transport failed. */
+  transportFailed = false;
+  readonly own: OwnTraffic = { received: 0, receivedBytes: 0, sent: 0, sentBytes: 0, subscriptions: new Set() };
   private client?: MqttClient;
   private readonly statusListeners = new Set<Listener<Connection>>();
   private readonly messageListeners = new Set<Listener<Message>>();
@@ -102,6 +138,8 @@ export class Connection {
       options.will = { topic: profile.will.topic, payload: profile.will.payload, qos: profile.will.qos, retain: profile.will.retain };
       if (profile.protocolVersion === 5 && profile.will.delay > 0) options.will.properties = { willDelayInterval: profile.will.delay };
     }
+    this.transportFailed = false;
+    let acknowledged = false;
     this.setStatus('connecting', profile.url);
     let client: MqttClient;
     try {
@@ -115,7 +153,9 @@ export class Connection {
       if (this.client === client) fn(...args);
     };
     client.on('connect', mine((connack: { sessionPresent?: boolean }) => {
+      acknowledged = true;
       this.sessionPresent = Boolean(connack.sessionPresent);
+      if (!this.sessionPresent) this.own.subscriptions.clear();
       this.setStatus('connected', profile.url);
     }));
     client.on('reconnect', mine(() => this.setStatus('reconnecting', profile.url)));
@@ -125,10 +165,14 @@ export class Connection {
     }));
     client.on('close', mine(() => {
       if (client.reconnecting || (profile.autoReconnect && !client.disconnecting)) return;
+      const mqttReason = this.detail.startsWith('the server') || /^error: Connection refused/i.test(this.detail);
       const why = this.detail.startsWith('the server') || this.detail.startsWith('error') ? this.detail : 'connection closed';
-      this.setStatus('disconnected', why);
+      this.transportFailed = !acknowledged && !mqttReason;
+      this.setStatus('disconnected', this.transportFailed ? 'could not connect' : why);
     }));
     client.on('message', mine((topic: string, payload: Uint8Array, packet: { qos: number; retain: boolean; dup: boolean; properties?: Record<string, unknown> }) => {
+      this.own.received++;
+      this.own.receivedBytes += publishWireSize(topic.length, payload.length, packet.qos);
       const m: Message = { topic, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup, receivedAt: Date.now() };
       if (packet.properties) m.properties = packet.properties;
       for (const fn of this.messageListeners) fn(m);
@@ -159,14 +203,17 @@ export class Connection {
     }
     return new Promise((resolve, reject) => {
       client.subscribe(filter, opts, (err, granted) => {
-        if (err) reject(err);
-        else resolve(granted?.[0]?.qos ?? 0x80);
+        if (err) return reject(err);
+        const qos = granted?.[0]?.qos ?? 0x80;
+        if (qos < 0x80) this.own.subscriptions.add(filter);
+        resolve(qos);
       });
     });
   }
 
   unsubscribe(filter: string): Promise<void> {
     const client = this.requireClient();
+    this.own.subscriptions.delete(filter);
     return new Promise((resolve, reject) => client.unsubscribe(filter, (err?: Error) => (err ? reject(err) : resolve())));
   }
 
@@ -174,6 +221,8 @@ export class Connection {
     const client = this.requireClient();
     const opts: IClientPublishOptions = { qos, retain };
     if (this.version === 5 && properties) opts.properties = properties as IClientPublishOptions['properties'];
+    this.own.sent++;
+    this.own.sentBytes += publishWireSize(topic.length, payload.length, qos);
     // MQTT.js's browser build writes any Uint8Array as the payload bytes.
     return new Promise((resolve, reject) =>
       client.publish(topic, payload as unknown as string, opts, (err?: Error) => (err ? reject(err) : resolve())),

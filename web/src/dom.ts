@@ -93,3 +93,25 @@ export function timeOfDay(ms: number): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
+
+/** Seconds as people say a duration: `3 d 4 h`, `2 h 5 min`, `4 min 10 s`, `12 s`. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86400);
+  const hr = Math.floor((s % 86400) / 3600);
+  const min = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (d > 0) return `${d} d ${hr} h`;
+  if (hr > 0) return `${hr} h ${min} min`;
+  if (min > 0) return `${min} min ${sec} s`;
+  return `${sec} s`;
+}
+
+/** A count with k/M for thousands and millions: 950, 12.5k, 3.2M. */
+export function compact(n: number): string {
+  const a = Math.abs(n);
+  if (a >= 1e6) return `${+(n / 1e6).toFixed(a >= 1e7 ? 0 : 1)}M`;
+  if (a >= 1e4) return `${+(n / 1e3).toFixed(a >= 1e5 ? 0 : 1)}k`;
+  if (Number.isInteger(n)) return String(n);
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+}

@@ -11,15 +11,18 @@ import { publishPage } from './pages/publish';
 import { messagesPage } from './pages/messages';
 import { topicsPage } from './pages/topics';
 import { dashboardPage } from './pages/dashboard';
+import { adminPage } from './pages/admin';
+import { tracePage } from './pages/trace';
 
 const conn = new Connection();
 const subs = new Subscriptions();
-const feed = new SysFeed();
+const feed = new SysFeed(conn.own);
 
 const messages = messagesPage();
-const topics = topicsPage();
+const topics = topicsPage(conn);
 const dashboard = dashboardPage(conn, feed);
 const connect = connectPage(conn);
+const admin = adminPage(conn);
 const pages: Record<string, HTMLElement> = {
   connect: connect.element,
   subscribe: subscribePage(conn, subs),
@@ -27,19 +30,26 @@ const pages: Record<string, HTMLElement> = {
   messages: messages.element,
   topics: topics.element,
   dashboard: dashboard.element,
+  admin: admin.element,
+  trace: tracePage(() => admin.api()).element,
 };
 
 const main = document.getElementById('main')!;
 main.append(...Object.values(pages));
 
 const utf8 = new TextDecoder();
+// The console's own subscriptions: `$SYS/broker/#` for the dashboard and `#` for the explorer.
+// Starling sends one copy per message however many of a client's subscriptions match.
 conn.onMessage((m: Message) => {
-  // $SYS feeds the dashboard; it reaches the log and tree only when the user subscribed to it.
-  const sys = m.topic.startsWith(SYS_PREFIX);
-  if (sys) feed.accept(m.topic, utf8.decode(m.payload));
-  if (sys && ![...subs.list.keys()].some((f) => topicMatches(f, m.topic))) return;
-  messages.add(m);
-  topics.add(m);
+  if (m.topic.startsWith(SYS_PREFIX)) feed.accept(m.topic, utf8.decode(m.payload), m.retain);
+  else if (!m.topic.startsWith('$')) topics.add(m);
+  // The log shows what the user subscribed to.
+  for (const f of subs.list.keys()) {
+    if (topicMatches(f, m.topic)) {
+      messages.add(m);
+      break;
+    }
+  }
 });
 
 // The dashboard's feed rides on the same WebSocket: $SYS is subscribed on every new connection.
@@ -81,6 +91,9 @@ function route(focus: boolean): void {
     else a.removeAttribute('aria-current');
   }
   dashboard.shown(current === 'dashboard');
+  topics.shown(current === 'topics');
+  messages.shown(current === 'messages');
+  admin.shown(current === 'admin');
   document.title = `${pages[current].querySelector('h2')?.textContent ?? ''} · Starling console`;
   // Moving focus to the new page's heading tells keyboard and screen-reader users where they are.
   if (focus) pages[current].querySelector<HTMLElement>('h2')?.focus();

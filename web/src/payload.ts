@@ -42,7 +42,7 @@ export interface Decoded {
   kind: 'json' | 'text' | 'binary' | 'empty';
   /** What to show: pretty-printed JSON, the text, or a hex dump. */
   display: string;
-  /** The payload as a number when it is one (plain or a JSON number), for sparklines. */
+  /** The payload as a number when it is one (plain or a JSON number), for charts. */
   number?: number;
 }
 

@@ -1,10 +1,19 @@
 // Turns the broker's $SYS/broker/... messages into samples for the dashboard. The broker publishes
 // changed values and then `uptime` on every interval, so each uptime message closes one sample;
 // rates come from counter differences over the broker's own uptime, not the browser's clock.
+//
+// The headline figures leave out the console's own cost: every PUBLISH it received (its `#` and
+// `$SYS` subscriptions included) and sent, their bytes, its subscriptions, and the `$SYS` tree's
+// own retained messages. Messages reach the console in the order the broker sent them, so what it
+// counted when `uptime` arrives matches what the broker's counters held when it took the sample,
+// less this interval's own $SYS messages, which the broker sent after taking it.
+import { publishWireSize, type OwnTraffic } from './connection';
 
 export const SYS_PREFIX = '$SYS/broker/';
 
 export interface Sample {
+  /** Browser time the sample arrived, ms (the charts' time axis). */
+  at: number;
   /** Broker uptime, seconds. */
   uptime: number;
   connected: number | null;
@@ -14,6 +23,8 @@ export interface Sample {
   msgOutPerSec: number | null;
   bytesInPerSec: number | null;
   bytesOutPerSec: number | null;
+  /** True when the rates come from the broker's 1-minute load averages (the first sample). */
+  seeded: boolean;
 }
 
 const COUNTERS = {
@@ -22,33 +33,68 @@ const COUNTERS = {
   bytesIn: 'bytes/received',
   bytesOut: 'bytes/sent',
 } as const;
+type CounterName = keyof typeof COUNTERS;
+
+/** Per-minute load averages ($SYS/broker/load/...) that seed the first sample's rates. */
+const LOADS: Record<CounterName, string> = {
+  msgIn: 'load/publish/received/1min',
+  msgOut: 'load/publish/sent/1min',
+  bytesIn: 'load/bytes/received/1min',
+  bytesOut: 'load/bytes/sent/1min',
+};
+
+/** The console's own share of each counter when the broker took the sample. */
+function ownShare(own: OwnTraffic, tick: { messages: number; bytes: number }): Record<CounterName, number> {
+  return { msgIn: own.sent, msgOut: own.received - tick.messages, bytesIn: own.sentBytes, bytesOut: own.receivedBytes - tick.bytes };
+}
+
+/** Samples older than the longest window are dropped; the cap bounds memory at any interval. */
+export const KEEP_MS = 60 * 60_000;
+const MAX_SAMPLES = 4000;
 
 export class SysFeed {
   /** Latest value of every $SYS/broker/ topic, keyed without the prefix. */
   readonly latest = new Map<string, string>();
   readonly samples: Sample[] = [];
-  private previous?: { uptime: number; counters: Record<keyof typeof COUNTERS, number | null> };
+  private previous?: { uptime: number; counters: Record<CounterName, number | null>; own: Record<CounterName, number> };
   private readonly listeners = new Set<() => void>();
+  /** $SYS messages received since the last sample (this interval's tree, sent after its snapshot). */
+  private tick = { messages: 0, bytes: 0 };
 
-  constructor(private readonly capacity = 120) {}
+  constructor(private readonly own: OwnTraffic, private readonly now: () => number = Date.now) {}
 
   onSample(fn: () => void): void {
     this.listeners.add(fn);
   }
 
-  private num(key: string): number | null {
+  num(key: string): number | null {
     const v = this.latest.get(key);
     if (v === undefined) return null;
     const n = Number.parseFloat(v);
     return Number.isFinite(n) ? n : null;
   }
 
-  /** Takes one $SYS message; false when the topic is not part of the broker's tree. */
-  accept(topic: string, payload: string): boolean {
+  private pending?: ReturnType<typeof setTimeout>;
+
+  /**
+   * Takes one $SYS message; false when the topic is not part of the broker's tree. `retained` is
+   * the retain flag as delivered: set only in the burst of stored values that follows SUBSCRIBE,
+   * whose order is the store's, so a retained `uptime` closes its sample once the burst is in.
+   */
+  accept(topic: string, payload: string, retained = false): boolean {
     if (!topic.startsWith(SYS_PREFIX)) return false;
     const key = topic.slice(SYS_PREFIX.length);
-    this.latest.set(key, payload);
-    if (key === 'uptime') this.sample();
+    this.tick.messages++;
+    this.tick.bytes += publishWireSize(topic.length, payload.length, 0);
+    // An empty payload clears a retained topic: it no longer exists.
+    if (payload === '') this.latest.delete(key);
+    else this.latest.set(key, payload);
+    if (key !== 'uptime') return true;
+    if (!retained) this.sample();
+    else this.pending ??= setTimeout(() => {
+      this.pending = undefined;
+      this.sample();
+    }, 250);
     return true;
   }
 
@@ -56,40 +102,53 @@ export class SysFeed {
     this.latest.clear();
     this.samples.length = 0;
     this.previous = undefined;
+    this.tick = { messages: 0, bytes: 0 };
     for (const fn of this.listeners) fn();
   }
 
   private sample(): void {
     const uptime = this.num('uptime');
     if (uptime === null) return;
-    const counters = {
-      msgIn: this.num(COUNTERS.msgIn),
-      msgOut: this.num(COUNTERS.msgOut),
-      bytesIn: this.num(COUNTERS.bytesIn),
-      bytesOut: this.num(COUNTERS.bytesOut),
-    };
+    const counters = {} as Record<CounterName, number | null>;
+    for (const k of Object.keys(COUNTERS) as CounterName[]) counters[k] = this.num(COUNTERS[k]);
     const prev = this.previous;
+    if (prev && uptime === prev.uptime) return;
+    const own = ownShare(this.own, this.tick);
+    this.tick = { messages: 0, bytes: 0 };
     // A broker restart (uptime going back) starts the rates afresh.
     const dt = prev && uptime > prev.uptime ? uptime - prev.uptime : 0;
-    const rate = (k: keyof typeof COUNTERS): number | null => {
+    const rate = (k: CounterName): number | null => {
+      if (!dt || !prev) {
+        // No earlier sample: the broker's 1-minute load average (per minute) draws the first point.
+        const load = this.num(LOADS[k]);
+        return load === null ? null : load / 60;
+      }
       const now = counters[k];
-      const before = prev?.counters[k];
-      if (!dt || now === null || before === null || before === undefined || now < before) return null;
-      return (now - before) / dt;
+      const before = prev.counters[k];
+      if (now === null || before === null || now < before) return null;
+      return Math.max(0, now - before - (own[k] - prev.own[k])) / dt;
     };
-    if (prev && uptime === prev.uptime) return;
+    const subs = this.num('subscriptions/count');
+    const retained = this.num('retained messages/count');
+    // Every $SYS/broker topic is a retained message of the broker's own.
+    const sysRetained = this.latest.size;
     this.samples.push({
+      at: this.now(),
       uptime,
       connected: this.num('clients/connected'),
-      subscriptions: this.num('subscriptions/count'),
-      retained: this.num('retained messages/count'),
+      subscriptions: subs === null ? null : Math.max(0, subs - this.own.subscriptions.size),
+      retained: retained === null ? null : Math.max(0, retained - sysRetained),
       msgInPerSec: rate('msgIn'),
       msgOutPerSec: rate('msgOut'),
       bytesInPerSec: rate('bytesIn'),
       bytesOutPerSec: rate('bytesOut'),
+      seeded: !dt,
     });
-    if (this.samples.length > this.capacity) this.samples.shift();
-    this.previous = { uptime, counters };
+    const oldest = this.now() - KEEP_MS;
+    let drop = 0;
+    while (drop < this.samples.length && (this.samples[drop].at < oldest || this.samples.length - drop > MAX_SAMPLES)) drop++;
+    if (drop) this.samples.splice(0, drop);
+    this.previous = { uptime, counters, own };
     for (const fn of this.listeners) fn();
   }
 }

@@ -1,6 +1,8 @@
 // Connect: the connection form and the saved connections.
 import { append, checkbox, field, h, input, page, replace, select } from '../dom';
 import type { Connection } from '../connection';
+import { diagnose } from '../diagnose';
+import { publicListeners } from '../admin';
 import { defaultProfile, defaultUrl, deleteProfile, loadProfiles, saveProfile, type Profile } from '../profiles';
 
 export function connectPage(conn: Connection): { element: HTMLElement; defaultUrlChanged(previous: string): void } {
@@ -158,6 +160,39 @@ export function connectPage(conn: Connection): { element: HTMLElement; defaultUr
     message,
   );
 
+  // Why the last attempt failed, in words, with a URL from the broker's listener list to try.
+  const diagnosis = h('div', { class: 'card diagnosis', role: 'alert', hidden: true });
+  let diagnosing = 0;
+  conn.onStatus(() => {
+    if (conn.status !== 'disconnected' || !conn.transportFailed || !conn.profile) {
+      if (conn.status === 'connected' || conn.status === 'connecting') diagnosis.hidden = true;
+      return;
+    }
+    const url = conn.profile.url;
+    const ticket = ++diagnosing;
+    void publicListeners()
+      .catch(() => [])
+      .then((ls) => diagnose(url, ls.map((l) => l.url), location))
+      .then((d) => {
+        if (ticket !== diagnosing) return;
+        replace(diagnosis,
+          h('h3', {}, `Could not connect to ${url}`),
+          h('p', { class: 'diagnosis-why' }, d.why),
+          d.suggest && d.suggest !== url
+            ? h('p', {}, 'Try ', h('code', {}, d.suggest), ' ', h('button', {
+              type: 'button',
+              class: 'small',
+              onclick: () => {
+                f.url.value = d.suggest!;
+                diagnosis.hidden = true;
+                f.url.focus();
+              },
+            }, 'Use this URL'))
+            : null);
+        diagnosis.hidden = false;
+      });
+  });
+
   const syncButtons = (): void => {
     const busy = conn.status === 'connected' || conn.status === 'connecting' || conn.status === 'reconnecting';
     disconnectBtn.disabled = !busy;
@@ -172,7 +207,7 @@ export function connectPage(conn: Connection): { element: HTMLElement; defaultUr
   syncButtons();
 
   const section = page('connect', 'Connect');
-  append(section, form, h('section', { class: 'card', 'aria-labelledby': 'saved-title' }, h('h3', { id: 'saved-title' }, 'Saved connections'), savedList));
+  append(section, diagnosis, form, h('section', { class: 'card', 'aria-labelledby': 'saved-title' }, h('h3', { id: 'saved-title' }, 'Saved connections'), savedList));
   return {
     element: section,
     // The broker told us its endpoint path: follow it unless the user already typed another URL.

@@ -6,6 +6,10 @@ import { filterProblem, topicMatches } from '../topics';
 
 const KEEP = 1000;
 const SHOW = 300;
+/** However fast messages come, the log is redrawn at most this often, and only while shown. */
+const REPAINT_MS = 250;
+/** New cards drawn per redraw at most: under a flood, the newest of each burst (no one reads more). */
+const PER_REPAINT = 100;
 
 function describeProperties(p: Record<string, unknown> | undefined): string {
   if (!p) return '';
@@ -41,10 +45,11 @@ function entry(m: Message): HTMLLIElement {
   );
 }
 
-export function messagesPage(): { element: HTMLElement; add(m: Message): void } {
-  const buffer: Message[] = [];
+export function messagesPage(): { element: HTMLElement; add(m: Message): void; shown(visible: boolean): void } {
+  let buffer: Message[] = [];
   let pending: Message[] = [];
   let scheduled = false;
+  let visibleNow = false;
   let filterValue = '';
 
   const list = h('ol', { class: 'log', 'aria-label': 'Received messages, newest first' });
@@ -56,18 +61,19 @@ export function messagesPage(): { element: HTMLElement; add(m: Message): void } 
   const visible = (m: Message): boolean => filterValue === '' || topicMatches(filterValue, m.topic);
 
   const renderAll = (): void => {
+    if (buffer.length > KEEP) buffer = buffer.slice(-KEEP);
     const shown = buffer.filter(visible).slice(-SHOW).reverse();
     replace(list, ...shown.map(entry));
     updateCount();
   };
   const updateCount = (): void => {
-    count.textContent = `${buffer.length} message${buffer.length === 1 ? '' : 's'} kept${filterValue ? `, ${list.children.length} shown` : ''}`;
+    count.textContent = `${Math.min(KEEP, buffer.length)} message${buffer.length === 1 ? '' : 's'} kept${filterValue ? `, ${list.children.length} shown` : ''}`;
   };
 
   const flush = (): void => {
     scheduled = false;
-    if (paused.checked) return;
-    const fresh = pending.filter(visible);
+    if (paused.checked || !visibleNow) return;
+    const fresh = pending.filter(visible).slice(-PER_REPAINT);
     pending = [];
     const frag = document.createDocumentFragment();
     for (let i = fresh.length - 1; i >= 0; i--) frag.appendChild(entry(fresh[i]));
@@ -102,7 +108,7 @@ export function messagesPage(): { element: HTMLElement; add(m: Message): void } 
       h('button', {
         type: 'button',
         onclick: () => {
-          buffer.length = 0;
+          buffer = [];
           pending = [];
           renderAll();
         },
@@ -118,12 +124,20 @@ export function messagesPage(): { element: HTMLElement; add(m: Message): void } 
     element,
     add(m: Message) {
       buffer.push(m);
-      if (buffer.length > KEEP) buffer.splice(0, buffer.length - KEEP);
+      // Trimmed in bulk: splicing one off the front per message costs KEEP moves each time.
+      if (buffer.length >= 2 * KEEP) buffer = buffer.slice(-KEEP);
       pending.push(m);
-      if (pending.length > SHOW) pending.splice(0, pending.length - SHOW);
-      if (!scheduled) {
+      if (pending.length >= 2 * SHOW) pending = pending.slice(-SHOW);
+      if (!scheduled && visibleNow) {
         scheduled = true;
-        requestAnimationFrame(flush);
+        window.setTimeout(flush, REPAINT_MS);
+      }
+    },
+    shown(v: boolean) {
+      visibleNow = v;
+      if (v) {
+        pending = [];
+        renderAll();
       }
     },
   };

@@ -1,117 +1,125 @@
-// Topics: a live tree of every topic seen, with its last value and a sparkline for numeric payloads.
-import { append, bytes, h, page, timeOfDay } from '../dom';
-import { sparkline } from '../charts';
-import type { Message } from '../connection';
-import { decodePayload } from '../payload';
+// Topics: the explorer. The console subscribes to `#` on every connection (retained topics arrive
+// at once, as in MQTT Explorer); this page shows them as a searchable virtual tree with per-branch
+// counts and rates, and the selected topic in detail.
+import { append, checkbox, compact, field, h, input, page } from '../dom';
+import type { Connection, Message } from '../connection';
+import { TopicTree } from '../explorer/model';
+import { TreeView } from '../explorer/tree-view';
+import { TopicDetail } from '../explorer/detail';
 
-const SPARK_POINTS = 40;
-const PREVIEW_CHARS = 80;
-/** Beyond this many tree nodes new topics are counted but not drawn, to keep the page responsive. */
-const MAX_NODES = 5000;
+const REPAINT_MS = 250;
+const DELETE_BATCH = 200;
+const WATCH_KEY = 'starling.console.explorer.watchAll';
 
-interface TopicNode {
-  name: string;
-  path: string;
-  children: Map<string, TopicNode>;
-  details: HTMLDetailsElement;
-  childList: HTMLUListElement;
-  value: HTMLSpanElement;
-  spark: HTMLSpanElement;
-  meta: HTMLSpanElement;
-  count: number;
-  last?: Message;
-  numbers: number[];
-  dirty: boolean;
+function storedWatch(): boolean {
+  try {
+    return localStorage.getItem(WATCH_KEY) !== 'false';
+  } catch {
+    return true;
+  }
 }
 
-function makeNode(name: string, path: string, depth: number): TopicNode {
-  const value = h('span', { class: 'tree-value mono' });
-  const spark = h('span', { class: 'tree-spark' });
-  const meta = h('span', { class: 'tree-meta muted' });
-  const childList = h('ul', { class: 'tree-children' });
-  const details = h('details', { class: 'tree-node', 'data-topic': path },
-    h('summary', {}, h('span', { class: 'tree-name mono' }, name === '' ? '(empty level)' : name), value, spark, meta),
-    childList);
-  // The first levels start open; deeper ones are opened as needed.
-  details.open = depth < 2;
-  return { name, path, children: new Map(), details, childList, value, spark, meta, count: 0, numbers: [], dirty: false };
-}
+export function topicsPage(conn: Connection, maxTopics?: number): { element: HTMLElement; add(m: Message): void; shown(visible: boolean): void } {
+  const tree = new TopicTree(maxTopics);
+  const removeRetained = async (topics: string[]): Promise<void> => {
+    // An empty retained message clears a retained topic [MQTT-3.3.1-10]; QoS 1 so a refusal
+    // (e.g. by the ACL) comes back as an error instead of passing silently.
+    const empty = new Uint8Array(0);
+    for (let i = 0; i < topics.length; i += DELETE_BATCH) {
+      const batch = topics.slice(i, i + DELETE_BATCH);
+      await Promise.all(batch.map((t) => conn.publish(t, empty, 1, true)));
+      // No Local keeps the console's own publishes from the explorer: clear them here.
+      for (const t of batch) tree.clear(t);
+      schedule();
+    }
+  };
+  const detail = new TopicDetail(tree, removeRetained);
+  const view = new TreeView(tree, (node) => detail.show(node));
+  const search = input({ name: 'topicSearch', type: 'search', spellcheck: 'false', autocomplete: 'off', placeholder: 'sensors/kitchen' });
+  const summary = h('p', { class: 'muted explorer-summary', 'aria-live': 'polite' }, 'Connect to a broker: the explorer subscribes to # and shows every topic.');
+  const notice = h('p', { class: 'notice', role: 'status', hidden: true });
+  const refused = h('p', { class: 'notice', role: 'status', hidden: true });
+  let searchTimer: number | undefined;
+  search.addEventListener('input', () => {
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(() => view.setSearch(search.value), 200);
+  });
+  // On by default; off for a console pointed at a broker too busy to send it everything.
+  const watchAll = checkbox(storedWatch(), { name: 'watchAll' });
+  const subscribeAll = (): void => {
+    // Retain As Published keeps the retain flag on live messages, so the explorer knows which
+    // topics hold a retained message (and can delete them). No Local: the console's own publishes
+    // come back only through the user's subscriptions, as their options say.
+    conn.subscribe('#', { qos: 0, retainAsPublished: true, noLocal: true }).catch((err: Error) => {
+      refused.hidden = false;
+      refused.textContent = `The broker refused the explorer's subscription to #: ${err.message}. It shows what your own subscriptions bring.`;
+    });
+  };
+  conn.onStatus(() => {
+    if (conn.status === 'connected' && watchAll.checked) subscribeAll();
+    if (conn.status === 'connecting') refused.hidden = true;
+  });
+  watchAll.addEventListener('change', () => {
+    try {
+      localStorage.setItem(WATCH_KEY, String(watchAll.checked));
+    } catch {
+      // storage disabled: the choice lasts for this page
+    }
+    if (conn.status !== 'connected') return;
+    if (watchAll.checked) subscribeAll();
+    else conn.unsubscribe('#').catch(() => undefined);
+  });
+  const expandAll = h('button', { type: 'button', onclick: () => (tree.setExpandedAll(true), view.reshape()) }, 'Expand all');
+  const collapseAll = h('button', { type: 'button', onclick: () => (tree.setExpandedAll(false), view.reshape()) }, 'Collapse all');
 
-export function topicsPage(): { element: HTMLElement; add(m: Message): void } {
-  const rootList = h('ul', { class: 'tree', 'aria-label': 'Topic tree' });
-  const root = { children: new Map<string, TopicNode>(), childList: rootList };
-  const dirty = new Set<TopicNode>();
-  const summary = h('p', { class: 'muted', 'aria-live': 'polite' }, 'No topics yet: subscribe to something, e.g. #.');
-  let topics = 0;
-  let nodes = 0;
-  let skipped = 0;
+  let visible = false;
   let timer: number | undefined;
-
-  const insertSorted = (list: HTMLUListElement, node: TopicNode, siblings: Map<string, TopicNode>): void => {
-    const li = h('li', {}, node.details);
-    let after: TopicNode | undefined;
-    for (const s of siblings.values()) if (s !== node && s.name > node.name && (!after || s.name < after.name)) after = s;
-    list.insertBefore(li, after ? after.details.parentElement : null);
-  };
-
-  const nodeFor = (topic: string): TopicNode | undefined => {
-    const levels = topic.split('/');
-    let parent: { children: Map<string, TopicNode>; childList: HTMLUListElement } = root;
-    let node: TopicNode | undefined;
-    for (const [i, level] of levels.entries()) {
-      node = parent.children.get(level);
-      if (!node) {
-        if (nodes >= MAX_NODES) return undefined;
-        nodes++;
-        node = makeNode(level, levels.slice(0, i + 1).join('/'), i);
-        parent.children.set(level, node);
-        insertSorted(parent.childList, node, parent.children);
-        if (parent !== root) (parent as TopicNode).details.classList.add('has-children');
-      }
-      parent = node;
-    }
-    return node;
-  };
-
-  const render = (): void => {
+  // Rates fall as time passes without messages: repaint now and then even when nothing came.
+  let ticker: number | undefined;
+  let changed = true;
+  const repaint = (): void => {
     timer = undefined;
-    for (const node of dirty) {
-      node.dirty = false;
-      const m = node.last!;
-      const d = decodePayload(m.payload, 2000);
-      const text = d.kind === 'json' && d.number === undefined ? d.display.replace(/\s+/g, ' ') : d.display;
-      node.value.textContent = d.kind === 'empty' ? '(empty)' : text.length > PREVIEW_CHARS ? text.slice(0, PREVIEW_CHARS) + '…' : text;
-      node.value.title = text.slice(0, 2000);
-      if (node.numbers.length >= 2) node.spark.replaceChildren(sparkline(node.numbers, `Recent values of ${node.path}`));
-      node.meta.textContent = `${node.count}× · ${bytes(m.payload.length)} · ${timeOfDay(m.receivedAt)}`;
-    }
-    dirty.clear();
-    summary.textContent = `${topics} topic${topics === 1 ? '' : 's'} with a value.` +
-      (skipped ? ` ${skipped} messages on further topics were not drawn (the tree shows at most ${MAX_NODES} levels).` : '');
+    if (!visible || !changed) return;
+    changed = false;
+    view.refresh();
+    detail.refresh();
+    const r = tree.root;
+    summary.textContent = `${r.topics.toLocaleString('en')} topic${r.topics === 1 ? '' : 's'} with a value, ${r.messages.toLocaleString('en')} message${r.messages === 1 ? '' : 's'} seen, ${compact(tree.rate(r))}/s.`;
+    notice.hidden = tree.dropped === 0;
+    notice.textContent = `The explorer keeps at most ${compact(tree.maxNodes)} topic levels: ${tree.dropped} message${tree.dropped === 1 ? '' : 's'} on further topics were not kept.`;
+  };
+  const schedule = (): void => {
+    changed = true;
+    if (visible) timer ??= window.setTimeout(repaint, REPAINT_MS);
   };
 
   const element = page('topics', 'Topics');
-  append(element, summary, h('div', { class: 'card' }, rootList));
+  append(
+    element,
+    summary,
+    notice,
+    refused,
+    h('div', { class: 'toolbar explorer-tools' }, field('Search topics', search, 'Shows topics whose path contains this.'), expandAll, collapseAll,
+      field('Subscribe to all topics (#)', watchAll)),
+    h('div', { class: 'explorer' }, h('div', { class: 'card tree-card' }, view.element), detail.element),
+  );
   return {
     element,
     add(m: Message) {
-      const node = nodeFor(m.topic);
-      if (!node) {
-        skipped++;
-        timer ??= window.setTimeout(render, 250);
-        return;
+      tree.add(m);
+      schedule();
+    },
+    shown(v: boolean) {
+      visible = v;
+      window.clearInterval(ticker);
+      if (v) {
+        changed = true;
+        repaint();
+        ticker = window.setInterval(schedule, 1000);
+      } else {
+        window.clearTimeout(timer);
+        timer = undefined;
       }
-      if (!node.last) topics++;
-      node.last = m;
-      node.count++;
-      const n = decodePayload(m.payload, 64).number;
-      if (n !== undefined && Number.isFinite(n)) {
-        node.numbers.push(n);
-        if (node.numbers.length > SPARK_POINTS) node.numbers.shift();
-      }
-      dirty.add(node);
-      // Repaint at most a few times a second however fast messages come.
-      timer ??= window.setTimeout(render, 250);
     },
   };
 }
