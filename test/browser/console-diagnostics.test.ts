@@ -40,7 +40,9 @@ describe('console connection diagnostics in Chromium', { timeout: 120_000 }, () 
     plain = ws[0].port;
     other = ws[1].port;
     tls = t.port('ws+ssl');
-    browser = await launchChromium();
+    // console.test and unlisted.test are this machine under other names: a page from console.test
+    // is a site the broker does not know; nothing listens on unlisted.test's port 1.
+    browser = await launchChromium(['--host-resolver-rules=MAP console.test 127.0.0.1, MAP unlisted.test 127.0.0.1']);
     page = await watchedPage(browser, errors);
     page.setDefaultTimeout(20_000);
     await page.goto(`http://127.0.0.1:${plain}/`);
@@ -51,12 +53,12 @@ describe('console connection diagnostics in Chromium', { timeout: 120_000 }, () 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function tryUrl(url: string): Promise<string> {
-    await page.getByLabel('Broker URL').fill(url);
-    await page.getByRole('button', { name: /^(Connect|Reconnect)$/ }).click();
-    const box = page.locator('.diagnosis', { hasText: `Could not connect to ${url}` });
+  async function tryUrl(url: string, on: Page = page): Promise<string> {
+    await on.getByLabel('Broker URL').fill(url);
+    await on.getByRole('button', { name: /^(Connect|Reconnect)$/ }).click();
+    const box = on.locator('.diagnosis', { hasText: `Could not connect to ${url}` });
     await box.waitFor();
-    assert.match(await page.getByRole('status').innerText(), /could not connect/);
+    assert.match(await on.getByRole('status').innerText(), /could not connect/);
     return box.innerText();
   }
 
@@ -74,17 +76,22 @@ describe('console connection diagnostics in Chromium', { timeout: 120_000 }, () 
     assert.match(text, new RegExp(`Try wss://127\\.0\\.0\\.1:${tls}/mqtt`));
   });
 
-  it('on the TLS listener from this page, names the origin rule and the certificate', async () => {
+  it('on the TLS listener from this page, names the certificate and where to open the console', async () => {
     const text = await tryUrl(`wss://127.0.0.1:${tls}/mqtt`);
     assert.match(text, new RegExp(`Open the console at https://127\\.0\\.0\\.1:${tls}/`));
     assert.match(text, /if this browser does not trust its certificate \(a development or private one\), opening https:\/\/127\.0\.0\.1:\d+\/ lets you accept it/);
   });
 
-  it('says the broker refuses this page’s origin on another listener', async () => {
-    const text = await tryUrl(`ws://127.0.0.1:${other}/mqtt`);
-    assert.match(text, /takes WebSocket connections only from its own pages and the origins in webSocketAllowedOrigins/);
-    assert.match(text, new RegExp(`this page comes from http://127\\.0\\.0\\.1:${plain}`));
-    assert.match(text, new RegExp(`Try ws://127\\.0\\.0\\.1:${plain}/mqtt`));
+  it('says the broker refuses the origin of a page from another site', async () => {
+    // A page from this machine is admitted by every listener; one from another site is not.
+    const remote = await watchedPage(browser, errors);
+    remote.setDefaultTimeout(20_000);
+    await remote.goto(`http://console.test:${plain}/`);
+    const text = await tryUrl(`ws://127.0.0.1:${other}/mqtt`, remote);
+    assert.match(text, /takes WebSocket connections only from its own pages, pages served on its machine and the origins in webSocketAllowedOrigins/);
+    assert.match(text, new RegExp(`this page comes from http://console\\.test:${plain}`));
+    assert.match(text, new RegExp(`add http://console\\.test:${plain} to webSocketAllowedOrigins`));
+    await remote.context().close();
   });
 
   it('says nothing of the broker is listening on that port', async () => {
@@ -102,8 +109,8 @@ describe('console connection diagnostics in Chromium', { timeout: 120_000 }, () 
   });
 
   it('says what it can about a host the broker does not list', async () => {
-    const text = await tryUrl('ws://192.0.2.1:1/mqtt');
-    assert.match(text, /Nothing answered at 192\.0\.2\.1:1, and a browser does not say why/);
+    const text = await tryUrl('ws://unlisted.test:1/mqtt');
+    assert.match(text, /Nothing answered at unlisted\.test:1, and a browser does not say why/);
     assert.match(text, /this broker uses \/mqtt/);
   });
 

@@ -1,8 +1,9 @@
 // Why a WebSocket connection failed, in words. A browser tells a page nothing about a failed
 // WebSocket (no status, no TLS error), and the console's Content Security Policy keeps it from
 // probing other origins, so it reasons from what it knows: the broker's listener list
-// (/console.json), the page's own origin, and the broker's rule that WebSocket connections come
-// from its own pages unless webSocketAllowedOrigins says otherwise.
+// (/console.json), the page's own origin, and the broker's origin rule: WebSocket connections come
+// from its own pages, from pages served on this machine (localhost, 127.0.0.0/8, [::1]), or from the
+// origins webSocketAllowedOrigins lists.
 
 export interface Diagnosis {
   why: string;
@@ -14,6 +15,8 @@ const httpOf = (u: URL): string => `${u.protocol === 'wss:' ? 'https:' : 'http:'
 const portOf = (u: URL): string => u.port || (u.protocol === 'wss:' || u.protocol === 'https:' ? '443' : '80');
 const loopback = (host: string): boolean => ['localhost', '127.0.0.1', '[::1]'].includes(host);
 const sameHost = (a: string, b: string): boolean => a === b || (loopback(a) && loopback(b));
+/** A page the broker admits from any of its listeners: one served from the user's own machine. */
+const localPage = (hostname: string): boolean => hostname === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]';
 
 export function diagnose(url: string, listenerUrls: readonly string[], page: { origin: string; protocol: string; hostname: string }): Diagnosis {
   let u: URL;
@@ -46,15 +49,16 @@ export function diagnose(url: string, listenerUrls: readonly string[], page: { o
   if (listener && listener.pathname !== u.pathname) {
     return { why: `The broker takes MQTT on ${listener.pathname} on this port; ${u.pathname === '/' ? 'the URL has no path' : `${u.pathname} is not it`}.`, suggest: listener.href };
   }
-  if (listener && httpOf(u) !== page.origin) {
-    const tls = u.protocol === 'wss:'
-      ? ` It uses TLS: if this browser does not trust its certificate (a development or private one), opening ${httpOf(u)}/ lets you accept it.`
-      : '';
+  const tls = u.protocol === 'wss:'
+    ? ` It uses TLS: if this browser does not trust its certificate (a development or private one), opening ${httpOf(u)}/ lets you accept it.`
+    : '';
+  if (listener && httpOf(u) !== page.origin && !localPage(page.hostname)) {
     return {
-      why: `The broker takes WebSocket connections only from its own pages and the origins in webSocketAllowedOrigins; this page comes from ${page.origin}, not ${httpOf(u)}. Open the console at ${httpOf(u)}/, add ${page.origin} to webSocketAllowedOrigins, or use this page's listener.${tls}`,
+      why: `The broker takes WebSocket connections only from its own pages, pages served on its machine and the origins in webSocketAllowedOrigins; this page comes from ${page.origin}, not ${httpOf(u)}. Open the console at ${httpOf(u)}/, add ${page.origin} to webSocketAllowedOrigins, or use this page's listener.${tls}`,
       suggest: own?.href,
     };
   }
+  if (listener && tls) return { why: `The listener is right and takes pages from this machine.${tls} Open the console at ${httpOf(u)}/ to use it directly.`, suggest: own?.href ?? listener.href };
   if (listener) {
     return { why: 'The listener is right, but the broker closed the WebSocket: it may be shutting down or at a connection limit, or a proxy in between does not pass WebSocket upgrades.' };
   }
