@@ -7,6 +7,7 @@ import { registerConfig } from './config-cmd.js';
 import { registerPub } from './pub.js';
 import { registerSub } from './sub.js';
 import { runPasswd } from './passwd.js';
+import { starlingVersion } from './version.js';
 
 export type { CliIO } from './io.js';
 
@@ -30,6 +31,9 @@ export function buildProgram(io: CliIO): Command {
     .action(async (_opts: unknown, cmd: { args: string[] }) => {
       io.exit(await runPasswd(cmd.args));
     });
+  // --version everywhere (-V is pub/sub's protocol version, as in mosquitto_pub/sub).
+  const version = `starling ${starlingVersion()}`;
+  for (const c of [program, ...program.commands]) c.version(version, '--version', 'print the version of Starling');
   return program;
 }
 
