@@ -6,6 +6,7 @@ import { registerCerts } from './certs.js';
 import { registerConfig } from './config-cmd.js';
 import { registerPub } from './pub.js';
 import { registerSub } from './sub.js';
+import { registerBackup } from './backup.js';
 import { runPasswd } from './passwd.js';
 import { starlingVersion } from './version.js';
 
@@ -22,6 +23,7 @@ export function buildProgram(io: CliIO): Command {
   registerConfig(program, io);
   registerPub(program, io);
   registerSub(program, io);
+  registerBackup(program, io);
   program
     .command('passwd')
     .description('add, update or delete (-D) a user in a password file: passwd [-D] [--password-stdin] FILE USER')
