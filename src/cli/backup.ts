@@ -44,6 +44,7 @@ export function registerBackup(program: Command, io: CliIO): void {
       for (const [worker, file] of workerStores(loaded.config.dataDir)) {
         io.out(`backed up ${file} to ${out}.${worker} (${summary(await backupStore(file, `${out}.${worker}`))})\n`);
       }
+      io.exit(0);
     } catch (err) {
       io.err(`starling backup: ${(err as Error).message}\n`);
       io.exit(1);
@@ -61,6 +62,7 @@ export function registerBackup(program: Command, io: CliIO): void {
       if (workerStores(loaded.config.dataDir).length > 0) {
         io.out(`note: the stores of worker processes 2..N (${loaded.config.dataDir}/worker-N) were left as they are; restore each with --data-dir ${loaded.config.dataDir}/worker-N\n`);
       }
+      io.exit(0);
     } catch (err) {
       io.err(`starling restore: ${(err as Error).message}\n`);
       io.exit(1);
