@@ -15,8 +15,10 @@ interface SubFlags extends ConnectionFlags {
   timeout?: string;
   format?: string;
   verbose?: boolean;
-  noEol?: boolean;
-  noRetained?: boolean;
+  /** `-N, --no-eol` sets this to false (commander's negated option). */
+  eol?: boolean;
+  /** `-R, --no-retained` sets this to false. */
+  retained?: boolean;
   exitAfterSubscribe?: boolean;
   quiet?: boolean;
   /** `--no-local` sets this to false (commander's negated option). */
@@ -101,8 +103,8 @@ export async function runSub(f: SubFlags, io: CliIO): Promise<number> {
     const topics = f.topic.length > 0 ? f.topic : fromUrl !== undefined ? [fromUrl] : [];
     if (topics.length === 0) throw new Error('give at least one topic filter with -t (or as the path of an mqtt:// URL given with -L)');
     for (const t of topics) checkTopicFilter(t);
-    const eol = f.noEol === true || (f as { eol?: boolean }).eol === false ? '' : '\n';
-    const skipRetained = f.noRetained === true || (f as { retained?: boolean }).retained === false;
+    const eol = f.eol === false ? '' : '\n';
+    const skipRetained = f.retained === false;
     conn = await connect(f, (t) => io.err(t));
     const c = conn.client;
     const limit = f.count !== undefined ? Number(f.count) : Infinity;
