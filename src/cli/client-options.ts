@@ -121,7 +121,10 @@ export function clientOptions(f: ConnectionFlags): IClientOptions {
   const password = f.password ?? fromUrl?.password;
   if (username !== undefined) o.username = username;
   if (password !== undefined) o.password = password;
-  if (version === 5 && f.sessionExpiry !== undefined) o.properties = { sessionExpiryInterval: Number(f.sessionExpiry) };
+  // As mosquitto's -c: a kept session does not expire unless -x says when [MQTT-3.1.2-23].
+  const keep = f.disableCleanSession || !f.clean;
+  const expiry = f.sessionExpiry !== undefined ? Number(f.sessionExpiry) : keep ? 0xffffffff : undefined;
+  if (version === 5 && expiry !== undefined) o.properties = { sessionExpiryInterval: expiry };
   if (f.cafile) o.ca = readFileSync(f.cafile);
   if (f.cert) o.cert = readFileSync(f.cert);
   if (f.key) o.key = readFileSync(f.key);

@@ -155,6 +155,16 @@ describe('starling pub / sub: mosquitto_pub / mosquitto_sub habits', () => {
     assert.match(s.out, /^\d+ again\n\d+ again\n\d+ again\n$/);
   });
 
+  it('-c keeps the session across connections (MQTT 5: no expiry unless -x), as mosquitto_sub -c', async () => {
+    const port = String(t.port());
+    const first = await cli(['sub', '-p', port, '-c', '-i', 'kept-cli', '-t', 'open/kept', '-q', '1', '-E']);
+    assert.equal(first.code, 0, first.err);
+    assert.equal((await cli(['pub', '-p', port, '-t', 'open/kept', '-m', 'while away', '-q', '1'])).code, 0);
+    const again = await cli(['sub', '-p', port, '-c', '-i', 'kept-cli', '-t', 'open/kept', '-q', '1', '-C', '1', '-W', '10']);
+    assert.equal(again.code, 0, again.err);
+    assert.equal(again.out, 'while away\n');
+  });
+
   it('explains a wrong transport for the port and TLS without a CA', async () => {
     const mqttToWs = await cli(['pub', '-p', String(t.port('ws')), '-t', 'open/x', '-m', 'y']);
     assert.equal(mqttToWs.code, 1);
