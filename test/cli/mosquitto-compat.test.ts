@@ -90,6 +90,22 @@ describe('starling pub / sub: mosquitto_pub / mosquitto_sub habits', () => {
     });
   }
 
+  it('exits 1 naming the DISCONNECT reason when the broker ends the connection mid-publish', async () => {
+    const small = await startTestServer({ mqttMessageMaxLength: '1024' });
+    try {
+      const port = String(small.port());
+      const v5 = await cli(['pub', '-p', port, '-q', '1', '-t', 'big', '-m', 'x'.repeat(3000)]);
+      assert.equal(v5.code, 1);
+      assert.match(v5.err, /the broker disconnected: DISCONNECT 0x95 Packet Too Large \(packet of \d+ bytes exceeds the maximum of 1024\)/);
+      // MQTT 3.1.1 has no DISCONNECT from the server: the connection just closes.
+      const v311 = await cli(['pub', '-p', port, '-V', '3.1.1', '-q', '1', '-t', 'big', '-m', 'x'.repeat(3000)]);
+      assert.equal(v311.code, 1);
+      assert.match(v311.err, /the broker closed the connection/);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('MQTT 3.1.1 has no negative PUBACK: a refused QoS 1 message is acknowledged, exit 0 [MQTT-3.3.5-2]', async () => {
     // The broker either acknowledges or closes the connection; Starling acknowledges and drops it.
     const r = await cli(['pub', '-p', String(t.port()), '-V', 'mqttv311', '-q', '1', '-t', 'closed/x', '-m', 'no']);
