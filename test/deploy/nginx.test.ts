@@ -85,7 +85,7 @@ describe('deploy/nginx/starling.conf: wss:// and ws:// through nginx', () => {
         '',
       ].join('\n'),
     );
-    nginx = new Child(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off; master_process off;'], 120_000);
+    nginx = new Child(NGINX, ['-p', dir, '-e', join(dir, 'logs/error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off; master_process off;'], 120_000);
     // Ready once both ports accept connections (bounded).
     for (const port of [tlsPort, plainPort]) {
       const deadline = Date.now() + 15_000;
