@@ -22,13 +22,28 @@ export interface ConnectionFlags {
   insecure?: boolean;
   psk?: string;
   pskIdentity?: string;
+  /** -c: keep the session (clean session 0), as mosquitto_pub/sub's -c. */
+  disableCleanSession?: boolean;
+  /** -d: print every packet sent and received on standard error. */
+  debug?: boolean;
+}
+
+/** What -L gives: the URL to connect to, and for mqtt(s):// URLs the topic and credentials in it. */
+export interface ParsedUrl {
+  url: string;
+  topic?: string;
+  username?: string;
+  password?: string;
 }
 
 const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084 };
+const PROTOCOLS: Record<string, 3 | 4 | 5> = {
+  '3.1': 3, '31': 3, mqttv31: 3, '3.1.1': 4, '311': 4, '4': 4, mqttv311: 4, '5': 5, '5.0': 5, mqttv5: 5,
+};
 
 export function addConnectionFlags(cmd: Command): Command {
   return cmd
-    .option('-L, --url <url>', 'broker URL: mqtt://, mqtts://, ws:// or wss:// (overrides -h/-p/-T)')
+    .option('-L, --url <url>', 'broker URL: mqtt[s]://[user[:password]@]host[:port]/topic as mosquitto takes it, or ws[s]://host[:port][/path] (path default /mqtt); overrides -h/-p/-T')
     .option('-h, --host <host>', 'broker host', '127.0.0.1')
     .option('-p, --port <port>', 'broker port (default by transport: 1883, 8883, 8083, 8084)')
     .option('-T, --transport <t>', 'mqtt | mqtts | ws | wss', 'mqtt')
@@ -36,9 +51,11 @@ export function addConnectionFlags(cmd: Command): Command {
     .option('-i, --id <clientId>', 'client id (default: generated)')
     .option('-u, --username <name>', 'user name')
     .option('-P, --password <password>', 'password (or a JWT)')
-    .option('-V, --protocol <version>', 'MQTT version: 3.1, 3.1.1 or 5', '5')
+    .option('-V, --protocol <version>', 'MQTT version: 3.1, 3.1.1 or 5 (also mqttv31, mqttv311, mqttv5, 31, 311)', '5')
     .option('-k, --keepalive <seconds>', 'keepalive', '60')
-    .option('--no-clean', 'resume a persistent session (clean session 0 / clean start 0)')
+    .option('-c, --disable-clean-session', 'resume a persistent session (clean session 0 / clean start 0), as mosquitto\'s -c')
+    .option('--no-clean', 'the same as -c')
+    .option('-d, --debug', 'print every packet sent and received on standard error')
     .option('-x, --session-expiry <seconds>', 'MQTT 5 session expiry interval')
     .option('--cafile <file>', 'CA certificate(s) to trust (PEM)')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
@@ -48,8 +65,36 @@ export function addConnectionFlags(cmd: Command): Command {
     .option('--psk-identity <id>', 'TLS-PSK identity sent with --psk');
 }
 
+/**
+ * -L as mosquitto_pub/sub read it: mqtt:// and mqtts:// carry user, password and topic; MQTT.js
+ * takes ws:// and wss:// as they are, and a WebSocket URL without a path gets Starling's /mqtt.
+ */
+export function parseUrl(text: string): ParsedUrl {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new Error(`-L ${text}: not a URL like mqtt://host:1883/topic or ws://host:8083`);
+  }
+  const scheme = u.protocol.slice(0, -1).toLowerCase();
+  if (!(scheme in DEFAULT_PORTS)) throw new Error(`-L ${text}: unknown scheme "${scheme}://" (use mqtt, mqtts, ws or wss)`);
+  const port = u.port || String(DEFAULT_PORTS[scheme]);
+  const out: ParsedUrl = { url: '' };
+  if (u.username) out.username = decodeURIComponent(u.username);
+  if (u.password) out.password = decodeURIComponent(u.password);
+  if (scheme === 'ws' || scheme === 'wss') {
+    const path = u.pathname === '' || u.pathname === '/' ? '/mqtt' : u.pathname;
+    out.url = `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}${path}${u.search}`;
+  } else {
+    const topic = decodeURIComponent(u.pathname.slice(1));
+    if (topic) out.topic = topic;
+    out.url = `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}`;
+  }
+  return out;
+}
+
 export function brokerUrl(f: ConnectionFlags): string {
-  if (f.url) return f.url;
+  if (f.url) return parseUrl(f.url).url;
   const scheme = f.transport;
   if (!(scheme in DEFAULT_PORTS)) throw new Error(`unknown transport "${scheme}" (use mqtt, mqtts, ws or wss)`);
   const port = f.port ?? String(DEFAULT_PORTS[scheme]);
@@ -59,21 +104,27 @@ export function brokerUrl(f: ConnectionFlags): string {
 }
 
 export function clientOptions(f: ConnectionFlags): IClientOptions {
-  const version = { '3.1': 3, '3.1.1': 4, '4': 4, '5': 5, '5.0': 5 }[f.protocol];
-  if (!version) throw new Error(`unknown protocol version "${f.protocol}" (use 3.1, 3.1.1 or 5)`);
+  const version = PROTOCOLS[f.protocol.toLowerCase()];
+  if (!version) throw new Error(`unknown protocol version "${f.protocol}" (use 3.1, 3.1.1 or 5; mosquitto's mqttv31, mqttv311, mqttv5 also work)`);
+  const fromUrl = f.url ? parseUrl(f.url) : undefined;
   const o: IClientOptions = {
     protocolVersion: version as 3 | 4 | 5,
     keepalive: Number(f.keepalive),
-    clean: f.clean,
+    clean: f.clean && !f.disableCleanSession,
     reconnectPeriod: 0,
     connectTimeout: 10_000,
     clientId: f.id ?? `starling-cli-${Math.random().toString(16).slice(2, 10)}`,
   };
   if (version === 3) o.protocolId = 'MQIsdp';
   o.transformWsUrl = bracketIpv6;
-  if (f.username !== undefined) o.username = f.username;
-  if (f.password !== undefined) o.password = f.password;
-  if (version === 5 && f.sessionExpiry !== undefined) o.properties = { sessionExpiryInterval: Number(f.sessionExpiry) };
+  const username = f.username ?? fromUrl?.username;
+  const password = f.password ?? fromUrl?.password;
+  if (username !== undefined) o.username = username;
+  if (password !== undefined) o.password = password;
+  // As mosquitto's -c: a kept session does not expire unless -x says when [MQTT-3.1.2-23].
+  const keep = f.disableCleanSession || !f.clean;
+  const expiry = f.sessionExpiry !== undefined ? Number(f.sessionExpiry) : keep ? 0xffffffff : undefined;
+  if (version === 5 && expiry !== undefined) o.properties = { sessionExpiryInterval: expiry };
   if (f.cafile) o.ca = readFileSync(f.cafile);
   if (f.cert) o.cert = readFileSync(f.cert);
   if (f.key) o.key = readFileSync(f.key);

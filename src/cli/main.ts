@@ -6,7 +6,9 @@ import { registerCerts } from './certs.js';
 import { registerConfig } from './config-cmd.js';
 import { registerPub } from './pub.js';
 import { registerSub } from './sub.js';
+import { registerBackup } from './backup.js';
 import { runPasswd } from './passwd.js';
+import { starlingVersion } from './version.js';
 
 export type { CliIO } from './io.js';
 
@@ -21,6 +23,7 @@ export function buildProgram(io: CliIO): Command {
   registerConfig(program, io);
   registerPub(program, io);
   registerSub(program, io);
+  registerBackup(program, io);
   program
     .command('passwd')
     .description('add, update or delete (-D) a user in a password file: passwd [-D] [--password-stdin] FILE USER')
@@ -30,6 +33,9 @@ export function buildProgram(io: CliIO): Command {
     .action(async (_opts: unknown, cmd: { args: string[] }) => {
       io.exit(await runPasswd(cmd.args));
     });
+  // --version everywhere (-V is pub/sub's protocol version, as in mosquitto_pub/sub).
+  const version = `starling ${starlingVersion()}`;
+  for (const c of [program, ...program.commands]) c.version(version, '--version', 'print the version of Starling');
   return program;
 }
 

@@ -3,12 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientPublishOptions } from 'mqtt';
 import type { CliIO } from './io.js';
-import { addConnectionFlags, brokerUrl, clientOptions, type ConnectionFlags } from './client-options.js';
+import { addConnectionFlags, parseUrl, type ConnectionFlags } from './client-options.js';
+import { connect, describeReason, type Connection } from './connection.js';
+import { checkPublishTopic } from './topic-check.js';
 
 interface PubFlags extends ConnectionFlags {
-  topic: string;
+  topic?: string;
   message?: string;
   file?: string;
   stdin?: boolean;
@@ -16,8 +18,11 @@ interface PubFlags extends ConnectionFlags {
   nullMessage?: boolean;
   qos: string;
   retain?: boolean;
-  count: string;
+  count?: string;
+  repeat?: string;
   interval: string;
+  repeatDelay?: string;
+  quiet?: boolean;
   progress?: boolean;
   contentType?: string;
   responseTopic?: string;
@@ -38,7 +43,7 @@ export function registerPub(program: Command, io: PubIO): void {
   // -h is the host, as in mosquitto_pub; help is --help only.
   const cmd = program.command('pub').description('publish messages (like mosquitto_pub)').helpOption('--help', 'show help');
   addConnectionFlags(cmd)
-    .requiredOption('-t, --topic <topic>', 'topic to publish to')
+    .option('-t, --topic <topic>', 'topic to publish to (or the path of an mqtt:// -L URL)')
     .option('-m, --message <text>', 'message payload')
     .option('-f, --file <file>', 'send the contents of a file as the message')
     .option('-s, --stdin', 'send all of standard input as one message')
@@ -46,8 +51,11 @@ export function registerPub(program: Command, io: PubIO): void {
     .option('-n, --null-message', 'send an empty message (clears a retained message with -r)')
     .option('-q, --qos <0|1|2>', 'quality of service', '0')
     .option('-r, --retain', 'retain the message')
-    .option('-c, --count <n>', 'publish the message n times', '1')
-    .option('--interval <ms>', 'pause between repeated messages', '0')
+    .option('--repeat <n>', 'publish the message n times (as mosquitto_pub)')
+    .option('--count <n>', 'the same as --repeat')
+    .option('--repeat-delay <seconds>', 'pause between repeated messages, seconds (may be fractional)')
+    .option('--interval <ms>', 'pause between repeated messages, milliseconds', '0')
+    .option('--quiet', 'print no error messages (the exit code still tells)')
     .option('--progress', 'show progress on standard error (on by default for long runs on a terminal)')
     .option('--content-type <type>', 'MQTT 5 content type')
     .option('--response-topic <topic>', 'MQTT 5 response topic')
@@ -90,15 +98,46 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** A positive whole number of messages from --repeat/--count. */
+function repeatCount(f: PubFlags): number {
+  const text = f.repeat ?? f.count ?? '1';
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--repeat must be a whole number of at least 1, not "${text}"`);
+  return n;
+}
+
+/** Milliseconds between repeated messages: --repeat-delay in seconds, or --interval in ms. */
+function repeatDelayMs(f: PubFlags): number {
+  const ms = f.repeatDelay !== undefined ? Number(f.repeatDelay) * 1000 : Number(f.interval);
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`the repeat delay must be a number of seconds, not "${f.repeatDelay ?? f.interval}"`);
+  return ms;
+}
+
 export async function runPub(f: PubFlags, io: PubIO): Promise<number> {
-  let client: MqttClient | undefined;
+  let conn: Connection | undefined;
   try {
     const opts = publishOptions(f);
+    const topic = f.topic ?? (f.url ? parseUrl(f.url).topic : undefined);
+    if (topic === undefined) throw new Error('give the topic with -t (or as the path of an mqtt:// URL given with -L)');
+    checkPublishTopic(topic);
+    const count = repeatCount(f);
+    const delay = repeatDelayMs(f);
     const stdin = io.stdin ?? process.stdin;
     const sources = [f.message !== undefined, f.file, f.stdin, f.lines, f.nullMessage].filter(Boolean).length;
     if (sources !== 1) throw new Error('give exactly one of -m, -f, -s, -l or -n');
-    client = await connect(brokerUrl(f), f);
-    const send = (payload: Buffer | string): Promise<void> => client!.publishAsync(f.topic, payload, opts).then(() => undefined);
+    conn = await connect(f, (t) => io.err(t));
+    const c = conn;
+    // At QoS 1 and 2 this waits for PUBACK / PUBCOMP; a refusal carries its reason code [MQTT-3.4.2-1].
+    const send = (payload: Buffer | string): Promise<void> =>
+      Promise.race([
+        c.client.publishAsync(topic, payload, opts).then(
+          () => undefined,
+          (err: Error & { code?: unknown }) => {
+            throw typeof err.code === 'number' ? new Error(`the broker refused the message on "${topic}": ${describeReason(err.code)}`) : err;
+          },
+        ),
+        c.lost,
+      ]);
     const terminal = io.stderrIsTTY ?? Boolean((process.stderr as { isTTY?: boolean }).isTTY);
     if (f.lines) {
       // The length of standard input is unknown: on a terminal, progress appears once the run is long.
@@ -112,32 +151,19 @@ export async function runPub(f: PubFlags, io: PubIO): Promise<number> {
       if (f.progress || (progress && n >= LONG_RUN)) io.err(`\r${n} messages\n`);
     } else {
       const payload = f.nullMessage ? Buffer.alloc(0) : f.file ? readFileSync(f.file) : f.stdin ? await readAll(stdin) : f.message!;
-      const count = Number(f.count);
       const progress = f.progress ?? (count >= LONG_RUN && terminal);
       for (let i = 1; i <= count; i++) {
         await send(payload);
         if (progress && (i % LONG_RUN === 0 || i === count)) io.err(`\r${i}/${count} messages`);
-        if (Number(f.interval) > 0 && i < count) await new Promise((r) => setTimeout(r, Number(f.interval)));
+        if (delay > 0 && i < count) await Promise.race([new Promise((r) => setTimeout(r, delay)), c.lost]);
       }
       if (progress) io.err('\n');
     }
-    await client.endAsync();
+    await conn.end();
     return 0;
   } catch (err) {
-    io.err(`starling pub: ${err instanceof Error ? err.message : String(err)}\n`);
-    client?.end(true);
+    if (!f.quiet) io.err(`starling pub: ${err instanceof Error ? err.message : String(err)}\n`);
+    conn?.client.end(true);
     return 1;
   }
-}
-
-export function connect(url: string, f: ConnectionFlags): Promise<MqttClient> {
-  const client = mqtt.connect(url, clientOptions(f));
-  return new Promise((resolve, reject) => {
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => {
-      client.end(true);
-      reject(err);
-    });
-    client.once('close', () => reject(new Error(`connection to ${url} closed`)));
-  });
 }

@@ -5,6 +5,7 @@ import type { Config, ConfigKey } from './schema.js';
 import { isTlsScheme, parseListenerUrl, type ListenerAddress } from './listener-url.js';
 import { parsePskFile } from './psk.js';
 import { tlsVersionRange } from './tls-names.js';
+import { checkContradictions } from './contradictions.js';
 
 /** `allowNoListeners`: a broker embedded in an application (src/api/) may serve only what it is handed. */
 export function checkConfig(config: Config, sources: Record<ConfigKey, string>, problems: string[], warnings: string[], opts: { allowNoListeners?: boolean } = {}): void {
@@ -98,6 +99,7 @@ export function checkConfig(config: Config, sources: Record<ConfigKey, string>, 
   if (config.mqttAuthenticationEnabled && config.mqttAuthenticationMethods.includes('mtls') && !usesCertTls) {
     warnings.push(`${at('mqttAuthenticationMethods')}: mtls needs an mqtt+ssl:// or ws+ssl:// listener`);
   }
+  checkContradictions(config, listeners, at, problems, warnings);
 }
 
 function isFile(path: string): boolean {

@@ -21,6 +21,8 @@ export interface KeySpec {
   max?: number;
   /** Checks (and canonicalises) a string value or each list item; throws a user-facing Error. */
   item?: (text: string) => string;
+  /** A password, token or key: `starling config` prints it masked. */
+  secret?: boolean;
 }
 
 const def = <const S extends KeySpec>(s: S): S => s;
@@ -99,7 +101,7 @@ export const schema = {
 
   // --- TLS-PSK
   mqttTlsPskIdentityHint: def({ kind: 'string', default: '', group: 'TLS-PSK', doc: 'Identity hint sent to PSK clients on mqtt+ssl+psk:// listeners.' }),
-  mqttTlsPskIdentity: def({ kind: 'string', default: '', group: 'TLS-PSK', doc: 'PSK identities as id:secret;id2:secret2 (the secret is used as its UTF-8 bytes).', item: pskIdentities }),
+  mqttTlsPskIdentity: def({ kind: 'string', secret: true, default: '', group: 'TLS-PSK', doc: 'PSK identities as id:secret;id2:secret2 (the secret is used as its UTF-8 bytes).', item: pskIdentities }),
   mqttTlsPskIdentityFile: def({ kind: 'path', default: '', group: 'TLS-PSK', doc: 'File of PSK identities, one id:secret per line (# comments); merged with mqttTlsPskIdentity, re-read with the certificates.' }),
   mqttTlsPskEnabled: def({ kind: 'bool', default: false, group: 'TLS-PSK', doc: 'Accepted for MoP compatibility and otherwise unused: PSK is switched on by an mqtt+ssl+psk:// listener.' }),
 
@@ -113,7 +115,7 @@ export const schema = {
 
   // --- HTTP
   httpConsoleEnabled: def({ kind: 'bool', default: true, group: 'HTTP', doc: 'Serve the web console on the ws:// and ws+ssl:// listeners (plain HTTP requests beside the WebSocket endpoint).' }),
-  httpAdminToken: def({ kind: 'string', default: '', group: 'HTTP', doc: 'Bearer token for the admin HTTP API (/api/v1/...) on ws/ws+ssl listeners; the API is off when this and httpAdminUsers are empty.' }),
+  httpAdminToken: def({ kind: 'string', secret: true, default: '', group: 'HTTP', doc: 'Bearer token for the admin HTTP API (/api/v1/...) on ws/ws+ssl listeners; the API is off when this and httpAdminUsers are empty.' }),
   httpAdminUsers: def({ kind: 'list', default: [], group: 'HTTP', doc: 'Users of mqttPasswordFile allowed into the admin API with HTTP Basic credentials (alice,bob); empty = none.' }),
 
   // --- MQTT
@@ -146,7 +148,7 @@ export const schema = {
   mqttPasswordFile: def({ kind: 'path', default: '', group: 'Security', doc: 'Password file for basic authentication (written by starling passwd).' }),
   mqttAuthorizationEnabled: def({ kind: 'bool', default: false, group: 'Security', doc: 'Check publishes and subscriptions against mqttAclFile.' }),
   mqttAclFile: def({ kind: 'path', default: '', group: 'Security', doc: 'Access control list file.' }),
-  mqttTokenSecret: def({ kind: 'string', default: '', group: 'Security', doc: 'HMAC secret (HS256/384/512) for token authentication.' }),
+  mqttTokenSecret: def({ kind: 'string', secret: true, default: '', group: 'Security', doc: 'HMAC secret (HS256/384/512) for token authentication.' }),
   mqttTokenPublicKeyFile: def({ kind: 'path', default: '', group: 'Security', doc: 'PEM public key or certificate (RS/PS/ES/EdDSA) for token authentication.' }),
   mqttTokenJwksFile: def({ kind: 'path', default: '', group: 'Security', doc: 'JWKS file for token authentication; the key is chosen by kid.' }),
   mqttTokenIssuer: def({ kind: 'string', default: '', group: 'Security', doc: 'Required iss claim of tokens; empty = not checked.' }),
@@ -172,8 +174,8 @@ export const schema = {
   workers: def({ kind: 'int', default: 1, group: 'Operations', min: 0, max: 1024, doc: 'Broker processes sharing the listeners (one broker: messages, sessions and retained messages cross between them); 0 = one per CPU core. See docs/workers.md.' }),
   clusterNatsUrl: def({ kind: 'string', default: '', group: 'Operations', doc: 'NATS server(s) for clustering, e.g. nats://127.0.0.1:4222; empty = a single standalone node.', item: natsUrl }),
   clusterNatsUser: def({ kind: 'string', default: '', group: 'Operations', doc: 'User name for the NATS servers (with clusterNatsPassword); also for persistence=nats.' }),
-  clusterNatsPassword: def({ kind: 'string', default: '', group: 'Operations', doc: 'Password for clusterNatsUser.' }),
-  clusterNatsToken: def({ kind: 'string', default: '', group: 'Operations', doc: 'Token for the NATS servers (instead of a user name and password).' }),
+  clusterNatsPassword: def({ kind: 'string', secret: true, default: '', group: 'Operations', doc: 'Password for clusterNatsUser.' }),
+  clusterNatsToken: def({ kind: 'string', secret: true, default: '', group: 'Operations', doc: 'Token for the NATS servers (instead of a user name and password).' }),
   clusterNatsTlsCaFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM file of the CA that signs the NATS servers\' certificates (TLS to NATS).' }),
   clusterNatsTlsCertFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM client certificate for NATS servers that require one (with clusterNatsTlsKeyFile).' }),
   clusterNatsTlsKeyFile: def({ kind: 'string', default: '', group: 'Operations', doc: 'PEM private key of clusterNatsTlsCertFile.' }),

@@ -115,11 +115,11 @@ describe('starling pub / sub over TLS, PSK, output formats and progress', () => 
     });
   }
 
-  it('shows progress with --progress (-c runs and sub) and, on a terminal, for long -l runs', async () => {
+  it('shows progress with --progress (--repeat runs and sub) and, on a terminal, for long -l runs', async () => {
     const port = String(mtls.port('mqtt'));
     const sub = cli(['sub', '-p', port, '-t', 'progress/#', '-C', '3', '-W', '10', '--progress']);
     await subscribed(mtls, 'progress/#');
-    const counted = await cli(['pub', '-p', port, '-t', 'progress/c', '-m', 'x', '-c', '2500', '--progress']);
+    const counted = await cli(['pub', '-p', port, '-t', 'progress/c', '-m', 'x', '--repeat', '2500', '--progress']);
     assert.equal(counted.code, 0, counted.err);
     assert.equal(counted.err, '\r1000/2500 messages\r2000/2500 messages\r2500/2500 messages\n');
     const s = await sub;

@@ -18,6 +18,7 @@ import type { QueueEntry, SessionRecord, StoredMessage, StoredSessionState, Stor
 import { StoreError } from '../errors.js';
 import { validateOp } from '../validate.js';
 import { migrate } from './schema.js';
+import { lockStore } from './store-lock.js';
 import { prepareStatements, type Statements } from './statements.js';
 import { entryToRow, messageToRow, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
 import type { MessageRow, QueueRow, SessionRow, SubscriptionRow } from './rows.js';
@@ -34,6 +35,8 @@ export class SqliteStore implements Store {
   private readonly path: string;
   private readonly synchronous: 'normal' | 'full';
   private db: Database.Database | undefined;
+  /** The connection holding `<path>.lock` (see store-lock.ts). */
+  private lock: Database.Database | undefined;
   private stmts: Statements | undefined;
   private runBatch: ((ops: readonly StoreOp[]) => void) | undefined;
 
@@ -69,21 +72,24 @@ export class SqliteStore implements Store {
     this.stmts = undefined;
     this.runBatch = undefined;
     db?.close();
+    this.lock?.close();
+    this.lock = undefined;
   }
 
   private connect(): void {
     let db: Database.Database | undefined;
+    let lock: Database.Database | undefined;
     try {
       fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
-      // A short busy timeout: the only other holder of the lock would be another broker (see below).
+      // One broker per store: a second broker started on the same file fails here instead of
+      // interleaving writes with the first. The lock is on a companion file (store-lock.ts), so that
+      // `starling backup` can still read the database while the broker runs.
+      lock = lockStore(this.path);
+      // A short busy timeout: besides this broker, only a backup reads the file, and readers do not block a WAL writer.
       db = new Database(this.path, { timeout: 250 });
-      // One broker per store: hold the file's lock for as long as it is open, so a second broker
-      // started on the same file fails here instead of interleaving writes with the first.
-      db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       db.pragma('foreign_keys = ON');
-      db.exec('BEGIN EXCLUSIVE; COMMIT;');
       const check = db.pragma('quick_check') as Array<{ quick_check: string }>;
       if (check.length !== 1 || check[0].quick_check !== 'ok') {
         const lines = check.slice(0, 5).map((r) => r.quick_check);
@@ -92,11 +98,13 @@ export class SqliteStore implements Store {
       migrate(db, this.path);
       const stmts = prepareStatements(db);
       this.db = db;
+      this.lock = lock;
       this.stmts = stmts;
       this.runBatch = db.transaction((ops: readonly StoreOp[]) => this.applyBatch(stmts, ops));
     } catch (err) {
       try {
         db?.close();
+        lock?.close();
       } catch {
         // The file is already unusable; the error below says why.
       }
