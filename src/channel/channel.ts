@@ -101,6 +101,13 @@ export class Channel implements BrokerClient, SessionOutlet {
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
       return;
     }
+    // Acknowledgements of our deliveries never wait behind a held PUBLISH: the publisher may be held
+    // by a queue that only its own (or its peer's) PUBACKs can drain. Nothing orders them after an
+    // inbound PUBLISH, and a PUBCOMP always follows our PUBREL, so its PUBREC was handled already.
+    if (this.busy && (packet.type === 'puback' || packet.type === 'pubcomp') && this.state === 'connected') {
+      this.run(packet);
+      return;
+    }
     if (this.busy) {
       this.backlog.push(packet);
       this.backlogBytes += packetFootprint(packet);

@@ -78,6 +78,7 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
       maxQueuedBytes: config.maxQueuedBytes,
       overflow: config.queueOverflowPolicy,
     },
+    backPressureTimeoutMs: config.backPressureTimeoutSec * 1000,
     maxPacketSize: config.mqttMessageMaxLength,
     maxKeepAlive: config.mqttMaxKeepAliveSec,
     maxRetainedMessages: config.maxRetainedMessages,

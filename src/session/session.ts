@@ -5,10 +5,25 @@ import type { SubscriptionRecord, StoredMessage, WillRecord } from '../store/por
 import { PacketIdAllocator } from './packet-ids.js';
 import type { Outgoing } from './outgoing.js';
 
+/**
+ * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
+ * or (backPressure) take it beyond the limits while the broker holds its publisher.
+ */
+export type OverflowPolicy = 'dropOldest' | 'refuseNewest' | 'backPressure';
+
 export interface QueueLimits {
   maxQueuedMessages: number;
   maxQueuedBytes: number;
-  overflow: 'dropOldest' | 'refuseNewest';
+  overflow: OverflowPolicy;
+}
+
+/**
+ * A session whose queue overflowed, until it drains (to half its limits): whether its first drop
+ * was logged, and whether back-pressure gave up on it (it then drops its oldest instead).
+ */
+export interface QueuePressure {
+  logged: boolean;
+  shedding: boolean;
 }
 
 /** Where a connected session's deliveries go; implemented by the channel. */
@@ -28,7 +43,8 @@ export interface SessionOutlet {
 }
 
 export type EnqueueResult =
-  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[] }
+  /** `over`: taken beyond the limits (backPressure); the caller holds the publisher. */
+  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[]; over?: true }
   | { outcome: 'refused' };
 
 export class Session {
@@ -46,6 +62,8 @@ export class Session {
   outlet?: SessionOutlet;
   /** Most unacknowledged QoS 1/2 PUBLISH packets the client accepts (its Receive Maximum). */
   sendWindow = 65_535;
+  /** Set while the queue is overflowing (created then, so a quiet session carries nothing). */
+  pressure?: QueuePressure;
 
   private pending: Outgoing[] = [];
   private head = 0;
@@ -81,22 +99,27 @@ export class Session {
     return this.pending.slice(this.head);
   }
 
-  /** Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits. */
+  /**
+   * Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits with `policy` (the
+   * configured one unless the broker says otherwise: backPressure only where a publisher can be held).
+   */
   enqueue(
     message: StoredMessage,
     qos: QoS,
     retain: boolean,
     subscriptionIds: number[] | undefined,
     limits: QueueLimits,
+    policy: OverflowPolicy = limits.overflow,
   ): EnqueueResult {
     const bytes = message.payload.length + message.topic.length;
     // No room even in an empty queue (a message larger than the whole byte limit, or a limit of
     // none), or the policy keeps what is queued: the new message is refused.
     const never = bytes > limits.maxQueuedBytes || limits.maxQueuedMessages === 0;
-    if (never || (this.full(bytes, limits) && limits.overflow === 'refuseNewest')) return { outcome: 'refused' };
+    const full = this.full(bytes, limits);
+    if (never || (full && policy === 'refuseNewest')) return { outcome: 'refused' };
     // dropOldest: as many of the oldest as it takes (one large message may need several to go).
     let dropped: Outgoing[] | undefined;
-    while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
+    if (policy !== 'backPressure') while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
     const entry: Outgoing = {
       seq: this.nextSeq++,
       message,
@@ -110,7 +133,25 @@ export class Session {
     if (subscriptionIds) entry.subscriptionIds = subscriptionIds;
     this.pending.push(entry);
     this.queuedBytesCount += bytes;
+    if (full && policy === 'backPressure') return { outcome: 'queued', entry, over: true };
     return dropped ? { outcome: 'queued', entry, dropped } : { outcome: 'queued', entry };
+  }
+
+  /** More queued than the limits allow (only backPressure lets a queue get there). */
+  over(limits: QueueLimits): boolean {
+    return this.queuedCount > limits.maxQueuedMessages || this.queuedBytesCount > limits.maxQueuedBytes;
+  }
+
+  /** Down to half its limits or less: an overflow is over (hysteresis, so it is not logged at every message). */
+  drained(limits: QueueLimits): boolean {
+    return this.queuedCount <= limits.maxQueuedMessages / 2 && this.queuedBytesCount <= limits.maxQueuedBytes / 2;
+  }
+
+  /** Drops the oldest queued entries until the queue is within its limits; returns them. */
+  trim(limits: QueueLimits): Outgoing[] {
+    const dropped: Outgoing[] = [];
+    while (this.over(limits)) dropped.push(this.shift()!);
+    return dropped;
   }
 
   /** Whether the queue has no room for `bytes` more (a method, not a closure per enqueue: hot path). */

@@ -69,7 +69,8 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
     if (session.persistent) extra = [{ op: 'inbound.put', clientId: ch.clientId, packetId: packet.packetId! }];
   }
 
-  const routed = ch.broker.publish(message, extra);
+  // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
+  const routed = ch.broker.publish(message, extra, packet.qos > 0);
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
   return routed.then(
     (n) => acknowledge(ch, packet, noSubscribers(n), words),
