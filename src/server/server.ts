@@ -13,11 +13,12 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { openListener, type OpenListener } from '../transport/listeners.js';
 import { ensureDevCertificates } from '../transport/dev-certs.js';
 import type { ListenerInfo, Transport } from '../transport/transport.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionOptions } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { Admission } from './admission.js';
 import { Refusals, REFUSAL_DEADLINE_MS, REFUSALS_AT_ONCE } from './refusal.js';
 import { WriteFlusher } from './flusher.js';
+import { DeadlineWheel } from './deadlines.js';
 import { createSecurity } from '../auth/security.js';
 import type { FailureThrottle } from '../auth/throttle.js';
 import { createAdminUsers } from '../auth/admin-users.js';
@@ -252,6 +253,23 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   // well-behaved clients why, and a flood past them is destroyed at accept as before.
   const refusals = new Refusals({ maxPending: REFUSALS_AT_ONCE, deadlineMs: REFUSAL_DEADLINE_MS });
   const flusher = new WriteFlusher();
+  // One wheel for every connection's connect and keepalive deadline, and one options object and
+  // close callback for them all: nothing per idle connection that could be shared.
+  const deadlines = new DeadlineWheel<Connection>((c) => c.deadlineDue());
+  const connectionOptions: ConnectionOptions = {
+    maxPacketSize: config.mqttMessageMaxLength,
+    connectTimeoutMs: config.connectTimeoutSec * 1000,
+    maxPublishRate: config.maxPublishRate,
+    maxBytesRate: config.maxPublishBytesRate,
+    maxOutgoingBytes: config.maxOutgoingBytes,
+    slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
+    flusher,
+    deadlines,
+    log,
+  };
+  const connectionClosed = (gone: Connection): void => {
+    if (connections.delete(gone)) admission.release(gone.remoteAddress);
+  };
   const accept = (t: Transport): void => {
     const refusedBy = admission.refusal(t.remoteAddress);
     if (refusedBy) {
@@ -261,23 +279,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
       refusals.refuse(t, refusedBy);
       return;
     }
-    const c = new Connection(
-      t,
-      broker,
-      {
-        maxPacketSize: config.mqttMessageMaxLength,
-        connectTimeoutMs: config.connectTimeoutSec * 1000,
-        maxPublishRate: config.maxPublishRate,
-        maxBytesRate: config.maxPublishBytesRate,
-        maxOutgoingBytes: config.maxOutgoingBytes,
-        slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
-        flusher,
-        log,
-      },
-      (gone) => {
-        if (connections.delete(gone)) admission.release(t.remoteAddress);
-      },
-    );
+    const c = new Connection(t, broker, connectionOptions, connectionClosed);
     connections.add(c);
     c.start();
   };
@@ -337,6 +339,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           }
           c.channel.end('abnormal');
         }
+        deadlines.clear();
         await workerLink?.close();
         await cluster?.close();
         await broker.close();
