@@ -191,7 +191,7 @@ export class Broker implements ChannelContext, ClusterSide {
     if (filters.length === 0 && entries.length === 0) return false;
     const { clientId, persistent } = session;
     for (const filter of filters) {
-      session.subscriptions.delete(filter);
+      session.unsubscribe(filter);
       this.subscriptions.remove(session, filter);
       if (persistent) ops.push({ op: 'subscription.delete', clientId, filter });
     }
@@ -593,9 +593,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Drops an in-flight entry the client can never receive (larger than its Maximum Packet Size). */
   discard(session: Session, packetId: number): void {
-    const o = session.inflight.get(packetId);
+    const o = session.removeInflight(packetId);
     if (!o) return;
-    session.inflight.delete(packetId);
     if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
     this.pump(session);
   }
@@ -618,7 +617,7 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
   inboundReleased(session: Session, packetId: number): boolean | Promise<boolean> {
-    if (!session.inbound.delete(packetId)) return false;
+    if (!session.deleteInbound(packetId)) return false;
     if (!session.persistent) return true;
     return this.writer.write([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
   }
@@ -632,7 +631,7 @@ export class Broker implements ChannelContext, ClusterSide {
     let waits: Promise<void>[] | undefined;
     for (const sub of subs) {
       isNew.push(!session.subscriptions.has(sub.filter));
-      session.subscriptions.set(sub.filter, sub);
+      session.subscribe(sub);
       const effective = this.subscriptions.add(session, sub);
       if (effective) (waits ??= []).push(effective);
       if (session.persistent) ops.push({ op: 'subscription.put', clientId: session.clientId, subscription: sub });
@@ -673,7 +672,7 @@ export class Broker implements ChannelContext, ClusterSide {
     const existed: boolean[] = [];
     const ops: StoreOp[] = [];
     for (const f of filters) {
-      const had = session.subscriptions.delete(f);
+      const had = session.unsubscribe(f);
       existed.push(had);
       if (had) this.subscriptions.remove(session, f);
       if (had && session.persistent) ops.push({ op: 'subscription.delete', clientId: session.clientId, filter: f });

@@ -47,16 +47,31 @@ export type EnqueueResult =
   | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[]; over?: true }
   | { outcome: 'refused' };
 
+/** A Map that is always empty: what a session that never needed one reads (a throw guards it). */
+class EmptyMap<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('EmptyMap is read-only');
+  }
+}
+class EmptySet<T> extends Set<T> {
+  override add(): this {
+    throw new Error('EmptySet is read-only');
+  }
+}
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionRecord> = new EmptyMap();
+const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new EmptyMap();
+const NO_INBOUND: ReadonlySet<number> = new EmptySet();
+
 export class Session {
   readonly clientId: string;
   protocolVersion: ProtocolVersion;
   /** Seconds; 0 ends the session with the connection, 0xFFFFFFFF never expires. */
   expiryInterval: number;
-  readonly subscriptions = new Map<string, SubscriptionRecord>();
-  /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
-  readonly inflight = new Map<number, Outgoing>();
-  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-10]. */
-  readonly inbound = new Set<number>();
+  // The maps below are made on first write: an idle client (no subscription, nothing in flight,
+  // no QoS 2 received) carries none of them, and reads see a shared empty one.
+  private subs?: Map<string, SubscriptionRecord>;
+  private window?: Map<number, Outgoing>;
+  private qos2In?: Set<number>;
   will?: WillRecord;
   disconnectedAt?: number;
   outlet?: SessionOutlet;
@@ -69,12 +84,52 @@ export class Session {
   private head = 0;
   private nextSeq = 1;
   private queuedBytesCount = 0;
-  private readonly ids = new PacketIdAllocator();
+  private ids?: PacketIdAllocator;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
+  }
+
+  /** Subscriptions by filter (change them with subscribe / unsubscribe). */
+  get subscriptions(): ReadonlyMap<string, SubscriptionRecord> {
+    return this.subs ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
+  get inflight(): ReadonlyMap<number, Outgoing> {
+    return this.window ?? NO_INFLIGHT;
+  }
+
+  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-10]. */
+  get inbound(): ReadonlySet<number> {
+    return this.qos2In ?? NO_INBOUND;
+  }
+
+  subscribe(sub: SubscriptionRecord): void {
+    (this.subs ??= new Map()).set(sub.filter, sub);
+  }
+
+  /** Whether there was such a subscription. */
+  unsubscribe(filter: string): boolean {
+    return this.subs?.delete(filter) ?? false;
+  }
+
+  addInbound(packetId: number): void {
+    (this.qos2In ??= new Set()).add(packetId);
+  }
+
+  /** Whether the id was awaiting PUBREL. */
+  deleteInbound(packetId: number): boolean {
+    return this.qos2In?.delete(packetId) ?? false;
+  }
+
+  /** Removes an in-flight entry by packet id; returns it. */
+  removeInflight(packetId: number): Outgoing | undefined {
+    const o = this.window?.get(packetId);
+    if (o) this.window!.delete(packetId);
+    return o;
   }
 
   /** A session that outlives its connection (clean session 0, or session expiry > 0). */
@@ -172,13 +227,13 @@ export class Session {
         expired.push(this.shift()!);
         continue;
       }
-      const id = this.ids.allocate(this.inflight);
+      const id = (this.ids ??= new PacketIdAllocator()).allocate(this.inflight);
       if (id === undefined) break;
       this.shift();
       o.packetId = id;
       o.state = 'inflight';
       o.sent = false;
-      this.inflight.set(id, o);
+      (this.window ??= new Map()).set(id, o);
       taken.push(o);
     }
     return { taken, expired };
@@ -224,7 +279,7 @@ export class Session {
         continue;
       }
       if (!o.sent && o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
-        this.inflight.delete(o.packetId!);
+        this.window!.delete(o.packetId!);
         expired.push(o);
         continue;
       }
@@ -239,7 +294,7 @@ export class Session {
   complete(packetId: number, expected: 'inflight' | 'released'): Outgoing | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.state !== expected || (expected === 'inflight' && o.qos !== 1)) return undefined;
-    this.inflight.delete(packetId);
+    this.window!.delete(packetId);
     return o;
   }
 
@@ -260,15 +315,15 @@ export class Session {
     for (const o of entries) {
       this.nextSeq = Math.max(this.nextSeq, o.seq + 1);
       if (o.state !== 'queued' && o.packetId !== undefined) {
-        this.inflight.set(o.packetId, o);
+        (this.window ??= new Map()).set(o.packetId, o);
         lastId = o.packetId;
       } else {
         this.pending.push(o);
         this.queuedBytesCount += o.bytes;
       }
     }
-    if (lastId) this.ids.resumeAfter(lastId);
-    for (const id of inbound) this.inbound.add(id);
+    if (lastId) (this.ids ??= new PacketIdAllocator()).resumeAfter(lastId);
+    for (const id of inbound) this.addInbound(id);
   }
 
   /** Everything still owed, for discarding a session. */
@@ -283,7 +338,7 @@ export class Session {
    */
   discard(entries: ReadonlySet<Outgoing>): void {
     for (const o of entries) {
-      if (o.packetId !== undefined && this.inflight.get(o.packetId) === o) this.inflight.delete(o.packetId);
+      if (o.packetId !== undefined && this.inflight.get(o.packetId) === o) this.window!.delete(o.packetId);
     }
     const kept: Outgoing[] = [];
     for (let i = this.head; i < this.pending.length; i++) {

@@ -14,6 +14,8 @@ export interface SocketTransportOptions {
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
+/** Nothing held: one shared empty buffer rather than one per socket. */
+const EMPTY = Buffer.alloc(0);
 
 export class SocketTransport implements Transport {
   readonly listener: ListenerInfo;
@@ -27,7 +29,7 @@ export class SocketTransport implements Transport {
   private sniffing = true;
   /** Set once the first bytes showed the wrong protocol: nothing more reaches the handlers. */
   private refused = false;
-  private held: Buffer = Buffer.alloc(0);
+  private held: Buffer = EMPTY;
   private error?: Error;
   private closed = false;
 
@@ -52,7 +54,8 @@ export class SocketTransport implements Transport {
     this.handlers = handlers;
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('drain', () => handlers.drain());
-    this.socket.once('close', () => this.onClose());
+    // on, not once: onClose runs once anyway, and once() adds a wrapper state and a bound function per socket.
+    this.socket.on('close', () => this.onClose());
     if (this.socket.destroyed) queueMicrotask(() => this.onClose());
   }
 
@@ -68,14 +71,14 @@ export class SocketTransport implements Transport {
     if (first.verdict === 'tls' || first.verdict === 'http') {
       this.sniffing = false;
       this.refused = true;
-      this.held = Buffer.alloc(0);
+      this.held = EMPTY;
       this.error = new Error(`client spoke ${first.verdict === 'tls' ? 'TLS' : 'HTTP'} to an MQTT ${this.kind.toUpperCase()} listener`);
       this.opts.onMistake(first.verdict === 'tls' ? 'tls' : first.websocket ? 'websocket' : 'http', this);
       return;
     }
     this.sniffing = false;
     const held = this.held;
-    this.held = Buffer.alloc(0);
+    this.held = EMPTY;
     this.handlers!.data(held);
   }
 

@@ -57,7 +57,9 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    // A function of its own, not a closure in this scope: a closure here would keep this scope (the
+    // upgrade request and its headers, about 1 KiB) alive for as long as the socket is open.
+    socket.on('error', destroySocket);
     const where = endpointUrl(req, describe);
     const reqPath = requestPath(req.url);
     if (reqPath !== path) {
@@ -142,4 +144,8 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
       return stopAccepting(server);
     },
   };
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }

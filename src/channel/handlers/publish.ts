@@ -64,8 +64,8 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
   let extra: StoreOp[] | undefined;
   if (packet.qos === 2) {
-    session.inbound.add(packet.packetId!);
-    ch.inboundQos2.add(packet.packetId!);
+    session.addInbound(packet.packetId!);
+    ch.inboundQos2Opened(packet.packetId!);
     if (session.persistent) extra = [{ op: 'inbound.put', clientId: ch.clientId, packetId: packet.packetId! }];
   }
 
