@@ -254,6 +254,7 @@ export class Connection implements ChannelIO, WheelEntry {
 
   setKeepalive(seconds: number): void {
     this.opts.deadlines.delete(this);
+    if (this.closed) return;
     this.keepaliveMs = seconds * 1000;
     // No packet within 1.5 × Keep Alive closes the connection [MQTT-3.1.2-24]; 0 turns the watchdog off.
     if (seconds > 0) this.opts.deadlines.set(this, Date.now() + this.keepaliveMs * 1.5);
