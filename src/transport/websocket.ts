@@ -12,7 +12,7 @@ import { boundUrl, listenOn, onTlsClientError, peerOf, siblingsOf, stopAccepting
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, endpointUrl, type EndpointDescription } from './http-fallback.js';
 import { chooseSubprotocol, clientAddress, isOwnOrigin, offeredSubprotocols, originAllowed, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
-import { WsTransport } from './ws-transport.js';
+import { WsPinger, WsTransport } from './ws-transport.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
 
@@ -56,6 +56,9 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     answerPlainHttp(req, res, describe);
   });
 
+  // One ping interval for the listener's connections, not one per connection.
+  const pinger = config.webSocketPingIntervalSec > 0 ? new WsPinger(config.webSocketPingIntervalSec * 1000) : undefined;
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A function of its own, not a closure in this scope: a closure here would keep this scope (the
     // upgrade request and its headers, about 1 KiB) alive for as long as the socket is open.
@@ -96,7 +99,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
           remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
           remotePort: raw.remotePort ?? 0,
           peer: secure ? peerOf(raw as TLSSocket) : undefined,
-          pingIntervalMs: config.webSocketPingIntervalSec * 1000,
+          pinger,
         }),
       );
     });
@@ -141,6 +144,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     info,
     close: () => {
       stopWatching();
+      pinger?.stop();
       return stopAccepting(server);
     },
   };
