@@ -86,35 +86,50 @@ export class WsTransport implements Transport {
     this.remotePort = opts.remotePort;
     this.peer = opts.peer;
 
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) {
-        // MQTT packets travel in binary frames only; anything else closes the connection [MQTT-6.0.0-1].
-        this.error ??= new Error('text WebSocket frame received; MQTT needs binary frames');
-        ws.close(1003, 'MQTT needs binary frames');
-        return;
-      }
-      if (this.handlers) this.handlers.data(data);
-      else (this.early ??= []).push(data);
-    });
-    ws.on('error', (err) => {
-      this.error ??= err;
-    });
-    ws.on('close', (code: number, reason: Buffer) => {
-      if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason.length ? `: ${reason.toString()}` : ''}`);
-      this.onClose();
-    });
-    ws.on('pong', () => {
-      this.alive = true;
-    });
-    socket.on('drain', () => {
-      if (!this.needDrain) return;
-      this.needDrain = false;
-      this.handlers?.drain();
-    });
+    // Shared listener functions that find this transport on the WebSocket and on the socket: no
+    // closures (and context) per idle connection.
+    (ws as Owned<WebSocket>)[OWNER] = this;
+    (socket as Owned<Duplex>)[OWNER] = this;
+    ws.on('message', onWsMessage);
+    ws.on('error', onWsError);
+    ws.on('close', onWsClose);
+    ws.on('pong', onWsPong);
+    socket.on('drain', onSocketDrain);
     // The WebSocket's own keep-alive: proxies and NATs drop idle connections long before MQTT
     // keep-alive notices, and a client that stopped answering pings is gone.
     this.pinger = opts.pinger;
     this.pinger?.add(this);
+  }
+
+  /** A message from the WebSocket (onWsMessage). */
+  message(data: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      // MQTT packets travel in binary frames only; anything else closes the connection [MQTT-6.0.0-1].
+      this.error ??= new Error('text WebSocket frame received; MQTT needs binary frames');
+      this.ws.close(1003, 'MQTT needs binary frames');
+      return;
+    }
+    if (this.handlers) this.handlers.data(data);
+    else (this.early ??= []).push(data);
+  }
+
+  failed(err: Error): void {
+    this.error ??= err;
+  }
+
+  closedWith(code: number, reason: Buffer): void {
+    if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason.length ? `: ${reason.toString()}` : ''}`);
+    this.onClose();
+  }
+
+  ponged(): void {
+    this.alive = true;
+  }
+
+  socketDrained(): void {
+    if (!this.needDrain) return;
+    this.needDrain = false;
+    this.handlers?.drain();
   }
 
   /** The listener's ping interval came round: drop a connection that did not answer the last ping, ping the others. */
@@ -213,4 +228,23 @@ export class WsTransport implements Transport {
   destroy(): void {
     this.ws.terminate();
   }
+}
+
+const OWNER = Symbol('starling.transport');
+type Owned<T> = T & { [OWNER]: WsTransport };
+const owner = (x: object): WsTransport => (x as Owned<object>)[OWNER];
+function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  owner(this).message(data, isBinary);
+}
+function onWsError(this: WebSocket, err: Error): void {
+  owner(this).failed(err);
+}
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  owner(this).closedWith(code, reason);
+}
+function onWsPong(this: WebSocket): void {
+  owner(this).ponged();
+}
+function onSocketDrain(this: Duplex): void {
+  owner(this).socketDrained();
 }
