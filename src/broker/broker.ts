@@ -6,7 +6,7 @@ import type { ConnectPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
 import { parseSharedFilter } from '../protocol/topic.js';
-import { Session, type QueueLimits } from '../session/session.js';
+import { Session, type OverflowPolicy, type QueueLimits } from '../session/session.js';
 import type { Outgoing } from '../session/outgoing.js';
 import { SubscriptionIndex } from '../router/subscriptions.js';
 import { RetainedIndex } from '../router/retained.js';
@@ -20,7 +20,8 @@ import { entryOps, fullSessionOps, sessionRecord } from './persistence.js';
 import { MessageIds, messageFromWill } from '../session/message.js';
 import { SessionTimers } from './session-timers.js';
 import { RetainedSweeper } from './retained-sweep.js';
-import { BrokerStats } from './stats.js';
+import { BrokerStats, type DropReason } from './stats.js';
+import { PublisherHolds } from './back-pressure.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
 import type { ClusterLink, ClusterSide, SessionTransfer } from './cluster-link.js';
@@ -29,7 +30,7 @@ import type { MatchScope } from '../router/subscriptions.js';
 import { refusedHoldings } from './reauthorize.js';
 import { publishTopicRefusal } from '../channel/topic-rules.js';
 import { notifyingOutlet } from './notifying-outlet.js';
-import type { DropReason } from '../hooks/hooks.js';
+import type { DropReason as NotifiedDrop } from '../hooks/hooks.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -61,6 +62,8 @@ export class Broker implements ChannelContext, ClusterSide {
   readonly publishCache = new PublishCache();
   private readonly timers: SessionTimers;
   private readonly sweeper: RetainedSweeper;
+  /** Publishers held by full queues of online subscribers (queueOverflowPolicy=backPressure). */
+  private readonly holds: PublisherHolds;
   private closed = false;
   private link?: ClusterLink;
   /**
@@ -86,6 +89,14 @@ export class Broker implements ChannelContext, ClusterSide {
       },
     });
     this.sweeper = new RetainedSweeper(this.retained, this.now, (topics) => this.retainedExpired(topics), options.retainedSweep);
+    this.holds = new PublisherHolds(options.backPressureTimeoutMs ?? 10_000, (s) => {
+      try {
+        this.shed(s);
+      } catch (err) {
+        // On a timer: a fault here must not end the process; the publishers are released regardless.
+        this.log.error({ err, clientId: s.clientId }, 'giving up a back-pressure hold failed');
+      }
+    });
   }
 
   /** Opens the store and recovers every session, queue and retained message it holds. */
@@ -193,7 +204,7 @@ export class Broker implements ChannelContext, ClusterSide {
     if (filters.length === 0 && entries.length === 0) return false;
     const { clientId, persistent } = session;
     for (const filter of filters) {
-      session.subscriptions.delete(filter);
+      session.unsubscribe(filter);
       this.subscriptions.remove(session, filter);
       if (persistent) ops.push({ op: 'subscription.delete', clientId, filter });
     }
@@ -247,6 +258,8 @@ export class Broker implements ChannelContext, ClusterSide {
       return;
     }
     session.outlet = undefined;
+    // Nobody reads this queue now: its publishers go on (what they queued stays, bounded by their number).
+    this.holds.release(session);
     const now = this.now();
     session.disconnectedAt = now;
     if (!session.persistent) {
@@ -287,6 +300,7 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Ends a session: its subscriptions go, queued messages are dropped. */
   private discardSession(session: Session, persist: boolean): void {
+    this.holds.release(session);
     this.subscriptions.removeAll(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.timers.cancel(session.clientId);
@@ -308,16 +322,16 @@ export class Broker implements ChannelContext, ClusterSide {
    * it was routed to; a Promise when a durable write must finish first (then nothing goes out,
    * and the caller does not acknowledge, until it is durable).
    */
-  publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number> {
+  publish(message: StoredMessage, extraOps?: StoreOp[], hold = false): number | Promise<number> {
     if (this.link) {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.
       const forwarded = this.link.forward(message);
-      const routed = this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true);
+      const routed = this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true, undefined, hold);
       if (!forwarded) return routed;
       return Promise.all([forwarded, routed]).then(([, n]) => n);
     }
-    return this.route(message, extraOps, LOCAL_SCOPE, true);
+    return this.route(message, extraOps, LOCAL_SCOPE, true, undefined, hold);
   }
 
   routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>): number | Promise<number> {
@@ -370,6 +384,7 @@ export class Broker implements ChannelContext, ClusterSide {
     scope: MatchScope,
     retain: boolean,
     only?: string | ReadonlySet<string>,
+    hold = false,
   ): number | Promise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
@@ -380,6 +395,8 @@ export class Broker implements ChannelContext, ClusterSide {
     const deliveries =
       only === undefined ? matches : matches.filter((d) => (typeof only === 'string' ? d.session.clientId === only : only.has(d.session.clientId)));
     let messageStored = false;
+    /** Online sessions this message took over their queue limits: the publisher waits for them. */
+    let full: Session[] | undefined;
     for (const d of deliveries) {
       const qos = (d.qos < message.qos ? d.qos : message.qos) as QoS;
       // Retain is kept only where the subscription asked for Retain As Published [MQTT-3.3.1-12].
@@ -389,19 +406,72 @@ export class Broker implements ChannelContext, ClusterSide {
         if (s.outlet) s.outlet.publish(message, 0, retain, d.subscriptionIds, undefined, false);
         continue;
       }
+      // A client is never held by its own queue: its PUBACKs queue behind the held PUBLISH in its stream.
+      const policy = this.overflowPolicy(s, hold && s.clientId !== message.publisherId);
+      let queued: boolean;
       if (s.persistent) {
         batch ??= new WriteBatch();
-        if (this.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored)) messageStored = true;
-      } else if (this.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false)) s.flush();
+        queued = this.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored, policy);
+        if (queued) messageStored = true;
+      } else if ((queued = this.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false, policy))) s.flush();
+      if (queued && policy === 'backPressure' && s.over(this.queueLimits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;
-    if (!batch || batch.ops.length === 0) return matched;
+    // Acknowledged only once every full queue it joined is back within its limits (or given up on).
+    const held = full && this.holds.wait(full);
+    if (!batch || batch.ops.length === 0) return held ? held.then(() => matched) : matched;
     if (batch.entries.length === 0 && !extraOps && message.qos === 0) {
       // Nothing to acknowledge: a retained QoS 0 message is stored without holding anything up.
       this.persistLater(batch.ops);
       return matched;
     }
-    return this.commit(batch).then(() => matched);
+    const committed = this.commit(batch);
+    return (held ? Promise.all([committed, held]) : committed).then(() => matched);
+  }
+
+  /**
+   * backPressure holds only a publisher that can wait (a client's QoS 1/2 PUBLISH) for a subscriber
+   * that is reading (online), and not after a hold on it timed out: otherwise it drops the oldest.
+   */
+  private overflowPolicy(s: Session, hold: boolean): OverflowPolicy {
+    const policy = this.queueLimits.overflow;
+    if (policy !== 'backPressure') return policy;
+    return hold && s.online && !s.pressure?.shedding ? 'backPressure' : 'dropOldest';
+  }
+
+  /**
+   * A message lost to a session's queue limits: counted by reason, and logged at warn once per
+   * session until its queue drains (a subscriber that stays behind would otherwise log every message).
+   */
+  private queueDrop(s: Session, reason: DropReason, count: number): void {
+    this.stats.dropped(reason, count);
+    const pressure = (s.pressure ??= { logged: false, shedding: false });
+    if (pressure.logged) return;
+    pressure.logged = true;
+    const { maxQueuedMessages, maxQueuedBytes, overflow } = this.queueLimits;
+    this.log.warn(
+      { clientId: s.clientId, reason, dropped: count, queued: s.queuedCount, queuedBytes: s.queuedBytes, online: s.online, maxQueuedMessages, maxQueuedBytes, queueOverflowPolicy: overflow },
+      'queue full: messages dropped for this session (logged once until its queue drains)',
+    );
+  }
+
+  /**
+   * A session stayed over its queue limits for backPressureTimeoutSec with publishers held on it:
+   * it is given up on. Its oldest messages go (counted as backPressureTimeout) and it drops its
+   * oldest, unheld, until it has drained to half its limits.
+   */
+  private shed(s: Session): void {
+    (s.pressure ??= { logged: false, shedding: false }).shedding = true;
+    const dropped = s.trim(this.queueLimits);
+    if (dropped.length === 0) return;
+    this.queueDrop(s, 'backPressureTimeout', dropped.length);
+    if (s.persistent) this.persistLater(dropped.map((o): StoreOp => ({ op: 'queue.delete', clientId: s.clientId, seq: o.seq })));
+  }
+
+  /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
+  private roomMade(s: Session): void {
+    if (this.holds.holding(s) && !s.over(this.queueLimits)) this.holds.release(s);
+    if (s.pressure && s.drained(this.queueLimits)) s.pressure = undefined;
   }
 
   /**
@@ -417,16 +487,20 @@ export class Broker implements ChannelContext, ClusterSide {
     now: number,
     batch: WriteBatch | undefined,
     withMessage: boolean,
+    policy?: OverflowPolicy,
   ): boolean {
-    const r = s.enqueue(message, qos, retain, subscriptionIds, this.queueLimits);
+    // Retained copies for a new subscription and the like have no publisher to hold.
+    const r = s.enqueue(message, qos, retain, subscriptionIds, this.queueLimits, policy ?? this.overflowPolicy(s, false));
     if (r.outcome === 'refused') {
-      this.stats.dropped('queueRefused');
+      this.queueDrop(s, 'queueRefused', 1);
       if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [message], s.clientId);
       return false;
     }
+    // Dropped for room: by the configured dropOldest, or because back-pressure gave up on this session.
     if (r.dropped) {
-      this.stats.dropped('queueFull', r.dropped.length);
-      if (this.hooks.notify?.dropped) this.notifyDropped('queueFull', r.dropped, s.clientId);
+      const reason = s.pressure?.shedding ? 'backPressureTimeout' : 'queueFull';
+      this.queueDrop(s, reason, r.dropped.length);
+      if (this.hooks.notify?.dropped) this.notifyDropped(reason, r.dropped, s.clientId);
     }
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
@@ -453,6 +527,7 @@ export class Broker implements ChannelContext, ClusterSide {
       this.stats.dropped('expired', expired.length);
       if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
     }
+    if (taken.length > 0 || expired.length > 0) this.roomMade(s);
     if (!batch) return;
     for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
     for (const o of taken) {
@@ -560,9 +635,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Drops an in-flight entry the client can never receive (larger than its Maximum Packet Size). */
   discard(session: Session, packetId: number): void {
-    const o = session.inflight.get(packetId);
+    const o = session.removeInflight(packetId);
     if (!o) return;
-    session.inflight.delete(packetId);
     if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
     this.pump(session);
   }
@@ -586,7 +660,7 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
   inboundReleased(session: Session, packetId: number): boolean | Promise<boolean> {
-    if (!session.inbound.delete(packetId)) return false;
+    if (!session.deleteInbound(packetId)) return false;
     if (!session.persistent) return true;
     return this.writer.write([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
   }
@@ -600,7 +674,7 @@ export class Broker implements ChannelContext, ClusterSide {
     let waits: Promise<void>[] | undefined;
     for (const sub of subs) {
       isNew.push(!session.subscriptions.has(sub.filter));
-      session.subscriptions.set(sub.filter, sub);
+      session.subscribe(sub);
       const effective = this.subscriptions.add(session, sub);
       if (effective) (waits ??= []).push(effective);
       if (session.persistent) ops.push({ op: 'subscription.put', clientId: session.clientId, subscription: sub });
@@ -641,7 +715,7 @@ export class Broker implements ChannelContext, ClusterSide {
     const existed: boolean[] = [];
     const ops: StoreOp[] = [];
     for (const f of filters) {
-      const had = session.subscriptions.delete(f);
+      const had = session.unsubscribe(f);
       existed.push(had);
       if (had) this.subscriptions.remove(session, f);
       if (had && session.persistent) ops.push({ op: 'subscription.delete', clientId: session.clientId, filter: f });
@@ -651,7 +725,7 @@ export class Broker implements ChannelContext, ClusterSide {
   }
 
   /** Tells the `dropped` notification about each message lost (entries or messages). */
-  private notifyDropped(reason: DropReason, lost: ReadonlyArray<Outgoing | StoredMessage>, clientId: string | undefined): void {
+  private notifyDropped(reason: NotifiedDrop, lost: ReadonlyArray<Outgoing | StoredMessage>, clientId: string | undefined): void {
     for (const l of lost) this.hooks.notify?.dropped?.(reason, 'message' in l ? l.message : l, clientId);
   }
 
@@ -681,6 +755,7 @@ export class Broker implements ChannelContext, ClusterSide {
     if (this.closed) return;
     this.closed = true;
     this.timers.clear();
+    this.holds.clear();
     this.sweeper.stop();
     await this.writer.flush();
     await this.store.close();

@@ -14,6 +14,8 @@ export interface BrokerOptions {
   /** Our Receive Maximum: unacknowledged QoS 1/2 PUBLISH an MQTT 5 client may have towards us. */
   receiveMaximum: number;
   queue: QueueLimits;
+  /** backPressure: longest a publisher is held for one subscriber's full queue, ms (then its oldest are dropped). */
+  backPressureTimeoutMs?: number;
   /** Largest packet accepted from a client, bytes. */
   maxPacketSize: number;
   /** Largest keepalive granted, seconds; 0 = no cap. */
@@ -50,7 +52,8 @@ export interface BrokerOptions {
 export const defaultBrokerLimits = {
   maxInflightMessages: 100,
   receiveMaximum: 32,
-  queue: { maxQueuedMessages: 1000, maxQueuedBytes: 64 * 1024 * 1024, overflow: 'dropOldest' },
+  queue: { maxQueuedMessages: 1000, maxQueuedBytes: 64 * 1024 * 1024, overflow: 'backPressure' },
+  backPressureTimeoutMs: 10_000,
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   maxRetainedMessages: 1_000_000,

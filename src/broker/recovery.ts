@@ -18,7 +18,7 @@ export function recover(
     const s = new Session(r.clientId, r.protocolVersion, r.expiryInterval);
     s.disconnectedAt = r.disconnectedAt ?? now;
     if (r.will) s.will = r.will;
-    for (const sub of stored.subscriptions) s.subscriptions.set(sub.filter, sub);
+    for (const sub of stored.subscriptions) s.subscribe(sub);
     const outgoing: Outgoing[] = [];
     for (const e of stored.queue) {
       const message = snapshot.messages.get(e.messageId);

@@ -2,10 +2,22 @@
 
 /**
  * Why a message was not delivered. A full queue counts by what was lost (queueOverflowPolicy):
- * queueFull, the oldest queued message dropped to make room (dropOldest); queueRefused, the new
- * message not queued (refuseNewest, or one message larger than maxQueuedBytes on its own).
+ * queueFull, the oldest queued message dropped to make room (dropOldest; under backPressure, for an
+ * offline session or a publisher that cannot be held); queueRefused, the new message not queued
+ * (refuseNewest, or one message larger than maxQueuedBytes on its own); backPressureTimeout, the
+ * oldest dropped because a subscriber's queue stayed full past backPressureTimeoutSec while its
+ * publishers were held (and until it drains).
  */
-export type DropReason = 'queueFull' | 'queueRefused' | 'expired' | 'retainedLimit' | 'tooLarge' | 'slowConsumer' | 'notAuthorized' | 'topicLimit';
+export type DropReason =
+  | 'queueFull'
+  | 'queueRefused'
+  | 'backPressureTimeout'
+  | 'expired'
+  | 'retainedLimit'
+  | 'tooLarge'
+  | 'slowConsumer'
+  | 'notAuthorized'
+  | 'topicLimit';
 
 /**
  * Each configured limit that refused, cut off or slowed a client. Counted where the limit acts, so
@@ -62,6 +74,7 @@ export class BrokerStats {
   readonly drops: Record<DropReason, number> = {
     queueFull: 0,
     queueRefused: 0,
+    backPressureTimeout: 0,
     expired: 0,
     retainedLimit: 0,
     tooLarge: 0,

@@ -24,6 +24,9 @@ import { clientFields, logDisconnected, reasonName, type CloseWhy } from './conn
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
+/** What a connection without inbound aliases or open QoS 2 exchanges reads: shared, never written. */
+const NO_ALIASES: ReadonlyMap<number, string> = new Map();
+const NO_IDS: ReadonlySet<number> = new Set();
 
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
@@ -39,8 +42,11 @@ export class Channel implements BrokerClient, SessionOutlet {
   maxOutgoingPacketSize = Infinity;
   /** Client wants reason strings and user properties on failures (Request Problem Information). */
   problemInformation = true;
-  /** Inbound topic aliases set by the client (MQTT 5). */
-  readonly inboundAliases = new Map<number, string>();
+  /** Inbound topic aliases set by the client (MQTT 5); the map is made with the first. */
+  get inboundAliases(): ReadonlyMap<number, string> {
+    return this.aliasesIn ?? NO_ALIASES;
+  }
+  private aliasesIn?: Map<number, string>;
   /** Aliases we assign towards the client, up to its Topic Alias Maximum (MQTT 5). */
   outboundAliases?: OutboundAliases;
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
@@ -49,15 +55,28 @@ export class Channel implements BrokerClient, SessionOutlet {
    * Inbound QoS 2 ids opened on this connection and not yet released: with inboundQos1, what counts
    * against our Receive Maximum (ids a resumed session kept from an earlier connection do not).
    */
-  readonly inboundQos2 = new Set<number>();
+  get inboundQos2(): ReadonlySet<number> {
+    return this.qos2Open ?? NO_IDS;
+  }
+  private qos2Open?: Set<number>;
+
+  /** PUBREL: the exchange no longer counts against our Receive Maximum. */
+  inboundQos2Released(packetId: number): void {
+    this.qos2Open?.delete(packetId);
+  }
+
+  /** An inbound QoS 2 exchange opened on this connection (PUBREC sent, PUBREL awaited). */
+  inboundQos2Opened(packetId: number): void {
+    (this.qos2Open ??= new Set()).add(packetId);
+  }
 
   /**
    * An inbound QoS 2 exchange ended without PUBREL (refused, or not stored): the session forgets the
    * id, so a resend is routed as new, and flow control no longer counts it [MQTT-4.3.3-9].
    */
   inboundQos2Ended(packetId: number): void {
-    this.session?.inbound.delete(packetId);
-    this.inboundQos2.delete(packetId);
+    this.session?.deleteInbound(packetId);
+    this.qos2Open?.delete(packetId);
   }
   info!: ClientInfo;
   /** Milliseconds since the epoch when CONNACK was sent. */
@@ -77,7 +96,8 @@ export class Channel implements BrokerClient, SessionOutlet {
   private backlogBytes = 0;
   /** Being ended (a fault, or a CONNACK that cannot fit): nothing more is read, sent or delivered. */
   private ending = false;
-  private backlog: Packet[] = [];
+  /** Packets read while a handler awaits (made when one first waits). */
+  private backlog?: Packet[];
   private paused = false;
 
   constructor(broker: ChannelContext, io: ChannelIO) {
@@ -102,12 +122,20 @@ export class Channel implements BrokerClient, SessionOutlet {
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
       return;
     }
+    // Acknowledgements of our deliveries never wait behind a held PUBLISH: the publisher may be held
+    // by a queue that only its own (or its peer's) PUBACKs can drain. Nothing orders them after an
+    // inbound PUBLISH, and a PUBCOMP always follows our PUBREL, so its PUBREC was handled already.
+    if (this.busy && (packet.type === 'puback' || packet.type === 'pubcomp') && this.state === 'connected') {
+      this.run(packet);
+      return;
+    }
     if (this.busy) {
-      this.backlog.push(packet);
+      const backlog = (this.backlog ??= []);
+      backlog.push(packet);
       this.backlogBytes += packetFootprint(packet);
       if (!this.withinMemoryBudget()) return;
       // Reading stops while the backlog is long or large; what one more read adds is bounded by a chunk.
-      if (!this.paused && (this.backlog.length >= BACKLOG_PAUSE || this.backlogBytes >= this.broker.options.maxClientMemory / 4)) {
+      if (!this.paused && (backlog.length >= BACKLOG_PAUSE || this.backlogBytes >= this.broker.options.maxClientMemory / 4)) {
         this.paused = true;
         this.io.pause();
       }
@@ -137,7 +165,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   setInboundAlias(alias: number, topic: string): void {
     const old = this.inboundAliases.get(alias);
     if (old !== undefined) this.inboundAliasBytes -= 2 * old.length;
-    this.inboundAliases.set(alias, topic);
+    (this.aliasesIn ??= new Map()).set(alias, topic);
     this.inboundAliasBytes += 2 * topic.length;
     if (this.memoryHeld > this.broker.options.maxClientMemory) {
       this.broker.stats.limitHit('maxClientMemory');
@@ -163,12 +191,13 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   private next(): void {
     this.busy = false;
-    while (!this.busy && this.state !== 'closed' && !this.ending && this.backlog.length > 0) {
-      const packet = this.backlog.shift()!;
+    const backlog = this.backlog;
+    while (backlog && !this.busy && this.state !== 'closed' && !this.ending && backlog.length > 0) {
+      const packet = backlog.shift()!;
       this.backlogBytes -= packetFootprint(packet);
       this.run(packet);
     }
-    if (this.paused && this.backlog.length < BACKLOG_PAUSE / 2 && this.backlogBytes < this.broker.options.maxClientMemory / 8) {
+    if (this.paused && (this.backlog?.length ?? 0) < BACKLOG_PAUSE / 2 && this.backlogBytes < this.broker.options.maxClientMemory / 8) {
       this.paused = false;
       this.io.resume();
     }
@@ -359,7 +388,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     const wasBound = wasConnected || this.state === 'connecting';
     if (wasConnected) logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
     this.state = 'closed';
-    this.backlog = [];
+    this.backlog = undefined;
     this.backlogBytes = 0;
     clearCredentialsExpiry(this);
     try {

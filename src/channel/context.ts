@@ -107,8 +107,11 @@ export interface ChannelContext {
   setExpiry(session: Session, seconds: number): void;
   willFor(clientId: string, will: NonNullable<ConnectPacket['will']>): WillRecord;
 
-  /** Routes a message; a Promise when a durable write gates the acknowledgement. */
-  publish(message: StoredMessage, extraOps?: StoreOp[]): number | Promise<number>;
+  /**
+   * Routes a message; a Promise when a durable write gates the acknowledgement, or (`hold`: a
+   * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
+   */
+  publish(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): number | Promise<number>;
   subscribe(session: Session, subs: SubscriptionRecord[]): boolean[] | Promise<boolean[]>;
   sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): boolean[] | Promise<boolean[]>;

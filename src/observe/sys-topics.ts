@@ -94,6 +94,9 @@ export class SysTree {
     v.set('publish/messages/received', String(s.stats.publishReceived));
     v.set('publish/messages/sent', String(s.stats.publishSent));
     v.set('publish/messages/dropped', String(totalDrops(s)));
+    // Each reason on its own (queueFull, queueRefused, backPressureTimeout, slowConsumer, ...), from
+    // its first drop on: a quiet broker publishes (and a cluster replicates) no row of zeros.
+    for (const [reason, n] of Object.entries(s.stats.drops)) if (n > 0) v.set(`publish/messages/dropped/${reason}`, String(n));
     v.set('clients/faults', String(s.stats.connectionFaults ?? 0));
     v.set('bytes/received', String(s.stats.bytesReceived));
     v.set('bytes/sent', String(s.stats.bytesSent));

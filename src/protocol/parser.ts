@@ -20,6 +20,8 @@ export interface PacketParserOptions {
 const MAX_HEADER = 5;
 /** The CONNECT packet type. */
 const CONNECT = 1;
+/** decodedBeforeError until a push fails: one shared empty list, not one per parser. */
+const NONE: readonly Packet[] = Object.freeze([]);
 
 export class PacketParser {
   /** Protocol version; set from the first CONNECT decoded when it was not given. */
@@ -29,11 +31,11 @@ export class PacketParser {
    * When push throws, the packets that chunk held before the bad one, in order. A caller may still
    * act on them (a DISCONNECT followed by garbage is still a normal disconnection).
    */
-  decodedBeforeError: Packet[] = [];
+  decodedBeforeError: readonly Packet[] = NONE;
 
   private failure: MqttError | undefined;
-  /** Bytes of a fixed header cut off at the end of a chunk. */
-  private readonly head = Buffer.alloc(MAX_HEADER);
+  /** Bytes of a fixed header cut off at the end of a chunk (allocated the first time one is: most parsers never need it). */
+  private head: Buffer | undefined;
   private headLen = 0;
   /** Body of a packet spanning chunks, and how much of it has arrived. */
   private body: Buffer | undefined;
@@ -90,20 +92,21 @@ export class PacketParser {
       // Complete a fixed header that was cut off; it is at most five bytes, so this copy is tiny.
       const had = this.headLen;
       const take = Math.min(MAX_HEADER - had, len);
-      chunk.copy(this.head, had, 0, take);
-      const h = this.header(this.head, 0, had + take);
+      const head = this.head!;
+      chunk.copy(head, had, 0, take);
+      const h = this.header(head, 0, had + take);
       if (h === 0) {
         this.headLen = had + take;
         return;
       }
       this.headLen = 0;
-      pos = this.frame(this.head[0], h, chunk, h - had, out);
+      pos = this.frame(head[0], h, chunk, h - had, out);
       if (pos < 0) return;
     }
     while (pos < len) {
       const h = this.header(chunk, pos, len);
       if (h === 0) {
-        chunk.copy(this.head, 0, pos, len);
+        chunk.copy((this.head ??= Buffer.alloc(MAX_HEADER)), 0, pos, len);
         this.headLen = len - pos;
         return;
       }

@@ -1,5 +1,6 @@
-// A connection: Transport ↔ parser ↔ channel. Owns the socket-side timers (connect timeout,
-// keepalive) and batches the writes of one turn of the event loop.
+// A connection: Transport ↔ parser ↔ channel. Owns the socket-side deadlines (connect timeout,
+// keepalive, on the server's shared DeadlineWheel) and batches the writes of one turn of the event
+// loop. An idle connection holds no timer, no closure of its own and no rate-limit state it does not use.
 import type { Logger } from 'pino';
 import { PacketParser } from '../protocol/parser.js';
 import { ConnectRefusedError } from '../protocol/codec.js';
@@ -8,10 +9,11 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { Channel } from '../channel/channel.js';
 import type { ChannelIO } from '../channel/io.js';
 import type { Broker } from '../broker/broker.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport, TransportHandlers } from '../transport/transport.js';
 import { TokenBucket } from './rate-limit.js';
 import type { WriteFlusher } from './flusher.js';
 import type { PacketTrace } from '../observe/trace.js';
+import type { DeadlineWheel, WheelEntry } from './deadlines.js';
 
 export interface ConnectionOptions {
   maxPacketSize: number;
@@ -27,29 +29,64 @@ export interface ConnectionOptions {
   slowConsumerTimeoutMs: number;
   /** Shared by the server's connections: uncorks them once per turn. */
   flusher: WriteFlusher;
+  /** Shared by the server's connections: their connect and keepalive deadlines (calls deadlineDue). */
+  deadlines: DeadlineWheel<Connection>;
   log: Logger;
   /** The console's live trace; its `active` flag is the only cost while nobody watches. */
   trace?: PacketTrace;
 }
 
-export class Connection implements ChannelIO {
+/**
+ * The transport's callbacks for one connection: one small object with shared methods rather than
+ * a closure per event (and a context per closure) on every idle socket. Each runs inside the
+ * connection's fault barrier: a throw ends this connection only (Channel.fault), never the process.
+ */
+class TransportEvents implements TransportHandlers {
+  private readonly c: Connection;
+  constructor(c: Connection) {
+    this.c = c;
+  }
+  data(chunk: Buffer): void {
+    try {
+      this.c.received(chunk);
+    } catch (err) {
+      this.c.faulted(err);
+    }
+  }
+  drain(): void {
+    try {
+      this.c.drained();
+    } catch (err) {
+      this.c.faulted(err);
+    }
+  }
+  close(err?: Error): void {
+    this.c.transportClosed(err);
+  }
+}
+
+export class Connection implements ChannelIO, WheelEntry {
   readonly channel: Channel;
   private readonly parser: PacketParser;
   private readonly transport: Transport;
   private readonly broker: Broker;
   private readonly opts: ConnectionOptions;
   private lastPacketAt = Date.now();
-  private timer?: NodeJS.Timeout;
+  /** Where the deadline wheel filed this connection (0: no deadline). */
+  wheelSlot = 0;
   private keepaliveMs = 0;
   private corked = false;
   private closed = false;
-  private readonly publishRate: TokenBucket;
-  private readonly bytesRate: TokenBucket;
+  /** Only when the limit is configured (maxPublishRate, maxPublishBytesRate). */
+  private readonly publishRate?: TokenBucket;
+  private readonly bytesRate?: TokenBucket;
   /** Reading paused by the rate limit (as opposed to the channel's backlog). */
   private throttled = false;
   private channelPaused = false;
   private slowTimer?: NodeJS.Timeout;
   private readonly onClosed: (c: Connection) => void;
+  /** The place this connection holds under the connection limits (server/admission.ts), if any. */
+  place?: { release(): void };
 
   constructor(transport: Transport, broker: Broker, opts: ConnectionOptions, onClosed: (c: Connection) => void) {
     this.transport = transport;
@@ -58,8 +95,8 @@ export class Connection implements ChannelIO {
     this.onClosed = onClosed;
     this.parser = new PacketParser({ maxPacketSize: opts.maxPacketSize });
     this.channel = new Channel(broker, this);
-    this.publishRate = new TokenBucket(opts.maxPublishRate);
-    this.bytesRate = new TokenBucket(opts.maxBytesRate);
+    if (opts.maxPublishRate > 0) this.publishRate = new TokenBucket(opts.maxPublishRate);
+    if (opts.maxBytesRate > 0) this.bytesRate = new TokenBucket(opts.maxBytesRate);
   }
 
   get bufferedBytes(): number {
@@ -86,30 +123,25 @@ export class Connection implements ChannelIO {
     return this.transport.kind;
   }
 
-  start(): void {
-    this.timer = setTimeout(this.guarded(() => this.connectTimedOut()), this.opts.connectTimeoutMs);
-    this.timer.unref();
-    this.transport.start({
-      data: this.guarded((chunk: Buffer) => this.data(chunk)),
-      drain: this.guarded(() => this.drained()),
-      close: (err) => this.transportClosed(err),
-    });
+  /** Starts reading; the connect timeout runs from `since` (accept, before any handshake). */
+  start(since = Date.now()): void {
+    this.opts.deadlines.set(this, since + this.opts.connectTimeoutMs);
+    this.transport.start(new TransportEvents(this));
   }
 
   /**
-   * The fault barrier around everything this connection runs on its own (its bytes, its timers,
+   * The fault barrier around everything this connection runs on its own (its bytes, its deadlines,
    * its drain): a throw ends this connection only (Channel.fault), never the process.
    */
-  private guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-    return (...args: A) => {
-      try {
-        fn(...args);
-      } catch (err) {
-        this.channel.fault(err);
-        // A fault before the channel could close (or while it was closed) still ends the socket.
-        if (this.channel.state === 'closed') this.close();
-      }
-    };
+  faulted(err: unknown): void {
+    this.channel.fault(err);
+    // A fault before the channel could close (or while it was closed) still ends the socket.
+    if (this.channel.state === 'closed') this.close();
+  }
+
+  /** Bytes from the transport (TransportEvents, inside the fault barrier). */
+  received(chunk: Buffer): void {
+    this.data(chunk);
   }
 
   private data(chunk: Buffer): void {
@@ -147,9 +179,9 @@ export class Connection implements ChannelIO {
 
   /** Per-client rate limits: over budget, stop reading until the bucket refills. */
   private throttle(publishes: number, bytes: number): void {
-    if (this.publishRate.unlimited && this.bytesRate.unlimited) return;
-    const waitPublishes = this.publishRate.take(publishes);
-    const waitBytes = this.bytesRate.take(bytes);
+    if (!this.publishRate && !this.bytesRate) return;
+    const waitPublishes = this.publishRate?.take(publishes) ?? 0;
+    const waitBytes = this.bytesRate?.take(bytes) ?? 0;
     if ((waitPublishes === 0 && waitBytes === 0) || this.throttled || this.closed) return;
     // Counted per pause, by the budget that ran out (both when both did).
     if (waitPublishes > 0) this.broker.stats.limitHit('publishRate');
@@ -163,7 +195,8 @@ export class Connection implements ChannelIO {
     }, wait).unref();
   }
 
-  private drained(): void {
+  /** The transport can take writes again (TransportEvents, inside the fault barrier). */
+  drained(): void {
     if (this.slowTimer) {
       clearTimeout(this.slowTimer);
       this.slowTimer = undefined;
@@ -183,7 +216,13 @@ export class Connection implements ChannelIO {
     this.transport.write(bytes);
     // A consumer whose buffer stays full past the timeout is cut off, so it cannot hold memory.
     if (!this.slowTimer && this.opts.slowConsumerTimeoutMs > 0 && this.transport.bufferedBytes > this.opts.maxOutgoingBytes) {
-      this.slowTimer = setTimeout(this.guarded(() => this.slowConsumer()), this.opts.slowConsumerTimeoutMs);
+      this.slowTimer = setTimeout(() => {
+        try {
+          this.slowConsumer();
+        } catch (err) {
+          this.faulted(err);
+        }
+      }, this.opts.slowConsumerTimeoutMs);
       this.slowTimer.unref();
     }
   }
@@ -222,9 +261,11 @@ export class Connection implements ChannelIO {
   }
 
   setKeepalive(seconds: number): void {
-    this.clearTimer();
+    this.opts.deadlines.delete(this);
+    if (this.closed) return;
     this.keepaliveMs = seconds * 1000;
-    if (seconds > 0) this.armKeepalive(this.keepaliveMs * 1.5);
+    // No packet within 1.5 × Keep Alive closes the connection [MQTT-3.1.2-24]; 0 turns the watchdog off.
+    if (seconds > 0) this.opts.deadlines.set(this, Date.now() + this.keepaliveMs * 1.5);
   }
 
   pause(): void {
@@ -236,18 +277,22 @@ export class Connection implements ChannelIO {
     if (!this.throttled) this.transport.resume();
   }
 
-  /** One timer per connection; it re-arms for the time left instead of resetting on every packet. */
-  private armKeepalive(delay: number): void {
-    this.timer = setTimeout(
-      this.guarded(() => {
-        const idle = Date.now() - this.lastPacketAt;
-        const limit = this.keepaliveMs * 1.5;
-        if (idle >= limit) this.channel.keepaliveExpired();
-        else this.armKeepalive(limit - idle);
-      }),
-      delay,
-    );
-    this.timer.unref();
+  /**
+   * The wheel says this connection's deadline passed: before CONNECT completed, the connect timeout;
+   * after it, the keepalive watchdog, which is not moved on every packet but, when it falls due,
+   * re-filed for the time left since the last one.
+   */
+  deadlineDue(): void {
+    try {
+      if (this.closed) return;
+      if (this.keepaliveMs === 0) return this.connectTimedOut();
+      const limit = this.keepaliveMs * 1.5;
+      const idle = Date.now() - this.lastPacketAt;
+      if (idle >= limit) this.channel.keepaliveExpired();
+      else this.opts.deadlines.set(this, this.lastPacketAt + limit);
+    } catch (err) {
+      this.faulted(err);
+    }
   }
 
   private connectTimedOut(): void {
@@ -259,7 +304,8 @@ export class Connection implements ChannelIO {
     this.close();
   }
 
-  private transportClosed(err?: Error): void {
+  /** The transport is gone (TransportEvents). */
+  transportClosed(err?: Error): void {
     if (err) this.opts.log.debug({ err, remote: this.remoteAddress }, 'transport error');
     try {
       this.channel.transportClosed(err);
@@ -273,8 +319,7 @@ export class Connection implements ChannelIO {
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.opts.deadlines.delete(this);
     if (this.slowTimer) clearTimeout(this.slowTimer);
     this.slowTimer = undefined;
   }

@@ -13,11 +13,12 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { openListener, type OpenListener } from '../transport/listeners.js';
 import { ensureDevCertificates } from '../transport/dev-certs.js';
 import type { ListenerInfo, Transport } from '../transport/transport.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionOptions } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { Admission, SocketGate } from './admission.js';
 import { Refusals, REFUSAL_DEADLINE_MS, REFUSALS_AT_ONCE } from './refusal.js';
 import { WriteFlusher } from './flusher.js';
+import { DeadlineWheel } from './deadlines.js';
 import { createSecurity } from '../auth/security.js';
 import type { FailureThrottle } from '../auth/throttle.js';
 import { createAdminUsers } from '../auth/admin-users.js';
@@ -92,6 +93,7 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
       maxQueuedBytes: config.maxQueuedBytes,
       overflow: config.queueOverflowPolicy,
     },
+    backPressureTimeoutMs: config.backPressureTimeoutSec * 1000,
     maxPacketSize: config.mqttMessageMaxLength,
     maxKeepAlive: config.mqttMaxKeepAliveSec,
     maxRetainedMessages: config.maxRetainedMessages,
@@ -281,6 +283,24 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     },
   });
   const trace = new PacketTrace();
+  // One wheel for every connection's connect and keepalive deadline, and one options object and
+  // close callback for them all: nothing per idle connection that could be shared.
+  const deadlines = new DeadlineWheel<Connection>((c) => c.deadlineDue());
+  const connectionOptions: ConnectionOptions = {
+    maxPacketSize: config.mqttMessageMaxLength,
+    connectTimeoutMs,
+    maxPublishRate: config.maxPublishRate,
+    maxBytesRate: config.maxPublishBytesRate,
+    maxOutgoingBytes: config.maxOutgoingBytes,
+    slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
+    flusher,
+    deadlines,
+    log,
+    trace,
+  };
+  const connectionClosed = (gone: Connection): void => {
+    if (connections.delete(gone)) gone.place?.release();
+  };
   const accept = (t: Transport): void => {
     const admitted = gate.admit(t);
     if (typeof admitted === 'string') {
@@ -290,27 +310,11 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
       refusals.refuse(t, admitted);
       return;
     }
-    const c = new Connection(
-      t,
-      broker,
-      {
-        maxPacketSize: config.mqttMessageMaxLength,
-        // What is left of it after the handshake or upgrade.
-        connectTimeoutMs: Math.max(0, connectTimeoutMs - (Date.now() - admitted.since)),
-        maxPublishRate: config.maxPublishRate,
-        maxBytesRate: config.maxPublishBytesRate,
-        maxOutgoingBytes: config.maxOutgoingBytes,
-        slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
-        flusher,
-        log,
-        trace,
-      },
-      (gone) => {
-        if (connections.delete(gone)) admitted.place.release();
-      },
-    );
+    const c = new Connection(t, broker, connectionOptions, connectionClosed);
+    c.place = admitted.place;
     connections.add(c);
-    c.start();
+    // The connect timeout counts from accept: a handshake or upgrade already used part of it.
+    c.start(admitted.since);
   };
 
   const open: OpenListener[] = [];
@@ -386,6 +390,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           }
           c.channel.end('abnormal', { reason: 'server shutting down' });
         }
+        deadlines.clear();
         await workerLink?.close();
         await cluster?.close();
         await broker.close();

@@ -5,10 +5,25 @@ import type { SubscriptionRecord, StoredMessage, WillRecord } from '../store/por
 import { PacketIdAllocator } from './packet-ids.js';
 import type { Outgoing } from './outgoing.js';
 
+/**
+ * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
+ * or (backPressure) take it beyond the limits while the broker holds its publisher.
+ */
+export type OverflowPolicy = 'dropOldest' | 'refuseNewest' | 'backPressure';
+
 export interface QueueLimits {
   maxQueuedMessages: number;
   maxQueuedBytes: number;
-  overflow: 'dropOldest' | 'refuseNewest';
+  overflow: OverflowPolicy;
+}
+
+/**
+ * A session whose queue overflowed, until it drains (to half its limits): whether its first drop
+ * was logged, and whether back-pressure gave up on it (it then drops its oldest instead).
+ */
+export interface QueuePressure {
+  logged: boolean;
+  shedding: boolean;
 }
 
 /** Where a connected session's deliveries go; implemented by the channel. */
@@ -28,35 +43,93 @@ export interface SessionOutlet {
 }
 
 export type EnqueueResult =
-  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[] }
+  /** `over`: taken beyond the limits (backPressure); the caller holds the publisher. */
+  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[]; over?: true }
   | { outcome: 'refused' };
+
+/** A Map that is always empty: what a session that never needed one reads (a throw guards it). */
+class EmptyMap<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('EmptyMap is read-only');
+  }
+}
+class EmptySet<T> extends Set<T> {
+  override add(): this {
+    throw new Error('EmptySet is read-only');
+  }
+}
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionRecord> = new EmptyMap();
+const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new EmptyMap();
+const NO_INBOUND: ReadonlySet<number> = new EmptySet();
 
 export class Session {
   readonly clientId: string;
   protocolVersion: ProtocolVersion;
   /** Seconds; 0 ends the session with the connection, 0xFFFFFFFF never expires. */
   expiryInterval: number;
-  readonly subscriptions = new Map<string, SubscriptionRecord>();
-  /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
-  readonly inflight = new Map<number, Outgoing>();
-  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-10]. */
-  readonly inbound = new Set<number>();
+  // The maps below are made on first write: an idle client (no subscription, nothing in flight,
+  // no QoS 2 received) carries none of them, and reads see a shared empty one.
+  private subs?: Map<string, SubscriptionRecord>;
+  private window?: Map<number, Outgoing>;
+  private qos2In?: Set<number>;
   will?: WillRecord;
   disconnectedAt?: number;
   outlet?: SessionOutlet;
   /** Most unacknowledged QoS 1/2 PUBLISH packets the client accepts (its Receive Maximum). */
   sendWindow = 65_535;
+  /** Set while the queue is overflowing (created then, so a quiet session carries nothing). */
+  pressure?: QueuePressure;
 
   private pending: Outgoing[] = [];
   private head = 0;
   private nextSeq = 1;
   private queuedBytesCount = 0;
-  private readonly ids = new PacketIdAllocator();
+  private ids?: PacketIdAllocator;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
+  }
+
+  /** Subscriptions by filter (change them with subscribe / unsubscribe). */
+  get subscriptions(): ReadonlyMap<string, SubscriptionRecord> {
+    return this.subs ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
+  get inflight(): ReadonlyMap<number, Outgoing> {
+    return this.window ?? NO_INFLIGHT;
+  }
+
+  /** Inbound QoS 2 identifiers for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-10]. */
+  get inbound(): ReadonlySet<number> {
+    return this.qos2In ?? NO_INBOUND;
+  }
+
+  subscribe(sub: SubscriptionRecord): void {
+    (this.subs ??= new Map()).set(sub.filter, sub);
+  }
+
+  /** Whether there was such a subscription. */
+  unsubscribe(filter: string): boolean {
+    return this.subs?.delete(filter) ?? false;
+  }
+
+  addInbound(packetId: number): void {
+    (this.qos2In ??= new Set()).add(packetId);
+  }
+
+  /** Whether the id was awaiting PUBREL. */
+  deleteInbound(packetId: number): boolean {
+    return this.qos2In?.delete(packetId) ?? false;
+  }
+
+  /** Removes an in-flight entry by packet id; returns it. */
+  removeInflight(packetId: number): Outgoing | undefined {
+    const o = this.window?.get(packetId);
+    if (o) this.window!.delete(packetId);
+    return o;
   }
 
   /** A session that outlives its connection (clean session 0, or session expiry > 0). */
@@ -81,22 +154,27 @@ export class Session {
     return this.pending.slice(this.head);
   }
 
-  /** Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits. */
+  /**
+   * Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits with `policy` (the
+   * configured one unless the broker says otherwise: backPressure only where a publisher can be held).
+   */
   enqueue(
     message: StoredMessage,
     qos: QoS,
     retain: boolean,
     subscriptionIds: number[] | undefined,
     limits: QueueLimits,
+    policy: OverflowPolicy = limits.overflow,
   ): EnqueueResult {
     const bytes = message.payload.length + message.topic.length;
     // No room even in an empty queue (a message larger than the whole byte limit, or a limit of
     // none), or the policy keeps what is queued: the new message is refused.
     const never = bytes > limits.maxQueuedBytes || limits.maxQueuedMessages === 0;
-    if (never || (this.full(bytes, limits) && limits.overflow === 'refuseNewest')) return { outcome: 'refused' };
+    const full = this.full(bytes, limits);
+    if (never || (full && policy === 'refuseNewest')) return { outcome: 'refused' };
     // dropOldest: as many of the oldest as it takes (one large message may need several to go).
     let dropped: Outgoing[] | undefined;
-    while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
+    if (policy !== 'backPressure') while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
     const entry: Outgoing = {
       seq: this.nextSeq++,
       message,
@@ -110,7 +188,25 @@ export class Session {
     if (subscriptionIds) entry.subscriptionIds = subscriptionIds;
     this.pending.push(entry);
     this.queuedBytesCount += bytes;
+    if (full && policy === 'backPressure') return { outcome: 'queued', entry, over: true };
     return dropped ? { outcome: 'queued', entry, dropped } : { outcome: 'queued', entry };
+  }
+
+  /** More queued than the limits allow (only backPressure lets a queue get there). */
+  over(limits: QueueLimits): boolean {
+    return this.queuedCount > limits.maxQueuedMessages || this.queuedBytesCount > limits.maxQueuedBytes;
+  }
+
+  /** Down to half its limits or less: an overflow is over (hysteresis, so it is not logged at every message). */
+  drained(limits: QueueLimits): boolean {
+    return this.queuedCount <= limits.maxQueuedMessages / 2 && this.queuedBytesCount <= limits.maxQueuedBytes / 2;
+  }
+
+  /** Drops the oldest queued entries until the queue is within its limits; returns them. */
+  trim(limits: QueueLimits): Outgoing[] {
+    const dropped: Outgoing[] = [];
+    while (this.over(limits)) dropped.push(this.shift()!);
+    return dropped;
   }
 
   /** Whether the queue has no room for `bytes` more (a method, not a closure per enqueue: hot path). */
@@ -131,13 +227,13 @@ export class Session {
         expired.push(this.shift()!);
         continue;
       }
-      const id = this.ids.allocate(this.inflight);
+      const id = (this.ids ??= new PacketIdAllocator()).allocate(this.inflight);
       if (id === undefined) break;
       this.shift();
       o.packetId = id;
       o.state = 'inflight';
       o.sent = false;
-      this.inflight.set(id, o);
+      (this.window ??= new Map()).set(id, o);
       taken.push(o);
     }
     return { taken, expired };
@@ -183,7 +279,7 @@ export class Session {
         continue;
       }
       if (!o.sent && o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
-        this.inflight.delete(o.packetId!);
+        this.window!.delete(o.packetId!);
         expired.push(o);
         continue;
       }
@@ -198,7 +294,7 @@ export class Session {
   complete(packetId: number, expected: 'inflight' | 'released'): Outgoing | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.state !== expected || (expected === 'inflight' && o.qos !== 1)) return undefined;
-    this.inflight.delete(packetId);
+    this.window!.delete(packetId);
     return o;
   }
 
@@ -219,15 +315,15 @@ export class Session {
     for (const o of entries) {
       this.nextSeq = Math.max(this.nextSeq, o.seq + 1);
       if (o.state !== 'queued' && o.packetId !== undefined) {
-        this.inflight.set(o.packetId, o);
+        (this.window ??= new Map()).set(o.packetId, o);
         lastId = o.packetId;
       } else {
         this.pending.push(o);
         this.queuedBytesCount += o.bytes;
       }
     }
-    if (lastId) this.ids.resumeAfter(lastId);
-    for (const id of inbound) this.inbound.add(id);
+    if (lastId) (this.ids ??= new PacketIdAllocator()).resumeAfter(lastId);
+    for (const id of inbound) this.addInbound(id);
   }
 
   /** Everything still owed, for discarding a session. */
@@ -242,7 +338,7 @@ export class Session {
    */
   discard(entries: ReadonlySet<Outgoing>): void {
     for (const o of entries) {
-      if (o.packetId !== undefined && this.inflight.get(o.packetId) === o) this.inflight.delete(o.packetId);
+      if (o.packetId !== undefined && this.inflight.get(o.packetId) === o) this.window!.delete(o.packetId);
     }
     const kept: Outgoing[] = [];
     for (let i = this.head; i < this.pending.length; i++) {

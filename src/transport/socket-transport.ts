@@ -15,6 +15,25 @@ export interface SocketTransportOptions {
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
+/** Nothing held: one shared empty buffer rather than one per socket. */
+const EMPTY = Buffer.alloc(0);
+
+// The socket's listeners are shared functions that find their transport on the socket, rather than
+// four closures (and their context) on every idle socket.
+const OWNER = Symbol('starling.transport');
+type OwnedSocket = Socket & { [OWNER]: SocketTransport };
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[OWNER].failed(err);
+}
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER].received(chunk);
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[OWNER].drained();
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[OWNER].closedBySocket();
+}
 
 export class SocketTransport implements Transport {
   readonly listener: ListenerInfo;
@@ -29,7 +48,7 @@ export class SocketTransport implements Transport {
   private sniffing = true;
   /** Set once the first bytes showed the wrong protocol: nothing more reaches the handlers. */
   private refused = false;
-  private held: Buffer = Buffer.alloc(0);
+  private held: Buffer = EMPTY;
   private error?: Error;
   private closed = false;
 
@@ -45,21 +64,32 @@ export class SocketTransport implements Transport {
     // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
+    (socket as OwnedSocket)[OWNER] = this;
     // Errors before start() must not crash the process; they are reported through close().
-    socket.on('error', (err) => {
-      this.error ??= err;
-    });
+    socket.on('error', onSocketError);
   }
 
   start(handlers: TransportHandlers): void {
     this.handlers = handlers;
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('drain', () => handlers.drain());
-    this.socket.once('close', () => this.onClose());
+    this.socket.on('data', onSocketData);
+    this.socket.on('drain', onSocketDrain);
+    // on, not once: onClose runs once anyway, and once() adds a wrapper state and a bound function per socket.
+    this.socket.on('close', onSocketClose);
     if (this.socket.destroyed) queueMicrotask(() => this.onClose());
   }
 
-  private onData(chunk: Buffer): void {
+  /** The socket's listeners (shared functions, above). */
+  failed(err: Error): void {
+    this.error ??= err;
+  }
+  drained(): void {
+    this.handlers?.drain();
+  }
+  closedBySocket(): void {
+    this.onClose();
+  }
+
+  received(chunk: Buffer): void {
     if (this.refused) return;
     if (!this.sniffing) {
       this.handlers!.data(chunk);
@@ -71,14 +101,14 @@ export class SocketTransport implements Transport {
     if (first.verdict === 'tls' || first.verdict === 'http') {
       this.sniffing = false;
       this.refused = true;
-      this.held = Buffer.alloc(0);
+      this.held = EMPTY;
       this.error = new Error(`client spoke ${first.verdict === 'tls' ? 'TLS' : 'HTTP'} to an MQTT ${this.kind.toUpperCase()} listener`);
       this.opts.onMistake(first.verdict === 'tls' ? 'tls' : first.websocket ? 'websocket' : 'http', this);
       return;
     }
     this.sniffing = false;
     const held = this.held;
-    this.held = Buffer.alloc(0);
+    this.held = EMPTY;
     this.handlers!.data(held);
   }
 

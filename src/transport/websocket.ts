@@ -12,6 +12,7 @@ import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, type EndpointDescription } from './http-fallback.js';
 import { describeOrigins } from './ws-handshake.js';
 import { webSocketUpgrade } from './ws-upgrade.js';
+import { WsPinger } from './ws-transport.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
 
@@ -45,7 +46,9 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     answerPlainHttp(req, res, describe);
   });
 
-  server.on('upgrade', webSocketUpgrade({ info: () => info, describe, config, log, otherPaths: 'refuse', tickets }, accept));
+  // One ping interval for the listener's connections, not one per connection.
+  const pinger = config.webSocketPingIntervalSec > 0 ? new WsPinger(config.webSocketPingIntervalSec * 1000) : undefined;
+  server.on('upgrade', webSocketUpgrade({ info: () => info, describe, config, log, otherPaths: 'refuse', tickets, pinger }, accept));
 
   // Bytes that are not HTTP at all: a raw MQTT client or a TLS client on a plain port.
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
@@ -87,6 +90,7 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
     info,
     close: () => {
       stopWatching();
+      pinger?.stop();
       return stopAccepting(server);
     },
   };

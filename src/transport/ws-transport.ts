@@ -10,8 +10,43 @@ export interface WsTransportOptions {
   remotePort: number;
   peer?: PeerIdentity;
   admission?: AdmissionTicket;
-  /** Milliseconds between pings; 0 = none. */
-  pingIntervalMs: number;
+  /** The listener's pinger (webSocketPingIntervalSec); none = no pings. */
+  pinger?: WsPinger;
+}
+
+/**
+ * The WebSocket keep-alive of one listener: one interval pings every open connection, and drops one
+ * that did not answer the previous ping. A timer per connection would cost every idle browser tab
+ * a Timeout, its closure and their context; this costs it a set entry. The interval runs only while
+ * connections are open.
+ */
+export class WsPinger {
+  private readonly transports = new Set<WsTransport>();
+  private readonly intervalMs: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor(intervalMs: number) {
+    this.intervalMs = intervalMs;
+  }
+
+  add(t: WsTransport): void {
+    this.transports.add(t);
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      for (const each of this.transports) each.pingTick();
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  delete(t: WsTransport): void {
+    if (!this.transports.delete(t) || this.transports.size > 0) return;
+    this.stop();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }
 
 /** Close codes that mean an orderly end rather than an error. */
@@ -32,8 +67,8 @@ export class WsTransport implements Transport {
   private readonly ws: WebSocket;
   private readonly socket: Duplex & { writableLength: number; writableHighWaterMark: number };
   private handlers?: TransportHandlers;
-  /** Messages that arrived before start(). */
-  private early: Buffer[] = [];
+  /** Messages that arrived before start() (made for the first). */
+  private early?: Buffer[];
   private error?: Error;
   private closed = false;
   private needDrain = false;
@@ -42,7 +77,7 @@ export class WsTransport implements Transport {
   private readonly pending: Buffer[] = [];
   private pendingBytes = 0;
   private alive = true;
-  private pinger?: NodeJS.Timeout;
+  private readonly pinger?: WsPinger;
 
   constructor(ws: WebSocket, socket: Duplex, listener: ListenerInfo, opts: WsTransportOptions) {
     this.ws = ws;
@@ -54,59 +89,76 @@ export class WsTransport implements Transport {
     this.peer = opts.peer;
     this.admission = opts.admission;
 
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) {
-        // MQTT packets travel in binary frames only; anything else closes the connection [MQTT-6.0.0-1].
-        this.error ??= new Error('text WebSocket frame received; MQTT needs binary frames');
-        ws.close(1003, 'MQTT needs binary frames');
-        return;
-      }
-      if (this.handlers) this.handlers.data(data);
-      else this.early.push(data);
-    });
-    ws.on('error', (err) => {
-      this.error ??= err;
-    });
-    ws.on('close', (code: number, reason: Buffer) => {
-      if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason.length ? `: ${reason.toString()}` : ''}`);
-      this.onClose();
-    });
-    ws.on('pong', () => {
-      this.alive = true;
-    });
-    socket.on('drain', () => {
-      if (!this.needDrain) return;
-      this.needDrain = false;
-      this.handlers?.drain();
-    });
-    if (opts.pingIntervalMs > 0) {
-      // The WebSocket's own keep-alive: proxies and NATs drop idle connections long before MQTT
-      // keep-alive notices, and a client that stopped answering pings is gone.
-      this.pinger = setInterval(() => {
-        if (!this.alive) {
-          this.error ??= new Error('no WebSocket pong within the ping interval');
-          ws.terminate();
-          return;
-        }
-        this.alive = false;
-        ws.ping();
-      }, opts.pingIntervalMs);
-      this.pinger.unref();
+    // Shared listener functions that find this transport on the WebSocket and on the socket: no
+    // closures (and context) per idle connection.
+    (ws as Owned<WebSocket>)[OWNER] = this;
+    (socket as Owned<Duplex>)[OWNER] = this;
+    ws.on('message', onWsMessage);
+    ws.on('error', onWsError);
+    ws.on('close', onWsClose);
+    ws.on('pong', onWsPong);
+    socket.on('drain', onSocketDrain);
+    // The WebSocket's own keep-alive: proxies and NATs drop idle connections long before MQTT
+    // keep-alive notices, and a client that stopped answering pings is gone.
+    this.pinger = opts.pinger;
+    this.pinger?.add(this);
+  }
+
+  /** A message from the WebSocket (onWsMessage). */
+  message(data: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      // MQTT packets travel in binary frames only; anything else closes the connection [MQTT-6.0.0-1].
+      this.error ??= new Error('text WebSocket frame received; MQTT needs binary frames');
+      this.ws.close(1003, 'MQTT needs binary frames');
+      return;
     }
+    if (this.handlers) this.handlers.data(data);
+    else (this.early ??= []).push(data);
+  }
+
+  failed(err: Error): void {
+    this.error ??= err;
+  }
+
+  closedWith(code: number, reason: Buffer): void {
+    if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason.length ? `: ${reason.toString()}` : ''}`);
+    this.onClose();
+  }
+
+  ponged(): void {
+    this.alive = true;
+  }
+
+  socketDrained(): void {
+    if (!this.needDrain) return;
+    this.needDrain = false;
+    this.handlers?.drain();
+  }
+
+  /** The listener's ping interval came round: drop a connection that did not answer the last ping, ping the others. */
+  pingTick(): void {
+    if (!this.alive) {
+      this.error ??= new Error('no WebSocket pong within the ping interval');
+      this.pinger?.delete(this);
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
   start(handlers: TransportHandlers): void {
     this.handlers = handlers;
     const early = this.early;
-    this.early = [];
-    for (const chunk of early) handlers.data(chunk);
+    this.early = undefined;
+    if (early) for (const chunk of early) handlers.data(chunk);
     if (this.ws.readyState === this.ws.CLOSED) queueMicrotask(() => this.onClose());
   }
 
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.pinger) clearInterval(this.pinger);
+    this.pinger?.delete(this);
     this.handlers?.close(this.error);
   }
 
@@ -179,4 +231,23 @@ export class WsTransport implements Transport {
   destroy(): void {
     this.ws.terminate();
   }
+}
+
+const OWNER = Symbol('starling.transport');
+type Owned<T> = T & { [OWNER]: WsTransport };
+const owner = (x: object): WsTransport => (x as Owned<object>)[OWNER];
+function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  owner(this).message(data, isBinary);
+}
+function onWsError(this: WebSocket, err: Error): void {
+  owner(this).failed(err);
+}
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  owner(this).closedWith(code, reason);
+}
+function onWsPong(this: WebSocket): void {
+  owner(this).ponged();
+}
+function onSocketDrain(this: Duplex): void {
+  owner(this).socketDrained();
 }

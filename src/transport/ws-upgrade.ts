@@ -13,7 +13,7 @@ import { peerOf, type SocketTickets } from './listen.js';
 import { endpointUrl, type EndpointDescription } from './http-fallback.js';
 import { admitOrigin, chooseSubprotocol, clientAddress, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
 import { clip, OncePerWindow } from './log-limit.js';
-import { WsTransport } from './ws-transport.js';
+import { WsPinger, WsTransport } from './ws-transport.js';
 
 /** Room beyond one maximum-size packet for small packets a client coalesces into the same message. */
 const FRAME_SLACK = 64 * 1024;
@@ -36,6 +36,14 @@ export interface UpgradeOptions {
   otherPaths: 'refuse' | 'ignore';
   /** The admission tickets of the listener's sockets (counted from accept); none on an attached server. */
   tickets?: SocketTickets;
+  /** The endpoint's WebSocket pinger; without one, the endpoint makes its own (webSocketPingIntervalSec). */
+  pinger?: WsPinger;
+}
+
+/** A function of its own, not a closure: a closure in the upgrade handler would keep the upgrade
+ * request and its headers (about 1 KiB) alive for as long as the socket is open. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 /** Returns the `upgrade` listener of one MQTT endpoint. */
@@ -53,6 +61,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       return (choice.ok && choice.protocol) || false;
     },
   });
+  const pinger = opts.pinger ?? (config.webSocketPingIntervalSec > 0 ? new WsPinger(config.webSocketPingIntervalSec * 1000) : undefined);
   // A refused origin is logged once a minute with the line that admits it: a page retrying every
   // second must not fill the log, and a flood of made-up origins must not fill memory.
   const refusals = new OncePerWindow();
@@ -74,7 +83,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
     if (reqPath !== path && opts.otherPaths === 'ignore') return;
     const info = opts.info();
     const url = info.url;
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     // Over a connection limit since accept (it was let in to show whether it is plain HTTP).
     const refused = opts.tickets?.of(req.socket as Socket)?.refused;
     if (refused) {
@@ -117,7 +126,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
           remotePort: raw.remotePort ?? 0,
           peer: secure ? peerOf(raw as TLSSocket) : undefined,
           admission: opts.tickets?.of(raw),
-          pingIntervalMs: config.webSocketPingIntervalSec * 1000,
+          pinger,
         }),
       );
     });

@@ -46,7 +46,7 @@ describe('config schema', () => {
     const l: string[] = c.mqttListeners;
     const e: 'sqlite' | 'memory' | 'nats' = c.persistence;
     const m: Array<'basic' | 'token' | 'mtls'> = c.mqttAuthenticationMethods;
-    const q: 'dropOldest' | 'refuseNewest' = c.queueOverflowPolicy;
+    const q: 'dropOldest' | 'refuseNewest' | 'backPressure' = c.queueOverflowPolicy;
     assert.equal([n, b, l, e, m, q].length, 6);
   });
 

@@ -2,6 +2,7 @@
 import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer, type ServerExtras } from '../../src/server/server.js';
 import type { ListenerScheme } from '../../src/transport/transport.js';
+import type { Logger } from 'pino';
 import { silentLog } from './channel.js';
 
 export interface TestServer {
@@ -16,12 +17,13 @@ export interface TestServer {
  * Config keys are given as they would be written in the config file; the defaults here are a
  * throwaway in-memory broker with one TCP and one WebSocket listener.
  */
-export async function startTestServer(flags: Record<string, string> = {}, extras: ServerExtras = {}): Promise<TestServer> {
+/** `log`: where the server logs (silent unless given; test/transport/helpers.ts captureLog collects lines). */
+export async function startTestServer(flags: Record<string, string> = {}, extras: ServerExtras = {}, log: Logger = silentLog): Promise<TestServer> {
   const config = loadConfig({
     env: {},
     flags: { mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0', persistence: 'memory', ...flags },
   });
-  const server = await startServer(config, silentLog, extras);
+  const server = await startServer(config, log, extras);
   const find = (scheme: ListenerScheme) => {
     const l = server.listeners.find((x) => x.scheme === scheme);
     if (!l) throw new Error(`no ${scheme} listener`);

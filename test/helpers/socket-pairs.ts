@@ -46,7 +46,7 @@ export async function wsServer(): Promise<PairServer<WsTransport>> {
   http.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     sockets.add(socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const transport = new WsTransport(ws, socket, info, { remoteAddress: '127.0.0.1', remotePort: 0, pingIntervalMs: 0 });
+      const transport = new WsTransport(ws, socket, info, { remoteAddress: '127.0.0.1', remotePort: 0 });
       accepted.push({ transport, socket, ws });
     });
   });

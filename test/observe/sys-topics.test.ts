@@ -77,6 +77,9 @@ describe('SysTree', () => {
     assert.equal(v.get('publish/messages/received'), '9');
     assert.equal(v.get('publish/messages/sent'), '6');
     assert.equal(v.get('publish/messages/dropped'), '3');
+    assert.equal(v.get('publish/messages/dropped/queueFull'), '2', 'and each reason on its own');
+    assert.equal(v.get('publish/messages/dropped/expired'), '1');
+    assert.equal(v.has('publish/messages/dropped/tooLarge'), false, 'a reason appears with its first drop');
     assert.equal(v.get('bytes/received'), '1234');
     assert.equal(v.get('bytes/sent'), '567');
     assert.equal(v.get('subscriptions/count'), '3');

@@ -95,6 +95,8 @@ describe('load: a subscriber that stops reading', () => {
       maxQueuedBytes: String(maxQueuedBytes),
       maxInflightMessages: String(maxInflight),
       slowConsumerTimeoutSec: '0',
+      // This test is of the dropping policy's bounds (backpressure.test.ts covers the default).
+      queueOverflowPolicy: 'dropOldest',
     });
   });
   after(() => t.close());

@@ -9,6 +9,7 @@ import mqttPacket from 'mqtt-packet';
 import { WebSocket } from 'ws';
 import { Connection, type ConnectionOptions } from '../../src/server/connection.js';
 import { WriteFlusher } from '../../src/server/flusher.js';
+import { DeadlineWheel } from '../../src/server/deadlines.js';
 import type { Broker } from '../../src/broker/broker.js';
 import type { Transport, TransportHandlers } from '../../src/transport/transport.js';
 import { makeBroker, silentLog } from '../helpers/channel.js';
@@ -55,7 +56,8 @@ async function until(check: () => boolean, label: string): Promise<void> {
 }
 
 function options(flusher: WriteFlusher): ConnectionOptions {
-  return { maxPacketSize: 1 << 20, connectTimeoutMs: 10_000, maxPublishRate: 0, maxBytesRate: 0, maxOutgoingBytes: 1 << 24, slowConsumerTimeoutMs: 0, flusher, log: silentLog };
+  const deadlines = new DeadlineWheel<Connection>((c) => c.deadlineDue());
+  return { maxPacketSize: 1 << 20, connectTimeoutMs: 10_000, maxPublishRate: 0, maxBytesRate: 0, maxOutgoingBytes: 1 << 24, slowConsumerTimeoutMs: 0, flusher, deadlines, log: silentLog };
 }
 
 /** A subscriber client that parses what reaches it; `chunks` counts socket reads or WebSocket messages. */

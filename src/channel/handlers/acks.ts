@@ -34,7 +34,7 @@ export function handlePubrec(ch: Channel, packet: PubrecPacket): void | Promise<
 export function handlePubrel(ch: Channel, packet: PubrelPacket): void | Promise<void> {
   const session = connected(ch, 'PUBREL');
   // The exchange is over for flow control whether or not the id was known.
-  ch.inboundQos2.delete(packet.packetId);
+  ch.inboundQos2Released(packet.packetId);
   const r = ch.broker.inboundReleased(session, packet.packetId);
   const answer = (found: boolean): void => {
     if (found || ch.version !== 5) ch.send({ type: 'pubcomp', packetId: packet.packetId });

@@ -88,12 +88,13 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   const session = ch.session!;
   let extra: StoreOp[] | undefined;
   if (packet.qos === 2) {
-    session.inbound.add(packet.packetId!);
-    ch.inboundQos2.add(packet.packetId!);
+    session.addInbound(packet.packetId!);
+    ch.inboundQos2Opened(packet.packetId!);
     if (session.persistent) extra = [{ op: 'inbound.put', clientId: ch.clientId, packetId: packet.packetId! }];
   }
 
-  const routed = ch.broker.publish(message, extra);
+  // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
+  const routed = ch.broker.publish(message, extra, packet.qos > 0);
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
   return routed.then(
     (n) => acknowledge(ch, packet, noSubscribers(n), words),

@@ -1,0 +1,61 @@
+// What an idle connection costs the server in timers and lazily made state, with real sockets:
+// 200 raw clients (no client-side timers in this process) connect with keepalive 60 s and say
+// nothing more. The server's timers do not grow with them (one shared deadline wheel), and their
+// sessions and channels carry no maps of their own; the keepalive still ends a silent client.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer } from '../helpers/server.js';
+import { WireClient } from '../helpers/wire.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('idle connections', () => {
+  it('hold no timer each: connect timeouts and keepalives share one wheel', async () => {
+    const t = await startTestServer({ sysIntervalSec: '0', webSocketPingIntervalSec: '0' });
+    const clients: WireClient[] = [];
+    try {
+      const before = timers();
+      // Sockets that have not sent CONNECT yet: the connect timeout is pending for each.
+      for (let i = 0; i < 100; i++) clients.push(await WireClient.open(t.port()));
+      const awaitingConnect = timers();
+      for (let i = 0; i < 100; i++) {
+        const { client, connack } = await WireClient.connect(t.port(), { clientId: `idle-${i}`, keepalive: 60 });
+        assert.equal(connack.returnCode, 0);
+        clients.push(client);
+      }
+      await waitUntil(() => t.server.connections.size === 200, '200 connections', 10_000);
+      const connected = timers();
+      // A handful of unrelated timers may come and go (the test helpers, the retained sweep).
+      assert.ok(awaitingConnect - before <= 3, `connect timeouts: ${awaitingConnect - before} more timers for 100 sockets`);
+      assert.ok(connected - before <= 3, `keepalives: ${connected - before} more timers for 200 connections`);
+      const session = t.server.broker.sessions.get('idle-7')!;
+      const channel = [...t.server.connections].find((c) => c.channel.clientId === 'idle-7')!.channel;
+      // Read as empty, shared: the same empty map serves every idle session.
+      assert.equal(session.inflight, t.server.broker.sessions.get('idle-8')!.inflight);
+      assert.equal(session.subscriptions.size, 0);
+      assert.equal(channel.inboundAliases, [...t.server.connections].find((c) => c.channel.clientId === 'idle-9')!.channel.inboundAliases);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await t.close();
+    }
+  });
+
+  it('[MQTT-3.1.2-24] a silent client among idle ones is still closed after 1.5 × Keep Alive, the others are not', async () => {
+    const t = await startTestServer({ sysIntervalSec: '0' });
+    try {
+      const quiet = await WireClient.connect(t.port(), { clientId: 'ka-quiet', keepalive: 1 });
+      const patient = await WireClient.connect(t.port(), { clientId: 'ka-patient', keepalive: 60 });
+      const started = Date.now();
+      assert.equal(await quiet.client.waitClosed(5000), true, 'closed');
+      const took = Date.now() - started;
+      assert.ok(took >= 1400, `closed after ${took} ms, not before 1.5 s`);
+      assert.equal(patient.client.closed, false);
+      patient.client.send({ cmd: 'pingreq' });
+      assert.equal((await patient.client.next(5000)).cmd, 'pingresp');
+      patient.client.socket.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+});
