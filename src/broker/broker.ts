@@ -23,7 +23,7 @@ import { RetainedSweeper } from './retained-sweep.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
-import type { ClusterLink, ClusterSide, SessionTransfer } from './cluster-link.js';
+import type { ClusterLink, ClusterSide, SessionTransfer, StreamPosition } from './cluster-link.js';
 import { exportSession, importSession as rebuildSession } from './session-transfer.js';
 import type { MatchScope } from '../router/subscriptions.js';
 import { refusedHoldings } from './reauthorize.js';
@@ -41,6 +41,8 @@ const LOCAL_SCOPE: MatchScope = { plain: true, shared: true };
 /** In a cluster, shared groups are served through the link (one member cluster-wide). */
 const CLUSTER_LOCAL_SCOPE: MatchScope = { plain: true, shared: false };
 const REMOTE_PLAIN: MatchScope = { plain: true, shared: false };
+/** A message the cluster link delivers here itself (durable mode): stored and retained only. */
+const LINK_DELIVERS: MatchScope = { plain: false, shared: false };
 
 export class Broker implements ChannelContext, ClusterSide {
   readonly log: Logger;
@@ -298,17 +300,18 @@ export class Broker implements ChannelContext, ClusterSide {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.
       const forwarded = this.link.forward(message);
-      const routed = this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true);
+      const scope = forwarded && this.link.deliversLocally?.(message) ? LINK_DELIVERS : CLUSTER_LOCAL_SCOPE;
+      const routed = this.route(message, extraOps, scope, true);
       if (!forwarded) return routed;
       return Promise.all([forwarded, routed]).then(([, n]) => n);
     }
     return this.route(message, extraOps, LOCAL_SCOPE, true);
   }
 
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>): number | Promise<number> {
-    if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false);
-    if (only !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, only);
-    return this.route(message, undefined, REMOTE_PLAIN, message.retain);
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): number | Promise<number> {
+    if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false, undefined, at);
+    if (only !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, only, at);
+    return this.route(message, undefined, REMOTE_PLAIN, message.retain, undefined, at);
   }
 
   takeOver(clientId: string): void {
@@ -355,6 +358,7 @@ export class Broker implements ChannelContext, ClusterSide {
     scope: MatchScope,
     retain: boolean,
     only?: string | ReadonlySet<string>,
+    at?: StreamPosition,
   ): number | Promise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
@@ -370,6 +374,15 @@ export class Broker implements ChannelContext, ClusterSide {
       // Retain is kept only where the subscription asked for Retain As Published [MQTT-3.3.1-12].
       const retain = d.retainAsPublished && message.retain;
       const s = d.session;
+      if (at) {
+        // The cluster's stream gives a message again after a node loss or a session move: a session
+        // that has it (its stored streamSeq says so) does not queue it twice.
+        if (at.seq <= s.streamSeq) {
+          at.duplicates++;
+          continue;
+        }
+        s.streamSeq = at.seq;
+      }
       if (qos === 0) {
         if (s.outlet) s.outlet.publish(message, 0, retain, d.subscriptionIds, undefined, false);
         continue;
@@ -377,6 +390,8 @@ export class Broker implements ChannelContext, ClusterSide {
       if (s.persistent) {
         batch ??= new WriteBatch();
         if (this.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored)) messageStored = true;
+        // Written with the entry, atomically, so an adopter of this node knows what the session had.
+        if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
       } else if (this.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false)) s.flush();
     }
     const matched = deliveries.length;
@@ -419,6 +434,9 @@ export class Broker implements ChannelContext, ClusterSide {
     }
     if (s.online) {
       this.take(s, now, batch);
+      // Taken at once: its queue.put above was built while it was queued; store the state it is sent
+      // in, so that after a crash it is resent with DUP and its packet id [MQTT-3.3.1-1].
+      if (batch && r.entry.state !== 'queued') batch.ops.push(...entryOps(s, r.entry, false));
       // Held back by our window, not the client's smaller Receive Maximum: counted for /metrics.
       if (r.entry.state === 'queued' && s.inflight.size >= s.sendWindow && s.sendWindow === this.options.maxInflightMessages) {
         this.stats.limitHit('maxInflightMessages');

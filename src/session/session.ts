@@ -46,6 +46,8 @@ export class Session {
   outlet?: SessionOutlet;
   /** Most unacknowledged QoS 1/2 PUBLISH packets the client accepts (its Receive Maximum). */
   sendWindow = 65_535;
+  /** Cluster durable mode: the last stream sequence routed here (SessionRecord.streamSeq). */
+  streamSeq = 0;
 
   private pending: Outgoing[] = [];
   private head = 0;

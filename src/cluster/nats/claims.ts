@@ -20,6 +20,8 @@ const CLAIM_MEMORY_MS = 10_000;
 export interface ClaimingNode {
   /** Live node ids, this one included. */
   members(): string[];
+  /** Nodes no longer counted live whose loss has not been handled yet (no adoption started). */
+  unswept(): string[];
   /** NATS is reachable now (otherwise no session is asked for: nobody could answer). */
   readonly connected: boolean;
   /** The link is closing. */
@@ -77,18 +79,26 @@ export class Claims {
     await Promise.race([collector.finished, late]);
     clearTimeout(timer);
     sub.unsubscribe();
+    const durable = this.node.durable;
     if (collector.session) {
-      this.opts.broker.importSession(collector.session);
+      if (durable) await durable.importMoved(collector.session);
+      else this.opts.broker.importSession(collector.session);
       this.counters.sessionsMovedIn++;
       this.opts.log.info({ clientId }, 'cluster: session moved here from another node');
       return;
     }
-    // A node that did not answer may be gone with the client's session: with durable delivery, the
-    // client waits until it counts as lost and is adopted (by this node or another), then asks again.
-    const silent = collector.silent();
-    const durable = this.node.durable;
-    if (!durable || silent.length === 0 || retry) return;
-    await Promise.all(silent.map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))));
+    if (!durable || retry) return;
+    // With durable delivery the session may be in a lost node's store: nodes that did not answer
+    // may be gone with it (wait until they count as lost, then for their adoption), and a node that
+    // is lost already may be adopted right now, by this node (then the session is here once that is
+    // done) or by another (which has it then, so ask again).
+    const waits = [
+      ...collector.silent().map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))),
+      ...this.node.unswept().map((node) => durable.adopt(node)),
+      ...durable.pending(),
+    ];
+    if (waits.length === 0) return;
+    await Promise.all(waits);
     if (this.node.closed) return;
     const again = this.claim(clientId, true, true);
     if (again) await again;
@@ -133,7 +143,9 @@ export class Claims {
     // The client is now the other node's: close it here and give up its session, to that node when
     // it asked for it (Clean Start 0), or end it (Clean Start 1) [MQTT-3.1.4-2] [MQTT-3.1.2-4].
     const reply = m.reply;
-    this.opts.broker.releaseSession(claim.clientId, reply !== undefined && reply !== '').then(
+    const transfer = reply !== undefined && reply !== '';
+    const durable = this.node.durable;
+    (durable ? durable.release(claim.clientId, transfer) : this.opts.broker.releaseSession(claim.clientId, transfer)).then(
       (moved) => {
         if (!reply) return;
         if (moved) this.counters.sessionsMovedOut++;

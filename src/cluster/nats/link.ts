@@ -46,7 +46,7 @@ export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
     forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
     ownIgnored: 0, duplicates: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
-    sessionsMovedIn: 0, sessionsMovedOut: 0,
+    sessionsMovedIn: 0, sessionsMovedOut: 0, durableDuplicates: 0, durableResent: 0,
   };
   private readonly table: InterestTable;
   private readonly base: Subscription[] = [];
@@ -80,6 +80,7 @@ export class NatsClusterLink implements ClusterLink {
     const link = this;
     this.claims = new Claims(nc, subjects, opts, this.counters, {
       members: () => this.members(),
+      unswept: () => this.membership.expired(Date.now()),
       get connected() {
         return link.bufferedWhileDown === undefined;
       },
@@ -153,9 +154,19 @@ export class NatsClusterLink implements ClusterLink {
     return Promise.race([this.nc.flush().catch(() => undefined), bound]).finally(() => clearTimeout(timer));
   }
 
+  /** A QoS 1/2 message in durable mode: through the stream, to every node this one included. */
+  private durableFor(message: StoredMessage): DurableChannel | undefined {
+    return this.closing || isNodeLocalTopic(message.topic) || message.qos === 0 || message.retain ? undefined : this.durable;
+  }
+
+  deliversLocally(message: StoredMessage): boolean {
+    return this.durableFor(message) !== undefined;
+  }
+
   forward(message: StoredMessage): void | Promise<void> {
     if (this.closing || isNodeLocalTopic(message.topic)) return;
-    if (this.durable && message.qos > 0 && !message.retain) return this.forwardDurably(message, this.durable);
+    const durable = this.durableFor(message);
+    if (durable) return this.forwardDurably(message, durable);
     if (this.bufferedWhileDown !== undefined) {
       // Two publishes per message (plain or retain, and share), each with ~300 bytes of headers.
       const bytes = 2 * (message.payload.length + message.topic.length + 300);
