@@ -49,6 +49,7 @@ import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
 import { decodeMessage, messageHeaders } from './wire.js';
 import type { LinkCounters } from './options.js';
+import { DurableGroups } from './durable-groups.js';
 
 export interface DurableOptions {
   /** Subject prefix of the cluster (`clusterSubjectPrefix`). */
@@ -69,7 +70,7 @@ export interface DurableOptions {
   /** Most bytes the stream holds. Default 1 GiB. */
   maxBytes?: number;
   /** The link's counters, for what it shows in /metrics and $SYS. */
-  counters?: Pick<LinkCounters, 'durableDuplicates' | 'durableResent'>;
+  counters?: Pick<LinkCounters, 'durableDuplicates' | 'durableResent' | 'receivedShared'>;
 }
 
 const DEFAULT_MAX_AGE_SEC = 7 * 24 * 3600;
@@ -111,6 +112,8 @@ export class DurableChannel {
   private resume?: () => void;
   /** Sessions whose missing messages are being routed to them (not caught up with lastSeq). */
   private readonly replaying = new Set<string>();
+  /** Shared groups' QoS 1/2 messages (durable-groups.ts). */
+  readonly groups: DurableGroups;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -122,6 +125,10 @@ export class DurableChannel {
     const base = opts.prefix.replace(/\./g, '_');
     this.stream = `${base}_msgs`;
     this.subject = `${opts.prefix}.dmsg`;
+    // A group message a lost node held goes to another member once this runs out: a few heartbeat
+    // periods, so about when the node counts as lost, and never below 2 s (a slow store write).
+    const ackWaitMs = Math.min(30_000, Math.max(2000, (opts.heartbeatMs ?? 2000) * 5));
+    this.groups = new DurableGroups(js, jsm, { stream: this.stream, broker: opts.broker, log: opts.log, ackWaitMs, ...(opts.counters ? { counters: opts.counters } : {}) });
   }
 
   static async open(nc: NatsConnection, opts: DurableOptions): Promise<DurableChannel> {
@@ -453,6 +460,7 @@ export class DurableChannel {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.groups.close();
     await this.messages?.close().catch(() => undefined);
     await Promise.race([this.loop, new Promise((r) => setTimeout(r, 1000))]);
     await Promise.allSettled([...this.adopting.values()]);

@@ -142,16 +142,20 @@ export class NatsClusterLink implements ClusterLink {
   interest(filter: string, group: string | undefined, present: boolean): void | Promise<void> {
     if (this.closing) return;
     this.table.set(filter, group, present);
-    // New interest: the SUBACK waits until the NATS server has our subscription, so a publish on
-    // another node right after it is not missed. Bounded, and skipped while NATS is unreachable.
+    // Durable mode: a group's QoS 1/2 messages come from its JetStream consumer (durable-groups.ts).
+    const group$ = group !== undefined ? this.durable?.groups.interest(group, filter, present) : undefined;
+    // New interest: the SUBACK waits until the NATS server has our subscription (and a durable
+    // group's consumer exists), so a publish on another node right after it is not missed. Bounded,
+    // and skipped while NATS is unreachable.
     if (!present || this.bufferedWhileDown !== undefined) return;
-    return this.serverHasSent(2000);
+    return this.serverHasSent(2000, group$);
   }
 
-  private serverHasSent(timeoutMs: number): Promise<void> {
+  private serverHasSent(timeoutMs: number, also?: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    return Promise.race([this.nc.flush().catch(() => undefined), bound]).finally(() => clearTimeout(timer));
+    const done = Promise.all([this.nc.flush().catch(() => undefined), also]).then(() => undefined);
+    return Promise.race([done, bound]).finally(() => clearTimeout(timer));
   }
 
   /** A QoS 1/2 message in durable mode: through the stream, to every node this one included. */
@@ -197,17 +201,11 @@ export class NatsClusterLink implements ClusterLink {
   }
 
   /**
-   * A QoS 1/2 message through JetStream (the acknowledgement to its publisher waits for it), and to
-   * the shared groups through core NATS as usual.
+   * A QoS 1/2 message through JetStream (the acknowledgement to its publisher waits for it), for every
+   * node (this one included) and every shared group.
    */
   private forwardDurably(message: StoredMessage, durable: DurableChannel): Promise<void> {
-    try {
-      this.nc.publish(this.subjects.share.topic(message.topic), message.payload, { headers: messageHeaders(message, this.opts.nodeId) });
-      this.counters.forwardedShared++;
-    } catch (err) {
-      this.counters.publishErrors++;
-      this.opts.log.warn({ err, topic: message.topic }, 'cluster: forwarding a message to shared groups failed');
-    }
+    // Shared groups read it from the stream too, each through its own consumer.
     return durable.publish(message).then(
       () => void this.counters.forwarded++,
       (err: unknown) => {
