@@ -69,7 +69,8 @@ export class Claims {
       sub?.unsubscribe();
       return;
     }
-    if (!collector) return;
+    // Nobody to ask, but a lost node's adoption by this node may be bringing the session here.
+    if (!collector) return resume && !retry && this.node.durable ? this.afterAdoptions(clientId, []) : undefined;
     return this.awaitSession(clientId, collector, sub!, retry);
   }
 
@@ -87,13 +88,20 @@ export class Claims {
       this.opts.log.info({ clientId }, 'cluster: session moved here from another node');
       return;
     }
-    if (!durable || retry) return;
-    // With durable delivery the session may be in a lost node's store: nodes that did not answer
-    // may be gone with it (wait until they count as lost, then for their adoption), and a node that
-    // is lost already may be adopted right now, by this node (then the session is here once that is
-    // done) or by another (which has it then, so ask again).
+    if (!retry) return this.afterAdoptions(clientId, collector.silent());
+  }
+
+  /**
+   * With durable delivery the session may be in a lost node's store: nodes that did not answer
+   * (`silent`) may be gone with it (wait until they count as lost, then for their adoption), and a
+   * node that is lost already may be adopted right now, by this node (then the session is here once
+   * that is done) or by another (which has it then, so ask again, once).
+   */
+  private async afterAdoptions(clientId: string, silent: string[]): Promise<void> {
+    const durable = this.node.durable;
+    if (!durable) return;
     const waits = [
-      ...collector.silent().map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))),
+      ...silent.map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))),
       ...this.node.unswept().map((node) => durable.adopt(node)),
       ...durable.pending(),
     ];
