@@ -12,6 +12,8 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { connectClient, endClient, whenConnected } from '../helpers/mqttjs.js';
 import { waitUntil } from './helpers.js';
+import { scrape } from '../helpers/metrics.js';
+import { sampleValue } from '../observe/helpers.js';
 
 const TOTAL = 240;
 const KILL_AFTER = 80;
@@ -22,7 +24,8 @@ for (const nats3 of [false, true]) describe(`cluster with persistence=nats: a no
   const nodes: TestServer[] = [];
   const clients: MqttClient[] = [];
   const flags = (id: string): Record<string, string> => ({
-    mqttListeners: 'mqtt://127.0.0.1:0',
+    mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0',
+    sysIntervalSec: '1',
     clusterNatsUrl: nats.url,
     clusterNodeId: id,
     clusterSubjectPrefix: 'dl',
@@ -101,8 +104,13 @@ for (const nats3 of [false, true]) describe(`cluster with persistence=nats: a no
     const watcher = await connectClient(b!.url(), { protocolVersion: 5, clientId: 'watcher' });
     clients.push(watcher);
     const wills: string[] = [];
-    watcher.on('message', (_topic, payload) => wills.push(payload.toString()));
+    const sys = new Map<string, string>();
+    watcher.on('message', (topic, payload) => {
+      if (topic.startsWith('$SYS/')) sys.set(topic, payload.toString());
+      else wills.push(payload.toString());
+    });
     await watcher.subscribeAsync('dl/will', { qos: 1 });
+    await watcher.subscribeAsync('$SYS/broker/cluster/durable/#', { qos: 0 });
 
     const pub = await connectClient(b!.url(), { protocolVersion: 5, clientId: 'pub' });
     clients.push(pub);
@@ -146,6 +154,25 @@ for (const nats3 of [false, true]) describe(`cluster with persistence=nats: a no
     const adopted = (b!.server.cluster!.durable?.counters.adoptedSessions ?? 0) + (c!.server.cluster!.durable?.counters.adoptedSessions ?? 0);
     assert.equal(adopted, 2, 'one node adopted both sessions of the lost node');
     await waitUntil(() => wills.length >= 2, 'both wills', 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    if (wills.length !== 2) {
+      const k = (n: TestServer) => ({ wills: n.server.broker.stats.willsPublished, ...n.server.cluster!.durable!.counters, movedIn: n.server.cluster!.counters.sessionsMovedIn, movedOut: n.server.cluster!.counters.sessionsMovedOut });
+      t.diagnostic(`wills ${wills.join('|')}; b ${JSON.stringify(k(b!))}; c ${JSON.stringify(k(c!))}`);
+    }
     assert.deepEqual(wills.sort(), ['keeper-1 lost', 'keeper-2 lost'], 'each will once [MQTT-3.1.2-8]');
+
+    // The counters as an operator sees them: /metrics on each node, $SYS on the watcher's node (b).
+    for (const n of [b!, c!]) {
+      const k = n.server.cluster!.counters;
+      const prom = await scrape(n);
+      assert.equal(sampleValue(prom, 'starling_cluster_durable_total', { kind: 'resent' }), k.durableResent, '/metrics: QoS 1 resends counted');
+      assert.equal(sampleValue(prom, 'starling_cluster_durable_total', { kind: 'duplicatesDropped' }), k.durableDuplicates, '/metrics: stream copies dropped');
+    }
+    const kb = b!.server.cluster!.counters;
+    await waitUntil(
+      () => sys.get('$SYS/broker/cluster/durable/resent') === String(kb.durableResent) && sys.get('$SYS/broker/cluster/durable/duplicates') === String(kb.durableDuplicates),
+      '$SYS/broker/cluster/durable/{resent,duplicates} as counted',
+      10_000,
+    );
   });
 });

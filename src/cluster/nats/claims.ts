@@ -79,8 +79,15 @@ export class Claims {
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.moveTimeoutMs ?? 3000)));
     await Promise.race([collector.finished, late]);
     clearTimeout(timer);
-    sub.unsubscribe();
     const durable = this.node.durable;
+    // A node that answers late may be busy (an adoption's store writes) rather than gone: with
+    // durable delivery, wait on while it still heartbeats (bounded), or its answer, the session,
+    // would reach a closed inbox and be lost.
+    const silent = collector.silent();
+    if (durable && silent.length > 0 && !retry) {
+      await Promise.race([collector.finished, Promise.all(silent.map((node) => this.whenLost(node)))]);
+    }
+    sub.unsubscribe();
     if (collector.session) {
       if (durable) await durable.importMoved(collector.session);
       else this.opts.broker.importSession(collector.session);

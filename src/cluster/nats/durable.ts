@@ -47,6 +47,7 @@ import { clusterKv, releasePlace, takePlace, whileAdopting } from './place.js';
 import type { ClusterSide, SessionTransfer, StreamPosition } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
+import { retryTimeouts } from '../../store/nats/io.js';
 import { decodeMessage, messageHeaders } from './wire.js';
 import type { LinkCounters } from './options.js';
 import { DurableGroups } from './durable-groups.js';
@@ -138,7 +139,7 @@ export class DurableChannel {
     // This node's own place was taken before its store opened (place.ts holdOwnPlace).
     const kv = await clusterKv(nc, opts.prefix, opts.replicas);
     const d = new DurableChannel(nc, js, jsm, kv, opts);
-    await d.ensure();
+    await retryTimeouts(() => d.ensure());
     d.start();
     return d;
   }
@@ -300,8 +301,12 @@ export class DurableChannel {
   importMoved(t: SessionTransfer): Promise<boolean> {
     const clientId = t.state.session.clientId;
     const from = (t.state.session.streamSeq ?? 0) + 1;
+    const unpin = (): Promise<unknown> => this.jsm.consumers.delete(this.stream, pinName(clientId, from)).catch(() => undefined);
     return this.holding(async (upTo) => {
-      if (!this.opts.broker.importSession(t)) return false;
+      if (!this.opts.broker.importSession(t)) {
+        await unpin();
+        return false;
+      }
       this.resending(t);
       this.replaying.add(clientId);
       try {
@@ -311,7 +316,7 @@ export class DurableChannel {
         }
       } finally {
         this.replaying.delete(clientId);
-        await this.jsm.consumers.delete(this.stream, pinName(clientId, from)).catch(() => undefined);
+        await unpin();
       }
       return true;
     });
