@@ -434,9 +434,6 @@ export class Broker implements ChannelContext, ClusterSide {
     }
     if (s.online) {
       this.take(s, now, batch);
-      // Taken at once: its queue.put above was built while it was queued; store the state it is sent
-      // in, so that after a crash it is resent with DUP and its packet id [MQTT-3.3.1-1].
-      if (batch && r.entry.state !== 'queued') batch.ops.push(...entryOps(s, r.entry, false));
       // Held back by our window, not the client's smaller Receive Maximum: counted for /metrics.
       if (r.entry.state === 'queued' && s.inflight.size >= s.sendWindow && s.sendWindow === this.options.maxInflightMessages) {
         this.stats.limitHit('maxInflightMessages');
@@ -452,12 +449,14 @@ export class Broker implements ChannelContext, ClusterSide {
     if (!batch) return;
     for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
     for (const o of taken) {
-      // Entries written earlier change state now; the others are in this batch already.
+      // Stored in the state it is sent in, with its packet id, so that after a crash it is resent
+      // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
+      // in this batch (or an earlier one still under way) is written again after it.
       if (o.written) {
         o.written = false;
-        batch.ops.push(...entryOps(s, o, false));
         batch.entries.push(o);
       }
+      batch.ops.push(...entryOps(s, o, false));
     }
     batch.sessions.add(s);
   }

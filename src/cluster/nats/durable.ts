@@ -13,9 +13,10 @@
 //             `<P>_cluster`, only from a node whose key stands still; a node that came back keeps
 //             rewriting it and is left alone),
 //             opens the lost node's store (which fences the lost node, should it come back
-//             unannounced), adopts every session in it (with wills and expiry, as at start-up),
+//             unannounced), deletes the sessions there (the store's fencing refuses a second
+//             adopter's delete), adopts every one of them (with wills and expiry, as at start-up),
 //             routes to those sessions what the lost node's consumer still held, then deletes that
-//             consumer and the adopted sessions from the lost node's store. Clients of the lost node
+//             consumer. Clients of the lost node
 //             then reconnect anywhere and their session moves to them (session-move.ts).
 //
 // Every node gets every durable message (a node's consumer cannot follow its interest with the
@@ -48,6 +49,7 @@ import type { ClusterSide, SessionTransfer, StreamPosition } from '../../broker/
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
 import { retryTimeouts } from '../../store/nats/io.js';
+import { StoreError } from '../../store/errors.js';
 import { decodeMessage, messageHeaders } from './wire.js';
 import type { LinkCounters } from './options.js';
 import { DurableGroups } from './durable-groups.js';
@@ -412,6 +414,7 @@ export class DurableChannel {
     const started = Date.now();
     this.opts.log.warn({ node }, 'cluster: adopting the sessions of a lost node');
     const store = new NatsStore(this.opts.storeOf(node));
+    let lostRace = false;
     try {
       const snapshot = await store.open();
       const name = consumerName(node);
@@ -423,6 +426,17 @@ export class DurableChannel {
           throw err;
         },
       );
+      // The lost node's store has the last word on who adopts: its sessions are deleted there before
+      // they are imported here, and should another node have opened it too (the place keys are
+      // meant to prevent it), the store's fencing refuses the second delete (nats-store.ts), so no
+      // session (nor its will) is adopted twice. A client connected here already keeps its session.
+      const ids = snapshot.sessions.map((s) => s.session.clientId);
+      if (ids.length > 0) {
+        await store.apply(ids.map((clientId) => ({ op: 'session.delete' as const, clientId }))).catch((err: unknown) => {
+          if (err instanceof StoreError && /another store/.test(err.message)) lostRace = true;
+          throw err;
+        });
+      }
       const adopted = new Set<string>();
       const drained = await this.holding(async (upTo) => {
         // Everything this node routed up to now reached only its own sessions: the adopted ones get
@@ -451,15 +465,16 @@ export class DurableChannel {
         }
       });
       await this.jsm.consumers.delete(this.stream, name).catch(() => undefined);
-      if (adopted.size > 0) await store.apply([...adopted].map((clientId) => ({ op: 'session.delete' as const, clientId })));
       this.counters.adopted++;
       this.counters.adoptedSessions += adopted.size;
       this.opts.log.warn({ node, sessions: adopted.size, messages: drained, ms: Date.now() - started }, 'cluster: adopted the sessions of a lost node');
     } catch (err) {
-      this.opts.log.error({ err, node }, 'cluster: adopting a lost node failed');
+      if (lostRace) this.opts.log.warn({ node }, 'cluster: another node adopted the lost node\'s sessions first');
+      else this.opts.log.error({ err, node }, 'cluster: adopting a lost node failed');
     } finally {
       await store.close().catch(() => undefined);
-      await releasePlace(this.kv, node, this.opts.nodeId).catch(() => undefined);
+      // The node that won marks the place done when it is.
+      if (!lostRace) await releasePlace(this.kv, node, this.opts.nodeId).catch(() => undefined);
     }
   }
 
