@@ -244,14 +244,18 @@ export class DurableChannel {
     const at: StreamPosition = { seq, duplicates: 0 };
     try {
       const done = this.opts.broker.routeRemote(message, undefined, only, at);
-      if (at.duplicates > 0) {
-        this.counters.duplicates += at.duplicates;
-        if (this.opts.counters) this.opts.counters.durableDuplicates += at.duplicates;
-      }
+      this.dropped(at.duplicates);
       return Promise.resolve(done).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Counts copies of stream messages that sessions had already. */
+  private dropped(n: number): void {
+    if (n === 0) return;
+    this.counters.duplicates += n;
+    if (this.opts.counters) this.opts.counters.durableDuplicates += n;
   }
 
   /**
@@ -313,7 +317,7 @@ export class DurableChannel {
       this.replaying.add(clientId);
       try {
         if (from <= upTo) {
-          await this.replay(from, upTo, new Set([clientId]));
+          await this.replay(from, upTo, new Set([clientId]), heldBy([t]));
           this.counters.replayed++;
         }
       } finally {
@@ -345,7 +349,7 @@ export class DurableChannel {
    * Routes the stream's messages `from`..`to` to the sessions `only` (those that had one already drop
    * it by their streamSeq). Read ahead a window at a time; routed in order; resolves once stored.
    */
-  private async replay(from: number, to: number, only: ReadonlySet<string>): Promise<number> {
+  private async replay(from: number, to: number, only: ReadonlySet<string>, held?: ReadonlyMap<string, ReadonlySet<string>>): Promise<number> {
     const last = Math.min(to, from + ADOPT_DRAIN_LIMIT);
     const stored: Promise<void>[] = [];
     let routed = 0;
@@ -364,7 +368,13 @@ export class DurableChannel {
         if (!m) return;
         try {
           const { message } = decodeMessage(m.header, m.data);
-          stored.push(this.route(message, only, seqs[i]!));
+          // A session that holds the message in its queue has it, whatever its streamSeq says (read
+          // back from a lagging replica, its record can be older than its queue).
+          const have = held?.get(message.id);
+          const to = have ? new Set([...only].filter((c) => !have.has(c))) : only;
+          if (to.size < only.size) this.dropped(only.size - to.size);
+          if (to.size === 0) return;
+          stored.push(this.route(message, to, seqs[i]!));
           routed++;
         } catch (err) {
           this.opts.log.warn({ err, seq: seqs[i] }, 'cluster: a message of the stream could not be routed');
@@ -438,6 +448,7 @@ export class DurableChannel {
         });
       }
       const adopted = new Set<string>();
+      const transfers: SessionTransfer[] = [];
       const drained = await this.holding(async (upTo) => {
         // Everything this node routed up to now reached only its own sessions: the adopted ones get
         // what lies between the lost node's floor and here from the stream, the rest from this node's
@@ -455,11 +466,12 @@ export class DurableChannel {
             continue;
           }
           adopted.add(clientId);
+          transfers.push({ state: s, messages });
           this.resending({ state: s, messages });
           this.replaying.add(clientId);
         }
         try {
-          return floor === undefined || adopted.size === 0 ? 0 : await this.replay(floor + 1, upTo, adopted);
+          return floor === undefined || adopted.size === 0 ? 0 : await this.replay(floor + 1, upTo, adopted, heldBy(transfers));
         } finally {
           for (const clientId of adopted) this.replaying.delete(clientId);
         }
@@ -488,5 +500,18 @@ export class DurableChannel {
 }
 
 const consumerName = (nodeId: string): string => `node_${nodeId}`;
+
+/** Message id → the sessions (of `transfers`) whose queue holds it. */
+function heldBy(transfers: readonly SessionTransfer[]): Map<string, Set<string>> {
+  const held = new Map<string, Set<string>>();
+  for (const t of transfers) {
+    for (const e of t.state.queue) {
+      let s = held.get(e.messageId);
+      if (!s) held.set(e.messageId, (s = new Set()));
+      s.add(t.state.session.clientId);
+    }
+  }
+  return held;
+}
 /** The pin of the stream for one session move (both nodes derive it from the client id and the start). */
 const pinName = (clientId: string, from: number): string => `move_${createHash('sha256').update(clientId, 'utf8').digest('hex').slice(0, 32)}_${from}`;
