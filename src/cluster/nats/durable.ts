@@ -28,7 +28,8 @@
 // routed to it (Session.streamSeq, stored with each queued entry in the same atomic batch), and the
 // broker drops a message whose sequence is not above it. So whatever gives a message again (the
 // lost node's consumer drained by its adopter, JetStream redelivering an unacknowledged message, a
-// replay after a move) queues it at most once per session:
+// replay after a move) queues it at most once per session; a drain or replay also skips a message
+// whose id the session holds in its queue already:
 //   adopt     the adopter pauses its own routing, imports the sessions (their streamSeq raised to
 //             the lost node's acknowledgement floor: everything below it was routed there), routes
 //             to them what lies between that floor and its own position, then resumes.
