@@ -24,7 +24,7 @@ import { BrokerStats, type DropReason } from './stats.js';
 import { PublisherHolds } from './back-pressure.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
-import type { ClusterLink, ClusterSide, SessionTransfer } from './cluster-link.js';
+import type { ClusterLink, ClusterSide, SessionTransfer, StreamPosition } from './cluster-link.js';
 import { exportSession, importSession as rebuildSession } from './session-transfer.js';
 import type { MatchScope } from '../router/subscriptions.js';
 import { refusedHoldings } from './reauthorize.js';
@@ -45,6 +45,8 @@ const LOCAL_SCOPE: MatchScope = { plain: true, shared: true };
 /** In a cluster, shared groups are served through the link (one member cluster-wide). */
 const CLUSTER_LOCAL_SCOPE: MatchScope = { plain: true, shared: false };
 const REMOTE_PLAIN: MatchScope = { plain: true, shared: false };
+/** A message the cluster link delivers here itself (durable mode): stored and retained only. */
+const LINK_DELIVERS: MatchScope = { plain: false, shared: false };
 
 export class Broker implements ChannelContext, ClusterSide {
   readonly log: Logger;
@@ -327,17 +329,18 @@ export class Broker implements ChannelContext, ClusterSide {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.
       const forwarded = this.link.forward(message);
-      const routed = this.route(message, extraOps, CLUSTER_LOCAL_SCOPE, true, undefined, hold);
+      const scope = forwarded && this.link.deliversLocally?.(message) ? LINK_DELIVERS : CLUSTER_LOCAL_SCOPE;
+      const routed = this.route(message, extraOps, scope, true, undefined, hold);
       if (!forwarded) return routed;
       return Promise.all([forwarded, routed]).then(([, n]) => n);
     }
     return this.route(message, extraOps, LOCAL_SCOPE, true, undefined, hold);
   }
 
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>): number | Promise<number> {
-    if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false);
-    if (only !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, only);
-    return this.route(message, undefined, REMOTE_PLAIN, message.retain);
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): number | Promise<number> {
+    if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false, undefined, false, at);
+    if (only !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, only, false, at);
+    return this.route(message, undefined, REMOTE_PLAIN, message.retain, undefined, false, at);
   }
 
   takeOver(clientId: string): void {
@@ -385,6 +388,7 @@ export class Broker implements ChannelContext, ClusterSide {
     retain: boolean,
     only?: string | ReadonlySet<string>,
     hold = false,
+    at?: StreamPosition,
   ): number | Promise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
@@ -402,6 +406,15 @@ export class Broker implements ChannelContext, ClusterSide {
       // Retain is kept only where the subscription asked for Retain As Published [MQTT-3.3.1-12].
       const retain = d.retainAsPublished && message.retain;
       const s = d.session;
+      if (at) {
+        // The cluster's stream gives a message again after a node loss or a session move: a session
+        // that has it (its stored streamSeq says so) does not queue it twice.
+        if (at.seq <= s.streamSeq) {
+          at.duplicates++;
+          continue;
+        }
+        s.streamSeq = at.seq;
+      }
       if (qos === 0) {
         if (s.outlet) s.outlet.publish(message, 0, retain, d.subscriptionIds, undefined, false);
         continue;
@@ -413,6 +426,8 @@ export class Broker implements ChannelContext, ClusterSide {
         batch ??= new WriteBatch();
         queued = this.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored, policy);
         if (queued) messageStored = true;
+        // Written with the entry, atomically, so an adopter of this node knows what the session had.
+        if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
       } else if ((queued = this.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false, policy))) s.flush();
       if (queued && policy === 'backPressure' && s.over(this.queueLimits)) (full ??= []).push(s);
     }
@@ -531,12 +546,14 @@ export class Broker implements ChannelContext, ClusterSide {
     if (!batch) return;
     for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
     for (const o of taken) {
-      // Entries written earlier change state now; the others are in this batch already.
+      // Stored in the state it is sent in, with its packet id, so that after a crash it is resent
+      // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
+      // in this batch (or an earlier one still under way) is written again after it.
       if (o.written) {
         o.written = false;
-        batch.ops.push(...entryOps(s, o, false));
         batch.entries.push(o);
       }
+      batch.ops.push(...entryOps(s, o, false));
     }
     batch.sessions.add(s);
   }

@@ -18,6 +18,11 @@ export interface ClusterLink extends InterestListener {
    */
   forward(message: StoredMessage): void | Promise<void>;
   /**
+   * True when the link, having forwarded `message`, also delivers it to this node's own plain
+   * subscribers (from a durable stream, in the stream's order): the broker then leaves them out.
+   */
+  deliversLocally?(message: StoredMessage): boolean;
+  /**
    * A client connected here; any other node holding a connection with this id must close it
    * [MQTT-3.1.4-2]. With `resume` (Clean Start 0) a link that can move sessions brings the client's
    * session here from the node that held it, through `ClusterSide.importSession`, before the
@@ -31,6 +36,16 @@ export interface ClusterLink extends InterestListener {
   retainedExpired?(topics: readonly string[]): void;
 }
 
+/**
+ * Where a message stands in a cluster's durable stream (persistence=nats). Streams give messages in
+ * order, so a session routed sequence n has seen everything before it: the broker drops the message
+ * for sessions whose last sequence is at least `seq`, counting them in `duplicates`.
+ */
+export interface StreamPosition {
+  seq: number;
+  duplicates: number;
+}
+
 /** What the link may ask of the broker when messages or claims arrive from other nodes. */
 export interface ClusterSide {
   /**
@@ -40,7 +55,7 @@ export interface ClusterSide {
    * `only` limits delivery to that client's session, or to those clients' sessions (a message re-sent
    * after the session moved, or owed to the sessions of a lost node).
    */
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>): number | Promise<number>;
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): number | Promise<number>;
   /** Another node took this client id: close the local connection, if any [MQTT-3.1.4-2]. */
   takeOver(clientId: string): void;
   /**

@@ -7,6 +7,7 @@ export function sessionRecord(s: Session): SessionRecord {
   const r: SessionRecord = { clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval };
   if (s.disconnectedAt !== undefined) r.disconnectedAt = s.disconnectedAt;
   if (s.will) r.will = s.will;
+  if (s.streamSeq > 0) r.streamSeq = s.streamSeq;
   return r;
 }
 

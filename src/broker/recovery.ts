@@ -18,6 +18,7 @@ export function recover(
     const s = new Session(r.clientId, r.protocolVersion, r.expiryInterval);
     s.disconnectedAt = r.disconnectedAt ?? now;
     if (r.will) s.will = r.will;
+    if (r.streamSeq !== undefined) s.streamSeq = r.streamSeq;
     for (const sub of stored.subscriptions) s.subscribe(sub);
     const outgoing: Outgoing[] = [];
     for (const e of stored.queue) {

@@ -187,6 +187,17 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
         for (const kind of ['publishErrors', 'droppedDisconnected', 'malformed']) this.inc({ kind }, counter(kind));
       },
     });
+    new Counter({
+      name: P + 'cluster_durable_total',
+      help: 'persistence=nats: stream copies a session had already had, dropped (duplicatesDropped); QoS 1 messages in flight in a moved or adopted session, resent with DUP (resent).',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ kind: 'duplicatesDropped' }, counter('durableDuplicates'));
+        this.inc({ kind: 'resent' }, counter('durableResent'));
+      },
+    });
   }
 
   const storeWrites = new Histogram({

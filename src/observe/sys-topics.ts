@@ -118,6 +118,9 @@ export class SysTree {
       // same message, so it is not counted again.
       v.set('cluster/messages/forwarded', String((c.forwarded ?? 0) + (c.forwardedRetained ?? 0)));
       v.set('cluster/messages/received', String((c.received ?? 0) + (c.receivedRetained ?? 0) + (c.receivedShared ?? 0)));
+      // persistence=nats: stream copies dropped because the session had them; QoS 1 resent after a move.
+      v.set('cluster/durable/duplicates', String(c.durableDuplicates ?? 0));
+      v.set('cluster/durable/resent', String(c.durableResent ?? 0));
     }
 
     const elapsed = this.lastSampleAt === undefined ? 0 : (now - this.lastSampleAt) / 1000;

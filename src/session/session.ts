@@ -79,6 +79,8 @@ export class Session {
   sendWindow = 65_535;
   /** Set while the queue is overflowing (created then, so a quiet session carries nothing). */
   pressure?: QueuePressure;
+  /** Cluster durable mode: the last stream sequence routed here (SessionRecord.streamSeq). */
+  streamSeq = 0;
 
   private pending: Outgoing[] = [];
   private head = 0;

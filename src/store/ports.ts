@@ -39,6 +39,11 @@ export interface SessionRecord {
   disconnectedAt?: number;
   /** The will, kept while it may still have to be published. */
   will?: WillRecord;
+  /**
+   * Cluster durable mode: the highest sequence of the cluster's message stream routed to this
+   * session, so a message the stream gives again (after a node loss or a move) is not queued twice.
+   */
+  streamSeq?: number;
 }
 
 export interface SubscriptionRecord {

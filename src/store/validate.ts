@@ -67,6 +67,7 @@ export function validateOp(op: StoreOp, index: number): void {
       else if (s.protocolVersion !== 3 && s.protocolVersion !== 4 && s.protocolVersion !== 5) why = 'session.protocolVersion must be 3, 4 or 5';
       else if (!isInt(s.expiryInterval, 0, UINT32)) why = 'session.expiryInterval must be 0..0xFFFFFFFF';
       else if (s.disconnectedAt !== undefined && !Number.isSafeInteger(s.disconnectedAt)) why = 'session.disconnectedAt must be an integer';
+      else if (s.streamSeq !== undefined && !isInt(s.streamSeq, 0, Number.MAX_SAFE_INTEGER)) why = 'session.streamSeq must be a non-negative integer';
       else if (s.will !== undefined) {
         why = validateMessage(s.will?.message);
         if (!why && !isInt(s.will.delayInterval, 0, UINT32)) why = 'will.delayInterval must be 0..0xFFFFFFFF';

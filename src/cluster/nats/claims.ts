@@ -20,6 +20,8 @@ const CLAIM_MEMORY_MS = 10_000;
 export interface ClaimingNode {
   /** Live node ids, this one included. */
   members(): string[];
+  /** Nodes no longer counted live whose loss has not been handled yet (no adoption started). */
+  unswept(): string[];
   /** NATS is reachable now (otherwise no session is asked for: nobody could answer). */
   readonly connected: boolean;
   /** The link is closing. */
@@ -67,7 +69,8 @@ export class Claims {
       sub?.unsubscribe();
       return;
     }
-    if (!collector) return;
+    // Nobody to ask, but a lost node's adoption by this node may be bringing the session here.
+    if (!collector) return resume && !retry && this.node.durable ? this.afterAdoptions(clientId, []) : undefined;
     return this.awaitSession(clientId, collector, sub!, retry);
   }
 
@@ -76,19 +79,41 @@ export class Claims {
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.moveTimeoutMs ?? 3000)));
     await Promise.race([collector.finished, late]);
     clearTimeout(timer);
+    const durable = this.node.durable;
+    // A node that answers late may be busy (an adoption's store writes) rather than gone: with
+    // durable delivery, wait on while it still heartbeats (bounded), or its answer, the session,
+    // would reach a closed inbox and be lost.
+    const silent = collector.silent();
+    if (durable && silent.length > 0 && !retry) {
+      await Promise.race([collector.finished, Promise.all(silent.map((node) => this.whenLost(node)))]);
+    }
     sub.unsubscribe();
     if (collector.session) {
-      this.opts.broker.importSession(collector.session);
+      if (durable) await durable.importMoved(collector.session);
+      else this.opts.broker.importSession(collector.session);
       this.counters.sessionsMovedIn++;
       this.opts.log.info({ clientId }, 'cluster: session moved here from another node');
       return;
     }
-    // A node that did not answer may be gone with the client's session: with durable delivery, the
-    // client waits until it counts as lost and is adopted (by this node or another), then asks again.
-    const silent = collector.silent();
+    if (!retry) return this.afterAdoptions(clientId, collector.silent());
+  }
+
+  /**
+   * With durable delivery the session may be in a lost node's store: nodes that did not answer
+   * (`silent`) may be gone with it (wait until they count as lost, then for their adoption), and a
+   * node that is lost already may be adopted right now, by this node (then the session is here once
+   * that is done) or by another (which has it then, so ask again, once).
+   */
+  private async afterAdoptions(clientId: string, silent: string[]): Promise<void> {
     const durable = this.node.durable;
-    if (!durable || silent.length === 0 || retry) return;
-    await Promise.all(silent.map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))));
+    if (!durable) return;
+    const waits = [
+      ...silent.map((node) => this.whenLost(node).then((lost) => (lost ? durable.adopt(node) : undefined))),
+      ...this.node.unswept().map((node) => durable.adopt(node)),
+      ...durable.pending(),
+    ];
+    if (waits.length === 0) return;
+    await Promise.all(waits);
     if (this.node.closed) return;
     const again = this.claim(clientId, true, true);
     if (again) await again;
@@ -133,7 +158,9 @@ export class Claims {
     // The client is now the other node's: close it here and give up its session, to that node when
     // it asked for it (Clean Start 0), or end it (Clean Start 1) [MQTT-3.1.4-2] [MQTT-3.1.2-4].
     const reply = m.reply;
-    this.opts.broker.releaseSession(claim.clientId, reply !== undefined && reply !== '').then(
+    const transfer = reply !== undefined && reply !== '';
+    const durable = this.node.durable;
+    (durable ? durable.release(claim.clientId, transfer) : this.opts.broker.releaseSession(claim.clientId, transfer)).then(
       (moved) => {
         if (!reply) return;
         if (moved) this.counters.sessionsMovedOut++;

@@ -13,26 +13,47 @@
 //             `<P>_cluster`, only from a node whose key stands still; a node that came back keeps
 //             rewriting it and is left alone),
 //             opens the lost node's store (which fences the lost node, should it come back
-//             unannounced), adopts every session in it (with wills and expiry, as at start-up),
+//             unannounced), deletes the sessions there (the store's fencing refuses a second
+//             adopter's delete), adopts every one of them (with wills and expiry, as at start-up),
 //             routes to those sessions what the lost node's consumer still held, then deletes that
-//             consumer and the adopted sessions from the lost node's store. Clients of the lost node
+//             consumer. Clients of the lost node
 //             then reconnect anywhere and their session moves to them (session-move.ts).
 //
 // Every node gets every durable message (a node's consumer cannot follow its interest with the
-// JetStream of NATS 2.9), filters it by its own subscriptions, and ignores its own. Order: one
-// stream, read in order by each node, so the messages of one publisher on one topic stay in order.
-// Duplicates: a message routed by a node that died before acknowledging it is routed again by its
-// adopter (or by itself after a restart): QoS 1 and 2 subscribers may see such a message twice.
+// JetStream of NATS 2.9), filters it by its own subscriptions, its own included: a QoS 1/2 message
+// reaches the sessions of its publisher's node through the stream too, so that every session sees
+// durable messages in one order, the stream's.
+//
+// Exactly once across node loss and session moves. Every session remembers the last stream sequence
+// routed to it (Session.streamSeq, stored with each queued entry in the same atomic batch), and the
+// broker drops a message whose sequence is not above it. So whatever gives a message again (the
+// lost node's consumer drained by its adopter, JetStream redelivering an unacknowledged message, a
+// replay after a move) queues it at most once per session; a drain or replay also skips a message
+// whose id the session holds in its queue already:
+//   adopt     the adopter pauses its own routing, imports the sessions (their streamSeq raised to
+//             the lost node's acknowledgement floor: everything below it was routed there), routes
+//             to them what lies between that floor and its own position, then resumes.
+//   move      the node giving a session up pauses its routing, exports the session with its
+//             streamSeq raised to the node's position (everything up to there was routed to it
+//             here) and pins the stream from there (a short-lived consumer `move_…`, so interest
+//             retention does not drop what the session has not had yet); the node taking it pauses,
+//             imports it, routes to it what lies between its streamSeq and its own position (read
+//             from the stream by sequence), drops the pin and resumes.
 import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { clusterKv, releasePlace, takePlace, whileAdopting } from './place.js';
-import type { ClusterSide } from '../../broker/cluster-link.js';
+import type { ClusterSide, SessionTransfer, StreamPosition } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
+import { retryTimeouts } from '../../store/nats/io.js';
+import { StoreError } from '../../store/errors.js';
 import { decodeMessage, messageHeaders } from './wire.js';
+import type { LinkCounters } from './options.js';
+import { DurableGroups } from './durable-groups.js';
 
 export interface DurableOptions {
   /** Subject prefix of the cluster (`clusterSubjectPrefix`). */
@@ -52,6 +73,8 @@ export interface DurableOptions {
   maxAgeSec?: number;
   /** Most bytes the stream holds. Default 1 GiB. */
   maxBytes?: number;
+  /** The link's counters, for what it shows in /metrics and $SYS. */
+  counters?: Pick<LinkCounters, 'durableDuplicates' | 'durableResent' | 'receivedShared'>;
 }
 
 const DEFAULT_MAX_AGE_SEC = 7 * 24 * 3600;
@@ -63,14 +86,22 @@ export interface DurableCounters {
   adopted: number;
   adoptedSessions: number;
   redelivered: number;
+  /** Copies of a durable message a session had already had, dropped (QoS 1 and 2). */
+  duplicates: number;
+  /** Sessions moved here whose missing messages were replayed from the stream. */
+  replayed: number;
 }
 
 const ADOPT_DRAIN_LIMIT = 1_000_000;
+/** Stream messages read at once while draining or replaying. */
+const READ_WINDOW = 64;
+/** A pin nobody picks up (the taking node died) goes by itself after this long. */
+const PIN_INACTIVE_NS = 120 * 1e9;
 
 const isNotFound = (err: unknown): boolean => err instanceof JetStreamApiError && (err.code === 10014 || err.code === 10059 || err.status === 404);
 
 export class DurableChannel {
-  readonly counters: DurableCounters = { published: 0, received: 0, adopted: 0, adoptedSessions: 0, redelivered: 0 };
+  readonly counters: DurableCounters = { published: 0, received: 0, adopted: 0, adoptedSessions: 0, redelivered: 0, duplicates: 0, replayed: 0 };
   private readonly stream: string;
   private readonly subject: string;
   private messages?: ConsumerMessages;
@@ -79,6 +110,14 @@ export class DurableChannel {
   private lastSeq = 0;
   private closed = false;
   private readonly adopting = new Map<string, Promise<void>>();
+  /** Pauses of this node's routing (adoption, moves); the consumer waits while any is held. */
+  private holds = 0;
+  private paused?: Promise<void>;
+  private resume?: () => void;
+  /** Sessions whose missing messages are being routed to them (not caught up with lastSeq). */
+  private readonly replaying = new Set<string>();
+  /** Shared groups' QoS 1/2 messages (durable-groups.ts). */
+  readonly groups: DurableGroups;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -90,6 +129,10 @@ export class DurableChannel {
     const base = opts.prefix.replace(/\./g, '_');
     this.stream = `${base}_msgs`;
     this.subject = `${opts.prefix}.dmsg`;
+    // A group message a lost node held goes to another member once this runs out: a few heartbeat
+    // periods, so about when the node counts as lost, and never below 2 s (a slow store write).
+    const ackWaitMs = Math.min(30_000, Math.max(2000, (opts.heartbeatMs ?? 2000) * 5));
+    this.groups = new DurableGroups(js, jsm, { stream: this.stream, broker: opts.broker, log: opts.log, ackWaitMs, ...(opts.counters ? { counters: opts.counters } : {}) });
   }
 
   static async open(nc: NatsConnection, opts: DurableOptions): Promise<DurableChannel> {
@@ -99,7 +142,7 @@ export class DurableChannel {
     // This node's own place was taken before its store opened (place.ts holdOwnPlace).
     const kv = await clusterKv(nc, opts.prefix, opts.replicas);
     const d = new DurableChannel(nc, js, jsm, kv, opts);
-    await d.ensure();
+    await retryTimeouts(() => d.ensure());
     d.start();
     return d;
   }
@@ -154,7 +197,11 @@ export class DurableChannel {
         try {
           const consumer = await this.js.consumers.get(this.stream, consumerName(this.opts.nodeId));
           this.messages = await consumer.consume({ max_messages: 512 });
-          for await (const m of this.messages) this.receive(m);
+          for await (const m of this.messages) {
+            // Bounded: a pause lasts one import and its replay.
+            while (this.paused) await this.paused;
+            this.receive(m);
+          }
         } catch (err) {
           if (this.closed) return;
           this.opts.log.warn({ err }, 'cluster: durable consumer interrupted; resuming');
@@ -180,13 +227,10 @@ export class DurableChannel {
       return;
     }
     this.lastSeq = m.seq;
-    if (decoded.origin === this.opts.nodeId) {
-      m.ack();
-      return;
-    }
     if (m.info.redelivered) this.counters.redelivered++;
     this.counters.received++;
-    this.route(decoded.message, undefined).then(
+    // This node's own messages too: its publishers' messages reach its sessions only from here.
+    this.route(decoded.message, undefined, m.seq).then(
       () => m.ack(),
       (err: unknown) => {
         // Not stored here: let JetStream deliver it again.
@@ -196,8 +240,151 @@ export class DurableChannel {
     );
   }
 
-  private async route(message: StoredMessage, only: ReadonlySet<string> | undefined): Promise<void> {
-    await this.opts.broker.routeRemote(message, undefined, only);
+  /** Routes a message of the stream; the matching (and streamSeq check) is done when this returns. */
+  private route(message: StoredMessage, only: ReadonlySet<string> | undefined, seq: number): Promise<void> {
+    const at: StreamPosition = { seq, duplicates: 0 };
+    try {
+      const done = this.opts.broker.routeRemote(message, undefined, only, at);
+      this.dropped(at.duplicates);
+      return Promise.resolve(done).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Counts copies of stream messages that sessions had already. */
+  private dropped(n: number): void {
+    if (n === 0) return;
+    this.counters.duplicates += n;
+    if (this.opts.counters) this.opts.counters.durableDuplicates += n;
+  }
+
+  /**
+   * Runs `fn` with this node's routing from the stream paused, given the sequence routed so far;
+   * `fn` starts synchronously, before anything else is routed.
+   */
+  private async holding<T>(fn: (upTo: number) => Promise<T>): Promise<T> {
+    if (this.holds++ === 0) this.paused = new Promise((r) => (this.resume = r));
+    try {
+      return await fn(this.lastSeq);
+    } finally {
+      if (--this.holds === 0) {
+        this.paused = undefined;
+        this.resume?.();
+      }
+    }
+  }
+
+  /** Adoptions under way (by this node, or waited for because another node does them). */
+  pending(): Promise<void>[] {
+    return [...this.adopting.values()];
+  }
+
+  // ---- session moves ---------------------------------------------------------------------------
+
+  /**
+   * Gives up a session another node claimed (ClusterSide.releaseSession), with its streamSeq raised to
+   * this node's position and the stream pinned from there for the taking node (see the file comment).
+   */
+  release(clientId: string, transfer: boolean): Promise<SessionTransfer | undefined> {
+    return this.holding(async (upTo) => {
+      // A session still being replayed here has not had everything up to upTo.
+      const caughtUp = !this.replaying.has(clientId);
+      const moved = await this.opts.broker.releaseSession(clientId, transfer);
+      if (!moved) return moved;
+      const record = moved.state.session;
+      record.streamSeq = Math.max(record.streamSeq ?? 0, caughtUp ? upTo : 0);
+      await this.pin(clientId, record.streamSeq + 1).catch((err: unknown) => {
+        this.opts.log.warn({ err, clientId }, 'cluster: the stream could not be pinned for a moving session; it may miss messages published during the move');
+      });
+      return moved;
+    });
+  }
+
+  /**
+   * Imports a session another node gave up and routes to it what the stream holds between its
+   * streamSeq and this node's position. False when a client with that id is connected here.
+   */
+  importMoved(t: SessionTransfer): Promise<boolean> {
+    const clientId = t.state.session.clientId;
+    const from = (t.state.session.streamSeq ?? 0) + 1;
+    const unpin = (): Promise<unknown> => this.jsm.consumers.delete(this.stream, pinName(clientId, from)).catch(() => undefined);
+    return this.holding(async (upTo) => {
+      if (!this.opts.broker.importSession(t)) {
+        await unpin();
+        return false;
+      }
+      this.resending(t);
+      this.replaying.add(clientId);
+      try {
+        if (from <= upTo) {
+          await this.replay(from, upTo, new Set([clientId]), heldBy([t]));
+          this.counters.replayed++;
+        }
+      } finally {
+        this.replaying.delete(clientId);
+        await unpin();
+      }
+      return true;
+    });
+  }
+
+  /** Counts the QoS 1 messages an imported session will resend with DUP (the client may have them). */
+  private resending(t: SessionTransfer): void {
+    const n = t.state.queue.filter((e) => e.qos === 1 && e.state === 'inflight').length;
+    if (n > 0 && this.opts.counters) this.opts.counters.durableResent += n;
+  }
+
+  /** Keeps the stream's messages from `from` on while a moving session may still need them. */
+  private async pin(clientId: string, from: number): Promise<void> {
+    await this.jsm.consumers.add(this.stream, {
+      durable_name: pinName(clientId, from),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+      inactive_threshold: PIN_INACTIVE_NS,
+    });
+  }
+
+  /**
+   * Routes the stream's messages `from`..`to` to the sessions `only` (those that had one already drop
+   * it by their streamSeq). Read ahead a window at a time; routed in order; resolves once stored.
+   */
+  private async replay(from: number, to: number, only: ReadonlySet<string>, held?: ReadonlyMap<string, ReadonlySet<string>>): Promise<number> {
+    const last = Math.min(to, from + ADOPT_DRAIN_LIMIT);
+    const stored: Promise<void>[] = [];
+    let routed = 0;
+    for (let start = from; start <= last; start += READ_WINDOW) {
+      const seqs: number[] = [];
+      for (let seq = start; seq <= Math.min(last, start + READ_WINDOW - 1); seq++) seqs.push(seq);
+      const read = await Promise.all(
+        seqs.map((seq) =>
+          this.jsm.streams.getMessage(this.stream, { seq }).catch((err: unknown) => {
+            if (isNotFound(err)) return null;
+            throw err;
+          }),
+        ),
+      );
+      read.forEach((m, i) => {
+        if (!m) return;
+        try {
+          const { message } = decodeMessage(m.header, m.data);
+          // A session that holds the message in its queue has it, whatever its streamSeq says (read
+          // back from a lagging replica, its record can be older than its queue).
+          const have = held?.get(message.id);
+          const to = have ? new Set([...only].filter((c) => !have.has(c))) : only;
+          if (to.size < only.size) this.dropped(only.size - to.size);
+          if (to.size === 0) return;
+          stored.push(this.route(message, to, seqs[i]!));
+          routed++;
+        } catch (err) {
+          this.opts.log.warn({ err, seq: seqs[i] }, 'cluster: a message of the stream could not be routed');
+        }
+      });
+    }
+    const results = await Promise.allSettled(stored);
+    for (const r of results) if (r.status === 'rejected') this.opts.log.error({ err: r.reason }, 'cluster: storing a replayed message failed');
+    return routed;
   }
 
   // ---- adoption --------------------------------------------------------------------------------
@@ -238,78 +425,75 @@ export class DurableChannel {
     const started = Date.now();
     this.opts.log.warn({ node }, 'cluster: adopting the sessions of a lost node');
     const store = new NatsStore(this.opts.storeOf(node));
+    let lostRace = false;
     try {
       const snapshot = await store.open();
-      const adopted = new Set<string>();
-      // Everything this node routed up to now reached only its own sessions: the lost node's
-      // consumer has to fill in what the adopted sessions missed up to here, and no further.
-      const upTo = this.lastSeq;
-      for (const s of snapshot.sessions) {
-        const messages: StoredMessage[] = [];
-        for (const e of s.queue) {
-          const body = snapshot.messages.get(e.messageId);
-          if (body) messages.push(body);
-        }
-        const clientId = s.session.clientId;
-        if (!this.opts.broker.importSession({ state: s, messages })) {
-          this.opts.log.warn({ clientId, node }, 'cluster: a lost node\'s session not adopted: its client is already connected here');
-          continue;
-        }
-        adopted.add(clientId);
+      const name = consumerName(node);
+      // Everything up to the lost node's acknowledgement floor was routed (and stored) there.
+      const floor = await this.jsm.consumers.info(this.stream, name).then(
+        (info) => info.ack_floor.stream_seq,
+        (err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        },
+      );
+      // The lost node's store has the last word on who adopts: its sessions are deleted there before
+      // they are imported here, and should another node have opened it too (the place keys are
+      // meant to prevent it), the store's fencing refuses the second delete (nats-store.ts), so no
+      // session (nor its will) is adopted twice. A client connected here already keeps its session.
+      const ids = snapshot.sessions.map((s) => s.session.clientId);
+      if (ids.length > 0) {
+        await store.apply(ids.map((clientId) => ({ op: 'session.delete' as const, clientId }))).catch((err: unknown) => {
+          if (err instanceof StoreError && /another store/.test(err.message)) lostRace = true;
+          throw err;
+        });
       }
-      const drained = await this.drain(node, upTo, adopted);
-      if (adopted.size > 0) await store.apply([...adopted].map((clientId) => ({ op: 'session.delete' as const, clientId })));
+      const adopted = new Set<string>();
+      const transfers: SessionTransfer[] = [];
+      const drained = await this.holding(async (upTo) => {
+        // Everything this node routed up to now reached only its own sessions: the adopted ones get
+        // what lies between the lost node's floor and here from the stream, the rest from this node's
+        // own consumer once it resumes.
+        for (const s of snapshot.sessions) {
+          const messages: StoredMessage[] = [];
+          for (const e of s.queue) {
+            const body = snapshot.messages.get(e.messageId);
+            if (body) messages.push(body);
+          }
+          const clientId = s.session.clientId;
+          if (floor !== undefined) s.session.streamSeq = Math.max(s.session.streamSeq ?? 0, floor);
+          if (!this.opts.broker.importSession({ state: s, messages })) {
+            this.opts.log.warn({ clientId, node }, 'cluster: a lost node\'s session not adopted: its client is already connected here');
+            continue;
+          }
+          adopted.add(clientId);
+          transfers.push({ state: s, messages });
+          this.resending({ state: s, messages });
+          this.replaying.add(clientId);
+        }
+        try {
+          return floor === undefined || adopted.size === 0 ? 0 : await this.replay(floor + 1, upTo, adopted, heldBy(transfers));
+        } finally {
+          for (const clientId of adopted) this.replaying.delete(clientId);
+        }
+      });
+      await this.jsm.consumers.delete(this.stream, name).catch(() => undefined);
       this.counters.adopted++;
       this.counters.adoptedSessions += adopted.size;
       this.opts.log.warn({ node, sessions: adopted.size, messages: drained, ms: Date.now() - started }, 'cluster: adopted the sessions of a lost node');
     } catch (err) {
-      this.opts.log.error({ err, node }, 'cluster: adopting a lost node failed');
+      if (lostRace) this.opts.log.warn({ node }, 'cluster: another node adopted the lost node\'s sessions first');
+      else this.opts.log.error({ err, node }, 'cluster: adopting a lost node failed');
     } finally {
       await store.close().catch(() => undefined);
-      await releasePlace(this.kv, node, this.opts.nodeId).catch(() => undefined);
+      // The node that won marks the place done when it is.
+      if (!lostRace) await releasePlace(this.kv, node, this.opts.nodeId).catch(() => undefined);
     }
-  }
-
-  /**
-   * Routes to the adopted sessions what the lost node's consumer had not acknowledged, up to `upTo`.
-   * Read from the stream by sequence from the consumer's ack floor, not through the consumer: the
-   * messages the node had received but not acknowledged when it died would only come back from the
-   * consumer after its ack wait.
-   */
-  private async drain(node: string, upTo: number, adopted: ReadonlySet<string>): Promise<number> {
-    const name = consumerName(node);
-    let floor: number;
-    try {
-      floor = (await this.jsm.consumers.info(this.stream, name)).ack_floor.stream_seq;
-    } catch (err) {
-      if (isNotFound(err)) return 0;
-      throw err;
-    }
-    let routed = 0;
-    if (adopted.size > 0) {
-      const last = Math.min(upTo, floor + ADOPT_DRAIN_LIMIT);
-      for (let seq = floor + 1; seq <= last; seq++) {
-        const m = await this.jsm.streams.getMessage(this.stream, { seq }).catch((err: unknown) => {
-          if (isNotFound(err)) return null;
-          throw err;
-        });
-        if (!m) continue;
-        try {
-          const { origin, message } = decodeMessage(m.header, m.data);
-          if (origin === node) continue;
-          await this.route(message, adopted);
-          routed++;
-        } catch (err) {
-          this.opts.log.warn({ err, seq }, 'cluster: a message of a lost node could not be routed');
-        }
-      }
-    }
-    await this.jsm.consumers.delete(this.stream, name).catch(() => undefined);
-    return routed;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.groups.close();
     await this.messages?.close().catch(() => undefined);
     await Promise.race([this.loop, new Promise((r) => setTimeout(r, 1000))]);
     await Promise.allSettled([...this.adopting.values()]);
@@ -317,3 +501,18 @@ export class DurableChannel {
 }
 
 const consumerName = (nodeId: string): string => `node_${nodeId}`;
+
+/** Message id → the sessions (of `transfers`) whose queue holds it. */
+function heldBy(transfers: readonly SessionTransfer[]): Map<string, Set<string>> {
+  const held = new Map<string, Set<string>>();
+  for (const t of transfers) {
+    for (const e of t.state.queue) {
+      let s = held.get(e.messageId);
+      if (!s) held.set(e.messageId, (s = new Set()));
+      s.add(t.state.session.clientId);
+    }
+  }
+  return held;
+}
+/** The pin of the stream for one session move (both nodes derive it from the client id and the start). */
+const pinName = (clientId: string, from: number): string => `move_${createHash('sha256').update(clientId, 'utf8').digest('hex').slice(0, 32)}_${from}`;

@@ -34,6 +34,7 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
         timeoutMs: opts.timeoutMs,
         heartbeatMs: opts.heartbeatMs ?? 2000,
         alive: (node) => link.members().includes(node),
+        counters: link.counters,
       });
     }
   } catch (err) {

@@ -46,7 +46,7 @@ export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
     forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
     ownIgnored: 0, duplicates: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
-    sessionsMovedIn: 0, sessionsMovedOut: 0,
+    sessionsMovedIn: 0, sessionsMovedOut: 0, durableDuplicates: 0, durableResent: 0,
   };
   private readonly table: InterestTable;
   private readonly base: Subscription[] = [];
@@ -80,6 +80,7 @@ export class NatsClusterLink implements ClusterLink {
     const link = this;
     this.claims = new Claims(nc, subjects, opts, this.counters, {
       members: () => this.members(),
+      unswept: () => this.membership.expired(Date.now()),
       get connected() {
         return link.bufferedWhileDown === undefined;
       },
@@ -141,21 +142,35 @@ export class NatsClusterLink implements ClusterLink {
   interest(filter: string, group: string | undefined, present: boolean): void | Promise<void> {
     if (this.closing) return;
     this.table.set(filter, group, present);
-    // New interest: the SUBACK waits until the NATS server has our subscription, so a publish on
-    // another node right after it is not missed. Bounded, and skipped while NATS is unreachable.
+    // Durable mode: a group's QoS 1/2 messages come from its JetStream consumer (durable-groups.ts).
+    const group$ = group !== undefined ? this.durable?.groups.interest(group, filter, present) : undefined;
+    // New interest: the SUBACK waits until the NATS server has our subscription (and a durable
+    // group's consumer exists), so a publish on another node right after it is not missed. Bounded,
+    // and skipped while NATS is unreachable.
     if (!present || this.bufferedWhileDown !== undefined) return;
-    return this.serverHasSent(2000);
+    return this.serverHasSent(2000, group$);
   }
 
-  private serverHasSent(timeoutMs: number): Promise<void> {
+  private serverHasSent(timeoutMs: number, also?: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    return Promise.race([this.nc.flush().catch(() => undefined), bound]).finally(() => clearTimeout(timer));
+    const done = Promise.all([this.nc.flush().catch(() => undefined), also]).then(() => undefined);
+    return Promise.race([done, bound]).finally(() => clearTimeout(timer));
+  }
+
+  /** A QoS 1/2 message in durable mode: through the stream, to every node this one included. */
+  private durableFor(message: StoredMessage): DurableChannel | undefined {
+    return this.closing || isNodeLocalTopic(message.topic) || message.qos === 0 || message.retain ? undefined : this.durable;
+  }
+
+  deliversLocally(message: StoredMessage): boolean {
+    return this.durableFor(message) !== undefined;
   }
 
   forward(message: StoredMessage): void | Promise<void> {
     if (this.closing || isNodeLocalTopic(message.topic)) return;
-    if (this.durable && message.qos > 0 && !message.retain) return this.forwardDurably(message, this.durable);
+    const durable = this.durableFor(message);
+    if (durable) return this.forwardDurably(message, durable);
     if (this.bufferedWhileDown !== undefined) {
       // Two publishes per message (plain or retain, and share), each with ~300 bytes of headers.
       const bytes = 2 * (message.payload.length + message.topic.length + 300);
@@ -186,17 +201,11 @@ export class NatsClusterLink implements ClusterLink {
   }
 
   /**
-   * A QoS 1/2 message through JetStream (the acknowledgement to its publisher waits for it), and to
-   * the shared groups through core NATS as usual.
+   * A QoS 1/2 message through JetStream (the acknowledgement to its publisher waits for it), for every
+   * node (this one included) and every shared group.
    */
   private forwardDurably(message: StoredMessage, durable: DurableChannel): Promise<void> {
-    try {
-      this.nc.publish(this.subjects.share.topic(message.topic), message.payload, { headers: messageHeaders(message, this.opts.nodeId) });
-      this.counters.forwardedShared++;
-    } catch (err) {
-      this.counters.publishErrors++;
-      this.opts.log.warn({ err, topic: message.topic }, 'cluster: forwarding a message to shared groups failed');
-    }
+    // Shared groups read it from the stream too, each through its own consumer.
     return durable.publish(message).then(
       () => void this.counters.forwarded++,
       (err: unknown) => {

@@ -44,6 +44,11 @@ export class Membership {
     return gone;
   }
 
+  /** Nodes that missed their heartbeats but that `sweep` has not reported yet. */
+  expired(now: number): string[] {
+    return [...this.others].filter(([, m]) => now - m.lastSeen > m.intervalMs * MISSED_BEATS).map(([id]) => id);
+  }
+
   /**
    * Live node ids, this one included, sorted. Does not forget anyone: `sweep` does, so that the
    * caller that sweeps sees every lost node exactly once.

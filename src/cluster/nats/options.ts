@@ -80,4 +80,14 @@ export interface LinkCounters {
   /** Claims older than this node's own claim for the same client id (this node's connection wins). */
   claimsIgnored: number;
   reconnects: number;
+  /**
+   * persistence=nats: copies of a QoS 1/2 message the stream gave again (after a node loss, a session
+   * move, a redelivery) to a session that had it already, dropped (so never delivered twice).
+   */
+  durableDuplicates: number;
+  /**
+   * persistence=nats: QoS 1 messages in flight in a session moved here or adopted, resent with DUP on
+   * resume: the client may have had them, so these are the QoS 1 duplicates a subscriber can see.
+   */
+  durableResent: number;
 }

@@ -76,16 +76,31 @@ function checkFormat(si: StreamInfo): void {
 }
 
 /** Creates whatever of the store's buckets and journal stream is missing; existing ones are used as they are. */
+/**
+ * Runs `step` again (at most `attempts` times in all) when it times out: creating replicated streams
+ * on a busy JetStream cluster can take longer than one request's bound, and a step that did finish
+ * meanwhile finds its stream the next time.
+ */
+export async function retryTimeouts<T>(step: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (i >= attempts || (err as Error)?.name !== 'TimeoutError') throw err;
+    }
+  }
+}
+
 export async function ensureStreams(link: Link, replicas: number): Promise<void> {
   const { jsm, js, names } = link;
   const kvm = new Kvm(js);
   await Promise.all([
-    ...BUCKETS.map(async (b) => {
+    ...BUCKETS.map((b) => retryTimeouts(async () => {
       const si = await streamInfo(jsm, names.stream[b]);
       if (si) return checkFormat(si);
       await kvm.create(names.bucket[b], { history: 1, replicas, storage: StorageType.File, description: DESCRIPTION });
-    }),
-    (async () => {
+    })),
+    retryTimeouts(async () => {
       const si = await streamInfo(jsm, names.journalStream);
       if (si) return checkFormat(si);
       await jsm.streams.add({
@@ -98,7 +113,7 @@ export async function ensureStreams(link: Link, replicas: number): Promise<void>
         // Never drop an entry to make room: a publish that does not fit fails instead.
         discard: DiscardPolicy.New,
       });
-    })(),
+    }),
   ]);
 }
 
