@@ -35,6 +35,8 @@ export interface Outcome {
   encoders: Encoder[];
   violations: number;
   connected: boolean;
+  /** The connection was closed (by the broker) before the runner let go of it. */
+  closed: boolean;
 }
 
 interface Received {
@@ -155,7 +157,7 @@ function propNumber(step: FuzzStep, id: number): number | undefined {
 
 /** Plays `conn` and returns what broke the rules (an empty list when nothing did). */
 export async function runConnection(conn: FuzzConnection, ports: Ports, o: RunOptions): Promise<Outcome> {
-  const out: Outcome = { failures: [], codes: [], encoders: [], violations: 0, connected: false };
+  const out: Outcome = { failures: [], codes: [], encoders: [], violations: 0, connected: false, closed: false };
   const v5 = conn.version === 5;
   let peer: Peer;
   try {
@@ -240,6 +242,7 @@ export async function runConnection(conn: FuzzConnection, ports: Ports, o: RunOp
   } finally {
     if (mpsViolation(peer, conn)) fail(mpsViolation(peer, conn)!);
     if (peer.parseError) fail(`mqtt-packet cannot parse what the broker sent: ${peer.parseError}`);
+    out.closed = peer.closed;
     peer.destroy();
   }
 }
