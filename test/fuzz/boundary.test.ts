@@ -65,7 +65,8 @@ describe('boundary fuzzer', () => {
           }
         }
         const health = await target.check(BOUND_MS);
-        if (health) failures.unshift(health);
+        // After an exit, the batch's other connections failed only because the broker was gone.
+        if (health) failures.splice(0, failures.length, health);
         if (process.env.FUZZ_VERBOSE) process.stderr.write(`run ${stats.runs}: ${Date.now() - t0} ms\n  ${conns.map(describeConnection).join('\n  ')}\n`);
         if (KEEP_GOING) {
           for (const f of failures) found.push({ failure: f, input: conns.map(describeConnection).join('\n  ') });
@@ -90,7 +91,9 @@ describe('boundary fuzzer', () => {
         // One example of each kind of failure (the message up to its first digit varies least).
         const kinds = new Map<string, { n: number; example: { failure: string; input: string } }>();
         for (const f of found) {
-          const kind = f.failure.split('\n')[0].replace(/\d+/g, 'N').slice(0, 120);
+          // Crashes are told apart by the first frame of their stack outside the codec (who called it).
+          const frame = /at (\S+)/.exec(f.failure.split('\n').find((l) => /^\s+at .*\/src\//.test(l) && !l.includes('/src/protocol/')) ?? '');
+          const kind = `${f.failure.split('\n')[0].replace(/\d+/g, 'N').slice(0, 120)}${f.failure.startsWith('the broker process exited') ? ` ${f.failure.split('\n').find((l) => /Error:/.test(l)) ?? ''} ${frame?.[1] ?? ''}` : ''}`;
           const k = kinds.get(kind);
           if (k) k.n++;
           else kinds.set(kind, { n: 1, example: f });
