@@ -148,6 +148,8 @@ class Peer {
   }
 }
 
+const PINGREQ = { 4: mqttPacket.generate({ cmd: 'pingreq' } as mqttPacket.Packet), 5: mqttPacket.generate({ cmd: 'pingreq' } as mqttPacket.Packet, { protocolVersion: 5 }) };
+
 const hex = (n: number | undefined): string => (n === undefined ? '-' : `0x${n.toString(16).padStart(2, '0')}`);
 
 function propNumber(step: FuzzStep, id: number): number | undefined {
@@ -210,9 +212,22 @@ export async function runConnection(conn: FuzzConnection, ports: Ports, o: RunOp
       // Closed by the broker already (a limit, a refused filter): nothing more to send.
       if (peer.closed) break;
       violation = runtimeViolation(s, v5, aliasMax, aliases);
+      const { bytes, encoder } = encodeStep(s, conn.version);
+      out.encoders.push(encoder);
+      if (!violation && bytes.length > o.maxPacket) violation = { name: `packet of ${bytes.length} bytes over mqttMessageMaxLength`, reason: ReasonCode.PacketTooLarge, step: s };
+      if (violation) {
+        // A PINGREQ round trip first, so that a DISCONNECT after the violation answers the violation.
+        peer.send(PINGREQ[conn.version]);
+        const pings = peer.packets.filter((p) => p.cmd === 'pingresp').length;
+        await peer.until(() => peer.closed || peer.packets.filter((p) => p.cmd === 'pingresp').length > pings, o.boundMs);
+        if (peer.closed) {
+          // Closed for an earlier packet: the violation was never sent.
+          disconnectedBefore = true;
+          break;
+        }
+      }
       disconnectedBefore = peer.has('disconnect') !== undefined;
-      const size = send(s);
-      if (!violation && size > o.maxPacket) violation = { name: `packet of ${size} bytes over mqttMessageMaxLength`, reason: ReasonCode.PacketTooLarge, step: s };
+      peer.send(bytes);
       if (violation || s.packet.type === 'disconnect') {
         clientDisconnect = s.packet.type === 'disconnect' && !violation;
         break;
@@ -231,8 +246,9 @@ export async function runConnection(conn: FuzzConnection, ports: Ports, o: RunOp
       if (!(await peer.until(() => peer.closed, o.boundMs))) fail(`not closed within ${o.boundMs} ms after the client's DISCONNECT [MQTT-3.14.4-1]`);
     } else if (!peer.closed) {
       // Nothing broke the rules: the broker must still answer.
-      peer.send(mqttPacket.generate({ cmd: 'pingreq' } as mqttPacket.Packet, { protocolVersion: conn.version }));
-      const ok = await peer.until(() => peer.closed || peer.has('pingresp') !== undefined, o.boundMs);
+      const pings = peer.packets.filter((p) => p.cmd === 'pingresp').length;
+      peer.send(PINGREQ[conn.version]);
+      const ok = await peer.until(() => peer.closed || peer.packets.filter((p) => p.cmd === 'pingresp').length > pings, o.boundMs);
       if (!ok) fail(`neither PINGRESP nor close within ${o.boundMs} ms after ${conn.steps.length} packets (last: ${conn.steps.length ? what(conn.steps[conn.steps.length - 1]) : 'CONNECT'})`);
     }
     if (v5 && peer.closed && !clientDisconnect && (mps === undefined || mps >= 3) && !peer.has('disconnect')) {
