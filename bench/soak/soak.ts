@@ -226,7 +226,7 @@ export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boole
     `Broker config: ${Object.entries(SOAK_CONFIG).map(([k, v]) => `${k}=${v}`).join(' ')}; listeners mqtt, ws, mqtt+ssl on 127.0.0.1`,
     '',
     `Broker process exits during the run: ${exitedDuringRun ? `1 (code ${exitInfo!.code}, signal ${exitInfo!.signal}) after ${((exitAt - hostileStart) / 1000).toFixed(1)} s of hostile traffic; the soak stopped there` : '0'}`,
-    ...(exitedDuringRun ? [`  ${broker.tail().split('\n').filter((l) => /Error|throw|^\s+at /.test(l)).slice(0, 6).join('\n  ')}`] : []),
+    ...(exitedDuringRun ? [`  ${broker.tail().split('\n').filter((l) => /Error|throw|^\s+at /.test(l)).slice(0, 11).join('\n  ')}`] : []),
     `Healthy clients (${HEALTHY.publishers} publishers × ${HEALTHY.ratePerPublisher}/s QoS 1, ${HEALTHY.subscribers} subscribers, TCP and WebSocket): ` +
       `${received} of ${sent * HEALTHY.subscribers} deliveries, ${healthy.disconnects} disconnects, latency p50 ${(healthy.latency.percentile(50) / 1000).toFixed(1)} ms, ` +
       `p99 ${(healthy.latency.percentile(99) / 1000).toFixed(1)} ms, max ${(healthy.latency.max / 1000).toFixed(1)} ms`,
