@@ -287,6 +287,10 @@ export function violationStep(version: 4 | 5): fc.Arbitrary<FuzzStep> {
       })),
     ),
     publish(5).map((p) => ({ packet: { ...p, props: [...p.props.filter((x) => x.id !== 0x23), { id: 0x23, value: 0 }] }, violation: violation('Topic Alias 0 [MQTT-3.3.2-8]', ReasonCode.TopicAliasInvalid) })),
+    fc.tuple(publish(5), badTopic('wildcard')).map(([p, t]) => ({
+      packet: { ...p, props: [...p.props.filter((x) => x.id !== 0x08), { id: 0x08, value: t }] },
+      violation: violation('wildcard in Response Topic [MQTT-3.3.2-14]'),
+    })),
     fc.tuple(publish(5), fc.constantFrom(1, 100, 65_535, 268_435_455), fc.constantFrom(1, 2, 1000, 30_000)).map(([p, value, times]) => ({
       packet: { ...p, props: [...p.props, { id: 0x0b, value, times }] },
       violation: violation('Subscription Identifier from a client [MQTT-3.3.4-6]', P),
@@ -321,7 +325,7 @@ export function connectViolation(version: 4 | 5): fc.Arbitrary<FuzzStep> {
     c.map((p) => ({ packet: { ...p, protocolName: 'MQTX' }, violation: violation('protocol name not MQTT [MQTT-3.1.2-1]') })),
     fc.tuple(c, invalidUtf8).map(([p, raw]) => ({ packet: { ...p, clientId: { bytes: 8, fill: 'ascii' as const, insert: { at: 'mid' as const, raw } } }, violation: violation('ill-formed UTF-8 client id [MQTT-1.5.4-1]') })),
     // The issue's case: a will topic of ~65,500 bytes holding '+'.
-    fc.tuple(c, will(version), badTopic('wildcard')).map(([p, w, topic]) => ({ packet: { ...p, will: { ...w, topic } }, violation: violation('wildcard in Will Topic [MQTT-3.1.3-?]') })),
+    fc.tuple(c, will(version), badTopic('wildcard')).map(([p, w, topic]) => ({ packet: { ...p, will: { ...w, topic } }, violation: violation('wildcard in Will Topic (3.1.3.3)') })),
     fc.tuple(legalPacket(version)).map(([s]) => ({ ...s, violation: violation('first packet not CONNECT [MQTT-3.1.0-1]') })),
   ];
   if (version === 4) {
@@ -333,6 +337,10 @@ export function connectViolation(version: 4 | 5): fc.Arbitrary<FuzzStep> {
       c.map((p) => ({ packet: { ...p, props: [...p.props.filter((x) => x.id !== 0x15 && x.id !== 0x16), { id: 0x16, value: { bytes: 4, byte: 1 } }] }, violation: violation('Authentication Data without Method (3.1.2.11.10)') })),
       c.map((p) => ({ packet: { ...p, props: [...p.props.filter((x) => x.id !== 0x17), { id: 0x17, value: 2 }] }, violation: violation('Request Problem Information 2 (3.1.2.11.7)') })),
       c.map((p) => ({ packet: { ...p, props: [...p.props, { id: 0x1f, value: lit('why') }] }, violation: violation('Reason String in CONNECT (2.2.2.2)') })),
+      fc.tuple(c, will(5), badTopic('wildcard')).map(([p, w, t]) => ({
+        packet: { ...p, will: { ...w, props: [...w.props.filter((x) => x.id !== 0x08), { id: 0x08, value: t }] } },
+        violation: violation('wildcard in the will\'s Response Topic [MQTT-3.3.2-14]'),
+      })),
     );
   }
   return fc.oneof(...list);
