@@ -92,8 +92,8 @@ describe('boundary fuzzer', () => {
         const kinds = new Map<string, { n: number; example: { failure: string; input: string } }>();
         for (const f of found) {
           // Crashes are told apart by the first frame of their stack outside the codec (who called it).
-          const frame = /at (\S+)/.exec(f.failure.split('\n').find((l) => /^\s+at .*\/src\//.test(l) && !l.includes('/src/protocol/')) ?? '');
-          const kind = `${f.failure.split('\n')[0].replace(/\d+/g, 'N').slice(0, 120)}${f.failure.startsWith('the broker process exited') ? ` ${f.failure.split('\n').find((l) => /Error:/.test(l)) ?? ''} ${frame?.[1] ?? ''}` : ''}`;
+          const frame = /at (\S+)/.exec(f.failure.split('\n').find((l) => /^\s+at .*\/src\//.test(l) && !l.includes('/src/protocol/') && !l.includes('Channel.send')) ?? '');
+          const kind = `${f.failure.split('\n')[0].replace(/\d+/g, 'N').slice(0, 120)}${f.failure.startsWith('the broker process exited') ? ` ${(f.failure.split('\n').find((l) => /Error:/.test(l)) ?? '').replace(/\d+/g, 'N')} ${frame?.[1] ?? ''}` : ''}`;
           const k = kinds.get(kind);
           if (k) k.n++;
           else kinds.set(kind, { n: 1, example: f });
