@@ -48,7 +48,11 @@ describe('boundary fuzzer', () => {
       const found: Array<{ failure: string; input: string }> = [];
       const stats = { runs: 0, connections: 0, violations: 0, connected: 0, encoders: new Map<string, number>(), codes: new Map<string, number>() };
       const batch = fc.array(fuzzConnection(transport, FUZZ_MAX_PACKET).map(withPrinter), { minLength: 1, maxLength: 3 });
-      const property = fc.asyncProperty(batch, async (conns) => {
+      // fast-check stops waiting for a run when the time is up; the run itself goes on, and is
+      // awaited below so that nothing of it outlives the test (a broker it restarted, its sockets).
+      let current: Promise<void> = Promise.resolve();
+      const property = fc.asyncProperty(batch, (conns) => (current = runBatch(conns)));
+      const runBatch = async (conns: FuzzConnection[]): Promise<void> => {
         stats.runs++;
         const t0 = Date.now();
         if (process.env.FUZZ_VERBOSE) process.stderr.write(`run ${stats.runs} starts\n`);
@@ -73,7 +77,7 @@ describe('boundary fuzzer', () => {
           return;
         }
         assert.deepEqual(failures, [], `seed ${seed}: ${failures.join('\n')}`);
-      });
+      };
       await fc.assert(property, {
         seed,
         ...(PATH !== undefined ? { path: PATH } : {}),
@@ -81,7 +85,7 @@ describe('boundary fuzzer', () => {
         interruptAfterTimeLimit: MINUTES * 60_000,
         markInterruptAsFailure: false,
         endOnFailure: !SHRINK,
-      });
+      }).finally(() => current.catch(() => {}));
       const codes = [...stats.codes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${n}× ${k}`).join('\n');
       process.stderr.write(
         `boundary fuzzer ${transport} seed ${seed}: ${stats.runs} runs, ${stats.connections} connections (${stats.connected} connected), ` +

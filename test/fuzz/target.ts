@@ -28,6 +28,7 @@ export class FuzzTarget {
   private pub!: MqttClient;
   private inbox!: Inbox;
   private sent = 0;
+  private stopped = false;
   /** Settles when the current broker process exits. */
   private exited!: Promise<void>;
   /** Broker exits seen (each followed by a restart). */
@@ -100,7 +101,7 @@ export class FuzzTarget {
     this.exits.push(msg);
     this.sub.end(true);
     this.pub.end(true);
-    await this.boot();
+    if (!this.stopped) await this.boot();
     return msg;
   }
 
@@ -111,6 +112,7 @@ export class FuzzTarget {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([endClient(this.sub, true), endClient(this.pub, true)]);
     await this.broker.kill('SIGTERM');
   }
