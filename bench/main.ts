@@ -7,6 +7,7 @@ import type { TransportName } from './gen/conn.js';
 import { formatReport } from './report.js';
 import { runScenarios } from './run.js';
 import { runProfile } from './profile.js';
+import { runSoak } from './soak/soak.js';
 import { SCENARIOS } from './scenarios/index.js';
 
 const USAGE = `Usage: starling bench [options]
@@ -17,6 +18,10 @@ broker in turn, over TCP and over WebSocket, and prints a table with ratios.
 Options:
   --quick              short smoke run (1 s windows, fewer clients)
   --scenario N         run only scenario N (repeat or comma-separate: --scenario 1,3)
+  --scenario soak      instead of the scenarios: the hostile-client soak of issue 12 against
+                       Starling alone (every hostile class beside healthy clients; prints broker
+                       exits, healthy p99 latency, RSS against the configured budgets)
+  --minutes N          length of the soak (default 2)
   --broker NAME        only these brokers: starling, starling-workers (workers=2), starling-cluster (two
                        nodes over nats-server, scenario 7 only), mosquitto, aedes (repeatable;
                        default: starling, starling-cluster, mosquitto, aedes)
@@ -41,6 +46,8 @@ interface CliOptions {
   wait: boolean;
   quick: boolean;
   profile: boolean;
+  soak: boolean;
+  minutes: number;
   profileOut?: string;
   scenarios: number[];
   brokers: BrokerName[];
@@ -50,7 +57,7 @@ interface CliOptions {
 }
 
 export function parseBenchArgs(args: string[]): CliOptions {
-  const o: CliOptions = { help: false, wait: true, quick: false, profile: false, scenarios: [], brokers: [], transports: [] };
+  const o: CliOptions = { help: false, wait: true, quick: false, profile: false, soak: false, minutes: 2, scenarios: [], brokers: [], transports: [] };
   const value = (i: number, flag: string): string => {
     const v = args[i + 1];
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
@@ -86,8 +93,18 @@ export function parseBenchArgs(args: string[]): CliOptions {
         o.seconds = n;
         break;
       }
+      case '--minutes': {
+        const n = Number(take());
+        if (!(n > 0 && n <= 24 * 60)) throw new Error('--minutes must be a number of minutes between 0 and 1440');
+        o.minutes = n;
+        break;
+      }
       case '--scenario':
         for (const part of take().split(',')) {
+          if (part.trim().toLowerCase() === 'soak') {
+            o.soak = true;
+            continue;
+          }
           const n = Number(part);
           if (!SCENARIOS.some((s) => s.id === n)) throw new Error(`no scenario "${part}" (1–${SCENARIOS.length})`);
           o.scenarios.push(n);
@@ -111,6 +128,7 @@ export function parseBenchArgs(args: string[]): CliOptions {
         throw new Error(`unknown option "${a}"`);
     }
   }
+  if (o.soak && (o.scenarios.length > 0 || o.profile)) throw new Error('--scenario soak runs on its own (no other scenario, no --profile)');
   if (o.scenarios.length === 0) o.scenarios = o.profile ? [1] : SCENARIOS.map((s) => s.id);
   if (o.brokers.length === 0) o.brokers = [...DEFAULT_BROKERS];
   if (o.transports.length === 0) o.transports = o.profile ? ['tcp'] : ['tcp', 'ws'];
@@ -142,6 +160,11 @@ export async function runBench(args: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const log = (line: string): void => void process.stderr.write(line + '\n');
   try {
+    if (o.soak) {
+      const { text, ok } = await runSoak({ minutes: o.minutes, log, signal: abort.signal });
+      process.stdout.write('\n' + text);
+      return abort.signal.aborted ? 130 : ok ? 0 : 1;
+    }
     if (o.profile) {
       const text = await runProfile({ scenarios: o.scenarios, transports: o.transports, quick: o.quick, seconds: o.seconds, keepDir: o.profileOut, log, signal: abort.signal });
       process.stdout.write(text);

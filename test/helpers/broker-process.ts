@@ -8,6 +8,8 @@ export interface BrokerProcess {
   child: ChildProcess;
   listeners: ListenerInfo[];
   port(scheme?: string): number;
+  /** The last 8 KB the broker wrote to stderr (its log, a crash's stack). */
+  stderrTail(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -15,7 +17,7 @@ export function startBrokerProcess(flags: Record<string, string>, timeoutMs = 15
   const entry = join(compiledRoot, 'test/helpers/run-broker.js');
   const child = spawn(process.execPath, [entry, JSON.stringify(flags)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-8192)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -33,6 +35,7 @@ export function startBrokerProcess(flags: Record<string, string>, timeoutMs = 15
         child,
         listeners,
         port: (scheme = 'mqtt') => listeners.find((l) => l.scheme === scheme)!.port,
+        stderrTail: () => stderr,
         kill: async (signal = 'SIGKILL') => {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           await exited;

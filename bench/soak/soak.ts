@@ -1,0 +1,248 @@
+// `npm run bench -- --scenario soak [--minutes N]`: N minutes (default 2) of every hostile class of
+// issue 12 beside healthy publishers and subscribers, against Starling in its own process. Prints
+// the broker's exits (must be 0), the healthy clients' latency (p50/p99/max) and deliveries, the
+// broker's RSS against the configured budgets, and what each hostile class met. Not a timed test:
+// its figures go into docs/benchmarks.md.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+import { loadConfig } from '../../src/config/load.js';
+import { schema, type Config } from '../../src/config/schema.js';
+import type { ListenerInfo } from '../../src/transport/transport.js';
+import { Histogram } from '../gen/histogram.js';
+import { machineInfo, rssKiB } from '../system.js';
+import {
+  aliasFloodLoop, cycle, mps20Connections, newStats, oversizedStringConnections, randomBoundary, replayLoop, retainedFloodLoop, stallLoop,
+  type ClassStats, type HostileContext,
+} from './hostile.js';
+
+export interface SoakOptions {
+  minutes: number;
+  log: (line: string) => void;
+  signal: AbortSignal;
+  seed?: number;
+}
+
+/**
+ * The broker's configuration: defaults, three listeners (TCP, WebSocket, TLS with the generated
+ * development certificate), the in-memory store (retained bytes show in RSS, not on disk), and
+ * explicit connection limits.
+ */
+const SOAK_CONFIG: Record<string, string> = {
+  persistence: 'memory',
+  logLevel: 'error',
+  logFormat: 'json',
+  connectTimeoutSec: '5',
+  maxConnections: '1000',
+  maxConnectionsPerAddress: '0',
+};
+
+const HEALTHY = { publishers: 4, subscribers: 4, ratePerPublisher: 20 };
+const MiB = 1024 * 1024;
+
+interface HealthyStats {
+  sent: number;
+  received: number;
+  disconnects: number;
+  latency: Histogram;
+}
+
+async function startBroker(dir: string, log: (l: string) => void): Promise<{ pid: number; listeners: ListenerInfo[]; config: Config; exit: Promise<{ code: number | null; signal: string | null }>; stop(): Promise<void>; tail(): string }> {
+  const lines = ['mqttListeners=mqtt://127.0.0.1:0,ws://127.0.0.1:0,mqtt+ssl://127.0.0.1:0', `dataDir=${join(dir, 'data')}`, ...Object.entries(SOAK_CONFIG).map(([k, v]) => `${k}=${v}`)];
+  const file = join(dir, 'starling.conf');
+  writeFileSync(file, lines.join('\n') + '\n');
+  const config = loadConfig({ file, env: {} });
+  const entry = fileURLToPath(new URL('../brokers/starling-entry.js', import.meta.url));
+  const child = spawn(process.execPath, [entry, file], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.on('error', () => {});
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d) => (err = (err + d).slice(-8000)));
+  const exit = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const listeners = await new Promise<ListenerInfo[]>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`broker not ready in 30 s: ${err}`)), 30_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('READY '));
+      if (line) {
+        clearTimeout(t);
+        resolve(JSON.parse(line.slice(6)) as ListenerInfo[]);
+      }
+    });
+    void exit.then((e) => reject(new Error(`broker exited (${e.code}) before it was ready: ${err}`)));
+  });
+  log(`broker pid ${child.pid}: ${listeners.map((l) => l.url).join(', ')}`);
+  return {
+    pid: child.pid!,
+    listeners,
+    config,
+    exit,
+    tail: () => err,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Healthy MQTT.js clients: publishers at a steady rate (QoS 1), subscribers to all of them. */
+async function startHealthy(urls: string[], stats: HealthyStats, signal: AbortSignal): Promise<() => Promise<void>> {
+  const clients: MqttClient[] = [];
+  const open = (url: string, id: string): Promise<MqttClient> =>
+    new Promise((resolve, reject) => {
+      const c = mqtt.connect(url, { clientId: id, protocolVersion: 5, reconnectPeriod: 1000, connectTimeout: 10_000 });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+      c.on('offline', () => stats.disconnects++);
+      clients.push(c);
+    });
+  for (let i = 0; i < HEALTHY.subscribers; i++) {
+    const c = await open(urls[i % urls.length], `soak-healthy-sub-${i}`);
+    c.on('message', (_t, payload) => {
+      stats.received++;
+      stats.latency.record((performance.now() - Number(payload.toString())) * 1000);
+    });
+    await c.subscribeAsync('soak/healthy/#', { qos: 1 });
+  }
+  const timers: NodeJS.Timeout[] = [];
+  for (let i = 0; i < HEALTHY.publishers; i++) {
+    const c = await open(urls[(i + 1) % urls.length], `soak-healthy-pub-${i}`);
+    timers.push(
+      setInterval(() => {
+        if (signal.aborted || !c.connected) return;
+        stats.sent++;
+        c.publish(`soak/healthy/${i}`, String(performance.now()), { qos: 1 });
+      }, 1000 / HEALTHY.ratePerPublisher),
+    );
+  }
+  return async () => {
+    timers.forEach(clearInterval);
+    await Promise.all(clients.map((c) => new Promise<void>((r) => c.end(true, {}, () => r()))));
+  };
+}
+
+/** The configured byte budgets the broker has (the keys that exist in this build's schema). */
+function budgets(config: Config): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const [key, spec] of Object.entries(schema)) {
+    if (spec.kind !== 'size' || !/retain|connection|budget|memory|alias/i.test(key)) continue;
+    out.push([key, (config as unknown as Record<string, number>)[key]]);
+  }
+  return out;
+}
+
+const fmtMiB = (kib: number): string => `${(kib / 1024).toFixed(0)} MiB`;
+
+export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boolean }> {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-soak-'));
+  const startedAt = new Date();
+  const broker = await startBroker(dir, o.log);
+  const port = (scheme: string): number => broker.listeners.find((l) => l.scheme === scheme)!.port;
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  o.signal.addEventListener('abort', onAbort, { once: true });
+  const healthy: HealthyStats = { sent: 0, received: 0, disconnects: 0, latency: new Histogram() };
+  let exitInfo: { code: number | null; signal: string | null } | undefined;
+  let exitAt = 0;
+  let hostileStart = Date.now();
+  let stopping = false;
+  void broker.exit.then((e) => {
+    if (stopping) return;
+    exitInfo = e;
+    exitAt = Date.now();
+    o.log(`broker exited: code ${e.code} signal ${e.signal}\n${broker.tail()}`);
+    // Nothing more to learn: the soak stops and reports what happened until now.
+    stop.abort();
+  });
+  const stopHealthy = await startHealthy([`mqtt://127.0.0.1:${port('mqtt')}`, `ws://127.0.0.1:${port('ws')}/mqtt`], healthy, stop.signal);
+
+  // RSS: the baseline with the healthy clients running, then every 500 ms.
+  await new Promise((r) => setTimeout(r, 3000));
+  const baselineKiB = rssKiB(broker.pid);
+  let peakKiB = baselineKiB;
+  const rssTimer = setInterval(() => (peakKiB = Math.max(peakKiB, rssKiB(broker.pid))), 500);
+  healthy.latency.reset();
+  const h0 = { sent: healthy.sent, received: healthy.received };
+
+  const ctx: HostileContext = {
+    ports: { tcp: port('mqtt'), ws: port('ws'), tls: port('mqtt+ssl') },
+    maxPacket: broker.config.mqttMessageMaxLength,
+    boundMs: 10_000,
+    signal: stop.signal,
+    seed: o.seed ?? Date.now() % 1_000_000_000,
+    retainedCapBytes: 256 * MiB,
+  };
+  const classes: Record<string, ClassStats> = {
+    'oversized strings (65,500 B: auth method, will topic, topic, filter, $share group)': newStats(),
+    'topic alias flood (60 KB topics, every granted alias)': newStats(),
+    'TLS handshake stall (50 sockets)': newStats(),
+    'WebSocket upgrade stall (50 sockets)': newStats(),
+    'retained flood (900 KiB payloads)': newStats(),
+    'Maximum Packet Size 20': newStats(),
+    'random boundary packets (fuzzer generators)': newStats(),
+  };
+  const s = Object.values(classes);
+  const deadline = setTimeout(() => stop.abort(), o.minutes * 60_000);
+  hostileStart = Date.now();
+  o.log(`soak: ${o.minutes} min, seed ${ctx.seed}, baseline RSS ${fmtMiB(baselineKiB)}`);
+  const progress = setInterval(() => o.log(`  ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s: RSS ${fmtMiB(rssKiB(broker.pid))}, healthy ${healthy.received - h0.received} received, p99 ${(healthy.latency.percentile(99) / 1000).toFixed(1)} ms`), 15_000);
+  const loops = [
+    () => replayLoop(ctx, s[0], cycle(oversizedStringConnections())),
+    () => aliasFloodLoop(ctx, s[1]),
+    () => stallLoop(ctx, s[2], 'tls', 50),
+    () => stallLoop(ctx, s[3], 'ws', 50),
+    () => retainedFloodLoop(ctx, s[4]),
+    () => replayLoop(ctx, s[5], cycle(mps20Connections())),
+    () => replayLoop(ctx, s[6], randomBoundary(ctx)),
+  ];
+  // SOAK_ONLY=1,3 runs only those classes (numbered from 0 in the table's order), to look at one.
+  const only = process.env.SOAK_ONLY?.split(',').map(Number);
+  await Promise.all(loops.filter((_, i) => !only || only.includes(i)).map((run) => run()));
+  clearTimeout(deadline);
+  clearInterval(progress);
+  // Deliveries in flight when publishing stopped.
+  await new Promise((r) => setTimeout(r, 2000));
+  clearInterval(rssTimer);
+  const endKiB = exitInfo ? 0 : rssKiB(broker.pid);
+  await stopHealthy();
+  const exitedDuringRun = exitInfo !== undefined;
+  stopping = true;
+  await broker.stop();
+  o.signal.removeEventListener('abort', onAbort);
+  rmSync(dir, { recursive: true, force: true });
+
+  const sent = healthy.sent - h0.sent;
+  const received = healthy.received - h0.received;
+  const b = budgets(broker.config);
+  const m = machineInfo();
+  const lines = [
+    `Soak (issue 12): ${o.minutes} min, started ${startedAt.toISOString()}, seed ${ctx.seed}`,
+    `Machine: ${m.cpu}, ${m.cores} cores${'memory' in m ? `, ${(m as unknown as { memory: string }).memory}` : ''}; Node ${process.version}`,
+    `Broker config: ${Object.entries(SOAK_CONFIG).map(([k, v]) => `${k}=${v}`).join(' ')}; listeners mqtt, ws, mqtt+ssl on 127.0.0.1`,
+    '',
+    `Broker process exits during the run: ${exitedDuringRun ? `1 (code ${exitInfo!.code}, signal ${exitInfo!.signal}) after ${((exitAt - hostileStart) / 1000).toFixed(1)} s of hostile traffic; the soak stopped there` : '0'}`,
+    ...(exitedDuringRun ? [`  ${broker.tail().split('\n').filter((l) => /Error|throw|^\s+at /.test(l)).slice(0, 11).join('\n  ')}`] : []),
+    `Healthy clients (${HEALTHY.publishers} publishers × ${HEALTHY.ratePerPublisher}/s QoS 1, ${HEALTHY.subscribers} subscribers, TCP and WebSocket): ` +
+      `${received} of ${sent * HEALTHY.subscribers} deliveries, ${healthy.disconnects} disconnects, latency p50 ${(healthy.latency.percentile(50) / 1000).toFixed(1)} ms, ` +
+      `p99 ${(healthy.latency.percentile(99) / 1000).toFixed(1)} ms, max ${(healthy.latency.max / 1000).toFixed(1)} ms`,
+    `Broker RSS: baseline ${fmtMiB(baselineKiB)}, peak ${fmtMiB(peakKiB)} (+${fmtMiB(peakKiB - baselineKiB)}), end ${exitedDuringRun ? '(exited)' : fmtMiB(endKiB)}`,
+    `Configured byte budgets: ${b.length ? b.map(([k, v]) => `${k}=${(v / MiB).toFixed(1)} MiB`).join(', ') : 'none in this build (no retained-bytes or per-connection memory budget keys in the schema)'}`,
+    '',
+    'Hostile class | connections/attempts | closed by broker | longest open | broker spec failures | notes',
+    '---|---:|---:|---:|---:|---',
+    ...Object.entries(classes).map(
+      ([name, c]) =>
+        `${name} | ${c.attempts} | ${c.closedByBroker || '-'} | ${(c.longestOpenMs / 1000).toFixed(1)} s | ${c.failures} | ` +
+        `${[...Object.entries(c.extra).map(([k, v]) => `${k} ${v}`), ...(c.openAtEnd ? [`still open at end ${c.openAtEnd}`] : [])].join(', ')}`,
+    ),
+    '',
+    ...Object.entries(classes).flatMap(([name, c]) => c.examples.map((e) => `  ${name}: ${e}`)),
+  ];
+  const ok = !exitedDuringRun && s.every((c) => c.failures === 0) && healthy.disconnects === 0;
+  return { text: lines.join('\n') + '\n', ok };
+}
