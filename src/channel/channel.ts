@@ -116,8 +116,13 @@ export class Channel implements BrokerClient, SessionOutlet {
     const v5 = packet.type === 'connect' ? packet.protocolVersion === 5 : this.version === 5;
     const over = v5 ? userPropertiesOver(packet, this.broker.options) : undefined;
     if (over) {
-      // A refused CONNECT is answered in its own version's CONNACK.
-      if (packet.type === 'connect' && this.state === 'awaitingConnect') this.version = packet.protocolVersion;
+      // A refused CONNECT is answered in its own version's CONNACK, within the Maximum Packet Size
+      // it announced [MQTT-3.1.2-24].
+      if (packet.type === 'connect' && this.state === 'awaitingConnect') {
+        this.version = packet.protocolVersion;
+        const max = packet.properties?.maximumPacketSize;
+        if (packet.protocolVersion === 5 && max !== undefined) this.maxOutgoingPacketSize = max;
+      }
       this.broker.stats.limitHit('maxUserProperties');
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
       return;

@@ -157,6 +157,9 @@ export class Connection implements ChannelIO, WheelEntry {
       if (err instanceof ConnectRefusedError && this.channel.state === 'awaitingConnect') {
         this.channel.version = err.answerVersion;
       }
+      // The CONNECT was not read, so neither was the client's Maximum Packet Size: the refusing
+      // CONNACK carries no Reason String, only what every client accepts [MQTT-3.1.2-24].
+      if (this.channel.state === 'awaitingConnect') this.channel.problemInformation = false;
       // mqttMessageMaxLength refused from the fixed header [MQTT-3.2.2-15: 0x95]: a limit worth counting.
       if (err instanceof MqttError && err.reasonCode === ReasonCode.PacketTooLarge) this.broker.stats.limitHit('packetTooLarge');
       // A codec error closes only this connection [MQTT-4.8.0-1]; the broker never throws here.

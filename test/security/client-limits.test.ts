@@ -279,6 +279,26 @@ describe('defaults that protect: Receive Maximum, subscriptions per client, User
     assert.equal(connack?.reasonCode, ReasonCode.QuotaExceeded);
     w.end();
   });
+
+  it('a CONNECT refused for its User Properties gets a CONNACK within the Maximum Packet Size it announced [MQTT-3.1.2-24]', async () => {
+    const w = await WireClient.open(t.port(), 5);
+    w.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      keepalive: 30,
+      clientId: 'props-small',
+      properties: { maximumPacketSize: 20, userProperties: asObject(props(33)) },
+    });
+    const connack = await lastBeforeClose(w);
+    assert.equal(connack?.cmd, 'connack');
+    assert.equal(connack?.reasonCode, ReasonCode.QuotaExceeded);
+    // Fixed header (2 bytes for a remaining length below 128) plus the rest.
+    assert.ok((connack as { length: number }).length + 2 <= 20, `CONNACK of ${(connack as { length: number }).length + 2} bytes`);
+    assert.equal(connack?.properties?.reasonString, undefined, 'the Reason String was left out to fit');
+    w.end();
+  });
 });
 
 describe('maxClientMemory: the memory budget of one connection', () => {
