@@ -3,6 +3,7 @@
 import type { ClientGrants, ClientInfo, Decision } from '../hooks/hooks.js';
 import type { ConnectPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 export type MethodOutcome =
   /**
@@ -20,7 +21,7 @@ export interface AuthMethod {
   readonly name: string;
   /** The method judges the CONNECT user name (basic), so its refusals count against that name. */
   readonly checksUsername?: boolean;
-  check(client: ClientInfo, packet: ConnectPacket): MethodOutcome | Promise<MethodOutcome>;
+  check(client: ClientInfo, packet: ConnectPacket): MaybePromise<MethodOutcome>;
 }
 
 export const skip: MethodOutcome = { kind: 'skip' };

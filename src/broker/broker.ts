@@ -31,6 +31,7 @@ import { refusedHoldings } from './reauthorize.js';
 import { publishTopicRefusal } from '../channel/topic-rules.js';
 import { notifyingOutlet } from './notifying-outlet.js';
 import type { DropReason as NotifiedDrop } from '../hooks/hooks.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -324,7 +325,7 @@ export class Broker implements ChannelContext, ClusterSide {
    * it was routed to; a Promise when a durable write must finish first (then nothing goes out,
    * and the caller does not acknowledge, until it is durable).
    */
-  publish(message: StoredMessage, extraOps?: StoreOp[], hold = false): number | Promise<number> {
+  publish(message: StoredMessage, extraOps?: StoreOp[], hold = false): MaybePromise<number> {
     if (this.link) {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.
@@ -337,7 +338,7 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.route(message, extraOps, LOCAL_SCOPE, true, undefined, hold);
   }
 
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): number | Promise<number> {
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number> {
     if (sharedKey !== undefined) return this.route(message, undefined, { plain: false, shared: sharedKey }, false, undefined, false, at);
     if (only !== undefined) return this.route(message, undefined, REMOTE_PLAIN, false, only, false, at);
     return this.route(message, undefined, REMOTE_PLAIN, message.retain, undefined, false, at);
@@ -389,7 +390,7 @@ export class Broker implements ChannelContext, ClusterSide {
     only?: string | ReadonlySet<string>,
     hold = false,
     at?: StreamPosition,
-  ): number | Promise<number> {
+  ): MaybePromise<number> {
     this.stats.messagesRouted++;
     const now = this.now();
     let batch: WriteBatch | undefined;
@@ -667,7 +668,7 @@ export class Broker implements ChannelContext, ClusterSide {
   }
 
   /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
-  released(session: Session, packetId: number): Outgoing | undefined | Promise<Outgoing | undefined> {
+  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
     const o = session.release(packetId);
     if (!o || !session.persistent) return o;
     return this.writer.write(entryOps(session, o, false)).then(() => o);
@@ -676,7 +677,7 @@ export class Broker implements ChannelContext, ClusterSide {
   // ---- inbound QoS 2 --------------------------------------------------------------------
 
   /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
-  inboundReleased(session: Session, packetId: number): boolean | Promise<boolean> {
+  inboundReleased(session: Session, packetId: number): MaybePromise<boolean> {
     if (!session.deleteInbound(packetId)) return false;
     if (!session.persistent) return true;
     return this.writer.write([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
@@ -685,7 +686,7 @@ export class Broker implements ChannelContext, ClusterSide {
   // ---- subscribe -------------------------------------------------------------------------
 
   /** Stores subscriptions; resolves when durable. Returns which filters were new. */
-  subscribe(session: Session, subs: SubscriptionRecord[]): boolean[] | Promise<boolean[]> {
+  subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]> {
     const isNew: boolean[] = [];
     const ops: StoreOp[] = [];
     let waits: Promise<void>[] | undefined;
@@ -728,7 +729,7 @@ export class Broker implements ChannelContext, ClusterSide {
     this.commit(batch).catch((err) => this.log.error({ err, clientId: session.clientId }, 'store write failed'));
   }
 
-  unsubscribe(session: Session, filters: string[]): boolean[] | Promise<boolean[]> {
+  unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]> {
     const existed: boolean[] = [];
     const ops: StoreOp[] = [];
     for (const f of filters) {

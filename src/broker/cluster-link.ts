@@ -3,6 +3,7 @@
 // IPC link of src/cluster/workers/ipc-link.ts (the worker processes of one machine, `workers=N`).
 import type { StoredMessage, StoredSessionState } from '../store/ports.js';
 import type { InterestListener } from '../router/subscriptions.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /** A session moving from one node to another: its stored form and the bodies its queue refers to. */
 export interface SessionTransfer {
@@ -16,7 +17,7 @@ export interface ClusterLink extends InterestListener {
    * to the nodes that want it. Shared subscriptions are served through the link only, so that one
    * member of a group across the whole cluster gets each message.
    */
-  forward(message: StoredMessage): void | Promise<void>;
+  forward(message: StoredMessage): MaybePromise<void>;
   /**
    * True when the link, having forwarded `message`, also delivers it to this node's own plain
    * subscribers (from a durable stream, in the stream's order): the broker then leaves them out.
@@ -28,7 +29,7 @@ export interface ClusterLink extends InterestListener {
    * session here from the node that held it, through `ClusterSide.importSession`, before the
    * returned Promise settles; the broker waits for it before it answers CONNECT.
    */
-  claim(clientId: string, resume: boolean): void | Promise<void>;
+  claim(clientId: string, resume: boolean): MaybePromise<void>;
   /**
    * This node's sweep removed these retained messages because they expired [MQTT-3.3.2-5]: a link
    * that keeps a cluster-wide copy clears them there too, unless they were replaced meanwhile.
@@ -55,7 +56,7 @@ export interface ClusterSide {
    * `only` limits delivery to that client's session, or to those clients' sessions (a message re-sent
    * after the session moved, or owed to the sessions of a lost node).
    */
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): number | Promise<number>;
+  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number>;
   /** Another node took this client id: close the local connection, if any [MQTT-3.1.4-2]. */
   takeOver(clientId: string): void;
   /**

@@ -21,6 +21,7 @@ import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 import { clearCredentialsExpiry } from './credentials-expiry.js';
 import { clientFields, logDisconnected, reasonName, type CloseWhy } from './connection-log.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
@@ -180,7 +181,7 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   private run(packet: Packet): void {
     try {
-      const handle = handlers[packet.type] as (ch: Channel, p: Packet) => void | Promise<void>;
+      const handle = handlers[packet.type] as (ch: Channel, p: Packet) => MaybePromise<void>;
       const r = handle(this, packet);
       if (r instanceof Promise) {
         this.busy = true;

@@ -8,6 +8,7 @@ import type { StoredMessage, StoreOp, SubscriptionRecord, WillRecord } from '../
 import type { BrokerHooks, ClientInfo } from '../hooks/hooks.js';
 import type { Outgoing } from '../session/outgoing.js';
 import type { PublishCache } from './publish-cache.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /** A connection as the broker sees it. */
 export interface BrokerClient {
@@ -111,13 +112,13 @@ export interface ChannelContext {
    * Routes a message; a Promise when a durable write gates the acknowledgement, or (`hold`: a
    * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
    */
-  publish(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): number | Promise<number>;
-  subscribe(session: Session, subs: SubscriptionRecord[]): boolean[] | Promise<boolean[]>;
+  publish(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
+  subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
   sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
-  unsubscribe(session: Session, filters: string[]): boolean[] | Promise<boolean[]>;
+  unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;
 
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean;
-  released(session: Session, packetId: number): Outgoing | undefined | Promise<Outgoing | undefined>;
+  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined>;
   discard(session: Session, packetId: number): void;
-  inboundReleased(session: Session, packetId: number): boolean | Promise<boolean>;
+  inboundReleased(session: Session, packetId: number): MaybePromise<boolean>;
 }

@@ -1,6 +1,7 @@
 // MQTT 5 enhanced authentication [MQTT-4.12]: a named method (e.g. SCRAM-SHA-256) runs a
 // challenge/response conversation carried by CONNECT, AUTH and CONNACK packets.
 import type { ClientGrants, ClientInfo } from './hooks.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 export type AuthStep =
   /** Send AUTH 0x18 (Continue authentication) with this data and wait for the client. */
@@ -24,7 +25,7 @@ export type AuthStep =
 /** One authentication exchange with one client. */
 export interface AuthConversation {
   /** Called with CONNECT's (or AUTH's) Authentication Data, then with each AUTH's data. */
-  step(data: Buffer | undefined): AuthStep | Promise<AuthStep>;
+  step(data: Buffer | undefined): MaybePromise<AuthStep>;
   /**
    * The user name the client claims, once a step has read it (unverified): failures are counted
    * against it as well as against the address.

@@ -5,6 +5,7 @@ import type { QoS } from '../protocol/constants.js';
 import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import type { PeerIdentity, ListenerInfo } from '../transport/transport.js';
 import type { EnhancedAuthenticator } from './enhanced-auth.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /**
  * Topic grants carried by the client's own credentials (e.g. a JWT's `acl` claim), set by
@@ -71,25 +72,25 @@ export interface BrokerNotifications {
 
 export interface BrokerHooks {
   /** Decides a CONNECT; may be async (password files, tokens). */
-  authenticate(client: ClientInfo, packet: ConnectPacket): Decision | Promise<Decision>;
+  authenticate(client: ClientInfo, packet: ConnectPacket): MaybePromise<Decision>;
   /**
    * Decides whether the client may publish to the topic (`packet`: the PUBLISH, absent for a will).
    * The configured ACL answers at once; a library hook may answer later (a Promise holds this
    * client's later packets until it settles, as a store write does).
    */
-  authorizePublish(client: ClientInfo, topic: string, packet?: PublishPacket): Decision | Verdict | Promise<Decision | Verdict>;
+  authorizePublish(client: ClientInfo, topic: string, packet?: PublishPacket): MaybePromise<Decision | Verdict>;
   /**
    * Decides whether the client may subscribe to the filter (`qos`: the QoS asked for). A Verdict's
    * `qos` grants less. A Promise answer is awaited at SUBSCRIBE; when a session is re-checked
    * (src/broker/reauthorize.ts) only answers given at once count.
    */
-  authorizeSubscribe(client: ClientInfo, filter: string, qos?: QoS): Decision | Verdict | Promise<Decision | Verdict>;
+  authorizeSubscribe(client: ClientInfo, filter: string, qos?: QoS): MaybePromise<Decision | Verdict>;
   /**
    * Sees each message a client publishes, after authorization and before routing: returns it (or a
    * changed copy) to route, null to drop it, or a reason code to refuse it with (0x83 when the
    * application's rule failed). Absent unless the library sets one.
    */
-  interceptPublish?(client: ClientInfo, message: StoredMessage): StoredMessage | null | Decision | Promise<StoredMessage | null | Decision>;
+  interceptPublish?(client: ClientInfo, message: StoredMessage): MaybePromise<StoredMessage | null | Decision>;
   /** Notifications, absent unless set. */
   notify?: Partial<BrokerNotifications>;
   /**

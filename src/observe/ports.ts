@@ -5,6 +5,7 @@
 import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import type { ListenerInfo } from '../transport/transport.js';
 import type { TopicLimits } from '../channel/topic-rules.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /** The counters of src/broker/stats.ts that observation reads. All are totals since start. */
 export interface StatsView {
@@ -82,7 +83,7 @@ export interface BrokerView {
    * Routes a message exactly like one received from a client: retain, match, enqueue, persist.
    * A Promise when a durable write must finish first.
    */
-  publish(message: StoredMessage): number | Promise<number>;
+  publish(message: StoredMessage): MaybePromise<number>;
 }
 
 /** The $SYS publisher needs only the broker view. */

@@ -5,6 +5,7 @@ import { parseSharedFilter } from '../protocol/topic.js';
 import type { SubscriptionRecord } from '../store/ports.js';
 import { TopicTrie } from '../topics/trie.js';
 import type { Session } from '../session/session.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 export interface Subscriber {
   readonly session: Session;
@@ -35,7 +36,7 @@ export interface InterestListener {
    * new interest is in effect elsewhere (the SUBACK waits for it, so a publish on another node
    * right after the SUBACK is not missed).
    */
-  interest(filter: string, group: string | undefined, present: boolean): void | Promise<void>;
+  interest(filter: string, group: string | undefined, present: boolean): MaybePromise<void>;
 }
 
 /** Which kinds of subscription a match considers. */
@@ -87,7 +88,7 @@ export class SubscriptionIndex {
    * Adds or replaces the session's subscription with this filter (as sent, `$share/...` included).
    * Returns a Promise when the interest listener needs time to make the new interest effective.
    */
-  add(session: Session, sub: SubscriptionRecord): void | Promise<void> {
+  add(session: Session, sub: SubscriptionRecord): MaybePromise<void> {
     this.remove(session, sub.filter);
     this.routes.clear();
     const shared = parseSharedFilter(sub.filter);

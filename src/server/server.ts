@@ -34,6 +34,7 @@ import { nodeStorePrefix } from '../config/checks.js';
 import { brokerRetained } from '../cluster/broker-retained.js';
 import type { ClusterLink } from '../broker/cluster-link.js';
 import type { AdminSource } from '../observe/ports.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 export interface RunningServer {
   /** The open listeners (none before `listen()` when started with `deferListeners`). */
@@ -61,7 +62,7 @@ export interface RunningServer {
 }
 
 /** A cluster link made for an open broker (the worker processes of `workers=N`). */
-export type LinkFactory = (broker: Broker) => Promise<ClusterLink & { close(): void | Promise<void> }>;
+export type LinkFactory = (broker: Broker) => Promise<ClusterLink & { close(): MaybePromise<void> }>;
 
 export interface ServerExtras {
   /** Replaces the store chosen by `persistence` (tests, cluster mode). */

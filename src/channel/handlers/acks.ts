@@ -4,6 +4,7 @@ import type { PubackPacket, PubcompPacket, PubrecPacket, PubrelPacket } from '..
 import { protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
 import type { Channel } from '../channel.js';
+import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 
 function connected(ch: Channel, what: string) {
   if (ch.state !== 'connected' || !ch.session) throw protocolError(`${what} before CONNACK`);
@@ -14,7 +15,7 @@ export function handlePuback(ch: Channel, packet: PubackPacket): void {
   ch.broker.completed(connected(ch, 'PUBACK'), packet.packetId, 'puback');
 }
 
-export function handlePubrec(ch: Channel, packet: PubrecPacket): void | Promise<void> {
+export function handlePubrec(ch: Channel, packet: PubrecPacket): MaybePromise<void> {
   const session = connected(ch, 'PUBREC');
   // A PUBREC with a failure code ends the exchange: no PUBREL follows (a PUBREL answers only
   // a PUBREC below 0x80 [MQTT-4.3.3-4]).
@@ -27,11 +28,10 @@ export function handlePubrec(ch: Channel, packet: PubrecPacket): void | Promise<
     if (found || ch.version !== 5) ch.send({ type: 'pubrel', packetId: packet.packetId });
     else ch.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
   };
-  if (r instanceof Promise) return r.then(answer);
-  answer(r);
+  return andThen(r, answer);
 }
 
-export function handlePubrel(ch: Channel, packet: PubrelPacket): void | Promise<void> {
+export function handlePubrel(ch: Channel, packet: PubrelPacket): MaybePromise<void> {
   const session = connected(ch, 'PUBREL');
   // The exchange is over for flow control whether or not the id was known.
   ch.inboundQos2Released(packet.packetId);
@@ -40,8 +40,7 @@ export function handlePubrel(ch: Channel, packet: PubrelPacket): void | Promise<
     if (found || ch.version !== 5) ch.send({ type: 'pubcomp', packetId: packet.packetId });
     else ch.send({ type: 'pubcomp', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
   };
-  if (r instanceof Promise) return r.then(answer);
-  answer(r);
+  return andThen(r, answer);
 }
 
 export function handlePubcomp(ch: Channel, packet: PubcompPacket): void {

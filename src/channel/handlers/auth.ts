@@ -8,9 +8,10 @@ import type { AuthStep } from '../../hooks/enhanced-auth.js';
 import type { Channel } from '../channel.js';
 import { finishConnect } from './connect.js';
 import { armCredentialsExpiry } from '../credentials-expiry.js';
+import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 
 /** CONNECT named an Authentication Method: start its conversation. */
-export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | undefined): void | Promise<void> {
+export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | undefined): MaybePromise<void> {
   const authenticator = ch.broker.hooks.authenticators.find((a) => a.method === method);
   if (!authenticator) {
     ch.broker.stats.authFailures++;
@@ -21,7 +22,7 @@ export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | un
   return advance(ch, data, false);
 }
 
-export function handleAuth(ch: Channel, packet: AuthPacket): void | Promise<void> {
+export function handleAuth(ch: Channel, packet: AuthPacket): MaybePromise<void> {
   if (ch.version !== 5) throw protocolError('AUTH is an MQTT 5 packet');
   // The method must be the one from CONNECT; without one, AUTH is not allowed [MQTT-4.12.0-7, MQTT-4.12.1-1].
   const method = packet.properties?.authenticationMethod;
@@ -42,13 +43,11 @@ export function handleAuth(ch: Channel, packet: AuthPacket): void | Promise<void
   throw protocolError('unexpected AUTH reason code');
 }
 
-function advance(ch: Channel, data: Buffer | undefined, reauth: boolean): void | Promise<void> {
-  const step = ch.auth!.step(data);
-  if (step instanceof Promise) return step.then((s) => apply(ch, s, reauth));
-  return apply(ch, step, reauth);
+function advance(ch: Channel, data: Buffer | undefined, reauth: boolean): MaybePromise<void> {
+  return andThen(ch.auth!.step(data), (s) => apply(ch, s, reauth));
 }
 
-function apply(ch: Channel, step: AuthStep, reauth: boolean): void | Promise<void> {
+function apply(ch: Channel, step: AuthStep, reauth: boolean): MaybePromise<void> {
   if (ch.state === 'closed') return;
   switch (step.kind) {
     case 'continue':

@@ -14,6 +14,7 @@ import { quote } from '../../protocol/reason-string.js';
 import { MAX_FIELD_LENGTH } from '../../protocol/bytes.js';
 import { armCredentialsExpiry } from '../credentials-expiry.js';
 import { logConnected } from '../connection-log.js';
+import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 
 /** Longest client id MQTT 3.1 allows (3.1 specification, CONNECT payload). */
 const MQTT31_MAX_CLIENT_ID = 23;
@@ -28,7 +29,7 @@ export interface PendingConnect {
   serverKeepAlive?: number;
 }
 
-export function handleConnect(ch: Channel, packet: ConnectPacket): void | Promise<void> {
+export function handleConnect(ch: Channel, packet: ConnectPacket): MaybePromise<void> {
   // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
   if (ch.state !== 'awaitingConnect') throw protocolError('second CONNECT');
   ch.state = 'connecting';
@@ -63,12 +64,10 @@ export function handleConnect(ch: Channel, packet: ConnectPacket): void | Promis
   if (packet.protocolVersion === 5 && props.authenticationMethod !== undefined) {
     return startEnhancedAuth(ch, props.authenticationMethod, props.authenticationData);
   }
-  const decision = ch.broker.hooks.authenticate(ch.info, packet);
-  if (decision instanceof Promise) return decision.then((d) => afterAuthentication(ch, d));
-  return afterAuthentication(ch, decision);
+  return andThen(ch.broker.hooks.authenticate(ch.info, packet), (d) => afterAuthentication(ch, d));
 }
 
-function afterAuthentication(ch: Channel, decision: number): void | Promise<void> {
+function afterAuthentication(ch: Channel, decision: number): MaybePromise<void> {
   if (ch.state !== 'connecting') return;
   if (decision !== ReasonCode.Success) {
     ch.broker.stats.authFailures++;

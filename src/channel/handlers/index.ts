@@ -7,8 +7,9 @@ import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { handleDisconnect, handlePingreq, handleServerOnly } from './session-control.js';
 import { handleAuth } from './auth.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
-type Handlers = { [T in Packet['type']]: (ch: Channel, packet: PacketOf<T>) => void | Promise<void> };
+type Handlers = { [T in Packet['type']]: (ch: Channel, packet: PacketOf<T>) => MaybePromise<void> };
 
 export const handlers: Handlers = {
   connect: handleConnect,

@@ -10,8 +10,9 @@ import { publishTopicRefusal } from '../topic-rules.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { quote } from '../../protocol/reason-string.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
-export function handlePublish(ch: Channel, packet: PublishPacket): void | Promise<void> {
+export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
   const session = ch.session!;
   // Subscription Identifiers flow only from server to client [MQTT-3.3.4-6].
@@ -59,7 +60,7 @@ export function handlePublish(ch: Channel, packet: PublishPacket): void | Promis
   return authorized(ch, packet, topic, newAlias, decision);
 }
 
-function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias: number | undefined, decision: number | Verdict): void | Promise<void> {
+function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias: number | undefined, decision: number | Verdict): MaybePromise<void> {
   // A Verdict's Reason String and User Properties go on the acknowledgement, allowed or not.
   const words = typeof decision === 'number' ? undefined : decision;
   const denied = codeOf(decision);
@@ -78,13 +79,13 @@ function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias:
 }
 
 /** The application's rule answered: route what it returned, or accept and drop (null), or refuse (a code). */
-function intercepted(ch: Channel, packet: PublishPacket, m: StoredMessage | null | number, words: Verdict | undefined): void | Promise<void> {
+function intercepted(ch: Channel, packet: PublishPacket, m: StoredMessage | null | number, words: Verdict | undefined): MaybePromise<void> {
   if (m === null) return acknowledge(ch, packet, ReasonCode.Success, words);
   if (typeof m === 'number') return acknowledge(ch, packet, m, undefined, 'refused by the server');
   return route(ch, packet, m, words);
 }
 
-function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words: Verdict | undefined): void | Promise<void> {
+function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words: Verdict | undefined): MaybePromise<void> {
   const session = ch.session!;
   let extra: StoreOp[] | undefined;
   if (packet.qos === 2) {

@@ -9,11 +9,12 @@ import type { Channel } from '../channel.js';
 import { withinTopicLimits } from '../limits.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
+import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 
 /** The highest QoS the broker grants. */
 const MAX_QOS: QoS = 2;
 
-export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Promise<void> {
+export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybePromise<void> {
   if (ch.state !== 'connected' || !ch.session) throw protocolError('SUBSCRIBE before CONNACK');
   const session = ch.session;
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
@@ -47,7 +48,7 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
     codes.push(qos);
   };
   /** Judges the filters from `from` on, in order; a hook that answers later holds the rest. */
-  const judge = (from: number): void | Promise<void> => {
+  const judge = (from: number): MaybePromise<void> => {
     for (let i = from; i < requests.length; i++) {
       const req = requests[i];
       // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
@@ -83,11 +84,9 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): void | Pr
     accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
     if (accepted.length > 0) ch.broker.hooks.notify?.subscribed?.(ch.info, accepted);
   };
-  const store = (): void | Promise<void> => {
+  const store = (): MaybePromise<void> => {
     if (accepted.length === 0) return finish([]);
-    const r = ch.broker.subscribe(session, accepted);
-    if (r instanceof Promise) return r.then(finish);
-    finish(r);
+    return andThen(ch.broker.subscribe(session, accepted), finish);
   };
   return judge(0);
 }
@@ -100,7 +99,7 @@ function mergeWords(acc: Verdict | undefined, v: Verdict): Verdict {
   return merged;
 }
 
-export function handleUnsubscribe(ch: Channel, packet: UnsubscribePacket): void | Promise<void> {
+export function handleUnsubscribe(ch: Channel, packet: UnsubscribePacket): MaybePromise<void> {
   if (ch.state !== 'connected' || !ch.session) throw protocolError('UNSUBSCRIBE before CONNACK');
   const finish = (existed: boolean[]): void => {
     const gone = packet.filters.filter((_, i) => existed[i]);
@@ -111,7 +110,5 @@ export function handleUnsubscribe(ch: Channel, packet: UnsubscribePacket): void 
       ch.send({ type: 'unsuback', packetId: packet.packetId, reasonCodes });
     } else ch.send({ type: 'unsuback', packetId: packet.packetId });
   };
-  const r = ch.broker.unsubscribe(ch.session, packet.filters);
-  if (r instanceof Promise) return r.then(finish);
-  finish(r);
+  return andThen(ch.broker.unsubscribe(ch.session, packet.filters), finish);
 }

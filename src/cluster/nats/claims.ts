@@ -12,6 +12,7 @@ import { decodeClaim, encodeClaim, H } from './wire.js';
 import type { Callback } from './interest.js';
 import { MISSED_BEATS } from './members.js';
 import type { ClusterLinkOptions, LinkCounters } from './options.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 /** How long this node remembers its own claims, to settle two connects of one client id at once. */
 const CLAIM_MEMORY_MS = 10_000;
@@ -42,7 +43,7 @@ export class Claims {
   ) {}
 
   /** See ClusterLink.claim: tell the other nodes, and with `resume` bring the session here. */
-  claim(clientId: string, resume: boolean, retry = false): void | Promise<void> {
+  claim(clientId: string, resume: boolean, retry = false): MaybePromise<void> {
     if (this.node.closed) return;
     const at = Date.now();
     this.ownClaims.delete(clientId);

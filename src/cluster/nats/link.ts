@@ -35,6 +35,7 @@ import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
 import { Claims } from './claims.js';
 import type { ClusterLinkOptions, LinkCounters } from './options.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 export type { ClusterLinkOptions, LinkCounters, NatsAuth } from './options.js';
 
@@ -139,7 +140,7 @@ export class NatsClusterLink implements ClusterLink {
 
   // ---- ClusterLink ------------------------------------------------------------------------
 
-  interest(filter: string, group: string | undefined, present: boolean): void | Promise<void> {
+  interest(filter: string, group: string | undefined, present: boolean): MaybePromise<void> {
     if (this.closing) return;
     this.table.set(filter, group, present);
     // Durable mode: a group's QoS 1/2 messages come from its JetStream consumer (durable-groups.ts).
@@ -167,7 +168,7 @@ export class NatsClusterLink implements ClusterLink {
     return this.durableFor(message) !== undefined;
   }
 
-  forward(message: StoredMessage): void | Promise<void> {
+  forward(message: StoredMessage): MaybePromise<void> {
     if (this.closing || isNodeLocalTopic(message.topic)) return;
     const durable = this.durableFor(message);
     if (durable) return this.forwardDurably(message, durable);
@@ -219,7 +220,7 @@ export class NatsClusterLink implements ClusterLink {
     this.retained.expired(topics);
   }
 
-  claim(clientId: string, resume: boolean): void | Promise<void> {
+  claim(clientId: string, resume: boolean): MaybePromise<void> {
     if (this.closing) return;
     return this.claims.claim(clientId, resume);
   }

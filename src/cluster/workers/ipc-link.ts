@@ -11,6 +11,7 @@ import type { StoredMessage } from '../../store/ports.js';
 import { isBatch, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
 import { isNodeLocalTopic, reconcile, type LocalRetained } from '../retained-copy.js';
 import { routeQuietly } from '../route-quietly.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 export interface IpcChannel {
   send(batch: Batch<WorkerMessage>): void;
@@ -92,7 +93,7 @@ export class IpcClusterLink implements ClusterLink {
 
   // ---- ClusterLink ------------------------------------------------------------------------
 
-  interest(filter: string, group: string | undefined, present: boolean): void | Promise<void> {
+  interest(filter: string, group: string | undefined, present: boolean): MaybePromise<void> {
     if (this.closed) return;
     const message: WorkerMessage = { t: 'interest', filter, present, ...(group !== undefined ? { group } : {}) };
     // New interest: the SUBACK waits until the hub has it, so a publish on another worker right

@@ -7,6 +7,7 @@ import { Kvm } from '@nats-io/kv';
 import { StoreError } from '../errors.js';
 import { BUCKETS, type StoreNames } from './keys.js';
 import type { KeyWrite } from './codec.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 /** Bumped when the layout changes incompatibly; kept in every stream's description. */
 export const LAYOUT_FORMAT = 1;
@@ -181,7 +182,7 @@ async function pool<T>(items: readonly T[], limit: number, task: (item: T, index
  * never reused, so markers would pile up forever). Writes are to distinct keys, so order within a
  * call does not matter; calls are made one after another.
  */
-export async function writeKeys(link: Link, writes: readonly KeyWrite[], concurrency: number, before?: (index: number, total: number) => void | Promise<void>): Promise<void> {
+export async function writeKeys(link: Link, writes: readonly KeyWrite[], concurrency: number, before?: (index: number, total: number) => MaybePromise<void>): Promise<void> {
   const { js, jsm, names } = link;
   await pool(writes, concurrency, async (w, i) => {
     if (before) await before(i, writes.length);
@@ -203,7 +204,7 @@ export const PARTS_HEADER = 'Starling-Parts';
 export async function publishJournal(
   link: Link,
   entry: Buffer,
-  opts: { batchId: string; partBytes: number; expectLast: number; before?: (part: number, parts: number) => void | Promise<void> },
+  opts: { batchId: string; partBytes: number; expectLast: number; before?: (part: number, parts: number) => MaybePromise<void> },
 ): Promise<number> {
   const parts = Math.max(1, Math.ceil(entry.length / opts.partBytes));
   let last = opts.expectLast;

@@ -47,13 +47,14 @@ import { decodeRecord, decodeWrites, encodeWrites, type DecodedRecord, type KeyW
 import { Mirror } from './mirror.js';
 import { BATCH_HEADER, PART_HEADER, PARTS_HEADER, ensureStreams, isWrongLastSequence, openLink, publishJournal, purgeJournal, readAll, readLatest, writeKeys, deleteStreams, type Link } from './io.js';
 import { messageKey } from './keys.js';
+import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 /** Test seams: a hook that throws stops the step it precedes, like a crash at that point would. */
 export interface NatsStoreHooks {
   /** Before each part of a journal entry is published (part counts from 1). */
-  beforeJournalPart?: (part: number, parts: number) => void | Promise<void>;
+  beforeJournalPart?: (part: number, parts: number) => MaybePromise<void>;
   /** Before each key write of a committed batch is made. */
-  beforeKeyWrite?: (index: number, total: number) => void | Promise<void>;
+  beforeKeyWrite?: (index: number, total: number) => MaybePromise<void>;
 }
 
 export interface NatsStoreOptions {

@@ -1,0 +1,10 @@
+// "A value now, or a Promise of it later": the shape of every step that is synchronous on the hot
+// path (QoS 0 never awaits) and asynchronous only when a store write, a hook or another node must
+// answer first. One name for it, and one helper to continue either way.
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Runs `next` on the value now, or once the Promise settles; never makes a synchronous step async. */
+export function andThen<T, R>(value: MaybePromise<T>, next: (value: T) => MaybePromise<R>): MaybePromise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
