@@ -6,37 +6,17 @@
 // is untouched.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MqttClient } from 'mqtt';
 import { ReasonCode } from '../../src/protocol/reason-codes.js';
-import { connectClient, endClient, Inbox, subackCodes } from '../helpers/mqttjs.js';
+import { connectClient, endClient, subackCodes } from '../helpers/mqttjs.js';
 import { limitHits } from '../helpers/metrics.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { healthyClient } from '../helpers/healthy.js';
 import { WireClient, type WirePacket } from '../helpers/wire.js';
 
 /** The whole packet's size as sent: fixed header (1 + length bytes) and remaining length. */
 function wireSize(p: WirePacket): number {
   const rl = p.length as number;
   return 1 + (rl < 128 ? 1 : rl < 16_384 ? 2 : rl < 2_097_152 ? 3 : 4) + rl;
-}
-
-/** A healthy client that must keep being served while others misbehave. */
-async function healthyClient(t: TestServer): Promise<{ client: MqttClient; check: () => Promise<void>; closed: () => number }> {
-  const client = await connectClient(t.url('ws'), { protocolVersion: 5, clientId: `healthy-${Math.random().toString(16).slice(2, 8)}` });
-  let closed = 0;
-  client.on('close', () => closed++);
-  const inbox = new Inbox(client);
-  await client.subscribeAsync('healthy/#', { qos: 1 });
-  let n = 0;
-  return {
-    client,
-    closed: () => closed,
-    check: async () => {
-      n++;
-      await client.publishAsync('healthy/x', String(n), { qos: 1 });
-      await inbox.waitFor(n, 10_000);
-      assert.equal(closed, 0, 'the healthy client was never dropped');
-    },
-  };
 }
 
 /** Reads to the close (bounded); returns the last packet. */

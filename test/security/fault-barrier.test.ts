@@ -8,15 +8,15 @@
 // client that must be served and never dropped throughout.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MqttClient } from 'mqtt';
 import type { Connection } from '../../src/server/connection.js';
 import type { Channel } from '../../src/channel/channel.js';
 import type { ChannelContext } from '../../src/channel/context.js';
 import { ReasonCode } from '../../src/protocol/reason-codes.js';
-import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
+import { connectClient, endClient, sleep } from '../helpers/mqttjs.js';
 import { scrape } from '../helpers/metrics.js';
 import { sampleValue } from '../observe/helpers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { healthyClient, type HealthyClient } from '../helpers/healthy.js';
 import { WireClient, type WirePacket } from '../helpers/wire.js';
 
 class Injected extends Error {
@@ -27,10 +27,7 @@ class Injected extends Error {
 
 describe('fault barrier: a throw while serving one connection ends that connection only', () => {
   let t: TestServer;
-  let healthy: MqttClient;
-  let inbox: Inbox;
-  let healthyClosed = 0;
-  let roundTrips = 0;
+  let healthy: HealthyClient;
 
   before(async () => {
     t = await startTestServer(
@@ -53,13 +50,10 @@ describe('fault barrier: a throw while serving one connection ends that connecti
         },
       },
     );
-    healthy = await connectClient(t.url('ws'), { protocolVersion: 5, clientId: 'healthy' });
-    healthy.on('close', () => healthyClosed++);
-    inbox = new Inbox(healthy);
-    await healthy.subscribeAsync('healthy/#', { qos: 1 });
+    healthy = await healthyClient(t);
   });
   after(async () => {
-    await endClient(healthy, true);
+    await endClient(healthy.client, true);
     await t.close();
   });
 
@@ -101,10 +95,7 @@ describe('fault barrier: a throw while serving one connection ends that connecti
     }
     if (expected.silent) assert.equal(last, undefined, `${name}: nothing could be sent`);
     assert.equal((await faults()) - before, 1, `${name}: counted once in starling_connection_faults_total`);
-    roundTrips++;
-    await healthy.publishAsync('healthy/ping', String(roundTrips), { qos: 1 });
-    await inbox.waitFor(roundTrips, 10_000);
-    assert.equal(healthyClosed, 0, `${name}: the healthy client was never dropped`);
+    await healthy.check(name);
     return last;
   }
 
