@@ -59,7 +59,15 @@ export function publishTopicRefusal(topic: string, limits?: TopicLimits): TopicR
   }
   const bytes = ascii ? topic.length : topic.length <= SURELY_FITS ? 0 : Buffer.byteLength(topic, 'utf8');
   if (bytes > MAX_ENCODED) return refusal('encodedLength', `topic name is ${bytes} bytes in UTF-8; a packet carries at most ${MAX_ENCODED}`);
-  if (!limits) return undefined;
+  return limits ? topicLimitRefusal(topic, limits) : undefined;
+}
+
+/**
+ * The configured limits alone, for a topic whose syntax is known to be good: an MQTT PUBLISH's, which
+ * the decoder checked [MQTT-3.3.2-2, MQTT-1.5.4-1, MQTT-1.5.4-2] and a packet can carry. The rest of
+ * publishTopicRefusal is for topics that come from elsewhere (admin API, library).
+ */
+export function topicLimitRefusal(topic: string, limits: TopicLimits): TopicRefusal | undefined {
   const broken = topicLimitBroken(topic, limits);
   if (broken === 'maxTopicLength') return refusal(broken, `topic name is longer than ${limits.maxTopicLength} characters (maxTopicLength)`);
   if (broken === 'maxTopicLevels') return refusal(broken, `topic name has more than ${limits.maxTopicLevels} levels (maxTopicLevels)`);

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StoredMessage } from '../store/ports.js';
 import { HttpError, readJson, sendError, sendJson, type Req, type Res } from './http-util.js';
-import { messageFromRequest, messageJson, topicName } from './admin-json.js';
+import { adminTopic, messageFromRequest, messageJson } from './admin-json.js';
 import type { AdminSource, AdminUserCheck, ClientView, LogView } from './ports.js';
 import { byClientId, bySubscription, clientRow, clientRows, retainedMessage, retainedMessages, subscriptionRows, type ClientRow, type SubscriptionRow } from './introspect.js';
 import { packageVersion } from './package-info.js';
@@ -202,7 +202,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
       if (given === null) throw new HttpError(400, 'DELETE needs ?topic=');
       // Clearing is a publish (below): the same rules as any publish, so what MQTT could not have
       // retained is refused here too, with the rule it breaks.
-      const topic = topicName(given, 'topic', source.options);
+      const topic = adminTopic(given, 'topic', source.options);
       if (!source.retained.get(topic)) throw new HttpError(404, 'no retained message on that topic');
       // An empty retained message clears the topic [MQTT-3.3.1-10]; it is stored durably and, as for
       // any client doing the same, delivered to current subscribers.

@@ -2,6 +2,7 @@
 // bad request is answered with what is wrong rather than reaching the broker).
 import type { QoS } from '../protocol/constants.js';
 import type { Properties, UserProperty } from '../protocol/packets.js';
+import { isSysTopic } from '../hooks/hooks.js';
 import { publishTopicRefusal, type TopicLimits } from '../channel/topic-rules.js';
 import { encode } from '../protocol/codec.js';
 import type { StoredMessage } from '../store/ports.js';
@@ -88,6 +89,16 @@ export function topicName(value: unknown, field: string, limits?: TopicLimits): 
   return value;
 }
 
+/**
+ * A topic an admin request publishes to or clears: the MQTT rules (topicName), and not the `$SYS`
+ * tree, which belongs to the broker (a message, or a cleared value, there would mislead dashboards).
+ */
+export function adminTopic(value: unknown, field: string, limits?: TopicLimits): string {
+  const topic = topicName(value, field, limits);
+  if (isSysTopic(topic)) throw new HttpError(400, `${field}: $SYS topics are published by the broker only`, {}, { rule: 'sysTopic' });
+  return topic;
+}
+
 function userProperties(value: unknown): UserProperty[] {
   const pairs: unknown[] = Array.isArray(value) ? value : isObject(value) ? Object.entries(value) : [];
   if (!Array.isArray(value) && !isObject(value)) throw bad('properties.userProperties must be an object or [key, value] pairs');
@@ -143,9 +154,7 @@ export type PublishLimits = TopicLimits & { readonly maxPacketSize: number };
 
 export function messageFromRequest(body: unknown, id: string, now: number, limits: PublishLimits): StoredMessage {
   if (!isObject(body)) throw bad('body must be a JSON object');
-  const topic = topicName(body.topic, 'topic', limits);
-  // The $SYS tree belongs to the broker: an operator's message there would be overwritten or mislead.
-  if (topic === '$SYS' || topic.startsWith('$SYS/')) throw bad('topic: $SYS topics are published by the broker only');
+  const topic = adminTopic(body.topic, 'topic', limits);
   const payloadValue = body.payload ?? '';
   if (typeof payloadValue !== 'string') throw bad('payload must be a string (see encoding)');
   const payload = decodePayload(payloadValue, body.encoding);

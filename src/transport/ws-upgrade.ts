@@ -65,6 +65,8 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
   // A refused origin is logged once a minute with the line that admits it: a page retrying every
   // second must not fill the log, and a flood of made-up origins must not fill memory.
   const refusals = new OncePerWindow();
+  // Wrong paths and subprotocols: one line per client address a minute, with its text clipped.
+  const oddUpgrades = new OncePerWindow();
   const refusedOrigin = (origin: string, listener: string, remote: string | undefined): void => {
     const held = refusals.take(origin);
     if (held === undefined) {
@@ -92,8 +94,11 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
     }
     const where = endpointUrl(req, describe);
     if (reqPath !== path) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, path: reqPath }, `WebSocket upgrade on wrong path; the MQTT endpoint is ${path}`);
-      refuseUpgrade(socket, 404, 'Not Found', `No MQTT endpoint at "${reqPath}". Starling serves MQTT over WebSocket at path "${path}": ${where}\n`);
+      const shown = clip(reqPath);
+      if (oddUpgrades.take(`path ${req.socket.remoteAddress}`) !== undefined) {
+        log.info({ listener: url, remote: req.socket.remoteAddress, path: shown }, `WebSocket upgrade on wrong path; the MQTT endpoint is ${path}`);
+      }
+      refuseUpgrade(socket, 404, 'Not Found', `No MQTT endpoint at "${shown}". Starling serves MQTT over WebSocket at path "${path}": ${where}\n`);
       return;
     }
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
@@ -109,12 +114,14 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
     }
     const choice = chooseSubprotocol(offeredSubprotocols(req.headers['sec-websocket-protocol']));
     if (!choice.ok) {
-      log.info({ listener: url, remote: req.socket.remoteAddress, offered: choice.offered }, 'WebSocket client offered no MQTT subprotocol');
+      if (oddUpgrades.take(`protocol ${req.socket.remoteAddress}`) !== undefined) {
+        log.info({ listener: url, remote: req.socket.remoteAddress, offered: clip(choice.offered.join(', ')) }, 'WebSocket client offered no MQTT subprotocol');
+      }
       refuseUpgrade(
         socket,
         400,
         'Bad Request',
-        `Unsupported WebSocket subprotocol ${choice.offered.map((p) => `"${p}"`).join(', ')}; Starling speaks ${MQTT_SUBPROTOCOLS.join(', ')} (offer "mqtt")\n`,
+        `Unsupported WebSocket subprotocol ${clip(choice.offered.map((p) => `"${p}"`).join(', '))}; Starling speaks ${MQTT_SUBPROTOCOLS.join(', ')} (offer "mqtt")\n`,
       );
       return;
     }

@@ -69,6 +69,20 @@ describe('admin API: the topic rules of an MQTT PUBLISH', () => {
     assert.equal(d.json().rule, 'empty');
   });
 
+  it('refuses to publish to or clear $SYS topics, which are the broker\'s own: 400 rule sysTopic', async () => {
+    for (const topic of ['$SYS', '$SYS/broker/version']) {
+      const r = await publish({ topic, payload: 'forged', retain: true });
+      assert.equal(r.status, 400, `publish ${topic}`);
+      assert.equal(r.json().rule, 'sysTopic');
+      const d = await del(topic);
+      assert.equal(d.status, 400, `DELETE ${topic}`);
+      assert.equal(d.json().rule, 'sysTopic');
+    }
+    // Topics that only begin like it are ordinary.
+    const ok = await publish({ topic: '$SYSTEM/x', payload: 'fine', retain: true });
+    assert.equal(ok.status, 200);
+  });
+
   it('refuses U+0000 and lone surrogates, which no MQTT string can carry [MQTT-1.5.4-1, MQTT-1.5.4-2]', async () => {
     for (const [topic, rule] of [['a\u0000b', 'nullCharacter'], ['a/\ud800', 'malformedUtf8'], ['a/\udc00b', 'malformedUtf8']] as const) {
       const r = await publish({ topic, payload: 'x' });

@@ -6,7 +6,7 @@ import { messageFromPublish } from '../../session/message.js';
 import type { StoreOp, StoredMessage } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
-import { publishTopicRefusal } from '../topic-rules.js';
+import { topicLimitRefusal } from '../topic-rules.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { quote } from '../../protocol/reason-string.js';
@@ -48,8 +48,9 @@ export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<
   }
 
   if (packet.qos === 1) ch.inboundQos1++;
-  // The same check as the admin API's (topic-rules.ts); the framer has met the syntax rules already.
-  const refused = publishTopicRefusal(topic, ch.broker.options);
+  // The decoder has met the syntax rules (and an alias' topic was checked when it was set): only the
+  // configured limits are left of the check the admin API makes (topic-rules.ts).
+  const refused = topicLimitRefusal(topic, ch.broker.options);
   if (refused) {
     ch.broker.stats.dropped('topicLimit');
     return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, refused.message);

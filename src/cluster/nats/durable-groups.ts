@@ -88,6 +88,8 @@ export class DurableGroups {
         const consumer = await this.js.consumers.get(this.opts.stream, name);
         if (p.stopped) return;
         p.messages = await consumer.consume({ max_messages: GROUP_BATCH });
+        // Stopped while consume() was pending: nothing closed these messages, so close them here.
+        if (p.stopped) return void (await p.messages.close().catch(() => undefined));
         p.isReady();
         for await (const m of p.messages) this.receive(key, filter, m);
       } catch (err) {
@@ -159,7 +161,7 @@ export class DurableGroups {
       p.stopped = true;
       await p.messages?.close().catch(() => undefined);
     }
-    await Promise.race([Promise.allSettled(all.map((p) => p.loop)), new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([Promise.allSettled(all.map((p) => p.loop)), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 }
 

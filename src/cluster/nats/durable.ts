@@ -120,7 +120,6 @@ export class DurableChannel {
   readonly groups: DurableGroups;
 
   private constructor(
-    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly kv: KV,
@@ -141,7 +140,7 @@ export class DurableChannel {
     const jsm = await jetstreamManager(nc, { timeout });
     // This node's own place was taken before its store opened (place.ts holdOwnPlace).
     const kv = await clusterKv(nc, opts.prefix, opts.replicas);
-    const d = new DurableChannel(nc, js, jsm, kv, opts);
+    const d = new DurableChannel(js, jsm, kv, opts);
     await retryTimeouts(() => d.ensure());
     d.start();
     return d;
@@ -197,6 +196,8 @@ export class DurableChannel {
         try {
           const consumer = await this.js.consumers.get(this.stream, consumerName(this.opts.nodeId));
           this.messages = await consumer.consume({ max_messages: 512 });
+          // Closed while consume() was pending: close() found nothing to close, so close it here.
+          if (this.closed) return void (await this.messages.close().catch(() => undefined));
           for await (const m of this.messages) {
             // Bounded: a pause lasts one import and its replay.
             while (this.paused) await this.paused;
@@ -495,7 +496,7 @@ export class DurableChannel {
     this.closed = true;
     await this.groups.close();
     await this.messages?.close().catch(() => undefined);
-    await Promise.race([this.loop, new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([this.loop, new Promise((r) => setTimeout(r, 1000).unref())]);
     await Promise.allSettled([...this.adopting.values()]);
   }
 }

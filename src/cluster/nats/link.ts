@@ -39,7 +39,6 @@ import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 export type { ClusterLinkOptions, LinkCounters, NatsAuth } from './options.js';
 
-const CLAIM_MEMORY_MS = 10_000;
 /** Plain messages remembered for de-duplication. */
 const RECENT_WINDOW = 4096;
 

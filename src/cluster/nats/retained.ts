@@ -232,6 +232,18 @@ const MAX_WAITING = 10_000;
 export class RetainedSync {
   private bucket?: RetainedBucket;
   private live: Set<string> | undefined = new Set();
+  private liveOverflowed = false;
+
+  /**
+   * A topic changed live before the bucket loaded: newer than the bucket's value. Bounded like the
+   * waiting writes; past the bound, the bucket's value may win at load for further topics (logged).
+   */
+  private noteLive(topic: string): void {
+    if (!this.live) return;
+    if (this.live.size < MAX_WAITING || this.live.has(topic)) return void this.live.add(topic);
+    if (!this.liveOverflowed) this.opts.log.warn({ max: MAX_WAITING }, 'cluster: retained bucket still not loaded; further live changes may be overwritten by its values when it loads');
+    this.liveOverflowed = true;
+  }
   private readonly waiting = new Map<string, StoredMessage>();
   private timer?: NodeJS.Timeout;
   private closed = false;
@@ -260,7 +272,7 @@ export class RetainedSync {
   /** A retained message (or its removal) published on this node. */
   published(message: StoredMessage): void {
     if (this.bucket) return this.bucket.write(message);
-    this.live?.add(message.topic);
+    this.noteLive(message.topic);
     this.waiting.delete(message.topic);
     if (this.waiting.size >= MAX_WAITING) this.dropped++;
     else this.waiting.set(message.topic, message);
@@ -298,7 +310,7 @@ export class RetainedSync {
 
   /** A retained message from another node arrived on the retain subjects. */
   arrived(topic: string): void {
-    this.live?.add(topic);
+    this.noteLive(topic);
   }
 
   /** Loads the bucket; on failure logs and retries in the background. Never throws. */

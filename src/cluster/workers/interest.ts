@@ -44,6 +44,8 @@ export class InterestRoutes {
     } else {
       mine.shared.delete(key);
       this.shared.remove(filter, `${worker}\0${group}`);
+      // The group's members changed: its turn starts afresh, so the table holds live groups only.
+      this.turns.delete(key);
     }
   }
 
@@ -55,6 +57,7 @@ export class InterestRoutes {
     for (const key of interest.shared) {
       const [group, filter] = key.split('\0') as [string, string];
       this.shared.remove(filter, `${worker}\0${group}`);
+      this.turns.delete(key);
     }
     this.interests.delete(worker);
   }
