@@ -34,7 +34,14 @@ export function serveTrace(req: Req, res: Res, query: URLSearchParams, trace: Pa
   const sink = (rows: unknown[], drops: TraceDrops): boolean => {
     if (res.writableLength > MAX_PENDING_BYTES) return false;
     let text = '';
-    for (const r of rows) text += JSON.stringify(r) + '\n';
+    // One batch never takes the response past the budget either: the rows beyond it are dropped.
+    for (let i = 0; i < rows.length; i++) {
+      if (text.length > MAX_PENDING_BYTES) {
+        drops.slowReader += rows.length - i;
+        break;
+      }
+      text += JSON.stringify(rows[i]) + '\n';
+    }
     const counted = JSON.stringify({ type: 'drops', ...drops });
     if (counted !== last) text += counted + '\n';
     last = counted;

@@ -67,11 +67,31 @@ function preview(payload: Buffer, chars: number): { text?: string; hex?: string 
   }
 }
 
-/** Properties as JSON: binary values in base64, user properties as pairs. */
+/**
+ * A row is bounded whatever the packet held: a client controls its topics, filters and properties
+ * (up to mqttMessageMaxLength of them), so each string is cut and each list kept to its first items,
+ * with the full count beside it.
+ */
+const ROW_STRING = 256;
+const ROW_ITEMS = 32;
+const short = (s: string): string => (s.length > ROW_STRING ? `${s.slice(0, ROW_STRING)}…` : s);
+function few<T, R>(list: readonly T[], map: (item: T) => R): R[] {
+  return (list.length > ROW_ITEMS ? list.slice(0, ROW_ITEMS) : list).map(map);
+}
+
+/** Properties as JSON, bounded: binary values in base64 (their start), user properties as pairs. */
 function propertiesJson(p: Properties | undefined): Record<string, unknown> | undefined {
   if (!p) return undefined;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p)) out[k] = Buffer.isBuffer(v) ? v.toString('base64') : v;
+  for (const [k, v] of Object.entries(p)) {
+    if (Buffer.isBuffer(v)) out[k] = v.subarray(0, ROW_STRING).toString('base64');
+    else if (typeof v === 'string') out[k] = short(v);
+    else if (k === 'userProperties' && Array.isArray(v)) {
+      out[k] = few(v as [string, string][], ([a, b]) => [short(a), short(b)]);
+      if (v.length > ROW_ITEMS) out.userPropertyCount = v.length;
+    } else if (Array.isArray(v)) out[k] = few(v, (x) => x);
+    else out[k] = v;
+  }
   return Object.keys(out).length ? out : undefined;
 }
 
@@ -81,15 +101,15 @@ export function traceRow(p: Packet, dir: 'in' | 'out', clientId: string, at: num
   const props = 'properties' in p ? propertiesJson(p.properties) : undefined;
   switch (p.type) {
     case 'connect':
-      Object.assign(row, { protocolVersion: p.protocolVersion, clientId: p.clientId || clientId, clean: p.clean, keepalive: p.keepalive });
-      if (p.username !== undefined) row.username = p.username;
-      if (p.will) row.will = { topic: p.will.topic, qos: p.will.qos, retain: p.will.retain };
+      Object.assign(row, { protocolVersion: p.protocolVersion, clientId: short(p.clientId || clientId), clean: p.clean, keepalive: p.keepalive });
+      if (p.username !== undefined) row.username = short(p.username);
+      if (p.will) row.will = { topic: short(p.will.topic), qos: p.will.qos, retain: p.will.retain };
       break;
     case 'connack':
       Object.assign(row, { sessionPresent: p.sessionPresent, reasonCode: p.reasonCode });
       break;
     case 'publish':
-      Object.assign(row, { topic: p.topic, qos: p.qos, retain: p.retain, dup: p.dup, size: p.payload.length, ...preview(p.payload, previewChars) });
+      Object.assign(row, { topic: short(p.topic), qos: p.qos, retain: p.retain, dup: p.dup, size: p.payload.length, ...preview(p.payload, previewChars) });
       if (p.packetId !== undefined) row.packetId = p.packetId;
       break;
     case 'puback':
@@ -100,17 +120,19 @@ export function traceRow(p: Packet, dir: 'in' | 'out', clientId: string, at: num
       break;
     case 'subscribe':
       row.packetId = p.packetId;
-      row.subscriptions = p.subscriptions.map((s) => ({ filter: s.filter, qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling }));
+      row.subscriptions = few(p.subscriptions, (s) => ({ filter: short(s.filter), qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling }));
+      if (p.subscriptions.length > ROW_ITEMS) row.subscriptionCount = p.subscriptions.length;
       break;
     case 'suback':
-      Object.assign(row, { packetId: p.packetId, reasonCodes: p.reasonCodes });
+      Object.assign(row, { packetId: p.packetId, reasonCodes: few(p.reasonCodes, (c) => c) });
       break;
     case 'unsubscribe':
-      Object.assign(row, { packetId: p.packetId, filters: p.filters });
+      Object.assign(row, { packetId: p.packetId, filters: few(p.filters, short) });
+      if (p.filters.length > ROW_ITEMS) row.filterCount = p.filters.length;
       break;
     case 'unsuback':
       row.packetId = p.packetId;
-      if (p.reasonCodes) row.reasonCodes = p.reasonCodes;
+      if (p.reasonCodes) row.reasonCodes = few(p.reasonCodes, (c) => c);
       break;
     case 'disconnect':
     case 'auth':

@@ -109,6 +109,19 @@ describe('packet trace', () => {
     assert.doesNotMatch(JSON.stringify(row), /secret|password/);
     assert.equal(row.username, 'u');
   });
+
+  it('bounds a row whatever the client sent: long topics, many filters, large properties', () => {
+    const long = 'x'.repeat(65_000);
+    const sub = traceRow(
+      { type: 'subscribe', packetId: 1, subscriptions: Array.from({ length: 10_000 }, (_, i) => ({ filter: `${long}${i}`, qos: 0 as const })), properties: { userProperties: Array.from({ length: 1000 }, () => [long, long] as [string, string]) } } as Packet,
+      'in', 'c', 0, 100,
+    );
+    const text = JSON.stringify(sub);
+    assert.ok(text.length < 100_000, `row of ${text.length} characters`);
+    assert.equal(sub.subscriptionCount, 10_000, 'the full count is kept');
+    const pub = traceRow({ type: 'publish', topic: long, payload: Buffer.from(long), qos: 0, retain: false, dup: false, properties: { correlationData: Buffer.alloc(60_000), responseTopic: long } }, 'in', 'c', 0, 100);
+    assert.ok(JSON.stringify(pub).length < 5_000, 'a PUBLISH row is small');
+  });
 });
 
 describe('packet trace through the admin API', () => {
