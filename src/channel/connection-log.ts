@@ -4,6 +4,7 @@
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { SESSION_NEVER_EXPIRES } from '../protocol/constants.js';
 import type { Channel } from './channel.js';
+import { clip } from '../protocol/reason-string.js';
 
 /** Why a connection ended: `reason` in words, plus what is worth querying (codes, the broken rule). */
 export interface CloseWhy {
@@ -12,7 +13,6 @@ export interface CloseWhy {
 }
 
 const MAX_LOGGED = 128;
-const clip = (text: string): string => (text.length > MAX_LOGGED ? `${text.slice(0, MAX_LOGGED)}…` : text);
 
 /** The name of a reason code (DISCONNECT 0x00 is Normal disconnection, not Success). */
 export function reasonName(code: number): string {
@@ -23,8 +23,8 @@ export function reasonName(code: number): string {
 /** Who the client is, for every line about it. */
 export function clientFields(ch: Channel): Record<string, unknown> {
   return {
-    clientId: clip(ch.clientId),
-    ...(ch.username !== undefined ? { username: clip(ch.username) } : {}),
+    clientId: clip(ch.clientId, MAX_LOGGED),
+    ...(ch.username !== undefined ? { username: clip(ch.username, MAX_LOGGED) } : {}),
     remote: ch.io.remoteAddress,
     listener: ch.io.listener.url,
   };

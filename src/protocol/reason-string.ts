@@ -27,6 +27,11 @@ export function quote(s: string, maxChars = QUOTE_MAX_CHARS): string {
   return `"${headUnits(s, maxChars)}…" (${s.length} characters)`;
 }
 
+/** A client's string for a log line: at most `maxChars` units (never half a character), then `…`. */
+export function clip(s: string, maxChars = 200): string {
+  return s.length > maxChars ? `${headUnits(s, maxChars)}…` : s;
+}
+
 /** The first `n` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair. */
 function headUnits(s: string, n: number): string {
   const last = s.charCodeAt(n - 1);

@@ -46,4 +46,4 @@ export class OncePerWindow {
 }
 
 /** A client-supplied string cut to `max` characters before it is logged or used as a key. */
-export const clip = (text: string, max = 200): string => (text.length > max ? `${text.slice(0, max)}…` : text);
+export { clip } from '../protocol/reason-string.js';
