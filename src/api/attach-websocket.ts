@@ -24,7 +24,14 @@ export function attachWebSocket(server: HttpServer | HttpsServer, path: string, 
     const port = a && typeof a === 'object' ? a.port : 0;
     return { url: `${secure ? 'wss' : 'ws'}://${isIPv6(host) ? `[${host}]` : host}:${port}`, scheme, host, port, path };
   };
-  const describe: EndpointDescription = { path, secure, fallbackUrl: clientUrl(info(), path) };
+  // Read when a refusal is written: an application may attach before its server is bound.
+  const describe: EndpointDescription = {
+    path,
+    secure,
+    get fallbackUrl() {
+      return clientUrl(info(), path);
+    },
+  };
   // Upgrades for other paths are the application's (its own WebSocket routes): left alone.
   const upgrade = webSocketUpgrade({ info, describe, config, log, otherPaths: 'ignore' }, accept);
   server.on('upgrade', upgrade);

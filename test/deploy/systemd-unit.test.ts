@@ -71,10 +71,9 @@ describe('deploy/starling.service', () => {
 
   it('passes systemd-analyze verify without a warning', async (t) => {
     if (!ANALYZE) {
-      // Said out loud, not skipped in silence: the key check above still ran.
-      t.diagnostic('systemd-analyze is not installed (Debian package systemd): the unit was checked by its keys only');
+      // Reported as skipped (with why), not as a pass: the key check above is a separate test.
       process.stderr.write('deploy/starling.service: systemd-analyze not found; install the Debian package systemd to verify the unit\n');
-      assert.ok(serviceKeys(text).size > 20);
+      t.skip('systemd-analyze is not installed (Debian package systemd; .ci/run installs it)');
       return;
     }
     // verify checks that ExecStart's program exists: point it at this checkout's bin/starling.js.
