@@ -353,9 +353,16 @@ export class DurableChannel {
    */
   private async replay(from: number, to: number, only: ReadonlySet<string>, held?: ReadonlyMap<string, ReadonlySet<string>>): Promise<number> {
     const last = Math.min(to, from + ADOPT_DRAIN_LIMIT);
-    const stored: Promise<void>[] = [];
+    if (to > last) this.opts.log.warn({ from, to, limit: ADOPT_DRAIN_LIMIT }, 'cluster: more to replay than the drain limit; the rest is not replayed');
     let routed = 0;
+    const settle = async (stored: Promise<void>[]): Promise<void> => {
+      const results = await Promise.allSettled(stored);
+      for (const r of results) if (r.status === 'rejected') this.opts.log.error({ err: r.reason }, 'cluster: storing a replayed message failed');
+    };
     for (let start = from; start <= last; start += READ_WINDOW) {
+      // One window's store writes at a time: matching in route() is synchronous, so order is kept,
+      // and no more than a window of writes is ever in flight.
+      const stored: Promise<void>[] = [];
       const seqs: number[] = [];
       for (let seq = start; seq <= Math.min(last, start + READ_WINDOW - 1); seq++) seqs.push(seq);
       const read = await Promise.all(
@@ -382,9 +389,8 @@ export class DurableChannel {
           this.opts.log.warn({ err, seq: seqs[i] }, 'cluster: a message of the stream could not be routed');
         }
       });
+      await settle(stored);
     }
-    const results = await Promise.allSettled(stored);
-    for (const r of results) if (r.status === 'rejected') this.opts.log.error({ err: r.reason }, 'cluster: storing a replayed message failed');
     return routed;
   }
 
