@@ -20,7 +20,7 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import { TopicTrie } from '../topics/trie.js';
 import { DENY, READ, WRITE, type Access, type AclFile, type PatternRule } from './acl-file.js';
-import { covers, overlaps } from './topic-cover.js';
+import { covers, overlaps } from '../topics/cover.js';
 
 /** Per-client memo of recent topic decisions; cleared when full rather than tracked as an LRU. */
 const CLIENT_CACHE_MAX = 1024;

@@ -2,7 +2,7 @@
 export { createSecurity, AUTH_METHODS, type AuthMethodName, type Security, type SecurityOptions } from './security.js';
 export { parseAclFile, type AclFile, type AclRule, type PatternRule } from './acl-file.js';
 export { Authorizer } from './acl.js';
-export { covers, overlaps } from './topic-cover.js';
+export { covers, overlaps } from '../topics/cover.js';
 export { FailureThrottle, DEFAULT_THROTTLE, addressKey, type ThrottleOptions } from './throttle.js';
 export {
   parsePasswordFile,

@@ -6,6 +6,7 @@
 import { decode } from '../protocol/codec.js';
 import type { ProtocolVersion } from '../protocol/constants.js';
 import type { Packet, Properties } from '../protocol/packets.js';
+import { overlaps } from '../topics/cover.js';
 
 /** What a connection shows the trace: its client id (empty before CONNECT) and protocol version. */
 export interface TracedConnection {
@@ -143,28 +144,11 @@ export function traceRow(p: Packet, dir: 'in' | 'out', clientId: string, at: num
   return row;
 }
 
-/**
- * Whether some topic matches both filters [MQTT-4.7]; with a topic name as `b`, whether `a`
- * matches it. A leading wildcard never matches a `$` level [MQTT-4.7.2-1].
- */
-export function filtersMeet(a: string, b: string): boolean {
-  const x = a.split('/');
-  const y = b.split('/');
-  const wild = (l: string | undefined) => l === '+' || l === '#';
-  if ((x[0].startsWith('$') && wild(y[0])) || (y[0].startsWith('$') && wild(x[0]))) return false;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    if (x[i] === '#' || y[i] === '#') return true;
-    if (x[i] === undefined || y[i] === undefined) return false;
-    if (x[i] !== y[i] && !wild(x[i]) && !wild(y[i])) return false;
-  }
-  return true;
-}
-
 /** Whether a packet is about the watched filter: a PUBLISH on a matching topic, a (UN)SUBSCRIBE of an overlapping filter. */
 function aboutFilter(p: Packet, filter: string): boolean {
-  if (p.type === 'publish') return p.topic !== '' && filtersMeet(filter, p.topic);
-  if (p.type === 'subscribe') return p.subscriptions.some((s) => filtersMeet(filter, s.filter));
-  if (p.type === 'unsubscribe') return p.filters.some((f) => filtersMeet(filter, f));
+  if (p.type === 'publish') return p.topic !== '' && overlaps(filter, p.topic);
+  if (p.type === 'subscribe') return p.subscriptions.some((s) => overlaps(filter, s.filter));
+  if (p.type === 'unsubscribe') return p.filters.some((f) => overlaps(filter, f));
   return false;
 }
 

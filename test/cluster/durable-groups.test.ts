@@ -3,7 +3,8 @@
 // matches but cannot deliver (no local member any more) goes back for another node.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { filterMatches, groupConsumerName } from '../../src/cluster/nats/durable-groups.js';
+import { groupConsumerName } from '../../src/cluster/nats/durable-groups.js';
+import { covers as filterMatches } from '../../src/topics/cover.js';
 
 describe('durable shared groups: filter matching', () => {
   it('matches as MQTT does: + one level, # the rest and the parent level (4.7.1.2)', () => {

@@ -4,7 +4,8 @@
 // packet ids, their acknowledgements, DISCONNECT with its reason.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PacketTrace, filtersMeet, traceRow, type TraceRow } from '../../src/observe/trace.js';
+import { PacketTrace, traceRow, type TraceRow } from '../../src/observe/trace.js';
+import { overlaps as filtersMeet } from '../../src/topics/cover.js';
 import { encode } from '../../src/protocol/codec.js';
 import type { Packet } from '../../src/protocol/packets.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';

@@ -20,6 +20,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, 
 import type { ClusterSide } from '../../broker/cluster-link.js';
 import type { LinkCounters } from './options.js';
 import { decodeMessage } from './wire.js';
+import { covers } from '../../topics/cover.js';
 
 export interface DurableGroupsOptions {
   stream: string;
@@ -130,7 +131,7 @@ export class DurableGroups {
       return;
     }
     if (m.info.redelivered) this.counters.redelivered++;
-    if (!filterMatches(filter, message.topic)) {
+    if (!covers(filter, message.topic)) {
       m.ack();
       return;
     }
@@ -166,16 +167,3 @@ export class DurableGroups {
 }
 
 export const groupConsumerName = (key: string): string => `group_${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}`;
-
-/** Whether an MQTT topic matches a (non-shared) filter; `+`/`#` do not match a leading `$` level [MQTT-4.7.2-1]. */
-export function filterMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}

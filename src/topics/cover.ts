@@ -1,4 +1,5 @@
-// Relations between two topic filters, for deciding a SUBSCRIBE against ACL rules:
+// Relations between two topic filters (a topic name is a filter without wildcards), used by the
+// ACL to decide a SUBSCRIBE, by the packet trace and by the cluster's shared-group consumers:
 //  - `covers(rule, filter)`: every topic name the filter matches is also matched by the rule, so a
 //    subscription may be granted by a `read` rule without ever delivering a message the rule does
 //    not allow;

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { covers, overlaps } from '../../src/auth/topic-cover.js';
+import { covers, overlaps } from '../../src/topics/cover.js';
 
 /** Reference matcher straight from [MQTT-4.7]: `+` one level, `#` the rest incl. parent, `$` rule. */
 function matches(filter: string, topic: string): boolean {
