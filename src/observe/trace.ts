@@ -3,10 +3,10 @@
 // `active` is true, so with no trace running a packet costs one boolean check. Each watcher is
 // bounded: rows per second (a token bucket), a row buffer, and a sink that may refuse when the
 // browser reads too slowly; whatever does not fit is dropped and counted, never queued without end.
-import { decode } from '../protocol/codec.js';
 import type { ProtocolVersion } from '../protocol/constants.js';
 import type { Packet, Properties } from '../protocol/packets.js';
 import { overlaps } from '../topics/cover.js';
+import { PacketParser } from '../protocol/parser.js';
 
 /** What a connection shows the trace: its client id (empty before CONNECT) and protocol version. */
 export interface TracedConnection {
@@ -152,23 +152,9 @@ function aboutFilter(p: Packet, filter: string): boolean {
   return false;
 }
 
-/** Splits an encoded buffer into its packets (a write normally holds one). */
-function* packetsOf(bytes: Buffer, version: ProtocolVersion): Generator<Packet> {
-  let at = 0;
-  while (at < bytes.length) {
-    let length = 0;
-    let shift = 0;
-    let i = at + 1;
-    for (; i < bytes.length && i < at + 5; i++) {
-      length += (bytes[i] & 0x7f) << shift;
-      shift += 7;
-      if ((bytes[i] & 0x80) === 0) break;
-    }
-    const start = i + 1;
-    if (start + length > bytes.length) return;
-    yield decode(bytes[at], bytes.subarray(start, start + length), version);
-    at = start + length;
-  }
+/** The packets of one encoded write (normally one), read by the same framer as client bytes. */
+function packetsOf(bytes: Buffer, version: ProtocolVersion): readonly Packet[] {
+  return new PacketParser({ maxPacketSize: Number.MAX_SAFE_INTEGER, version }).push(bytes);
 }
 
 export class PacketTrace {
