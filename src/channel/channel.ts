@@ -160,11 +160,18 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   /** Over maxClientMemory: DISCONNECT (or CONNACK) 0x97 Quota exceeded, and the close. */
   withinMemoryBudget(): boolean {
+    if (this.state === 'closed') return true;
+    const over = this.overBudget();
+    if (over) this.fail(over);
+    return over === undefined;
+  }
+
+  /** The error of a connection over maxClientMemory (counted), or undefined within it. */
+  private overBudget(): MqttError | undefined {
     const max = this.broker.options.maxClientMemory;
-    if (this.state === 'closed' || this.memoryHeld <= max) return true;
+    if (this.memoryHeld <= max) return undefined;
     this.broker.stats.limitHit('maxClientMemory');
-    this.fail(new MqttError(ReasonCode.QuotaExceeded, `connection holds more than ${max} bytes`));
-    return false;
+    return new MqttError(ReasonCode.QuotaExceeded, `connection holds more than ${max} bytes`);
   }
 
   /** Maps an inbound alias once its topic was accepted [MQTT-3.3.2-12]; counted in the memory budget. */
@@ -173,10 +180,9 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (old !== undefined) this.inboundAliasBytes -= 2 * old.length;
     (this.aliasesIn ??= new Map()).set(alias, topic);
     this.inboundAliasBytes += 2 * topic.length;
-    if (this.memoryHeld > this.broker.options.maxClientMemory) {
-      this.broker.stats.limitHit('maxClientMemory');
-      throw new MqttError(ReasonCode.QuotaExceeded, `topic aliases take this connection over ${this.broker.options.maxClientMemory} bytes`);
-    }
+    // Thrown inside the PUBLISH handler: the channel turns it into DISCONNECT 0x97 and the close.
+    const over = this.overBudget();
+    if (over) throw over;
   }
 
   private run(packet: Packet): void {
