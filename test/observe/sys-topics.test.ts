@@ -166,7 +166,7 @@ describe('startSysPublisher', () => {
   it('a failing broker view is logged, not thrown', () => {
     const b = new FakeBroker();
     const errors: string[] = [];
-    b.publish = () => {
+    b.route = () => {
       throw new Error('boom');
     };
     const p = startSysPublisher(b, 10, { log: { info() {}, warn() {}, error: (_o, msg) => errors.push(msg) } });
