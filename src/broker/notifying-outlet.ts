@@ -1,5 +1,5 @@
 // A session's outlet that tells the library's notifications what became of each delivery. Put in
-// place by Broker.attach only when `delivered` or `dropped` is set: without them the session keeps
+// place by Queues.attach only when `delivered` or `dropped` is set: without them the session keeps
 // the connection itself as its outlet and the fan-out path is exactly what it was.
 import type { QoS } from '../protocol/constants.js';
 import type { SessionOutlet } from '../session/session.js';
@@ -24,7 +24,7 @@ export function notifyingOutlet(
       const large = stats.drops.tooLarge;
       outlet.publish(message, qos, retain, ids, packetId, dup);
       if (stats.publishSent !== sent) {
-        // QoS 1/2 are delivered when acknowledged (Broker.completed), not when sent.
+        // QoS 1/2 are delivered when acknowledged (Queues.completed), not when sent.
         if (qos === 0) notify.delivered?.(clientId, message, 0);
       } else if (stats.drops.slowConsumer !== slow) notify.dropped?.('slowConsumer', message, clientId);
       else if (stats.drops.tooLarge !== large) notify.dropped?.('tooLarge', message, clientId);

@@ -20,7 +20,7 @@ export interface SysOptions {
   /** Bytes of JS heap in use; injectable for tests. */
   heapUsed?: () => number;
   /**
-   * Whether `broker.publish` counts the $SYS messages themselves in `stats.messagesReceived`.
+   * Whether `broker.route` counts the $SYS messages themselves in `stats.messagesReceived`.
    * Starling's Broker does not (messagesReceived counts packets from clients); for a source that
    * does, they are subtracted again so `messages/received` reports client traffic only.
    */
@@ -177,7 +177,7 @@ export function startSysPublisher(broker: SysSource, intervalSec: number, option
           retain: true,
           createdAt: now,
         };
-        const done = broker.publish(message);
+        const done = broker.route(message);
         if (done instanceof Promise) done.catch((err: unknown) => options.log?.error({ err, topic }, '$SYS publish failed'));
       }
     } catch (err) {

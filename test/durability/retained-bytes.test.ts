@@ -9,7 +9,6 @@ import { limitHits } from '../helpers/metrics.js';
 import { retainedBytes } from '../../src/router/retained.js';
 import { dataDir } from './helpers.js';
 import { makeBroker } from '../helpers/channel.js';
-import { brokerRetained } from '../../src/cluster/broker-retained.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { join } from 'node:path';
@@ -115,9 +114,9 @@ describe('maxRetainedBytes for copies from other workers and cluster nodes', () 
     const broker = await makeBroker({ maxRetainedBytes: 1000 });
     try {
       const copy = (topic: string, payload: string, publisherId?: string): StoredMessage => ({
-        id: broker.nextMessageId(), topic, payload: Buffer.from(payload), qos: 0, retain: true, createdAt: Date.now(), ...(publisherId ? { publisherId } : {}),
+        id: broker.ids.next(), topic, payload: Buffer.from(payload), qos: 0, retain: true, createdAt: Date.now(), ...(publisherId ? { publisherId } : {}),
       });
-      const local = brokerRetained(broker);
+      const local = broker.localRetained();
       // A starting worker's copy of the running one's retained messages (ipc-link welcome) / a cluster bucket load.
       local.set(copy('rb/a', P400));
       local.set(copy('rb/b', P400));
