@@ -7,7 +7,8 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import { Session, type OverflowPolicy, type QueueLimits } from '../session/session.js';
-import type { Outgoing } from '../session/outgoing.js';
+import { writing, writtenDown, type Outgoing } from '../session/outgoing.js';
+import type { Delivery } from '../session/delivery.js';
 import { SubscriptionIndex } from '../router/subscriptions.js';
 import { RetainedIndex } from '../router/retained.js';
 import type { Store, StoreOp, StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
@@ -31,7 +32,7 @@ import { refusedHoldings } from './reauthorize.js';
 import { publishTopicRefusal } from '../channel/topic-rules.js';
 import { notifyingOutlet } from './notifying-outlet.js';
 import type { DropReason as NotifiedDrop } from '../hooks/hooks.js';
-import type { MaybePromise } from '../protocol/maybe-promise.js';
+import { catchLater, type MaybePromise } from '../protocol/maybe-promise.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 class WriteBatch {
@@ -295,7 +296,7 @@ export class Broker implements ChannelContext, ClusterSide {
     const message: StoredMessage = { ...will.message, id: this.ids.next(), createdAt: now };
     if (will.message.expiresAt !== undefined) message.expiresAt = now + (will.message.expiresAt - will.message.createdAt);
     const done = this.publish(message);
-    if (done instanceof Promise) done.catch((err) => this.log.error({ err }, 'will publish failed'));
+    catchLater(done, (err) => this.log.error({ err }, 'will publish failed'));
     if (session.persistent && this.sessions.get(session.clientId) === session) {
       this.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
     }
@@ -400,6 +401,8 @@ export class Broker implements ChannelContext, ClusterSide {
     const deliveries =
       only === undefined ? matches : matches.filter((d) => (typeof only === 'string' ? d.session.clientId === only : only.has(d.session.clientId)));
     let messageStored = false;
+    /** The QoS 0 record shared by every subscriber without subscription ids or retain (the common fan-out). */
+    let plain: Delivery | undefined;
     /** Online sessions this message took over their queue limits: the publisher waits for them. */
     let full: Session[] | undefined;
     for (const d of deliveries) {
@@ -417,7 +420,7 @@ export class Broker implements ChannelContext, ClusterSide {
         s.streamSeq = at.seq;
       }
       if (qos === 0) {
-        if (s.outlet) s.outlet.publish(message, 0, retain, d.subscriptionIds, undefined, false);
+        if (s.outlet) s.outlet.deliver(retain || d.subscriptionIds ? { message, qos, retain, subscriptionIds: d.subscriptionIds } : (plain ??= { message, qos, retain }));
         continue;
       }
       // A client is never held by its own queue: its PUBACKs queue behind the held PUBLISH in its stream.
@@ -425,11 +428,11 @@ export class Broker implements ChannelContext, ClusterSide {
       let queued: boolean;
       if (s.persistent) {
         batch ??= new WriteBatch();
-        queued = this.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored, policy);
+        queued = this.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, batch, !messageStored, policy);
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
         if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
-      } else if ((queued = this.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false, policy))) s.flush();
+      } else if ((queued = this.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, undefined, false, policy))) s.flush();
       if (queued && policy === 'backPressure' && s.over(this.queueLimits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;
@@ -496,20 +499,17 @@ export class Broker implements ChannelContext, ClusterSide {
    */
   private enqueue(
     s: Session,
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
+    delivery: Delivery,
     now: number,
     batch: WriteBatch | undefined,
     withMessage: boolean,
     policy?: OverflowPolicy,
   ): boolean {
     // Retained copies for a new subscription and the like have no publisher to hold.
-    const r = s.enqueue(message, qos, retain, subscriptionIds, this.queueLimits, policy ?? this.overflowPolicy(s, false));
+    const r = s.enqueue(delivery, this.queueLimits, policy ?? this.overflowPolicy(s, false));
     if (r.outcome === 'refused') {
       this.queueDrop(s, 'queueRefused', 1);
-      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [message], s.clientId);
+      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [delivery.message], s.clientId);
       return false;
     }
     // Dropped for room: by the configured dropOldest, or because back-pressure gave up on this session.
@@ -520,7 +520,7 @@ export class Broker implements ChannelContext, ClusterSide {
     }
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
-      r.entry.written = false;
+      writing(r.entry);
       batch.ops.push(...entryOps(s, r.entry, withMessage));
       batch.entries.push(r.entry);
       batch.fresh.push(r.entry);
@@ -563,7 +563,7 @@ export class Broker implements ChannelContext, ClusterSide {
   private commit(batch: WriteBatch): Promise<void> {
     return this.writer.write(batch.ops).then(
       () => {
-        for (const o of batch.entries) o.written = true;
+        for (const o of batch.entries) writtenDown(o);
         for (const s of batch.sessions) s.flush();
       },
       (err: unknown) => {
@@ -572,7 +572,7 @@ export class Broker implements ChannelContext, ClusterSide {
         // session is left waiting forever behind an entry that will never be written.
         const fresh = new Set(batch.fresh);
         for (const s of batch.sessions) s.discard(fresh);
-        for (const o of batch.entries) if (!fresh.has(o)) o.written = true;
+        for (const o of batch.entries) if (!fresh.has(o)) writtenDown(o);
         for (const s of batch.sessions) s.flush();
         throw err;
       },
@@ -643,7 +643,7 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client: the entry is done. */
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean {
-    const o = session.complete(packetId, kind === 'puback' ? 'inflight' : 'released');
+    const o = session.complete(packetId, kind);
     if (!o) return false;
     this.hooks.notify?.delivered?.(session.clientId, o.message, o.qos);
     if (session.persistent) this.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
@@ -718,12 +718,12 @@ export class Broker implements ChannelContext, ClusterSide {
     for (const m of messages) {
       const qos = (sub.qos < m.qos ? sub.qos : m.qos) as QoS;
       if (qos === 0) {
-        session.outlet?.publish(m, 0, true, ids, undefined, false);
+        session.outlet?.deliver({ message: m, qos: 0, retain: true, subscriptionIds: ids });
         continue;
       }
       // Each retained copy is its own stored message: the retained one may be replaced meanwhile.
       const copy = { ...m, id: this.ids.next() };
-      this.enqueue(session, copy, qos, true, ids, now, batch, true);
+      this.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, batch, true);
     }
     if (!batch || batch.ops.length === 0) return session.flush();
     this.commit(batch).catch((err) => this.log.error({ err, clientId: session.clientId }, 'store write failed'));

@@ -6,7 +6,7 @@
 import type { BrokerHooks, ClientInfo } from '../hooks/hooks.js';
 import { codeOf } from '../hooks/hooks.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import type { Outgoing } from '../session/outgoing.js';
+import { isSent, type Outgoing } from '../session/outgoing.js';
 import type { Session } from '../session/session.js';
 
 export interface Refused {
@@ -28,10 +28,10 @@ export function refusedHoldings(session: Session, client: ClientInfo, hooks: Pic
   const entries: Outgoing[] = [];
   for (const o of session.allEntries()) {
     // After PUBREC the client has the message; only the packet id is left to release.
-    if (o.state === 'released') continue;
+    if (o.state === 'awaitingPubcomp') continue;
     // Sent on this very connection: it already reached this client; withdrawing it now would only
     // leave the client acknowledging an id the broker forgot. On resume nothing counts as sent.
-    if (session.online && o.sent) continue;
+    if (session.online && isSent(o)) continue;
     if (hooks.authorizeRead(client, o.message.topic) !== ReasonCode.Success) entries.push(o);
   }
   return { filters, entries };

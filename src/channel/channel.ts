@@ -1,22 +1,22 @@
 // The per-connection protocol state machine: packets in, packets out through ChannelIO, broker
 // operations for everything shared. Handlers live one per packet type in ./handlers.
-import type { ProtocolVersion, QoS } from '../protocol/constants.js';
-import type { Packet, Properties, PublishPacket } from '../protocol/packets.js';
+import type { ProtocolVersion } from '../protocol/constants.js';
+import type { ConnectPacket, Packet, Properties, PublishPacket } from '../protocol/packets.js';
 import { encode } from '../protocol/codec.js';
-import { MqttError } from '../protocol/errors.js';
+import { MqttError, protocolError } from '../protocol/errors.js';
 import { ReasonCode, connackCodeForV3, disconnectCodeFor } from '../protocol/reason-codes.js';
 import type { BrokerClient, ChannelContext, DisconnectKind } from './context.js';
 import { remainingExpiry } from '../session/message.js';
 import type { ClientInfo } from '../hooks/hooks.js';
 import type { Session, SessionOutlet } from '../session/session.js';
+import type { Delivery } from '../session/delivery.js';
 import type { StoredMessage } from '../store/ports.js';
 import type { ChannelIO } from './io.js';
-import type { ChannelState } from './state.js';
+import { lifecycle, transition, type ChannelEvent, type ChannelPhase, type ChannelState, type PendingConnect } from './state.js';
 import { OutboundAliases } from './topic-aliases.js';
 import { fitPacket } from './fit.js';
 import { packetFootprint, userPropertiesOver } from './limits.js';
 import { capUtf8 } from '../protocol/reason-string.js';
-import type { PendingConnect } from './handlers/connect.js';
 import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 import { clearCredentialsExpiry } from './credentials-expiry.js';
@@ -32,7 +32,7 @@ const NO_IDS: ReadonlySet<number> = new Set();
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
   readonly io: ChannelIO;
-  state: ChannelState = 'awaitingConnect';
+  /** Protocol version from CONNECT (the server sets it for a refusal before CONNECT is read). */
   version: ProtocolVersion = 4;
   clientId = '';
   username?: string;
@@ -80,17 +80,15 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.qos2Open?.delete(packetId);
   }
   info!: ClientInfo;
-  /** Milliseconds since the epoch when CONNACK was sent. */
-  connectedAt = 0;
-  /** CONNECT accepted so far, while authentication runs. */
-  pendingConnect?: PendingConnect;
-  /** Authentication Method from CONNECT (MQTT 5 enhanced authentication). */
-  authMethod?: string;
-  /** The authentication conversation in progress, if any. */
-  auth?: AuthConversation;
   /** Ends the connection when its credentials expire (./credentials-expiry.ts). */
   credentialsTimer?: NodeJS.Timeout;
 
+  /** Where the connection is (state.ts); changed only by the transitions below. */
+  private current: ChannelPhase = 'awaitingConnect';
+  private connackAt = 0;
+  private pending?: PendingConnect;
+  private method?: string;
+  private conversation?: AuthConversation;
   private busy = false;
   /** Bytes held by inbound alias topics and by the backlog (memoryHeld). */
   private inboundAliasBytes = 0;
@@ -108,6 +106,93 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   get log() {
     return this.broker.log;
+  }
+
+  // ---- state and its transitions (state.ts): handlers ask, the channel moves ------------------
+
+  /** The lifecycle: awaitingConnect, connecting, connected (re-authenticating included), closed. */
+  get state(): ChannelState {
+    return lifecycle(this.current);
+  }
+
+  /** The state with re-authentication as its own. */
+  get phase(): ChannelPhase {
+    return this.current;
+  }
+
+  /** Milliseconds since the epoch when CONNACK was sent. */
+  get connectedAt(): number {
+    return this.connackAt;
+  }
+
+  /** CONNECT accepted so far, while authentication runs (until CONNACK). */
+  get pendingConnect(): PendingConnect | undefined {
+    return this.pending;
+  }
+
+  /** Authentication Method from CONNECT (MQTT 5 enhanced authentication). */
+  get authMethod(): string | undefined {
+    return this.method;
+  }
+
+  /** The enhanced authentication conversation in progress, if any. */
+  get auth(): AuthConversation | undefined {
+    return this.conversation;
+  }
+
+  /** Moves along `event` (state.ts); one the table does not allow here is a protocol error. */
+  private move(event: ChannelEvent, refusal: string): void {
+    const next = transition(this.current, event);
+    if (next === undefined) throw protocolError(refusal);
+    this.current = next;
+  }
+
+  /**
+   * CONNECT arrived: only one is allowed [MQTT-3.1.0-2]. Its version and what it asks of our
+   * answers hold from here on, so even a refusing CONNACK respects them [MQTT-3.2.2-19].
+   */
+  connecting(packet: ConnectPacket): void {
+    this.move('connect', 'second CONNECT');
+    this.version = packet.protocolVersion;
+    if (packet.protocolVersion !== 5) return;
+    const props = packet.properties ?? {};
+    this.problemInformation = props.requestProblemInformation !== 0;
+    if (props.maximumPacketSize !== undefined) this.maxOutgoingPacketSize = props.maximumPacketSize;
+  }
+
+  /** CONNECT is valid: who the client says it is, and what the steps after authentication need. */
+  identified(pending: PendingConnect, clientId: string): void {
+    const { packet } = pending;
+    this.pending = pending;
+    this.clientId = clientId;
+    this.username = packet.username;
+    this.info = { clientId, remoteAddress: this.io.remoteAddress, listener: this.io.listener };
+    if (packet.username !== undefined) this.info.username = packet.username;
+    if (this.io.peer) this.info.peer = this.io.peer;
+  }
+
+  /**
+   * An enhanced authentication conversation starts: at CONNECT with its method, or once connected
+   * as a re-authentication (AUTH 0x19, same method [MQTT-4.12.1-1]), which is a state of its own.
+   */
+  converse(conversation: AuthConversation, method?: string): void {
+    if (this.current === 'connecting') {
+      if (method !== undefined) this.method = method;
+    } else this.move('reauthenticate', 'AUTH before CONNECT');
+    this.conversation = conversation;
+  }
+
+  /** The conversation ended (success or failure); a re-authentication is over. */
+  conversed(): void {
+    this.conversation = undefined;
+    if (this.current === 'reauthenticating') this.move('reauthenticated', 'no re-authentication in progress');
+  }
+
+  /** CONNACK with success goes out now: connected [MQTT-3.2.0-1]. */
+  connected(): void {
+    this.move('connack', 'CONNACK outside CONNECT');
+    this.connackAt = this.broker.now();
+    this.pending = undefined;
   }
 
   /** Processes packets in order; one whose handler awaits the store holds the ones behind it. */
@@ -258,31 +343,18 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (this.state === 'connected' && this.session) this.session.flush();
   }
 
-  publish(
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number | undefined,
-    dup: boolean,
-  ): void {
+  deliver(delivery: Delivery): void {
     if (this.state !== 'connected' || this.ending) return;
     try {
-      this.deliver(message, qos, retain, subscriptionIds, packetId, dup);
+      this.writePublish(delivery);
     } catch (err) {
       // Called from another client's publish: the fault is this subscriber's, and ends it alone.
       this.fault(err);
     }
   }
 
-  private deliver(
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number | undefined,
-    dup: boolean,
-  ): void {
+  private writePublish(delivery: Delivery): void {
+    const { message, qos, retain, subscriptionIds, packetId } = delivery;
     // A consumer that does not read loses QoS 0 rather than growing our memory; QoS 1/2 wait
     // in its session (Session.flush stops while the outlet is not writable).
     if (qos === 0 && !this.writable) {
@@ -295,7 +367,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     let bytes = shared ? cache.get(message, this.version, retain) : undefined;
     let newAlias = false;
     if (!bytes) {
-      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup };
+      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup: delivery.dup === true };
       if (packetId !== undefined) packet.packetId = packetId;
       if (this.version === 5) {
         const props = this.outgoingProperties(message, subscriptionIds);
@@ -399,7 +471,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     const wasConnected = this.state === 'connected';
     const wasBound = wasConnected || this.state === 'connecting';
     if (wasConnected) logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
-    this.state = 'closed';
+    this.move('close', 'closed twice');
     this.backlog = undefined;
     this.backlogBytes = 0;
     clearCredentialsExpiry(this);
