@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { Session } from '../session/session.js';
 import type { Delivery } from '../session/delivery.js';
+import { catchLater } from '../protocol/maybe-promise.js';
 import { parseSharedFilter, validateTopicFilter } from '../protocol/topic.js';
 import { withinTopicLimits } from '../channel/limits.js';
 import type { SubscriptionRecord } from '../store/ports.js';
@@ -55,7 +56,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
         pubrel: () => {},
       };
       const added = broker.subscribe(session, [sub]);
-      if (added instanceof Promise) added.catch((err) => log.error({ err, filter }, 'in-process subscription failed'));
+      catchLater(added, (err) => log.error({ err, filter }, 'in-process subscription failed'));
       broker.sendRetained(session, sub, true);
       let done = false;
       const unsubscribe = (): void => {
@@ -64,7 +65,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
         open.delete(unsubscribe);
         session.outlet = undefined;
         const r = broker.unsubscribe(session, [filter]);
-        if (r instanceof Promise) r.catch((err) => log.error({ err, filter }, 'in-process unsubscribe failed'));
+        catchLater(r, (err) => log.error({ err, filter }, 'in-process unsubscribe failed'));
       };
       open.add(unsubscribe);
       return unsubscribe;

@@ -21,7 +21,7 @@ export function refusedHoldings(session: Session, client: ClientInfo, hooks: Pic
   for (const filter of session.subscriptions.keys()) {
     const answer = hooks.authorizeSubscribe(client, filter);
     // An answer that comes later (a library hook) cannot be waited for here; only the answers
-    // given at once (the configured ACL) re-check what the session holds.
+    // given at once (the configured ACL) re-check what the session holds (so a test, not andThen).
     if (answer instanceof Promise) continue;
     if (codeOf(answer) !== ReasonCode.Success) filters.push(filter);
   }

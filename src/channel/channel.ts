@@ -274,6 +274,8 @@ export class Channel implements BrokerClient, SessionOutlet {
     try {
       const handle = handlers[packet.type] as (ch: Channel, p: Packet) => MaybePromise<void>;
       const r = handle(this, packet);
+      // Not andThen: what matters is whether the handler went on later (the packets behind it wait),
+      // and its rejection ends the connection.
       if (r instanceof Promise) {
         this.busy = true;
         r.then(
