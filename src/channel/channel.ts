@@ -35,12 +35,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Protocol version from CONNECT (the server sets it for a refusal before CONNECT is read). */
   version: ProtocolVersion = 4;
   clientId = '';
-  username?: string;
   session?: Session;
-  /** Session Expiry Interval the client asked for at CONNECT (0 forbids raising it later). */
-  connectExpiry = 0;
-  /** Client's Maximum Packet Size (MQTT 5); packets larger are not sent [MQTT-3.1.2-24]. */
-  maxOutgoingPacketSize = Infinity;
   /** Client wants reason strings and user properties on failures (Request Problem Information). */
   problemInformation = true;
   /** Inbound topic aliases set by the client (MQTT 5); the map is made with the first. */
@@ -48,8 +43,6 @@ export class Channel implements BrokerClient, SessionOutlet {
     return this.aliasesIn ?? NO_ALIASES;
   }
   private aliasesIn?: Map<number, string>;
-  /** Aliases we assign towards the client, up to its Topic Alias Maximum (MQTT 5). */
-  outboundAliases?: OutboundAliases;
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
   inboundQos1 = 0;
   /**
@@ -86,6 +79,10 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Where the connection is (state.ts); changed only by the transitions below. */
   private current: ChannelPhase = 'awaitingConnect';
   private connackAt = 0;
+  private user?: string;
+  private expiryAsked = 0;
+  private maxPacketOut = Infinity;
+  private aliasesOut?: OutboundAliases;
   private pending?: PendingConnect;
   private method?: string;
   private conversation?: AuthConversation;
@@ -118,6 +115,26 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** The state with re-authentication as its own. */
   get phase(): ChannelPhase {
     return this.current;
+  }
+
+  /** Who the client is: the CONNECT user name until authentication verified one (mTLS CN, token subject). */
+  get username(): string | undefined {
+    return this.user;
+  }
+
+  /** Session Expiry Interval the client asked for at CONNECT (0 forbids raising it later). */
+  get connectExpiry(): number {
+    return this.expiryAsked;
+  }
+
+  /** Client's Maximum Packet Size (MQTT 5); packets larger are not sent [MQTT-3.1.2-24]. */
+  get maxOutgoingPacketSize(): number {
+    return this.maxPacketOut;
+  }
+
+  /** Aliases we assign towards the client, up to its Topic Alias Maximum (MQTT 5). */
+  get outboundAliases(): OutboundAliases | undefined {
+    return this.aliasesOut;
   }
 
   /** Milliseconds since the epoch when CONNACK was sent. */
@@ -157,7 +174,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (packet.protocolVersion !== 5) return;
     const props = packet.properties ?? {};
     this.problemInformation = props.requestProblemInformation !== 0;
-    if (props.maximumPacketSize !== undefined) this.maxOutgoingPacketSize = props.maximumPacketSize;
+    if (props.maximumPacketSize !== undefined) this.maxPacketOut = props.maximumPacketSize;
   }
 
   /** CONNECT is valid: who the client says it is, and what the steps after authentication need. */
@@ -165,7 +182,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     const { packet } = pending;
     this.pending = pending;
     this.clientId = clientId;
-    this.username = packet.username;
+    this.user = packet.username;
     this.info = { clientId, remoteAddress: this.io.remoteAddress, listener: this.io.listener };
     if (packet.username !== undefined) this.info.username = packet.username;
     if (this.io.peer) this.info.peer = this.io.peer;
@@ -182,15 +199,37 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.conversation = conversation;
   }
 
+  /**
+   * Authentication succeeded: the identity it verified is the connection's (a hook may have set
+   * ClientInfo.username), and an enhanced method's credentials replace the old ones: their end, or
+   * none (a re-authentication moves the deadline), and their grants.
+   */
+  authenticated(credentials?: { username?: string; expiresAt?: number; grants?: ClientInfo['grants'] }): void {
+    if (credentials) {
+      const info = this.info;
+      if (credentials.username !== undefined) info.username = credentials.username;
+      if (credentials.expiresAt !== undefined) info.credentialsExpireAt = credentials.expiresAt;
+      else delete info.credentialsExpireAt;
+      if (credentials.grants !== undefined) info.grants = credentials.grants;
+      else delete info.grants;
+    }
+    this.user = this.info.username;
+  }
+
   /** The conversation ended (success or failure); a re-authentication is over. */
   conversed(): void {
     this.conversation = undefined;
     if (this.current === 'reauthenticating') this.move('reauthenticated', 'no re-authentication in progress');
   }
 
-  /** CONNACK with success goes out now: connected [MQTT-3.2.0-1]. */
-  connected(): void {
+  /**
+   * CONNACK with success goes out now: connected [MQTT-3.2.0-1], with the Session Expiry Interval
+   * the client asked for and as many topic aliases towards it as were agreed (0: none).
+   */
+  connected(sessionExpiry: number, outboundAliases: number): void {
     this.move('connack', 'CONNACK outside CONNECT');
+    this.expiryAsked = sessionExpiry;
+    if (outboundAliases > 0) this.aliasesOut = new OutboundAliases(outboundAliases);
     this.connackAt = this.broker.now();
     this.pending = undefined;
   }
@@ -207,7 +246,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       if (packet.type === 'connect' && this.state === 'awaitingConnect') {
         this.version = packet.protocolVersion;
         const max = packet.properties?.maximumPacketSize;
-        if (packet.protocolVersion === 5 && max !== undefined) this.maxOutgoingPacketSize = max;
+        if (packet.protocolVersion === 5 && max !== undefined) this.maxPacketOut = max;
       }
       this.broker.stats.limitHit('maxUserProperties');
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
@@ -240,7 +279,7 @@ export class Channel implements BrokerClient, SessionOutlet {
    * have their own limits there): topic aliases both ways, the packet being received, the backlog.
    */
   get memoryHeld(): number {
-    return this.inboundAliasBytes + (this.outboundAliases?.bytes ?? 0) + this.backlogBytes + this.io.partialBytes;
+    return this.inboundAliasBytes + (this.aliasesOut?.bytes ?? 0) + this.backlogBytes + this.io.partialBytes;
   }
 
   /** Over maxClientMemory: DISCONNECT (or CONNACK) 0x97 Quota exceeded, and the close. */
@@ -312,7 +351,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   send(packet: Packet): void {
     if (this.state === 'closed' || this.ending) return;
     try {
-      const bytes = fitPacket(packet, this.version, this.maxOutgoingPacketSize);
+      const bytes = fitPacket(packet, this.version, this.maxPacketOut);
       if (!bytes) {
         if (packet.type === 'connack') this.unreachable();
         return;
@@ -328,7 +367,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Even the slimmest CONNACK is larger than the client's Maximum Packet Size: close at once. */
   private unreachable(): void {
     this.broker.stats.limitHit('connackTooLarge');
-    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, maximumPacketSize: this.maxOutgoingPacketSize }, 'CONNACK larger than the client accepts; closing');
+    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, maximumPacketSize: this.maxPacketOut }, 'CONNACK larger than the client accepts; closing');
     // After the current step: the caller may still be setting the connection up.
     this.ending = true;
     queueMicrotask(() => this.end('abnormal'));
@@ -364,7 +403,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       return;
     }
     // The common fan-out case has the same bytes for every subscriber: encode once, share.
-    const shared = qos === 0 && !subscriptionIds && !this.outboundAliases && (this.version !== 5 || message.expiresAt === undefined);
+    const shared = qos === 0 && !subscriptionIds && !this.aliasesOut && (this.version !== 5 || message.expiresAt === undefined);
     const cache = this.broker.publishCache;
     let bytes = shared ? cache.get(message, this.version, retain) : undefined;
     let newAlias = false;
@@ -374,8 +413,8 @@ export class Channel implements BrokerClient, SessionOutlet {
       if (this.version === 5) {
         const props = this.outgoingProperties(message, subscriptionIds);
         if (props) packet.properties = props;
-        if (this.outboundAliases) {
-          const { alias, withTopic } = this.outboundAliases.lookup(message.topic);
+        if (this.aliasesOut) {
+          const { alias, withTopic } = this.aliasesOut.lookup(message.topic);
           (packet.properties ??= {}).topicAlias = alias;
           if (!withTopic) packet.topic = '';
           newAlias = withTopic;
@@ -384,8 +423,8 @@ export class Channel implements BrokerClient, SessionOutlet {
       bytes = encode(packet, this.version);
       if (shared) cache.set(message, this.version, retain, bytes);
     }
-    if (bytes.length > this.maxOutgoingPacketSize) {
-      if (newAlias) this.outboundAliases!.forget(message.topic);
+    if (bytes.length > this.maxPacketOut) {
+      if (newAlias) this.aliasesOut!.forget(message.topic);
       // Too large for this client: discard it as if it had been delivered [MQTT-3.1.2-25].
       this.broker.stats.dropped('tooLarge');
       if (packetId !== undefined && this.session) {
@@ -506,7 +545,7 @@ export class Channel implements BrokerClient, SessionOutlet {
         this.state === 'connected' ? { type: 'disconnect', reasonCode } : { type: 'connack', sessionPresent: false, reasonCode };
       try {
         const bytes = encode(packet, 5);
-        if (bytes.length <= this.maxOutgoingPacketSize) this.io.write(bytes);
+        if (bytes.length <= this.maxPacketOut) this.io.write(bytes);
       } catch {
         // Nothing more can be said to this client; it is closed below.
       }

@@ -71,15 +71,8 @@ function apply(ch: Channel, step: AuthStep, reauth: boolean): MaybePromise<void>
         ch.broker.stats.authFailures++;
         throw new MqttError(ReasonCode.NotAuthorized, 're-authentication as another user');
       }
-      if (step.username !== undefined) {
-        ch.username = step.username;
-        ch.info.username = step.username;
-      }
       // New credentials bring their own end, or none; a re-authentication moves the deadline.
-      if (step.expiresAt !== undefined) ch.info.credentialsExpireAt = step.expiresAt;
-      else delete ch.info.credentialsExpireAt;
-      if (step.grants !== undefined) ch.info.grants = step.grants;
-      else delete ch.info.grants;
+      ch.authenticated(step);
       if (!reauth) return finishConnect(ch, step.data);
       armCredentialsExpiry(ch);
       ch.send({

@@ -6,7 +6,6 @@ import { ReasonCode } from '../../protocol/reason-codes.js';
 import { SESSION_NEVER_EXPIRES } from '../../protocol/constants.js';
 import type { Channel } from '../channel.js';
 import type { PendingConnect } from '../state.js';
-import { OutboundAliases } from '../topic-aliases.js';
 import { codeOf } from '../../hooks/hooks.js';
 import { quote } from '../../protocol/reason-string.js';
 import { MAX_FIELD_LENGTH } from '../../protocol/bytes.js';
@@ -25,20 +24,16 @@ async function authorizeWill(ch: Channel): Promise<void> {
 /** Authentication passed: bind the session and send CONNACK. */
 export async function finishConnect(ch: Channel, authData: Buffer | undefined): Promise<void> {
   // Authentication may have replaced the user name with the verified identity (mTLS CN, token subject).
-  ch.username = ch.info.username;
+  ch.authenticated();
   await authorizeWill(ch);
   if (ch.state !== 'connecting') return;
   const pending = ch.pendingConnect!;
   const { packet } = pending;
   const props = packet.properties ?? {};
-  if (packet.protocolVersion === 5) {
-    // Aliases towards the client only when it allows them [MQTT-3.3.2-9], and no more than we keep.
-    const outbound = Math.min(props.topicAliasMaximum ?? 0, ch.broker.options.maxOutgoingTopicAliases);
-    if (outbound > 0) ch.outboundAliases = new OutboundAliases(outbound);
-  }
+  // Aliases towards the client only when it allows them [MQTT-3.3.2-9], and no more than we keep.
+  const outboundAliases = packet.protocolVersion === 5 ? Math.min(props.topicAliasMaximum ?? 0, ch.broker.options.maxOutgoingTopicAliases) : 0;
   const expiryInterval =
     packet.protocolVersion === 5 ? (props.sessionExpiryInterval ?? 0) : packet.clean ? 0 : SESSION_NEVER_EXPIRES;
-  ch.connectExpiry = expiryInterval;
 
   const req = {
     clientId: ch.clientId,
@@ -53,7 +48,7 @@ export async function finishConnect(ch: Channel, authData: Buffer | undefined): 
 
   const connack: ConnackPacket = { type: 'connack', sessionPresent, reasonCode: ReasonCode.Success };
   if (packet.protocolVersion === 5) connack.properties = connackProperties(ch, pending, authData);
-  ch.connected();
+  ch.connected(expiryInterval, outboundAliases);
   ch.send(connack);
   ch.broker.stats.connectionsTotal++;
   ch.io.setKeepalive(pending.keepalive);
