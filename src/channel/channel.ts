@@ -34,7 +34,6 @@ export class Channel implements BrokerClient, SessionOutlet {
   readonly io: ChannelIO;
   /** Protocol version from CONNECT (the server sets it for a refusal before CONNECT is read). */
   version: ProtocolVersion = 4;
-  clientId = '';
   session?: Session;
   /** Client wants reason strings and user properties on failures (Request Problem Information). */
   problemInformation = true;
@@ -44,7 +43,20 @@ export class Channel implements BrokerClient, SessionOutlet {
   }
   private aliasesIn?: Map<number, string>;
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
-  inboundQos1 = 0;
+  get inboundQos1(): number {
+    return this.qos1Open;
+  }
+  private qos1Open = 0;
+
+  /** An inbound QoS 1 PUBLISH is being handled: it counts against our Receive Maximum until acknowledged. */
+  inboundQos1Opened(): void {
+    this.qos1Open++;
+  }
+
+  /** PUBACK sent for an inbound QoS 1 PUBLISH. */
+  inboundQos1Acknowledged(): void {
+    this.qos1Open--;
+  }
   /**
    * Inbound QoS 2 ids opened on this connection and not yet released: with inboundQos1, what counts
    * against our Receive Maximum (ids a resumed session kept from an earlier connection do not).
@@ -72,12 +84,13 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.session?.deleteInbound(packetId);
     this.qos2Open?.delete(packetId);
   }
-  info!: ClientInfo;
   /** Ends the connection when its credentials expire (./credentials-expiry.ts). */
   credentialsTimer?: NodeJS.Timeout;
 
   /** Where the connection is (state.ts); changed only by the transitions below. */
   private current: ChannelPhase = 'awaitingConnect';
+  private id = '';
+  private client?: ClientInfo;
   private connackAt = 0;
   private user?: string;
   private expiryAsked = 0;
@@ -115,6 +128,16 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** The state with re-authentication as its own. */
   get phase(): ChannelPhase {
     return this.current;
+  }
+
+  /** The client identifier (assigned by us for an empty one); '' until CONNECT was read. */
+  get clientId(): string {
+    return this.id;
+  }
+
+  /** Who the client is, as the hooks see it; set once CONNECT was read (the handlers run after that). */
+  get info(): ClientInfo {
+    return this.client!;
   }
 
   /** Who the client is: the CONNECT user name until authentication verified one (mTLS CN, token subject). */
@@ -181,11 +204,12 @@ export class Channel implements BrokerClient, SessionOutlet {
   identified(pending: PendingConnect, clientId: string): void {
     const { packet } = pending;
     this.pending = pending;
-    this.clientId = clientId;
+    this.id = clientId;
     this.user = packet.username;
-    this.info = { clientId, remoteAddress: this.io.remoteAddress, listener: this.io.listener };
-    if (packet.username !== undefined) this.info.username = packet.username;
-    if (this.io.peer) this.info.peer = this.io.peer;
+    const info: ClientInfo = { clientId, remoteAddress: this.io.remoteAddress, listener: this.io.listener };
+    if (packet.username !== undefined) info.username = packet.username;
+    if (this.io.peer) info.peer = this.io.peer;
+    this.client = info;
   }
 
   /**

@@ -47,7 +47,7 @@ export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<
     return acknowledge(ch, packet, ReasonCode.PayloadFormatInvalid, undefined, 'payload is not UTF-8', false);
   }
 
-  if (packet.qos === 1) ch.inboundQos1++;
+  if (packet.qos === 1) ch.inboundQos1Opened();
   // The decoder has met the syntax rules (and an alias' topic was checked when it was set): only the
   // configured limits are left of the check the admin API makes (topic-rules.ts).
   const refused = topicLimitRefusal(topic, ch.broker.options);
@@ -118,7 +118,7 @@ function noSubscribers(matched: number): number {
 function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: Verdict, reason?: string, counted = true): void {
   if (packet.qos === 0) return;
   const packetId = packet.packetId!;
-  if (packet.qos === 1 && counted) ch.inboundQos1--;
+  if (packet.qos === 1 && counted) ch.inboundQos1Acknowledged();
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC, and the id
   // may start a new message [MQTT-4.3.3-9].
   if (packet.qos === 2 && code >= 0x80) ch.inboundQos2Ended(packetId);
