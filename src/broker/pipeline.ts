@@ -3,6 +3,7 @@
 // the other nodes, and messages from them come back through `routeRemote`, never forwarded again.
 import type { QoS } from '../protocol/constants.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
+import type { Delivery } from '../session/delivery.js';
 import type { Session } from '../session/session.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
 import type { MatchScope, SubscriptionIndex } from '../router/subscriptions.js';
@@ -81,6 +82,8 @@ export class Pipeline {
     const deliveries =
       only === undefined ? matches : matches.filter((d) => (typeof only === 'string' ? d.session.clientId === only : only.has(d.session.clientId)));
     let messageStored = false;
+    /** The QoS 0 record shared by every subscriber without subscription ids or retain (the common fan-out). */
+    let plain: Delivery | undefined;
     /** Online sessions this message took over their queue limits: the publisher waits for them. */
     let full: Session[] | undefined;
     for (const d of deliveries) {
@@ -98,7 +101,7 @@ export class Pipeline {
         s.streamSeq = at.seq;
       }
       if (qos === 0) {
-        if (s.outlet) s.outlet.publish(message, 0, retain, d.subscriptionIds, undefined, false);
+        if (s.outlet) s.outlet.deliver(retain || d.subscriptionIds ? { message, qos, retain, subscriptionIds: d.subscriptionIds } : (plain ??= { message, qos, retain }));
         continue;
       }
       // A client is never held by its own queue: its PUBACKs queue behind the held PUBLISH in its stream.
@@ -106,11 +109,11 @@ export class Pipeline {
       let queued: boolean;
       if (s.persistent) {
         batch ??= new WriteBatch();
-        queued = this.queues.enqueue(s, message, qos, retain, d.subscriptionIds, now, batch, !messageStored, policy);
+        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, batch, !messageStored, policy);
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
         if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
-      } else if ((queued = this.queues.enqueue(s, message, qos, retain, d.subscriptionIds, now, undefined, false, policy))) s.flush();
+      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, undefined, false, policy))) s.flush();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { QoS } from '../protocol/constants.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
-import type { Outgoing } from '../session/outgoing.js';
+import { writing, type Outgoing } from '../session/outgoing.js';
+import type { Delivery } from '../session/delivery.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
 import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js';
 import type { BrokerStats, DropReason } from './stats.js';
@@ -63,20 +64,17 @@ export class Queues {
    */
   enqueue(
     s: Session,
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
+    delivery: Delivery,
     now: number,
     batch: WriteBatch | undefined,
     withMessage: boolean,
     policy?: OverflowPolicy,
   ): boolean {
     // Retained copies for a new subscription and the like have no publisher to hold.
-    const r = s.enqueue(message, qos, retain, subscriptionIds, this.limits, policy ?? this.overflowPolicy(s, false));
+    const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false));
     if (r.outcome === 'refused') {
       this.queueDrop(s, 'queueRefused', 1);
-      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [message], s.clientId);
+      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [delivery.message], s.clientId);
       return false;
     }
     // Dropped for room: by the configured dropOldest, or because back-pressure gave up on this session.
@@ -87,7 +85,7 @@ export class Queues {
     }
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
-      r.entry.written = false;
+      writing(r.entry);
       batch.ops.push(...entryOps(s, r.entry, withMessage));
       batch.entries.push(r.entry);
       batch.fresh.push(r.entry);
@@ -199,7 +197,7 @@ export class Queues {
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client: the entry is done. */
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean {
-    const o = session.complete(packetId, kind === 'puback' ? 'inflight' : 'released');
+    const o = session.complete(packetId, kind);
     if (!o) return false;
     this.hooks.notify?.delivered?.(session.clientId, o.message, o.qos);
     if (session.persistent) this.writes.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);

@@ -158,12 +158,12 @@ export class RetainedService {
     for (const m of messages) {
       const qos = (sub.qos < m.qos ? sub.qos : m.qos) as QoS;
       if (qos === 0) {
-        session.outlet?.publish(m, 0, true, ids, undefined, false);
+        session.outlet?.deliver({ message: m, qos: 0, retain: true, subscriptionIds: ids });
         continue;
       }
       // Each retained copy is its own stored message: the retained one may be replaced meanwhile.
       const copy = { ...m, id: this.ids.next() };
-      this.queues.enqueue(session, copy, qos, true, ids, now, batch, true);
+      this.queues.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, batch, true);
     }
     if (!batch || batch.ops.length === 0) return session.flush();
     this.writes.commitLater(batch, session.clientId);

@@ -2,7 +2,7 @@
 // resume or clean start at CONNECT, what a session may keep when its owner changes or the ACL is
 // reloaded, offline expiry and wills, and the subscriptions a session holds.
 import type { Logger } from 'pino';
-import type { MaybePromise } from '../protocol/maybe-promise.js';
+import { catchLater, type MaybePromise } from '../protocol/maybe-promise.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
 import { Session } from '../session/session.js';
@@ -223,7 +223,7 @@ export class Sessions {
     const message: StoredMessage = { ...will.message, id: this.ids.next(), createdAt: now };
     if (will.message.expiresAt !== undefined) message.expiresAt = now + (will.message.expiresAt - will.message.createdAt);
     const done = this.route(message);
-    if (done instanceof Promise) done.catch((err) => this.log.error({ err }, 'will publish failed'));
+    catchLater(done, (err) => this.log.error({ err }, 'will publish failed'));
     if (session.persistent && this.byId.get(session.clientId) === session) {
       this.writes.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
     }

@@ -2,7 +2,7 @@
 // retained copy, a window refill) gathers its store ops in a WriteBatch and commits them together;
 // the entries it wrote may be sent once the batch is durable. Writes nothing waits for go behind.
 import type { Logger } from 'pino';
-import type { Outgoing } from '../session/outgoing.js';
+import { writtenDown, type Outgoing } from '../session/outgoing.js';
 import type { Session } from '../session/session.js';
 import type { Store, StoreOp, StoreSnapshot } from '../store/ports.js';
 import { StoreBatcher } from '../store/batcher.js';
@@ -48,7 +48,7 @@ export class StoreWrites {
   commit(batch: WriteBatch): Promise<void> {
     return this.batcher.write(batch.ops).then(
       () => {
-        for (const o of batch.entries) o.written = true;
+        for (const o of batch.entries) writtenDown(o);
         for (const s of batch.sessions) s.flush();
       },
       (err: unknown) => {
@@ -57,7 +57,7 @@ export class StoreWrites {
         // session is left waiting forever behind an entry that will never be written.
         const fresh = new Set(batch.fresh);
         for (const s of batch.sessions) s.discard(fresh);
-        for (const o of batch.entries) if (!fresh.has(o)) o.written = true;
+        for (const o of batch.entries) if (!fresh.has(o)) writtenDown(o);
         for (const s of batch.sessions) s.flush();
         throw err;
       },

@@ -7,6 +7,7 @@
 // Like Mosquitto, a value is published only when it changed; `uptime` is published every interval
 // and last, so a reader can take it as the end of one consistent sample.
 import type { StoredMessage } from '../store/ports.js';
+import { catchLater } from '../protocol/maybe-promise.js';
 import { LOAD_WINDOWS, LoadAverage } from './load-average.js';
 import type { LogView, SysSource } from './ports.js';
 import { packageVersion } from './package-info.js';
@@ -178,7 +179,7 @@ export function startSysPublisher(broker: SysSource, intervalSec: number, option
           createdAt: now,
         };
         const done = broker.route(message);
-        if (done instanceof Promise) done.catch((err: unknown) => options.log?.error({ err, topic }, '$SYS publish failed'));
+        catchLater(done, (err) => options.log?.error({ err, topic }, '$SYS publish failed'));
       }
     } catch (err) {
       // Observation must never take the broker down; the next tick tries again.

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageIds } from '../../src/session/message.js';
 import { Session } from '../../src/session/session.js';
+import { writing } from '../../src/session/outgoing.js';
 import { StoreWrites, WriteBatch } from '../../src/broker/writes.js';
 import { entryOps, sessionRecord } from '../../src/broker/persistence.js';
 import { FailingStore } from '../helpers/failing-store.js';
@@ -19,12 +20,12 @@ function sessionWithEntry(ids: MessageIds): { s: Session; outlet: RecordingOutle
   const s = new Session('w', 5, 60);
   const outlet = new RecordingOutlet();
   s.outlet = outlet;
-  const r = s.enqueue(message(ids, 'w/t', 'one'), 1, false, undefined, limits, 'dropOldest');
+  const r = s.enqueue({ message: message(ids, 'w/t', 'one'), qos: 1, retain: false }, limits, 'dropOldest');
   assert.equal(r.outcome, 'queued');
   const batch = new WriteBatch();
   batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
   if (r.outcome === 'queued') {
-    r.entry.written = false;
+    writing(r.entry);
     batch.ops.push(...entryOps(s, r.entry, true));
     batch.entries.push(r.entry);
     batch.fresh.push(r.entry);

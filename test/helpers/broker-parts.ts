@@ -9,6 +9,7 @@ import { allowAll, type BrokerHooks } from '../../src/hooks/hooks.js';
 import { SubscriptionIndex } from '../../src/router/subscriptions.js';
 import { MessageIds } from '../../src/session/message.js';
 import { Session, type QueueLimits, type SessionOutlet } from '../../src/session/session.js';
+import type { Delivery } from '../../src/session/delivery.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store, StoredMessage, SubscriptionRecord } from '../../src/store/ports.js';
@@ -88,8 +89,8 @@ export class RecordingOutlet implements SessionOutlet {
   writable = true;
   readonly written: Written[] = [];
   readonly pubrels: number[] = [];
-  publish(message: StoredMessage, qos: QoS, retain: boolean, _ids: number[] | undefined, packetId: number | undefined, dup: boolean): void {
-    const w: Written = { topic: message.topic, payload: message.payload.toString(), qos, retain, dup };
+  deliver({ message, qos, retain, packetId, dup }: Delivery): void {
+    const w: Written = { topic: message.topic, payload: message.payload.toString(), qos, retain, dup: dup ?? false };
     if (packetId !== undefined) w.packetId = packetId;
     this.written.push(w);
   }
