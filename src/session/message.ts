@@ -39,6 +39,8 @@ function makeMessage(ids: MessageIds, src: MessageSource, topic: string, publish
     publisherId,
   };
   const props = forwardedProperties(src.properties);
+  // Correlation Data is a view into the read buffer too: copied with the payload, for the same reason.
+  if (props?.correlationData && copy) props.correlationData = Buffer.from(props.correlationData);
   if (props) m.properties = props;
   const expiry = src.properties?.messageExpiryInterval;
   if (expiry !== undefined) m.expiresAt = now + expiry * 1000;
