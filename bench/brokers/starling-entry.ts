@@ -42,10 +42,19 @@ if (memoryMs > 0 && 'broker' in server) {
       clientMemoryMax = Math.max(clientMemoryMax, held);
       queuedBytes += c.bufferedBytes;
     }
+    // Sessions outlive their connections (clean start off, a session expiry): what they hold.
+    let offlineSessions = 0;
+    let sessionBytes = 0;
+    for (const session of s.broker.sessions.values()) {
+      if (!session.online) offlineSessions++;
+      sessionBytes += session.queuedBytes;
+      for (const filter of session.subscriptions.keys()) sessionBytes += 2 * filter.length;
+    }
     const row = {
       rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
       retainedBytes: s.broker.retained.bytes, retainedCount: s.broker.retained.size,
       connections: s.connections.size, admitted: s.admitted(), clientMemory, clientMemoryMax, writeBuffered: queuedBytes,
+      sessions: s.broker.sessions.size, offlineSessions, sessionBytes,
       ...(collected ? { afterGc: true } : {}),
     };
     process.stdout.write(`MEM ${JSON.stringify(row)}\n`);

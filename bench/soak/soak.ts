@@ -64,6 +64,10 @@ interface MemorySample {
   clientMemory: number;
   clientMemoryMax: number;
   writeBuffered: number;
+  /** Sessions (offline ones among them) and what they hold: subscription filters (UTF-16) and queued bytes. */
+  sessions: number;
+  offlineSessions: number;
+  sessionBytes: number;
   /** Taken right after a full collection (the broker runs with --expose-gc): live memory only. */
   afterGc?: boolean;
 }
@@ -193,11 +197,17 @@ function rssBudget(config: Config, baseline: number, highest: Partial<MemorySamp
   return { baseline, retained: config.maxRetainedBytes, sockets, perSocket, total: baseline + config.maxRetainedBytes + sockets * perSocket };
 }
 
+/** What the broker counted at one sample, with the baseline and Node's allowance for each socket. */
+function counted(b: RssBudget, m: MemorySample | undefined): number {
+  return b.baseline + (m?.retainedBytes ?? 0) + (m?.clientMemory ?? 0) + (m?.writeBuffered ?? 0) + (m?.admitted ?? 0) * SOCKET_ALLOWANCE;
+}
+
 function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample | undefined, highest: Partial<MemorySample>, highestLive: Partial<MemorySample>, b: RssBudget, peakRss: number): string[] {
   const row = (name: string, m: Partial<MemorySample> | undefined): string =>
     `  ${name}: rss ${mib(m?.rss)}, heapUsed ${mib(m?.heapUsed)}, heapTotal ${mib(m?.heapTotal)}, external ${mib(m?.external)} (arrayBuffers ${mib(m?.arrayBuffers)}), ` +
     `retained ${mib(m?.retainedBytes)} in ${m?.retainedCount ?? 0}, connections ${m?.connections ?? 0} of ${m?.admitted ?? 0} sockets admitted, ` +
-    `client memory ${mib(m?.clientMemory)} (largest ${mib(m?.clientMemoryMax)}), write buffers ${mib(m?.writeBuffered)}`;
+    `client memory ${mib(m?.clientMemory)} (largest ${mib(m?.clientMemoryMax)}), write buffers ${mib(m?.writeBuffered)}, ` +
+    `sessions ${m?.sessions ?? 0} (${m?.offlineSessions ?? 0} offline) holding ${mib(m?.sessionBytes)}`;
   return [
     'Broker memory (process.memoryUsage() and the broker\'s own counts, sampled in the broker every 500 ms):',
     row('baseline', baseline),
@@ -207,6 +217,9 @@ function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample |
     `Budgets: maxRetainedBytes ${mib(b.retained)}, counted at most ${mib(highest.retainedBytes)}; ` +
       `maxClientMemory ${mib(b.perSocket - SOCKET_ALLOWANCE)} × ${b.sockets} sockets at most at once = ${mib((b.perSocket - SOCKET_ALLOWANCE) * b.sockets)}, counted at most ${mib(highest.clientMemory)} in all (${mib(highest.clientMemoryMax)} on one); ` +
       `Node's socket allowance ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB × ${b.sockets} = ${mib(SOCKET_ALLOWANCE * b.sockets)}`,
+    `Counted at peak RSS: baseline ${mib(b.baseline)} + retained ${mib(atPeak?.retainedBytes)} + client memory ${mib(atPeak?.clientMemory)} + write buffers ${mib(atPeak?.writeBuffered)} + ` +
+      `${atPeak?.admitted ?? 0} sockets × ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB = ${mib(counted(b, atPeak))}; the other ${mib((atPeak?.rss ?? 0) - counted(b, atPeak))} of RSS is ` +
+      `JavaScript heap (${mib((atPeak?.heapTotal ?? 0) - (baseline?.heapTotal ?? 0))} grown since the baseline), garbage not yet collected and the allocator's own`,
     `RSS budget = baseline ${mib(b.baseline)} + maxRetainedBytes ${mib(b.retained)} + ${b.sockets} × (${mib(b.perSocket - SOCKET_ALLOWANCE)} + ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB) = ${mib(b.total)}; ` +
       `peak RSS ${mib(peakRss)}: ${peakRss <= b.total ? `within it (${mib(b.total - peakRss)} to spare)` : `OVER it by ${mib(peakRss - b.total)}`}`,
   ];
