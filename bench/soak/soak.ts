@@ -171,9 +171,9 @@ const mib = (bytes: number | undefined): string => `${((bytes ?? 0) / MiB).toFix
 /**
  * Node's own cost of one open socket that no budget of the broker's covers: its net.Socket, stream
  * states and libuv handle, the TLS session (OpenSSL's SSL object and record buffers) or the `ws`
- * objects, and the read buffer of a chunk being handed over. Measured with the soak's stalled TLS
- * and WebSocket sockets (docs/benchmarks.md, "Soak runs"); idle MQTT connections cost less
- * (3.7–6 KiB, "Idle connections").
+ * objects, and the read buffer of a chunk being handed over. Measured (docs/benchmarks.md, "Soak
+ * runs"): 52.5 KiB of RSS for a TLS socket stalled in its handshake, the costliest kind; a TLS MQTT
+ * connection 30.6 KiB, a stalled WebSocket upgrade 3 KiB, idle MQTT connections 3.7–6 KiB.
  */
 export const SOCKET_ALLOWANCE = 64 * 1024;
 
@@ -187,9 +187,10 @@ interface RssBudget {
 
 /**
  * What the configuration promises the broker's RSS stays within: the baseline (healthy clients
- * connected) + maxRetainedBytes + for each socket open at once at the peak, maxClientMemory and
- * Node's own socket cost. Queued messages are not part of it: the soak's hostile clients hold no
- * session with subscriptions that could queue (maxQueuedBytes bounds those per client).
+ * connected) + maxRetainedBytes + for the most sockets admitted at once during the run,
+ * maxClientMemory and Node's own socket cost each. Sessions that outlive their connections are not
+ * part of it: each is bounded (maxQueuedBytes…) but nothing bounds their number, so no budget can
+ * be computed for them; the report shows what they held.
  */
 function rssBudget(config: Config, baseline: number, highest: Partial<MemorySample>): RssBudget {
   const sockets = highest.admitted ?? 0;
