@@ -1,110 +1,368 @@
-// The link's own table of NATS subscriptions made for this node's MQTT interest, so that filters
-// mapping to one subject share one subscription (reference counted), a shared group's queue
-// subscriptions can be found again to remove them, and everything can be checked after a reconnect.
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { SubjectSpace } from './subjects.js';
-import { queueName } from './subjects.js';
+// Which nodes want a message: every node tells the others its MQTT interest (plain filters and
+// shared-group memberships), and each node keeps the others' in one routing table
+// (workers/interest.ts, the table the workers' hub uses too). The sender then matches a topic once
+// and sends it only to the nodes that want it, and picks the node of each shared group itself.
+//
+//   <p>.int.<node>        a node's interest changes of one turn, numbered (version v, per start:
+//                         `instance`); every node applies them in order and acknowledges on
+//   <p>.iack.<node>       `{node, v}`: "I know your interest up to v"; a SUBACK waits for every
+//                         member's acknowledgement (bounded), so a publish on another node right after
+//                         it is not missed
+//   <p>.isync.<node>      request → the node's whole interest now, with its version: asked by a node
+//                         that missed a change (a gap in versions), saw a new instance, or whose known
+//                         version is behind the one a heartbeat carries
+//   <p>.ihello            the same answer, from every node, to a node that starts
+// Control traffic only (JSON): messages themselves go as binary batches (../batch-frame.ts).
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { StoredMessage } from '../../store/ports.js';
+import { InterestRoutes } from '../workers/interest.js';
 
 export type Callback = (err: Error | null, msg: Msg) => void;
 
-interface PlainSub {
-  sub: Subscription;
-  refs: number;
+export interface InterestSubjects {
+  changes(node: string): string;
+  readonly allChanges: string;
+  ack(node: string): string;
+  sync(node: string): string;
+  readonly hello: string;
 }
 
-interface SharedSub {
-  group: string;
-  filter: string;
-  queue: string;
-  subs: Map<string, Subscription>;
+interface Delta {
+  node: string;
+  instance: string;
+  v: number;
+  /** [filter, group or null, present] */
+  changes: Array<[string, string | null, boolean]>;
 }
 
-export class InterestTable {
-  private readonly plain = new Map<string, PlainSub>();
-  private readonly plainFilters = new Map<string, string[]>();
-  private readonly shared = new Map<string, SharedSub>();
+interface Snapshot {
+  node: string;
+  instance: string;
+  v: number;
+  plain: string[];
+  /** [group, filter] */
+  shared: Array<[string, string]>;
+}
+
+interface Remote {
+  index: number;
+  instance: string;
+  v: number;
+  syncing: boolean;
+  /** Changes that arrived while a sync was under way, applied after it. */
+  held: Delta[];
+}
+
+interface Waiter {
+  v: number;
+  nodes: Set<string>;
+  resolve: () => void;
+}
+
+export interface InterestExchangeOptions {
+  nodeId: string;
+  instance: string;
+  /** Live members (this node included). */
+  members: () => string[];
+  timeoutMs: number;
+  log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  counters: { malformed: number };
+}
+
+const json = (data: Uint8Array): unknown => JSON.parse(Buffer.from(data).toString('utf8'));
+const encode = (x: unknown): Uint8Array => Buffer.from(JSON.stringify(x), 'utf8');
+
+function isDelta(d: unknown): d is Delta {
+  const x = d as Delta;
+  return typeof x?.node === 'string' && typeof x.instance === 'string' && Number.isSafeInteger(x.v) && Array.isArray(x.changes) &&
+    x.changes.every((c) => Array.isArray(c) && typeof c[0] === 'string' && (c[1] === null || typeof c[1] === 'string') && typeof c[2] === 'boolean');
+}
+
+function isSnapshot(d: unknown): d is Snapshot {
+  const x = d as Snapshot;
+  return typeof x?.node === 'string' && typeof x.instance === 'string' && Number.isSafeInteger(x.v) && Array.isArray(x.plain) && Array.isArray(x.shared) &&
+    x.plain.every((f) => typeof f === 'string') && x.shared.every((s) => Array.isArray(s) && typeof s[0] === 'string' && typeof s[1] === 'string');
+}
+
+const isAck = (x: unknown): x is { node: string; instance: string; v: number } =>
+  typeof (x as { node?: unknown })?.node === 'string' && typeof (x as { instance?: unknown }).instance === 'string' && Number.isSafeInteger((x as { v?: unknown }).v);
+
+const isAsker = (x: unknown): x is { node: string } => typeof (x as { node?: unknown })?.node === 'string';
+
+export class InterestExchange {
+  /** Node indexes in `routes`: this node is 0. */
+  private readonly routes = new InterestRoutes();
+  private readonly remotes = new Map<string, Remote>();
+  private readonly nodes: string[] = [];
+  private nextIndex = 1;
+  /** This node's own interest and its version. */
+  private readonly plain = new Set<string>();
+  private readonly shared = new Map<string, [string, string]>();
+  private v = 0;
+  private changes: Delta['changes'] = [];
+  private scheduled = false;
+  private readonly acked = new Map<string, number>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly subs: Subscription[] = [];
+  private readonly all = new Set<number>();
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly msg: SubjectSpace,
-    private readonly share: SubjectSpace,
-    /** Called for messages on plain subjects. */
-    private readonly onPlain: Callback,
-    /** Called for messages of one shared group, with its key `group\0filter`. */
-    private readonly onShared: (key: string) => Callback,
-  ) {}
-
-  /** NATS subscriptions held for plain interest (distinct subjects). */
-  get plainSubjects(): number {
-    return this.plain.size;
+    private readonly subjects: InterestSubjects,
+    private readonly opts: InterestExchangeOptions,
+  ) {
+    this.nodes[0] = opts.nodeId;
   }
 
-  get sharedGroups(): number {
-    return this.shared.size;
+  /** Listens to the others' changes and questions, and asks every running node for its interest. */
+  async start(): Promise<void> {
+    const { nc, subjects } = this;
+    this.subs.push(nc.subscribe(subjects.allChanges, { callback: (err, m) => void (err || this.onChanges(m)) }));
+    this.subs.push(nc.subscribe(subjects.ack(this.opts.nodeId), { callback: (err, m) => void (err || this.onAck(m)) }));
+    const answer = (err: Error | null, m: Msg): void => void (err || this.onSyncRequest(m));
+    this.subs.push(nc.subscribe(subjects.sync(this.opts.nodeId), { callback: answer }));
+    this.subs.push(nc.subscribe(subjects.hello, { callback: answer }));
+    await nc.flush();
+    // Every node up now answers; gather the answers for a moment (bounded), so a node that starts
+    // knows where to send before it serves its first client. Later gaps are found by the heartbeats.
+    const inbox = nc.subscribe(createInbox(), { callback: (err, m) => void (err || this.onSnapshot(m)) });
+    nc.publish(subjects.hello, encode({ node: this.opts.nodeId }), { reply: inbox.getSubject() });
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, Math.min(250, this.opts.timeoutMs)).unref());
+    inbox.unsubscribe();
   }
 
-  /** Interest in `filter` (with a share `group`) started or ended on this node. */
-  set(filter: string, group: string | undefined, present: boolean): void {
-    if (group === undefined) return present ? this.addPlain(filter) : this.removePlain(filter);
-    const key = `${group}\0${filter}`;
-    if (present) {
-      if (this.shared.has(key)) return;
-      const entry: SharedSub = { group, filter, queue: queueName(group, filter), subs: new Map() };
-      for (const subject of this.share.filter(filter)) {
-        entry.subs.set(subject, this.nc.subscribe(subject, { queue: entry.queue, callback: this.onShared(key) }));
-      }
-      this.shared.set(key, entry);
-      return;
-    }
-    const entry = this.shared.get(key);
-    if (!entry) return;
-    this.shared.delete(key);
-    for (const s of entry.subs.values()) s.unsubscribe();
+  close(): void {
+    for (const s of this.subs) s.unsubscribe();
+    for (const w of this.waiters) w.resolve();
+    this.waiters.clear();
   }
 
-  private addPlain(filter: string): void {
-    if (this.plainFilters.has(filter)) return;
-    const subjects = this.msg.filter(filter);
-    this.plainFilters.set(filter, subjects);
-    for (const subject of subjects) {
-      const p = this.plain.get(subject);
-      if (p) p.refs++;
-      else this.plain.set(subject, { sub: this.nc.subscribe(subject, { callback: this.onPlain }), refs: 1 });
-    }
-  }
-
-  private removePlain(filter: string): void {
-    const subjects = this.plainFilters.get(filter);
-    if (!subjects) return;
-    this.plainFilters.delete(filter);
-    for (const subject of subjects) {
-      const p = this.plain.get(subject);
-      if (!p) continue;
-      if (--p.refs > 0) continue;
-      this.plain.delete(subject);
-      p.sub.unsubscribe();
-    }
-  }
+  // ---- this node's interest ------------------------------------------------------------------
 
   /**
-   * Re-creates any subscription that is no longer open. The NATS client itself resubscribes after
-   * a reconnect; this covers a subscription the server closed (e.g. a permissions error). Returns how
-   * many were re-created.
+   * This node's interest in `filter` (with a share `group`) started or ended: told to the others at
+   * the end of the turn. For new interest, resolves once every member acknowledged it (bounded).
    */
-  repair(): number {
-    let n = 0;
-    for (const [subject, p] of this.plain) {
-      if (!p.sub.isClosed()) continue;
-      p.sub = this.nc.subscribe(subject, { callback: this.onPlain });
-      n++;
+  set(filter: string, group: string | undefined, present: boolean): Promise<void> | undefined {
+    if (group === undefined) {
+      if (present === this.plain.has(filter)) return undefined;
+      if (present) this.plain.add(filter);
+      else this.plain.delete(filter);
+    } else {
+      const key = `${group}\0${filter}`;
+      if (present === this.shared.has(key)) return undefined;
+      if (present) this.shared.set(key, [group, filter]);
+      else this.shared.delete(key);
+      // This node takes its own turn in its shared groups.
+      this.routes.set(0, filter, group, present);
     }
-    for (const [key, e] of this.shared) {
-      for (const [subject, s] of e.subs) {
-        if (!s.isClosed()) continue;
-        e.subs.set(subject, this.nc.subscribe(subject, { queue: e.queue, callback: this.onShared(key) }));
-        n++;
-      }
+    this.changes.push([filter, group ?? null, present]);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.publishChanges());
     }
-    return n;
+    return present ? this.acknowledged(this.v + 1) : undefined;
+  }
+
+  /** Sends this turn's changes now and resolves once every member acknowledged them (bounded). */
+  settle(): Promise<void> {
+    this.publishChanges();
+    return this.acknowledged(this.v);
+  }
+
+  private publishChanges(): void {
+    this.scheduled = false;
+    if (this.changes.length === 0) return;
+    const delta: Delta = { node: this.opts.nodeId, instance: this.opts.instance, v: ++this.v, changes: this.changes };
+    this.changes = [];
+    try {
+      this.nc.publish(this.subjects.changes(this.opts.nodeId), encode(delta));
+    } catch (err) {
+      // The heartbeats carry the version: the others ask for the whole interest when they see it.
+      this.opts.log.warn({ err }, 'cluster: interest change not sent');
+    }
+  }
+
+  /** Resolves when every other member knows version `v` of this node's interest, or after the timeout. */
+  private acknowledged(v: number): Promise<void> {
+    const nodes = new Set<string>();
+    for (const n of this.opts.members()) if (n !== this.opts.nodeId && (this.acked.get(n) ?? 0) < v) nodes.add(n);
+    for (const n of this.remotes.keys()) if ((this.acked.get(n) ?? 0) < v) nodes.add(n);
+    if (nodes.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const w: Waiter = { v, nodes, resolve: () => {} };
+      const timer = setTimeout(() => w.resolve(), this.opts.timeoutMs);
+      w.resolve = () => {
+        clearTimeout(timer);
+        this.waiters.delete(w);
+        resolve();
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  private onAck(m: Msg): void {
+    const a = this.read(m, isAck);
+    if (a && a.instance === this.opts.instance) this.ackedBy(a.node, a.v);
+  }
+
+  private ackedBy(node: string, v: number): void {
+    if ((this.acked.get(node) ?? 0) >= v) return;
+    this.acked.set(node, v);
+    for (const w of this.waiters) if (w.v <= v && w.nodes.delete(node) && w.nodes.size === 0) w.resolve();
+  }
+
+  /** Who this node is waiting on is gone: nobody waits for it any more. */
+  private gone(node: string): void {
+    this.acked.delete(node);
+    for (const w of this.waiters) if (w.nodes.delete(node) && w.nodes.size === 0) w.resolve();
+  }
+
+  private snapshot(): Snapshot {
+    return { node: this.opts.nodeId, instance: this.opts.instance, v: this.v, plain: [...this.plain], shared: [...this.shared.values()] };
+  }
+
+  private onSyncRequest(m: Msg): void {
+    if (!m.reply) return;
+    const from = this.read(m, isAsker)?.node;
+    if (from === undefined || from === this.opts.nodeId) return;
+    // Changes of this turn not yet sent go with the answer, so it is complete.
+    this.publishChanges();
+    const snap = this.snapshot();
+    this.nc.publish(m.reply, encode(snap));
+    // The asker applies it: it knows this version now.
+    this.ackedBy(from, snap.v);
+  }
+
+  // ---- the others' interest ------------------------------------------------------------------
+
+  private remote(node: string, instance: string): Remote {
+    let r = this.remotes.get(node);
+    if (r && r.instance === instance) return r;
+    if (r) this.routes.forget(r.index);
+    const index = r?.index ?? this.nextIndex++;
+    this.nodes[index] = node;
+    this.all.add(index);
+    r = { index, instance, v: 0, syncing: false, held: [] };
+    this.remotes.set(node, r);
+    return r;
+  }
+
+  /** The JSON body of `m` if it has the shape `is` checks; counted as malformed otherwise. */
+  private read<T>(m: Msg, is: (x: unknown) => x is T): T | undefined {
+    try {
+      const x = json(m.data);
+      if (is(x)) return x;
+    } catch {
+      // counted below
+    }
+    this.opts.counters.malformed++;
+    return undefined;
+  }
+
+  private onChanges(m: Msg): void {
+    const d = this.read(m, isDelta);
+    if (!d || d.node === this.opts.nodeId) return;
+    const r = this.remote(d.node, d.instance);
+    if (r.syncing) return void r.held.push(d);
+    if (d.v <= r.v) return;
+    if (d.v !== r.v + 1) {
+      r.held.push(d);
+      return void this.sync(d.node);
+    }
+    this.apply(r, d);
+    this.ack(d.node, r);
+  }
+
+  private apply(r: Remote, d: Delta): void {
+    for (const [filter, group, present] of d.changes) this.routes.set(r.index, filter, group ?? undefined, present);
+    r.v = d.v;
+  }
+
+  private ack(node: string, r: Remote): void {
+    try {
+      this.nc.publish(this.subjects.ack(node), encode({ node: this.opts.nodeId, instance: r.instance, v: r.v }));
+    } catch (err) {
+      this.opts.log.debug({ err }, 'cluster: interest acknowledgement not sent');
+    }
+  }
+
+  /** A heartbeat from `node`, carrying its instance and interest version: ask for it if behind. */
+  heard(node: string, instance: string, v: number | undefined): void {
+    if (node === this.opts.nodeId || v === undefined) return;
+    const r = this.remotes.get(node);
+    if (r && r.instance === instance && (r.v >= v || r.syncing)) return;
+    this.remote(node, instance);
+    this.sync(node);
+  }
+
+  /** A node left or was lost: its interest goes. */
+  forget(node: string): void {
+    const r = this.remotes.get(node);
+    if (r) {
+      this.routes.forget(r.index);
+      this.all.delete(r.index);
+      this.remotes.delete(node);
+    }
+    this.gone(node);
+  }
+
+  private sync(node: string): void {
+    const r = this.remotes.get(node);
+    if (!r || r.syncing) return;
+    r.syncing = true;
+    this.nc.request(this.subjects.sync(node), encode({ node: this.opts.nodeId }), { timeout: this.opts.timeoutMs }).then(
+      (m) => {
+        r.syncing = false;
+        this.onSnapshot(m);
+      },
+      (err: unknown) => {
+        r.syncing = false;
+        // Asked again at its next heartbeat.
+        this.opts.log.debug({ err, node }, 'cluster: interest of a node not read');
+      },
+    );
+  }
+
+  private onSnapshot(m: Msg): void {
+    const s = this.read(m, isSnapshot);
+    if (!s || s.node === this.opts.nodeId) return;
+    const r = this.remote(s.node, s.instance);
+    if (s.v < r.v) return;
+    this.routes.forget(r.index);
+    for (const f of s.plain) this.routes.set(r.index, f, undefined, true);
+    for (const [group, filter] of s.shared) this.routes.set(r.index, filter, group, true);
+    r.v = s.v;
+    // Changes held meanwhile, in order; a gap left is closed by the next heartbeat's sync.
+    const held = r.held.filter((d) => d.instance === r.instance && d.v > r.v).sort((a, b) => a.v - b.v);
+    r.held = [];
+    for (const d of held) {
+      if (d.v !== r.v + 1) break;
+      this.apply(r, d);
+    }
+    this.ack(s.node, r);
+  }
+
+  // ---- routing -------------------------------------------------------------------------------
+
+  /** The other nodes with a plain filter matching `m` (not for retained messages, which go to all). */
+  plainFor(m: StoredMessage, out: (node: string) => void): void {
+    for (const i of this.routes.plainFor(m, 0, this.all)) out(this.nodes[i]!);
+  }
+
+  /** For each shared group matching `topic` (`group\0filter`), the node whose turn it is (this one included). */
+  sharedFor(topic: string, out: (key: string, node: string, local: boolean) => void): void {
+    for (const [key, i] of this.routes.sharedFor(topic)) out(key, this.nodes[i]!, i === 0);
+  }
+
+  /** Version of this node's interest, for the heartbeat. */
+  get version(): number {
+    return this.v;
+  }
+
+  /** Filters of other nodes known here, and shared groups of this node (for state and tests). */
+  get state(): { plainFilters: number; sharedGroups: number; nodes: number } {
+    return { plainFilters: this.plain.size, sharedGroups: this.shared.size, nodes: this.remotes.size };
   }
 }

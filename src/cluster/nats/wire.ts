@@ -110,6 +110,8 @@ export interface Heartbeat {
   instance: string;
   intervalMs: number;
   startedAt: number;
+  /** Version of the node's interest (interest.ts): a node that knows an older one asks for it. */
+  iv?: number;
 }
 
 export const encodeHeartbeat = (b: Heartbeat): Uint8Array => Buffer.from(JSON.stringify(b), 'utf8');
