@@ -71,6 +71,20 @@ describe('cluster link (one nats-server)', () => {
     assert.equal(a.link.counters.batches, 2);
   });
 
+  it('knows a new filter on every member once interest() resolves (a SUBACK waits for it), and sends nothing where nobody wants it', async () => {
+    const { a, b, c } = await trio();
+    await b.link.interest('now/#', undefined, true);
+    a.link.forward(message('now/1'));
+    await waitUntil(() => b.broker.routed.length === 1, 'now/1 on b');
+    // No plain filter and no shared group anywhere matches: no NATS message at all.
+    await a.link.flush();
+    const before = { batches: a.link.counters.batches, shared: a.link.counters.forwardedShared };
+    for (let i = 0; i < 20; i++) a.link.forward(message(`nobody/${i}`));
+    await a.link.flush();
+    assert.deepEqual({ batches: a.link.counters.batches, shared: a.link.counters.forwardedShared }, before);
+    assert.equal(c.broker.routed.length + b.broker.routed.length, 1);
+  });
+
   it('stops sending a topic to a node only when its last matching filter goes', async () => {
     const { a, b } = await trio();
     b.link.interest('k/#', undefined, true);
