@@ -34,6 +34,9 @@ const F_RESERVED = 1 << 7;
 
 export class FrameError extends Error {}
 
+/** Stands in for a payload until it is read (the payload comes last in an entry). */
+const NO_PAYLOAD = Buffer.alloc(0);
+
 /** One message of a batch; `shared` (`group\0filter`) sends it to that shared group's member on the receiving node. */
 export interface FrameEntry {
   message: StoredMessage;
@@ -65,16 +68,40 @@ function encodeProperties(props: Properties | undefined): Buffer | undefined {
   return w.finish().subarray(start);
 }
 
+/** Strings up to this long are measured, written and read in JS: cheaper than a call into C++ for each. */
+const SHORT = 64;
+
+/** UTF-8 length of `s`. */
+function utf8Length(s: string): number {
+  if (s.length > SHORT) return Buffer.byteLength(s, 'utf8');
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
+
+/** Writes `s` as UTF-8 at `pos`; returns the bytes written. */
+function writeUtf8(buf: Buffer, s: string, pos: number): number {
+  if (s.length <= SHORT) {
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[pos + i] = c;
+    }
+    if (i === s.length) return i;
+  }
+  return buf.write(s, pos, 'utf8');
+}
+
 const varintBytes = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
 
 /** Sizes an entry; throws (an MqttError from the properties encoder) if its properties cannot be encoded. */
 export function sizeEntry(entry: FrameEntry): SizedEntry {
   const m = entry.message;
   const properties = encodeProperties(m.properties);
-  let size = 1 + 8 + 4 + Buffer.byteLength(m.id, 'utf8') + 4 + Buffer.byteLength(m.topic, 'utf8') + 4 + m.payload.length;
+  let size = 1 + 8 + 4 + utf8Length(m.id) + 4 + utf8Length(m.topic) + 4 + m.payload.length;
   if (m.expiresAt !== undefined) size += 8;
-  if (m.publisherId !== undefined) size += 4 + Buffer.byteLength(m.publisherId, 'utf8');
-  if (entry.shared !== undefined) size += 4 + Buffer.byteLength(entry.shared, 'utf8');
+  if (m.publisherId !== undefined) size += 4 + utf8Length(m.publisherId);
+  if (entry.shared !== undefined) size += 4 + utf8Length(entry.shared);
   if (properties) size += 4 + properties.length;
   return properties ? { entry, size, properties } : { entry, size };
 }
@@ -92,7 +119,7 @@ export function encodeFrame(origin: string, entries: readonly SizedEntry[]): Buf
   buf.writeUInt32BE(entries.length, pos);
   pos += 4;
   const str = (s: string): void => {
-    const len = buf.write(s, pos + 4, 'utf8');
+    const len = writeUtf8(buf, s, pos + 4);
     buf.writeUInt32BE(len, pos);
     pos += 4 + len;
   };
@@ -160,7 +187,18 @@ class FrameReader {
     return b;
   }
   str(what: string): string {
-    const b = this.bytes(what);
+    const n = this.u32(what);
+    this.need(n, what);
+    const start = this.pos;
+    const end = (this.pos += n);
+    const buf = this.buf;
+    if (n <= SHORT) {
+      let i = start;
+      while (i < end && buf[i] < 0x80) i++;
+      // ASCII: no check needed, and latin1 reads it without a view.
+      if (i === end) return buf.toString('latin1', start, end);
+    }
+    const b = buf.subarray(start, end);
     if (!isUtf8(b)) throw new FrameError(`${what} is not UTF-8`);
     return b.toString('utf8');
   }
@@ -195,7 +233,7 @@ export function decodeFrame(data: Uint8Array): { origin: string; entries: FrameE
     if (qos === 3) throw new FrameError('QoS 3');
     const createdAt = r.f64('createdAt');
     const expiresAt = flags & F_EXPIRES ? r.f64('expiresAt') : undefined;
-    const message: StoredMessage = { id: r.str('id'), topic: r.str('topic'), payload: Buffer.alloc(0), qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
+    const message: StoredMessage = { id: r.str('id'), topic: r.str('topic'), payload: NO_PAYLOAD, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
     if (expiresAt !== undefined) message.expiresAt = expiresAt;
     if (flags & F_PUBLISHER) message.publisherId = r.str('publisherId');
     const shared = flags & F_SHARED ? r.str('shared key') : undefined;

@@ -27,6 +27,8 @@ export class NodeBatches {
   frames = 0;
   entries = 0;
   private readonly header: number;
+  /** The sender's maxBytes, read once per turn. */
+  private max = 0;
 
   constructor(
     private readonly origin: string,
@@ -41,15 +43,17 @@ export class NodeBatches {
    */
   size(entry: FrameEntry): SizedEntry {
     const sized = sizeEntry(entry);
-    if (this.header + sized.size > this.sender.maxBytes()) {
-      throw new Error(`message of ${sized.size} bytes is larger than the NATS server's max_payload (${this.sender.maxBytes()})`);
+    if (this.max === 0) this.max = this.sender.maxBytes();
+    if (this.header + sized.size > this.max) {
+      throw new Error(`message of ${sized.size} bytes is larger than the NATS server's max_payload (${this.max})`);
     }
     return sized;
   }
 
   add(node: string, entry: SizedEntry): void {
     let p = this.pending.get(node);
-    if (p && this.header + p.bytes + entry.size > this.sender.maxBytes()) {
+    if (this.max === 0) this.max = this.sender.maxBytes();
+    if (p && this.header + p.bytes + entry.size > this.max) {
       this.send(node, p);
       p = undefined;
     }
@@ -65,6 +69,8 @@ export class NodeBatches {
   /** Sends every pending batch now (end of the turn, or before something that must follow them). */
   flush(): void {
     this.scheduled = false;
+    // Read again next turn: a reconnect may land on a server with another max_payload.
+    this.max = 0;
     if (this.pending.size === 0) return;
     for (const [node, p] of this.pending) this.send(node, p);
   }

@@ -14,7 +14,6 @@
 //   <p>.ihello            the same answer, from every node, to a node that starts
 // Control traffic only (JSON): messages themselves go as binary batches (../batch-frame.ts).
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { StoredMessage } from '../../store/ports.js';
 import { InterestRoutes } from '../workers/interest.js';
 
 export type Callback = (err: Error | null, msg: Msg) => void;
@@ -89,6 +88,10 @@ const isAck = (x: unknown): x is { node: string; instance: string; v: number } =
 
 const isAsker = (x: unknown): x is { node: string } => typeof (x as { node?: unknown })?.node === 'string';
 
+const NOBODY: readonly string[] = [];
+/** Topics whose destinations are remembered at most (then forgotten all at once). */
+const MAX_REMEMBERED = 50_000;
+
 export class InterestExchange {
   /** Node indexes in `routes`: this node is 0. */
   private readonly routes = new InterestRoutes();
@@ -104,7 +107,8 @@ export class InterestExchange {
   private readonly acked = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
   private readonly subs: Subscription[] = [];
-  private readonly all = new Set<number>();
+  /** Destinations of plain messages by topic (plainFor), until a plain filter changes anywhere. */
+  private readonly destinations = new Map<string, readonly string[]>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -155,7 +159,7 @@ export class InterestExchange {
       if (present) this.shared.set(key, [group, filter]);
       else this.shared.delete(key);
       // This node takes its own turn in its shared groups.
-      this.routes.set(0, filter, group, present);
+      this.change(0, filter, group, present);
     }
     this.changes.push([filter, group ?? null, present]);
     if (!this.scheduled) {
@@ -240,10 +244,9 @@ export class InterestExchange {
   private remote(node: string, instance: string): Remote {
     let r = this.remotes.get(node);
     if (r && r.instance === instance) return r;
-    if (r) this.routes.forget(r.index);
+    if (r) this.forgetRoutes(r.index);
     const index = r?.index ?? this.nextIndex++;
     this.nodes[index] = node;
-    this.all.add(index);
     r = { index, instance, v: 0, syncing: false, held: [] };
     this.remotes.set(node, r);
     return r;
@@ -276,7 +279,7 @@ export class InterestExchange {
   }
 
   private apply(r: Remote, d: Delta): void {
-    for (const [filter, group, present] of d.changes) this.routes.set(r.index, filter, group ?? undefined, present);
+    for (const [filter, group, present] of d.changes) this.change(r.index, filter, group ?? undefined, present);
     r.v = d.v;
   }
 
@@ -301,8 +304,7 @@ export class InterestExchange {
   forget(node: string): void {
     const r = this.remotes.get(node);
     if (r) {
-      this.routes.forget(r.index);
-      this.all.delete(r.index);
+      this.forgetRoutes(r.index);
       this.remotes.delete(node);
     }
     this.gone(node);
@@ -330,9 +332,9 @@ export class InterestExchange {
     if (!s || s.node === this.opts.nodeId) return;
     const r = this.remote(s.node, s.instance);
     if (s.v < r.v) return;
-    this.routes.forget(r.index);
-    for (const f of s.plain) this.routes.set(r.index, f, undefined, true);
-    for (const [group, filter] of s.shared) this.routes.set(r.index, filter, group, true);
+    this.forgetRoutes(r.index);
+    for (const f of s.plain) this.change(r.index, f, undefined, true);
+    for (const [group, filter] of s.shared) this.change(r.index, filter, group, true);
     r.v = s.v;
     // Changes held meanwhile, in order; a gap left is closed by the next heartbeat's sync.
     const held = r.held.filter((d) => d.instance === r.instance && d.v > r.v).sort((a, b) => a.v - b.v);
@@ -346,9 +348,30 @@ export class InterestExchange {
 
   // ---- routing -------------------------------------------------------------------------------
 
-  /** The other nodes with a plain filter matching `m` (not for retained messages, which go to all). */
-  plainFor(m: StoredMessage, out: (node: string) => void): void {
-    for (const i of this.routes.plainFor(m, 0, this.all)) out(this.nodes[i]!);
+  private change(index: number, filter: string, group: string | undefined, present: boolean): void {
+    this.routes.set(index, filter, group, present);
+    if (group === undefined) this.destinations.clear();
+  }
+
+  private forgetRoutes(index: number): void {
+    this.routes.forget(index);
+    this.destinations.clear();
+  }
+
+  /**
+   * The other nodes with a plain filter matching `topic` (not for retained messages, which go to
+   * all). Remembered per topic until any node's plain interest changes: a topic is matched once, not
+   * at every message.
+   */
+  plainFor(topic: string): readonly string[] {
+    let nodes = this.destinations.get(topic);
+    if (nodes) return nodes;
+    const found: string[] = [];
+    this.routes.eachPlain(topic, 0, (i) => found.push(this.nodes[i]!));
+    nodes = found.length === 0 ? NOBODY : found;
+    if (this.destinations.size >= MAX_REMEMBERED) this.destinations.clear();
+    this.destinations.set(topic, nodes);
+    return nodes;
   }
 
   /** For each shared group matching `topic` (`group\0filter`), the node whose turn it is (this one included). */

@@ -34,7 +34,7 @@ import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
 import { InterestExchange, type Callback } from './interest.js';
 import { NodeBatches } from './batches.js';
-import { decodeFrame, type FrameEntry, type SizedEntry } from '../batch-frame.js';
+import { decodeFrame, type FrameEntry } from '../batch-frame.js';
 import { Membership } from './members.js';
 import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -207,11 +207,11 @@ export class NatsClusterLink implements ClusterLink {
         this.retained.published(message);
       } else {
         this.counters.forwarded++;
-        let plain: SizedEntry | undefined;
-        this.exchange.plainFor(message, (node) => {
-          plain ??= this.batches.size({ message });
-          if (this.roomWhileDown(plain.size)) this.batches.add(node, plain);
-        });
+        const nodes = this.exchange.plainFor(message.topic);
+        if (nodes.length > 0) {
+          const plain = this.batches.size({ message });
+          for (const node of nodes) if (this.roomWhileDown(plain.size)) this.batches.add(node, plain);
+        }
       }
       this.exchange.sharedFor(message.topic, (shared, node, local) => {
         this.counters.forwardedShared++;
