@@ -85,6 +85,22 @@ describe('cluster link (one nats-server)', () => {
     assert.equal(c.broker.routed.length + b.broker.routed.length, 1);
   });
 
+  it('exchanges interest too large for one NATS message in pieces, and in pages to a node that starts later', async () => {
+    const { prefix, a, b } = await trio();
+    // 40 filters of 8 KiB: several pieces of changes, several pages of the whole interest.
+    const filters = Array.from({ length: 40 }, (_, i) => `big/${i}/${'x'.repeat(8192)}`);
+    await Promise.all(filters.map((f) => b.link.interest(f, undefined, true)));
+    a.link.forward(message(filters[39]!));
+    await waitUntil(() => b.broker.routed.length === 1, 'the last filter known on a');
+    const d = await startLink([nats.url], 'd', { prefix });
+    open.push(d);
+    await waitUntil(() => d.link.state.knownNodes === 3, 'd knows the interest of a, b and c');
+    d.link.forward(message(filters[0]!));
+    d.link.forward(message(filters[39]!));
+    await waitUntil(() => b.broker.routed.length === 3, 'both from d on b');
+    assert.deepEqual(b.broker.topics().slice(1), [filters[0], filters[39]]);
+  });
+
   it('stops sending a topic to a node only when its last matching filter goes', async () => {
     const { a, b } = await trio();
     b.link.interest('k/#', undefined, true);

@@ -8,11 +8,13 @@
 //   <p>.iack.<node>       `{node, v}`: "I know your interest up to v"; a SUBACK waits for every
 //                         member's acknowledgement (bounded), so a publish on another node right after
 //                         it is not missed
-//   <p>.isync.<node>      request → the node's whole interest now, with its version: asked by a node
-//                         that missed a change (a gap in versions), saw a new instance, or whose known
-//                         version is behind the one a heartbeat carries
-//   <p>.ihello            the same answer, from every node, to a node that starts
-// Control traffic only (JSON): messages themselves go as binary batches (../batch-frame.ts).
+//   <p>.isync.<node>      request → the node's whole interest now, with its version, in pages: asked by
+//                         a node that missed a change (a gap in versions), saw a new instance, or whose
+//                         known version is behind the one a heartbeat carries
+//   <p>.ihello            the first page of that answer, from every node, to a node that starts
+// Control traffic only (JSON): messages themselves go as binary batches (../batch-frame.ts). A node's
+// filters are the clients' to choose (many, and up to 64 KiB each), so a turn's changes go in as many
+// numbered pieces, and the whole interest in as many pages, as keep each message below PIECE_BYTES.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { InterestRoutes } from '../workers/interest.js';
 
@@ -34,20 +36,29 @@ interface Delta {
   changes: Array<[string, string | null, boolean]>;
 }
 
+/** One page of a node's whole interest at version v: items from index `from`; `next` if more follow. */
 interface Snapshot {
   node: string;
   instance: string;
   v: number;
-  plain: string[];
-  /** [group, filter] */
-  shared: Array<[string, string]>;
+  from: number;
+  /** [filter, group or null] */
+  items: Array<[string, string | null]>;
+  next?: number;
 }
+
+/** Bound on one interest message (a piece of changes, a page), well below NATS's 1 MiB max_payload. */
+const PIECE_BYTES = 256 * 1024;
+/** JSON bytes an interest item may take at most (every character escaped as \uXXXX), plus framing. */
+const itemBytes = (filter: string, group: string | null): number => 6 * (filter.length + (group?.length ?? 0)) + 16;
 
 interface Remote {
   index: number;
   instance: string;
   v: number;
   syncing: boolean;
+  /** Its interest has been read (a whole snapshot, or changes from its first). */
+  known: boolean;
   /** Changes that arrived while a sync was under way, applied after it. */
   held: Delta[];
 }
@@ -79,14 +90,16 @@ function isDelta(d: unknown): d is Delta {
 
 function isSnapshot(d: unknown): d is Snapshot {
   const x = d as Snapshot;
-  return typeof x?.node === 'string' && typeof x.instance === 'string' && Number.isSafeInteger(x.v) && Array.isArray(x.plain) && Array.isArray(x.shared) &&
-    x.plain.every((f) => typeof f === 'string') && x.shared.every((s) => Array.isArray(s) && typeof s[0] === 'string' && typeof s[1] === 'string');
+  return typeof x?.node === 'string' && typeof x.instance === 'string' && Number.isSafeInteger(x.v) && Number.isSafeInteger(x.from) && Array.isArray(x.items) &&
+    (x.next === undefined || (Number.isSafeInteger(x.next) && x.next > x.from)) &&
+    x.items.every((c) => Array.isArray(c) && typeof c[0] === 'string' && (c[1] === null || typeof c[1] === 'string'));
 }
 
 const isAck = (x: unknown): x is { node: string; instance: string; v: number } =>
   typeof (x as { node?: unknown })?.node === 'string' && typeof (x as { instance?: unknown }).instance === 'string' && Number.isSafeInteger((x as { v?: unknown }).v);
 
-const isAsker = (x: unknown): x is { node: string } => typeof (x as { node?: unknown })?.node === 'string';
+const isAsker = (x: unknown): x is { node: string; from?: number } =>
+  typeof (x as { node?: unknown })?.node === 'string' && ((x as { from?: unknown }).from === undefined || Number.isSafeInteger((x as { from?: unknown }).from));
 
 const NOBODY: readonly string[] = [];
 /** Topics whose destinations are remembered at most (then forgotten all at once). */
@@ -104,6 +117,8 @@ export class InterestExchange {
   private v = 0;
   private changes: Delta['changes'] = [];
   private scheduled = false;
+  /** Resolved with the version that carries this turn's changes once they are sent. */
+  private turn?: { sent: Promise<number>; resolve: (v: number) => void };
   private readonly acked = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
   private readonly subs: Subscription[] = [];
@@ -129,7 +144,7 @@ export class InterestExchange {
     await nc.flush();
     // Every node up now answers; gather the answers for a moment (bounded), so a node that starts
     // knows where to send before it serves its first client. Later gaps are found by the heartbeats.
-    const inbox = nc.subscribe(createInbox(), { callback: (err, m) => void (err || this.onSnapshot(m)) });
+    const inbox = nc.subscribe(createInbox(), { callback: (err, m) => void (err || this.onHello(m)) });
     nc.publish(subjects.hello, encode({ node: this.opts.nodeId }), { reply: inbox.getSubject() });
     await nc.flush();
     await new Promise((r) => setTimeout(r, Math.min(250, this.opts.timeoutMs)).unref());
@@ -166,7 +181,13 @@ export class InterestExchange {
       this.scheduled = true;
       setImmediate(() => this.publishChanges());
     }
-    return present ? this.acknowledged(this.v + 1) : undefined;
+    if (!present) return undefined;
+    if (!this.turn) {
+      let resolve!: (v: number) => void;
+      const sent = new Promise<number>((r) => (resolve = r));
+      this.turn = { sent, resolve };
+    }
+    return this.turn.sent.then((v) => this.acknowledged(v));
   }
 
   /** Sends this turn's changes now and resolves once every member acknowledged them (bounded). */
@@ -177,15 +198,27 @@ export class InterestExchange {
 
   private publishChanges(): void {
     this.scheduled = false;
-    if (this.changes.length === 0) return;
-    const delta: Delta = { node: this.opts.nodeId, instance: this.opts.instance, v: ++this.v, changes: this.changes };
-    this.changes = [];
-    try {
-      this.nc.publish(this.subjects.changes(this.opts.nodeId), encode(delta));
-    } catch (err) {
-      // The heartbeats carry the version: the others ask for the whole interest when they see it.
-      this.opts.log.warn({ err }, 'cluster: interest change not sent');
+    const turn = this.turn;
+    this.turn = undefined;
+    if (this.changes.length > 0) {
+      const changes = this.changes;
+      this.changes = [];
+      for (let i = 0; i < changes.length; ) {
+        const piece: Delta['changes'] = [];
+        for (let bytes = 0; i < changes.length && (piece.length === 0 || bytes + itemBytes(changes[i]![0], changes[i]![1]) <= PIECE_BYTES); i++) {
+          bytes += itemBytes(changes[i]![0], changes[i]![1]);
+          piece.push(changes[i]!);
+        }
+        const delta: Delta = { node: this.opts.nodeId, instance: this.opts.instance, v: ++this.v, changes: piece };
+        try {
+          this.nc.publish(this.subjects.changes(this.opts.nodeId), encode(delta));
+        } catch (err) {
+          // The heartbeats carry the version: the others ask for the whole interest when they see it.
+          this.opts.log.warn({ err }, 'cluster: interest change not sent');
+        }
+      }
     }
+    turn?.resolve(this.v);
   }
 
   /** Resolves when every other member knows version `v` of this node's interest, or after the timeout. */
@@ -223,20 +256,39 @@ export class InterestExchange {
     for (const w of this.waiters) if (w.nodes.delete(node) && w.nodes.size === 0) w.resolve();
   }
 
-  private snapshot(): Snapshot {
-    return { node: this.opts.nodeId, instance: this.opts.instance, v: this.v, plain: [...this.plain], shared: [...this.shared.values()] };
+  /** The page of this node's whole interest that starts at item `from` (the order is stable while v is). */
+  private page(from: number): Snapshot {
+    const items: Snapshot['items'] = [];
+    let i = 0;
+    let bytes = 0;
+    let next: number | undefined;
+    const take = (filter: string, group: string | null): boolean => {
+      if (i++ < from) return true;
+      const b = itemBytes(filter, group);
+      if (items.length > 0 && bytes + b > PIECE_BYTES) {
+        next = i - 1;
+        return false;
+      }
+      bytes += b;
+      items.push([filter, group]);
+      return true;
+    };
+    let more = true;
+    for (const f of this.plain) if (!(more = take(f, null))) break;
+    if (more) for (const [group, filter] of this.shared.values()) if (!take(filter, group)) break;
+    const snap: Snapshot = { node: this.opts.nodeId, instance: this.opts.instance, v: this.v, from, items };
+    if (next !== undefined) snap.next = next;
+    return snap;
   }
 
   private onSyncRequest(m: Msg): void {
     if (!m.reply) return;
-    const from = this.read(m, isAsker)?.node;
-    if (from === undefined || from === this.opts.nodeId) return;
+    const ask = this.read(m, isAsker);
+    if (!ask || ask.node === this.opts.nodeId) return;
     // Changes of this turn not yet sent go with the answer, so it is complete.
     this.publishChanges();
-    const snap = this.snapshot();
-    this.nc.publish(m.reply, encode(snap));
-    // The asker applies it: it knows this version now.
-    this.ackedBy(from, snap.v);
+    // The asker acknowledges once it has applied the last page.
+    this.nc.publish(m.reply, encode(this.page(ask.from ?? 0)));
   }
 
   // ---- the others' interest ------------------------------------------------------------------
@@ -245,9 +297,11 @@ export class InterestExchange {
     let r = this.remotes.get(node);
     if (r && r.instance === instance) return r;
     if (r) this.forgetRoutes(r.index);
+    // A new instance knows nothing of this node's interest yet: its acknowledgements start again.
+    if (r) this.acked.delete(node);
     const index = r?.index ?? this.nextIndex++;
     this.nodes[index] = node;
-    r = { index, instance, v: 0, syncing: false, held: [] };
+    r = { index, instance, v: 0, syncing: false, known: false, held: [] };
     this.remotes.set(node, r);
     return r;
   }
@@ -281,6 +335,7 @@ export class InterestExchange {
   private apply(r: Remote, d: Delta): void {
     for (const [filter, group, present] of d.changes) this.change(r.index, filter, group ?? undefined, present);
     r.v = d.v;
+    if (d.v === 1) r.known = true;
   }
 
   private ack(node: string, r: Remote): void {
@@ -310,32 +365,55 @@ export class InterestExchange {
     this.gone(node);
   }
 
+  /** A node's first page, answering this node's hello: applied if it is the whole interest, else asked for in full. */
+  private onHello(m: Msg): void {
+    const s = this.read(m, isSnapshot);
+    if (!s || s.node === this.opts.nodeId || s.from !== 0) return;
+    const r = this.remote(s.node, s.instance);
+    if (s.next === undefined) return this.applySnapshot(r, s.node, s.v, s.items);
+    this.sync(s.node);
+  }
+
+  /** Reads a node's whole interest, page by page (again from the start if it changed meanwhile). */
   private sync(node: string): void {
     const r = this.remotes.get(node);
     if (!r || r.syncing) return;
     r.syncing = true;
-    this.nc.request(this.subjects.sync(node), encode({ node: this.opts.nodeId }), { timeout: this.opts.timeoutMs }).then(
-      (m) => {
-        r.syncing = false;
-        this.onSnapshot(m);
-      },
-      (err: unknown) => {
-        r.syncing = false;
+    void (async () => {
+      try {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const items: Snapshot['items'] = [];
+          let first: Snapshot | undefined;
+          let from: number | undefined = 0;
+          while (from !== undefined) {
+            const m = await this.nc.request(this.subjects.sync(node), encode({ node: this.opts.nodeId, from }), { timeout: this.opts.timeoutMs });
+            const page = this.read(m, isSnapshot);
+            if (!page || page.node !== node || page.from !== from) throw new Error('malformed interest page');
+            first ??= page;
+            if (page.instance !== first.instance || page.v !== first.v) break;
+            items.push(...page.items);
+            from = page.next;
+          }
+          if (from !== undefined || !first) continue;
+          r.syncing = false;
+          // Gone meanwhile: nothing to apply. Restarted meanwhile: this is the new instance's.
+          if (!this.remotes.has(node)) return;
+          return this.applySnapshot(this.remote(node, first.instance), node, first.v, items);
+        }
+      } catch (err) {
         // Asked again at its next heartbeat.
         this.opts.log.debug({ err, node }, 'cluster: interest of a node not read');
-      },
-    );
+      }
+      r.syncing = false;
+    })();
   }
 
-  private onSnapshot(m: Msg): void {
-    const s = this.read(m, isSnapshot);
-    if (!s || s.node === this.opts.nodeId) return;
-    const r = this.remote(s.node, s.instance);
-    if (s.v < r.v) return;
+  private applySnapshot(r: Remote, node: string, v: number, items: Snapshot['items']): void {
+    if (v < r.v) return;
     this.forgetRoutes(r.index);
-    for (const f of s.plain) this.change(r.index, f, undefined, true);
-    for (const [group, filter] of s.shared) this.change(r.index, filter, group, true);
-    r.v = s.v;
+    for (const [filter, group] of items) this.change(r.index, filter, group ?? undefined, true);
+    r.v = v;
+    r.known = true;
     // Changes held meanwhile, in order; a gap left is closed by the next heartbeat's sync.
     const held = r.held.filter((d) => d.instance === r.instance && d.v > r.v).sort((a, b) => a.v - b.v);
     r.held = [];
@@ -343,7 +421,7 @@ export class InterestExchange {
       if (d.v !== r.v + 1) break;
       this.apply(r, d);
     }
-    this.ack(s.node, r);
+    this.ack(node, r);
   }
 
   // ---- routing -------------------------------------------------------------------------------
@@ -384,8 +462,10 @@ export class InterestExchange {
     return this.v;
   }
 
-  /** Filters of other nodes known here, and shared groups of this node (for state and tests). */
+  /** This node's plain filters and shared groups, and how many other nodes' interest it has read. */
   get state(): { plainFilters: number; sharedGroups: number; nodes: number } {
-    return { plainFilters: this.plain.size, sharedGroups: this.shared.size, nodes: this.remotes.size };
+    let known = 0;
+    for (const r of this.remotes.values()) if (r.known) known++;
+    return { plainFilters: this.plain.size, sharedGroups: this.shared.size, nodes: known };
   }
 }
