@@ -208,10 +208,11 @@ class FrameReader {
 }
 
 /**
- * A frame's origin and entries. Payloads are views of `data` (the caller copies the frame once if
- * its buffer is reused). Throws a FrameError saying what is wrong with a malformed frame.
+ * A frame's origin and entries. With `copy`, each payload is a copy of its own (a message queued for
+ * a session then holds its payload, not the whole frame, and `data` may be reused); without, payloads
+ * are views of `data`. Throws a FrameError saying what is wrong with a malformed frame.
  */
-export function decodeFrame(data: Uint8Array): { origin: string; entries: FrameEntry[] } {
+export function decodeFrame(data: Uint8Array, copy = false): { origin: string; entries: FrameEntry[] } {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const r = new FrameReader(buf);
   if (r.u8('magic') !== FRAME_MAGIC) throw new FrameError('not a Starling frame');
@@ -248,7 +249,8 @@ export function decodeFrame(data: Uint8Array): { origin: string; entries: FrameE
         throw err instanceof FrameError ? err : new FrameError(`properties: ${(err as Error).message}`);
       }
     }
-    message.payload = r.bytes('payload');
+    const payload = r.bytes('payload');
+    message.payload = copy ? Buffer.from(payload) : payload;
     const why = validateMessage(message);
     if (why) throw new FrameError(why);
     entries.push(shared === undefined ? { message } : { message, shared });

@@ -84,6 +84,16 @@ describe('batch frame', () => {
     }
   });
 
+  it('copies each payload when asked, so a queued message does not hold the frame (or bytes the NATS client reuses)', () => {
+    const m: StoredMessage = { id: 'c', topic: 't', payload: Buffer.from('abc'), qos: 0, retain: false, createdAt: 1 };
+    const data = frame('n', [{ message: m }]);
+    const copied = decodeFrame(data, true).entries[0].message.payload;
+    const viewed = decodeFrame(data).entries[0].message.payload;
+    data.fill(0);
+    assert.equal(copied.toString(), 'abc');
+    assert.equal(viewed.toString(), '\0\0\0');
+  });
+
   it('refuses every frame cut short, and one with bytes after its last entry', () => {
     fc.assert(
       fc.property(nodeId, fc.array(entry, { minLength: 1, maxLength: 4 }), fc.nat(), (origin, entries, cut) => {

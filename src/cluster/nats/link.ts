@@ -288,8 +288,9 @@ export class NatsClusterLink implements ClusterLink {
     if (err) return void this.opts.log.warn({ err, subject: m?.subject }, 'cluster: subscription error');
     let frame: ReturnType<typeof decodeFrame>;
     try {
-      // Copied once: the received bytes belong to the NATS client's read buffer; payloads are views.
-      frame = decodeFrame(Buffer.from(m.data));
+      // Payloads copied one by one: the received bytes belong to the NATS client's read buffer, and a
+      // queued message must not hold a whole frame.
+      frame = decodeFrame(m.data, true);
     } catch (e) {
       this.counters.malformed++;
       return void this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed batch ignored');
