@@ -154,6 +154,11 @@ export function encodeFrame(origin: string, entries: readonly SizedEntry[]): Buf
   return buf;
 }
 
+/** Node's Buffer reads latin1 without toString's argument handling (a method of every Buffer, untyped). */
+interface Latin1 {
+  latin1Slice(start: number, end: number): string;
+}
+
 /** Reads fields of a frame, refusing anything that runs past its end. */
 class FrameReader {
   pos = 0;
@@ -186,6 +191,15 @@ class FrameReader {
     this.pos += n;
     return b;
   }
+  /** Like bytes, into a buffer of its own (no view made first). */
+  copy(what: string): Buffer {
+    const n = this.u32(what);
+    this.need(n, what);
+    const out = Buffer.allocUnsafe(n);
+    this.buf.copy(out, 0, this.pos, (this.pos += n));
+    return out;
+  }
+
   str(what: string): string {
     const n = this.u32(what);
     this.need(n, what);
@@ -196,7 +210,7 @@ class FrameReader {
       let i = start;
       while (i < end && buf[i] < 0x80) i++;
       // ASCII: no check needed, and latin1 reads it without a view.
-      if (i === end) return buf.toString('latin1', start, end);
+      if (i === end) return (buf as unknown as Latin1).latin1Slice(start, end);
     }
     const b = buf.subarray(start, end);
     if (!isUtf8(b)) throw new FrameError(`${what} is not UTF-8`);
@@ -249,8 +263,7 @@ export function decodeFrame(data: Uint8Array, copy = false): { origin: string; e
         throw err instanceof FrameError ? err : new FrameError(`properties: ${(err as Error).message}`);
       }
     }
-    const payload = r.bytes('payload');
-    message.payload = copy ? Buffer.from(payload) : payload;
+    message.payload = copy ? r.copy('payload') : r.bytes('payload');
     const why = validateMessage(message);
     if (why) throw new FrameError(why);
     entries.push(shared === undefined ? { message } : { message, shared });
