@@ -23,9 +23,6 @@ export interface BatchSender {
 export class NodeBatches {
   private readonly pending = new Map<string, Pending>();
   private scheduled = false;
-  /** Frames sent and the messages in them, for the counters. */
-  frames = 0;
-  entries = 0;
   private readonly header: number;
   /** The sender's maxBytes, read once per turn. */
   private max = 0;
@@ -81,8 +78,6 @@ export class NodeBatches {
     if (node === this.origin) return this.sender.local(p.entries.map((e) => e.entry));
     try {
       this.sender.publish(node, encodeFrame(this.origin, p.entries));
-      this.frames++;
-      this.entries += p.entries.length;
     } catch (err) {
       this.sender.failed(err, node, p.entries.length);
     }
