@@ -336,6 +336,8 @@ export class NatsClusterLink implements ClusterLink {
     }
     this.exchange.heard(hb.node, hb.instance, hb.iv);
     const seen = this.membership.seen(hb, Date.now());
+    // A node of a version from before the batches announces no interest: nothing crosses between us.
+    if (hb.iv === undefined && seen !== 'known') this.opts.log.error({ node: hb.node }, 'cluster: node runs an older Starling whose forwards this one does not read; upgrade every node together');
     if (seen === 'known') return;
     this.opts.log.info({ node: hb.node }, seen === 'joined' ? 'cluster: node joined' : 'cluster: node restarted');
     // Answer at once so a joining node learns the members without waiting a whole period.
