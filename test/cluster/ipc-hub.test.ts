@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpcHub } from '../../src/cluster/workers/ipc-hub.js';
-import type { PrimaryMessage } from '../../src/cluster/workers/ipc-wire.js';
+import { Outbox, type Batch, type PrimaryMessage } from '../../src/cluster/workers/ipc-wire.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 import { message } from './helpers.js';
 
@@ -201,5 +201,35 @@ describe('IpcHub', () => {
     hub.receive(1, { t: 'fwd', m: message('a') });
     assert.deepEqual(msgs(take()), []);
     assert.deepEqual(hub.workers(), [1]);
+  });
+
+  it('sends each worker one IPC message per turn, however many messages the turn routed there (as server/workers.ts wires it)', async () => {
+    const batches = new Map<number, Batch<PrimaryMessage>[]>();
+    const outboxes = new Map<number, Outbox<PrimaryMessage>>();
+    const outbox = (w: number): Outbox<PrimaryMessage> => {
+      let o = outboxes.get(w);
+      if (!o) {
+        batches.set(w, []);
+        outboxes.set(w, (o = new Outbox((b) => batches.get(w)!.push(b))));
+      }
+      return o;
+    };
+    const hub = new IpcHub((to, m) => outbox(to).push(m), { log: { warn: () => {} } });
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    for (const w of [1, 2, 3]) {
+      hub.receive(w, { t: 'hello' });
+      await turn();
+      for (const b of batches.get(1) ?? []) for (const m of b.starling) if (m.t === 'dump') hub.receive(1, { t: 'dumped', id: m.id, retained: [] });
+      await turn();
+    }
+    hub.receive(2, { t: 'interest', filter: 'p/#', present: true });
+    hub.receive(3, { t: 'interest', filter: 'p/+', present: true });
+    hub.receive(3, { t: 'interest', filter: 'p/#', group: 'g', present: true });
+    for (const b of batches.values()) b.length = 0;
+    for (let i = 0; i < 100; i++) hub.receive(1, { t: 'fwd', m: message(`p/${i}`) });
+    await turn();
+    assert.equal(batches.get(1)!.length, 0, 'nothing back to the publisher');
+    assert.deepEqual(batches.get(2)!.map((b) => b.starling.length), [100], 'one IPC message to worker 2');
+    assert.deepEqual(batches.get(3)!.map((b) => b.starling.length), [200], 'one IPC message to worker 3: plain and shared');
   });
 });

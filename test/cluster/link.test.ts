@@ -10,6 +10,7 @@ import type { StoredMessage } from '../../src/store/ports.js';
 import type { NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
 import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/nats/wire.js';
+import { encodeFrame, sizeEntry } from '../../src/cluster/batch-frame.js';
 import type { LocalRetained } from '../../src/cluster/retained-copy.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
@@ -32,6 +33,8 @@ describe('cluster link (one nats-server)', () => {
     const prefix = `t${++prefixSeq}`;
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((id) => startLink([nats.url], id, { prefix, ...extra })));
     open.push(a, b, c);
+    // Each node waits for the acknowledgements of the members it knows: all three, once they met.
+    await waitUntil(() => [a, b, c].every((n) => n.link.members().join() === 'a,b,c'), 'three members on every node');
     return { prefix, a, b, c };
   }
 
@@ -45,9 +48,9 @@ describe('cluster link (one nats-server)', () => {
     await nats.stop();
   });
 
-  it('routes a message only to the nodes whose filters match, once per node', async () => {
+  it('routes a message only to the nodes whose filters match, once per node, one batch per node and turn', async () => {
     const { a, b, c } = await trio();
-    // Two of b's filters match a/b: NATS delivers two copies, the link passes on one.
+    // Two of b's filters match a/b: the sender matches once per node, so b gets one copy.
     b.link.interest('a/+', undefined, true);
     b.link.interest('a/b', undefined, true);
     c.link.interest('marker', undefined, true);
@@ -60,13 +63,45 @@ describe('cluster link (one nats-server)', () => {
     await waitUntil(() => b.broker.routed.length >= 2, 'two messages on b');
     assert.deepEqual(b.broker.topics(), ['a/b', 'a/c']);
     assert.equal(b.link.counters.received, 2);
-    assert.equal(b.link.counters.duplicates, 1);
+    assert.equal(b.link.counters.duplicates, 0);
     assert.deepEqual(c.broker.topics(), ['marker']);
     assert.equal(a.broker.routed.length, 0);
     assert.equal(a.link.counters.forwarded, 4);
+    // One turn, two destinations: two NATS messages carried the three messages.
+    assert.equal(a.link.counters.batches, 2);
   });
 
-  it('stops a subject only when its last filter goes (reference counts)', async () => {
+  it('knows a new filter on every member once interest() resolves (a SUBACK waits for it), and sends nothing where nobody wants it', async () => {
+    const { a, b, c } = await trio();
+    await b.link.interest('now/#', undefined, true);
+    a.link.forward(message('now/1'));
+    await waitUntil(() => b.broker.routed.length === 1, 'now/1 on b');
+    // No plain filter and no shared group anywhere matches: no NATS message at all.
+    await a.link.flush();
+    const before = { batches: a.link.counters.batches, shared: a.link.counters.forwardedShared };
+    for (let i = 0; i < 20; i++) a.link.forward(message(`nobody/${i}`));
+    await a.link.flush();
+    assert.deepEqual({ batches: a.link.counters.batches, shared: a.link.counters.forwardedShared }, before);
+    assert.equal(c.broker.routed.length + b.broker.routed.length, 1);
+  });
+
+  it('exchanges interest too large for one NATS message in pieces, and in pages to a node that starts later', async () => {
+    const { prefix, a, b } = await trio();
+    // 40 filters of 8 KiB: several pieces of changes, several pages of the whole interest.
+    const filters = Array.from({ length: 40 }, (_, i) => `big/${i}/${'x'.repeat(8192)}`);
+    await Promise.all(filters.map((f) => b.link.interest(f, undefined, true)));
+    a.link.forward(message(filters[39]!));
+    await waitUntil(() => b.broker.routed.length === 1, 'the last filter known on a');
+    const d = await startLink([nats.url], 'd', { prefix });
+    open.push(d);
+    await waitUntil(() => d.link.state.knownNodes === 3, 'd knows the interest of a, b and c');
+    d.link.forward(message(filters[0]!));
+    d.link.forward(message(filters[39]!));
+    await waitUntil(() => b.broker.routed.length === 3, 'both from d on b');
+    assert.deepEqual(b.broker.topics().slice(1), [filters[0], filters[39]]);
+  });
+
+  it('stops sending a topic to a node only when its last matching filter goes', async () => {
     const { a, b } = await trio();
     b.link.interest('k/#', undefined, true);
     b.link.interest('k/+', undefined, true);
@@ -78,20 +113,24 @@ describe('cluster link (one nats-server)', () => {
     await waitUntil(() => b.broker.routed.length === 2, 'k/1 and end');
     b.link.interest('k/#', undefined, false);
     await b.link.flush();
-    assert.equal(b.link.state.plainSubjects, 1);
+    assert.equal(b.link.state.plainFilters, 1);
     a.link.forward(message('k/2'));
     a.link.forward(message('end'));
     await waitUntil(() => b.broker.routed.length === 3, 'the second end');
     assert.deepEqual(b.broker.topics(), ['k/1', 'end', 'end']);
   });
 
-  it('ignores its own forwards on plain subjects', async () => {
-    const { a } = await trio();
+  it('never sends a node its own messages (the broker delivered them locally)', async () => {
+    const { a, b } = await trio();
     a.link.interest('own/#', undefined, true);
-    await a.link.flush();
+    b.link.interest('own/b', undefined, true);
+    await Promise.all([a.link.flush(), b.link.flush()]);
     a.link.forward(message('own/1'));
-    await waitUntil(() => a.link.counters.ownIgnored === 1, 'own message seen and ignored');
+    a.link.forward(message('own/b'));
+    await waitUntil(() => b.broker.routed.length === 1, 'own/b on b');
+    await a.link.flush();
     assert.equal(a.broker.routed.length, 0);
+    assert.equal(a.link.counters.batches, 1, 'one batch, to b only');
   });
 
   it('keeps the order of one publisher on one topic, and every property', async () => {
@@ -229,8 +268,12 @@ describe('cluster link (one nats-server)', () => {
     const { prefix, a, b } = await trio();
     b.link.interest('bad', undefined, true);
     await b.link.flush();
-    raw.publish(clusterSubjects(prefix).msg.topic('bad'), 'no headers');
+    raw.publish(clusterSubjects(prefix).inbox('b'), 'not a frame');
     await waitUntil(() => b.link.counters.malformed === 1, 'malformed counted');
+    // A valid frame cut short: refused whole, nothing of it routed.
+    const frame = encodeFrame('a', [sizeEntry({ message: message('bad') }), sizeEntry({ message: message('bad') })]);
+    raw.publish(clusterSubjects(prefix).inbox('b'), frame.subarray(0, frame.length - 1));
+    await waitUntil(() => b.link.counters.malformed === 2, 'truncated frame counted');
     const max = raw.info?.max_payload ?? 1024 * 1024;
     assert.doesNotThrow(() => a.link.forward(message('bad', { payload: Buffer.alloc(max + 1) })));
     assert.equal(a.link.counters.publishErrors, 1);
@@ -314,6 +357,11 @@ describe('cluster link (NATS gone)', () => {
     const nats = await startNatsServer();
     try {
       const a = await startLink([nats.url], 'a', { reconnectBufferBytes: 1024 * 1024 });
+      // A node that wants the messages, so that there is something to send.
+      const b = await startLink([nats.url], 'b');
+      await waitUntil(() => a.link.members().join() === 'a,b', 'two members');
+      b.link.interest('gone', undefined, true);
+      await b.link.flush();
       nats.kill();
       await nats.exited();
       const payload = Buffer.alloc(100 * 1024);
@@ -321,7 +369,7 @@ describe('cluster link (NATS gone)', () => {
       await waitUntil(() => (a.link.forward(message('gone', { payload })), a.link.counters.droppedDisconnected > 0), 'drops', 10_000);
       assert.equal(a.link.counters.publishErrors, 0);
       const started = Date.now();
-      await a.link.close();
+      await Promise.all([a.link.close(), b.link.close()]);
       assert.ok(Date.now() - started < 5000, 'close is bounded');
     } finally {
       await nats.stop();

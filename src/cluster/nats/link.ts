@@ -1,26 +1,29 @@
 // The cluster link: several Starling nodes act as one broker by exchanging messages over core NATS.
 //
-//   forward (a local publish)     plain:    <p>.msg.<tokens>     only nodes with a matching filter listen
+//   forward (a local publish)     <p>.in.<node>                  per destination node and per event-loop
+//                                                                turn, ONE message: a binary frame of
+//                                                                the turn's messages (../batch-frame.ts,
+//                                                                batches.ts), only to nodes whose
+//                                                                interest matches (interest.ts)
 //                                 retained: <p>.retain.<tokens>  every node listens (retained index)
-//                                 always:   <p>.share.<tokens>   queue subscriptions, one group per
-//                                                                ($share group, filter), this node included
+//   interest                      <p>.int.<node> and friends     each node's filters and shared groups
 //   claim (a client connected)    <p>.claim.<token>              others close their connection of that id
 //   heartbeat                     <p>.node.<id>                  membership (members.ts)
 //
-// A node ignores its own plain and retained forwards (Starling-Origin header): the broker has already
-// delivered them locally. Shared groups are served only through NATS (the broker leaves them out of
-// local routing in cluster mode), so one member cluster-wide gets each message and this node takes
-// part like any other. A retained message goes on the retain space only, never also on the plain
-// one, so a node with plain interest does not deliver it twice; it is also written to the retained
-// bucket (retained.ts) for nodes that start later. Two of this node's filters can match one
-// subject (`a/+` and `a/b`), and NATS then delivers one copy per subscription: plain messages are
-// de-duplicated by (origin, message id) over a bounded window.
+// The sending node matches each topic once against the interest the others announced, and picks the
+// node of each shared group itself (round-robin over the nodes with a member, this one included, whose
+// turn is delivered here at the end of the turn): shared groups are served only through the link (the
+// broker leaves them out of local routing in cluster mode), so one member cluster-wide gets each
+// message, and a topic that matches no group anywhere costs nothing more. A retained message goes on
+// the retain space (headers, wire.ts), never in a batch, and is also written to the retained bucket
+// (retained.ts) for nodes that start later; the turn's batches are sent before it, so the order of one
+// publisher's messages holds. A node ignores its own retained forwards (Starling-Origin header).
 //
 // Delivery between nodes is at most once: core NATS does not store messages, so what is in flight
 // when a node or a NATS server fails, or while a node is disconnected beyond the client's reconnect
 // buffer, is lost. Order: one NATS connection per node publishes in order and NATS keeps the order of
-// one connection's messages to each subscriber, so messages of one publisher on one topic arrive in
-// order on every node.
+// one connection's messages to each subscriber, and a batch keeps the order of its turn, so messages
+// of one publisher on one topic arrive in order on every node.
 import { randomBytes } from 'node:crypto';
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ClusterLink } from '../../broker/cluster-link.js';
@@ -29,7 +32,9 @@ import { routeQuietly } from '../route-quietly.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
-import { InterestTable, type Callback } from './interest.js';
+import { InterestExchange, type Callback } from './interest.js';
+import { NodeBatches } from './batches.js';
+import { decodeFrame, type FrameEntry } from '../batch-frame.js';
 import { Membership } from './members.js';
 import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -39,19 +44,19 @@ import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
 export type { ClusterLinkOptions, LinkCounters, NatsAuth } from './options.js';
 
-/** Plain messages remembered for de-duplication. */
-const RECENT_WINDOW = 4096;
+/** Bytes of a frame beyond its entries that the NATS protocol adds (subject, sizes). */
+const FRAME_SLACK = 512;
 
 export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
     forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
-    ownIgnored: 0, duplicates: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
+    ownIgnored: 0, duplicates: 0, batches: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
     sessionsMovedIn: 0, sessionsMovedOut: 0, durableDuplicates: 0, durableResent: 0,
   };
-  private readonly table: InterestTable;
+  private readonly exchange: InterestExchange;
+  private readonly batches: NodeBatches;
   private readonly base: Subscription[] = [];
   private readonly membership: Membership;
-  private readonly recent = new Set<string>();
   private readonly instance = randomBytes(8).toString('hex');
   private readonly startedAt = Date.now();
   private heartbeat?: NodeJS.Timeout;
@@ -91,7 +96,31 @@ export class NatsClusterLink implements ClusterLink {
         return link.durable;
       },
     });
-    this.table = new InterestTable(nc, subjects.msg, subjects.share, (err, m) => this.onPlain(err, m), (key) => (err, m) => this.onShared(key, err, m));
+    this.exchange = new InterestExchange(nc, subjects.interest, {
+      nodeId: opts.nodeId,
+      instance: this.instance,
+      members: () => this.members(),
+      timeoutMs: 2000,
+      log: opts.log,
+      counters: this.counters,
+    });
+    this.batches = new NodeBatches(opts.nodeId, {
+      publish: (node, frame) => {
+        this.nc.publish(this.subjects.inbox(node), frame);
+        this.counters.batches++;
+      },
+      maxBytes: () => (this.nc.info?.max_payload ?? 1024 * 1024) - FRAME_SLACK,
+      local: (entries) => {
+        for (const e of entries) {
+          this.counters.receivedShared++;
+          this.deliver(e.message, e.shared);
+        }
+      },
+      failed: (err, node, entries) => {
+        this.counters.publishErrors += entries;
+        this.opts.log.warn({ err, node, messages: entries }, 'cluster: forwarding messages failed');
+      },
+    });
   }
 
   get nodeId(): string {
@@ -109,11 +138,12 @@ export class NatsClusterLink implements ClusterLink {
   }
 
   /**
-   * Resolves once the NATS server has processed everything this node sent so far (subscriptions
-   * included) and retained writes made so far are acknowledged (each bounded by `timeoutMs`).
+   * Resolves once the NATS server has processed everything this node sent so far, the other nodes
+   * acknowledged this node's interest, and retained writes made so far are acknowledged (each bounded).
    */
   async flush(timeoutMs = 5000): Promise<void> {
-    await this.retained.settle(timeoutMs);
+    this.batches.flush();
+    await Promise.all([this.retained.settle(timeoutMs), this.exchange.settle()]);
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`cluster: NATS flush took over ${timeoutMs} ms`)), timeoutMs)));
     try {
@@ -127,10 +157,12 @@ export class NatsClusterLink implements ClusterLink {
    * NATS subscriptions held for local interest; whether the retained bucket is loaded; its failed
    * writes; expired values this node cleared from it while running.
    */
-  get state(): { plainSubjects: number; sharedGroups: number; retainedLoaded: boolean; retainedWriteFailures: number; retainedPurged: number } {
+  get state(): { plainFilters: number; sharedGroups: number; knownNodes: number; retainedLoaded: boolean; retainedWriteFailures: number; retainedPurged: number } {
+    const interest = this.exchange.state;
     return {
-      plainSubjects: this.table.plainSubjects,
-      sharedGroups: this.table.sharedGroups,
+      plainFilters: interest.plainFilters,
+      sharedGroups: interest.sharedGroups,
+      knownNodes: interest.nodes,
       retainedLoaded: this.retained.loaded,
       retainedWriteFailures: this.retained.failures,
       retainedPurged: this.retained.purged,
@@ -141,21 +173,15 @@ export class NatsClusterLink implements ClusterLink {
 
   interest(filter: string, group: string | undefined, present: boolean): MaybePromise<void> {
     if (this.closing) return;
-    this.table.set(filter, group, present);
+    const known = this.exchange.set(filter, group, present);
     // Durable mode: a group's QoS 1/2 messages come from its JetStream consumer (durable-groups.ts).
     const group$ = group !== undefined ? this.durable?.groups.interest(group, filter, present) : undefined;
-    // New interest: the SUBACK waits until the NATS server has our subscription (and a durable
-    // group's consumer exists), so a publish on another node right after it is not missed. Bounded,
-    // and skipped while NATS is unreachable.
+    // New interest: the SUBACK waits until every other node acknowledged it (and a durable group's
+    // consumer exists), so a publish on another node right after it is not missed. Bounded (the
+    // exchange's acknowledgements by 2 s), and skipped while NATS is unreachable.
     if (!present || this.bufferedWhileDown !== undefined) return;
-    return this.serverHasSent(2000, group$);
-  }
-
-  private serverHasSent(timeoutMs: number, also?: Promise<void>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    const done = Promise.all([this.nc.flush().catch(() => undefined), also]).then(() => undefined);
-    return Promise.race([done, bound]).finally(() => clearTimeout(timer));
+    if (!known && !group$) return;
+    return Promise.all([known, group$]).then(() => undefined);
   }
 
   /** A QoS 1/2 message in durable mode: through the stream, to every node this one included. */
@@ -171,33 +197,46 @@ export class NatsClusterLink implements ClusterLink {
     if (this.closing || isNodeLocalTopic(message.topic)) return;
     const durable = this.durableFor(message);
     if (durable) return this.forwardDurably(message, durable);
-    if (this.bufferedWhileDown !== undefined) {
-      // Two publishes per message (plain or retain, and share), each with ~300 bytes of headers.
-      const bytes = 2 * (message.payload.length + message.topic.length + 300);
-      if (this.bufferedWhileDown + bytes > (this.opts.reconnectBufferBytes ?? 8 * 1024 * 1024)) {
-        if (this.bufferedWhileDown !== Infinity) this.opts.log.warn('cluster: NATS unreachable and its buffer full: messages for other nodes are dropped until it is back');
-        this.bufferedWhileDown = Infinity;
-        this.counters.droppedDisconnected++;
-        return;
-      }
-      this.bufferedWhileDown += bytes;
-    }
     try {
-      const h = messageHeaders(message, this.opts.nodeId);
       if (message.retain) {
-        this.nc.publish(this.subjects.retain.topic(message.topic), message.payload, { headers: h });
+        // After the turn's batches, so a plain message published before it stays before it.
+        this.batches.flush();
+        if (!this.roomWhileDown(message.payload.length + message.topic.length + 300)) return;
+        this.nc.publish(this.subjects.retain.topic(message.topic), message.payload, { headers: messageHeaders(message, this.opts.nodeId) });
         this.counters.forwardedRetained++;
         this.retained.published(message);
       } else {
-        this.nc.publish(this.subjects.msg.topic(message.topic), message.payload, { headers: h });
         this.counters.forwarded++;
+        const nodes = this.exchange.plainFor(message.topic);
+        if (nodes.length > 0) {
+          const plain = this.batches.size({ message });
+          for (const node of nodes) if (this.roomWhileDown(plain.size)) this.batches.add(node, plain);
+        }
       }
-      this.nc.publish(this.subjects.share.topic(message.topic), message.payload, { headers: h });
-      this.counters.forwardedShared++;
+      this.exchange.sharedFor(message.topic, (shared, node, local) => {
+        this.counters.forwardedShared++;
+        const entry: FrameEntry = { message, shared };
+        if (local) return this.batches.add(node, { entry, size: 0 });
+        const sized = this.batches.size(entry);
+        if (this.roomWhileDown(sized.size)) this.batches.add(node, sized);
+      });
     } catch (err) {
       this.counters.publishErrors++;
       this.opts.log.warn({ err, topic: message.topic, bytes: message.payload.length }, 'cluster: forwarding a message failed');
     }
+  }
+
+  /** While NATS is unreachable, the client buffers what is sent: bounded, then forwards are dropped. */
+  private roomWhileDown(bytes: number): boolean {
+    if (this.bufferedWhileDown === undefined) return true;
+    if (this.bufferedWhileDown + bytes > (this.opts.reconnectBufferBytes ?? 8 * 1024 * 1024)) {
+      if (this.bufferedWhileDown !== Infinity) this.opts.log.warn('cluster: NATS unreachable and its buffer full: messages for other nodes are dropped until it is back');
+      this.bufferedWhileDown = Infinity;
+      this.counters.droppedDisconnected++;
+      return false;
+    }
+    this.bufferedWhileDown += bytes;
+    return true;
   }
 
   /**
@@ -244,23 +283,25 @@ export class NatsClusterLink implements ClusterLink {
     routeQuietly(this.opts.broker, this.opts.log, message, sharedKey);
   }
 
-  private onPlain(err: Error | null, m: Msg): void {
-    const d = this.decode(err, m);
-    if (!d) return;
-    if (d.origin === this.opts.nodeId) {
-      this.counters.ownIgnored++;
-      return;
+  /** A batch from another node: every message of it, in order, or none if the frame is malformed. */
+  private onBatch: Callback = (err, m) => {
+    if (err) return void this.opts.log.warn({ err, subject: m?.subject }, 'cluster: subscription error');
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      // Payloads copied one by one: the received bytes belong to the NATS client's read buffer, and a
+      // queued message must not hold a whole frame.
+      frame = decodeFrame(m.data, true);
+    } catch (e) {
+      this.counters.malformed++;
+      return void this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed batch ignored');
     }
-    const key = `${d.origin}\0${d.message.id}`;
-    if (this.recent.has(key)) {
-      this.counters.duplicates++;
-      return;
+    if (frame.origin === this.opts.nodeId) return void (this.counters.ownIgnored += frame.entries.length);
+    for (const e of frame.entries) {
+      if (e.shared === undefined) this.counters.received++;
+      else this.counters.receivedShared++;
+      this.deliver(e.message, e.shared);
     }
-    this.recent.add(key);
-    if (this.recent.size > RECENT_WINDOW) this.recent.delete(this.recent.values().next().value as string);
-    this.counters.received++;
-    this.deliver(d.message);
-  }
+  };
 
   private onRetained: Callback = (err, m) => {
     const d = this.decode(err, m);
@@ -274,13 +315,6 @@ export class NatsClusterLink implements ClusterLink {
     // Without a shared key, the broker updates its retained index and delivers to plain subscribers.
     this.deliver(d.message);
   };
-
-  private onShared(key: string, err: Error | null, m: Msg): void {
-    const d = this.decode(err, m);
-    if (!d) return;
-    this.counters.receivedShared++;
-    this.deliver(d.message, key);
-  }
 
   private onHeartbeat: Callback = (err, m) => {
     if (err) return void this.opts.log.warn({ err }, 'cluster: heartbeat subscription error');
@@ -297,9 +331,13 @@ export class NatsClusterLink implements ClusterLink {
     }
     if (m.headers?.get(H.leave) === '1') {
       if (this.membership.left(hb.node)) this.opts.log.info({ node: hb.node }, 'cluster: node left');
+      this.exchange.forget(hb.node);
       return;
     }
+    this.exchange.heard(hb.node, hb.instance, hb.iv);
     const seen = this.membership.seen(hb, Date.now());
+    // A node of a version from before the batches announces no interest: nothing crosses between us.
+    if (hb.iv === undefined && seen !== 'known') this.opts.log.error({ node: hb.node }, 'cluster: node runs an older Starling whose forwards this one does not read; upgrade every node together');
     if (seen === 'known') return;
     this.opts.log.info({ node: hb.node }, seen === 'joined' ? 'cluster: node joined' : 'cluster: node restarted');
     // Answer at once so a joining node learns the members without waiting a whole period.
@@ -312,7 +350,7 @@ export class NatsClusterLink implements ClusterLink {
     const h = headers();
     h.set(H.origin, this.opts.nodeId);
     if (leave) h.set(H.leave, '1');
-    const hb: Heartbeat = { node: this.opts.nodeId, instance: this.instance, intervalMs: this.opts.heartbeatMs, startedAt: this.startedAt };
+    const hb: Heartbeat = { node: this.opts.nodeId, instance: this.instance, intervalMs: this.opts.heartbeatMs, startedAt: this.startedAt, iv: this.exchange.version };
     try {
       this.nc.publish(this.subjects.node(this.opts.nodeId), encodeHeartbeat(hb), { headers: h });
     } catch (err) {
@@ -325,15 +363,18 @@ export class NatsClusterLink implements ClusterLink {
     const { nc, subjects } = this;
     this.base.push(nc.subscribe(subjects.nodes, { callback: this.onHeartbeat }));
     this.base.push(nc.subscribe(subjects.claims, { callback: this.claims.onClaim }));
+    this.base.push(nc.subscribe(subjects.inbox(this.opts.nodeId), { callback: this.onBatch }));
     // Subscribed before the bucket is read, so nothing published meanwhile is missed.
     for (const s of subjects.retain.all()) this.base.push(nc.subscribe(s, { callback: this.onRetained }));
     await nc.flush();
+    await this.exchange.start();
     await this.retained.start();
     this.beat(false);
     this.heartbeat = setInterval(() => {
       this.beat(false);
       for (const gone of this.membership.sweep(Date.now())) {
         this.opts.log.warn({ node: gone }, 'cluster: node lost (no heartbeat)');
+        this.exchange.forget(gone);
         if (this.durable) void this.durable.adopt(gone);
       }
     }, this.opts.heartbeatMs);
@@ -349,8 +390,7 @@ export class NatsClusterLink implements ClusterLink {
       } else if (s.type === 'reconnect') {
         this.bufferedWhileDown = undefined;
         this.counters.reconnects++;
-        const repaired = this.table.repair();
-        this.opts.log.info({ server: s.server, repaired }, 'cluster: reconnected to NATS');
+        this.opts.log.info({ server: s.server }, 'cluster: reconnected to NATS');
         this.beat(false);
       }
     }
@@ -360,6 +400,8 @@ export class NatsClusterLink implements ClusterLink {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       clearInterval(this.heartbeat);
+      this.batches.flush();
+      this.exchange.close();
       await this.durable?.close();
       this.beat(true);
       await this.retained.settle(2000);

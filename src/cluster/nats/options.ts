@@ -65,8 +65,10 @@ export interface LinkCounters {
   receivedShared: number;
   /** This node's own plain/retained forwards that came back and were ignored. */
   ownIgnored: number;
-  /** Second copies of one message from overlapping subscriptions, dropped. */
+  /** Second copies of one message from overlapping subscriptions, dropped (none since messages travel in batches). */
   duplicates: number;
+  /** NATS messages sent carrying a batch of messages to one node (one per destination and turn). */
+  batches: number;
   malformed: number;
   /** Forwards that failed (e.g. larger than the NATS server's max_payload, or the link is closed). */
   publishErrors: number;

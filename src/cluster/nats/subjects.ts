@@ -1,25 +1,18 @@
-// MQTT topics and filters as NATS subjects, so the NATS servers route a message only to the nodes
-// whose subscriptions could match it.
+// The NATS subjects of the cluster link, and MQTT topics as NATS subjects for the retained space
+// (`<p>.retain.<levels>`, which tools such as `nats sub` can narrow to a topic).
 //
 // Each MQTT level becomes one NATS token. A NATS token may not be empty and may not hold `.`, `*`,
 // `>` or whitespace, while an MQTT level may hold all of them, so a level is escaped:
 //   - bytes outside printable ASCII, and `.` `*` `>` `%`, become `%XX` (hex of each UTF-8 byte);
 //   - the empty level becomes a lone `%` (no escaped level is a lone `%`, since `%` itself is `%25`).
 // The escaping is injective and level-wise, so two topics map to the same subject only if they are
-// the same topic, and a literal level maps to the same token in a topic as in a filter.
-// Filters: `+` → `*`; `#` → `>`, and because MQTT's `#` also matches its parent level (`a/#` matches
-// `a`, section 4.7.1.2), `a/#` subscribes both `a` and `a.>`. NATS `*`/`>` match `$`-tokens too, which
-// MQTT's leading wildcards must not [MQTT-4.7.2-1]; that is harmless because the subject match is only
-// a pre-filter: the receiving node matches the topic again with its own trie.
+// the same topic.
 //
 // Long subjects. A server refuses control lines beyond its max_control_line (4 KiB by default), and an
 // MQTT topic may be 64 KiB. A topic whose subject would exceed `maxSubjectLength` is published on the
-// space's bare root subject instead (e.g. `starling.msg`, which no `starling.msg.…` pattern matches).
-// Every filter that could match such a topic subscribes the bare root too: any filter with a wildcard,
-// and any filter whose own pattern is too long (a literal level maps to the same token in topic and
-// filter and a wildcard token is one character, so a topic matching a filter's pattern has a subject at
-// least as long as that pattern). So no match is lost; long topics just reach more nodes.
+// space's bare root subject instead (e.g. `starling.retain`), which every node listens to as well.
 import { token as storeToken } from '../../store/nats/keys.js';
+import type { InterestSubjects } from './interest.js';
 
 /** Default start of every subject, and of the retained bucket's name. */
 export const DEFAULT_PREFIX = 'starling';
@@ -98,33 +91,9 @@ export function topicTokens(topic: string): string {
   return topic.split('/').map(escapeLevel).join('.');
 }
 
-/**
- * The NATS patterns (no prefix) that together match exactly the mapped topics an MQTT filter
- * matches, `$` rules aside (see the file comment). Shared prefixes must be removed first.
- */
-export function filterPatterns(filter: string): string[] {
-  const levels = filter.split('/');
-  const out: string[] = [];
-  const tokens: string[] = [];
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i];
-    if (l === '#') {
-      // `#` is last in a valid filter; it matches the parent level too (section 4.7.1.2).
-      if (tokens.length > 0) out.push(tokens.join('.'));
-      tokens.push('>');
-      break;
-    }
-    tokens.push(l === '+' ? '*' : escapeLevel(l));
-  }
-  out.push(tokens.join('.'));
-  return out;
-}
-
-const hasWildcard = (filter: string): boolean => filter.split('/').some((l) => l === '+' || l === '#');
-
-/** One subject space: where messages of one kind (plain, shared, retained) are published. */
+/** One subject space: where messages of one kind (retained) are published. */
 export class SubjectSpace {
-  /** The bare root: long topics are published here, and every filter that could match one listens. */
+  /** The bare root: long topics are published here. */
   readonly root: string;
 
   constructor(
@@ -140,17 +109,6 @@ export class SubjectSpace {
     return s.length > this.maxLength ? this.root : s;
   }
 
-  /** The subjects (patterns) to subscribe for `filter`, without duplicates. */
-  filter(filter: string): string[] {
-    const out = new Set<string>();
-    for (const p of filterPatterns(filter)) {
-      const s = `${this.root}.${p}`;
-      out.add(s.length > this.maxLength ? this.root : s);
-    }
-    if (hasWildcard(filter)) out.add(this.root);
-    return [...out];
-  }
-
   /** Patterns that receive every message of this space (the bare root and everything below it). */
   all(): string[] {
     return [this.root, `${this.root}.>`];
@@ -159,10 +117,6 @@ export class SubjectSpace {
 
 /** Every subject the cluster link uses, under one prefix. */
 export interface ClusterSubjects {
-  /** Plain subscriptions: only nodes with a matching filter listen. */
-  readonly msg: SubjectSpace;
-  /** Shared subscriptions: queue subscriptions, one queue group per (group, filter). */
-  readonly share: SubjectSpace;
   /** Retained messages: every node listens. */
   readonly retain: SubjectSpace;
   /** Session takeover claims for one client id; `claims` receives all of them. */
@@ -171,6 +125,10 @@ export interface ClusterSubjects {
   /** Heartbeats of one node; `nodes` receives all of them. */
   node(nodeId: string): string;
   readonly nodes: string;
+  /** Batches of messages for one node (../batch-frame.ts): only that node listens. */
+  inbox(nodeId: string): string;
+  /** The exchange of interest between nodes (interest.ts). */
+  readonly interest: InterestSubjects;
 }
 
 export interface SubjectOptions {
@@ -181,8 +139,6 @@ export function clusterSubjects(prefix = DEFAULT_PREFIX, opts: SubjectOptions = 
   checkPrefix(prefix);
   const max = opts.maxSubjectLength ?? DEFAULT_MAX_SUBJECT_LENGTH;
   return {
-    msg: new SubjectSpace(`${prefix}.msg`, max),
-    share: new SubjectSpace(`${prefix}.share`, max),
     retain: new SubjectSpace(`${prefix}.retain`, max),
     // A client id may be up to 64 KiB: the claim carries the id itself, the subject only a bounded
     // token of it (store/nats/keys.ts), which is there for observing claims with `nats sub`.
@@ -190,11 +146,13 @@ export function clusterSubjects(prefix = DEFAULT_PREFIX, opts: SubjectOptions = 
     claims: `${prefix}.claim.>`,
     node: (nodeId) => `${prefix}.node.${nodeId}`,
     nodes: `${prefix}.node.*`,
+    inbox: (nodeId) => `${prefix}.in.${nodeId}`,
+    interest: {
+      changes: (nodeId) => `${prefix}.int.${nodeId}`,
+      allChanges: `${prefix}.int.*`,
+      ack: (nodeId) => `${prefix}.iack.${nodeId}`,
+      sync: (nodeId) => `${prefix}.isync.${nodeId}`,
+      hello: `${prefix}.ihello`,
+    },
   };
-}
-
-/** The name of the queue group for a shared subscription `$share/{group}/{filter}`. */
-export function queueName(group: string, filter: string): string {
-  // One token, bounded, never the same for two (group, filter) pairs (see store/nats/keys.ts).
-  return 'q' + storeToken(`${group}\0${filter}`);
 }

@@ -1,5 +1,6 @@
-// What travels between nodes: an application message as NATS headers plus the raw payload, and the
-// small JSON bodies of claims and heartbeats.
+// What travels between nodes besides the batches of ../batch-frame.ts: a message as NATS headers plus
+// the raw payload (retained messages on the retain subjects, and QoS 1/2 messages in the durable
+// stream of persistence=nats), and the small JSON bodies of claims and heartbeats.
 //
 // Message headers (values are printable ASCII: strings are escaped like subject tokens, %XX of UTF-8):
 //   Starling-Format: 1            layout of these headers; a node refuses formats it does not know
@@ -110,6 +111,8 @@ export interface Heartbeat {
   instance: string;
   intervalMs: number;
   startedAt: number;
+  /** Version of the node's interest (interest.ts): a node that knows an older one asks for it. */
+  iv?: number;
 }
 
 export const encodeHeartbeat = (b: Heartbeat): Uint8Array => Buffer.from(JSON.stringify(b), 'utf8');

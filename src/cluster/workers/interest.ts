@@ -10,11 +10,16 @@ interface Interest {
   shared: Set<string>;
 }
 
+const NO_GROUPS: ReadonlyMap<string, number> = new Map();
+
 export class InterestRoutes {
   private readonly plain = new TopicTrie<number>();
   /** Shared interest by filter; values are `worker\0group`. */
   private readonly shared = new TopicTrie<string>();
   private readonly interests = new Map<number, Interest>();
+  /** Which workers a match has reported already: `seen[w] === tick` (see eachPlain). */
+  private readonly seen: number[] = [];
+  private tick = 0;
   /** Next turn of each shared group (`group\0filter`). */
   private readonly turns = new Map<string, number>();
 
@@ -82,15 +87,28 @@ export class InterestRoutes {
     if (m.retain) {
       for (const w of live) if (w !== origin) out.add(w);
     } else {
-      this.plain.match(m.topic, (w) => {
-        if (w !== origin) out.add(w);
-      });
+      this.eachPlain(m.topic, origin, (w) => out.add(w));
     }
     return out;
   }
 
+  /**
+   * Calls `out` once for each worker other than `origin` with a plain filter matching `topic`, in
+   * the order they first match, with no allocation per call (the hot path of every forward).
+   */
+  eachPlain(topic: string, origin: number, out: (worker: number) => void): void {
+    const tick = ++this.tick;
+    this.plain.match(topic, (w) => {
+      if (w === origin || this.seen[w] === tick) return;
+      this.seen[w] = tick;
+      out(w);
+    });
+  }
+
   /** For each shared group matching `topic` (`group\0filter`), the one worker whose turn it is. */
-  sharedFor(topic: string): Map<string, number> {
+  sharedFor(topic: string): ReadonlyMap<string, number> {
+    // Most clusters have no shared group: no allocation per message then.
+    if (this.shared.size === 0) return NO_GROUPS;
     const groups = new Map<string, number[]>();
     this.shared.match(topic, (value, filter) => {
       const [w, group] = value.split('\0') as [string, string];
