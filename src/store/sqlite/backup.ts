@@ -29,7 +29,7 @@ export function inspectStoreFile(file: string): StoreSummary {
     const version = db.prepare('SELECT version FROM schema_version').pluck().get() as number;
     if (version > SCHEMA_VERSION) throw new Error(`${file}: schema version ${version} is newer than this Starling understands (${SCHEMA_VERSION})`);
     const count = (table: string): number => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
-    return { schemaVersion: version, sessions: count('sessions'), retained: count('retained'), queued: count('queue') };
+    return { schemaVersion: version, sessions: count('sessions'), retained: count('retained'), queued: count(version >= 2 ? 'entries' : 'queue') };
   } catch (err) {
     if ((err as { code?: string }).code === 'SQLITE_ERROR') throw new Error(`${file}: not a Starling store (${(err as Error).message})`);
     throw err;
