@@ -103,6 +103,7 @@ describe('wire scanner', () => {
     assert.equal(payload.length, 64);
     assert.deepEqual([payload.readUInt32BE(0), payload.readUInt32BE(4), payload.readUInt32BE(8), payload.readUInt32BE(12)], [12, 345, 3, 77]);
   });
+
   it('speaks MQTT 5: skips the properties of PUBLISH and SUBACK, and stamps a v5 template where mqtt-packet reads it', () => {
     const gen5 = (p: object): Buffer => mqttPacket.generate(p as mqttPacket.Packet, { protocolVersion: 5 });
     const stream5 = Buffer.concat([
