@@ -7,6 +7,7 @@
 import type { ConnectResult, GroupSpec } from '../gen/protocol.js';
 import { sleep, startFleet, waitFor, type Measured, type RunContext, type Scenario } from './scenario.js';
 import { connectedOrThrow, WINDOW } from './common.js';
+import { cpuSeconds } from '../system.js';
 
 const DRAIN_TIMEOUT_MS = 120_000;
 
@@ -43,18 +44,23 @@ async function pass(ctx: RunContext, protocolVersion: 4 | 5, prefix: string): Pr
       n,
       'publishers',
     );
+    const cpu = (): number => cpuSeconds(ctx.broker.pid);
+    let c0 = cpu();
     let t0 = process.hrtime.bigint();
     await pubW.request({ op: 'publish', plan: { mode: 'count', count: s.offlinePerSession, window: WINDOW, batch: 50 } });
     const queued = await waitFor(ctx, fleet, (c) => c.done && c.acked >= total, DRAIN_TIMEOUT_MS, [pubW]);
     const queueSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const queueCpu = cpu() - c0;
     if (!queued.ok) notes.push(`only ${queued.counts.acked} of ${total} publishes acknowledged`);
 
+    c0 = cpu();
     t0 = process.hrtime.bigint();
     const again = await subW.request<ConnectResult>({ op: 'connect', group: subs });
     connectedOrThrow(again, n, 'reconnecting subscribers');
     if (again.sessionPresent < n) notes.push(`${n - again.sessionPresent} sessions not present on reconnect`);
     const drained = await waitFor(ctx, fleet, (c) => c.minPerSubscriber >= s.offlinePerSession, DRAIN_TIMEOUT_MS, [subW]);
     const drainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const drainCpu = cpu() - c0;
     const c = drained.counts;
     const arrived = c.received - c.duplicates;
     if (c.duplicates > 0) notes.push(`${c.duplicates} duplicate deliveries`);
@@ -64,6 +70,9 @@ async function pass(ctx: RunContext, protocolVersion: 4 | 5, prefix: string): Pr
         queueRate: queued.counts.acked / queueSeconds,
         drainRate: arrived / drainSeconds,
         lost: Math.max(0, queued.counts.acked - arrived),
+        // CPU per message: what a busy machine distorts least (rates also measure waiting for a core).
+        queueCpu: (queueCpu * 1e6) / Math.max(1, queued.counts.acked),
+        drainCpu: (drainCpu * 1e6) / Math.max(1, arrived),
       },
       notes,
     };
@@ -80,9 +89,13 @@ export const offline: Scenario = {
     { key: 'queueRate', label: 'msgs/s queued (PUBACKed)', better: 'higher' },
     { key: 'drainRate', label: 'msgs/s drained on reconnect', better: 'higher' },
     { key: 'lost', label: 'messages lost (must be 0)', better: 'lower', digits: 0, noRatio: true },
+    { key: 'queueCpu', label: '  broker CPU per message queued (µs)', better: 'info', digits: 1 },
+    { key: 'drainCpu', label: '  broker CPU per message drained (µs)', better: 'info', digits: 1 },
     { key: 'queueRate5', label: 'MQTT 5: msgs/s queued (PUBACKed)', better: 'higher' },
     { key: 'drainRate5', label: 'MQTT 5: msgs/s drained on reconnect', better: 'higher' },
     { key: 'lost5', label: 'MQTT 5: messages lost (must be 0)', better: 'lower', digits: 0, noRatio: true },
+    { key: 'queueCpu5', label: '  broker CPU per message queued (µs)', better: 'info', digits: 1 },
+    { key: 'drainCpu5', label: '  broker CPU per message drained (µs)', better: 'info', digits: 1 },
   ],
   async run(ctx): Promise<Measured> {
     const v4 = await pass(ctx, 4, 'offline-');

@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { migrate, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { inspectStoreFile } from '../../src/store/sqlite/backup.js';
 import type { QueueEntry, StoreOp, StoreSnapshot } from '../../src/store/ports.js';
 
 let root = '';
@@ -95,8 +96,39 @@ describe('SqliteStore compact rows', () => {
       // An entry written earlier and changed now is one row, in its new state.
       await store.apply([msgOp('n'), entryOp('c', 1, 'n')]);
       await store.apply([entryOp('c', 1, 'n', { state: 'inflight', packetId: 7 })]);
-      assert.equal(rowCount(file, 'entries'), 1);
+      assert.equal(inspectStoreFile(file).queued, 1, 'one live row; the one it replaced is below the watermark');
       assert.deepEqual((await store.open()).sessions[0].queue, [{ seq: 1, messageId: 'n', qos: 1, retain: false, state: 'inflight', packetId: 7 }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('retires acknowledged entries by watermark and deletes the retired rows in bulk, later', async () => {
+    const file = freshPath();
+    let store = new SqliteStore({ path: file, compactMin: 8 });
+    try {
+      await store.open();
+      await store.apply([sessOp('c'), sessOp('d')]);
+      for (let i = 0; i < 6; i++) await store.apply([msgOp(`m${i}`), entryOp('c', i, `m${i}`), entryOp('d', i, `m${i}`)]);
+      await store.apply([0, 1, 2].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'c', seq })));
+      assert.equal(rowCount(file, 'entries'), 12, 'in-order deletes only move the watermark');
+      assert.equal(inspectStoreFile(file).queued, 9);
+      // Out of order: deleted at once (no watermark covers it).
+      await store.apply([{ op: 'queue.delete', clientId: 'd', seq: 4 }]);
+      assert.equal(rowCount(file, 'entries'), 11);
+      await store.close();
+      store = new SqliteStore({ path: file, compactMin: 8 });
+      const snap = await store.open();
+      assert.deepEqual(
+        snap.sessions.map((x) => [x.session.clientId, x.queue.map((e) => e.seq)]),
+        [['c', [3, 4, 5]], ['d', [0, 1, 2, 3, 5]]],
+        'the watermark holds across a reopen',
+      );
+      // Once the retired rows are as many as the live ones (and at least compactMin), they go.
+      await store.apply([{ op: 'session.delete', clientId: 'd' }, ...[3, 4, 5].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'c', seq }))]);
+      assert.equal(rowCount(file, 'entries'), 0);
+      assert.equal(rowCount(file, 'bodies'), 0);
+      assert.equal(rowCount(file, 'retired'), 1, 'the watermark of a deleted session goes with its rows');
     } finally {
       await store.close();
     }
@@ -131,9 +163,9 @@ describe('SqliteStore compact rows', () => {
       fc.record({ c: fc.constantFrom(...clients), seq: fc.nat(5) }).map(({ c, seq }): StoreOp => ({ op: 'queue.delete', clientId: c, seq })),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 8 }), async (batches) => {
+      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 8 }), fc.constantFrom(1, 3, 2048), async (batches, compactMin) => {
         const file = freshPath();
-        let sqlite = new SqliteStore({ path: file });
+        let sqlite = new SqliteStore({ path: file, compactMin });
         const memory = new MemoryStore();
         try {
           await sqlite.open();
@@ -144,15 +176,21 @@ describe('SqliteStore compact rows', () => {
           }
           assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()));
           await sqlite.close();
-          sqlite = new SqliteStore({ path: file });
+          sqlite = new SqliteStore({ path: file, compactMin });
           assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()), 'after reopening the file');
+          // And it goes on from there: one more batch on the reopened file, then once more from the file.
+          const more: StoreOp[] = [sessOp('a'), msgOp('m9'), entryOp('a', 9, 'm9'), { op: 'queue.delete', clientId: 'a', seq: 0 }];
+          await Promise.all([memory.apply(more), sqlite.apply(more)]);
+          await sqlite.close();
+          sqlite = new SqliteStore({ path: file, compactMin });
+          assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()), 'after a batch on the reopened file');
         } finally {
           await sqlite.close();
           await memory.close();
           fs.rmSync(path.dirname(file), { recursive: true, force: true });
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 100 },
     );
   });
 });

@@ -105,6 +105,10 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       DROP TABLE queue;
       DROP TABLE messages;
     `),
+  // 3: retiring queue entries by watermark. Every entry row of a client with n < below is gone
+  // (acknowledged, or its session deleted), and a body no live entry points at is gone; the rows
+  // themselves are deleted later, many at once and in key order (sqlite-store.ts: compaction).
+  (db) => db.exec('CREATE TABLE retired (client_id TEXT PRIMARY KEY, below INTEGER NOT NULL) WITHOUT ROWID'),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -30,6 +30,9 @@ import type { EntryRow, MessageRow, SessionRow, SubscriptionRow } from './rows.j
 import { QueueIndex, type BodyRef, type EntryRef } from './queue-index.js';
 import { BulkWriter } from './bulk.js';
 
+/** Retired rows are deleted once there are at least this many, and at least as many as live ones. */
+const COMPACT_MIN = 2048;
+
 const entryRow = (ref: EntryRef, clientId: string, e: QueueEntry): unknown[] => [
   ref.n,
   clientId,
@@ -45,12 +48,15 @@ export interface SqliteStoreOptions {
   path: string;
   /** 'normal' (default) survives process death; 'full' also survives power loss. See above. */
   synchronous?: 'normal' | 'full';
+  /** Retired rows wait for at least this many before they are deleted (default 2048; tests use less). */
+  compactMin?: number;
 }
 
 export class SqliteStore implements Store {
   readonly durable = true;
   private readonly path: string;
   private readonly synchronous: 'normal' | 'full';
+  private readonly compactMin: number;
   private db: Database.Database | undefined;
   /** The connection holding `<path>.lock` (see store-lock.ts). */
   private lock: Database.Database | undefined;
@@ -63,6 +69,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
     this.synchronous = options.synchronous ?? 'normal';
+    this.compactMin = Math.max(1, options.compactMin ?? COMPACT_MIN);
   }
 
   /** Opens the file (or re-reads it when already open) and returns its state; throws on a bad file. */
@@ -176,21 +183,33 @@ export class SqliteStore implements Store {
    * index). Bodies and entries are not written op by op: the batch's net effect on them is worked
    * out in the index first (an entry put, moved to inflight and acknowledged within one batch is
    * never written at all), then written with multi-row statements (bulk.ts). A changed entry is a
-   * new row in place of its old one, so every entry write is an append or a delete.
+   * new row in place of its old one, so every entry write is an append.
+   *
+   * Entries are retired by watermark, not deleted one by one: a session's oldest entry going (the
+   * usual case: acknowledgements come in order) only moves `retired.below` for its session, one
+   * small row per session and batch. A drain acknowledges a few sessions' messages at a time,
+   * and those rows are spread over the whole table in arrival order: deleting each would dirty a
+   * page per message. The retired rows and bodies no live entry points at are deleted later, all
+   * at once and in key order, once they are at least as many as the live ones (compact()).
+   * Entries that go out of order are deleted at once.
    */
   private applyBatch(s: Statements, ops: readonly StoreOp[]): void {
     const index = this.index;
     const maybeGarbage = new Set<BodyRef>();
     const newBodies: BodyRef[] = [];
     const newEntries: EntryRef[] = [];
-    const deadEntries: number[] = [];
+    /** Entry rows no watermark covers: deleted in this batch. */
+    const deleteNow: number[] = [];
+    /** Sessions whose watermark moved. */
+    const moved = new Set<string>();
     const invalid = (i: number, op: StoreOp, why: string): never => {
       throw new StoreError(`invalid store op #${i} (${op.op}): ${why}`);
     };
-    const dropEntry = (e: EntryRef): void => {
-      if (e.row === undefined) deadEntries.push(e.n);
-      else e.row = undefined; // never written: dropped from newEntries below
-      maybeGarbage.add(e.body);
+    /** Retires the row of an entry that has just left the index (`oldest`: it was its session's first). */
+    const retireRow = (clientId: string, n: number, oldest: boolean): void => {
+      if (!oldest) return void deleteNow.push(n);
+      index.deadEntries.push(n);
+      moved.add(clientId);
     };
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
@@ -202,7 +221,16 @@ export class SqliteStore implements Store {
           break;
         case 'session.delete': {
           const queue = index.entries.get(op.clientId);
-          if (queue !== undefined) for (const seq of [...queue.keys()]) dropEntry(index.removeEntry(op.clientId, seq) as EntryRef);
+          if (queue !== undefined) {
+            for (const seq of [...queue.keys()]) {
+              const e = index.removeEntry(op.clientId, seq) as EntryRef;
+              maybeGarbage.add(e.body);
+              // Every row of the session goes below its watermark (set to the next row key below).
+              if (e.row === undefined) index.deadEntries.push(e.n);
+              else e.row = undefined;
+            }
+            moved.add(op.clientId);
+          }
           // Subscriptions and inbound ids go with it (ON DELETE CASCADE).
           s.deleteSession.run(op.clientId);
           index.sessions.delete(op.clientId);
@@ -235,7 +263,7 @@ export class SqliteStore implements Store {
           if (ref === undefined) {
             ref = index.addEntry(op.clientId, e.seq, body);
           } else {
-            // Usually a state change (queued → inflight → released) of the same delivery.
+            // Usually a state change (inflight → released, QoS 2) of the same delivery.
             if (ref.body !== body) {
               ref.body.refs--;
               maybeGarbage.add(ref.body);
@@ -247,16 +275,20 @@ export class SqliteStore implements Store {
               ref.row = entryRow(ref, op.clientId, e);
               break;
             }
-            deadEntries.push(ref.n);
-            ref.n = index.nextEntry++;
+            retireRow(op.clientId, ref.n, index.isOldest(op.clientId, e.seq));
+            index.renumber(op.clientId, e.seq, ref);
           }
           ref.row = entryRow(ref, op.clientId, e);
           newEntries.push(ref);
           break;
         }
         case 'queue.delete': {
+          const oldest = index.isOldest(op.clientId, op.seq);
           const old = index.removeEntry(op.clientId, op.seq);
-          if (old !== undefined) dropEntry(old);
+          if (old === undefined) break;
+          maybeGarbage.add(old.body);
+          if (old.row === undefined) retireRow(op.clientId, old.n, oldest);
+          else old.row = undefined; // never written: dropped from newEntries below
           break;
         }
         case 'inbound.put':
@@ -274,11 +306,11 @@ export class SqliteStore implements Store {
           break;
       }
     }
-    const deadBodies: number[] = [];
     for (const body of maybeGarbage) {
       if (body.refs > 0 || index.bodies.get(body.id) !== body) continue;
       index.bodies.delete(body.id);
-      if (body.row === undefined) deadBodies.push(body.n);
+      // No live entry points at it any more, which is what makes it dead when the file is read.
+      if (body.row === undefined) index.deadBodies.push(body.n);
       else body.row = undefined; // put and dropped in this batch: never written
     }
     const rows = (refs: ReadonlyArray<BodyRef | EntryRef>): unknown[][] => {
@@ -290,10 +322,23 @@ export class SqliteStore implements Store {
       }
       return out;
     };
-    this.bodies.delete(deadBodies);
-    this.entries.delete(deadEntries);
     this.bodies.insert(rows(newBodies));
     this.entries.insert(rows(newEntries));
+    this.entries.delete(deleteNow);
+    for (const clientId of moved) s.upsertRetired.run(clientId, index.below(clientId));
+    const dead = index.deadEntries.length + index.deadBodies.length;
+    if (dead >= this.compactMin && dead >= index.entryCount + index.bodies.size) this.compact(s);
+  }
+
+  /** Deletes every retired row, in key order: neighbouring rows share pages, so each page is written once. */
+  private compact(s: Statements): void {
+    const index = this.index;
+    const byKey = (a: number, b: number): number => a - b;
+    this.entries.delete(index.deadEntries.sort(byKey));
+    this.bodies.delete(index.deadBodies.sort(byKey));
+    index.deadEntries = [];
+    index.deadBodies = [];
+    s.deleteRetiredOfGone.run();
   }
 
   /** Reads the whole store, and rebuilds the in-memory index of its rows on the way. */
@@ -312,22 +357,51 @@ export class SqliteStore implements Store {
       const sub: SubscriptionRecord = rowToSubscription(row);
       byClient.get(row.client_id)?.subscriptions.push(sub);
     }
-    const messages = new Map<string, StoredMessage>();
-    const bodyByRow = new Map<number, BodyRef>();
+    const below = new Map<string, number>();
+    for (const r of s.allRetired.all() as Array<{ client_id: string; below: number }>) {
+      below.set(r.client_id, r.below);
+      // New rows must never fall below a watermark, even one whose rows are all deleted.
+      if (r.below > index.nextEntry) index.nextEntry = r.below;
+    }
+    const bodies = new Map<number, { ref: BodyRef; row: MessageRow }>();
     for (const row of s.allBodies.all() as Array<MessageRow & { n: number }>) {
-      messages.set(row.id, rowToMessage(row));
-      bodyByRow.set(row.n, index.addBody(row.id, row.n));
+      bodies.set(row.n, { ref: { id: row.id, n: row.n, refs: 0 }, row });
+      if (row.n >= index.nextBody) index.nextBody = row.n + 1;
     }
+    const entries = new Map<EntryRef, QueueEntry>();
     for (const row of s.allEntries.all() as EntryRow[]) {
-      const body = bodyByRow.get(row.body);
-      const state = byClient.get(row.client_id);
-      // The store writes neither; a file edited by hand could have them.
-      if (body === undefined || state === undefined) throw new StoreError(`store ${this.path} is corrupt: queue entry ${row.n} of ${JSON.stringify(row.client_id)} points at no message or session`);
-      index.addEntry(row.client_id, row.seq, body, row.n);
-      state.queue.push(rowToEntry(row, body.id));
+      if (row.n >= index.nextEntry) index.nextEntry = row.n + 1;
+      // Retired (below its session's watermark), or left by a deleted session: gone, not yet deleted.
+      if (!byClient.has(row.client_id) || row.n < (below.get(row.client_id) ?? 0)) {
+        index.deadEntries.push(row.n);
+        continue;
+      }
+      const body = bodies.get(row.body);
+      if (body === undefined) throw new StoreError(`store ${this.path} is corrupt: queue entry ${row.n} of ${JSON.stringify(row.client_id)} points at no message`);
+      // The store never leaves two live rows for one entry; were there one, the later row is the one written last.
+      const older = index.removeEntry(row.client_id, row.seq);
+      if (older !== undefined) {
+        entries.delete(older);
+        index.deadEntries.push(older.n);
+      }
+      const ref = index.addEntry(row.client_id, row.seq, body.ref, row.n);
+      entries.set(ref, rowToEntry(row, body.ref.id));
     }
-    // Rows are in write order; a session's queue is in seq order.
-    for (const state of byClient.values()) if (state.queue.length > 1) state.queue.sort((a, b) => a.seq - b.seq);
+    const messages = new Map<string, StoredMessage>();
+    for (const { ref, row } of bodies.values()) {
+      if (ref.refs === 0) {
+        index.deadBodies.push(ref.n);
+        continue;
+      }
+      index.bodies.set(ref.id, ref);
+      messages.set(ref.id, rowToMessage(row));
+    }
+    for (const [clientId, queue] of index.entries) {
+      const state = byClient.get(clientId) as StoredSessionState;
+      for (const ref of queue.values()) state.queue.push(entries.get(ref) as QueueEntry);
+      // Rows are in write order; a session's queue is in seq order.
+      if (state.queue.length > 1) state.queue.sort((a, b) => a.seq - b.seq);
+    }
     for (const row of s.allInbound.all() as Array<{ client_id: string; packet_id: number }>) {
       byClient.get(row.client_id)?.inbound.push(row.packet_id);
     }

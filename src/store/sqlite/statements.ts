@@ -41,6 +41,10 @@ export function prepareStatements(db: Database.Database) {
     insertEntry: p('INSERT INTO entries (n, client_id, seq, body, flags, packet_id, subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     updateEntry: p('UPDATE entries SET body = ?, flags = ?, packet_id = ?, subscription_ids = ? WHERE n = ?'),
     deleteEntry: p('DELETE FROM entries WHERE n = ?'),
+    upsertRetired: p('INSERT INTO retired (client_id, below) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET below = excluded.below'),
+    // After a compaction no row of a session that is gone is left, so neither is its watermark needed.
+    deleteRetiredOfGone: p('DELETE FROM retired WHERE client_id NOT IN (SELECT client_id FROM sessions)'),
+    allRetired: p('SELECT client_id, below FROM retired'),
     insertInbound: p('INSERT INTO inbound (client_id, packet_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     deleteInbound: p('DELETE FROM inbound WHERE client_id = ? AND packet_id = ?'),
     upsertRetained: p(
@@ -55,7 +59,7 @@ export function prepareStatements(db: Database.Database) {
     allSubscriptions: p('SELECT * FROM subscriptions ORDER BY client_id, filter'),
     allEntries: p('SELECT n, client_id, seq, body, flags, packet_id, subscription_ids FROM entries ORDER BY n'),
     allInbound: p('SELECT client_id, packet_id FROM inbound ORDER BY client_id, packet_id'),
-    allBodies: p(`SELECT n, ${MESSAGE_COLUMNS} FROM bodies`),
+    allBodies: p(`SELECT n, ${MESSAGE_COLUMNS} FROM bodies ORDER BY n`),
     allRetained: p(`SELECT ${MESSAGE_COLUMNS} FROM retained ORDER BY topic`),
   };
 }
