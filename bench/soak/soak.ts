@@ -50,13 +50,38 @@ interface HealthyStats {
   latency: Histogram;
 }
 
-async function startBroker(dir: string, log: (l: string) => void): Promise<{ pid: number; listeners: ListenerInfo[]; config: Config; exit: Promise<{ code: number | null; signal: string | null }>; stop(): Promise<void>; tail(): string }> {
+/** One `MEM` line of the broker (bench/brokers/starling-entry.ts): its memory and what it counted. */
+interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  retainedBytes: number;
+  retainedCount: number;
+  connections: number;
+  admitted: number;
+  clientMemory: number;
+  clientMemoryMax: number;
+  writeBuffered: number;
+  /** Sessions (offline ones among them) and what they hold: subscription filters (UTF-16) and queued bytes. */
+  sessions: number;
+  offlineSessions: number;
+  sessionBytes: number;
+  /** Taken right after a full collection (the broker runs with --expose-gc): live memory only. */
+  afterGc?: boolean;
+}
+
+async function startBroker(dir: string, log: (l: string) => void, onMemory: (m: MemorySample) => void): Promise<{ pid: number; listeners: ListenerInfo[]; config: Config; exit: Promise<{ code: number | null; signal: string | null }>; stop(): Promise<void>; tail(): string }> {
   const lines = ['mqttListeners=mqtt://127.0.0.1:0,ws://127.0.0.1:0,mqtt+ssl://127.0.0.1:0', `dataDir=${join(dir, 'data')}`, ...Object.entries(SOAK_CONFIG).map(([k, v]) => `${k}=${v}`)];
   const file = join(dir, 'starling.conf');
   writeFileSync(file, lines.join('\n') + '\n');
   const config = loadConfig({ file, env: {} });
   const entry = fileURLToPath(new URL('../brokers/starling-entry.js', import.meta.url));
-  const child = spawn(process.execPath, [entry, file], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // SOAK_NODE_ARGS: flags for the broker's node (e.g. --heapsnapshot-signal=SIGUSR2); the
+  // environment (MALLOC_ARENA_MAX…) is passed on as it is.
+  const nodeArgs = (process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, entry, file], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, STARLING_BENCH_MEMORY_MS: '500' } });
   child.stdin!.on('error', () => {});
   let out = '';
   let err = '';
@@ -66,10 +91,14 @@ async function startBroker(dir: string, log: (l: string) => void): Promise<{ pid
     const t = setTimeout(() => reject(new Error(`broker not ready in 30 s: ${err}`)), 30_000);
     child.stdout!.on('data', (d) => {
       out += d;
-      const line = out.split('\n').find((l) => l.startsWith('READY '));
-      if (line) {
-        clearTimeout(t);
-        resolve(JSON.parse(line.slice(6)) as ListenerInfo[]);
+      const lines = out.split('\n');
+      out = lines.pop()!;
+      for (const line of lines) {
+        if (line.startsWith('MEM ')) onMemory(JSON.parse(line.slice(4)) as MemorySample);
+        else if (line.startsWith('READY ')) {
+          clearTimeout(t);
+          resolve(JSON.parse(line.slice(6)) as ListenerInfo[]);
+        }
       }
     });
     void exit.then((e) => reject(new Error(`broker exited (${e.code}) before it was ready: ${err}`)));
@@ -137,11 +166,86 @@ function budgets(config: Config): Array<[string, number]> {
 }
 
 const fmtMiB = (kib: number): string => `${(kib / 1024).toFixed(0)} MiB`;
+const mib = (bytes: number | undefined): string => `${((bytes ?? 0) / MiB).toFixed(1)} MiB`;
+
+/**
+ * Node's own cost of one open socket that no budget of the broker's covers: its net.Socket, stream
+ * states and libuv handle, the TLS session (OpenSSL's SSL object and record buffers) or the `ws`
+ * objects, and the read buffer of a chunk being handed over. Measured (docs/benchmarks.md, "Soak
+ * runs"): 52.5 KiB of RSS for a TLS socket stalled in its handshake, the costliest kind; a TLS MQTT
+ * connection 30.6 KiB, a stalled WebSocket upgrade 3 KiB, idle MQTT connections 3.7–6 KiB.
+ */
+export const SOCKET_ALLOWANCE = 64 * 1024;
+
+interface RssBudget {
+  baseline: number;
+  retained: number;
+  sockets: number;
+  perSocket: number;
+  total: number;
+}
+
+/**
+ * What the configuration promises the broker's RSS stays within: the baseline (healthy clients
+ * connected) + maxRetainedBytes + for the most sockets admitted at once during the run,
+ * maxClientMemory and Node's own socket cost each. Sessions that outlive their connections are not
+ * part of it: each is bounded (maxQueuedBytes…) but nothing bounds their number, so no budget can
+ * be computed for them; the report shows what they held.
+ */
+function rssBudget(config: Config, baseline: number, highest: Partial<MemorySample>): RssBudget {
+  const sockets = highest.admitted ?? 0;
+  const perSocket = config.maxClientMemory + SOCKET_ALLOWANCE;
+  return { baseline, retained: config.maxRetainedBytes, sockets, perSocket, total: baseline + config.maxRetainedBytes + sockets * perSocket };
+}
+
+/** What the broker counted at one sample, with the baseline and Node's allowance for each socket. */
+function counted(b: RssBudget, m: MemorySample | undefined): number {
+  return b.baseline + (m?.retainedBytes ?? 0) + (m?.clientMemory ?? 0) + (m?.writeBuffered ?? 0) + (m?.admitted ?? 0) * SOCKET_ALLOWANCE;
+}
+
+function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample | undefined, highest: Partial<MemorySample>, highestLive: Partial<MemorySample>, b: RssBudget, peakRss: number): string[] {
+  const row = (name: string, m: Partial<MemorySample> | undefined): string =>
+    `  ${name}: rss ${mib(m?.rss)}, heapUsed ${mib(m?.heapUsed)}, heapTotal ${mib(m?.heapTotal)}, external ${mib(m?.external)} (arrayBuffers ${mib(m?.arrayBuffers)}), ` +
+    `retained ${mib(m?.retainedBytes)} in ${m?.retainedCount ?? 0}, connections ${m?.connections ?? 0} of ${m?.admitted ?? 0} sockets admitted, ` +
+    `client memory ${mib(m?.clientMemory)} (largest ${mib(m?.clientMemoryMax)}), write buffers ${mib(m?.writeBuffered)}, ` +
+    `sessions ${m?.sessions ?? 0} (${m?.offlineSessions ?? 0} offline) holding ${mib(m?.sessionBytes)}`;
+  return [
+    'Broker memory (process.memoryUsage() and the broker\'s own counts, sampled in the broker every 500 ms):',
+    row('baseline', baseline),
+    row('at peak RSS', atPeak),
+    row('highest of each', highest),
+    ...(highestLive.rss !== undefined ? [row('highest of each right after a full GC (--expose-gc: live memory)', highestLive)] : []),
+    `Budgets: maxRetainedBytes ${mib(b.retained)}, counted at most ${mib(highest.retainedBytes)}; ` +
+      `maxClientMemory ${mib(b.perSocket - SOCKET_ALLOWANCE)} × ${b.sockets} sockets at most at once = ${mib((b.perSocket - SOCKET_ALLOWANCE) * b.sockets)}, counted at most ${mib(highest.clientMemory)} in all (${mib(highest.clientMemoryMax)} on one); ` +
+      `Node's socket allowance ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB × ${b.sockets} = ${mib(SOCKET_ALLOWANCE * b.sockets)}`,
+    `Counted at peak RSS: baseline ${mib(b.baseline)} + retained ${mib(atPeak?.retainedBytes)} + client memory ${mib(atPeak?.clientMemory)} + write buffers ${mib(atPeak?.writeBuffered)} + ` +
+      `${atPeak?.admitted ?? 0} sockets × ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB = ${mib(counted(b, atPeak))}; the other ${mib((atPeak?.rss ?? 0) - counted(b, atPeak))} of RSS is ` +
+      `JavaScript heap (${mib((atPeak?.heapTotal ?? 0) - (baseline?.heapTotal ?? 0))} grown since the baseline), garbage not yet collected and the allocator's own`,
+    `RSS budget = baseline ${mib(b.baseline)} + maxRetainedBytes ${mib(b.retained)} + ${b.sockets} × (${mib(b.perSocket - SOCKET_ALLOWANCE)} + ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB) = ${mib(b.total)}; ` +
+      `peak RSS ${mib(peakRss)}: ${peakRss <= b.total ? `within it (${mib(b.total - peakRss)} to spare)` : `OVER it by ${mib(peakRss - b.total)}`}`,
+  ];
+}
 
 export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-soak-'));
   const startedAt = new Date();
-  const broker = await startBroker(dir, o.log);
+  // The broker's own samples: the latest, the one at the highest RSS, and each field's highest.
+  let latest: MemorySample | undefined;
+  let atPeak: MemorySample | undefined;
+  const highest: Partial<MemorySample> = {};
+  const highestLive: Partial<MemorySample> = {};
+  let sampling = false;
+  const broker = await startBroker(dir, o.log, (m) => {
+    latest = m;
+    if (!sampling) return;
+    if (!atPeak || m.rss > atPeak.rss) atPeak = m;
+    const most = (into: Partial<MemorySample>): void => {
+      const t = into as Record<string, number>;
+      for (const [k, v] of Object.entries(m)) if (typeof v === 'number') t[k] = Math.max(t[k] ?? 0, v);
+    };
+    most(highest);
+    if (m.afterGc) most(highestLive);
+  });
   const port = (scheme: string): number => broker.listeners.find((l) => l.scheme === scheme)!.port;
   const stop = new AbortController();
   const onAbort = (): void => stop.abort();
@@ -164,6 +268,8 @@ export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boole
   // RSS: the baseline with the healthy clients running, then every 500 ms.
   await new Promise((r) => setTimeout(r, 3000));
   const baselineKiB = rssKiB(broker.pid);
+  const baseline = latest;
+  sampling = true;
   let peakKiB = baselineKiB;
   const rssTimer = setInterval(() => (peakKiB = Math.max(peakKiB, rssKiB(broker.pid))), 500);
   healthy.latency.reset();
@@ -220,6 +326,7 @@ export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boole
   const received = healthy.received - h0.received;
   const b = budgets(broker.config);
   const m = machineInfo();
+  const budget = rssBudget(broker.config, baselineKiB * 1024, highest);
   const lines = [
     `Soak (issue 12): ${o.minutes} min, started ${startedAt.toISOString()}, seed ${ctx.seed}`,
     `Machine: ${m.cpu}, ${m.cores} cores${'memory' in m ? `, ${(m as unknown as { memory: string }).memory}` : ''}; Node ${process.version}`,
@@ -232,6 +339,7 @@ export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boole
       `p99 ${(healthy.latency.percentile(99) / 1000).toFixed(1)} ms, max ${(healthy.latency.max / 1000).toFixed(1)} ms`,
     `Broker RSS: baseline ${fmtMiB(baselineKiB)}, peak ${fmtMiB(peakKiB)} (+${fmtMiB(peakKiB - baselineKiB)}), end ${exitedDuringRun ? '(exited)' : fmtMiB(endKiB)}`,
     `Configured byte budgets: ${b.length ? b.map(([k, v]) => `${k}=${(v / MiB).toFixed(1)} MiB`).join(', ') : 'none in this build (no retained-bytes or per-connection memory budget keys in the schema)'}`,
+    ...memoryReport(baseline, atPeak, highest, highestLive, budget, peakKiB * 1024),
     '',
     'Hostile class | connections/attempts | closed by broker | longest open | broker spec failures | notes',
     '---|---:|---:|---:|---:|---',
@@ -243,6 +351,7 @@ export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boole
     '',
     ...Object.entries(classes).flatMap(([name, c]) => c.examples.map((e) => `  ${name}: ${e}`)),
   ];
-  const ok = !exitedDuringRun && s.every((c) => c.failures === 0) && healthy.disconnects === 0;
+  const rssOk = peakKiB * 1024 <= budget.total;
+  const ok = !exitedDuringRun && s.every((c) => c.failures === 0) && healthy.disconnects === 0 && rssOk;
   return { text: lines.join('\n') + '\n', ok };
 }

@@ -117,7 +117,7 @@ class StarlingBroker implements Broker {
     this.#open();
     const b = this.#server.broker;
     const message = storedMessage({ topic, payload: payload as Buffer, qos: options.qos ?? 0, retain: options.retain ?? false, ...(options.properties ? { properties: options.properties } : {}) }, b.options, b.ids.next(), b.now());
-    await b.publish(message);
+    await b.route(message);
   }
 
   subscribe(filter: string, handler: MessageHandler, options: { qos?: QoS } = {}): () => void {

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { BrokerHooks, BrokerNotifications, ClientInfo, Decision, Verdict } from '../hooks/hooks.js';
 import { codeOf } from '../hooks/hooks.js';
+import { andThen } from '../protocol/maybe-promise.js';
 import type { ConnectPacket, PublishPacket } from '../protocol/packets.js';
 import type { StoredMessage } from '../store/ports.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
@@ -63,8 +64,7 @@ export function brokerHooks(hooks: Hooks, ctx: HookContext): (configured: Partia
         ask('authenticate', client.clientId, () => authenticate(clientOf(client), credentialsOf(packet)), authenticateCode);
       out.authenticate = (client, packet) => {
         const first = base ? base(client, packet) : ReasonCode.Success;
-        if (first instanceof Promise) return first.then((d) => (d === ReasonCode.Success ? decide(client, packet) : d));
-        return first === ReasonCode.Success ? decide(client, packet) : first;
+        return andThen(first, (d) => (d === ReasonCode.Success ? decide(client, packet) : d));
       };
     }
 
@@ -75,8 +75,7 @@ export function brokerHooks(hooks: Hooks, ctx: HookContext): (configured: Partia
         ask('authorizePublish', client.clientId, () => authorizePublish(clientOf(client), packetMessage(packet ?? EMPTY, topic)), publishVerdict);
       out.authorizePublish = (client, topic, packet) => {
         const first = base ? base(client, topic, packet) : ReasonCode.Success;
-        if (first instanceof Promise) return first.then((d) => (codeOf(d) === ReasonCode.Success ? decide(client, topic, packet) : d));
-        return codeOf(first) === ReasonCode.Success ? decide(client, topic, packet) : first;
+        return andThen(first, (d) => (codeOf(d) === ReasonCode.Success ? decide(client, topic, packet) : d));
       };
     }
 
@@ -149,7 +148,7 @@ function droppingRefusals(
       return d;
     };
     const d = decide(client, topic, packet);
-    return d instanceof Promise ? d.then(tellIfRefused) : tellIfRefused(d);
+    return andThen(d, tellIfRefused);
   };
 }
 

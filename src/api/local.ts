@@ -3,7 +3,9 @@
 // authorize hooks are not asked, topic syntax and limits are.
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
-import { Session, type SessionOutlet } from '../session/session.js';
+import { Session } from '../session/session.js';
+import type { Delivery } from '../session/delivery.js';
+import { catchLater } from '../protocol/maybe-promise.js';
 import { parseSharedFilter, validateTopicFilter } from '../protocol/topic.js';
 import { withinTopicLimits } from '../channel/limits.js';
 import type { SubscriptionRecord } from '../store/ports.js';
@@ -32,7 +34,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
       }
       if (!withinTopicLimits(filter, broker.options)) throw new TypeError(`topic filter ${JSON.stringify(filter)} is longer or deeper than maxTopicLength / maxTopicLevels allow`);
       const session = new Session(`$local-${++n}`, 5, 0);
-      const run = (message: Parameters<SessionOutlet['publish']>[0], retain: boolean): void => {
+      const run = (message: Delivery['message'], retain: boolean): void => {
         // Never inside the broker's routing step: the handler may publish, throw or take its time.
         queueMicrotask(() => {
           const failed = (err: unknown): void => log.error({ err, filter }, 'in-process subscription handler failed');
@@ -50,11 +52,11 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
       const sub: SubscriptionRecord = { filter, qos: 0, noLocal: false, retainAsPublished: true, retainHandling: 0 };
       session.outlet = {
         writable: true,
-        publish: (m, _qos, retain) => run(m.qos > qos ? { ...m, qos } : m, retain),
+        deliver: ({ message: m, retain }) => run(m.qos > qos ? { ...m, qos } : m, retain),
         pubrel: () => {},
       };
       const added = broker.subscribe(session, [sub]);
-      if (added instanceof Promise) added.catch((err) => log.error({ err, filter }, 'in-process subscription failed'));
+      catchLater(added, (err) => log.error({ err, filter }, 'in-process subscription failed'));
       broker.sendRetained(session, sub, true);
       let done = false;
       const unsubscribe = (): void => {
@@ -63,7 +65,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
         open.delete(unsubscribe);
         session.outlet = undefined;
         const r = broker.unsubscribe(session, [filter]);
-        if (r instanceof Promise) r.catch((err) => log.error({ err, filter }, 'in-process unsubscribe failed'));
+        catchLater(r, (err) => log.error({ err, filter }, 'in-process unsubscribe failed'));
       };
       open.add(unsubscribe);
       return unsubscribe;

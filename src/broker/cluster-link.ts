@@ -76,3 +76,16 @@ export interface ClusterSide {
    */
   forgetSession(clientId: string): void;
 }
+
+/**
+ * This node's retained index as a link needs it at start-up: read, set and clear without delivery
+ * (Broker.localRetained; reconciled by src/cluster/retained-copy.ts).
+ */
+export interface LocalRetained {
+  /** Retained messages this node holds now. */
+  list(): StoredMessage[];
+  get(topic: string): StoredMessage | undefined;
+  /** Stores (index and local store) a retained message without routing it to subscribers. */
+  set(message: StoredMessage): void;
+  delete(topic: string): void;
+}

@@ -6,7 +6,7 @@
 import type { BrokerHooks, ClientInfo } from '../hooks/hooks.js';
 import { codeOf } from '../hooks/hooks.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import type { Outgoing } from '../session/outgoing.js';
+import { isSent, type Outgoing } from '../session/outgoing.js';
 import type { Session } from '../session/session.js';
 
 export interface Refused {
@@ -21,17 +21,17 @@ export function refusedHoldings(session: Session, client: ClientInfo, hooks: Pic
   for (const filter of session.subscriptions.keys()) {
     const answer = hooks.authorizeSubscribe(client, filter);
     // An answer that comes later (a library hook) cannot be waited for here; only the answers
-    // given at once (the configured ACL) re-check what the session holds.
+    // given at once (the configured ACL) re-check what the session holds (so a test, not andThen).
     if (answer instanceof Promise) continue;
     if (codeOf(answer) !== ReasonCode.Success) filters.push(filter);
   }
   const entries: Outgoing[] = [];
   for (const o of session.allEntries()) {
     // After PUBREC the client has the message; only the packet id is left to release.
-    if (o.state === 'released') continue;
+    if (o.state === 'awaitingPubcomp') continue;
     // Sent on this very connection: it already reached this client; withdrawing it now would only
     // leave the client acknowledging an id the broker forgot. On resume nothing counts as sent.
-    if (session.online && o.sent) continue;
+    if (session.online && isSent(o)) continue;
     if (hooks.authorizeRead(client, o.message.topic) !== ReasonCode.Success) entries.push(o);
   }
   return { filters, entries };

@@ -1,6 +1,6 @@
 // Rebuilding live sessions from what the store read back at start-up.
 import { Session } from '../session/session.js';
-import type { Outgoing } from '../session/outgoing.js';
+import { fromQueueEntry, type Outgoing } from '../session/outgoing.js';
 import type { StoreSnapshot } from '../store/ports.js';
 
 /**
@@ -24,20 +24,8 @@ export function recover(
     for (const e of stored.queue) {
       const message = snapshot.messages.get(e.messageId);
       if (!message) continue;
-      const o: Outgoing = {
-        seq: e.seq,
-        message,
-        qos: e.qos,
-        retain: e.retain,
-        state: e.state,
-        written: true,
-        // Anything that had a packet id may have reached the client: resend it with DUP.
-        sent: e.state !== 'queued',
-        bytes: message.payload.length + message.topic.length,
-      };
-      if (e.subscriptionIds) o.subscriptionIds = e.subscriptionIds;
-      if (e.packetId !== undefined) o.packetId = e.packetId;
-      outgoing.push(o);
+      // Anything that had a packet id may have reached the client: it is resent with DUP.
+      outgoing.push(fromQueueEntry(e, message));
     }
     s.restore(outgoing, stored.inbound);
     entries += outgoing.length;

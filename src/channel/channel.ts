@@ -1,22 +1,22 @@
 // The per-connection protocol state machine: packets in, packets out through ChannelIO, broker
 // operations for everything shared. Handlers live one per packet type in ./handlers.
-import type { ProtocolVersion, QoS } from '../protocol/constants.js';
-import type { Packet, Properties, PublishPacket } from '../protocol/packets.js';
+import type { ProtocolVersion } from '../protocol/constants.js';
+import type { ConnectPacket, Packet, Properties, PublishPacket } from '../protocol/packets.js';
 import { encode } from '../protocol/codec.js';
-import { MqttError } from '../protocol/errors.js';
+import { MqttError, protocolError } from '../protocol/errors.js';
 import { ReasonCode, connackCodeForV3, disconnectCodeFor } from '../protocol/reason-codes.js';
 import type { BrokerClient, ChannelContext, DisconnectKind } from './context.js';
 import { remainingExpiry } from '../session/message.js';
 import type { ClientInfo } from '../hooks/hooks.js';
 import type { Session, SessionOutlet } from '../session/session.js';
+import type { Delivery } from '../session/delivery.js';
 import type { StoredMessage } from '../store/ports.js';
 import type { ChannelIO } from './io.js';
-import type { ChannelState } from './state.js';
+import { lifecycle, transition, type ChannelEvent, type ChannelPhase, type ChannelState, type PendingConnect } from './state.js';
 import { OutboundAliases } from './topic-aliases.js';
 import { fitPacket } from './fit.js';
 import { packetFootprint, userPropertiesOver } from './limits.js';
 import { capUtf8 } from '../protocol/reason-string.js';
-import type { PendingConnect } from './handlers/connect.js';
 import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 import { clearCredentialsExpiry } from './credentials-expiry.js';
@@ -32,15 +32,9 @@ const NO_IDS: ReadonlySet<number> = new Set();
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
   readonly io: ChannelIO;
-  state: ChannelState = 'awaitingConnect';
+  /** Protocol version from CONNECT (the server sets it for a refusal before CONNECT is read). */
   version: ProtocolVersion = 4;
-  clientId = '';
-  username?: string;
   session?: Session;
-  /** Session Expiry Interval the client asked for at CONNECT (0 forbids raising it later). */
-  connectExpiry = 0;
-  /** Client's Maximum Packet Size (MQTT 5); packets larger are not sent [MQTT-3.1.2-24]. */
-  maxOutgoingPacketSize = Infinity;
   /** Client wants reason strings and user properties on failures (Request Problem Information). */
   problemInformation = true;
   /** Inbound topic aliases set by the client (MQTT 5); the map is made with the first. */
@@ -48,10 +42,21 @@ export class Channel implements BrokerClient, SessionOutlet {
     return this.aliasesIn ?? NO_ALIASES;
   }
   private aliasesIn?: Map<number, string>;
-  /** Aliases we assign towards the client, up to its Topic Alias Maximum (MQTT 5). */
-  outboundAliases?: OutboundAliases;
   /** Inbound QoS 1 publishes not yet acknowledged (counted against our Receive Maximum). */
-  inboundQos1 = 0;
+  get inboundQos1(): number {
+    return this.qos1Open;
+  }
+  private qos1Open = 0;
+
+  /** An inbound QoS 1 PUBLISH is being handled: it counts against our Receive Maximum until acknowledged. */
+  inboundQos1Opened(): void {
+    this.qos1Open++;
+  }
+
+  /** PUBACK sent for an inbound QoS 1 PUBLISH. */
+  inboundQos1Acknowledged(): void {
+    this.qos1Open--;
+  }
   /**
    * Inbound QoS 2 ids opened on this connection and not yet released: with inboundQos1, what counts
    * against our Receive Maximum (ids a resumed session kept from an earlier connection do not).
@@ -79,18 +84,21 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.session?.deleteInbound(packetId);
     this.qos2Open?.delete(packetId);
   }
-  info!: ClientInfo;
-  /** Milliseconds since the epoch when CONNACK was sent. */
-  connectedAt = 0;
-  /** CONNECT accepted so far, while authentication runs. */
-  pendingConnect?: PendingConnect;
-  /** Authentication Method from CONNECT (MQTT 5 enhanced authentication). */
-  authMethod?: string;
-  /** The authentication conversation in progress, if any. */
-  auth?: AuthConversation;
   /** Ends the connection when its credentials expire (./credentials-expiry.ts). */
   credentialsTimer?: NodeJS.Timeout;
 
+  /** Where the connection is (state.ts); changed only by the transitions below. */
+  private current: ChannelPhase = 'awaitingConnect';
+  private id = '';
+  private client?: ClientInfo;
+  private connackAt = 0;
+  private user?: string;
+  private expiryAsked = 0;
+  private maxPacketOut = Infinity;
+  private aliasesOut?: OutboundAliases;
+  private pending?: PendingConnect;
+  private method?: string;
+  private conversation?: AuthConversation;
   private busy = false;
   /** Bytes held by inbound alias topics and by the backlog (memoryHeld). */
   private inboundAliasBytes = 0;
@@ -110,6 +118,146 @@ export class Channel implements BrokerClient, SessionOutlet {
     return this.broker.log;
   }
 
+  // ---- state and its transitions (state.ts): handlers ask, the channel moves ------------------
+
+  /** The lifecycle: awaitingConnect, connecting, connected (re-authenticating included), closed. */
+  get state(): ChannelState {
+    return lifecycle(this.current);
+  }
+
+  /** The state with re-authentication as its own. */
+  get phase(): ChannelPhase {
+    return this.current;
+  }
+
+  /** The client identifier (assigned by us for an empty one); '' until CONNECT was read. */
+  get clientId(): string {
+    return this.id;
+  }
+
+  /** Who the client is, as the hooks see it; set once CONNECT was read (the handlers run after that). */
+  get info(): ClientInfo {
+    return this.client!;
+  }
+
+  /** Who the client is: the CONNECT user name until authentication verified one (mTLS CN, token subject). */
+  get username(): string | undefined {
+    return this.user;
+  }
+
+  /** Session Expiry Interval the client asked for at CONNECT (0 forbids raising it later). */
+  get connectExpiry(): number {
+    return this.expiryAsked;
+  }
+
+  /** Client's Maximum Packet Size (MQTT 5); packets larger are not sent [MQTT-3.1.2-24]. */
+  get maxOutgoingPacketSize(): number {
+    return this.maxPacketOut;
+  }
+
+  /** Aliases we assign towards the client, up to its Topic Alias Maximum (MQTT 5). */
+  get outboundAliases(): OutboundAliases | undefined {
+    return this.aliasesOut;
+  }
+
+  /** Milliseconds since the epoch when CONNACK was sent. */
+  get connectedAt(): number {
+    return this.connackAt;
+  }
+
+  /** CONNECT accepted so far, while authentication runs (until CONNACK). */
+  get pendingConnect(): PendingConnect | undefined {
+    return this.pending;
+  }
+
+  /** Authentication Method from CONNECT (MQTT 5 enhanced authentication). */
+  get authMethod(): string | undefined {
+    return this.method;
+  }
+
+  /** The enhanced authentication conversation in progress, if any. */
+  get auth(): AuthConversation | undefined {
+    return this.conversation;
+  }
+
+  /** Moves along `event` (state.ts); one the table does not allow here is a protocol error. */
+  private move(event: ChannelEvent, refusal: string): void {
+    const next = transition(this.current, event);
+    if (next === undefined) throw protocolError(refusal);
+    this.current = next;
+  }
+
+  /**
+   * CONNECT arrived: only one is allowed [MQTT-3.1.0-2]. Its version and what it asks of our
+   * answers hold from here on, so even a refusing CONNACK respects them [MQTT-3.2.2-19].
+   */
+  connecting(packet: ConnectPacket): void {
+    this.move('connect', 'second CONNECT');
+    this.version = packet.protocolVersion;
+    if (packet.protocolVersion !== 5) return;
+    const props = packet.properties ?? {};
+    this.problemInformation = props.requestProblemInformation !== 0;
+    if (props.maximumPacketSize !== undefined) this.maxPacketOut = props.maximumPacketSize;
+  }
+
+  /** CONNECT is valid: who the client says it is, and what the steps after authentication need. */
+  identified(pending: PendingConnect, clientId: string): void {
+    const { packet } = pending;
+    this.pending = pending;
+    this.id = clientId;
+    this.user = packet.username;
+    const info: ClientInfo = { clientId, remoteAddress: this.io.remoteAddress, listener: this.io.listener };
+    if (packet.username !== undefined) info.username = packet.username;
+    if (this.io.peer) info.peer = this.io.peer;
+    this.client = info;
+  }
+
+  /**
+   * An enhanced authentication conversation starts: at CONNECT with its method, or once connected
+   * as a re-authentication (AUTH 0x19, same method [MQTT-4.12.1-1]), which is a state of its own.
+   */
+  converse(conversation: AuthConversation, method?: string): void {
+    if (this.current === 'connecting') {
+      if (method !== undefined) this.method = method;
+    } else this.move('reauthenticate', 'AUTH before CONNECT');
+    this.conversation = conversation;
+  }
+
+  /**
+   * Authentication succeeded: the identity it verified is the connection's (a hook may have set
+   * ClientInfo.username), and an enhanced method's credentials replace the old ones: their end, or
+   * none (a re-authentication moves the deadline), and their grants.
+   */
+  authenticated(credentials?: { username?: string; expiresAt?: number; grants?: ClientInfo['grants'] }): void {
+    if (credentials) {
+      const info = this.info;
+      if (credentials.username !== undefined) info.username = credentials.username;
+      if (credentials.expiresAt !== undefined) info.credentialsExpireAt = credentials.expiresAt;
+      else delete info.credentialsExpireAt;
+      if (credentials.grants !== undefined) info.grants = credentials.grants;
+      else delete info.grants;
+    }
+    this.user = this.info.username;
+  }
+
+  /** The conversation ended (success or failure); a re-authentication is over. */
+  conversed(): void {
+    this.conversation = undefined;
+    if (this.current === 'reauthenticating') this.move('reauthenticated', 'no re-authentication in progress');
+  }
+
+  /**
+   * CONNACK with success goes out now: connected [MQTT-3.2.0-1], with the Session Expiry Interval
+   * the client asked for and as many topic aliases towards it as were agreed (0: none).
+   */
+  connected(sessionExpiry: number, outboundAliases: number): void {
+    this.move('connack', 'CONNACK outside CONNECT');
+    this.expiryAsked = sessionExpiry;
+    if (outboundAliases > 0) this.aliasesOut = new OutboundAliases(outboundAliases);
+    this.connackAt = this.broker.now();
+    this.pending = undefined;
+  }
+
   /** Processes packets in order; one whose handler awaits the store holds the ones behind it. */
   receive(packet: Packet): void {
     if (this.state === 'closed' || this.ending) return;
@@ -122,7 +270,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       if (packet.type === 'connect' && this.state === 'awaitingConnect') {
         this.version = packet.protocolVersion;
         const max = packet.properties?.maximumPacketSize;
-        if (packet.protocolVersion === 5 && max !== undefined) this.maxOutgoingPacketSize = max;
+        if (packet.protocolVersion === 5 && max !== undefined) this.maxPacketOut = max;
       }
       this.broker.stats.limitHit('maxUserProperties');
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
@@ -155,7 +303,7 @@ export class Channel implements BrokerClient, SessionOutlet {
    * have their own limits there): topic aliases both ways, the packet being received, the backlog.
    */
   get memoryHeld(): number {
-    return this.inboundAliasBytes + (this.outboundAliases?.bytes ?? 0) + this.backlogBytes + this.io.partialBytes;
+    return this.inboundAliasBytes + (this.aliasesOut?.bytes ?? 0) + this.backlogBytes + this.io.partialBytes;
   }
 
   /** Over maxClientMemory: DISCONNECT (or CONNACK) 0x97 Quota exceeded, and the close. */
@@ -189,6 +337,8 @@ export class Channel implements BrokerClient, SessionOutlet {
     try {
       const handle = handlers[packet.type] as (ch: Channel, p: Packet) => MaybePromise<void>;
       const r = handle(this, packet);
+      // Not andThen: what matters is whether the handler went on later (the packets behind it wait),
+      // and its rejection ends the connection.
       if (r instanceof Promise) {
         this.busy = true;
         r.then(
@@ -225,7 +375,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   send(packet: Packet): void {
     if (this.state === 'closed' || this.ending) return;
     try {
-      const bytes = fitPacket(packet, this.version, this.maxOutgoingPacketSize);
+      const bytes = fitPacket(packet, this.version, this.maxPacketOut);
       if (!bytes) {
         if (packet.type === 'connack') this.unreachable();
         return;
@@ -241,7 +391,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Even the slimmest CONNACK is larger than the client's Maximum Packet Size: close at once. */
   private unreachable(): void {
     this.broker.stats.limitHit('connackTooLarge');
-    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, maximumPacketSize: this.maxOutgoingPacketSize }, 'CONNACK larger than the client accepts; closing');
+    this.log.info({ clientId: this.clientId, remote: this.io.remoteAddress, maximumPacketSize: this.maxPacketOut }, 'CONNACK larger than the client accepts; closing');
     // After the current step: the caller may still be setting the connection up.
     this.ending = true;
     queueMicrotask(() => this.end('abnormal'));
@@ -258,31 +408,18 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (this.state === 'connected' && this.session) this.session.flush();
   }
 
-  publish(
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number | undefined,
-    dup: boolean,
-  ): void {
+  deliver(delivery: Delivery): void {
     if (this.state !== 'connected' || this.ending) return;
     try {
-      this.deliver(message, qos, retain, subscriptionIds, packetId, dup);
+      this.writePublish(delivery);
     } catch (err) {
       // Called from another client's publish: the fault is this subscriber's, and ends it alone.
       this.fault(err);
     }
   }
 
-  private deliver(
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number | undefined,
-    dup: boolean,
-  ): void {
+  private writePublish(delivery: Delivery): void {
+    const { message, qos, retain, subscriptionIds, packetId } = delivery;
     // A consumer that does not read loses QoS 0 rather than growing our memory; QoS 1/2 wait
     // in its session (Session.flush stops while the outlet is not writable).
     if (qos === 0 && !this.writable) {
@@ -290,18 +427,18 @@ export class Channel implements BrokerClient, SessionOutlet {
       return;
     }
     // The common fan-out case has the same bytes for every subscriber: encode once, share.
-    const shared = qos === 0 && !subscriptionIds && !this.outboundAliases && (this.version !== 5 || message.expiresAt === undefined);
+    const shared = qos === 0 && !subscriptionIds && !this.aliasesOut && (this.version !== 5 || message.expiresAt === undefined);
     const cache = this.broker.publishCache;
     let bytes = shared ? cache.get(message, this.version, retain) : undefined;
     let newAlias = false;
     if (!bytes) {
-      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup };
+      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup: delivery.dup === true };
       if (packetId !== undefined) packet.packetId = packetId;
       if (this.version === 5) {
         const props = this.outgoingProperties(message, subscriptionIds);
         if (props) packet.properties = props;
-        if (this.outboundAliases) {
-          const { alias, withTopic } = this.outboundAliases.lookup(message.topic);
+        if (this.aliasesOut) {
+          const { alias, withTopic } = this.aliasesOut.lookup(message.topic);
           (packet.properties ??= {}).topicAlias = alias;
           if (!withTopic) packet.topic = '';
           newAlias = withTopic;
@@ -310,8 +447,8 @@ export class Channel implements BrokerClient, SessionOutlet {
       bytes = encode(packet, this.version);
       if (shared) cache.set(message, this.version, retain, bytes);
     }
-    if (bytes.length > this.maxOutgoingPacketSize) {
-      if (newAlias) this.outboundAliases!.forget(message.topic);
+    if (bytes.length > this.maxPacketOut) {
+      if (newAlias) this.aliasesOut!.forget(message.topic);
       // Too large for this client: discard it as if it had been delivered [MQTT-3.1.2-25].
       this.broker.stats.dropped('tooLarge');
       if (packetId !== undefined && this.session) {
@@ -399,7 +536,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     const wasConnected = this.state === 'connected';
     const wasBound = wasConnected || this.state === 'connecting';
     if (wasConnected) logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
-    this.state = 'closed';
+    this.move('close', 'closed twice');
     this.backlog = undefined;
     this.backlogBytes = 0;
     clearCredentialsExpiry(this);
@@ -432,7 +569,7 @@ export class Channel implements BrokerClient, SessionOutlet {
         this.state === 'connected' ? { type: 'disconnect', reasonCode } : { type: 'connack', sessionPresent: false, reasonCode };
       try {
         const bytes = encode(packet, 5);
-        if (bytes.length <= this.maxOutgoingPacketSize) this.io.write(bytes);
+        if (bytes.length <= this.maxPacketOut) this.io.write(bytes);
       } catch {
         // Nothing more can be said to this client; it is closed below.
       }

@@ -112,7 +112,7 @@ export interface ChannelContext {
    * Routes a message; a Promise when a durable write gates the acknowledgement, or (`hold`: a
    * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
    */
-  publish(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
+  route(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
   sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;

@@ -3,16 +3,9 @@
 // the primary's copy). What the link needs of the local index, which topics never leave a node, and
 // how a loaded copy is applied without delivering anything.
 import type { StoredMessage } from '../store/ports.js';
+import type { LocalRetained } from '../broker/cluster-link.js';
 
-/** This node's retained index as the link needs it at start-up: read, set and clear without delivery. */
-export interface LocalRetained {
-  /** Retained messages this node holds now. */
-  list(): StoredMessage[];
-  get(topic: string): StoredMessage | undefined;
-  /** Stores (index and local store) a retained message without routing it to subscribers. */
-  set(message: StoredMessage): void;
-  delete(topic: string): void;
-}
+export type { LocalRetained };
 
 /** Only node-local values are never shared: `$SYS/` is each node's own statistics. */
 export const isNodeLocalTopic = (topic: string): boolean => topic.startsWith('$SYS/');

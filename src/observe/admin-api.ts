@@ -160,7 +160,7 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
   };
 
   /** Publishes through the broker like a client would; resolves once routed (and durable, when it must be). */
-  const publish = async (message: StoredMessage): Promise<number> => source.publish(message);
+  const publish = async (message: StoredMessage): Promise<number> => source.route(message);
 
   const route = async (req: Req, res: Res, path: string, query: URLSearchParams, who: string): Promise<void> => {
     const method = req.method ?? 'GET';

@@ -83,7 +83,7 @@ export interface BrokerView {
    * Routes a message exactly like one received from a client: retain, match, enqueue, persist.
    * A Promise when a durable write must finish first.
    */
-  publish(message: StoredMessage): MaybePromise<number>;
+  route(message: StoredMessage): MaybePromise<number>;
 }
 
 /** The $SYS publisher needs only the broker view. */
@@ -127,7 +127,7 @@ export type AdminSource = BrokerView &
   };
 
 /** /metrics reads the broker and, for connections by listener and protocol, the connections. */
-export type MetricsSource = Omit<BrokerView, 'publish' | 'ids'> & Partial<Pick<ConnectionsView, 'connectedClients'>>;
+export type MetricsSource = Omit<BrokerView, 'route' | 'ids'> & Partial<Pick<ConnectionsView, 'connectedClients'>>;
 
 /** The subset of a pino logger observation writes to. */
 export interface LogView {

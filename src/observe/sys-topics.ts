@@ -7,6 +7,7 @@
 // Like Mosquitto, a value is published only when it changed; `uptime` is published every interval
 // and last, so a reader can take it as the end of one consistent sample.
 import type { StoredMessage } from '../store/ports.js';
+import { catchLater } from '../protocol/maybe-promise.js';
 import { LOAD_WINDOWS, LoadAverage } from './load-average.js';
 import type { LogView, SysSource } from './ports.js';
 import { packageVersion } from './package-info.js';
@@ -20,7 +21,7 @@ export interface SysOptions {
   /** Bytes of JS heap in use; injectable for tests. */
   heapUsed?: () => number;
   /**
-   * Whether `broker.publish` counts the $SYS messages themselves in `stats.messagesReceived`.
+   * Whether `broker.route` counts the $SYS messages themselves in `stats.messagesReceived`.
    * Starling's Broker does not (messagesReceived counts packets from clients); for a source that
    * does, they are subtracted again so `messages/received` reports client traffic only.
    */
@@ -177,8 +178,8 @@ export function startSysPublisher(broker: SysSource, intervalSec: number, option
           retain: true,
           createdAt: now,
         };
-        const done = broker.publish(message);
-        if (done instanceof Promise) done.catch((err: unknown) => options.log?.error({ err, topic }, '$SYS publish failed'));
+        const done = broker.route(message);
+        catchLater(done, (err) => options.log?.error({ err, topic }, '$SYS publish failed'));
       }
     } catch (err) {
       // Observation must never take the broker down; the next tick tries again.

@@ -8,3 +8,11 @@ export type MaybePromise<T> = T | Promise<T>;
 export function andThen<T, R>(value: MaybePromise<T>, next: (value: T) => MaybePromise<R>): MaybePromise<R> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
+
+/**
+ * A step nobody waits for (a will, a $SYS value, an in-process subscription): if it went on in the
+ * background, a failure there goes to `failed` instead of becoming an unhandled rejection.
+ */
+export function catchLater(value: MaybePromise<unknown>, failed: (err: unknown) => void): void {
+  if (value instanceof Promise) value.catch(failed);
+}

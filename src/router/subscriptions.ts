@@ -21,7 +21,8 @@ interface SharedGroup {
 
 type IndexEntry = { kind: 'plain'; subscriber: Subscriber } | { kind: 'shared'; key: string; group: SharedGroup };
 
-export interface Delivery {
+/** A session a message matched, with what its matching subscriptions grant (one Delivery is made from it). */
+export interface Match {
   session: Session;
   /** Highest granted QoS among the session's matching subscriptions [MQTT-3.3.5-1]. */
   qos: QoS;
@@ -66,7 +67,7 @@ export class SubscriptionIndex {
   private found: IndexEntry[] = NO_ENTRIES;
   private readonly collect = (entry: IndexEntry): void => void this.found.push(entry);
   /** Deliveries by session while one match folds several entries; empty between matches. */
-  private readonly bySession = new Map<Session, Delivery>();
+  private readonly bySession = new Map<Session, Match>();
   /** Plain subscribers per filter, to report when a filter gains its first / loses its last. */
   private readonly plainCount = new Map<string, number>();
   listener?: InterestListener;
@@ -165,7 +166,7 @@ export class SubscriptionIndex {
    * Sessions that should receive a message on `topic`. No Local subscriptions skip the publisher
    * [MQTT-3.8.3-3]; each shared group picks one member, preferring a connected one.
    */
-  match(topic: string, publisherId: string | undefined, scope: MatchScope = ALL): Delivery[] {
+  match(topic: string, publisherId: string | undefined, scope: MatchScope = ALL): Match[] {
     const entries = this.entriesFor(topic);
     if (entries.length === 0) return [];
     const only = entries.length === 1 ? entries[0] : undefined;
@@ -173,14 +174,14 @@ export class SubscriptionIndex {
       // The common case, one subscription: no per-message Map.
       const s = only.subscriber;
       if (!scope.plain || (s.sub.noLocal && publisherId !== undefined && s.session.clientId === publisherId)) return [];
-      const d: Delivery = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
+      const d: Match = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
       if (s.sub.subscriptionId !== undefined) d.subscriptionIds = [s.sub.subscriptionId];
       return [d];
     }
     // Several entries: fold them into one delivery per session. The Map is the index's own,
     // reused; nothing below calls out of this file, so no second match can start while it is in use.
     const bySession = this.bySession;
-    const out: Delivery[] = [];
+    const out: Match[] = [];
     for (const entry of entries) {
       let s: Subscriber | undefined;
       if (entry.kind === 'plain') {
@@ -195,7 +196,7 @@ export class SubscriptionIndex {
       const id = s.sub.subscriptionId;
       const d = bySession.get(s.session);
       if (!d) {
-        const nd: Delivery = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
+        const nd: Match = { session: s.session, qos: s.sub.qos, retainAsPublished: s.sub.retainAsPublished };
         if (id !== undefined) nd.subscriptionIds = [id];
         bySession.set(s.session, nd);
         out.push(nd);

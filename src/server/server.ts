@@ -31,7 +31,6 @@ import { connectionsView } from './connections-view.js';
 import { generateNodeId, startClusterLink, takeOwnPlace, type NatsAuth, type NatsClusterLink } from '../cluster/nats/index.js';
 import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
 import { nodeStorePrefix } from '../config/checks.js';
-import { brokerRetained } from '../cluster/broker-retained.js';
 import type { ClusterLink } from '../broker/cluster-link.js';
 import type { AdminSource } from '../observe/ports.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
@@ -161,7 +160,7 @@ function brokerView(broker: Broker, cluster?: NatsClusterLink) {
     options: broker.options,
     ids: broker.ids,
     now: () => broker.now(),
-    publish: (m: Parameters<Broker['publish']>[0]) => broker.publish(m),
+    route: (m: Parameters<Broker['route']>[0]) => broker.route(m),
   };
 }
 
@@ -240,7 +239,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         prefix: config.clusterSubjectPrefix,
         retainedReplicas: config.clusterRetainedReplicas,
         broker,
-        retained: brokerRetained(broker),
+        retained: broker.localRetained(),
         log,
         ...(place ? { place } : {}),
       });

@@ -15,7 +15,6 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ListenerInfo } from '../transport/transport.js';
 import { IpcClusterLink, IpcHub, isBatch, Outbox, processChannel, type PrimaryMessage, type WorkerMessage } from '../cluster/workers/index.js';
-import { brokerRetained } from '../cluster/broker-retained.js';
 import { startServer, withDevCertificate, type RunningServer } from './server.js';
 import { isFanOut, WorkerFanOut } from './worker-fanout.js';
 
@@ -175,7 +174,7 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
       (link = await IpcClusterLink.start({
         channel: processChannel(),
         broker,
-        retained: brokerRetained(broker),
+        retained: broker.localRetained(),
         log,
         sessions: () => [...broker.sessions.keys()],
         metrics: async () => (server ? ((await server.metrics.registry.getMetricsAsJSON()) as unknown[]) : []),

@@ -28,17 +28,31 @@ export class MessageIds {
 /** What a PUBLISH and a will have in common. */
 type MessageSource = Pick<PublishPacket, 'payload' | 'qos' | 'retain' | 'properties'>;
 
+/** Bytes a kept view may hold beyond itself: the rest of its own packet (topic, properties), no more. */
+const VIEW_SLACK = 4096;
+
+/**
+ * A Buffer a message may keep: the view itself when the memory behind it is not much larger (a
+ * packet that arrived in pieces fills a buffer of its own size: a 900 KiB payload is then kept
+ * without a second 900 KiB), otherwise a copy, so a small payload never pins a whole read chunk.
+ */
+function keepable(b: Buffer): Buffer {
+  return b.buffer.byteLength <= b.length + VIEW_SLACK ? b : Buffer.from(b);
+}
+
 function makeMessage(ids: MessageIds, src: MessageSource, topic: string, publisherId: string, now: number, copy: boolean): StoredMessage {
   const m: StoredMessage = {
     id: ids.next(),
     topic,
-    payload: copy ? Buffer.from(src.payload) : src.payload,
+    payload: copy ? keepable(src.payload) : src.payload,
     qos: src.qos,
     retain: src.retain,
     createdAt: now,
     publisherId,
   };
   const props = forwardedProperties(src.properties);
+  // Correlation Data is a view into the read buffer too: kept the same way as the payload.
+  if (props?.correlationData && copy) props.correlationData = keepable(props.correlationData);
   if (props) m.properties = props;
   const expiry = src.properties?.messageExpiryInterval;
   if (expiry !== undefined) m.expiresAt = now + expiry * 1000;
@@ -47,7 +61,9 @@ function makeMessage(ids: MessageIds, src: MessageSource, topic: string, publish
 
 /**
  * Decoded payloads are views into the socket's read buffer; a message that outlives this turn
- * (queued, in flight, retained) gets its own copy so it does not pin a whole chunk in memory.
+ * (queued, in flight, retained) keeps its own copy (or a view of a buffer no larger than its packet)
+ * so it does not pin a whole chunk in memory. Nothing writes into these Buffers afterwards: payloads
+ * are immutable throughout the broker (the memory store shares them, store/clone.ts).
  */
 export function messageFromPublish(ids: MessageIds, packet: PublishPacket, topic: string, publisherId: string, now: number): StoredMessage {
   return makeMessage(ids, packet, topic, publisherId, now, packet.qos > 0 || packet.retain);

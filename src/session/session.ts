@@ -1,9 +1,10 @@
 // A session's pure state: subscriptions, the outgoing queue and in-flight window, inbound QoS 2
 // identifiers. No I/O and no timers: the broker drives it and turns its changes into store ops.
-import type { ProtocolVersion, QoS } from '../protocol/constants.js';
-import type { SubscriptionRecord, StoredMessage, WillRecord } from '../store/ports.js';
+import type { ProtocolVersion } from '../protocol/constants.js';
+import type { SubscriptionRecord, WillRecord } from '../store/ports.js';
 import { PacketIdAllocator } from './packet-ids.js';
-import type { Outgoing } from './outgoing.js';
+import { markReleased, markResend, markSent, newEntry, windowed, type AwaitingPubcomp, type Inflight, type Outgoing, type Queued, type Unsent } from './outgoing.js';
+import type { Delivery } from './delivery.js';
 
 /**
  * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
@@ -30,21 +31,14 @@ export interface QueuePressure {
 export interface SessionOutlet {
   /** False while the connection's outgoing buffer is full: QoS 1/2 deliveries wait for drain. */
   readonly writable: boolean;
-  /** Sends one PUBLISH; packetId is present exactly for QoS 1/2. */
-  publish(
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number | undefined,
-    dup: boolean,
-  ): void;
+  /** Writes one PUBLISH to the client (a delivery: routing decided it, this only sends it). */
+  deliver(delivery: Delivery): void;
   pubrel(packetId: number): void;
 }
 
 export type EnqueueResult =
   /** `over`: taken beyond the limits (backPressure); the caller holds the publisher. */
-  | { outcome: 'queued'; entry: Outgoing; dropped?: Outgoing[]; over?: true }
+  | { outcome: 'queued'; entry: Outgoing; dropped?: Queued[]; over?: true }
   | { outcome: 'refused' };
 
 /** A Map that is always empty: what a session that never needed one reads (a throw guards it). */
@@ -59,7 +53,7 @@ class EmptySet<T> extends Set<T> {
   }
 }
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionRecord> = new EmptyMap();
-const NO_INFLIGHT: ReadonlyMap<number, Outgoing> = new EmptyMap();
+const NO_INFLIGHT: ReadonlyMap<number, Inflight> = new EmptyMap();
 const NO_INBOUND: ReadonlySet<number> = new EmptySet();
 
 export class Session {
@@ -70,7 +64,7 @@ export class Session {
   // The maps below are made on first write: an idle client (no subscription, nothing in flight,
   // no QoS 2 received) carries none of them, and reads see a shared empty one.
   private subs?: Map<string, SubscriptionRecord>;
-  private window?: Map<number, Outgoing>;
+  private window?: Map<number, Inflight>;
   private qos2In?: Set<number>;
   will?: WillRecord;
   disconnectedAt?: number;
@@ -82,7 +76,7 @@ export class Session {
   /** Cluster durable mode: the last stream sequence routed here (SessionRecord.streamSeq). */
   streamSeq = 0;
 
-  private pending: Outgoing[] = [];
+  private pending: Queued[] = [];
   private head = 0;
   private nextSeq = 1;
   private queuedBytesCount = 0;
@@ -100,7 +94,7 @@ export class Session {
   }
 
   /** Outgoing QoS 1/2 messages holding a packet identifier, in the order they were taken. */
-  get inflight(): ReadonlyMap<number, Outgoing> {
+  get inflight(): ReadonlyMap<number, Inflight> {
     return this.window ?? NO_INFLIGHT;
   }
 
@@ -128,7 +122,7 @@ export class Session {
   }
 
   /** Removes an in-flight entry by packet id; returns it. */
-  removeInflight(packetId: number): Outgoing | undefined {
+  removeInflight(packetId: number): Inflight | undefined {
     const o = this.window?.get(packetId);
     if (o) this.window!.delete(packetId);
     return o;
@@ -152,7 +146,7 @@ export class Session {
   }
 
   /** Queued entries not yet holding a packet identifier, oldest first. */
-  queued(): readonly Outgoing[] {
+  queued(): readonly Queued[] {
     return this.pending.slice(this.head);
   }
 
@@ -160,14 +154,8 @@ export class Session {
    * Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits with `policy` (the
    * configured one unless the broker says otherwise: backPressure only where a publisher can be held).
    */
-  enqueue(
-    message: StoredMessage,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    limits: QueueLimits,
-    policy: OverflowPolicy = limits.overflow,
-  ): EnqueueResult {
+  enqueue(delivery: Delivery, limits: QueueLimits, policy: OverflowPolicy = limits.overflow): EnqueueResult {
+    const { message } = delivery;
     const bytes = message.payload.length + message.topic.length;
     // No room even in an empty queue (a message larger than the whole byte limit, or a limit of
     // none), or the policy keeps what is queued: the new message is refused.
@@ -175,19 +163,9 @@ export class Session {
     const full = this.full(bytes, limits);
     if (never || (full && policy === 'refuseNewest')) return { outcome: 'refused' };
     // dropOldest: as many of the oldest as it takes (one large message may need several to go).
-    let dropped: Outgoing[] | undefined;
+    let dropped: Queued[] | undefined;
     if (policy !== 'backPressure') while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
-    const entry: Outgoing = {
-      seq: this.nextSeq++,
-      message,
-      qos,
-      retain,
-      state: 'queued',
-      written: true,
-      sent: false,
-      bytes,
-    };
-    if (subscriptionIds) entry.subscriptionIds = subscriptionIds;
+    const entry = newEntry(this.nextSeq++, delivery, bytes);
     this.pending.push(entry);
     this.queuedBytesCount += bytes;
     if (full && policy === 'backPressure') return { outcome: 'queued', entry, over: true };
@@ -205,8 +183,8 @@ export class Session {
   }
 
   /** Drops the oldest queued entries until the queue is within its limits; returns them. */
-  trim(limits: QueueLimits): Outgoing[] {
-    const dropped: Outgoing[] = [];
+  trim(limits: QueueLimits): Queued[] {
+    const dropped: Queued[] = [];
     while (this.over(limits)) dropped.push(this.shift()!);
     return dropped;
   }
@@ -220,9 +198,9 @@ export class Session {
    * Moves queued entries into the in-flight window while it has room, giving each a packet
    * identifier. Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
    */
-  take(now: number): { taken: Outgoing[]; expired: Outgoing[] } {
-    const taken: Outgoing[] = [];
-    const expired: Outgoing[] = [];
+  take(now: number): { taken: Unsent[]; expired: Queued[] } {
+    const taken: Unsent[] = [];
+    const expired: Queued[] = [];
     while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {
       const o = this.pending[this.head];
       if (o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
@@ -232,11 +210,9 @@ export class Session {
       const id = (this.ids ??= new PacketIdAllocator()).allocate(this.inflight);
       if (id === undefined) break;
       this.shift();
-      o.packetId = id;
-      o.state = 'inflight';
-      o.sent = false;
-      (this.window ??= new Map()).set(id, o);
-      taken.push(o);
+      const w = windowed(o, id);
+      (this.window ??= new Map()).set(id, w);
+      taken.push(w);
     }
     return { taken, expired };
   }
@@ -251,16 +227,16 @@ export class Session {
     if (!outlet) return;
     let outstanding = 0;
     for (const o of this.inflight.values()) {
-      if (o.sent) {
+      if (o.state !== 'unsent') {
         outstanding++;
         continue;
       }
       if (!o.written || !outlet.writable || outstanding >= this.sendWindow) return;
-      o.sent = true;
       outstanding++;
-      const dup = o.dup === true;
-      o.dup = undefined;
-      outlet.publish(o.message, o.qos, o.retain, o.subscriptionIds, o.packetId, dup);
+      const { message, qos, retain, subscriptionIds, packetId, dup } = o;
+      // Marked before it is written: a hook told of the delivery may route more to this session.
+      markSent(o);
+      outlet.deliver({ message, qos, retain, subscriptionIds, packetId, dup });
     }
   }
 
@@ -271,31 +247,29 @@ export class Session {
    * went out has not started on its way: if its message expired meanwhile it is removed, not sent
    * [MQTT-3.3.2-5]. Returns those removed entries.
    */
-  resend(now: number): Outgoing[] {
+  resend(now: number): Unsent[] {
     const outlet = this.outlet;
     if (!outlet) return [];
-    const expired: Outgoing[] = [];
+    const expired: Unsent[] = [];
     for (const o of this.inflight.values()) {
-      if (o.state === 'released') {
-        if (o.written) outlet.pubrel(o.packetId!);
-        continue;
-      }
-      if (!o.sent && o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
-        this.window!.delete(o.packetId!);
+      if (o.state === 'awaitingPubcomp') outlet.pubrel(o.packetId);
+      else if (o.state !== 'unsent') markResend(o);
+      else if (o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
+        this.window!.delete(o.packetId);
         expired.push(o);
-        continue;
       }
-      if (o.sent) o.dup = true;
-      o.sent = false;
     }
     this.flush();
     return expired;
   }
 
-  /** PUBACK for QoS 1 / PUBCOMP for QoS 2: the exchange is complete. */
-  complete(packetId: number, expected: 'inflight' | 'released'): Outgoing | undefined {
+  /**
+   * PUBACK for QoS 1 (sent or waiting to be resent: the client may acknowledge what it had from an
+   * earlier connection) / PUBCOMP for a released QoS 2: the exchange is complete.
+   */
+  complete(packetId: number, ack: 'puback' | 'pubcomp'): Inflight | undefined {
     const o = this.inflight.get(packetId);
-    if (!o || o.state !== expected || (expected === 'inflight' && o.qos !== 1)) return undefined;
+    if (!o || (ack === 'puback' ? o.qos !== 1 : o.state !== 'awaitingPubcomp')) return undefined;
     this.window!.delete(packetId);
     return o;
   }
@@ -304,11 +278,10 @@ export class Session {
    * PUBREC: the receiver has the message; from now on only the identifier matters (PUBREL is
    * resent, never the PUBLISH [MQTT-4.3.3-4, MQTT-4.3.3-6]).
    */
-  release(packetId: number): Outgoing | undefined {
+  release(packetId: number): AwaitingPubcomp | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.qos !== 2) return undefined;
-    o.state = 'released';
-    return o;
+    return markReleased(o);
   }
 
   /** Rebuilds state read back from the store at start-up. */
@@ -316,7 +289,7 @@ export class Session {
     let lastId = 0;
     for (const o of entries) {
       this.nextSeq = Math.max(this.nextSeq, o.seq + 1);
-      if (o.state !== 'queued' && o.packetId !== undefined) {
+      if (o.state !== 'queued') {
         (this.window ??= new Map()).set(o.packetId, o);
         lastId = o.packetId;
       } else {
@@ -340,9 +313,9 @@ export class Session {
    */
   discard(entries: ReadonlySet<Outgoing>): void {
     for (const o of entries) {
-      if (o.packetId !== undefined && this.inflight.get(o.packetId) === o) this.window!.delete(o.packetId);
+      if (o.state !== 'queued' && this.inflight.get(o.packetId) === o) this.window!.delete(o.packetId);
     }
-    const kept: Outgoing[] = [];
+    const kept: Queued[] = [];
     for (let i = this.head; i < this.pending.length; i++) {
       const o = this.pending[i];
       if (entries.has(o)) this.queuedBytesCount -= o.bytes;
@@ -352,7 +325,7 @@ export class Session {
     this.head = 0;
   }
 
-  private shift(): Outgoing | undefined {
+  private shift(): Queued | undefined {
     if (this.head >= this.pending.length) return undefined;
     const o = this.pending[this.head];
     this.head++;

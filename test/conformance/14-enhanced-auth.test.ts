@@ -1,18 +1,16 @@
 // 14: MQTT 5 enhanced authentication on the wire: the AUTH exchange at connect and re-authentication.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ScramSha256Authenticator, scramCredentials } from '../../src/hooks/scram.js';
 import { clientFinal, clientFirst, verifyServerFinal } from '../helpers/scram-client.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startScramServer, type TestServer } from '../helpers/server.js';
 import { WireClient } from '../helpers/wire.js';
 
 const METHOD = 'SCRAM-SHA-256';
 
 describe('14 enhanced authentication', () => {
   let t: TestServer;
-  const users = new Map([['carol', scramCredentials('correct horse')]]);
   before(async () => {
-    t = await startTestServer({}, { hooks: { authenticators: [new ScramSha256Authenticator((u) => users.get(u))] } });
+    t = await startScramServer({ carol: 'correct horse' });
   });
   after(() => t.close());
 

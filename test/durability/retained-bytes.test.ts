@@ -9,9 +9,9 @@ import { limitHits } from '../helpers/metrics.js';
 import { retainedBytes } from '../../src/router/retained.js';
 import { dataDir } from './helpers.js';
 import { makeBroker } from '../helpers/channel.js';
-import { brokerRetained } from '../../src/cluster/broker-retained.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { join } from 'node:path';
 
 /** What a new subscriber to `filter` receives as retained, as topic=payload-length, sorted. */
@@ -115,9 +115,9 @@ describe('maxRetainedBytes for copies from other workers and cluster nodes', () 
     const broker = await makeBroker({ maxRetainedBytes: 1000 });
     try {
       const copy = (topic: string, payload: string, publisherId?: string): StoredMessage => ({
-        id: broker.nextMessageId(), topic, payload: Buffer.from(payload), qos: 0, retain: true, createdAt: Date.now(), ...(publisherId ? { publisherId } : {}),
+        id: broker.ids.next(), topic, payload: Buffer.from(payload), qos: 0, retain: true, createdAt: Date.now(), ...(publisherId ? { publisherId } : {}),
       });
-      const local = brokerRetained(broker);
+      const local = broker.localRetained();
       // A starting worker's copy of the running one's retained messages (ipc-link welcome) / a cluster bucket load.
       local.set(copy('rb/a', P400));
       local.set(copy('rb/b', P400));
@@ -154,6 +154,29 @@ describe('retained messages no packet can carry (stored by an older version)', (
     t = await startTestServer(base);
     try {
       assert.equal(t.server.broker.retained.size, 1, 'the removal was written to the store');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('maxRetainedBytes counts what is held: a retained payload is held once (memory store)', () => {
+  it('the memory store keeps the very Buffer the retained index holds (no second copy beside the counted one)', async () => {
+    const store = new MemoryStore();
+    const t = await startTestServer({ sysIntervalSec: '0' }, { store });
+    try {
+      const p = await connectClient(t.url(), { clientId: 'held-once', protocolVersion: 5 });
+      // Larger than one socket read: the packet arrives in pieces, as the soak's 900 KiB ones do.
+      const payload = Buffer.alloc(900 * 1024, 0x72);
+      await p.publishAsync('held/once', payload, { qos: 1, retain: true });
+      await endClient(p);
+      const held = t.server.broker.retained.get('held/once');
+      assert.ok(held, 'retained');
+      assert.equal(t.server.broker.retained.bytes, retainedBytes(held));
+      const stored = (await store.open()).retained.find((m) => m.topic === 'held/once');
+      assert.ok(stored, 'stored');
+      assert.equal(stored.payload, held.payload, 'one Buffer, held by both');
+      assert.ok(held.payload.buffer.byteLength <= payload.length + 4096, `the payload pins ${held.payload.buffer.byteLength} bytes for ${payload.length}`);
     } finally {
       await t.close();
     }

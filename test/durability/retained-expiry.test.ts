@@ -49,9 +49,9 @@ describe('durability: expired retained messages are removed [MQTT-3.3.2-5]', () 
     const store = new HeldStore();
     const broker = await makeBroker({ store, now: () => clock, retainedSweep: { intervalMs: 10, maxScanPerTick: 2 } });
     try {
-      for (let i = 0; i < 5; i++) await broker.publish(retained(`x/${i}`, clock + 1000));
-      await broker.publish(retained('x/keep', clock + 60_000));
-      await broker.publish(retained('x/forever'));
+      for (let i = 0; i < 5; i++) await broker.route(retained(`x/${i}`, clock + 1000));
+      await broker.route(retained('x/keep', clock + 60_000));
+      await broker.route(retained('x/forever'));
       await sleep(50);
       assert.equal(broker.retained.size, 7, 'nothing expired yet');
       clock += 1000;

@@ -4,6 +4,7 @@ import { startServer, type RunningServer, type ServerExtras } from '../../src/se
 import type { ListenerScheme } from '../../src/transport/transport.js';
 import type { Logger } from 'pino';
 import { silentLog } from './channel.js';
+import { ScramSha256Authenticator, scramCredentials } from '../../src/hooks/scram.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -40,4 +41,10 @@ export async function startTestServer(flags: Record<string, string> = {}, extras
     },
     close: () => server.close(),
   };
+}
+
+/** A test server whose enhanced authentication method is SCRAM-SHA-256, for these users (name → password). */
+export function startScramServer(passwords: Record<string, string>): Promise<TestServer> {
+  const users = new Map(Object.entries(passwords).map(([user, password]) => [user, scramCredentials(password)]));
+  return startTestServer({}, { hooks: { authenticators: [new ScramSha256Authenticator((u) => users.get(u))] } });
 }

@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { UserProperty } from '../../src/protocol/packets.js';
 import type { BrokerHooks } from '../../src/hooks/hooks.js';
-import { ScramSha256Authenticator, scramCredentials } from '../../src/hooks/scram.js';
 import { connectClient, endClient, recordPackets } from '../helpers/mqttjs.js';
 import { clientFinal, clientFirst, verifyServerFinal } from '../helpers/scram-client.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startScramServer, startTestServer, type TestServer } from '../helpers/server.js';
 
 const v5 = { protocolVersion: 5 as const };
 const NOT_AUTHORIZED = 0x87;
@@ -93,9 +92,8 @@ describe('MQTT.js 5.0 and the hooks', () => {
 
 describe('MQTT.js 5.0 re-authentication (SCRAM-SHA-256)', () => {
   let t: TestServer;
-  const users = new Map([['dora', scramCredentials('explorer')]]);
   before(async () => {
-    t = await startTestServer({}, { hooks: { authenticators: [new ScramSha256Authenticator((u) => users.get(u))] } });
+    t = await startScramServer({ dora: 'explorer' });
   });
   after(() => t.close());
 

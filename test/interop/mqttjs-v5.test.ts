@@ -3,8 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient, type Packet } from 'mqtt';
 import { connectClient, endClient, Inbox, sleep, connectWithInbox } from '../helpers/mqttjs.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { ScramSha256Authenticator, scramCredentials } from '../../src/hooks/scram.js';
+import { startScramServer, startTestServer, type TestServer } from '../helpers/server.js';
 import { clientFinal, clientFirst, verifyServerFinal } from '../helpers/scram-client.js';
 import { WireClient } from '../helpers/wire.js';
 
@@ -303,9 +302,8 @@ describe('MQTT.js 5.0', () => {
 
 describe('MQTT.js 5.0 enhanced authentication (SCRAM-SHA-256)', () => {
   let t: TestServer;
-  const users = new Map([['alice', scramCredentials('wonderland')]]);
   before(async () => {
-    t = await startTestServer({}, { hooks: { authenticators: [new ScramSha256Authenticator((u) => users.get(u))] } });
+    t = await startScramServer({ alice: 'wonderland' });
   });
   after(() => t.close());
 

@@ -20,7 +20,7 @@ function adminSource(broker: Broker, conns: FakeConnections): AdminSource {
     options: broker.options,
     ids: broker.ids,
     now: () => broker.now(),
-    publish: (m) => broker.publish(m),
+    route: (m) => broker.route(m),
     connectedClients: () => conns.connectedClients(),
     kick: (id) => conns.kick(id),
     listeners: () => conns.listeners(),

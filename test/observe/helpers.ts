@@ -206,7 +206,7 @@ export class FakeBroker implements SysSource {
   ids = { next: () => `id-${this.n++}` };
   clock = 1_000_000;
   now = (): number => this.clock;
-  publish(message: StoredMessage): number {
+  route(message: StoredMessage): number {
     this.stats.messagesReceived++;
     this.published.push(message);
     if (message.retain) {

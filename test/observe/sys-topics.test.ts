@@ -121,7 +121,7 @@ describe('SysTree', () => {
     const b = new FakeBroker();
     const tree = new SysTree({ version: '1', heapUsed: () => 1, publishCounted: true });
     const first = tree.changes(b, b.stats.startedAt + 1000);
-    b.stats.messagesReceived += first.length; // what Broker.publish does for each of them
+    b.stats.messagesReceived += first.length; // what Broker.route does for each of them
     b.stats.messagesReceived += 5; // and five client messages
     const v = tree.read(b, b.stats.startedAt + 2000);
     assert.equal(v.get('messages/received'), '5');
@@ -166,7 +166,7 @@ describe('startSysPublisher', () => {
   it('a failing broker view is logged, not thrown', () => {
     const b = new FakeBroker();
     const errors: string[] = [];
-    b.publish = () => {
+    b.route = () => {
       throw new Error('boom');
     };
     const p = startSysPublisher(b, 10, { log: { info() {}, warn() {}, error: (_o, msg) => errors.push(msg) } });

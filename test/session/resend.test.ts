@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session, type QueueLimits, type SessionOutlet } from '../../src/session/session.js';
 import type { StoredMessage } from '../../src/store/ports.js';
+import { markSent } from '../../src/session/outgoing.js';
 
 const limits: QueueLimits = { maxQueuedMessages: 100, maxQueuedBytes: 1 << 20, overflow: 'dropOldest' };
 
@@ -19,7 +20,7 @@ function recorder(): SessionOutlet & { sent: string[] } {
   return {
     sent,
     writable: true,
-    publish: (m, _qos, _retain, _ids, packetId, dup) => void sent.push(`${m.id}#${packetId}${dup ? ' dup' : ''}`),
+    deliver: ({ message: m, packetId, dup }) => void sent.push(`${m.id}#${packetId}${dup ? ' dup' : ''}`),
     pubrel: (packetId) => void sent.push(`pubrel#${packetId}`),
   };
 }
@@ -27,7 +28,7 @@ function recorder(): SessionOutlet & { sent: string[] } {
 /** A session holding `n` messages in flight, all sent on a connection that has since gone. */
 function withInflight(n: number): Session {
   const s = new Session('c', 5, 60);
-  for (let i = 0; i < n; i++) s.enqueue(message(i), 1, false, undefined, limits);
+  for (let i = 0; i < n; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
   s.outlet = recorder();
   s.take(0);
   s.flush();
@@ -43,7 +44,7 @@ describe('session: resend on resumption', () => {
     s.sendWindow = 2;
     assert.deepEqual(s.resend(0), []);
     assert.deepEqual(out.sent, ['m0#1 dup', 'm1#2 dup']);
-    s.complete(1, 'inflight');
+    s.complete(1, 'puback');
     s.flush();
     assert.deepEqual(out.sent.slice(2), ['m2#3 dup'], 'one more as one is acknowledged, still with DUP');
     s.flush();
@@ -52,11 +53,13 @@ describe('session: resend on resumption', () => {
 
   it('MQTT 5 [MQTT-3.3.2-5] an entry that got a packet id but was never sent is dropped if it expired; one that was sent is resent', () => {
     const s = new Session('c', 5, 60);
-    s.enqueue(message(0, 1000), 1, false, undefined, limits);
-    s.enqueue(message(1, 1000), 1, false, undefined, limits);
+    s.enqueue({ message: message(0, 1000), qos: 1, retain: false }, limits);
+    s.enqueue({ message: message(1, 1000), qos: 1, retain: false }, limits);
     s.take(0);
     // Only the first went out before the connection dropped (the second waited, e.g. for a full buffer).
-    s.inflight.get(1)!.sent = true;
+    const first = s.inflight.get(1)!;
+    assert.equal(first.state, 'unsent');
+    if (first.state === 'unsent') markSent(first);
     const out = recorder();
     s.outlet = out;
     const expired = s.resend(5000);

@@ -6,7 +6,7 @@ import { ReasonCode } from '../../protocol/reason-codes.js';
 import { quote } from '../../protocol/reason-string.js';
 import type { AuthStep } from '../../hooks/enhanced-auth.js';
 import type { Channel } from '../channel.js';
-import { finishConnect } from './connect.js';
+import { finishConnect } from './connack.js';
 import { armCredentialsExpiry } from '../credentials-expiry.js';
 import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 
@@ -17,9 +17,8 @@ export function startEnhancedAuth(ch: Channel, method: string, data: Buffer | un
     ch.broker.stats.authFailures++;
     throw new MqttError(ReasonCode.BadAuthenticationMethod, `authentication method ${quote(method)} is not supported`);
   }
-  ch.authMethod = method;
-  ch.auth = authenticator.start(ch.info);
-  return advance(ch, data, false);
+  ch.converse(authenticator.start(ch.info), method);
+  return advance(ch, data);
 }
 
 export function handleAuth(ch: Channel, packet: AuthPacket): MaybePromise<void> {
@@ -30,20 +29,22 @@ export function handleAuth(ch: Channel, packet: AuthPacket): MaybePromise<void> 
   const data = packet.properties?.authenticationData;
   if (ch.state === 'connecting') {
     if (!ch.auth || packet.reasonCode !== ReasonCode.ContinueAuthentication) throw protocolError('unexpected AUTH during connect');
-    return advance(ch, data, false);
+    return advance(ch, data);
   }
   if (ch.state !== 'connected') throw protocolError('AUTH before CONNECT');
   if (packet.reasonCode === ReasonCode.ReAuthenticate) {
     // Re-authentication starts a fresh conversation with the same method [MQTT-4.12.1-1].
     const authenticator = ch.broker.hooks.authenticators.find((a) => a.method === method)!;
-    ch.auth = authenticator.start(ch.info);
-    return advance(ch, data, true);
+    ch.converse(authenticator.start(ch.info));
+    return advance(ch, data);
   }
-  if (packet.reasonCode === ReasonCode.ContinueAuthentication && ch.auth) return advance(ch, data, true);
+  if (packet.reasonCode === ReasonCode.ContinueAuthentication && ch.phase === 'reauthenticating') return advance(ch, data);
   throw protocolError('unexpected AUTH reason code');
 }
 
-function advance(ch: Channel, data: Buffer | undefined, reauth: boolean): MaybePromise<void> {
+function advance(ch: Channel, data: Buffer | undefined): MaybePromise<void> {
+  // Read before the step: the answer belongs to the conversation this packet was part of.
+  const reauth = ch.phase === 'reauthenticating';
   return andThen(ch.auth!.step(data), (s) => apply(ch, s, reauth));
 }
 
@@ -58,27 +59,20 @@ function apply(ch: Channel, step: AuthStep, reauth: boolean): MaybePromise<void>
       });
       return;
     case 'failure':
-      ch.auth = undefined;
+      ch.conversed();
       ch.broker.stats.authFailures++;
       // At connect the failure is a CONNACK, afterwards a DISCONNECT [MQTT-4.12.1-2].
       throw new MqttError(step.reasonCode ?? ReasonCode.NotAuthorized, step.reason ?? 'authentication failed');
     case 'success':
-      ch.auth = undefined;
+      ch.conversed();
       // Re-authentication renews this client's credentials; it does not turn the connection (and
       // the subscriptions it was granted) into another user's.
       if (reauth && step.username !== undefined && step.username !== ch.info.username) {
         ch.broker.stats.authFailures++;
         throw new MqttError(ReasonCode.NotAuthorized, 're-authentication as another user');
       }
-      if (step.username !== undefined) {
-        ch.username = step.username;
-        ch.info.username = step.username;
-      }
       // New credentials bring their own end, or none; a re-authentication moves the deadline.
-      if (step.expiresAt !== undefined) ch.info.credentialsExpireAt = step.expiresAt;
-      else delete ch.info.credentialsExpireAt;
-      if (step.grants !== undefined) ch.info.grants = step.grants;
-      else delete ch.info.grants;
+      ch.authenticated(step);
       if (!reauth) return finishConnect(ch, step.data);
       armCredentialsExpiry(ch);
       ch.send({

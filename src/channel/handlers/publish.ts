@@ -10,7 +10,7 @@ import { topicLimitRefusal } from '../topic-rules.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { quote } from '../../protocol/reason-string.js';
-import type { MaybePromise } from '../../protocol/maybe-promise.js';
+import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 
 export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
@@ -47,7 +47,7 @@ export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<
     return acknowledge(ch, packet, ReasonCode.PayloadFormatInvalid, undefined, 'payload is not UTF-8', false);
   }
 
-  if (packet.qos === 1) ch.inboundQos1++;
+  if (packet.qos === 1) ch.inboundQos1Opened();
   // The decoder has met the syntax rules (and an alias' topic was checked when it was set): only the
   // configured limits are left of the check the admin API makes (topic-rules.ts).
   const refused = topicLimitRefusal(topic, ch.broker.options);
@@ -56,9 +56,9 @@ export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<
     return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, refused.message);
   }
   const decision = ch.broker.hooks.authorizePublish(ch.info, topic, packet);
-  // A library hook may answer later; the channel holds this client's next packets meanwhile.
-  if (decision instanceof Promise) return decision.then((d) => (ch.state === 'connected' ? authorized(ch, packet, topic, newAlias, d) : undefined));
-  return authorized(ch, packet, topic, newAlias, decision);
+  // A library hook may answer later; the channel holds this client's next packets meanwhile (and
+  // one that was closed by then goes no further).
+  return andThen(decision, (d) => (ch.state === 'connected' ? authorized(ch, packet, topic, newAlias, d) : undefined));
 }
 
 function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias: number | undefined, decision: number | Verdict): MaybePromise<void> {
@@ -74,9 +74,7 @@ function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias:
   const message = messageFromPublish(ch.broker.ids, packet, topic, ch.clientId, ch.broker.now());
   const intercept = ch.broker.hooks.interceptPublish;
   if (!intercept) return route(ch, packet, message, words);
-  const seen = intercept(ch.info, message);
-  if (!(seen instanceof Promise)) return intercepted(ch, packet, seen, words);
-  return seen.then((m) => (ch.state === 'connected' ? intercepted(ch, packet, m, words) : undefined));
+  return andThen(intercept(ch.info, message), (m) => (ch.state === 'connected' ? intercepted(ch, packet, m, words) : undefined));
 }
 
 /** The application's rule answered: route what it returned, or accept and drop (null), or refuse (a code). */
@@ -96,7 +94,7 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   }
 
   // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
-  const routed = ch.broker.publish(message, extra, packet.qos > 0);
+  const routed = ch.broker.route(message, extra, packet.qos > 0);
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
   return routed.then(
     (n) => acknowledge(ch, packet, noSubscribers(n), words),
@@ -120,7 +118,7 @@ function noSubscribers(matched: number): number {
 function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: Verdict, reason?: string, counted = true): void {
   if (packet.qos === 0) return;
   const packetId = packet.packetId!;
-  if (packet.qos === 1 && counted) ch.inboundQos1--;
+  if (packet.qos === 1 && counted) ch.inboundQos1Acknowledged();
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC, and the id
   // may start a new message [MQTT-4.3.3-9].
   if (packet.qos === 2 && code >= 0x80) ch.inboundQos2Ended(packetId);

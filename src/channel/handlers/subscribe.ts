@@ -65,6 +65,8 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
         continue;
       }
       const verdict = ch.broker.hooks.authorizeSubscribe(ch.info, req.filter, req.qos);
+      // Not andThen: answers given now continue this loop, and only a late one resumes it from the
+      // next filter, so a SUBSCRIBE of many filters never nests a call per filter.
       if (verdict instanceof Promise) {
         return verdict.then((v) => {
           if (ch.state !== 'connected') return;

@@ -1,8 +1,9 @@
 // A store that keeps its state in maps: for brokers that run without persistence and for tests.
 // Not durable (state ends with the process), but otherwise behaves exactly like the durable stores,
 // which the shared contract suite checks: the model it keeps its state in (../model.ts) gives it the
-// same validation, atomic batches and message reference counting. It keeps copies, so the broker
-// mutating an object it passed in (or one it got back from open()) never changes what is stored.
+// same validation, atomic batches and message reference counting. It keeps copies of records, so the
+// broker mutating an object it passed in (or one it got back from open()) never changes what is
+// stored; payload Buffers are immutable and shared (../clone.ts), so each is held once.
 import type { StoreOp, Store, StoreSnapshot } from '../ports.js';
 import { StoreError } from '../errors.js';
 import { StoreModel } from '../model.js';

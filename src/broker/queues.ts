@@ -1,0 +1,256 @@
+// Delivery to sessions: what each session is owed and how it reaches the connection. A QoS 1/2
+// delivery is enqueued under the overflow policy (dropOldest, refuse, backPressure), moved into the
+// in-flight window (`fillWindow`) and sent; acknowledgements free the window and refill it. Every
+// message lost on the way is counted by reason and told to the `dropped` notification.
+import type { Logger } from 'pino';
+import type { QoS } from '../protocol/constants.js';
+import type { MaybePromise } from '../protocol/maybe-promise.js';
+import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
+import { writing, type Outgoing } from '../session/outgoing.js';
+import type { Delivery } from '../session/delivery.js';
+import type { StoreOp, StoredMessage } from '../store/ports.js';
+import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js';
+import type { BrokerStats, DropReason } from './stats.js';
+import { PublisherHolds } from './back-pressure.js';
+import { notifyingOutlet } from './notifying-outlet.js';
+import { entryOps } from './persistence.js';
+import { WriteBatch, type StoreWrites } from './writes.js';
+
+export interface QueueOptions {
+  queue: QueueLimits;
+  /** In-flight window towards a client (capped further by its Receive Maximum). */
+  maxInflightMessages: number;
+  backPressureTimeoutMs?: number;
+}
+
+export class Queues {
+  /** Publishers held by full queues of online subscribers (queueOverflowPolicy=backPressure). */
+  private readonly holds: PublisherHolds;
+  /**
+   * Set in a cluster: a node that adopts a session counts its stored in-flight QoS 1 entries as
+   * resends, so there a QoS 1 entry is written in the state it is sent in, as QoS 2 is.
+   */
+  writesInflightQos1 = false;
+
+  constructor(
+    private readonly options: QueueOptions,
+    private readonly writes: StoreWrites,
+    private readonly stats: BrokerStats,
+    private readonly hooks: Pick<BrokerHooks, 'notify'>,
+    private readonly log: Pick<Logger, 'warn' | 'error'>,
+    private readonly now: () => number,
+  ) {
+    this.holds = new PublisherHolds(options.backPressureTimeoutMs ?? 10_000, (s) => {
+      try {
+        this.shed(s);
+      } catch (err) {
+        // On a timer: a fault here must not end the process; the publishers are released regardless.
+        this.log.error({ err, clientId: s.clientId }, 'giving up a back-pressure hold failed');
+      }
+    });
+  }
+
+  get limits(): QueueLimits {
+    return this.options.queue;
+  }
+
+  /** After CONNACK: resend what was in flight, then deliver what was queued [MQTT-4.4.0-1]. */
+  attach(session: Session, outlet: SessionOutlet, receiveMaximum: number): void {
+    const notify = this.hooks.notify;
+    session.outlet = notify?.delivered || notify?.dropped ? notifyingOutlet(outlet, session.clientId, this.stats, notify) : outlet;
+    session.sendWindow = Math.min(receiveMaximum, this.options.maxInflightMessages);
+    this.dropExpired(session, session.resend(this.now()));
+    this.pump(session);
+  }
+
+  /**
+   * Adds a QoS 1/2 delivery to a session's queue and fills its window. With a batch (persistent
+   * session), the entry is held back from sending until the batch is written.
+   */
+  enqueue(
+    s: Session,
+    delivery: Delivery,
+    now: number,
+    batch: WriteBatch | undefined,
+    withMessage: boolean,
+    policy?: OverflowPolicy,
+  ): boolean {
+    // Retained copies for a new subscription and the like have no publisher to hold.
+    const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false));
+    if (r.outcome === 'refused') {
+      this.queueDrop(s, 'queueRefused', 1);
+      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [delivery.message], s.clientId);
+      return false;
+    }
+    // Dropped for room: by the configured dropOldest, or because back-pressure gave up on this session.
+    if (r.dropped) {
+      const reason = s.pressure?.shedding ? 'backPressureTimeout' : 'queueFull';
+      this.queueDrop(s, reason, r.dropped.length);
+      if (this.hooks.notify?.dropped) this.notifyDropped(reason, r.dropped, s.clientId);
+    }
+    if (batch) {
+      for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
+      writing(r.entry);
+      batch.ops.push(...entryOps(s, r.entry, withMessage));
+      batch.entries.push(r.entry);
+      batch.fresh.push(r.entry);
+      batch.sessions.add(s);
+    }
+    if (s.online) {
+      this.fillWindow(s, now, batch);
+      // Held back by our window, not the client's smaller Receive Maximum: counted for /metrics.
+      if (r.entry.state === 'queued' && s.inflight.size >= s.sendWindow && s.sendWindow === this.options.maxInflightMessages) {
+        this.stats.limitHit('maxInflightMessages');
+      }
+    }
+    return true;
+  }
+
+  /** Moves queued entries into the window; with a batch, their new state is written first. */
+  private fillWindow(s: Session, now: number, batch: WriteBatch | undefined): void {
+    const { taken, expired } = s.take(now);
+    if (expired.length > 0) {
+      this.stats.dropped('expired', expired.length);
+      if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
+    }
+    if (taken.length > 0 || expired.length > 0) this.roomMade(s);
+    if (!batch) return;
+    for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
+    for (const o of taken) {
+      // QoS 1 streams from memory: its row stays `queued` and goes on PUBACK, so a drain never
+      // waits for a commit per window. A crash in between only sends it again (QoS 1 is at least
+      // once), without DUP, since the store cannot tell it had gone out.
+      if (o.qos === 1 && !this.writesInflightQos1) continue;
+      // QoS 2 is stored in the state it is sent in, with its packet id, so that after a crash it is resent
+      // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
+      // in this batch (or an earlier one still under way) is written again after it.
+      if (o.written) {
+        o.written = false;
+        batch.entries.push(o);
+      }
+      batch.ops.push(...entryOps(s, o, false));
+    }
+    batch.sessions.add(s);
+  }
+
+  /** Fills the window and sends what it allows now. */
+  pump(session: Session): void {
+    if (!session.online) return;
+    if (!session.persistent) {
+      this.fillWindow(session, this.now(), undefined);
+      session.flush();
+      return;
+    }
+    const batch = new WriteBatch();
+    this.fillWindow(session, this.now(), batch);
+    if (batch.ops.length === 0) return session.flush();
+    this.writes.commitLater(batch, session.clientId);
+  }
+
+  /**
+   * backPressure holds only a publisher that can wait (a client's QoS 1/2 PUBLISH) for a subscriber
+   * that is reading (online), and not after a hold on it timed out: otherwise it drops the oldest.
+   */
+  overflowPolicy(s: Session, hold: boolean): OverflowPolicy {
+    const policy = this.limits.overflow;
+    if (policy !== 'backPressure') return policy;
+    return hold && s.online && !s.pressure?.shedding ? 'backPressure' : 'dropOldest';
+  }
+
+  /** Resolves once each of these full queues has room again (or was given up on); undefined when none must be waited for. */
+  holdUntilRoom(full: readonly Session[]): Promise<void> | undefined {
+    return this.holds.wait(full);
+  }
+
+  /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
+  releaseHolds(s: Session): void {
+    this.holds.release(s);
+  }
+
+  /**
+   * A message lost to a session's queue limits: counted by reason, and logged at warn once per
+   * session until its queue drains (a subscriber that stays behind would otherwise log every message).
+   */
+  private queueDrop(s: Session, reason: DropReason, count: number): void {
+    this.stats.dropped(reason, count);
+    const pressure = (s.pressure ??= { logged: false, shedding: false });
+    if (pressure.logged) return;
+    pressure.logged = true;
+    const { maxQueuedMessages, maxQueuedBytes, overflow } = this.limits;
+    this.log.warn(
+      { clientId: s.clientId, reason, dropped: count, queued: s.queuedCount, queuedBytes: s.queuedBytes, online: s.online, maxQueuedMessages, maxQueuedBytes, queueOverflowPolicy: overflow },
+      'queue full: messages dropped for this session (logged once until its queue drains)',
+    );
+  }
+
+  /**
+   * A session stayed over its queue limits for backPressureTimeoutSec with publishers held on it:
+   * it is given up on. Its oldest messages go (counted as backPressureTimeout) and it drops its
+   * oldest, unheld, until it has drained to half its limits.
+   */
+  private shed(s: Session): void {
+    (s.pressure ??= { logged: false, shedding: false }).shedding = true;
+    const dropped = s.trim(this.limits);
+    if (dropped.length === 0) return;
+    this.queueDrop(s, 'backPressureTimeout', dropped.length);
+    if (s.persistent) this.writes.persistLater(dropped.map((o): StoreOp => ({ op: 'queue.delete', clientId: s.clientId, seq: o.seq })));
+  }
+
+  /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
+  private roomMade(s: Session): void {
+    if (this.holds.holding(s) && !s.over(this.limits)) this.holds.release(s);
+    if (s.pressure && s.drained(this.limits)) s.pressure = undefined;
+  }
+
+  // ---- acknowledgements from subscribers -------------------------------------------------
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client: the entry is done. */
+  completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean {
+    const o = session.complete(packetId, kind);
+    if (!o) return false;
+    this.hooks.notify?.delivered?.(session.clientId, o.message, o.qos);
+    if (session.persistent) this.writes.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
+    this.pump(session);
+    return true;
+  }
+
+  /** Drops an in-flight entry the client can never receive (larger than its Maximum Packet Size). */
+  discard(session: Session, packetId: number): void {
+    const o = session.removeInflight(packetId);
+    if (!o) return;
+    if (session.persistent) this.writes.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
+    this.pump(session);
+  }
+
+  /** In-flight entries that expired before they were ever sent [MQTT-3.3.2-5]. */
+  private dropExpired(session: Session, expired: Outgoing[]): void {
+    if (expired.length === 0) return;
+    this.stats.dropped('expired', expired.length);
+    if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, session.clientId);
+    if (session.persistent) this.writes.persistLater(expired.map((o) => ({ op: 'queue.delete', clientId: session.clientId, seq: o.seq })));
+  }
+
+  /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
+  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
+    const o = session.release(packetId);
+    if (!o || !session.persistent) return o;
+    return this.writes.persist(entryOps(session, o, false)).then(() => o);
+  }
+
+  /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
+  inboundReleased(session: Session, packetId: number): MaybePromise<boolean> {
+    if (!session.deleteInbound(packetId)) return false;
+    if (!session.persistent) return true;
+    return this.writes.persist([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
+  }
+
+  /** Tells the `dropped` notification about each message lost (entries or messages). */
+  notifyDropped(reason: NotifiedDrop, lost: ReadonlyArray<Outgoing | StoredMessage>, clientId: string | undefined): void {
+    for (const l of lost) this.hooks.notify?.dropped?.(reason, 'message' in l ? l.message : l, clientId);
+  }
+
+  /** Releases every held publisher (the broker is closing). */
+  close(): void {
+    this.holds.clear();
+  }
+}

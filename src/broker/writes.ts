@@ -1,0 +1,77 @@
+// Persistence and write batching: the broker's one path to the store. A flow (a publish, a
+// retained copy, a window refill) gathers its store ops in a WriteBatch and commits them together;
+// the entries it wrote may be sent once the batch is durable. Writes nothing waits for go behind.
+import type { Logger } from 'pino';
+import { writtenDown, type Outgoing } from '../session/outgoing.js';
+import type { Session } from '../session/session.js';
+import type { Store, StoreOp, StoreSnapshot } from '../store/ports.js';
+import { StoreBatcher } from '../store/batcher.js';
+
+/** Store ops gathered along one flow, and the entries that wait for them. */
+export class WriteBatch {
+  readonly ops: StoreOp[] = [];
+  readonly entries: Outgoing[] = [];
+  /** Entries first stored by this batch (the others were durable before and only change state). */
+  readonly fresh: Outgoing[] = [];
+  readonly sessions = new Set<Session>();
+}
+
+export class StoreWrites {
+  private readonly batcher: StoreBatcher;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Pick<Logger, 'error'>,
+  ) {
+    this.batcher = new StoreBatcher(store);
+  }
+
+  /** Opens the store and reads back everything it holds. */
+  open(): Promise<StoreSnapshot> {
+    return this.store.open();
+  }
+
+  /** Writes whose completion gates an acknowledgement. */
+  persist(ops: StoreOp[]): Promise<void> {
+    return this.batcher.write(ops);
+  }
+
+  /**
+   * Writes that nothing waits for (nothing is acknowledged on them); failures are logged.
+   * `background`: cleanup (expiry, sweeps) that may go in small batches, behind other writes.
+   */
+  persistLater(ops: StoreOp[], background = false): void {
+    this.batcher.write(ops, { background }).catch((err) => this.log.error({ err }, 'store write failed'));
+  }
+
+  /** Writes a batch; once durable, its entries may be sent. */
+  commit(batch: WriteBatch): Promise<void> {
+    return this.batcher.write(batch.ops).then(
+      () => {
+        for (const o of batch.entries) writtenDown(o);
+        for (const s of batch.sessions) s.flush();
+      },
+      (err: unknown) => {
+        // The write failed, so nothing it covered was acknowledged. New entries go (the publisher
+        // sends again); entries stored before keep their stored state and may go out, so no
+        // session is left waiting forever behind an entry that will never be written.
+        const fresh = new Set(batch.fresh);
+        for (const s of batch.sessions) s.discard(fresh);
+        for (const o of batch.entries) if (!fresh.has(o)) writtenDown(o);
+        for (const s of batch.sessions) s.flush();
+        throw err;
+      },
+    );
+  }
+
+  /** Commits a batch for one session that nobody waits on; a failure is logged with its client id. */
+  commitLater(batch: WriteBatch, clientId: string): void {
+    this.commit(batch).catch((err) => this.log.error({ err, clientId }, 'store write failed'));
+  }
+
+  /** Waits for every write under way, then closes the store. */
+  async close(): Promise<void> {
+    await this.batcher.flush();
+    await this.store.close();
+  }
+}

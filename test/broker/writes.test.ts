@@ -1,0 +1,93 @@
+// StoreWrites: a batch's entries are sendable only once the batch is durable; a failed batch drops
+// what it stored first and frees the rest; writes nobody waits for are logged, not thrown; close
+// waits for what is under way. Real SQLite, read back after a reopen.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MessageIds } from '../../src/session/message.js';
+import { Session } from '../../src/session/session.js';
+import { writing } from '../../src/session/outgoing.js';
+import { StoreWrites, WriteBatch } from '../../src/broker/writes.js';
+import { entryOps, sessionRecord } from '../../src/broker/persistence.js';
+import { FailingStore } from '../helpers/failing-store.js';
+import { silentLog } from '../helpers/channel.js';
+import { waitUntil } from '../helpers/wait.js';
+import { RecordingOutlet, message, sqlitePath, sqliteStore } from '../helpers/broker-parts.js';
+
+const limits = { maxQueuedMessages: 10, maxQueuedBytes: 1 << 20, overflow: 'dropOldest' as const };
+
+/** An online persistent session with one entry queued and taken into its window, unwritten. */
+function sessionWithEntry(ids: MessageIds): { s: Session; outlet: RecordingOutlet; batch: WriteBatch } {
+  const s = new Session('w', 5, 60);
+  const outlet = new RecordingOutlet();
+  s.outlet = outlet;
+  const r = s.enqueue({ message: message(ids, 'w/t', 'one'), qos: 1, retain: false }, limits, 'dropOldest');
+  assert.equal(r.outcome, 'queued');
+  const batch = new WriteBatch();
+  batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
+  if (r.outcome === 'queued') {
+    writing(r.entry);
+    batch.ops.push(...entryOps(s, r.entry, true));
+    batch.entries.push(r.entry);
+    batch.fresh.push(r.entry);
+  }
+  batch.sessions.add(s);
+  s.take(Date.now());
+  return { s, outlet, batch };
+}
+
+describe('StoreWrites', () => {
+  it('sends a batch’s entries only once it is durable, and the store holds them after a reopen (SQLite)', async () => {
+    const path = sqlitePath();
+    const ids = new MessageIds();
+    const writes = new StoreWrites(sqliteStore(path), silentLog);
+    await writes.open();
+    const { s, outlet, batch } = sessionWithEntry(ids);
+    s.flush();
+    assert.equal(outlet.written.length, 0, 'nothing goes out before the batch is written');
+    await writes.commit(batch);
+    assert.deepEqual(outlet.written.map((w) => w.topic), ['w/t']);
+    await writes.close();
+    const reopened = sqliteStore(path);
+    const snap = await reopened.open();
+    await reopened.close();
+    assert.equal(snap.sessions[0]?.queue.length, 1, 'the entry is stored');
+    assert.equal(snap.messages.size, 1, 'with its message body');
+  });
+
+  it('a failed batch drops the entries it stored first, and the session is not left waiting', async () => {
+    const store = new FailingStore();
+    store.failWhen = () => true;
+    const writes = new StoreWrites(store, silentLog);
+    await writes.open();
+    const { s, outlet, batch } = sessionWithEntry(new MessageIds());
+    await assert.rejects(writes.commit(batch), /write refused/);
+    assert.equal(s.allEntries().length, 0, 'the fresh entry is gone: its publisher was not acknowledged');
+    assert.deepEqual(outlet.written, []);
+    await writes.close();
+  });
+
+  it('persistLater logs a failure instead of throwing it', async () => {
+    const store = new FailingStore();
+    store.failWhen = () => true;
+    const errors: string[] = [];
+    const writes = new StoreWrites(store, { error: (_o: object, msg: string) => errors.push(msg) } as never);
+    await writes.open();
+    writes.persistLater([{ op: 'session.delete', clientId: 'x' }]);
+    await waitUntil(() => errors.length > 0, 'the failure is logged');
+    await writes.close();
+    assert.equal(store.failures, 1);
+    assert.deepEqual(errors, ['store write failed']);
+  });
+
+  it('close waits for writes under way (SQLite, read back after a reopen)', async () => {
+    const path = sqlitePath();
+    const writes = new StoreWrites(sqliteStore(path), silentLog);
+    await writes.open();
+    writes.persistLater([{ op: 'session.put', session: { clientId: 'later', protocolVersion: 5, expiryInterval: 60 } }], true);
+    await writes.close();
+    const reopened = sqliteStore(path);
+    const snap = await reopened.open();
+    await reopened.close();
+    assert.deepEqual(snap.sessions.map((x) => x.session.clientId), ['later']);
+  });
+});
