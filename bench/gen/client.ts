@@ -3,7 +3,7 @@
 // stamped copies of a pre-encoded PUBLISH in one write).
 import { Histogram } from './histogram.js';
 import { openConn, type RawConn, type Target } from './conn.js';
-import { WireScanner, stamp, type PublishTemplate, type WireHandler } from './wire.js';
+import { WireScanner, stamp, type PublishTemplate, type WireHandler, type WireVersion } from './wire.js';
 
 /** Counters every client of a worker adds to; the window counters are zeroed by `reset`. */
 export class WorkerStats {
@@ -42,6 +42,8 @@ export class BenchClient implements WireHandler {
   /** The template repeated, so a batch starts as one copy instead of one per message. */
   private repeated: Buffer | undefined;
   qos = 0;
+  /** Protocol level of this client's packets (see wire.ts). */
+  protocol: WireVersion = 4;
   seq = 0;
   sent = 0;
   acked = 0;
@@ -104,7 +106,7 @@ export class BenchClient implements WireHandler {
   private async handshake(attempt: number, target: Target, localAddress: string | undefined, connect: Buffer, subscribe: Buffer | undefined): Promise<boolean> {
     this.closing = false;
     this.inflight = 0;
-    this.scanner = new WireScanner(this);
+    this.scanner = new WireScanner(this, this.protocol === 5);
     const conn = await openConn(target, localAddress, { data: (c) => this.data(c), drain: () => this.onProgress?.(this), close: () => this.lost(conn) });
     if (attempt !== this.attempt) {
       conn.close();

@@ -13,6 +13,8 @@ export interface GroupSpec {
   clientIdPrefix: string;
   clean: boolean;
   keepalive: number;
+  /** 4 (MQTT 3.1.1, the default) or 5; a persistent MQTT 5 client asks for a session that never expires. */
+  protocolVersion?: 4 | 5;
   /** `{i}` in a filter or topic is replaced by the client's global index. */
   subscribe?: { filter: string; qos: QoS };
   publish?: { topic: string; qos: QoS; payloadSize: number };

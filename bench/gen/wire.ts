@@ -1,5 +1,5 @@
 // Bytes on the wire for the load generator. Every packet is encoded once with Starling's codec
-// (MQTT 3.1.1, which all three brokers speak) and then only copied and patched: a PUBLISH template
+// (MQTT 3.1.1, which all three brokers speak, or MQTT 5 where a scenario asks) and then only copied and patched: a PUBLISH template
 // gets its timestamp, publisher, sequence number and packet id written in place, so sending costs
 // a memcpy, not an encode. Incoming bytes are scanned by fixed header, not decoded into objects:
 // the generator only needs a PUBLISH's payload offset and an ack's packet id.
@@ -7,20 +7,25 @@ import { encode } from '../../src/protocol/codec.js';
 import type { QoS } from '../../src/protocol/constants.js';
 
 const V = 4 as const;
+/** The protocol levels the generator speaks: 3.1.1 and 5. */
+export type WireVersion = 4 | 5;
 
 /** Payload layout: [0..3] seconds and [4..7] nanoseconds of process.hrtime() at send, [8..11]
  * publisher number, [12..15] sequence number; the rest is padding. hrtime is CLOCK_MONOTONIC, the
  * same clock in every process of the machine, so a receiver in another process can subtract. */
 export const STAMP_BYTES = 16;
 
-export function connectPacket(clientId: string, clean: boolean, keepalive: number): Buffer {
-  return encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: V, clean, keepalive, clientId }, V);
+export function connectPacket(clientId: string, clean: boolean, keepalive: number, v: WireVersion = V): Buffer {
+  // An MQTT 5 session ends with its connection unless CONNECT gives it an expiry [MQTT-3.1.2-23]:
+  // a persistent (Clean Start 0) client asks for one that never ends, as Clean Session 0 does in 3.1.1.
+  const properties = v === 5 && !clean ? { properties: { sessionExpiryInterval: 0xffffffff } } : {};
+  return encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: v, clean, keepalive, clientId, ...properties }, v);
 }
 
-export function subscribePacket(packetId: number, filter: string, qos: QoS): Buffer {
+export function subscribePacket(packetId: number, filter: string, qos: QoS, v: WireVersion = V): Buffer {
   return encode(
     { type: 'subscribe', packetId, subscriptions: [{ filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }] },
-    V,
+    v,
   );
 }
 
@@ -40,12 +45,13 @@ export interface PublishTemplate {
   payloadAt: number;
 }
 
-export function publishTemplate(topic: string, qos: QoS, payloadSize: number): PublishTemplate {
+export function publishTemplate(topic: string, qos: QoS, payloadSize: number, v: WireVersion = V): PublishTemplate {
   if (payloadSize < STAMP_BYTES) throw new Error(`payload must be at least ${STAMP_BYTES} bytes`);
   const payload = Buffer.alloc(payloadSize, 0x2e);
-  const bytes = encode({ type: 'publish', topic, payload, qos, retain: false, dup: false, ...(qos > 0 ? { packetId: 1 } : {}) }, V);
+  const bytes = encode({ type: 'publish', topic, payload, qos, retain: false, dup: false, ...(qos > 0 ? { packetId: 1 } : {}) }, v);
   const payloadAt = bytes.length - payloadSize;
-  return { bytes, payloadAt, idAt: qos > 0 ? payloadAt - 2 : -1 };
+  // MQTT 5 puts a Property Length (0: one byte) between the packet id and the payload.
+  return { bytes, payloadAt, idAt: qos > 0 ? payloadAt - (v === 5 ? 3 : 2) : -1 };
 }
 
 /** Writes the send stamp of one message into a copied template at `at`. */
@@ -75,7 +81,11 @@ export interface WireHandler {
 export class WireScanner {
   private rest: Buffer | undefined;
 
-  constructor(private readonly h: WireHandler) {}
+  constructor(
+    private readonly h: WireHandler,
+    /** MQTT 5: PUBLISH and SUBACK carry properties to skip. */
+    private readonly v5 = false,
+  ) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
@@ -125,6 +135,7 @@ export class WireScanner {
           id = buf.readUInt16BE(p);
           p += 2;
         }
+        if (this.v5) p = skipProperties(buf, p);
         this.h.publish(buf, p, end - p, qos, id);
         return;
       }
@@ -135,7 +146,7 @@ export class WireScanner {
         this.h.connack((buf[at] & 1) === 1, buf[at + 1]);
         return;
       case 9:
-        this.h.suback(buf.readUInt16BE(at), buf[at + 2]);
+        this.h.suback(buf.readUInt16BE(at), buf[this.v5 ? skipProperties(buf, at + 2) : at + 2]);
         return;
       case 13:
         this.h.pingresp();
@@ -145,4 +156,17 @@ export class WireScanner {
         throw new Error(`unexpected packet type ${first >> 4} from broker`);
     }
   }
+}
+
+/** The offset after an MQTT 5 property block (Property Length, a Variable Byte Integer, then the properties) at `at`. */
+function skipProperties(buf: Buffer, at: number): number {
+  let len = 0;
+  let mul = 1;
+  let i = at;
+  for (; i < at + 4; i++) {
+    len += (buf[i] & 0x7f) * mul;
+    mul *= 128;
+    if ((buf[i] & 0x80) === 0) return i + 1 + len;
+  }
+  throw new Error('malformed property length from broker');
 }

@@ -17,7 +17,8 @@ const fill = (pattern: string, i: number): string => pattern.replaceAll('{i}', S
 async function connectGroup(g: GroupSpec): Promise<ConnectResult> {
   const started = Date.now();
   const result: ConnectResult = { connected: 0, failed: 0, sessionPresent: 0, ms: 0 };
-  const template = g.publish ? publishTemplate(fill(g.publish.topic, g.first), g.publish.qos, g.publish.payloadSize) : undefined;
+  const v = g.protocolVersion ?? 4;
+  const template = g.publish ? publishTemplate(fill(g.publish.topic, g.first), g.publish.qos, g.publish.payloadSize, v) : undefined;
   let next = 0;
   const one = async (): Promise<void> => {
     while (next < g.count) {
@@ -31,15 +32,16 @@ async function connectGroup(g: GroupSpec): Promise<ConnectResult> {
       }
       if (c.connected) continue;
       c.subscribed = g.subscribe !== undefined;
+      c.protocol = v;
       if (g.publish) {
         // One encode per distinct topic; clients sharing a topic share the template.
-        c.template = g.publish.topic.includes('{i}') ? publishTemplate(fill(g.publish.topic, i), g.publish.qos, g.publish.payloadSize) : template;
+        c.template = g.publish.topic.includes('{i}') ? publishTemplate(fill(g.publish.topic, i), g.publish.qos, g.publish.payloadSize, v) : template;
         c.qos = g.publish.qos;
       }
       const local = g.localAddresses?.length ? g.localAddresses[k % g.localAddresses.length] : undefined;
-      const sub = g.subscribe ? subscribePacket(1, fill(g.subscribe.filter, i), g.subscribe.qos) : undefined;
+      const sub = g.subscribe ? subscribePacket(1, fill(g.subscribe.filter, i), g.subscribe.qos, v) : undefined;
       try {
-        if (await c.open(g.target, local, connectPacket(id, g.clean, g.keepalive), sub)) result.sessionPresent++;
+        if (await c.open(g.target, local, connectPacket(id, g.clean, g.keepalive, v), sub)) result.sessionPresent++;
         result.connected++;
       } catch (err) {
         result.failed++;

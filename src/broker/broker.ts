@@ -76,6 +76,7 @@ export class Broker implements ChannelContext, ClusterSide {
 
   /** Joins a cluster: local interest and publishes go to the link, remote ones come back through it. */
   attachCluster(link: ClusterLink): void {
+    this.queues.writesInflightQos1 = true;
     this.pipeline.attachCluster(link);
     this.sessionBook.attachCluster(link);
     this.retainedService.attachCluster(link);

@@ -26,6 +26,11 @@ export interface QueueOptions {
 export class Queues {
   /** Publishers held by full queues of online subscribers (queueOverflowPolicy=backPressure). */
   private readonly holds: PublisherHolds;
+  /**
+   * Set in a cluster: a node that adopts a session counts its stored in-flight QoS 1 entries as
+   * resends, so there a QoS 1 entry is written in the state it is sent in, as QoS 2 is.
+   */
+  writesInflightQos1 = false;
 
   constructor(
     private readonly options: QueueOptions,
@@ -112,7 +117,11 @@ export class Queues {
     if (!batch) return;
     for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
     for (const o of taken) {
-      // Stored in the state it is sent in, with its packet id, so that after a crash it is resent
+      // QoS 1 streams from memory: its row stays `queued` and goes on PUBACK, so a drain never
+      // waits for a commit per window. A crash in between only sends it again (QoS 1 is at least
+      // once), without DUP, since the store cannot tell it had gone out.
+      if (o.qos === 1 && !this.writesInflightQos1) continue;
+      // QoS 2 is stored in the state it is sent in, with its packet id, so that after a crash it is resent
       // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
       // in this batch (or an earlier one still under way) is written again after it.
       if (o.written) {

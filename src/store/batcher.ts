@@ -15,6 +15,13 @@
 //   backlog of them is written in short transactions (a long background write is cut into pieces:
 //   nothing needs it atomic); writes that gate an acknowledgement still get the full `maxBatchOps`
 //   group commit. Order across both kinds is kept.
+// - Retiring queue entries waits for company. A write of nothing but `queue.delete` ops (an entry
+//   acknowledged, expired or dropped) gates nothing the broker sends, so it does not start a batch
+//   of its own: it joins the next batch another write starts, or goes once `maxLazyOps` such ops
+//   are waiting or the oldest has waited `lazyMs`. A drain, whose PUBACKs trickle in a few per
+//   turn, so commits once per few hundred deliveries, not once per turn. If the process dies
+//   before, the entry is simply still there: QoS 1 is sent again (at least once), a QoS 2 entry
+//   in state `released` has its PUBREL sent again (no second delivery).
 // - Errors: if a batch fails, every write in it rejects with that error; later batches still run.
 //
 // Ops are read when their batch is applied (a later turn), so callers must not mutate op objects
@@ -24,6 +31,7 @@ import type { Store, StoreOp } from './ports.js';
 interface PendingWrite {
   ops: readonly StoreOp[];
   background: boolean;
+  lazy: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -33,6 +41,10 @@ export interface StoreBatcherOptions {
   maxBatchOps?: number;
   /** A background write joins a batch only below this many ops. Default 250. */
   maxBackgroundOps?: number;
+  /** Queue deletes waiting for company are applied once this many ops are queued. Default 250. */
+  maxLazyOps?: number;
+  /** ...or once the oldest of them has waited this long (milliseconds). Default 5. */
+  lazyMs?: number;
 }
 
 export interface WriteOptions {
@@ -42,11 +54,26 @@ export interface WriteOptions {
 
 const yieldToIO = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Only retires queue entries (see above); an empty write (flush's marker) is never lazy. */
+const retiresOnly = (ops: readonly StoreOp[]): boolean => {
+  if (ops.length === 0) return false;
+  for (const op of ops) if (op.op !== 'queue.delete') return false;
+  return true;
+};
+
 export class StoreBatcher {
   private readonly maxBatchOps: number;
   private readonly maxBackgroundOps: number;
+  private readonly maxLazyOps: number;
+  private readonly lazyMs: number;
   private queue: PendingWrite[] = [];
   private queuedOps = 0;
+  /** Queued writes that are not lazy: any of them makes the next batch go at once. */
+  private eagerWrites = 0;
+  /** Queued lazy writes, and when the oldest of them was queued. */
+  private lazyWrites = 0;
+  private lazySince = 0;
+  private lazyTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Immediate | undefined;
   private draining = false;
   /** Counts failed batches, so flush() can tell whether one it waited for failed. */
@@ -59,6 +86,8 @@ export class StoreBatcher {
   ) {
     this.maxBatchOps = Math.max(1, options.maxBatchOps ?? 5000);
     this.maxBackgroundOps = Math.max(1, Math.min(this.maxBatchOps, options.maxBackgroundOps ?? 250));
+    this.maxLazyOps = Math.max(1, options.maxLazyOps ?? 250);
+    this.lazyMs = Math.max(0, options.lazyMs ?? 5);
   }
 
   /** Ops waiting to be applied (not counting a batch being applied now). */
@@ -74,9 +103,12 @@ export class StoreBatcher {
       for (let i = 0; i < ops.length; i += this.maxBackgroundOps) parts.push(this.write(ops.slice(i, i + this.maxBackgroundOps), options));
       return Promise.all(parts).then(() => undefined);
     }
+    const lazy = retiresOnly(ops);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, background, resolve, reject });
+      this.queue.push({ ops, background, lazy, resolve, reject });
       this.queuedOps += ops.length;
+      if (!lazy) this.eagerWrites++;
+      else if (this.lazyWrites++ === 0) this.lazySince = Date.now();
       this.schedule();
     });
   }
@@ -102,8 +134,25 @@ export class StoreBatcher {
     if (this.failures !== failuresBefore) throw this.lastError;
   }
 
+  /** Whether what is queued should be applied now rather than wait for company. */
+  private due(): boolean {
+    return this.eagerWrites > 0 || this.queuedOps >= this.maxLazyOps || Date.now() - this.lazySince >= this.lazyMs;
+  }
+
   private schedule(): void {
     if (this.timer !== undefined || this.draining) return;
+    if (!this.due()) {
+      // Only lazy writes: wake up when the oldest has waited long enough (unless company comes first).
+      this.lazyTimer ??= setTimeout(() => {
+        this.lazyTimer = undefined;
+        this.schedule();
+      }, this.lazyMs);
+      return;
+    }
+    if (this.lazyTimer !== undefined) {
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = undefined;
+    }
     this.timer = setImmediate(() => {
       this.timer = undefined;
       void this.drain();
@@ -114,7 +163,7 @@ export class StoreBatcher {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 && this.due()) {
         const batch = this.takeBatch();
         const ops: StoreOp[] = [];
         for (const w of batch) for (const op of w.ops) ops.push(op);
@@ -134,6 +183,8 @@ export class StoreBatcher {
     } finally {
       this.draining = false;
     }
+    // Lazy writes left behind wait for their time (or for company).
+    if (this.queue.length > 0) this.schedule();
   }
 
   private takeBatch(): PendingWrite[] {
@@ -147,6 +198,12 @@ export class StoreBatcher {
       n++;
     }
     this.queuedOps -= count;
-    return this.queue.splice(0, n);
+    const batch = this.queue.splice(0, n);
+    for (const w of batch) {
+      if (!w.lazy) this.eagerWrites--;
+      else this.lazyWrites--;
+    }
+    // Lazy writes still queued keep the time of the oldest taken: they wait no longer than it would have.
+    return batch;
   }
 }

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqttPacket from 'mqtt-packet';
 import { Histogram } from '../../bench/gen/histogram.js';
-import { WireScanner, publishTemplate, stamp, type WireHandler } from '../../bench/gen/wire.js';
+import { WireScanner, connectPacket, publishTemplate, stamp, type WireHandler } from '../../bench/gen/wire.js';
 import { parseBenchArgs } from '../../bench/main.js';
 
 describe('latency histogram', () => {
@@ -102,6 +102,38 @@ describe('wire scanner', () => {
     const payload = got!.payload as Buffer;
     assert.equal(payload.length, 64);
     assert.deepEqual([payload.readUInt32BE(0), payload.readUInt32BE(4), payload.readUInt32BE(8), payload.readUInt32BE(12)], [12, 345, 3, 77]);
+  });
+
+  it('speaks MQTT 5: skips the properties of PUBLISH and SUBACK, and stamps a v5 template where mqtt-packet reads it', () => {
+    const gen5 = (p: object): Buffer => mqttPacket.generate(p as mqttPacket.Packet, { protocolVersion: 5 });
+    const stream5 = Buffer.concat([
+      gen5({ cmd: 'connack', sessionPresent: true, reasonCode: 0, properties: { receiveMaximum: 10 } }),
+      gen5({ cmd: 'suback', messageId: 7, granted: [1], properties: { reasonString: 'fine' } }),
+      gen5({ cmd: 'publish', topic: 'a/b', payload: Buffer.alloc(200, 1), qos: 1, messageId: 300, retain: false, dup: false, properties: { userProperties: { k: 'v' }, subscriptionIdentifier: 300 } }),
+      gen5({ cmd: 'publish', topic: 'c', payload: Buffer.from('xyz'), qos: 0, retain: false, dup: false }),
+      gen5({ cmd: 'puback', messageId: 9, reasonCode: 16 }),
+    ]);
+    for (let cut = 1; cut < stream5.length; cut += 7) {
+      const r = new Recorder();
+      const s = new WireScanner(r, true);
+      s.push(stream5.subarray(0, cut));
+      s.push(stream5.subarray(cut));
+      assert.deepEqual(r.events, ['connack true 0', 'suback 7 1', 'publish q1 id300 len200', 'publish q0 id0 len3', 'puback 9'], `cut at ${cut}`);
+      assert.deepEqual(r.payloads[1], Buffer.from('xyz'));
+    }
+    const t = publishTemplate('bench/in/3', 1, 64, 5);
+    const buf = Buffer.from(t.bytes);
+    stamp(buf, t, 0, 12, 345, 3, 77, 513);
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    const got: mqttPacket.Packet[] = [];
+    parser.on('packet', (p) => got.push(p));
+    parser.parse(Buffer.concat([connectPacket('c5', false, 60, 5), buf]));
+    const connect = got[0] as mqttPacket.IConnectPacket;
+    assert.equal(connect.protocolVersion, 5);
+    assert.equal(connect.properties?.sessionExpiryInterval, 0xffffffff, 'a persistent MQTT 5 session that never expires [MQTT-3.1.2-23]');
+    const pub = got[1] as mqttPacket.IPublishPacket;
+    assert.equal(pub.messageId, 513);
+    assert.deepEqual((pub.payload as Buffer).subarray(0, 16), Buffer.from([0, 0, 0, 12, 0, 0, 1, 89, 0, 0, 0, 3, 0, 0, 0, 77]));
   });
 });
 

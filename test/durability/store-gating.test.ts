@@ -66,6 +66,54 @@ describe('durability: acknowledgements wait for the store', () => {
     c.end();
   });
 
+  it('a stored QoS 1 entry goes out from memory as the window opens, without waiting for a write; QoS 2 waits for its in-flight state [MQTT-4.3.3-2]', async () => {
+    // Receive Maximum 1: each delivery is taken into the window only when the one before it ends.
+    const { client: sub } = await WireClient.connect(t.port(), { clientId: 'gate-drain', clean: false, properties: { sessionExpiryInterval: 300, receiveMaximum: 1 } }, 5);
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'drain/#', qos: 2 }] });
+    assert.equal((await sub.next()).cmd, 'suback');
+    const { client: pub } = await WireClient.connect(t.port(), { clientId: 'gate-drain-pub', clean: true });
+    const publish = async (topic: string, qos: 1 | 2, messageId: number): Promise<void> => {
+      pub.send({ cmd: 'publish', topic, payload: Buffer.from(topic), qos, messageId });
+      if (qos === 1) return assert.equal((await pub.next()).cmd, 'puback');
+      assert.equal((await pub.next()).cmd, 'pubrec');
+      pub.send({ cmd: 'pubrel', messageId });
+      assert.equal((await pub.next()).cmd, 'pubcomp');
+    };
+
+    await publish('drain/1', 1, 1);
+    await publish('drain/2', 1, 2);
+    const first = await sub.next();
+    assert.equal(first.payload.toString(), 'drain/1');
+    store.hold = true;
+    const calls = store.applied.length;
+    sub.send({ cmd: 'puback', messageId: first.messageId });
+    const second = await sub.next();
+    assert.equal(second.payload.toString(), 'drain/2', 'sent while the store is held');
+    await sub.expectSilence(100);
+    assert.ok(store.applied.slice(calls).flat().some((o) => o.op === 'queue.delete'), 'the acknowledged entry is retired behind it');
+    assert.ok(!store.applied.slice(calls).flat().some((o) => o.op === 'queue.put'), 'no state write for a QoS 1 delivery');
+    store.hold = false;
+    store.release();
+    sub.send({ cmd: 'puback', messageId: second.messageId });
+
+    await publish('drain/3', 2, 3);
+    await publish('drain/4', 2, 4);
+    const third = await sub.next();
+    assert.equal(third.payload.toString(), 'drain/3');
+    sub.send({ cmd: 'pubrec', messageId: third.messageId });
+    assert.equal((await sub.next()).cmd, 'pubrel');
+    store.hold = true;
+    sub.send({ cmd: 'pubcomp', messageId: third.messageId });
+    await sub.expectSilence(300);
+    assert.ok(store.release() > 0, 'the QoS 2 delivery waited for its in-flight state to be written');
+    const fourth = await sub.next();
+    assert.equal(fourth.payload.toString(), 'drain/4');
+    store.hold = false;
+    store.release();
+    sub.end();
+    pub.end();
+  });
+
   it('QoS 0 traffic, PINGREQ and clean sessions never call apply()', async () => {
     const { client: p } = await WireClient.connect(t.port(), { clientId: 'gate-q0', clean: false });
     p.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q0/#', qos: 0 }] });

@@ -175,6 +175,42 @@ describe('StoreBatcher', () => {
     assert.ok(seen >= 1 && seen < 5, `I/O ran between batches (saw ${seen} of 5 applied)`);
   });
 
+  it('lets writes that only retire queue entries wait for company: the next batch, maxLazyOps of them, or lazyMs', async () => {
+    const store = new FakeStore();
+    store.auto = true;
+    const b = new StoreBatcher(store, { maxLazyOps: 3, lazyMs: 10_000 });
+    const del = (seq: number): StoreOp => ({ op: 'queue.delete', clientId: 'c', seq });
+    const first = track(b.write([del(1)]));
+    await turn();
+    await turn();
+    assert.equal(store.batches.length, 0, 'a lone delete does not start a batch');
+    track(b.write([op(1)]));
+    await turn();
+    assert.deepEqual(store.batches, [[del(1), op(1)]], 'it joins the next batch, in order');
+    await turn();
+    assert.equal(first.state, 'resolved');
+    b.write([del(2)]);
+    b.write([del(3)]);
+    await turn();
+    assert.equal(store.batches.length, 1);
+    b.write([del(4)]);
+    await turn();
+    assert.deepEqual(store.batches[1], [del(2), del(3), del(4)], 'maxLazyOps of them go together');
+
+    const soon = new StoreBatcher(store, { lazyMs: 20 });
+    const late = track(soon.write([del(5)]));
+    await turn();
+    assert.equal(store.batches.length, 2);
+    const deadline = Date.now() + 10_000;
+    while (late.state === 'pending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(late.state, 'resolved', 'applied once it waited lazyMs');
+    assert.deepEqual(store.batches[2], [del(5)]);
+    // flush() does not wait for company.
+    const flushed = track(b.write([del(6)]));
+    await b.flush();
+    assert.equal(flushed.state, 'resolved');
+  });
+
   it('flush applies what is queued and resolves once earlier writes settled', async () => {
     const store = new FakeStore();
     store.auto = true;

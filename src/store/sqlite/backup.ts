@@ -15,6 +15,10 @@ export interface StoreSummary {
   queued: number;
 }
 
+/** Queue entries not yet retired (schema 3: rows below their client's watermark are gone). */
+const liveEntries = (db: Database.Database): number =>
+  db.prepare('SELECT count(*) FROM entries e LEFT JOIN retired r ON r.client_id = e.client_id WHERE e.n >= coalesce(r.below, 0)').pluck().get() as number;
+
 /** Checks that `file` is a sound Starling store this version can open, and counts what it holds. */
 export function inspectStoreFile(file: string): StoreSummary {
   let db: Database.Database;
@@ -29,7 +33,7 @@ export function inspectStoreFile(file: string): StoreSummary {
     const version = db.prepare('SELECT version FROM schema_version').pluck().get() as number;
     if (version > SCHEMA_VERSION) throw new Error(`${file}: schema version ${version} is newer than this Starling understands (${SCHEMA_VERSION})`);
     const count = (table: string): number => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
-    return { schemaVersion: version, sessions: count('sessions'), retained: count('retained'), queued: count('queue') };
+    return { schemaVersion: version, sessions: count('sessions'), retained: count('retained'), queued: version >= 3 ? liveEntries(db) : count(version >= 2 ? 'entries' : 'queue') };
   } catch (err) {
     if ((err as { code?: string }).code === 'SQLITE_ERROR') throw new Error(`${file}: not a Starling store (${(err as Error).message})`);
     throw err;

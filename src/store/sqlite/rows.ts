@@ -34,15 +34,28 @@ export interface SubscriptionRow {
   subscription_id: number | null;
 }
 
-export interface QueueRow {
+/** A row of `entries` (schema 2): qos, retain and state packed into `flags` (see entryFlags). */
+export interface EntryRow {
+  n: number;
   client_id: string;
   seq: number;
-  message_id: string;
-  qos: number;
-  retain: number;
-  subscription_ids: string | null;
-  state: string;
+  body: number;
+  flags: number;
   packet_id: number | null;
+  subscription_ids: string | null;
+}
+
+const STATES: ReadonlyArray<QueueEntry['state']> = ['queued', 'inflight', 'released'];
+const STATE_CODE: Readonly<Record<QueueEntry['state'], number>> = { queued: 0, inflight: 1, released: 2 };
+
+/** qos in bits 0–1, retain in bit 2, state (0 queued, 1 inflight, 2 released) in bits 3–4. */
+export const entryFlags = (e: QueueEntry): number => e.qos | (e.retain ? 4 : 0) | (STATE_CODE[e.state] << 3);
+
+export function rowToEntry(r: EntryRow, messageId: string): QueueEntry {
+  const e: QueueEntry = { seq: r.seq, messageId, qos: (r.flags & 3) as QueueEntry['qos'], retain: (r.flags & 4) !== 0, state: STATES[(r.flags >> 3) & 3] };
+  if (r.subscription_ids !== null) e.subscriptionIds = JSON.parse(r.subscription_ids) as number[];
+  if (r.packet_id !== null) e.packetId = r.packet_id;
+  return e;
 }
 
 export const messageToRow = (m: StoredMessage): MessageRow => ({
@@ -100,22 +113,4 @@ export function rowToSubscription(r: SubscriptionRow): SubscriptionRecord {
   };
   if (r.subscription_id !== null) s.subscriptionId = r.subscription_id;
   return s;
-}
-
-export const entryToRow = (clientId: string, e: QueueEntry): QueueRow => ({
-  client_id: clientId,
-  seq: e.seq,
-  message_id: e.messageId,
-  qos: e.qos,
-  retain: e.retain ? 1 : 0,
-  subscription_ids: e.subscriptionIds === undefined ? null : JSON.stringify(e.subscriptionIds),
-  state: e.state,
-  packet_id: e.packetId ?? null,
-});
-
-export function rowToEntry(r: QueueRow): QueueEntry {
-  const e: QueueEntry = { seq: r.seq, messageId: r.message_id, qos: r.qos as QueueEntry['qos'], retain: r.retain === 1, state: r.state as QueueEntry['state'] };
-  if (r.subscription_ids !== null) e.subscriptionIds = JSON.parse(r.subscription_ids) as number[];
-  if (r.packet_id !== null) e.packetId = r.packet_id;
-  return e;
 }

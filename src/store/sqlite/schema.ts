@@ -67,6 +67,48 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
         publisher_id TEXT
       );
     `),
+  // 2: compact, append-ordered message bodies and queue entries. Both are keyed by an integer the
+  // store assigns in ascending order (`n`), so a batch's new rows land on the last pages of each
+  // table instead of one page per session, and there is no secondary index to maintain: the store
+  // keeps (client, seq) → row and message id → row, with reference counts, in memory (rebuilt at
+  // open). An entry's qos, retain flag and state are one integer (see rows.ts).
+  (db) =>
+    db.exec(`
+      CREATE TABLE bodies (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL,
+        properties TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        publisher_id TEXT
+      );
+      CREATE TABLE entries (
+        n INTEGER PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        body INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        packet_id INTEGER,
+        subscription_ids TEXT
+      );
+      INSERT INTO bodies (id, topic, payload, qos, retain, properties, created_at, expires_at, publisher_id)
+        SELECT id, topic, payload, qos, retain, properties, created_at, expires_at, publisher_id FROM messages ORDER BY rowid;
+      INSERT INTO entries (client_id, seq, body, flags, packet_id, subscription_ids)
+        SELECT q.client_id, q.seq, b.n,
+               q.qos | (q.retain << 2) | ((CASE q.state WHEN 'queued' THEN 0 WHEN 'inflight' THEN 1 ELSE 2 END) << 3),
+               q.packet_id, q.subscription_ids
+        FROM queue q JOIN bodies b ON b.id = q.message_id ORDER BY q.client_id, q.seq;
+      DROP TABLE queue;
+      DROP TABLE messages;
+    `),
+  // 3: retiring queue entries by watermark. Every entry row of a client with n < below is gone
+  // (acknowledged, or its session deleted), and a body no live entry points at is gone; the rows
+  // themselves are deleted later, many at once and in key order (sqlite-store.ts: compaction).
+  (db) => db.exec('CREATE TABLE retired (client_id TEXT PRIMARY KEY, below INTEGER NOT NULL) WITHOUT ROWID'),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -74,8 +116,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /**
  * Brings the database to SCHEMA_VERSION. A brand-new (empty) database is initialised; one that has
  * tables but no version table is someone else's file; one newer than this code is refused.
+ * `target` (tests only) stops at an older version, to build a file as an earlier release left it.
  */
-export function migrate(db: Database.Database, path: string): void {
+export function migrate(db: Database.Database, path: string, target = SCHEMA_VERSION): void {
   const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[];
   let version = 0;
   if (tables.includes('schema_version')) {
@@ -90,11 +133,11 @@ export function migrate(db: Database.Database, path: string): void {
   if (version > SCHEMA_VERSION) {
     throw new StoreError(`store ${path}: schema version ${version} is newer than this Starling understands (${SCHEMA_VERSION}); upgrade Starling`);
   }
-  if (version === SCHEMA_VERSION) return;
+  if (version >= target) return;
   db.transaction(() => {
     if (version === 0) db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL)');
-    for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v](db);
+    for (let v = version; v < target; v++) MIGRATIONS[v](db);
     db.prepare('DELETE FROM schema_version').run();
-    db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
+    db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(target);
   }).immediate();
 }

@@ -9,40 +9,67 @@
 // per batch. The broker's promise is "an ack is never lost when the broker process dies", so NORMAL
 // is the default; pass `synchronous: 'full'` (config `persistenceSync=full`) to also survive power loss.
 //
-// Messages are stored once in `messages` and queue rows point at them; a message is deleted at the
-// end of the batch in which its last queue row goes (or that put it without any row pointing at it).
+// Messages are stored once in `bodies` and queue entries (`entries`) point at them; a message is
+// deleted at the end of the batch in which its last entry goes (or that put it without any entry
+// pointing at it). Both tables are keyed by an ascending integer the store assigns, and the store
+// keeps which rows exist (and each body's reference count) in memory (queue-index.ts): a queue
+// write is one statement on an integer key, and a batch's new rows are appended to the last pages
+// of each table, so a commit writes few pages however many sessions the batch touches.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { QueueEntry, SessionRecord, StoredMessage, StoredSessionState, StoreOp, Store, StoreSnapshot, SubscriptionRecord } from '../ports.js';
 import { StoreError } from '../errors.js';
 import { validateOp } from '../validate.js';
+import { encodeJson } from '../json.js';
 import { migrate } from './schema.js';
 import { lockStore } from './store-lock.js';
 import { prepareStatements, type Statements } from './statements.js';
-import { entryToRow, messageToRow, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
-import type { MessageRow, QueueRow, SessionRow, SubscriptionRow } from './rows.js';
+import { entryFlags, messageToRow, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
+import type { EntryRow, MessageRow, SessionRow, SubscriptionRow } from './rows.js';
+import { QueueIndex, type BodyRef, type EntryRef } from './queue-index.js';
+import { BulkWriter } from './bulk.js';
+
+/** Retired rows are deleted once there are at least this many, and at least as many as live ones. */
+const COMPACT_MIN = 2048;
+
+const entryRow = (ref: EntryRef, clientId: string, e: QueueEntry): unknown[] => [
+  ref.n,
+  clientId,
+  e.seq,
+  ref.body.n,
+  entryFlags(e),
+  e.packetId ?? null,
+  e.subscriptionIds === undefined ? null : JSON.stringify(e.subscriptionIds),
+];
 
 export interface SqliteStoreOptions {
   /** Database file; created (with its directory) when missing. */
   path: string;
   /** 'normal' (default) survives process death; 'full' also survives power loss. See above. */
   synchronous?: 'normal' | 'full';
+  /** Retired rows wait for at least this many before they are deleted (default 2048; tests use less). */
+  compactMin?: number;
 }
 
 export class SqliteStore implements Store {
   readonly durable = true;
   private readonly path: string;
   private readonly synchronous: 'normal' | 'full';
+  private readonly compactMin: number;
   private db: Database.Database | undefined;
   /** The connection holding `<path>.lock` (see store-lock.ts). */
   private lock: Database.Database | undefined;
   private stmts: Statements | undefined;
   private runBatch: ((ops: readonly StoreOp[]) => void) | undefined;
+  private readonly index = new QueueIndex();
+  private bodies!: BulkWriter;
+  private entries!: BulkWriter;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
     this.synchronous = options.synchronous ?? 'normal';
+    this.compactMin = Math.max(1, options.compactMin ?? COMPACT_MIN);
   }
 
   /** Opens the file (or re-reads it when already open) and returns its state; throws on a bad file. */
@@ -57,7 +84,13 @@ export class SqliteStore implements Store {
 
   async apply(ops: readonly StoreOp[]): Promise<void> {
     if (this.runBatch === undefined) throw new StoreError(`store ${this.path}: apply() before open() or after close()`);
-    this.runBatch(ops);
+    try {
+      this.runBatch(ops);
+    } catch (err) {
+      // The transaction rolled back; the index may hold some of its changes: read it back.
+      if (this.db !== undefined) this.readSnapshot();
+      throw err;
+    }
   }
 
   /** What the open connection runs with, read back from SQLite (PRAGMA synchronous is per connection). */
@@ -97,6 +130,8 @@ export class SqliteStore implements Store {
       }
       migrate(db, this.path);
       const stmts = prepareStatements(db);
+      this.bodies = new BulkWriter(db, 'bodies', ['n', 'id', 'topic', 'payload', 'qos', 'retain', 'properties', 'created_at', 'expires_at', 'publisher_id']);
+      this.entries = new BulkWriter(db, 'entries', ['n', 'client_id', 'seq', 'body', 'flags', 'packet_id', 'subscription_ids']);
       this.db = db;
       this.lock = lock;
       this.stmts = stmts;
@@ -143,87 +178,233 @@ export class SqliteStore implements Store {
     return new StoreError(`cannot open store ${this.path}: ${what}`, { cause: err });
   }
 
-  /** Runs inside one transaction: any throw rolls the whole batch back. */
+  /**
+   * Runs inside one transaction: any throw rolls the whole batch back (apply() then rereads the
+   * index). Bodies and entries are not written op by op: the batch's net effect on them is worked
+   * out in the index first (an entry put, moved to inflight and acknowledged within one batch is
+   * never written at all), then written with multi-row statements (bulk.ts). A changed entry is a
+   * new row in place of its old one, so every entry write is an append.
+   *
+   * Entries are retired by watermark, not deleted one by one: a session's oldest entry going (the
+   * usual case: acknowledgements come in order) only moves `retired.below` for its session, one
+   * small row per session and batch. A drain acknowledges a few sessions' messages at a time,
+   * and those rows are spread over the whole table in arrival order: deleting each would dirty a
+   * page per message. The retired rows and bodies no live entry points at are deleted later, all
+   * at once and in key order, once they are at least as many as the live ones (compact()).
+   * Entries that go out of order are deleted at once.
+   */
   private applyBatch(s: Statements, ops: readonly StoreOp[]): void {
-    const maybeGarbage = new Set<string>();
+    const index = this.index;
+    const maybeGarbage = new Set<BodyRef>();
+    const newBodies: BodyRef[] = [];
+    const newEntries: EntryRef[] = [];
+    /** Entry rows no watermark covers: deleted in this batch. */
+    const deleteNow: number[] = [];
+    /** Sessions whose watermark moved. */
+    const moved = new Set<string>();
     const invalid = (i: number, op: StoreOp, why: string): never => {
       throw new StoreError(`invalid store op #${i} (${op.op}): ${why}`);
     };
-    ops.forEach((op, i) => {
+    /** Retires the row of an entry that has just left the index (`oldest`: it was its session's first). */
+    const retireRow = (clientId: string, n: number, oldest: boolean): void => {
+      if (!oldest) return void deleteNow.push(n);
+      index.deadEntries.push(n);
+      moved.add(clientId);
+    };
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
       validateOp(op, i);
       switch (op.op) {
         case 'session.put':
           s.upsertSession.run(sessionToRow(op.session));
-          return;
-        case 'session.delete':
-          for (const id of s.sessionMessageIds.all(op.clientId) as string[]) maybeGarbage.add(id);
-          // Subscriptions, queue rows and inbound ids go with it (ON DELETE CASCADE).
+          index.sessions.add(op.session.clientId);
+          break;
+        case 'session.delete': {
+          const queue = index.entries.get(op.clientId);
+          if (queue !== undefined) {
+            for (const seq of [...queue.keys()]) {
+              const e = index.removeEntry(op.clientId, seq) as EntryRef;
+              maybeGarbage.add(e.body);
+              // Every row of the session goes below its watermark (set to the next row key below).
+              if (e.row === undefined) index.deadEntries.push(e.n);
+              else e.row = undefined;
+            }
+            moved.add(op.clientId);
+          }
+          // Subscriptions and inbound ids go with it (ON DELETE CASCADE).
           s.deleteSession.run(op.clientId);
-          return;
+          index.sessions.delete(op.clientId);
+          break;
+        }
         case 'subscription.put':
-          if (s.sessionExists.get(op.clientId) === undefined) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
+          if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
           s.upsertSubscription.run(subscriptionToRow(op.clientId, op.subscription));
-          return;
+          break;
         case 'subscription.delete':
           s.deleteSubscription.run(op.clientId, op.filter);
-          return;
-        case 'message.put':
+          break;
+        case 'message.put': {
           // Immutable once stored: a second put of the same id (fan-out) keeps the first body.
-          s.insertMessage.run(messageToRow(op.message));
-          maybeGarbage.add(op.message.id);
-          return;
+          const m = op.message;
+          if (index.bodies.has(m.id)) break;
+          const body = index.addBody(m.id);
+          const properties = m.properties === undefined ? null : encodeJson(m.properties);
+          body.row = [body.n, m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.createdAt, m.expiresAt ?? null, m.publisherId ?? null];
+          newBodies.push(body);
+          maybeGarbage.add(body);
+          break;
+        }
         case 'queue.put': {
-          if (s.sessionExists.get(op.clientId) === undefined) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
-          if (s.messageExists.get(op.entry.messageId) === undefined) invalid(i, op, `unknown message ${JSON.stringify(op.entry.messageId)}`);
-          const old = s.entryMessageId.get(op.clientId, op.entry.seq) as string | undefined;
-          if (old !== undefined) maybeGarbage.add(old);
-          s.upsertEntry.run(entryToRow(op.clientId, op.entry));
-          return;
+          const e = op.entry;
+          if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
+          const body = index.bodies.get(e.messageId);
+          if (body === undefined) return invalid(i, op, `unknown message ${JSON.stringify(e.messageId)}`);
+          let ref = index.entry(op.clientId, e.seq);
+          if (ref === undefined) {
+            ref = index.addEntry(op.clientId, e.seq, body);
+          } else {
+            // Usually a state change (inflight → released, QoS 2) of the same delivery.
+            if (ref.body !== body) {
+              ref.body.refs--;
+              maybeGarbage.add(ref.body);
+              ref.body = body;
+              body.refs++;
+            }
+            if (ref.row !== undefined) {
+              // Not written yet: only its values change.
+              ref.row = entryRow(ref, op.clientId, e);
+              break;
+            }
+            retireRow(op.clientId, ref.n, index.isOldest(op.clientId, e.seq));
+            index.renumber(op.clientId, e.seq, ref);
+          }
+          ref.row = entryRow(ref, op.clientId, e);
+          newEntries.push(ref);
+          break;
         }
         case 'queue.delete': {
-          const old = s.deleteEntry.get(op.clientId, op.seq) as string | undefined;
-          if (old !== undefined) maybeGarbage.add(old);
-          return;
+          const oldest = index.isOldest(op.clientId, op.seq);
+          const old = index.removeEntry(op.clientId, op.seq);
+          if (old === undefined) break;
+          maybeGarbage.add(old.body);
+          if (old.row === undefined) retireRow(op.clientId, old.n, oldest);
+          else old.row = undefined; // never written: dropped from newEntries below
+          break;
         }
         case 'inbound.put':
-          if (s.sessionExists.get(op.clientId) === undefined) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
+          if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
           s.insertInbound.run(op.clientId, op.packetId);
-          return;
+          break;
         case 'inbound.delete':
           s.deleteInbound.run(op.clientId, op.packetId);
-          return;
+          break;
         case 'retained.put':
           s.upsertRetained.run(messageToRow(op.message));
-          return;
+          break;
         case 'retained.delete':
           s.deleteRetained.run(op.topic);
-          return;
+          break;
       }
-    });
-    for (const id of maybeGarbage) s.deleteMessageIfUnused.run(id, id);
+    }
+    for (const body of maybeGarbage) {
+      if (body.refs > 0 || index.bodies.get(body.id) !== body) continue;
+      index.bodies.delete(body.id);
+      // No live entry points at it any more, which is what makes it dead when the file is read.
+      if (body.row === undefined) index.deadBodies.push(body.n);
+      else body.row = undefined; // put and dropped in this batch: never written
+    }
+    const rows = (refs: ReadonlyArray<BodyRef | EntryRef>): unknown[][] => {
+      const out: unknown[][] = [];
+      for (const r of refs) {
+        if (r.row === undefined) continue;
+        out.push(r.row);
+        r.row = undefined;
+      }
+      return out;
+    };
+    this.bodies.insert(rows(newBodies));
+    this.entries.insert(rows(newEntries));
+    this.entries.delete(deleteNow);
+    for (const clientId of moved) s.upsertRetired.run(clientId, index.below(clientId));
+    const dead = index.deadEntries.length + index.deadBodies.length;
+    if (dead >= this.compactMin && dead >= index.entryCount + index.bodies.size) this.compact(s);
   }
 
+  /** Deletes every retired row, in key order: neighbouring rows share pages, so each page is written once. */
+  private compact(s: Statements): void {
+    const index = this.index;
+    const byKey = (a: number, b: number): number => a - b;
+    this.entries.delete(index.deadEntries.sort(byKey));
+    this.bodies.delete(index.deadBodies.sort(byKey));
+    index.deadEntries = [];
+    index.deadBodies = [];
+    s.deleteRetiredOfGone.run();
+  }
+
+  /** Reads the whole store, and rebuilds the in-memory index of its rows on the way. */
   private readSnapshot(): StoreSnapshot {
     const s = this.stmts as Statements;
+    const index = this.index;
+    index.clear();
     const byClient = new Map<string, StoredSessionState>();
     for (const row of s.allSessions.all() as SessionRow[]) {
       const session: SessionRecord = rowToSession(row);
       byClient.set(session.clientId, { session, subscriptions: [], queue: [], inbound: [] });
+      index.sessions.add(session.clientId);
     }
     // Children of a missing session cannot exist (foreign keys), so the lookups below always hit.
     for (const row of s.allSubscriptions.all() as SubscriptionRow[]) {
       const sub: SubscriptionRecord = rowToSubscription(row);
       byClient.get(row.client_id)?.subscriptions.push(sub);
     }
-    for (const row of s.allEntries.all() as QueueRow[]) {
-      const entry: QueueEntry = rowToEntry(row);
-      byClient.get(row.client_id)?.queue.push(entry);
+    const below = new Map<string, number>();
+    for (const r of s.allRetired.all() as Array<{ client_id: string; below: number }>) {
+      below.set(r.client_id, r.below);
+      // New rows must never fall below a watermark, even one whose rows are all deleted.
+      if (r.below > index.nextEntry) index.nextEntry = r.below;
+    }
+    const bodies = new Map<number, { ref: BodyRef; row: MessageRow }>();
+    for (const row of s.allBodies.all() as Array<MessageRow & { n: number }>) {
+      bodies.set(row.n, { ref: { id: row.id, n: row.n, refs: 0 }, row });
+      if (row.n >= index.nextBody) index.nextBody = row.n + 1;
+    }
+    const entries = new Map<EntryRef, QueueEntry>();
+    for (const row of s.allEntries.all() as EntryRow[]) {
+      if (row.n >= index.nextEntry) index.nextEntry = row.n + 1;
+      // Retired (below its session's watermark), or left by a deleted session: gone, not yet deleted.
+      if (!byClient.has(row.client_id) || row.n < (below.get(row.client_id) ?? 0)) {
+        index.deadEntries.push(row.n);
+        continue;
+      }
+      const body = bodies.get(row.body);
+      if (body === undefined) throw new StoreError(`store ${this.path} is corrupt: queue entry ${row.n} of ${JSON.stringify(row.client_id)} points at no message`);
+      // The store never leaves two live rows for one entry; were there one, the later row is the one written last.
+      const older = index.removeEntry(row.client_id, row.seq);
+      if (older !== undefined) {
+        entries.delete(older);
+        index.deadEntries.push(older.n);
+      }
+      const ref = index.addEntry(row.client_id, row.seq, body.ref, row.n);
+      entries.set(ref, rowToEntry(row, body.ref.id));
+    }
+    const messages = new Map<string, StoredMessage>();
+    for (const { ref, row } of bodies.values()) {
+      if (ref.refs === 0) {
+        index.deadBodies.push(ref.n);
+        continue;
+      }
+      index.bodies.set(ref.id, ref);
+      messages.set(ref.id, rowToMessage(row));
+    }
+    for (const [clientId, queue] of index.entries) {
+      const state = byClient.get(clientId) as StoredSessionState;
+      for (const ref of queue.values()) state.queue.push(entries.get(ref) as QueueEntry);
+      // Rows are in write order; a session's queue is in seq order.
+      if (state.queue.length > 1) state.queue.sort((a, b) => a.seq - b.seq);
     }
     for (const row of s.allInbound.all() as Array<{ client_id: string; packet_id: number }>) {
       byClient.get(row.client_id)?.inbound.push(row.packet_id);
     }
-    const messages = new Map<string, StoredMessage>();
-    for (const row of s.allMessages.all() as MessageRow[]) messages.set(row.id, rowToMessage(row));
     const retained = (s.allRetained.all() as MessageRow[]).map(rowToMessage);
     return { sessions: [...byClient.values()], messages, retained };
   }

@@ -26,8 +26,6 @@ export function prepareStatements(db: Database.Database) {
          expiry_interval = excluded.expiry_interval, disconnected_at = excluded.disconnected_at, will = excluded.will`,
     ),
     deleteSession: p('DELETE FROM sessions WHERE client_id = ?'),
-    sessionExists: p('SELECT 1 FROM sessions WHERE client_id = ?').pluck(),
-    sessionMessageIds: p('SELECT DISTINCT message_id FROM queue WHERE client_id = ?').pluck(),
     upsertSubscription: p(
       `INSERT INTO subscriptions (client_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id)
        VALUES (@client_id, @filter, @qos, @no_local, @retain_as_published, @retain_handling, @subscription_id)
@@ -36,18 +34,17 @@ export function prepareStatements(db: Database.Database) {
          subscription_id = excluded.subscription_id`,
     ),
     deleteSubscription: p('DELETE FROM subscriptions WHERE client_id = ? AND filter = ?'),
-    insertMessage: p(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (${MESSAGE_VALUES}) ON CONFLICT (id) DO NOTHING`),
-    messageExists: p('SELECT 1 FROM messages WHERE id = ?').pluck(),
-    deleteMessageIfUnused: p('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = ?)'),
-    entryMessageId: p('SELECT message_id FROM queue WHERE client_id = ? AND seq = ?').pluck(),
-    upsertEntry: p(
-      `INSERT INTO queue (client_id, seq, message_id, qos, retain, subscription_ids, state, packet_id)
-       VALUES (@client_id, @seq, @message_id, @qos, @retain, @subscription_ids, @state, @packet_id)
-       ON CONFLICT (client_id, seq) DO UPDATE SET message_id = excluded.message_id, qos = excluded.qos,
-         retain = excluded.retain, subscription_ids = excluded.subscription_ids, state = excluded.state,
-         packet_id = excluded.packet_id`,
-    ),
-    deleteEntry: p('DELETE FROM queue WHERE client_id = ? AND seq = ? RETURNING message_id').pluck(),
+    // Bodies and entries are written by integer key with positional parameters: these run once per
+    // message and per delivery, and binding by position is the cheapest better-sqlite3 offers.
+    insertBody: p(`INSERT INTO bodies (n, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    deleteBody: p('DELETE FROM bodies WHERE n = ?'),
+    insertEntry: p('INSERT INTO entries (n, client_id, seq, body, flags, packet_id, subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    updateEntry: p('UPDATE entries SET body = ?, flags = ?, packet_id = ?, subscription_ids = ? WHERE n = ?'),
+    deleteEntry: p('DELETE FROM entries WHERE n = ?'),
+    upsertRetired: p('INSERT INTO retired (client_id, below) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET below = excluded.below'),
+    // After a compaction no row of a session that is gone is left, so neither is its watermark needed.
+    deleteRetiredOfGone: p('DELETE FROM retired WHERE client_id NOT IN (SELECT client_id FROM sessions)'),
+    allRetired: p('SELECT client_id, below FROM retired'),
     insertInbound: p('INSERT INTO inbound (client_id, packet_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     deleteInbound: p('DELETE FROM inbound WHERE client_id = ? AND packet_id = ?'),
     upsertRetained: p(
@@ -60,9 +57,9 @@ export function prepareStatements(db: Database.Database) {
     deleteRetained: p('DELETE FROM retained WHERE topic = ?'),
     allSessions: p('SELECT * FROM sessions ORDER BY client_id'),
     allSubscriptions: p('SELECT * FROM subscriptions ORDER BY client_id, filter'),
-    allEntries: p('SELECT * FROM queue ORDER BY client_id, seq'),
+    allEntries: p('SELECT n, client_id, seq, body, flags, packet_id, subscription_ids FROM entries ORDER BY n'),
     allInbound: p('SELECT client_id, packet_id FROM inbound ORDER BY client_id, packet_id'),
-    allMessages: p(`SELECT ${MESSAGE_COLUMNS} FROM messages`),
+    allBodies: p(`SELECT n, ${MESSAGE_COLUMNS} FROM bodies ORDER BY n`),
     allRetained: p(`SELECT ${MESSAGE_COLUMNS} FROM retained ORDER BY topic`),
   };
 }

@@ -1,0 +1,105 @@
+// What the SQLite store keeps in memory about its own rows, so that a queue write is one statement
+// on an integer key: which sessions exist, each message body's row and how many entries point at
+// it, each session's entries by seq, and the rows already retired but not yet deleted. Rebuilt from
+// the file at open (and after a failed batch, whose transaction rolled back changes this index had
+// already taken in).
+//
+// A session's entries are kept in row order (`n` ascending): a new entry gets the next n, and an
+// entry written again gets a new n and moves to the end. So the first entry of a session is its
+// oldest row, which is what its watermark (`retired.below`) is set to.
+
+export interface BodyRef {
+  readonly id: string;
+  /** Row key in `bodies`. */
+  readonly n: number;
+  /** Queue entries pointing at this body. */
+  refs: number;
+  /** Its row's values while the batch that made it has not written it yet. */
+  row?: unknown[];
+}
+
+export interface EntryRef {
+  /** Row key in `entries`: a changed entry is written as a new row (appended) in place of its old one. */
+  n: number;
+  body: BodyRef;
+  /** Its row's values while the batch that made or changed it has not written it yet. */
+  row?: unknown[];
+}
+
+export class QueueIndex {
+  readonly sessions = new Set<string>();
+  readonly bodies = new Map<string, BodyRef>();
+  readonly entries = new Map<string, Map<number, EntryRef>>();
+  /** Next row keys: ascending, so new rows are appended to the end of their table. */
+  nextBody = 1;
+  nextEntry = 1;
+  /** Live entries, all sessions. */
+  entryCount = 0;
+  /** Rows retired (by watermark, or no longer pointed at) and still in the file, to delete in bulk. */
+  deadEntries: number[] = [];
+  deadBodies: number[] = [];
+
+  clear(): void {
+    this.sessions.clear();
+    this.bodies.clear();
+    this.entries.clear();
+    this.nextBody = 1;
+    this.nextEntry = 1;
+    this.entryCount = 0;
+    this.deadEntries = [];
+    this.deadBodies = [];
+  }
+
+  /** The watermark of a session: its oldest live row, or every row so far when it has none. */
+  below(clientId: string): number {
+    const queue = this.entries.get(clientId);
+    return queue === undefined ? this.nextEntry : (queue.values().next().value as EntryRef).n;
+  }
+
+  /** Whether `seq` is the session's oldest row (a delete of it moves the watermark). */
+  isOldest(clientId: string, seq: number): boolean {
+    return this.entries.get(clientId)?.keys().next().value === seq;
+  }
+
+  /** Gives an entry a new row key and moves it to the end of its session's row order. */
+  renumber(clientId: string, seq: number, e: EntryRef): void {
+    const queue = this.entries.get(clientId)!;
+    queue.delete(seq);
+    e.n = this.nextEntry++;
+    queue.set(seq, e);
+  }
+
+  addBody(id: string, n = this.nextBody): BodyRef {
+    const b: BodyRef = { id, n, refs: 0 };
+    this.bodies.set(id, b);
+    if (n >= this.nextBody) this.nextBody = n + 1;
+    return b;
+  }
+
+  addEntry(clientId: string, seq: number, body: BodyRef, n = this.nextEntry): EntryRef {
+    let queue = this.entries.get(clientId);
+    if (queue === undefined) this.entries.set(clientId, (queue = new Map()));
+    const e: EntryRef = { n, body };
+    queue.set(seq, e);
+    body.refs++;
+    this.entryCount++;
+    if (n >= this.nextEntry) this.nextEntry = n + 1;
+    return e;
+  }
+
+  entry(clientId: string, seq: number): EntryRef | undefined {
+    return this.entries.get(clientId)?.get(seq);
+  }
+
+  /** Forgets an entry; returns it (its body's count already lowered) or undefined. */
+  removeEntry(clientId: string, seq: number): EntryRef | undefined {
+    const queue = this.entries.get(clientId);
+    const e = queue?.get(seq);
+    if (e === undefined) return undefined;
+    queue!.delete(seq);
+    if (queue!.size === 0) this.entries.delete(clientId);
+    e.body.refs--;
+    this.entryCount--;
+    return e;
+  }
+}

@@ -1,0 +1,196 @@
+// The SQLite store's compact rows (schema 2): bodies and entries keyed by an ascending integer, the
+// batch's net effect written with multi-row statements, and the in-memory index of rows. Checked
+// against MemoryStore (the reference model) on random op sequences, on a file made by schema 1,
+// and on what a batch that cancels itself out leaves in the file.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { migrate, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { inspectStoreFile } from '../../src/store/sqlite/backup.js';
+import type { QueueEntry, StoreOp, StoreSnapshot } from '../../src/store/ports.js';
+
+let root = '';
+before(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'starling-rows-'));
+});
+after(() => {
+  fs.rmSync(root, { recursive: true, force: true });
+});
+let counter = 0;
+const freshPath = (): string => path.join(root, `r${++counter}`, 'store.db');
+
+const canonical = (s: StoreSnapshot) => ({
+  sessions: [...s.sessions].sort((a, b) => (a.session.clientId < b.session.clientId ? -1 : 1)),
+  messages: [...s.messages.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
+  retained: s.retained,
+});
+
+const msgOp = (id: string): StoreOp => ({ op: 'message.put', message: { id, topic: `t/${id}`, payload: Buffer.from(id), qos: 1, retain: false, createdAt: 1 } });
+const sessOp = (clientId: string): StoreOp => ({ op: 'session.put', session: { clientId, protocolVersion: 4, expiryInterval: 60 } });
+const entryOp = (clientId: string, seq: number, messageId: string, over: Partial<QueueEntry> = {}): StoreOp => ({
+  op: 'queue.put',
+  clientId,
+  entry: { seq, messageId, qos: 1, retain: false, state: 'queued', ...over },
+});
+const rowCount = (file: string, table: string): number => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+  } finally {
+    db.close();
+  }
+};
+
+describe('SqliteStore compact rows', () => {
+  it('reads a store written by schema 1 (queue and messages tables) after migrating it', async () => {
+    const file = freshPath();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    migrate(db, file, 1);
+    db.exec(`
+      INSERT INTO sessions VALUES ('c', 5, 60, NULL, NULL), ('d', 4, 60, 7, NULL);
+      INSERT INTO messages VALUES ('m1', 'a', x'01', 1, 0, '{"contentType":"x"}', 1, NULL, 'p'), ('m2', 'b', x'02', 2, 1, NULL, 2, 99, NULL);
+      INSERT INTO queue VALUES ('c', 3, 'm2', 2, 1, '[4,5]', 'released', 9), ('c', 1, 'm1', 1, 0, NULL, 'inflight', 8), ('d', 0, 'm1', 1, 1, NULL, 'queued', NULL);
+    `);
+    db.close();
+    const store = new SqliteStore({ path: file });
+    try {
+      const snap = canonical(await store.open());
+      assert.deepEqual(
+        snap.sessions.map((s) => [s.session.clientId, s.queue]),
+        [
+          ['c', [{ seq: 1, messageId: 'm1', qos: 1, retain: false, state: 'inflight', packetId: 8 }, { seq: 3, messageId: 'm2', qos: 2, retain: true, state: 'released', packetId: 9, subscriptionIds: [4, 5] }]],
+          ['d', [{ seq: 0, messageId: 'm1', qos: 1, retain: true, state: 'queued' }]],
+        ],
+      );
+      assert.deepEqual(snap.messages, [
+        ['m1', { id: 'm1', topic: 'a', payload: Buffer.from([1]), qos: 1, retain: false, properties: { contentType: 'x' }, createdAt: 1, publisherId: 'p' }],
+        ['m2', { id: 'm2', topic: 'b', payload: Buffer.from([2]), qos: 2, retain: true, createdAt: 2, expiresAt: 99 }],
+      ]);
+      // The migrated rows are live: deleting the last entry of m1 drops its body.
+      await store.apply([{ op: 'queue.delete', clientId: 'c', seq: 1 }, { op: 'queue.delete', clientId: 'd', seq: 0 }]);
+      assert.deepEqual([...(await store.open()).messages.keys()], ['m2']);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(file, { readonly: true });
+    assert.equal(check.prepare('SELECT version FROM schema_version').pluck().get(), SCHEMA_VERSION);
+    check.close();
+  });
+
+  it('writes nothing for an entry put, moved to inflight and acknowledged within one batch', async () => {
+    const file = freshPath();
+    const store = new SqliteStore({ path: file });
+    try {
+      await store.open();
+      await store.apply([sessOp('c')]);
+      await store.apply([msgOp('m'), entryOp('c', 0, 'm'), entryOp('c', 0, 'm', { state: 'inflight', packetId: 1 }), { op: 'queue.delete', clientId: 'c', seq: 0 }]);
+      assert.equal(rowCount(file, 'entries'), 0);
+      assert.equal(rowCount(file, 'bodies'), 0);
+      // An entry written earlier and changed now is one row, in its new state.
+      await store.apply([msgOp('n'), entryOp('c', 1, 'n')]);
+      await store.apply([entryOp('c', 1, 'n', { state: 'inflight', packetId: 7 })]);
+      assert.equal(inspectStoreFile(file).queued, 1, 'one live row; the one it replaced is below the watermark');
+      assert.deepEqual((await store.open()).sessions[0].queue, [{ seq: 1, messageId: 'n', qos: 1, retain: false, state: 'inflight', packetId: 7 }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('retires acknowledged entries by watermark and deletes the retired rows in bulk, later', async () => {
+    const file = freshPath();
+    let store = new SqliteStore({ path: file, compactMin: 8 });
+    try {
+      await store.open();
+      await store.apply([sessOp('c'), sessOp('d')]);
+      for (let i = 0; i < 6; i++) await store.apply([msgOp(`m${i}`), entryOp('c', i, `m${i}`), entryOp('d', i, `m${i}`)]);
+      await store.apply([0, 1, 2].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'c', seq })));
+      assert.equal(rowCount(file, 'entries'), 12, 'in-order deletes only move the watermark');
+      assert.equal(inspectStoreFile(file).queued, 9);
+      // Out of order: deleted at once (no watermark covers it).
+      await store.apply([{ op: 'queue.delete', clientId: 'd', seq: 4 }]);
+      assert.equal(rowCount(file, 'entries'), 11);
+      await store.close();
+      store = new SqliteStore({ path: file, compactMin: 8 });
+      const snap = await store.open();
+      assert.deepEqual(
+        snap.sessions.map((x) => [x.session.clientId, x.queue.map((e) => e.seq)]),
+        [['c', [3, 4, 5]], ['d', [0, 1, 2, 3, 5]]],
+        'the watermark holds across a reopen',
+      );
+      // Once the retired rows are as many as the live ones (and at least compactMin), they go.
+      await store.apply([{ op: 'session.delete', clientId: 'd' }, ...[3, 4, 5].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'c', seq }))]);
+      assert.equal(rowCount(file, 'entries'), 0);
+      assert.equal(rowCount(file, 'bodies'), 0);
+      assert.equal(rowCount(file, 'retired'), 1, 'the watermark of a deleted session goes with its rows');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('after a batch rejected midway, later batches see the store as it was before it', async () => {
+    const store = new SqliteStore({ path: freshPath() });
+    try {
+      await store.open();
+      await store.apply([sessOp('c'), msgOp('m'), entryOp('c', 0, 'm')]);
+      // Drops entry 0 (and so message m), then fails on an unknown message: all of it rolls back.
+      await assert.rejects(store.apply([{ op: 'queue.delete', clientId: 'c', seq: 0 }, msgOp('x'), entryOp('c', 1, 'nope')]), /invalid store op #2/);
+      await store.apply([entryOp('c', 2, 'm')]);
+      const snap = await store.open();
+      assert.deepEqual(snap.sessions[0].queue.map((e) => e.seq), [0, 2]);
+      assert.deepEqual([...snap.messages.keys()], ['m']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('ends every random op sequence in the state MemoryStore ends in, also after a reopen', async () => {
+    const clients = ['a', 'b', 'c'];
+    const ids = ['m0', 'm1', 'm2', 'm3'];
+    const opArb: fc.Arbitrary<StoreOp> = fc.oneof(
+      fc.constantFrom(...clients).map(sessOp),
+      fc.constantFrom(...clients).map((clientId): StoreOp => ({ op: 'session.delete', clientId })),
+      fc.constantFrom(...ids).map(msgOp),
+      fc
+        .record({ c: fc.constantFrom(...clients), seq: fc.nat(5), id: fc.constantFrom(...ids), state: fc.constantFrom('queued', 'inflight', 'released') as fc.Arbitrary<QueueEntry['state']> })
+        .map(({ c, seq, id, state }) => entryOp(c, seq, id, state === 'queued' ? {} : { state, packetId: seq + 1 })),
+      fc.record({ c: fc.constantFrom(...clients), seq: fc.nat(5) }).map(({ c, seq }): StoreOp => ({ op: 'queue.delete', clientId: c, seq })),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 8 }), fc.constantFrom(1, 3, 2048), async (batches, compactMin) => {
+        const file = freshPath();
+        let sqlite = new SqliteStore({ path: file, compactMin });
+        const memory = new MemoryStore();
+        try {
+          await sqlite.open();
+          await memory.open();
+          for (const ops of batches) {
+            const [m, s] = await Promise.allSettled([memory.apply(ops), sqlite.apply(ops)]);
+            assert.equal(s.status, m.status, 'both accept or both refuse a batch');
+          }
+          assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()));
+          await sqlite.close();
+          sqlite = new SqliteStore({ path: file, compactMin });
+          assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()), 'after reopening the file');
+          // And it goes on from there: one more batch on the reopened file, then once more from the file.
+          const more: StoreOp[] = [sessOp('a'), msgOp('m9'), entryOp('a', 9, 'm9'), { op: 'queue.delete', clientId: 'a', seq: 0 }];
+          await Promise.all([memory.apply(more), sqlite.apply(more)]);
+          await sqlite.close();
+          sqlite = new SqliteStore({ path: file, compactMin });
+          assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()), 'after a batch on the reopened file');
+        } finally {
+          await sqlite.close();
+          await memory.close();
+          fs.rmSync(path.dirname(file), { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
