@@ -9,6 +9,7 @@ import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { createLogger } from '../server/logger.js';
+import { webSocketOptions } from '../server/transport-options.js';
 import { StreamTransport } from '../transport/stream-transport.js';
 import type { ListenerInfo } from '../transport/transport.js';
 import { byClientId, bySubscription, clientRows, retainedMessages, sessionRows, subscriptionRows } from '../observe/introspect.js';
@@ -96,7 +97,7 @@ class StarlingBroker implements Broker {
 
   attachWebSocket(server: HttpServer | HttpsServer, options: AttachOptions = {}): () => void {
     this.#open();
-    const detach = attachWebSocket(server, options.path ?? this.#config.webSocketPath, this.#config, this.#log, (t) => this.#server.accept(t));
+    const detach = attachWebSocket(server, options.path ?? this.#config.webSocketPath, webSocketOptions(this.#config), this.#log, (t) => this.#server.accept(t));
     const remove = (): void => {
       if (this.#detach.delete(remove)) detach();
     };

@@ -5,6 +5,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { ListenerScheme } from '../transport/kinds.js';
 import type { ClientRow, SessionRow, SubscriptionRow } from '../observe/introspect.js';
 
 export type QoS = 0 | 1 | 2;
@@ -146,7 +147,7 @@ export type MessageHandler = (message: Message) => void | Promise<void>;
 export interface Listener {
   /** e.g. `ws://127.0.0.1:8083`; port 0 is replaced by the bound port. */
   url: string;
-  scheme: 'mqtt' | 'mqtt+ssl' | 'mqtt+ssl+psk' | 'ws' | 'ws+ssl';
+  scheme: ListenerScheme;
   host: string;
   port: number;
   /** WebSocket listeners: the HTTP path of the MQTT endpoint. */

@@ -31,6 +31,8 @@ export function clientFields(ch: Channel): Record<string, unknown> {
 }
 
 export function logConnected(ch: Channel, how: { keepalive: number; cleanStart: boolean; sessionExpiry: number; sessionPresent: boolean }): void {
+  // Off (logLevel=warn and up): not even the fields are built, on every CONNECT.
+  if (!ch.log.isLevelEnabled('info')) return;
   ch.log.info(
     {
       ...clientFields(ch),
@@ -45,6 +47,7 @@ export function logConnected(ch: Channel, how: { keepalive: number; cleanStart: 
 }
 
 export function logDisconnected(ch: Channel, why: CloseWhy): void {
+  if (!ch.log.isLevelEnabled('info')) return;
   const { reason, ...details } = why;
   ch.log.info({ ...clientFields(ch), reason, ...details, connectedSec: Math.round((ch.broker.now() - ch.connectedAt) / 1000) }, `client disconnected: ${reason}`);
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { IClientOptions } from 'mqtt';
+import { DIAL_PORTS, type DialScheme } from '../transport/kinds.js';
 
 export interface ConnectionFlags {
   url?: string;
@@ -36,7 +37,9 @@ export interface ParsedUrl {
   password?: string;
 }
 
-const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084 };
+/** The client schemes and their usual ports, from the listener kinds (transport/kinds.ts). */
+const isDial = (s: string): s is DialScheme => Object.hasOwn(DIAL_PORTS, s);
+const overWebSocket = (s: DialScheme): boolean => s === 'ws' || s === 'wss';
 const PROTOCOLS: Record<string, 3 | 4 | 5> = {
   '3.1': 3, '31': 3, mqttv31: 3, '3.1.1': 4, '311': 4, '4': 4, mqttv311: 4, '5': 5, '5.0': 5, mqttv5: 5,
 };
@@ -77,12 +80,12 @@ export function parseUrl(text: string): ParsedUrl {
     throw new Error(`-L ${text}: not a URL like mqtt://host:1883/topic or ws://host:8083`);
   }
   const scheme = u.protocol.slice(0, -1).toLowerCase();
-  if (!(scheme in DEFAULT_PORTS)) throw new Error(`-L ${text}: unknown scheme "${scheme}://" (use mqtt, mqtts, ws or wss)`);
-  const port = u.port || String(DEFAULT_PORTS[scheme]);
+  if (!isDial(scheme)) throw new Error(`-L ${text}: unknown scheme "${scheme}://" (use mqtt, mqtts, ws or wss)`);
+  const port = u.port || String(DIAL_PORTS[scheme]);
   const out: ParsedUrl = { url: '' };
   if (u.username) out.username = decodeURIComponent(u.username);
   if (u.password) out.password = decodeURIComponent(u.password);
-  if (scheme === 'ws' || scheme === 'wss') {
+  if (overWebSocket(scheme)) {
     const path = u.pathname === '' || u.pathname === '/' ? '/mqtt' : u.pathname;
     out.url = `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}${path}${u.search}`;
   } else {
@@ -96,9 +99,9 @@ export function parseUrl(text: string): ParsedUrl {
 export function brokerUrl(f: ConnectionFlags): string {
   if (f.url) return parseUrl(f.url).url;
   const scheme = f.transport;
-  if (!(scheme in DEFAULT_PORTS)) throw new Error(`unknown transport "${scheme}" (use mqtt, mqtts, ws or wss)`);
-  const port = f.port ?? String(DEFAULT_PORTS[scheme]);
-  const path = scheme === 'ws' || scheme === 'wss' ? f.path : '';
+  if (!isDial(scheme)) throw new Error(`unknown transport "${scheme}" (use mqtt, mqtts, ws or wss)`);
+  const port = f.port ?? String(DIAL_PORTS[scheme]);
+  const path = overWebSocket(scheme) ? f.path : '';
   const host = f.host.includes(':') ? `[${f.host}]` : f.host;
   return `${scheme}://${host}:${port}${path}`;
 }

@@ -4,16 +4,16 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
-import { clientUrl } from '../config/listener-url.js';
+import { LISTENER_KINDS, clientUrl } from '../transport/kinds.js';
 import { loadConfigDetailed, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { ListenerInfo } from '../transport/transport.js';
-import { SCHEME_WORDS } from '../transport/listeners.js';
 import { packageVersion } from '../observe/package-info.js';
 import { addConfigFlags, flagsFrom } from './config-flags.js';
 import type { CliIO, StartedServer } from './io.js';
 import { explainStartupError } from './startup-errors.js';
 import { runWorker, startWorkerPool, workerCount, workerNumber } from '../server/workers.js';
+import { startupStepOf } from '../server/startup.js';
 
 const ANONYMOUS =
   'anonymous access is on: any client that reaches a listener can connect, publish and subscribe without credentials; ' +
@@ -23,7 +23,10 @@ const ANONYMOUS =
  * A failed start as one line when it is one the operator can fix (the stack only at debug), with
  * the stack when it is not. Returns the line for standard error.
  */
-function logStartFailure(log: Logger, err: unknown, fields: Record<string, unknown> = {}): string {
+function logStartFailure(log: Logger, err: unknown, given: Record<string, unknown> = {}): string {
+  // Which start-up step failed (server/startup.ts): store, broker, cluster, listeners, ...
+  const step = startupStepOf(err);
+  const fields = step ? { ...given, step } : given;
   const known = explainStartupError(err);
   if (!known) {
     log.error({ ...fields, err }, 'start-up failed');
@@ -46,7 +49,7 @@ function consoleUrl(config: Config, listeners: readonly ListenerInfo[]): string 
 function banner(config: Config, listeners: readonly ListenerInfo[], workers: number): string {
   const urls = listeners.map((l) => clientUrl(l, config.webSocketPath));
   const width = Math.max(0, ...urls.map((u) => u.length));
-  const lines = listeners.map((l, i) => `  ${urls[i].padEnd(width)}  ${SCHEME_WORDS[l.scheme]}${l.origins ? `; browser pages from: ${l.origins.join(', ')}` : ''}\n`);
+  const lines = listeners.map((l, i) => `  ${urls[i].padEnd(width)}  ${LISTENER_KINDS[l.scheme].label}${l.origins ? `; browser pages from: ${l.origins.join(', ')}` : ''}\n`);
   const web = consoleUrl(config, listeners);
   if (web) lines.push(`Web console at ${web}\n`);
   if (workers > 1) lines.push(`Running ${workers} worker processes that act as one broker\n`);

@@ -2,7 +2,8 @@
 // Problems name the source of the key at fault (file:line, variable or flag).
 import { readFileSync, statSync } from 'node:fs';
 import type { Config, ConfigKey } from './schema.js';
-import { isTlsScheme, parseListenerUrl, type ListenerAddress } from './listener-url.js';
+import { parseListenerUrl, type ListenerAddress } from './listener-url.js';
+import { LISTENER_KINDS, isTlsScheme, usesCertificate } from '../transport/kinds.js';
 import { parsePskFile } from './psk.js';
 import { tlsVersionRange } from './tls-names.js';
 import { checkContradictions } from './contradictions.js';
@@ -54,8 +55,8 @@ export function checkConfig(config: Config, sources: Record<ConfigKey, string>, 
     problems.push(`${at('mqttTlsProtocols')}: ${(err as Error).message}`);
   }
 
-  const usesCertTls = listeners.some((l) => l.scheme === 'mqtt+ssl' || l.scheme === 'ws+ssl');
-  const usesPsk = listeners.some((l) => l.scheme === 'mqtt+ssl+psk');
+  const usesCertTls = listeners.some((l) => usesCertificate(l.scheme));
+  const usesPsk = listeners.some((l) => LISTENER_KINDS[l.scheme].tls === 'psk');
 
   if (config.mqttTlsCertificateFilePath && !config.mqttTlsKeyFilePath) {
     problems.push(`${at('mqttTlsCertificateFilePath')}: is set but mqttTlsKeyFilePath is not; give both`);

@@ -2,12 +2,13 @@
 // nothing could work, a warning when part of it cannot), or a setting that the rest makes useless.
 import type { Config, ConfigKey } from './schema.js';
 import type { ListenerAddress } from './listener-url.js';
+import { isWebSocketScheme, usesCertificate } from '../transport/kinds.js';
 
 type Method = Config['mqttAuthenticationMethods'][number];
 
 export function checkContradictions(config: Config, listeners: readonly ListenerAddress[], at: (key: ConfigKey) => string, problems: string[], warnings: string[]): void {
-  const certTls = listeners.some((l) => l.scheme === 'mqtt+ssl' || l.scheme === 'ws+ssl');
-  const web = listeners.some((l) => l.scheme === 'ws' || l.scheme === 'ws+ssl');
+  const certTls = listeners.some((l) => usesCertificate(l.scheme));
+  const web = listeners.some((l) => isWebSocketScheme(l.scheme));
   const methods = config.mqttAuthenticationMethods;
   const basic = config.mqttAuthenticationEnabled && methods.includes('basic');
   const token = config.mqttAuthenticationEnabled && methods.includes('token');

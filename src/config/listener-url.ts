@@ -1,49 +1,21 @@
 // Listener URLs as users write them in `mqttListeners`, e.g. `ws+ssl://0.0.0.0:8084/mqtt`.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { ListenerScheme } from '../transport/transport.js';
+import { LISTENER_KINDS, LISTENER_SCHEMES, isWebSocketScheme, schemeNamed, type ListenerKind } from '../transport/kinds.js';
+import type { ListenerAddress } from '../transport/transport.js';
 
-export interface ListenerAddress {
-  scheme: ListenerScheme;
-  /** Host to bind, without IPv6 brackets. */
-  host: string;
-  port: number;
-  /** WebSocket path given in the URL itself (ws and ws+ssl only); overrides webSocketPath for this listener. */
-  path?: string;
-}
+export type { ListenerAddress };
 
-const SCHEME_HINT = 'use mqtt://, mqtt+ssl://, ws://, ws+ssl://';
-
-const aliases: Record<string, ListenerScheme> = {
-  mqtt: 'mqtt',
-  'mqtt+ssl': 'mqtt+ssl',
-  mqtts: 'mqtt+ssl',
-  'mqtt+ssl+psk': 'mqtt+ssl+psk',
-  ws: 'ws',
-  'ws+ssl': 'ws+ssl',
-  wss: 'ws+ssl',
-};
+/** The schemes a user is pointed to: those with a usual port (PSK is for those who know it). */
+const SCHEME_HINT = `use ${LISTENER_SCHEMES.filter((s) => 'defaultPort' in LISTENER_KINDS[s]).map((s) => `${s}://`).join(', ')}`;
 
 /** Schemes other software uses for the same thing: refused, with the spelling Starling wants. */
-const foreign: Record<string, string> = {
-  tcp: 'for plain MQTT write mqtt://',
-  ssl: 'for MQTT over TLS write mqtt+ssl://',
-  tls: 'for MQTT over TLS write mqtt+ssl://',
-  'mqtt+tls': 'for MQTT over TLS write mqtt+ssl://',
-  http: 'for MQTT over WebSocket write ws://',
-  https: 'for MQTT over secure WebSocket write ws+ssl://',
-  'ws+tls': 'for secure WebSocket write ws+ssl://',
-};
-
-/** Ports used when a URL gives none: the usual IANA/EMQX/MoP ones. */
-export const DEFAULT_PORTS: Partial<Record<ListenerScheme, number>> = {
-  mqtt: 1883,
-  'mqtt+ssl': 8883,
-  ws: 8083,
-  'ws+ssl': 8084,
-};
-
-export const isWebSocketScheme = (s: ListenerScheme): boolean => s === 'ws' || s === 'ws+ssl';
-export const isTlsScheme = (s: ListenerScheme): boolean => s === 'mqtt+ssl' || s === 'mqtt+ssl+psk' || s === 'ws+ssl';
+function lookalikeHint(given: string): string | undefined {
+  for (const s of LISTENER_SCHEMES) {
+    const words = (LISTENER_KINDS[s].lookalikes as Readonly<Record<string, string>>)[given];
+    if (words) return `for ${words} write ${s}://`;
+  }
+  return undefined;
+}
 
 const URL_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(\[[^\]]*\]|[^:/?#[\]]*)(?::([^/?#]*))?(\/[^?#]*)?$/;
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -58,9 +30,10 @@ export function parseListenerUrl(url: string): ListenerAddress {
   }
   const [, rawScheme, rawHost, rawPort, rawPath] = m;
   const given = rawScheme.toLowerCase();
-  const scheme = aliases[given];
+  const scheme = schemeNamed(given);
   if (!scheme) {
-    const extra = foreign[given] ? `; ${foreign[given]}` : '';
+    const hint = lookalikeHint(given);
+    const extra = hint ? `; ${hint}` : '';
     throw new Error(`unknown scheme "${rawScheme}" (${SCHEME_HINT}${extra})`);
   }
 
@@ -76,7 +49,7 @@ export function parseListenerUrl(url: string): ListenerAddress {
 
   let port: number;
   if (rawPort === undefined || rawPort === '') {
-    const d = DEFAULT_PORTS[scheme];
+    const d = (LISTENER_KINDS[scheme] as ListenerKind).defaultPort;
     if (d === undefined) throw new Error(`"${text}" needs a port (${scheme}:// has no usual port)`);
     port = d;
   } else {
@@ -92,22 +65,4 @@ export function parseListenerUrl(url: string): ListenerAddress {
     result.path = rawPath;
   }
   return result;
-}
-
-/** What a client types to reach a listener, e.g. `wss://127.0.0.1:8084/mqtt` or `mqtts://[::1]:8883`. */
-export function clientUrl(l: { scheme: ListenerScheme; host: string; port: number; path?: string }, webSocketPath = '/mqtt'): string {
-  // A wildcard bind is not an address a client can dial; name the loopback of the same family.
-  const host = l.host === '0.0.0.0' ? '127.0.0.1' : l.host === '::' ? '::1' : l.host;
-  const h = isIPv6(host) ? `[${host}]` : host;
-  switch (l.scheme) {
-    case 'mqtt':
-      return `mqtt://${h}:${l.port}`;
-    case 'mqtt+ssl':
-    case 'mqtt+ssl+psk':
-      return `mqtts://${h}:${l.port}`;
-    case 'ws':
-      return `ws://${h}:${l.port}${l.path ?? webSocketPath}`;
-    case 'ws+ssl':
-      return `wss://${h}:${l.port}${l.path ?? webSocketPath}`;
-  }
 }

@@ -10,7 +10,7 @@ import { readOnly, sendError, sendJson, sendText, splitTarget, HttpError, type R
 import type { Metrics } from './metrics.js';
 import type { AdminSource, AdminUserCheck, LogView } from './ports.js';
 import type { ListenerInfo } from '../transport/transport.js';
-import { clientUrl } from '../config/listener-url.js';
+import { clientUrl } from '../transport/kinds.js';
 import { defaultConsoleDir } from './package-info.js';
 import { StaticFiles } from './static-files.js';
 import type { PacketTrace } from './trace.js';

@@ -2,6 +2,7 @@
 // One set of functions for the admin API (JSON) and the library's introspection (src/api/), so the
 // two always show the same thing.
 import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
+import type { TransportKind } from '../transport/transport.js';
 import { validateTopicFilter } from '../protocol/topic.js';
 import { protocolName, type AdminSource, type ClientView } from './ports.js';
 
@@ -15,7 +16,7 @@ export interface ClientRow {
   protocolVersion: number;
   /** '3.1', '3.1.1' or '5.0'. */
   protocol: string;
-  transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'stream';
+  transport: TransportKind;
   listener: string;
   /** ISO 8601 time of CONNACK. */
   connectedAt: string;

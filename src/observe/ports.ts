@@ -3,7 +3,7 @@
 // server implements ConnectionsView over its open connections. Keeping observe/ on interfaces lets
 // it be tested with plain objects and keeps it out of the broker's dependency graph.
 import type { StoredMessage, SubscriptionRecord } from '../store/ports.js';
-import type { ListenerInfo } from '../transport/transport.js';
+import type { ListenerInfo, TransportKind } from '../transport/transport.js';
 import type { TopicLimits } from '../channel/topic-rules.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 
@@ -98,7 +98,7 @@ export interface ClientView {
   remotePort?: number;
   /** 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0. */
   protocolVersion: 3 | 4 | 5;
-  transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'stream';
+  transport: TransportKind;
   /** The listener URL as configured, e.g. `ws://0.0.0.0:8083`. */
   listener: string;
   /** Milliseconds since the epoch when CONNACK was sent. */

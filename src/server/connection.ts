@@ -76,6 +76,8 @@ export class Connection implements ChannelIO, WheelEntry {
   wheelSlot = 0;
   private keepaliveMs = 0;
   private corked = false;
+  /** Something was written: later writes of a turn are batched (the first, the CONNACK, is not). */
+  private answered = false;
   private closed = false;
   /** Only when the limit is configured (maxPublishRate, maxPublishBytesRate). */
   private readonly publishRate?: TokenBucket;
@@ -211,11 +213,14 @@ export class Connection implements ChannelIO, WheelEntry {
     if (this.closed) return;
     if (this.opts.trace?.active) this.opts.trace.outbound(this, bytes);
     // Writes made during one turn go out together: one syscall, one TLS record or WS frame batch.
-    if (!this.corked) {
+    // The connection's first write (its CONNACK, or AUTH) goes out at once: the client waits on it
+    // and nothing could join it yet, so it need not wait for the turn's other I/O callbacks.
+    if (!this.corked && this.answered) {
       this.corked = true;
       this.transport.cork();
       this.opts.flusher.mark(this);
     }
+    this.answered = true;
     this.transport.write(bytes);
     // A consumer whose buffer stays full past the timeout is cut off, so it cannot hold memory.
     if (!this.slowTimer && this.opts.slowConsumerTimeoutMs > 0 && this.transport.bufferedBytes > this.opts.maxOutgoingBytes) {

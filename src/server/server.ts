@@ -12,6 +12,7 @@ import { MemoryStore } from '../store/memory/memory-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { openListener, type OpenListener } from '../transport/listeners.js';
 import { ensureDevCertificates } from '../transport/dev-certs.js';
+import { schemeNamed, usesCertificate } from '../transport/kinds.js';
 import type { ListenerInfo, Transport } from '../transport/transport.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
@@ -19,7 +20,7 @@ import { Admission, SocketGate } from './admission.js';
 import { Refusals, REFUSAL_DEADLINE_MS, REFUSALS_AT_ONCE } from './refusal.js';
 import { WriteFlusher } from './flusher.js';
 import { DeadlineWheel } from './deadlines.js';
-import { createSecurity } from '../auth/security.js';
+import { createSecurity, type Security } from '../auth/security.js';
 import type { FailureThrottle } from '../auth/throttle.js';
 import { createAdminUsers } from '../auth/admin-users.js';
 import { createMetrics, timedStore, type Metrics } from '../observe/metrics.js';
@@ -28,6 +29,8 @@ import { localAdminAnswer, type AdminPeers } from '../observe/admin-api.js';
 import { startSysPublisher } from '../observe/sys-topics.js';
 import { PacketTrace } from '../observe/trace.js';
 import { connectionsView } from './connections-view.js';
+import { CleanupStack, runSteps, type StartupStep } from './startup.js';
+import { listenerSpec, transportOptions } from './transport-options.js';
 import { generateNodeId, startClusterLink, takeOwnPlace, type NatsAuth, type NatsClusterLink } from '../cluster/nats/index.js';
 import { NatsStore, type NatsStoreOptions } from '../store/nats/nats-store.js';
 import { nodeStorePrefix } from '../config/checks.js';
@@ -80,6 +83,8 @@ export interface ServerExtras {
   certsDir?: string;
   /** Where the server secret lives (src/auth/server-secret.ts); default `dataDir` (workers share the primary's). */
   secretDir?: string;
+  /** Called before each start-up step (server/startup.ts) with its name; what it throws fails that step (tests). */
+  beforeStep?: (step: string) => unknown;
 }
 
 export function brokerOptionsFrom(config: Config, store: Store, log: Logger): BrokerOptions {
@@ -164,7 +169,11 @@ function brokerView(broker: Broker, cluster?: NatsClusterLink) {
   };
 }
 
-const usesTls = (url: string): boolean => /^(mqtt\+ssl|mqtts|ws\+ssl|wss):/i.test(url.trim());
+/** A listener URL whose scheme needs a certificate (mqtt+ssl, ws+ssl and their aliases). */
+const usesTls = (url: string): boolean => {
+  const scheme = schemeNamed(/^([^:]*):/.exec(url.trim())?.[1] ?? '');
+  return scheme !== undefined && usesCertificate(scheme);
+};
 
 /**
  * The configuration with the development certificate in `certsDir` filled in, made there on first
@@ -185,182 +194,245 @@ export async function withDevCertificate(config: Config, certsDir: string): Prom
 }
 
 export async function startServer(config: Config, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
-  const security = await createSecurity({ ...config, log, dataDir: extras.secretDir ?? config.dataDir });
+  const cleanups = new CleanupStack(log);
+  // Set by the steps below, each before a later step reads it.
+  let security!: Security;
+  let store!: Store;
+  let place: Awaited<ReturnType<typeof takeOwnPlace>> | undefined;
+  let broker!: Broker;
+  let tlsConfig!: Config;
+  let cluster: NatsClusterLink | undefined;
+  let workerLink: Awaited<ReturnType<LinkFactory>> | undefined;
   // Store latency is observed by wrapping the store; the metrics read the broker lazily.
   let observeStoreWrite: (seconds: number) => void = () => {};
   // The store opens before the metrics exist (they read the broker): its time is kept until then.
   let storeOpenSeconds: number | undefined;
-  const store = timedStore(extras.store ?? openStore(config), (s) => observeStoreWrite(s), (s) => (storeOpenSeconds = s));
-  const options = brokerOptionsFrom(config, store, log);
-  // Extras (tests, embedding) override the configured security hooks.
-  const configured: Partial<BrokerHooks> = { ...security.hooks, authenticators: security.authenticators };
-  options.hooks = { ...configured, ...(typeof extras.hooks === 'function' ? extras.hooks(configured) : extras.hooks) };
-  // A durable cluster node takes its own place before its store opens: while another node adopts
-  // this one's sessions, it waits (cluster/nats/place.ts). Given up when the cluster link closes.
-  const place =
-    config.persistence === 'nats' && !extras.store
-      ? await takeOwnPlace({ servers: natsServers(config), auth: natsAuth(config), nodeId: config.clusterNodeId, prefix: config.clusterSubjectPrefix, replicas: config.clusterRetainedReplicas, heartbeatMs: config.clusterHeartbeatMs, log })
-      : undefined;
-  let broker: Broker;
-  try {
-    broker = await Broker.open(options);
-  } catch (err) {
-    await place?.stop();
-    security.close();
-    throw err;
-  }
-  // Access is decided at SUBSCRIBE; a reloaded ACL must reach the subscriptions made before it.
-  security.onAclReload(() => broker.reauthorizeAll());
-
-  // TLS listeners without a configured certificate get a development one made on first run.
-  const { config: tlsConfig, devCertFile } = await withDevCertificate(config, extras.certsDir ?? join(config.dataDir, 'certs'));
-  if (devCertFile) log.warn({ cert: devCertFile }, 'no TLS certificate configured: using a development certificate');
-
-  // Cluster mode: join the other nodes over NATS before any client can connect.
-  let cluster: NatsClusterLink | undefined;
-  if (config.clusterNatsUrl) {
-    try {
-      cluster = await startClusterLink({
-        servers: natsServers(config),
-        auth: natsAuth(config),
-        heartbeatMs: config.clusterHeartbeatMs,
-        // With the node's state in JetStream, QoS 1/2 travel durably and lost nodes are adopted.
-        ...(config.persistence === 'nats'
-          ? {
-              durable: {
-                replicas: config.clusterRetainedReplicas,
-                maxAgeSec: config.clusterStreamMaxAgeSec,
-                maxBytes: config.clusterStreamMaxBytes,
-                storeOf: (node: string) => nodeStore(config, node),
-              },
-            }
-          : {}),
-        nodeId: config.clusterNodeId || generateNodeId(),
-        prefix: config.clusterSubjectPrefix,
-        retainedReplicas: config.clusterRetainedReplicas,
-        broker,
-        retained: broker.localRetained(),
-        log,
-        ...(place ? { place } : {}),
-      });
-    } catch (err) {
-      await place?.stop();
-      await broker.close();
-      security.close();
-      throw err;
-    }
-    broker.attachCluster(cluster);
-  }
-  let workerLink: Awaited<ReturnType<LinkFactory>> | undefined;
-  if (extras.link) {
-    try {
-      workerLink = await extras.link(broker);
-    } catch (err) {
-      await cluster?.close();
-      await broker.close();
-      security.close();
-      throw err;
-    }
-    broker.attachCluster(workerLink);
-  }
 
   const connections = new Set<Connection>();
-  const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
-  // A refusal holds a descriptor for up to a second; a few at once are enough to tell
-  // well-behaved clients why, and a flood past them is destroyed at accept as before.
-  const refusals = new Refusals({ maxPending: REFUSALS_AT_ONCE, deadlineMs: REFUSAL_DEADLINE_MS });
-  const flusher = new WriteFlusher();
-  const connectTimeoutMs = config.connectTimeoutSec * 1000;
-  // TLS and WebSocket sockets take their place at accept, before the handshake or upgrade.
-  const gate = new SocketGate(admission, connectTimeoutMs, {
-    refused: (limit, socket, listener) => {
-      broker.stats.refused(limit);
-      log.warn({ remote: socket.remoteAddress, listener: listener.url, limit }, 'connection refused at accept: connection limit reached');
-    },
-    timedOut: (socket, listener) => {
-      broker.stats.limitHit('connectTimeout');
-      log.info({ remote: socket.remoteAddress, listener: listener.url }, 'handshake or upgrade not done in time; closing');
-    },
-  });
-  const trace = new PacketTrace();
-  // One wheel for every connection's connect and keepalive deadline, and one options object and
-  // close callback for them all: nothing per idle connection that could be shared.
-  const deadlines = new DeadlineWheel<Connection>((c) => c.deadlineDue());
-  const connectionOptions: ConnectionOptions = {
-    maxPacketSize: config.mqttMessageMaxLength,
-    connectTimeoutMs,
-    maxPublishRate: config.maxPublishRate,
-    maxBytesRate: config.maxPublishBytesRate,
-    maxOutgoingBytes: config.maxOutgoingBytes,
-    slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
-    flusher,
-    deadlines,
-    log,
-    trace,
-  };
-  const connectionClosed = (gone: Connection): void => {
-    if (connections.delete(gone)) gone.place?.release();
-  };
-  const accept = (t: Transport): void => {
-    const admitted = gate.admit(t);
-    if (typeof admitted === 'string') {
-      broker.stats.refused(admitted);
-      log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: admitted }, 'connection refused: connection limit reached');
-      // Told why with a CONNACK (0x89 / 0x97, or 3 before MQTT 5), within a bounded budget.
-      refusals.refuse(t, admitted);
-      return;
-    }
-    const c = new Connection(t, broker, connectionOptions, connectionClosed);
-    c.place = admitted.place;
-    connections.add(c);
-    // The connect timeout counts from accept: a handshake or upgrade already used part of it.
-    c.start(admitted.since);
-  };
-
   const open: OpenListener[] = [];
   const listenerInfos = (): ListenerInfo[] => open.map((l) => l.info);
   const view = connectionsView(connections, listenerInfos);
-  const metrics = createMetrics({ ...brokerView(broker, cluster), connectedClients: () => view.connectedClients() });
-  observeStoreWrite = (s) => metrics.observeStoreWrite(s);
-  if (storeOpenSeconds !== undefined) metrics.observeStoreOpen(storeOpenSeconds);
   let ready = false;
-  const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log, throttle: security.throttle });
-  const adminSource = Object.assign(brokerView(broker), view);
-  const http = createHttpHandler({
-    consoleDir: config.httpConsoleEnabled ? undefined : null,
-    webSocketPath: config.webSocketPath,
-    metrics: extras.metricsText ? { contentType: metrics.contentType, render: extras.metricsText } : metrics,
-    ready: () => ready,
-    admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, trace, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
-    listeners: listenerInfos,
-    log,
-  });
+  let admission!: Admission;
+  let accept!: (t: Transport) => void;
+  let metrics!: Metrics;
+  let adminSource!: AdminSource & ReturnType<typeof brokerView>;
   let listening: Promise<ListenerInfo[]> | undefined;
-  const listen = (): Promise<ListenerInfo[]> =>
-    (listening ??= (async () => {
-      try {
-        for (const url of config.mqttListeners) {
-          open.push(await openListener(url, { config: tlsConfig, log, http, siblings: listenerInfos, gate }, accept));
-        }
-      } catch (err) {
-        await Promise.all(open.splice(0).map((l) => l.close()));
-        listening = undefined;
-        throw err;
-      }
-      ready = true;
-      return listenerInfos();
-    })());
-  try {
-    if (!extras.deferListeners) await listen();
-  } catch (err) {
-    await workerLink?.close();
-    await cluster?.close();
-    await broker.close();
-    security.close();
-    adminUsers?.close();
-    throw err;
-  }
-  const sys = startSysPublisher(brokerView(broker, cluster), config.sysIntervalSec, { log });
+  let listen!: () => Promise<ListenerInfo[]>;
+
+  const steps: StartupStep[] = [
+    {
+      name: 'security',
+      run: async () => {
+        security = await createSecurity({ ...config, log, dataDir: extras.secretDir ?? config.dataDir });
+        cleanups.push('security', () => security.close());
+      },
+    },
+    {
+      name: 'store',
+      run: () => {
+        store = timedStore(extras.store ?? openStore(config), (s) => observeStoreWrite(s), (s) => (storeOpenSeconds = s));
+        // Closed by the broker once it is open; before that (recovery failed), here. Closing twice is a no-op.
+        cleanups.push('store', () => store.close());
+      },
+    },
+    {
+      // A durable cluster node takes its own place before its store opens: while another node adopts
+      // this one's sessions, it waits (cluster/nats/place.ts). Given up when the cluster link closes.
+      name: 'place',
+      run: async () => {
+        if (config.persistence !== 'nats' || extras.store) return;
+        const held = await takeOwnPlace({ servers: natsServers(config), auth: natsAuth(config), nodeId: config.clusterNodeId, prefix: config.clusterSubjectPrefix, replicas: config.clusterRetainedReplicas, heartbeatMs: config.clusterHeartbeatMs, log });
+        place = held;
+        cleanups.push('place', () => held.stop());
+      },
+    },
+    {
+      name: 'broker',
+      run: async () => {
+        const options = brokerOptionsFrom(config, store, log);
+        // Extras (tests, embedding) override the configured security hooks.
+        const configured: Partial<BrokerHooks> = { ...security.hooks, authenticators: security.authenticators };
+        options.hooks = { ...configured, ...(typeof extras.hooks === 'function' ? extras.hooks(configured) : extras.hooks) };
+        broker = await Broker.open(options);
+        cleanups.push('broker', () => broker.close());
+        // Access is decided at SUBSCRIBE; a reloaded ACL must reach the subscriptions made before it.
+        security.onAclReload(() => broker.reauthorizeAll());
+      },
+    },
+    {
+      // TLS listeners without a configured certificate get a development one made on first run.
+      name: 'certificates',
+      run: async () => {
+        const dev = await withDevCertificate(config, extras.certsDir ?? join(config.dataDir, 'certs'));
+        tlsConfig = dev.config;
+        if (dev.devCertFile) log.warn({ cert: dev.devCertFile }, 'no TLS certificate configured: using a development certificate');
+      },
+    },
+    {
+      // Cluster mode: join the other nodes over NATS before any client can connect.
+      name: 'cluster',
+      run: async () => {
+        if (!config.clusterNatsUrl) return;
+        const link = await startClusterLink({
+          servers: natsServers(config),
+          auth: natsAuth(config),
+          heartbeatMs: config.clusterHeartbeatMs,
+          // With the node's state in JetStream, QoS 1/2 travel durably and lost nodes are adopted.
+          ...(config.persistence === 'nats'
+            ? {
+                durable: {
+                  replicas: config.clusterRetainedReplicas,
+                  maxAgeSec: config.clusterStreamMaxAgeSec,
+                  maxBytes: config.clusterStreamMaxBytes,
+                  storeOf: (node: string) => nodeStore(config, node),
+                },
+              }
+            : {}),
+          nodeId: config.clusterNodeId || generateNodeId(),
+          prefix: config.clusterSubjectPrefix,
+          retainedReplicas: config.clusterRetainedReplicas,
+          broker,
+          retained: broker.localRetained(),
+          log,
+          ...(place ? { place } : {}),
+        });
+        cluster = link;
+        cleanups.push('cluster', () => link.close());
+        broker.attachCluster(link);
+      },
+    },
+    {
+      // The other processes of workers=N, once the broker is open and before any listener opens.
+      name: 'workers',
+      run: async () => {
+        if (!extras.link) return;
+        const link = await extras.link(broker);
+        workerLink = link;
+        cleanups.push('workers', () => link.close());
+        broker.attachCluster(link);
+      },
+    },
+    {
+      name: 'connections',
+      run: () => {
+        admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress);
+        // A refusal holds a descriptor for up to a second; a few at once are enough to tell
+        // well-behaved clients why, and a flood past them is destroyed at accept as before.
+        const refusals = new Refusals({ maxPending: REFUSALS_AT_ONCE, deadlineMs: REFUSAL_DEADLINE_MS });
+        const flusher = new WriteFlusher();
+        const connectTimeoutMs = config.connectTimeoutSec * 1000;
+        // TLS and WebSocket sockets take their place at accept, before the handshake or upgrade.
+        const gate = new SocketGate(admission, connectTimeoutMs, {
+          refused: (limit, socket, listener) => {
+            broker.stats.refused(limit);
+            log.warn({ remote: socket.remoteAddress, listener: listener.url, limit }, 'connection refused at accept: connection limit reached');
+          },
+          timedOut: (socket, listener) => {
+            broker.stats.limitHit('connectTimeout');
+            log.info({ remote: socket.remoteAddress, listener: listener.url }, 'handshake or upgrade not done in time; closing');
+          },
+        });
+        const trace = new PacketTrace();
+        // One wheel for every connection's connect and keepalive deadline, and one options object and
+        // close callback for them all: nothing per idle connection that could be shared.
+        const deadlines = new DeadlineWheel<Connection>((c) => c.deadlineDue());
+        const connectionOptions: ConnectionOptions = {
+          maxPacketSize: config.mqttMessageMaxLength,
+          connectTimeoutMs,
+          maxPublishRate: config.maxPublishRate,
+          maxBytesRate: config.maxPublishBytesRate,
+          maxOutgoingBytes: config.maxOutgoingBytes,
+          slowConsumerTimeoutMs: config.slowConsumerTimeoutSec * 1000,
+          flusher,
+          deadlines,
+          log,
+          trace,
+        };
+        const connectionClosed = (gone: Connection): void => {
+          if (connections.delete(gone)) gone.place?.release();
+        };
+        accept = (t: Transport): void => {
+          const admitted = gate.admit(t);
+          if (typeof admitted === 'string') {
+            broker.stats.refused(admitted);
+            log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: admitted }, 'connection refused: connection limit reached');
+            // Told why with a CONNACK (0x89 / 0x97, or 3 before MQTT 5), within a bounded budget.
+            refusals.refuse(t, admitted);
+            return;
+          }
+          const c = new Connection(t, broker, connectionOptions, connectionClosed);
+          c.place = admitted.place;
+          connections.add(c);
+          // The connect timeout counts from accept: a handshake or upgrade already used part of it.
+          c.start(admitted.since);
+        };
+
+        metrics = createMetrics({ ...brokerView(broker, cluster), connectedClients: () => view.connectedClients() });
+        observeStoreWrite = (s) => metrics.observeStoreWrite(s);
+        if (storeOpenSeconds !== undefined) metrics.observeStoreOpen(storeOpenSeconds);
+        const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log, throttle: security.throttle });
+        if (adminUsers) cleanups.push('connections', () => adminUsers.close());
+        adminSource = Object.assign(brokerView(broker), view);
+        const http = createHttpHandler({
+          consoleDir: config.httpConsoleEnabled ? undefined : null,
+          webSocketPath: config.webSocketPath,
+          metrics: extras.metricsText ? { contentType: metrics.contentType, render: extras.metricsText } : metrics,
+          ready: () => ready,
+          admin: { source: adminSource, token: config.httpAdminToken, users: adminUsers, trace, ...(extras.adminPeers ? { peers: extras.adminPeers } : {}) },
+          listeners: listenerInfos,
+          log,
+        });
+        // Stopping: refuse no one further, tell every client, and drop every deadline.
+        cleanups.push('connections', () => {
+          refusals.close();
+          gate.close();
+          for (const c of [...connections]) {
+            if (c.channel.version === 5 && c.channel.state === 'connected') {
+              c.channel.send({ type: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown });
+            }
+            c.channel.end('abnormal', { reason: 'server shutting down' });
+          }
+          deadlines.clear();
+        });
+
+        listen = () =>
+          (listening ??= (async () => {
+            try {
+              const transport = transportOptions(tlsConfig);
+              for (const url of config.mqttListeners) {
+                open.push(await openListener(listenerSpec(url), { transport, log, http, siblings: listenerInfos, gate }, accept));
+              }
+            } catch (err) {
+              await Promise.all(open.splice(0).map((l) => l.close()));
+              listening = undefined;
+              throw err;
+            }
+            ready = true;
+            return listenerInfos();
+          })());
+      },
+    },
+    {
+      // Stop accepting first; open connections are told by the step below it in the stack.
+      name: 'listeners',
+      run: async () => {
+        cleanups.push('listeners', async () => {
+          ready = false;
+          await Promise.all(open.splice(0).map((l) => l.close()));
+        });
+        if (!extras.deferListeners) await listen();
+      },
+    },
+    {
+      name: 'sys',
+      run: () => {
+        const sys = startSysPublisher(brokerView(broker, cluster), config.sysIntervalSec, { log });
+        cleanups.push('sys', () => sys.stop());
+      },
+    },
+  ];
+  await runSteps(steps, cleanups, extras.beforeStep);
 
   let closing: Promise<void> | undefined;
   return {
@@ -377,25 +449,11 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     cluster,
     loginThrottle: security.throttle,
     admitted: () => admission.open,
+    // Stopping is start-up's clean-up stack unwound: sys, listeners, connections, links, broker, store, security.
     close: () =>
       (closing ??= (async () => {
         ready = false;
-        sys.stop();
-        await Promise.all(open.map((l) => l.close()));
-        refusals.close();
-        gate.close();
-        for (const c of [...connections]) {
-          if (c.channel.version === 5 && c.channel.state === 'connected') {
-            c.channel.send({ type: 'disconnect', reasonCode: ReasonCode.ServerShuttingDown });
-          }
-          c.channel.end('abnormal', { reason: 'server shutting down' });
-        }
-        deadlines.clear();
-        await workerLink?.close();
-        await cluster?.close();
-        await broker.close();
-        security.close();
-        adminUsers?.close();
+        await cleanups.unwind();
       })()),
   };
 }

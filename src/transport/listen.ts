@@ -4,8 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
-import { parseListenerUrl } from '../config/listener-url.js';
+import type { TransportOptions } from './options.js';
 import type { AdmissionGate, AdmissionTicket, GateOptions, ListenerInfo, PeerIdentity } from './transport.js';
 import { adviceFor, spokenFromTlsError } from './mistakes.js';
 import { OncePerWindow } from './log-limit.js';
@@ -15,14 +14,14 @@ import { tlsFailure } from './tls-failures.js';
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export interface ListenerOptions {
-  /** TLS, WebSocket and limit settings are read from here. */
-  config: Config;
+  /** TLS and WebSocket settings, and the configured listeners (built by the server from the configuration). */
+  transport: TransportOptions;
   log: Logger;
   /** Web console, /metrics and the like plug in here (ws and ws+ssl listeners). */
   http?: HttpHandler;
   /**
    * The listeners actually bound, for pointing a client that came to the wrong port at the right
-   * one; defaults to config.mqttListeners as written (ports 0 stay 0).
+   * one; defaults to `transport.listeners`, as configured (ports 0 stay 0).
    */
   siblings?: () => readonly ListenerInfo[];
   /** Counts and times sockets from accept (TLS and WebSocket listeners); absent in transport tests. */
@@ -35,18 +34,7 @@ export interface OpenListener {
   close(): Promise<void>;
 }
 
-export function siblingsOf(opts: ListenerOptions): readonly ListenerInfo[] {
-  if (opts.siblings) return opts.siblings();
-  const out: ListenerInfo[] = [];
-  for (const url of opts.config.mqttListeners) {
-    try {
-      out.push({ url, ...parseListenerUrl(url) });
-    } catch {
-      // loadConfig has vetted these; a hand-built Config with a bad one just gives no suggestion
-    }
-  }
-  return out;
-}
+export const siblingsOf = (opts: ListenerOptions): readonly ListenerInfo[] => (opts.siblings ? opts.siblings() : opts.transport.listeners);
 
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'the address is already in use (another broker running?)',
@@ -98,7 +86,7 @@ export function watchTlsFailures(server: Server, info: ListenerInfo, opts: Liste
     const raw = (socket as unknown as { _parent?: Socket })._parent;
     const remote = socket.remoteAddress ?? (raw ? addresses.get(raw) : undefined);
     const spoken = spokenFromTlsError(err.code);
-    if (spoken) opts.log.warn({ listener: info.url, remote }, adviceFor(info, spoken, siblingsOf(opts), info.path ?? opts.config.webSocketPath));
+    if (spoken) opts.log.warn({ listener: info.url, remote }, adviceFor(info, spoken, siblingsOf(opts), info.path ?? opts.transport.webSocket.path));
     else {
       // Typed as an Error, set by Node as the verification code (UNABLE_TO_VERIFY_LEAF_SIGNATURE…).
       const refused = socket.authorizationError as unknown;

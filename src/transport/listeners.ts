@@ -1,7 +1,7 @@
-// openListener: one configured URL → a bound listener that hands each new connection, as a
-// Transport, to `accept`.
-import { clientUrl, parseListenerUrl, type ListenerAddress } from '../config/listener-url.js';
-import type { AcceptTransport, ListenerScheme } from './transport.js';
+// openListener: one configured listener (its URL parsed by config/listener-url.ts) → a bound
+// listener that hands each new connection, as a Transport, to `accept`.
+import { clientUrl, LISTENER_KINDS, type ListenerKind } from './kinds.js';
+import type { AcceptTransport, ListenerSpec } from './transport.js';
 import type { ListenerOptions, OpenListener } from './listen.js';
 import { openTcpListener } from './tcp.js';
 import { openTlsListener } from './tls.js';
@@ -9,45 +9,27 @@ import { openWebSocketListener } from './websocket.js';
 
 export type { HttpHandler, ListenerOptions, OpenListener } from './listen.js';
 
-/** What each scheme carries, in words, for the start-up lines. */
-export const SCHEME_WORDS: Record<ListenerScheme, string> = {
-  mqtt: 'MQTT over TCP',
-  'mqtt+ssl': 'MQTT over TLS',
-  'mqtt+ssl+psk': 'MQTT over TLS-PSK',
-  ws: 'MQTT over WebSocket',
-  'ws+ssl': 'MQTT over secure WebSocket',
+type Opener = (spec: ListenerSpec, opts: ListenerOptions, accept: AcceptTransport) => Promise<OpenListener>;
+
+/** Which listener each kind's transport opens. */
+const OPENERS: Record<ListenerKind['transport'], Opener> = {
+  tcp: openTcpListener,
+  tls: openTlsListener,
+  ws: openWebSocketListener,
+  wss: openWebSocketListener,
 };
 
-export async function openListener(url: string, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
-  const given = url.trim();
-  let addr;
-  try {
-    addr = parseListenerUrl(given);
-  } catch (err) {
-    throw new Error(`listener ${given}: ${(err as Error).message}`);
-  }
-  const l = await openByScheme(given, addr, opts, accept);
+export async function openListener(spec: ListenerSpec, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
+  const kind: ListenerKind = LISTENER_KINDS[spec.scheme];
+  const l = await OPENERS[kind.transport]({ ...spec, url: spec.url.trim() }, opts, accept);
   // Logged as well as printed: under a supervisor or in JSON logs stdout may go nowhere, and port 0
   // is only known once bound.
-  const dial = clientUrl(l.info, opts.config.webSocketPath);
+  const dial = clientUrl(l.info, opts.transport.webSocket.path);
   // One line per listener, with the browser origins a WebSocket listener admits.
   const origins = l.info.origins ? `; browser pages from: ${l.info.origins.join(', ')}` : '';
   opts.log.info(
     { listener: l.info.url, url: dial, scheme: l.info.scheme, host: l.info.host, port: l.info.port, ...(l.info.origins ? { origins: l.info.origins } : {}) },
-    `listening on ${dial} (${SCHEME_WORDS[l.info.scheme]}${origins})`,
+    `listening on ${dial} (${kind.label}${origins})`,
   );
   return l;
-}
-
-function openByScheme(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
-  switch (addr.scheme) {
-    case 'mqtt':
-      return openTcpListener(url, addr, opts, accept);
-    case 'mqtt+ssl':
-    case 'mqtt+ssl+psk':
-      return openTlsListener(url, addr, opts, accept);
-    case 'ws':
-    case 'ws+ssl':
-      return openWebSocketListener(url, addr, opts, accept);
-  }
 }

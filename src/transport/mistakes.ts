@@ -2,7 +2,7 @@
 // bytes to a TLS port, raw MQTT to a WebSocket port, HTTP to an MQTT port). The broker recognises
 // them from the first bytes or the TLS/HTTP parser's error and logs ONE line that names the
 // listener and the URL that would have worked, instead of a bare "malformed packet".
-import { clientUrl } from '../config/listener-url.js';
+import { clientUrl } from './kinds.js';
 import type { ListenerInfo, ListenerScheme } from './transport.js';
 
 /** What the client turned out to speak. */

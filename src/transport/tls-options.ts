@@ -1,11 +1,9 @@
-// TLS settings from the configuration: certificate material read from the configured files,
-// versions, ciphers and the client-certificate policy (mutual TLS).
+// TLS server options from the transport's TLS settings: certificate material read from the
+// configured files, versions, ciphers and the client-certificate policy (mutual TLS).
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
-import type { Config } from '../config/schema.js';
-import { tlsVersionRange, toOpenSslCipher } from '../config/tls-names.js';
-import { parsePskFile, parsePskIdentities, type PskTable } from '../config/psk.js';
+import type { PskTable, TlsSettings } from './options.js';
 
 /** The bytes of every file a TLS listener depends on; compared on each refresh check. */
 export interface TlsFiles {
@@ -17,31 +15,26 @@ export interface TlsFiles {
 
 const read = (path: string): Buffer | undefined => (path ? readFileSync(path) : undefined);
 
-export function readTlsFiles(config: Config, psk: boolean): TlsFiles {
+export function readTlsFiles(tls: TlsSettings, psk: boolean): TlsFiles {
   // A PSK listener runs without certificates: with a certificate present, TLS 1.3 clients would
   // be steered to certificate authentication instead of their key.
-  if (psk) return { pskFile: read(config.mqttTlsPskIdentityFile) };
+  if (psk) return { pskFile: read(tls.pskIdentityFile) };
   return {
-    cert: read(config.mqttTlsCertificateFilePath),
-    key: read(config.mqttTlsKeyFilePath),
-    ca: read(config.mqttTlsTrustCertsFilePath),
+    cert: read(tls.certificateFile),
+    key: read(tls.keyFile),
+    ca: read(tls.trustedCaFile),
   };
 }
 
 export const sameFiles = (a: TlsFiles, b: TlsFiles): boolean =>
   (['cert', 'key', 'ca', 'pskFile'] as const).every((k) => (a[k] === undefined ? b[k] === undefined : b[k] !== undefined && a[k]!.equals(b[k]!)));
 
-/** Whether the server asks clients for a certificate at all. */
-export function requestsClientCert(config: Config): boolean {
-  // Asking unconditionally would make browsers with installed client certificates pop up a
-  // certificate picker on every wss:// connection, so only when something will use the answer.
-  return config.mqttTlsRequireTrustedClientCertOnConnect || config.mqttAuthenticationMethods.includes('mtls');
-}
-
 /** The parts of the TLS setup that setSecureContext can replace (certificate, key, CAs, versions, ciphers). */
-export function secureContextOptions(config: Config, files: TlsFiles, psk: boolean): SecureContextOptions {
-  const out: SecureContextOptions = { ...tlsVersionRange(config.mqttTlsProtocols) };
-  if (config.mqttTlsCiphers.length > 0) out.ciphers = config.mqttTlsCiphers.map(toOpenSslCipher).join(':');
+export function secureContextOptions(tls: TlsSettings, files: TlsFiles, psk: boolean): SecureContextOptions {
+  const out: SecureContextOptions = {};
+  if (tls.minVersion) out.minVersion = tls.minVersion;
+  if (tls.maxVersion) out.maxVersion = tls.maxVersion;
+  if (tls.ciphers) out.ciphers = tls.ciphers;
   // Node's default cipher list excludes PSK suites; TLS 1.2 PSK clients (mbedTLS devices) need them.
   else if (psk) out.ciphers = 'PSK';
   if (!psk) {
@@ -72,23 +65,19 @@ export function checkKeyPair(files: TlsFiles): void {
 }
 
 /** Server options for a certificate listener (mqtt+ssl, ws+ssl). */
-export function certificateServerOptions(config: Config, files: TlsFiles): TlsOptions {
+export function certificateServerOptions(tls: TlsSettings, files: TlsFiles): TlsOptions {
   if (!files.cert || !files.key) {
     throw new Error('TLS listeners need mqttTlsCertificateFilePath and mqttTlsKeyFilePath (or run `starling certs` for a development pair)');
   }
   checkKeyPair(files);
-  const request = requestsClientCert(config);
+  const request = tls.requestClientCert;
   return {
-    ...secureContextOptions(config, files, false),
+    ...secureContextOptions(tls, files, false),
     requestCert: request,
     // With mqttTlsAllowInsecureConnection, unverifiable certificates get in but peer.authorized stays false.
-    rejectUnauthorized: request && config.mqttTlsRequireTrustedClientCertOnConnect && !config.mqttTlsAllowInsecureConnection,
+    rejectUnauthorized: request && tls.requireTrustedClientCert && !tls.allowUntrustedClientCert,
   };
 }
 
-/** Identity → key, from mqttTlsPskIdentity and the identity file. */
-export function pskTable(config: Config, files: TlsFiles): PskTable {
-  const table = parsePskIdentities(config.mqttTlsPskIdentity);
-  if (files.pskFile) parsePskFile(files.pskFile.toString('utf8'), config.mqttTlsPskIdentityFile, table);
-  return table;
-}
+/** Identity → key, from the configured identities and the identity file. */
+export const pskTable = (tls: TlsSettings, files: TlsFiles): PskTable => tls.pskKeys(files.pskFile);

@@ -1,29 +1,31 @@
 // mqtt+ssl:// (certificates, optionally mutual) and mqtt+ssl+psk:// (pre-shared keys) listeners.
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
-import type { ListenerAddress } from '../config/listener-url.js';
-import type { AcceptTransport, ListenerInfo } from './transport.js';
+import type { AcceptTransport, ListenerInfo, ListenerSpec } from './transport.js';
 import { boundUrl, gateSockets, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { SocketTransport } from './socket-transport.js';
 import { adviceFor, httpRefusal } from './mistakes.js';
 import { certificateServerOptions, checkKeyPair, pskTable, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
-import type { PskTable } from '../config/psk.js';
+import { LISTENER_KINDS } from './kinds.js';
+import type { PskTable } from './options.js';
 
-export async function openTlsListener(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
-  const { config, log } = opts;
+export async function openTlsListener(addr: ListenerSpec, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
+  const { log } = opts;
+  const { tls } = opts.transport;
+  const url = addr.url;
   const info: ListenerInfo = { url, scheme: addr.scheme, host: addr.host, port: addr.port };
-  const psk = addr.scheme === 'mqtt+ssl+psk';
-  const files = readTlsFiles(config, psk);
+  const psk = LISTENER_KINDS[addr.scheme].tls === 'psk';
+  const files = readTlsFiles(tls, psk);
 
   // PSK identities live in a table the refresh timer may replace; the callback reads it per handshake.
-  let keys: PskTable = psk ? pskTable(config, files) : new Map();
+  let keys: PskTable = psk ? pskTable(tls, files) : new Map();
   const identityOf = new WeakMap<TLSSocket, string>();
   let options: TlsOptions;
   if (psk) {
     if (keys.size === 0) throw new Error(`listener ${url}: mqtt+ssl+psk needs mqttTlsPskIdentity or mqttTlsPskIdentityFile`);
     options = {
-      ...secureContextOptions(config, files, true),
-      pskIdentityHint: config.mqttTlsPskIdentityHint || undefined,
+      ...secureContextOptions(tls, files, true),
+      pskIdentityHint: tls.pskIdentityHint || undefined,
       pskCallback: (socket: TLSSocket, identity: string) => {
         const key = keys.get(identity);
         if (key) identityOf.set(socket, identity);
@@ -32,12 +34,12 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
       },
     };
   } else {
-    options = certificateServerOptions(config, files);
+    options = certificateServerOptions(tls, files);
   }
 
   const server = createServer(options, (socket) => {
     // Allowed in by mqttTlsAllowInsecureConnection, yet mutual TLS still requires *a* certificate.
-    if (options.requestCert && config.mqttTlsRequireTrustedClientCertOnConnect && !options.rejectUnauthorized) {
+    if (options.requestCert && tls.requireTrustedClientCert && !options.rejectUnauthorized) {
       const cert = socket.getPeerCertificate();
       if (!cert || Object.keys(cert).length === 0) {
         log.info({ listener: url, remote: socket.remoteAddress }, 'TLS client without a certificate refused (mqttTlsRequireTrustedClientCertOnConnect)');
@@ -51,7 +53,7 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
         admission: tickets.of(socket),
         detectTls: false,
         onMistake: (spoken, t) => {
-          const advice = adviceFor(info, spoken, siblingsOf(opts), config.webSocketPath);
+          const advice = adviceFor(info, spoken, siblingsOf(opts), opts.transport.webSocket.path);
           log.warn({ listener: info.url, remote: t.remoteAddress }, advice);
           t.refuse(httpRefusal(advice));
         },
@@ -65,15 +67,15 @@ export async function openTlsListener(url: string, addr: ListenerAddress, opts: 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);
   const stopWatching = watchTlsFiles(files, {
-    intervalSec: config.mqttTlsCertRefreshCheckDurationSec,
+    intervalSec: tls.refreshCheckSec,
     listener: url,
     log,
-    read: () => readTlsFiles(config, psk),
+    read: () => readTlsFiles(tls, psk),
     apply: (next) => {
-      if (psk) keys = pskTable(config, next);
+      if (psk) keys = pskTable(tls, next);
       else {
         checkKeyPair(next);
-        server.setSecureContext(secureContextOptions(config, next, false));
+        server.setSecureContext(secureContextOptions(tls, next, false));
       }
     },
   });

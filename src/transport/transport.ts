@@ -1,14 +1,28 @@
 // The transport port: what a connection needs from a byte stream, whatever carries it
 // (TCP, TLS, WebSocket, secure WebSocket). The server layer owns MQTT; transports own bytes.
 import type { Socket } from 'node:net';
+import type { ListenerScheme, TransportKind } from './kinds.js';
 
-export type ListenerScheme = 'mqtt' | 'mqtt+ssl' | 'mqtt+ssl+psk' | 'ws' | 'ws+ssl';
+export type { ListenerScheme, TransportKind };
 
-export interface ListenerInfo {
+/** A listener URL as parsed (config/listener-url.ts). */
+export interface ListenerAddress {
+  scheme: ListenerScheme;
+  /** Host to bind, without IPv6 brackets. */
+  host: string;
+  port: number;
+  /** WebSocket path given in the URL itself (ws and ws+ssl only); overrides the configured path for this listener. */
+  path?: string;
+}
+
+/** A listener to open: its URL as configured, parsed. */
+export interface ListenerSpec extends ListenerAddress {
+  url: string;
+}
+
+export interface ListenerInfo extends ListenerSpec {
   /** The listener as configured, e.g. `ws://127.0.0.1:8083`; a configured port 0 is replaced by the bound port. */
   url: string;
-  scheme: ListenerScheme;
-  host: string;
   /** The bound port (the OS-chosen one when configured as 0). */
   port: number;
   /** WebSocket listeners: the HTTP path of the MQTT endpoint, e.g. `/mqtt`. */
@@ -76,8 +90,8 @@ export interface Transport {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly peer?: PeerIdentity;
-  /** 'tcp' | 'tls' | 'ws' | 'wss', or 'stream' (a stream the library's `handle` was given), for logs and metrics. */
-  readonly kind: 'tcp' | 'tls' | 'ws' | 'wss' | 'stream';
+  /** Its listener kind's transport (transport/kinds.ts), or 'stream' (the library's `handle`), for logs and metrics. */
+  readonly kind: TransportKind;
   /** Installs the connection's handlers; data may arrive as soon as this is called. */
   start(handlers: TransportHandlers): void;
   /** Sends one or more whole MQTT packets; false means the caller should wait for drain. */

@@ -5,8 +5,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
-import { clientUrl, type ListenerAddress } from '../config/listener-url.js';
-import type { AcceptTransport, ListenerInfo } from './transport.js';
+import { clientUrl, LISTENER_KINDS } from './kinds.js';
+import type { AcceptTransport, ListenerInfo, ListenerSpec } from './transport.js';
 import { boundUrl, gateSockets, listenOn, watchTlsFailures, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
 import { answerPlainHttp, type EndpointDescription } from './http-fallback.js';
@@ -16,19 +16,21 @@ import { WsPinger } from './ws-transport.js';
 import { certificateServerOptions, checkKeyPair, readTlsFiles, secureContextOptions } from './tls-options.js';
 import { watchTlsFiles } from './tls-reload.js';
 
-export async function openWebSocketListener(url: string, addr: ListenerAddress, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
-  const { config, log } = opts;
-  const secure = addr.scheme === 'ws+ssl';
-  const path = addr.path ?? config.webSocketPath;
+export async function openWebSocketListener(addr: ListenerSpec, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
+  const { log } = opts;
+  const { webSocket, tls } = opts.transport;
+  const url = addr.url;
+  const secure = LISTENER_KINDS[addr.scheme].tls !== 'none';
+  const path = addr.path ?? webSocket.path;
   const info: ListenerInfo = { url, scheme: addr.scheme, host: addr.host, port: addr.port, path };
   const describe: EndpointDescription = { path, secure, fallbackUrl: clientUrl(info) };
 
-  const files = secure ? readTlsFiles(config, false) : undefined;
-  const server: HttpServer = files ? createHttpsServer(certificateServerOptions(config, files)) : createHttpServer();
+  const files = secure ? readTlsFiles(tls, false) : undefined;
+  const server: HttpServer = files ? createHttpsServer(certificateServerOptions(tls, files)) : createHttpServer();
 
   // Counted and timed from accept, through the TLS handshake and the upgrade. Behind a trusted proxy
   // the socket's address is the proxy's: the client's address is counted once the upgrade names it.
-  const tickets = gateSockets(server, info, opts.gate, { byAddress: !config.webSocketTrustForwardedFor, http: true });
+  const tickets = gateSockets(server, info, opts.gate, { byAddress: !webSocket.trustForwardedFor, http: true });
 
   server.on('request', (req, res) => {
     // Plain HTTP (console, /metrics, admin API) is not an MQTT connection: Node's HTTP timeouts govern it.
@@ -47,8 +49,8 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
   });
 
   // One ping interval for the listener's connections, not one per connection.
-  const pinger = config.webSocketPingIntervalSec > 0 ? new WsPinger(config.webSocketPingIntervalSec * 1000) : undefined;
-  server.on('upgrade', webSocketUpgrade({ info: () => info, describe, config, log, otherPaths: 'refuse', tickets, pinger }, accept));
+  const pinger = webSocket.pingIntervalSec > 0 ? new WsPinger(webSocket.pingIntervalSec * 1000) : undefined;
+  server.on('upgrade', webSocketUpgrade({ info: () => info, describe, webSocket, log, otherPaths: 'refuse', tickets, pinger }, accept));
 
   // Bytes that are not HTTP at all: a raw MQTT client or a TLS client on a plain port.
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
@@ -68,21 +70,21 @@ export async function openWebSocketListener(url: string, addr: ListenerAddress, 
 
   info.port = await listenOn(server, addr.host, addr.port, url, log);
   info.url = boundUrl(url, info.port);
-  info.origins = describeOrigins(config.webSocketAllowedOrigins, addr.host);
+  info.origins = describeOrigins(webSocket.allowedOrigins, addr.host);
   // `*` lets any site's pages ride a visitor's browser in; it must be chosen, and it is said aloud.
-  if (config.webSocketAllowedOrigins.includes('*')) {
+  if (webSocket.allowedOrigins.includes('*')) {
     log.warn({ listener: info.url }, 'WebSocket listener accepts pages from any origin (webSocketAllowedOrigins=*); list your web apps\' origins to keep other sites out');
   }
   describe.fallbackUrl = clientUrl(info);
   const stopWatching = files
     ? watchTlsFiles(files, {
-        intervalSec: config.mqttTlsCertRefreshCheckDurationSec,
+        intervalSec: tls.refreshCheckSec,
         listener: url,
         log,
-        read: () => readTlsFiles(config, false),
+        read: () => readTlsFiles(tls, false),
         apply: (next) => {
           checkKeyPair(next);
-          (server as unknown as TlsServer).setSecureContext(secureContextOptions(config, next, false));
+          (server as unknown as TlsServer).setSecureContext(secureContextOptions(tls, next, false));
         },
       })
     : () => {};

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { AdmissionTicket, ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
 import { binaryFrameHeader } from './ws-frame.js';
+import { LISTENER_KINDS } from './kinds.js';
 
 export interface WsTransportOptions {
   remoteAddress: string;
@@ -83,7 +84,7 @@ export class WsTransport implements Transport {
     this.ws = ws;
     this.socket = socket as WsTransport['socket'];
     this.listener = listener;
-    this.kind = listener.scheme === 'ws+ssl' ? 'wss' : 'ws';
+    this.kind = LISTENER_KINDS[listener.scheme].transport as 'ws' | 'wss';
     this.remoteAddress = opts.remoteAddress;
     this.remotePort = opts.remotePort;
     this.peer = opts.peer;

@@ -7,8 +7,8 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import type { Config } from '../config/schema.js';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
+import type { WebSocketOptions } from './options.js';
 import { peerOf, type SocketTickets } from './listen.js';
 import { endpointUrl, type EndpointDescription } from './http-fallback.js';
 import { admitOrigin, chooseSubprotocol, clientAddress, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
@@ -18,16 +18,11 @@ import { WsPinger, WsTransport } from './ws-transport.js';
 /** Room beyond one maximum-size packet for small packets a client coalesces into the same message. */
 const FRAME_SLACK = 64 * 1024;
 
-export type UpgradeConfig = Pick<
-  Config,
-  'webSocketAllowedOrigins' | 'webSocketTrustForwardedFor' | 'webSocketTrustedProxyHops' | 'webSocketPingIntervalSec' | 'webSocketMaxFrameSize' | 'mqttMessageMaxLength'
->;
-
 export interface UpgradeOptions {
   /** The endpoint as clients see it; read at each upgrade (an attached server may bind later). */
   info: () => ListenerInfo;
   describe: EndpointDescription;
-  config: UpgradeConfig;
+  webSocket: WebSocketOptions;
   log: Logger;
   /**
    * An upgrade for another path: `refuse` it with 404 (the server is ours), or `ignore` it and
@@ -48,20 +43,20 @@ function destroySocket(this: Duplex): void {
 
 /** Returns the `upgrade` listener of one MQTT endpoint. */
 export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { config, log, describe } = opts;
+  const { webSocket, log, describe } = opts;
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
     // Compression costs CPU and memory per connection and MQTT payloads are often compressed already.
     perMessageDeflate: false,
-    maxPayload: config.webSocketMaxFrameSize || config.mqttMessageMaxLength + FRAME_SLACK,
+    maxPayload: webSocket.maxFrameSize || webSocket.maxPacketSize + FRAME_SLACK,
     // Only called with a set containing a known subprotocol (the upgrade handler refused the rest).
     handleProtocols: (protocols: Set<string>) => {
       const choice = chooseSubprotocol([...protocols]);
       return (choice.ok && choice.protocol) || false;
     },
   });
-  const pinger = opts.pinger ?? (config.webSocketPingIntervalSec > 0 ? new WsPinger(config.webSocketPingIntervalSec * 1000) : undefined);
+  const pinger = opts.pinger ?? (webSocket.pingIntervalSec > 0 ? new WsPinger(webSocket.pingIntervalSec * 1000) : undefined);
   // A refused origin is logged once a minute with the line that admits it: a page retrying every
   // second must not fill the log, and a flood of made-up origins must not fill memory.
   const refusals = new OncePerWindow();
@@ -73,7 +68,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       log.debug({ listener, remote, origin }, 'WebSocket upgrade refused (HTTP 403): browser origin not allowed');
       return;
     }
-    const { fix, line } = originAdvice(origin, config.webSocketAllowedOrigins);
+    const { fix, line } = originAdvice(origin, webSocket.allowedOrigins);
     log.warn(
       { listener, remote, origin, ...(line ? { configLine: line } : {}), ...(held > 0 ? { refusedSinceLastLine: held } : {}) },
       `WebSocket upgrade refused (HTTP 403): browser origin ${origin} is not allowed; ${fix}`,
@@ -106,7 +101,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       return;
     }
     const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
-    const grant = admitOrigin(origin, { allowed: config.webSocketAllowedOrigins, listener: { secure, host: info.host, port: info.port }, localAddress: req.socket.localAddress });
+    const grant = admitOrigin(origin, { allowed: webSocket.allowedOrigins, listener: { secure, host: info.host, port: info.port }, localAddress: req.socket.localAddress });
     if (grant === undefined) {
       refusedOrigin(origin!, url, req.socket.remoteAddress);
       refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
@@ -129,7 +124,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       const raw = req.socket as Socket;
       accept(
         new WsTransport(ws, socket, info, {
-          remoteAddress: clientAddress(req, config.webSocketTrustForwardedFor, config.webSocketTrustedProxyHops),
+          remoteAddress: clientAddress(req, webSocket.trustForwardedFor, webSocket.trustedProxyHops),
           remotePort: raw.remotePort ?? 0,
           peer: secure ? peerOf(raw as TLSSocket) : undefined,
           admission: opts.tickets?.of(raw),

@@ -1,5 +1,6 @@
 // The layering of docs/ARCHITECTURE.md, enforced: each src/ folder may import only the folders
-// listed for it. Ports (the transport and store contracts) may be imported as types from anywhere.
+// listed for it. Ports (the transport and store contracts) may be imported as types from anywhere,
+// and shared tables (the listener kinds) as values too.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -20,7 +21,8 @@ const allowed: Record<string, readonly string[]> = {
   router: ['protocol', 'topics', 'store', 'session'],
   channel: ['protocol', 'store', 'session', 'hooks', 'router'],
   broker: ['protocol', 'topics', 'store', 'session', 'hooks', 'router', 'channel'],
-  transport: ['protocol', 'config'],
+  // The transport is handed its own options by the server (transport/options.ts), never the Config.
+  transport: ['protocol'],
   observe: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport'],
   cluster: ['protocol', 'topics', 'store', 'session', 'router', 'broker'],
   server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'cluster'],
@@ -29,6 +31,8 @@ const allowed: Record<string, readonly string[]> = {
 };
 /** Contracts any layer may import types from. */
 const ports = new Set(['transport/transport.ts', 'store/ports.ts']);
+/** Tables any layer may import values from: leaves that import nothing from src/ themselves. */
+const tables = new Set(['transport/kinds.ts']);
 
 function files(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
@@ -59,9 +63,22 @@ describe('architecture', () => {
         const targetLayer = target.split('/')[0];
         if (targetLayer === layer || may.includes(targetLayer)) continue;
         if (m[2] && ports.has(target)) continue;
+        if (tables.has(target)) continue;
         violations.push(`${relative(root, file)} imports ${target}`);
       }
     }
     assert.deepEqual(violations, []);
+  });
+
+  it('shared tables import nothing from src/', () => {
+    for (const table of tables) {
+      const text = readFileSync(join(src, table), 'utf8');
+      assert.deepEqual([...text.matchAll(importRe)].map((m) => m[3]), [], `${table} is a leaf`);
+    }
+  });
+
+  it('the transport never reads the Config: it is handed its own options', () => {
+    const transport = files(join(src, 'transport')).filter((f) => /from\s+'\.\.\/config\//.test(readFileSync(f, 'utf8')));
+    assert.deepEqual(transport.map((f) => relative(root, f)), []);
   });
 });

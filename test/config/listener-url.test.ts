@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientUrl, parseListenerUrl } from '../../src/config/listener-url.js';
+import { parseListenerUrl } from '../../src/config/listener-url.js';
+import { clientUrl } from '../../src/transport/kinds.js';
 
 describe('parseListenerUrl', () => {
   it('parses the four schemes of the quickstart line', () => {

@@ -2,6 +2,7 @@
 import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer, type ServerExtras } from '../../src/server/server.js';
 import type { ListenerScheme } from '../../src/transport/transport.js';
+import { clientUrl } from '../../src/transport/kinds.js';
 import type { Logger } from 'pino';
 import { silentLog } from './channel.js';
 import { ScramSha256Authenticator, scramCredentials } from '../../src/hooks/scram.js';
@@ -35,9 +36,7 @@ export async function startTestServer(flags: Record<string, string> = {}, extras
     port: (scheme = 'mqtt') => find(scheme).port,
     url: (scheme = 'mqtt') => {
       const l = find(scheme);
-      const proto = { mqtt: 'mqtt', 'mqtt+ssl': 'mqtts', 'mqtt+ssl+psk': 'mqtts', ws: 'ws', 'ws+ssl': 'wss' }[scheme];
-      const path = scheme === 'ws' || scheme === 'ws+ssl' ? '/mqtt' : '';
-      return `${proto}://127.0.0.1:${l.port}${path}`;
+      return clientUrl({ ...l, host: '127.0.0.1' }, '/mqtt');
     },
     close: () => server.close(),
   };

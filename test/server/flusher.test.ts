@@ -160,3 +160,40 @@ describe('write batching per event-loop turn (server/flusher.ts)', () => {
     });
   }
 });
+
+describe('the CONNACK is not held for the end of the turn', () => {
+  /** Records, in order, what the connection asks of its transport. */
+  class RecordingTransport extends StubTransport {
+    calls: string[] = [];
+    override write(data: Buffer): boolean {
+      this.calls.push(`write ${data[0] >> 4}`);
+      return super.write(data);
+    }
+    override cork(): void {
+      this.calls.push('cork');
+    }
+    override uncork(): void {
+      this.calls.push('uncork');
+    }
+  }
+
+  it('writes a connection\'s first packet (CONNACK) at once, and batches what follows in the turn', async () => {
+    const broker = await makeBroker();
+    const flusher = new WriteFlusher();
+    const t = new RecordingTransport();
+    const c = new Connection(t, broker as unknown as Broker, options(flusher), () => {});
+    c.start();
+    t.handlers!.data(connectBytes('first-write'));
+    await until(() => t.calls.length > 0, 'CONNACK');
+    // CONNACK (type 2) reached the transport uncorked, within the turn that read the CONNECT.
+    assert.deepEqual(t.calls, ['write 2']);
+    // A PINGREQ's answer in a later read of the same turn is batched as before: cork, write, and
+    // the uncork only at the end of the turn.
+    t.handlers!.data(generate({ cmd: 'pingreq' }));
+    assert.deepEqual(t.calls, ['write 2', 'cork', 'write 13']);
+    await turn();
+    assert.deepEqual(t.calls, ['write 2', 'cork', 'write 13', 'uncork']);
+    c.close();
+    await broker.close();
+  });
+});

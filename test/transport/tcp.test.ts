@@ -5,6 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { openListener, type OpenListener } from '../../src/transport/listeners.js';
 import type { ListenerInfo } from '../../src/transport/transport.js';
 import { captureLog, configWith, echoServer, once, waitFor, CONNECT_BYTES } from './helpers.js';
+import { listenerSpec as spec, transportOptions } from '../../src/server/transport-options.js';
 
 const dial = async (port: number): Promise<Socket> => {
   const s = connect(port, '127.0.0.1');
@@ -37,7 +38,7 @@ describe('tcp listener (mqtt://)', () => {
   it('binds port 0, reports the bound port, and echoes bytes both ways', async () => {
     const { log } = captureLog();
     const srv = echo();
-    const l = await openListener('mqtt://127.0.0.1:0', { config: configWith(), log }, srv.accept);
+    const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
     open.push(l);
     assert.equal(l.info.scheme, 'mqtt');
     assert.equal(l.info.host, '127.0.0.1');
@@ -64,7 +65,7 @@ describe('tcp listener (mqtt://)', () => {
     const { log } = captureLog();
     let drained = 0;
     const srv = echo({ drain: () => drained++ });
-    const l = await openListener('mqtt://127.0.0.1:0', { config: configWith(), log }, srv.accept);
+    const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
     open.push(l);
     const s = await dial(l.info.port);
     s.pause();
@@ -87,7 +88,7 @@ describe('tcp listener (mqtt://)', () => {
     const { log } = captureLog();
     const received: Buffer[] = [];
     const srv = echo({ data: (c) => received.push(c) });
-    const l = await openListener('mqtt://127.0.0.1:0', { config: configWith(), log }, srv.accept);
+    const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
     open.push(l);
     const s = await dial(l.info.port);
     s.write(CONNECT_BYTES);
@@ -113,7 +114,7 @@ describe('tcp listener (mqtt://)', () => {
   it('close() stops accepting while open transports stay up', async () => {
     const { log } = captureLog();
     const srv = echo();
-    const l = await openListener('mqtt://127.0.0.1:0', { config: configWith(), log }, srv.accept);
+    const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
     const s = await dial(l.info.port);
     s.write(CONNECT_BYTES);
     await waitFor(() => srv.transports.length === 1, 'accept');
@@ -130,17 +131,17 @@ describe('tcp listener (mqtt://)', () => {
 
   it('a port already in use fails with a message naming the listener', async () => {
     const { log } = captureLog();
-    const first = await openListener('mqtt://127.0.0.1:0', { config: configWith(), log }, () => {});
+    const first = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, () => {});
     open.push(first);
-    await assert.rejects(openListener(`mqtt://127.0.0.1:${first.info.port}`, { config: configWith(), log }, () => {}), (err: Error) => {
+    await assert.rejects(openListener(spec(`mqtt://127.0.0.1:${first.info.port}`), { transport: transportOptions(configWith()), log }, () => {}), (err: Error) => {
       assert.match(err.message, new RegExp(`cannot listen on mqtt://127\\.0\\.0\\.1:${first.info.port}: the address is already in use`));
       return true;
     });
   });
 
-  it('refuses a bad URL with the parse error', async () => {
-    const { log } = captureLog();
-    await assert.rejects(openListener('tcp://127.0.0.1:0', { config: configWith(), log }, () => {}), /listener tcp:\/\/127\.0\.0\.1:0: unknown scheme "tcp"/);
+  it('refuses a bad URL with the parse error, naming the listener', () => {
+    // The server parses each configured URL (server/transport-options.ts) before the transport opens it.
+    assert.throws(() => spec('tcp://127.0.0.1:0'), /listener tcp:\/\/127\.0\.0\.1:0: unknown scheme "tcp"/);
   });
 
   describe('common mistakes', () => {
@@ -154,7 +155,7 @@ describe('tcp listener (mqtt://)', () => {
       const cap = captureLog();
       const received: Buffer[] = [];
       const srv = echo({ data: (c) => received.push(c) });
-      const l = await openListener('mqtt://127.0.0.1:0', { config: configWith(), log: cap.log, siblings: () => siblings }, srv.accept);
+      const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log: cap.log, siblings: () => siblings }, srv.accept);
       open.push(l);
       return { ...cap, srv, l, received };
     }

@@ -9,6 +9,7 @@ import { openListener, type OpenListener } from '../../src/transport/listeners.j
 import type { ListenerInfo } from '../../src/transport/transport.js';
 import type { DevCertificateFiles } from '../../src/transport/dev-certs.js';
 import { captureLog, certificateFixture, configWith, echoServer, once, waitFor, CONNECT_BYTES } from './helpers.js';
+import { listenerSpec as spec, transportOptions } from '../../src/server/transport-options.js';
 
 type Fixture = Awaited<ReturnType<typeof certificateFixture>>;
 
@@ -71,7 +72,7 @@ describe('tls listener (mqtt+ssl://)', () => {
     const srv = echoServer();
     servers.push(srv);
     const config = configWith(flags);
-    const l = await openListener(config.mqttListeners[0], { config, log: cap.log, ...(siblings ? { siblings: () => siblings } : {}) }, srv.accept);
+    const l = await openListener(spec(config.mqttListeners[0]), { transport: transportOptions(config), log: cap.log, ...(siblings ? { siblings: () => siblings } : {}) }, srv.accept);
     open.push(l);
     return { ...cap, srv, l };
   }

@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { openListener, type ListenerOptions, type OpenListener } from '../../src/transport/listeners.js';
 import type { ListenerInfo, Transport } from '../../src/transport/transport.js';
 import { captureLog, certificateFixture, configWith, echoServer, once, waitFor, CONNECT_BYTES } from './helpers.js';
+import { listenerSpec as spec, transportOptions } from '../../src/server/transport-options.js';
 
 type Fixture = Awaited<ReturnType<typeof certificateFixture>>;
 
@@ -70,7 +71,7 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
     const srv = echoServer(handlers);
     servers.push(srv);
     const config = configWith({ mqttListeners: url, ...flags });
-    const l = await openListener(url, { config, log: cap.log, ...extra }, srv.accept);
+    const l = await openListener(spec(url), { transport: transportOptions(config), log: cap.log, ...extra }, srv.accept);
     open.push(l);
     const scheme = l.info.scheme === 'ws+ssl' ? 'wss' : 'ws';
     return { ...cap, srv, l, url: (path = l.info.path ?? '/mqtt') => `${scheme}://127.0.0.1:${l.info.port}${path}` };
@@ -129,7 +130,7 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
     const srv = echoServer();
     servers.push(srv);
     const config = configWith({ mqttListeners: 'ws://127.0.0.1:0' });
-    const l = await openListener('ws://127.0.0.1:0', { config, log: cap.log }, srv.accept);
+    const l = await openListener(spec('ws://127.0.0.1:0'), { transport: transportOptions(config), log: cap.log }, srv.accept);
     const url = `ws://127.0.0.1:${l.info.port}/mqtt`;
     const ws = await client(url, 'mqtt');
     await l.close();
@@ -194,7 +195,7 @@ describe('websocket listener (ws://, ws+ssl://)', () => {
         const cap = captureLog();
         const accepted: Transport[] = [];
         const config = configWith({ mqttListeners: 'ws://127.0.0.1:0' });
-        const l = await openListener('ws://127.0.0.1:0', { config, log: cap.log }, (t) => {
+        const l = await openListener(spec('ws://127.0.0.1:0'), { transport: transportOptions(config), log: cap.log }, (t) => {
           accepted.push(t);
           t.start({ data: (c) => c[0] === 0x10 && t.write(connack), drain: () => {}, close: () => {} });
         });
