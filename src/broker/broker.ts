@@ -141,6 +141,10 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.pipeline.route(message, extraOps, hold);
   }
 
+  get publishersHeld(): boolean {
+    return this.queues.holding;
+  }
+
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]> {
     return this.sessionBook.subscribe(session, subs);
   }

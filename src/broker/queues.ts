@@ -162,6 +162,11 @@ export class Queues {
     return this.holds.wait(full);
   }
 
+  /** Whether some publisher is held now. */
+  get holding(): boolean {
+    return this.holds.size > 0;
+  }
+
   /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
   releaseHolds(s: Session): void {
     this.holds.release(s);

@@ -113,6 +113,8 @@ export interface ChannelContext {
    * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
    */
   route(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
+  /** A full queue holds some publisher now (backPressure): PUBLISHes are then handled one at a time. */
+  readonly publishersHeld?: boolean;
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
   sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;
