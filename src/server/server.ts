@@ -94,6 +94,8 @@ export function brokerOptionsFrom(config: Config, store: Store, log: Logger): Br
       overflow: config.queueOverflowPolicy,
     },
     backPressureTimeoutMs: config.backPressureTimeoutSec * 1000,
+    maxQueuedBytesTotal: config.maxQueuedBytesTotal,
+    maxSessions: config.maxSessions,
     maxPacketSize: config.mqttMessageMaxLength,
     maxKeepAlive: config.mqttMaxKeepAliveSec,
     maxRetainedMessages: config.maxRetainedMessages,

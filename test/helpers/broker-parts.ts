@@ -30,6 +30,10 @@ export interface PartsOptions {
   maxInflightMessages?: number;
   maxRetainedMessages?: number;
   maxRetainedBytes?: number;
+  /** maxQueuedBytesTotal (0 = no limit, the default here) and maxSessions (0 = no limit). */
+  maxQueuedBytesTotal?: number;
+  maxSessions?: number;
+  backPressureTimeoutMs?: number;
   hooks?: Partial<BrokerHooks>;
   now?: () => number;
 }
@@ -46,7 +50,8 @@ export async function brokerParts(opts: PartsOptions = {}) {
   const writes = new StoreWrites(store, silentLog);
   const snapshot = await writes.open();
   const queue = { ...defaultBrokerLimits.queue, ...opts.queue } as QueueLimits;
-  const queues = new Queues({ queue, maxInflightMessages: opts.maxInflightMessages ?? 100, backPressureTimeoutMs: 60_000 }, writes, stats, hooks, silentLog, now);
+  const queueOptions = { queue, maxInflightMessages: opts.maxInflightMessages ?? 100, backPressureTimeoutMs: opts.backPressureTimeoutMs ?? 60_000, maxQueuedBytesTotal: opts.maxQueuedBytesTotal ?? 0 };
+  const queues = new Queues(queueOptions, writes, stats, hooks, silentLog, now);
   const retainedOptions = {
     maxRetainedMessages: opts.maxRetainedMessages ?? 1000,
     maxRetainedBytes: opts.maxRetainedBytes ?? 0,
@@ -55,7 +60,7 @@ export async function brokerParts(opts: PartsOptions = {}) {
   const retained = new RetainedService(retainedOptions, writes, queues, stats, ids, silentLog, now);
   const subscriptions = new SubscriptionIndex();
   const pipeline = new Pipeline(subscriptions, retained, queues, writes, stats, now);
-  const sessions = new Sessions(subscriptions, queues, writes, hooks, stats, ids, silentLog, now, (m) => pipeline.route(m));
+  const sessions = new Sessions(subscriptions, queues, writes, hooks, stats, ids, silentLog, now, (m) => pipeline.route(m), opts.maxSessions ?? 0);
   const cluster = new BrokerClusterSide(sessions, pipeline, writes, now);
   const close = async (): Promise<void> => {
     sessions.close();
