@@ -96,7 +96,7 @@ export class Broker implements ChannelContext, ClusterSide {
   }
 
   /** Bytes held by all sessions' queues and in-flight windows together (against maxQueuedBytesTotal). */
-  get queuedBytes(): number {
+  queuedBytes(): number {
     return this.queues.budget.total;
   }
 

@@ -78,7 +78,7 @@ export interface BrokerView {
   readonly sessions: ReadonlyMap<string, SessionView>;
   readonly retained: RetainedView;
   /** Bytes all sessions' queues and in-flight windows hold together (against maxQueuedBytesTotal), when counted. */
-  readonly queuedBytes?: number;
+  readonly queuedBytes?: () => number;
   readonly ids: { next(): string };
   now(): number;
   /**

@@ -159,6 +159,7 @@ function brokerView(broker: Broker, cluster?: NatsClusterLink) {
     clients: broker.clients,
     sessions: broker.sessions,
     retained: broker.retained,
+    queuedBytes: () => broker.queuedBytes(),
     options: broker.options,
     ids: broker.ids,
     now: () => broker.now(),
