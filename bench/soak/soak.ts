@@ -208,7 +208,9 @@ function rssBudget(config: Config, baseline: number, highest: Partial<MemorySamp
 
 /** What the broker counted at one sample, with the baseline and Node's allowance for each socket. */
 function counted(b: RssBudget, m: MemorySample | undefined): number {
-  return b.baseline + (m?.retainedBytes ?? 0) + (m?.queuedBytesTotal ?? 0) + (m?.clientMemory ?? 0) + (m?.writeBuffered ?? 0) + (m?.admitted ?? 0) * SOCKET_ALLOWANCE;
+  // Queued bytes are not added: a queued entry's payload is often the retained index's own Buffer
+  // (retained messages queued for offline `#` subscribers), already counted as retained.
+  return b.baseline + (m?.retainedBytes ?? 0) + (m?.clientMemory ?? 0) + (m?.writeBuffered ?? 0) + (m?.admitted ?? 0) * SOCKET_ALLOWANCE;
 }
 
 function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample | undefined, highest: Partial<MemorySample>, highestLive: Partial<MemorySample>, b: RssBudget, peakRss: number, maxSessions: number): string[] {
@@ -227,7 +229,7 @@ function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample |
       `maxQueuedBytesTotal ${mib(b.queued)}, counted at most ${mib(highest.queuedBytesTotal)}; maxSessions ${maxSessions}, held at most ${highest.sessions ?? 0} (${highest.offlineSessions ?? 0} offline at most); ` +
       `maxClientMemory ${mib(b.perSocket - SOCKET_ALLOWANCE)} × ${b.sockets} sockets at most at once = ${mib((b.perSocket - SOCKET_ALLOWANCE) * b.sockets)}, counted at most ${mib(highest.clientMemory)} in all (${mib(highest.clientMemoryMax)} on one); ` +
       `Node's socket allowance ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB × ${b.sockets} = ${mib(SOCKET_ALLOWANCE * b.sockets)}`,
-    `Counted at peak RSS: baseline ${mib(b.baseline)} + retained ${mib(atPeak?.retainedBytes)} + queued ${mib(atPeak?.queuedBytesTotal)} + client memory ${mib(atPeak?.clientMemory)} + write buffers ${mib(atPeak?.writeBuffered)} + ` +
+    `Counted at peak RSS (queues and windows, ${mib(atPeak?.queuedBytesTotal)}, not added: their payloads may be the retained ones): baseline ${mib(b.baseline)} + retained ${mib(atPeak?.retainedBytes)} + client memory ${mib(atPeak?.clientMemory)} + write buffers ${mib(atPeak?.writeBuffered)} + ` +
       `${atPeak?.admitted ?? 0} sockets × ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB = ${mib(counted(b, atPeak))}; the other ${mib((atPeak?.rss ?? 0) - counted(b, atPeak))} of RSS is ` +
       `JavaScript heap (${mib((atPeak?.heapTotal ?? 0) - (baseline?.heapTotal ?? 0))} grown since the baseline), garbage not yet collected and the allocator's own`,
     `RSS budget = baseline ${mib(b.baseline)} + maxRetainedBytes ${mib(b.retained)} + maxQueuedBytesTotal ${mib(b.queued)} + ${b.sockets} × (${mib(b.perSocket - SOCKET_ALLOWANCE)} + ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB) = ${mib(b.total)}; ` +
