@@ -159,7 +159,10 @@ export class Queues {
 
   /** Resolves once each of these full queues has room again (or was given up on); undefined when none must be waited for. */
   holdUntilRoom(full: readonly Session[]): Promise<void> | undefined {
-    return this.holds.wait(full);
+    // Routing the same message to later sessions may have made room meanwhile (a dropOldest that
+    // freed more than it added): a session back within its limits and the budget holds nobody.
+    const still = full.filter((s) => s.over(this.limits));
+    return still.length > 0 ? this.holds.wait(still) : undefined;
   }
 
   /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
