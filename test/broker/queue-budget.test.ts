@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { ReasonCode } from '../../src/protocol/reason-codes.js';
 import type { Session } from '../../src/session/session.js';
 import { waitUntil } from '../helpers/wait.js';
+import { captureLog } from '../transport/helpers.js';
 import { brokerParts, FakeClient, connectRequest, message, online, subscription, type BrokerParts } from '../helpers/broker-parts.js';
 
 /** What the budget counts for one entry: topic + payload, as maxQueuedBytes does. */
@@ -197,6 +198,26 @@ describe('maxSessions', () => {
     p.sessions.disconnected(b2.client, 'normal');
     await online(p, 'c');
     assert.equal(p.sessions.reader.size, 2);
+    await p.close();
+  });
+
+  it('logs refusals at warn once a minute, with how many were refused since the last line', async () => {
+    let clock = 0;
+    const { log, lines } = captureLog();
+    const p = await brokerParts({ maxSessions: 1, now: () => clock, log });
+    await online(p, 'only');
+    const refuse = (id: string): Promise<unknown> => assert.rejects(p.sessions.connect(new FakeClient(id), connectRequest(id)));
+    const warned = (): Array<{ refused?: number }> => lines.filter((l) => l.msg.startsWith('maxSessions reached')) as unknown as Array<{ refused?: number }>;
+    await refuse('x1');
+    clock += 30_000;
+    await refuse('x2');
+    await refuse('x3');
+    assert.equal(warned().length, 1, 'one line in the first minute');
+    clock += 30_000;
+    await refuse('x4');
+    assert.equal(warned().length, 2, 'the next after a minute');
+    assert.deepEqual(warned().map((l) => l.refused), [1, 3]);
+    assert.equal(p.stats.limits.maxSessions, 4);
     await p.close();
   });
 });

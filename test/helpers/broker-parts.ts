@@ -22,7 +22,8 @@ import { RetainedService } from '../../src/broker/retained-service.js';
 import { Pipeline } from '../../src/broker/pipeline.js';
 import { Sessions } from '../../src/broker/sessions.js';
 import { BrokerClusterSide } from '../../src/broker/cluster-side.js';
-import { silentLog } from './channel.js';
+import type { Logger } from 'pino';
+import { silentLog as silent } from './channel.js';
 
 export interface PartsOptions {
   store?: Store;
@@ -34,6 +35,8 @@ export interface PartsOptions {
   maxQueuedBytesTotal?: number;
   maxSessions?: number;
   backPressureTimeoutMs?: number;
+  /** Where the collaborators log (silent unless given; captureLog collects lines). */
+  log?: Logger;
   hooks?: Partial<BrokerHooks>;
   now?: () => number;
 }
@@ -43,6 +46,7 @@ export type BrokerParts = Awaited<ReturnType<typeof brokerParts>>;
 /** Opens the store (its snapshot is returned) and wires every collaborator to it. */
 export async function brokerParts(opts: PartsOptions = {}) {
   const store = opts.store ?? new MemoryStore();
+  const silentLog = opts.log ?? silent;
   const now = opts.now ?? Date.now;
   const stats = new BrokerStats();
   const ids = new MessageIds();
