@@ -52,6 +52,11 @@ export class PublisherHolds {
     h.resolve();
   }
 
+  /** Releases the publishers of every session `hasRoom` says has room again (the broker-wide budget freed up). */
+  releaseWhere(hasRoom: (s: Session) => boolean): void {
+    for (const s of [...this.holds.keys()]) if (hasRoom(s)) this.release(s);
+  }
+
   /** Whether publishers are waiting on this session. */
   holding(s: Session): boolean {
     return this.holds.has(s);

@@ -7,6 +7,7 @@ import type { QoS } from '../protocol/constants.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
 import { writing, type Outgoing } from '../session/outgoing.js';
+import { QueueBudget } from '../session/queue-budget.js';
 import type { Delivery } from '../session/delivery.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
 import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js';
@@ -21,6 +22,8 @@ export interface QueueOptions {
   /** In-flight window towards a client (capped further by its Receive Maximum). */
   maxInflightMessages: number;
   backPressureTimeoutMs?: number;
+  /** Most bytes all sessions' queues and in-flight windows may hold together; 0 or absent = no limit. */
+  maxQueuedBytesTotal?: number;
 }
 
 export class Queues {
@@ -31,6 +34,8 @@ export class Queues {
    * resends, so there a QoS 1 entry is written in the state it is sent in, as QoS 2 is.
    */
   writesInflightQos1 = false;
+  /** Bytes held by every registered session together (maxQueuedBytesTotal); Sessions registers them. */
+  readonly budget: QueueBudget;
 
   constructor(
     private readonly options: QueueOptions,
@@ -48,6 +53,9 @@ export class Queues {
         this.log.error({ err, clientId: s.clientId }, 'giving up a back-pressure hold failed');
       }
     });
+    this.budget = new QueueBudget(options.maxQueuedBytesTotal ?? 0);
+    // Room in the broker-wide budget: publishers held on it go on where the session's own queue has room.
+    this.budget.onRoom = () => this.holds.releaseWhere((s) => !s.over(this.limits));
   }
 
   get limits(): QueueLimits {
@@ -78,8 +86,9 @@ export class Queues {
     // Retained copies for a new subscription and the like have no publisher to hold.
     const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false));
     if (r.outcome === 'refused') {
-      this.queueDrop(s, 'queueRefused', 1);
-      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [delivery.message], s.clientId);
+      const reason = r.budget ? 'queueBudget' : 'queueRefused';
+      this.queueDrop(s, reason, 1);
+      if (this.hooks.notify?.dropped) this.notifyDropped(reason, [delivery.message], s.clientId);
       return false;
     }
     // Dropped for room: by the configured dropOldest, or because back-pressure gave up on this session.
@@ -159,7 +168,10 @@ export class Queues {
 
   /** Resolves once each of these full queues has room again (or was given up on); undefined when none must be waited for. */
   holdUntilRoom(full: readonly Session[]): Promise<void> | undefined {
-    return this.holds.wait(full);
+    // Routing the same message to later sessions may have made room meanwhile (a dropOldest that
+    // freed more than it added): a session back within its limits and the budget holds nobody.
+    const still = full.filter((s) => s.over(this.limits));
+    return still.length > 0 ? this.holds.wait(still) : undefined;
   }
 
   /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
@@ -177,8 +189,9 @@ export class Queues {
     if (pressure.logged) return;
     pressure.logged = true;
     const { maxQueuedMessages, maxQueuedBytes, overflow } = this.limits;
+    const budget = { queuedBytesTotal: this.budget.total, maxQueuedBytesTotal: this.budget.max };
     this.log.warn(
-      { clientId: s.clientId, reason, dropped: count, queued: s.queuedCount, queuedBytes: s.queuedBytes, online: s.online, maxQueuedMessages, maxQueuedBytes, queueOverflowPolicy: overflow },
+      { clientId: s.clientId, reason, dropped: count, queued: s.queuedCount, queuedBytes: s.queuedBytes, online: s.online, maxQueuedMessages, maxQueuedBytes, queueOverflowPolicy: overflow, ...budget },
       'queue full: messages dropped for this session (logged once until its queue drains)',
     );
   }
