@@ -108,7 +108,7 @@ export class Queues {
 
   /** Moves queued entries into the window; with a batch, their new state is written first. */
   private fillWindow(s: Session, now: number, batch: WriteBatch | undefined): void {
-    const { taken, expired } = s.take(now);
+    const { taken, expired } = s.fillWindow(now);
     if (expired.length > 0) {
       this.stats.dropped('expired', expired.length);
       if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);

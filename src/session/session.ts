@@ -198,7 +198,7 @@ export class Session {
    * Moves queued entries into the in-flight window while it has room, giving each a packet
    * identifier. Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
    */
-  take(now: number): { taken: Unsent[]; expired: Queued[] } {
+  fillWindow(now: number): { taken: Unsent[]; expired: Queued[] } {
     const taken: Unsent[] = [];
     const expired: Queued[] = [];
     while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {

@@ -31,7 +31,7 @@ function sessionWithEntry(ids: MessageIds): { s: Session; outlet: RecordingOutle
     batch.fresh.push(r.entry);
   }
   batch.sessions.add(s);
-  s.take(Date.now());
+  s.fillWindow(Date.now());
   return { s, outlet, batch };
 }
 

@@ -127,7 +127,7 @@ describe('session: acknowledgements move entries', () => {
     const out = recorder();
     s.outlet = out;
     for (let i = 0; i < n; i++) s.enqueue(delivery(i, qos), limits);
-    s.take(0);
+    s.fillWindow(0);
     s.flush();
     return { s, out };
   }
@@ -177,7 +177,7 @@ describe('session: acknowledgements move entries', () => {
     if (second.outcome !== 'queued') return;
     writing(second.entry);
     s.outlet = out;
-    s.take(0);
+    s.fillWindow(0);
     s.flush();
     assert.deepEqual(out.out.map((d) => d.message.id), ['m0']);
     writtenDown(second.entry);

@@ -30,7 +30,7 @@ function withInflight(n: number): Session {
   const s = new Session('c', 5, 60);
   for (let i = 0; i < n; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
   s.outlet = recorder();
-  s.take(0);
+  s.fillWindow(0);
   s.flush();
   s.outlet = undefined;
   return s;
@@ -55,7 +55,7 @@ describe('session: resend on resumption', () => {
     const s = new Session('c', 5, 60);
     s.enqueue({ message: message(0, 1000), qos: 1, retain: false }, limits);
     s.enqueue({ message: message(1, 1000), qos: 1, retain: false }, limits);
-    s.take(0);
+    s.fillWindow(0);
     // Only the first went out before the connection dropped (the second waited, e.g. for a full buffer).
     const first = s.inflight.get(1)!;
     assert.equal(first.state, 'unsent');
