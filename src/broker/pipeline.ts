@@ -113,7 +113,7 @@ export class Pipeline {
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
         if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
-      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, undefined, false, policy))) s.flush();
+      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, undefined, false, policy))) s.sendUnsent();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;

@@ -138,12 +138,12 @@ export class Queues {
     if (!session.online) return;
     if (!session.persistent) {
       this.fillWindow(session, this.now(), undefined);
-      session.flush();
+      session.sendUnsent();
       return;
     }
     const batch = new WriteBatch();
     this.fillWindow(session, this.now(), batch);
-    if (batch.ops.length === 0) return session.flush();
+    if (batch.ops.length === 0) return session.sendUnsent();
     this.writes.commitLater(batch, session.clientId);
   }
 

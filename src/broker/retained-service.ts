@@ -165,7 +165,7 @@ export class RetainedService {
       const copy = { ...m, id: this.ids.next() };
       this.queues.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, batch, true);
     }
-    if (!batch || batch.ops.length === 0) return session.flush();
+    if (!batch || batch.ops.length === 0) return session.sendUnsent();
     this.writes.commitLater(batch, session.clientId);
   }
 

@@ -49,7 +49,7 @@ export class StoreWrites {
     return this.batcher.write(batch.ops).then(
       () => {
         for (const o of batch.entries) writtenDown(o);
-        for (const s of batch.sessions) s.flush();
+        for (const s of batch.sessions) s.sendUnsent();
       },
       (err: unknown) => {
         // The write failed, so nothing it covered was acknowledged. New entries go (the publisher
@@ -58,7 +58,7 @@ export class StoreWrites {
         const fresh = new Set(batch.fresh);
         for (const s of batch.sessions) s.discard(fresh);
         for (const o of batch.entries) if (!fresh.has(o)) writtenDown(o);
-        for (const s of batch.sessions) s.flush();
+        for (const s of batch.sessions) s.sendUnsent();
         throw err;
       },
     );

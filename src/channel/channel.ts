@@ -405,7 +405,7 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   /** The outgoing buffer drained: send what waited. */
   drained(): void {
-    if (this.state === 'connected' && this.session) this.session.flush();
+    if (this.state === 'connected' && this.session) this.session.sendUnsent();
   }
 
   deliver(delivery: Delivery): void {
@@ -421,7 +421,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   private writePublish(delivery: Delivery): void {
     const { message, qos, retain, subscriptionIds, packetId } = delivery;
     // A consumer that does not read loses QoS 0 rather than growing our memory; QoS 1/2 wait
-    // in its session (Session.flush stops while the outlet is not writable).
+    // in its session (Session.sendUnsent stops while the outlet is not writable).
     if (qos === 0 && !this.writable) {
       this.broker.stats.dropped('slowConsumer');
       return;

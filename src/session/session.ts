@@ -222,7 +222,7 @@ export class Session {
    * never with more unacknowledged than the client's Receive Maximum allows [MQTT-3.3.4-9] (the
    * window can be smaller than the in-flight set after a resume with a lower Receive Maximum).
    */
-  flush(): void {
+  sendUnsent(): void {
     const outlet = this.outlet;
     if (!outlet) return;
     let outstanding = 0;
@@ -259,7 +259,7 @@ export class Session {
         expired.push(o);
       }
     }
-    this.flush();
+    this.sendUnsent();
     return expired;
   }
 

@@ -42,7 +42,7 @@ describe('StoreWrites', () => {
     const writes = new StoreWrites(sqliteStore(path), silentLog);
     await writes.open();
     const { s, outlet, batch } = sessionWithEntry(ids);
-    s.flush();
+    s.sendUnsent();
     assert.equal(outlet.written.length, 0, 'nothing goes out before the batch is written');
     await writes.commit(batch);
     assert.deepEqual(outlet.written.map((w) => w.topic), ['w/t']);

@@ -128,7 +128,7 @@ describe('session: acknowledgements move entries', () => {
     s.outlet = out;
     for (let i = 0; i < n; i++) s.enqueue(delivery(i, qos), limits);
     s.fillWindow(0);
-    s.flush();
+    s.sendUnsent();
     return { s, out };
   }
 
@@ -178,10 +178,10 @@ describe('session: acknowledgements move entries', () => {
     writing(second.entry);
     s.outlet = out;
     s.fillWindow(0);
-    s.flush();
+    s.sendUnsent();
     assert.deepEqual(out.out.map((d) => d.message.id), ['m0']);
     writtenDown(second.entry);
-    s.flush();
+    s.sendUnsent();
     assert.deepEqual(out.out.map((d) => [d.message.id, d.packetId, d.dup]), [['m0', 1, false], ['m1', 2, false], ['m2', 3, false]]);
   });
 });

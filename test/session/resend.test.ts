@@ -31,7 +31,7 @@ function withInflight(n: number): Session {
   for (let i = 0; i < n; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
   s.outlet = recorder();
   s.fillWindow(0);
-  s.flush();
+  s.sendUnsent();
   s.outlet = undefined;
   return s;
 }
@@ -45,9 +45,9 @@ describe('session: resend on resumption', () => {
     assert.deepEqual(s.resend(0), []);
     assert.deepEqual(out.sent, ['m0#1 dup', 'm1#2 dup']);
     s.complete(1, 'puback');
-    s.flush();
+    s.sendUnsent();
     assert.deepEqual(out.sent.slice(2), ['m2#3 dup'], 'one more as one is acknowledged, still with DUP');
-    s.flush();
+    s.sendUnsent();
     assert.equal(out.sent.length, 3, 'nothing more while the window is full');
   });
 
