@@ -148,7 +148,7 @@ export class Sessions {
       if (persistent) ops.push({ op: 'subscription.delete', clientId, filter });
     }
     if (entries.length > 0) {
-      session.discard(new Set(entries));
+      session.removeEntries(new Set(entries));
       this.stats.dropped('notAuthorized', entries.length);
       if (this.hooks.notify?.dropped) this.queues.notifyDropped('notAuthorized', entries, clientId);
       if (persistent) for (const o of entries) ops.push({ op: 'queue.delete', clientId, seq: o.seq });

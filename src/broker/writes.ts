@@ -56,7 +56,7 @@ export class StoreWrites {
         // sends again); entries stored before keep their stored state and may go out, so no
         // session is left waiting forever behind an entry that will never be written.
         const fresh = new Set(batch.fresh);
-        for (const s of batch.sessions) s.discard(fresh);
+        for (const s of batch.sessions) s.removeEntries(fresh);
         for (const o of batch.entries) if (!fresh.has(o)) writtenDown(o);
         for (const s of batch.sessions) s.sendUnsent();
         throw err;

@@ -301,7 +301,7 @@ export class Session {
     for (const id of inbound) this.addInbound(id);
   }
 
-  /** Everything still owed, for discarding a session. */
+  /** Everything still owed, for ending a session. */
   allEntries(): Outgoing[] {
     return [...this.inflight.values(), ...this.queued()];
   }
@@ -311,7 +311,7 @@ export class Session {
    * (the publisher was not acknowledged and sends the message again) and messages the client may
    * no longer read (broker.revoke).
    */
-  discard(entries: ReadonlySet<Outgoing>): void {
+  removeEntries(entries: ReadonlySet<Outgoing>): void {
     for (const o of entries) {
       if (o.state !== 'queued' && this.inflight.get(o.packetId) === o) this.window!.delete(o.packetId);
     }
