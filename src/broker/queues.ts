@@ -44,7 +44,7 @@ export class Queues {
       try {
         this.shed(s);
       } catch (err) {
-        // On a timer: a fault here must not end the process; the publishers are released regardless.
+        // On a timer: a fault here must not end the process; the publishers are let go regardless.
         this.log.error({ err, clientId: s.clientId }, 'giving up a back-pressure hold failed');
       }
     });
@@ -163,8 +163,8 @@ export class Queues {
   }
 
   /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
-  releaseHolds(s: Session): void {
-    this.holds.release(s);
+  letPublishersGo(s: Session): void {
+    this.holds.letGo(s);
   }
 
   /**
@@ -198,7 +198,7 @@ export class Queues {
 
   /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
   private roomMade(s: Session): void {
-    if (this.holds.holding(s) && !s.over(this.limits)) this.holds.release(s);
+    if (this.holds.holding(s) && !s.over(this.limits)) this.holds.letGo(s);
     if (s.pressure && s.drained(this.limits)) s.pressure = undefined;
   }
 
@@ -249,7 +249,7 @@ export class Queues {
     for (const l of lost) this.hooks.notify?.dropped?.(reason, 'message' in l ? l.message : l, clientId);
   }
 
-  /** Releases every held publisher (the broker is closing). */
+  /** Lets every held publisher go (the broker is closing). */
   close(): void {
     this.holds.clear();
   }

@@ -189,7 +189,7 @@ export class Sessions {
     }
     session.outlet = undefined;
     // Nobody reads this queue now: its publishers go on (what they queued stays, bounded by their number).
-    this.queues.releaseHolds(session);
+    this.queues.letPublishersGo(session);
     const now = this.now();
     session.disconnectedAt = now;
     if (!session.persistent) {
@@ -234,7 +234,7 @@ export class Sessions {
    * deleted in the background (expiry; other callers write the deletion themselves).
    */
   end(session: Session, persist: boolean): void {
-    this.queues.releaseHolds(session);
+    this.queues.letPublishersGo(session);
     this.subscriptions.removeAll(session);
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
