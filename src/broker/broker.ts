@@ -159,16 +159,16 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.queues.completed(session, packetId, kind);
   }
 
-  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
-    return this.queues.released(session, packetId);
+  received(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
+    return this.queues.received(session, packetId);
   }
 
   discard(session: Session, packetId: number): void {
     this.queues.discard(session, packetId);
   }
 
-  inboundReleased(session: Session, packetId: number): MaybePromise<boolean> {
-    return this.queues.inboundReleased(session, packetId);
+  inboundCompleted(session: Session, packetId: number): MaybePromise<boolean> {
+    return this.queues.inboundCompleted(session, packetId);
   }
 
   // ---- ClusterSide ---------------------------------------------------------------------

@@ -231,14 +231,14 @@ export class Queues {
   }
 
   /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
-  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
-    const o = session.release(packetId);
+  received(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
+    const o = session.received(packetId);
     if (!o || !session.persistent) return o;
     return this.writes.persist(entryOps(session, o, false)).then(() => o);
   }
 
   /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
-  inboundReleased(session: Session, packetId: number): MaybePromise<boolean> {
+  inboundCompleted(session: Session, packetId: number): MaybePromise<boolean> {
     if (!session.deleteInbound(packetId)) return false;
     if (!session.persistent) return true;
     return this.writes.persist([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);

@@ -67,7 +67,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   private qos2Open?: Set<number>;
 
   /** PUBREL: the exchange no longer counts against our Receive Maximum. */
-  inboundQos2Released(packetId: number): void {
+  inboundQos2Completed(packetId: number): void {
     this.qos2Open?.delete(packetId);
   }
 

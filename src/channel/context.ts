@@ -118,7 +118,7 @@ export interface ChannelContext {
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;
 
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean;
-  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined>;
+  received(session: Session, packetId: number): MaybePromise<Outgoing | undefined>;
   discard(session: Session, packetId: number): void;
-  inboundReleased(session: Session, packetId: number): MaybePromise<boolean>;
+  inboundCompleted(session: Session, packetId: number): MaybePromise<boolean>;
 }

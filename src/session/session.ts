@@ -278,7 +278,7 @@ export class Session {
    * PUBREC: the receiver has the message; from now on only the identifier matters (PUBREL is
    * resent, never the PUBLISH [MQTT-4.3.3-4, MQTT-4.3.3-6]).
    */
-  release(packetId: number): AwaitingPubcomp | undefined {
+  received(packetId: number): AwaitingPubcomp | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.qos !== 2) return undefined;
     return markReleased(o);

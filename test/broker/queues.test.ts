@@ -117,13 +117,13 @@ describe('Queues', () => {
     await enqueueDurably(p, kept.session, message(p.ids, 'q2', 'x', { qos: 2 }));
     for (const { session } of [passing, kept]) session.addInbound(7);
     const id = (s: Session) => [...s.inflight.keys()][0]!;
-    const now = p.queues.released(passing.session, id(passing.session));
+    const now = p.queues.received(passing.session, id(passing.session));
     assert.ok(!(now instanceof Promise) && now?.message.topic === 'q2', 'answered at once');
-    assert.equal(p.queues.inboundReleased(passing.session, 7), true);
-    const later = p.queues.released(kept.session, id(kept.session));
+    assert.equal(p.queues.inboundCompleted(passing.session, 7), true);
+    const later = p.queues.received(kept.session, id(kept.session));
     assert.ok(later instanceof Promise, 'waits for the released state to be durable');
     assert.equal((await later)?.message.topic, 'q2');
-    const inbound = p.queues.inboundReleased(kept.session, 7);
+    const inbound = p.queues.inboundCompleted(kept.session, 7);
     assert.ok(inbound instanceof Promise);
     assert.equal(await inbound, true);
     await p.close();

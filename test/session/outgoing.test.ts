@@ -152,7 +152,7 @@ describe('session: acknowledgements move entries', () => {
     const { s } = online(2);
     assert.equal(s.complete(1, 'puback'), undefined);
     assert.equal(s.complete(1, 'pubcomp'), undefined, 'not released yet');
-    assert.equal(s.release(1)?.state, 'awaitingPubcomp');
+    assert.equal(s.received(1)?.state, 'awaitingPubcomp');
     const out = recorder();
     s.outlet = out;
     assert.deepEqual(s.resend(0), []);
@@ -163,7 +163,7 @@ describe('session: acknowledgements move entries', () => {
 
   it('PUBREC for a QoS 1 entry releases nothing', () => {
     const { s } = online(1);
-    assert.equal(s.release(1), undefined);
+    assert.equal(s.received(1), undefined);
     assert.equal(s.inflight.get(1)?.state, 'awaitingPuback');
   });
 
