@@ -109,11 +109,11 @@ export class Pipeline {
       let queued: boolean;
       if (s.persistent) {
         batch ??= new WriteBatch();
-        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, batch, !messageStored, policy);
+        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch, withMessage: !messageStored, policy });
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
         if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
-      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, undefined, false, policy))) s.sendUnsent();
+      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { policy }))) s.sendUnsent();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;

@@ -23,6 +23,18 @@ export interface QueueOptions {
   backPressureTimeoutMs?: number;
 }
 
+/** How one delivery is enqueued (a record: the hot path's call sites say what they pass). */
+export interface EnqueueOptions {
+  /** A persistent session's batch: the entry's ops join it, and the entry is sent once it is written. */
+  batch?: WriteBatch;
+  /** The batch writes the message body too (the first of the message's entries in it). */
+  withMessage?: boolean;
+  /** Overflow policy for this delivery; default: the configured one, without holding a publisher. */
+  policy?: OverflowPolicy;
+}
+
+const MEMORY_ONLY: EnqueueOptions = {};
+
 export class Queues {
   /** Publishers held by full queues of online subscribers (queueOverflowPolicy=backPressure). */
   private readonly holds: PublisherHolds;
@@ -67,14 +79,8 @@ export class Queues {
    * Adds a QoS 1/2 delivery to a session's queue and fills its window. With a batch (persistent
    * session), the entry is held back from sending until the batch is written.
    */
-  enqueue(
-    s: Session,
-    delivery: Delivery,
-    now: number,
-    batch: WriteBatch | undefined,
-    withMessage: boolean,
-    policy?: OverflowPolicy,
-  ): boolean {
+  enqueue(s: Session, delivery: Delivery, now: number, options: EnqueueOptions = MEMORY_ONLY): boolean {
+    const { batch, policy } = options;
     // Retained copies for a new subscription and the like have no publisher to hold.
     const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false));
     if (r.outcome === 'refused') {
@@ -91,7 +97,7 @@ export class Queues {
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
       writing(r.entry);
-      batch.ops.push(...entryOps(s, r.entry, withMessage));
+      batch.ops.push(...entryOps(s, r.entry, options.withMessage === true));
       batch.entries.push(r.entry);
       batch.fresh.push(r.entry);
       batch.sessions.add(s);

@@ -163,7 +163,7 @@ export class RetainedService {
       }
       // Each retained copy is its own stored message: the retained one may be replaced meanwhile.
       const copy = { ...m, id: this.ids.next() };
-      this.queues.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, batch, true);
+      this.queues.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, { batch, withMessage: true });
     }
     if (!batch || batch.ops.length === 0) return session.sendUnsent();
     this.writes.commitLater(batch, session.clientId);
