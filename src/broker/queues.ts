@@ -205,7 +205,7 @@ export class Queues {
   /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
   private roomMade(s: Session): void {
     if (this.holds.holding(s) && !s.over(this.limits)) this.holds.letGo(s);
-    if (s.pressure && s.drained(this.limits)) s.pressure = undefined;
+    if (s.pressure && s.withinHalf(this.limits)) s.pressure = undefined;
   }
 
   // ---- acknowledgements from subscribers -------------------------------------------------

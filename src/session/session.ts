@@ -178,7 +178,7 @@ export class Session {
   }
 
   /** Down to half its limits or less: an overflow is over (hysteresis, so it is not logged at every message). */
-  drained(limits: QueueLimits): boolean {
+  withinHalf(limits: QueueLimits): boolean {
     return this.queuedCount <= limits.maxQueuedMessages / 2 && this.queuedBytesCount <= limits.maxQueuedBytes / 2;
   }
 
