@@ -145,8 +145,8 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.sessionBook.subscribe(session, subs);
   }
 
-  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
-    this.retainedService.sendRetained(session, sub, isNew);
+  deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
+    this.retainedService.deliverRetained(session, sub, isNew);
   }
 
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]> {

@@ -147,7 +147,7 @@ export class RetainedService {
    * as Retain Handling says (0: always, 1: only if new, 2: never) [MQTT-3.3.1-9, MQTT-3.3.1-10].
    * Shared subscriptions get none: retained messages go to a new Non-shared Subscription (3.3.1.3).
    */
-  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
+  deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
     if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew)) return;
     if (parseSharedFilter(sub.filter)) return;
     const now = this.now();

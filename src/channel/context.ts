@@ -114,7 +114,7 @@ export interface ChannelContext {
    */
   route(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
-  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
+  deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;
 
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean;
