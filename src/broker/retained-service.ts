@@ -118,7 +118,7 @@ export class RetainedService {
   /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */
   private expired(topics: string[]): void {
     this.link?.retainedExpired?.(topics);
-    this.writes.persistLater(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })), true);
+    this.writes.persistInBackground(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })));
   }
 
   /**

@@ -239,7 +239,7 @@ export class Sessions {
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
     // Only expiry persists here: cleanup nobody waits on, written in small batches.
-    if (persist) this.writes.persistLater([{ op: 'session.delete', clientId: session.clientId }], true);
+    if (persist) this.writes.persistInBackground([{ op: 'session.delete', clientId: session.clientId }]);
   }
 
   /** Registers a session read back from the store (or moved here from another node). */

@@ -36,12 +36,14 @@ export class StoreWrites {
     return this.batcher.write(ops);
   }
 
-  /**
-   * Writes that nothing waits for (nothing is acknowledged on them); failures are logged.
-   * `background`: cleanup (expiry, sweeps) that may go in small batches, behind other writes.
-   */
-  persistLater(ops: StoreOp[], background = false): void {
-    this.batcher.write(ops, { background }).catch((err) => this.log.error({ err }, 'store write failed'));
+  /** Writes that nothing waits for (nothing is acknowledged on them); failures are logged. */
+  persistLater(ops: StoreOp[]): void {
+    this.batcher.write(ops).catch((err) => this.log.error({ err }, 'store write failed'));
+  }
+
+  /** As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes. */
+  persistInBackground(ops: StoreOp[]): void {
+    this.batcher.write(ops, { background: true }).catch((err) => this.log.error({ err }, 'store write failed'));
   }
 
   /** Writes a batch; once durable, its entries may be sent. */

@@ -83,7 +83,7 @@ describe('StoreWrites', () => {
     const path = sqlitePath();
     const writes = new StoreWrites(sqliteStore(path), silentLog);
     await writes.open();
-    writes.persistLater([{ op: 'session.put', session: { clientId: 'later', protocolVersion: 5, expiryInterval: 60 } }], true);
+    writes.persistInBackground([{ op: 'session.put', session: { clientId: 'later', protocolVersion: 5, expiryInterval: 60 } }]);
     await writes.close();
     const reopened = sqliteStore(path);
     const snap = await reopened.open();
