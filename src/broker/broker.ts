@@ -11,10 +11,10 @@ import type { ConnectPacket } from '../protocol/packets.js';
 import type { Session } from '../session/session.js';
 import type { Outgoing } from '../session/outgoing.js';
 import { SubscriptionIndex } from '../router/subscriptions.js';
-import type { StoreOp, StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
+import type { StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
 import { allowAll, type BrokerHooks } from '../hooks/hooks.js';
 import type { BrokerOptions } from './options.js';
-import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind } from '../channel/context.js';
+import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind, RouteOptions } from '../channel/context.js';
 import { MessageIds, messageFromWill } from '../session/message.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
@@ -137,8 +137,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   // ---- ChannelContext: routing and subscriptions -----------------------------------------
 
-  route(message: StoredMessage, extraOps?: StoreOp[], hold = false): MaybePromise<number> {
-    return this.pipeline.route(message, extraOps, hold);
+  route(message: StoredMessage, options?: RouteOptions): MaybePromise<number> {
+    return this.pipeline.route(message, options);
   }
 
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]> {

@@ -92,6 +92,14 @@ export interface ChannelLimits {
   responseInformation: string;
 }
 
+/** What a client's PUBLISH adds to routing its message (wills, $SYS and the admin API pass none). */
+export interface RouteOptions {
+  /** Store ops written in the message's batch (the inbound QoS 2 id). */
+  extraOps?: StoreOp[];
+  /** A client's QoS 1/2 PUBLISH: it can wait, so a subscriber's full queue may hold its acknowledgement. */
+  holdPublisher?: boolean;
+}
+
 export interface ChannelContext {
   readonly log: Logger;
   readonly hooks: BrokerHooks;
@@ -109,10 +117,10 @@ export interface ChannelContext {
   willFor(clientId: string, will: NonNullable<ConnectPacket['will']>): WillRecord;
 
   /**
-   * Routes a message; a Promise when a durable write gates the acknowledgement, or (`hold`: a
-   * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
+   * Routes a message; a Promise when a durable write gates the acknowledgement, or (`holdPublisher`)
+   * when a subscriber's full queue holds the publisher (backPressure).
    */
-  route(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
+  route(message: StoredMessage, options?: RouteOptions): MaybePromise<number>;
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
   deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;
