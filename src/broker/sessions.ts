@@ -178,7 +178,7 @@ export class Sessions {
       if (persistent) ops.push({ op: 'subscription.delete', clientId, filter });
     }
     if (entries.length > 0) {
-      session.discard(new Set(entries));
+      session.removeEntries(new Set(entries));
       this.stats.dropped('notAuthorized', entries.length);
       if (this.hooks.notify?.dropped) this.queues.notifyDropped('notAuthorized', entries, clientId);
       if (persistent) for (const o of entries) ops.push({ op: 'queue.delete', clientId, seq: o.seq });
@@ -219,7 +219,7 @@ export class Sessions {
     }
     session.outlet = undefined;
     // Nobody reads this queue now: its publishers go on (what they queued stays, bounded by their number).
-    this.queues.releaseHolds(session);
+    this.queues.letPublishersGo(session);
     const now = this.now();
     session.disconnectedAt = now;
     if (!session.persistent) {
@@ -264,14 +264,14 @@ export class Sessions {
    * deleted in the background (expiry; other callers write the deletion themselves).
    */
   end(session: Session, persist: boolean): void {
-    this.queues.releaseHolds(session);
+    this.queues.letPublishersGo(session);
     this.subscriptions.removeAll(session);
     // What it still holds is gone with it (dropped with the session, or moved to another node).
     session.leaveBudget();
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
     // Only expiry persists here: cleanup nobody waits on, written in small batches.
-    if (persist) this.writes.persistLater([{ op: 'session.delete', clientId: session.clientId }], true);
+    if (persist) this.writes.persistInBackground([{ op: 'session.delete', clientId: session.clientId }]);
   }
 
   /** Registers a session read back from the store (or moved here from another node). */

@@ -1,6 +1,6 @@
 // The bytes held by every session's queue and in-flight window together, against one budget
 // (maxQueuedBytesTotal). Each session keeps its own count; a session registered with the broker
-// adds every change to it here as it happens (Session.hold / letGo are the only writers), and
+// adds every change to it here as it happens (Session.hold / unhold are the only writers), and
 // leaving subtracts what it still holds, so the total is always the sum over registered sessions.
 export class QueueBudget {
   private held = 0;

@@ -131,7 +131,7 @@ export class Session {
     const o = this.window?.get(packetId);
     if (o) {
       this.window!.delete(packetId);
-      this.letGo([o]);
+      this.unhold([o]);
     }
     return o;
   }
@@ -180,7 +180,7 @@ export class Session {
   }
 
   /** Entries that left the session (acknowledged, dropped, expired, discarded). */
-  private letGo(entries: readonly Outgoing[]): void {
+  private unhold(entries: readonly Outgoing[]): void {
     let n = 0;
     for (const o of entries) n += o.bytes;
     if (n === 0) return;
@@ -216,7 +216,7 @@ export class Session {
     let dropped: Queued[] | undefined;
     if (policy !== 'backPressure') {
       while (this.queuedCount > 0 && (this.full(bytes, limits) || this.budget?.full(bytes))) (dropped ??= []).push(this.shift()!);
-      if (dropped) this.letGo(dropped);
+      if (dropped) this.unhold(dropped);
     }
     const entry = newEntry(this.nextSeq++, delivery, bytes);
     this.pending.push(entry);
@@ -239,7 +239,7 @@ export class Session {
   }
 
   /** Down to half its limits or less: an overflow is over (hysteresis, so it is not logged at every message). */
-  drained(limits: QueueLimits): boolean {
+  withinHalf(limits: QueueLimits): boolean {
     return this.queuedCount <= limits.maxQueuedMessages / 2 && this.queuedBytesCount <= limits.maxQueuedBytes / 2;
   }
 
@@ -250,7 +250,7 @@ export class Session {
   trim(limits: QueueLimits): Queued[] {
     const dropped: Queued[] = [];
     while (this.queuedCount > 0 && (this.overOwn(limits) || this.budget?.over)) dropped.push(this.shift()!);
-    this.letGo(dropped);
+    this.unhold(dropped);
     return dropped;
   }
 
@@ -263,7 +263,7 @@ export class Session {
    * Moves queued entries into the in-flight window while it has room, giving each a packet
    * identifier. Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
    */
-  take(now: number): { taken: Unsent[]; expired: Queued[] } {
+  fillWindow(now: number): { taken: Unsent[]; expired: Queued[] } {
     const taken: Unsent[] = [];
     const expired: Queued[] = [];
     while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {
@@ -279,7 +279,7 @@ export class Session {
       (this.window ??= new Map()).set(id, w);
       taken.push(w);
     }
-    this.letGo(expired);
+    this.unhold(expired);
     return { taken, expired };
   }
 
@@ -288,7 +288,7 @@ export class Session {
    * never with more unacknowledged than the client's Receive Maximum allows [MQTT-3.3.4-9] (the
    * window can be smaller than the in-flight set after a resume with a lower Receive Maximum).
    */
-  flush(): void {
+  sendUnsent(): void {
     const outlet = this.outlet;
     if (!outlet) return;
     let outstanding = 0;
@@ -325,8 +325,8 @@ export class Session {
         expired.push(o);
       }
     }
-    this.letGo(expired);
-    this.flush();
+    this.unhold(expired);
+    this.sendUnsent();
     return expired;
   }
 
@@ -338,7 +338,7 @@ export class Session {
     const o = this.inflight.get(packetId);
     if (!o || (ack === 'puback' ? o.qos !== 1 : o.state !== 'awaitingPubcomp')) return undefined;
     this.window!.delete(packetId);
-    this.letGo([o]);
+    this.unhold([o]);
     return o;
   }
 
@@ -346,7 +346,7 @@ export class Session {
    * PUBREC: the receiver has the message; from now on only the identifier matters (PUBREL is
    * resent, never the PUBLISH [MQTT-4.3.3-4, MQTT-4.3.3-6]).
    */
-  release(packetId: number): AwaitingPubcomp | undefined {
+  received(packetId: number): AwaitingPubcomp | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.qos !== 2) return undefined;
     return markReleased(o);
@@ -370,7 +370,7 @@ export class Session {
     for (const id of inbound) this.addInbound(id);
   }
 
-  /** Everything still owed, for discarding a session. */
+  /** Everything still owed, for ending a session. */
   allEntries(): Outgoing[] {
     return [...this.inflight.values(), ...this.queued()];
   }
@@ -380,7 +380,7 @@ export class Session {
    * (the publisher was not acknowledged and sends the message again) and messages the client may
    * no longer read (broker.revoke).
    */
-  discard(entries: ReadonlySet<Outgoing>): void {
+  removeEntries(entries: ReadonlySet<Outgoing>): void {
     const gone: Outgoing[] = [];
     for (const o of entries) {
       if (o.state !== 'queued' && this.inflight.get(o.packetId) === o) {
@@ -396,7 +396,7 @@ export class Session {
         gone.push(o);
       } else kept.push(o);
     }
-    this.letGo(gone);
+    this.unhold(gone);
     this.pending = kept;
     this.head = 0;
   }

@@ -64,7 +64,7 @@ describe('maxQueuedBytesTotal', () => {
     const on = await online(p, 'reader');
     await p.sessions.subscribe(on.session, [subscription('r/#')]);
     let acked = false;
-    const routed = p.pipeline.route(message(p.ids, 'r/t', 'yyyyyyyyyy'), undefined, true);
+    const routed = p.pipeline.route(message(p.ids, 'r/t', 'yyyyyyyyyy'), { holdPublisher: true });
     assert.ok(routed instanceof Promise, 'held');
     void routed.then(() => (acked = true));
     assert.equal(on.outlet.written.length, 1, 'the message itself is delivered (taken beyond the budget)');
@@ -138,7 +138,7 @@ describe('maxQueuedBytesTotal', () => {
                 if (c.kind === 'discard') p.queues.discard(s, first.packetId);
                 else if (first.qos === 1) p.queues.completed(s, first.packetId, 'puback');
                 else {
-                  await p.queues.released(s, first.packetId);
+                  await p.queues.received(s, first.packetId);
                   p.queues.completed(s, first.packetId, 'pubcomp');
                 }
               }
