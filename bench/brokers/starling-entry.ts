@@ -54,7 +54,7 @@ if (memoryMs > 0 && 'broker' in server) {
       rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
       retainedBytes: s.broker.retained.bytes, retainedCount: s.broker.retained.size,
       connections: s.connections.size, admitted: s.admitted(), clientMemory, clientMemoryMax, writeBuffered: queuedBytes,
-      sessions: s.broker.sessions.size, offlineSessions, sessionBytes,
+      sessions: s.broker.sessions.size, offlineSessions, sessionBytes, queuedBytesTotal: s.broker.queuedBytes(),
       ...(collected ? { afterGc: true } : {}),
     };
     process.stdout.write(`MEM ${JSON.stringify(row)}\n`);

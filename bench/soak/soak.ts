@@ -68,6 +68,8 @@ interface MemorySample {
   sessions: number;
   offlineSessions: number;
   sessionBytes: number;
+  /** Bytes all sessions' queues and in-flight windows hold, as the broker counts them against maxQueuedBytesTotal. */
+  queuedBytesTotal?: number;
   /** Taken right after a full collection (the broker runs with --expose-gc): live memory only. */
   afterGc?: boolean;
 }
@@ -159,7 +161,7 @@ async function startHealthy(urls: string[], stats: HealthyStats, signal: AbortSi
 function budgets(config: Config): Array<[string, number]> {
   const out: Array<[string, number]> = [];
   for (const [key, spec] of Object.entries(schema)) {
-    if (spec.kind !== 'size' || !/retain|connection|budget|memory|alias/i.test(key)) continue;
+    if (spec.kind !== 'size' || !/retain|connection|budget|memory|alias|total/i.test(key)) continue;
     out.push([key, (config as unknown as Record<string, number>)[key]]);
   }
   return out;
@@ -180,6 +182,8 @@ export const SOCKET_ALLOWANCE = 64 * 1024;
 interface RssBudget {
   baseline: number;
   retained: number;
+  /** maxQueuedBytesTotal: every session's queue and in-flight window together. */
+  queued: number;
   sockets: number;
   perSocket: number;
   total: number;
@@ -187,28 +191,34 @@ interface RssBudget {
 
 /**
  * What the configuration promises the broker's RSS stays within: the baseline (healthy clients
- * connected) + maxRetainedBytes + for the most sockets admitted at once during the run,
- * maxClientMemory and Node's own socket cost each. Sessions that outlive their connections are not
- * part of it: each is bounded (maxQueuedBytes…) but nothing bounds their number, so no budget can
- * be computed for them; the report shows what they held.
+ * connected) + maxRetainedBytes + maxQueuedBytesTotal (what all sessions' queues and in-flight
+ * windows may hold, connected or offline; their number is bounded by maxSessions) + for the most
+ * sockets admitted at once during the run, maxClientMemory and Node's own socket cost each. A
+ * message queued for offline sessions may be the retained index's Buffer, so the two budgets can
+ * count one payload twice: the sum is an upper bound, not an estimate. What a session holds besides
+ * its queue (its subscriptions, bounded per session by maxSubscriptionsPerClient) has no byte budget;
+ * the report shows it (`sessions … holding`).
  */
 function rssBudget(config: Config, baseline: number, highest: Partial<MemorySample>): RssBudget {
   const sockets = highest.admitted ?? 0;
   const perSocket = config.maxClientMemory + SOCKET_ALLOWANCE;
-  return { baseline, retained: config.maxRetainedBytes, sockets, perSocket, total: baseline + config.maxRetainedBytes + sockets * perSocket };
+  const queued = config.maxQueuedBytesTotal;
+  return { baseline, retained: config.maxRetainedBytes, queued, sockets, perSocket, total: baseline + config.maxRetainedBytes + queued + sockets * perSocket };
 }
 
 /** What the broker counted at one sample, with the baseline and Node's allowance for each socket. */
 function counted(b: RssBudget, m: MemorySample | undefined): number {
+  // Queued bytes are not added: a queued entry's payload is often the retained index's own Buffer
+  // (retained messages queued for offline `#` subscribers), already counted as retained.
   return b.baseline + (m?.retainedBytes ?? 0) + (m?.clientMemory ?? 0) + (m?.writeBuffered ?? 0) + (m?.admitted ?? 0) * SOCKET_ALLOWANCE;
 }
 
-function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample | undefined, highest: Partial<MemorySample>, highestLive: Partial<MemorySample>, b: RssBudget, peakRss: number): string[] {
+function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample | undefined, highest: Partial<MemorySample>, highestLive: Partial<MemorySample>, b: RssBudget, peakRss: number, maxSessions: number): string[] {
   const row = (name: string, m: Partial<MemorySample> | undefined): string =>
     `  ${name}: rss ${mib(m?.rss)}, heapUsed ${mib(m?.heapUsed)}, heapTotal ${mib(m?.heapTotal)}, external ${mib(m?.external)} (arrayBuffers ${mib(m?.arrayBuffers)}), ` +
     `retained ${mib(m?.retainedBytes)} in ${m?.retainedCount ?? 0}, connections ${m?.connections ?? 0} of ${m?.admitted ?? 0} sockets admitted, ` +
     `client memory ${mib(m?.clientMemory)} (largest ${mib(m?.clientMemoryMax)}), write buffers ${mib(m?.writeBuffered)}, ` +
-    `sessions ${m?.sessions ?? 0} (${m?.offlineSessions ?? 0} offline) holding ${mib(m?.sessionBytes)}`;
+    `sessions ${m?.sessions ?? 0} (${m?.offlineSessions ?? 0} offline) holding ${mib(m?.sessionBytes)} (queues and windows ${mib(m?.queuedBytesTotal)})`;
   return [
     'Broker memory (process.memoryUsage() and the broker\'s own counts, sampled in the broker every 500 ms):',
     row('baseline', baseline),
@@ -216,12 +226,13 @@ function memoryReport(baseline: MemorySample | undefined, atPeak: MemorySample |
     row('highest of each', highest),
     ...(highestLive.rss !== undefined ? [row('highest of each right after a full GC (--expose-gc: live memory)', highestLive)] : []),
     `Budgets: maxRetainedBytes ${mib(b.retained)}, counted at most ${mib(highest.retainedBytes)}; ` +
+      `maxQueuedBytesTotal ${mib(b.queued)}, counted at most ${mib(highest.queuedBytesTotal)}; maxSessions ${maxSessions}, held at most ${highest.sessions ?? 0} (${highest.offlineSessions ?? 0} offline at most); ` +
       `maxClientMemory ${mib(b.perSocket - SOCKET_ALLOWANCE)} × ${b.sockets} sockets at most at once = ${mib((b.perSocket - SOCKET_ALLOWANCE) * b.sockets)}, counted at most ${mib(highest.clientMemory)} in all (${mib(highest.clientMemoryMax)} on one); ` +
       `Node's socket allowance ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB × ${b.sockets} = ${mib(SOCKET_ALLOWANCE * b.sockets)}`,
-    `Counted at peak RSS: baseline ${mib(b.baseline)} + retained ${mib(atPeak?.retainedBytes)} + client memory ${mib(atPeak?.clientMemory)} + write buffers ${mib(atPeak?.writeBuffered)} + ` +
+    `Counted at peak RSS (queues and windows, ${mib(atPeak?.queuedBytesTotal)}, not added: their payloads may be the retained ones): baseline ${mib(b.baseline)} + retained ${mib(atPeak?.retainedBytes)} + client memory ${mib(atPeak?.clientMemory)} + write buffers ${mib(atPeak?.writeBuffered)} + ` +
       `${atPeak?.admitted ?? 0} sockets × ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB = ${mib(counted(b, atPeak))}; the other ${mib((atPeak?.rss ?? 0) - counted(b, atPeak))} of RSS is ` +
       `JavaScript heap (${mib((atPeak?.heapTotal ?? 0) - (baseline?.heapTotal ?? 0))} grown since the baseline), garbage not yet collected and the allocator's own`,
-    `RSS budget = baseline ${mib(b.baseline)} + maxRetainedBytes ${mib(b.retained)} + ${b.sockets} × (${mib(b.perSocket - SOCKET_ALLOWANCE)} + ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB) = ${mib(b.total)}; ` +
+    `RSS budget = baseline ${mib(b.baseline)} + maxRetainedBytes ${mib(b.retained)} + maxQueuedBytesTotal ${mib(b.queued)} + ${b.sockets} × (${mib(b.perSocket - SOCKET_ALLOWANCE)} + ${(SOCKET_ALLOWANCE / 1024).toFixed(0)} KiB) = ${mib(b.total)}; ` +
       `peak RSS ${mib(peakRss)}: ${peakRss <= b.total ? `within it (${mib(b.total - peakRss)} to spare)` : `OVER it by ${mib(peakRss - b.total)}`}`,
   ];
 }
@@ -339,7 +350,7 @@ export async function runSoak(o: SoakOptions): Promise<{ text: string; ok: boole
       `p99 ${(healthy.latency.percentile(99) / 1000).toFixed(1)} ms, max ${(healthy.latency.max / 1000).toFixed(1)} ms`,
     `Broker RSS: baseline ${fmtMiB(baselineKiB)}, peak ${fmtMiB(peakKiB)} (+${fmtMiB(peakKiB - baselineKiB)}), end ${exitedDuringRun ? '(exited)' : fmtMiB(endKiB)}`,
     `Configured byte budgets: ${b.length ? b.map(([k, v]) => `${k}=${(v / MiB).toFixed(1)} MiB`).join(', ') : 'none in this build (no retained-bytes or per-connection memory budget keys in the schema)'}`,
-    ...memoryReport(baseline, atPeak, highest, highestLive, budget, peakKiB * 1024),
+    ...memoryReport(baseline, atPeak, highest, highestLive, budget, peakKiB * 1024, broker.config.maxSessions),
     '',
     'Hostile class | connections/attempts | closed by broker | longest open | broker spec failures | notes',
     '---|---:|---:|---:|---:|---',

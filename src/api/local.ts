@@ -57,7 +57,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
       };
       const added = broker.subscribe(session, [sub]);
       catchLater(added, (err) => log.error({ err, filter }, 'in-process subscription failed'));
-      broker.sendRetained(session, sub, true);
+      broker.deliverRetained(session, sub, true);
       let done = false;
       const unsubscribe = (): void => {
         if (done) return;

@@ -17,7 +17,7 @@ export class PublisherHolds {
   private readonly timeoutMs: number;
   private readonly gaveUp: (s: Session) => void;
 
-  /** `gaveUp` runs when a session stayed over its limits for `timeoutMs`; its publishers are released after it. */
+  /** `gaveUp` runs when a session stayed over its limits for `timeoutMs`; its publishers are let go after it. */
   constructor(timeoutMs: number, gaveUp: (s: Session) => void) {
     this.timeoutMs = timeoutMs;
     this.gaveUp = gaveUp;
@@ -44,7 +44,7 @@ export class PublisherHolds {
   }
 
   /** The session has room again, went offline or ended: its publishers go on. */
-  release(s: Session): void {
+  letGo(s: Session): void {
     const h = this.holds.get(s);
     if (!h) return;
     this.holds.delete(s);
@@ -52,14 +52,19 @@ export class PublisherHolds {
     h.resolve();
   }
 
+  /** Releases the publishers of every session `hasRoom` says has room again (the broker-wide budget freed up). */
+  letGoWhere(hasRoom: (s: Session) => boolean): void {
+    for (const s of [...this.holds.keys()]) if (hasRoom(s)) this.letGo(s);
+  }
+
   /** Whether publishers are waiting on this session. */
   holding(s: Session): boolean {
     return this.holds.has(s);
   }
 
-  /** Releases everyone (the broker is closing). */
+  /** Lets everyone go (the broker is closing). */
   clear(): void {
-    for (const s of [...this.holds.keys()]) this.release(s);
+    for (const s of [...this.holds.keys()]) this.letGo(s);
   }
 
   private holdFor(s: Session): Hold {
@@ -72,7 +77,7 @@ export class PublisherHolds {
       try {
         this.gaveUp(s);
       } finally {
-        this.release(s);
+        this.letGo(s);
       }
     }, this.timeoutMs);
     timer.unref();

@@ -11,10 +11,10 @@ import type { ConnectPacket } from '../protocol/packets.js';
 import type { Session } from '../session/session.js';
 import type { Outgoing } from '../session/outgoing.js';
 import { SubscriptionIndex } from '../router/subscriptions.js';
-import type { StoreOp, StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
+import type { StoredMessage, SubscriptionRecord, WillRecord } from '../store/ports.js';
 import { allowAll, type BrokerHooks } from '../hooks/hooks.js';
 import type { BrokerOptions } from './options.js';
-import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind } from '../channel/context.js';
+import type { BrokerClient, ChannelContext, ConnectRequest, DisconnectKind, RouteOptions } from '../channel/context.js';
 import { MessageIds, messageFromWill } from '../session/message.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
@@ -55,7 +55,7 @@ export class Broker implements ChannelContext, ClusterSide {
     this.retainedService = new RetainedService(options, this.writes, this.queues, this.stats, this.ids, this.log, this.now);
     this.pipeline = new Pipeline(this.subscriptionIndex, this.retainedService, this.queues, this.writes, this.stats, this.now);
     const route = (m: StoredMessage): MaybePromise<number> => this.pipeline.route(m);
-    this.sessionBook = new Sessions(this.subscriptionIndex, this.queues, this.writes, this.hooks, this.stats, this.ids, this.log, this.now, route);
+    this.sessionBook = new Sessions(this.subscriptionIndex, this.queues, this.writes, this.hooks, this.stats, this.ids, this.log, this.now, route, options.maxSessions);
     this.clusterSide = new BrokerClusterSide(this.sessionBook, this.pipeline, this.writes, this.now);
   }
 
@@ -94,6 +94,11 @@ export class Broker implements ChannelContext, ClusterSide {
   /** Connections that own a client id. */
   get clients(): ClientsReader {
     return this.sessionBook.clientsReader;
+  }
+
+  /** Bytes held by all sessions' queues and in-flight windows together (against maxQueuedBytesTotal). */
+  queuedBytes(): number {
+    return this.queues.budget.total;
   }
 
   get retained(): RetainedReader {
@@ -137,8 +142,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   // ---- ChannelContext: routing and subscriptions -----------------------------------------
 
-  route(message: StoredMessage, extraOps?: StoreOp[], hold = false): MaybePromise<number> {
-    return this.pipeline.route(message, extraOps, hold);
+  route(message: StoredMessage, options?: RouteOptions): MaybePromise<number> {
+    return this.pipeline.route(message, options);
   }
 
   get publishersHeld(): boolean {
@@ -149,8 +154,8 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.sessionBook.subscribe(session, subs);
   }
 
-  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
-    this.retainedService.sendRetained(session, sub, isNew);
+  deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
+    this.retainedService.deliverRetained(session, sub, isNew);
   }
 
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]> {
@@ -163,16 +168,16 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.queues.completed(session, packetId, kind);
   }
 
-  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
-    return this.queues.released(session, packetId);
+  received(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
+    return this.queues.received(session, packetId);
   }
 
   discard(session: Session, packetId: number): void {
     this.queues.discard(session, packetId);
   }
 
-  inboundReleased(session: Session, packetId: number): MaybePromise<boolean> {
-    return this.queues.inboundReleased(session, packetId);
+  inboundCompleted(session: Session, packetId: number): MaybePromise<boolean> {
+    return this.queues.inboundCompleted(session, packetId);
   }
 
   // ---- ClusterSide ---------------------------------------------------------------------

@@ -16,6 +16,10 @@ export interface BrokerOptions {
   queue: QueueLimits;
   /** backPressure: longest a publisher is held for one subscriber's full queue, ms (then its oldest are dropped). */
   backPressureTimeoutMs?: number;
+  /** Most bytes all sessions' queues and in-flight windows hold together; 0 = no limit. */
+  maxQueuedBytesTotal: number;
+  /** Most sessions held at once, connected or not; a CONNECT that would add one is refused; 0 = no limit. */
+  maxSessions: number;
   /** Largest packet accepted from a client, bytes. */
   maxPacketSize: number;
   /** Largest keepalive granted, seconds; 0 = no cap. */
@@ -54,6 +58,8 @@ export const defaultBrokerLimits = {
   receiveMaximum: 32,
   queue: { maxQueuedMessages: 1000, maxQueuedBytes: 64 * 1024 * 1024, overflow: 'backPressure' },
   backPressureTimeoutMs: 10_000,
+  maxQueuedBytesTotal: 1024 * 1024 * 1024,
+  maxSessions: 100_000,
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   maxRetainedMessages: 1_000_000,

@@ -6,6 +6,7 @@ import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Delivery } from '../session/delivery.js';
 import type { Session } from '../session/session.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
+import type { RouteOptions } from '../channel/context.js';
 import type { MatchScope, SubscriptionIndex } from '../router/subscriptions.js';
 import type { BrokerStats } from './stats.js';
 import type { ClusterLink, StreamPosition } from './cluster-link.js';
@@ -20,6 +21,21 @@ const CLUSTER_LOCAL_SCOPE: MatchScope = { plain: true, shared: false };
 const REMOTE_PLAIN: MatchScope = { plain: true, shared: false };
 /** A message the cluster link delivers here itself (durable mode): stored and retained only. */
 const LINK_DELIVERS: MatchScope = { plain: false, shared: false };
+
+/** How one routing is delivered (a record: the hot path's call sites say what they pass). */
+interface DeliverOptions {
+  /** Store ops written in the message's batch. */
+  extraOps?: StoreOp[];
+  /** Whether a retained message is stored as retained here (not for copies from another node). */
+  retain: boolean;
+  /** Deliver only to these client ids. */
+  only?: string | ReadonlySet<string>;
+  /** A subscriber's full queue may hold the publisher (backPressure). */
+  hold?: boolean;
+  /** The cluster's stream position of the message (durable mode). */
+  at?: StreamPosition;
+}
+const RETAINING: DeliverOptions = { retain: true };
 
 export class Pipeline {
   private link?: Pick<ClusterLink, 'forward' | 'deliversLocally'>;
@@ -40,39 +56,33 @@ export class Pipeline {
   /**
    * Routes a message from a local publisher (a client, a will, the admin API, $SYS). Returns how
    * many sessions it was routed to; a Promise when a durable write must finish first (then nothing
-   * goes out, and the caller does not acknowledge, until it is durable), or (`hold`: a client's
-   * QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
+   * goes out, and the caller does not acknowledge, until it is durable), or (`holdPublisher`: a
+   * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
    */
-  route(message: StoredMessage, extraOps?: StoreOp[], hold = false): MaybePromise<number> {
+  route(message: StoredMessage, options?: RouteOptions): MaybePromise<number> {
+    const how = options ? { extraOps: options.extraOps, retain: true, hold: options.holdPublisher } : RETAINING;
     if (this.link) {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.
       const forwarded = this.link.forward(message);
       const scope = forwarded && this.link.deliversLocally?.(message) ? LINK_DELIVERS : CLUSTER_LOCAL_SCOPE;
-      const routed = this.deliver(message, extraOps, scope, true, undefined, hold);
+      const routed = this.deliver(message, scope, how);
       if (!forwarded) return routed;
       return Promise.all([forwarded, routed]).then(([, n]) => n);
     }
-    return this.deliver(message, extraOps, LOCAL_SCOPE, true, undefined, hold);
+    return this.deliver(message, LOCAL_SCOPE, how);
   }
 
   /** Routes a message from another node (ClusterSide.routeRemote says what the arguments mean). */
   routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number> {
-    if (sharedKey !== undefined) return this.deliver(message, undefined, { plain: false, shared: sharedKey }, false, undefined, false, at);
-    if (only !== undefined) return this.deliver(message, undefined, REMOTE_PLAIN, false, only, false, at);
-    return this.deliver(message, undefined, REMOTE_PLAIN, message.retain, undefined, false, at);
+    if (sharedKey !== undefined) return this.deliver(message, { plain: false, shared: sharedKey }, { retain: false, at });
+    if (only !== undefined) return this.deliver(message, REMOTE_PLAIN, { retain: false, only, at });
+    return this.deliver(message, REMOTE_PLAIN, { retain: message.retain, at });
   }
 
   /** The steps of routing: retain, match in `scope`, write QoS 0 / enqueue QoS 1/2, commit. */
-  private deliver(
-    message: StoredMessage,
-    extraOps: StoreOp[] | undefined,
-    scope: MatchScope,
-    retain: boolean,
-    only?: string | ReadonlySet<string>,
-    hold = false,
-    at?: StreamPosition,
-  ): MaybePromise<number> {
+  private deliver(message: StoredMessage, scope: MatchScope, how: DeliverOptions): MaybePromise<number> {
+    const { extraOps, retain, only, hold = false, at } = how;
     this.stats.messagesRouted++;
     const now = this.now();
     let batch: WriteBatch | undefined;
@@ -109,11 +119,11 @@ export class Pipeline {
       let queued: boolean;
       if (s.persistent) {
         batch ??= new WriteBatch();
-        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, batch, !messageStored, policy);
+        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch, withMessage: !messageStored, policy });
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
         if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
-      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, undefined, false, policy))) s.flush();
+      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { policy }))) s.sendUnsent();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;

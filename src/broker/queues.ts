@@ -7,6 +7,7 @@ import type { QoS } from '../protocol/constants.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
 import { writing, type Outgoing } from '../session/outgoing.js';
+import { QueueBudget } from '../session/queue-budget.js';
 import type { Delivery } from '../session/delivery.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
 import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js';
@@ -21,7 +22,21 @@ export interface QueueOptions {
   /** In-flight window towards a client (capped further by its Receive Maximum). */
   maxInflightMessages: number;
   backPressureTimeoutMs?: number;
+  /** Most bytes all sessions' queues and in-flight windows may hold together; 0 or absent = no limit. */
+  maxQueuedBytesTotal?: number;
 }
+
+/** How one delivery is enqueued (a record: the hot path's call sites say what they pass). */
+export interface EnqueueOptions {
+  /** A persistent session's batch: the entry's ops join it, and the entry is sent once it is written. */
+  batch?: WriteBatch;
+  /** The batch writes the message body too (the first of the message's entries in it). */
+  withMessage?: boolean;
+  /** Overflow policy for this delivery; default: the configured one, without holding a publisher. */
+  policy?: OverflowPolicy;
+}
+
+const MEMORY_ONLY: EnqueueOptions = {};
 
 export class Queues {
   /** Publishers held by full queues of online subscribers (queueOverflowPolicy=backPressure). */
@@ -31,6 +46,8 @@ export class Queues {
    * resends, so there a QoS 1 entry is written in the state it is sent in, as QoS 2 is.
    */
   writesInflightQos1 = false;
+  /** Bytes held by every registered session together (maxQueuedBytesTotal); Sessions registers them. */
+  readonly budget: QueueBudget;
 
   constructor(
     private readonly options: QueueOptions,
@@ -44,10 +61,13 @@ export class Queues {
       try {
         this.shed(s);
       } catch (err) {
-        // On a timer: a fault here must not end the process; the publishers are released regardless.
+        // On a timer: a fault here must not end the process; the publishers are let go regardless.
         this.log.error({ err, clientId: s.clientId }, 'giving up a back-pressure hold failed');
       }
     });
+    this.budget = new QueueBudget(options.maxQueuedBytesTotal ?? 0);
+    // Room in the broker-wide budget: publishers held on it go on where the session's own queue has room.
+    this.budget.onRoom = () => this.holds.letGoWhere((s) => !s.over(this.limits));
   }
 
   get limits(): QueueLimits {
@@ -67,19 +87,14 @@ export class Queues {
    * Adds a QoS 1/2 delivery to a session's queue and fills its window. With a batch (persistent
    * session), the entry is held back from sending until the batch is written.
    */
-  enqueue(
-    s: Session,
-    delivery: Delivery,
-    now: number,
-    batch: WriteBatch | undefined,
-    withMessage: boolean,
-    policy?: OverflowPolicy,
-  ): boolean {
+  enqueue(s: Session, delivery: Delivery, now: number, options: EnqueueOptions = MEMORY_ONLY): boolean {
+    const { batch, policy } = options;
     // Retained copies for a new subscription and the like have no publisher to hold.
     const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false));
     if (r.outcome === 'refused') {
-      this.queueDrop(s, 'queueRefused', 1);
-      if (this.hooks.notify?.dropped) this.notifyDropped('queueRefused', [delivery.message], s.clientId);
+      const reason = r.budget ? 'queueBudget' : 'queueRefused';
+      this.queueDrop(s, reason, 1);
+      if (this.hooks.notify?.dropped) this.notifyDropped(reason, [delivery.message], s.clientId);
       return false;
     }
     // Dropped for room: by the configured dropOldest, or because back-pressure gave up on this session.
@@ -91,7 +106,7 @@ export class Queues {
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
       writing(r.entry);
-      batch.ops.push(...entryOps(s, r.entry, withMessage));
+      batch.ops.push(...entryOps(s, r.entry, options.withMessage === true));
       batch.entries.push(r.entry);
       batch.fresh.push(r.entry);
       batch.sessions.add(s);
@@ -108,7 +123,7 @@ export class Queues {
 
   /** Moves queued entries into the window; with a batch, their new state is written first. */
   private fillWindow(s: Session, now: number, batch: WriteBatch | undefined): void {
-    const { taken, expired } = s.take(now);
+    const { taken, expired } = s.fillWindow(now);
     if (expired.length > 0) {
       this.stats.dropped('expired', expired.length);
       if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
@@ -138,12 +153,12 @@ export class Queues {
     if (!session.online) return;
     if (!session.persistent) {
       this.fillWindow(session, this.now(), undefined);
-      session.flush();
+      session.sendUnsent();
       return;
     }
     const batch = new WriteBatch();
     this.fillWindow(session, this.now(), batch);
-    if (batch.ops.length === 0) return session.flush();
+    if (batch.ops.length === 0) return session.sendUnsent();
     this.writes.commitLater(batch, session.clientId);
   }
 
@@ -159,7 +174,10 @@ export class Queues {
 
   /** Resolves once each of these full queues has room again (or was given up on); undefined when none must be waited for. */
   holdUntilRoom(full: readonly Session[]): Promise<void> | undefined {
-    return this.holds.wait(full);
+    // Routing the same message to later sessions may have made room meanwhile (a dropOldest that
+    // freed more than it added): a session back within its limits and the budget holds nobody.
+    const still = full.filter((s) => s.over(this.limits));
+    return still.length > 0 ? this.holds.wait(still) : undefined;
   }
 
   /** Whether some publisher is held now. */
@@ -168,8 +186,8 @@ export class Queues {
   }
 
   /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
-  releaseHolds(s: Session): void {
-    this.holds.release(s);
+  letPublishersGo(s: Session): void {
+    this.holds.letGo(s);
   }
 
   /**
@@ -182,8 +200,9 @@ export class Queues {
     if (pressure.logged) return;
     pressure.logged = true;
     const { maxQueuedMessages, maxQueuedBytes, overflow } = this.limits;
+    const budget = { queuedBytesTotal: this.budget.total, maxQueuedBytesTotal: this.budget.max };
     this.log.warn(
-      { clientId: s.clientId, reason, dropped: count, queued: s.queuedCount, queuedBytes: s.queuedBytes, online: s.online, maxQueuedMessages, maxQueuedBytes, queueOverflowPolicy: overflow },
+      { clientId: s.clientId, reason, dropped: count, queued: s.queuedCount, queuedBytes: s.queuedBytes, online: s.online, maxQueuedMessages, maxQueuedBytes, queueOverflowPolicy: overflow, ...budget },
       'queue full: messages dropped for this session (logged once until its queue drains)',
     );
   }
@@ -203,8 +222,8 @@ export class Queues {
 
   /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
   private roomMade(s: Session): void {
-    if (this.holds.holding(s) && !s.over(this.limits)) this.holds.release(s);
-    if (s.pressure && s.drained(this.limits)) s.pressure = undefined;
+    if (this.holds.holding(s) && !s.over(this.limits)) this.holds.letGo(s);
+    if (s.pressure && s.withinHalf(this.limits)) s.pressure = undefined;
   }
 
   // ---- acknowledgements from subscribers -------------------------------------------------
@@ -236,14 +255,14 @@ export class Queues {
   }
 
   /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
-  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
-    const o = session.release(packetId);
+  received(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
+    const o = session.received(packetId);
     if (!o || !session.persistent) return o;
     return this.writes.persist(entryOps(session, o, false)).then(() => o);
   }
 
   /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
-  inboundReleased(session: Session, packetId: number): MaybePromise<boolean> {
+  inboundCompleted(session: Session, packetId: number): MaybePromise<boolean> {
     if (!session.deleteInbound(packetId)) return false;
     if (!session.persistent) return true;
     return this.writes.persist([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
@@ -254,7 +273,7 @@ export class Queues {
     for (const l of lost) this.hooks.notify?.dropped?.(reason, 'message' in l ? l.message : l, clientId);
   }
 
-  /** Releases every held publisher (the broker is closing). */
+  /** Lets every held publisher go (the broker is closing). */
   close(): void {
     this.holds.clear();
   }

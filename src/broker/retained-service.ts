@@ -118,7 +118,7 @@ export class RetainedService {
   /** The sweep removed expired retained messages: the store forgets them too [MQTT-3.3.2-5]. */
   private expired(topics: string[]): void {
     this.link?.retainedExpired?.(topics);
-    this.writes.persistLater(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })), true);
+    this.writes.persistInBackground(topics.map((topic): StoreOp => ({ op: 'retained.delete', topic })));
   }
 
   /**
@@ -147,7 +147,7 @@ export class RetainedService {
    * as Retain Handling says (0: always, 1: only if new, 2: never) [MQTT-3.3.1-9, MQTT-3.3.1-10].
    * Shared subscriptions get none: retained messages go to a new Non-shared Subscription (3.3.1.3).
    */
-  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
+  deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
     if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew)) return;
     if (parseSharedFilter(sub.filter)) return;
     const now = this.now();
@@ -163,9 +163,9 @@ export class RetainedService {
       }
       // Each retained copy is its own stored message: the retained one may be replaced meanwhile.
       const copy = { ...m, id: this.ids.next() };
-      this.queues.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, batch, true);
+      this.queues.enqueue(session, { message: copy, qos, retain: true, subscriptionIds: ids }, now, { batch, withMessage: true });
     }
-    if (!batch || batch.ops.length === 0) return session.flush();
+    if (!batch || batch.ops.length === 0) return session.sendUnsent();
     this.writes.commitLater(batch, session.clientId);
   }
 

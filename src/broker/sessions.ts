@@ -33,6 +33,8 @@ export class Sessions {
    * sessions recovered from the store are re-checked when they are resumed.
    */
   private readonly owners = new WeakMap<Session, ClientInfo>();
+  /** maxSessions refusals since the last warn line, and when that line was written (one a minute). */
+  private refusals = { count: 0, loggedAt: -Infinity };
 
   constructor(
     private readonly subscriptions: SubscriptionIndex,
@@ -41,10 +43,12 @@ export class Sessions {
     private readonly hooks: BrokerHooks,
     private readonly stats: BrokerStats,
     private readonly ids: MessageIds,
-    private readonly log: Pick<Logger, 'info' | 'error'>,
+    private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>,
     private readonly now: () => number,
     /** The publish pipeline, for wills. */
     private readonly route: (message: StoredMessage) => MaybePromise<number>,
+    /** Most sessions held at once, connected or not; 0 = no limit. */
+    private readonly maxSessions = 0,
   ) {
     this.timers = new SessionTimers(now, {
       willDue: (s) => this.routeWill(s),
@@ -85,6 +89,11 @@ export class Sessions {
    * discards or resumes the session, persists it. Returns whether a session was present.
    */
   async connect(client: BrokerClient, req: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
+    // A client id that has a session here, or a connection, takes nothing new: a resumption or a
+    // takeover is never refused. Without a cluster link nothing can bring the session later, so a
+    // new one is refused before it takes over anything.
+    const known = this.byId.has(req.clientId) || this.clients.get(req.clientId) !== undefined;
+    if (!known && !this.link) this.admit(req.clientId, req.protocolVersion);
     this.clients.claim(client);
     // A link that moves sessions brings this client's session here from the node that held it.
     const moving = this.link?.claim(req.clientId, !req.clean);
@@ -92,6 +101,7 @@ export class Sessions {
       await moving;
       if (this.clients.get(req.clientId) !== client) throw new MqttError(ReasonCode.SessionTakenOver, 'taken over while connecting');
     }
+    if (!known && this.link && !this.byId.has(req.clientId)) this.admit(req.clientId, req.protocolVersion);
     const { session, sessionPresent } = this.resumeOrStart(req);
     const wasPersistent = sessionPresent && session.persistent;
     // Before the expiry changes: the removals are written for the session as it is stored.
@@ -117,6 +127,25 @@ export class Sessions {
     return { session, sessionPresent };
   }
 
+  /**
+   * maxSessions: a CONNECT that would add a session when the broker holds its most is refused with
+   * CONNACK 0x97 Quota exceeded ("an implementation or administrative imposed limit has been
+   * exceeded", MQTT 5 3.2.2.2), or 0x03 Server unavailable for MQTT 3.x (3.1.1 3.2.2.3: "the MQTT
+   * service is unavailable"; 3.x has no quota code), then closed [MQTT-3.2.2-7] / [MQTT-3.2.2-5].
+   * Logged at warn once a minute.
+   */
+  private admit(clientId: string, protocolVersion: number): void {
+    if (this.maxSessions === 0 || this.byId.size < this.maxSessions) return;
+    this.stats.limitHit('maxSessions');
+    this.refusals.count++;
+    const now = this.now();
+    if (now - this.refusals.loggedAt >= 60_000) {
+      this.log.warn({ clientId, sessions: this.byId.size, maxSessions: this.maxSessions, refused: this.refusals.count }, 'maxSessions reached: new sessions refused (logged once a minute)');
+      this.refusals = { count: 0, loggedAt: now };
+    }
+    throw new MqttError(protocolVersion === 5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, 'the server holds its maximum number of sessions');
+  }
+
   private resumeOrStart(req: ConnectRequest): { session: Session; sessionPresent: boolean } {
     const existing = this.byId.get(req.clientId);
     if (existing && existing.online) existing.outlet = undefined;
@@ -131,6 +160,7 @@ export class Sessions {
     }
     const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
     this.byId.set(req.clientId, session);
+    session.joinBudget(this.queues.budget);
     return { session, sessionPresent: false };
   }
 
@@ -148,7 +178,7 @@ export class Sessions {
       if (persistent) ops.push({ op: 'subscription.delete', clientId, filter });
     }
     if (entries.length > 0) {
-      session.discard(new Set(entries));
+      session.removeEntries(new Set(entries));
       this.stats.dropped('notAuthorized', entries.length);
       if (this.hooks.notify?.dropped) this.queues.notifyDropped('notAuthorized', entries, clientId);
       if (persistent) for (const o of entries) ops.push({ op: 'queue.delete', clientId, seq: o.seq });
@@ -189,7 +219,7 @@ export class Sessions {
     }
     session.outlet = undefined;
     // Nobody reads this queue now: its publishers go on (what they queued stays, bounded by their number).
-    this.queues.releaseHolds(session);
+    this.queues.letPublishersGo(session);
     const now = this.now();
     session.disconnectedAt = now;
     if (!session.persistent) {
@@ -234,17 +264,20 @@ export class Sessions {
    * deleted in the background (expiry; other callers write the deletion themselves).
    */
   end(session: Session, persist: boolean): void {
-    this.queues.releaseHolds(session);
+    this.queues.letPublishersGo(session);
     this.subscriptions.removeAll(session);
+    // What it still holds is gone with it (dropped with the session, or moved to another node).
+    session.leaveBudget();
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
     // Only expiry persists here: cleanup nobody waits on, written in small batches.
-    if (persist) this.writes.persistLater([{ op: 'session.delete', clientId: session.clientId }], true);
+    if (persist) this.writes.persistInBackground([{ op: 'session.delete', clientId: session.clientId }]);
   }
 
   /** Registers a session read back from the store (or moved here from another node). */
   adopt(session: Session): void {
     this.byId.set(session.clientId, session);
+    session.joinBudget(this.queues.budget);
     for (const sub of session.subscriptions.values()) this.subscriptions.add(session, sub);
     this.timers.arm(session);
   }

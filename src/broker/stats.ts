@@ -4,13 +4,15 @@
  * Why a message was not delivered. A full queue counts by what was lost (queueOverflowPolicy):
  * queueFull, the oldest queued message dropped to make room (dropOldest; under backPressure, for an
  * offline session or a publisher that cannot be held); queueRefused, the new message not queued
- * (refuseNewest, or one message larger than maxQueuedBytes on its own); backPressureTimeout, the
+ * (refuseNewest, or one message larger than maxQueuedBytes on its own); queueBudget, the new message
+ * not queued because all sessions together hold maxQueuedBytesTotal; backPressureTimeout, the
  * oldest dropped because a subscriber's queue stayed full past backPressureTimeoutSec while its
  * publishers were held (and until it drains).
  */
 export type DropReason =
   | 'queueFull'
   | 'queueRefused'
+  | 'queueBudget'
   | 'backPressureTimeout'
   | 'expired'
   | 'retainedLimit'
@@ -55,7 +57,9 @@ export type LimitReason =
   /** maxRetainedMessages: a retained message on a new topic not kept (also a `retainedLimit` drop). */
   | 'maxRetainedMessages'
   /** maxRetainedBytes: a retained message not kept because the store would grow past its bytes. */
-  | 'maxRetainedBytes';
+  | 'maxRetainedBytes'
+  /** maxSessions: a CONNECT that would start a new session refused (CONNACK 0x97 / 0x03). */
+  | 'maxSessions';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -74,6 +78,7 @@ export class BrokerStats {
   readonly drops: Record<DropReason, number> = {
     queueFull: 0,
     queueRefused: 0,
+    queueBudget: 0,
     backPressureTimeout: 0,
     expired: 0,
     retainedLimit: 0,
@@ -101,6 +106,7 @@ export class BrokerStats {
     maxClientMemory: 0,
     maxRetainedMessages: 0,
     maxRetainedBytes: 0,
+    maxSessions: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;

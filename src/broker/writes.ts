@@ -47,13 +47,16 @@ export class StoreWrites {
     return this.batcher.write(ops);
   }
 
-  /**
-   * Writes that nothing waits for (nothing is acknowledged on them); failures are logged.
-   * `background`: cleanup (expiry, sweeps) that may go in small batches, behind other writes.
-   */
-  persistLater(ops: StoreOp[], background = false): void {
+  /** Writes that nothing waits for (nothing is acknowledged on them); failures are logged. */
+  persistLater(ops: StoreOp[]): void {
     this.handOver();
-    this.batcher.write(ops, { background }).catch((err) => this.log.error({ err }, 'store write failed'));
+    this.batcher.write(ops).catch((err) => this.log.error({ err }, 'store write failed'));
+  }
+
+  /** As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes. */
+  persistInBackground(ops: StoreOp[]): void {
+    this.handOver();
+    this.batcher.write(ops, { background: true }).catch((err) => this.log.error({ err }, 'store write failed'));
   }
 
   /**
@@ -94,16 +97,16 @@ export class StoreWrites {
     return this.batcher.write(batch.ops).then(
       () => {
         for (const o of batch.entries) writtenDown(o);
-        for (const s of batch.sessions) s.flush();
+        for (const s of batch.sessions) s.sendUnsent();
       },
       (err: unknown) => {
         // The write failed, so nothing it covered was acknowledged. New entries go (the publisher
         // sends again); entries stored before keep their stored state and may go out, so no
         // session is left waiting forever behind an entry that will never be written.
         const fresh = new Set(batch.fresh);
-        for (const s of batch.sessions) s.discard(fresh);
+        for (const s of batch.sessions) s.removeEntries(fresh);
         for (const o of batch.entries) if (!fresh.has(o)) writtenDown(o);
-        for (const s of batch.sessions) s.flush();
+        for (const s of batch.sessions) s.sendUnsent();
         throw err;
       },
     );

@@ -39,11 +39,17 @@ const NO_IDS: ReadonlySet<number> = new Set();
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
   readonly io: ChannelIO;
-  /** Protocol version from CONNECT (the server sets it for a refusal before CONNECT is read). */
-  version: ProtocolVersion = 4;
+  /** Protocol version from CONNECT (or from `connectUnread`, for a refusal before CONNECT is read). */
+  get version(): ProtocolVersion {
+    return this.protocolVersion;
+  }
+  private protocolVersion: ProtocolVersion = 4;
   session?: Session;
   /** Client wants reason strings and user properties on failures (Request Problem Information). */
-  problemInformation = true;
+  get problemInformation(): boolean {
+    return this.wantsProblemInformation;
+  }
+  private wantsProblemInformation = true;
   /** Inbound topic aliases set by the client (MQTT 5); the map is made with the first. */
   get inboundAliases(): ReadonlyMap<number, string> {
     return this.aliasesIn ?? NO_ALIASES;
@@ -74,7 +80,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   private qos2Open?: Set<number>;
 
   /** PUBREL: the exchange no longer counts against our Receive Maximum. */
-  inboundQos2Released(packetId: number): void {
+  inboundQos2Completed(packetId: number): void {
     this.qos2Open?.delete(packetId);
   }
 
@@ -202,15 +208,27 @@ export class Channel implements BrokerClient, SessionOutlet {
   }
 
   /**
+   * The connection failed before a CONNECT was read (the server's parser refused it): the refusal
+   * is answered in `answerVersion`'s CONNACK layout when the parser could tell it [MQTT-3.1.2-2],
+   * and without a Reason String, since the client's Maximum Packet Size is unknown [MQTT-3.1.2-24].
+   * Nothing changes once a CONNECT was read.
+   */
+  connectUnread(answerVersion: ProtocolVersion | undefined): void {
+    if (this.state !== 'awaitingConnect') return;
+    if (answerVersion !== undefined) this.protocolVersion = answerVersion;
+    this.wantsProblemInformation = false;
+  }
+
+  /**
    * CONNECT arrived: only one is allowed [MQTT-3.1.0-2]. Its version and what it asks of our
    * answers hold from here on, so even a refusing CONNACK respects them [MQTT-3.2.2-19].
    */
   connecting(packet: ConnectPacket): void {
     this.move('connect', 'second CONNECT');
-    this.version = packet.protocolVersion;
+    this.protocolVersion = packet.protocolVersion;
     if (packet.protocolVersion !== 5) return;
     const props = packet.properties ?? {};
-    this.problemInformation = props.requestProblemInformation !== 0;
+    this.wantsProblemInformation = props.requestProblemInformation !== 0;
     if (props.maximumPacketSize !== undefined) this.maxPacketOut = props.maximumPacketSize;
   }
 
@@ -282,7 +300,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       // A refused CONNECT is answered in its own version's CONNACK, within the Maximum Packet Size
       // it announced [MQTT-3.1.2-24].
       if (packet.type === 'connect' && this.state === 'awaitingConnect') {
-        this.version = packet.protocolVersion;
+        this.protocolVersion = packet.protocolVersion;
         const max = packet.properties?.maximumPacketSize;
         if (packet.protocolVersion === 5 && max !== undefined) this.maxPacketOut = max;
       }
@@ -487,7 +505,7 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   /** The outgoing buffer drained: send what waited. */
   drained(): void {
-    if (this.state === 'connected' && this.session) this.session.flush();
+    if (this.state === 'connected' && this.session) this.session.sendUnsent();
   }
 
   deliver(delivery: Delivery): void {
@@ -503,7 +521,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   private writePublish(delivery: Delivery): void {
     const { message, qos, retain, subscriptionIds, packetId } = delivery;
     // A consumer that does not read loses QoS 0 rather than growing our memory; QoS 1/2 wait
-    // in its session (Session.flush stops while the outlet is not writable).
+    // in its session (Session.sendUnsent stops while the outlet is not writable).
     if (qos === 0 && !this.writable) {
       this.broker.stats.dropped('slowConsumer');
       return;

@@ -92,6 +92,14 @@ export interface ChannelLimits {
   responseInformation: string;
 }
 
+/** What a client's PUBLISH adds to routing its message (wills, $SYS and the admin API pass none). */
+export interface RouteOptions {
+  /** Store ops written in the message's batch (the inbound QoS 2 id). */
+  extraOps?: StoreOp[];
+  /** A client's QoS 1/2 PUBLISH: it can wait, so a subscriber's full queue may hold its acknowledgement. */
+  holdPublisher?: boolean;
+}
+
 export interface ChannelContext {
   readonly log: Logger;
   readonly hooks: BrokerHooks;
@@ -109,18 +117,18 @@ export interface ChannelContext {
   willFor(clientId: string, will: NonNullable<ConnectPacket['will']>): WillRecord;
 
   /**
-   * Routes a message; a Promise when a durable write gates the acknowledgement, or (`hold`: a
-   * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
+   * Routes a message; a Promise when a durable write gates the acknowledgement, or (`holdPublisher`)
+   * when a subscriber's full queue holds the publisher (backPressure).
    */
-  route(message: StoredMessage, extraOps?: StoreOp[], hold?: boolean): MaybePromise<number>;
+  route(message: StoredMessage, options?: RouteOptions): MaybePromise<number>;
   /** A full queue holds some publisher now (backPressure): PUBLISHes are then handled one at a time. */
   readonly publishersHeld?: boolean;
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
-  sendRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
+  deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;
 
   completed(session: Session, packetId: number, kind: 'puback' | 'pubcomp'): boolean;
-  released(session: Session, packetId: number): MaybePromise<Outgoing | undefined>;
+  received(session: Session, packetId: number): MaybePromise<Outgoing | undefined>;
   discard(session: Session, packetId: number): void;
-  inboundReleased(session: Session, packetId: number): MaybePromise<boolean>;
+  inboundCompleted(session: Session, packetId: number): MaybePromise<boolean>;
 }

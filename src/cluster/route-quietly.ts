@@ -2,6 +2,7 @@
 // acknowledged its publisher already), so a failure is logged, never thrown into the link's I/O.
 import type { ClusterSide } from '../broker/cluster-link.js';
 import type { StoredMessage } from '../store/ports.js';
+import { catchLater } from '../protocol/maybe-promise.js';
 
 export function routeQuietly(
   broker: Pick<ClusterSide, 'routeRemote'>,
@@ -12,8 +13,7 @@ export function routeQuietly(
 ): void {
   const failed = (err: unknown): void => log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
   try {
-    const done = broker.routeRemote(message, sharedKey, only);
-    if (done instanceof Promise) done.catch(failed);
+    catchLater(broker.routeRemote(message, sharedKey, only), failed);
   } catch (err) {
     failed(err);
   }

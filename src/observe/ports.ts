@@ -77,6 +77,8 @@ export interface BrokerView {
   /** Every session, connected or not. */
   readonly sessions: ReadonlyMap<string, SessionView>;
   readonly retained: RetainedView;
+  /** Bytes all sessions' queues and in-flight windows hold together (against maxQueuedBytesTotal), when counted. */
+  readonly queuedBytes?: () => number;
   readonly ids: { next(): string };
   now(): number;
   /**

@@ -155,13 +155,10 @@ export class Connection implements ChannelIO, WheelEntry {
     } catch (err) {
       // Packets before the bad one still count (a PUBLISH then garbage is still a PUBLISH).
       for (const p of this.parser.decodedBeforeError) this.channel.receive(p);
-      // An unknown protocol level is answered in the CONNACK layout the client can read [MQTT-3.1.2-2].
-      if (err instanceof ConnectRefusedError && this.channel.state === 'awaitingConnect') {
-        this.channel.version = err.answerVersion;
-      }
-      // The CONNECT was not read, so neither was the client's Maximum Packet Size: the refusing
+      // An unknown protocol level is answered in the CONNACK layout the client can read [MQTT-3.1.2-2];
+      // the CONNECT was not read, so neither was the client's Maximum Packet Size: the refusing
       // CONNACK carries no Reason String, only what every client accepts [MQTT-3.1.2-24].
-      if (this.channel.state === 'awaitingConnect') this.channel.problemInformation = false;
+      this.channel.connectUnread(err instanceof ConnectRefusedError ? err.answerVersion : undefined);
       // mqttMessageMaxLength refused from the fixed header [MQTT-3.2.2-15: 0x95]: a limit worth counting.
       if (err instanceof MqttError && err.reasonCode === ReasonCode.PacketTooLarge) this.broker.stats.limitHit('packetTooLarge');
       // A codec error closes only this connection [MQTT-4.8.0-1]; the broker never throws here.

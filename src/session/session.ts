@@ -5,6 +5,7 @@ import type { SubscriptionRecord, WillRecord } from '../store/ports.js';
 import { PacketIdAllocator } from './packet-ids.js';
 import { markReleased, markResend, markSent, newEntry, windowed, type AwaitingPubcomp, type Inflight, type Outgoing, type Queued, type Unsent } from './outgoing.js';
 import type { Delivery } from './delivery.js';
+import type { QueueBudget } from './queue-budget.js';
 
 /**
  * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
@@ -39,7 +40,8 @@ export interface SessionOutlet {
 export type EnqueueResult =
   /** `over`: taken beyond the limits (backPressure); the caller holds the publisher. */
   | { outcome: 'queued'; entry: Outgoing; dropped?: Queued[]; over?: true }
-  | { outcome: 'refused' };
+  /** `budget`: refused by the broker-wide budget (maxQueuedBytesTotal), not the session's own limits. */
+  | { outcome: 'refused'; budget?: true };
 
 /** A Map that is always empty: what a session that never needed one reads (a throw guards it). */
 class EmptyMap<K, V> extends Map<K, V> {
@@ -80,6 +82,9 @@ export class Session {
   private head = 0;
   private nextSeq = 1;
   private queuedBytesCount = 0;
+  /** Bytes of every entry the session holds, queued or in flight (what the broker-wide budget counts). */
+  private heldBytes = 0;
+  private budget?: QueueBudget;
   private ids?: PacketIdAllocator;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
@@ -124,7 +129,10 @@ export class Session {
   /** Removes an in-flight entry by packet id; returns it. */
   removeInflight(packetId: number): Inflight | undefined {
     const o = this.window?.get(packetId);
-    if (o) this.window!.delete(packetId);
+    if (o) {
+      this.window!.delete(packetId);
+      this.unhold([o]);
+    }
     return o;
   }
 
@@ -145,6 +153,41 @@ export class Session {
     return this.queuedBytesCount;
   }
 
+  /** Bytes of every entry held, queued or in flight (counted against maxQueuedBytesTotal). */
+  get bytesHeld(): number {
+    return this.heldBytes;
+  }
+
+  /** Counts this session's entries in `budget` from now on (the broker registered it). */
+  joinBudget(budget: QueueBudget): void {
+    if (this.budget === budget) return;
+    this.leaveBudget();
+    this.budget = budget;
+    budget.change(this.heldBytes);
+  }
+
+  /** The session ended or left this node: what it still holds no longer counts. */
+  leaveBudget(): void {
+    const b = this.budget;
+    if (!b) return;
+    this.budget = undefined;
+    b.change(-this.heldBytes);
+  }
+
+  private hold(bytes: number): void {
+    this.heldBytes += bytes;
+    this.budget?.change(bytes);
+  }
+
+  /** Entries that left the session (acknowledged, dropped, expired, discarded). */
+  private unhold(entries: readonly Outgoing[]): void {
+    let n = 0;
+    for (const o of entries) n += o.bytes;
+    if (n === 0) return;
+    this.heldBytes -= n;
+    this.budget?.change(-n);
+  }
+
   /** Queued entries not yet holding a packet identifier, oldest first. */
   queued(): readonly Queued[] {
     return this.pending.slice(this.head);
@@ -162,30 +205,52 @@ export class Session {
     const never = bytes > limits.maxQueuedBytes || limits.maxQueuedMessages === 0;
     const full = this.full(bytes, limits);
     if (never || (full && policy === 'refuseNewest')) return { outcome: 'refused' };
+    // The broker-wide budget is full: an offline session, or refuseNewest, does not take the new
+    // message; dropOldest makes room from this session's own queue when that is enough;
+    // backPressure takes it beyond, and the broker holds its publisher until the total has room.
+    const budgetFull = this.budget?.full(bytes) === true;
+    if (budgetFull && policy !== 'backPressure') {
+      if (!this.online || policy === 'refuseNewest' || this.budget!.full(bytes - this.queuedBytesCount)) return { outcome: 'refused', budget: true };
+    }
     // dropOldest: as many of the oldest as it takes (one large message may need several to go).
     let dropped: Queued[] | undefined;
-    if (policy !== 'backPressure') while (this.full(bytes, limits)) (dropped ??= []).push(this.shift()!);
+    if (policy !== 'backPressure') {
+      while (this.queuedCount > 0 && (this.full(bytes, limits) || this.budget?.full(bytes))) (dropped ??= []).push(this.shift()!);
+      if (dropped) this.unhold(dropped);
+    }
     const entry = newEntry(this.nextSeq++, delivery, bytes);
     this.pending.push(entry);
     this.queuedBytesCount += bytes;
-    if (full && policy === 'backPressure') return { outcome: 'queued', entry, over: true };
+    this.hold(bytes);
+    if ((full || budgetFull) && policy === 'backPressure') return { outcome: 'queued', entry, over: true };
     return dropped ? { outcome: 'queued', entry, dropped } : { outcome: 'queued', entry };
   }
 
-  /** More queued than the limits allow (only backPressure lets a queue get there). */
+  /**
+   * More queued than the limits allow, or all sessions together past the broker-wide budget (only
+   * backPressure lets a queue get there): a publisher held on this session keeps waiting.
+   */
   over(limits: QueueLimits): boolean {
+    return this.overOwn(limits) || this.budget?.over === true;
+  }
+
+  private overOwn(limits: QueueLimits): boolean {
     return this.queuedCount > limits.maxQueuedMessages || this.queuedBytesCount > limits.maxQueuedBytes;
   }
 
   /** Down to half its limits or less: an overflow is over (hysteresis, so it is not logged at every message). */
-  drained(limits: QueueLimits): boolean {
+  withinHalf(limits: QueueLimits): boolean {
     return this.queuedCount <= limits.maxQueuedMessages / 2 && this.queuedBytesCount <= limits.maxQueuedBytes / 2;
   }
 
-  /** Drops the oldest queued entries until the queue is within its limits; returns them. */
+  /**
+   * Drops the oldest queued entries until the queue is within its own limits and, as far as its own
+   * queue can make room, the broker-wide budget; returns them.
+   */
   trim(limits: QueueLimits): Queued[] {
     const dropped: Queued[] = [];
-    while (this.over(limits)) dropped.push(this.shift()!);
+    while (this.queuedCount > 0 && (this.overOwn(limits) || this.budget?.over)) dropped.push(this.shift()!);
+    this.unhold(dropped);
     return dropped;
   }
 
@@ -198,7 +263,7 @@ export class Session {
    * Moves queued entries into the in-flight window while it has room, giving each a packet
    * identifier. Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
    */
-  take(now: number): { taken: Unsent[]; expired: Queued[] } {
+  fillWindow(now: number): { taken: Unsent[]; expired: Queued[] } {
     const taken: Unsent[] = [];
     const expired: Queued[] = [];
     while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {
@@ -214,6 +279,7 @@ export class Session {
       (this.window ??= new Map()).set(id, w);
       taken.push(w);
     }
+    this.unhold(expired);
     return { taken, expired };
   }
 
@@ -222,7 +288,7 @@ export class Session {
    * never with more unacknowledged than the client's Receive Maximum allows [MQTT-3.3.4-9] (the
    * window can be smaller than the in-flight set after a resume with a lower Receive Maximum).
    */
-  flush(): void {
+  sendUnsent(): void {
     const outlet = this.outlet;
     if (!outlet) return;
     let outstanding = 0;
@@ -259,7 +325,8 @@ export class Session {
         expired.push(o);
       }
     }
-    this.flush();
+    this.unhold(expired);
+    this.sendUnsent();
     return expired;
   }
 
@@ -271,6 +338,7 @@ export class Session {
     const o = this.inflight.get(packetId);
     if (!o || (ack === 'puback' ? o.qos !== 1 : o.state !== 'awaitingPubcomp')) return undefined;
     this.window!.delete(packetId);
+    this.unhold([o]);
     return o;
   }
 
@@ -278,7 +346,7 @@ export class Session {
    * PUBREC: the receiver has the message; from now on only the identifier matters (PUBREL is
    * resent, never the PUBLISH [MQTT-4.3.3-4, MQTT-4.3.3-6]).
    */
-  release(packetId: number): AwaitingPubcomp | undefined {
+  received(packetId: number): AwaitingPubcomp | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.qos !== 2) return undefined;
     return markReleased(o);
@@ -288,6 +356,7 @@ export class Session {
   restore(entries: Outgoing[], inbound: number[]): void {
     let lastId = 0;
     for (const o of entries) {
+      this.hold(o.bytes);
       this.nextSeq = Math.max(this.nextSeq, o.seq + 1);
       if (o.state !== 'queued') {
         (this.window ??= new Map()).set(o.packetId, o);
@@ -301,7 +370,7 @@ export class Session {
     for (const id of inbound) this.addInbound(id);
   }
 
-  /** Everything still owed, for discarding a session. */
+  /** Everything still owed, for ending a session. */
   allEntries(): Outgoing[] {
     return [...this.inflight.values(), ...this.queued()];
   }
@@ -311,16 +380,23 @@ export class Session {
    * (the publisher was not acknowledged and sends the message again) and messages the client may
    * no longer read (broker.revoke).
    */
-  discard(entries: ReadonlySet<Outgoing>): void {
+  removeEntries(entries: ReadonlySet<Outgoing>): void {
+    const gone: Outgoing[] = [];
     for (const o of entries) {
-      if (o.state !== 'queued' && this.inflight.get(o.packetId) === o) this.window!.delete(o.packetId);
+      if (o.state !== 'queued' && this.inflight.get(o.packetId) === o) {
+        this.window!.delete(o.packetId);
+        gone.push(o);
+      }
     }
     const kept: Queued[] = [];
     for (let i = this.head; i < this.pending.length; i++) {
       const o = this.pending[i];
-      if (entries.has(o)) this.queuedBytesCount -= o.bytes;
-      else kept.push(o);
+      if (entries.has(o)) {
+        this.queuedBytesCount -= o.bytes;
+        gone.push(o);
+      } else kept.push(o);
     }
+    this.unhold(gone);
     this.pending = kept;
     this.head = 0;
   }

@@ -49,7 +49,7 @@ describe('BrokerClusterSide', () => {
     const b = await brokerParts();
     const src = await online(a, 'twice', { clean: false, expiryInterval: 60 });
     const batch = new WriteBatch();
-    a.queues.enqueue(src.session, { message: message(a.ids, 'x', 'y'), qos: 1, retain: false }, Date.now(), batch, true);
+    a.queues.enqueue(src.session, { message: message(a.ids, 'x', 'y'), qos: 1, retain: false }, Date.now(), { batch, withMessage: true });
     await a.writes.commit(batch);
     const moved = await a.cluster.releaseSession('twice', true);
     assert.ok(moved);

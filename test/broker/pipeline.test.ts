@@ -72,7 +72,7 @@ describe('Pipeline', () => {
     const p = await brokerParts({ queue: { maxQueuedMessages: 1, overflow: 'backPressure' } });
     const sub = await online(p, 'slow', {}, 1);
     await p.sessions.subscribe(sub.session, [subscription('bp', 1)]);
-    const routes = [1, 2, 3].map((i) => p.pipeline.route(message(p.ids, 'bp', String(i), { publisherId: 'pub' }), undefined, true));
+    const routes = [1, 2, 3].map((i) => p.pipeline.route(message(p.ids, 'bp', String(i), { publisherId: 'pub' }), { holdPublisher: true }));
     const last = routes[2];
     assert.ok(last instanceof Promise, 'the third finds the queue full and waits');
     let done = false;

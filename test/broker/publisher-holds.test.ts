@@ -23,10 +23,10 @@ describe('PublisherHolds', () => {
     const p2 = holds.wait([a, b])!;
     assert.equal(holds.size, 2);
     assert.equal(await settled(p1), false);
-    holds.release(a);
+    holds.letGo(a);
     assert.equal(await settled(p1), true);
     assert.equal(await settled(p2), false, 'still waiting for b');
-    holds.release(b);
+    holds.letGo(b);
     assert.equal(await settled(p2), true);
     t.mock.timers.tick(20_000);
     assert.deepEqual(gaveUp, [], 'released holds do not time out');

@@ -11,13 +11,13 @@ import { brokerParts, message, online, sqlitePath, sqliteStore, type BrokerParts
 import type { Session } from '../../src/session/session.js';
 
 function enqueue(p: BrokerParts, s: Session, topic: string, hold = false): boolean {
-  return p.queues.enqueue(s, { message: message(p.ids, topic, topic), qos: 1, retain: false }, Date.now(), undefined, false, p.queues.overflowPolicy(s, hold));
+  return p.queues.enqueue(s, { message: message(p.ids, topic, topic), qos: 1, retain: false }, Date.now(), { policy: p.queues.overflowPolicy(s, hold) });
 }
 
 /** Enqueues to a persistent session as the pipeline does: stored with its message, then sent. */
 async function enqueueDurably(p: BrokerParts, s: Session, m: StoredMessage): Promise<void> {
   const batch = new WriteBatch();
-  p.queues.enqueue(s, { message: m, qos: m.qos, retain: false }, Date.now(), batch, true);
+  p.queues.enqueue(s, { message: m, qos: m.qos, retain: false }, Date.now(), { batch, withMessage: true });
   await p.writes.commit(batch);
 }
 
@@ -112,18 +112,18 @@ describe('Queues', () => {
     const p = await brokerParts({ store: sqliteStore(sqlitePath()) });
     const passing = await online(p, 'passing');
     const kept = await online(p, 'kept', { clean: false, expiryInterval: 60 });
-    p.queues.enqueue(passing.session, { message: message(p.ids, 'q2', 'x', { qos: 2 }), qos: 2, retain: false }, Date.now(), undefined, false);
+    p.queues.enqueue(passing.session, { message: message(p.ids, 'q2', 'x', { qos: 2 }), qos: 2, retain: false }, Date.now());
     p.queues.pump(passing.session);
     await enqueueDurably(p, kept.session, message(p.ids, 'q2', 'x', { qos: 2 }));
     for (const { session } of [passing, kept]) session.addInbound(7);
     const id = (s: Session) => [...s.inflight.keys()][0]!;
-    const now = p.queues.released(passing.session, id(passing.session));
+    const now = p.queues.received(passing.session, id(passing.session));
     assert.ok(!(now instanceof Promise) && now?.message.topic === 'q2', 'answered at once');
-    assert.equal(p.queues.inboundReleased(passing.session, 7), true);
-    const later = p.queues.released(kept.session, id(kept.session));
+    assert.equal(p.queues.inboundCompleted(passing.session, 7), true);
+    const later = p.queues.received(kept.session, id(kept.session));
     assert.ok(later instanceof Promise, 'waits for the released state to be durable');
     assert.equal((await later)?.message.topic, 'q2');
-    const inbound = p.queues.inboundReleased(kept.session, 7);
+    const inbound = p.queues.inboundCompleted(kept.session, 7);
     assert.ok(inbound instanceof Promise);
     assert.equal(await inbound, true);
     await p.close();

@@ -65,11 +65,11 @@ describe('RetainedService', () => {
     p.retained.retain(message(p.ids, 'rh/zero', '0', { retain: true, qos: 0 }), undefined);
     p.retained.retain(message(p.ids, 'rh/one', '1', { retain: true, qos: 1 }), undefined);
     const { session, outlet } = await online(p, 'rh');
-    p.retained.sendRetained(session, subscription('rh/+', 2, { retainHandling: 2 }), true);
-    p.retained.sendRetained(session, subscription('rh/+', 2, { retainHandling: 1 }), false);
-    p.retained.sendRetained(session, subscription('$share/g/rh/+', 2), true);
+    p.retained.deliverRetained(session, subscription('rh/+', 2, { retainHandling: 2 }), true);
+    p.retained.deliverRetained(session, subscription('rh/+', 2, { retainHandling: 1 }), false);
+    p.retained.deliverRetained(session, subscription('$share/g/rh/+', 2), true);
     assert.equal(outlet.written.length, 0);
-    p.retained.sendRetained(session, subscription('rh/+', 1, { retainHandling: 1 }), true);
+    p.retained.deliverRetained(session, subscription('rh/+', 1, { retainHandling: 1 }), true);
     const got = outlet.written.map((w) => [w.topic, w.qos, w.retain, w.packetId !== undefined]).sort();
     assert.deepEqual(got, [['rh/one', 1, true, true], ['rh/zero', 0, true, false]], 'RETAIN set [MQTT-3.3.1-8], QoS the lower of the two');
     const [entry] = session.allEntries();

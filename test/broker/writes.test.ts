@@ -32,7 +32,7 @@ function sessionWithEntry(ids: MessageIds): { s: Session; outlet: RecordingOutle
     batch.fresh.push(r.entry);
   }
   batch.sessions.add(s);
-  s.take(Date.now());
+  s.fillWindow(Date.now());
   return { s, outlet, batch };
 }
 
@@ -43,7 +43,7 @@ describe('StoreWrites', () => {
     const writes = new StoreWrites(sqliteStore(path), silentLog);
     await writes.open();
     const { s, outlet, batch } = sessionWithEntry(ids);
-    s.flush();
+    s.sendUnsent();
     assert.equal(outlet.written.length, 0, 'nothing goes out before the batch is written');
     await writes.commit(batch);
     assert.deepEqual(outlet.written.map((w) => w.topic), ['w/t']);
@@ -105,7 +105,7 @@ describe('StoreWrites', () => {
     const path = sqlitePath();
     const writes = new StoreWrites(sqliteStore(path), silentLog);
     await writes.open();
-    writes.persistLater([{ op: 'session.put', session: { clientId: 'later', protocolVersion: 5, expiryInterval: 60 } }], true);
+    writes.persistInBackground([{ op: 'session.put', session: { clientId: 'later', protocolVersion: 5, expiryInterval: 60 } }]);
     await writes.close();
     const reopened = sqliteStore(path);
     const snap = await reopened.open();

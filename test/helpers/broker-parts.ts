@@ -22,7 +22,8 @@ import { RetainedService } from '../../src/broker/retained-service.js';
 import { Pipeline } from '../../src/broker/pipeline.js';
 import { Sessions } from '../../src/broker/sessions.js';
 import { BrokerClusterSide } from '../../src/broker/cluster-side.js';
-import { silentLog } from './channel.js';
+import type { Logger } from 'pino';
+import { silentLog as silent } from './channel.js';
 
 export interface PartsOptions {
   store?: Store;
@@ -30,6 +31,12 @@ export interface PartsOptions {
   maxInflightMessages?: number;
   maxRetainedMessages?: number;
   maxRetainedBytes?: number;
+  /** maxQueuedBytesTotal (0 = no limit, the default here) and maxSessions (0 = no limit). */
+  maxQueuedBytesTotal?: number;
+  maxSessions?: number;
+  backPressureTimeoutMs?: number;
+  /** Where the collaborators log (silent unless given; captureLog collects lines). */
+  log?: Logger;
   hooks?: Partial<BrokerHooks>;
   now?: () => number;
 }
@@ -39,6 +46,7 @@ export type BrokerParts = Awaited<ReturnType<typeof brokerParts>>;
 /** Opens the store (its snapshot is returned) and wires every collaborator to it. */
 export async function brokerParts(opts: PartsOptions = {}) {
   const store = opts.store ?? new MemoryStore();
+  const silentLog = opts.log ?? silent;
   const now = opts.now ?? Date.now;
   const stats = new BrokerStats();
   const ids = new MessageIds();
@@ -46,7 +54,8 @@ export async function brokerParts(opts: PartsOptions = {}) {
   const writes = new StoreWrites(store, silentLog);
   const snapshot = await writes.open();
   const queue = { ...defaultBrokerLimits.queue, ...opts.queue } as QueueLimits;
-  const queues = new Queues({ queue, maxInflightMessages: opts.maxInflightMessages ?? 100, backPressureTimeoutMs: 60_000 }, writes, stats, hooks, silentLog, now);
+  const queueOptions = { queue, maxInflightMessages: opts.maxInflightMessages ?? 100, backPressureTimeoutMs: opts.backPressureTimeoutMs ?? 60_000, maxQueuedBytesTotal: opts.maxQueuedBytesTotal ?? 0 };
+  const queues = new Queues(queueOptions, writes, stats, hooks, silentLog, now);
   const retainedOptions = {
     maxRetainedMessages: opts.maxRetainedMessages ?? 1000,
     maxRetainedBytes: opts.maxRetainedBytes ?? 0,
@@ -55,7 +64,7 @@ export async function brokerParts(opts: PartsOptions = {}) {
   const retained = new RetainedService(retainedOptions, writes, queues, stats, ids, silentLog, now);
   const subscriptions = new SubscriptionIndex();
   const pipeline = new Pipeline(subscriptions, retained, queues, writes, stats, now);
-  const sessions = new Sessions(subscriptions, queues, writes, hooks, stats, ids, silentLog, now, (m) => pipeline.route(m));
+  const sessions = new Sessions(subscriptions, queues, writes, hooks, stats, ids, silentLog, now, (m) => pipeline.route(m), opts.maxSessions ?? 0);
   const cluster = new BrokerClusterSide(sessions, pipeline, writes, now);
   const close = async (): Promise<void> => {
     sessions.close();

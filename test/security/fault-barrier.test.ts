@@ -174,7 +174,7 @@ describe('fault barrier: a throw while serving one connection ends that connecti
         const real = ch.broker;
         const stub: ChannelContext = Object.create(real);
         stub.subscribe = (session, subs) => Promise.resolve(real.subscribe(session, subs));
-        stub.sendRetained = () => {
+        stub.deliverRetained = () => {
           throw new Injected('after the store');
         };
         (ch as { broker: ChannelContext }).broker = stub;

@@ -127,8 +127,8 @@ describe('session: acknowledgements move entries', () => {
     const out = recorder();
     s.outlet = out;
     for (let i = 0; i < n; i++) s.enqueue(delivery(i, qos), limits);
-    s.take(0);
-    s.flush();
+    s.fillWindow(0);
+    s.sendUnsent();
     return { s, out };
   }
 
@@ -152,7 +152,7 @@ describe('session: acknowledgements move entries', () => {
     const { s } = online(2);
     assert.equal(s.complete(1, 'puback'), undefined);
     assert.equal(s.complete(1, 'pubcomp'), undefined, 'not released yet');
-    assert.equal(s.release(1)?.state, 'awaitingPubcomp');
+    assert.equal(s.received(1)?.state, 'awaitingPubcomp');
     const out = recorder();
     s.outlet = out;
     assert.deepEqual(s.resend(0), []);
@@ -163,7 +163,7 @@ describe('session: acknowledgements move entries', () => {
 
   it('PUBREC for a QoS 1 entry releases nothing', () => {
     const { s } = online(1);
-    assert.equal(s.release(1), undefined);
+    assert.equal(s.received(1), undefined);
     assert.equal(s.inflight.get(1)?.state, 'awaitingPuback');
   });
 
@@ -177,11 +177,11 @@ describe('session: acknowledgements move entries', () => {
     if (second.outcome !== 'queued') return;
     writing(second.entry);
     s.outlet = out;
-    s.take(0);
-    s.flush();
+    s.fillWindow(0);
+    s.sendUnsent();
     assert.deepEqual(out.out.map((d) => d.message.id), ['m0']);
     writtenDown(second.entry);
-    s.flush();
+    s.sendUnsent();
     assert.deepEqual(out.out.map((d) => [d.message.id, d.packetId, d.dup]), [['m0', 1, false], ['m1', 2, false], ['m2', 3, false]]);
   });
 });

@@ -30,8 +30,8 @@ function withInflight(n: number): Session {
   const s = new Session('c', 5, 60);
   for (let i = 0; i < n; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
   s.outlet = recorder();
-  s.take(0);
-  s.flush();
+  s.fillWindow(0);
+  s.sendUnsent();
   s.outlet = undefined;
   return s;
 }
@@ -45,9 +45,9 @@ describe('session: resend on resumption', () => {
     assert.deepEqual(s.resend(0), []);
     assert.deepEqual(out.sent, ['m0#1 dup', 'm1#2 dup']);
     s.complete(1, 'puback');
-    s.flush();
+    s.sendUnsent();
     assert.deepEqual(out.sent.slice(2), ['m2#3 dup'], 'one more as one is acknowledged, still with DUP');
-    s.flush();
+    s.sendUnsent();
     assert.equal(out.sent.length, 3, 'nothing more while the window is full');
   });
 
@@ -55,7 +55,7 @@ describe('session: resend on resumption', () => {
     const s = new Session('c', 5, 60);
     s.enqueue({ message: message(0, 1000), qos: 1, retain: false }, limits);
     s.enqueue({ message: message(1, 1000), qos: 1, retain: false }, limits);
-    s.take(0);
+    s.fillWindow(0);
     // Only the first went out before the connection dropped (the second waited, e.g. for a full buffer).
     const first = s.inflight.get(1)!;
     assert.equal(first.state, 'unsent');

@@ -23,7 +23,7 @@ export function handlePubrec(ch: Channel, packet: PubrecPacket): MaybePromise<vo
     ch.broker.discard(session, packet.packetId);
     return;
   }
-  const r = ch.broker.released(session, packet.packetId);
+  const r = ch.broker.received(session, packet.packetId);
   const answer = (found: unknown): void => {
     if (found || ch.version !== 5) ch.send({ type: 'pubrel', packetId: packet.packetId });
     else ch.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
@@ -34,8 +34,8 @@ export function handlePubrec(ch: Channel, packet: PubrecPacket): MaybePromise<vo
 export function handlePubrel(ch: Channel, packet: PubrelPacket): MaybePromise<void> {
   const session = connected(ch, 'PUBREL');
   // The exchange is over for flow control whether or not the id was known.
-  ch.inboundQos2Released(packet.packetId);
-  const r = ch.broker.inboundReleased(session, packet.packetId);
+  ch.inboundQos2Completed(packet.packetId);
+  const r = ch.broker.inboundCompleted(session, packet.packetId);
   const answer = (found: boolean): void => {
     if (found || ch.version !== 5) ch.send({ type: 'pubcomp', packetId: packet.packetId });
     else ch.send({ type: 'pubcomp', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });

@@ -94,7 +94,7 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   }
 
   // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
-  const routed = ch.broker.route(message, extra, packet.qos > 0);
+  const routed = ch.broker.route(message, { extraOps: extra, holdPublisher: packet.qos > 0 });
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
   if (packet.qos === 1) {
     // QoS 1 awaiting its commit: the packets behind it go on (routed in order, acknowledged in

@@ -83,7 +83,7 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
     const refused = codes.some((c) => c >= 0x80);
     const properties = ackProperties(ch, words, refused ? 'some subscriptions were refused; see the reason codes' : undefined);
     ch.send({ type: 'suback', packetId: packet.packetId, reasonCodes: codes, ...(properties ? { properties } : {}) });
-    accepted.forEach((sub, i) => ch.broker.sendRetained(session, sub, isNew[i]));
+    accepted.forEach((sub, i) => ch.broker.deliverRetained(session, sub, isNew[i]));
     if (accepted.length > 0) ch.broker.hooks.notify?.subscribed?.(ch.info, accepted);
   };
   const store = (): MaybePromise<void> => {
