@@ -146,6 +146,10 @@ export class Broker implements ChannelContext, ClusterSide {
     return this.pipeline.route(message, options);
   }
 
+  get publishersHeld(): boolean {
+    return this.queues.holding;
+  }
+
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]> {
     return this.sessionBook.subscribe(session, subs);
   }

@@ -180,6 +180,11 @@ export class Queues {
     return still.length > 0 ? this.holds.wait(still) : undefined;
   }
 
+  /** Whether some publisher is held now. */
+  get holding(): boolean {
+    return this.holds.size > 0;
+  }
+
   /** Nobody reads this queue now (offline, or the session ended): its publishers go on. */
   letPublishersGo(s: Session): void {
     this.holds.letGo(s);

@@ -16,8 +16,18 @@ export class WriteBatch {
   readonly sessions = new Set<Session>();
 }
 
+/** The commits of one synchronous run (a client's read, say), written as one (StoreWrites.commit). */
+interface Joined {
+  batch: WriteBatch;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class StoreWrites {
   private readonly batcher: StoreBatcher;
+  /** Commits joined since the last write reached the batcher; handed over at the next microtask. */
+  private joined?: Joined;
 
   constructor(
     private readonly store: Store,
@@ -33,21 +43,57 @@ export class StoreWrites {
 
   /** Writes whose completion gates an acknowledgement. */
   persist(ops: StoreOp[]): Promise<void> {
+    this.handOver();
     return this.batcher.write(ops);
   }
 
   /** Writes that nothing waits for (nothing is acknowledged on them); failures are logged. */
   persistLater(ops: StoreOp[]): void {
+    this.handOver();
     this.batcher.write(ops).catch((err) => this.log.error({ err }, 'store write failed'));
   }
 
   /** As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes. */
   persistInBackground(ops: StoreOp[]): void {
+    this.handOver();
     this.batcher.write(ops, { background: true }).catch((err) => this.log.error({ err }, 'store write failed'));
   }
 
-  /** Writes a batch; once durable, its entries may be sent. */
+  /**
+   * Writes a batch; once durable, its entries may be sent. The commits of one synchronous run (the
+   * PUBLISHes of a client's read) join one write, one promise and one callback for all of them:
+   * they would share the batcher's batch anyway (and its fate, should it fail). The joined write
+   * reaches the batcher at the next microtask, or before any other write, so order is kept.
+   */
   commit(batch: WriteBatch): Promise<void> {
+    let j = this.joined;
+    if (j === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      j = this.joined = { batch: new WriteBatch(), done, resolve, reject };
+      queueMicrotask(() => this.handOver());
+    }
+    const into = j.batch;
+    for (const op of batch.ops) into.ops.push(op);
+    for (const o of batch.entries) into.entries.push(o);
+    for (const o of batch.fresh) into.fresh.push(o);
+    for (const s of batch.sessions) into.sessions.add(s);
+    return j.done;
+  }
+
+  /** Hands the joined commits to the batcher. */
+  private handOver(): void {
+    const j = this.joined;
+    if (j === undefined) return;
+    this.joined = undefined;
+    this.write(j.batch).then(j.resolve, j.reject);
+  }
+
+  private write(batch: WriteBatch): Promise<void> {
     return this.batcher.write(batch.ops).then(
       () => {
         for (const o of batch.entries) writtenDown(o);
@@ -73,6 +119,7 @@ export class StoreWrites {
 
   /** Waits for every write under way, then closes the store. */
   async close(): Promise<void> {
+    this.handOver();
     await this.batcher.flush();
     await this.store.close();
   }

@@ -25,6 +25,13 @@ import type { MaybePromise } from '../protocol/maybe-promise.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
+
+/** An acknowledgement owed to the client (Channel.pipeline). */
+interface PendingAck {
+  ready: boolean;
+  value: unknown;
+  ack: (value: unknown) => void;
+}
 /** What a connection without inbound aliases or open QoS 2 exchanges reads: shared, never written. */
 const NO_ALIASES: ReadonlyMap<number, string> = new Map();
 const NO_IDS: ReadonlySet<number> = new Set();
@@ -114,6 +121,13 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Packets read while a handler awaits (made when one first waits). */
   private backlog?: Packet[];
   private paused = false;
+  /**
+   * Acknowledgements owed for QoS 1 PUBLISHes, in the order received [MQTT-4.6.0-2]: one whose
+   * commit is under way is not `ready` yet, and those behind it wait (made when one first waits).
+   */
+  private acks?: PendingAck[];
+  /** `busy` because a packet other than a QoS 1 PUBLISH waits for `acks` to go. */
+  private ackWait = false;
 
   constructor(broker: ChannelContext, io: ChannelIO) {
     this.broker = broker;
@@ -301,6 +315,9 @@ export class Channel implements BrokerClient, SessionOutlet {
       this.run(packet);
       return;
     }
+    // Only QoS 1 PUBLISHes go on while acknowledgements are owed (see pipeline()); any other
+    // packet waits for them, as it waited for the handler before.
+    if (!this.busy && this.waitsForAcks(packet)) this.busy = this.ackWait = true;
     if (this.busy) {
       const backlog = (this.backlog ??= []);
       backlog.push(packet);
@@ -373,6 +390,10 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.busy = false;
     const backlog = this.backlog;
     while (backlog && !this.busy && this.state !== 'closed' && !this.ending && backlog.length > 0) {
+      if (this.waitsForAcks(backlog[0])) {
+        this.busy = this.ackWait = true;
+        break;
+      }
       const packet = backlog.shift()!;
       this.backlogBytes -= packetFootprint(packet);
       this.run(packet);
@@ -380,6 +401,67 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (this.paused && (this.backlog?.length ?? 0) < BACKLOG_PAUSE / 2 && this.backlogBytes < this.broker.options.maxClientMemory / 8) {
       this.paused = false;
       this.io.resume();
+    }
+  }
+
+  private waitsForAcks(packet: Packet): boolean {
+    return this.acksOwed && (packet.type !== 'publish' || packet.qos !== 1);
+  }
+
+  /**
+   * Whether a QoS 1 PUBLISH whose commit is under way may let the packets behind it go on
+   * (`pipeline`): not while a full queue holds some publisher (backPressure must stop reading the
+   * publishers, at most one message past the limit each), nor once as many are open as our
+   * Receive Maximum (MQTT 5) or the backlog bound allow: the packets behind it then wait until it
+   * is acknowledged, as before pipelining (so a client that sends past our Receive Maximum is
+   * slowed down, not cut off, as it was).
+   */
+  mayPipeline(): boolean {
+    const most = this.version === 5 ? this.broker.options.receiveMaximum : BACKLOG_PAUSE;
+    return this.qos1Open < most && !this.broker.publishersHeld;
+  }
+
+  /**
+   * Pipelined QoS 1: the PUBLISH was routed (in order) and its commit is under way; the next packets
+   * are handled meanwhile, so a client's PUBLISHes of one read share one commit and one write of
+   * their PUBACKs. `ack` runs once `done` resolved and every acknowledgement before it went; a
+   * rejection ends the connection (nothing after it is acknowledged).
+   */
+  pipeline<T>(done: Promise<T>, ack: (value: T) => void): void {
+    const entry: PendingAck = { ready: false, value: undefined, ack: ack as (value: unknown) => void };
+    (this.acks ??= []).push(entry);
+    done.then(
+      (value) => {
+        entry.ready = true;
+        entry.value = value;
+        this.sendAcks();
+      },
+      (err) => this.fail(err),
+    );
+  }
+
+  /** Acknowledgements of pipelined PUBLISHes are still owed. */
+  get acksOwed(): boolean {
+    return this.acks !== undefined && this.acks.length > 0;
+  }
+
+  /** Sends an acknowledgement after the ones owed before it [MQTT-4.6.0-2] (now if none is). */
+  acknowledgeInOrder(ack: () => void): void {
+    if (!this.acksOwed) return ack();
+    this.acks!.push({ ready: true, value: undefined, ack });
+  }
+
+  private sendAcks(): void {
+    const acks = this.acks;
+    if (acks === undefined) return; // ended meanwhile
+    let n = 0;
+    while (n < acks.length && acks[n].ready) n++;
+    if (n === 0) return;
+    const done = acks.splice(0, n);
+    for (const a of done) a.ack(a.value);
+    if (acks.length === 0 && this.ackWait) {
+      this.ackWait = false;
+      this.next();
     }
   }
 
@@ -557,6 +639,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.move('close', 'closed twice');
     this.backlog = undefined;
     this.backlogBytes = 0;
+    this.acks = undefined;
     clearCredentialsExpiry(this);
     try {
       if (wasBound) this.broker.disconnected(this, kind);

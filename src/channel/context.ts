@@ -121,6 +121,8 @@ export interface ChannelContext {
    * when a subscriber's full queue holds the publisher (backPressure).
    */
   route(message: StoredMessage, options?: RouteOptions): MaybePromise<number>;
+  /** A full queue holds some publisher now (backPressure): PUBLISHes are then handled one at a time. */
+  readonly publishersHeld?: boolean;
   subscribe(session: Session, subs: SubscriptionRecord[]): MaybePromise<boolean[]>;
   deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void;
   unsubscribe(session: Session, filters: string[]): MaybePromise<boolean[]>;

@@ -9,6 +9,7 @@ import { writing } from '../../src/session/outgoing.js';
 import { StoreWrites, WriteBatch } from '../../src/broker/writes.js';
 import { entryOps, sessionRecord } from '../../src/broker/persistence.js';
 import { FailingStore } from '../helpers/failing-store.js';
+import { HeldStore } from '../helpers/held-store.js';
 import { silentLog } from '../helpers/channel.js';
 import { waitUntil } from '../helpers/wait.js';
 import { RecordingOutlet, message, sqlitePath, sqliteStore } from '../helpers/broker-parts.js';
@@ -63,6 +64,27 @@ describe('StoreWrites', () => {
     await assert.rejects(writes.commit(batch), /write refused/);
     assert.equal(s.allEntries().length, 0, 'the fresh entry is gone: its publisher was not acknowledged');
     assert.deepEqual(outlet.written, []);
+    await writes.close();
+  });
+
+  it('the commits of one synchronous run join one store write and one promise; a write between them keeps its place', async () => {
+    const store = new HeldStore();
+    const writes = new StoreWrites(store, silentLog);
+    await writes.open();
+    const put = (clientId: string): WriteBatch => {
+      const b = new WriteBatch();
+      b.ops.push({ op: 'session.put', session: { clientId, protocolVersion: 5, expiryInterval: 60 } });
+      return b;
+    };
+    const a = writes.commit(put('a'));
+    const b = writes.commit(put('b'));
+    assert.equal(a, b, 'one promise for both');
+    writes.persistLater([{ op: 'session.put', session: { clientId: 'between', protocolVersion: 5, expiryInterval: 60 } }]);
+    const c = writes.commit(put('c'));
+    await Promise.all([a, c]);
+    const names = store.applied.flat().map((o) => (o.op === 'session.put' ? o.session.clientId : o.op));
+    assert.deepEqual(names, ['a', 'b', 'between', 'c'], 'in the order they were made');
+    assert.equal(store.applied.length, 1, 'one apply for the run');
     await writes.close();
   });
 

@@ -96,6 +96,18 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
   const routed = ch.broker.route(message, { extraOps: extra, holdPublisher: packet.qos > 0 });
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
+  if (packet.qos === 1) {
+    // QoS 1 awaiting its commit: the packets behind it go on (routed in order, acknowledged in
+    // order), unless mayPipeline says no; then they wait until this one is acknowledged.
+    const ack = (n: number): void => sendAck(ch, packet, noSubscribers(n), words, undefined, true);
+    if (ch.mayPipeline()) return ch.pipeline(routed, ack);
+    return new Promise<void>((resolve) =>
+      ch.pipeline(routed, (n) => {
+        ack(n);
+        resolve();
+      }),
+    );
+  }
   return routed.then(
     (n) => acknowledge(ch, packet, noSubscribers(n), words),
     (err: unknown) => {
@@ -117,6 +129,12 @@ function noSubscribers(matched: number): number {
  */
 function acknowledge(ch: Channel, packet: PublishPacket, code: number, words?: Verdict, reason?: string, counted = true): void {
   if (packet.qos === 0) return;
+  // Behind a pipelined QoS 1 PUBLISH's acknowledgement still owed, in order [MQTT-4.6.0-2].
+  if (packet.qos === 1 && ch.acksOwed) return ch.acknowledgeInOrder(() => sendAck(ch, packet, code, words, reason, counted));
+  sendAck(ch, packet, code, words, reason, counted);
+}
+
+function sendAck(ch: Channel, packet: PublishPacket, code: number, words: Verdict | undefined, reason: string | undefined, counted: boolean): void {
   const packetId = packet.packetId!;
   if (packet.qos === 1 && counted) ch.inboundQos1Acknowledged();
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC, and the id
