@@ -10,7 +10,7 @@ import type { StoredMessage } from '../../src/store/ports.js';
 import type { NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
 import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/nats/wire.js';
-import { encodeFrame, sizeEntry } from '../../src/cluster/batch-frame.js';
+import { encodeFrame } from '../../src/cluster/batch-frame.js';
 import type { LocalRetained } from '../../src/cluster/retained-copy.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
@@ -271,7 +271,7 @@ describe('cluster link (one nats-server)', () => {
     raw.publish(clusterSubjects(prefix).inbox('b'), 'not a frame');
     await waitUntil(() => b.link.counters.malformed === 1, 'malformed counted');
     // A valid frame cut short: refused whole, nothing of it routed.
-    const frame = encodeFrame('a', [sizeEntry({ message: message('bad') }), sizeEntry({ message: message('bad') })]);
+    const frame = encodeFrame('a', [{ message: message('bad') }, { message: message('bad') }]);
     raw.publish(clusterSubjects(prefix).inbox('b'), frame.subarray(0, frame.length - 1));
     await waitUntil(() => b.link.counters.malformed === 2, 'truncated frame counted');
     const max = raw.info?.max_payload ?? 1024 * 1024;

@@ -34,7 +34,7 @@ import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
 import { InterestExchange, type Callback } from './interest.js';
 import { NodeBatches } from './batches.js';
-import { decodeFrame, type FrameEntry } from '../batch-frame.js';
+import { decodeFrame } from '../batch-frame.js';
 import { Membership } from './members.js';
 import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -46,6 +46,9 @@ export type { ClusterLinkOptions, LinkCounters, NatsAuth } from './options.js';
 
 /** Bytes of a frame beyond its entries that the NATS protocol adds (subject, sizes). */
 const FRAME_SLACK = 512;
+
+/** About what a message takes in a frame (for the bound on what is buffered while NATS is down). */
+const entryBytes = (m: StoredMessage): number => m.payload.length + m.topic.length + m.id.length + 32;
 
 export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
@@ -208,17 +211,11 @@ export class NatsClusterLink implements ClusterLink {
       } else {
         this.counters.forwarded++;
         const nodes = this.exchange.plainFor(message.topic);
-        if (nodes.length > 0) {
-          const plain = this.batches.size({ message });
-          for (const node of nodes) if (this.roomWhileDown(plain.size)) this.batches.add(node, plain);
-        }
+        if (nodes.length > 0 && this.roomWhileDown(nodes.length * entryBytes(message))) this.batches.plain(nodes, message);
       }
       this.exchange.sharedFor(message.topic, (shared, node, local) => {
         this.counters.forwardedShared++;
-        const entry: FrameEntry = { message, shared };
-        if (local) return this.batches.add(node, { entry, size: 0 });
-        const sized = this.batches.size(entry);
-        if (this.roomWhileDown(sized.size)) this.batches.add(node, sized);
+        if (local || this.roomWhileDown(entryBytes(message))) this.batches.shared(node, message, shared);
       });
     } catch (err) {
       this.counters.publishErrors++;
@@ -295,11 +292,18 @@ export class NatsClusterLink implements ClusterLink {
       this.counters.malformed++;
       return void this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed batch ignored');
     }
-    if (frame.origin === this.opts.nodeId) return void (this.counters.ownIgnored += frame.entries.length);
-    for (const e of frame.entries) {
-      if (e.shared === undefined) this.counters.received++;
+    const { messages, shared } = frame;
+    if (frame.origin === this.opts.nodeId) return void (this.counters.ownIgnored += messages.length);
+    if (!shared) {
+      this.counters.received += messages.length;
+      for (let i = 0; i < messages.length; i++) this.deliver(messages[i]);
+      return;
+    }
+    for (let i = 0; i < messages.length; i++) {
+      const key = shared[i];
+      if (key === undefined) this.counters.received++;
       else this.counters.receivedShared++;
-      this.deliver(e.message, e.shared);
+      this.deliver(messages[i], key);
     }
   };
 
