@@ -17,7 +17,7 @@ export interface BatchSender {
   failed(err: unknown, node: string, entries: number): void;
 }
 
-/** Frames start at the size of the last one sent to the node (within these bounds): few regrowths. */
+/** Frames start a little larger than the last one sent to the node (within these bounds): few regrowths. */
 const MIN_CAPACITY = 1024;
 const MAX_CAPACITY = 256 * 1024;
 
@@ -42,7 +42,9 @@ export class NodeBatches {
    */
   plain(nodes: readonly string[], message: StoredMessage): void {
     if (nodes.length === 0) return;
-    const encoded = this.append(nodes[0], message, undefined).lastEntry();
+    const first = this.append(nodes[0], message, undefined);
+    if (nodes.length === 1) return;
+    const encoded = first.lastEntry();
     for (let i = 1; i < nodes.length; i++) {
       const node = nodes[i];
       let w = this.writer(node);
@@ -92,7 +94,9 @@ export class NodeBatches {
     let w = this.pending.get(node);
     if (w) return w;
     if (this.max === 0) this.max = this.sender.maxBytes();
-    const hint = Math.min(Math.max(this.lastSize.get(node) ?? 0, MIN_CAPACITY), MAX_CAPACITY, this.max);
+    // With room to spare: an entry reserves its upper bound (3 bytes per character) before it is written.
+    const last = this.lastSize.get(node) ?? 0;
+    const hint = Math.min(Math.max(last + (last >> 2) + 512, MIN_CAPACITY), MAX_CAPACITY, this.max);
     w = new FrameWriter(this.origin, this.max, hint);
     this.pending.set(node, w);
     this.schedule();
