@@ -61,8 +61,10 @@ const SHORT = 64;
 
 const varintBytes = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
 
-/** Frames start this large and double as entries need (a few KiB is one turn's worth at most loads). */
-const INITIAL_CAPACITY = 8 * 1024;
+/** A writer's buffer starts this large and doubles as entries need. */
+const INITIAL_CAPACITY = 4 * 1024;
+/** A buffer grown past this is let go once its frame is out (a burst of large messages is not kept). */
+const KEPT_CAPACITY = 64 * 1024;
 
 /** Bytes an entry of `m` may take at most (3 UTF-8 bytes per UTF-16 unit), properties aside. */
 function entryBound(m: StoredMessage, shared: string | undefined): number {
@@ -77,9 +79,10 @@ function entryBound(m: StoredMessage, shared: string | undefined): number {
 const ENTRY_FIXED = 1 + 8 + 4 + 4 + 4;
 
 /**
- * One frame being written: each entry is encoded straight into the frame's buffer in one pass (no
- * sizing pass first: strings are written and measured at once), and an entry already written may be
- * copied as bytes into another frame (the same message for several nodes is encoded once).
+ * Writes frames from one origin: each entry is encoded straight into the writer's buffer in one
+ * pass (no sizing pass first: strings are measured as they are written), and an entry already
+ * written may be copied as bytes into another writer (the same message for several nodes is encoded
+ * once). The buffer is kept from frame to frame; `finish` hands out an exact copy of each frame.
  */
 export class FrameWriter {
   private buf: Buffer;
@@ -87,19 +90,24 @@ export class FrameWriter {
   private count = 0;
   /** Where the last entry written starts (see `lastEntry`). */
   private last = 0;
+  private readonly header: number;
 
   constructor(
-    origin: string,
+    private readonly origin: string,
     /** The largest frame allowed; an entry that would make the frame larger is refused (`append`). */
-    private readonly max = Infinity,
-    capacity = INITIAL_CAPACITY,
+    readonly max = Infinity,
   ) {
-    const header = frameHeaderSize(origin);
-    this.buf = Buffer.allocUnsafe(Math.max(capacity, header + 64));
-    this.buf[0] = FRAME_MAGIC;
-    this.buf[1] = FRAME_VERSION;
-    this.buf[2] = this.buf.write(origin, 3, 'latin1');
-    this.pos = header;
+    this.header = frameHeaderSize(origin);
+    this.buf = this.fresh(INITIAL_CAPACITY);
+    this.pos = this.header;
+  }
+
+  private fresh(capacity: number): Buffer {
+    const buf = Buffer.allocUnsafe(Math.max(capacity, this.header + 64));
+    buf[0] = FRAME_MAGIC;
+    buf[1] = FRAME_VERSION;
+    buf[2] = buf.write(this.origin, 3, 'latin1');
+    return buf;
   }
 
   /** Entries written so far. */
@@ -172,10 +180,15 @@ export class FrameWriter {
     return true;
   }
 
-  /** The frame: a view of exactly its bytes. The writer must not be used after this. */
+  /** The frame written so far, in a buffer of its own; the writer starts the next frame, empty. */
   finish(): Buffer {
-    this.buf.writeUInt32BE(this.count, this.buf[2] + 3);
-    return this.buf.subarray(0, this.pos);
+    this.buf.writeUInt32BE(this.count, this.header - 4);
+    const frame = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(frame, 0, 0, this.pos);
+    if (this.buf.length > KEPT_CAPACITY) this.buf = this.fresh(INITIAL_CAPACITY);
+    this.pos = this.header;
+    this.count = 0;
+    return frame;
   }
 
   private reserve(n: number): void {

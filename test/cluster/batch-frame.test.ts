@@ -99,11 +99,12 @@ describe('batch frame', () => {
   it('copies an encoded entry into other frames byte for byte, and refuses an entry past its limit', () => {
     fc.assert(
       fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.integer({ min: 40, max: 600 }), (entries, max) => {
-        // Each entry into a writer limited to `max` bytes (a new frame when full) and copied into an
-        // unlimited one: together the limited frames carry what the copy does, in order.
+        // Each entry into a writer limited to `max` bytes (the next frame when full, from the same
+        // writer) and copied into an unlimited one: together the limited frames carry what the copy
+        // does, in order (a finished frame is a copy: later writes leave it alone).
         const frames: Buffer[] = [];
         const copy = new FrameWriter('c');
-        let w = new FrameWriter('n', max, 16);
+        const w = new FrameWriter('n', max);
         const sent: FrameEntry[] = [];
         for (const e of entries) {
           if (!w.append(e.message, e.shared)) {
@@ -112,7 +113,6 @@ describe('batch frame', () => {
               continue; // larger than any frame may be: refused, nothing written
             }
             frames.push(w.finish());
-            w = new FrameWriter('n', max, 16);
             if (!w.append(e.message, e.shared)) continue;
           }
           assert.ok(copy.appendEncoded(w.lastEntry()));

@@ -1,7 +1,7 @@
 // What this node sends the others in one event-loop turn: per destination node, the messages of the
 // turn in order, sent from setImmediate as ONE NATS message (a frame of ../batch-frame.ts) on that
 // node's inbox subject. Each message is encoded once, straight into the first destination's frame,
-// and copied as bytes into the others'. A frame never exceeds the NATS server's max_payload: a batch
+// and copied as bytes into the others' (each node's writer keeps its buffer; frames are copied out). A frame never exceeds the NATS server's max_payload: a batch
 // that would is sent at once and the next one started.
 import { FrameWriter, type FrameEntry } from '../batch-frame.js';
 import type { StoredMessage } from '../../store/ports.js';
@@ -17,16 +17,12 @@ export interface BatchSender {
   failed(err: unknown, node: string, entries: number): void;
 }
 
-/** Frames start a little larger than the last one sent to the node (within these bounds): few regrowths. */
-const MIN_CAPACITY = 1024;
-const MAX_CAPACITY = 256 * 1024;
-
 export class NodeBatches {
-  /** This turn's frame per node; this node's own shared-group entries in `local` (its place kept here). */
+  /** Nodes with entries this turn, in order, and their writer; this node's own shared-group entries in `local` (its place kept here). */
   private readonly pending = new Map<string, FrameWriter | undefined>();
   private local: FrameEntry[] = [];
-  /** Bytes of the last frame sent to each node. */
-  private readonly lastSize = new Map<string, number>();
+  /** A writer per node, its buffer kept from turn to turn (frames are copied out of it). */
+  private readonly writers = new Map<string, FrameWriter>();
   private scheduled = false;
   /** The sender's maxBytes, read once per turn. */
   private max = 0;
@@ -75,6 +71,7 @@ export class NodeBatches {
   /** Drops what is pending (the link closes). */
   clear(): void {
     this.pending.clear();
+    this.writers.clear();
     this.local = [];
   }
 
@@ -94,10 +91,9 @@ export class NodeBatches {
     let w = this.pending.get(node);
     if (w) return w;
     if (this.max === 0) this.max = this.sender.maxBytes();
-    // With room to spare: an entry reserves its upper bound (3 bytes per character) before it is written.
-    const last = this.lastSize.get(node) ?? 0;
-    const hint = Math.min(Math.max(last + (last >> 2) + 512, MIN_CAPACITY), MAX_CAPACITY, this.max);
-    w = new FrameWriter(this.origin, this.max, hint);
+    w = this.writers.get(node);
+    // A new max_payload (another server after a reconnect) takes a new writer.
+    if (!w || w.max !== this.max) this.writers.set(node, (w = new FrameWriter(this.origin, this.max)));
     this.pending.set(node, w);
     this.schedule();
     return w;
@@ -117,12 +113,13 @@ export class NodeBatches {
       this.local = [];
       return this.sender.local(entries);
     }
-    if (w.entries === 0) return;
-    this.lastSize.set(node, w.size);
+    const entries = w.entries;
+    if (entries === 0) return;
+    const frame = w.finish();
     try {
-      this.sender.publish(node, w.finish());
+      this.sender.publish(node, frame);
     } catch (err) {
-      this.sender.failed(err, node, w.entries);
+      this.sender.failed(err, node, entries);
     }
   }
 }

@@ -87,33 +87,36 @@ export const isFrame = (x: unknown): x is Uint8Array => x instanceof Uint8Array;
  * into a binary frame as they come (no structured clone of each).
  */
 export class Outbox<T> {
-  private pending: (T | FrameWriter)[] = [];
+  private pending: (T | Uint8Array)[] = [];
   private scheduled = false;
+  /** The run of messages being written (its buffer kept; each run is copied out as a frame). */
+  private readonly frame: FrameWriter;
 
   constructor(
     private readonly send: (batch: Batch<T>) => void,
-    private readonly origin = 'ipc',
-  ) {}
+    origin = 'ipc',
+  ) {
+    this.frame = new FrameWriter(origin);
+  }
 
   push(item: T): void {
+    // After the messages before it, before those after it.
+    if (this.frame.entries > 0) this.pending.push(this.frame.finish());
     this.pending.push(item);
     this.schedule();
   }
 
   /** A message to route, into the turn's current frame. Throws if its properties cannot be encoded. */
   message(m: StoredMessage, shared?: string): void {
-    const last = this.pending[this.pending.length - 1];
-    let w: FrameWriter;
-    if (last instanceof FrameWriter) w = last;
-    else this.pending.push((w = new FrameWriter(this.origin)));
-    w.append(m, shared);
+    this.frame.append(m, shared);
     this.schedule();
   }
 
   flush(): void {
     this.scheduled = false;
+    if (this.frame.entries > 0) this.pending.push(this.frame.finish());
     if (this.pending.length === 0) return;
-    const items = this.pending.map((x) => (x instanceof FrameWriter ? x.finish() : x));
+    const items = this.pending;
     this.pending = [];
     this.send({ starling: items });
   }
