@@ -47,7 +47,7 @@ function round(n: number): [number, number] {
   const t1 = process.cpuUsage();
   let count = 0;
   for (const f of got) count += decodeFrame(f, true).messages.length;
-  const decode = cpu(t1) / (count / destinations.length);
+  const decode = cpu(t1) / count;
   if (count !== n * destinations.length) throw new Error(`decoded ${count} of ${n * destinations.length}`);
   return [encode, decode];
 }
