@@ -4,8 +4,9 @@
 // encoding (protocol/properties.ts), the payload untouched.
 //
 //   frame   u8 0x53 ('S')  u8 version (1)  u8 n + n bytes origin node id (ASCII)  u32 count  entry*count
-//   entry   u8 flags       bit 0-1 QoS, 2 retain, 3 expiresAt, 4 publisherId, 5 properties, 6 shared key;
-//                          bit 7 must be 0
+//   entry   u8 flags       bit 0-1 QoS, 2 retain, 3 expiresAt, 4 publisherId, 5 properties, 6 shared key,
+//                          7 handed on (a shared-group message a node passed on because its own
+//                          member left; only with bit 6)
 //           f64 createdAt  [f64 expiresAt]
 //           u32 n + UTF-8 id     u32 n + UTF-8 topic
 //           [u32 n + UTF-8 publisherId]  [u32 n + UTF-8 shared key `group\0filter`]
@@ -29,7 +30,7 @@ const F_EXPIRES = 1 << 3;
 const F_PUBLISHER = 1 << 4;
 const F_PROPERTIES = 1 << 5;
 const F_SHARED = 1 << 6;
-const F_RESERVED = 1 << 7;
+const F_HANDED_ON = 1 << 7;
 
 export class FrameError extends Error {}
 
@@ -125,7 +126,7 @@ export class FrameWriter {
    * (send this frame and append to a new one). Throws (an MqttError from the properties encoder)
    * when the message's properties cannot be encoded.
    */
-  append(m: StoredMessage, shared?: string): boolean {
+  append(m: StoredMessage, shared?: string, handedOn = false): boolean {
     const properties = encodeProperties(m.properties);
     const bound = entryBound(m, shared) + (properties ? 4 + properties.length : 0);
     // Sure to fit, or measured: only an entry near the limit is sized exactly.
@@ -151,6 +152,7 @@ export class FrameWriter {
     }
     if (shared !== undefined) {
       flags |= F_SHARED;
+      if (handedOn) flags |= F_HANDED_ON;
       pos = writeStr(buf, shared, pos);
     }
     if (properties) {
@@ -319,6 +321,8 @@ export interface DecodedFrame {
   origin: string;
   messages: StoredMessage[];
   shared: (string | undefined)[] | undefined;
+  /** Which shared entries were handed on (only when some were). */
+  handedOn: boolean[] | undefined;
 }
 
 /**
@@ -342,9 +346,13 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
   if (count * ENTRY_FIXED > buf.length - r.pos) throw new FrameError(`frame too short for ${count} entries`);
   const messages: StoredMessage[] = new Array(count);
   let sharedKeys: (string | undefined)[] | undefined;
+  let handedOn: boolean[] | undefined;
   for (let i = 0; i < count; i++) {
     const flags = r.u8('flags');
-    if (flags & F_RESERVED) throw new FrameError('reserved flag set');
+    if (flags & F_HANDED_ON) {
+      if (!(flags & F_SHARED)) throw new FrameError('handed on without a shared key');
+      (handedOn ??= new Array<boolean>(count))[i] = true;
+    }
     const qos = flags & 3;
     if (qos === 3) throw new FrameError('QoS 3');
     const createdAt = r.f64('createdAt');
@@ -375,5 +383,5 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
     messages[i] = message;
   }
   if (!r.done) throw new FrameError('bytes after the last entry');
-  return { origin, messages, shared: sharedKeys };
+  return { origin, messages, shared: sharedKeys, handedOn };
 }

@@ -127,6 +127,21 @@ describe('batch frame', () => {
     );
   });
 
+  it('carries the handed-on mark of a shared entry, and refuses it on an entry without a shared key', () => {
+    const m: StoredMessage = { id: 'h', topic: 't', payload: Buffer.from('p'), qos: 1, retain: false, createdAt: 1 };
+    const w = new FrameWriter('n');
+    w.append(m, 'g\0t', true);
+    w.append(m, 'g\0t');
+    w.append(m);
+    const out = decodeFrame(w.finish());
+    assert.deepEqual([0, 1, 2].map((i) => out.handedOn?.[i] === true), [true, false, false]);
+    assert.deepEqual(out.shared?.slice(0, 2), ['g\0t', 'g\0t']);
+    assert.equal(decodeFrame(encodeFrame('n', [{ message: m, shared: 'g\0t' }])).handedOn, undefined, 'no array when nothing was handed on');
+    const plain = Buffer.from(encodeFrame('n', [{ message: m }]));
+    plain[3 + 1 + 4] |= 0x80;
+    assert.ok(refused(plain));
+  });
+
   it('refuses every frame cut short, and one with bytes after its last entry', () => {
     fc.assert(
       fc.property(nodeId, fc.array(entry, { minLength: 1, maxLength: 4 }), fc.nat(), (origin, entries, cut) => {

@@ -51,9 +51,13 @@ export class NodeBatches {
     }
   }
 
-  /** `message` for the member of shared group `key` on `node` (this node included). Throws as `plain`. */
-  shared(node: string, message: StoredMessage, key: string): void {
-    if (node !== this.origin) return void this.append(node, message, key);
+  /**
+   * `message` for the member of shared group `key` on `node` (this node included); `handedOn` marks
+   * one a node hands on because its own member left (the next node does not hand it on again).
+   * Throws as `plain`.
+   */
+  shared(node: string, message: StoredMessage, key: string, handedOn = false): void {
+    if (node !== this.origin) return void this.append(node, message, key, handedOn);
     if (!this.pending.has(node)) this.pending.set(node, undefined);
     this.local.push({ message, shared: key });
     this.schedule();
@@ -75,13 +79,13 @@ export class NodeBatches {
     this.local = [];
   }
 
-  private append(node: string, message: StoredMessage, key: string | undefined): FrameWriter {
+  private append(node: string, message: StoredMessage, key: string | undefined, handedOn = false): FrameWriter {
     let w = this.writer(node);
-    if (w.append(message, key)) return w;
+    if (w.append(message, key, handedOn)) return w;
     if (w.entries > 0) {
       this.send(node, w);
       w = this.writer(node);
-      if (w.append(message, key)) return w;
+      if (w.append(message, key, handedOn)) return w;
     }
     throw new Error(`message of ${message.payload.length} payload bytes does not fit the NATS server's max_payload (${this.max})`);
   }

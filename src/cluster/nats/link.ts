@@ -52,7 +52,7 @@ const entryBytes = (m: StoredMessage): number => m.payload.length + m.topic.leng
 
 export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
-    forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
+    forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0, sharedHandedOn: 0, sharedLost: 0,
     ownIgnored: 0, duplicates: 0, batches: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
     sessionsMovedIn: 0, sessionsMovedOut: 0, durableDuplicates: 0, durableResent: 0,
   };
@@ -280,6 +280,42 @@ export class NatsClusterLink implements ClusterLink {
     routeQuietly(this.opts.broker, this.opts.log, message, sharedKey);
   }
 
+  /**
+   * A shared-group message picked for this node. At QoS 1/2, if the group has no local member any
+   * more (the last one left after the sender picked this node), it goes on to another node of the
+   * group instead of being dropped; once only (a message handed on is not handed on again).
+   */
+  private deliverShared(message: StoredMessage, key: string, handedOn: boolean): void {
+    if (message.qos === 0) return this.deliver(message, key);
+    const failed = (err: unknown): void => this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
+    const none = (): void => (handedOn ? this.lost(message, key) : this.handOn(message, key));
+    try {
+      const n = this.opts.broker.routeRemote(message, key);
+      if (n instanceof Promise) n.then((count) => count === 0 && none(), failed);
+      else if (n === 0) none();
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private handOn(message: StoredMessage, key: string): void {
+    if (this.closing) return;
+    const node = this.exchange.otherMember(message.topic, key);
+    if (node === undefined) return this.lost(message, key);
+    this.counters.sharedHandedOn++;
+    try {
+      this.batches.shared(node, message, key, true);
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.opts.log.warn({ err, node }, 'cluster: handing a shared-group message on failed');
+    }
+  }
+
+  private lost(message: StoredMessage, key: string): void {
+    this.counters.sharedLost++;
+    this.opts.log.warn({ topic: message.topic, group: key.slice(0, key.indexOf('\0')) }, 'cluster: a shared-group message found no member where it was handed on');
+  }
+
   /** A batch from another node: every message of it, in order, or none if the frame is malformed. */
   private onBatch: Callback = (err, m) => {
     if (err) return void this.opts.log.warn({ err, subject: m?.subject }, 'cluster: subscription error');
@@ -301,9 +337,13 @@ export class NatsClusterLink implements ClusterLink {
     }
     for (let i = 0; i < messages.length; i++) {
       const key = shared[i];
-      if (key === undefined) this.counters.received++;
-      else this.counters.receivedShared++;
-      this.deliver(messages[i], key);
+      if (key === undefined) {
+        this.counters.received++;
+        this.deliver(messages[i]);
+      } else {
+        this.counters.receivedShared++;
+        this.deliverShared(messages[i], key, frame.handedOn?.[i] === true);
+      }
     }
   };
 
