@@ -2,7 +2,7 @@
 // through it, each in its own process, so the cross-node scenario measures what a message pays to
 // go from a publisher on node 1 to a subscriber on node 2. This process only starts and stops them
 // (the benchmark reads CPU and memory of its whole process tree).
-//   argv: dir tcp1 ws1 tcp2 ws2
+//   argv: dir tcp1 ws1 tcp2 ws2; env STARLING_CLUSTER_NODE_FLAGS: node flags for both nodes (e.g. --cpu-prof)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,6 +57,9 @@ while (!(await accepts(natsPort))) {
 }
 
 const entry = fileURLToPath(new URL('./starling-entry.js', import.meta.url));
+// Node flags for each Starling node, e.g. STARLING_CLUSTER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p"
+// to profile both nodes during scenario 7.
+const nodeFlags = (process.env.STARLING_CLUSTER_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 for (const [id, tcp, ws] of [['n1', tcp1, ws1], ['n2', tcp2, ws2]] as const) {
   const conf = join(dir, `${id}.conf`);
   writeFileSync(
@@ -74,5 +77,5 @@ for (const [id, tcp, ws] of [['n1', tcp1, ws1], ['n2', tcp2, ws2]] as const) {
       '',
     ].join('\n'),
   );
-  start(process.execPath, [entry, conf]);
+  start(process.execPath, [...nodeFlags, entry, conf]);
 }

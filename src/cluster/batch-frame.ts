@@ -4,8 +4,9 @@
 // encoding (protocol/properties.ts), the payload untouched.
 //
 //   frame   u8 0x53 ('S')  u8 version (1)  u8 n + n bytes origin node id (ASCII)  u32 count  entry*count
-//   entry   u8 flags       bit 0-1 QoS, 2 retain, 3 expiresAt, 4 publisherId, 5 properties, 6 shared key;
-//                          bit 7 must be 0
+//   entry   u8 flags       bit 0-1 QoS, 2 retain, 3 expiresAt, 4 publisherId, 5 properties, 6 shared key,
+//                          7 handed on (a shared-group message a node passed on because its own
+//                          member left; only with bit 6)
 //           f64 createdAt  [f64 expiresAt]
 //           u32 n + UTF-8 id     u32 n + UTF-8 topic
 //           [u32 n + UTF-8 publisherId]  [u32 n + UTF-8 shared key `group\0filter`]
@@ -20,7 +21,6 @@ import type { Properties } from '../protocol/packets.js';
 import { Reader, Writer } from '../protocol/bytes.js';
 import { propertiesSize, readProperties, writeProperties } from '../protocol/properties.js';
 import type { StoredMessage } from '../store/ports.js';
-import { validateMessage } from '../store/validate.js';
 
 export const FRAME_MAGIC = 0x53;
 export const FRAME_VERSION = 1;
@@ -30,25 +30,14 @@ const F_EXPIRES = 1 << 3;
 const F_PUBLISHER = 1 << 4;
 const F_PROPERTIES = 1 << 5;
 const F_SHARED = 1 << 6;
-const F_RESERVED = 1 << 7;
+const F_HANDED_ON = 1 << 7;
 
 export class FrameError extends Error {}
-
-/** Stands in for a payload until it is read (the payload comes last in an entry). */
-const NO_PAYLOAD = Buffer.alloc(0);
 
 /** One message of a batch; `shared` (`group\0filter`) sends it to that shared group's member on the receiving node. */
 export interface FrameEntry {
   message: StoredMessage;
   shared?: string;
-}
-
-/** An entry sized and its variable parts encoded once, ready to be written into a frame. */
-export interface SizedEntry {
-  readonly entry: FrameEntry;
-  /** Bytes the entry takes in a frame. */
-  readonly size: number;
-  readonly properties?: Buffer;
 }
 
 const HEADER_FIXED = 1 + 1 + 1 + 4;
@@ -68,90 +57,193 @@ function encodeProperties(props: Properties | undefined): Buffer | undefined {
   return w.finish().subarray(start);
 }
 
-/** Strings up to this long are measured, written and read in JS: cheaper than a call into C++ for each. */
+/** Strings up to this long are written and read in JS: cheaper than a call into C++ for each. */
 const SHORT = 64;
-
-/** UTF-8 length of `s`. */
-function utf8Length(s: string): number {
-  if (s.length > SHORT) return Buffer.byteLength(s, 'utf8');
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
-  return s.length;
-}
-
-/** Writes `s` as UTF-8 at `pos`; returns the bytes written. */
-function writeUtf8(buf: Buffer, s: string, pos: number): number {
-  if (s.length <= SHORT) {
-    let i = 0;
-    for (; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      buf[pos + i] = c;
-    }
-    if (i === s.length) return i;
-  }
-  return buf.write(s, pos, 'utf8');
-}
 
 const varintBytes = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
 
-/** Sizes an entry; throws (an MqttError from the properties encoder) if its properties cannot be encoded. */
-export function sizeEntry(entry: FrameEntry): SizedEntry {
-  const m = entry.message;
-  const properties = encodeProperties(m.properties);
-  let size = 1 + 8 + 4 + utf8Length(m.id) + 4 + utf8Length(m.topic) + 4 + m.payload.length;
-  if (m.expiresAt !== undefined) size += 8;
-  if (m.publisherId !== undefined) size += 4 + utf8Length(m.publisherId);
-  if (entry.shared !== undefined) size += 4 + utf8Length(entry.shared);
-  if (properties) size += 4 + properties.length;
-  return properties ? { entry, size, properties } : { entry, size };
+/** A writer's buffer starts this large and doubles as entries need. */
+const INITIAL_CAPACITY = 4 * 1024;
+/** A buffer grown past this is let go once its frame is out (a burst of large messages is not kept). */
+const KEPT_CAPACITY = 64 * 1024;
+
+/** Bytes an entry of `m` may take at most (3 UTF-8 bytes per UTF-16 unit), properties aside. */
+function entryBound(m: StoredMessage, shared: string | undefined): number {
+  let n = ENTRY_FIXED + 3 * m.id.length + 3 * m.topic.length + m.payload.length;
+  if (m.expiresAt !== undefined) n += 8;
+  if (m.publisherId !== undefined) n += 4 + 3 * m.publisherId.length;
+  if (shared !== undefined) n += 4 + 3 * shared.length;
+  return n;
 }
 
-/** One frame from `origin` carrying `entries` in order, in one buffer allocated once. */
-export function encodeFrame(origin: string, entries: readonly SizedEntry[]): Buffer {
-  let total = frameHeaderSize(origin);
-  for (const e of entries) total += e.size;
-  const buf = Buffer.allocUnsafe(total);
-  buf[0] = FRAME_MAGIC;
-  buf[1] = FRAME_VERSION;
-  const n = buf.write(origin, 3, 'latin1');
-  buf[2] = n;
-  let pos = 3 + n;
-  buf.writeUInt32BE(entries.length, pos);
-  pos += 4;
-  const str = (s: string): void => {
-    const len = writeUtf8(buf, s, pos + 4);
-    buf.writeUInt32BE(len, pos);
-    pos += 4 + len;
-  };
-  const bytes = (b: Buffer): void => {
-    buf.writeUInt32BE(b.length, pos);
-    b.copy(buf, pos + 4);
-    pos += 4 + b.length;
-  };
-  for (const { entry, properties } of entries) {
-    const m = entry.message;
+/** flags + createdAt + the id's, topic's and payload's lengths. */
+const ENTRY_FIXED = 1 + 8 + 4 + 4 + 4;
+
+/**
+ * Writes frames from one origin: each entry is encoded straight into the writer's buffer in one
+ * pass (no sizing pass first: strings are measured as they are written), and an entry already
+ * written may be copied as bytes into another writer (the same message for several nodes is encoded
+ * once). The buffer is kept from frame to frame; `finish` hands out an exact copy of each frame.
+ */
+export class FrameWriter {
+  private buf: Buffer;
+  private pos: number;
+  private count = 0;
+  /** Where the last entry written starts (see `lastEntry`). */
+  private last = 0;
+  private readonly header: number;
+
+  constructor(
+    private readonly origin: string,
+    /** The largest frame allowed; an entry that would make the frame larger is refused (`append`). */
+    readonly max = Infinity,
+  ) {
+    this.header = frameHeaderSize(origin);
+    this.buf = this.fresh(INITIAL_CAPACITY);
+    this.pos = this.header;
+  }
+
+  private fresh(capacity: number): Buffer {
+    const buf = Buffer.allocUnsafe(Math.max(capacity, this.header + 64));
+    buf[0] = FRAME_MAGIC;
+    buf[1] = FRAME_VERSION;
+    buf[2] = buf.write(this.origin, 3, 'latin1');
+    return buf;
+  }
+
+  /** Entries written so far. */
+  get entries(): number {
+    return this.count;
+  }
+
+  /** Bytes of the frame so far. */
+  get size(): number {
+    return this.pos;
+  }
+
+  /**
+   * Writes one entry; returns false, and writes nothing, when the frame would exceed `max` with it
+   * (send this frame and append to a new one). Throws (an MqttError from the properties encoder)
+   * when the message's properties cannot be encoded.
+   */
+  append(m: StoredMessage, shared?: string, handedOn = false): boolean {
+    const properties = encodeProperties(m.properties);
+    const bound = entryBound(m, shared) + (properties ? 4 + properties.length : 0);
+    // Sure to fit, or measured: only an entry near the limit is sized exactly.
+    if (this.pos + bound > this.max && this.pos + exactSize(m, shared, properties) > this.max) return false;
+    this.reserve(bound);
+    const buf = this.buf;
+    const start = this.pos;
+    let pos = start + 1;
     let flags = m.qos & 3;
     if (m.retain) flags |= F_RETAIN;
-    if (m.expiresAt !== undefined) flags |= F_EXPIRES;
-    if (m.publisherId !== undefined) flags |= F_PUBLISHER;
-    if (properties) flags |= F_PROPERTIES;
-    if (entry.shared !== undefined) flags |= F_SHARED;
-    buf[pos++] = flags;
     buf.writeDoubleBE(m.createdAt, pos);
     pos += 8;
     if (m.expiresAt !== undefined) {
+      flags |= F_EXPIRES;
       buf.writeDoubleBE(m.expiresAt, pos);
       pos += 8;
     }
-    str(m.id);
-    str(m.topic);
-    if (m.publisherId !== undefined) str(m.publisherId);
-    if (entry.shared !== undefined) str(entry.shared);
-    if (properties) bytes(properties);
-    bytes(m.payload);
+    pos = writeStr(buf, m.id, pos);
+    pos = writeStr(buf, m.topic, pos);
+    if (m.publisherId !== undefined) {
+      flags |= F_PUBLISHER;
+      pos = writeStr(buf, m.publisherId, pos);
+    }
+    if (shared !== undefined) {
+      flags |= F_SHARED;
+      if (handedOn) flags |= F_HANDED_ON;
+      pos = writeStr(buf, shared, pos);
+    }
+    if (properties) {
+      flags |= F_PROPERTIES;
+      pos = writeBytes(buf, properties, pos);
+    }
+    pos = writeBytes(buf, m.payload, pos);
+    buf[start] = flags;
+    this.last = start;
+    this.pos = pos;
+    this.count++;
+    return true;
   }
-  if (pos !== total) throw new FrameError(`frame encoder wrote ${pos} of ${total} bytes`);
-  return buf;
+
+  /** The bytes of the entry `append` wrote last (valid until the next write to this frame). */
+  lastEntry(): Buffer {
+    return this.buf.subarray(this.last, this.pos);
+  }
+
+  /** Appends an entry encoded by another frame (`lastEntry`); false, as `append`, if it does not fit. */
+  appendEncoded(entry: Buffer): boolean {
+    if (this.pos + entry.length > this.max) return false;
+    this.reserve(entry.length);
+    entry.copy(this.buf, this.pos);
+    this.pos += entry.length;
+    this.count++;
+    return true;
+  }
+
+  /** The frame written so far, in a buffer of its own; the writer starts the next frame, empty. */
+  finish(): Buffer {
+    this.buf.writeUInt32BE(this.count, this.header - 4);
+    const frame = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(frame, 0, 0, this.pos);
+    if (this.buf.length > KEPT_CAPACITY) this.buf = this.fresh(INITIAL_CAPACITY);
+    this.pos = this.header;
+    this.count = 0;
+    return frame;
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+}
+
+/** The exact size of an entry (for one near a frame's limit). */
+function exactSize(m: StoredMessage, shared: string | undefined, properties: Buffer | undefined): number {
+  let n = ENTRY_FIXED + Buffer.byteLength(m.id) + Buffer.byteLength(m.topic) + m.payload.length;
+  if (m.expiresAt !== undefined) n += 8;
+  if (m.publisherId !== undefined) n += 4 + Buffer.byteLength(m.publisherId);
+  if (shared !== undefined) n += 4 + Buffer.byteLength(shared);
+  if (properties) n += 4 + properties.length;
+  return n;
+}
+
+/**
+ * Writes `s` as u32 length + UTF-8 at `pos` (room for 3 bytes per unit reserved); returns the
+ * position after it. ASCII is written in JS in the same pass that measures it.
+ */
+function writeStr(buf: Buffer, s: string, pos: number): number {
+  const at = pos + 4;
+  const n = s.length;
+  let i = 0;
+  if (n <= SHORT) {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + i] = c;
+    }
+  }
+  const len = i === n ? n : buf.write(s, at, 'utf8');
+  buf.writeUInt32BE(len, pos);
+  return at + len;
+}
+
+function writeBytes(buf: Buffer, b: Buffer, pos: number): number {
+  buf.writeUInt32BE(b.length, pos);
+  b.copy(buf, pos + 4);
+  return pos + 4 + b.length;
+}
+
+/** One frame from `origin` carrying `entries` in order (for tests and one-off frames). */
+export function encodeFrame(origin: string, entries: readonly FrameEntry[]): Buffer {
+  const w = new FrameWriter(origin);
+  for (const e of entries) w.append(e.message, e.shared);
+  return w.finish();
 }
 
 /** Node's Buffer reads latin1 without toString's argument handling (a method of every Buffer, untyped). */
@@ -222,11 +314,23 @@ class FrameReader {
 }
 
 /**
- * A frame's origin and entries. With `copy`, each payload is a copy of its own (a message queued for
- * a session then holds its payload, not the whole frame, and `data` may be reused); without, payloads
- * are views of `data`. Throws a FrameError saying what is wrong with a malformed frame.
+ * A decoded frame: its origin, its messages in order, and (only when some entry had one) each
+ * message's shared key at the same index. Parallel arrays: no object per entry beyond the message.
  */
-export function decodeFrame(data: Uint8Array, copy = false): { origin: string; entries: FrameEntry[] } {
+export interface DecodedFrame {
+  origin: string;
+  messages: StoredMessage[];
+  shared: (string | undefined)[] | undefined;
+  /** Which shared entries were handed on (only when some were). */
+  handedOn: boolean[] | undefined;
+}
+
+/**
+ * A frame's origin and messages. With `copy`, each payload is a copy of its own (a message queued
+ * for a session then holds its payload, not the whole frame, and `data` may be reused); without,
+ * payloads are views of `data`. Throws a FrameError saying what is wrong with a malformed frame.
+ */
+export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const r = new FrameReader(buf);
   if (r.u8('magic') !== FRAME_MAGIC) throw new FrameError('not a Starling frame');
@@ -239,35 +343,45 @@ export function decodeFrame(data: Uint8Array, copy = false): { origin: string; e
   if (n === 0) throw new FrameError('no origin');
   const count = r.u32('count');
   // Every entry takes at least 21 bytes: a count the frame cannot hold is refused before any work.
-  if (count * 21 > buf.length - r.pos) throw new FrameError(`frame too short for ${count} entries`);
-  const entries: FrameEntry[] = [];
+  if (count * ENTRY_FIXED > buf.length - r.pos) throw new FrameError(`frame too short for ${count} entries`);
+  const messages: StoredMessage[] = new Array(count);
+  let sharedKeys: (string | undefined)[] | undefined;
+  let handedOn: boolean[] | undefined;
   for (let i = 0; i < count; i++) {
     const flags = r.u8('flags');
-    if (flags & F_RESERVED) throw new FrameError('reserved flag set');
+    if (flags & F_HANDED_ON) {
+      if (!(flags & F_SHARED)) throw new FrameError('handed on without a shared key');
+      (handedOn ??= new Array<boolean>(count))[i] = true;
+    }
     const qos = flags & 3;
     if (qos === 3) throw new FrameError('QoS 3');
     const createdAt = r.f64('createdAt');
     const expiresAt = flags & F_EXPIRES ? r.f64('expiresAt') : undefined;
-    const message: StoredMessage = { id: r.str('id'), topic: r.str('topic'), payload: NO_PAYLOAD, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
-    if (expiresAt !== undefined) message.expiresAt = expiresAt;
-    if (flags & F_PUBLISHER) message.publisherId = r.str('publisherId');
-    const shared = flags & F_SHARED ? r.str('shared key') : undefined;
+    const id = r.str('id');
+    if (id.length === 0) throw new FrameError('empty message id');
+    const topic = r.str('topic');
+    const publisherId = flags & F_PUBLISHER ? r.str('publisherId') : undefined;
+    if (flags & F_SHARED) (sharedKeys ??= new Array(count))[i] = r.str('shared key');
+    let props: Properties | undefined;
     if (flags & F_PROPERTIES) {
       const p = r.bytes('properties');
       try {
         const pr = new Reader(p);
-        const props = readProperties(pr, 'publish');
+        props = readProperties(pr, 'publish');
         if (pr.pos !== p.length) throw new FrameError('properties longer than their length');
-        if (props) message.properties = props;
       } catch (err) {
         throw err instanceof FrameError ? err : new FrameError(`properties: ${(err as Error).message}`);
       }
     }
-    message.payload = copy ? r.copy('payload') : r.bytes('payload');
-    const why = validateMessage(message);
-    if (why) throw new FrameError(why);
-    entries.push(shared === undefined ? { message } : { message, shared });
+    const payload = copy ? r.copy('payload') : r.bytes('payload');
+    // Fields in the order a message made from a PUBLISH has them (session/message.ts), so the
+    // receiving node's routing sees one shape of message, local or forwarded.
+    const message: StoredMessage = { id, topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
+    if (publisherId !== undefined) message.publisherId = publisherId;
+    if (props) message.properties = props;
+    if (expiresAt !== undefined) message.expiresAt = expiresAt;
+    messages[i] = message;
   }
   if (!r.done) throw new FrameError('bytes after the last entry');
-  return { origin, entries };
+  return { origin, messages, shared: sharedKeys, handedOn };
 }

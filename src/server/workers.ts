@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ListenerInfo } from '../transport/transport.js';
-import { IpcClusterLink, IpcHub, isBatch, Outbox, processChannel, type PrimaryMessage, type WorkerMessage } from '../cluster/workers/index.js';
+import { IpcClusterLink, IpcHub, isBatch, isFrame, PrimaryOutbox, processChannel, type PrimaryMessage, type WorkerMessage } from '../cluster/workers/index.js';
 import { startServer, withDevCertificate, type RunningServer } from './server.js';
 import { isFanOut, WorkerFanOut } from './worker-fanout.js';
 
@@ -66,7 +66,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
   const count = workerCount(config);
   await withDevCertificate(config, join(config.dataDir, 'certs'));
   cluster.setupPrimary({ serialization: 'advanced' });
-  const workers = new Map<number, { worker: Worker; outbox: Outbox<PrimaryMessage>; ready: boolean }>();
+  const workers = new Map<number, { worker: Worker; outbox: PrimaryOutbox; ready: boolean }>();
   const hub = new IpcHub((n, m) => workers.get(n)?.outbox.push(m), { log });
   const fanOut = new WorkerFanOut((n, m) => workers.get(n)?.outbox.push(m), () => [...workers].filter(([, w]) => w.ready).map(([n]) => n), log);
   let stopping = false;
@@ -76,7 +76,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
 
   const fork = (n: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(n) });
-    const outbox = new Outbox<PrimaryMessage>((batch) => {
+    const outbox = new PrimaryOutbox((batch) => {
       if (worker.isConnected()) worker.send(batch);
     });
     const entry = { worker, outbox, ready: false };
@@ -84,7 +84,8 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
     worker.on('message', (m: unknown) => {
       if (isBatch<WorkerMessage>(m)) {
         for (const message of m.starling) {
-          if (isFanOut(message)) fanOut.receive(n, message);
+          if (isFrame(message)) hub.receiveFrame(n, message);
+          else if (isFanOut(message)) fanOut.receive(n, message);
           else hub.receive(n, message);
         }
       } else if (isControl(m) && 'starlingReady' in m) {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { StoredMessage } from '../../src/store/ports.js';
-import { decodeFrame, encodeFrame, FrameError, sizeEntry, type FrameEntry } from '../../src/cluster/batch-frame.js';
+import { decodeFrame, encodeFrame, FrameError, FrameWriter, type DecodedFrame, type FrameEntry } from '../../src/cluster/batch-frame.js';
 
 const nodeId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const text = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength });
@@ -46,7 +46,10 @@ function expected(e: FrameEntry): FrameEntry {
   return e.shared === undefined ? { message: m } : { message: m, shared: e.shared };
 }
 
-const frame = (origin: string, entries: FrameEntry[]): Buffer => encodeFrame(origin, entries.map(sizeEntry));
+const frame = (origin: string, entries: FrameEntry[]): Buffer => encodeFrame(origin, entries);
+
+/** A decoded frame's messages and shared keys as entries. */
+const entriesOf = (out: DecodedFrame): FrameEntry[] => out.messages.map((message, i) => (out.shared?.[i] === undefined ? { message } : { message, shared: out.shared[i] }));
 
 /** Decodes, and says whether it was refused as a FrameError; any other throw fails the test. */
 function refused(data: Buffer): boolean {
@@ -64,10 +67,9 @@ describe('batch frame', () => {
     fc.assert(
       fc.property(nodeId, fc.array(entry, { maxLength: 8 }), (origin, entries) => {
         const data = frame(origin, entries);
-        assert.equal(data.length, 7 + origin.length + entries.reduce((s, e) => s + sizeEntry(e).size, 0), 'sized exactly');
         const out = decodeFrame(data);
         assert.equal(out.origin, origin);
-        assert.deepEqual(out.entries, entries.map(expected));
+        assert.deepEqual(entriesOf(out), entries.map(expected));
       }),
       { numRuns: 300 },
     );
@@ -77,21 +79,67 @@ describe('batch frame', () => {
     for (const n of [0, 1, 65_535, 65_536]) {
       const m: StoredMessage = { id: 'b', topic: 't'.repeat(n), payload: Buffer.alloc(n, 7), qos: 1, retain: false, createdAt: 1 };
       const p: StoredMessage = { ...m, topic: 'x', payload: Buffer.alloc(n, 9) };
-      const out = decodeFrame(frame('n', [{ message: m }, { message: p, shared: 'g\0x' }]));
-      assert.equal(out.entries[0].message.topic.length, n, `topic of ${n}`);
-      assert.equal(out.entries[0].message.payload.length, n, `payload of ${n}`);
-      assert.deepEqual(out.entries[1], { message: p, shared: 'g\0x' });
+      const out = entriesOf(decodeFrame(frame('n', [{ message: m }, { message: p, shared: 'g\0x' }])));
+      assert.equal(out[0].message.topic.length, n, `topic of ${n}`);
+      assert.equal(out[0].message.payload.length, n, `payload of ${n}`);
+      assert.deepEqual(out[1], { message: p, shared: 'g\0x' });
     }
   });
 
   it('copies each payload when asked, so a queued message does not hold the frame (or bytes the NATS client reuses)', () => {
     const m: StoredMessage = { id: 'c', topic: 't', payload: Buffer.from('abc'), qos: 0, retain: false, createdAt: 1 };
     const data = frame('n', [{ message: m }]);
-    const copied = decodeFrame(data, true).entries[0].message.payload;
-    const viewed = decodeFrame(data).entries[0].message.payload;
+    const copied = decodeFrame(data, true).messages[0].payload;
+    const viewed = decodeFrame(data).messages[0].payload;
     data.fill(0);
     assert.equal(copied.toString(), 'abc');
     assert.equal(viewed.toString(), '\0\0\0');
+  });
+
+  it('copies an encoded entry into other frames byte for byte, and refuses an entry past its limit', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.integer({ min: 40, max: 600 }), (entries, max) => {
+        // Each entry into a writer limited to `max` bytes (the next frame when full, from the same
+        // writer) and copied into an unlimited one: together the limited frames carry what the copy
+        // does, in order (a finished frame is a copy: later writes leave it alone).
+        const frames: Buffer[] = [];
+        const copy = new FrameWriter('c');
+        const w = new FrameWriter('n', max);
+        const sent: FrameEntry[] = [];
+        for (const e of entries) {
+          if (!w.append(e.message, e.shared)) {
+            if (w.entries === 0) {
+              assert.ok(w.size <= max);
+              continue; // larger than any frame may be: refused, nothing written
+            }
+            frames.push(w.finish());
+            if (!w.append(e.message, e.shared)) continue;
+          }
+          assert.ok(copy.appendEncoded(w.lastEntry()));
+          sent.push(e);
+        }
+        frames.push(w.finish());
+        for (const f of frames) assert.ok(f.length <= max, `frame of ${f.length} within ${max}`);
+        assert.deepEqual(frames.flatMap((f) => entriesOf(decodeFrame(f))), sent.map(expected));
+        assert.deepEqual(entriesOf(decodeFrame(copy.finish())), sent.map(expected));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('carries the handed-on mark of a shared entry, and refuses it on an entry without a shared key', () => {
+    const m: StoredMessage = { id: 'h', topic: 't', payload: Buffer.from('p'), qos: 1, retain: false, createdAt: 1 };
+    const w = new FrameWriter('n');
+    w.append(m, 'g\0t', true);
+    w.append(m, 'g\0t');
+    w.append(m);
+    const out = decodeFrame(w.finish());
+    assert.deepEqual([0, 1, 2].map((i) => out.handedOn?.[i] === true), [true, false, false]);
+    assert.deepEqual(out.shared?.slice(0, 2), ['g\0t', 'g\0t']);
+    assert.equal(decodeFrame(encodeFrame('n', [{ message: m, shared: 'g\0t' }])).handedOn, undefined, 'no array when nothing was handed on');
+    const plain = Buffer.from(encodeFrame('n', [{ message: m }]));
+    plain[3 + 1 + 4] |= 0x80;
+    assert.ok(refused(plain));
   });
 
   it('refuses every frame cut short, and one with bytes after its last entry', () => {

@@ -14,7 +14,10 @@ export class FakeBroker implements ClusterSide {
   /** Sessions this "node" holds, handed out when a claim asks for them. */
   readonly sessions = new Map<string, SessionTransfer>();
   readonly imported: SessionTransfer[] = [];
+  /** Shared groups whose local members all left: a message for them reaches nobody here. */
+  readonly emptyGroups = new Set<string>();
   routeRemote(message: StoredMessage, sharedKey?: string): number {
+    if (sharedKey !== undefined && this.emptyGroups.has(sharedKey)) return 0;
     this.routed.push(sharedKey === undefined ? { message } : { message, sharedKey });
     return 1;
   }

@@ -3,7 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpcHub } from '../../src/cluster/workers/ipc-hub.js';
-import { Outbox, type Batch, type PrimaryMessage } from '../../src/cluster/workers/ipc-wire.js';
+import { isFrame, Outbox, PrimaryOutbox, type Batch, type PrimaryMessage, type WorkerMessage } from '../../src/cluster/workers/ipc-wire.js';
+import { decodeFrame, encodeFrame, type DecodedFrame } from '../../src/cluster/batch-frame.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 import { message } from './helpers.js';
 
@@ -203,14 +204,14 @@ describe('IpcHub', () => {
     assert.deepEqual(hub.workers(), [1]);
   });
 
-  it('sends each worker one IPC message per turn, however many messages the turn routed there (as server/workers.ts wires it)', async () => {
+  it('sends each worker one IPC message per turn, its messages in one binary frame (as server/workers.ts wires it)', async () => {
     const batches = new Map<number, Batch<PrimaryMessage>[]>();
-    const outboxes = new Map<number, Outbox<PrimaryMessage>>();
-    const outbox = (w: number): Outbox<PrimaryMessage> => {
+    const outboxes = new Map<number, PrimaryOutbox>();
+    const outbox = (w: number): PrimaryOutbox => {
       let o = outboxes.get(w);
       if (!o) {
         batches.set(w, []);
-        outboxes.set(w, (o = new Outbox((b) => batches.get(w)!.push(b))));
+        outboxes.set(w, (o = new PrimaryOutbox((b) => batches.get(w)!.push(b))));
       }
       return o;
     };
@@ -219,17 +220,73 @@ describe('IpcHub', () => {
     for (const w of [1, 2, 3]) {
       hub.receive(w, { t: 'hello' });
       await turn();
-      for (const b of batches.get(1) ?? []) for (const m of b.starling) if (m.t === 'dump') hub.receive(1, { t: 'dumped', id: m.id, retained: [] });
+      for (const b of batches.get(1) ?? []) for (const m of b.starling) if (!isFrame(m) && m.t === 'dump') hub.receive(1, { t: 'dumped', id: m.id, retained: [] });
       await turn();
     }
     hub.receive(2, { t: 'interest', filter: 'p/#', present: true });
     hub.receive(3, { t: 'interest', filter: 'p/+', present: true });
     hub.receive(3, { t: 'interest', filter: 'p/#', group: 'g', present: true });
     for (const b of batches.values()) b.length = 0;
-    for (let i = 0; i < 100; i++) hub.receive(1, { t: 'fwd', m: message(`p/${i}`) });
+    // Worker 1's turn of 100 publishes, as its link sends it: one IPC message holding one frame.
+    const fromWorker: Batch<WorkerMessage>[] = [];
+    const link = new Outbox<WorkerMessage>((b) => fromWorker.push(b), 'worker');
+    for (let i = 0; i < 100; i++) link.message(message(`p/${i}`));
+    await turn();
+    assert.equal(fromWorker.length, 1);
+    assert.equal(fromWorker[0].starling.length, 1);
+    const frame = fromWorker[0].starling[0];
+    assert.ok(isFrame(frame), 'the messages travel as a frame');
+    hub.receiveFrame(1, frame);
     await turn();
     assert.equal(batches.get(1)!.length, 0, 'nothing back to the publisher');
-    assert.deepEqual(batches.get(2)!.map((b) => b.starling.length), [100], 'one IPC message to worker 2');
-    assert.deepEqual(batches.get(3)!.map((b) => b.starling.length), [200], 'one IPC message to worker 3: plain and shared');
+    const frames = (w: number) =>
+      batches.get(w)!.map((b) => b.starling.map((x) => (isFrame(x) ? decodeFrame(x) : x)));
+    const w2 = frames(2);
+    assert.equal(w2.length, 1, 'one IPC message to worker 2');
+    assert.equal(w2[0].length, 1, 'holding one frame');
+    assert.deepEqual((w2[0][0] as DecodedFrame).messages.map((m) => m.topic), Array.from({ length: 100 }, (_, i) => `p/${i}`));
+    const w3 = frames(3);
+    assert.equal(w3.length, 1, 'one IPC message to worker 3');
+    const f3 = w3[0][0] as DecodedFrame;
+    assert.equal(f3.messages.length, 200, 'plain and shared in one frame');
+    assert.equal(f3.shared!.filter((k) => k === 'g\0p/#').length, 100);
+  });
+
+  it('keeps control messages in their place between frames, as objects', async () => {
+    const sent: Batch<PrimaryMessage>[] = [];
+    const o = new PrimaryOutbox((b) => sent.push(b));
+    o.push({ t: 'msg', m: message('a') });
+    o.push({ t: 'claimed', id: 7 });
+    o.push({ t: 'msg', m: message('b'), shared: 'g\0b' });
+    o.push({ t: 'msg', m: message('c'), only: 'client' });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sent.length, 1);
+    const items = sent[0].starling;
+    assert.equal(items.length, 4);
+    assert.deepEqual(decodeFrame(items[0] as Uint8Array).messages.map((m) => m.topic), ['a']);
+    assert.deepEqual(items[1], { t: 'claimed', id: 7 });
+    const f = decodeFrame(items[2] as Uint8Array);
+    assert.deepEqual([f.messages[0].topic, f.shared?.[0]], ['b', 'g\0b']);
+    assert.equal((items[3] as { only?: string }).only, 'client', 'a re-send for one session stays an object');
+  });
+
+  it('counts and drops a corrupt frame from a worker, never throwing and routing nothing of it', () => {
+    const warnings: string[] = [];
+    const sent: Array<{ to: number; m: PrimaryMessage }> = [];
+    const hub = new IpcHub((to, m) => sent.push({ to, m }), { log: { warn: (_o, msg) => warnings.push(msg) } });
+    hub.receive(1, { t: 'hello' });
+    hub.receive(2, { t: 'hello' });
+    for (const s of sent.filter((x) => x.m.t === 'dump')) hub.receive(s.to, { t: 'dumped', id: (s.m as { id: number }).id, retained: [] });
+    hub.receive(2, { t: 'interest', filter: '#', present: true });
+    sent.length = 0;
+    const good = encodeFrame('worker', [{ message: message('x/1') }, { message: message('x/2') }]);
+    for (const bad of [good.subarray(0, good.length - 1), Buffer.from('not a frame'), new Uint8Array(0), Buffer.concat([good, Buffer.from([1])])]) {
+      assert.doesNotThrow(() => hub.receiveFrame(1, bad));
+    }
+    assert.equal(hub.counters.malformed, 4);
+    assert.equal(warnings.length, 4);
+    assert.equal(sent.length, 0, 'nothing of a corrupt frame routed');
+    hub.receiveFrame(1, good);
+    assert.deepEqual(sent.map((s) => (s.m as { m: { topic: string } }).m.topic), ['x/1', 'x/2']);
   });
 });

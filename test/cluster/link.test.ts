@@ -10,7 +10,7 @@ import type { StoredMessage } from '../../src/store/ports.js';
 import type { NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
 import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/nats/wire.js';
-import { encodeFrame, sizeEntry } from '../../src/cluster/batch-frame.js';
+import { encodeFrame } from '../../src/cluster/batch-frame.js';
 import type { LocalRetained } from '../../src/cluster/retained-copy.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
@@ -164,6 +164,40 @@ describe('cluster link (one nats-server)', () => {
     assert.equal([a, b, c].reduce((s, x) => s + x.broker.topics().length, 0), 0);
   });
 
+  it('hands a QoS 1 shared-group message on to another node of the group when the picked node has no member left; QoS 0 is not', async () => {
+    const { a, b, c } = await trio();
+    for (const n of [a, b, c]) n.link.interest('s/#', 'g', true);
+    await Promise.all([a, b, c].map((n) => n.link.flush()));
+    // b's last member left, and a has not heard of it yet: a still picks b in turn.
+    b.broker.emptyGroups.add('g\0s/#');
+    const n = 30;
+    for (let i = 0; i < n; i++) a.link.forward(message(`s/${i}`, { qos: 1 }));
+    const g = (node: Node) => node.broker.routed.filter((r) => r.sharedKey === 'g\0s/#');
+    await waitUntil(() => g(a).length + g(c).length === n, `${n} QoS 1 messages delivered by a and c`);
+    assert.equal(b.link.counters.sharedHandedOn, n / 3, "b handed on its turns");
+    const ids = [a, c].flatMap((x) => g(x).map((r) => r.message.id));
+    assert.equal(new Set(ids).size, n, 'none lost, none twice');
+    // Handed on once only: with c's member gone too, what b and c hand on ends at a, or is counted
+    // lost where it lands on the other empty node; nothing bounces, nothing arrives twice.
+    c.broker.emptyGroups.add('g\0s/#');
+    const fromPart1 = g(a).length;
+    for (let i = 0; i < n; i++) a.link.forward(message(`s/x${i}`, { qos: 1 }));
+    const settled = () => g(a).length - fromPart1 + b.link.counters.sharedLost + c.link.counters.sharedLost;
+    await waitUntil(() => settled() === n, `${n} messages delivered by a or counted lost`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(settled(), n);
+    assert.equal(b.link.counters.sharedHandedOn + c.link.counters.sharedHandedOn, n / 3 + (2 * n) / 3, 'each of their turns handed on once');
+    assert.equal(new Set(g(a).map((r) => r.message.id)).size, g(a).length, 'none twice');
+    // QoS 0 is at most once: not handed on.
+    const before = b.link.counters.sharedHandedOn;
+    a.link.forward(message('s/q0'));
+    a.link.forward(message('s/q0'));
+    a.link.forward(message('s/q0'));
+    await a.link.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(b.link.counters.sharedHandedOn, before);
+  });
+
   it('sends a retained message to every node once, and to a node started later (bucket)', async () => {
     const { prefix, a, b, c } = await trio();
     b.link.interest('r/#', undefined, true);
@@ -271,7 +305,7 @@ describe('cluster link (one nats-server)', () => {
     raw.publish(clusterSubjects(prefix).inbox('b'), 'not a frame');
     await waitUntil(() => b.link.counters.malformed === 1, 'malformed counted');
     // A valid frame cut short: refused whole, nothing of it routed.
-    const frame = encodeFrame('a', [sizeEntry({ message: message('bad') }), sizeEntry({ message: message('bad') })]);
+    const frame = encodeFrame('a', [{ message: message('bad') }, { message: message('bad') }]);
     raw.publish(clusterSubjects(prefix).inbox('b'), frame.subarray(0, frame.length - 1));
     await waitUntil(() => b.link.counters.malformed === 2, 'truncated frame counted');
     const max = raw.info?.max_payload ?? 1024 * 1024;

@@ -108,6 +108,8 @@ const MAX_REMEMBERED = 50_000;
 export class InterestExchange {
   /** Node indexes in `routes`: this node is 0. */
   private readonly routes = new InterestRoutes();
+  /** Round-robin over the other members when a shared-group message is handed on. */
+  private handOnTurn = 0;
   private readonly remotes = new Map<string, Remote>();
   private readonly nodes: string[] = [];
   private nextIndex = 1;
@@ -455,6 +457,13 @@ export class InterestExchange {
   /** For each shared group matching `topic` (`group\0filter`), the node whose turn it is (this one included). */
   sharedFor(topic: string, out: (key: string, node: string, local: boolean) => void): void {
     for (const [key, i] of this.routes.sharedFor(topic)) out(key, this.nodes[i]!, i === 0);
+  }
+
+  /** Another node (not this one) with a member of shared group `key` (`group\0filter`) for `topic`, in turn. */
+  otherMember(topic: string, key: string): string | undefined {
+    const members = this.routes.membersOf(topic, key).filter((i) => i !== 0);
+    if (members.length === 0) return undefined;
+    return this.nodes[members[this.handOnTurn++ % members.length]!];
   }
 
   /** Version of this node's interest, for the heartbeat. */

@@ -34,7 +34,7 @@ import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
 import { InterestExchange, type Callback } from './interest.js';
 import { NodeBatches } from './batches.js';
-import { decodeFrame, type FrameEntry } from '../batch-frame.js';
+import { decodeFrame } from '../batch-frame.js';
 import { Membership } from './members.js';
 import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -47,9 +47,12 @@ export type { ClusterLinkOptions, LinkCounters, NatsAuth } from './options.js';
 /** Bytes of a frame beyond its entries that the NATS protocol adds (subject, sizes). */
 const FRAME_SLACK = 512;
 
+/** About what a message takes in a frame (for the bound on what is buffered while NATS is down). */
+const entryBytes = (m: StoredMessage): number => m.payload.length + m.topic.length + m.id.length + 32;
+
 export class NatsClusterLink implements ClusterLink {
   readonly counters: LinkCounters = {
-    forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0,
+    forwarded: 0, forwardedRetained: 0, forwardedShared: 0, received: 0, receivedRetained: 0, receivedShared: 0, sharedHandedOn: 0, sharedLost: 0,
     ownIgnored: 0, duplicates: 0, batches: 0, malformed: 0, publishErrors: 0, droppedDisconnected: 0, claimsSent: 0, claimsReceived: 0, claimsIgnored: 0, reconnects: 0,
     sessionsMovedIn: 0, sessionsMovedOut: 0, durableDuplicates: 0, durableResent: 0,
   };
@@ -208,17 +211,11 @@ export class NatsClusterLink implements ClusterLink {
       } else {
         this.counters.forwarded++;
         const nodes = this.exchange.plainFor(message.topic);
-        if (nodes.length > 0) {
-          const plain = this.batches.size({ message });
-          for (const node of nodes) if (this.roomWhileDown(plain.size)) this.batches.add(node, plain);
-        }
+        if (nodes.length > 0 && this.roomWhileDown(nodes.length * entryBytes(message))) this.batches.plain(nodes, message);
       }
       this.exchange.sharedFor(message.topic, (shared, node, local) => {
         this.counters.forwardedShared++;
-        const entry: FrameEntry = { message, shared };
-        if (local) return this.batches.add(node, { entry, size: 0 });
-        const sized = this.batches.size(entry);
-        if (this.roomWhileDown(sized.size)) this.batches.add(node, sized);
+        if (local || this.roomWhileDown(entryBytes(message))) this.batches.shared(node, message, shared);
       });
     } catch (err) {
       this.counters.publishErrors++;
@@ -283,6 +280,42 @@ export class NatsClusterLink implements ClusterLink {
     routeQuietly(this.opts.broker, this.opts.log, message, sharedKey);
   }
 
+  /**
+   * A shared-group message picked for this node. At QoS 1/2, if the group has no local member any
+   * more (the last one left after the sender picked this node), it goes on to another node of the
+   * group instead of being dropped; once only (a message handed on is not handed on again).
+   */
+  private deliverShared(message: StoredMessage, key: string, handedOn: boolean): void {
+    if (message.qos === 0) return this.deliver(message, key);
+    const failed = (err: unknown): void => this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
+    const none = (): void => (handedOn ? this.lost(message, key) : this.handOn(message, key));
+    try {
+      const n = this.opts.broker.routeRemote(message, key);
+      if (n instanceof Promise) n.then((count) => count === 0 && none(), failed);
+      else if (n === 0) none();
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private handOn(message: StoredMessage, key: string): void {
+    if (this.closing) return;
+    const node = this.exchange.otherMember(message.topic, key);
+    if (node === undefined) return this.lost(message, key);
+    this.counters.sharedHandedOn++;
+    try {
+      this.batches.shared(node, message, key, true);
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.opts.log.warn({ err, node }, 'cluster: handing a shared-group message on failed');
+    }
+  }
+
+  private lost(message: StoredMessage, key: string): void {
+    this.counters.sharedLost++;
+    this.opts.log.warn({ topic: message.topic, group: key.slice(0, key.indexOf('\0')) }, 'cluster: a shared-group message found no member where it was handed on');
+  }
+
   /** A batch from another node: every message of it, in order, or none if the frame is malformed. */
   private onBatch: Callback = (err, m) => {
     if (err) return void this.opts.log.warn({ err, subject: m?.subject }, 'cluster: subscription error');
@@ -295,11 +328,22 @@ export class NatsClusterLink implements ClusterLink {
       this.counters.malformed++;
       return void this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed batch ignored');
     }
-    if (frame.origin === this.opts.nodeId) return void (this.counters.ownIgnored += frame.entries.length);
-    for (const e of frame.entries) {
-      if (e.shared === undefined) this.counters.received++;
-      else this.counters.receivedShared++;
-      this.deliver(e.message, e.shared);
+    const { messages, shared } = frame;
+    if (frame.origin === this.opts.nodeId) return void (this.counters.ownIgnored += messages.length);
+    if (!shared) {
+      this.counters.received += messages.length;
+      for (let i = 0; i < messages.length; i++) this.deliver(messages[i]);
+      return;
+    }
+    for (let i = 0; i < messages.length; i++) {
+      const key = shared[i];
+      if (key === undefined) {
+        this.counters.received++;
+        this.deliver(messages[i]);
+      } else {
+        this.counters.receivedShared++;
+        this.deliverShared(messages[i], key, frame.handedOn?.[i] === true);
+      }
     }
   };
 

@@ -63,6 +63,13 @@ export interface LinkCounters {
   receivedRetained: number;
   /** Messages a local shared group's queue subscription received (from any node, this one included). */
   receivedShared: number;
+  /**
+   * QoS 1/2 shared-group messages that arrived for a group with no local member any more (its last
+   * member left after the sender picked this node) and were handed on to another node of the group.
+   */
+  sharedHandedOn: number;
+  /** Such messages no other node of the group could take (dropped). */
+  sharedLost: number;
   /** This node's own plain/retained forwards that came back and were ignored. */
   ownIgnored: number;
   /** Second copies of one message from overlapping subscriptions, dropped (none since messages travel in batches). */

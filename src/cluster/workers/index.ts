@@ -3,4 +3,4 @@
 // batched messages of ipc-wire.ts. What the server's worker pool needs.
 export { IpcHub } from './ipc-hub.js';
 export { IpcClusterLink, processChannel } from './ipc-link.js';
-export { isBatch, Outbox, type AdminAnswer, type AdminOp, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
+export { isBatch, isFrame, Outbox, PrimaryOutbox, type AdminAnswer, type AdminOp, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';

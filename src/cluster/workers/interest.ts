@@ -105,6 +105,16 @@ export class InterestRoutes {
     });
   }
 
+  /** The workers with a member of shared group `key` (`group\0filter`) whose filter matches `topic`. */
+  membersOf(topic: string, key: string): number[] {
+    const out: number[] = [];
+    this.shared.match(topic, (value, filter) => {
+      const [w, group] = value.split('\0') as [string, string];
+      if (`${group}\0${filter}` === key) out.push(Number(w));
+    });
+    return out.sort((a, b) => a - b);
+  }
+
   /** For each shared group matching `topic` (`group\0filter`), the one worker whose turn it is. */
   sharedFor(topic: string): ReadonlyMap<string, number> {
     // Most clusters have no shared group: no allocation per message then.

@@ -23,6 +23,7 @@ import type { PrimaryMessage, WorkerMessage } from './ipc-wire.js';
 import { TopicTrie } from '../../topics/trie.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
 import { InterestRoutes } from './interest.js';
+import { decodeFrame, type DecodedFrame } from '../batch-frame.js';
 
 export interface HubLog {
   warn(obj: object, msg: string): void;
@@ -75,7 +76,7 @@ interface Down {
 const MAX_OWNERS = 1_000_000;
 
 export class IpcHub {
-  readonly counters = { forwarded: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
+  readonly counters = { forwarded: 0, malformed: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
   private readonly live = new Set<number>();
   private readonly routes = new InterestRoutes();
   private readonly claims = new Map<string, Claim[]>();
@@ -118,6 +119,23 @@ export class IpcHub {
       case 'dumped':
         return this.dumped(m.id, m.retained);
     }
+  }
+
+  /**
+   * A batch frame of messages a worker forwarded (ipc-wire.ts): each routed as a `fwd`. A frame that
+   * does not decode is counted and dropped whole; nothing of it is routed and nothing is thrown.
+   */
+  receiveFrame(worker: number, data: Uint8Array): void {
+    let frame: DecodedFrame;
+    try {
+      // Views of `data`: each message is written into the outgoing frames at once (copied when kept, see hold).
+      frame = decodeFrame(data);
+    } catch (err) {
+      this.counters.malformed++;
+      this.opts.log.warn({ err, worker }, 'workers: malformed batch from a worker ignored');
+      return;
+    }
+    for (const m of frame.messages) this.forward(worker, m);
   }
 
   /**
@@ -270,7 +288,8 @@ export class IpcHub {
       this.counters.droppedForRestart++;
       return;
     }
-    down.held.push(message);
+    // Its own payload: a decoded message's is a view of the IPC message it came in.
+    down.held.push({ ...message, m: { ...message.m, payload: Buffer.from(message.m.payload) } });
     down.bytes += bytes;
     this.counters.heldForRestart++;
   }

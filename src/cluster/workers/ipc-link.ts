@@ -8,7 +8,8 @@
 // meanwhile is applied after the copied state, not overwritten by it.
 import type { ClusterLink, ClusterSide } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
-import { isBatch, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
+import { decodeFrame, type DecodedFrame } from '../batch-frame.js';
+import { isBatch, isFrame, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
 import { isNodeLocalTopic, reconcile, type LocalRetained } from '../retained-copy.js';
 import { routeQuietly } from '../route-quietly.js';
 import type { MaybePromise } from '../../protocol/maybe-promise.js';
@@ -54,6 +55,8 @@ export function processChannel(): IpcChannel {
 }
 
 export class IpcClusterLink implements ClusterLink {
+  /** Frames from the primary that did not decode (dropped whole). */
+  readonly counters = { malformed: 0 };
   private readonly outbox: Outbox<WorkerMessage>;
   /** Requests to the primary awaiting their answer, by id: how to settle each, and its fallback. */
   private readonly waiting = new Map<number, { settle: (answer: unknown) => void; fallback: () => void }>();
@@ -67,7 +70,10 @@ export class IpcClusterLink implements ClusterLink {
     this.outbox = new Outbox((batch) => opts.channel.send(batch));
     this.detach = opts.channel.onMessage((m) => {
       if (!isBatch<PrimaryMessage>(m)) return;
-      for (const message of m.starling) this.receive(message);
+      for (const item of m.starling) {
+        if (isFrame(item)) this.receiveFrame(item);
+        else this.receive(item);
+      }
     });
   }
 
@@ -104,7 +110,11 @@ export class IpcClusterLink implements ClusterLink {
 
   forward(message: StoredMessage): void {
     if (this.closed || isNodeLocalTopic(message.topic)) return;
-    this.outbox.push({ t: 'fwd', m: message });
+    try {
+      this.outbox.message(message);
+    } catch (err) {
+      this.opts.log.warn({ err, topic: message.topic }, 'workers: forwarding a message failed');
+    }
   }
 
   claim(clientId: string, resume: boolean): Promise<void> | void {
@@ -172,6 +182,25 @@ export class IpcClusterLink implements ClusterLink {
   }
 
   // ---- from the hub -------------------------------------------------------------------------
+
+  /** A frame of messages from the hub: all routed, in order, or none if it does not decode. */
+  private receiveFrame(data: Uint8Array): void {
+    if (this.closed) return;
+    let frame: DecodedFrame;
+    try {
+      // Payloads copied: a view would hold the whole IPC read buffer while the message is queued.
+      frame = decodeFrame(data, true);
+    } catch (err) {
+      this.counters.malformed++;
+      return void this.opts.log.warn({ err }, 'workers: malformed batch from the primary ignored');
+    }
+    const { messages, shared } = frame;
+    for (let i = 0; i < messages.length; i++) {
+      const key = shared?.[i];
+      if (this.early) this.early.push(key === undefined ? { t: 'msg', m: messages[i] } : { t: 'msg', m: messages[i], shared: key });
+      else this.route(messages[i], key, undefined);
+    }
+  }
 
   private receive(m: PrimaryMessage): void {
     if (this.closed) return;
