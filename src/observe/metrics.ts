@@ -199,6 +199,17 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
         this.inc({ kind: 'resent' }, counter('durableResent'));
       },
     });
+    new Counter({
+      name: P + 'cluster_shared_total',
+      help: 'Shared-group messages (QoS 1/2) that reached a node whose last member of the group had left: passed on to another node of the group (handedOn), or dropped because that node had none either (lost).',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ kind: 'handedOn' }, counter('sharedHandedOn'));
+        this.inc({ kind: 'lost' }, counter('sharedLost'));
+      },
+    });
   }
 
   const storeWrites = new Histogram({

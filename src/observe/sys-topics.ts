@@ -123,6 +123,9 @@ export class SysTree {
       // persistence=nats: stream copies dropped because the session had them; QoS 1 resent after a move.
       v.set('cluster/durable/duplicates', String(c.durableDuplicates ?? 0));
       v.set('cluster/durable/resent', String(c.durableResent ?? 0));
+      // A shared-group message whose chosen node had no member left: passed on once, or lost.
+      v.set('cluster/shared/handedOn', String(c.sharedHandedOn ?? 0));
+      v.set('cluster/shared/lost', String(c.sharedLost ?? 0));
     }
 
     const elapsed = this.lastSampleAt === undefined ? 0 : (now - this.lastSampleAt) / 1000;

@@ -78,8 +78,12 @@ describe('cluster of three Starling nodes', () => {
     assert.equal(sampleValue(prom, 'starling_cluster_members'), 3);
     assert.equal(sampleValue(prom, 'starling_cluster_messages_total', { direction: 'out', kind: 'plain' }), 1);
     assert.equal(sampleValue(prom, 'starling_cluster_errors_total', { kind: 'malformed' }), 0);
+    // No shared group here: nothing handed on or lost (the counting itself: link.test.ts, hand-on).
+    assert.equal(sampleValue(prom, 'starling_cluster_shared_total', { kind: 'handedOn' }), 0);
+    assert.equal(sampleValue(prom, 'starling_cluster_shared_total', { kind: 'lost' }), 0);
     assert.equal(sampleValue(await scrape(b!), 'starling_cluster_messages_total', { direction: 'in', kind: 'plain' }), 1);
     await waitUntil(() => last('$SYS/broker/cluster/messages/forwarded') === '1', '$SYS/broker/cluster/messages/forwarded = 1');
+    await waitUntil(() => last('$SYS/broker/cluster/shared/lost') === '0', '$SYS/broker/cluster/shared/lost = 0');
   });
 
   it('delivers across nodes at QoS 0, 1 and 2, at the lower of the two QoS (MQTT 5 [MQTT-3.8.4-8])', async () => {
