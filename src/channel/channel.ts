@@ -404,8 +404,14 @@ export class Channel implements BrokerClient, SessionOutlet {
     }
   }
 
+  /**
+   * While acknowledgements are owed, a packet waits for them unless it is a QoS 1 PUBLISH that may
+   * still go on (mayPipeline). A QoS 1 PUBLISH answered at once (refused, or with no subscriber)
+   * also queues an acknowledgement behind the owed ones, so without this bound a client could grow
+   * that queue for as long as one commit takes.
+   */
   private waitsForAcks(packet: Packet): boolean {
-    return this.acksOwed && (packet.type !== 'publish' || packet.qos !== 1);
+    return this.acksOwed && (packet.type !== 'publish' || packet.qos !== 1 || !this.mayPipeline());
   }
 
   /**

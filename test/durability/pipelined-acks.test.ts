@@ -61,6 +61,29 @@ describe('durability: pipelined QoS 1 acknowledgements [MQTT-4.6.0-2]', () => {
     pub.end();
   });
 
+  it('QoS 1 PUBLISHes answered at once wait too once 256 are open: a commit that does not end cannot grow the owed acknowledgements without bound', async () => {
+    const { client: pub } = await WireClient.connect(t.port(), { clientId: 'pipe-flood', clean: true });
+    store.hold = true;
+    const stats = t.server.broker.stats;
+    const before = stats.publishReceived;
+    // One stored message whose commit is held, then 2,000 nobody subscribed to (each acknowledged
+    // without a write, so each would only add an acknowledgement behind the held one).
+    oneWrite(pub, [publish('pipe/held', 1)]);
+    for (let w = 0; w < 20; w++) oneWrite(pub, Array.from({ length: 100 }, (_, i) => publish(`none/${w}/${i}`, 2 + w * 100 + i)));
+    await pub.expectSilence(500);
+    const handled = stats.publishReceived - before;
+    store.hold = false;
+    assert.equal(store.release(), 1);
+    assert.ok(handled > 1 && handled <= 256, `handled while the commit was held: ${handled} (at most 256 open, the held one included)`);
+    const got = await read(pub, 2001);
+    assert.deepEqual(
+      got.map((p) => p.messageId),
+      Array.from({ length: 2001 }, (_, i) => i + 1),
+      'every PUBACK, in order, once the commit is done',
+    );
+    pub.end();
+  });
+
   it('MQTT 5: a client past our Receive Maximum is slowed down, not disconnected; every PUBACK comes, in order', async () => {
     const { client: pub, connack } = await WireClient.connect(t.port(), { clientId: 'pipe-pub5', clean: true }, 5);
     const max = connack.properties?.receiveMaximum as number;
