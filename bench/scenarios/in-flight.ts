@@ -125,7 +125,7 @@ function phaseMetrics(prefix: 'q0' | 'q1'): MetricDef[] {
     { key: `${prefix}P99`, label: '  latency p99 (ms)', better: 'lower', digits: 1 },
     { key: `${prefix}OnTheWay`, label: '  messages on the way (rate × mean latency)', better: 'info' },
     { key: `${prefix}Cpu`, label: '  broker CPU (% of a core)', better: 'info' },
-    { key: `${prefix}CpuUs`, label: '  broker CPU µs per message', better: 'lower', digits: 1 },
+    { key: `${prefix}CpuUs`, label: '  broker CPU µs per message published', better: 'lower', digits: 1 },
     { key: `${prefix}GenCpu`, label: '  generator CPU (% of a core)', better: 'info' },
   ];
 }
@@ -144,8 +144,9 @@ function phaseValues(prefix: 'q0' | 'q1', p: Phase): Record<string, number> {
     [`${prefix}P99`]: w.latency.percentile(99) / 1000,
     [`${prefix}OnTheWay`]: (perSec * w.latency.mean) / 1e6,
     [`${prefix}Cpu`]: p.m.brokerCpu,
-    // Broker CPU per delivered message over the window, µs.
-    [`${prefix}CpuUs`]: perSec > 0 ? (p.m.brokerCpu / 100 / perSec) * 1e6 : NaN,
+    // Broker CPU per message published over the window, µs: per message the broker took in, so a
+    // broker that drops most of them is not charged its whole CPU against the few it delivered.
+    [`${prefix}CpuUs`]: w.sentPerSec > 0 ? (p.m.brokerCpu / 100 / w.sentPerSec) * 1e6 : NaN,
     [`${prefix}GenCpu`]: p.m.genCpu,
   };
 }
