@@ -203,7 +203,7 @@ async function profileOne(o: ProfileOptions, scenario: Scenario, transport: Tran
   const dir = o.keepDir ? join(o.keepDir, `${scenario.id}-${transport}`) : mkdtempSync(join(tmpdir(), 'starling-bench-prof-'));
   mkdirSync(dir, { recursive: true });
   const before = new Set(readdirSync(dir));
-  const broker = await launchBroker('starling', { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const broker = await launchBroker('starling', { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`], limits: scenario.limits ?? 'bench' });
   const fleets: Fleet[] = [];
   const onAbort = (): void => {
     for (const f of fleets) void f.close();

@@ -114,7 +114,7 @@ async function runOnce(
   let own0 = process.cpuUsage();
   let t0 = 0n;
   try {
-    broker = await launchBroker(name);
+    broker = await launchBroker(name, { limits: sc.limits ?? 'bench' });
     running.brokers.add(broker);
     report.persistence[name] = broker.persistence;
     const b = broker;

@@ -1,8 +1,9 @@
 // How each broker under test is started: command line, configuration file and version. All three
 // listen on 127.0.0.1 (TCP and WebSocket at /mqtt), take anonymous clients, set TCP_NODELAY,
-// allow 100 QoS 1 messages in flight per client and queue up to 100,000 per client, and keep
-// sessions durably where they can: Starling in SQLite (its default), Mosquitto with
-// `persistence true`; Aedes has in-memory persistence only.
+// allow 100 QoS 1 messages in flight per client and queue up to 100,000 per client (unless a
+// scenario asks for each broker's own default limits), and keep sessions durably where they can:
+// Starling in SQLite (its default), Mosquitto with `persistence true`; Aedes has in-memory
+// persistence only.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,7 +38,16 @@ export interface CommandOptions {
   peer?: { tcp: number; ws: number };
   /** Extra flags for Node-based brokers (e.g. --cpu-prof). */
   nodeFlags: string[];
+  /**
+   * `bench` (the default): 100 in flight and 100,000 queued per client, so no queue limit is what
+   * a throughput scenario measures. `defaults`: each broker's own in-flight and queue limits
+   * (Starling 100 / 1,000 with queueOverflowPolicy=backPressure, Mosquitto 20 / 1,000), for a
+   * scenario that measures what a default installation does when a subscriber falls behind.
+   */
+  limits?: BrokerLimits;
 }
+
+export type BrokerLimits = 'bench' | 'defaults';
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
@@ -52,8 +62,7 @@ export function brokerCommand(name: BrokerName, o: CommandOptions): BrokerComman
           `mqttListeners=mqtt://127.0.0.1:${o.tcpPort},ws://127.0.0.1:${o.wsPort}`,
           'persistence=sqlite',
           `dataDir=${join(o.dir, 'data')}`,
-          'maxInflightMessages=100',
-          'maxQueuedMessages=100000',
+          ...(o.limits === 'defaults' ? [] : ['maxInflightMessages=100', 'maxQueuedMessages=100000']),
           'logLevel=warn',
           'logFormat=json',
           name === 'starling-workers' ? 'workers=2' : 'workers=1',
@@ -77,8 +86,7 @@ export function brokerCommand(name: BrokerName, o: CommandOptions): BrokerComman
         `listener ${o.wsPort} 127.0.0.1`,
         'protocol websockets',
         'set_tcp_nodelay true',
-        'max_inflight_messages 100',
-        'max_queued_messages 100000',
+        ...(o.limits === 'defaults' ? [] : ['max_inflight_messages 100', 'max_queued_messages 100000']),
         'max_keepalive 65535',
         'persistence true',
         `persistence_location ${o.dir}/`,

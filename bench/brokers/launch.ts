@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target, TransportName } from '../gen/conn.js';
 import { freePort } from '../system.js';
-import { brokerCommand, type BrokerName } from './commands.js';
+import { brokerCommand, type BrokerLimits, type BrokerName } from './commands.js';
 
 export interface RunningBroker {
   readonly name: BrokerName;
@@ -27,6 +27,8 @@ export interface LaunchOptions {
   /** Where the broker's files go; a fresh temporary folder (removed on stop) when omitted. */
   dir?: string;
   readyTimeoutMs?: number;
+  /** The bench's queue limits (default) or each broker's own (see commands.ts). */
+  limits?: BrokerLimits;
 }
 
 const WS_PATH = '/mqtt';
@@ -57,7 +59,7 @@ export async function launchBroker(name: BrokerName, opts: LaunchOptions = {}): 
     return p;
   };
   const peer = name === 'starling-cluster' ? { tcp: await another(), ws: await another() } : undefined;
-  const cmd = brokerCommand(name, { dir, tcpPort, wsPort, nodeFlags: opts.nodeFlags ?? [], ...(peer ? { peer } : {}) });
+  const cmd = brokerCommand(name, { dir, tcpPort, wsPort, nodeFlags: opts.nodeFlags ?? [], limits: opts.limits ?? 'bench', ...(peer ? { peer } : {}) });
   const child = spawn(cmd.command, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let log = '';
   const keep = (d: Buffer): void => {

@@ -52,8 +52,8 @@ export type Command =
   /** Stops publishing (in-flight QoS 1 messages still complete). */
   | { op: 'stop' }
   | { op: 'counts' }
-  /** Sends DISCONNECT and closes every client (their state stays, for a reconnect). */
-  | { op: 'disconnect' }
+  /** Sends DISCONNECT and closes every client, or those whose id starts with `prefix` (their state stays, for a reconnect). */
+  | { op: 'disconnect'; prefix?: string }
   | { op: 'exit' };
 
 export type Request = Command & { id: number };

@@ -130,7 +130,7 @@ async function handle(cmd: Command): Promise<unknown> {
       return counts();
     case 'disconnect':
       pacer?.stop();
-      for (const c of clients.values()) c.close(DISCONNECT);
+      for (const [id, c] of clients) if (cmd.prefix === undefined || id.startsWith(cmd.prefix)) c.close(DISCONNECT);
       return null;
     case 'exit':
       pacer?.stop();

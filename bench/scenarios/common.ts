@@ -49,11 +49,23 @@ export interface Phase {
   arrived: number;
 }
 
-/** Publishes by `plan` from `publishers`, measures one window, stops and waits for delivery. */
-export async function phase(ctx: RunContext, fleet: Fleet, publishers: GenWorker[], plan: PublishPlan, copies: number, drainMs?: number): Promise<Phase> {
+/**
+ * Publishes by `plan` from `publishers`, measures one window, stops and waits for delivery.
+ * `atWindowEnd` runs as the window closes, while the publishers still send (to sample state).
+ */
+export async function phase(
+  ctx: RunContext,
+  fleet: Fleet,
+  publishers: GenWorker[],
+  plan: PublishPlan,
+  copies: number,
+  drainMs?: number,
+  atWindowEnd?: () => Promise<void>,
+): Promise<Phase> {
   const before = await fleet.counts();
   await fleet.all({ op: 'publish', plan }, publishers);
   const m = await measureWindow(ctx, fleet);
+  await atWindowEnd?.();
   await fleet.all({ op: 'stop' }, publishers);
   const d = await drain(ctx, fleet, copies, drainMs);
   const arrived = (c: Counts): number => c.received - c.duplicates;

@@ -6,8 +6,9 @@ import { pairs } from './pairs.js';
 import { connections } from './connections.js';
 import { offline } from './offline.js';
 import { crossNode } from './cross-node.js';
+import { inFlight } from './in-flight.js';
 
-export const SCENARIOS: readonly Scenario[] = [fanIn(0), fanIn(1), fanOut, pairs, connections, offline, crossNode];
+export const SCENARIOS: readonly Scenario[] = [fanIn(0), fanIn(1), fanOut, pairs, connections, offline, crossNode, inFlight];
 
 export function scenarioById(id: number): Scenario | undefined {
   return SCENARIOS.find((s) => s.id === id);

@@ -1,7 +1,7 @@
 // What a scenario is, the settings a run uses (full or --quick), and the measuring steps the
 // scenarios share: warm up, open a window, read broker and generator CPU, wait for delivery.
 import type { RunningBroker } from '../brokers/launch.js';
-import type { BrokerName } from '../brokers/commands.js';
+import type { BrokerLimits, BrokerName } from '../brokers/commands.js';
 import type { TransportName } from '../gen/conn.js';
 import { Fleet, sumSnapshots, type Window } from '../gen/fleet.js';
 import type { GenWorker } from '../gen/fleet.js';
@@ -77,6 +77,8 @@ export interface Scenario {
   metrics: MetricDef[];
   /** Brokers this scenario runs against (default: all). */
   brokers?: readonly BrokerName[];
+  /** Each broker started with the bench's queue limits (default) or its own defaults. */
+  limits?: BrokerLimits;
   run(ctx: RunContext): Promise<Measured>;
 }
 

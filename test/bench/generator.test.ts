@@ -140,7 +140,7 @@ describe('wire scanner', () => {
 describe('bench options', () => {
   it('defaults to every scenario, broker and transport', () => {
     const o = parseBenchArgs([]);
-    assert.deepEqual(o.scenarios, [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(o.scenarios, [1, 2, 3, 4, 5, 6, 7, 8]);
     assert.deepEqual(o.brokers, ['starling', 'starling-cluster', 'mosquitto', 'aedes']);
     assert.deepEqual(o.transports, ['tcp', 'ws']);
   });
