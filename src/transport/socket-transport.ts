@@ -59,6 +59,7 @@ export class SocketTransport implements Transport {
   private held: Buffer = EMPTY;
   private error?: Error;
   private closed = false;
+  private drainWatched = false;
 
   constructor(socket: Socket, listener: ListenerInfo, kind: 'tcp' | 'tls', opts: SocketTransportOptions) {
     this.socket = socket;
@@ -81,7 +82,8 @@ export class SocketTransport implements Transport {
   start(handlers: TransportHandlers): void {
     this.handlers = handlers;
     this.socket.on('data', onSocketData);
-    this.socket.on('drain', onSocketDrain);
+    // 'drain' is listened for from the first write the socket could not take (write(), below):
+    // most connections never fill their buffer, and need not carry the listener.
     // on, not once: onClose runs once anyway, and once() adds a wrapper state and a bound function per socket.
     this.socket.on('close', onSocketClose);
     if (this.socket.destroyed) queueMicrotask(() => this.onClose());
@@ -142,7 +144,13 @@ export class SocketTransport implements Transport {
 
   write(data: Buffer): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
-    return this.socket.write(data);
+    if (this.socket.write(data)) return true;
+    // Drain comes after this returns (once the kernel took the buffer), so it cannot be missed.
+    if (!this.drainWatched) {
+      this.drainWatched = true;
+      this.socket.on('drain', onSocketDrain);
+    }
+    return false;
   }
 
   /** Writes raw bytes (an HTTP refusal) and closes; used by the mistake handlers. */
