@@ -28,10 +28,17 @@ export class Admission {
    */
   enter(address: string | undefined): Place | ConnectionLimit {
     if (this.maxTotal > 0 && this.total >= this.maxTotal) return 'maxConnections';
-    if (address !== undefined && this.full(address)) return 'maxConnectionsPerAddress';
+    // Without a per-address limit nothing reads the counts by address: none are kept.
+    const counted = this.countsAddresses ? address : undefined;
+    if (counted !== undefined && this.full(counted)) return 'maxConnectionsPerAddress';
     this.total++;
-    if (address !== undefined) this.add(address, 1);
-    return new HeldPlace(this, address);
+    if (counted !== undefined) this.add(counted, 1);
+    return new HeldPlace(this, counted);
+  }
+
+  /** Whether places are counted by address (maxConnectionsPerAddress is set). */
+  get countsAddresses(): boolean {
+    return this.maxPerAddress > 0;
   }
 
   /** A place given back (HeldPlace.release, once). */
@@ -75,7 +82,7 @@ class HeldPlace implements Place {
   ) {}
 
   locate(client: string): ConnectionLimit | undefined {
-    if (!this.held || this.counted !== undefined) return undefined;
+    if (!this.held || this.counted !== undefined || !this.admission.countsAddresses) return undefined;
     const refused = this.admission.located(client);
     if (refused === undefined) this.counted = client;
     return refused;
