@@ -1,6 +1,6 @@
 // The per-connection protocol state machine: packets in, packets out through ChannelIO, broker
 // operations for everything shared. Handlers live one per packet type in ./handlers.
-import type { ProtocolVersion } from '../protocol/constants.js';
+import { MAX_VARIABLE_BYTE_INTEGER, type ProtocolVersion } from '../protocol/constants.js';
 import type { ConnectPacket, Packet, Properties, PublishPacket } from '../protocol/packets.js';
 import { encode } from '../protocol/codec.js';
 import { MqttError, protocolError } from '../protocol/errors.js';
@@ -32,6 +32,11 @@ interface PendingAck {
   value: unknown;
   ack: (value: unknown) => void;
 }
+/**
+ * No packet is larger (a type byte, then four bytes of Remaining Length): the limit that is none.
+ * A small integer, where Infinity would be a boxed number of its own in every channel.
+ */
+const NO_PACKET_LIMIT = MAX_VARIABLE_BYTE_INTEGER + 5;
 /** What a connection without inbound aliases or open QoS 2 exchanges reads: shared, never written. */
 const NO_ALIASES: ReadonlyMap<number, string> = new Map();
 const NO_IDS: ReadonlySet<number> = new Set();
@@ -107,7 +112,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   private connackAt = 0;
   private user?: string;
   private expiryAsked = 0;
-  private maxPacketOut = Infinity;
+  private maxPacketOut = NO_PACKET_LIMIT;
   private aliasesOut?: OutboundAliases;
   private pending?: PendingConnect;
   private method?: string;
@@ -229,7 +234,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (packet.protocolVersion !== 5) return;
     const props = packet.properties ?? {};
     this.wantsProblemInformation = props.requestProblemInformation !== 0;
-    if (props.maximumPacketSize !== undefined) this.maxPacketOut = props.maximumPacketSize;
+    if (props.maximumPacketSize !== undefined) this.maxPacketOut = Math.min(props.maximumPacketSize, NO_PACKET_LIMIT);
   }
 
   /** CONNECT is valid: who the client says it is, and what the steps after authentication need. */
@@ -302,7 +307,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       if (packet.type === 'connect' && this.state === 'awaitingConnect') {
         this.protocolVersion = packet.protocolVersion;
         const max = packet.properties?.maximumPacketSize;
-        if (packet.protocolVersion === 5 && max !== undefined) this.maxPacketOut = max;
+        if (packet.protocolVersion === 5 && max !== undefined) this.maxPacketOut = Math.min(max, NO_PACKET_LIMIT);
       }
       this.broker.stats.limitHit('maxUserProperties');
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));

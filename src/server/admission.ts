@@ -28,26 +28,30 @@ export class Admission {
    */
   enter(address: string | undefined): Place | ConnectionLimit {
     if (this.maxTotal > 0 && this.total >= this.maxTotal) return 'maxConnections';
-    if (address !== undefined && this.full(address)) return 'maxConnectionsPerAddress';
+    // Without a per-address limit nothing reads the counts by address: none are kept.
+    const counted = this.countsAddresses ? address : undefined;
+    if (counted !== undefined && this.full(counted)) return 'maxConnectionsPerAddress';
     this.total++;
-    if (address !== undefined) this.add(address, 1);
-    let counted = address;
-    let held = true;
-    return {
-      locate: (client) => {
-        if (!held || counted !== undefined) return undefined;
-        if (this.full(client)) return 'maxConnectionsPerAddress';
-        this.add(client, 1);
-        counted = client;
-        return undefined;
-      },
-      release: () => {
-        if (!held) return;
-        held = false;
-        this.total--;
-        if (counted !== undefined) this.add(counted, -1);
-      },
-    };
+    if (counted !== undefined) this.add(counted, 1);
+    return new HeldPlace(this, counted);
+  }
+
+  /** Whether places are counted by address (maxConnectionsPerAddress is set). */
+  get countsAddresses(): boolean {
+    return this.maxPerAddress > 0;
+  }
+
+  /** A place given back (HeldPlace.release, once). */
+  released(counted: string | undefined): void {
+    this.total--;
+    if (counted !== undefined) this.add(counted, -1);
+  }
+
+  /** Counts a held place under `address`, unless that address is full (the limit then). */
+  located(address: string): ConnectionLimit | undefined {
+    if (this.full(address)) return 'maxConnectionsPerAddress';
+    this.add(address, 1);
+    return undefined;
   }
 
   /** Places held now: sockets in a handshake or upgrade, and connections. */
@@ -63,6 +67,31 @@ export class Admission {
     const n = (this.byAddress.get(address) ?? 0) + delta;
     if (n <= 0) this.byAddress.delete(address);
     else this.byAddress.set(address, n);
+  }
+}
+
+/**
+ * One place under the limits: a small object with shared methods rather than two closures and
+ * their context on every connection.
+ */
+class HeldPlace implements Place {
+  private held = true;
+  constructor(
+    private readonly admission: Admission,
+    private counted: string | undefined,
+  ) {}
+
+  locate(client: string): ConnectionLimit | undefined {
+    if (!this.held || this.counted !== undefined || !this.admission.countsAddresses) return undefined;
+    const refused = this.admission.located(client);
+    if (refused === undefined) this.counted = client;
+    return refused;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.admission.released(this.counted);
   }
 }
 

@@ -312,13 +312,15 @@ export class Connection implements ChannelIO, WheelEntry {
   /** The transport is gone (TransportEvents). */
   transportClosed(err?: Error): void {
     if (err) this.opts.log.debug({ err, remote: this.remoteAddress }, 'transport error');
+    // Closed before the channel hears of it: its close() then neither ends the gone socket (which
+    // would make Node build an error for it) nor arms a timer to destroy it later.
+    this.closed = true;
     try {
       this.channel.transportClosed(err);
     } catch (fault) {
       // Already gone: nothing to tell the client, but the rest of the close must still happen.
       this.channel.fault(fault);
     }
-    this.closed = true;
     this.clearTimer();
     this.onClosed(this);
   }

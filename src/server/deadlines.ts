@@ -5,7 +5,11 @@
 // sweeps the buckets that fell due; it runs only while some deadline is set. The clock and the
 // interval are injectable, so the wheel is tested without real time.
 
-/** What the wheel keeps per entry: the slot it is filed under (0: none). */
+/**
+ * What the wheel keeps per entry: the slot it is filed under, counted from the wheel's start (0:
+ * none). Counted from the start it stays a small integer that V8 keeps in the field itself; a slot
+ * counted from the epoch (about 7·10⁹) would be a boxed number of its own on every connection.
+ */
 export interface WheelEntry {
   wheelSlot: number;
 }
@@ -34,6 +38,8 @@ export class DeadlineWheel<T extends WheelEntry> {
   private count = 0;
   /** Every slot up to this one has been swept. */
   private swept: number;
+  /** The slot before the wheel's first: entries hold their slot minus this. */
+  private readonly origin: number;
   private stop?: () => void;
 
   /** `due` runs for each entry whose deadline passed; it may set a new deadline for it, and must not throw. */
@@ -42,6 +48,7 @@ export class DeadlineWheel<T extends WheelEntry> {
     this.tickMs = opts.tickMs ?? 250;
     this.clock = opts.clock ?? realClock;
     this.swept = Math.floor(this.clock.now() / this.tickMs);
+    this.origin = this.swept - 1;
   }
 
   /** Entries with a deadline set. */
@@ -62,13 +69,14 @@ export class DeadlineWheel<T extends WheelEntry> {
     let bucket = this.buckets.get(slot);
     if (!bucket) this.buckets.set(slot, (bucket = new Set()));
     bucket.add(entry);
-    entry.wheelSlot = slot;
+    // `| 0` makes it an int32 (so a small integer to V8; 2³¹ slots of 250 ms are 17 years).
+    entry.wheelSlot = (slot - this.origin) | 0;
     this.count++;
   }
 
   delete(entry: T): void {
-    const slot = entry.wheelSlot;
-    if (slot === 0) return;
+    if (entry.wheelSlot === 0) return;
+    const slot = entry.wheelSlot + this.origin;
     entry.wheelSlot = 0;
     const bucket = this.buckets.get(slot);
     if (!bucket?.delete(entry)) return;

@@ -11,7 +11,15 @@ export interface SocketTransportOptions {
   detectTls: boolean;
   /** Called once when the first bytes show the wrong protocol; the transport closes afterwards. */
   onMistake(spoken: Spoken, transport: SocketTransport): void;
+  /**
+   * The listener's server set Nagle off and TCP keepalive on at accept (`net.createServer({ noDelay,
+   * keepAlive })`, done on the handle in C++): not again per socket in JavaScript.
+   */
+  socketOptionsSet?: boolean;
 }
+
+/** TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). */
+export const TCP_KEEPALIVE_MS = 60_000;
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
@@ -35,35 +43,37 @@ function onSocketClose(this: OwnedSocket): void {
   this[OWNER].closedBySocket();
 }
 
+/** Where the transport is with the first bytes (one field rather than three booleans per socket). */
+const SNIFFING = 0;
+const PASSING = 1;
+/** The first bytes showed the wrong protocol: nothing more reaches the handlers. */
+const REFUSED = 2;
+
 export class SocketTransport implements Transport {
   readonly listener: ListenerInfo;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly peer?: PeerIdentity;
-  readonly admission?: AdmissionTicket;
   readonly kind: 'tcp' | 'tls';
   private readonly socket: Socket;
   private readonly opts: SocketTransportOptions;
   private handlers?: TransportHandlers;
-  private sniffing = true;
-  /** Set once the first bytes showed the wrong protocol: nothing more reaches the handlers. */
-  private refused = false;
+  private phase = SNIFFING;
   private held: Buffer = EMPTY;
   private error?: Error;
   private closed = false;
+  private drainWatched = false;
 
   constructor(socket: Socket, listener: ListenerInfo, kind: 'tcp' | 'tls', opts: SocketTransportOptions) {
     this.socket = socket;
     this.listener = listener;
     this.kind = kind;
     this.opts = opts;
-    this.peer = opts.peer;
-    this.admission = opts.admission;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
+    // Read once while the socket is open: Node keeps the answer (getpeername) on the socket, so the
+    // getters below still give it after the socket closed (log lines of the disconnection).
+    void socket.remoteAddress;
+    if (!opts.socketOptionsSet) {
+      // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    }
     (socket as OwnedSocket)[OWNER] = this;
     // Errors before start() must not crash the process; they are reported through close().
     socket.on('error', onSocketError);
@@ -72,10 +82,25 @@ export class SocketTransport implements Transport {
   start(handlers: TransportHandlers): void {
     this.handlers = handlers;
     this.socket.on('data', onSocketData);
-    this.socket.on('drain', onSocketDrain);
+    // 'drain' is listened for from the first write the socket could not take (write(), below):
+    // most connections never fill their buffer, and need not carry the listener.
     // on, not once: onClose runs once anyway, and once() adds a wrapper state and a bound function per socket.
     this.socket.on('close', onSocketClose);
     if (this.socket.destroyed) queueMicrotask(() => this.onClose());
+  }
+
+  // Read through to the socket and its options rather than copied into fields of every transport.
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
+  get peer(): PeerIdentity | undefined {
+    return this.opts.peer;
+  }
+  get admission(): AdmissionTicket | undefined {
+    return this.opts.admission;
   }
 
   /** The socket's listeners (shared functions, above). */
@@ -90,23 +115,22 @@ export class SocketTransport implements Transport {
   }
 
   received(chunk: Buffer): void {
-    if (this.refused) return;
-    if (!this.sniffing) {
+    if (this.phase === PASSING) {
       this.handlers!.data(chunk);
       return;
     }
+    if (this.phase === REFUSED) return;
     this.held = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
     const first = classifyFirstBytes(this.held, this.opts.detectTls);
     if (first.verdict === 'wait' && this.held.length < SNIFF_LIMIT) return;
     if (first.verdict === 'tls' || first.verdict === 'http') {
-      this.sniffing = false;
-      this.refused = true;
+      this.phase = REFUSED;
       this.held = EMPTY;
       this.error = new Error(`client spoke ${first.verdict === 'tls' ? 'TLS' : 'HTTP'} to an MQTT ${this.kind.toUpperCase()} listener`);
       this.opts.onMistake(first.verdict === 'tls' ? 'tls' : first.websocket ? 'websocket' : 'http', this);
       return;
     }
-    this.sniffing = false;
+    this.phase = PASSING;
     const held = this.held;
     this.held = EMPTY;
     this.handlers!.data(held);
@@ -120,7 +144,13 @@ export class SocketTransport implements Transport {
 
   write(data: Buffer): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
-    return this.socket.write(data);
+    if (this.socket.write(data)) return true;
+    // Drain comes after this returns (once the kernel took the buffer), so it cannot be missed.
+    if (!this.drainWatched) {
+      this.drainWatched = true;
+      this.socket.on('drain', onSocketDrain);
+    }
+    return false;
   }
 
   /** Writes raw bytes (an HTTP refusal) and closes; used by the mistake handlers. */
@@ -151,6 +181,8 @@ export class SocketTransport implements Transport {
   }
 
   end(): void {
+    // Ending a socket already closed makes Node build (and throw away) an error.
+    if (this.closed || this.socket.destroyed) return;
     this.socket.end();
   }
 

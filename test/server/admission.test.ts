@@ -19,6 +19,20 @@ describe('Admission', () => {
     assert.equal(a.open, 3);
   });
 
+  it('keeps no counts by address without a per-address limit, and they start once one is set', () => {
+    const a = new Admission(0, 0);
+    const places = Array.from({ length: 5 }, () => place(a.enter('10.0.0.1')));
+    assert.equal(places[0].locate('203.0.113.1'), undefined);
+    assert.equal((a as unknown as { byAddress: Map<string, number> }).byAddress.size, 0, 'nothing counted by address');
+    for (const p of places) p.release();
+    assert.equal(a.open, 0);
+    const limited = new Admission(0, 1);
+    const p = place(limited.enter('10.0.0.1'));
+    assert.equal(limited.enter('10.0.0.1'), 'maxConnectionsPerAddress');
+    p.release();
+    place(limited.enter('10.0.0.1'));
+  });
+
   it('releases a place once however many paths release it', () => {
     const a = new Admission(2, 1);
     const p = place(a.enter('10.0.0.1'));

@@ -42,6 +42,23 @@ interface Entry extends WheelEntry {
 const entry = (name: string): Entry => ({ name, wheelSlot: 0 });
 
 describe('DeadlineWheel', () => {
+  it('files an entry under a small integer slot counted from the wheel\'s start, on a clock of today', () => {
+    const clock = new FakeClock();
+    clock.t = Date.UTC(2026, 11, 7);
+    const fired: string[] = [];
+    const wheel = new DeadlineWheel<Entry>((e) => fired.push(e.name), { tickMs: 250, clock });
+    const e = entry('a');
+    // A day ahead: still a 32-bit integer (V8 keeps it in the field, unboxed), and never 0 (none).
+    wheel.set(e, clock.now() + 86_400_000);
+    assert.ok(Number.isInteger(e.wheelSlot) && e.wheelSlot > 0 && e.wheelSlot < 2 ** 31, `slot ${e.wheelSlot}`);
+    wheel.delete(e);
+    assert.equal(e.wheelSlot, 0);
+    assert.equal(wheel.size, 0);
+    wheel.set(e, clock.now() + 600);
+    clock.advance(1000);
+    assert.deepEqual(fired, ['a']);
+  });
+
   it('fires each entry once, after its deadline and less than a tick late', () => {
     const clock = new FakeClock();
     const fired: Array<[string, number]> = [];

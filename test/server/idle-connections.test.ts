@@ -41,6 +41,41 @@ describe('idle connections', () => {
     }
   });
 
+  it('carry no drain listener until a write is refused, and leave no timer behind when their clients go', async () => {
+    const t = await startTestServer({ sysIntervalSec: '0', webSocketPingIntervalSec: '0' });
+    const clients: WireClient[] = [];
+    try {
+      const before = timers();
+      for (let i = 0; i < 50; i++) {
+        const { client, connack } = await WireClient.connect(t.port(), { clientId: `gone-${i}`, keepalive: 60 });
+        assert.equal(connack.returnCode, 0);
+        clients.push(client);
+      }
+      await waitUntil(() => t.server.connections.size === 50, '50 connections', 10_000);
+      const socketOf = (c: unknown): { listenerCount(event: string): number } => (c as { transport: { socket: { listenerCount(event: string): number } } }).transport.socket;
+      for (const c of t.server.connections) assert.equal(socketOf(c).listenerCount('drain'), 0, 'no drain listener on an idle socket');
+      // A socket the client closed is gone already: nothing is armed to destroy it later (the
+      // 2 s timer a connection the server closes arms is unref'd, so it is counted where it is made).
+      const real = globalThis.setTimeout;
+      let armed = 0;
+      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+        armed++;
+        return real(fn, ms);
+      }) as typeof setTimeout;
+      try {
+        for (const c of clients) c.socket.destroy();
+        await waitUntil(() => t.server.connections.size === 0, 'all closed', 10_000);
+      } finally {
+        globalThis.setTimeout = real;
+      }
+      assert.ok(armed <= 3, `${armed} timers set while 50 clients went`);
+      assert.ok(timers() - before <= 3, `${timers() - before} more timers after 50 clients went`);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await t.close();
+    }
+  });
+
   it('[MQTT-3.1.2-24] a silent client among idle ones is still closed after 1.5 × Keep Alive, the others are not', async () => {
     const t = await startTestServer({ sysIntervalSec: '0' });
     try {

@@ -61,6 +61,31 @@ describe('tcp listener (mqtt://)', () => {
     assert.equal(srv.closed[0], undefined, 'an orderly close carries no error');
   });
 
+  it('accepted sockets have Nagle off and TCP keepalive on, and still name their client once closed', async () => {
+    const { log } = captureLog();
+    const srv = echo();
+    const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
+    open.push(l);
+    const s = await dial(l.info.port);
+    s.write(CONNECT_BYTES);
+    await waitFor(() => srv.transports.length === 1, 'accept');
+    const t = srv.transports[0];
+    // Set by net.Server at accept ({ noDelay, keepAlive }), where Node records them on the socket.
+    const socket = (t as unknown as { socket: object }).socket as Record<symbol, unknown>;
+    const flag = (name: string): unknown => socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === name)!];
+    assert.equal(flag('kSetNoDelay'), true);
+    assert.equal(flag('kSetKeepAlive'), true);
+    assert.equal(flag('kSetKeepAliveInitialDelay'), 60, 'keepalive probes after 60 s (in seconds)');
+    const port = s.localPort;
+    s.destroy();
+    await waitFor(() => srv.closed.length === 1, 'server-side close');
+    // Read from the socket, which keeps its peer's address after closing (for the disconnect log).
+    assert.equal(t.remoteAddress, '127.0.0.1');
+    assert.equal(t.remotePort, port);
+    // Ending a transport whose socket is gone is a no-op, not an error.
+    t.end();
+  });
+
   it('write returns false under backpressure and drain fires once the client reads', async () => {
     const { log } = captureLog();
     let drained = 0;
