@@ -12,7 +12,8 @@
 //
 // The sending node matches each topic once against the interest the others announced, and picks the
 // node of each shared group itself (round-robin over the nodes with a member, this one included, whose
-// turn is delivered here at the end of the turn): shared groups are served only through the link (the
+// turn is delivered here at the end of the turn, and handed on as a batch's would be if the member
+// left meanwhile): shared groups are served only through the link (the
 // broker leaves them out of local routing in cluster mode), so one member cluster-wide gets each
 // message, and a topic that matches no group anywhere costs nothing more. A retained message goes on
 // the retain space (headers, wire.ts), never in a batch, and is also written to the retained bucket
