@@ -1,8 +1,6 @@
 // What this node sends the others in one event-loop turn: per destination node, the messages of the
 // turn in order, sent from setImmediate as ONE NATS message (a frame of ../batch-frame.ts) on that
-// node's inbox subject. A batch that reaches SEND_SOONER_BYTES goes out at the end of the I/O
-// callback that filled it instead (a microtask), so a long turn does not hold its first messages
-// until its end. Each message is encoded once, straight into the first destination's frame,
+// node's inbox subject. Each message is encoded once, straight into the first destination's frame,
 // and copied as bytes into the others' (each node's writer keeps its buffer; frames are copied out). A frame never exceeds the NATS server's max_payload: a batch
 // that would is sent at once and the next one started.
 import { FrameWriter } from '../batch-frame.js';
@@ -13,17 +11,6 @@ export interface LocalSharedEntry {
   message: StoredMessage;
   shared: string;
 }
-
-/**
- * A batch this large is sent at the end of the I/O callback that made it so, not at the end of the
- * turn. A turn that reads hundreds of sockets (a burst, or a node waiting for a core on a busy
- * machine) would otherwise hold every message it forwards until its last read, and nats-server and
- * the receiving node could not start on the first ones meanwhile: the latency of a message that
- * crosses nodes would be two whole turns. About 220 of scenario 7's messages: the NATS message
- * costs well under 1 % of theirs. Sent at the end of the callback, never in the middle, so what one
- * read of one publisher brought stays in one frame (and the subscriber's node writes it together).
- */
-export const SEND_SOONER_BYTES = 32 * 1024;
 
 export interface BatchSender {
   /** Publishes one frame for `node`; throws what the NATS client throws. */
@@ -43,8 +30,6 @@ export class NodeBatches {
   /** A writer per node, its buffer kept from turn to turn (frames are copied out of it). */
   private readonly writers = new Map<string, FrameWriter>();
   private scheduled = false;
-  /** A batch reached SEND_SOONER_BYTES and a microtask will send the pending ones. */
-  private soon = false;
   /** The sender's maxBytes, read once per turn. */
   private max = 0;
 
@@ -60,19 +45,16 @@ export class NodeBatches {
   plain(nodes: readonly string[], message: StoredMessage): void {
     if (nodes.length === 0) return;
     const first = this.append(nodes[0], message, undefined);
-    if (nodes.length === 1) return this.full(first);
+    if (nodes.length === 1) return;
     const encoded = first.lastEntry();
     for (let i = 1; i < nodes.length; i++) {
       const node = nodes[i];
       let w = this.writer(node);
-      if (!w.appendEncoded(encoded)) {
-        this.send(node, w);
-        w = this.writer(node);
-        w.appendEncoded(encoded);
-      }
-      this.full(w);
+      if (w.appendEncoded(encoded)) continue;
+      this.send(node, w);
+      w = this.writer(node);
+      w.appendEncoded(encoded);
     }
-    this.full(first);
   }
 
   /**
@@ -81,7 +63,7 @@ export class NodeBatches {
    * Throws as `plain`.
    */
   shared(node: string, message: StoredMessage, key: string, handedOn = false): void {
-    if (node !== this.origin) return this.full(this.append(node, message, key, handedOn));
+    if (node !== this.origin) return void this.append(node, message, key, handedOn);
     if (!this.pending.has(node)) this.pending.set(node, undefined);
     this.local.push({ message, shared: key });
     this.schedule();
@@ -90,7 +72,6 @@ export class NodeBatches {
   /** Sends every pending batch now (end of the turn, or before something that must follow them). */
   flush(): void {
     this.scheduled = false;
-    this.soon = false;
     // Read again next turn: a reconnect may land on a server with another max_payload.
     this.max = 0;
     if (this.pending.size === 0) return;
@@ -126,15 +107,6 @@ export class NodeBatches {
     this.pending.set(node, w);
     this.schedule();
     return w;
-  }
-
-  /** Once `w` reached SEND_SOONER_BYTES: the pending batches go out when the current callback ends. */
-  private full(w: FrameWriter): void {
-    if (this.soon || w.size < SEND_SOONER_BYTES) return;
-    this.soon = true;
-    queueMicrotask(() => {
-      if (this.soon) this.flush();
-    });
   }
 
   private schedule(): void {
