@@ -198,6 +198,43 @@ describe('cluster link (one nats-server)', () => {
     assert.equal(b.link.counters.sharedHandedOn, before);
   });
 
+  it('hands on a QoS 1 shared-group message the sending node picked for itself when its own last member left, once; QoS 0 is not', async () => {
+    const { a, b, c } = await trio();
+    for (const n of [a, b, c]) n.link.interest('s/#', 'g', true);
+    await Promise.all([a, b, c].map((n) => n.link.flush()));
+    // a's last member left after a picked itself (the same turn): its own turns find nobody here.
+    a.broker.emptyGroups.add('g\0s/#');
+    const n = 30;
+    for (let i = 0; i < n; i++) a.link.forward(message(`s/${i}`, { qos: 1 }));
+    const g = (node: Node) => node.broker.routed.filter((r) => r.sharedKey === 'g\0s/#');
+    await waitUntil(() => g(b).length + g(c).length === n, `${n} QoS 1 messages delivered by b and c`);
+    assert.equal(g(a).length, 0);
+    assert.equal(a.link.counters.sharedHandedOn, n / 3, 'a handed on its own turns');
+    assert.equal(a.link.counters.receivedShared, n / 3, 'its own turns counted as for any node');
+    const ids = [b, c].flatMap((x) => g(x).map((r) => r.message.id));
+    assert.equal(new Set(ids).size, n, 'none lost, none twice');
+    // Once only: with b's member gone too, what a hands to b (and b hands to a) is counted lost
+    // there, never passed on again; the rest reaches c.
+    b.broker.emptyGroups.add('g\0s/#');
+    const before = { c: g(c).length, aOn: a.link.counters.sharedHandedOn, bOn: b.link.counters.sharedHandedOn };
+    for (let i = 0; i < n; i++) a.link.forward(message(`s/y${i}`, { qos: 1 }));
+    const lost = () => a.link.counters.sharedLost + b.link.counters.sharedLost + c.link.counters.sharedLost;
+    const settled = () => g(c).length - before.c + lost();
+    await waitUntil(() => settled() === n, `${n} messages delivered by c or counted lost`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(settled(), n);
+    assert.equal(a.link.counters.sharedHandedOn - before.aOn, n / 3, "a's own turns handed on once");
+    assert.equal(b.link.counters.sharedHandedOn - before.bOn, n / 3, "b's turns handed on once");
+    assert.equal(lost(), g(c).length - before.c - n / 3, 'each handed-on message delivered by c or lost, not both');
+    assert.equal(new Set(g(c).map((r) => r.message.id)).size, g(c).length, 'none twice');
+    // QoS 0 is at most once: a's own turn with no member is not handed on.
+    const handedOn = a.link.counters.sharedHandedOn;
+    for (let i = 0; i < 3; i++) a.link.forward(message('s/q0'));
+    await a.link.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(a.link.counters.sharedHandedOn, handedOn);
+  });
+
   it('sends a retained message to every node once, and to a node started later (bucket)', async () => {
     const { prefix, a, b, c } = await trio();
     b.link.interest('r/#', undefined, true);

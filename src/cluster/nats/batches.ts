@@ -3,8 +3,14 @@
 // node's inbox subject. Each message is encoded once, straight into the first destination's frame,
 // and copied as bytes into the others' (each node's writer keeps its buffer; frames are copied out). A frame never exceeds the NATS server's max_payload: a batch
 // that would is sent at once and the next one started.
-import { FrameWriter, type FrameEntry } from '../batch-frame.js';
+import { FrameWriter } from '../batch-frame.js';
 import type { StoredMessage } from '../../store/ports.js';
+
+/** A shared-group message this node picked itself for: `shared` is the group's key (`group\0filter`). */
+export interface LocalSharedEntry {
+  message: StoredMessage;
+  shared: string;
+}
 
 export interface BatchSender {
   /** Publishes one frame for `node`; throws what the NATS client throws. */
@@ -12,7 +18,7 @@ export interface BatchSender {
   /** The largest frame the NATS server takes. */
   maxBytes(): number;
   /** Entries this node sent itself (its own members of shared groups). */
-  local(entries: FrameEntry[]): void;
+  local(entries: LocalSharedEntry[]): void;
   /** A frame could not be sent (counted and logged by the link). */
   failed(err: unknown, node: string, entries: number): void;
 }
@@ -20,7 +26,7 @@ export interface BatchSender {
 export class NodeBatches {
   /** Nodes with entries this turn, in order, and their writer; this node's own shared-group entries in `local` (its place kept here). */
   private readonly pending = new Map<string, FrameWriter | undefined>();
-  private local: FrameEntry[] = [];
+  private local: LocalSharedEntry[] = [];
   /** A writer per node, its buffer kept from turn to turn (frames are copied out of it). */
   private readonly writers = new Map<string, FrameWriter>();
   private scheduled = false;

@@ -12,7 +12,8 @@
 //
 // The sending node matches each topic once against the interest the others announced, and picks the
 // node of each shared group itself (round-robin over the nodes with a member, this one included, whose
-// turn is delivered here at the end of the turn): shared groups are served only through the link (the
+// turn is delivered here at the end of the turn, and handed on as a batch's would be if the member
+// left meanwhile): shared groups are served only through the link (the
 // broker leaves them out of local routing in cluster mode), so one member cluster-wide gets each
 // message, and a topic that matches no group anywhere costs nothing more. A retained message goes on
 // the retain space (headers, wire.ts), never in a batch, and is also written to the retained bucket
@@ -113,10 +114,12 @@ export class NatsClusterLink implements ClusterLink {
         this.counters.batches++;
       },
       maxBytes: () => (this.nc.info?.max_payload ?? 1024 * 1024) - FRAME_SLACK,
+      // This node's own turns in shared groups: checked like a batch's (its own last member may have
+      // left since it picked itself, and then a QoS 1/2 message goes on to another node, once).
       local: (entries) => {
         for (const e of entries) {
           this.counters.receivedShared++;
-          this.deliver(e.message, e.shared);
+          this.deliverShared(e.message, e.shared, false);
         }
       },
       failed: (err, node, entries) => {
@@ -281,9 +284,10 @@ export class NatsClusterLink implements ClusterLink {
   }
 
   /**
-   * A shared-group message picked for this node. At QoS 1/2, if the group has no local member any
-   * more (the last one left after the sender picked this node), it goes on to another node of the
-   * group instead of being dropped; once only (a message handed on is not handed on again).
+   * A shared-group message picked for this node, by another node or by this one. At QoS 1/2, if the
+   * group has no local member any more (the last one left after the sender picked this node), it
+   * goes on to another node of the group instead of being dropped; once only (a message handed on is
+   * not handed on again).
    */
   private deliverShared(message: StoredMessage, key: string, handedOn: boolean): void {
     if (message.qos === 0) return this.deliver(message, key);

@@ -65,7 +65,8 @@ export interface LinkCounters {
   receivedShared: number;
   /**
    * QoS 1/2 shared-group messages that arrived for a group with no local member any more (its last
-   * member left after the sender picked this node) and were handed on to another node of the group.
+   * member left after the sender, another node or this one, picked this node) and were handed on to
+   * another node of the group.
    */
   sharedHandedOn: number;
   /** Such messages no other node of the group could take (dropped). */
