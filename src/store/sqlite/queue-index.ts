@@ -7,6 +7,7 @@
 // A session's entries are kept in row order (`n` ascending): a new entry gets the next n, and an
 // entry written again gets a new n and moves to the end. So the first entry of a session is its
 // oldest row, which is what its watermark (`retired.below`) is set to.
+import type { QueueEntry, StoredMessage } from '../ports.js';
 
 export interface BodyRef {
   readonly id: string;
@@ -14,16 +15,17 @@ export interface BodyRef {
   readonly n: number;
   /** Queue entries pointing at this body. */
   refs: number;
-  /** Its row's values while the batch that made it has not written it yet. */
-  row?: unknown[];
+  /** The message while the batch that made it has not written its row yet. */
+  write?: StoredMessage;
 }
 
 export interface EntryRef {
+  readonly clientId: string;
   /** Row key in `entries`: a changed entry is written as a new row (appended) in place of its old one. */
   n: number;
   body: BodyRef;
-  /** Its row's values while the batch that made or changed it has not written it yet. */
-  row?: unknown[];
+  /** The entry while the batch that made or changed it has not written its row yet. */
+  write?: QueueEntry;
 }
 
 export class QueueIndex {
@@ -70,7 +72,7 @@ export class QueueIndex {
   }
 
   addBody(id: string, n = this.nextBody): BodyRef {
-    const b: BodyRef = { id, n, refs: 0 };
+    const b: BodyRef = { id, n, refs: 0, write: undefined };
     this.bodies.set(id, b);
     if (n >= this.nextBody) this.nextBody = n + 1;
     return b;
@@ -79,7 +81,7 @@ export class QueueIndex {
   addEntry(clientId: string, seq: number, body: BodyRef, n = this.nextEntry): EntryRef {
     let queue = this.entries.get(clientId);
     if (queue === undefined) this.entries.set(clientId, (queue = new Map()));
-    const e: EntryRef = { n, body };
+    const e: EntryRef = { clientId, n, body, write: undefined };
     queue.set(seq, e);
     body.refs++;
     this.entryCount++;
