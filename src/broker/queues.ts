@@ -14,7 +14,7 @@ import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js'
 import type { BrokerStats, DropReason } from './stats.js';
 import { PublisherHolds } from './back-pressure.js';
 import { notifyingOutlet } from './notifying-outlet.js';
-import { entryOps } from './persistence.js';
+import { entryOps, pushEntryOps } from './persistence.js';
 import { WriteBatch, type StoreWrites } from './writes.js';
 
 export interface QueueOptions {
@@ -48,6 +48,8 @@ export class Queues {
   writesInflightQos1 = false;
   /** Bytes held by every registered session together (maxQueuedBytesTotal); Sessions registers them. */
   readonly budget: QueueBudget;
+  /** pump's batch while it stays empty (see there). */
+  private refill: WriteBatch | undefined;
 
   constructor(
     private readonly options: QueueOptions,
@@ -106,7 +108,7 @@ export class Queues {
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
       writing(r.entry);
-      batch.ops.push(...entryOps(s, r.entry, options.withMessage === true));
+      pushEntryOps(batch.ops, s, r.entry, options.withMessage === true);
       batch.entries.push(r.entry);
       batch.fresh.push(r.entry);
       batch.sessions.add(s);
@@ -143,7 +145,7 @@ export class Queues {
         o.written = false;
         batch.entries.push(o);
       }
-      batch.ops.push(...entryOps(s, o, false));
+      pushEntryOps(batch.ops, s, o, false);
     }
     batch.sessions.add(s);
   }
@@ -156,9 +158,17 @@ export class Queues {
       session.sendUnsent();
       return;
     }
-    const batch = new WriteBatch();
+    // Most refills (a drain's, QoS 1) write nothing: the batch is reused until one does. Taken out
+    // while in use, so a pump reached from inside this one (a hook) never shares it.
+    const batch = this.refill ?? new WriteBatch();
+    this.refill = undefined;
     this.fillWindow(session, this.now(), batch);
-    if (batch.ops.length === 0) return session.sendUnsent();
+    if (batch.ops.length === 0) {
+      batch.entries.length = 0;
+      batch.sessions.clear();
+      this.refill = batch;
+      return session.sendUnsent();
+    }
     this.writes.commitLater(batch, session.clientId);
   }
 
