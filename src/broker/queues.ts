@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { QoS } from '../protocol/constants.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
-import { writing, type Outgoing } from '../session/outgoing.js';
+import { writing, type Outgoing, type Queued, type Unsent } from '../session/outgoing.js';
 import { QueueBudget } from '../session/queue-budget.js';
 import type { Delivery } from '../session/delivery.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
@@ -50,6 +50,9 @@ export class Queues {
   readonly budget: QueueBudget;
   /** pump's batch while it stays empty (see there). */
   private refill: WriteBatch | undefined;
+  /** fillWindow's arrays, reused. */
+  private readonly taken: Unsent[] = [];
+  private readonly expired: Queued[] = [];
 
   constructor(
     private readonly options: QueueOptions,
@@ -125,29 +128,38 @@ export class Queues {
 
   /** Moves queued entries into the window; with a batch, their new state is written first. */
   private fillWindow(s: Session, now: number, batch: WriteBatch | undefined): void {
-    const { taken, expired } = s.fillWindow(now);
-    if (expired.length > 0) {
-      this.stats.dropped('expired', expired.length);
-      if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
-    }
-    if (taken.length > 0 || expired.length > 0) this.roomMade(s);
-    if (!batch) return;
-    for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
-    for (const o of taken) {
-      // QoS 1 streams from memory: its row stays `queued` and goes on PUBACK, so a drain never
-      // waits for a commit per window. A crash in between only sends it again (QoS 1 is at least
-      // once), without DUP, since the store cannot tell it had gone out.
-      if (o.qos === 1 && !this.writesInflightQos1) continue;
-      // QoS 2 is stored in the state it is sent in, with its packet id, so that after a crash it is resent
-      // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
-      // in this batch (or an earlier one still under way) is written again after it.
-      if (o.written) {
-        o.written = false;
-        batch.entries.push(o);
+    // Reused arrays (one refill per acknowledgement), emptied before anything below may call back in here.
+    const taken = this.taken;
+    const expiredNow = this.expired;
+    s.fillWindowInto(now, taken, expiredNow);
+    if (batch) {
+      for (const o of expiredNow) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
+      for (const o of taken) {
+        // QoS 1 streams from memory: its row stays `queued` and goes on PUBACK, so a drain never
+        // waits for a commit per window. A crash in between only sends it again (QoS 1 is at least
+        // once), without DUP, since the store cannot tell it had gone out.
+        if (o.qos === 1 && !this.writesInflightQos1) continue;
+        // QoS 2 is stored in the state it is sent in, with its packet id, so that after a crash it is resent
+        // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
+        // in this batch (or an earlier one still under way) is written again after it.
+        if (o.written) {
+          o.written = false;
+          batch.entries.push(o);
+        }
+        pushEntryOps(batch.ops, s, o, false);
       }
-      pushEntryOps(batch.ops, s, o, false);
+      batch.sessions.add(s);
     }
-    batch.sessions.add(s);
+    const moved = taken.length > 0;
+    taken.length = 0;
+    if (expiredNow.length === 0) {
+      if (moved) this.roomMade(s);
+      return;
+    }
+    const expired = expiredNow.splice(0);
+    this.stats.dropped('expired', expired.length);
+    if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
+    this.roomMade(s);
   }
 
   /** Fills the window and sends what it allows now. */
