@@ -273,8 +273,8 @@ export class SqliteStore implements Store {
           if (index.bodies.has(m.id)) break;
           const body = index.addBody(m.id);
           body.write = m;
+          // Not in maybeGarbage: the loop over newBodies below drops it if no entry came to point at it.
           newBodies.push(body);
-          maybeGarbage.add(body);
           break;
         }
         case 'queue.put': {
@@ -335,6 +335,12 @@ export class SqliteStore implements Store {
       // No live entry points at it any more, which is what makes it dead when the file is read.
       if (body.write === undefined) index.deadBodies.push(body.n);
       else body.write = undefined; // put and dropped in this batch: never written
+    }
+    for (const body of newBodies) {
+      // Put by this batch and pointed at by no entry (never, or no more): never written.
+      if (body.refs > 0 || body.write === undefined || index.bodies.get(body.id) !== body) continue;
+      index.bodies.delete(body.id);
+      body.write = undefined;
     }
     this.bodies.insert(newBodies, bodyRow);
     this.entries.insert(newEntries, entryRow);
