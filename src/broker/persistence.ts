@@ -22,6 +22,13 @@ export function fullSessionOps(s: Session): StoreOp[] {
 
 /** Ops that store one outgoing entry (with its message body when it is new). */
 export function entryOps(s: Session, o: Outgoing, withMessage: boolean): StoreOp[] {
-  const put: StoreOp = { op: 'queue.put', clientId: s.clientId, entry: toQueueEntry(o) };
-  return withMessage ? [{ op: 'message.put', message: o.message }, put] : [put];
+  const ops: StoreOp[] = [];
+  pushEntryOps(ops, s, o, withMessage);
+  return ops;
+}
+
+/** As entryOps, added to `ops` (the hot path: no array per entry). */
+export function pushEntryOps(ops: StoreOp[], s: Session, o: Outgoing, withMessage: boolean): void {
+  if (withMessage) ops.push({ op: 'message.put', message: o.message });
+  ops.push({ op: 'queue.put', clientId: s.clientId, entry: toQueueEntry(o) });
 }

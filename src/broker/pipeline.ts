@@ -13,7 +13,7 @@ import type { ClusterLink, StreamPosition } from './cluster-link.js';
 import { sessionRecord } from './persistence.js';
 import type { Queues } from './queues.js';
 import type { RetainedService } from './retained-service.js';
-import { WriteBatch, type StoreWrites } from './writes.js';
+import { WriteBatch, type JoinedCommit, type StoreWrites } from './writes.js';
 
 const LOCAL_SCOPE: MatchScope = { plain: true, shared: true };
 /** In a cluster, shared groups are served through the link (one member cluster-wide). */
@@ -36,6 +36,9 @@ interface DeliverOptions {
   at?: StreamPosition;
 }
 const RETAINING: DeliverOptions = { retain: true };
+/** A client's PUBLISH without ops of its own (all but QoS 2 from a persistent session): no record per message. */
+const HOLDING: DeliverOptions = { retain: true, hold: true };
+const NOT_HOLDING: DeliverOptions = { retain: true, hold: false };
 
 export class Pipeline {
   private link?: Pick<ClusterLink, 'forward' | 'deliversLocally'>;
@@ -60,7 +63,13 @@ export class Pipeline {
    * client's QoS 1/2 PUBLISH) when a subscriber's full queue holds the publisher (backPressure).
    */
   route(message: StoredMessage, options?: RouteOptions): MaybePromise<number> {
-    const how = options ? { extraOps: options.extraOps, retain: true, hold: options.holdPublisher } : RETAINING;
+    const how = !options
+      ? RETAINING
+      : options.extraOps !== undefined
+        ? { extraOps: options.extraOps, retain: true, hold: options.holdPublisher }
+        : options.holdPublisher
+          ? HOLDING
+          : NOT_HOLDING;
     if (this.link) {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.
@@ -85,7 +94,11 @@ export class Pipeline {
     const { extraOps, retain, only, hold = false, at } = how;
     this.stats.messagesRouted++;
     const now = this.now();
+    /** A batch of this message's own (retained copies, extra ops), committed as before. */
     let batch: WriteBatch | undefined;
+    /** Otherwise its entries join the commit of this synchronous run directly, from `joinedFrom` on. */
+    let joined: JoinedCommit | undefined;
+    let joinedFrom = 0;
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
     if (retain && message.retain) batch = this.retained.retain(message, batch);
     const matches = this.subscriptions.match(message.topic, message.publisherId, scope);
@@ -118,17 +131,25 @@ export class Pipeline {
       const policy = this.queues.overflowPolicy(s, hold && s.clientId !== message.publisherId);
       let queued: boolean;
       if (s.persistent) {
-        batch ??= new WriteBatch();
-        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch, withMessage: !messageStored, policy });
+        if (batch === undefined && joined === undefined) {
+          joined = this.writes.joining();
+          joinedFrom = joined.batch.ops.length;
+        }
+        const into = batch ?? (joined as JoinedCommit).batch;
+        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch: into, withMessage: !messageStored, policy });
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
-        if (at) batch.ops.push({ op: 'session.put', session: sessionRecord(s) });
+        if (at) into.ops.push({ op: 'session.put', session: sessionRecord(s) });
       } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { policy }))) s.sendUnsent();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
     const matched = deliveries.length;
     // Acknowledged only once every full queue it joined is back within its limits (or given up on).
     const held = full && this.queues.holdUntilRoom(full);
+    if (joined !== undefined && joined.batch.ops.length > joinedFrom) {
+      const written = joined.written(matched);
+      return held ? Promise.all([written, held]).then(() => matched) : written;
+    }
     if (!batch || batch.ops.length === 0) return held ? held.then(() => matched) : matched;
     if (batch.entries.length === 0 && !extraOps && message.qos === 0) {
       // Nothing to acknowledge: a retained QoS 0 message is stored without holding anything up.

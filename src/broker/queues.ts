@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { QoS } from '../protocol/constants.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
-import { writing, type Outgoing } from '../session/outgoing.js';
+import { writing, type Outgoing, type Queued, type Unsent } from '../session/outgoing.js';
 import { QueueBudget } from '../session/queue-budget.js';
 import type { Delivery } from '../session/delivery.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
@@ -14,7 +14,7 @@ import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js'
 import type { BrokerStats, DropReason } from './stats.js';
 import { PublisherHolds } from './back-pressure.js';
 import { notifyingOutlet } from './notifying-outlet.js';
-import { entryOps } from './persistence.js';
+import { entryOps, pushEntryOps } from './persistence.js';
 import { WriteBatch, type StoreWrites } from './writes.js';
 
 export interface QueueOptions {
@@ -48,6 +48,11 @@ export class Queues {
   writesInflightQos1 = false;
   /** Bytes held by every registered session together (maxQueuedBytesTotal); Sessions registers them. */
   readonly budget: QueueBudget;
+  /** pump's batch while it stays empty (see there). */
+  private refill: WriteBatch | undefined;
+  /** fillWindow's arrays, reused. */
+  private readonly taken: Unsent[] = [];
+  private readonly expired: Queued[] = [];
 
   constructor(
     private readonly options: QueueOptions,
@@ -106,7 +111,7 @@ export class Queues {
     if (batch) {
       for (const d of r.dropped ?? []) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: d.seq });
       writing(r.entry);
-      batch.ops.push(...entryOps(s, r.entry, options.withMessage === true));
+      pushEntryOps(batch.ops, s, r.entry, options.withMessage === true);
       batch.entries.push(r.entry);
       batch.fresh.push(r.entry);
       batch.sessions.add(s);
@@ -123,29 +128,38 @@ export class Queues {
 
   /** Moves queued entries into the window; with a batch, their new state is written first. */
   private fillWindow(s: Session, now: number, batch: WriteBatch | undefined): void {
-    const { taken, expired } = s.fillWindow(now);
-    if (expired.length > 0) {
-      this.stats.dropped('expired', expired.length);
-      if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
-    }
-    if (taken.length > 0 || expired.length > 0) this.roomMade(s);
-    if (!batch) return;
-    for (const o of expired) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
-    for (const o of taken) {
-      // QoS 1 streams from memory: its row stays `queued` and goes on PUBACK, so a drain never
-      // waits for a commit per window. A crash in between only sends it again (QoS 1 is at least
-      // once), without DUP, since the store cannot tell it had gone out.
-      if (o.qos === 1 && !this.writesInflightQos1) continue;
-      // QoS 2 is stored in the state it is sent in, with its packet id, so that after a crash it is resent
-      // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
-      // in this batch (or an earlier one still under way) is written again after it.
-      if (o.written) {
-        o.written = false;
-        batch.entries.push(o);
+    // Reused arrays (one refill per acknowledgement), emptied before anything below may call back in here.
+    const taken = this.taken;
+    const expiredNow = this.expired;
+    s.fillWindowInto(now, taken, expiredNow);
+    if (batch) {
+      for (const o of expiredNow) batch.ops.push({ op: 'queue.delete', clientId: s.clientId, seq: o.seq });
+      for (const o of taken) {
+        // QoS 1 streams from memory: its row stays `queued` and goes on PUBACK, so a drain never
+        // waits for a commit per window. A crash in between only sends it again (QoS 1 is at least
+        // once), without DUP, since the store cannot tell it had gone out.
+        if (o.qos === 1 && !this.writesInflightQos1) continue;
+        // QoS 2 is stored in the state it is sent in, with its packet id, so that after a crash it is resent
+        // with DUP [MQTT-3.3.1-1]: an entry written earlier changes state now; one whose own write is
+        // in this batch (or an earlier one still under way) is written again after it.
+        if (o.written) {
+          o.written = false;
+          batch.entries.push(o);
+        }
+        pushEntryOps(batch.ops, s, o, false);
       }
-      batch.ops.push(...entryOps(s, o, false));
+      batch.sessions.add(s);
     }
-    batch.sessions.add(s);
+    const moved = taken.length > 0;
+    taken.length = 0;
+    if (expiredNow.length === 0) {
+      if (moved) this.roomMade(s);
+      return;
+    }
+    const expired = expiredNow.splice(0);
+    this.stats.dropped('expired', expired.length);
+    if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, s.clientId);
+    this.roomMade(s);
   }
 
   /** Fills the window and sends what it allows now. */
@@ -156,9 +170,17 @@ export class Queues {
       session.sendUnsent();
       return;
     }
-    const batch = new WriteBatch();
+    // Most refills (a drain's, QoS 1) write nothing: the batch is reused until one does. Taken out
+    // while in use, so a pump reached from inside this one (a hook) never shares it.
+    const batch = this.refill ?? new WriteBatch();
+    this.refill = undefined;
     this.fillWindow(session, this.now(), batch);
-    if (batch.ops.length === 0) return session.sendUnsent();
+    if (batch.ops.length === 0) {
+      batch.entries.length = 0;
+      batch.sessions.clear();
+      this.refill = batch;
+      return session.sendUnsent();
+    }
     this.writes.commitLater(batch, session.clientId);
   }
 

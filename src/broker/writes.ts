@@ -16,18 +16,45 @@ export class WriteBatch {
   readonly sessions = new Set<Session>();
 }
 
-/** The commits of one synchronous run (a client's read, say), written as one (StoreWrites.commit). */
-interface Joined {
-  batch: WriteBatch;
-  done: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
+/**
+ * The commits of one synchronous run (a client's read, say), written as one (StoreWrites.commit).
+ * The route of a message adds its ops to `batch` directly (StoreWrites.joining), and its publisher
+ * learns that they are durable through `written`: one promise per joined write, not per message.
+ */
+export class JoinedCommit {
+  readonly batch = new WriteBatch();
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: unknown) => void;
+  /** It carries writes nobody waits for (persistLater): a failure is logged for them. */
+  unwatched = false;
+  /** `done` resolving to a value (how many sessions a message was routed to), by value. */
+  private values?: Map<number, Promise<number>>;
+
+  constructor(log: Pick<Logger, 'error'>) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Always handled: a joined write may have no waiter but its persistLater ops.
+    this.done.catch((err: unknown) => {
+      if (this.unwatched) log.error({ err }, 'store write failed');
+    });
+  }
+
+  /** Resolves with `value` once the joined write is durable; rejects if it failed. */
+  written(value: number): Promise<number> {
+    const values = (this.values ??= new Map());
+    let p = values.get(value);
+    if (p === undefined) values.set(value, (p = this.done.then(() => value)));
+    return p;
+  }
 }
 
 export class StoreWrites {
   private readonly batcher: StoreBatcher;
   /** Commits joined since the last write reached the batcher; handed over at the next microtask. */
-  private joined?: Joined;
+  private joined?: JoinedCommit;
 
   constructor(
     private readonly store: Store,
@@ -47,10 +74,15 @@ export class StoreWrites {
     return this.batcher.write(ops);
   }
 
-  /** Writes that nothing waits for (nothing is acknowledged on them); failures are logged. */
+  /**
+   * Writes that nothing waits for (nothing is acknowledged on them); failures are logged. They join
+   * the commits of the current synchronous run (see commit): the PUBACKs of a subscriber's read
+   * retire their entries in one write, not one write (and promise) each.
+   */
   persistLater(ops: StoreOp[]): void {
-    this.handOver();
-    this.batcher.write(ops).catch((err) => this.log.error({ err }, 'store write failed'));
+    const j = this.join();
+    j.unwatched = true;
+    for (const op of ops) j.batch.ops.push(op);
   }
 
   /** As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes. */
@@ -66,23 +98,30 @@ export class StoreWrites {
    * reaches the batcher at the next microtask, or before any other write, so order is kept.
    */
   commit(batch: WriteBatch): Promise<void> {
-    let j = this.joined;
-    if (j === undefined) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const done = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      j = this.joined = { batch: new WriteBatch(), done, resolve, reject };
-      queueMicrotask(() => this.handOver());
-    }
-    const into = j.batch;
+    const into = this.join().batch;
     for (const op of batch.ops) into.ops.push(op);
     for (const o of batch.entries) into.entries.push(o);
     for (const o of batch.fresh) into.fresh.push(o);
     for (const s of batch.sessions) into.sessions.add(s);
-    return j.done;
+    return (this.joined as JoinedCommit).done;
+  }
+
+  /**
+   * The joined commit of the current synchronous run, to add ops and entries to directly (the route
+   * of a message: no batch of its own to copy). Whatever is added before the run ends is written
+   * together; nothing else may be written in between (any other write hands it over first).
+   */
+  joining(): JoinedCommit {
+    return this.join();
+  }
+
+  private join(): JoinedCommit {
+    let j = this.joined;
+    if (j === undefined) {
+      j = this.joined = new JoinedCommit(this.log);
+      queueMicrotask(() => this.handOver());
+    }
+    return j;
   }
 
   /** Hands the joined commits to the batcher. */
@@ -90,6 +129,11 @@ export class StoreWrites {
     const j = this.joined;
     if (j === undefined) return;
     this.joined = undefined;
+    if (j.batch.ops.length === 0) {
+      // Joined, then nothing was added (a route whose deliveries were all refused): no write.
+      for (const s of j.batch.sessions) s.sendUnsent();
+      return j.resolve();
+    }
     this.write(j.batch).then(j.resolve, j.reject);
   }
 

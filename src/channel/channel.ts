@@ -131,6 +131,12 @@ export class Channel implements BrokerClient, SessionOutlet {
    * commit is under way is not `ready` yet, and those behind it wait (made when one first waits).
    */
   private acks?: PendingAck[];
+  /**
+   * The last promise pipeline() waits on, and the acknowledgements waiting on it: PUBLISHes whose
+   * commits joined one write share its promise (StoreWrites.joining), so one callback serves them all.
+   */
+  private awaited?: Promise<unknown>;
+  private awaitedAcks?: PendingAck[];
   /** `busy` because a packet other than a QoS 1 PUBLISH waits for `acks` to go. */
   private ackWait = false;
 
@@ -441,13 +447,27 @@ export class Channel implements BrokerClient, SessionOutlet {
   pipeline<T>(done: Promise<T>, ack: (value: T) => void): void {
     const entry: PendingAck = { ready: false, value: undefined, ack: ack as (value: unknown) => void };
     (this.acks ??= []).push(entry);
+    if (done === this.awaited) {
+      // Its callback has not run yet (it forgets `awaited` when it does): it will mark this one too.
+      this.awaitedAcks!.push(entry);
+      return;
+    }
+    const group = [entry];
+    this.awaited = done;
+    this.awaitedAcks = group;
     done.then(
       (value) => {
-        entry.ready = true;
-        entry.value = value;
+        if (this.awaitedAcks === group) this.awaited = this.awaitedAcks = undefined;
+        for (const e of group) {
+          e.ready = true;
+          e.value = value;
+        }
         this.sendAcks();
       },
-      (err) => this.fail(err),
+      (err) => {
+        if (this.awaitedAcks === group) this.awaited = this.awaitedAcks = undefined;
+        this.fail(err);
+      },
     );
   }
 
@@ -651,6 +671,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     this.backlog = undefined;
     this.backlogBytes = 0;
     this.acks = undefined;
+    this.awaited = this.awaitedAcks = undefined;
     clearCredentialsExpiry(this);
     try {
       if (wasBound) this.broker.disconnected(this, kind);

@@ -86,6 +86,18 @@ export class Session {
   private heldBytes = 0;
   private budget?: QueueBudget;
   private ids?: PacketIdAllocator;
+  /** In-flight entries in state `unsent` (what sendUnsent has to send). */
+  private unsentCount = 0;
+  /**
+   * While `ordered`, every unsent entry comes after every other in-flight entry (new entries join
+   * the window at its end, and are sent in order), and `toSend` (from `sendHead`) lists them in
+   * window order, plus entries since sent or removed (skipped): sendUnsent then starts at the first
+   * unsent entry instead of walking the whole window for each acknowledgement. A resend breaks the
+   * order (awaitingPubcomp entries among the unsent ones): the window is walked until none is unsent.
+   */
+  private ordered = true;
+  private toSend: Inflight[] = [];
+  private sendHead = 0;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
     this.clientId = clientId;
@@ -131,7 +143,8 @@ export class Session {
     const o = this.window?.get(packetId);
     if (o) {
       this.window!.delete(packetId);
-      this.unhold([o]);
+      if (o.state === 'unsent') this.unsentCount--;
+      this.unholdOne(o);
     }
     return o;
   }
@@ -180,6 +193,12 @@ export class Session {
   }
 
   /** Entries that left the session (acknowledged, dropped, expired, discarded). */
+  private unholdOne(o: Outgoing): void {
+    if (o.bytes === 0) return;
+    this.heldBytes -= o.bytes;
+    this.budget?.change(-o.bytes);
+  }
+
   private unhold(entries: readonly Outgoing[]): void {
     let n = 0;
     for (const o of entries) n += o.bytes;
@@ -266,6 +285,13 @@ export class Session {
   fillWindow(now: number): { taken: Unsent[]; expired: Queued[] } {
     const taken: Unsent[] = [];
     const expired: Queued[] = [];
+    this.fillWindowInto(now, taken, expired);
+    return { taken, expired };
+  }
+
+  /** As fillWindow, adding to the caller's arrays (the broker's, reused: one call per acknowledgement). */
+  fillWindowInto(now: number, taken: Unsent[], expired: Queued[]): void {
+    const from = expired.length;
     while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {
       const o = this.pending[this.head];
       if (o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
@@ -277,10 +303,11 @@ export class Session {
       this.shift();
       const w = windowed(o, id);
       (this.window ??= new Map()).set(id, w);
+      this.unsentCount++;
+      if (this.ordered) this.toSend.push(w);
       taken.push(w);
     }
-    this.unhold(expired);
-    return { taken, expired };
+    for (let i = from; i < expired.length; i++) this.unholdOne(expired[i]);
   }
 
   /**
@@ -290,7 +317,33 @@ export class Session {
    */
   sendUnsent(): void {
     const outlet = this.outlet;
-    if (!outlet) return;
+    if (!outlet || this.unsentCount === 0) return;
+    if (!this.ordered) return this.sendUnsentWalking(outlet);
+    const window = this.window!;
+    const q = this.toSend;
+    // Read afresh each time: a delivery's hook may route more here (and send, re-entering).
+    while (this.sendHead < q.length) {
+      const o = q[this.sendHead];
+      if (o.state !== 'unsent' || window.get(o.packetId) !== o) {
+        this.sendHead++;
+        continue;
+      }
+      // Every entry before it is out (ordered): those are the ones outstanding.
+      if (!o.written || !outlet.writable || window.size - this.unsentCount >= this.sendWindow) break;
+      this.sendHead++;
+      this.send(outlet, o);
+    }
+    if (this.sendHead === q.length) {
+      q.length = 0;
+      this.sendHead = 0;
+    } else if (this.sendHead > 1024 && this.sendHead * 2 > q.length) {
+      q.splice(0, this.sendHead);
+      this.sendHead = 0;
+    }
+  }
+
+  /** sendUnsent when unsent entries may lie among sent ones (after a resend): the whole window, in order. */
+  private sendUnsentWalking(outlet: SessionOutlet): void {
     let outstanding = 0;
     for (const o of this.inflight.values()) {
       if (o.state !== 'unsent') {
@@ -299,11 +352,25 @@ export class Session {
       }
       if (!o.written || !outlet.writable || outstanding >= this.sendWindow) return;
       outstanding++;
-      const { message, qos, retain, subscriptionIds, packetId, dup } = o;
-      // Marked before it is written: a hook told of the delivery may route more to this session.
-      markSent(o);
-      outlet.deliver({ message, qos, retain, subscriptionIds, packetId, dup });
+      this.send(outlet, o);
     }
+    this.reorder();
+  }
+
+  private send(outlet: SessionOutlet, o: Unsent): void {
+    const { message, qos, retain, subscriptionIds, packetId, dup } = o;
+    // Marked before it is written: a hook told of the delivery may route more to this session.
+    markSent(o);
+    this.unsentCount--;
+    outlet.deliver({ message, qos, retain, subscriptionIds, packetId, dup });
+  }
+
+  /** Nothing unsent left: whatever is taken next joins the window after everything in it. */
+  private reorder(): void {
+    if (this.unsentCount !== 0 || this.ordered) return;
+    this.ordered = true;
+    this.toSend.length = 0;
+    this.sendHead = 0;
   }
 
   /**
@@ -319,13 +386,21 @@ export class Session {
     const expired: Unsent[] = [];
     for (const o of this.inflight.values()) {
       if (o.state === 'awaitingPubcomp') outlet.pubrel(o.packetId);
-      else if (o.state !== 'unsent') markResend(o);
-      else if (o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
+      else if (o.state !== 'unsent') {
+        markResend(o);
+        this.unsentCount++;
+      } else if (o.message.expiresAt !== undefined && o.message.expiresAt <= now) {
         this.window!.delete(o.packetId);
+        this.unsentCount--;
         expired.push(o);
       }
     }
     this.unhold(expired);
+    // Unsent entries may now lie among awaitingPubcomp ones: walk the window until all are out.
+    this.ordered = false;
+    this.toSend.length = 0;
+    this.sendHead = 0;
+    this.reorder();
     this.sendUnsent();
     return expired;
   }
@@ -338,7 +413,8 @@ export class Session {
     const o = this.inflight.get(packetId);
     if (!o || (ack === 'puback' ? o.qos !== 1 : o.state !== 'awaitingPubcomp')) return undefined;
     this.window!.delete(packetId);
-    this.unhold([o]);
+    if (o.state === 'unsent') this.unsentCount--;
+    this.unholdOne(o);
     return o;
   }
 
@@ -349,6 +425,14 @@ export class Session {
   received(packetId: number): AwaitingPubcomp | undefined {
     const o = this.inflight.get(packetId);
     if (!o || o.qos !== 2) return undefined;
+    if (o.state === 'unsent') {
+      // Acknowledged before we sent it here (a client that had it from an earlier connection, or
+      // guessed): a released entry now lies among unsent ones, so sendUnsent walks the window.
+      this.unsentCount--;
+      this.ordered = false;
+      this.toSend.length = 0;
+      this.sendHead = 0;
+    }
     return markReleased(o);
   }
 
@@ -361,6 +445,12 @@ export class Session {
       if (o.state !== 'queued') {
         (this.window ??= new Map()).set(o.packetId, o);
         lastId = o.packetId;
+        if (o.state === 'unsent') {
+          this.unsentCount++;
+          this.ordered = false;
+          this.toSend.length = 0;
+          this.sendHead = 0;
+        }
       } else {
         this.pending.push(o);
         this.queuedBytesCount += o.bytes;
@@ -385,6 +475,7 @@ export class Session {
     for (const o of entries) {
       if (o.state !== 'queued' && this.inflight.get(o.packetId) === o) {
         this.window!.delete(o.packetId);
+        if (o.state === 'unsent') this.unsentCount--;
         gone.push(o);
       }
     }

@@ -113,3 +113,49 @@ describe('StoreWrites', () => {
     assert.deepEqual(snap.sessions.map((x) => x.session.clientId), ['later']);
   });
 });
+
+describe('StoreWrites: joining', () => {
+  it('routes join the run’s commit directly: one store write, and one promise per value however many messages', async () => {
+    const store = new HeldStore();
+    const writes = new StoreWrites(store, silentLog);
+    await writes.open();
+    const j = writes.joining();
+    assert.equal(writes.joining(), j, 'the same commit for the whole synchronous run');
+    j.batch.ops.push({ op: 'session.put', session: { clientId: 'r1', protocolVersion: 5, expiryInterval: 60 } });
+    const one = j.written(1);
+    j.batch.ops.push({ op: 'session.put', session: { clientId: 'r2', protocolVersion: 5, expiryInterval: 60 } });
+    assert.equal(j.written(1), one, 'a second message routed to one session shares the promise');
+    const none = j.written(0);
+    assert.notEqual(none, one);
+    writes.persistLater([{ op: 'queue.delete', clientId: 'r1', seq: 1 }]);
+    assert.deepEqual(await Promise.all([one, none]), [1, 0]);
+    assert.equal(store.applied.length, 1, 'one apply for the run, persistLater included');
+    assert.deepEqual(store.applied[0].map((o) => o.op), ['session.put', 'session.put', 'queue.delete']);
+    await writes.close();
+  });
+
+  it('a joined write that failed rejects its waiters and logs for its persistLater ops', async () => {
+    const store = new FailingStore();
+    store.failWhen = () => true;
+    const errors: string[] = [];
+    const writes = new StoreWrites(store, { error: (_o: object, msg: string) => errors.push(msg) } as never);
+    await writes.open();
+    const j = writes.joining();
+    j.batch.ops.push({ op: 'session.put', session: { clientId: 'f', protocolVersion: 5, expiryInterval: 60 } });
+    writes.persistLater([{ op: 'session.delete', clientId: 'g' }]);
+    await assert.rejects(j.written(1), /write refused/);
+    await waitUntil(() => errors.length > 0, 'the failure is logged');
+    assert.deepEqual(errors, ['store write failed']);
+    await writes.close();
+  });
+
+  it('a joined commit nothing was added to writes nothing', async () => {
+    const store = new HeldStore();
+    const writes = new StoreWrites(store, silentLog);
+    await writes.open();
+    const j = writes.joining();
+    assert.equal(await j.written(0), 0);
+    assert.equal(store.applied.length, 0);
+    await writes.close();
+  });
+});

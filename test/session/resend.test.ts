@@ -67,4 +67,60 @@ describe('session: resend on resumption', () => {
     assert.deepEqual([...s.inflight.keys()], [1]);
     assert.deepEqual(out.sent, ['m0#1 dup'], 'delivery of the sent one had started: it is resent, expired or not');
   });
+
+  it('[MQTT-3.3.4-9] after a resend with a released QoS 2 entry among the resent ones, and then for new entries, no more go out than the window allows, in order', () => {
+    const s = new Session('c', 5, 60);
+    for (let i = 0; i < 3; i++) s.enqueue({ message: { ...message(i), qos: 2 }, qos: 2, retain: false }, limits);
+    s.outlet = recorder();
+    s.fillWindow(0);
+    s.sendUnsent();
+    assert.ok(s.received(2), 'the middle one is released (PUBREC)');
+    s.outlet = undefined;
+    const out = recorder();
+    s.outlet = out;
+    s.sendWindow = 2;
+    s.resend(0);
+    // Window order: m0 (resent), m1 (awaiting PUBCOMP: its PUBREL again), m2: it would be the third outstanding.
+    assert.deepEqual(out.sent, ['pubrel#2', 'm0#1 dup']);
+    s.complete(2, 'pubcomp');
+    s.sendUnsent();
+    assert.deepEqual(out.sent.slice(2), ['m2#3 dup'], 'm2 goes once the released one completes');
+    // New entries join after everything in flight: sent in order, within the window, as acknowledgements come.
+    for (let i = 3; i < 6; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
+    const sentNow = (): string[] => out.sent.slice(3).map((x) => x.split('#')[0]);
+    const ack = (id: string): void => {
+      const [packetId, o] = [...s.inflight].find(([, e]) => e.message.id === id)!;
+      if (o.qos === 2) {
+        s.received(packetId);
+        s.complete(packetId, 'pubcomp');
+      } else s.complete(packetId, 'puback');
+      s.fillWindow(0);
+      s.sendUnsent();
+    };
+    s.fillWindow(0);
+    s.sendUnsent();
+    assert.deepEqual(sentNow(), [], 'the window is full (m0, m2 outstanding)');
+    ack('m0');
+    assert.deepEqual(sentNow(), ['m3'], 'one new entry for the one completed');
+    ack('m2');
+    assert.deepEqual(sentNow(), ['m3', 'm4']);
+    ack('m3');
+    assert.deepEqual(sentNow(), ['m3', 'm4', 'm5'], 'in order, never more than two outstanding');
+    assert.equal(s.inflight.size, 2);
+  });
+
+  it('sends new entries in order, stopping at one the store does not hold yet', () => {
+    const s = new Session('c', 5, 60);
+    const out = recorder();
+    s.outlet = out;
+    s.sendWindow = 10;
+    for (let i = 0; i < 3; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
+    const { taken } = s.fillWindow(0);
+    taken[1].written = false;
+    s.sendUnsent();
+    assert.deepEqual(out.sent, ['m0#1'], 'm1 is not durable yet: it and m2 behind it wait');
+    taken[1].written = true;
+    s.sendUnsent();
+    assert.deepEqual(out.sent, ['m0#1', 'm1#2', 'm2#3']);
+  });
 });

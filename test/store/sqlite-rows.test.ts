@@ -193,4 +193,38 @@ describe('SqliteStore compact rows', () => {
       { numRuns: 100 },
     );
   });
+
+  it('finds a session’s oldest row through long churn behind an entry that stays (row order kept apart from the Map), as MemoryStore ends', async () => {
+    const file = freshPath();
+    let sqlite = new SqliteStore({ path: file, compactMin: 64 });
+    const memory = new MemoryStore();
+    const both = async (ops: StoreOp[]): Promise<void> => {
+      await memory.apply(ops);
+      await sqlite.apply(ops);
+    };
+    try {
+      await sqlite.open();
+      await memory.open();
+      await both([sessOp('c'), sessOp('d'), msgOp('m'), entryOp('c', 0, 'm')]);
+      // Entry 0 stays the oldest while 600 entries behind it are put, moved to inflight (a new row
+      // each) and acknowledged, most out of order: thousands of dead slots pile up behind it.
+      for (let i = 1; i <= 600; i += 3) {
+        await both([entryOp('c', i, 'm'), entryOp('c', i + 1, 'm'), entryOp('c', i + 2, 'm'), entryOp('d', i, 'm')]);
+        await both([entryOp('c', i + 1, 'm', { state: 'inflight', packetId: 1 }), { op: 'queue.delete', clientId: 'c', seq: i }, { op: 'queue.delete', clientId: 'd', seq: i }]);
+        await both([{ op: 'queue.delete', clientId: 'c', seq: i + 1 }]);
+      }
+      // Left of c: 0, 3, 6, ... 600. Now the oldest goes, then the next ones in order: each moves the watermark.
+      await both([{ op: 'queue.delete', clientId: 'c', seq: 0 }]);
+      for (let i = 3; i <= 300; i += 3) await both([{ op: 'queue.delete', clientId: 'c', seq: i }]);
+      assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()));
+      await sqlite.close();
+      sqlite = new SqliteStore({ path: file, compactMin: 64 });
+      const snap = await sqlite.open();
+      assert.deepEqual(canonical(snap), canonical(await memory.open()), 'after reopening the file');
+      assert.equal(snap.sessions.find((x) => x.session.clientId === 'c')?.queue[0]?.seq, 303, 'the first left is the oldest');
+    } finally {
+      await sqlite.close();
+      await memory.close();
+    }
+  });
 });

@@ -5,12 +5,17 @@ import { ReasonCode } from '../../protocol/reason-codes.js';
 import { messageFromPublish } from '../../session/message.js';
 import type { StoreOp, StoredMessage } from '../../store/ports.js';
 import type { Channel } from '../channel.js';
+import type { RouteOptions } from '../context.js';
 import { isWellFormedUtf8 } from '../../protocol/utf8.js';
 import { topicLimitRefusal } from '../topic-rules.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { quote } from '../../protocol/reason-string.js';
 import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
+
+/** Route options of a PUBLISH without store ops of its own (all but QoS 2 to a persistent session): shared. */
+const HOLD_PUBLISHER: RouteOptions = { holdPublisher: true };
+const NO_HOLD: RouteOptions = { holdPublisher: false };
 
 export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
@@ -94,7 +99,7 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   }
 
   // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
-  const routed = ch.broker.route(message, { extraOps: extra, holdPublisher: packet.qos > 0 });
+  const routed = ch.broker.route(message, extra ? { extraOps: extra, holdPublisher: true } : packet.qos > 0 ? HOLD_PUBLISHER : NO_HOLD);
   if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
   if (packet.qos === 1) {
     // QoS 1 awaiting its commit: the packets behind it go on (routed in order, acknowledged in

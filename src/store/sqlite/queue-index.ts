@@ -7,6 +7,7 @@
 // A session's entries are kept in row order (`n` ascending): a new entry gets the next n, and an
 // entry written again gets a new n and moves to the end. So the first entry of a session is its
 // oldest row, which is what its watermark (`retired.below`) is set to.
+import type { QueueEntry, StoredMessage } from '../ports.js';
 
 export interface BodyRef {
   readonly id: string;
@@ -14,22 +15,37 @@ export interface BodyRef {
   readonly n: number;
   /** Queue entries pointing at this body. */
   refs: number;
-  /** Its row's values while the batch that made it has not written it yet. */
-  row?: unknown[];
+  /** The message while the batch that made it has not written its row yet. */
+  write?: StoredMessage;
 }
 
 export interface EntryRef {
+  readonly clientId: string;
+  readonly seq: number;
   /** Row key in `entries`: a changed entry is written as a new row (appended) in place of its old one. */
   n: number;
   body: BodyRef;
-  /** Its row's values while the batch that made or changed it has not written it yet. */
-  row?: unknown[];
+  /** The entry while the batch that made or changed it has not written its row yet. */
+  write?: QueueEntry;
+}
+
+/**
+ * A session's entries in row order, so its oldest is found without iterating its Map from the front
+ * (V8 skips every slot deleted since the Map was last rehashed: a drain, deleting from the front,
+ * made each look-up cost as many steps as entries went before). A slot is live while its entry is
+ * still in the Map with the row key it had when pushed; dead slots are passed over once.
+ */
+interface RowOrder {
+  refs: EntryRef[];
+  ns: number[];
+  head: number;
 }
 
 export class QueueIndex {
   readonly sessions = new Set<string>();
   readonly bodies = new Map<string, BodyRef>();
   readonly entries = new Map<string, Map<number, EntryRef>>();
+  private readonly order = new Map<string, RowOrder>();
   /** Next row keys: ascending, so new rows are appended to the end of their table. */
   nextBody = 1;
   nextEntry = 1;
@@ -43,6 +59,7 @@ export class QueueIndex {
     this.sessions.clear();
     this.bodies.clear();
     this.entries.clear();
+    this.order.clear();
     this.nextBody = 1;
     this.nextEntry = 1;
     this.entryCount = 0;
@@ -52,13 +69,46 @@ export class QueueIndex {
 
   /** The watermark of a session: its oldest live row, or every row so far when it has none. */
   below(clientId: string): number {
-    const queue = this.entries.get(clientId);
-    return queue === undefined ? this.nextEntry : (queue.values().next().value as EntryRef).n;
+    return this.oldest(clientId)?.n ?? this.nextEntry;
   }
 
   /** Whether `seq` is the session's oldest row (a delete of it moves the watermark). */
   isOldest(clientId: string, seq: number): boolean {
-    return this.entries.get(clientId)?.keys().next().value === seq;
+    return this.oldest(clientId)?.seq === seq;
+  }
+
+  private oldest(clientId: string): EntryRef | undefined {
+    const queue = this.entries.get(clientId);
+    const o = this.order.get(clientId);
+    if (queue === undefined || o === undefined) return undefined;
+    const { refs, ns } = o;
+    while (o.head < refs.length) {
+      const r = refs[o.head];
+      if (r.n === ns[o.head] && queue.get(r.seq) === r) return r;
+      o.head++;
+    }
+    return undefined; // not reached: the Map's entries all have a live slot
+  }
+
+  /** Appends an entry's row key to its session's row order; drops dead slots once they dominate. */
+  private ordered(clientId: string, queue: Map<number, EntryRef>, e: EntryRef): void {
+    let o = this.order.get(clientId);
+    if (o === undefined) this.order.set(clientId, (o = { refs: [], ns: [], head: 0 }));
+    o.refs.push(e);
+    o.ns.push(e.n);
+    if (o.refs.length - o.head <= 2 * queue.size + 64) return;
+    const refs: EntryRef[] = [];
+    const ns: number[] = [];
+    for (let i = o.head; i < o.refs.length; i++) {
+      const r = o.refs[i];
+      if (r.n === o.ns[i] && queue.get(r.seq) === r) {
+        refs.push(r);
+        ns.push(r.n);
+      }
+    }
+    o.refs = refs;
+    o.ns = ns;
+    o.head = 0;
   }
 
   /** Gives an entry a new row key and moves it to the end of its session's row order. */
@@ -67,10 +117,11 @@ export class QueueIndex {
     queue.delete(seq);
     e.n = this.nextEntry++;
     queue.set(seq, e);
+    this.ordered(clientId, queue, e);
   }
 
   addBody(id: string, n = this.nextBody): BodyRef {
-    const b: BodyRef = { id, n, refs: 0 };
+    const b: BodyRef = { id, n, refs: 0, write: undefined };
     this.bodies.set(id, b);
     if (n >= this.nextBody) this.nextBody = n + 1;
     return b;
@@ -79,8 +130,9 @@ export class QueueIndex {
   addEntry(clientId: string, seq: number, body: BodyRef, n = this.nextEntry): EntryRef {
     let queue = this.entries.get(clientId);
     if (queue === undefined) this.entries.set(clientId, (queue = new Map()));
-    const e: EntryRef = { n, body };
+    const e: EntryRef = { clientId, seq, n, body, write: undefined };
     queue.set(seq, e);
+    this.ordered(clientId, queue, e);
     body.refs++;
     this.entryCount++;
     if (n >= this.nextEntry) this.nextEntry = n + 1;
@@ -97,7 +149,10 @@ export class QueueIndex {
     const e = queue?.get(seq);
     if (e === undefined) return undefined;
     queue!.delete(seq);
-    if (queue!.size === 0) this.entries.delete(clientId);
+    if (queue!.size === 0) {
+      this.entries.delete(clientId);
+      this.order.delete(clientId);
+    }
     e.body.refs--;
     this.entryCount--;
     return e;

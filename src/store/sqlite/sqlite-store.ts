@@ -28,20 +28,42 @@ import { prepareStatements, type Statements } from './statements.js';
 import { entryFlags, messageToRow, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
 import type { EntryRow, MessageRow, SessionRow, SubscriptionRow } from './rows.js';
 import { QueueIndex, type BodyRef, type EntryRef } from './queue-index.js';
-import { BulkWriter } from './bulk.js';
+import { BulkWriter, type RowFill } from './bulk.js';
 
 /** Retired rows are deleted once there are at least this many, and at least as many as live ones. */
 const COMPACT_MIN = 2048;
 
-const entryRow = (ref: EntryRef, clientId: string, e: QueueEntry): unknown[] => [
-  ref.n,
-  clientId,
-  e.seq,
-  ref.body.n,
-  entryFlags(e),
-  e.packetId ?? null,
-  e.subscriptionIds === undefined ? null : JSON.stringify(e.subscriptionIds),
-];
+/** Row writers (bulk.ts) for the rows a batch made: each row is written once, then forgotten. */
+const bodyRow: RowFill<BodyRef> = (v, at, ref) => {
+  const m = ref.write;
+  if (m === undefined) return false;
+  ref.write = undefined;
+  v[at] = ref.n;
+  v[at + 1] = m.id;
+  v[at + 2] = m.topic;
+  v[at + 3] = m.payload;
+  v[at + 4] = m.qos;
+  v[at + 5] = m.retain ? 1 : 0;
+  v[at + 6] = m.properties === undefined ? null : encodeJson(m.properties);
+  v[at + 7] = m.createdAt;
+  v[at + 8] = m.expiresAt ?? null;
+  v[at + 9] = m.publisherId ?? null;
+  return true;
+};
+
+const entryRow: RowFill<EntryRef> = (v, at, ref) => {
+  const e = ref.write;
+  if (e === undefined) return false;
+  ref.write = undefined;
+  v[at] = ref.n;
+  v[at + 1] = ref.clientId;
+  v[at + 2] = e.seq;
+  v[at + 3] = ref.body.n;
+  v[at + 4] = entryFlags(e);
+  v[at + 5] = e.packetId ?? null;
+  v[at + 6] = e.subscriptionIds === undefined ? null : JSON.stringify(e.subscriptionIds);
+  return true;
+};
 
 export interface SqliteStoreOptions {
   /** Database file; created (with its directory) when missing. */
@@ -65,6 +87,7 @@ export class SqliteStore implements Store {
   private readonly index = new QueueIndex();
   private bodies!: BulkWriter;
   private entries!: BulkWriter;
+  private retired!: BulkWriter;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -132,6 +155,7 @@ export class SqliteStore implements Store {
       const stmts = prepareStatements(db);
       this.bodies = new BulkWriter(db, 'bodies', ['n', 'id', 'topic', 'payload', 'qos', 'retain', 'properties', 'created_at', 'expires_at', 'publisher_id']);
       this.entries = new BulkWriter(db, 'entries', ['n', 'client_id', 'seq', 'body', 'flags', 'packet_id', 'subscription_ids']);
+      this.retired = new BulkWriter(db, 'retired', ['client_id', 'below'], { onConflict: 'ON CONFLICT (client_id) DO UPDATE SET below = excluded.below' });
       this.db = db;
       this.lock = lock;
       this.stmts = stmts;
@@ -226,8 +250,8 @@ export class SqliteStore implements Store {
               const e = index.removeEntry(op.clientId, seq) as EntryRef;
               maybeGarbage.add(e.body);
               // Every row of the session goes below its watermark (set to the next row key below).
-              if (e.row === undefined) index.deadEntries.push(e.n);
-              else e.row = undefined;
+              if (e.write === undefined) index.deadEntries.push(e.n);
+              else e.write = undefined;
             }
             moved.add(op.clientId);
           }
@@ -248,10 +272,9 @@ export class SqliteStore implements Store {
           const m = op.message;
           if (index.bodies.has(m.id)) break;
           const body = index.addBody(m.id);
-          const properties = m.properties === undefined ? null : encodeJson(m.properties);
-          body.row = [body.n, m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, properties, m.createdAt, m.expiresAt ?? null, m.publisherId ?? null];
+          body.write = m;
+          // Not in maybeGarbage: the loop over newBodies below drops it if no entry came to point at it.
           newBodies.push(body);
-          maybeGarbage.add(body);
           break;
         }
         case 'queue.put': {
@@ -270,15 +293,15 @@ export class SqliteStore implements Store {
               ref.body = body;
               body.refs++;
             }
-            if (ref.row !== undefined) {
+            if (ref.write !== undefined) {
               // Not written yet: only its values change.
-              ref.row = entryRow(ref, op.clientId, e);
+              ref.write = e;
               break;
             }
             retireRow(op.clientId, ref.n, index.isOldest(op.clientId, e.seq));
             index.renumber(op.clientId, e.seq, ref);
           }
-          ref.row = entryRow(ref, op.clientId, e);
+          ref.write = e;
           newEntries.push(ref);
           break;
         }
@@ -287,8 +310,8 @@ export class SqliteStore implements Store {
           const old = index.removeEntry(op.clientId, op.seq);
           if (old === undefined) break;
           maybeGarbage.add(old.body);
-          if (old.row === undefined) retireRow(op.clientId, old.n, oldest);
-          else old.row = undefined; // never written: dropped from newEntries below
+          if (old.write === undefined) retireRow(op.clientId, old.n, oldest);
+          else old.write = undefined; // never written: skipped when newEntries are written
           break;
         }
         case 'inbound.put':
@@ -310,22 +333,23 @@ export class SqliteStore implements Store {
       if (body.refs > 0 || index.bodies.get(body.id) !== body) continue;
       index.bodies.delete(body.id);
       // No live entry points at it any more, which is what makes it dead when the file is read.
-      if (body.row === undefined) index.deadBodies.push(body.n);
-      else body.row = undefined; // put and dropped in this batch: never written
+      if (body.write === undefined) index.deadBodies.push(body.n);
+      else body.write = undefined; // put and dropped in this batch: never written
     }
-    const rows = (refs: ReadonlyArray<BodyRef | EntryRef>): unknown[][] => {
-      const out: unknown[][] = [];
-      for (const r of refs) {
-        if (r.row === undefined) continue;
-        out.push(r.row);
-        r.row = undefined;
-      }
-      return out;
-    };
-    this.bodies.insert(rows(newBodies));
-    this.entries.insert(rows(newEntries));
+    for (const body of newBodies) {
+      // Put by this batch and pointed at by no entry (never, or no more): never written.
+      if (body.refs > 0 || body.write === undefined || index.bodies.get(body.id) !== body) continue;
+      index.bodies.delete(body.id);
+      body.write = undefined;
+    }
+    this.bodies.insert(newBodies, bodyRow);
+    this.entries.insert(newEntries, entryRow);
     this.entries.delete(deleteNow);
-    for (const clientId of moved) s.upsertRetired.run(clientId, index.below(clientId));
+    this.retired.insert(moved, (v, at, clientId) => {
+      v[at] = clientId;
+      v[at + 1] = index.below(clientId);
+      return true;
+    });
     const dead = index.deadEntries.length + index.deadBodies.length;
     if (dead >= this.compactMin && dead >= index.entryCount + index.bodies.size) this.compact(s);
   }

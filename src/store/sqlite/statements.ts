@@ -41,7 +41,6 @@ export function prepareStatements(db: Database.Database) {
     insertEntry: p('INSERT INTO entries (n, client_id, seq, body, flags, packet_id, subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     updateEntry: p('UPDATE entries SET body = ?, flags = ?, packet_id = ?, subscription_ids = ? WHERE n = ?'),
     deleteEntry: p('DELETE FROM entries WHERE n = ?'),
-    upsertRetired: p('INSERT INTO retired (client_id, below) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET below = excluded.below'),
     // After a compaction no row of a session that is gone is left, so neither is its watermark needed.
     deleteRetiredOfGone: p('DELETE FROM retired WHERE client_id NOT IN (SELECT client_id FROM sessions)'),
     allRetired: p('SELECT client_id, below FROM retired'),
