@@ -37,7 +37,7 @@ export class BrokerClusterSide implements ClusterSide {
     // A session that ends with its connection does not move: it ended here [MQTT-3.1.2-6].
     const moved = transfer && session.persistent ? exportSession(session) : undefined;
     if (!moved && session.will) this.sessions.routeWill(session);
-    this.sessions.end(session, false);
+    this.sessions.end(session);
     await this.writes.persist([{ op: 'session.delete', clientId }]);
     return moved;
   }
@@ -46,13 +46,13 @@ export class BrokerClusterSide implements ClusterSide {
     const session = this.sessions.get(clientId);
     if (!session || session.online) return;
     session.will = undefined;
-    this.sessions.end(session, true);
+    this.sessions.endAndForget(session);
   }
 
   importSession(transfer: SessionTransfer): boolean {
     const local = this.sessions.get(transfer.state.session.clientId);
     if (local?.online) return false;
-    if (local) this.sessions.end(local, false);
+    if (local) this.sessions.end(local);
     rebuildSession(transfer, this.now(), (s) => {
       this.sessions.adopt(s);
       if (s.persistent) this.writes.persistLater(fullSessionOps(s));

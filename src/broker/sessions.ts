@@ -56,7 +56,7 @@ export class Sessions {
         if (this.byId.get(s.clientId) !== s || s.online) return;
         // A will still waiting for its delay is published when the session ends [MQTT-3.1.3-9].
         if (s.will) this.routeWill(s);
-        this.end(s, true);
+        this.endAndForget(s);
       },
     });
   }
@@ -156,7 +156,7 @@ export class Sessions {
     if (existing) {
       // Clean Start ends the old session, and with it any will still waiting for its delay.
       if (existing.will) this.routeWill(existing);
-      this.end(existing, false);
+      this.end(existing);
     }
     const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
     this.byId.set(req.clientId, session);
@@ -224,7 +224,7 @@ export class Sessions {
     session.disconnectedAt = now;
     if (!session.persistent) {
       if (session.will) this.routeWill(session);
-      this.end(session, false);
+      this.end(session);
       return;
     }
     this.timers.arm(session);
@@ -260,18 +260,25 @@ export class Sessions {
   }
 
   /**
-   * Ends a session: its subscriptions go, queued messages are dropped. `persist`: its stored copy is
-   * deleted in the background (expiry; other callers write the deletion themselves).
+   * Ends a session: its subscriptions go, queued messages are dropped. Its stored copy stays: the
+   * caller writes the deletion itself (or the session was never stored). See `endAndForget`.
    */
-  end(session: Session, persist: boolean): void {
+  end(session: Session): void {
     this.queues.letPublishersGo(session);
     this.subscriptions.removeAll(session);
     // What it still holds is gone with it (dropped with the session, or moved to another node).
     session.leaveBudget();
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
-    // Only expiry persists here: cleanup nobody waits on, written in small batches.
-    if (persist) this.writes.persistInBackground([{ op: 'session.delete', clientId: session.clientId }]);
+  }
+
+  /**
+   * Ends a session and deletes its stored copy in the background: cleanup nobody waits on (expiry,
+   * a session another node took), written in small batches.
+   */
+  endAndForget(session: Session): void {
+    this.end(session);
+    this.writes.persistInBackground([{ op: 'session.delete', clientId: session.clientId }]);
   }
 
   /** Registers a session read back from the store (or moved here from another node). */
