@@ -177,7 +177,7 @@ export class WsTransport implements Transport, WsFrameSink {
     if (!this.alive) {
       this.error ??= new Error('no WebSocket pong within the ping interval');
       this.pinger?.delete(this);
-      this.socket.destroy();
+      this.destroy();
       return;
     }
     this.alive = false;
@@ -285,6 +285,8 @@ export class WsTransport implements Transport, WsFrameSink {
   }
 
   destroy(): void {
+    // Nothing more of the chunk being read reaches the connection (the socket's close comes later).
+    this.reader.stop();
     this.socket.destroy();
   }
 }

@@ -80,9 +80,9 @@ describe('WebSocket transport on the wire', () => {
     await Promise.all(open.map((l) => l.close()));
   });
 
-  async function listen(flags: Record<string, string> = {}) {
+  async function listen(flags: Record<string, string> = {}, handlers: Parameters<typeof echoServer>[0] = {}) {
     const cap = captureLog();
-    const srv = echoServer();
+    const srv = echoServer(handlers);
     const config = configWith({ mqttListeners: 'ws://127.0.0.1:0', ...flags });
     const l = await openListener(spec('ws://127.0.0.1:0'), { transport: transportOptions(config), log: cap.log }, srv.accept);
     open.push(l);
@@ -169,6 +169,22 @@ describe('WebSocket transport on the wire', () => {
     assert.deepEqual(client.frames.map((f) => [f[0], [...f[1]]]), [[0x2, [0xe0, 0x00]], [0x8, [0x03, 0xe8]]]);
     client.send(0x8, closeBody(1000));
     await client.ended;
+  });
+
+  it('after destroy() from inside a data callback, nothing more of the same chunk is handed on', async () => {
+    const got: Buffer[] = [];
+    let srvRef: ReturnType<typeof echoServer> | undefined;
+    const { upgrade, srv } = await listen({}, { data: (c) => {
+      got.push(c);
+      srvRef?.transports[0]?.destroy();
+    } });
+    srvRef = srv;
+    const { client } = await upgrade();
+    await waitFor(() => srv.transports.length === 1, 'accept');
+    client.socket.write(Buffer.concat([clientFrame(0x2, Buffer.from([1])), clientFrame(0x2, Buffer.from([2]))]));
+    await client.ended;
+    await waitFor(() => srv.closed.length === 1, 'server-side close');
+    assert.deepEqual(got.map((c) => [...c]), [[1]]);
   });
 
   const hostile: Array<[string, Buffer, number]> = [
