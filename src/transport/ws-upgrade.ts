@@ -90,7 +90,15 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       return;
     }
     const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
-    const grant = admitOrigin(origin, { allowed: webSocket.allowedOrigins, listener: { secure, host: info.host, port: info.port }, localAddress: req.socket.localAddress });
+    const grant = admitOrigin(origin, {
+      allowed: webSocket.allowedOrigins,
+      listener: { secure, host: info.host, port: info.port },
+      // Read only when an Origin is checked against the listener's own: reading it makes Node keep
+      // the socket's local address (an object and strings) for as long as the socket is open.
+      get localAddress() {
+        return req.socket.localAddress;
+      },
+    });
     if (grant === undefined) {
       refusedOrigin(origin!, url, req.socket.remoteAddress);
       refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
