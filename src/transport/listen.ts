@@ -126,31 +126,33 @@ export interface SocketTickets {
   leave(socket: Socket): void;
 }
 
+const TICKET = Symbol('starling.ticket');
+type Ticketed = Socket & { [TICKET]?: AdmissionTicket; _parent?: Socket | null };
+/**
+ * The socket the server accepted under `s`: `s` itself, or the TCP socket under a TLS socket, which
+ * Node keeps as its `_parent` (also on the TLS socket of an HTTPS request).
+ */
+const accepted = (s: Socket): Ticketed => ((s as Ticketed)._parent ?? s) as Ticketed;
+
 /**
  * Hands every socket `server` accepts to the gate at once, before a TLS handshake or an HTTP
- * request is read. A TLS socket is a different object from the TCP socket under it, so tickets are
- * found by the connection's two ends, unique among the connections open at one time.
+ * request is read. The ticket rides on the accepted socket itself, found again from the TLS
+ * socket or request on it, so it goes with the socket: no map entry, key or close listener per
+ * connection.
  */
 export function gateSockets(server: Server, info: ListenerInfo, gate: AdmissionGate | undefined, opts: GateOptions): SocketTickets {
   if (!gate) return { of: () => undefined, leave: () => {} };
-  const live = new Map<string, AdmissionTicket>();
-  const ends = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
   server.on('connection', (socket: Socket) => {
     const ticket = gate.enter(socket, info, opts);
-    if (!ticket) return;
-    const key = ends(socket);
-    live.set(key, ticket);
-    socket.once('close', () => {
-      if (live.get(key) === ticket) live.delete(key);
-    });
+    if (ticket) (socket as Ticketed)[TICKET] = ticket;
   });
   return {
-    of: (socket) => live.get(ends(socket)),
+    of: (socket) => accepted(socket)[TICKET],
     leave: (socket) => {
-      const key = ends(socket);
-      const ticket = live.get(key);
+      const raw = accepted(socket);
+      const ticket = raw[TICKET];
       if (!ticket) return;
-      live.delete(key);
+      raw[TICKET] = undefined;
       ticket.leave();
     },
   };

@@ -1,9 +1,10 @@
-// A Transport over one WebSocket. Frames are a byte stream to MQTT: a frame may hold several
-// packets or part of one [MQTT-6.0.0-2], so binary message payloads are passed on as they come.
-import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
+// A Transport over one WebSocket, after the opening handshake (ws-accept.ts). Frames are a byte
+// stream to MQTT: a frame may hold several packets or part of one [MQTT-6.0.0-2], so binary
+// payloads are passed on as they come (ws-reader.ts reads the client's frames, ws-frame.ts writes ours).
+import type { Socket } from 'node:net';
 import type { AdmissionTicket, ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
-import { binaryFrameHeader } from './ws-frame.js';
+import { binaryFrameHeader, closeFrame, controlFrame, PING_FRAME, Opcode } from './ws-frame.js';
+import { CloseCode, WsFrameReader, type WsFrameSink } from './ws-reader.js';
 import { LISTENER_KINDS } from './kinds.js';
 
 export interface WsTransportOptions {
@@ -13,6 +14,10 @@ export interface WsTransportOptions {
   admission?: AdmissionTicket;
   /** The listener's pinger (webSocketPingIntervalSec); none = no pings. */
   pinger?: WsPinger;
+  /** Largest message (its frames' payloads together) a client may send; larger closes with 1009. */
+  maxMessage: number;
+  /** Bytes that arrived with the upgrade request, after its headers. */
+  head?: Buffer;
 }
 
 /**
@@ -51,27 +56,38 @@ export class WsPinger {
 }
 
 /** Close codes that mean an orderly end rather than an error. */
-const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
+const NORMAL_CLOSE = new Set([CloseCode.Normal, 1001, CloseCode.NoStatus]);
 /**
  * Largest frame built from coalesced packets; bigger turns go out as several frames, so a client
  * can parse the first packets of a busy turn before the last ones arrive.
  */
 const MAX_COALESCED_FRAME = 64 * 1024;
+/** After our close frame, how long the client has to close the TCP connection before we drop it. */
+const CLOSE_TIMEOUT_MS = 10_000;
 
-export class WsTransport implements Transport {
+/** Where the connection is: open; our close frame sent (nothing more goes out but pongs); socket gone. */
+const enum Phase {
+  Open,
+  Closing,
+  Closed,
+}
+
+export class WsTransport implements Transport, WsFrameSink {
   readonly listener: ListenerInfo;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly peer?: PeerIdentity;
   readonly admission?: AdmissionTicket;
   readonly kind: 'ws' | 'wss';
-  private readonly ws: WebSocket;
-  private readonly socket: Duplex & { writableLength: number; writableHighWaterMark: number };
+  private readonly socket: Socket;
+  private readonly reader: WsFrameReader;
   private handlers?: TransportHandlers;
-  /** Messages that arrived before start() (made for the first). */
+  /** Payloads that arrived before start() (made for the first). */
   private early?: Buffer[];
   private error?: Error;
-  private closed = false;
+  private phase = Phase.Open;
+  /** The client's close frame arrived (its code), or none yet: a socket that ends without one is 1006. */
+  private closeCode = 0;
   private needDrain = false;
   /** Packets written while corked, sent as one frame at uncork (the array is reused). */
   private corked = false;
@@ -79,55 +95,75 @@ export class WsTransport implements Transport {
   private pendingBytes = 0;
   private alive = true;
   private readonly pinger?: WsPinger;
+  private closeTimer?: NodeJS.Timeout;
 
-  constructor(ws: WebSocket, socket: Duplex, listener: ListenerInfo, opts: WsTransportOptions) {
-    this.ws = ws;
-    this.socket = socket as WsTransport['socket'];
+  constructor(socket: Socket, listener: ListenerInfo, opts: WsTransportOptions) {
+    this.socket = socket;
     this.listener = listener;
     this.kind = LISTENER_KINDS[listener.scheme].transport as 'ws' | 'wss';
     this.remoteAddress = opts.remoteAddress;
     this.remotePort = opts.remotePort;
     this.peer = opts.peer;
     this.admission = opts.admission;
+    this.reader = new WsFrameReader(this, opts.maxMessage);
 
-    // Shared listener functions that find this transport on the WebSocket and on the socket: no
-    // closures (and context) per idle connection.
-    (ws as Owned<WebSocket>)[OWNER] = this;
-    (socket as Owned<Duplex>)[OWNER] = this;
-    ws.on('message', onWsMessage);
-    ws.on('error', onWsError);
-    ws.on('close', onWsClose);
-    ws.on('pong', onWsPong);
+    // Shared listener functions that find this transport on the socket: no closures (and context)
+    // per idle connection.
+    (socket as Owned<Socket>)[OWNER] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
     socket.on('drain', onSocketDrain);
     // The WebSocket's own keep-alive: proxies and NATs drop idle connections long before MQTT
     // keep-alive notices, and a client that stopped answering pings is gone.
     this.pinger = opts.pinger;
     this.pinger?.add(this);
+    if (opts.head && opts.head.length > 0) this.reader.feed(opts.head);
   }
 
-  /** A message from the WebSocket (onWsMessage). */
-  message(data: Buffer, isBinary: boolean): void {
-    if (!isBinary) {
-      // MQTT packets travel in binary frames only; anything else closes the connection [MQTT-6.0.0-1].
-      this.error ??= new Error('text WebSocket frame received; MQTT needs binary frames');
-      this.ws.close(1003, 'MQTT needs binary frames');
-      return;
-    }
-    if (this.handlers) this.handlers.data(data);
-    else (this.early ??= []).push(data);
+  /** Bytes from the socket (onSocketData). */
+  received(chunk: Buffer): void {
+    this.reader.feed(chunk);
+  }
+
+  wsData(payload: Buffer): void {
+    // After our close frame the connection is going: what the client still sends is not read.
+    if (this.phase !== Phase.Open) return;
+    if (this.handlers) this.handlers.data(payload);
+    else (this.early ??= []).push(payload);
+  }
+
+  wsPing(payload: Buffer): void {
+    // Answered even while closing, until the socket goes [RFC 6455 section 5.5.2].
+    if (this.phase !== Phase.Closed) this.socket.write(controlFrame(Opcode.Pong, payload));
+  }
+
+  wsPong(): void {
+    this.alive = true;
+  }
+
+  wsClose(code: number, reason: string): void {
+    this.closeCode = code;
+    if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason ? `: ${reason}` : ''}`);
+    // Echo the code [RFC 6455 section 5.5.1]; the server then closes the TCP connection [section 7.1.1].
+    this.sendClose(code === CloseCode.NoStatus ? undefined : code, '');
+  }
+
+  wsFail(code: number, message: string): void {
+    this.error ??= new Error(`WebSocket: ${message}`);
+    this.sendClose(code, message);
   }
 
   failed(err: Error): void {
     this.error ??= err;
   }
 
-  closedWith(code: number, reason: Buffer): void {
-    if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason.length ? `: ${reason.toString()}` : ''}`);
-    this.onClose();
-  }
-
-  ponged(): void {
-    this.alive = true;
+  /** The client half-closed: nothing more will be read, so finish ours. */
+  ended(): void {
+    this.reader.stop();
+    if (this.phase === Phase.Open) this.phase = Phase.Closing;
+    this.socket.end();
   }
 
   socketDrained(): void {
@@ -141,11 +177,11 @@ export class WsTransport implements Transport {
     if (!this.alive) {
       this.error ??= new Error('no WebSocket pong within the ping interval');
       this.pinger?.delete(this);
-      this.ws.terminate();
+      this.destroy();
       return;
     }
     this.alive = false;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    if (this.phase === Phase.Open) this.socket.write(PING_FRAME);
   }
 
   start(handlers: TransportHandlers): void {
@@ -153,18 +189,36 @@ export class WsTransport implements Transport {
     const early = this.early;
     this.early = undefined;
     if (early) for (const chunk of early) handlers.data(chunk);
-    if (this.ws.readyState === this.ws.CLOSED) queueMicrotask(() => this.onClose());
+    if (this.phase === Phase.Closed) queueMicrotask(() => handlers.close(this.error));
   }
 
-  private onClose(): void {
-    if (this.closed) return;
-    this.closed = true;
+  /** The socket is gone (onSocketClose). */
+  socketClosed(): void {
+    if (this.phase === Phase.Closed) return;
+    this.phase = Phase.Closed;
+    this.reader.stop();
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     this.pinger?.delete(this);
+    // No close frame came: abnormal closure [RFC 6455 section 7.1.5].
+    if (this.closeCode === 0) this.error ??= new Error('WebSocket closed with code 1006');
     this.handlers?.close(this.error);
   }
 
+  /** Our close frame, then the end of our side; the client has CLOSE_TIMEOUT_MS to end its own. */
+  private sendClose(code: number | undefined, reason: string): void {
+    this.reader.stop();
+    if (this.phase !== Phase.Open) return;
+    this.phase = Phase.Closing;
+    this.pinger?.delete(this);
+    this.socket.write(closeFrame(code, reason));
+    this.socket.end();
+    this.closeTimer = setTimeout(destroyLater, CLOSE_TIMEOUT_MS, this.socket);
+    this.closeTimer.unref();
+  }
+
   write(data: Buffer): boolean {
-    if (this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.phase !== Phase.Open) return false;
     // A turn's packets travel in one binary frame: a frame may carry several MQTT packets
     // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet. A frame grows to
     // MAX_COALESCED_FRAME; only a single larger packet makes a larger one.
@@ -179,7 +233,7 @@ export class WsTransport implements Transport {
   }
 
   get bufferedBytes(): number {
-    return this.ws.bufferedAmount + this.pendingBytes;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   cork(): void {
@@ -195,16 +249,14 @@ export class WsTransport implements Transport {
 
   /**
    * Sends the pending packets as one frame: our header, then the packets' own buffers, straight to
-   * the socket (no copy; shared fan-out bytes stay shared). `ws` writes its own frames (pong, ping,
-   * close) to the same socket, each in one synchronous run, as this one is written here, so no
-   * frame of theirs can land inside ours. It never sends data frames for us, and without
-   * compression its send queue stays empty, so `bufferedAmount` (the socket's buffer) stays true.
+   * the socket (no copy; shared fan-out bytes stay shared). Control frames (pong, ping, close) are
+   * written to the same socket each in one call, so none can land inside a data frame.
    */
   private sendPending(): void {
     const pending = this.pending;
     const n = pending.length;
     if (n === 0) return;
-    if (this.ws.readyState === this.ws.OPEN) {
+    if (this.phase === Phase.Open) {
       const socket = this.socket;
       // Nested inside the turn's cork when there is one; on its own it still makes one writev.
       socket.cork();
@@ -217,38 +269,46 @@ export class WsTransport implements Transport {
   }
 
   pause(): void {
-    this.ws.pause();
+    this.reader.pause();
+    this.socket.pause();
   }
 
   resume(): void {
-    this.ws.resume();
+    this.socket.resume();
+    // What was read before the pause goes on after this call returns, as a stream's buffered data would.
+    queueMicrotask(() => this.reader.resume());
   }
 
   end(): void {
     this.sendPending();
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(1000);
+    this.sendClose(CloseCode.Normal, '');
   }
 
   destroy(): void {
-    this.ws.terminate();
+    // Nothing more of the chunk being read reaches the connection (the socket's close comes later).
+    this.reader.stop();
+    this.socket.destroy();
   }
 }
 
 const OWNER = Symbol('starling.transport');
 type Owned<T> = T & { [OWNER]: WsTransport };
 const owner = (x: object): WsTransport => (x as Owned<object>)[OWNER];
-function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  owner(this).message(data, isBinary);
+function onSocketData(this: Socket, chunk: Buffer): void {
+  owner(this).received(chunk);
 }
-function onWsError(this: WebSocket, err: Error): void {
+function onSocketEnd(this: Socket): void {
+  owner(this).ended();
+}
+function onSocketError(this: Socket, err: Error): void {
   owner(this).failed(err);
 }
-function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
-  owner(this).closedWith(code, reason);
+function onSocketClose(this: Socket): void {
+  owner(this).socketClosed();
 }
-function onWsPong(this: WebSocket): void {
-  owner(this).ponged();
-}
-function onSocketDrain(this: Duplex): void {
+function onSocketDrain(this: Socket): void {
   owner(this).socketDrained();
+}
+function destroyLater(socket: Socket): void {
+  socket.destroy();
 }

@@ -1,12 +1,11 @@
-// The WebSocket upgrade of an MQTT endpoint: path, Origin and subprotocol checks, then the `ws`
-// handshake and a WsTransport handed to `accept`. Used by our own ws/ws+ssl listeners and by the
+// The WebSocket upgrade of an MQTT endpoint: path, Origin and subprotocol checks, then the
+// handshake (ws-accept.ts) and a WsTransport handed to `accept`. Used by our own ws/ws+ssl listeners and by the
 // library's attachWebSocket on an application's HTTP server (src/api/attach-websocket.ts).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
 import type { AcceptTransport, ListenerInfo } from './transport.js';
 import type { WebSocketOptions } from './options.js';
 import { peerOf, type SocketTickets } from './listen.js';
@@ -14,6 +13,7 @@ import { endpointUrl, type EndpointDescription } from './http-fallback.js';
 import { admitOrigin, chooseSubprotocol, clientAddress, offeredSubprotocols, originAdvice, refuseUpgrade, requestPath, MQTT_SUBPROTOCOLS } from './ws-handshake.js';
 import { clip, OncePerWindow } from './log-limit.js';
 import { WsPinger, WsTransport } from './ws-transport.js';
+import { answerHandshake, checkHandshake } from './ws-accept.js';
 
 /** Room beyond one maximum-size packet for small packets a client coalesces into the same message. */
 const FRAME_SLACK = 64 * 1024;
@@ -44,18 +44,7 @@ function destroySocket(this: Duplex): void {
 /** Returns the `upgrade` listener of one MQTT endpoint. */
 export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   const { webSocket, log, describe } = opts;
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    // Compression costs CPU and memory per connection and MQTT payloads are often compressed already.
-    perMessageDeflate: false,
-    maxPayload: webSocket.maxFrameSize || webSocket.maxPacketSize + FRAME_SLACK,
-    // Only called with a set containing a known subprotocol (the upgrade handler refused the rest).
-    handleProtocols: (protocols: Set<string>) => {
-      const choice = chooseSubprotocol([...protocols]);
-      return (choice.ok && choice.protocol) || false;
-    },
-  });
+  const maxMessage = webSocket.maxFrameSize || webSocket.maxPacketSize + FRAME_SLACK;
   const pinger = opts.pinger ?? (webSocket.pingIntervalSec > 0 ? new WsPinger(webSocket.pingIntervalSec * 1000) : undefined);
   // A refused origin is logged once a minute with the line that admits it: a page retrying every
   // second must not fill the log, and a flood of made-up origins must not fill memory.
@@ -101,7 +90,15 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       return;
     }
     const origin = req.headers.origin === undefined ? undefined : clip(req.headers.origin);
-    const grant = admitOrigin(origin, { allowed: webSocket.allowedOrigins, listener: { secure, host: info.host, port: info.port }, localAddress: req.socket.localAddress });
+    const grant = admitOrigin(origin, {
+      allowed: webSocket.allowedOrigins,
+      listener: { secure, host: info.host, port: info.port },
+      // Read only when an Origin is checked against the listener's own: reading it makes Node keep
+      // the socket's local address (an object and strings) for as long as the socket is open.
+      get localAddress() {
+        return req.socket.localAddress;
+      },
+    });
     if (grant === undefined) {
       refusedOrigin(origin!, url, req.socket.remoteAddress);
       refuseUpgrade(socket, 403, 'Forbidden', `Origin ${origin} is not allowed (webSocketAllowedOrigins)\n`);
@@ -120,17 +117,29 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
       );
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const raw = req.socket as Socket;
-      accept(
-        new WsTransport(ws, socket, info, {
-          remoteAddress: clientAddress(req, webSocket.trustForwardedFor, webSocket.trustedProxyHops),
-          remotePort: raw.remotePort ?? 0,
-          peer: secure ? peerOf(raw as TLSSocket) : undefined,
-          admission: opts.tickets?.of(raw),
-          pinger,
-        }),
-      );
-    });
+    const handshake = checkHandshake(req);
+    if (!handshake.ok) {
+      refuseUpgrade(socket, handshake.status, handshake.reason, handshake.body, handshake.headers);
+      return;
+    }
+    if (!answerHandshake(socket, handshake.key, choice.protocol)) return;
+    // The transport handles the socket's errors from here on.
+    socket.removeListener('error', destroySocket);
+    const raw = socket as Socket;
+    // Node's HTTP server may have set an idle timeout; MQTT keep-alive and our pings govern now.
+    raw.setTimeout(0);
+    raw.setNoDelay(true);
+    const tcp = req.socket as Socket;
+    accept(
+      new WsTransport(raw, info, {
+        remoteAddress: clientAddress(req, webSocket.trustForwardedFor, webSocket.trustedProxyHops),
+        remotePort: tcp.remotePort ?? 0,
+        peer: secure ? peerOf(tcp as TLSSocket) : undefined,
+        admission: opts.tickets?.of(tcp),
+        pinger,
+        maxMessage,
+        head,
+      }),
+    );
   };
 }

@@ -3,9 +3,9 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { SocketTransport } from '../../src/transport/socket-transport.js';
 import { WsTransport } from '../../src/transport/ws-transport.js';
+import { answerHandshake, checkHandshake } from '../../src/transport/ws-accept.js';
 import type { ListenerInfo } from '../../src/transport/transport.js';
 
 export interface Accepted<T> {
@@ -17,7 +17,7 @@ export interface Accepted<T> {
 export interface PairServer<T> {
   port: number;
   /** The next accepted connection, in order. */
-  next(): Promise<Accepted<T> & { ws?: WebSocket }>;
+  next(): Promise<Accepted<T>>;
   close(): Promise<void>;
 }
 
@@ -35,20 +35,22 @@ async function listen(server: Server | ReturnType<typeof createHttpServer>): Pro
   return (server.address() as AddressInfo).port;
 }
 
-/** WebSocket transports (`ws` in noServer mode, as the listener uses it, without compression). */
+/** WebSocket transports (the listener's handshake, subprotocol mqtt). */
 export async function wsServer(): Promise<PairServer<WsTransport>> {
   const http = createHttpServer();
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
-  const accepted = queue<Accepted<WsTransport> & { ws: WebSocket }>();
+  const accepted = queue<Accepted<WsTransport>>();
   const sockets = new Set<Duplex>();
   const port = await listen(http);
   const info: ListenerInfo = { url: `ws://127.0.0.1:${port}`, scheme: 'ws', host: '127.0.0.1', port, path: '/mqtt' };
   http.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     sockets.add(socket);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const transport = new WsTransport(ws, socket, info, { remoteAddress: '127.0.0.1', remotePort: 0 });
-      accepted.push({ transport, socket, ws });
-    });
+    const handshake = checkHandshake(req);
+    if (!handshake.ok || !answerHandshake(socket, handshake.key, 'mqtt')) {
+      socket.destroy();
+      return;
+    }
+    const transport = new WsTransport(socket as Socket, info, { remoteAddress: '127.0.0.1', remotePort: 0, maxMessage: 1 << 20, head });
+    accepted.push({ transport, socket });
   });
   return {
     port,
