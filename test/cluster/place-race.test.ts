@@ -10,6 +10,8 @@
 // - "returning": node X died (its key stands still); adopters y and z race for it with the node
 //   itself coming back, while the leader is frozen (SIGSTOP) or killed and restarted with its old
 //   store (a replica that lags when it comes back).
+// - "quick": 24 races of six adopters (two through each server) and, in some, the node coming back,
+//   with every server up; half on a key that stands still, half on one that has no entry yet.
 // Real nats-server processes; every wait is bounded.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +29,8 @@ const STILL = BEAT * 1.5;
 /** How long the leader stays frozen or down in a race: longer than an election of the other two. */
 const OUTAGE_MS = 10_000;
 const ROUNDS = 6;
+/** Races with every server up (each about two seconds). */
+const QUICK_RACES = 24;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -205,5 +209,51 @@ describe('place keys on a three-server NATS cluster (replicas 3): one holder per
       }
     }
     assert.equal((tally.node ?? 0) + (tally.adopter ?? 0), ROUNDS, `every round ran (${JSON.stringify(tally)})`);
+  });
+
+  it('six adopters and the returning node at once, many times, with every server up', { timeout: 150_000 }, async (t) => {
+    // Each race starts its contenders together, two adopters through each server; the node comes
+    // back as the adopters write (after their pause), or not at all; a key that has no entry yet is
+    // written at once. Writes made on the same revision reach the stream's leader milliseconds apart.
+    const deadline = Date.now() + 120_000;
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const adopters = await Promise.all(names.map((_, i) => bucket(cluster.servers[i % 3]!.url)));
+    const returnVia = await bucket(cluster.servers[0]!.url);
+    const tally: Record<string, number> = {};
+    let races = 0;
+    for (let k = 0; k < QUICK_RACES && Date.now() < deadline; k++) {
+      const node = `q${k}`;
+      const standing = k % 2 === 0;
+      if (standing) {
+        await returnVia.kv.put(`place.${node}`, new TextEncoder().encode(JSON.stringify({ by: node, state: 'self' })));
+        await waitMark(node, { by: node, state: 'self' }, `${node} held its place`);
+      }
+      const comesBack = k % 4 === 0;
+      let x: Awaited<ReturnType<typeof startNode>> | undefined;
+      let resolved: OwnPlace | undefined;
+      const returning = comesBack
+        ? sleep(STILL).then(async () => {
+            x = await startNode(returnVia, node);
+            void x.place.then((p) => (resolved = p), () => undefined);
+          })
+        : Promise.resolve();
+      const results = await Promise.all(names.map((who, i) => takePlace(adopters[i]!, node, who, STILL)));
+      await returning;
+      await sleep(BEAT * 4);
+      const outcome = Object.fromEntries(names.map((who, i) => [who, results[i]!]));
+      const winner = await judge(`quick race ${k} (${standing ? 'key standing still' : 'no key yet'}${comesBack ? ', node comes back' : ''})`, node, outcome, resolved !== undefined && x!.lost() === 0);
+      const key = winner === node ? 'node' : 'adopter';
+      tally[key] = (tally[key] ?? 0) + 1;
+      races++;
+      if (winner !== node) await releasePlace(adopters[names.indexOf(winner)]!, node, winner);
+      if (x) {
+        const place = await Promise.race([x.place, sleep(20_000).then(() => undefined)]);
+        assert.ok(place, `quick race ${k}: ${node} started once the adoption was done`);
+        place.stop();
+      }
+    }
+    t.diagnostic(`winners: ${JSON.stringify(tally)}`);
+    assert.equal(races, QUICK_RACES, 'every race ran');
+    assert.ok((tally.adopter ?? 0) > 0, 'adopters won some races');
   });
 });
