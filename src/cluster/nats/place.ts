@@ -185,13 +185,14 @@ export interface HoldOptions {
 
 /**
  * Takes this node's place: waits while another node adopts it (for `waitMs`; an adopter that died
- * half-way is then overruled, the store's own fencing still guarding the data).
+ * half-way is then overruled, the store's own fencing still guarding the data). Gives up quietly
+ * once `stopped` (the node is closing).
  */
-async function takeOwn(b: PlaceBucket, opts: HoldOptions): Promise<void> {
+async function takeOwn(b: PlaceBucket, opts: HoldOptions, stopped: () => boolean = () => false): Promise<void> {
   const { nodeId, log } = opts;
   const deadline = Date.now() + opts.waitMs;
   let told = false;
-  for (;;) {
+  while (!stopped()) {
     const now = await resolve(b, nodeId);
     if (!now) {
       if (Date.now() >= deadline) throw new Error(`cluster: the place key of ${nodeId} could not be read`);
@@ -236,7 +237,7 @@ export async function holdOwnPlace(b: PlaceBucket, opts: HoldOptions): Promise<O
     else if (now) {
       log.error({ adopter: now.mark?.by, state: now.mark?.state }, 'cluster: another node took this node\'s place (its place key stood still, as if the node were lost): that node adopts its sessions and fences its store; the place is taken back once the adoption is done');
       if (now.mark) opts.onLost?.(now.mark.by);
-      await takeOwn(b, opts).catch((err: unknown) => log.warn({ err }, 'cluster: this node\'s place could not be taken back'));
+      await takeOwn(b, opts, () => stopped).catch((err: unknown) => log.warn({ err }, 'cluster: this node\'s place could not be taken back'));
     }
   };
   const next = (): void => {
