@@ -240,6 +240,25 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
  * Wraps a store so each `apply` is timed into `observe` (e.g. `metrics.observeStoreWrite`) and
  * `open` into `observeOpen`. Failed writes are timed too: a slow failure is still a slow store.
  */
+/**
+ * workers=N: the hub's counters (cluster/workers/ipc-hub.ts, in the primary), in a registry of their
+ * own that the primary adds to the workers' registries when it answers /metrics (server/worker-fanout.ts).
+ */
+export function workersHubRegistry(counters: () => Readonly<Record<string, number>>): Registry {
+  const registry = new Registry();
+  new Counter({
+    name: P + 'workers_hub_total',
+    help: 'workers=N: what the hub in the primary passed between workers, by kind (forwarded, delivered, claims, sessionsMoved, resentAfterMove, heldForRestart, droppedForRestart, staleSessionsForgotten, malformed).',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of Object.entries(counters())) this.inc({ kind }, Math.max(0, n));
+    },
+  });
+  return registry;
+}
+
 export function timedStore(store: Store, observe: (seconds: number) => void, observeOpen?: (seconds: number) => void): Store {
   return {
     get durable() {

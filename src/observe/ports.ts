@@ -71,6 +71,12 @@ export interface ClusterView {
 export interface BrokerView {
   /** Set when the node is part of a cluster. */
   readonly cluster?: ClusterView;
+  /**
+   * workers=N only: the counters of the hub in the primary (cluster/workers/ipc-hub.ts HubCounters),
+   * as this worker last heard them. Every worker has the same copy, so /metrics takes them from the
+   * primary instead.
+   */
+  readonly workersHub?: () => Readonly<Record<string, number>>;
   readonly stats: StatsView;
   /** Connections that own a client id. */
   readonly clients: { readonly size: number };

@@ -127,6 +127,8 @@ export class SysTree {
       v.set('cluster/shared/handedOn', String(c.sharedHandedOn ?? 0));
       v.set('cluster/shared/lost', String(c.sharedLost ?? 0));
     }
+    // workers=N: the hub's counters, as the primary last sent them (ipc-hub.ts HubCounters).
+    for (const [kind, n] of Object.entries(s.workersHub?.() ?? {})) v.set(`workers/hub/${kind}`, String(n));
 
     const elapsed = this.lastSampleAt === undefined ? 0 : (now - this.lastSampleAt) / 1000;
     this.lastSampleAt = now;

@@ -77,6 +77,8 @@ export interface ServerExtras {
   link?: LinkFactory;
   /** Renders GET /metrics instead of this process's registry (a worker: every worker's together). */
   metricsText?: () => Promise<string>;
+  /** A worker: the primary's hub counters as last heard, for the $SYS tree (`workers/hub/...`). */
+  workersHub?: () => Readonly<Record<string, number>>;
   /** The other workers, for the admin API's clients, subscriptions and kick. */
   adminPeers?: AdminPeers;
   /** Where the development certificate lives; default `dataDir/certs` (workers share the primary's). */
@@ -157,9 +159,10 @@ export function openStore(config: Config): Store {
 }
 
 /** The broker as observation reads it (a view, so observe/ never holds the Broker class). */
-function brokerView(broker: Broker, cluster?: NatsClusterLink) {
+function brokerView(broker: Broker, cluster?: NatsClusterLink, workersHub?: () => Readonly<Record<string, number>>) {
   return {
     ...(cluster ? { cluster } : {}),
+    ...(workersHub ? { workersHub } : {}),
     stats: broker.stats,
     clients: broker.clients,
     sessions: broker.sessions,
@@ -430,7 +433,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     {
       name: 'sys',
       run: () => {
-        const sys = startSysPublisher(brokerView(broker, cluster), config.sysIntervalSec, { log });
+        const sys = startSysPublisher(brokerView(broker, cluster, extras.workersHub), config.sysIntervalSec, { log });
         cleanups.push('sys', () => sys.stop());
       },
     },

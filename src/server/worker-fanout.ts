@@ -4,7 +4,8 @@
 // request) and replies with the result.
 //   metrics    GET /metrics: every worker's registry (prom-client JSON) added up with prom-client's
 //              aggregator (counters and gauges summed, histograms merged), so a scrape describes
-//              the whole broker, not the one process the connection happened to land on.
+//              the whole broker, not the one process the connection happened to land on; the
+//              primary's own part (the hub's counters) is added once.
 //   admin      the admin API's clients, subscriptions and kick, from the other workers.
 import { AggregatorRegistry } from 'prom-client';
 import type { AdminAnswer, AdminOp, PrimaryMessage, WorkerMessage } from '../cluster/workers/index.js';
@@ -33,7 +34,7 @@ export class WorkerFanOut {
     private readonly send: (worker: number, message: PrimaryMessage) => void,
     private readonly ready: () => number[],
     private readonly log: FanOutLog,
-    private readonly timeoutMs = 2000,
+    private readonly opts: { timeoutMs?: number; primaryMetrics?: () => Promise<unknown[]> } = {},
   ) {}
 
   receive(worker: number, m: FanOutMessage): void {
@@ -43,7 +44,7 @@ export class WorkerFanOut {
         return this.start(worker, this.ready(), (id) => ({ t: 'collect', id }), async (parts) => ({
           t: 'metricsText',
           id: m.id,
-          text: await AggregatorRegistry.aggregate(parts as object[]).metrics(),
+          text: await AggregatorRegistry.aggregate([...parts, ...(this.opts.primaryMetrics ? [await this.opts.primaryMetrics()] : [])] as object[]).metrics(),
         }));
       case 'admin':
         // The other workers: the asking one answers for itself.
@@ -71,7 +72,7 @@ export class WorkerFanOut {
       const c = this.collections.get(id);
       if (c) this.log.warn({ workers: [...c.waiting] }, 'workers: no answer from some workers in time; left out');
       void this.finish(id);
-    }, this.timeoutMs);
+    }, this.opts.timeoutMs ?? 2000);
     timer.unref();
     this.collections.set(id, { waiting: new Set(workers), answers: [], timer, finish, requester });
     for (const w of workers) this.send(w, ask(id));

@@ -17,12 +17,15 @@ import type { ListenerInfo } from '../transport/transport.js';
 import { IpcClusterLink, IpcHub, isBatch, isFrame, PrimaryOutbox, processChannel, type PrimaryMessage, type WorkerMessage } from '../cluster/workers/index.js';
 import { startServer, withDevCertificate, type RunningServer } from './server.js';
 import { isFanOut, WorkerFanOut } from './worker-fanout.js';
+import { workersHubRegistry } from '../observe/metrics.js';
 
 /** The environment variable that tells a forked process which worker it is (1..N). */
 const WORKER_ENV = 'STARLING_WORKER_NUMBER';
 /** A worker that dies is started again after this long (doubling while it keeps dying at once). */
 const RESTART_MS = 500;
 const MAX_RESTART_MS = 30_000;
+/** How often the hub's counters are sent to the workers when they changed (for their $SYS trees). */
+const HUB_COUNTERS_MS = 1000;
 
 /** Worker processes to run: `workers`, or one per core for 0. */
 export function workerCount(config: Config): number {
@@ -68,7 +71,13 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
   cluster.setupPrimary({ serialization: 'advanced' });
   const workers = new Map<number, { worker: Worker; outbox: PrimaryOutbox; ready: boolean }>();
   const hub = new IpcHub((n, m) => workers.get(n)?.outbox.push(m), { log });
-  const fanOut = new WorkerFanOut((n, m) => workers.get(n)?.outbox.push(m), () => [...workers].filter(([, w]) => w.ready).map(([n]) => n), log);
+  const hubMetrics = workersHubRegistry(() => ({ ...hub.counters }));
+  const fanOut = new WorkerFanOut((n, m) => workers.get(n)?.outbox.push(m), () => [...workers].filter(([, w]) => w.ready).map(([n]) => n), log, {
+    primaryMetrics: async () => (await hubMetrics.getMetricsAsJSON()) as unknown[],
+  });
+  // Each worker shows the hub's counters in its $SYS tree; they reach it when they change.
+  const sharing = setInterval(() => hub.shareCounters(), HUB_COUNTERS_MS);
+  sharing.unref();
   let stopping = false;
   let listeners: ListenerInfo[] = [];
   let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -118,6 +127,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
 
   const killAll = (): void => {
     stopping = true;
+    clearInterval(sharing);
     for (const { worker } of workers.values()) worker.process.kill('SIGKILL');
   };
 
@@ -142,6 +152,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
     close: () =>
       (closing ??= (async () => {
         stopping = true;
+        clearInterval(sharing);
         const exits = [...workers.values()].map(
           ({ worker }) =>
             new Promise<void>((resolve) => {
@@ -185,6 +196,7 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
     adminPeers: { ask: (op, clientId) => (link ? link.askAdmin(op, clientId) : Promise.resolve({})) },
     // /metrics on any worker answers for all of them (the primary adds up every worker's registry).
     metricsText: () => (link ? link.metricsText() : Promise.reject(new Error('workers: not joined yet'))),
+    workersHub: () => link?.workersHub ?? {},
   });
   const ignore = (): void => {};
   process.on('SIGINT', ignore);

@@ -31,7 +31,7 @@ describe('cluster with persistence=nats: a node that comes back', () => {
     clusterHeartbeatMs: '300',
     persistence: 'nats',
   });
-  const kvOf = (prefix: string): Promise<KV> => clusterKv(raw, prefix, 1);
+  const kvOf = (prefix: string): Promise<KV> => clusterKv(raw, prefix, 1).then((b) => b.kv);
   const mark = async (kv: KV, node: string) => readMark(await kv.get(`place.${node}`));
 
   before(async () => {

@@ -25,6 +25,13 @@ export interface NatsServerHandle {
   kill(): void;
   /** Resolves once the process has exited (bounded by `timeoutMs`). */
   exited(timeoutMs?: number): Promise<void>;
+  /** Sends a signal to the process (SIGSTOP/SIGCONT freeze and thaw it: a server that stops answering). */
+  signal(sig: NodeJS.Signals): void;
+  /**
+   * After kill(): starts the server again on the same port, name, arguments and store directory (its
+   * JetStream state kept). The returned handle replaces this one (stop the new one, not this).
+   */
+  restart(): Promise<NatsServerHandle>;
   /** The last lines the server printed, for error messages. */
   log(): string;
 }
@@ -110,6 +117,8 @@ interface Launch {
   name: string;
   args: string[];
   readyTimeoutMs: number;
+  /** An existing store directory (a restart); a new temporary one otherwise. */
+  storeDir?: string;
 }
 
 class PortInUse extends Error {}
@@ -117,7 +126,7 @@ class PortInUse extends Error {}
 /** Spawns one server and waits until it accepts connections; throws PortInUse when a port was taken. */
 async function launch(l: Launch): Promise<NatsServerHandle> {
   const bin = natsServerBinary();
-  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), `starling-nats-${l.name}-`));
+  const storeDir = l.storeDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `starling-nats-${l.name}-`));
   const argv = ['-a', '127.0.0.1', '-p', String(l.port), '-n', l.name, '-js', '-sd', storeDir, ...l.args];
   const proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -146,6 +155,15 @@ async function launch(l: Launch): Promise<NatsServerHandle> {
     exited,
     kill: () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    },
+    signal: (sig) => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+    },
+    restart: async () => {
+      handle.kill();
+      await exited();
+      stopped = true; // the directory now belongs to the new handle
+      return launch({ ...l, storeDir });
     },
     stop: async () => {
       if (stopped) return;

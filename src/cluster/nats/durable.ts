@@ -9,8 +9,8 @@
 //             what a node did not acknowledge when it died stays in its consumer. The stream keeps a
 //             message while any consumer has not acknowledged it (interest retention).
 //   adopt     when a node is lost (no heartbeats), one surviving node takes its place for its
-//             clients: it takes the node's place key (place.ts: a compare-and-set in the KV bucket
-//             `<P>_cluster`, only from a node whose key stands still; a node that came back keeps
+//             clients: it takes the node's place key (place.ts: a write that stands in the order of
+//             the KV bucket `<P>_cluster`, only from a node whose key stands still; a node that came back keeps
 //             rewriting it and is left alone),
 //             opens the lost node's store (which fences the lost node, should it come back
 //             unannounced), deletes the sessions there (the store's fencing refuses a second
@@ -44,8 +44,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
-import { clusterKv, releasePlace, takePlace, whileAdopting } from './place.js';
+import { clusterKv, releasePlace, takePlace, whileAdopting, type PlaceBucket } from './place.js';
 import type { ClusterSide, SessionTransfer, StreamPosition } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
@@ -122,7 +121,7 @@ export class DurableChannel {
   private constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    private readonly kv: KV,
+    private readonly kv: PlaceBucket,
     private readonly opts: DurableOptions,
   ) {
     const base = opts.prefix.replace(/\./g, '_');

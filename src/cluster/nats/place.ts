@@ -1,5 +1,5 @@
 // Who holds a node's place (its store, its sessions) in a durable cluster: one key per node,
-// `place.<node>` in the KV bucket `<P>_cluster`, changed only by compare-and-set.
+// `place.<node>` in the KV bucket `<P>_cluster`.
 //
 //   {by: X, state: 'self'}       node X runs and holds its own store; it rewrites the key every
 //                                heartbeat period, so a live node's key keeps changing
@@ -11,8 +11,25 @@
 // a store that another node is taking apart. An adopter takes the place only from a node whose key
 // stands still for a while (`takePlace`): a node that came back while it was counted as lost keeps
 // rewriting its key, and is left alone.
+//
+// Who wins is decided by the order of the stream, not by the server's compare-and-set alone. Every
+// write names the revision it was made on (`after`, the key's last entry when the writer looked) and
+// is sent as a compare-and-set on it; a write *stands* only if it is the first entry of the key after
+// that revision, and the key's state is its last entry that stands (`resolve`). The server's check
+// is not enough: on a clustered stream NATS 2.9 checks an expected revision before it proposes the
+// write to the stream's raft group, not when the group applies it, so two writes made on the same
+// revision at nearly the same moment can both be accepted (nats-server issue 4320; later servers
+// track writes in flight on the leader, which a leader change forgets). The stream's order is the
+// same on every replica, so of two writes made on one revision exactly one is first, and every node
+// judges alike. Each writer reads the key back after its write to learn whether it stood (an adopter
+// adopts only then), and a node's rewrites are made from the state it read, so a write that did not
+// stand is never built on. The bucket keeps 16 entries per key, for the earlier entries a write is
+// judged against. Reads go to the stream's leader (no direct gets): with `allow_direct` any replica
+// answers, one that lags (a server restarted with its old store) with an old entry, and a frozen one
+// not at all. Tested in test/cluster/place-race.test.ts.
 import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 
 export type PlaceState = 'self' | 'adopting' | 'done';
@@ -22,38 +39,129 @@ export interface PlaceMark {
   state: PlaceState;
 }
 
-/** The bucket of a cluster's coordination keys (adoption), created by whichever node comes first. */
-export function clusterKv(nc: NatsConnection, prefix: string, replicas: number): Promise<KV> {
-  return new Kvm(nc).create(`${prefix.replace(/\./g, '_')}_cluster`, { history: 1, replicas });
+/** Entries kept per key: enough to judge a write against the entry it was made on. */
+const HISTORY = 16;
+/** Entries looked through to find the last that stands; more means writes are being made far too fast. */
+const WALK = 16;
+
+/** The coordination bucket, and what reads it in the stream's order (through the stream's leader). */
+export interface PlaceBucket {
+  kv: KV;
+  jsm: JetStreamManager;
+  stream: string;
+  subject(node: string): string;
+}
+
+/**
+ * The bucket of a cluster's coordination keys (adoption), created by whichever node comes first; one
+ * an older version made (one entry per key) is widened to keep `HISTORY` entries per key.
+ */
+export async function clusterKv(nc: NatsConnection, prefix: string, replicas: number): Promise<PlaceBucket> {
+  const name = `${prefix.replace(/\./g, '_')}_cluster`;
+  const kv = await new Kvm(nc).create(name, { history: HISTORY, replicas, allow_direct: false });
+  const jsm = await jetstreamManager(nc);
+  const stream = `KV_${name}`;
+  const info = await jsm.streams.info(stream);
+  if (info.config.max_msgs_per_subject < HISTORY) await jsm.streams.update(stream, { ...info.config, max_msgs_per_subject: HISTORY });
+  return { kv, jsm, stream, subject: (node) => `$KV.${name}.${keyOf(node)}` };
 }
 
 const keyOf = (node: string): string => `place.${node}`;
-const encode = (mark: PlaceMark): Uint8Array => new TextEncoder().encode(JSON.stringify(mark));
+const encode = (mark: PlaceMark, after: number): Uint8Array => new TextEncoder().encode(JSON.stringify({ ...mark, after }));
+
+interface Decoded {
+  mark?: PlaceMark;
+  /** The revision the write was made on; undefined for one that names none (a deletion, an older version's). */
+  after?: number;
+}
+
+function decode(text: string): Decoded {
+  try {
+    const v = JSON.parse(text) as Partial<PlaceMark> & { after?: unknown };
+    const after = typeof v.after === 'number' ? v.after : undefined;
+    if (typeof v.by === 'string' && (v.state === 'self' || v.state === 'adopting' || v.state === 'done')) return { mark: { by: v.by, state: v.state }, after };
+  } catch {
+    // not ours
+  }
+  return {};
+}
 
 /** The mark in an entry; undefined for none (no key, a deleted one, or a value not written by us). */
 export function readMark(e: KvEntry | null): PlaceMark | undefined {
   if (!e || e.operation !== 'PUT') return undefined;
+  return decode(e.string()).mark;
+}
+
+interface Entry extends Decoded {
+  seq: number;
+}
+
+async function entry(b: PlaceBucket, req: { last_by_subj: string } | { seq: number; next_by_subj: string }): Promise<Entry | null> {
+  const sm = await b.jsm.streams.getMessage(b.stream, req);
+  if (!sm) return null;
+  const op = sm.header?.get('KV-Operation');
+  return op === 'DEL' || op === 'PURGE' ? { seq: sm.seq } : { seq: sm.seq, ...decode(sm.string()) };
+}
+
+/** What a node's key says: its last entry that stands (`at`), and its last entry of all (`latest`, 0: none). */
+export interface Place {
+  mark?: PlaceMark;
+  at: number;
+  latest: number;
+}
+
+/**
+ * The state of `node`'s key, judged in the stream's order (see the top of this file); undefined when
+ * it cannot be told now (no stream leader to ask, or more entries to look through than `WALK`).
+ */
+export async function resolve(b: PlaceBucket, node: string): Promise<Place | undefined> {
+  const subject = b.subject(node);
   try {
-    const v = JSON.parse(e.string()) as Partial<PlaceMark>;
-    if (typeof v.by === 'string' && (v.state === 'self' || v.state === 'adopting' || v.state === 'done')) return { by: v.by, state: v.state };
+    const latest = await entry(b, { last_by_subj: subject });
+    if (!latest) return { at: 0, latest: 0 };
+    let e = latest;
+    for (let reads = 0; reads < WALK; ) {
+      if (e.after === undefined) return { mark: e.mark, at: e.seq, latest: latest.seq };
+      const first = await entry(b, { seq: e.after + 1, next_by_subj: subject });
+      reads++;
+      // First after the revision it was made on (or all before it are gone): it stands.
+      if (!first || first.seq >= e.seq) return { mark: e.mark, at: e.seq, latest: latest.seq };
+      // Another write made on the same revision came first: the entry just before this one decides.
+      let prev = first;
+      for (; reads < WALK; reads++) {
+        const next = await entry(b, { seq: prev.seq + 1, next_by_subj: subject });
+        if (!next || next.seq >= e.seq) break;
+        prev = next;
+      }
+      e = prev;
+    }
+    return undefined;
   } catch {
-    // not ours
+    return undefined;
   }
-  return undefined;
+}
+
+/** Writes `mark` on revision `latest` (0: the key has no entry); its revision, or undefined if refused or not known. */
+async function write(b: PlaceBucket, node: string, mark: PlaceMark, latest: number): Promise<number | undefined> {
+  const value = encode(mark, latest);
+  try {
+    return latest === 0 ? await b.kv.create(keyOf(node), value) : await b.kv.update(keyOf(node), value, latest);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the write at `revision` stands (read back a few times while the stream has no leader). */
+async function stood(b: PlaceBucket, node: string, revision: number): Promise<boolean> {
+  for (let tries = 0; tries < 10; tries++) {
+    const now = await resolve(b, node);
+    if (now) return now.at === revision;
+    await sleep(200);
+  }
+  return false;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Sets the key to `mark` if it still is at `revision` (0: if it does not exist); false if it changed. */
-async function swap(kv: KV, node: string, mark: PlaceMark, revision: number): Promise<boolean> {
-  try {
-    if (revision === 0) await kv.create(keyOf(node), encode(mark));
-    else await kv.update(keyOf(node), encode(mark), revision);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface OwnPlace {
   /** Stops rewriting the key (the node is closing). */
@@ -67,21 +175,31 @@ export interface HoldOptions {
   /** How long to wait for an adoption of this node to finish before starting anyway. */
   waitMs: number;
   log: Logger;
+  /**
+   * Another node took this running node's place (its rewrites stood still long enough, e.g. while it
+   * was cut off from NATS): that node adopts its sessions and fences its store. The node takes its
+   * place back once the adoption is done.
+   */
+  onLost?: (adopter: string) => void;
 }
 
 /**
- * Takes this node's own place before its store opens: waits while another node adopts it (bounded by
- * `waitMs`; an adopter that died half-way is then overruled, the store's own fencing still guarding
- * the data), then keeps the key changing every `intervalMs` for as long as the node runs.
+ * Takes this node's place: waits while another node adopts it (for `waitMs`; an adopter that died
+ * half-way is then overruled, the store's own fencing still guarding the data). Gives up quietly
+ * once `stopped` (the node is closing).
  */
-export async function holdOwnPlace(kv: KV, opts: HoldOptions): Promise<OwnPlace> {
+async function takeOwn(b: PlaceBucket, opts: HoldOptions, stopped: () => boolean = () => false): Promise<void> {
   const { nodeId, log } = opts;
-  const self: PlaceMark = { by: nodeId, state: 'self' };
   const deadline = Date.now() + opts.waitMs;
   let told = false;
-  for (;;) {
-    const e = await kv.get(keyOf(nodeId));
-    const mark = readMark(e);
+  while (!stopped()) {
+    const now = await resolve(b, nodeId);
+    if (!now) {
+      if (Date.now() >= deadline) throw new Error(`cluster: the place key of ${nodeId} could not be read`);
+      await sleep(Math.min(200, opts.intervalMs));
+      continue;
+    }
+    const mark = now.mark;
     if (mark?.state === 'adopting' && mark.by !== nodeId) {
       if (Date.now() < deadline) {
         if (!told) log.warn({ adopter: mark.by }, 'cluster: another node is adopting this node\'s sessions; waiting for it to finish before opening the store');
@@ -90,18 +208,48 @@ export async function holdOwnPlace(kv: KV, opts: HoldOptions): Promise<OwnPlace>
         continue;
       }
       log.error({ adopter: mark.by, waitedMs: opts.waitMs }, 'cluster: the adoption of this node did not finish in time; starting anyway');
-      await kv.put(keyOf(nodeId), encode(self));
-      break;
     }
-    if (await swap(kv, nodeId, self, e && e.operation === 'PUT' ? e.revision : 0)) break;
+    const revision = await write(b, nodeId, { by: nodeId, state: 'self' }, now.latest);
+    if (revision !== undefined && (await stood(b, nodeId, revision))) {
+      if (told) log.info('cluster: the adoption of this node is done; its adopted sessions stay with the adopter');
+      return;
+    }
   }
-  if (told) log.info('cluster: the adoption of this node is done; its adopted sessions stay with the adopter');
-  const timer = setInterval(() => {
-    // A put, not a compare-and-set: an adopter only takes a key that stood still, and this one moves.
-    kv.put(keyOf(nodeId), encode(self)).catch((err: unknown) => log.debug({ err }, 'cluster: place key not rewritten'));
-  }, opts.intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Takes this node's own place before its store opens (`takeOwn`), then rewrites the key every
+ * `intervalMs` for as long as the node runs, each time from the state it reads: while the key is
+ * this node's, on its last entry; once another node took the place, `onLost` is told and the place
+ * is taken back as at a start, after that adoption is done.
+ */
+export async function holdOwnPlace(b: PlaceBucket, opts: HoldOptions): Promise<OwnPlace> {
+  const { nodeId, log } = opts;
+  const self: PlaceMark = { by: nodeId, state: 'self' };
+  await takeOwn(b, opts);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const beat = async (): Promise<void> => {
+    const now = await resolve(b, nodeId);
+    // Unreadable now (no stream leader): the next beat looks again. A rewrite that is refused or
+    // does not stand is seen by the next beat's read.
+    if (now?.mark?.by === nodeId && now.mark.state === 'self') await write(b, nodeId, self, now.latest);
+    else if (now) {
+      log.error({ adopter: now.mark?.by, state: now.mark?.state }, 'cluster: another node took this node\'s place (its place key stood still, as if the node were lost): that node adopts its sessions and fences its store; the place is taken back once the adoption is done');
+      if (now.mark) opts.onLost?.(now.mark.by);
+      await takeOwn(b, opts, () => stopped).catch((err: unknown) => log.warn({ err }, 'cluster: this node\'s place could not be taken back'));
+    }
+  };
+  const next = (): void => {
+    if (!stopped) timer = setTimeout(() => void beat().finally(next), opts.intervalMs).unref();
+  };
+  next();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 export type TakeResult = 'taken' | 'other' | 'alive';
@@ -111,35 +259,54 @@ export type TakeResult = 'taken' | 'other' | 'alive';
  * the node rewrote its key within `stillMs` (it is back); 'taken': this node now adopts it, and
  * marks it done with `release` afterwards.
  */
-export async function takePlace(kv: KV, node: string, self: string, stillMs: number): Promise<TakeResult> {
+export async function takePlace(b: PlaceBucket, node: string, self: string, stillMs: number): Promise<TakeResult> {
   const adopting: PlaceMark = { by: self, state: 'adopting' };
   let last: PlaceMark | undefined;
   for (let tries = 0; tries < 5; tries++) {
-    const e = await kv.get(keyOf(node));
-    last = readMark(e);
-    if (last?.state === 'adopting') return last.by === self ? 'taken' : 'other';
+    const now = await resolve(b, node);
+    if (!now) {
+      // No stream leader to ask (an election): ask again.
+      await sleep(stillMs);
+      continue;
+    }
+    last = now.mark;
+    if (last?.state === 'adopting' && last.by !== self) return 'other';
     // Adopted already, and the node has not taken its place back since: nothing is left to adopt.
     if (last?.state === 'done') return 'other';
-    // A node's own key must stand still for a while: the compare-and-set after the pause fails if
-    // it was rewritten meanwhile (the node runs). Reads may come from a replica that lags; the
-    // compare-and-set does not, so a stale read only costs another round.
+    // A node's own key must stand still for a while: a write made on the entry read before the pause
+    // does not stand if the node rewrote its key meanwhile (it runs). A mark of this node's own (a
+    // write whose answer was lost, or an adoption of it that did not end) is taken on by one more.
     if (last?.state === 'self') await sleep(stillMs);
-    if (await swap(kv, node, adopting, e && e.operation === 'PUT' ? e.revision : 0)) return 'taken';
+    const revision = await write(b, node, adopting, now.latest);
+    if (revision !== undefined && (await stood(b, node, revision))) return 'taken';
   }
   return last?.state === 'self' ? 'alive' : 'other';
 }
 
-/** The adoption of `node` by `self` is over: mark it done (the node may take its place again). */
-export async function releasePlace(kv: KV, node: string, self: string): Promise<void> {
-  await kv.put(keyOf(node), encode({ by: self, state: 'done' }));
+/**
+ * The adoption of `node` by `self` is over: mark it done (the node may take its place again), unless
+ * the node overruled it meanwhile (it started anyway after waiting).
+ */
+export async function releasePlace(b: PlaceBucket, node: string, self: string): Promise<void> {
+  for (let tries = 0; tries < 10; tries++) {
+    const now = await resolve(b, node);
+    if (!now) {
+      await sleep(200);
+      continue;
+    }
+    if (now.mark?.by !== self || now.mark.state !== 'adopting') return;
+    const revision = await write(b, node, { by: self, state: 'done' }, now.latest);
+    if (revision !== undefined && (await stood(b, node, revision))) return;
+  }
+  throw new Error(`cluster: the place of ${node} could not be released`);
 }
 
 /** Waits (at most `waitMs`) until no node is adopting `node` any more. */
-export async function whileAdopting(kv: KV, node: string, waitMs: number, stop: () => boolean): Promise<void> {
+export async function whileAdopting(b: PlaceBucket, node: string, waitMs: number, stop: () => boolean): Promise<void> {
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline && !stop()) {
-    const mark = readMark(await kv.get(keyOf(node)).catch(() => null));
-    if (mark?.state !== 'adopting') return;
+    const now = await resolve(b, node);
+    if (now && now.mark?.state !== 'adopting') return;
     await sleep(100);
   }
 }

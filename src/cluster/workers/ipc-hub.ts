@@ -75,8 +75,32 @@ interface Down {
 /** Session owners the hub remembers (see `own`). */
 const MAX_OWNERS = 1_000_000;
 
+/** What the hub counts since the primary started; shown in /metrics and $SYS (`shareCounters`). */
+export interface HubCounters {
+  /** Messages workers forwarded to the hub. */
+  forwarded: number;
+  /** Batch frames from a worker that did not decode (dropped whole). */
+  malformed: number;
+  /** Messages sent on to a worker (one forwarded message can go to several). */
+  delivered: number;
+  /** Client ids claimed (a client connected on a worker). */
+  claims: number;
+  /** Sessions moved from one worker to another. */
+  sessionsMoved: number;
+  /** Messages sent again to a moved session (routed to the old worker during the move). */
+  resentAfterMove: number;
+  /** Messages kept for a worker that was restarting. */
+  heldForRestart: number;
+  /** Messages for a restarting worker dropped: too many kept, or it did not come back in time. */
+  droppedForRestart: number;
+  /** Stale copies of a session a restarted worker was told to forget. */
+  staleSessionsForgotten: number;
+}
+
 export class IpcHub {
-  readonly counters = { forwarded: 0, malformed: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
+  readonly counters: HubCounters = { forwarded: 0, malformed: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
+  /** The counters as last sent to the workers (JSON), '' to send them again. */
+  private sharedCounters = '';
   private readonly live = new Set<number>();
   private readonly routes = new InterestRoutes();
   private readonly claims = new Map<string, Claim[]>();
@@ -100,6 +124,17 @@ export class IpcHub {
   /** Workers that said hello and have not gone. */
   workers(): number[] {
     return [...this.live].sort((a, b) => a - b);
+  }
+
+  /**
+   * Sends the counters to every live worker when they changed since the last time (or a worker said
+   * hello since), for its $SYS tree; the pool calls this on a timer (server/workers.ts).
+   */
+  shareCounters(): void {
+    const text = JSON.stringify(this.counters);
+    if (text === this.sharedCounters) return;
+    this.sharedCounters = text;
+    for (const w of this.live) this.send(w, { t: 'hubCounters', counters: { ...this.counters } });
   }
 
   receive(worker: number, m: WorkerMessage): void {
@@ -176,6 +211,8 @@ export class IpcHub {
   // ---- start-up ------------------------------------------------------------------------------
 
   private hello(worker: number, sessions: string[]): void {
+    // A worker that (re)started has no copy of the counters yet.
+    this.sharedCounters = '';
     const restarted = this.down.get(worker);
     if (restarted) {
       // Back: keep routing on the interest it had until it has announced its own ('synced').

@@ -57,6 +57,8 @@ export function processChannel(): IpcChannel {
 export class IpcClusterLink implements ClusterLink {
   /** Frames from the primary that did not decode (dropped whole). */
   readonly counters = { malformed: 0 };
+  /** The primary's hub counters as last heard (BrokerView.workersHub): shown in $SYS, not summed in /metrics. */
+  workersHub: Readonly<Record<string, number>> = {};
   private readonly outbox: Outbox<WorkerMessage>;
   /** Requests to the primary awaiting their answer, by id: how to settle each, and its fallback. */
   private readonly waiting = new Map<number, { settle: (answer: unknown) => void; fallback: () => void }>();
@@ -233,6 +235,9 @@ export class IpcClusterLink implements ClusterLink {
         return this.opts.broker.forgetSession(m.clientId);
       case 'dump':
         return this.outbox.push({ t: 'dumped', id: m.id, retained: this.opts.retained.list().filter((r) => !isNodeLocalTopic(r.topic)) });
+      case 'hubCounters':
+        this.workersHub = m.counters;
+        return;
     }
   }
 

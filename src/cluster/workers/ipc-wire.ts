@@ -63,7 +63,9 @@ export type PrimaryMessage =
   /** The admin API of another worker asks: answer for this worker. */
   | { t: 'adminAsk'; id: number; op: AdminOp; clientId?: string }
   /** The answer to `admin`: the other workers' part. */
-  | ({ t: 'adminResult'; id: number } & AdminAnswer);
+  | ({ t: 'adminResult'; id: number } & AdminAnswer)
+  /** The hub's counters (ipc-hub.ts HubCounters), sent when they changed, for this worker's $SYS tree. */
+  | { t: 'hubCounters'; counters: Record<string, number> };
 
 /**
  * One IPC message: the batch of one turn, in order. Messages to route (`fwd` one way, `msg` without
