@@ -113,6 +113,8 @@ export class GateTicket implements AdmissionTicket {
   readonly acceptedAt = Date.now();
   private timer?: NodeJS.Timeout;
   private done = false;
+  /** Gives the place back if the socket closes first; removed once a connection holds the place. */
+  private onClose?: () => void;
 
   constructor(
     readonly socket: Socket,
@@ -121,7 +123,7 @@ export class GateTicket implements AdmissionTicket {
     readonly refused: ConnectionLimit | undefined,
     timeoutMs: number,
     private readonly events: GateEvents,
-    private readonly settled: (t: GateTicket) => void,
+    private readonly gate: { untrack(t: GateTicket): void },
   ) {
     // connectTimeoutSec covers the handshake and the upgrade: the clock starts at accept.
     this.timer = setTimeout(() => {
@@ -130,18 +132,29 @@ export class GateTicket implements AdmissionTicket {
       socket.destroy();
     }, timeoutMs);
     this.timer.unref();
-    socket.once('close', () => this.end(false));
+    this.onClose = () => this.end(false);
+    socket.once('close', this.onClose);
   }
 
   leave(): void {
     this.end(true);
   }
 
-  /** The socket became an MQTT connection: its own timer and close take over from here. */
+  /** The socket became an MQTT connection: its own timer takes over from here. */
   claim(): Place | ConnectionLimit {
     if (this.refused || !this.place) return this.refused ?? 'maxConnections';
     this.stop();
     return this.place;
+  }
+
+  /**
+   * The MQTT connection holds the place now and gives it back when it closes, so the socket's close
+   * listener (and the closure behind it) need not live as long as an idle connection does.
+   */
+  handOver(): void {
+    if (!this.onClose) return;
+    this.socket.removeListener('close', this.onClose);
+    this.onClose = undefined;
   }
 
   private end(http: boolean): void {
@@ -155,7 +168,7 @@ export class GateTicket implements AdmissionTicket {
   private stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.settled(this);
+    this.gate.untrack(this);
   }
 }
 
@@ -173,7 +186,7 @@ export class SocketGate implements AdmissionGate {
 
   enter(socket: Socket, listener: ListenerInfo, opts: GateOptions): GateTicket | undefined {
     const place = this.admission.enter(opts.byAddress ? (socket.remoteAddress ?? '') : undefined);
-    if (typeof place !== 'string') return this.track(new GateTicket(socket, listener, place, undefined, this.timeoutMs, this.events, (t) => this.untrack(t)));
+    if (typeof place !== 'string') return this.track(new GateTicket(socket, listener, place, undefined, this.timeoutMs, this.events, this));
     // No CONNACK can be sent before a handshake: over the limit, the socket is closed at once —
     // except that an operator's /metrics or console request on a WebSocket port, which cannot be
     // told from an MQTT client yet, gets a short, bounded moment to show it is plain HTTP.
@@ -183,7 +196,7 @@ export class SocketGate implements AdmissionGate {
       return undefined;
     }
     this.graced++;
-    return this.track(new GateTicket(socket, listener, undefined, place, HTTP_GRACE_MS, this.events, (t) => this.untrack(t)));
+    return this.track(new GateTicket(socket, listener, undefined, place, HTTP_GRACE_MS, this.events, this));
   }
 
   private track(t: GateTicket): GateTicket {
@@ -191,7 +204,8 @@ export class SocketGate implements AdmissionGate {
     return t;
   }
 
-  private untrack(t: GateTicket): void {
+  /** A ticket is settled: its socket is an MQTT connection, plain HTTP, or closed. */
+  untrack(t: GateTicket): void {
     if (this.pending.delete(t) && t.refused) this.graced--;
   }
 
@@ -210,7 +224,10 @@ export class SocketGate implements AdmissionGate {
     if (typeof place === 'string') return place;
     // Behind a trusted proxy the client's own address is known only now (the socket's close still
     // gives the place back when this refuses).
-    return place.locate(t.remoteAddress) ?? { place, since: ticket.acceptedAt };
+    const refused = place.locate(t.remoteAddress);
+    if (refused) return refused;
+    ticket.handOver();
+    return { place, since: ticket.acceptedAt };
   }
 
   /** Server shutdown: sockets still in a handshake or upgrade are closed now. */

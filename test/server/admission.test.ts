@@ -1,7 +1,10 @@
 // Admission places: counted in the total and under an address, given back exactly once.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Admission, type Place } from '../../src/server/admission.js';
+import net from 'node:net';
+import { once } from 'node:events';
+import { Admission, SocketGate, type Place } from '../../src/server/admission.js';
+import type { ListenerInfo, Transport } from '../../src/transport/transport.js';
 
 const place = (p: Place | string): Place => {
   assert.equal(typeof p, 'object', `admitted, not refused by ${String(p)}`);
@@ -57,5 +60,57 @@ describe('Admission', () => {
     p2.release();
     assert.equal(a.open, 0);
     place(a.enter('203.0.113.1'));
+  });
+});
+
+describe('SocketGate', () => {
+  const listener = { url: 'ws://127.0.0.1:0', kind: 'ws' } as unknown as ListenerInfo;
+  const events = { refused: () => {}, timedOut: () => {} };
+
+  it('hands a WebSocket socket\'s place to its MQTT connection: the socket keeps no close listener for it, and the connection\'s release is the one that counts', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [socket] = (await once(server, 'connection')) as [net.Socket];
+    try {
+      const admission = new Admission(1, 0);
+      const gate = new SocketGate(admission, 10_000, events);
+      const closeListeners = socket.listenerCount('close');
+      const ticket = gate.enter(socket, listener, { byAddress: false, http: true });
+      assert.ok(ticket);
+      assert.equal(socket.listenerCount('close'), closeListeners + 1, 'a socket still in its upgrade gives its place back on close');
+      const admitted = gate.admit({ admission: ticket, remoteAddress: '127.0.0.1' } as unknown as Transport);
+      assert.equal(typeof admitted, 'object');
+      assert.equal(socket.listenerCount('close'), closeListeners, 'nothing per idle connection left on the socket');
+      assert.equal(admission.open, 1);
+      (admitted as { place: Place }).place.release();
+      assert.equal(admission.open, 0, 'the connection gives the place back');
+    } finally {
+      client.destroy();
+      socket.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('keeps the close listener when the place is refused once located behind a proxy, so the socket\'s close gives it back', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [socket] = (await once(server, 'connection')) as [net.Socket];
+    try {
+      const admission = new Admission(0, 1);
+      const other = place(admission.enter('203.0.113.1'));
+      const gate = new SocketGate(admission, 10_000, events);
+      const ticket = gate.enter(socket, listener, { byAddress: false, http: true });
+      assert.equal(gate.admit({ admission: ticket, remoteAddress: '203.0.113.1' } as unknown as Transport), 'maxConnectionsPerAddress');
+      assert.equal(admission.open, 2);
+      socket.destroy();
+      await once(socket, 'close');
+      assert.equal(admission.open, 1, 'the refused socket\'s place went back when it closed');
+      other.release();
+    } finally {
+      client.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
