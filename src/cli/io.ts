@@ -9,6 +9,8 @@ import type { BrokerOptions } from '../api/types.js';
 export interface StartedServer {
   listeners: readonly ListenerInfo[];
   close(): Promise<void>;
+  /** Settles if the server closed itself and must be restarted (RunningServer.failed). */
+  failed?: Promise<Error>;
 }
 
 export interface CliIO {

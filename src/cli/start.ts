@@ -151,5 +151,14 @@ export function registerStart(program: Command, io: CliIO): void {
       );
     };
     removers.push(io.onSignal('SIGINT', onSignal('SIGINT')), io.onSignal('SIGTERM', onSignal('SIGTERM')));
+    // A server that closed itself (its cluster place was taken) has already logged why and shut
+    // down; exit 1 so a supervisor (systemd Restart=on-failure, a container restart policy) starts it again.
+    void server.failed?.then((err) => {
+      if (stopping) return;
+      stopping = true;
+      for (const r of removers) r();
+      if (!logOnTerminal) io.err(`starling: ${err.message}\n`);
+      io.exit(1);
+    });
   });
 }

@@ -61,6 +61,13 @@ export interface RunningServer {
   /** The failed-login slow-down (what it would make an address wait now), for tests and diagnostics. */
   readonly loginThrottle: FailureThrottle;
   close(): Promise<void>;
+  /**
+   * Settles once the server closed itself because it must not go on: a durable cluster node whose
+   * place another node took while it ran (cut off from NATS long enough to be counted lost). Its
+   * sessions are the adopter's now and its store is fenced, so serving on would split them. The CLI
+   * exits 1 then, for a supervisor to restart the node, which waits for the adoption and starts clean.
+   */
+  readonly failed: Promise<Error>;
 }
 
 /** A cluster link made for an open broker (the worker processes of `workers=N`). */
@@ -225,6 +232,26 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   let adminSource!: AdminSource & ReturnType<typeof brokerView>;
   let listening: Promise<ListenerInfo[]> | undefined;
   let listen!: () => Promise<ListenerInfo[]>;
+  let closing: Promise<void> | undefined;
+  // Stopping is start-up's clean-up stack unwound: sys, listeners, connections, links, broker, store, security.
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      ready = false;
+      await cleanups.unwind();
+    })());
+  let fail!: (err: Error) => void;
+  const failed = new Promise<Error>((resolve) => (fail = resolve));
+  const placeLost = (adopter: string): void => {
+    const err = new Error(`cluster: node ${config.clusterNodeId}'s place was taken by ${adopter}, which adopts its sessions`);
+    log.fatal({ adopter }, 'cluster: another node adopted this node while it ran (it was cut off from NATS); closing, so its clients reconnect to the node that has their sessions, and a restart starts clean');
+    close().then(
+      () => fail(err),
+      (closeErr: unknown) => {
+        log.error({ err: closeErr }, 'closing after the place was lost failed');
+        fail(err);
+      },
+    );
+  };
 
   const steps: StartupStep[] = [
     {
@@ -248,7 +275,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
       name: 'place',
       run: async () => {
         if (config.persistence !== 'nats' || extras.store) return;
-        const held = await takeOwnPlace({ servers: natsServers(config), auth: natsAuth(config), nodeId: config.clusterNodeId, prefix: config.clusterSubjectPrefix, replicas: config.clusterRetainedReplicas, heartbeatMs: config.clusterHeartbeatMs, log });
+        const held = await takeOwnPlace({ servers: natsServers(config), auth: natsAuth(config), nodeId: config.clusterNodeId, prefix: config.clusterSubjectPrefix, replicas: config.clusterRetainedReplicas, heartbeatMs: config.clusterHeartbeatMs, log, onLost: placeLost });
         place = held;
         cleanups.push('place', () => held.stop());
       },
@@ -440,7 +467,6 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
   ];
   await runSteps(steps, cleanups, extras.beforeStep);
 
-  let closing: Promise<void> | undefined;
   return {
     get listeners() {
       return listenerInfos();
@@ -455,11 +481,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
     cluster,
     loginThrottle: security.throttle,
     admitted: () => admission.open,
-    // Stopping is start-up's clean-up stack unwound: sys, listeners, connections, links, broker, store, security.
-    close: () =>
-      (closing ??= (async () => {
-        ready = false;
-        await cleanups.unwind();
-      })()),
+    close,
+    failed,
   };
 }

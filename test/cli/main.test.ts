@@ -177,6 +177,22 @@ describe('starling CLI', () => {
     assert.equal(io.stderr.join(''), 'starling: cannot listen on mqtt://127.0.0.1:1883: the address is already in use\n');
   });
 
+  it('start: a server that closed itself (its cluster place was taken) makes the process exit 1, for a supervisor to restart it', async () => {
+    let failWith!: (err: Error) => void;
+    const io = fakeIO({ terminal: { out: false, err: false } });
+    io.startServer = async (config) => {
+      io.started.push(config);
+      return { listeners: [], close: async () => {}, failed: new Promise<Error>((r) => (failWith = r)) };
+    };
+    await main(argv('start'), io);
+    assert.deepEqual(io.exits, [], 'runs while the server runs');
+    failWith(new Error("cluster: node n1's place was taken by n2, which adopts its sessions"));
+    await until(() => io.exits.length === 1, 'exit after the server failed');
+    assert.deepEqual(io.exits, [1]);
+    assert.match(io.stderr.join(''), /starling: cluster: node n1's place was taken by n2/);
+    assert.ok(!io.signals.has('SIGINT') && !io.signals.has('SIGTERM'), 'the signal handlers are removed');
+  });
+
   it('start: SIGINT closes the server and exits 0; a second signal forces the exit', async () => {
     let release!: () => void;
     const io = fakeIO();

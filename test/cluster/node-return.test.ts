@@ -12,7 +12,8 @@ import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.j
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
-import { clusterKv, readMark } from '../../src/cluster/nats/place.js';
+import net from 'node:net';
+import { clusterKv, readMark, resolve } from '../../src/cluster/nats/place.js';
 import { waitUntil } from './helpers.js';
 
 const v5 = { protocolVersion: 5 as const };
@@ -117,5 +118,33 @@ describe('cluster with persistence=nats: a node that comes back', () => {
     const other = await connectClient(a.url(), { ...v5, clientId: 'later', clean: false, properties: { sessionExpiryInterval: 3600 } });
     clients.push(other);
     await other.subscribeAsync('pa/u', { qos: 1 });
+  });
+  it('steps back when another node takes its place while it runs: it closes (clients go, listeners shut) and says so through failed', async () => {
+    const c = await startTestServer(flags('pc', 'c'));
+    open.push(c);
+    const port = c.port();
+    const client = await connectClient(c.url(), { ...v5, clientId: 'on-c', reconnectPeriod: 0 });
+    clients.push(client);
+    const gone = new Promise<void>((r) => client.once('close', () => r()));
+    const b = await clusterKv(raw, 'pc', 1);
+    // As an adopter that counted c lost (c cut off from NATS): a write on the key's last entry. c's
+    // own rewrite may come first on that entry; then the adopter's write does not stand and is made again.
+    for (let i = 0; i < 20 && (await resolve(b, 'c'))?.mark?.by !== 'y'; i++) {
+      const latest = (await resolve(b, 'c'))!.latest;
+      await b.kv.put('place.c', new TextEncoder().encode(JSON.stringify({ by: 'y', state: 'adopting', after: latest })));
+    }
+    assert.equal((await resolve(b, 'c'))?.mark?.by, 'y', 'the adopter holds c\'s place');
+    const failed = await Promise.race([c.server.failed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    assert.ok(failed instanceof Error, 'the server says it closed itself');
+    assert.match(failed.message, /place was taken by y/);
+    await gone;
+    const refused = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(false)));
+      s.once('error', () => r(true));
+    });
+    assert.ok(refused, 'its listeners are closed');
+    // The adopter finishes; the node, when restarted, would wait for that and start clean (tested above).
+    await b.kv.put('place.c', new TextEncoder().encode(JSON.stringify({ by: 'y', state: 'done', after: (await resolve(b, 'c'))!.latest })));
   });
 });

@@ -73,6 +73,8 @@ export interface OwnPlaceOptions {
   /** How long to wait for another node's adoption of this one to finish. Default 120 s. */
   waitMs?: number;
   log: Logger;
+  /** Another node took this running node's place (see HoldOptions.onLost). */
+  onLost?: (adopter: string) => void;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function takeOwnPlace(opts: OwnPlaceOptions): Promise<{ stop(): Pro
   let place: OwnPlace;
   try {
     const kv = await clusterKv(nc, opts.prefix ?? DEFAULT_PREFIX, opts.replicas);
-    place = await holdOwnPlace(kv, { nodeId: opts.nodeId, intervalMs: opts.heartbeatMs ?? 2000, waitMs: opts.waitMs ?? 120_000, log: opts.log });
+    place = await holdOwnPlace(kv, { nodeId: opts.nodeId, intervalMs: opts.heartbeatMs ?? 2000, waitMs: opts.waitMs ?? 120_000, log: opts.log, ...(opts.onLost ? { onLost: opts.onLost } : {}) });
   } catch (err) {
     await nc.close().catch(() => undefined);
     throw err;
