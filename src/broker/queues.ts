@@ -255,7 +255,8 @@ export class Queues {
     const o = session.complete(packetId, kind);
     if (!o) return false;
     this.hooks.notify?.delivered?.(session.clientId, o.message, o.qos);
-    if (session.persistent) this.writes.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
+    // One op, no array: a drain acknowledges every message it sends.
+    if (session.persistent) this.writes.persistOneLater({ op: 'queue.delete', clientId: session.clientId, seq: o.seq });
     this.pump(session);
     return true;
   }

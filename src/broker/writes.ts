@@ -85,6 +85,13 @@ export class StoreWrites {
     for (const op of ops) j.batch.ops.push(op);
   }
 
+  /** persistLater of one op (a subscriber's PUBACK): no array made for it. */
+  persistOneLater(op: StoreOp): void {
+    const j = this.join();
+    j.unwatched = true;
+    j.batch.ops.push(op);
+  }
+
   /** As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes. */
   persistInBackground(ops: StoreOp[]): void {
     this.handOver();

@@ -1,8 +1,8 @@
 // The per-connection protocol state machine: packets in, packets out through ChannelIO, broker
 // operations for everything shared. Handlers live one per packet type in ./handlers.
 import { MAX_VARIABLE_BYTE_INTEGER, type ProtocolVersion } from '../protocol/constants.js';
-import type { ConnectPacket, Packet, Properties, PublishPacket } from '../protocol/packets.js';
-import { encode } from '../protocol/codec.js';
+import type { ConnectPacket, Packet, Properties } from '../protocol/packets.js';
+import { encode, encodePublish } from '../protocol/codec.js';
 import { MqttError, protocolError } from '../protocol/errors.js';
 import { ReasonCode, connackCodeForV3, disconnectCodeFor } from '../protocol/reason-codes.js';
 import type { BrokerClient, ChannelContext, DisconnectKind } from './context.js';
@@ -563,19 +563,19 @@ export class Channel implements BrokerClient, SessionOutlet {
     let bytes = shared ? cache.get(message, this.version, retain) : undefined;
     let newAlias = false;
     if (!bytes) {
-      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup: delivery.dup === true };
-      if (packetId !== undefined) packet.packetId = packetId;
+      // From the fields, with no packet object: one of these per message a drain sends.
+      let topic = message.topic;
+      let props: Properties | undefined;
       if (this.version === 5) {
-        const props = this.outgoingProperties(message, subscriptionIds);
-        if (props) packet.properties = props;
+        props = this.outgoingProperties(message, subscriptionIds);
         if (this.aliasesOut) {
-          const { alias, withTopic } = this.aliasesOut.lookup(message.topic);
-          (packet.properties ??= {}).topicAlias = alias;
-          if (!withTopic) packet.topic = '';
+          const { alias, withTopic } = this.aliasesOut.lookup(topic);
+          (props ??= {}).topicAlias = alias;
+          if (!withTopic) topic = '';
           newAlias = withTopic;
         }
       }
-      bytes = encode(packet, this.version);
+      bytes = encodePublish(topic, message.payload, qos, retain, delivery.dup === true, packetId, props, this.version);
       if (shared) cache.set(message, this.version, retain, bytes);
     }
     if (bytes.length > this.maxPacketOut) {
@@ -599,8 +599,9 @@ export class Channel implements BrokerClient, SessionOutlet {
   }
 
   private outgoingProperties(message: StoredMessage, subscriptionIds: number[] | undefined): Properties | undefined {
+    // Most messages carry none of these: no clock read, no object.
+    if (!message.properties && message.expiresAt === undefined && !subscriptionIds) return undefined;
     const expiry = remainingExpiry(message, this.broker.now());
-    if (!message.properties && expiry === undefined && !subscriptionIds) return undefined;
     const p: Properties = message.properties ? { ...message.properties } : {};
     if (expiry !== undefined) p.messageExpiryInterval = expiry;
     if (subscriptionIds) p.subscriptionIdentifiers = subscriptionIds;

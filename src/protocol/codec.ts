@@ -22,6 +22,7 @@ import { unsubscribe } from './packets/unsubscribe.js';
 
 export { ConnectRefusedError, UnsupportedProtocolError, protocolNameFor } from './packets/connect.js';
 export type { PacketCodec } from './packets/common.js';
+export { encodePublish } from './packets/publish.js';
 
 /** Every packet type's codec. */
 export const codecs: { readonly [K in PacketType]: PacketCodec<PacketOf<K>> } = {

@@ -20,6 +20,8 @@ export interface PacketParserOptions {
 const MAX_HEADER = 5;
 /** The CONNECT packet type. */
 const CONNECT = 1;
+/** The first byte of a PUBACK (type 4, flags 0). */
+const PUBACK = 0x40;
 /** decodedBeforeError until a push fails: one shared empty list, not one per parser. */
 const NONE: readonly Packet[] = Object.freeze([]);
 
@@ -132,6 +134,17 @@ export class PacketParser {
     }
     const end = start + rl;
     if (end <= chunk.length) {
+      // A plain PUBACK (flags 0, a non-zero id, nothing else) is what a subscriber sends for every
+      // QoS 1 message: read it in place, without a view of the chunk or a Reader. Anything else,
+      // including a PUBACK the codec would refuse, goes through the codec.
+      if (first === PUBACK && rl === 2 && this.version !== undefined) {
+        const packetId = (chunk[start] << 8) | chunk[start + 1];
+        if (packetId !== 0) {
+          // As the codec decodes it: MQTT 5 reads a missing reason code as Success (3.4.2.1).
+          out.push(this.version === 5 ? { type: 'puback', packetId, reasonCode: 0 } : { type: 'puback', packetId });
+          return end;
+        }
+      }
       this.emit(first, chunk.subarray(start, end), out);
       return end;
     }

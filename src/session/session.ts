@@ -32,7 +32,10 @@ export interface QueuePressure {
 export interface SessionOutlet {
   /** False while the connection's outgoing buffer is full: QoS 1/2 deliveries wait for drain. */
   readonly writable: boolean;
-  /** Writes one PUBLISH to the client (a delivery: routing decided it, this only sends it). */
+  /**
+   * Writes one PUBLISH to the client (a delivery: routing decided it, this only sends it). The
+   * delivery may be the session's own entry (Session.send): read it during the call, keep nothing.
+   */
   deliver(delivery: Delivery): void;
   pubrel(packetId: number): void;
 }
@@ -358,11 +361,12 @@ export class Session {
   }
 
   private send(outlet: SessionOutlet, o: Unsent): void {
-    const { message, qos, retain, subscriptionIds, packetId, dup } = o;
     // Marked before it is written: a hook told of the delivery may route more to this session.
+    // The entry itself is the Delivery (it has every field one has, and they do not change when
+    // it is marked sent): no object per message sent. The outlet reads it and keeps nothing.
     markSent(o);
     this.unsentCount--;
-    outlet.deliver({ message, qos, retain, subscriptionIds, packetId, dup });
+    outlet.deliver(o);
   }
 
   /** Nothing unsent left: whatever is taken next joins the window after everything in it. */

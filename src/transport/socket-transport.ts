@@ -23,6 +23,8 @@ export const TCP_KEEPALIVE_MS = 60_000;
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
+/** Packets up to this size are coalesced while corked (see SocketTransport.pending); larger ones go as they are. */
+const COALESCE_MAX = 4096;
 /** Nothing held: one shared empty buffer rather than one per socket. */
 const EMPTY = Buffer.alloc(0);
 
@@ -60,6 +62,15 @@ export class SocketTransport implements Transport {
   private error?: Error;
   private closed = false;
   private drainWatched = false;
+  /**
+   * Packets written while corked (a turn's writes, server/flusher.ts), written at uncork as one
+   * buffer. A socket's own cork would hand them over as a writev of one chunk each, and Node's
+   * stream pays per chunk (a buffered record, a callback, an iovec); copying small packets into
+   * one buffer costs less. A larger packet is not copied: what is held goes first, then it.
+   */
+  private corked = false;
+  private pending?: Buffer[];
+  private pendingBytes = 0;
 
   constructor(socket: Socket, listener: ListenerInfo, kind: 'tcp' | 'tls', opts: SocketTransportOptions) {
     this.socket = socket;
@@ -144,6 +155,17 @@ export class SocketTransport implements Transport {
 
   write(data: Buffer): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
+    if (this.corked && data.length <= COALESCE_MAX) {
+      // Held until uncork and written as one buffer (see `pending`).
+      (this.pending ??= []).push(data);
+      this.pendingBytes += data.length;
+      return true;
+    }
+    if (this.pendingBytes > 0) this.flushPending();
+    return this.writeNow(data);
+  }
+
+  private writeNow(data: Buffer): boolean {
     if (this.socket.write(data)) return true;
     // Drain comes after this returns (once the kernel took the buffer), so it cannot be missed.
     if (!this.drainWatched) {
@@ -161,15 +183,26 @@ export class SocketTransport implements Transport {
   }
 
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   cork(): void {
-    this.socket.cork();
+    this.corked = true;
   }
 
   uncork(): void {
-    this.socket.uncork();
+    this.corked = false;
+    if (this.pendingBytes > 0) this.flushPending();
+  }
+
+  /** The turn's small packets, copied into one buffer and handed to the socket in one write. */
+  private flushPending(): void {
+    const pending = this.pending!;
+    const bytes = pending.length === 1 ? pending[0] : Buffer.concat(pending, this.pendingBytes);
+    pending.length = 0;
+    this.pendingBytes = 0;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.writeNow(bytes);
   }
 
   pause(): void {
@@ -183,6 +216,7 @@ export class SocketTransport implements Transport {
   end(): void {
     // Ending a socket already closed makes Node build (and throw away) an error.
     if (this.closed || this.socket.destroyed) return;
+    if (this.pendingBytes > 0) this.flushPending();
     this.socket.end();
   }
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encode, UnsupportedProtocolError } from '../../src/protocol/codec.js';
+import { decode, encode, UnsupportedProtocolError } from '../../src/protocol/codec.js';
 import { MqttError } from '../../src/protocol/errors.js';
 import { PacketParser } from '../../src/protocol/parser.js';
 import { validVector } from '../vectors/catalogue.js';
@@ -153,6 +153,37 @@ describe('PacketParser: protocol version', () => {
         },
       );
     }
+  });
+});
+
+describe('PacketParser: plain PUBACKs read in place', () => {
+  // The parser reads a 2-byte PUBACK itself (a drain's every acknowledgement); it must give exactly
+  // what the codec gives, and leave everything else (id 0, other flags, longer forms) to the codec.
+  for (const version of [3, 4, 5] as const) {
+    it(`MQTT ${version === 3 ? '3.1' : version === 4 ? '3.1.1' : '5'}: the same packets as the codec, in order, around other packets`, () => {
+      const parser = new PacketParser({ maxPacketSize: 1000, version });
+      const chunk = hex('40 02 00 07 40 02 ff fe 62 02 00 09 40 02 01 00');
+      const expected = [0x0007, 0xfffe, 0x0100].map((id) => decode(0x40, Buffer.from(u16(id)), version));
+      const packets = parser.push(chunk);
+      assert.deepEqual(packets.map((p) => p.type), ['puback', 'puback', 'pubrel', 'puback']);
+      assert.deepEqual([packets[0], packets[1], packets[3]], expected);
+      if (version === 5) assert.deepEqual(packets[0], { type: 'puback', packetId: 7, reasonCode: 0 });
+      else assert.deepEqual(packets[0], { type: 'puback', packetId: 7 });
+    });
+  }
+
+  it('a PUBACK with packet identifier 0 is still refused as the codec refuses it [MQTT-2.3.1-1]', () => {
+    assert.throws(() => new PacketParser({ maxPacketSize: 1000, version: 4 }).push(hex('40 02 00 00')), code(0x82));
+  });
+
+  it('a PUBACK with reserved flags set still goes to the codec (malformed in 3.1.1 [MQTT-2.2.2-1])', () => {
+    assert.throws(() => new PacketParser({ maxPacketSize: 1000, version: 4 }).push(hex('42 02 00 01')), code(0x81));
+  });
+
+  it('a PUBACK split across chunks decodes as one', () => {
+    const parser = new PacketParser({ maxPacketSize: 1000, version: 4 });
+    assert.deepEqual(parser.push(hex('40 02 00')), []);
+    assert.deepEqual(parser.push(hex('05')), [{ type: 'puback', packetId: 5 }]);
   });
 });
 

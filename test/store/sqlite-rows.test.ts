@@ -134,6 +134,38 @@ describe('SqliteStore compact rows', () => {
     }
   });
 
+  it('compaction removes retired rows below the lowest live row by range and the others by key, and no live row', async () => {
+    const file = freshPath();
+    let store = new SqliteStore({ path: file, compactMin: 8 });
+    try {
+      await store.open();
+      await store.apply([sessOp('slow'), sessOp('fast')]);
+      // Rows in arrival order: slow 0, fast 0, slow 1, fast 1, ... (each with a body of its own).
+      for (let i = 0; i < 8; i++) await store.apply([msgOp(`s${i}`), entryOp('slow', i, `s${i}`), msgOp(`f${i}`), entryOp('fast', i, `f${i}`)]);
+      // slow acknowledges 2, fast all 8: retired rows lie below slow's oldest live row and above it.
+      await store.apply([0, 1].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'slow', seq })));
+      await store.apply([...Array(8).keys()].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'fast', seq })));
+      assert.equal(rowCount(file, 'entries'), 6, 'compacted: only the live rows are left');
+      assert.equal(rowCount(file, 'bodies'), 6);
+      await store.close();
+      store = new SqliteStore({ path: file, compactMin: 8 });
+      const snap = await store.open();
+      assert.deepEqual(
+        snap.sessions.map((x) => [x.session.clientId, x.queue.map((e) => [e.seq, e.messageId])]),
+        [['fast', []], ['slow', [2, 3, 4, 5, 6, 7].map((i) => [i, `s${i}`])]],
+      );
+      assert.deepEqual([...snap.messages.keys()].sort(), ['s2', 's3', 's4', 's5', 's6', 's7']);
+      // The rest goes: no live row is left, and the tables are emptied whole.
+      await store.apply([2, 3, 4, 5, 6, 7].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'slow', seq })));
+      assert.equal(rowCount(file, 'entries'), 0);
+      assert.equal(rowCount(file, 'bodies'), 0);
+      const after = await store.open();
+      assert.deepEqual(after.sessions.map((x) => x.queue.length), [0, 0]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('after a batch rejected midway, later batches see the store as it was before it', async () => {
     const store = new SqliteStore({ path: freshPath() });
     try {

@@ -136,6 +136,32 @@ describe('tcp listener (mqtt://)', () => {
     s.destroy();
   });
 
+  it('corked small writes go as one buffer, counted as buffered until then; a large one keeps its place without a copy', async () => {
+    const { log } = captureLog();
+    const srv = echo();
+    const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
+    open.push(l);
+    const s = await dial(l.info.port);
+    const received: Buffer[] = [];
+    s.on('data', (c: Buffer) => received.push(c));
+    s.write(CONNECT_BYTES);
+    await waitFor(() => Buffer.concat(received).length === CONNECT_BYTES.length, 'the first bytes echoed');
+    received.length = 0;
+    const t = srv.transports[0];
+    const large = Buffer.alloc(10_000, 9);
+    t.cork();
+    t.write(Buffer.from([1, 2]));
+    t.write(Buffer.from([3]));
+    assert.equal(t.bufferedBytes, 3, 'held bytes count as buffered (the slow-consumer limits see them)');
+    t.write(large);
+    t.write(Buffer.from([4]));
+    t.uncork();
+    const expected = Buffer.concat([Buffer.from([1, 2, 3]), large, Buffer.from([4])]);
+    await waitFor(() => Buffer.concat(received).length >= expected.length, 'all bytes');
+    assert.deepEqual(Buffer.concat(received), expected, 'in the order written');
+    s.destroy();
+  });
+
   it('close() stops accepting while open transports stay up', async () => {
     const { log } = captureLog();
     const srv = echo();

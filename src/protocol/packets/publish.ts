@@ -3,7 +3,7 @@
 import type { ProtocolVersion, QoS } from '../constants.js';
 import { Reader, Writer, stringSize, varintSize } from '../bytes.js';
 import { malformed, protocolError } from '../errors.js';
-import type { PublishPacket } from '../packets.js';
+import type { Properties, PublishPacket } from '../packets.js';
 import { propertiesSize, readProperties, writeProperties } from '../properties.js';
 import { validateTopicName } from '../topic.js';
 import { checkPacketId, readPacketId, type PacketCodec } from './common.js';
@@ -37,20 +37,36 @@ export const publish: PacketCodec<PublishPacket> = {
   },
 
   encode(p: PublishPacket, version: ProtocolVersion): Buffer {
-    const qos = p.qos;
-    if (qos !== 0 && qos !== 1 && qos !== 2) throw malformed(`PUBLISH QoS ${qos}`);
-    let size = stringSize(p.topic) + p.payload.length;
-    if (qos > 0) {
-      checkPacketId(p.packetId, 'PUBLISH');
-      size += 2;
-    }
-    const ps = version === 5 ? propertiesSize(p.properties, 'publish') : 0;
-    if (version === 5) size += varintSize(ps) + ps;
-    const w = Writer.packet(0x30 | (p.dup ? DUP : 0) | (qos << 1) | (p.retain ? RETAIN : 0), size);
-    w.utf8(p.topic);
-    if (qos > 0) w.u16(p.packetId as number);
-    if (version === 5) writeProperties(w, p.properties, ps);
-    w.bytes(p.payload);
-    return w.finish();
+    return encodePublish(p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, p.properties, version);
   },
 };
+
+/**
+ * A PUBLISH from its fields, without a packet object: the delivery path (Channel.writePublish)
+ * encodes one per message sent, and needs no object made only to be taken apart here.
+ */
+export function encodePublish(
+  topic: string,
+  payload: Buffer,
+  qos: number,
+  retain: boolean,
+  dup: boolean,
+  packetId: number | undefined,
+  properties: Properties | undefined,
+  version: ProtocolVersion,
+): Buffer {
+  if (qos !== 0 && qos !== 1 && qos !== 2) throw malformed(`PUBLISH QoS ${qos}`);
+  let size = stringSize(topic) + payload.length;
+  if (qos > 0) {
+    checkPacketId(packetId, 'PUBLISH');
+    size += 2;
+  }
+  const ps = version === 5 ? propertiesSize(properties, 'publish') : 0;
+  if (version === 5) size += varintSize(ps) + ps;
+  const w = Writer.packet(0x30 | (dup ? DUP : 0) | (qos << 1) | (retain ? RETAIN : 0), size);
+  w.utf8(topic);
+  if (qos > 0) w.u16(packetId as number);
+  if (version === 5) writeProperties(w, properties, ps);
+  w.bytes(payload);
+  return w.finish();
+}

@@ -21,6 +21,8 @@ export class BulkWriter {
   /** Prepared statements by row count, made on first use (at most CHUNK of each). */
   private readonly inserts = new Map<number, Statement>();
   private readonly deletes = new Map<number, Statement>();
+  private deleteBelow?: Statement;
+  private deleteAll?: Statement;
   private readonly row: string;
   /** The parameters of a full chunk, reused by every insert. */
   private readonly values: unknown[];
@@ -58,6 +60,23 @@ export class BulkWriter {
       const part = keys.length - i < CHUNK ? keys.length - i : CHUNK;
       this.deleteStatement(part).run(...keys.slice(i, i + part));
     }
+  }
+
+  /**
+   * Deletes retired rows, `keys` in ascending order: every row below `lowestLive` by one range
+   * delete (the caller knows none of them is live; all of them when no row is: Infinity), the
+   * keys from `lowestLive` on one by one.
+   */
+  deleteRetired(keys: readonly number[], lowestLive: number): void {
+    if (keys.length === 0) return;
+    let from = 0;
+    if (keys[0] < lowestLive) {
+      // Without a WHERE, SQLite empties the table by dropping its pages rather than row by row.
+      if (lowestLive === Infinity) (this.deleteAll ??= this.db.prepare(`DELETE FROM ${this.table}`) as Statement).run();
+      else (this.deleteBelow ??= this.db.prepare(`DELETE FROM ${this.table} WHERE ${this.columns[0]} < ?`) as Statement).run(lowestLive);
+      while (from < keys.length && keys[from] < lowestLive) from++;
+    }
+    if (from < keys.length) this.delete(from === 0 ? keys : keys.slice(from));
   }
 
   private insertStatement(rows: number): Statement {

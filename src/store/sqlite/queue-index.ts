@@ -72,6 +72,23 @@ export class QueueIndex {
     return this.oldest(clientId)?.n ?? this.nextEntry;
   }
 
+  /** The lowest row key of a live entry, all sessions; Infinity when there is none. */
+  lowestLiveEntry(): number {
+    let low = Infinity;
+    for (const clientId of this.entries.keys()) {
+      const n = this.oldest(clientId)?.n;
+      if (n !== undefined && n < low) low = n;
+    }
+    return low;
+  }
+
+  /** The lowest row key of a live body; Infinity when there is none. */
+  lowestLiveBody(): number {
+    let low = Infinity;
+    for (const b of this.bodies.values()) if (b.n < low) low = b.n;
+    return low;
+  }
+
   /** Whether `seq` is the session's oldest row (a delete of it moves the watermark). */
   isOldest(clientId: string, seq: number): boolean {
     return this.oldest(clientId)?.seq === seq;
