@@ -43,6 +43,11 @@ const NO_PACKET_LIMIT = MAX_VARIABLE_BYTE_INTEGER + 5;
 /** What a connection without inbound aliases or open QoS 2 exchanges reads: shared, never written. */
 const NO_ALIASES: ReadonlyMap<number, string> = new Map();
 const NO_IDS: ReadonlySet<number> = new Set();
+/**
+ * Settled, never changed: a callback hung on it runs at the end of the current synchronous step (a
+ * microtask), without the AsyncResource that queueMicrotask makes per call.
+ */
+const SETTLED: Promise<void> = Promise.resolve();
 
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
@@ -557,7 +562,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     run.add(packetId, code, this.version);
     if (!this.pubacksDue) {
       this.pubacksDue = true;
-      queueMicrotask(() => this.writePubacks());
+      void SETTLED.then(() => this.writePubacks());
     }
     if (run.length >= PUBACK_RUN_MAX) this.writePubacks();
   }
