@@ -21,7 +21,7 @@ import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 import { clearCredentialsExpiry } from './credentials-expiry.js';
 import { clientFields, logDisconnected, reasonName, type CloseWhy } from './connection-log.js';
-import type { MaybePromise } from '../protocol/maybe-promise.js';
+import { SETTLED, type MaybePromise } from '../protocol/maybe-promise.js';
 import { PUBACK_RUN_MAX, PubackRun, pubackCode } from './puback-run.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
@@ -43,11 +43,6 @@ const NO_PACKET_LIMIT = MAX_VARIABLE_BYTE_INTEGER + 5;
 /** What a connection without inbound aliases or open QoS 2 exchanges reads: shared, never written. */
 const NO_ALIASES: ReadonlyMap<number, string> = new Map();
 const NO_IDS: ReadonlySet<number> = new Set();
-/**
- * Settled, never changed: a callback hung on it runs at the end of the current synchronous step (a
- * microtask), without the AsyncResource that queueMicrotask makes per call.
- */
-const SETTLED: Promise<void> = Promise.resolve();
 
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
