@@ -6,6 +6,7 @@ import { writtenDown, type Outgoing } from '../session/outgoing.js';
 import type { Session } from '../session/session.js';
 import type { Store, StoreOp, StoreSnapshot } from '../store/ports.js';
 import { StoreBatcher } from '../store/batcher.js';
+import { SETTLED } from '../protocol/maybe-promise.js';
 
 /** Store ops gathered along one flow, and the entries that wait for them. */
 export class WriteBatch {
@@ -126,7 +127,7 @@ export class StoreWrites {
     let j = this.joined;
     if (j === undefined) {
       j = this.joined = new JoinedCommit(this.log);
-      queueMicrotask(() => this.handOver());
+      void SETTLED.then(() => this.handOver());
     }
     return j;
   }

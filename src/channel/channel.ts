@@ -21,7 +21,8 @@ import type { AuthConversation } from '../hooks/enhanced-auth.js';
 import { handlers } from './handlers/index.js';
 import { clearCredentialsExpiry } from './credentials-expiry.js';
 import { clientFields, logDisconnected, reasonName, type CloseWhy } from './connection-log.js';
-import type { MaybePromise } from '../protocol/maybe-promise.js';
+import { SETTLED, type MaybePromise } from '../protocol/maybe-promise.js';
+import { PUBACK_RUN_MAX, PubackRun, pubackCode } from './puback-run.js';
 
 /** Packets waiting behind an async handler before reading is paused. */
 const BACKLOG_PAUSE = 256;
@@ -30,7 +31,9 @@ const BACKLOG_PAUSE = 256;
 interface PendingAck {
   ready: boolean;
   value: unknown;
-  ack: (value: unknown) => void;
+  /** Sends it; absent for a plain PUBACK (pipelinePuback), which needs only its packet id. */
+  ack: ((value: unknown) => void) | undefined;
+  packetId: number;
 }
 /**
  * No packet is larger (a type byte, then four bytes of Remaining Length): the limit that is none.
@@ -139,6 +142,9 @@ export class Channel implements BrokerClient, SessionOutlet {
   private awaitedAcks?: PendingAck[];
   /** `busy` because a packet other than a QoS 1 PUBLISH waits for `acks` to go. */
   private ackWait = false;
+  /** Plain PUBACKs not yet written (puback()): written as one Buffer at the end of the run (made when first needed). */
+  private pubacks?: PubackRun;
+  private pubacksDue = false;
 
   constructor(broker: ChannelContext, io: ChannelIO) {
     this.broker = broker;
@@ -445,7 +451,18 @@ export class Channel implements BrokerClient, SessionOutlet {
    * rejection ends the connection (nothing after it is acknowledged).
    */
   pipeline<T>(done: Promise<T>, ack: (value: T) => void): void {
-    const entry: PendingAck = { ready: false, value: undefined, ack: ack as (value: unknown) => void };
+    this.owe(done, { ready: false, value: undefined, ack: ack as (value: unknown) => void, packetId: 0 });
+  }
+
+  /**
+   * As pipeline, for the usual acknowledgement: a PUBACK without properties for a message `done`
+   * says was routed to that many sessions (no closure per PUBLISH; written in a run, puback()).
+   */
+  pipelinePuback(done: Promise<number>, packetId: number): void {
+    this.owe(done, { ready: false, value: undefined, ack: undefined, packetId });
+  }
+
+  private owe(done: Promise<unknown>, entry: PendingAck): void {
     (this.acks ??= []).push(entry);
     if (done === this.awaited) {
       // Its callback has not run yet (it forgets `awaited` when it does): it will mark this one too.
@@ -479,7 +496,7 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Sends an acknowledgement after the ones owed before it [MQTT-4.6.0-2] (now if none is). */
   acknowledgeInOrder(ack: () => void): void {
     if (!this.acksOwed) return ack();
-    this.acks!.push({ ready: true, value: undefined, ack });
+    this.acks!.push({ ready: true, value: undefined, ack, packetId: 0 });
   }
 
   private sendAcks(): void {
@@ -489,7 +506,13 @@ export class Channel implements BrokerClient, SessionOutlet {
     while (n < acks.length && acks[n].ready) n++;
     if (n === 0) return;
     const done = acks.splice(0, n);
-    for (const a of done) a.ack(a.value);
+    for (const a of done) {
+      if (a.ack !== undefined) a.ack(a.value);
+      else {
+        this.qos1Open--;
+        this.puback(a.packetId, pubackCode(a.value as number));
+      }
+    }
     if (acks.length === 0 && this.ackWait) {
       this.ackWait = false;
       this.next();
@@ -505,6 +528,7 @@ export class Channel implements BrokerClient, SessionOutlet {
    */
   send(packet: Packet): void {
     if (this.state === 'closed' || this.ending) return;
+    if (this.pubacksDue) this.writePubacks();
     try {
       const bytes = fitPacket(packet, this.version, this.maxPacketOut);
       if (!bytes) {
@@ -512,6 +536,42 @@ export class Channel implements BrokerClient, SessionOutlet {
         return;
       }
       this.broker.stats.messagesSent++;
+      this.broker.stats.bytesSent += bytes.length;
+      this.io.write(bytes);
+    } catch (err) {
+      this.fault(err);
+    }
+  }
+
+  /**
+   * A PUBACK without properties for an inbound QoS 1 PUBLISH (its caller counted it acknowledged):
+   * collected with the others of this synchronous run and written as one Buffer at its end (a
+   * microtask), or before anything else this channel writes, so the order is kept [MQTT-4.6.0-2].
+   * One larger than the client's Maximum Packet Size is not sent, as send() would not [MQTT-3.1.2-24].
+   */
+  puback(packetId: number, code: number): void {
+    if (this.state === 'closed' || this.ending) return;
+    // (No client that could connect takes fewer than 5 bytes, the smallest MQTT 5 CONNACK; kept for the rule.)
+    if (PubackRun.size(code, this.version) > this.maxPacketOut) return;
+    const run = (this.pubacks ??= new PubackRun());
+    run.add(packetId, code, this.version);
+    if (!this.pubacksDue) {
+      this.pubacksDue = true;
+      void SETTLED.then(() => this.writePubacks());
+    }
+    if (run.length >= PUBACK_RUN_MAX) this.writePubacks();
+  }
+
+  /** Writes the PUBACKs collected by puback() (if not written already). */
+  private writePubacks(): void {
+    if (!this.pubacksDue) return;
+    this.pubacksDue = false;
+    const run = this.pubacks!;
+    const count = run.length;
+    const bytes = run.take();
+    if (this.state === 'closed') return;
+    try {
+      this.broker.stats.messagesSent += count;
       this.broker.stats.bytesSent += bytes.length;
       this.io.write(bytes);
     } catch (err) {
@@ -541,6 +601,7 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   deliver(delivery: Delivery): void {
     if (this.state !== 'connected' || this.ending) return;
+    if (this.pubacksDue) this.writePubacks();
     try {
       this.writePublish(delivery);
     } catch (err) {
@@ -665,6 +726,8 @@ export class Channel implements BrokerClient, SessionOutlet {
   /** Closes the connection and tells the broker how it ended; `why` goes in the disconnect log line. */
   end(kind: DisconnectKind, why?: CloseWhy): void {
     if (this.state === 'closed') return;
+    // PUBACKs collected before the end go before it (a DISCONNECT right behind PUBLISHes, say).
+    if (this.pubacksDue) this.writePubacks();
     const wasConnected = this.state === 'connected';
     const wasBound = wasConnected || this.state === 'connecting';
     if (wasConnected) logDisconnected(this, why ?? { reason: kind === 'normal' ? 'closed' : 'closed abnormally' });
@@ -694,6 +757,9 @@ export class Channel implements BrokerClient, SessionOutlet {
    */
   fault(err: unknown): void {
     if (this.state === 'closed' || this.ending) return;
+    if (this.pubacksDue) this.writePubacks();
+    // Writing them may have faulted already.
+    if (this.ending) return;
     this.ending = true;
     this.broker.stats.connectionFaults++;
     this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while serving the connection; closing it');

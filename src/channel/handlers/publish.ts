@@ -12,6 +12,7 @@ import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { quote } from '../../protocol/reason-string.js';
 import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
+import { pubackCode } from '../puback-run.js';
 
 /** Route options of a PUBLISH without store ops of its own (all but QoS 2 to a persistent session): shared. */
 const HOLD_PUBLISHER: RouteOptions = { holdPublisher: true };
@@ -61,9 +62,11 @@ export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<
     return acknowledge(ch, packet, ReasonCode.TopicNameInvalid, undefined, refused.message);
   }
   const decision = ch.broker.hooks.authorizePublish(ch.info, topic, packet);
+  // An answer now (the usual case) goes on without a closure per PUBLISH.
+  if (!(decision instanceof Promise)) return authorized(ch, packet, topic, newAlias, decision);
   // A library hook may answer later; the channel holds this client's next packets meanwhile (and
   // one that was closed by then goes no further).
-  return andThen(decision, (d) => (ch.state === 'connected' ? authorized(ch, packet, topic, newAlias, d) : undefined));
+  return decision.then((d) => (ch.state === 'connected' ? authorized(ch, packet, topic, newAlias, d) : undefined));
 }
 
 function authorized(ch: Channel, packet: PublishPacket, topic: string, newAlias: number | undefined, decision: number | Verdict): MaybePromise<void> {
@@ -100,11 +103,12 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
 
   // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
   const routed = ch.broker.route(message, extra ? { extraOps: extra, holdPublisher: true } : packet.qos > 0 ? HOLD_PUBLISHER : NO_HOLD);
-  if (typeof routed === 'number') return acknowledge(ch, packet, noSubscribers(routed), words);
+  if (typeof routed === 'number') return acknowledge(ch, packet, pubackCode(routed), words);
   if (packet.qos === 1) {
     // QoS 1 awaiting its commit: the packets behind it go on (routed in order, acknowledged in
     // order), unless mayPipeline says no; then they wait until this one is acknowledged.
-    const ack = (n: number): void => sendAck(ch, packet, noSubscribers(n), words, undefined, true);
+    if (words === undefined && ch.mayPipeline()) return ch.pipelinePuback(routed, packet.packetId!);
+    const ack = (n: number): void => sendAck(ch, packet, pubackCode(n), words, undefined, true);
     if (ch.mayPipeline()) return ch.pipeline(routed, ack);
     return new Promise<void>((resolve) =>
       ch.pipeline(routed, (n) => {
@@ -114,7 +118,7 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
     );
   }
   return routed.then(
-    (n) => acknowledge(ch, packet, noSubscribers(n), words),
+    (n) => acknowledge(ch, packet, pubackCode(n), words),
     (err: unknown) => {
       // Not stored, so not acknowledged: forget the packet id, or the publisher's resend would be
       // taken for a duplicate and answered without being routed (exactly-once would become never).
@@ -122,10 +126,6 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
       throw err;
     },
   );
-}
-
-function noSubscribers(matched: number): number {
-  return matched === 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
 }
 
 /**
@@ -145,8 +145,10 @@ function sendAck(ch: Channel, packet: PublishPacket, code: number, words: Verdic
   // A refused QoS 2 message leaves no state: the exchange ends with the PUBREC, and the id
   // may start a new message [MQTT-4.3.3-9].
   if (packet.qos === 2 && code >= 0x80) ch.inboundQos2Ended(packetId);
-  const type = packet.qos === 1 ? 'puback' : 'pubrec';
   const properties = ackProperties(ch, words, reason);
+  // The usual PUBACK goes in the run of this read's PUBACKs (Channel.puback), one Buffer for all.
+  if (packet.qos === 1 && !properties) return ch.puback(packetId, code);
+  const type = packet.qos === 1 ? 'puback' : 'pubrec';
   if (properties) return ch.send({ type, packetId, reasonCode: code, properties });
   if (ch.version !== 5 || code === ReasonCode.Success) return ch.send({ type, packetId });
   ch.send({ type, packetId, reasonCode: code });
