@@ -1,6 +1,6 @@
 // queueOverflowPolicy=backPressure: a QoS 1/2 publish that finds an online subscriber's queue full
 // is queued anyway and its publisher is held (its PUBACK/PUBREC waits, and the channel stops
-// reading it behind the held packet) until that queue is back within its limits. A hold is bounded:
+// reading it behind the held packet) until that queue drained to half its limits (Queues.roomMade). A hold is bounded:
 // a session that stays over its limits for `timeoutMs` is given up on (the broker then drops its
 // oldest messages, counted, and stops holding for it until it drains), so one stuck subscriber
 // stalls its publishers for at most that long. Timers exist only for sessions being waited on.

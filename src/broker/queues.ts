@@ -64,7 +64,9 @@ export class Queues {
   ) {
     this.holds = new PublisherHolds(options.backPressureTimeoutMs ?? 10_000, (s) => {
       try {
-        this.shed(s);
+        // A queue back within its limits but not yet at half is moving: its publishers just go on
+        // (as they would have at its first free slot); only one still over its limits sheds.
+        if (s.over(this.limits)) this.shed(s);
       } catch (err) {
         // On a timer: a fault here must not end the process; the publishers are let go regardless.
         this.log.error({ err, clientId: s.clientId }, 'giving up a back-pressure hold failed');
@@ -244,7 +246,11 @@ export class Queues {
 
   /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
   private roomMade(s: Session): void {
-    if (this.holds.holding(s) && !s.over(this.limits)) this.holds.letGo(s);
+    // Held publishers go on once the queue drained to half its limits, not at its first free slot:
+    // let go one slot at a time, each publisher would be read for one PUBLISH, answered with one
+    // PUBACK write and held again at once (a system call per message); from half, each goes on for
+    // a run of messages, and the queue holds fewer messages on the way.
+    if (this.holds.holding(s) && s.withinHalf(this.limits) && !s.over(this.limits)) this.holds.letGo(s);
     if (s.pressure && s.withinHalf(this.limits)) s.pressure = undefined;
   }
 

@@ -68,7 +68,7 @@ describe('Pipeline', () => {
     assert.equal(snap.sessions[0]?.queue.length, 1);
   });
 
-  it('holds a QoS 1 publisher on a full queue under backPressure until a PUBACK makes room', async () => {
+  it('holds a QoS 1 publisher on a full queue under backPressure until PUBACKs drained it to half its limit', async () => {
     const p = await brokerParts({ queue: { maxQueuedMessages: 1, overflow: 'backPressure' } });
     const sub = await online(p, 'slow', {}, 1);
     await p.sessions.subscribe(sub.session, [subscription('bp', 1)]);
@@ -80,6 +80,9 @@ describe('Pipeline', () => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     assert.equal(done, false);
     p.queues.completed(sub.session, sub.outlet.written[0]!.packetId!, 'puback');
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(done, false, 'back within its limit (1) but not at half: still held');
+    p.queues.completed(sub.session, sub.outlet.written[1]!.packetId!, 'puback');
     assert.equal(await last, 1);
     await p.close();
   });

@@ -78,7 +78,7 @@ describe('Queues', () => {
     await p.close();
   });
 
-  it('backPressure holds a publisher until the full queue has room again, and drops nothing', async () => {
+  it('backPressure holds a publisher until the full queue drained to half its limits, and drops nothing', async () => {
     const p = await brokerParts({ queue: { maxQueuedMessages: 2, overflow: 'backPressure' } });
     const { session, outlet } = await online(p, 'held', {}, 1);
     assert.equal(p.queues.overflowPolicy(session, true), 'backPressure');
@@ -90,8 +90,29 @@ describe('Queues', () => {
     assert.ok(hold);
     assert.equal(await settledSoon(hold), false, 'held while the queue is over its limits');
     p.queues.completed(session, outlet.written[0]!.packetId!, 'puback');
-    assert.equal(await settledSoon(hold), true, 'released once an acknowledgement made room');
+    assert.ok(!session.over(p.queues.limits));
+    assert.equal(await settledSoon(hold), false, 'within its limits again, but not at half: still held (one message per release would cost a write each)');
+    p.queues.completed(session, outlet.written[1]!.packetId!, 'puback');
+    assert.equal(await settledSoon(hold), true, 'released once acknowledgements drained it to half');
     assert.equal(Object.values(p.stats.drops).reduce((a, b) => a + b, 0), 0);
+    await p.close();
+  });
+
+  it('a hold that times out on a queue back within its limits (not yet at half) lets the publisher go and drops nothing', async () => {
+    const p = await brokerParts({ queue: { maxQueuedMessages: 4, overflow: 'backPressure' }, backPressureTimeoutMs: 50 });
+    const { session, outlet } = await online(p, 'moving', {}, 1);
+    for (const t of ['1', '2', '3', '4', '5', '6']) assert.equal(enqueue(p, session, t, true), true);
+    p.queues.pump(session);
+    assert.ok(session.over(p.queues.limits), 'five queued behind one in flight, over the limit of 4');
+    const hold = p.queues.holdUntilRoom([session]);
+    assert.ok(hold);
+    p.queues.completed(session, outlet.written[0]!.packetId!, 'puback');
+    assert.ok(!session.over(p.queues.limits) && !session.withinHalf(p.queues.limits), 'within its limits, above half');
+    assert.equal(await settledSoon(hold), false);
+    // Bounded wait for the 50 ms hold timer.
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(await settledSoon(hold), true, 'let go at the timeout');
+    assert.equal(Object.values(p.stats.drops).reduce((a, b) => a + b, 0), 0, 'a queue that is moving sheds nothing');
     await p.close();
   });
 
