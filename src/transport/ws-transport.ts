@@ -65,7 +65,10 @@ const MAX_COALESCED_FRAME = 64 * 1024;
 /** After our close frame, how long the client has to close the TCP connection before we drop it. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
-/** Where the connection is: open; our close frame sent (nothing more goes out but pongs); socket gone. */
+/** Unsent bytes past which a ping is not answered (see wsPing). */
+export const PONG_BACKLOG = 64 * 1024;
+
+/** Where the connection is: open; our close frame sent (nothing more goes out); socket gone. */
 const enum Phase {
   Open,
   Closing,
@@ -135,8 +138,11 @@ export class WsTransport implements Transport, WsFrameSink {
   }
 
   wsPing(payload: Buffer): void {
-    // Answered even while closing, until the socket goes [RFC 6455 section 5.5.2].
-    if (this.phase !== Phase.Closed) this.socket.write(controlFrame(Opcode.Pong, payload));
+    // The reader stops at our close frame, so pings are answered only while open. A client that
+    // sends pings and reads nothing would otherwise grow our unsent bytes without bound (pongs
+    // bypass write() and its slow-consumer checks): past PONG_BACKLOG unsent, a ping goes
+    // unanswered, which the RFC allows (a pong need answer only the latest ping, section 5.5.3).
+    if (this.phase === Phase.Open && this.socket.writableLength <= PONG_BACKLOG) this.socket.write(controlFrame(Opcode.Pong, payload));
   }
 
   wsPong(): void {

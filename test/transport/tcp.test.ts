@@ -149,13 +149,23 @@ describe('tcp listener (mqtt://)', () => {
     received.length = 0;
     const t = srv.transports[0];
     const large = Buffer.alloc(10_000, 9);
+    // What the transport hands its socket, call by call.
+    const sock = (t as unknown as { socket: Socket }).socket;
+    const handed: Buffer[] = [];
+    const write = sock.write.bind(sock) as (data: Buffer) => boolean;
+    sock.write = ((data: Buffer) => (handed.push(data), write(data))) as typeof sock.write;
     t.cork();
     t.write(Buffer.from([1, 2]));
     t.write(Buffer.from([3]));
     assert.equal(t.bufferedBytes, 3, 'held bytes count as buffered (the slow-consumer limits see them)');
     t.write(large);
     t.write(Buffer.from([4]));
+    assert.equal(handed.length, 2, 'the small ones held so far went as one buffer, then the large one, into the corked socket');
+    assert.deepEqual(handed[0], Buffer.from([1, 2, 3]));
+    assert.equal(handed[1], large, 'the large one itself, not a copy');
     t.uncork();
+    assert.equal(handed.length, 3, 'the small one after it goes at uncork');
+    assert.deepEqual(handed[2], Buffer.from([4]));
     const expected = Buffer.concat([Buffer.from([1, 2, 3]), large, Buffer.from([4])]);
     await waitFor(() => Buffer.concat(received).length >= expected.length, 'all bytes');
     assert.deepEqual(Buffer.concat(received), expected, 'in the order written');

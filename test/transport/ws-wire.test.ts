@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { openListener, type OpenListener } from '../../src/transport/listeners.js';
 import { listenerSpec as spec, transportOptions } from '../../src/server/transport-options.js';
 import { acceptValue } from '../../src/transport/ws-accept.js';
+import { PONG_BACKLOG } from '../../src/transport/ws-transport.js';
 import { captureLog, configWith, echoServer, waitFor, CONNECT_BYTES } from './helpers.js';
 
 interface RawClient {
@@ -131,6 +132,24 @@ describe('WebSocket transport on the wire', () => {
     await waitFor(() => Buffer.concat(client.frames.filter((f) => f[0] === 0x2).map((f) => f[1])).length === CONNECT_BYTES.length, 'echo');
     assert.ok(Buffer.concat(client.frames.filter((f) => f[0] === 0x2).map((f) => f[1])).equals(CONNECT_BYTES));
     assert.deepEqual(client.frames.filter((f) => f[0] === 0xa).map((f) => f[1].toString()), ['hello']);
+  });
+
+  it('answers no more pings once PONG_BACKLOG bytes wait unsent: a client that pings and never reads cannot grow the broker', async () => {
+    const { upgrade, srv } = await listen();
+    const { client } = await upgrade();
+    await waitFor(() => srv.transports.length === 1, 'accept');
+    client.socket.pause(); // reads nothing: every pong stays with the server once the kernel's buffers are full
+    const ping = clientFrame(0x9, Buffer.alloc(125, 7));
+    const burst = Buffer.concat(Array.from({ length: 10_000 }, () => ping)); // 1.3 MB of pings
+    for (let i = 0; i < 10; i++) client.socket.write(burst); // 13 MB in all, 12.7 MB of pongs if all were answered
+    await waitFor(() => client.socket.writableLength === 0, 'the client sent every ping', 10_000);
+    let most = 0;
+    for (let i = 0; i < 20; i++) {
+      most = Math.max(most, srv.transports[0]!.bufferedBytes);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(most > 0, 'pongs did back up (the test reached the limit)');
+    assert.ok(most <= PONG_BACKLOG + 127, `unsent bytes stayed within the pong backlog: ${most}`);
   });
 
   it('completes a close handshake the client starts: the code is echoed and the TCP connection closed; a normal code is no error', async () => {
