@@ -509,7 +509,7 @@ export class Channel implements BrokerClient, SessionOutlet {
     for (const a of done) {
       if (a.ack !== undefined) a.ack(a.value);
       else {
-        this.qos1Open--;
+        this.inboundQos1Acknowledged();
         this.puback(a.packetId, pubackCode(a.value as number));
       }
     }
@@ -758,8 +758,11 @@ export class Channel implements BrokerClient, SessionOutlet {
   fault(err: unknown): void {
     if (this.state === 'closed' || this.ending) return;
     if (this.pubacksDue) this.writePubacks();
-    // Writing them may have faulted already.
-    if (this.ending) return;
+    // Writing them may have faulted already (and closed the connection): this fault is still told.
+    if (this.ending) {
+      this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while serving the connection (already closing)');
+      return;
+    }
     this.ending = true;
     this.broker.stats.connectionFaults++;
     this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while serving the connection; closing it');

@@ -237,10 +237,6 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
 }
 
 /**
- * Wraps a store so each `apply` is timed into `observe` (e.g. `metrics.observeStoreWrite`) and
- * `open` into `observeOpen`. Failed writes are timed too: a slow failure is still a slow store.
- */
-/**
  * workers=N: the hub's counters (cluster/workers/ipc-hub.ts, in the primary), in a registry of their
  * own that the primary adds to the workers' registries when it answers /metrics (server/worker-fanout.ts).
  */
@@ -259,6 +255,10 @@ export function workersHubRegistry(counters: () => Readonly<Record<string, numbe
   return registry;
 }
 
+/**
+ * Wraps a store so each `apply` is timed into `observe` (e.g. `metrics.observeStoreWrite`) and
+ * `open` into `observeOpen`. Failed writes are timed too: a slow failure is still a slow store.
+ */
 export function timedStore(store: Store, observe: (seconds: number) => void, observeOpen?: (seconds: number) => void): Store {
   return {
     get durable() {

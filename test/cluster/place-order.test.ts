@@ -73,6 +73,38 @@ describe('place keys: the stream\'s order decides', () => {
     }
   });
 
+  it('a failing heartbeat (here an onLost that throws) is logged and the beats go on: no unhandled rejection ends the process', async () => {
+    let told = 0;
+    await put('n5', { by: 'n5', state: 'self' }, 0);
+    const place = await holdOwnPlace(b, {
+      nodeId: 'n5',
+      intervalMs: 50,
+      waitMs: 60_000,
+      log: silentLog,
+      onLost: () => {
+        told++;
+        throw new Error('an embedder\'s onLost that throws');
+      },
+    });
+    try {
+      const last = (await resolve(b, 'n5'))!.latest;
+      await put('n5', { by: 'w', state: 'adopting' }, last);
+      for (let i = 0; i < 100 && told === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(told, 1, 'told once');
+      // The adopter finishes: the next beats take the place back, so they ran after the throw.
+      await put('n5', { by: 'w', state: 'done' }, (await resolve(b, 'n5'))!.latest);
+      for (let i = 0; i < 100 && (await resolve(b, 'n5'))?.mark?.by !== 'n5'; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual((await resolve(b, 'n5'))?.mark, { by: 'n5', state: 'self' });
+    } finally {
+      place.stop();
+    }
+  });
+
+  it('reads an entry whose revision is not a stream sequence as naming none', async () => {
+    await b.kv.put('place.n6', new TextEncoder().encode(JSON.stringify({ by: 'q', state: 'adopting', after: -1.5 })));
+    assert.deepEqual((await resolve(b, 'n6'))?.mark, { by: 'q', state: 'adopting' }, 'it stands as written, and the key stays readable');
+  });
+
   it('widens a bucket an older version made (one entry per key) to keep the entries a write is judged against', async () => {
     await new Kvm(nc).create('old_cluster', { history: 1, replicas: 1 });
     const widened = await clusterKv(nc, 'old', 1);

@@ -78,7 +78,8 @@ interface Decoded {
 function decode(text: string): Decoded {
   try {
     const v = JSON.parse(text) as Partial<PlaceMark> & { after?: unknown };
-    const after = typeof v.after === 'number' ? v.after : undefined;
+    // A revision is a stream sequence: anything else names none (and stands as written, as an older version's entry does).
+    const after = Number.isSafeInteger(v.after) && (v.after as number) >= 0 ? (v.after as number) : undefined;
     if (typeof v.by === 'string' && (v.state === 'self' || v.state === 'adopting' || v.state === 'done')) return { mark: { by: v.by, state: v.state }, after };
   } catch {
     // not ours
@@ -232,16 +233,25 @@ export async function holdOwnPlace(b: PlaceBucket, opts: HoldOptions): Promise<O
   const beat = async (): Promise<void> => {
     const now = await resolve(b, nodeId);
     // Unreadable now (no stream leader): the next beat looks again. A rewrite that is refused or
-    // does not stand is seen by the next beat's read.
-    if (now?.mark?.by === nodeId && now.mark.state === 'self') await write(b, nodeId, self, now.latest);
-    else if (now) {
-      log.error({ adopter: now.mark?.by, state: now.mark?.state }, 'cluster: another node took this node\'s place (its place key stood still, as if the node were lost): that node adopts its sessions and fences its store; the place is taken back once the adoption is done');
-      if (now.mark) opts.onLost?.(now.mark.by);
-      await takeOwn(b, opts, () => stopped).catch((err: unknown) => log.warn({ err }, 'cluster: this node\'s place could not be taken back'));
+    // does not stand is seen by the next beat's read. A key with no mark (deleted) is simply this
+    // node's to write again: nobody took it.
+    if (!now) return;
+    const mark = now.mark;
+    if (mark === undefined || (mark.by === nodeId && mark.state === 'self')) {
+      await write(b, nodeId, self, now.latest);
+      return;
     }
+    log.error({ adopter: mark.by, state: mark.state }, 'cluster: another node took this node\'s place (its place key stood still, as if the node were lost): that node adopts its sessions and fences its store; the place is taken back once the adoption is done');
+    try {
+      opts.onLost?.(mark.by);
+    } catch (err) {
+      log.error({ err }, 'cluster: onLost failed');
+    }
+    await takeOwn(b, opts, () => stopped).catch((err: unknown) => log.warn({ err }, 'cluster: this node\'s place could not be taken back'));
   };
   const next = (): void => {
-    if (!stopped) timer = setTimeout(() => void beat().finally(next), opts.intervalMs).unref();
+    // On a timer: a failure of one beat (a NATS error, a throwing onLost) is logged, and the next beat runs.
+    if (!stopped) timer = setTimeout(() => void beat().catch((err: unknown) => log.error({ err }, 'cluster: a place-key heartbeat failed')).finally(next), opts.intervalMs).unref();
   };
   next();
   return {
