@@ -373,6 +373,16 @@ export class Session {
   private reorder(): void {
     if (this.unsentCount !== 0 || this.ordered) return;
     this.ordered = true;
+    this.clearToSend();
+  }
+
+  /** Unsent entries may no longer be in window order: sendUnsent walks the whole window until reorder(). */
+  private unorder(): void {
+    this.ordered = false;
+    this.clearToSend();
+  }
+
+  private clearToSend(): void {
     this.toSend.length = 0;
     this.sendHead = 0;
   }
@@ -401,9 +411,7 @@ export class Session {
     }
     this.unhold(expired);
     // Unsent entries may now lie among awaitingPubcomp ones: walk the window until all are out.
-    this.ordered = false;
-    this.toSend.length = 0;
-    this.sendHead = 0;
+    this.unorder();
     this.reorder();
     this.sendUnsent();
     return expired;
@@ -433,9 +441,7 @@ export class Session {
       // Acknowledged before we sent it here (a client that had it from an earlier connection, or
       // guessed): a released entry now lies among unsent ones, so sendUnsent walks the window.
       this.unsentCount--;
-      this.ordered = false;
-      this.toSend.length = 0;
-      this.sendHead = 0;
+      this.unorder();
     }
     return markReleased(o);
   }
@@ -451,9 +457,7 @@ export class Session {
         lastId = o.packetId;
         if (o.state === 'unsent') {
           this.unsentCount++;
-          this.ordered = false;
-          this.toSend.length = 0;
-          this.sendHead = 0;
+          this.unorder();
         }
       } else {
         this.pending.push(o);

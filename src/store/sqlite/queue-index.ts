@@ -101,7 +101,7 @@ export class QueueIndex {
     const { refs, ns } = o;
     while (o.head < refs.length) {
       const r = refs[o.head];
-      if (r.n === ns[o.head] && queue.get(r.seq) === r) return r;
+      if (live(r, ns[o.head], queue)) return r;
       o.head++;
     }
     return undefined; // not reached: the Map's entries all have a live slot
@@ -118,7 +118,7 @@ export class QueueIndex {
     const ns: number[] = [];
     for (let i = o.head; i < o.refs.length; i++) {
       const r = o.refs[i];
-      if (r.n === o.ns[i] && queue.get(r.seq) === r) {
+      if (live(r, o.ns[i], queue)) {
         refs.push(r);
         ns.push(r.n);
       }
@@ -174,4 +174,12 @@ export class QueueIndex {
     this.entryCount--;
     return e;
   }
+}
+
+/**
+ * Whether a slot of a session's row order still names a live row: the entry still has the row key
+ * the slot recorded (it was not rewritten under a new key) and is still its session's entry for its seq.
+ */
+function live(r: EntryRef, n: number, queue: Map<number, EntryRef>): boolean {
+  return r.n === n && queue.get(r.seq) === r;
 }
