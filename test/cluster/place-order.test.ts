@@ -100,6 +100,24 @@ describe('place keys: the stream\'s order decides', () => {
     }
   });
 
+  it('a key where many writes were made on one revision reads in one pass: the first stands, and what is built on the last', async () => {
+    // Twelve writes accepted on one revision (six adopters retrying, the NATS 2.9 fault many times
+    // over): judged pair by pair this took ~80 reads and the key read as unreadable.
+    const self = await put('n7', { by: 'n7', state: 'self' }, 0);
+    const revisions: number[] = [];
+    for (let i = 0; i < 12; i++) revisions.push(await put('n7', { by: `a${i}`, state: 'adopting' }, self));
+    assert.deepEqual(await resolve(b, 'n7'), { mark: { by: 'a0', state: 'adopting' }, at: revisions[0], latest: revisions[11] });
+    // A write made on the last of them (which does not stand) is first after it, and stands.
+    const done = await put('n7', { by: 'a0', state: 'done' }, revisions[11]!);
+    assert.deepEqual(await resolve(b, 'n7'), { mark: { by: 'a0', state: 'done' }, at: done, latest: done });
+    // Writes made on earlier entries, none of them first after the entry it names: the chain falls
+    // back to the write built on the last (done).
+    const late = await put('n7', { by: 'n7', state: 'self' }, revisions[3]!);
+    const later = await put('n7', { by: 'a5', state: 'adopting' }, revisions[7]!);
+    assert.deepEqual(await resolve(b, 'n7'), { mark: { by: 'a0', state: 'done' }, at: done, latest: later });
+    assert.ok(late < later);
+  });
+
   it('reads an entry whose revision is not a stream sequence as naming none', async () => {
     await b.kv.put('place.n6', new TextEncoder().encode(JSON.stringify({ by: 'q', state: 'adopting', after: -1.5 })));
     assert.deepEqual((await resolve(b, 'n6'))?.mark, { by: 'q', state: 'adopting' }, 'it stands as written, and the key stays readable');

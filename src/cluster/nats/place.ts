@@ -41,8 +41,8 @@ export interface PlaceMark {
 
 /** Entries kept per key: enough to judge a write against the entry it was made on. */
 const HISTORY = 16;
-/** Entries looked through to find the last that stands; more means writes are being made far too fast. */
-const WALK = 16;
+/** Reads made to find the last entry that stands: each kept entry once, and one more per widening. */
+const READS = 2 * HISTORY + 2;
 
 /** The coordination bucket, and what reads it in the stream's order (through the stream's leader). */
 export interface PlaceBucket {
@@ -113,30 +113,49 @@ export interface Place {
 
 /**
  * The state of `node`'s key, judged in the stream's order (see the top of this file); undefined when
- * it cannot be told now (no stream leader to ask, or more entries to look through than `WALK`).
+ * it cannot be told now (no stream leader to ask, or more reads needed than `READS`).
+ *
+ * The key's entries are read once each, newest first in windows: a window holds every entry of the
+ * key with a sequence in (lo, latest], and is widened back only as far as the revision a candidate
+ * names. Entries are then judged from the newest back, so a key with many writes made on one
+ * revision (the NATS 2.9 fault above) costs one read per entry, not one per pair of entries.
  */
 export async function resolve(b: PlaceBucket, node: string): Promise<Place | undefined> {
   const subject = b.subject(node);
   try {
     const latest = await entry(b, { last_by_subj: subject });
     if (!latest) return { at: 0, latest: 0 };
-    let e = latest;
-    for (let reads = 0; reads < WALK; ) {
-      if (e.after === undefined) return { mark: e.mark, at: e.seq, latest: latest.seq };
-      const first = await entry(b, { seq: e.after + 1, next_by_subj: subject });
-      reads++;
-      // First after the revision it was made on (or all before it are gone): it stands.
-      if (!first || first.seq >= e.seq) return { mark: e.mark, at: e.seq, latest: latest.seq };
-      // Another write made on the same revision came first: the entry just before this one decides.
-      let prev = first;
-      for (; reads < WALK; reads++) {
-        const next = await entry(b, { seq: prev.seq + 1, next_by_subj: subject });
-        if (!next || next.seq >= e.seq) break;
-        prev = next;
+    let reads = 1;
+    /** Every entry of the key with a sequence in (lo, latest.seq], oldest first. */
+    let known: Entry[] = [latest];
+    let lo = latest.seq - 1;
+    /** Widens the window back to `to`; false when that would take more than `READS` reads. */
+    const widen = async (to: number): Promise<boolean> => {
+      const older: Entry[] = [];
+      for (let seq = to + 1; ; ) {
+        if (reads >= READS) return false;
+        const e = await entry(b, { seq, next_by_subj: subject });
+        reads++;
+        if (!e || e.seq > lo) break;
+        older.push(e);
+        seq = e.seq + 1;
       }
-      e = prev;
+      known = older.concat(known);
+      lo = to;
+      return true;
+    };
+    for (let i = 0; ; ) {
+      const e = known[i]!;
+      if (e.after === undefined) return { mark: e.mark, at: e.seq, latest: latest.seq };
+      if (e.after < lo) {
+        if (!(await widen(e.after))) return undefined;
+        i = known.indexOf(e);
+      }
+      // First after the revision it was made on (or all before it are gone): it stands. Otherwise
+      // another write made on the same revision came first, and the entry just before this one decides.
+      if (i === 0 || known[i - 1]!.seq <= e.after) return { mark: e.mark, at: e.seq, latest: latest.seq };
+      i--;
     }
-    return undefined;
   } catch {
     return undefined;
   }
