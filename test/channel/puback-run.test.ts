@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Channel } from '../../src/channel/channel.js';
-import { PubackRun } from '../../src/channel/puback-run.js';
+import { PUBACK_RUN_MAX, PubackRun } from '../../src/channel/puback-run.js';
 import type { Packet, PublishPacket } from '../../src/protocol/packets.js';
 import { encode } from '../../src/protocol/codec.js';
 import { connectPacket, makeBroker, RecorderIO, settle } from '../helpers/channel.js';
@@ -73,6 +73,21 @@ describe('channel: PUBACKs of one run in one write', () => {
     assert.deepEqual(names(got), [...Array.from({ length: 10 }, (_, i) => `puback${i + 1}`), 'pingresp']);
     assert.equal(io.writes.length, 2, 'one write for the ten PUBACKs, one for the PINGRESP');
     assert.equal(io.writes[0].length, 40);
+    await broker.close();
+  });
+
+  it(`a run longer than PUBACK_RUN_MAX (${PUBACK_RUN_MAX}) is written as it fills, every PUBACK once and in order [MQTT-4.6.0-2]`, async () => {
+    const broker = await makeBroker();
+    const { ch, io } = await open(broker, 'long');
+    const count = PUBACK_RUN_MAX * 2 + 3;
+    for (let i = 1; i <= count; i++) ch.receive(pub(`nobody/${i}`, i));
+    await settle();
+    assert.deepEqual(
+      io.writes.map((w) => w.length),
+      [PUBACK_RUN_MAX * 4, PUBACK_RUN_MAX * 4, 3 * 4],
+      'two full runs written as they filled, the rest at the end of the read',
+    );
+    assert.deepEqual(names(io.take()), Array.from({ length: count }, (_, i) => `puback${i + 1}`));
     await broker.close();
   });
 
