@@ -81,14 +81,14 @@ export class StoreWrites {
    * retire their entries in one write, not one write (and promise) each.
    */
   persistLater(ops: StoreOp[]): void {
-    const j = this.join();
+    const j = this.joining();
     j.unwatched = true;
     for (const op of ops) j.batch.ops.push(op);
   }
 
   /** persistLater of one op (a subscriber's PUBACK): no array made for it. */
   persistOneLater(op: StoreOp): void {
-    const j = this.join();
+    const j = this.joining();
     j.unwatched = true;
     j.batch.ops.push(op);
   }
@@ -106,7 +106,7 @@ export class StoreWrites {
    * reaches the batcher at the next microtask, or before any other write, so order is kept.
    */
   commit(batch: WriteBatch): Promise<void> {
-    const into = this.join().batch;
+    const into = this.joining().batch;
     for (const op of batch.ops) into.ops.push(op);
     for (const o of batch.entries) into.entries.push(o);
     for (const o of batch.fresh) into.fresh.push(o);
@@ -120,10 +120,6 @@ export class StoreWrites {
    * together; nothing else may be written in between (any other write hands it over first).
    */
   joining(): JoinedCommit {
-    return this.join();
-  }
-
-  private join(): JoinedCommit {
     let j = this.joined;
     if (j === undefined) {
       j = this.joined = new JoinedCommit(this.log);

@@ -283,16 +283,9 @@ export class Session {
 
   /**
    * Moves queued entries into the in-flight window while it has room, giving each a packet
-   * identifier. Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
+   * identifier, into the caller's arrays (the broker's, reused: one call per acknowledgement).
+   * Entries whose message expired while waiting are removed instead [MQTT-3.3.2-5].
    */
-  fillWindow(now: number): { taken: Unsent[]; expired: Queued[] } {
-    const taken: Unsent[] = [];
-    const expired: Queued[] = [];
-    this.fillWindowInto(now, taken, expired);
-    return { taken, expired };
-  }
-
-  /** As fillWindow, adding to the caller's arrays (the broker's, reused: one call per acknowledgement). */
   fillWindowInto(now: number, taken: Unsent[], expired: Queued[]): void {
     const from = expired.length;
     while (this.head < this.pending.length && this.inflight.size < this.sendWindow) {

@@ -13,6 +13,7 @@ import { HeldStore } from '../helpers/held-store.js';
 import { silentLog } from '../helpers/channel.js';
 import { waitUntil } from '../helpers/wait.js';
 import { RecordingOutlet, message, sqlitePath, sqliteStore } from '../helpers/broker-parts.js';
+import { fillWindow } from '../helpers/session-window.js';
 
 const limits = { maxQueuedMessages: 10, maxQueuedBytes: 1 << 20, overflow: 'dropOldest' as const };
 
@@ -32,7 +33,7 @@ function sessionWithEntry(ids: MessageIds): { s: Session; outlet: RecordingOutle
     batch.fresh.push(r.entry);
   }
   batch.sessions.add(s);
-  s.fillWindow(Date.now());
+  fillWindow(s, Date.now());
   return { s, outlet, batch };
 }
 

@@ -21,6 +21,7 @@ import {
 import { Session, type QueueLimits, type SessionOutlet } from '../../src/session/session.js';
 import type { Delivery } from '../../src/session/delivery.js';
 import type { StoredMessage } from '../../src/store/ports.js';
+import { fillWindow } from '../helpers/session-window.js';
 
 const limits: QueueLimits = { maxQueuedMessages: 100, maxQueuedBytes: 1 << 20, overflow: 'dropOldest' };
 
@@ -127,7 +128,7 @@ describe('session: acknowledgements move entries', () => {
     const out = recorder();
     s.outlet = out;
     for (let i = 0; i < n; i++) s.enqueue(delivery(i, qos), limits);
-    s.fillWindow(0);
+    fillWindow(s, 0);
     s.sendUnsent();
     return { s, out };
   }
@@ -177,7 +178,7 @@ describe('session: acknowledgements move entries', () => {
     if (second.outcome !== 'queued') return;
     writing(second.entry);
     s.outlet = out;
-    s.fillWindow(0);
+    fillWindow(s, 0);
     s.sendUnsent();
     assert.deepEqual(out.out.map((d) => d.message.id), ['m0']);
     writtenDown(second.entry);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Session, type QueueLimits, type SessionOutlet } from '../../src/session/session.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { markSent } from '../../src/session/outgoing.js';
+import { fillWindow } from '../helpers/session-window.js';
 
 const limits: QueueLimits = { maxQueuedMessages: 100, maxQueuedBytes: 1 << 20, overflow: 'dropOldest' };
 
@@ -30,7 +31,7 @@ function withInflight(n: number): Session {
   const s = new Session('c', 5, 60);
   for (let i = 0; i < n; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
   s.outlet = recorder();
-  s.fillWindow(0);
+  fillWindow(s, 0);
   s.sendUnsent();
   s.outlet = undefined;
   return s;
@@ -55,7 +56,7 @@ describe('session: resend on resumption', () => {
     const s = new Session('c', 5, 60);
     s.enqueue({ message: message(0, 1000), qos: 1, retain: false }, limits);
     s.enqueue({ message: message(1, 1000), qos: 1, retain: false }, limits);
-    s.fillWindow(0);
+    fillWindow(s, 0);
     // Only the first went out before the connection dropped (the second waited, e.g. for a full buffer).
     const first = s.inflight.get(1)!;
     assert.equal(first.state, 'unsent');
@@ -72,7 +73,7 @@ describe('session: resend on resumption', () => {
     const s = new Session('c', 5, 60);
     for (let i = 0; i < 3; i++) s.enqueue({ message: { ...message(i), qos: 2 }, qos: 2, retain: false }, limits);
     s.outlet = recorder();
-    s.fillWindow(0);
+    fillWindow(s, 0);
     s.sendUnsent();
     assert.ok(s.received(2), 'the middle one is released (PUBREC)');
     s.outlet = undefined;
@@ -94,10 +95,10 @@ describe('session: resend on resumption', () => {
         s.received(packetId);
         s.complete(packetId, 'pubcomp');
       } else s.complete(packetId, 'puback');
-      s.fillWindow(0);
+      fillWindow(s, 0);
       s.sendUnsent();
     };
-    s.fillWindow(0);
+    fillWindow(s, 0);
     s.sendUnsent();
     assert.deepEqual(sentNow(), [], 'the window is full (m0, m2 outstanding)');
     ack('m0');
@@ -115,7 +116,7 @@ describe('session: resend on resumption', () => {
     s.outlet = out;
     s.sendWindow = 10;
     for (let i = 0; i < 3; i++) s.enqueue({ message: message(i), qos: 1, retain: false }, limits);
-    const { taken } = s.fillWindow(0);
+    const { taken } = fillWindow(s, 0);
     taken[1].written = false;
     s.sendUnsent();
     assert.deepEqual(out.sent, ['m0#1'], 'm1 is not durable yet: it and m2 behind it wait');
