@@ -36,9 +36,8 @@ interface DeliverOptions {
   at?: StreamPosition;
 }
 const RETAINING: DeliverOptions = { retain: true };
-/** A client's PUBLISH without ops of its own (all but QoS 2 from a persistent session): no record per message. */
+/** A client's QoS 1/2 PUBLISH without ops of its own (all but QoS 2 from a persistent session): no record per message. */
 const HOLDING: DeliverOptions = { retain: true, hold: true };
-const NOT_HOLDING: DeliverOptions = { retain: true, hold: false };
 
 export class Pipeline {
   private link?: Pick<ClusterLink, 'forward' | 'deliversLocally'>;
@@ -69,7 +68,7 @@ export class Pipeline {
         ? { extraOps: options.extraOps, retain: true, hold: options.holdPublisher }
         : options.holdPublisher
           ? HOLDING
-          : NOT_HOLDING;
+          : RETAINING;
     if (this.link) {
       // A link that delivers durably (persistence=nats) resolves when the message survives this
       // node; the acknowledgement waits for that too.

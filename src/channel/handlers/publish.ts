@@ -14,9 +14,8 @@ import { quote } from '../../protocol/reason-string.js';
 import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
 import { pubackCode } from '../puback-run.js';
 
-/** Route options of a PUBLISH without store ops of its own (all but QoS 2 to a persistent session): shared. */
+/** Route options of a QoS 1/2 PUBLISH without store ops of its own (all but QoS 2 to a persistent session): shared. A QoS 0 one passes none. */
 const HOLD_PUBLISHER: RouteOptions = { holdPublisher: true };
-const NO_HOLD: RouteOptions = { holdPublisher: false };
 
 export function handlePublish(ch: Channel, packet: PublishPacket): MaybePromise<void> {
   if (ch.state !== 'connected') throw protocolError('PUBLISH before CONNACK');
@@ -102,7 +101,7 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   }
 
   // A QoS 1/2 publisher can wait for its acknowledgement: a full subscriber queue may hold it.
-  const routed = ch.broker.route(message, extra ? { extraOps: extra, holdPublisher: true } : packet.qos > 0 ? HOLD_PUBLISHER : NO_HOLD);
+  const routed = ch.broker.route(message, extra ? { extraOps: extra, holdPublisher: true } : packet.qos > 0 ? HOLD_PUBLISHER : undefined);
   if (typeof routed === 'number') return acknowledge(ch, packet, pubackCode(routed), words);
   if (packet.qos === 1) {
     // QoS 1 awaiting its commit: the packets behind it go on (routed in order, acknowledged in
