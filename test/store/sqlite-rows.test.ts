@@ -166,6 +166,36 @@ describe('SqliteStore compact rows', () => {
     }
   });
 
+  it('compaction deletes a run of retired rows above the lowest live row by range, without crossing a live row', async () => {
+    const file = freshPath();
+    let store = new SqliteStore({ path: file, compactMin: 8 });
+    try {
+      await store.open();
+      await store.apply([sessOp('slow'), sessOp('fast')]);
+      // Rows: slow 0 | fast 0..19 (a run of 20) | slow 1 | fast 20..22 (a run of 3) | slow 2.
+      const put = (clientId: string, seqs: number[]): StoreOp[] => seqs.flatMap((i) => [msgOp(`${clientId}${i}`), entryOp(clientId, i, `${clientId}${i}`)]);
+      await store.apply(put('slow', [0]));
+      await store.apply(put('fast', [...Array(20).keys()]));
+      await store.apply(put('slow', [1]));
+      await store.apply(put('fast', [20, 21, 22]));
+      await store.apply(put('slow', [2]));
+      // fast acknowledges everything: its rows all lie above slow's oldest, in two runs split by slow 1.
+      await store.apply([...Array(23).keys()].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'fast', seq })));
+      assert.equal(rowCount(file, 'entries'), 3, 'compacted: only the live rows are left');
+      assert.equal(rowCount(file, 'bodies'), 3);
+      await store.close();
+      store = new SqliteStore({ path: file, compactMin: 8 });
+      const snap = await store.open();
+      assert.deepEqual(
+        snap.sessions.map((x) => [x.session.clientId, x.queue.map((e) => [e.seq, e.messageId])]),
+        [['fast', []], ['slow', [0, 1, 2].map((i) => [i, `slow${i}`])]],
+      );
+      assert.deepEqual([...snap.messages.keys()].sort(), ['slow0', 'slow1', 'slow2']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('after a batch rejected midway, later batches see the store as it was before it', async () => {
     const store = new SqliteStore({ path: freshPath() });
     try {

@@ -65,6 +65,21 @@ const entryRow: RowFill<EntryRef> = (v, at, ref) => {
   return true;
 };
 
+/** What one apply() batch collects on its way through its ops, written at its end (finishBatch). */
+interface BatchWork {
+  maybeGarbage: Set<BodyRef>;
+  newBodies: BodyRef[];
+  newEntries: EntryRef[];
+  /** Entry rows no watermark covers: deleted in this batch. */
+  deleteNow: number[];
+  /** Sessions whose watermark moved. */
+  moved: Set<string>;
+}
+
+function invalid(i: number, op: StoreOp, why: string): never {
+  throw new StoreError(`invalid store op #${i} (${op.op}): ${why}`);
+}
+
 export interface SqliteStoreOptions {
   /** Database file; created (with its directory) when missing. */
   path: string;
@@ -218,134 +233,146 @@ export class SqliteStore implements Store {
    * Entries that go out of order are deleted at once.
    */
   private applyBatch(s: Statements, ops: readonly StoreOp[]): void {
-    const index = this.index;
-    const maybeGarbage = new Set<BodyRef>();
-    const newBodies: BodyRef[] = [];
-    const newEntries: EntryRef[] = [];
-    /** Entry rows no watermark covers: deleted in this batch. */
-    const deleteNow: number[] = [];
-    /** Sessions whose watermark moved. */
-    const moved = new Set<string>();
-    const invalid = (i: number, op: StoreOp, why: string): never => {
-      throw new StoreError(`invalid store op #${i} (${op.op}): ${why}`);
-    };
-    /** Retires the row of an entry that has just left the index (`oldest`: it was its session's first). */
-    const retireRow = (clientId: string, n: number, oldest: boolean): void => {
-      if (!oldest) return void deleteNow.push(n);
-      index.deadEntries.push(n);
-      moved.add(clientId);
-    };
+    const b: BatchWork = { maybeGarbage: new Set(), newBodies: [], newEntries: [], deleteNow: [], moved: new Set() };
+    // The loop only dispatches: each kind of op is a method of its own, so that V8 optimises the
+    // queue ops a batch is made of without compiling (and, when a kind is first seen, throwing
+    // away and compiling again) one function holding every case (measured: see docs/benchmarks.md).
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       validateOp(op, i);
-      switch (op.op) {
-        case 'session.put':
-          s.upsertSession.run(sessionToRow(op.session));
-          index.sessions.add(op.session.clientId);
-          break;
-        case 'session.delete': {
-          const queue = index.entries.get(op.clientId);
-          if (queue !== undefined) {
-            for (const seq of [...queue.keys()]) {
-              const e = index.removeEntry(op.clientId, seq) as EntryRef;
-              maybeGarbage.add(e.body);
-              // Every row of the session goes below its watermark (set to the next row key below).
-              if (e.write === undefined) index.deadEntries.push(e.n);
-              else e.write = undefined;
-            }
-            moved.add(op.clientId);
-          }
-          // Subscriptions and inbound ids go with it (ON DELETE CASCADE).
-          s.deleteSession.run(op.clientId);
-          index.sessions.delete(op.clientId);
-          break;
-        }
-        case 'subscription.put':
-          if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
-          s.upsertSubscription.run(subscriptionToRow(op.clientId, op.subscription));
-          break;
-        case 'subscription.delete':
-          s.deleteSubscription.run(op.clientId, op.filter);
-          break;
-        case 'message.put': {
-          // Immutable once stored: a second put of the same id (fan-out) keeps the first body.
-          const m = op.message;
-          if (index.bodies.has(m.id)) break;
-          const body = index.addBody(m.id);
-          body.write = m;
-          // Not in maybeGarbage: the loop over newBodies below drops it if no entry came to point at it.
-          newBodies.push(body);
-          break;
-        }
-        case 'queue.put': {
-          const e = op.entry;
-          if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
-          const body = index.bodies.get(e.messageId);
-          if (body === undefined) return invalid(i, op, `unknown message ${JSON.stringify(e.messageId)}`);
-          let ref = index.entry(op.clientId, e.seq);
-          if (ref === undefined) {
-            ref = index.addEntry(op.clientId, e.seq, body);
-          } else {
-            // Usually a state change (inflight → released, QoS 2) of the same delivery.
-            if (ref.body !== body) {
-              ref.body.refs--;
-              maybeGarbage.add(ref.body);
-              ref.body = body;
-              body.refs++;
-            }
-            if (ref.write !== undefined) {
-              // Not written yet: only its values change.
-              ref.write = e;
-              break;
-            }
-            retireRow(op.clientId, ref.n, index.isOldest(op.clientId, e.seq));
-            index.renumber(op.clientId, e.seq, ref);
-          }
-          ref.write = e;
-          newEntries.push(ref);
-          break;
-        }
-        case 'queue.delete': {
-          const oldest = index.isOldest(op.clientId, op.seq);
-          const old = index.removeEntry(op.clientId, op.seq);
-          if (old === undefined) break;
-          maybeGarbage.add(old.body);
-          if (old.write === undefined) retireRow(op.clientId, old.n, oldest);
-          else old.write = undefined; // never written: skipped when newEntries are written
-          break;
-        }
-        case 'inbound.put':
-          if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
-          s.insertInbound.run(op.clientId, op.packetId);
-          break;
-        case 'inbound.delete':
-          s.deleteInbound.run(op.clientId, op.packetId);
-          break;
-        case 'retained.put':
-          s.upsertRetained.run(messageToRow(op.message));
-          break;
-        case 'retained.delete':
-          s.deleteRetained.run(op.topic);
-          break;
-      }
+      if (op.op === 'queue.delete') this.deleteEntry(b, op.clientId, op.seq);
+      else if (op.op === 'queue.put') this.putEntry(b, op, i);
+      else if (op.op === 'message.put') this.putBody(b, op.message);
+      else this.applyOther(s, b, op, i);
     }
-    for (const body of maybeGarbage) {
+    this.finishBatch(s, b);
+  }
+
+  /** Retires the row of an entry that has just left the index (`oldest`: it was its session's first). */
+  private retireRow(b: BatchWork, clientId: string, n: number, oldest: boolean): void {
+    if (!oldest) {
+      b.deleteNow.push(n);
+      return;
+    }
+    this.index.deadEntries.push(n);
+    b.moved.add(clientId);
+  }
+
+  private putBody(b: BatchWork, m: StoredMessage): void {
+    // Immutable once stored: a second put of the same id (fan-out) keeps the first body.
+    if (this.index.bodies.has(m.id)) return;
+    const body = this.index.addBody(m.id);
+    body.write = m;
+    // Not in maybeGarbage: finishBatch drops it if no entry came to point at it.
+    b.newBodies.push(body);
+  }
+
+  private putEntry(b: BatchWork, op: Extract<StoreOp, { op: 'queue.put' }>, i: number): void {
+    const index = this.index;
+    const e = op.entry;
+    if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
+    const body = index.bodies.get(e.messageId);
+    if (body === undefined) return invalid(i, op, `unknown message ${JSON.stringify(e.messageId)}`);
+    let ref = index.entry(op.clientId, e.seq);
+    if (ref === undefined) {
+      ref = index.addEntry(op.clientId, e.seq, body);
+    } else {
+      // Usually a state change (inflight → released, QoS 2) of the same delivery.
+      if (ref.body !== body) {
+        ref.body.refs--;
+        b.maybeGarbage.add(ref.body);
+        ref.body = body;
+        body.refs++;
+      }
+      if (ref.write !== undefined) {
+        // Not written yet: only its values change.
+        ref.write = e;
+        return;
+      }
+      this.retireRow(b, op.clientId, ref.n, index.isOldest(op.clientId, e.seq));
+      index.renumber(op.clientId, e.seq, ref);
+    }
+    ref.write = e;
+    b.newEntries.push(ref);
+  }
+
+  private deleteEntry(b: BatchWork, clientId: string, seq: number): void {
+    const oldest = this.index.isOldest(clientId, seq);
+    const old = this.index.removeEntry(clientId, seq);
+    if (old === undefined) return;
+    b.maybeGarbage.add(old.body);
+    if (old.write === undefined) this.retireRow(b, clientId, old.n, oldest);
+    else old.write = undefined; // never written: skipped when newEntries are written
+  }
+
+  /** Sessions, subscriptions, inbound ids and retained messages: a statement each. */
+  private applyOther(s: Statements, b: BatchWork, op: Exclude<StoreOp, { op: 'queue.delete' | 'queue.put' | 'message.put' }>, i: number): void {
+    const index = this.index;
+    switch (op.op) {
+      case 'session.put':
+        s.upsertSession.run(sessionToRow(op.session));
+        index.sessions.add(op.session.clientId);
+        break;
+      case 'session.delete': {
+        const queue = index.entries.get(op.clientId);
+        if (queue !== undefined) {
+          for (const seq of [...queue.keys()]) {
+            const e = index.removeEntry(op.clientId, seq) as EntryRef;
+            b.maybeGarbage.add(e.body);
+            // Every row of the session goes below its watermark (set to the next row key below).
+            if (e.write === undefined) index.deadEntries.push(e.n);
+            else e.write = undefined;
+          }
+          b.moved.add(op.clientId);
+        }
+        // Subscriptions and inbound ids go with it (ON DELETE CASCADE).
+        s.deleteSession.run(op.clientId);
+        index.sessions.delete(op.clientId);
+        break;
+      }
+      case 'subscription.put':
+        if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
+        s.upsertSubscription.run(subscriptionToRow(op.clientId, op.subscription));
+        break;
+      case 'subscription.delete':
+        s.deleteSubscription.run(op.clientId, op.filter);
+        break;
+      case 'inbound.put':
+        if (!index.sessions.has(op.clientId)) invalid(i, op, `no session ${JSON.stringify(op.clientId)}`);
+        s.insertInbound.run(op.clientId, op.packetId);
+        break;
+      case 'inbound.delete':
+        s.deleteInbound.run(op.clientId, op.packetId);
+        break;
+      case 'retained.put':
+        s.upsertRetained.run(messageToRow(op.message));
+        break;
+      case 'retained.delete':
+        s.deleteRetained.run(op.topic);
+        break;
+    }
+  }
+
+  /** Drops the bodies the batch left unreferenced, writes its rows, and compacts when it is time. */
+  private finishBatch(s: Statements, b: BatchWork): void {
+    const index = this.index;
+    for (const body of b.maybeGarbage) {
       if (body.refs > 0 || index.bodies.get(body.id) !== body) continue;
       index.bodies.delete(body.id);
       // No live entry points at it any more, which is what makes it dead when the file is read.
       if (body.write === undefined) index.deadBodies.push(body.n);
       else body.write = undefined; // put and dropped in this batch: never written
     }
-    for (const body of newBodies) {
+    for (const body of b.newBodies) {
       // Put by this batch and pointed at by no entry (never, or no more): never written.
       if (body.refs > 0 || body.write === undefined || index.bodies.get(body.id) !== body) continue;
       index.bodies.delete(body.id);
       body.write = undefined;
     }
-    this.bodies.insert(newBodies, bodyRow);
-    this.entries.insert(newEntries, entryRow);
-    this.entries.delete(deleteNow);
-    this.retired.insert(moved, (v, at, clientId) => {
+    this.bodies.insert(b.newBodies, bodyRow);
+    this.entries.insert(b.newEntries, entryRow);
+    this.entries.delete(b.deleteNow);
+    this.retired.insert(b.moved, (v, at, clientId) => {
       v[at] = clientId;
       v[at + 1] = index.below(clientId);
       return true;
