@@ -10,17 +10,29 @@
 // Hot path: `match` runs on every publish. It walks the topic string by index (no split, no regex),
 // uses an explicit stack instead of recursion (a 64 KiB topic of slashes must not overflow the call
 // stack), and allocates only the level substrings used as map keys plus one small stack per call.
+//
+// Memory: most nodes of a large index have one literal child and most keys one value (a device's
+// own `devices/<id>/commands`, a retained topic), so a node keeps a lone child and a lone value in
+// fields of its own and makes a Map or Set only for the second: about 300 bytes less per such key
+// (measured with 20,000 sessions: docs/security.md, maxSessions). A lone child is also matched by
+// comparing in place, without cutting the level out of the topic.
 
 const PLUS = 0x2b; // '+'
 const HASH = 0x23; // '#'
 const DOLLAR = 0x24; // '$'
+/** No lone value (values are any T, `undefined` and `null` included). */
+const NONE: unique symbol = Symbol('none');
 
 class Node<T> {
-  /** Literal child levels; `+` and `#` children live in their own fields so matching needs no lookup. */
+  /** The literal child level when there is exactly one (then `children` is null). */
+  only: Node<T> | null = null;
+  /** Literal child levels when there are two or more; `+` and `#` children live in their own fields so matching needs no lookup. */
   children: Map<string, Node<T>> | null = null;
   plus: Node<T> | null = null;
   hash: Node<T> | null = null;
-  /** Values stored under exactly the key ending at this node; insertion-ordered, identity-compared. */
+  /** The value stored under exactly the key ending at this node when it is the only one (then `values` is null). */
+  one: T | typeof NONE = NONE;
+  /** Values stored under exactly that key when there are two or more; insertion-ordered, identity-compared. */
   values: Set<T> | null = null;
   /** The full key of this node, kept once it holds values so callbacks get it without rebuilding. */
   key: string | null = null;
@@ -33,16 +45,83 @@ class Node<T> {
   child(segment: string): Node<T> | undefined {
     if (segment === '+') return this.plus ?? undefined;
     if (segment === '#') return this.hash ?? undefined;
+    const only = this.only;
+    if (only !== null) return only.segment === segment ? only : undefined;
     return this.children?.get(segment);
+  }
+
+  /** Links `node` as a literal child level. */
+  addChild(node: Node<T>): void {
+    if (this.children !== null) this.children.set(node.segment, node);
+    else if (this.only === null) this.only = node;
+    else {
+      this.children = new Map([[this.only.segment, this.only], [node.segment, node]]);
+      this.only = null;
+    }
+  }
+
+  /** Unlinks the literal child level `node`; a lone one left is kept in `only` again. */
+  removeChild(node: Node<T>): void {
+    if (this.only === node) {
+      this.only = null;
+      return;
+    }
+    const children = this.children;
+    if (children === null) return;
+    children.delete(node.segment);
+    if (children.size === 1) {
+      this.only = children.values().next().value as Node<T>;
+      this.children = null;
+    }
+  }
+
+  /** Whether any value is stored under this node's key. */
+  holds(): boolean {
+    return this.one !== NONE || this.values !== null;
+  }
+
+  /** Adds `value`; false when it was there already. */
+  addValue(value: T): boolean {
+    if (this.values !== null) {
+      if (this.values.has(value)) return false;
+      this.values.add(value);
+      return true;
+    }
+    if (this.one === NONE) {
+      this.one = value;
+      return true;
+    }
+    if (this.one === value) return false;
+    this.values = new Set([this.one, value]);
+    this.one = NONE;
+    return true;
+  }
+
+  /** Removes `value`; false when it was not there. A lone value left is kept in `one` again. */
+  removeValue(value: T): boolean {
+    const values = this.values;
+    if (values === null) {
+      if (this.one !== value) return false;
+      this.one = NONE;
+      return true;
+    }
+    if (!values.delete(value)) return false;
+    if (values.size === 1) {
+      this.one = values.values().next().value as T;
+      this.values = null;
+    }
+    return true;
   }
 
   /** True when the node holds nothing and leads nowhere, so it can be unlinked. */
   isEmpty(): boolean {
-    return this.values === null && this.plus === null && this.hash === null && (this.children === null || this.children.size === 0);
+    return !this.holds() && this.only === null && this.plus === null && this.hash === null && (this.children === null || this.children.size === 0);
   }
 }
 
 function emit<T>(node: Node<T>, cb: (value: T, key: string) => void): void {
+  const one = node.one;
+  if (one !== NONE) return cb(one, node.key as string);
   const values = node.values;
   if (values === null) return;
   const key = node.key as string;
@@ -86,29 +165,22 @@ export class TopicTrie<T> {
         next = new Node<T>(node, segment);
         if (segment === '+') node.plus = next;
         else if (segment === '#') node.hash = next;
-        else (node.children ??= new Map()).set(segment, next);
+        else node.addChild(next);
       }
       node = next;
       if (end === len) break;
       pos = end + 1;
     }
-    if (node.values === null) {
-      node.values = new Set();
-      node.key = key;
-    }
-    if (!node.values.has(value)) {
-      node.values.add(value);
-      this.count++;
-    }
+    if (!node.holds()) node.key = key;
+    if (node.addValue(value)) this.count++;
   }
 
   /** Removes `value` from `key`; prunes nodes left empty. Returns false when it was not there. */
   remove(key: string, value: T): boolean {
     const node = this.find(key);
-    if (node === undefined || node.values === null || !node.values.delete(value)) return false;
+    if (node === undefined || !node.removeValue(value)) return false;
     this.count--;
-    if (node.values.size === 0) {
-      node.values = null;
+    if (!node.holds()) {
       node.key = null;
       this.prune(node);
     }
@@ -117,8 +189,10 @@ export class TopicTrie<T> {
 
   /** Values stored under exactly `key` (no wildcard interpretation), in insertion order. */
   get(key: string): readonly T[] {
-    const values = this.find(key)?.values;
-    return values ? [...values] : [];
+    const node = this.find(key);
+    if (node === undefined) return [];
+    if (node.one !== NONE) return [node.one];
+    return node.values ? [...node.values] : [];
   }
 
   /**
@@ -149,7 +223,15 @@ export class TopicTrie<T> {
         nodes.push(node.plus);
         starts.push(end + 1);
       }
-      if (node.children !== null) {
+      const only = node.only;
+      if (only !== null) {
+        // The lone child level, compared in place: no substring is cut for it.
+        const segment = only.segment;
+        if (segment.length === end - pos && topic.startsWith(segment, pos)) {
+          nodes.push(only);
+          starts.push(end + 1);
+        }
+      } else if (node.children !== null) {
         const next = node.children.get(topic.slice(pos, end));
         if (next !== undefined) {
           nodes.push(next);
@@ -213,6 +295,8 @@ export class TopicTrie<T> {
 
   /** Children of `node`; at the root, levels starting with `$` are skipped (wildcard rule). */
   private eachChild(node: Node<T>, atRoot: boolean, visit: (child: Node<T>) => void): void {
+    const only = node.only;
+    if (only !== null && !(atRoot && only.segment.charCodeAt(0) === DOLLAR)) visit(only);
     if (node.children !== null) {
       for (const child of node.children.values()) {
         if (atRoot && child.segment.charCodeAt(0) === DOLLAR) continue;
@@ -243,10 +327,7 @@ export class TopicTrie<T> {
       const parent: Node<T> = node.parent;
       if (parent.plus === node) parent.plus = null;
       else if (parent.hash === node) parent.hash = null;
-      else {
-        parent.children?.delete(node.segment);
-        if (parent.children?.size === 0) parent.children = null;
-      }
+      else parent.removeChild(node);
       node = parent;
     }
   }

@@ -145,6 +145,49 @@ describe('TopicTrie basics', () => {
     assert.equal(t.size, 0);
   });
 
+  it('a lone child or value becomes a map or set at the second and a lone one again after: matches, order and pruning hold', () => {
+    const t = new TopicTrie<string | undefined>();
+    const at = (topic: string): Array<string | undefined> => {
+      const got: Array<string | undefined> = [];
+      t.match(topic, (v) => got.push(v));
+      return got;
+    };
+    t.add('d/1/c', 'x');
+    assert.deepEqual(at('d/1/c'), ['x']);
+    assert.deepEqual(at('d/1/cc'), [], 'a lone level is compared whole, not as a prefix');
+    assert.deepEqual(at('d/1'), []);
+    t.add('d/1/c', 'y');
+    t.add('d/1/c', 'x');
+    assert.deepEqual(t.get('d/1/c'), ['x', 'y'], 'insertion order; a value added twice is kept once');
+    t.remove('d/1/c', 'x');
+    t.add('d/1/c', 'z');
+    assert.deepEqual(t.get('d/1/c'), ['y', 'z']);
+    // undefined is a value like any other.
+    t.add('d/2/c', undefined);
+    assert.deepEqual(at('d/2/c'), [undefined]);
+    assert.equal(t.remove('d/2/c', 'y'), false);
+    assert.equal(t.remove('d/2/c', undefined), true);
+    assert.deepEqual(at('d/2/c'), []);
+    // Siblings: d has children 1, 3 and $x, then 1 alone again.
+    t.add('d/3/c', 'w');
+    t.add('d/$x', 'v');
+    assert.deepEqual(at('d/3/c'), ['w']);
+    assert.deepEqual(at('d/$x'), ['v']);
+    t.remove('d/3/c', 'w');
+    t.remove('d/$x', 'v');
+    assert.deepEqual(at('d/1/c'), ['y', 'z']);
+    assert.deepEqual(at('d/3/c'), []);
+    t.add('+/+/c', 'p');
+    assert.deepEqual(at('d/1/c').sort(), ['p', 'y', 'z']);
+    const covered: Array<string | undefined> = [];
+    t.matchFilter('d/#', (v) => covered.push(v));
+    assert.deepEqual(covered, ['y', 'z']);
+    for (const v of ['y', 'z']) t.remove('d/1/c', v);
+    t.remove('+/+/c', 'p');
+    assert.equal(t.countNodes(), 0);
+    assert.equal(t.size, 0);
+  });
+
   it('handles a 40,000-level topic without recursion limits', () => {
     const deep = '/'.repeat(39_999);
     const t = new TopicTrie<number>();
