@@ -354,21 +354,21 @@ export class SqliteStore implements Store {
   }
 
   /** Drops the bodies the batch left unreferenced, writes its rows, and compacts when it is time. */
+  /** Drops `body` from the index once no entry points at it (a body put twice keeps the first). */
+  private dropUnreferenced(body: BodyRef): void {
+    const index = this.index;
+    if (body.refs > 0 || index.bodies.get(body.id) !== body) return;
+    index.bodies.delete(body.id);
+    // No live entry points at it any more, which is what makes it dead when the file is read.
+    if (body.write === undefined) index.deadBodies.push(body.n);
+    else body.write = undefined; // put in this batch and dropped in it: never written
+  }
+
   private finishBatch(s: Statements, b: BatchWork): void {
     const index = this.index;
-    for (const body of b.maybeGarbage) {
-      if (body.refs > 0 || index.bodies.get(body.id) !== body) continue;
-      index.bodies.delete(body.id);
-      // No live entry points at it any more, which is what makes it dead when the file is read.
-      if (body.write === undefined) index.deadBodies.push(body.n);
-      else body.write = undefined; // put and dropped in this batch: never written
-    }
-    for (const body of b.newBodies) {
-      // Put by this batch and pointed at by no entry (never, or no more): never written.
-      if (body.refs > 0 || body.write === undefined || index.bodies.get(body.id) !== body) continue;
-      index.bodies.delete(body.id);
-      body.write = undefined;
-    }
+    for (const body of b.maybeGarbage) this.dropUnreferenced(body);
+    // Put by this batch and pointed at by no entry (never, or no more): never written.
+    for (const body of b.newBodies) this.dropUnreferenced(body);
     this.bodies.insert(b.newBodies, bodyRow);
     this.entries.insert(b.newEntries, entryRow);
     this.entries.delete(b.deleteNow);
