@@ -160,6 +160,14 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
         this.set(cluster.members().length);
       },
     });
+    new Gauge({
+      name: P + 'cluster_members_incompatible',
+      help: 'Live cluster nodes that speak another version of the cluster protocol (another Starling version): no message crosses between them and this node.',
+      registers,
+      collect() {
+        this.set(cluster.incompatible?.().length ?? 0);
+      },
+    });
     const kinds: ReadonlyArray<[direction: string, kind: string, key: string]> = [
       ['out', 'plain', 'forwarded'],
       ['out', 'retained', 'forwardedRetained'],

@@ -63,6 +63,8 @@ export interface ClusterView {
   readonly nodeId: string;
   /** Live node ids, this one included, sorted. */
   members(): string[];
+  /** Live nodes of another cluster protocol version (another Starling version), sorted. */
+  incompatible?(): string[];
   /** Totals since start: forwarded, received, duplicates, publishErrors, ... (LinkCounters). */
   readonly counters: object;
 }

@@ -116,6 +116,7 @@ export class SysTree {
       v.set('cluster/node', s.cluster.nodeId);
       v.set('cluster/nodes', String(members.length));
       v.set('cluster/members', members.join(','));
+      v.set('cluster/incompatible', String(s.cluster.incompatible?.().length ?? 0));
       // Each message goes out once as plain or retained; the copy to the shared-group space is the
       // same message, so it is not counted again.
       v.set('cluster/messages/forwarded', String((c.forwarded ?? 0) + (c.forwardedRetained ?? 0)));

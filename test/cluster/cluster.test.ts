@@ -58,6 +58,7 @@ describe('cluster of three Starling nodes', () => {
     await waitUntil(() => last('$SYS/broker/cluster/nodes') === '3', '$SYS/broker/cluster/nodes = 3');
     assert.equal(last('$SYS/broker/cluster/members'), 'n1,n2,n3');
     assert.equal(last('$SYS/broker/cluster/node'), 'n1');
+    assert.equal(last('$SYS/broker/cluster/incompatible'), '0', 'no node of another protocol version');
     // The $SYS tree stays on its node: it is not forwarded to the others.
     assert.equal(link(a!).counters.forwarded, 0);
 
@@ -76,6 +77,7 @@ describe('cluster of three Starling nodes', () => {
     };
     const prom = await scrape(a!);
     assert.equal(sampleValue(prom, 'starling_cluster_members'), 3);
+    assert.equal(sampleValue(prom, 'starling_cluster_members_incompatible'), 0, 'every node speaks this protocol version');
     assert.equal(sampleValue(prom, 'starling_cluster_messages_total', { direction: 'out', kind: 'plain' }), 1);
     assert.equal(sampleValue(prom, 'starling_cluster_errors_total', { kind: 'malformed' }), 0);
     // No shared group here: nothing handed on or lost (the counting itself: link.test.ts, hand-on).

@@ -9,11 +9,12 @@ import { startNatsCluster, startNatsServer, type NatsClusterHandle, type NatsSer
 import type { StoredMessage } from '../../src/store/ports.js';
 import type { NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
-import { encodeClaim, encodeHeartbeat, H } from '../../src/cluster/nats/wire.js';
+import { encodeClaim, encodeHeartbeat, H, WIRE_VERSION } from '../../src/cluster/nats/wire.js';
 import { encodeFrame } from '../../src/cluster/batch-frame.js';
 import type { LocalRetained } from '../../src/cluster/retained-copy.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
+import { captureLog } from '../transport/helpers.js';
 
 type Node = { link: NatsClusterLink; broker: FakeBroker };
 
@@ -333,6 +334,38 @@ describe('cluster link (one nats-server)', () => {
     await waitUntil(() => !a.link.members().includes('ghost'), 'ghost dropped', 2000);
     await b.link.close();
     await waitUntil(() => a.link.members().join() === 'a,c', 'b gone', 1000);
+  });
+
+  it('a node of another cluster protocol version is listed and logged as such, and its interest is not asked for', async () => {
+    const prefix = `t${++prefixSeq}`;
+    const { log, lines } = captureLog();
+    const a = await startLink([nats.url], 'a', { prefix, log });
+    open.push(a);
+    const beat = (node: string, wire: number): void => {
+      const h = headers();
+      h.set(H.origin, node);
+      raw.publish(clusterSubjects(prefix).node(node), encodeHeartbeat({ node, instance: 'x', intervalMs: 60_000, startedAt: 0, iv: 1, wire }), { headers: h });
+    };
+    // Who is asked for its interest (interest.ts sync: a request on <prefix>.isync.<node>).
+    const asked: string[] = [];
+    const spy = raw.subscribe(clusterSubjects(prefix).interest.sync('*'), { callback: (_e, m) => void asked.push(m.subject.split('.').pop()!) });
+    await raw.flush();
+    beat('future', WIRE_VERSION + 1);
+    beat('same', WIRE_VERSION);
+    await waitUntil(() => a.link.members().join() === 'a,future,same', 'both listed as members');
+    assert.deepEqual(a.link.incompatible(), ['future']);
+    await waitUntil(() => asked.includes('same'), 'the interest of the node of this version asked for');
+    assert.ok(!asked.includes('future'), `none asked of the other (${asked.join()})`);
+    spy.unsubscribe();
+    const said = lines.filter((l) => /another version of the cluster protocol/.test(String(l.msg)));
+    assert.equal(said.length, 1, 'logged once');
+    assert.equal(said[0].level, 50, 'at error');
+    assert.equal(said[0].node, 'future');
+    assert.equal(said[0].protocol, WIRE_VERSION + 1);
+    assert.equal(said[0].ours, WIRE_VERSION);
+    beat('future', WIRE_VERSION + 1);
+    await a.link.flush();
+    assert.equal(lines.filter((l) => /another version of the cluster protocol/.test(String(l.msg))).length, 1, 'not again at its next heartbeat');
   });
 
   it('counts malformed and oversized messages without throwing', async () => {

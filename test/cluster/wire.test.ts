@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { headers } from '@nats-io/transport-node';
 import type { StoredMessage } from '../../src/store/ports.js';
-import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders } from '../../src/cluster/nats/wire.js';
+import { decodeClaim, decodeHeartbeat, decodeMessage, encodeClaim, encodeHeartbeat, H, messageHeaders, WIRE_VERSION, wireOf, type Heartbeat } from '../../src/cluster/nats/wire.js';
 import { Membership } from '../../src/cluster/nats/members.js';
 import { retainedBucketName } from '../../src/cluster/nats/retained.js';
 import { reconcile, type LocalRetained } from '../../src/cluster/retained-copy.js';
@@ -99,6 +99,10 @@ describe('cluster wire: claims and heartbeats', () => {
     const hb = { node: 'n1', instance: 'i', intervalMs: 2000, startedAt: 1 };
     assert.deepEqual(decodeHeartbeat(encodeHeartbeat(hb)), hb);
     assert.throws(() => decodeHeartbeat(Buffer.from('{"node":"n"}')), /malformed/);
+    for (const wire of [0, 1.5, '2', -1]) {
+      assert.throws(() => decodeHeartbeat(encodeHeartbeat({ ...hb, wire } as unknown as Heartbeat)), /malformed/, `wire ${String(wire)}`);
+    }
+    assert.equal(decodeHeartbeat(encodeHeartbeat({ ...hb, wire: 7 })).wire, 7);
   });
 });
 
@@ -118,6 +122,20 @@ describe('cluster membership', () => {
     assert.equal(m.seen({ node: 'a', instance: '3', intervalMs: 100, startedAt: 0 }, 550), 'restarted');
     assert.equal(m.left('c'), true);
     assert.deepEqual(m.list(600), ['a', 'b']);
+  });
+
+  it('tells which live nodes speak another cluster protocol version (one without iv or wire is version 1)', () => {
+    const m = new Membership('me');
+    const at = (node: string, extra: Partial<Heartbeat>): void => void m.seen({ node, instance: '1', intervalMs: 100, startedAt: 0, ...extra }, 0);
+    at('old', {});
+    at('batches', { iv: 3 });
+    at('now', { iv: 3, wire: WIRE_VERSION });
+    at('next', { iv: 3, wire: WIRE_VERSION + 1 });
+    assert.equal(wireOf({ node: 'x', instance: '1', intervalMs: 1, startedAt: 0, iv: 1 }), 2, 'a node with interest versions and no wire field speaks version 2');
+    // This is version 2: a node of the batches without the field is one of this version.
+    assert.equal(WIRE_VERSION, 2);
+    assert.deepEqual(m.incompatible(0), ['next', 'old']);
+    assert.deepEqual(m.incompatible(1000), [], 'only live nodes');
   });
 });
 

@@ -32,7 +32,7 @@ import type { DurableChannel } from './durable.js';
 import { routeQuietly } from '../route-quietly.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
-import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, type Heartbeat } from './wire.js';
+import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, WIRE_VERSION, wireOf, type Heartbeat } from './wire.js';
 import { InterestExchange, type Callback } from './interest.js';
 import { NodeBatches } from './batches.js';
 import { decodeFrame } from '../batch-frame.js';
@@ -136,6 +136,11 @@ export class NatsClusterLink implements ClusterLink {
   /** Live node ids, this one included, sorted. */
   members(): string[] {
     return this.membership.list(Date.now());
+  }
+
+  /** Live nodes that speak another version of the cluster protocol, sorted: no message crosses to or from them. */
+  incompatible(): string[] {
+    return this.membership.incompatible(Date.now());
   }
 
   /** The NATS server this node is connected to now (e.g. `127.0.0.1:4222`). */
@@ -382,10 +387,17 @@ export class NatsClusterLink implements ClusterLink {
       this.exchange.forget(hb.node);
       return;
     }
-    this.exchange.heard(hb.node, hb.instance, hb.iv);
+    // A node of another protocol version reads none of this node's frames, nor this node its: its
+    // interest is not asked for, so nothing is forwarded to it (what it sends is counted malformed).
+    const wire = wireOf(hb);
+    if (wire === WIRE_VERSION) this.exchange.heard(hb.node, hb.instance, hb.iv);
     const seen = this.membership.seen(hb, Date.now());
-    // A node of a version from before the batches announces no interest: nothing crosses between us.
-    if (hb.iv === undefined && seen !== 'known') this.opts.log.error({ node: hb.node }, 'cluster: node runs an older Starling whose forwards this one does not read; upgrade every node together');
+    if (wire !== WIRE_VERSION && seen !== 'known') {
+      this.opts.log.error(
+        { node: hb.node, protocol: wire, ours: WIRE_VERSION },
+        'cluster: node speaks another version of the cluster protocol (another Starling version): neither reads the other\'s messages, so none cross between them; upgrade every node of a cluster together',
+      );
+    }
     if (seen === 'known') return;
     this.opts.log.info({ node: hb.node }, seen === 'joined' ? 'cluster: node joined' : 'cluster: node restarted');
     // Answer at once so a joining node learns the members without waiting a whole period.
@@ -398,7 +410,7 @@ export class NatsClusterLink implements ClusterLink {
     const h = headers();
     h.set(H.origin, this.opts.nodeId);
     if (leave) h.set(H.leave, '1');
-    const hb: Heartbeat = { node: this.opts.nodeId, instance: this.instance, intervalMs: this.opts.heartbeatMs, startedAt: this.startedAt, iv: this.exchange.version };
+    const hb: Heartbeat = { node: this.opts.nodeId, instance: this.instance, intervalMs: this.opts.heartbeatMs, startedAt: this.startedAt, iv: this.exchange.version, wire: WIRE_VERSION };
     try {
       this.nc.publish(this.subjects.node(this.opts.nodeId), encodeHeartbeat(hb), { headers: h });
     } catch (err) {

@@ -2,7 +2,7 @@
 // so in the heartbeat; a node not heard from for MISSED_BEATS of its own intervals is gone. A node
 // that closes says goodbye (a heartbeat with the leave header) so the others drop it at once.
 // Pure bookkeeping with the clock passed in; link.ts does the I/O.
-import type { Heartbeat } from './wire.js';
+import { WIRE_VERSION, wireOf, type Heartbeat } from './wire.js';
 
 /** Heartbeats a node may miss before it counts as gone. */
 export const MISSED_BEATS = 3;
@@ -12,6 +12,8 @@ interface Member {
   intervalMs: number;
   lastSeen: number;
   startedAt: number;
+  /** The cluster protocol version it speaks. */
+  wire: number;
 }
 
 export type SeenResult = 'joined' | 'known' | 'restarted';
@@ -24,7 +26,7 @@ export class Membership {
   /** Records a heartbeat of another node. */
   seen(hb: Heartbeat, now: number): SeenResult {
     const m = this.others.get(hb.node);
-    this.others.set(hb.node, { instance: hb.instance, intervalMs: hb.intervalMs, lastSeen: now, startedAt: hb.startedAt });
+    this.others.set(hb.node, { instance: hb.instance, intervalMs: hb.intervalMs, lastSeen: now, startedAt: hb.startedAt, wire: wireOf(hb) });
     if (!m) return 'joined';
     return m.instance === hb.instance ? 'known' : 'restarted';
   }
@@ -47,6 +49,14 @@ export class Membership {
   /** Nodes that missed their heartbeats but that `sweep` has not reported yet. */
   expired(now: number): string[] {
     return [...this.others].filter(([, m]) => now - m.lastSeen > m.intervalMs * MISSED_BEATS).map(([id]) => id);
+  }
+
+  /** Live nodes that speak another version of the cluster protocol than this one, sorted. */
+  incompatible(now: number): string[] {
+    return [...this.others]
+      .filter(([, m]) => m.wire !== WIRE_VERSION && now - m.lastSeen <= m.intervalMs * MISSED_BEATS)
+      .map(([id]) => id)
+      .sort();
   }
 
   /**

@@ -104,6 +104,17 @@ export function decodeClaim(data: Uint8Array): Claim {
   return c;
 }
 
+/**
+ * Version of the cluster protocol: the layout of every frame nodes exchange (batches, interest,
+ * claims, durable messages). Two nodes of different versions read none of each other's frames.
+ * 1: before the batch frames (heartbeats without `iv` or `wire`); 2: the batch frames. Raised with
+ * any change a node of the version before would misread.
+ */
+export const WIRE_VERSION = 2;
+
+/** The protocol version a heartbeat's node speaks (one of version 1 names none). */
+export const wireOf = (hb: Heartbeat): number => hb.wire ?? (hb.iv === undefined ? 1 : 2);
+
 /** A heartbeat: a node says it is alive, and how often it will say so. */
 export interface Heartbeat {
   node: string;
@@ -113,13 +124,21 @@ export interface Heartbeat {
   startedAt: number;
   /** Version of the node's interest (interest.ts): a node that knows an older one asks for it. */
   iv?: number;
+  /** The cluster protocol version the node speaks (WIRE_VERSION); absent from version 1 and 2 nodes that predate it. */
+  wire?: number;
 }
 
 export const encodeHeartbeat = (b: Heartbeat): Uint8Array => Buffer.from(JSON.stringify(b), 'utf8');
 
 export function decodeHeartbeat(data: Uint8Array): Heartbeat {
   const b = JSON.parse(Buffer.from(data).toString('utf8')) as Heartbeat;
-  if (typeof b?.node !== 'string' || typeof b.instance !== 'string' || !Number.isSafeInteger(b.intervalMs) || b.intervalMs <= 0) {
+  if (
+    typeof b?.node !== 'string' ||
+    typeof b.instance !== 'string' ||
+    !Number.isSafeInteger(b.intervalMs) ||
+    b.intervalMs <= 0 ||
+    (b.wire !== undefined && !(Number.isSafeInteger(b.wire) && b.wire >= 1))
+  ) {
     throw new Error('malformed heartbeat');
   }
   return b;
