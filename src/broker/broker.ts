@@ -19,7 +19,7 @@ import { MessageIds, messageFromWill } from '../session/message.js';
 import { BrokerStats } from './stats.js';
 import { recover } from './recovery.js';
 import { PublishCache } from '../channel/publish-cache.js';
-import type { ClusterLink, ClusterSide, LocalRetained, SessionTransfer, StreamPosition } from './cluster-link.js';
+import type { ClusterLink, ClusterSide, LocalRetained, RemoteRoute, SessionTransfer } from './cluster-link.js';
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import { StoreWrites } from './writes.js';
 import { Queues } from './queues.js';
@@ -182,8 +182,8 @@ export class Broker implements ChannelContext, ClusterSide {
 
   // ---- ClusterSide ---------------------------------------------------------------------
 
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number> {
-    return this.clusterSide.routeRemote(message, sharedKey, only, at);
+  routeRemote(message: StoredMessage, to?: RemoteRoute): MaybePromise<number> {
+    return this.clusterSide.routeRemote(message, to);
   }
 
   takeOver(clientId: string): void {

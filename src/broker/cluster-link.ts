@@ -47,16 +47,26 @@ export interface StreamPosition {
   duplicates: number;
 }
 
+/** Where a message from another node goes (ClusterSide.routeRemote); without one, to plain subscribers. */
+export interface RemoteRoute {
+  /** `group\0filter`: to that shared group's local member only (then `only` is not looked at). */
+  shared?: string;
+  /**
+   * To that client's session only, or to those clients' sessions (a message re-sent after the
+   * session moved, or owed to the sessions of a lost node); a retained one then updates nothing.
+   */
+  only?: string | ReadonlySet<string>;
+  /** The message's place in the durable stream: a session that has had it counts a duplicate in it. */
+  at?: StreamPosition;
+}
+
 /** What the link may ask of the broker when messages or claims arrive from other nodes. */
 export interface ClusterSide {
   /**
-   * Routes a message from another node to local subscribers, without forwarding it again.
-   * `sharedKey` (`group\0filter`) delivers to that shared group's local member only; without it,
-   * plain subscribers get it and a retained message updates the local retained index.
-   * `only` limits delivery to that client's session, or to those clients' sessions (a message re-sent
-   * after the session moved, or owed to the sessions of a lost node).
+   * Routes a message from another node to local subscribers, without forwarding it again: to `to`,
+   * or without it to plain subscribers, a retained one also updating the local retained index.
    */
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number>;
+  routeRemote(message: StoredMessage, to?: RemoteRoute): MaybePromise<number>;
   /** Another node took this client id: close the local connection, if any [MQTT-3.1.4-2]. */
   takeOver(clientId: string): void;
   /**

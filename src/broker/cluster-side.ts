@@ -3,7 +3,7 @@
 // The link reaches the broker only through these (ClusterSide in cluster-link.ts).
 import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { StoredMessage } from '../store/ports.js';
-import type { ClusterSide, SessionTransfer, StreamPosition } from './cluster-link.js';
+import type { ClusterSide, RemoteRoute, SessionTransfer } from './cluster-link.js';
 import { fullSessionOps } from './persistence.js';
 import type { Pipeline } from './pipeline.js';
 import { exportSession, importSession as rebuildSession } from './session-transfer.js';
@@ -18,8 +18,8 @@ export class BrokerClusterSide implements ClusterSide {
     private readonly now: () => number,
   ) {}
 
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number> {
-    return this.pipeline.routeRemote(message, sharedKey, only, at);
+  routeRemote(message: StoredMessage, to?: RemoteRoute): MaybePromise<number> {
+    return this.pipeline.routeRemote(message, to);
   }
 
   takeOver(clientId: string): void {

@@ -9,7 +9,7 @@ import type { StoreOp, StoredMessage } from '../store/ports.js';
 import type { RouteOptions } from '../channel/context.js';
 import type { MatchScope, SubscriptionIndex } from '../router/subscriptions.js';
 import type { BrokerStats } from './stats.js';
-import type { ClusterLink, StreamPosition } from './cluster-link.js';
+import type { ClusterLink, RemoteRoute, StreamPosition } from './cluster-link.js';
 import { sessionRecord } from './persistence.js';
 import type { Queues } from './queues.js';
 import type { RetainedService } from './retained-service.js';
@@ -81,9 +81,11 @@ export class Pipeline {
     return this.deliver(message, LOCAL_SCOPE, how);
   }
 
-  /** Routes a message from another node (ClusterSide.routeRemote says what the arguments mean). */
-  routeRemote(message: StoredMessage, sharedKey?: string, only?: string | ReadonlySet<string>, at?: StreamPosition): MaybePromise<number> {
-    if (sharedKey !== undefined) return this.deliver(message, { plain: false, shared: sharedKey }, { retain: false, at });
+  /** Routes a message from another node (ClusterSide.routeRemote and RemoteRoute say how). */
+  routeRemote(message: StoredMessage, to?: RemoteRoute): MaybePromise<number> {
+    if (to === undefined) return this.deliver(message, REMOTE_PLAIN, { retain: message.retain });
+    const { shared, only, at } = to;
+    if (shared !== undefined) return this.deliver(message, { plain: false, shared }, { retain: false, at });
     if (only !== undefined) return this.deliver(message, REMOTE_PLAIN, { retain: false, only, at });
     return this.deliver(message, REMOTE_PLAIN, { retain: message.retain, at });
   }

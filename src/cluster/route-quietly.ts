@@ -1,6 +1,6 @@
 // Routing a message another node or worker sent: nobody is waiting to be told it failed (the sender
 // acknowledged its publisher already), so a failure is logged, never thrown into the link's I/O.
-import type { ClusterSide } from '../broker/cluster-link.js';
+import type { ClusterSide, RemoteRoute } from '../broker/cluster-link.js';
 import type { StoredMessage } from '../store/ports.js';
 import { catchLater } from '../protocol/maybe-promise.js';
 
@@ -8,12 +8,11 @@ export function routeQuietly(
   broker: Pick<ClusterSide, 'routeRemote'>,
   log: { error(obj: object, msg: string): void },
   message: StoredMessage,
-  sharedKey?: string,
-  only?: string,
+  to?: RemoteRoute,
 ): void {
   const failed = (err: unknown): void => log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
   try {
-    catchLater(broker.routeRemote(message, sharedKey, only), failed);
+    catchLater(broker.routeRemote(message, to), failed);
   } catch (err) {
     failed(err);
   }

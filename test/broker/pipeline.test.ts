@@ -98,7 +98,7 @@ describe('Pipeline', () => {
     assert.equal(p.pipeline.route(message(p.ids, 'c/1', 'x', { qos: 0 })), 1);
     assert.deepEqual(link.forwarded, ['c/1']);
     assert.equal(member.outlet.written.length, 0, 'the link picks the one member cluster-wide');
-    p.pipeline.routeRemote(message(p.ids, 'c/2', 'y', { qos: 0 }), 'g\0c/#');
+    p.pipeline.routeRemote(message(p.ids, 'c/2', 'y', { qos: 0 }), { shared: 'g\0c/#' });
     assert.deepEqual(member.outlet.written.map((w) => w.topic), ['c/2'], 'the link’s pick is delivered here');
     p.pipeline.routeRemote(message(p.ids, 'c/3', 'z', { qos: 0 }));
     assert.deepEqual(link.forwarded, ['c/1'], 'a message from elsewhere is not forwarded again');
@@ -122,13 +122,13 @@ describe('Pipeline', () => {
     const a = await online(p, 'a');
     const b = await online(p, 'b');
     for (const x of [a, b]) await p.sessions.subscribe(x.session, [subscription('o/#', 0)]);
-    assert.equal(p.pipeline.routeRemote(message(p.ids, 'o/1', '1', { qos: 0 }), undefined, 'a'), 1);
-    assert.equal(p.pipeline.routeRemote(message(p.ids, 'o/2', '2', { qos: 0 }), undefined, new Set(['b'])), 1);
+    assert.equal(p.pipeline.routeRemote(message(p.ids, 'o/1', '1', { qos: 0 }), { only: 'a' }), 1);
+    assert.equal(p.pipeline.routeRemote(message(p.ids, 'o/2', '2', { qos: 0 }), { only: new Set(['b']) }), 1);
     const at = { seq: 5, duplicates: 0 };
-    p.pipeline.routeRemote(message(p.ids, 'o/3', '3', { qos: 0 }), undefined, undefined, at);
-    p.pipeline.routeRemote(message(p.ids, 'o/3', '3', { qos: 0 }), undefined, undefined, { ...at, duplicates: 0 });
+    p.pipeline.routeRemote(message(p.ids, 'o/3', '3', { qos: 0 }), { at });
+    p.pipeline.routeRemote(message(p.ids, 'o/3', '3', { qos: 0 }), { at: { ...at, duplicates: 0 } });
     const again = { seq: 5, duplicates: 0 };
-    p.pipeline.routeRemote(message(p.ids, 'o/3', '3', { qos: 0 }), undefined, undefined, again);
+    p.pipeline.routeRemote(message(p.ids, 'o/3', '3', { qos: 0 }), { at: again });
     assert.equal(again.duplicates, 2, 'both sessions had sequence 5 already');
     assert.deepEqual(a.outlet.written.map((w) => w.topic), ['o/1', 'o/3']);
     assert.deepEqual(b.outlet.written.map((w) => w.topic), ['o/2', 'o/3']);

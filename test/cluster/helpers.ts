@@ -1,5 +1,5 @@
 // Helpers for cluster tests: a broker stand-in that records what the link asks of it, and bounded waits.
-import type { ClusterSide, SessionTransfer } from '../../src/broker/cluster-link.js';
+import type { ClusterSide, RemoteRoute, SessionTransfer } from '../../src/broker/cluster-link.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { startClusterLink } from '../../src/cluster/nats/join.js';
 import type { ClusterLinkOptions, NatsClusterLink } from '../../src/cluster/nats/link.js';
@@ -16,7 +16,8 @@ export class FakeBroker implements ClusterSide {
   readonly imported: SessionTransfer[] = [];
   /** Shared groups whose local members all left: a message for them reaches nobody here. */
   readonly emptyGroups = new Set<string>();
-  routeRemote(message: StoredMessage, sharedKey?: string): number {
+  routeRemote(message: StoredMessage, to?: RemoteRoute): number {
+    const sharedKey = to?.shared;
     if (sharedKey !== undefined && this.emptyGroups.has(sharedKey)) return 0;
     this.routed.push(sharedKey === undefined ? { message } : { message, sharedKey });
     return 1;

@@ -136,7 +136,7 @@ export class DurableGroups {
       return;
     }
     Promise.resolve()
-      .then(() => this.opts.broker.routeRemote(message, key))
+      .then(() => this.opts.broker.routeRemote(message, { shared: key }))
       .then(
         (routed) => {
           if (routed > 0) {

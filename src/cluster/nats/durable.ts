@@ -244,7 +244,7 @@ export class DurableChannel {
   private route(message: StoredMessage, only: ReadonlySet<string> | undefined, seq: number): Promise<void> {
     const at: StreamPosition = { seq, duplicates: 0 };
     try {
-      const done = this.opts.broker.routeRemote(message, undefined, only, at);
+      const done = this.opts.broker.routeRemote(message, { only, at });
       this.dropped(at.duplicates);
       return Promise.resolve(done).then(() => undefined);
     } catch (err) {

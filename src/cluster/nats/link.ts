@@ -285,7 +285,7 @@ export class NatsClusterLink implements ClusterLink {
   }
 
   private deliver(message: StoredMessage, sharedKey?: string): void {
-    routeQuietly(this.opts.broker, this.opts.log, message, sharedKey);
+    routeQuietly(this.opts.broker, this.opts.log, message, sharedKey === undefined ? undefined : { shared: sharedKey });
   }
 
   /**
@@ -299,7 +299,7 @@ export class NatsClusterLink implements ClusterLink {
     const failed = (err: unknown): void => this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
     const none = (): void => (handedOn ? this.lost(message, key) : this.handOn(message, key));
     try {
-      const n = this.opts.broker.routeRemote(message, key);
+      const n = this.opts.broker.routeRemote(message, { shared: key });
       if (n instanceof Promise) n.then((count) => count === 0 && none(), failed);
       else if (n === 0) none();
     } catch (err) {

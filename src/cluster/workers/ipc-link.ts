@@ -264,7 +264,7 @@ export class IpcClusterLink implements ClusterLink {
   }
 
   private route(message: StoredMessage, shared: string | undefined, only: string | undefined): void {
-    routeQuietly(this.opts.broker, this.opts.log, message, shared, only);
+    routeQuietly(this.opts.broker, this.opts.log, message, shared === undefined && only === undefined ? undefined : { shared, only });
   }
 
   private release(id: number, clientId: string, transfer: boolean): void {
