@@ -12,13 +12,19 @@ export interface SocketTransportOptions {
   /** Called once when the first bytes show the wrong protocol; the transport closes afterwards. */
   onMistake(spoken: Spoken, transport: SocketTransport): void;
   /**
-   * The listener's server set Nagle off and TCP keepalive on at accept (`net.createServer({ noDelay,
-   * keepAlive })`, done on the handle in C++): not again per socket in JavaScript.
+   * The listener's server set Nagle off at accept (`net.createServer({ noDelay })`, done on the
+   * handle in C++): not again per socket in JavaScript.
    */
-  socketOptionsSet?: boolean;
+  noDelaySet?: boolean;
 }
 
-/** TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). */
+/**
+ * TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). Set
+ * only on a connection whose client turned MQTT's keepalive off (probeWhenSilent): otherwise the
+ * connect timeout, then the keepalive watchdog, close a silent socket first, and the four
+ * setsockopt calls per accepted socket (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
+ * would be spent for nothing.
+ */
 export const TCP_KEEPALIVE_MS = 60_000;
 
 /** Most bytes held back while deciding what the client speaks. */
@@ -80,11 +86,8 @@ export class SocketTransport implements Transport {
     // Read once while the socket is open: Node keeps the answer (getpeername) on the socket, so the
     // getters below still give it after the socket closed (log lines of the disconnection).
     void socket.remoteAddress;
-    if (!opts.socketOptionsSet) {
-      // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
-      socket.setNoDelay(true);
-      socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
-    }
+    // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
+    if (!opts.noDelaySet) socket.setNoDelay(true);
     (socket as OwnedSocket)[OWNER] = this;
     // Errors before start() must not crash the process; they are reported through close().
     socket.on('error', onSocketError);
@@ -226,5 +229,9 @@ export class SocketTransport implements Transport {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  probeWhenSilent(): void {
+    if (!this.socket.destroyed) this.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
   }
 }

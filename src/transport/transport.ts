@@ -108,6 +108,11 @@ export interface Transport {
   end(): void;
   /** Closes at once. */
   destroy(): void;
+  /**
+   * The MQTT connection turned its keepalive watchdog off (Keep Alive 0): asks the OS to probe a
+   * silent peer (TCP keepalive), so a vanished one is still noticed. Absent where there is no socket.
+   */
+  probeWhenSilent?(): void;
 }
 
 /** Called by a listener for each accepted transport. */

@@ -93,4 +93,29 @@ describe('idle connections', () => {
       await t.close();
     }
   });
+
+  it('ask the OS for TCP keepalive only when their client turned MQTT keepalive off (Keep Alive 0)', async () => {
+    const t = await startTestServer({ sysIntervalSec: '0' });
+    try {
+      const watched = await WireClient.connect(t.port(), { clientId: 'ka-60', keepalive: 60 });
+      const unwatched = await WireClient.connect(t.port(), { clientId: 'ka-0', keepalive: 0 });
+      assert.equal(watched.connack.returnCode, 0);
+      assert.equal(unwatched.connack.returnCode, 0);
+      await waitUntil(() => t.server.connections.size === 2, '2 connections', 10_000);
+      // Node records on the socket what it asked of the kernel (setKeepAlive).
+      const keepAliveOf = (clientId: string): unknown => {
+        const c = [...t.server.connections].find((x) => x.channel.clientId === clientId)!;
+        const socket = (c as unknown as { transport: { socket: Record<symbol, unknown> } }).transport.socket;
+        return socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kSetKeepAlive')!];
+      };
+      // The keepalive watchdog closes a silent client with Keep Alive 60 (test above): no probes.
+      assert.equal(keepAliveOf('ka-60'), false);
+      // Nothing of MQTT's closes a silent client with Keep Alive 0: the OS probes it.
+      assert.equal(keepAliveOf('ka-0'), true);
+      watched.client.socket.destroy();
+      unwatched.client.socket.destroy();
+    } finally {
+      await t.close();
+    }
+  });
 });
