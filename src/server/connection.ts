@@ -270,9 +270,9 @@ export class Connection implements ChannelIO, WheelEntry {
     if (this.closed) return;
     this.keepaliveMs = seconds * 1000;
     // No packet within 1.5 × Keep Alive closes the connection [MQTT-3.1.2-24]; 0 turns the watchdog
-    // off, and then only the OS can tell that a silent peer is gone (TCP keepalive).
+    // off. The transport adds TCP keepalive where the OS would notice a vanished peer sooner.
     if (seconds > 0) this.opts.deadlines.set(this, Date.now() + this.keepaliveMs * 1.5);
-    else this.transport.probeWhenSilent?.();
+    this.transport.silenceLimit?.(this.keepaliveMs * 1.5);
   }
 
   pause(): void {

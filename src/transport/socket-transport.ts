@@ -18,14 +18,16 @@ export interface SocketTransportOptions {
   noDelaySet?: boolean;
 }
 
-/**
- * TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). Set
- * only on a connection whose client turned MQTT's keepalive off (probeWhenSilent): otherwise the
- * connect timeout, then the keepalive watchdog, close a silent socket first, and the four
- * setsockopt calls per accepted socket (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
- * would be spent for nothing.
- */
+/** TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). */
 export const TCP_KEEPALIVE_MS = 60_000;
+/**
+ * When the probes have given up on a vanished peer: libuv sends 10 of them 1 s apart
+ * (TCP_KEEPCNT, TCP_KEEPINTVL) after TCP_KEEPALIVE_MS. Before CONNECT the connect timeout closes a
+ * silent socket sooner, and after it the keepalive watchdog does for a Keep Alive up to 46 s; only
+ * the other connections get TCP keepalive (silenceLimit), so most accepted sockets are spared the
+ * four setsockopt calls (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+ */
+export const TCP_PROBES_GIVE_UP_MS = TCP_KEEPALIVE_MS + 10 * 1000;
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
@@ -231,7 +233,7 @@ export class SocketTransport implements Transport {
     this.socket.destroy();
   }
 
-  probeWhenSilent(): void {
-    if (!this.socket.destroyed) this.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+  silenceLimit(ms: number): void {
+    if ((ms === 0 || ms > TCP_PROBES_GIVE_UP_MS) && !this.socket.destroyed) this.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
   }
 }

@@ -19,8 +19,8 @@ export async function openTcpListener(addr: ListenerSpec, opts: ListenerOptions,
     },
   };
   // Nagle off (MQTT is request/response with small packets), set on each accepted handle in C++
-  // before its net.Socket exists. TCP keepalive is not set here: only a connection whose client
-  // turns MQTT's keepalive off needs it (SocketTransport.probeWhenSilent).
+  // before its net.Socket exists. TCP keepalive is not set here: only a connection whose keepalive
+  // watchdog is off or slower than the OS's probes needs it (SocketTransport.silenceLimit).
   const server = createServer({ noDelay: true }, (socket) => {
     accept(new SocketTransport(socket, info, 'tcp', transportOptions));
   });

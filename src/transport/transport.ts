@@ -109,10 +109,11 @@ export interface Transport {
   /** Closes at once. */
   destroy(): void;
   /**
-   * The MQTT connection turned its keepalive watchdog off (Keep Alive 0): asks the OS to probe a
-   * silent peer (TCP keepalive), so a vanished one is still noticed. Absent where there is no socket.
+   * The MQTT connection's keepalive watchdog closes it after `ms` without a packet (0: never). The
+   * transport asks the OS to probe a silent peer (TCP keepalive) where that would notice a vanished
+   * one sooner. Absent where there is no socket of its own.
    */
-  probeWhenSilent?(): void;
+  silenceLimit?(ms: number): void;
 }
 
 /** Called by a listener for each accepted transport. */
