@@ -43,6 +43,14 @@ const NO_PACKET_LIMIT = MAX_VARIABLE_BYTE_INTEGER + 5;
 /** What a connection without inbound aliases or open QoS 2 exchanges reads: shared, never written. */
 const NO_ALIASES: ReadonlyMap<number, string> = new Map();
 const NO_IDS: ReadonlySet<number> = new Set();
+// The channel's flags, bits of one field rather than a field each on every idle channel (read and
+// written through the accessors below, under the names they had as fields).
+const WANTS_PROBLEM_INFORMATION = 1;
+const BUSY = 2;
+const ENDING = 4;
+const PAUSED = 8;
+const ACK_WAIT = 16;
+const PUBACKS_DUE = 32;
 
 export class Channel implements BrokerClient, SessionOutlet {
   readonly broker: ChannelContext;
@@ -57,7 +65,16 @@ export class Channel implements BrokerClient, SessionOutlet {
   get problemInformation(): boolean {
     return this.wantsProblemInformation;
   }
-  private wantsProblemInformation = true;
+  private flags = WANTS_PROBLEM_INFORMATION;
+  private get wantsProblemInformation(): boolean {
+    return (this.flags & WANTS_PROBLEM_INFORMATION) !== 0;
+  }
+  private set wantsProblemInformation(on: boolean) {
+    this.flag(WANTS_PROBLEM_INFORMATION, on);
+  }
+  private flag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
+  }
   /** Inbound topic aliases set by the client (MQTT 5); the map is made with the first. */
   get inboundAliases(): ReadonlyMap<number, string> {
     return this.aliasesIn ?? NO_ALIASES;
@@ -120,15 +137,30 @@ export class Channel implements BrokerClient, SessionOutlet {
   private pending?: PendingConnect;
   private method?: string;
   private conversation?: AuthConversation;
-  private busy = false;
+  private get busy(): boolean {
+    return (this.flags & BUSY) !== 0;
+  }
+  private set busy(on: boolean) {
+    this.flag(BUSY, on);
+  }
   /** Bytes held by inbound alias topics and by the backlog (memoryHeld). */
   private inboundAliasBytes = 0;
   private backlogBytes = 0;
   /** Being ended (a fault, or a CONNACK that cannot fit): nothing more is read, sent or delivered. */
-  private ending = false;
+  private get ending(): boolean {
+    return (this.flags & ENDING) !== 0;
+  }
+  private set ending(on: boolean) {
+    this.flag(ENDING, on);
+  }
   /** Packets read while a handler awaits (made when one first waits). */
   private backlog?: Packet[];
-  private paused = false;
+  private get paused(): boolean {
+    return (this.flags & PAUSED) !== 0;
+  }
+  private set paused(on: boolean) {
+    this.flag(PAUSED, on);
+  }
   /**
    * Acknowledgements owed for QoS 1 PUBLISHes, in the order received [MQTT-4.6.0-2]: one whose
    * commit is under way is not `ready` yet, and those behind it wait (made when one first waits).
@@ -141,10 +173,20 @@ export class Channel implements BrokerClient, SessionOutlet {
   private awaited?: Promise<unknown>;
   private awaitedAcks?: PendingAck[];
   /** `busy` because a packet other than a QoS 1 PUBLISH waits for `acks` to go. */
-  private ackWait = false;
+  private get ackWait(): boolean {
+    return (this.flags & ACK_WAIT) !== 0;
+  }
+  private set ackWait(on: boolean) {
+    this.flag(ACK_WAIT, on);
+  }
   /** Plain PUBACKs not yet written (puback()): written as one Buffer at the end of the run (made when first needed). */
   private pubacks?: PubackRun;
-  private pubacksDue = false;
+  private get pubacksDue(): boolean {
+    return (this.flags & PUBACKS_DUE) !== 0;
+  }
+  private set pubacksDue(on: boolean) {
+    this.flag(PUBACKS_DUE, on);
+  }
 
   constructor(broker: ChannelContext, io: ChannelIO) {
     this.broker = broker;

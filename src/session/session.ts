@@ -60,6 +60,12 @@ class EmptySet<T> extends Set<T> {
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionRecord> = new EmptyMap();
 const NO_INFLIGHT: ReadonlyMap<number, Inflight> = new EmptyMap();
 const NO_INBOUND: ReadonlySet<number> = new EmptySet();
+/**
+ * What a session with nothing queued or waiting to be sent holds: one shared, frozen empty array
+ * each, until its first entry (a write to one would throw rather than reach every session).
+ */
+const NOTHING_QUEUED: Queued[] = Object.freeze([]) as unknown as Queued[];
+const NOTHING_TO_SEND: Inflight[] = Object.freeze([]) as unknown as Inflight[];
 
 export class Session {
   readonly clientId: string;
@@ -81,7 +87,7 @@ export class Session {
   /** Cluster durable mode: the last stream sequence routed here (SessionRecord.streamSeq). */
   streamSeq = 0;
 
-  private pending: Queued[] = [];
+  private pending: Queued[] = NOTHING_QUEUED;
   private head = 0;
   private nextSeq = 1;
   private queuedBytesCount = 0;
@@ -99,7 +105,7 @@ export class Session {
    * order (awaitingPubcomp entries among the unsent ones): the window is walked until none is unsent.
    */
   private ordered = true;
-  private toSend: Inflight[] = [];
+  private toSend: Inflight[] = NOTHING_TO_SEND;
   private sendHead = 0;
 
   constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
@@ -241,7 +247,7 @@ export class Session {
       if (dropped) this.unhold(dropped);
     }
     const entry = newEntry(this.nextSeq++, delivery, bytes);
-    this.pending.push(entry);
+    this.ownQueue().push(entry);
     this.queuedBytesCount += bytes;
     this.hold(bytes);
     if ((full || budgetFull) && policy === 'backPressure') return { outcome: 'queued', entry, over: true };
@@ -300,7 +306,7 @@ export class Session {
       const w = windowed(o, id);
       (this.window ??= new Map()).set(id, w);
       this.unsentCount++;
-      if (this.ordered) this.toSend.push(w);
+      if (this.ordered) (this.toSend === NOTHING_TO_SEND ? (this.toSend = []) : this.toSend).push(w);
       taken.push(w);
     }
     for (let i = from; i < expired.length; i++) this.unholdOne(expired[i]);
@@ -330,7 +336,7 @@ export class Session {
       this.send(outlet, o);
     }
     if (this.sendHead === q.length) {
-      q.length = 0;
+      if (q.length > 0) q.length = 0;
       this.sendHead = 0;
     } else if (this.sendHead > 1024 && this.sendHead * 2 > q.length) {
       q.splice(0, this.sendHead);
@@ -376,7 +382,7 @@ export class Session {
   }
 
   private clearToSend(): void {
-    this.toSend.length = 0;
+    if (this.toSend.length > 0) this.toSend.length = 0;
     this.sendHead = 0;
   }
 
@@ -453,7 +459,7 @@ export class Session {
           this.unorder();
         }
       } else {
-        this.pending.push(o);
+        this.ownQueue().push(o);
         this.queuedBytesCount += o.bytes;
       }
     }
@@ -491,6 +497,12 @@ export class Session {
     this.unhold(gone);
     this.pending = kept;
     this.head = 0;
+  }
+
+  /** The queue to add to: its own array from the first entry on. */
+  private ownQueue(): Queued[] {
+    if (this.pending === NOTHING_QUEUED) this.pending = [];
+    return this.pending;
   }
 
   private shift(): Queued | undefined {

@@ -12,14 +12,22 @@ export interface SocketTransportOptions {
   /** Called once when the first bytes show the wrong protocol; the transport closes afterwards. */
   onMistake(spoken: Spoken, transport: SocketTransport): void;
   /**
-   * The listener's server set Nagle off and TCP keepalive on at accept (`net.createServer({ noDelay,
-   * keepAlive })`, done on the handle in C++): not again per socket in JavaScript.
+   * The listener's server set Nagle off at accept (`net.createServer({ noDelay })`, done on the
+   * handle in C++): not again per socket in JavaScript.
    */
-  socketOptionsSet?: boolean;
+  noDelaySet?: boolean;
 }
 
 /** TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). */
 export const TCP_KEEPALIVE_MS = 60_000;
+/**
+ * When the probes have given up on a vanished peer: libuv sends 10 of them 1 s apart
+ * (TCP_KEEPCNT, TCP_KEEPINTVL) after TCP_KEEPALIVE_MS. Before CONNECT the connect timeout closes a
+ * silent socket sooner, and after it the keepalive watchdog does for a Keep Alive up to 46 s; only
+ * the other connections get TCP keepalive (silenceLimit), so most accepted sockets are spared the
+ * four setsockopt calls (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+ */
+export const TCP_PROBES_GIVE_UP_MS = TCP_KEEPALIVE_MS + 10 * 1000;
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
@@ -45,11 +53,17 @@ function onSocketClose(this: OwnedSocket): void {
   this[OWNER].closedBySocket();
 }
 
-/** Where the transport is with the first bytes (one field rather than three booleans per socket). */
-const SNIFFING = 0;
+// The transport's state as bits of one field rather than a field each on every idle socket. Where
+// it is with the first bytes: neither PASSING nor REFUSED while it still looks at them.
 const PASSING = 1;
 /** The first bytes showed the wrong protocol: nothing more reaches the handlers. */
 const REFUSED = 2;
+/** The socket closed (onClose ran). */
+const CLOSED = 4;
+/** A 'drain' listener is on the socket (added at the first write it refused). */
+const DRAIN_WATCHED = 8;
+/** Writes are held for the end of the turn (see `pending`). */
+const CORKED = 16;
 
 export class SocketTransport implements Transport {
   readonly listener: ListenerInfo;
@@ -57,18 +71,16 @@ export class SocketTransport implements Transport {
   private readonly socket: Socket;
   private readonly opts: SocketTransportOptions;
   private handlers?: TransportHandlers;
-  private phase = SNIFFING;
+  /** PASSING, REFUSED, CLOSED, DRAIN_WATCHED, CORKED. */
+  private flags = 0;
   private held: Buffer = EMPTY;
   private error?: Error;
-  private closed = false;
-  private drainWatched = false;
   /**
    * Packets written while corked (a turn's writes, server/flusher.ts), written at uncork as one
    * buffer. A socket's own cork would hand them over as a writev of one chunk each, and Node's
    * stream pays per chunk (a buffered record, a callback, an iovec); copying small packets into
    * one buffer costs less. A larger packet is not copied: what is held goes first, then it.
    */
-  private corked = false;
   private pending?: Buffer[];
   private pendingBytes = 0;
 
@@ -80,11 +92,8 @@ export class SocketTransport implements Transport {
     // Read once while the socket is open: Node keeps the answer (getpeername) on the socket, so the
     // getters below still give it after the socket closed (log lines of the disconnection).
     void socket.remoteAddress;
-    if (!opts.socketOptionsSet) {
-      // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
-      socket.setNoDelay(true);
-      socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
-    }
+    // MQTT is request/response with small packets: Nagle would add up to 40 ms per round trip.
+    if (!opts.noDelaySet) socket.setNoDelay(true);
     (socket as OwnedSocket)[OWNER] = this;
     // Errors before start() must not crash the process; they are reported through close().
     socket.on('error', onSocketError);
@@ -126,36 +135,36 @@ export class SocketTransport implements Transport {
   }
 
   received(chunk: Buffer): void {
-    if (this.phase === PASSING) {
+    if ((this.flags & PASSING) !== 0) {
       this.handlers!.data(chunk);
       return;
     }
-    if (this.phase === REFUSED) return;
+    if ((this.flags & REFUSED) !== 0) return;
     this.held = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
     const first = classifyFirstBytes(this.held, this.opts.detectTls);
     if (first.verdict === 'wait' && this.held.length < SNIFF_LIMIT) return;
     if (first.verdict === 'tls' || first.verdict === 'http') {
-      this.phase = REFUSED;
+      this.flags |= REFUSED;
       this.held = EMPTY;
       this.error = new Error(`client spoke ${first.verdict === 'tls' ? 'TLS' : 'HTTP'} to an MQTT ${this.kind.toUpperCase()} listener`);
       this.opts.onMistake(first.verdict === 'tls' ? 'tls' : first.websocket ? 'websocket' : 'http', this);
       return;
     }
-    this.phase = PASSING;
+    this.flags |= PASSING;
     const held = this.held;
     this.held = EMPTY;
     this.handlers!.data(held);
   }
 
   private onClose(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if ((this.flags & CLOSED) !== 0) return;
+    this.flags |= CLOSED;
     this.handlers?.close(this.error);
   }
 
   write(data: Buffer): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
-    if (this.corked && data.length <= COALESCE_MAX) {
+    if ((this.flags & CORKED) !== 0 && data.length <= COALESCE_MAX) {
       // Held until uncork and written as one buffer (see `pending`).
       (this.pending ??= []).push(data);
       this.pendingBytes += data.length;
@@ -168,8 +177,8 @@ export class SocketTransport implements Transport {
   private writeNow(data: Buffer): boolean {
     if (this.socket.write(data)) return true;
     // Drain comes after this returns (once the kernel took the buffer), so it cannot be missed.
-    if (!this.drainWatched) {
-      this.drainWatched = true;
+    if ((this.flags & DRAIN_WATCHED) === 0) {
+      this.flags |= DRAIN_WATCHED;
       this.socket.on('drain', onSocketDrain);
     }
     return false;
@@ -189,12 +198,12 @@ export class SocketTransport implements Transport {
   // The socket is corked as well, so a larger packet written during the turn (and the small ones
   // held before it) still leave with the turn's other bytes in one writev, not a system call each.
   cork(): void {
-    this.corked = true;
+    this.flags |= CORKED;
     this.socket.cork();
   }
 
   uncork(): void {
-    this.corked = false;
+    this.flags &= ~CORKED;
     if (this.pendingBytes > 0) this.flushPending();
     this.socket.uncork();
   }
@@ -219,12 +228,16 @@ export class SocketTransport implements Transport {
 
   end(): void {
     // Ending a socket already closed makes Node build (and throw away) an error.
-    if (this.closed || this.socket.destroyed) return;
+    if ((this.flags & CLOSED) !== 0 || this.socket.destroyed) return;
     if (this.pendingBytes > 0) this.flushPending();
     this.socket.end();
   }
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  silenceLimit(ms: number): void {
+    if ((ms === 0 || ms > TCP_PROBES_GIVE_UP_MS) && !this.socket.destroyed) this.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
   }
 }

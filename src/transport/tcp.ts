@@ -2,7 +2,7 @@
 import { createServer } from 'node:net';
 import type { AcceptTransport, ListenerInfo, ListenerSpec } from './transport.js';
 import { boundUrl, listenOn, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
-import { SocketTransport, TCP_KEEPALIVE_MS, type SocketTransportOptions } from './socket-transport.js';
+import { SocketTransport, type SocketTransportOptions } from './socket-transport.js';
 import { adviceFor, httpRefusal } from './mistakes.js';
 
 export async function openTcpListener(addr: ListenerSpec, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
@@ -11,16 +11,17 @@ export async function openTcpListener(addr: ListenerSpec, opts: ListenerOptions,
   // One options object for every socket of the listener (it holds nothing per socket).
   const transportOptions: SocketTransportOptions = {
     detectTls: true,
-    socketOptionsSet: true,
+    noDelaySet: true,
     onMistake: (spoken, t) => {
       const advice = adviceFor(info, spoken, siblingsOf(opts), opts.transport.webSocket.path);
       opts.log.warn({ listener: info.url, remote: t.remoteAddress }, advice);
       t.refuse(spoken === 'http' || spoken === 'websocket' ? httpRefusal(advice) : undefined);
     },
   };
-  // Nagle off (MQTT is request/response with small packets) and TCP keepalive on, set on each
-  // accepted handle in C++ before its net.Socket exists, rather than by two calls per socket.
-  const server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_MS }, (socket) => {
+  // Nagle off (MQTT is request/response with small packets), set on each accepted handle in C++
+  // before its net.Socket exists. TCP keepalive is not set here: only a connection whose keepalive
+  // watchdog is off or slower than the OS's probes needs it (SocketTransport.silenceLimit).
+  const server = createServer({ noDelay: true }, (socket) => {
     accept(new SocketTransport(socket, info, 'tcp', transportOptions));
   });
   info.port = await listenOn(server, addr.host, addr.port, url, opts.log);

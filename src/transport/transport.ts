@@ -108,6 +108,12 @@ export interface Transport {
   end(): void;
   /** Closes at once. */
   destroy(): void;
+  /**
+   * The MQTT connection's keepalive watchdog closes it after `ms` without a packet (0: never). The
+   * transport asks the OS to probe a silent peer (TCP keepalive) where that would notice a vanished
+   * one sooner. Absent where there is no socket of its own.
+   */
+  silenceLimit?(ms: number): void;
 }
 
 /** Called by a listener for each accepted transport. */

@@ -93,4 +93,31 @@ describe('idle connections', () => {
       await t.close();
     }
   });
+
+  it('ask the OS for TCP keepalive only where their keepalive watchdog is off or slower than its probes', async () => {
+    const t = await startTestServer({ sysIntervalSec: '0' });
+    try {
+      const clients = [];
+      // 30 s: the watchdog closes a silent client after 45 s, before TCP keepalive (60 s + 10 × 1 s)
+      // would notice a vanished one. 60 s: after 90 s, later. 0: never.
+      for (const keepalive of [30, 60, 0]) {
+        const { client, connack } = await WireClient.connect(t.port(), { clientId: `ka-${keepalive}`, keepalive });
+        assert.equal(connack.returnCode, 0);
+        clients.push(client);
+      }
+      await waitUntil(() => t.server.connections.size === 3, '3 connections', 10_000);
+      // Node records on the socket what it asked of the kernel (setKeepAlive).
+      const keepAliveOf = (clientId: string): unknown => {
+        const c = [...t.server.connections].find((x) => x.channel.clientId === clientId)!;
+        const socket = (c as unknown as { transport: { socket: Record<symbol, unknown> } }).transport.socket;
+        return socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kSetKeepAlive')!];
+      };
+      assert.equal(keepAliveOf('ka-30'), false, 'the watchdog notices first: no probes');
+      assert.equal(keepAliveOf('ka-60'), true, 'the probes notice first');
+      assert.equal(keepAliveOf('ka-0'), true, 'nothing of MQTT watches it');
+      for (const c of clients) c.socket.destroy();
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -61,7 +61,7 @@ describe('tcp listener (mqtt://)', () => {
     assert.equal(srv.closed[0], undefined, 'an orderly close carries no error');
   });
 
-  it('accepted sockets have Nagle off and TCP keepalive on, and still name their client once closed', async () => {
+  it('accepted sockets have Nagle off (TCP keepalive only where the MQTT watchdog is off or slower), and still name their client once closed', async () => {
     const { log } = captureLog();
     const srv = echo();
     const l = await openListener(spec('mqtt://127.0.0.1:0'), { transport: transportOptions(configWith()), log }, srv.accept);
@@ -70,10 +70,17 @@ describe('tcp listener (mqtt://)', () => {
     s.write(CONNECT_BYTES);
     await waitFor(() => srv.transports.length === 1, 'accept');
     const t = srv.transports[0];
-    // Set by net.Server at accept ({ noDelay, keepAlive }), where Node records them on the socket.
+    // Set by net.Server at accept ({ noDelay }), where Node records it on the socket.
     const socket = (t as unknown as { socket: object }).socket as Record<symbol, unknown>;
     const flag = (name: string): unknown => socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === name)!];
     assert.equal(flag('kSetNoDelay'), true);
+    assert.equal(flag('kSetKeepAlive'), false, 'no TCP keepalive at accept: four setsockopt calls saved per socket');
+    // A keepalive watchdog that closes a silent client within 45 s notices a vanished one before the
+    // OS's probes would (60 s, then 10 × 1 s): none are asked for.
+    t.silenceLimit!(45_000);
+    assert.equal(flag('kSetKeepAlive'), false);
+    // Keep Alive 0 (no watchdog): the OS probes the peer.
+    t.silenceLimit!(0);
     assert.equal(flag('kSetKeepAlive'), true);
     assert.equal(flag('kSetKeepAliveInitialDelay'), 60, 'keepalive probes after 60 s (in seconds)');
     const port = s.localPort;

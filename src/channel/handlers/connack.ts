@@ -14,8 +14,7 @@ import { logConnected } from '../connection-log.js';
 
 /** A will is a publish like any other: the client must be allowed to publish to its topic. */
 async function authorizeWill(ch: Channel): Promise<void> {
-  const will = ch.pendingConnect!.packet.will;
-  if (!will) return;
+  const will = ch.pendingConnect!.packet.will!;
   const asPublish = { type: 'publish' as const, topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false };
   const decision = codeOf(await ch.broker.hooks.authorizePublish(ch.info, will.topic, will.properties ? { ...asPublish, properties: will.properties } : asPublish));
   if (decision !== ReasonCode.Success) throw new MqttError(decision, `not authorized to publish the will to ${quote(will.topic)}`);
@@ -25,8 +24,11 @@ async function authorizeWill(ch: Channel): Promise<void> {
 export async function finishConnect(ch: Channel, authData: Buffer | undefined): Promise<void> {
   // Authentication may have replaced the user name with the verified identity (mTLS CN, token subject).
   ch.authenticated();
-  await authorizeWill(ch);
-  if (ch.state !== 'connecting') return;
+  // Most clients have no will: no await (and no promise of an async call) for them.
+  if (ch.pendingConnect!.packet.will) {
+    await authorizeWill(ch);
+    if (ch.state !== 'connecting') return;
+  }
   const pending = ch.pendingConnect!;
   const { packet } = pending;
   const props = packet.properties ?? {};
