@@ -5,7 +5,7 @@
 // again with MQTT 5 clients (Clean Start 0, a Session Expiry Interval that never ends), as rows of
 // their own; the protocol is independent of the transport, so both run over tcp and ws.
 // Both measured passes come after a warm-up pass (3.1.1, the same shape, its own client ids), as
-// every other scenario measures after a warm-up window: on a fresh process whichever pass ran first
+// the rate scenarios (1-4, 7, 8) measure after a warm-up window: on a fresh process whichever pass ran first
 // paid V8 compiling the broker's code on its background threads, about 5 µs of CPU per message
 // more, whatever its protocol (docs/benchmarks.md, "Why the first pass costs more"). The warm-up's
 // figures are kept as info rows (a broker's first minute is real too) and its losses count.
