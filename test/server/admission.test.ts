@@ -67,12 +67,23 @@ describe('SocketGate', () => {
   const listener = { url: 'ws://127.0.0.1:0', kind: 'ws' } as unknown as ListenerInfo;
   const events = { refused: () => {}, timedOut: () => {} };
 
-  it('hands a WebSocket socket\'s place to its MQTT connection: the socket keeps no close listener for it, and the connection\'s release is the one that counts', async () => {
+  /** Runs `use` with the server side of a real loopback connection, then closes both sides. */
+  async function withSocket(use: (socket: net.Socket) => Promise<void>): Promise<void> {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
     const [socket] = (await once(server, 'connection')) as [net.Socket];
     try {
+      await use(socket);
+    } finally {
+      client.destroy();
+      socket.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }
+
+  it('hands a WebSocket socket\'s place to its MQTT connection: the socket keeps no close listener for it, and the connection\'s release is the one that counts', async () => {
+    await withSocket(async (socket) => {
       const admission = new Admission(1, 0);
       const gate = new SocketGate(admission, 10_000, events);
       const closeListeners = socket.listenerCount('close');
@@ -85,19 +96,11 @@ describe('SocketGate', () => {
       assert.equal(admission.open, 1);
       (admitted as { place: Place }).place.release();
       assert.equal(admission.open, 0, 'the connection gives the place back');
-    } finally {
-      client.destroy();
-      socket.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    }
+    });
   });
 
   it('keeps the close listener when the place is refused once located behind a proxy, so the socket\'s close gives it back', async () => {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    const [socket] = (await once(server, 'connection')) as [net.Socket];
-    try {
+    await withSocket(async (socket) => {
       const admission = new Admission(0, 1);
       const other = place(admission.enter('203.0.113.1'));
       const gate = new SocketGate(admission, 10_000, events);
@@ -108,9 +111,6 @@ describe('SocketGate', () => {
       await once(socket, 'close');
       assert.equal(admission.open, 1, 'the refused socket\'s place went back when it closed');
       other.release();
-    } finally {
-      client.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    }
+    });
   });
 });
