@@ -3,20 +3,14 @@
 // a benchmark on a shared CI machine measures the machine as much as the code.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runScenarios } from '../../bench/run.js';
+import { assertPositive, quickStarlingRun } from './quick-run.js';
 import { formatReport } from '../../bench/report.js';
 import { SCENARIOS } from '../../bench/scenarios/index.js';
 
 describe('benchmark harness smoke run', () => {
   it('runs fan-in QoS 0 against Starling over TCP and reports sane figures', async () => {
-    const report = await runScenarios({ scenarios: [1], brokers: ['starling'], transports: ['tcp'], quick: true, seconds: 0.5 });
-    assert.equal(report.records.length, 1);
-    const [r] = report.records;
-    assert.equal(r.error, undefined, `the run failed: ${r.error}`);
-    const v = r.measured!.values;
-    for (const key of ['rate', 'ratePipelined', 'steadyRate', 'p50', 'p99', 'brokerCpu', 'genCpu']) {
-      assert.ok(Number.isFinite(v[key]) && v[key] > 0, `${key} = ${v[key]}`);
-    }
+    const { report, values: v } = await quickStarlingRun(1);
+    assertPositive(v, ['rate', 'ratePipelined', 'steadyRate', 'p50', 'p99', 'brokerCpu', 'genCpu']);
     // Percentiles come from one histogram, so they are ordered.
     assert.ok(v.p50 <= v.p99, `p50 ${v.p50} <= p99 ${v.p99}`);
     assert.ok(v.dropped >= 0 && v.dropped <= 100, `dropped ${v.dropped} %`);
