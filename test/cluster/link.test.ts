@@ -165,15 +165,20 @@ describe('cluster link (one nats-server)', () => {
     assert.equal([a, b, c].reduce((s, x) => s + x.broker.topics().length, 0), 0);
   });
 
-  it('hands a QoS 1 shared-group message on to another node of the group when the picked node has no member left; QoS 0 is not', async () => {
+  /** Three nodes, each with a member of shared group g on s/#; `g(node)` is what a node routed to it. */
+  async function groupOnAll(): Promise<{ a: Node; b: Node; c: Node; g: (node: Node) => FakeBroker['routed'] }> {
     const { a, b, c } = await trio();
     for (const n of [a, b, c]) n.link.interest('s/#', 'g', true);
     await Promise.all([a, b, c].map((n) => n.link.flush()));
+    return { a, b, c, g: (node) => node.broker.routed.filter((r) => r.sharedKey === 'g\0s/#') };
+  }
+
+  it('hands a QoS 1 shared-group message on to another node of the group when the picked node has no member left; QoS 0 is not', async () => {
+    const { a, b, c, g } = await groupOnAll();
     // b's last member left, and a has not heard of it yet: a still picks b in turn.
     b.broker.emptyGroups.add('g\0s/#');
     const n = 30;
     for (let i = 0; i < n; i++) a.link.forward(message(`s/${i}`, { qos: 1 }));
-    const g = (node: Node) => node.broker.routed.filter((r) => r.sharedKey === 'g\0s/#');
     await waitUntil(() => g(a).length + g(c).length === n, `${n} QoS 1 messages delivered by a and c`);
     assert.equal(b.link.counters.sharedHandedOn, n / 3, "b handed on its turns");
     const ids = [a, c].flatMap((x) => g(x).map((r) => r.message.id));
@@ -200,14 +205,11 @@ describe('cluster link (one nats-server)', () => {
   });
 
   it('hands on a QoS 1 shared-group message the sending node picked for itself when its own last member left, once; QoS 0 is not', async () => {
-    const { a, b, c } = await trio();
-    for (const n of [a, b, c]) n.link.interest('s/#', 'g', true);
-    await Promise.all([a, b, c].map((n) => n.link.flush()));
+    const { a, b, c, g } = await groupOnAll();
     // a's last member left after a picked itself (the same turn): its own turns find nobody here.
     a.broker.emptyGroups.add('g\0s/#');
     const n = 30;
     for (let i = 0; i < n; i++) a.link.forward(message(`s/${i}`, { qos: 1 }));
-    const g = (node: Node) => node.broker.routed.filter((r) => r.sharedKey === 'g\0s/#');
     await waitUntil(() => g(b).length + g(c).length === n, `${n} QoS 1 messages delivered by b and c`);
     assert.equal(g(a).length, 0);
     assert.equal(a.link.counters.sharedHandedOn, n / 3, 'a handed on its own turns');
