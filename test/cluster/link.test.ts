@@ -370,6 +370,19 @@ describe('cluster link (one nats-server)', () => {
     assert.equal(lines.filter((l) => /another version of the cluster protocol/.test(String(l.msg))).length, 1, 'not again at its next heartbeat');
   });
 
+  it('forgets what it knew of a node that comes back speaking another cluster protocol version', async () => {
+    const { prefix, a, b } = await trio();
+    b.link.interest('v/#', undefined, true);
+    await b.link.flush();
+    await waitUntil(() => a.link.state.knownNodes === 2, 'a knows the interest of b and c');
+    // b "restarts" (a new instance) on another version: its old interest must not keep routing to it.
+    const h = headers();
+    h.set(H.origin, 'b');
+    raw.publish(clusterSubjects(prefix).node('b'), encodeHeartbeat({ node: 'b', instance: 'next', intervalMs: 60_000, startedAt: 1, iv: 1, wire: WIRE_VERSION + 1 }), { headers: h });
+    await waitUntil(() => a.link.incompatible().includes('b'), 'b listed as of another version');
+    assert.equal(a.link.state.knownNodes, 1, 'only c\'s interest is still known');
+  });
+
   it('counts malformed and oversized messages without throwing', async () => {
     const { prefix, a, b } = await trio();
     b.link.interest('bad', undefined, true);

@@ -493,7 +493,11 @@ export class DurableChannel {
     } finally {
       await store.close().catch(() => undefined);
       // The node that won marks the place done when it is.
-      if (!lostRace) await releasePlace(this.kv, node, this.opts.nodeId).catch(() => undefined);
+      if (!lostRace) {
+        await releasePlace(this.kv, node, this.opts.nodeId).catch((err: unknown) =>
+          this.opts.log.warn({ err, node }, 'cluster: the place of an adopted node could not be marked done; it waits for its adoption to time out before it starts'),
+        );
+      }
     }
   }
 

@@ -388,10 +388,12 @@ export class NatsClusterLink implements ClusterLink {
       return;
     }
     // A node of another protocol version reads none of this node's frames, nor this node its: its
-    // interest is not asked for, so nothing is forwarded to it (what it sends is counted malformed).
+    // interest is not asked for, and what was known of it (it restarted on another version) is
+    // forgotten, so nothing is forwarded to it (what it sends is counted malformed).
     const wire = wireOf(hb);
-    if (wire === WIRE_VERSION) this.exchange.heard(hb.node, hb.instance, hb.iv);
     const seen = this.membership.seen(hb, Date.now());
+    if (wire === WIRE_VERSION) this.exchange.heard(hb.node, hb.instance, hb.iv);
+    else if (seen !== 'known') this.exchange.forget(hb.node);
     if (wire !== WIRE_VERSION && seen !== 'known') {
       this.opts.log.error(
         { node: hb.node, protocol: wire, ours: WIRE_VERSION },
