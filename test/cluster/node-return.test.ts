@@ -7,13 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { KV } from '@nats-io/kv';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { connectClient, endClient, Inbox, whenConnected } from '../helpers/mqttjs.js';
 import net from 'node:net';
-import { clusterKv, readMark, resolve } from '../../src/cluster/nats/place.js';
+import { clusterKv, resolve, type PlaceBucket } from '../../src/cluster/nats/place.js';
 import { waitUntil } from './helpers.js';
 
 const v5 = { protocolVersion: 5 as const };
@@ -32,8 +31,9 @@ describe('cluster with persistence=nats: a node that comes back', () => {
     clusterHeartbeatMs: '300',
     persistence: 'nats',
   });
-  const kvOf = (prefix: string): Promise<KV> => clusterKv(raw, prefix, 1).then((b) => b.kv);
-  const mark = async (kv: KV, node: string) => readMark(await kv.get(`place.${node}`));
+  const kvOf = (prefix: string): Promise<PlaceBucket> => clusterKv(raw, prefix, 1);
+  /** The key's state as every node judges it (its last entry that stands), not merely its last entry. */
+  const mark = async (kv: PlaceBucket, node: string) => (await resolve(kv, node))?.mark;
 
   before(async () => {
     nats = await startNatsServer();
@@ -50,7 +50,7 @@ describe('cluster with persistence=nats: a node that comes back', () => {
   it('waits to open its store while another node adopts it, then takes its place', async () => {
     const kv = await kvOf('pw');
     // Another node (z) is in the middle of adopting node w.
-    await kv.put('place.w', new TextEncoder().encode(JSON.stringify({ by: 'z', state: 'adopting' })));
+    await kv.kv.put('place.w', new TextEncoder().encode(JSON.stringify({ by: 'z', state: 'adopting' })));
     let started: TestServer | undefined;
     const starting = startTestServer(flags('pw', 'w')).then((t) => {
       started = t;
@@ -61,7 +61,7 @@ describe('cluster with persistence=nats: a node that comes back', () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(started, undefined, 'the node does not start while it is being adopted');
     assert.deepEqual(await mark(kv, 'w'), { by: 'z', state: 'adopting' });
-    await kv.put('place.w', new TextEncoder().encode(JSON.stringify({ by: 'z', state: 'done' })));
+    await kv.kv.put('place.w', new TextEncoder().encode(JSON.stringify({ by: 'z', state: 'done' })));
     const w = await starting;
     assert.ok(w.server.cluster, 'started once the adoption was done');
     assert.deepEqual(await mark(kv, 'w'), { by: 'w', state: 'self' }, 'it holds its own place again');

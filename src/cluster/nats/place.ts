@@ -30,7 +30,7 @@
 import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 
 export type PlaceState = 'self' | 'adopting' | 'done';
 
@@ -85,12 +85,6 @@ function decode(text: string): Decoded {
     // not ours
   }
   return {};
-}
-
-/** The mark in an entry; undefined for none (no key, a deleted one, or a value not written by us). */
-export function readMark(e: KvEntry | null): PlaceMark | undefined {
-  if (!e || e.operation !== 'PUT') return undefined;
-  return decode(e.string()).mark;
 }
 
 interface Entry extends Decoded {
@@ -234,6 +228,9 @@ async function takeOwn(b: PlaceBucket, opts: HoldOptions, stopped: () => boolean
       if (told) log.info('cluster: the adoption of this node is done; its adopted sessions stay with the adopter');
       return;
     }
+    // Refused (another write came first, or NATS refuses this user the bucket): look again after a
+    // pause rather than in a tight loop of requests.
+    await sleep(Math.min(200, opts.intervalMs));
   }
 }
 
@@ -260,7 +257,7 @@ export async function holdOwnPlace(b: PlaceBucket, opts: HoldOptions): Promise<O
       await write(b, nodeId, self, now.latest);
       return;
     }
-    log.error({ adopter: mark.by, state: mark.state }, 'cluster: another node took this node\'s place (its place key stood still, as if the node were lost): that node adopts its sessions and fences its store; the place is taken back once the adoption is done');
+    log.error({ adopter: mark.by, state: mark.state }, 'cluster: another node took this node\'s place (its place key stood still, as if the node were lost): that node adopts its sessions and fences its store');
     try {
       opts.onLost?.(mark.by);
     } catch (err) {
