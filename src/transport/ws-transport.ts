@@ -281,8 +281,11 @@ export class WsTransport implements Transport, WsFrameSink {
 
   resume(): void {
     this.socket.resume();
-    // What was read before the pause goes on after this call returns, as a stream's buffered data would.
-    queueMicrotask(() => this.reader.resume());
+    // What was read before the pause goes on after this call returns, as a stream's buffered data
+    // would; not if the connection paused again meanwhile (the socket then is paused too).
+    queueMicrotask(() => {
+      if (!this.socket.isPaused()) this.reader.resume();
+    });
   }
 
   end(): void {

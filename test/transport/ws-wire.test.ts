@@ -206,6 +206,32 @@ describe('WebSocket transport on the wire', () => {
     assert.deepEqual(got.map((c) => [...c]), [[1]]);
   });
 
+  it('a pause made again before an earlier resume takes effect holds: nothing more is handed on until the next resume', async () => {
+    const got: number[] = [];
+    let srvRef: ReturnType<typeof echoServer> | undefined;
+    const { upgrade, srv } = await listen({}, { data: (c) => {
+      got.push(c[0]!);
+      if (got.length === 1) {
+        const t = srvRef!.transports[0]!;
+        // As the broker does around an await: pause, resume, and pause again at once.
+        t.pause();
+        t.resume();
+        t.pause();
+      }
+    } });
+    srvRef = srv;
+    const { client } = await upgrade();
+    await waitFor(() => srv.transports.length === 1, 'accept');
+    client.socket.write(Buffer.concat([clientFrame(0x2, Buffer.from([1])), clientFrame(0x2, Buffer.from([2]))]));
+    await waitFor(() => got.length === 1, 'the first frame');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got, [1], 'the second frame waits while paused');
+    srv.transports[0]!.resume();
+    await waitFor(() => got.length === 2, 'the second frame after the resume');
+    assert.deepEqual(got, [1, 2]);
+    client.socket.destroy();
+  });
+
   const hostile: Array<[string, Buffer, number]> = [
     ['an unmasked frame', clientFrame(0x2, Buffer.from([1]), { mask: false }), 1002],
     ['a text frame', clientFrame(0x1, Buffer.from('x')), 1003],
