@@ -2,6 +2,7 @@
 // by us so a frame's payload can be the packets' own buffers (one writev of header + buffers),
 // where `ws` would first have to join them into one: in fan-out that copied the shared encoded
 // PUBLISH once per subscriber.
+import { capUtf8 } from '../protocol/reason-string.js';
 
 /** FIN set, RSV1-3 clear (no compression), opcode 0x2 (binary). */
 const FIN_BINARY = 0x82;
@@ -62,12 +63,7 @@ export const PING_FRAME: Buffer = controlFrame(Opcode.Ping, Buffer.alloc(0));
  */
 export function closeFrame(code: number | undefined, reason: string): Buffer {
   if (code === undefined) return controlFrame(Opcode.Close, Buffer.alloc(0));
-  let text = Buffer.from(reason, 'utf8');
-  if (text.length > 123) {
-    let end = 123;
-    while (end > 0 && (text[end]! & 0xc0) === 0x80) end--;
-    text = text.subarray(0, end);
-  }
+  const text = Buffer.from(capUtf8(reason, 123), 'utf8');
   const body = Buffer.allocUnsafe(2 + text.length);
   body.writeUInt16BE(code, 0);
   text.copy(body, 2);
