@@ -34,7 +34,7 @@ the server answers with a subprotocol it did not offer); one offering none is ac
 (RFC 6455 forbids answering one); one offering only unknown subprotocols is refused with HTTP 400.
 Only binary frames carry MQTT: a text frame closes the connection with code 1003 ([MQTT-6.0.0-1]). Frames are a
 byte stream: several packets in one frame and one packet over several frames both work. Compression
-(permessage-deflate) is off. An upgrade on another path gets HTTP 404 naming the right path; a wrong Origin gets 403.
+(permessage-deflate) is off. An upgrade on another path gets HTTP 404 naming the right path; a wrong Origin gets 403; an upgrade that is not a GET gets 405, and one with a \`Sec-WebSocket-Version\` other than 13 gets 426 naming 13 (RFC 6455; the older drafts' version 8 is refused). A frame larger than \`webSocketMaxFrameSize\` closes the connection with code 1009, a protocol violation (an unmasked frame, a stray continuation, an oversized control frame, a bad close code) with 1002, and a close reason that is not UTF-8 with 1007; after the broker's own close frame a client has 10 s to close before the connection is dropped.
 Plain HTTP on these ports: \`GET /\` is a page with the URL to connect to, \`GET /healthz\` answers \`ok\`.`,
   MQTT: `\`mqttMessageMaxLength\` defaults to 1 MiB: large enough for JSON documents, images from small cameras
 and firmware chunks, small enough that one client cannot make the broker buffer the protocol's 256 MiB maximum.
