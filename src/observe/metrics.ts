@@ -132,19 +132,8 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   mirrored('connection_faults_total', 'Connections ended because something threw while serving them (the fault barrier; see the error log).', (s) => s.connectionFaults ?? 0);
   mirrored('wills_published_total', 'Will messages published.', (s) => s.willsPublished);
 
-  /** A counter with one sample per key of a record in the stats. */
-  const byLabel = (name: string, help: string, label: string, read: (s: StatsView) => Readonly<Record<string, number>> | undefined): void => {
-    new Counter({
-      name: P + name,
-      help,
-      labelNames: [label],
-      registers,
-      collect() {
-        this.reset();
-        for (const [key, n] of Object.entries(read(source.stats) ?? {})) this.inc({ [label]: key }, Math.max(0, n));
-      },
-    });
-  };
+  const byLabel = (name: string, help: string, label: string, read: (s: StatsView) => Readonly<Record<string, number>> | undefined): void =>
+    labelledCounter(registers, name, help, label, () => read(source.stats));
   byLabel('messages_dropped_total', 'Messages dropped, by reason.', 'reason', (s) => s.drops);
   byLabel('limit_hits_total', 'Times a configured limit refused, closed or throttled a client, by limit.', 'limit', (s) => s.limits);
 
@@ -250,17 +239,28 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
  */
 export function workersHubRegistry(counters: () => Readonly<Record<string, number>>): Registry {
   const registry = new Registry();
+  labelledCounter(
+    [registry],
+    'workers_hub_total',
+    'workers=N: what the hub in the primary passed between workers, by kind (forwarded, delivered, claims, sessionsMoved, resentAfterMove, heldForRestart, droppedForRestart, staleSessionsForgotten, malformed).',
+    'kind',
+    counters,
+  );
+  return registry;
+}
+
+/** A counter with one sample per key of a record read at scrape time (`label` names the key). */
+function labelledCounter(registers: Registry[], name: string, help: string, label: string, read: () => Readonly<Record<string, number>> | undefined): void {
   new Counter({
-    name: P + 'workers_hub_total',
-    help: 'workers=N: what the hub in the primary passed between workers, by kind (forwarded, delivered, claims, sessionsMoved, resentAfterMove, heldForRestart, droppedForRestart, staleSessionsForgotten, malformed).',
-    labelNames: ['kind'] as const,
-    registers: [registry],
+    name: P + name,
+    help,
+    labelNames: [label],
+    registers,
     collect() {
       this.reset();
-      for (const [kind, n] of Object.entries(counters())) this.inc({ kind }, Math.max(0, n));
+      for (const [key, n] of Object.entries(read() ?? {})) this.inc({ [label]: key }, Math.max(0, n));
     },
   });
-  return registry;
 }
 
 /**
