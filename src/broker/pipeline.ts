@@ -100,11 +100,18 @@ export class Pipeline {
     /** Otherwise its entries join the commit of this synchronous run directly, from `joinedFrom` on. */
     let joined: JoinedCommit | undefined;
     let joinedFrom = 0;
+    /**
+     * Joined commits handed to the store while this message was being delivered (a delivery that
+     * wrote something of its own, e.g. a session closed by its outlet): its entries in them are
+     * waited for too, and later entries go into the commit that follows.
+     */
+    let earlier: Promise<number>[] | undefined;
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
     if (retain && message.retain) batch = this.retained.retain(message, batch);
     const matches = this.subscriptions.match(message.topic, message.publisherId, scope);
     const deliveries =
       only === undefined ? matches : matches.filter((d) => (typeof only === 'string' ? d.session.clientId === only : only.has(d.session.clientId)));
+    const matched = deliveries.length;
     let messageStored = false;
     /** The QoS 0 record shared by every subscriber without subscription ids or retain (the common fan-out). */
     let plain: Delivery | undefined;
@@ -132,9 +139,13 @@ export class Pipeline {
       const policy = this.queues.overflowPolicy(s, hold && s.clientId !== message.publisherId);
       let queued: boolean;
       if (s.persistent) {
-        if (batch === undefined && joined === undefined) {
-          joined = this.writes.joining();
-          joinedFrom = joined.batch.ops.length;
+        if (batch === undefined) {
+          const current = this.writes.joining();
+          if (current !== joined) {
+            if (joined !== undefined && joined.batch.ops.length > joinedFrom) (earlier ??= []).push(joined.written(matched));
+            joined = current;
+            joinedFrom = current.batch.ops.length;
+          }
         }
         const into = batch ?? (joined as JoinedCommit).batch;
         queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch: into, withMessage: !messageStored, policy });
@@ -144,13 +155,14 @@ export class Pipeline {
       } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { policy }))) s.sendUnsent();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
-    const matched = deliveries.length;
     // Acknowledged only once every full queue it joined is back within its limits (or given up on).
     const held = full && this.queues.holdUntilRoom(full);
     if (joined !== undefined && joined.batch.ops.length > joinedFrom) {
       const written = joined.written(matched);
+      if (earlier) return Promise.all([...earlier, written, held]).then(() => matched);
       return held ? Promise.all([written, held]).then(() => matched) : written;
     }
+    if (earlier) return Promise.all([...earlier, held]).then(() => matched);
     if (!batch || batch.ops.length === 0) return held ? held.then(() => matched) : matched;
     if (batch.entries.length === 0 && !extraOps && message.qos === 0) {
       // Nothing to acknowledge: a retained QoS 0 message is stored without holding anything up.

@@ -68,6 +68,36 @@ describe('Pipeline', () => {
     assert.equal(snap.sessions[0]?.queue.length, 1);
   });
 
+  it('a delivery that writes to the store mid-route (handing the joined commit over) loses no later entry: it is acknowledged only once stored (SQLite)', async () => {
+    const path = sqlitePath();
+    const p = await brokerParts({ store: sqliteStore(path), queue: { maxQueuedMessages: 1, overflow: 'refuseNewest' } });
+    // full: a persistent session whose queue is full, so it refuses the message (it joins the commit, adds nothing).
+    const full = await online(p, 'full', { clean: false, expiryInterval: 3600 }, 1);
+    // writer: a session whose outlet writes to the store as it is handed the message (as a closing connection does).
+    const writer = await online(p, 'writer');
+    // kept: a persistent session, after them in the route, whose entry must be stored before the acknowledgement.
+    const kept = await online(p, 'kept', { clean: false, expiryInterval: 3600 });
+    for (const s of [full, writer, kept]) await p.sessions.subscribe(s.session, [subscription('h/#', 1)]);
+    full.outlet.writable = false;
+    // One into its in-flight window (Receive Maximum 1), one into its queue: full.
+    for (const i of [0, 1]) await p.pipeline.route(message(p.ids, `h/${i}`, 'fills full'));
+    const deliver = writer.outlet.deliver.bind(writer.outlet);
+    writer.outlet.deliver = (d) => {
+      void p.writes.persist([{ op: 'retained.delete', topic: 'elsewhere' }]);
+      deliver(d);
+    };
+    const routed = p.pipeline.route(message(p.ids, 'h/2', 'must be kept'));
+    assert.ok(routed instanceof Promise, 'the acknowledgement waits for a commit');
+    assert.equal(await routed, 3);
+    await p.close();
+    const reopened = sqliteStore(path);
+    const snap = await reopened.open();
+    await reopened.close();
+    const queueOf = (id: string) => snap.sessions.find((x) => x.session.clientId === id)?.queue.length;
+    assert.equal(queueOf('kept'), 3, 'every message stored for kept before it was acknowledged');
+    assert.equal(queueOf('full'), 2, `full refused the third (${JSON.stringify(snap.sessions.map((x) => [x.session.clientId, x.queue.length]))})`);
+  });
+
   it('holds a QoS 1 publisher on a full queue under backPressure until PUBACKs drained it to half its limit', async () => {
     const p = await brokerParts({ queue: { maxQueuedMessages: 1, overflow: 'backPressure' } });
     const sub = await online(p, 'slow', {}, 1);
