@@ -81,9 +81,7 @@ export class StoreWrites {
    * retire their entries in one write, not one write (and promise) each.
    */
   persistLater(ops: StoreOp[]): void {
-    const j = this.joining();
-    j.unwatched = true;
-    for (const op of ops) j.batch.ops.push(op);
+    for (const op of ops) this.persistOneLater(op);
   }
 
   /** persistLater of one op (a subscriber's PUBACK): no array made for it. */

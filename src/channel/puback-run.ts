@@ -29,9 +29,9 @@ export class PubackRun {
 
   /** Adds a PUBACK in its shortest form (3.4.2.1): `code` goes on the wire only in MQTT 5 and when not Success [MQTT-3.4.2-1]. */
   add(packetId: number, code: number, version: ProtocolVersion): void {
-    const withCode = version === 5 && code !== ReasonCode.Success;
-    this.acks.push(packetId, withCode ? code : -1);
-    this.bytes += withCode ? 5 : 4;
+    const size = PubackRun.size(code, version);
+    this.acks.push(packetId, size === 5 ? code : -1);
+    this.bytes += size;
   }
 
   /** The bytes a PUBACK with `code` takes (checked against the client's Maximum Packet Size). */

@@ -201,19 +201,22 @@ export class Session {
     this.budget?.change(bytes);
   }
 
-  /** Entries that left the session (acknowledged, dropped, expired, discarded). */
+  /** An entry that left the session (acknowledged, dropped, expired, discarded). */
   private unholdOne(o: Outgoing): void {
-    if (o.bytes === 0) return;
-    this.heldBytes -= o.bytes;
-    this.budget?.change(-o.bytes);
+    this.release(o.bytes);
   }
 
+  /** Entries that left the session. */
   private unhold(entries: readonly Outgoing[]): void {
     let n = 0;
     for (const o of entries) n += o.bytes;
-    if (n === 0) return;
-    this.heldBytes -= n;
-    this.budget?.change(-n);
+    this.release(n);
+  }
+
+  private release(bytes: number): void {
+    if (bytes === 0) return;
+    this.heldBytes -= bytes;
+    this.budget?.change(-bytes);
   }
 
   /** Queued entries not yet holding a packet identifier, oldest first. */

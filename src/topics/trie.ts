@@ -115,7 +115,8 @@ class Node<T> {
 
   /** True when the node holds nothing and leads nowhere, so it can be unlinked. */
   isEmpty(): boolean {
-    return !this.holds() && this.only === null && this.plus === null && this.hash === null && (this.children === null || this.children.size === 0);
+    // A map of children never holds fewer than two (removeChild keeps a lone one in `only`).
+    return !this.holds() && this.only === null && this.plus === null && this.hash === null && this.children === null;
   }
 }
 

@@ -106,9 +106,10 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   if (packet.qos === 1) {
     // QoS 1 awaiting its commit: the packets behind it go on (routed in order, acknowledged in
     // order), unless mayPipeline says no; then they wait until this one is acknowledged.
-    if (words === undefined && ch.mayPipeline()) return ch.pipelinePuback(routed, packet.packetId!);
+    const pipelined = ch.mayPipeline();
+    if (words === undefined && pipelined) return ch.pipelinePuback(routed, packet.packetId!);
     const ack = (n: number): void => sendAck(ch, packet, pubackCode(n), words, undefined, true);
-    if (ch.mayPipeline()) return ch.pipeline(routed, ack);
+    if (pipelined) return ch.pipeline(routed, ack);
     return new Promise<void>((resolve) =>
       ch.pipeline(routed, (n) => {
         ack(n);

@@ -353,7 +353,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Drops the bodies the batch left unreferenced, writes its rows, and compacts when it is time. */
   /** Drops `body` from the index once no entry points at it (a body put twice keeps the first). */
   private dropUnreferenced(body: BodyRef): void {
     const index = this.index;
@@ -364,6 +363,7 @@ export class SqliteStore implements Store {
     else body.write = undefined; // put in this batch and dropped in it: never written
   }
 
+  /** Drops the bodies the batch left unreferenced, writes its rows, and compacts when it is time. */
   private finishBatch(s: Statements, b: BatchWork): void {
     const index = this.index;
     for (const body of b.maybeGarbage) this.dropUnreferenced(body);
