@@ -38,6 +38,8 @@ interface DeliverOptions {
 const RETAINING: DeliverOptions = { retain: true };
 /** A client's QoS 1/2 PUBLISH without ops of its own (all but QoS 2 from a persistent session): no record per message. */
 const HOLDING: DeliverOptions = { retain: true, hold: true };
+/** A message from another node for plain subscribers (routeRemote without a route). */
+const TO_PLAIN: RemoteRoute = {};
 
 export class Pipeline {
   private link?: Pick<ClusterLink, 'forward' | 'deliversLocally'>;
@@ -82,8 +84,7 @@ export class Pipeline {
   }
 
   /** Routes a message from another node (ClusterSide.routeRemote and RemoteRoute say how). */
-  routeRemote(message: StoredMessage, to?: RemoteRoute): MaybePromise<number> {
-    if (to === undefined) return this.deliver(message, REMOTE_PLAIN, { retain: message.retain });
+  routeRemote(message: StoredMessage, to: RemoteRoute = TO_PLAIN): MaybePromise<number> {
     const { shared, only, at } = to;
     if (shared !== undefined) return this.deliver(message, { plain: false, shared }, { retain: false, at });
     if (only !== undefined) return this.deliver(message, REMOTE_PLAIN, { retain: false, only, at });
