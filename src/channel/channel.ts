@@ -288,7 +288,12 @@ export class Channel implements BrokerClient, SessionOutlet {
     if (packet.protocolVersion !== 5) return;
     const props = packet.properties ?? {};
     this.wantsProblemInformation = props.requestProblemInformation !== 0;
-    if (props.maximumPacketSize !== undefined) this.maxPacketOut = Math.min(props.maximumPacketSize, NO_PACKET_LIMIT);
+    this.limitPacketsTo(props.maximumPacketSize);
+  }
+
+  /** The client's Maximum Packet Size (MQTT 5 CONNECT), within what a packet can be at all. */
+  private limitPacketsTo(max: number | undefined): void {
+    if (max !== undefined) this.maxPacketOut = Math.min(max, NO_PACKET_LIMIT);
   }
 
   /** CONNECT is valid: who the client says it is, and what the steps after authentication need. */
@@ -360,8 +365,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       // it announced [MQTT-3.1.2-24].
       if (packet.type === 'connect' && this.state === 'awaitingConnect') {
         this.protocolVersion = packet.protocolVersion;
-        const max = packet.properties?.maximumPacketSize;
-        if (packet.protocolVersion === 5 && max !== undefined) this.maxPacketOut = Math.min(max, NO_PACKET_LIMIT);
+        if (packet.protocolVersion === 5) this.limitPacketsTo(packet.properties?.maximumPacketSize);
       }
       this.broker.stats.limitHit('maxUserProperties');
       this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
