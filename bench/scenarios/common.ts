@@ -40,6 +40,8 @@ export function connectedOrThrow(results: ConnectResult | ConnectResult[], expec
 
 export interface Phase {
   m: Measurement;
+  /** Counts as the phase began. */
+  before: Counts;
   /** Counts after the phase's messages had time to arrive. */
   after: Counts;
   /** Every message sent arrived (`copies` times). */
@@ -69,7 +71,7 @@ export async function phase(
   await fleet.all({ op: 'stop' }, publishers);
   const d = await drain(ctx, fleet, copies, drainMs);
   const arrived = (c: Counts): number => c.received - c.duplicates;
-  return { m, after: d.counts, complete: d.complete, sent: d.counts.sent - before.sent, arrived: arrived(d.counts) - arrived(before) };
+  return { m, before, after: d.counts, complete: d.complete, sent: d.counts.sent - before.sent, arrived: arrived(d.counts) - arrived(before) };
 }
 
 /** Share of deliveries that never arrived, in %. */

@@ -109,12 +109,11 @@ async function connectPublishers(w: GenWorker, group: GroupSpec): Promise<void> 
 
 /** The QoS 1 phase, open loop; also samples the PUBLISHes unacknowledged as the window ends. */
 async function qos1Phase(ctx: RunContext, fleet: Fleet, w: GenWorker): Promise<{ p: Phase; before: Counts; inFlight: number }> {
-  const before = await fleet.counts();
   let inFlight = NaN;
   const p = await phase(ctx, fleet, [w], { mode: 'max', window: PER_PUBLISHER, batch: 1 }, 1, QOS1_DRAIN_MS, async () => {
     inFlight = (await fleet.counts()).inflight;
   });
-  return { p, before, inFlight };
+  return { p, before: p.before, inFlight };
 }
 
 /** The rows of one phase (see phaseValues). */
