@@ -5,7 +5,10 @@
 // ids from MessageIds (concatenated strings, as a broker makes them). Prints nanoseconds per message,
 // the median of 9 rounds of 200,000 after 5 rounds of warm-up.
 //
-//   node dist/bench/frame-cost.js [--per-turn 32] [--nodes 1]
+// With `--run N`, messages come in runs of N from one publisher on one topic, as scenario 7's
+// publishers write them at 32 per write.
+//
+//   node dist/bench/frame-cost.js [--per-turn 32] [--nodes 1] [--run 1]
 import { NodeBatches } from '../src/cluster/nats/batches.js';
 import { decodeFrame } from '../src/cluster/batch-frame.js';
 import { MessageIds } from '../src/session/message.js';
@@ -16,6 +19,7 @@ const arg = (name: string, dflt: number): number => {
   return i < 0 ? dflt : Number(process.argv[i + 1]);
 };
 const perTurn = arg('--per-turn', 32);
+const run = arg('--run', 1);
 const destinations = Array.from({ length: arg('--nodes', 1) }, (_, i) => `n${i + 2}`);
 
 const ids = new MessageIds();
@@ -29,7 +33,12 @@ const batches = new NodeBatches('n1', {
     throw err;
   },
 });
-const message = (i: number): StoredMessage => ({ id: ids.next(), topic: `bench/pair/${i % 1000}`, payload, qos: 0, retain: false, createdAt: Date.now(), publisherId: `pub-${i % 1000}` });
+const publishers = Array.from({ length: 1000 }, (_, i) => `pub-${i}`);
+// A topic string per message (decoded from each PUBLISH), one publisher id per connection.
+const message = (i: number): StoredMessage => {
+  const p = Math.floor(i / run) % 1000;
+  return { id: ids.next(), topic: `bench/pair/${p}`, payload, qos: 0, retain: false, createdAt: Date.now(), publisherId: publishers[p]! };
+};
 const cpu = (since: NodeJS.CpuUsage): number => {
   const d = process.cpuUsage(since);
   return (d.user + d.system) * 1000;
@@ -61,4 +70,4 @@ for (let i = 0; i < 9; i++) {
   decode.push(d);
 }
 const median = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
-console.log(`per turn ${perTurn}, ${destinations.length} destination node(s): encode ${Math.round(median(encode))} ns per message, decode ${Math.round(median(decode))} ns per message and node`);
+console.log(`per turn ${perTurn}, runs of ${run}, ${destinations.length} destination node(s): encode ${Math.round(median(encode))} ns per message, decode ${Math.round(median(decode))} ns per message and node`);

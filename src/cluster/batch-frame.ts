@@ -3,18 +3,24 @@
 // headers, no JSON: fixed fields, length-prefixed strings, the MQTT 5 properties in their own MQTT
 // encoding (protocol/properties.ts), the payload untouched.
 //
-//   frame   u8 0x53 ('S')  u8 version (1)  u8 n + n bytes origin node id (ASCII)  u32 count  entry*count
+//   frame   u8 0x53 ('S')  u8 version (2)  u8 n + n bytes origin node id (ASCII)  u32 count  entry*count
 //   entry   u8 flags       bit 0-1 QoS, 2 retain, 3 expiresAt, 4 publisherId, 5 properties, 6 shared key,
 //                          7 handed on (a shared-group message a node passed on because its own
 //                          member left; only with bit 6)
 //           f64 createdAt  [f64 expiresAt]
-//           u32 n + UTF-8 id     u32 n + UTF-8 topic
-//           [u32 n + UTF-8 publisherId]  [u32 n + UTF-8 shared key `group\0filter`]
+//           u8 k + str id suffix   (the id is the first k characters of the entry before's id, then the suffix)
+//           str topic  [str publisherId]  [str shared key `group\0filter`]
 //           [u32 n + properties as in a PUBLISH (their varint length included)]
 //           u32 n + payload
-// All integers big-endian. A frame is read in full before anything of it is used: a short,
-// overlong or inconsistent frame is refused as a whole with a FrameError (the link counts it as
-// malformed), never a RangeError, and never half-applied.
+//   str     u32 n + n bytes UTF-8, or u32 0xFFFFFFFF: the value this field had last in the frame
+// All integers big-endian. Why the back-references: a client writes many PUBLISHes at once (32 per
+// write in scenario 7), so a turn's entries come in runs of one topic and one publisher, and ids of
+// one node share their prefix; a run then costs its strings once to write, send and read, and the
+// receiving node's messages share one string each. An entry another frame may copy as bytes
+// (`lastEntry`) is written without them.
+// A frame is read in full before anything of it is used: a short, overlong or inconsistent frame is
+// refused as a whole with a FrameError (the link counts it as malformed), never a RangeError, and
+// never half-applied.
 import { isUtf8 } from 'node:buffer';
 import type { QoS } from '../protocol/constants.js';
 import type { Properties } from '../protocol/packets.js';
@@ -23,7 +29,12 @@ import { propertiesSize, readProperties, writeProperties } from '../protocol/pro
 import type { StoredMessage } from '../store/ports.js';
 
 export const FRAME_MAGIC = 0x53;
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
+
+/** A string's length that says "the value this field had last in the frame". */
+const SAME = 0xffff_ffff;
+/** The longest id prefix an entry shares with the one before (its length is one byte). */
+const MAX_PREFIX = 255;
 
 const F_RETAIN = 1 << 2;
 const F_EXPIRES = 1 << 3;
@@ -76,8 +87,8 @@ function entryBound(m: StoredMessage, shared: string | undefined): number {
   return n;
 }
 
-/** flags + createdAt + the id's, topic's and payload's lengths. */
-const ENTRY_FIXED = 1 + 8 + 4 + 4 + 4;
+/** flags + createdAt + the id's prefix and the id's, topic's and payload's lengths. */
+const ENTRY_FIXED = 1 + 8 + 1 + 4 + 4 + 4;
 
 /**
  * Writes frames from one origin: each entry is encoded straight into the writer's buffer in one
@@ -92,6 +103,11 @@ export class FrameWriter {
   /** Where the last entry written starts (see `lastEntry`). */
   private last = 0;
   private readonly header: number;
+  /** The values each field had last in this frame (what a back-reference stands for). */
+  private prevId = '';
+  private prevTopic: string | undefined;
+  private prevPublisher: string | undefined;
+  private prevShared: string | undefined;
 
   constructor(
     private readonly origin: string,
@@ -123,14 +139,17 @@ export class FrameWriter {
 
   /**
    * Writes one entry; returns false, and writes nothing, when the frame would exceed `max` with it
-   * (send this frame and append to a new one). Throws (an MqttError from the properties encoder)
-   * when the message's properties cannot be encoded.
+   * (send this frame and append to a new one). `standalone` writes it without back-references to the
+   * entries before, so that `lastEntry` may be copied into another frame. Throws (an MqttError from
+   * the properties encoder) when the message's properties cannot be encoded.
    */
-  append(m: StoredMessage, shared?: string, handedOn = false): boolean {
+  append(m: StoredMessage, shared?: string, handedOn = false, standalone = false): boolean {
     const properties = encodeProperties(m.properties);
     const bound = entryBound(m, shared) + (properties ? 4 + properties.length : 0);
-    // Sure to fit, or measured: only an entry near the limit is sized exactly.
+    // Sure to fit, or measured: only an entry near the limit is sized exactly (as if written in
+    // full: at most a few bytes too cautious, and exact in an empty frame).
     if (this.pos + bound > this.max && this.pos + exactSize(m, shared, properties) > this.max) return false;
+    if (standalone) this.forget();
     this.reserve(bound);
     const buf = this.buf;
     const start = this.pos;
@@ -144,16 +163,18 @@ export class FrameWriter {
       buf.writeDoubleBE(m.expiresAt, pos);
       pos += 8;
     }
-    pos = writeStr(buf, m.id, pos);
-    pos = writeStr(buf, m.topic, pos);
-    if (m.publisherId !== undefined) {
+    pos = writeId(buf, m.id, this.prevId, pos);
+    this.prevId = m.id;
+    pos = m.topic === this.prevTopic ? writeSame(buf, pos) : writeStr(buf, (this.prevTopic = m.topic), pos);
+    const publisher = m.publisherId;
+    if (publisher !== undefined) {
       flags |= F_PUBLISHER;
-      pos = writeStr(buf, m.publisherId, pos);
+      pos = publisher === this.prevPublisher ? writeSame(buf, pos) : writeStr(buf, (this.prevPublisher = publisher), pos);
     }
     if (shared !== undefined) {
       flags |= F_SHARED;
       if (handedOn) flags |= F_HANDED_ON;
-      pos = writeStr(buf, shared, pos);
+      pos = shared === this.prevShared ? writeSame(buf, pos) : writeStr(buf, (this.prevShared = shared), pos);
     }
     if (properties) {
       flags |= F_PROPERTIES;
@@ -167,19 +188,33 @@ export class FrameWriter {
     return true;
   }
 
-  /** The bytes of the entry `append` wrote last (valid until the next write to this frame). */
+  /** The bytes of the entry `append` wrote last, with `standalone` (valid until the next write to this frame). */
   lastEntry(): Buffer {
     return this.buf.subarray(this.last, this.pos);
   }
 
-  /** Appends an entry encoded by another frame (`lastEntry`); false, as `append`, if it does not fit. */
-  appendEncoded(entry: Buffer): boolean {
+  /**
+   * Appends an entry of `m` another frame encoded standalone (`lastEntry`); false, as `append`, if
+   * it does not fit.
+   */
+  appendEncoded(entry: Buffer, m: StoredMessage, shared?: string): boolean {
     if (this.pos + entry.length > this.max) return false;
     this.reserve(entry.length);
     entry.copy(this.buf, this.pos);
     this.pos += entry.length;
     this.count++;
+    // What the entry carries in full is what its fields had last.
+    this.prevId = m.id;
+    this.prevTopic = m.topic;
+    if (m.publisherId !== undefined) this.prevPublisher = m.publisherId;
+    if (shared !== undefined) this.prevShared = shared;
     return true;
+  }
+
+  /** No entry after this refers to one before it. */
+  private forget(): void {
+    this.prevId = '';
+    this.prevTopic = this.prevPublisher = this.prevShared = undefined;
   }
 
   /** The frame written so far, in a buffer of its own; the writer starts the next frame, empty. */
@@ -190,6 +225,7 @@ export class FrameWriter {
     if (this.buf.length > KEPT_CAPACITY) this.buf = this.fresh(INITIAL_CAPACITY);
     this.pos = this.header;
     this.count = 0;
+    this.forget();
     return frame;
   }
 
@@ -205,6 +241,7 @@ export class FrameWriter {
 
 /** The exact size of an entry (for one near a frame's limit). */
 function exactSize(m: StoredMessage, shared: string | undefined, properties: Buffer | undefined): number {
+  // (Every string in full: the most an entry takes, and what it takes as a frame's first.)
   let n = ENTRY_FIXED + Buffer.byteLength(m.id) + Buffer.byteLength(m.topic) + m.payload.length;
   if (m.expiresAt !== undefined) n += 8;
   if (m.publisherId !== undefined) n += 4 + Buffer.byteLength(m.publisherId);
@@ -214,23 +251,44 @@ function exactSize(m: StoredMessage, shared: string | undefined, properties: Buf
 }
 
 /**
- * Writes `s` as u32 length + UTF-8 at `pos` (room for 3 bytes per unit reserved); returns the
- * position after it. ASCII is written in JS in the same pass that measures it.
+ * Writes `s` from its unit `from` on as u32 length + UTF-8 at `pos` (room for 3 bytes per unit
+ * reserved); returns the position after it. ASCII is written in JS in the same pass that measures it.
  */
-function writeStr(buf: Buffer, s: string, pos: number): number {
+function writeStr(buf: Buffer, s: string, pos: number, from = 0): number {
   const at = pos + 4;
-  const n = s.length;
+  const n = s.length - from;
   let i = 0;
   if (n <= SHORT) {
     for (; i < n; i++) {
-      const c = s.charCodeAt(i);
+      const c = s.charCodeAt(from + i);
       if (c >= 0x80) break;
       buf[at + i] = c;
     }
   }
-  const len = i === n ? n : buf.write(s, at, 'utf8');
+  const len = i === n ? n : buf.write(from === 0 ? s : s.slice(from), at, 'utf8');
   buf.writeUInt32BE(len, pos);
   return at + len;
+}
+
+/** A back-reference: this field has the value it had last. */
+function writeSame(buf: Buffer, pos: number): number {
+  buf.writeUInt32BE(SAME, pos);
+  return pos + 4;
+}
+
+/**
+ * Writes `id` as the length of the ASCII prefix it shares with `prev` (one byte) and the rest of it.
+ * Only ASCII is shared, so the rest never starts inside a surrogate pair.
+ */
+function writeId(buf: Buffer, id: string, prev: string, pos: number): number {
+  const max = Math.min(id.length, prev.length, MAX_PREFIX);
+  let k = 0;
+  for (; k < max; k++) {
+    const c = id.charCodeAt(k);
+    if (c !== prev.charCodeAt(k) || c >= 0x80) break;
+  }
+  buf[pos] = k;
+  return writeStr(buf, id, pos + 1, k);
 }
 
 function writeBytes(buf: Buffer, b: Buffer, pos: number): number {
@@ -292,8 +350,20 @@ class FrameReader {
     return out;
   }
 
+  /** A string, or SAME for a back-reference (only where one may stand, see decodeFrame). */
   str(what: string): string {
     const n = this.u32(what);
+    if (n === SAME) throw new FrameError(`${what} refers back where it may not`);
+    return this.strOf(n, what);
+  }
+  /** A string field that may refer back to `prev`, the value it had last in the frame. */
+  field(prev: string | undefined, what: string): string {
+    const n = this.u32(what);
+    if (n !== SAME) return this.strOf(n, what);
+    if (prev === undefined) throw new FrameError(`${what} refers back to none`);
+    return prev;
+  }
+  private strOf(n: number, what: string): string {
     this.need(n, what);
     const start = this.pos;
     const end = (this.pos += n);
@@ -326,9 +396,11 @@ export interface DecodedFrame {
 }
 
 /**
- * A frame's origin and messages. With `copy`, each payload is a copy of its own (a message queued
- * for a session then holds its payload, not the whole frame, and `data` may be reused); without,
- * payloads are views of `data`. Throws a FrameError saying what is wrong with a malformed frame.
+ * A frame's origin and messages. With `copy`, the payload of each message that may outlive the turn
+ * (QoS 1 or 2, or retained) is a copy of its own, so a queued message holds its payload, not the
+ * whole frame; a QoS 0 message is delivered at once or not at all, and keeps a view of `data`, as
+ * one from a local PUBLISH keeps a view of its read buffer (session/message.ts). Without `copy`,
+ * every payload is a view of `data`. Throws a FrameError saying what is wrong with a malformed frame.
  */
 export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -347,6 +419,13 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
   const messages: StoredMessage[] = new Array(count);
   let sharedKeys: (string | undefined)[] | undefined;
   let handedOn: boolean[] | undefined;
+  // The values fields had last (what back-references stand for); `prefix` is the start of `id`
+  // its successor shared, kept so that a run of ids shares one prefix string.
+  let id = '';
+  let prefix = '';
+  let topic: string | undefined;
+  let publisherId: string | undefined;
+  let sharedKey: string | undefined;
   for (let i = 0; i < count; i++) {
     const flags = r.u8('flags');
     if (flags & F_HANDED_ON) {
@@ -357,11 +436,20 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
     if (qos === 3) throw new FrameError('QoS 3');
     const createdAt = r.f64('createdAt');
     const expiresAt = flags & F_EXPIRES ? r.f64('expiresAt') : undefined;
-    const id = r.str('id');
+    const k = r.u8('id');
+    if (k > id.length) throw new FrameError('id shares more than the id before has');
+    if (k !== prefix.length) {
+      // Only ASCII is shared (writeId): a prefix ending in half a surrogate pair is not from a writer.
+      const c = id.charCodeAt(k - 1);
+      if (c >= 0xd800 && c <= 0xdbff) throw new FrameError('id prefix splits a character');
+      prefix = id.slice(0, k);
+    }
+    const rest = r.str('id');
+    id = k === 0 ? rest : prefix + rest;
     if (id.length === 0) throw new FrameError('empty message id');
-    const topic = r.str('topic');
-    const publisherId = flags & F_PUBLISHER ? r.str('publisherId') : undefined;
-    if (flags & F_SHARED) (sharedKeys ??= new Array(count))[i] = r.str('shared key');
+    topic = r.field(topic, 'topic');
+    const publisher = flags & F_PUBLISHER ? (publisherId = r.field(publisherId, 'publisherId')) : undefined;
+    if (flags & F_SHARED) (sharedKeys ??= new Array(count))[i] = sharedKey = r.field(sharedKey, 'shared key');
     let props: Properties | undefined;
     if (flags & F_PROPERTIES) {
       const p = r.bytes('properties');
@@ -373,11 +461,11 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
         throw err instanceof FrameError ? err : new FrameError(`properties: ${(err as Error).message}`);
       }
     }
-    const payload = copy ? r.copy('payload') : r.bytes('payload');
+    const payload = copy && (qos > 0 || flags & F_RETAIN) ? r.copy('payload') : r.bytes('payload');
     // Fields in the order a message made from a PUBLISH has them (session/message.ts), so the
     // receiving node's routing sees one shape of message, local or forwarded.
     const message: StoredMessage = { id, topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
-    if (publisherId !== undefined) message.publisherId = publisherId;
+    if (publisher !== undefined) message.publisherId = publisher;
     if (props) message.properties = props;
     if (expiresAt !== undefined) message.expiresAt = expiresAt;
     messages[i] = message;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { decodeFrame, encodeFrame, FrameError, FrameWriter, type DecodedFrame, type FrameEntry } from '../../src/cluster/batch-frame.js';
+import { MessageIds } from '../../src/session/message.js';
 
 const nodeId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const text = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength });
@@ -36,6 +37,27 @@ const message: fc.Arbitrary<StoredMessage> = fc.record(
 );
 
 const entry: fc.Arbitrary<FrameEntry> = fc.record({ message, shared: fc.tuple(text(10), text(20)).map(([g, f]) => `${g}\0${f}`) }, { requiredKeys: ['message'] });
+
+/**
+ * Entries as a turn has them: messages in runs of a few topics, publishers and shared keys, with ids
+ * that share a prefix (ASCII or not) with the one before, so strings refer back to earlier entries.
+ */
+const runs: fc.Arbitrary<FrameEntry[]> = fc
+  .tuple(
+    fc.array(entry, { minLength: 1, maxLength: 3 }),
+    fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), text(3)), { minLength: 1, maxLength: 12 }),
+    fc.constantFrom('', 'a1b2c3d4e5f6-', 'é-', '😀', 'x'.repeat(300)),
+  )
+  .map(([pool, picks, prefix]) =>
+    picks.map(([a, b, c, suffix]) => {
+      const message: StoredMessage = { ...pool[a % pool.length].message, id: prefix + suffix || 'i' };
+      const publisherId = pool[b % pool.length].message.publisherId;
+      if (publisherId === undefined) delete message.publisherId;
+      else message.publisherId = publisherId;
+      const shared = pool[c % pool.length].shared;
+      return shared === undefined ? { message } : { message, shared };
+    }),
+  );
 
 /** What a decoder should give back: an empty properties object travels as no properties (as in a PUBLISH). */
 function expected(e: FrameEntry): FrameEntry {
@@ -73,6 +95,30 @@ describe('batch frame', () => {
       }),
       { numRuns: 300 },
     );
+    fc.assert(
+      fc.property(nodeId, runs, (origin, entries) => {
+        assert.deepEqual(entriesOf(decodeFrame(frame(origin, entries))), entries.map(expected));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('writes a run of one topic and publisher with its strings once, and ids by what they add to the one before', () => {
+    const ids = new MessageIds();
+    const run: FrameEntry[] = Array.from({ length: 32 }, () => ({
+      message: { id: ids.next(), topic: 'bench/pair/17', payload: Buffer.alloc(64), qos: 0, retain: false, createdAt: 1, publisherId: 'publisher-17' },
+    }));
+    const data = frame('n', run);
+    const out = decodeFrame(data);
+    assert.deepEqual(entriesOf(out), run.map(expected));
+    // Each entry after the first: flags, createdAt, prefix length, a one- or two-character id suffix,
+    // two back-references and the payload; no topic, publisher or id prefix again.
+    const w = new FrameWriter('n');
+    for (const e of run) w.append(e.message, e.shared, false, true);
+    const standalone = w.finish();
+    const perEntry = (data.length - standalone.length / 32) / 31;
+    assert.ok(perEntry <= 1 + 8 + 1 + 4 + 2 + 4 + 4 + 4 + 64, `${perEntry} bytes per entry after the first`);
+    assert.equal(standalone.length - data.length, 31 * (13 + 13 + 12), 'what standalone entries repeat: the id prefix, the topic, the publisher');
   });
 
   it('carries payloads and topics of 0, 1, 65,535 and 65,536 bytes', () => {
@@ -86,38 +132,42 @@ describe('batch frame', () => {
     }
   });
 
-  it('copies each payload when asked, so a queued message does not hold the frame (or bytes the NATS client reuses)', () => {
-    const m: StoredMessage = { id: 'c', topic: 't', payload: Buffer.from('abc'), qos: 0, retain: false, createdAt: 1 };
-    const data = frame('n', [{ message: m }]);
-    const copied = decodeFrame(data, true).messages[0].payload;
-    const viewed = decodeFrame(data).messages[0].payload;
+  it('copies the payload of each message that may be queued when asked (QoS 1 or 2, or retained), so it does not hold the frame', () => {
+    const m = (qos: 0 | 1 | 2, retain: boolean): StoredMessage => ({ id: 'c', topic: 't', payload: Buffer.from('abc'), qos, retain, createdAt: 1 });
+    const data = frame('n', [{ message: m(0, false) }, { message: m(1, false) }, { message: m(2, false) }, { message: m(0, true) }]);
+    const copied = decodeFrame(data, true).messages.map((x) => x.payload);
+    const viewed = decodeFrame(data).messages.map((x) => x.payload);
     data.fill(0);
-    assert.equal(copied.toString(), 'abc');
-    assert.equal(viewed.toString(), '\0\0\0');
+    // A QoS 0 message is written out in the turn it arrives, as one from a local PUBLISH: a view.
+    assert.deepEqual(copied.map(String), ['\0\0\0', 'abc', 'abc', 'abc']);
+    assert.deepEqual(viewed.map(String), ['\0\0\0', '\0\0\0', '\0\0\0', '\0\0\0']);
   });
 
   it('copies an encoded entry into other frames byte for byte, and refuses an entry past its limit', () => {
     fc.assert(
-      fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.integer({ min: 40, max: 600 }), (entries, max) => {
+      fc.property(fc.oneof(fc.array(entry, { minLength: 1, maxLength: 6 }), runs), fc.integer({ min: 40, max: 600 }), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), (entries, max, standalone) => {
         // Each entry into a writer limited to `max` bytes (the next frame when full, from the same
-        // writer) and copied into an unlimited one: together the limited frames carry what the copy
-        // does, in order (a finished frame is a copy: later writes leave it alone).
+        // writer), and into an unlimited one: copied when written standalone, otherwise appended
+        // there too (with back-references to what was copied before it). Together the limited
+        // frames carry what the other does, in order (a finished frame is a copy: later writes
+        // leave it alone).
         const frames: Buffer[] = [];
         const copy = new FrameWriter('c');
         const w = new FrameWriter('n', max);
         const sent: FrameEntry[] = [];
-        for (const e of entries) {
-          if (!w.append(e.message, e.shared)) {
+        entries.forEach((e, i) => {
+          const alone = standalone[i % standalone.length];
+          if (!w.append(e.message, e.shared, false, alone)) {
             if (w.entries === 0) {
               assert.ok(w.size <= max);
-              continue; // larger than any frame may be: refused, nothing written
+              return; // larger than any frame may be: refused, nothing written
             }
             frames.push(w.finish());
-            if (!w.append(e.message, e.shared)) continue;
+            if (!w.append(e.message, e.shared, false, alone)) return;
           }
-          assert.ok(copy.appendEncoded(w.lastEntry()));
+          assert.ok(alone ? copy.appendEncoded(w.lastEntry(), e.message, e.shared) : copy.append(e.message, e.shared));
           sent.push(e);
-        }
+        });
         frames.push(w.finish());
         for (const f of frames) assert.ok(f.length <= max, `frame of ${f.length} within ${max}`);
         assert.deepEqual(frames.flatMap((f) => entriesOf(decodeFrame(f))), sent.map(expected));
@@ -167,7 +217,7 @@ describe('batch frame', () => {
     big.writeUInt32BE(0xffffffff, 3 + 1);
     assert.ok(refused(big));
     const long = frame('n', [{ message: { id: 'i', topic: 't', payload: Buffer.from('p'), qos: 0, retain: false, createdAt: 0 } }]);
-    long.writeUInt32BE(0xfffffff0, 3 + 1 + 4 + 1 + 8);
+    long.writeUInt32BE(0xfffffff0, 3 + 1 + 4 + 1 + 8 + 1);
     assert.ok(refused(long));
     assert.ok(refused(Buffer.alloc(0)));
     assert.ok(refused(Buffer.from('not a frame')));
@@ -183,7 +233,32 @@ describe('batch frame', () => {
     reserved[flags] |= 0x80;
     assert.ok(refused(reserved));
     const utf8 = base();
-    utf8[flags + 1 + 8 + 4] = 0xff; // the id's only byte
+    utf8[flags + 1 + 8 + 1 + 4] = 0xff; // the id's only byte
     assert.ok(refused(utf8));
+  });
+
+  it('refuses back-references a writer never makes: to nothing, from an id, past the id before, or into a character', () => {
+    const m = (id: string, topic = 't'): StoredMessage => ({ id, topic, payload: Buffer.from('p'), qos: 0, retain: false, createdAt: 0 });
+    const first = 3 + 1 + 4 + 1 + 8; // the first entry's id prefix length
+    const toNothing = Buffer.from(frame('n', [{ message: m('i') }]));
+    toNothing.writeUInt32BE(0xffffffff, first + 1 + 4 + 1); // the topic
+    assert.ok(refused(toNothing));
+    const idSame = Buffer.from(frame('n', [{ message: m('i') }, { message: m('j') }]));
+    const second = first + 1 + 4 + 1 + 4 + 1 + 4 + 1 + 1 + 8;
+    assert.equal(idSame.readUInt32BE(second + 1), 1, 'the second id in full');
+    idSame.writeUInt32BE(0xffffffff, second + 1);
+    assert.ok(refused(idSame));
+    const past = Buffer.from(frame('n', [{ message: m('i') }, { message: m('j') }]));
+    past[second] = 2;
+    assert.ok(refused(past));
+    const prefixed = frame('n', [{ message: m('ab') }, { message: m('ac') }]);
+    assert.equal(prefixed[first + 1 + 4 + 2 + 4 + 1 + 4 + 1 + 1 + 8], 1, 'the second id shares one character');
+    // An id of a surrogate pair, and one sharing half of it: the writer shares only ASCII.
+    const pair = Buffer.from(frame('n', [{ message: m('😀a') }, { message: m('z') }]));
+    const pairSecond = first + 1 + 4 + 5 + 4 + 1 + 4 + 1 + 1 + 8;
+    assert.deepEqual([pair[pairSecond], pair.readUInt32BE(pairSecond + 1)], [0, 1]);
+    pair[pairSecond] = 1;
+    assert.ok(refused(pair));
+    assert.deepEqual(decodeFrame(frame('n', [{ message: m('😀a') }, { message: m('😀b') }])).messages.map((x) => x.id), ['😀a', '😀b']);
   });
 });

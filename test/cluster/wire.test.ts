@@ -132,9 +132,10 @@ describe('cluster membership', () => {
     at('now', { iv: 3, wire: WIRE_VERSION });
     at('next', { iv: 3, wire: WIRE_VERSION + 1 });
     assert.equal(wireOf({ node: 'x', instance: '1', intervalMs: 1, startedAt: 0, iv: 1 }), 2, 'a node with interest versions and no wire field speaks version 2');
-    // This is version 2: a node of the batches without the field is one of this version.
-    assert.equal(WIRE_VERSION, 2);
-    assert.deepEqual(m.incompatible(0), ['next', 'old']);
+    // This is version 3 (batch frames with back-references): a node of the first batch frames
+    // (version 2, without the field) reads none of its frames.
+    assert.equal(WIRE_VERSION, 3);
+    assert.deepEqual(m.incompatible(0), ['batches', 'next', 'old']);
     assert.deepEqual(m.incompatible(1000), [], 'only live nodes');
   });
 });

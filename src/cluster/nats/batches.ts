@@ -44,16 +44,17 @@ export class NodeBatches {
    */
   plain(nodes: readonly string[], message: StoredMessage): void {
     if (nodes.length === 0) return;
-    const first = this.append(nodes[0], message, undefined);
+    // For more than one node, written without back-references, so its bytes fit every frame.
+    const first = this.append(nodes[0], message, undefined, false, nodes.length > 1);
     if (nodes.length === 1) return;
     const encoded = first.lastEntry();
     for (let i = 1; i < nodes.length; i++) {
       const node = nodes[i];
       let w = this.writer(node);
-      if (w.appendEncoded(encoded)) continue;
+      if (w.appendEncoded(encoded, message)) continue;
       this.send(node, w);
       w = this.writer(node);
-      w.appendEncoded(encoded);
+      w.appendEncoded(encoded, message);
     }
   }
 
@@ -85,13 +86,13 @@ export class NodeBatches {
     this.local = [];
   }
 
-  private append(node: string, message: StoredMessage, key: string | undefined, handedOn = false): FrameWriter {
+  private append(node: string, message: StoredMessage, key: string | undefined, handedOn = false, standalone = false): FrameWriter {
     let w = this.writer(node);
-    if (w.append(message, key, handedOn)) return w;
+    if (w.append(message, key, handedOn, standalone)) return w;
     if (w.entries > 0) {
       this.send(node, w);
       w = this.writer(node);
-      if (w.append(message, key, handedOn)) return w;
+      if (w.append(message, key, handedOn, standalone)) return w;
     }
     throw new Error(`message of ${message.payload.length} payload bytes does not fit the NATS server's max_payload (${this.max})`);
   }

@@ -330,8 +330,10 @@ export class NatsClusterLink implements ClusterLink {
     if (err) return void this.opts.log.warn({ err, subject: m?.subject }, 'cluster: subscription error');
     let frame: ReturnType<typeof decodeFrame>;
     try {
-      // Payloads copied one by one: the received bytes belong to the NATS client's read buffer, and a
-      // queued message must not hold a whole frame.
+      // Payloads of messages that may be queued copied one by one: a queued message must not hold a
+      // whole socket read of the NATS client. A QoS 0 one is written out (or dropped) in this turn,
+      // so a view does; the client makes a new buffer for each read and never writes into one it
+      // gave out.
       frame = decodeFrame(m.data, true);
     } catch (e) {
       this.counters.malformed++;

@@ -107,10 +107,11 @@ export function decodeClaim(data: Uint8Array): Claim {
 /**
  * Version of the cluster protocol: the layout of every frame nodes exchange (batches, interest,
  * claims, durable messages). Two nodes of different versions read none of each other's frames.
- * 1: before the batch frames (heartbeats without `iv` or `wire`); 2: the batch frames. Raised with
+ * 1: before the batch frames (heartbeats without `iv` or `wire`); 2: the batch frames; 3: batch
+ * frames whose strings may refer back to the entry before (batch-frame.ts, version 2). Raised with
  * any change a node of the version before would misread.
  */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 /** The protocol version a heartbeat's node speaks (one of version 1 names none). */
 export const wireOf = (hb: Heartbeat): number => hb.wire ?? (hb.iv === undefined ? 1 : 2);

@@ -190,7 +190,8 @@ export class IpcClusterLink implements ClusterLink {
     if (this.closed) return;
     let frame: DecodedFrame;
     try {
-      // Payloads copied: a view would hold the whole IPC read buffer while the message is queued.
+      // Payloads of messages that may be queued copied: a view would hold the whole IPC read buffer
+      // while the message is queued (a QoS 0 one is written out or dropped in this turn).
       frame = decodeFrame(data, true);
     } catch (err) {
       this.counters.malformed++;
