@@ -40,6 +40,9 @@ const RETAINING: DeliverOptions = { retain: true };
 const HOLDING: DeliverOptions = { retain: true, hold: true };
 /** A message from another node for plain subscribers (routeRemote without a route). */
 const TO_PLAIN: RemoteRoute = {};
+/** The same, without a stream position (every forwarded message but durable mode's): no record per message. */
+const REMOTE_RETAINING: DeliverOptions = { retain: true };
+const REMOTE_PASSING: DeliverOptions = { retain: false };
 
 export class Pipeline {
   private link?: Pick<ClusterLink, 'forward' | 'deliversLocally'>;
@@ -88,6 +91,7 @@ export class Pipeline {
     const { shared, only, at } = to;
     if (shared !== undefined) return this.deliver(message, { plain: false, shared }, { retain: false, at });
     if (only !== undefined) return this.deliver(message, REMOTE_PLAIN, { retain: false, only, at });
+    if (at === undefined) return this.deliver(message, REMOTE_PLAIN, message.retain ? REMOTE_RETAINING : REMOTE_PASSING);
     return this.deliver(message, REMOTE_PLAIN, { retain: message.retain, at });
   }
 

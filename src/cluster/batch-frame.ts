@@ -293,7 +293,8 @@ function writeId(buf: Buffer, id: string, prev: string, pos: number): number {
 
 function writeBytes(buf: Buffer, b: Buffer, pos: number): number {
   buf.writeUInt32BE(b.length, pos);
-  b.copy(buf, pos + 4);
+  // The typed array's own copy: Buffer#copy's argument handling costs more than a small payload.
+  buf.set(b, pos + 4);
   return pos + 4 + b.length;
 }
 
@@ -368,6 +369,8 @@ class FrameReader {
     const start = this.pos;
     const end = (this.pos += n);
     const buf = this.buf;
+    // An id's suffix is mostly one character: V8 keeps one string per such character.
+    if (n === 1 && buf[start] < 0x80) return String.fromCharCode(buf[start]);
     if (n <= SHORT) {
       let i = start;
       while (i < end && buf[i] < 0x80) i++;
