@@ -23,6 +23,7 @@ const run = arg('--run', 1);
 const destinations = Array.from({ length: arg('--nodes', 1) }, (_, i) => `n${i + 2}`);
 
 const ids = new MessageIds();
+const readerIds = new MessageIds();
 const payload = Buffer.alloc(64, 1);
 const frames: Uint8Array[] = [];
 const batches = new NodeBatches('n1', {
@@ -55,7 +56,7 @@ function round(n: number): [number, number] {
   const got = frames.splice(0);
   const t1 = process.cpuUsage();
   let count = 0;
-  for (const f of got) count += decodeFrame(f, true).messages.length;
+  for (const f of got) count += decodeFrame(f, readerIds, true).messages.length;
   const decode = cpu(t1) / count;
   if (count !== n * destinations.length) throw new Error(`decoded ${count} of ${n * destinations.length}`);
   return [encode, decode];

@@ -8,7 +8,9 @@
 //                          7 handed on (a shared-group message a node passed on because its own
 //                          member left; only with bit 6)
 //           f64 createdAt  [f64 expiresAt]
-//           u8 k + str id suffix   (the id is the first k characters of the entry before's id, then the suffix)
+//           [u8 k + str id suffix]  (QoS 1 and 2 only: the first k characters of the id before, then
+//                          the suffix; a QoS 0 message's id is the receiving node's to give, as it
+//                          is never stored, acknowledged or deduplicated)
 //           str topic  [str publisherId]  [str shared key `group\0filter`]
 //           [u32 n + properties as in a PUBLISH (their varint length included)]
 //           u32 n + payload
@@ -27,6 +29,7 @@ import type { Properties } from '../protocol/packets.js';
 import { Reader, Writer } from '../protocol/bytes.js';
 import { propertiesSize, readProperties, writeProperties } from '../protocol/properties.js';
 import type { StoredMessage } from '../store/ports.js';
+import type { MessageIds } from '../session/message.js';
 
 export const FRAME_MAGIC = 0x53;
 export const FRAME_VERSION = 2;
@@ -80,15 +83,18 @@ const KEPT_CAPACITY = 64 * 1024;
 
 /** Bytes an entry of `m` may take at most (3 UTF-8 bytes per UTF-16 unit), properties aside. */
 function entryBound(m: StoredMessage, shared: string | undefined): number {
-  let n = ENTRY_FIXED + 3 * m.id.length + 3 * m.topic.length + m.payload.length;
+  let n = ENTRY_FIXED + 3 * m.topic.length + m.payload.length;
+  if (m.qos > 0) n += ID_FIXED + 3 * m.id.length;
   if (m.expiresAt !== undefined) n += 8;
   if (m.publisherId !== undefined) n += 4 + 3 * m.publisherId.length;
   if (shared !== undefined) n += 4 + 3 * shared.length;
   return n;
 }
 
-/** flags + createdAt + the id's prefix and the id's, topic's and payload's lengths. */
-const ENTRY_FIXED = 1 + 8 + 1 + 4 + 4 + 4;
+/** flags + createdAt + the topic's and payload's lengths: the least an entry takes. */
+const ENTRY_FIXED = 1 + 8 + 4 + 4;
+/** A QoS 1/2 id's shared prefix length and suffix length. */
+const ID_FIXED = 1 + 4;
 
 /**
  * Writes frames from one origin: each entry is encoded straight into the writer's buffer in one
@@ -163,8 +169,10 @@ export class FrameWriter {
       buf.writeDoubleBE(m.expiresAt, pos);
       pos += 8;
     }
-    pos = writeId(buf, m.id, this.prevId, pos);
-    this.prevId = m.id;
+    if (m.qos > 0) {
+      pos = writeId(buf, m.id, this.prevId, pos);
+      this.prevId = m.id;
+    }
     pos = m.topic === this.prevTopic ? writeSame(buf, pos) : writeStr(buf, (this.prevTopic = m.topic), pos);
     const publisher = m.publisherId;
     if (publisher !== undefined) {
@@ -204,7 +212,7 @@ export class FrameWriter {
     this.pos += entry.length;
     this.count++;
     // What the entry carries in full is what its fields had last.
-    this.prevId = m.id;
+    if (m.qos > 0) this.prevId = m.id;
     this.prevTopic = m.topic;
     if (m.publisherId !== undefined) this.prevPublisher = m.publisherId;
     if (shared !== undefined) this.prevShared = shared;
@@ -242,7 +250,8 @@ export class FrameWriter {
 /** The exact size of an entry (for one near a frame's limit). */
 function exactSize(m: StoredMessage, shared: string | undefined, properties: Buffer | undefined): number {
   // (Every string in full: the most an entry takes, and what it takes as a frame's first.)
-  let n = ENTRY_FIXED + Buffer.byteLength(m.id) + Buffer.byteLength(m.topic) + m.payload.length;
+  let n = ENTRY_FIXED + Buffer.byteLength(m.topic) + m.payload.length;
+  if (m.qos > 0) n += ID_FIXED + Buffer.byteLength(m.id);
   if (m.expiresAt !== undefined) n += 8;
   if (m.publisherId !== undefined) n += 4 + Buffer.byteLength(m.publisherId);
   if (shared !== undefined) n += 4 + Buffer.byteLength(shared);
@@ -403,9 +412,10 @@ export interface DecodedFrame {
  * (QoS 1 or 2, or retained) is a copy of its own, so a queued message holds its payload, not the
  * whole frame; a QoS 0 message is delivered at once or not at all, and keeps a view of `data`, as
  * one from a local PUBLISH keeps a view of its read buffer (session/message.ts). Without `copy`,
- * every payload is a view of `data`. Throws a FrameError saying what is wrong with a malformed frame.
+ * every payload is a view of `data`. `ids` gives each QoS 0 message its id here. Throws a FrameError
+ * saying what is wrong with a malformed frame.
  */
-export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
+export function decodeFrame(data: Uint8Array, ids: Pick<MessageIds, 'next'>, copy = false): DecodedFrame {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const r = new FrameReader(buf);
   if (r.u8('magic') !== FRAME_MAGIC) throw new FrameError('not a Starling frame');
@@ -417,7 +427,7 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
   r.pos += n;
   if (n === 0) throw new FrameError('no origin');
   const count = r.u32('count');
-  // Every entry takes at least 21 bytes: a count the frame cannot hold is refused before any work.
+  // Every entry takes at least ENTRY_FIXED bytes: a count the frame cannot hold is refused before any work.
   if (count * ENTRY_FIXED > buf.length - r.pos) throw new FrameError(`frame too short for ${count} entries`);
   const messages: StoredMessage[] = new Array(count);
   let sharedKeys: (string | undefined)[] | undefined;
@@ -439,17 +449,21 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
     if (qos === 3) throw new FrameError('QoS 3');
     const createdAt = r.f64('createdAt');
     const expiresAt = flags & F_EXPIRES ? r.f64('expiresAt') : undefined;
-    const k = r.u8('id');
-    if (k > id.length) throw new FrameError('id shares more than the id before has');
-    if (k !== prefix.length) {
-      // Only ASCII is shared (writeId): a prefix ending in half a surrogate pair is not from a writer.
-      const c = id.charCodeAt(k - 1);
-      if (c >= 0xd800 && c <= 0xdbff) throw new FrameError('id prefix splits a character');
-      prefix = id.slice(0, k);
+    let messageId: string;
+    if (qos === 0) messageId = ids.next();
+    else {
+      const k = r.u8('id');
+      if (k > id.length) throw new FrameError('id shares more than the id before has');
+      if (k !== prefix.length) {
+        // Only ASCII is shared (writeId): a prefix ending in half a surrogate pair is not from a writer.
+        const c = id.charCodeAt(k - 1);
+        if (c >= 0xd800 && c <= 0xdbff) throw new FrameError('id prefix splits a character');
+        prefix = id.slice(0, k);
+      }
+      const rest = r.str('id');
+      messageId = id = k === 0 ? rest : prefix + rest;
+      if (id.length === 0) throw new FrameError('empty message id');
     }
-    const rest = r.str('id');
-    id = k === 0 ? rest : prefix + rest;
-    if (id.length === 0) throw new FrameError('empty message id');
     topic = r.field(topic, 'topic');
     const publisher = flags & F_PUBLISHER ? (publisherId = r.field(publisherId, 'publisherId')) : undefined;
     if (flags & F_SHARED) (sharedKeys ??= new Array(count))[i] = sharedKey = r.field(sharedKey, 'shared key');
@@ -467,7 +481,7 @@ export function decodeFrame(data: Uint8Array, copy = false): DecodedFrame {
     const payload = copy && (qos > 0 || flags & F_RETAIN) ? r.copy('payload') : r.bytes('payload');
     // Fields in the order a message made from a PUBLISH has them (session/message.ts), so the
     // receiving node's routing sees one shape of message, local or forwarded.
-    const message: StoredMessage = { id, topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
+    const message: StoredMessage = { id: messageId, topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
     if (publisher !== undefined) message.publisherId = publisher;
     if (props) message.properties = props;
     if (expiresAt !== undefined) message.expiresAt = expiresAt;

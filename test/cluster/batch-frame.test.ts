@@ -59,10 +59,16 @@ const runs: fc.Arbitrary<FrameEntry[]> = fc
     }),
   );
 
+/** The id the reading side gives each QoS 0 message in these tests. */
+const HERE = 'given-here';
+const decode = (data: Uint8Array, copy = false): DecodedFrame => decodeFrame(data, { next: () => HERE }, copy);
+
 /** What a decoder should give back: an empty properties object travels as no properties (as in a PUBLISH). */
 function expected(e: FrameEntry): FrameEntry {
   // (fast-check's records have no prototype; the decoder's objects do.)
   const m = { ...e.message };
+  // A QoS 0 message's id does not cross: the reader gives its own.
+  if (m.qos === 0) m.id = HERE;
   if (m.properties) m.properties = { ...m.properties };
   if (m.properties && Object.keys(m.properties).length === 0) delete m.properties;
   return e.shared === undefined ? { message: m } : { message: m, shared: e.shared };
@@ -76,7 +82,7 @@ const entriesOf = (out: DecodedFrame): FrameEntry[] => out.messages.map((message
 /** Decodes, and says whether it was refused as a FrameError; any other throw fails the test. */
 function refused(data: Buffer): boolean {
   try {
-    decodeFrame(data);
+    decode(data);
     return false;
   } catch (err) {
     if (err instanceof FrameError) return true;
@@ -89,7 +95,7 @@ describe('batch frame', () => {
     fc.assert(
       fc.property(nodeId, fc.array(entry, { maxLength: 8 }), (origin, entries) => {
         const data = frame(origin, entries);
-        const out = decodeFrame(data);
+        const out = decode(data);
         assert.equal(out.origin, origin);
         assert.deepEqual(entriesOf(out), entries.map(expected));
       }),
@@ -97,19 +103,19 @@ describe('batch frame', () => {
     );
     fc.assert(
       fc.property(nodeId, runs, (origin, entries) => {
-        assert.deepEqual(entriesOf(decodeFrame(frame(origin, entries))), entries.map(expected));
+        assert.deepEqual(entriesOf(decode(frame(origin, entries))), entries.map(expected));
       }),
       { numRuns: 300 },
     );
   });
 
-  it('writes a run of one topic and publisher with its strings once, and ids by what they add to the one before', () => {
+  it('writes a run of one topic and publisher with its strings once, QoS 1/2 ids by what they add to the one before, and no QoS 0 id', () => {
     const ids = new MessageIds();
     const run: FrameEntry[] = Array.from({ length: 32 }, () => ({
-      message: { id: ids.next(), topic: 'bench/pair/17', payload: Buffer.alloc(64), qos: 0, retain: false, createdAt: 1, publisherId: 'publisher-17' },
+      message: { id: ids.next(), topic: 'bench/pair/17', payload: Buffer.alloc(64), qos: 1, retain: false, createdAt: 1, publisherId: 'publisher-17' },
     }));
     const data = frame('n', run);
-    const out = decodeFrame(data);
+    const out = decode(data);
     assert.deepEqual(entriesOf(out), run.map(expected));
     // Each entry after the first: flags, createdAt, prefix length, a one- or two-character id suffix,
     // two back-references and the payload; no topic, publisher or id prefix again.
@@ -119,13 +125,19 @@ describe('batch frame', () => {
     const perEntry = (data.length - standalone.length / 32) / 31;
     assert.ok(perEntry <= 1 + 8 + 1 + 4 + 2 + 4 + 4 + 4 + 64, `${perEntry} bytes per entry after the first`);
     assert.equal(standalone.length - data.length, 31 * (13 + 13 + 12), 'what standalone entries repeat: the id prefix, the topic, the publisher');
+    // At QoS 0 no id at all: the first in full (prefix length, length, 14 characters) and each
+    // other's prefix length, length and one character are not written.
+    const qos0 = frame('n', run.map((e) => ({ message: { ...e.message, qos: 0 as const } })));
+    assert.equal(data.length - qos0.length, 1 + 4 + 14 + 31 * (1 + 4 + 1));
+    const given = decodeFrame(qos0, new MessageIds()).messages.map((m) => m.id);
+    assert.equal(new Set(given).size, 32, 'the reader gives each QoS 0 message an id of its own');
   });
 
   it('carries payloads and topics of 0, 1, 65,535 and 65,536 bytes', () => {
     for (const n of [0, 1, 65_535, 65_536]) {
       const m: StoredMessage = { id: 'b', topic: 't'.repeat(n), payload: Buffer.alloc(n, 7), qos: 1, retain: false, createdAt: 1 };
       const p: StoredMessage = { ...m, topic: 'x', payload: Buffer.alloc(n, 9) };
-      const out = entriesOf(decodeFrame(frame('n', [{ message: m }, { message: p, shared: 'g\0x' }])));
+      const out = entriesOf(decode(frame('n', [{ message: m }, { message: p, shared: 'g\0x' }])));
       assert.equal(out[0].message.topic.length, n, `topic of ${n}`);
       assert.equal(out[0].message.payload.length, n, `payload of ${n}`);
       assert.deepEqual(out[1], { message: p, shared: 'g\0x' });
@@ -135,8 +147,8 @@ describe('batch frame', () => {
   it('copies the payload of each message that may be queued when asked (QoS 1 or 2, or retained), so it does not hold the frame', () => {
     const m = (qos: 0 | 1 | 2, retain: boolean): StoredMessage => ({ id: 'c', topic: 't', payload: Buffer.from('abc'), qos, retain, createdAt: 1 });
     const data = frame('n', [{ message: m(0, false) }, { message: m(1, false) }, { message: m(2, false) }, { message: m(0, true) }]);
-    const copied = decodeFrame(data, true).messages.map((x) => x.payload);
-    const viewed = decodeFrame(data).messages.map((x) => x.payload);
+    const copied = decode(data, true).messages.map((x) => x.payload);
+    const viewed = decode(data).messages.map((x) => x.payload);
     data.fill(0);
     // A QoS 0 message is written out in the turn it arrives, as one from a local PUBLISH: a view.
     assert.deepEqual(copied.map(String), ['\0\0\0', 'abc', 'abc', 'abc']);
@@ -170,8 +182,8 @@ describe('batch frame', () => {
         });
         frames.push(w.finish());
         for (const f of frames) assert.ok(f.length <= max, `frame of ${f.length} within ${max}`);
-        assert.deepEqual(frames.flatMap((f) => entriesOf(decodeFrame(f))), sent.map(expected));
-        assert.deepEqual(entriesOf(decodeFrame(copy.finish())), sent.map(expected));
+        assert.deepEqual(frames.flatMap((f) => entriesOf(decode(f))), sent.map(expected));
+        assert.deepEqual(entriesOf(decode(copy.finish())), sent.map(expected));
       }),
       { numRuns: 200 },
     );
@@ -183,10 +195,10 @@ describe('batch frame', () => {
     w.append(m, 'g\0t', true);
     w.append(m, 'g\0t');
     w.append(m);
-    const out = decodeFrame(w.finish());
+    const out = decode(w.finish());
     assert.deepEqual([0, 1, 2].map((i) => out.handedOn?.[i] === true), [true, false, false]);
     assert.deepEqual(out.shared?.slice(0, 2), ['g\0t', 'g\0t']);
-    assert.equal(decodeFrame(encodeFrame('n', [{ message: m, shared: 'g\0t' }])).handedOn, undefined, 'no array when nothing was handed on');
+    assert.equal(decode(encodeFrame('n', [{ message: m, shared: 'g\0t' }])).handedOn, undefined, 'no array when nothing was handed on');
     const plain = Buffer.from(encodeFrame('n', [{ message: m }]));
     plain[3 + 1 + 4] |= 0x80;
     assert.ok(refused(plain));
@@ -216,7 +228,7 @@ describe('batch frame', () => {
     const big = Buffer.from(frame('n', []));
     big.writeUInt32BE(0xffffffff, 3 + 1);
     assert.ok(refused(big));
-    const long = frame('n', [{ message: { id: 'i', topic: 't', payload: Buffer.from('p'), qos: 0, retain: false, createdAt: 0 } }]);
+    const long = frame('n', [{ message: { id: 'i', topic: 't', payload: Buffer.from('p'), qos: 1, retain: false, createdAt: 0 } }]);
     long.writeUInt32BE(0xfffffff0, 3 + 1 + 4 + 1 + 8 + 1);
     assert.ok(refused(long));
     assert.ok(refused(Buffer.alloc(0)));
@@ -224,7 +236,7 @@ describe('batch frame', () => {
   });
 
   it('refuses an entry with QoS 3, a reserved flag, or a string that is not UTF-8', () => {
-    const base = (): Buffer => Buffer.from(frame('n', [{ message: { id: 'i', topic: 't', payload: Buffer.from('p'), qos: 0, retain: false, createdAt: 0 } }]));
+    const base = (): Buffer => Buffer.from(frame('n', [{ message: { id: 'i', topic: 't', payload: Buffer.from('p'), qos: 1, retain: false, createdAt: 0 } }]));
     const flags = 3 + 1 + 4;
     const qos3 = base();
     qos3[flags] |= 3;
@@ -238,7 +250,7 @@ describe('batch frame', () => {
   });
 
   it('refuses back-references a writer never makes: to nothing, from an id, past the id before, or into a character', () => {
-    const m = (id: string, topic = 't'): StoredMessage => ({ id, topic, payload: Buffer.from('p'), qos: 0, retain: false, createdAt: 0 });
+    const m = (id: string, topic = 't'): StoredMessage => ({ id, topic, payload: Buffer.from('p'), qos: 1, retain: false, createdAt: 0 });
     const first = 3 + 1 + 4 + 1 + 8; // the first entry's id prefix length
     const toNothing = Buffer.from(frame('n', [{ message: m('i') }]));
     toNothing.writeUInt32BE(0xffffffff, first + 1 + 4 + 1); // the topic
@@ -259,6 +271,6 @@ describe('batch frame', () => {
     assert.deepEqual([pair[pairSecond], pair.readUInt32BE(pairSecond + 1)], [0, 1]);
     pair[pairSecond] = 1;
     assert.ok(refused(pair));
-    assert.deepEqual(decodeFrame(frame('n', [{ message: m('😀a') }, { message: m('😀b') }])).messages.map((x) => x.id), ['😀a', '😀b']);
+    assert.deepEqual(decode(frame('n', [{ message: m('😀a') }, { message: m('😀b') }])).messages.map((x) => x.id), ['😀a', '😀b']);
   });
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { IpcHub } from '../../src/cluster/workers/ipc-hub.js';
 import { isFrame, Outbox, PrimaryOutbox, type Batch, type PrimaryMessage, type WorkerMessage } from '../../src/cluster/workers/ipc-wire.js';
 import { decodeFrame, encodeFrame, type DecodedFrame } from '../../src/cluster/batch-frame.js';
+import { MessageIds } from '../../src/session/message.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 import { message } from './helpers.js';
 
@@ -240,7 +241,7 @@ describe('IpcHub', () => {
     await turn();
     assert.equal(batches.get(1)!.length, 0, 'nothing back to the publisher');
     const frames = (w: number) =>
-      batches.get(w)!.map((b) => b.starling.map((x) => (isFrame(x) ? decodeFrame(x) : x)));
+      batches.get(w)!.map((b) => b.starling.map((x) => (isFrame(x) ? decodeFrame(x, new MessageIds()) : x)));
     const w2 = frames(2);
     assert.equal(w2.length, 1, 'one IPC message to worker 2');
     assert.equal(w2[0].length, 1, 'holding one frame');
@@ -263,9 +264,9 @@ describe('IpcHub', () => {
     assert.equal(sent.length, 1);
     const items = sent[0].starling;
     assert.equal(items.length, 4);
-    assert.deepEqual(decodeFrame(items[0] as Uint8Array).messages.map((m) => m.topic), ['a']);
+    assert.deepEqual(decodeFrame(items[0] as Uint8Array, new MessageIds()).messages.map((m) => m.topic), ['a']);
     assert.deepEqual(items[1], { t: 'claimed', id: 7 });
-    const f = decodeFrame(items[2] as Uint8Array);
+    const f = decodeFrame(items[2] as Uint8Array, new MessageIds());
     assert.deepEqual([f.messages[0].topic, f.shared?.[0]], ['b', 'g\0b']);
     assert.equal((items[3] as { only?: string }).only, 'client', 'a re-send for one session stays an object');
   });

@@ -126,6 +126,9 @@ export class InterestExchange {
   private readonly subs: Subscription[] = [];
   /** Destinations of plain messages by topic (plainFor), until a plain filter changes anywhere. */
   private readonly destinations = new Map<string, readonly string[]>();
+  /** The topic plainFor answered last and its answer: a run of one publisher's messages is one lookup. */
+  private lastTopic: string | undefined;
+  private lastNodes: readonly string[] = NOBODY;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -430,12 +433,17 @@ export class InterestExchange {
 
   private change(index: number, filter: string, group: string | undefined, present: boolean): void {
     this.routes.set(index, filter, group, present);
-    if (group === undefined) this.destinations.clear();
+    if (group === undefined) this.forgetDestinations();
   }
 
   private forgetRoutes(index: number): void {
     this.routes.forget(index);
+    this.forgetDestinations();
+  }
+
+  private forgetDestinations(): void {
     this.destinations.clear();
+    this.lastTopic = undefined;
   }
 
   /**
@@ -444,14 +452,17 @@ export class InterestExchange {
    * at every message.
    */
   plainFor(topic: string): readonly string[] {
+    if (topic === this.lastTopic) return this.lastNodes;
     let nodes = this.destinations.get(topic);
-    if (nodes) return nodes;
-    const found: string[] = [];
-    this.routes.eachPlain(topic, 0, (i) => found.push(this.nodes[i]!));
-    nodes = found.length === 0 ? NOBODY : found;
-    if (this.destinations.size >= MAX_REMEMBERED) this.destinations.clear();
-    this.destinations.set(topic, nodes);
-    return nodes;
+    if (!nodes) {
+      const found: string[] = [];
+      this.routes.eachPlain(topic, 0, (i) => found.push(this.nodes[i]!));
+      nodes = found.length === 0 ? NOBODY : found;
+      if (this.destinations.size >= MAX_REMEMBERED) this.destinations.clear();
+      this.destinations.set(topic, nodes);
+    }
+    this.lastTopic = topic;
+    return (this.lastNodes = nodes);
   }
 
   /** For each shared group matching `topic` (`group\0filter`), the node whose turn it is (this one included). */

@@ -36,6 +36,7 @@ import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, WIR
 import { InterestExchange, type Callback } from './interest.js';
 import { NodeBatches } from './batches.js';
 import { decodeFrame } from '../batch-frame.js';
+import { MessageIds } from '../../session/message.js';
 import { Membership } from './members.js';
 import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -59,6 +60,8 @@ export class NatsClusterLink implements ClusterLink {
   };
   private readonly exchange: InterestExchange;
   private readonly batches: NodeBatches;
+  /** Ids for the QoS 0 messages other nodes send (batch-frame.ts: theirs do not cross). */
+  private readonly ids = new MessageIds();
   private readonly base: Subscription[] = [];
   private readonly membership: Membership;
   private readonly instance = randomBytes(8).toString('hex');
@@ -334,7 +337,7 @@ export class NatsClusterLink implements ClusterLink {
       // whole socket read of the NATS client. A QoS 0 one is written out (or dropped) in this turn,
       // so a view does; the client makes a new buffer for each read and never writes into one it
       // gave out.
-      frame = decodeFrame(m.data, true);
+      frame = decodeFrame(m.data, this.ids, true);
     } catch (e) {
       this.counters.malformed++;
       return void this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed batch ignored');

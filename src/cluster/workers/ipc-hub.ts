@@ -19,6 +19,7 @@
 import type { SessionTransfer } from '../../broker/cluster-link.js';
 import { parseSharedFilter } from '../../protocol/topic.js';
 import type { StoredMessage } from '../../store/ports.js';
+import { MessageIds } from '../../session/message.js';
 import type { PrimaryMessage, WorkerMessage } from './ipc-wire.js';
 import { TopicTrie } from '../../topics/trie.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -102,6 +103,8 @@ export class IpcHub {
   /** The counters as last sent to the workers (JSON), '' to send them again. */
   private sharedCounters = '';
   private readonly live = new Set<number>();
+  /** Ids for the QoS 0 messages of workers' frames (batch-frame.ts: theirs do not cross). */
+  private readonly ids = new MessageIds();
   private readonly routes = new InterestRoutes();
   private readonly claims = new Map<string, Claim[]>();
   private readonly releases = new Map<number, Release>();
@@ -164,7 +167,7 @@ export class IpcHub {
     let frame: DecodedFrame;
     try {
       // Views of `data`: each message is written into the outgoing frames at once (copied when kept, see hold).
-      frame = decodeFrame(data);
+      frame = decodeFrame(data, this.ids);
     } catch (err) {
       this.counters.malformed++;
       this.opts.log.warn({ err, worker }, 'workers: malformed batch from a worker ignored');

@@ -8,6 +8,7 @@
 // meanwhile is applied after the copied state, not overwritten by it.
 import type { ClusterLink, ClusterSide } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
+import { MessageIds } from '../../session/message.js';
 import { decodeFrame, type DecodedFrame } from '../batch-frame.js';
 import { isBatch, isFrame, Outbox, type AdminAnswer, type AdminOp, type Batch, type PrimaryMessage, type WorkerMessage } from './ipc-wire.js';
 import { isNodeLocalTopic, reconcile, type LocalRetained } from '../retained-copy.js';
@@ -60,6 +61,8 @@ export class IpcClusterLink implements ClusterLink {
   /** The primary's hub counters as last heard (BrokerView.workersHub): shown in $SYS, not summed in /metrics. */
   workersHub: Readonly<Record<string, number>> = {};
   private readonly outbox: Outbox<WorkerMessage>;
+  /** Ids for the QoS 0 messages of the hub's frames (batch-frame.ts: theirs do not cross). */
+  private readonly ids = new MessageIds();
   /** Requests to the primary awaiting their answer, by id: how to settle each, and its fallback. */
   private readonly waiting = new Map<number, { settle: (answer: unknown) => void; fallback: () => void }>();
   private readonly detach: () => void;
@@ -192,7 +195,7 @@ export class IpcClusterLink implements ClusterLink {
     try {
       // Payloads of messages that may be queued copied: a view would hold the whole IPC read buffer
       // while the message is queued (a QoS 0 one is written out or dropped in this turn).
-      frame = decodeFrame(data, true);
+      frame = decodeFrame(data, this.ids, true);
     } catch (err) {
       this.counters.malformed++;
       return void this.opts.log.warn({ err }, 'workers: malformed batch from the primary ignored');
