@@ -29,6 +29,14 @@ export const TCP_KEEPALIVE_MS = 60_000;
  */
 export const TCP_PROBES_GIVE_UP_MS = TCP_KEEPALIVE_MS + 10 * 1000;
 
+/**
+ * Asks the OS to probe `socket`'s peer where nothing else would notice it vanished sooner: a
+ * keepalive watchdog that is off (`ms` 0) or closes a silent connection only after the probes gave up.
+ */
+export function probeSilentPeer(socket: Socket, ms: number): void {
+  if ((ms === 0 || ms > TCP_PROBES_GIVE_UP_MS) && !socket.destroyed) socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+}
+
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
 /** Packets up to this size are coalesced while corked (see SocketTransport.pending); larger ones go as they are. */
@@ -238,6 +246,6 @@ export class SocketTransport implements Transport {
   }
 
   silenceLimit(ms: number): void {
-    if ((ms === 0 || ms > TCP_PROBES_GIVE_UP_MS) && !this.socket.destroyed) this.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    probeSilentPeer(this.socket, ms);
   }
 }

@@ -6,6 +6,7 @@ import type { AdmissionTicket, ListenerInfo, PeerIdentity, Transport, TransportH
 import { binaryFrameHeader, closeFrame, controlFrame, PING_FRAME, Opcode } from './ws-frame.js';
 import { CloseCode, WsFrameReader, type WsFrameSink } from './ws-reader.js';
 import { LISTENER_KINDS } from './kinds.js';
+import { probeSilentPeer } from './socket-transport.js';
 
 export interface WsTransportOptions {
   remoteAddress: string;
@@ -176,6 +177,15 @@ export class WsTransport implements Transport, WsFrameSink {
     if (!this.needDrain) return;
     this.needDrain = false;
     this.handlers?.drain();
+  }
+
+  /**
+   * Pings notice a vanished peer (a client that stopped answering is dropped). Without them
+   * (webSocketPingIntervalSec=0), as over plain TCP: the OS probes the peer where the keepalive
+   * watchdog would not notice sooner, so a client with Keep Alive 0 that vanished is not kept forever.
+   */
+  silenceLimit(ms: number): void {
+    if (this.pinger === undefined) probeSilentPeer(this.socket, ms);
   }
 
   /** The listener's ping interval came round: drop a connection that did not answer the last ping, ping the others. */

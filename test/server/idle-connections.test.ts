@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startTestServer } from '../helpers/server.js';
 import { WireClient } from '../helpers/wire.js';
 import { waitUntil } from '../helpers/wait.js';
+import { connectClient } from '../helpers/mqttjs.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
@@ -118,6 +119,28 @@ describe('idle connections', () => {
       for (const c of clients) c.socket.destroy();
     } finally {
       await t.close();
+    }
+  });
+  it('over WebSocket without pings, ask the OS for TCP keepalive where the watchdog is off, as over TCP; with pings, never', async () => {
+    // Node records on the socket what it asked of the kernel (setKeepAlive).
+    const keepAliveOf = (t: Awaited<ReturnType<typeof startTestServer>>, clientId: string): unknown => {
+      const c = [...t.server.connections].find((x) => x.channel.clientId === clientId)!;
+      const socket = (c as unknown as { transport: { socket: Record<symbol, unknown> } }).transport.socket;
+      return socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kSetKeepAlive')!];
+    };
+    for (const pings of ['0', '30']) {
+      const t = await startTestServer({ sysIntervalSec: '0', webSocketPingIntervalSec: pings });
+      try {
+        const clients = [];
+        for (const keepalive of [30, 0]) clients.push(await connectClient(t.url('ws'), { clientId: `ws-${keepalive}`, keepalive }));
+        await waitUntil(() => t.server.connections.size === 2, '2 connections', 10_000);
+        assert.equal(keepAliveOf(t, 'ws-30'), false, `pings ${pings}: the watchdog notices first`);
+        // Without pings nothing else would notice a vanished client with Keep Alive 0.
+        assert.equal(keepAliveOf(t, 'ws-0'), pings === '0', `pings ${pings}, Keep Alive 0`);
+        for (const c of clients) c.end(true);
+      } finally {
+        await t.close();
+      }
     }
   });
 });
