@@ -513,8 +513,13 @@ export class Session {
     const o = this.pending[this.head];
     this.head++;
     this.queuedBytesCount -= o.bytes;
-    // Compact once the consumed prefix dominates, so the array does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+    // Emptied: let go of every entry taken (and its payload) at once, as sendUnsent does with
+    // toSend; a drained session would otherwise hold up to 1,024 of them until its next queueing.
+    if (this.head === this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      // Compact once the consumed prefix dominates, so the array does not grow without bound.
       this.pending = this.pending.slice(this.head);
       this.head = 0;
     }

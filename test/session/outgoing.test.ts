@@ -162,6 +162,19 @@ describe('session: acknowledgements move entries', () => {
     assert.ok(s.complete(1, 'pubcomp'));
   });
 
+  it('a session whose queue was taken into the window and acknowledged holds none of its entries (nor their payloads)', () => {
+    const { s } = online(1, 50);
+    for (let id = 1; id <= 50; id++) assert.ok(s.complete(id, 'puback'), `PUBACK ${id}`);
+    assert.equal(s.inflight.size, 0);
+    assert.equal(s.queuedCount, 0);
+    // The queue's array itself (private): emptied, not only read past.
+    assert.equal((s as unknown as { pending: unknown[] }).pending.length, 0, 'the queue let go of the 50 taken entries');
+    // It still queues and sends after being emptied.
+    s.enqueue(delivery(50, 1), limits);
+    fillWindow(s, 0);
+    assert.equal(s.inflight.size, 1);
+  });
+
   it('PUBREC for a QoS 1 entry releases nothing', () => {
     const { s } = online(1);
     assert.equal(s.received(1), undefined);
