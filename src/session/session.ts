@@ -309,7 +309,7 @@ export class Session {
       const w = windowed(o, id);
       (this.window ??= new Map()).set(id, w);
       this.unsentCount++;
-      if (this.ordered) (this.toSend === NOTHING_TO_SEND ? (this.toSend = []) : this.toSend).push(w);
+      if (this.ordered) this.ownToSend().push(w);
       taken.push(w);
     }
     for (let i = from; i < expired.length; i++) this.unholdOne(expired[i]);
@@ -489,6 +489,7 @@ export class Session {
         gone.push(o);
       }
     }
+    if (this.head === this.pending.length) return this.unhold(gone);
     const kept: Queued[] = [];
     for (let i = this.head; i < this.pending.length; i++) {
       const o = this.pending[i];
@@ -506,6 +507,12 @@ export class Session {
   private ownQueue(): Queued[] {
     if (this.pending === NOTHING_QUEUED) this.pending = [];
     return this.pending;
+  }
+
+  /** The send list to add to: its own array from the first entry on. */
+  private ownToSend(): Inflight[] {
+    if (this.toSend === NOTHING_TO_SEND) this.toSend = [];
+    return this.toSend;
   }
 
   private shift(): Queued | undefined {
