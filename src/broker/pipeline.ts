@@ -102,15 +102,13 @@ export class Pipeline {
     const now = this.now();
     /** A batch of this message's own (retained copies, extra ops), committed as before. */
     let batch: WriteBatch | undefined;
-    /** Otherwise its entries join the commit of this synchronous run directly, from `joinedFrom` on. */
+    /**
+     * Otherwise its entries join the commit of this synchronous run directly, from `joinedFrom` on
+     * (a delivery that writes something of its own, e.g. a session closed by its outlet, joins the
+     * same commit: StoreWrites.persist).
+     */
     let joined: JoinedCommit | undefined;
     let joinedFrom = 0;
-    /**
-     * Joined commits handed to the store while this message was being delivered (a delivery that
-     * wrote something of its own, e.g. a session closed by its outlet): its entries in them are
-     * waited for too, and later entries go into the commit that follows.
-     */
-    let earlier: Promise<number>[] | undefined;
     if (extraOps && extraOps.length > 0) (batch = new WriteBatch()).ops.push(...extraOps);
     if (retain && message.retain) batch = this.retained.retain(message, batch);
     const matches = this.subscriptions.match(message.topic, message.publisherId, scope);
@@ -144,13 +142,9 @@ export class Pipeline {
       const policy = this.queues.overflowPolicy(s, hold && s.clientId !== message.publisherId);
       let queued: boolean;
       if (s.persistent) {
-        if (batch === undefined) {
-          const current = this.writes.joining();
-          if (current !== joined) {
-            if (joined !== undefined && joined.batch.ops.length > joinedFrom) (earlier ??= []).push(joined.written(matched));
-            joined = current;
-            joinedFrom = current.batch.ops.length;
-          }
+        if (batch === undefined && joined === undefined) {
+          joined = this.writes.joining();
+          joinedFrom = joined.batch.ops.length;
         }
         const into = batch ?? (joined as JoinedCommit).batch;
         queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch: into, withMessage: !messageStored, policy });
@@ -164,10 +158,8 @@ export class Pipeline {
     const held = full && this.queues.holdUntilRoom(full);
     if (joined !== undefined && joined.batch.ops.length > joinedFrom) {
       const written = joined.written(matched);
-      if (earlier) return Promise.all([...earlier, written, held]).then(() => matched);
       return held ? Promise.all([written, held]).then(() => matched) : written;
     }
-    if (earlier) return Promise.all([...earlier, held]).then(() => matched);
     if (!batch || batch.ops.length === 0) return held ? held.then(() => matched) : matched;
     if (batch.entries.length === 0 && !extraOps && message.qos === 0) {
       // Nothing to acknowledge: a retained QoS 0 message is stored without holding anything up.

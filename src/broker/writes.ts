@@ -69,10 +69,16 @@ export class StoreWrites {
     return this.store.open();
   }
 
-  /** Writes whose completion gates an acknowledgement. */
+  /**
+   * Writes whose completion gates an acknowledgement. They join the commit of the current
+   * synchronous run, after what it holds so far: a write never hands that commit over in the middle
+   * of a run, so whoever is adding to it (a message's route, whose deliveries may close a session
+   * or call a hook that writes) keeps adding to a commit that is still to be written.
+   */
   persist(ops: StoreOp[]): Promise<void> {
-    this.handOver();
-    return this.batcher.write(ops);
+    const j = this.joining();
+    for (const op of ops) j.batch.ops.push(op);
+    return j.done;
   }
 
   /**
@@ -91,9 +97,14 @@ export class StoreWrites {
     j.batch.ops.push(op);
   }
 
-  /** As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes. */
+  /**
+   * As persistLater, for cleanup (expiry, sweeps) that may go in small batches, behind other writes.
+   * While a run's commit is open they join it instead (as persistLater): handing it over early would
+   * cut it under whoever is adding to it, and writing behind it would put these ops after writes
+   * the run makes later.
+   */
   persistInBackground(ops: StoreOp[]): void {
-    this.handOver();
+    if (this.joined !== undefined) return this.persistLater(ops);
     this.batcher.write(ops, { background: true }).catch((err) => this.log.error({ err }, 'store write failed'));
   }
 
@@ -115,7 +126,7 @@ export class StoreWrites {
   /**
    * The joined commit of the current synchronous run, to add ops and entries to directly (the route
    * of a message: no batch of its own to copy). Whatever is added before the run ends is written
-   * together; nothing else may be written in between (any other write hands it over first).
+   * together, and nothing hands it over before then (every write of the run joins it).
    */
   joining(): JoinedCommit {
     let j = this.joined;

@@ -68,7 +68,7 @@ describe('Pipeline', () => {
     assert.equal(snap.sessions[0]?.queue.length, 1);
   });
 
-  it('a delivery that writes to the store mid-route (handing the joined commit over) loses no later entry: it is acknowledged only once stored (SQLite)', async () => {
+  it('a delivery that writes to the store mid-route loses no later entry: it is acknowledged only once stored (SQLite)', async () => {
     const path = sqlitePath();
     const p = await brokerParts({ store: sqliteStore(path), queue: { maxQueuedMessages: 1, overflow: 'refuseNewest' } });
     // full: a persistent session whose queue is full, so it refuses the message (it joins the commit, adds nothing).

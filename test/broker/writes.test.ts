@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { MessageIds } from '../../src/session/message.js';
 import { Session } from '../../src/session/session.js';
 import { writing } from '../../src/session/outgoing.js';
+import type { StoreOp } from '../../src/store/ports.js';
 import { StoreWrites, WriteBatch } from '../../src/broker/writes.js';
 import { entryOps, sessionRecord } from '../../src/broker/persistence.js';
 import { FailingStore } from '../helpers/failing-store.js';
@@ -87,6 +88,25 @@ describe('StoreWrites', () => {
     assert.deepEqual(names, ['a', 'b', 'between', 'c'], 'in the order they were made');
     assert.equal(store.applied.length, 1, 'one apply for the run');
     await writes.close();
+  });
+
+  it('a write awaited or in the background in the middle of a run joins its commit, in order, and never hands it over early', async () => {
+    const store = new HeldStore();
+    const writes = new StoreWrites(store, silentLog);
+    await writes.open();
+    const put = (clientId: string): StoreOp => ({ op: 'session.put', session: { clientId, protocolVersion: 5, expiryInterval: 60 } });
+    const j = writes.joining();
+    j.batch.ops.push(put('route-1'));
+    // A hook or a closing session writes in the middle of a message's route.
+    const persisted = writes.persist([put('persist')]);
+    writes.persistInBackground([put('background')]);
+    assert.equal(writes.joining(), j, 'the route keeps adding to the commit still to be written');
+    j.batch.ops.push(put('route-2'));
+    await Promise.all([persisted, j.written(1)]);
+    await writes.close();
+    const names = store.applied.flat().map((o) => (o.op === 'session.put' ? o.session.clientId : o.op));
+    assert.deepEqual(names, ['route-1', 'persist', 'background', 'route-2'], 'in the order they were made');
+    assert.equal(store.applied.length, 1, 'one apply for the run');
   });
 
   it('persistLater logs a failure instead of throwing it', async () => {
