@@ -375,6 +375,22 @@ describe('cluster link (one nats-server)', () => {
     beat('future', WIRE_VERSION + 1);
     await a.link.flush();
     assert.equal(lines.filter((l) => /another version of the cluster protocol/.test(String(l.msg))).length, 1, 'not again at its next heartbeat');
+
+    // The node of the other version announces interest anyway (its interest protocol may be the
+    // same): none of it is applied, so nothing is forwarded to it. The same announcement from a
+    // node not heard from yet is applied, and gets the message.
+    const subjects = clusterSubjects(prefix);
+    const got: string[] = [];
+    const inboxes = ['future', 'unheard'].map((node) => raw.subscribe(subjects.inbox(node), { callback: () => void got.push(node) }));
+    for (const node of ['future', 'unheard']) {
+      raw.publish(subjects.interest.changes(node), JSON.stringify({ node, instance: 'x', v: 1, changes: [['v/#', null, true]] }));
+    }
+    await raw.flush();
+    await waitUntil(() => (a.link.forward(message('v/1')), got.includes('unheard')), 'the message forwarded to the node of this version');
+    await a.link.flush();
+    await raw.flush();
+    assert.ok(!got.includes('future'), `nothing forwarded to the node of another version (${got.join()})`);
+    for (const sub of inboxes) sub.unsubscribe();
   });
 
   it('forgets what it knew of a node that comes back speaking another cluster protocol version', async () => {

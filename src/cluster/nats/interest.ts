@@ -74,6 +74,11 @@ export interface InterestExchangeOptions {
   instance: string;
   /** Live members (this node included). */
   members: () => string[];
+  /**
+   * A node that speaks another version of the cluster protocol: its interest is never applied (it
+   * reads none of this node's frames, so nothing may be routed to it), whichever way it comes.
+   */
+  speaksOther: (node: string) => boolean;
   timeoutMs: number;
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   counters: { malformed: number };
@@ -325,7 +330,7 @@ export class InterestExchange {
 
   private onChanges(m: Msg): void {
     const d = this.read(m, isDelta);
-    if (!d || d.node === this.opts.nodeId) return;
+    if (!d || d.node === this.opts.nodeId || this.opts.speaksOther(d.node)) return;
     const r = this.remote(d.node, d.instance);
     if (r.syncing) return void r.held.push(d);
     if (d.v <= r.v) return;
@@ -353,7 +358,7 @@ export class InterestExchange {
 
   /** A heartbeat from `node`, carrying its instance and interest version: ask for it if behind. */
   heard(node: string, instance: string, v: number | undefined): void {
-    if (node === this.opts.nodeId || v === undefined) return;
+    if (node === this.opts.nodeId || v === undefined || this.opts.speaksOther(node)) return;
     const r = this.remotes.get(node);
     if (r && r.instance === instance && (r.v >= v || r.syncing)) return;
     this.remote(node, instance);
@@ -373,7 +378,7 @@ export class InterestExchange {
   /** A node's first page, answering this node's hello: applied if it is the whole interest, else asked for in full. */
   private onHello(m: Msg): void {
     const s = this.read(m, isSnapshot);
-    if (!s || s.node === this.opts.nodeId || s.from !== 0) return;
+    if (!s || s.node === this.opts.nodeId || s.from !== 0 || this.opts.speaksOther(s.node)) return;
     const r = this.remote(s.node, s.instance);
     if (s.next === undefined) return this.applySnapshot(r, s.node, s.v, s.items);
     this.sync(s.node);
@@ -401,8 +406,9 @@ export class InterestExchange {
           }
           if (from !== undefined || !first) continue;
           r.syncing = false;
-          // Gone meanwhile: nothing to apply. Restarted meanwhile: this is the new instance's.
-          if (!this.remotes.has(node)) return;
+          // Gone meanwhile, or found to speak another version: nothing to apply. Restarted
+          // meanwhile: this is the new instance's.
+          if (!this.remotes.has(node) || this.opts.speaksOther(node)) return;
           return this.applySnapshot(this.remote(node, first.instance), node, first.v, items);
         }
       } catch (err) {

@@ -107,6 +107,7 @@ export class NatsClusterLink implements ClusterLink {
       nodeId: opts.nodeId,
       instance: this.instance,
       members: () => this.members(),
+      speaksOther: (node) => this.membership.speaksOther(node),
       timeoutMs: 2000,
       log: opts.log,
       counters: this.counters,
@@ -392,14 +393,15 @@ export class NatsClusterLink implements ClusterLink {
       this.exchange.forget(hb.node);
       return;
     }
-    // A node of another protocol version reads none of this node's frames, nor this node its: its
-    // interest is not asked for, and what was known of it (it restarted on another version) is
-    // forgotten, so nothing is forwarded to it (what it sends is counted malformed).
-    const wire = wireOf(hb);
     const seen = this.membership.seen(hb, Date.now());
-    if (wire === WIRE_VERSION) this.exchange.heard(hb.node, hb.instance, hb.iv);
-    else if (seen !== 'known') this.exchange.forget(hb.node);
+    // A node of another protocol version reads none of this node's frames, nor this node its: the
+    // exchange applies none of its interest (membership.speaksOther), and what was known of it (it
+    // restarted on another version) is forgotten, so nothing is forwarded to it (what it sends is
+    // counted malformed).
+    this.exchange.heard(hb.node, hb.instance, hb.iv);
+    const wire = wireOf(hb);
     if (wire !== WIRE_VERSION && seen !== 'known') {
+      this.exchange.forget(hb.node);
       this.opts.log.error(
         { node: hb.node, protocol: wire, ours: WIRE_VERSION },
         'cluster: node speaks another version of the cluster protocol (another Starling version): neither reads the other\'s messages, so none cross between them; upgrade every node of a cluster together',

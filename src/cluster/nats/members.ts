@@ -51,6 +51,15 @@ export class Membership {
     return [...this.others].filter(([, m]) => now - m.lastSeen > m.intervalMs * MISSED_BEATS).map(([id]) => id);
   }
 
+  /**
+   * Whether `node`'s heartbeats name another version of the cluster protocol than this one (a node
+   * not heard from yet is taken to speak this one).
+   */
+  speaksOther(node: string): boolean {
+    const m = this.others.get(node);
+    return m !== undefined && m.wire !== WIRE_VERSION;
+  }
+
   /** Live nodes that speak another version of the cluster protocol than this one, sorted. */
   incompatible(now: number): string[] {
     return [...this.others]
