@@ -8,9 +8,10 @@
 //                          7 handed on (a shared-group message a node passed on because its own
 //                          member left; only with bit 6)
 //           f64 createdAt  [f64 expiresAt]
-//           [u8 k + str id suffix]  (QoS 1 and 2 only: the first k characters of the id before, then
-//                          the suffix; a QoS 0 message's id is the receiving node's to give, as it
-//                          is never stored, acknowledged or deduplicated)
+//           [u8 k + str id suffix]  (QoS 1 and 2, and retained: the first k characters of the id
+//                          before, then the suffix; the id of a QoS 0 message that is not retained
+//                          is the receiving node's to give, as it is never stored, acknowledged or
+//                          deduplicated: session/message.ts outlivesTurn)
 //           str topic  [str publisherId]  [str shared key `group\0filter`]
 //           [u32 n + properties as in a PUBLISH (their varint length included)]
 //           u32 n + payload
@@ -29,7 +30,7 @@ import type { Properties } from '../protocol/packets.js';
 import { Reader, Writer } from '../protocol/bytes.js';
 import { propertiesSize, readProperties, writeProperties } from '../protocol/properties.js';
 import type { StoredMessage } from '../store/ports.js';
-import type { MessageIds } from '../session/message.js';
+import { keepable, outlivesTurn, type MessageIds } from '../session/message.js';
 
 export const FRAME_MAGIC = 0x53;
 export const FRAME_VERSION = 2;
@@ -84,7 +85,7 @@ const KEPT_CAPACITY = 64 * 1024;
 /** Bytes an entry of `m` may take at most (3 UTF-8 bytes per UTF-16 unit), properties aside. */
 function entryBound(m: StoredMessage, shared: string | undefined): number {
   let n = ENTRY_FIXED + 3 * m.topic.length + m.payload.length;
-  if (m.qos > 0) n += ID_FIXED + 3 * m.id.length;
+  if (outlivesTurn(m)) n += ID_FIXED + 3 * m.id.length;
   if (m.expiresAt !== undefined) n += 8;
   if (m.publisherId !== undefined) n += 4 + 3 * m.publisherId.length;
   if (shared !== undefined) n += 4 + 3 * shared.length;
@@ -169,7 +170,7 @@ export class FrameWriter {
       buf.writeDoubleBE(m.expiresAt, pos);
       pos += 8;
     }
-    if (m.qos > 0) {
+    if (outlivesTurn(m)) {
       pos = writeId(buf, m.id, this.prevId, pos);
       this.prevId = m.id;
     }
@@ -212,7 +213,7 @@ export class FrameWriter {
     this.pos += entry.length;
     this.count++;
     // What the entry carries in full is what its fields had last.
-    if (m.qos > 0) this.prevId = m.id;
+    if (outlivesTurn(m)) this.prevId = m.id;
     this.prevTopic = m.topic;
     if (m.publisherId !== undefined) this.prevPublisher = m.publisherId;
     if (shared !== undefined) this.prevShared = shared;
@@ -251,7 +252,7 @@ export class FrameWriter {
 function exactSize(m: StoredMessage, shared: string | undefined, properties: Buffer | undefined): number {
   // (Every string in full: the most an entry takes, and what it takes as a frame's first.)
   let n = ENTRY_FIXED + Buffer.byteLength(m.topic) + m.payload.length;
-  if (m.qos > 0) n += ID_FIXED + Buffer.byteLength(m.id);
+  if (outlivesTurn(m)) n += ID_FIXED + Buffer.byteLength(m.id);
   if (m.expiresAt !== undefined) n += 8;
   if (m.publisherId !== undefined) n += 4 + Buffer.byteLength(m.publisherId);
   if (shared !== undefined) n += 4 + Buffer.byteLength(shared);
@@ -408,12 +409,12 @@ export interface DecodedFrame {
 }
 
 /**
- * A frame's origin and messages. With `copy`, the payload of each message that may outlive the turn
- * (QoS 1 or 2, or retained) is a copy of its own, so a queued message holds its payload, not the
- * whole frame; a QoS 0 message is delivered at once or not at all, and keeps a view of `data`, as
- * one from a local PUBLISH keeps a view of its read buffer (session/message.ts). Without `copy`,
- * every payload is a view of `data`. `ids` gives each QoS 0 message its id here. Throws a FrameError
- * saying what is wrong with a malformed frame.
+ * A frame's origin and messages. With `copy`, the payload (and correlation data) of each message
+ * that may outlive the turn (outlivesTurn: QoS 1 or 2, or retained) is a copy of its own, so a
+ * queued message holds nothing of the frame; any other is delivered at once or not at all, and keeps
+ * views of `data`, as one from a local PUBLISH keeps views of its read buffer (session/message.ts).
+ * Without `copy`, every payload is a view of `data`. `ids` gives each message that does not outlive
+ * the turn its id here. Throws a FrameError saying what is wrong with a malformed frame.
  */
 export function decodeFrame(data: Uint8Array, ids: Pick<MessageIds, 'next'>, copy = false): DecodedFrame {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -447,10 +448,12 @@ export function decodeFrame(data: Uint8Array, ids: Pick<MessageIds, 'next'>, cop
     }
     const qos = flags & 3;
     if (qos === 3) throw new FrameError('QoS 3');
+    const retain = (flags & F_RETAIN) !== 0;
+    const kept = outlivesTurn({ qos, retain });
     const createdAt = r.f64('createdAt');
     const expiresAt = flags & F_EXPIRES ? r.f64('expiresAt') : undefined;
     let messageId: string;
-    if (qos === 0) messageId = ids.next();
+    if (!kept) messageId = ids.next();
     else {
       const k = r.u8('id');
       if (k > id.length) throw new FrameError('id shares more than the id before has');
@@ -478,10 +481,12 @@ export function decodeFrame(data: Uint8Array, ids: Pick<MessageIds, 'next'>, cop
         throw err instanceof FrameError ? err : new FrameError(`properties: ${(err as Error).message}`);
       }
     }
-    const payload = copy && (qos > 0 || flags & F_RETAIN) ? r.copy('payload') : r.bytes('payload');
+    // A message that may be queued holds nothing of the frame (the NATS client's or IPC read buffer).
+    if (copy && kept && props?.correlationData) props.correlationData = keepable(props.correlationData);
+    const payload = copy && kept ? r.copy('payload') : r.bytes('payload');
     // Fields in the order a message made from a PUBLISH has them (session/message.ts), so the
     // receiving node's routing sees one shape of message, local or forwarded.
-    const message: StoredMessage = { id: messageId, topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, createdAt };
+    const message: StoredMessage = { id: messageId, topic, payload, qos: qos as QoS, retain, createdAt };
     if (publisher !== undefined) message.publisherId = publisher;
     if (props) message.properties = props;
     if (expiresAt !== undefined) message.expiresAt = expiresAt;

@@ -36,7 +36,7 @@ const VIEW_SLACK = 4096;
  * packet that arrived in pieces fills a buffer of its own size: a 900 KiB payload is then kept
  * without a second 900 KiB), otherwise a copy, so a small payload never pins a whole read chunk.
  */
-function keepable(b: Buffer): Buffer {
+export function keepable(b: Buffer): Buffer {
   return b.buffer.byteLength <= b.length + VIEW_SLACK ? b : Buffer.from(b);
 }
 
@@ -60,13 +60,20 @@ function makeMessage(ids: MessageIds, src: MessageSource, topic: string, publish
 }
 
 /**
+ * Whether a message may outlive the turn it arrives in (queued, in flight, retained): QoS 1 or 2, or
+ * retained. One that does not (QoS 0, not retained) is written out or dropped in that turn, is never
+ * stored, acknowledged or deduplicated, and may keep views of its read buffer.
+ */
+export const outlivesTurn = (m: { qos: number; retain: boolean }): boolean => m.qos > 0 || m.retain;
+
+/**
  * Decoded payloads are views into the socket's read buffer; a message that outlives this turn
  * (queued, in flight, retained) keeps its own copy (or a view of a buffer no larger than its packet)
  * so it does not pin a whole chunk in memory. Nothing writes into these Buffers afterwards: payloads
  * are immutable throughout the broker (the memory store shares them, store/clone.ts).
  */
 export function messageFromPublish(ids: MessageIds, packet: PublishPacket, topic: string, publisherId: string, now: number): StoredMessage {
-  return makeMessage(ids, packet, topic, publisherId, now, packet.qos > 0 || packet.retain);
+  return makeMessage(ids, packet, topic, publisherId, now, outlivesTurn(packet));
 }
 
 /** A will lives as long as the connection (or longer): always copied. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { StoredMessage } from '../../src/store/ports.js';
 import { decodeFrame, encodeFrame, FrameError, FrameWriter, type DecodedFrame, type FrameEntry } from '../../src/cluster/batch-frame.js';
-import { MessageIds } from '../../src/session/message.js';
+import { MessageIds, outlivesTurn } from '../../src/session/message.js';
 
 const nodeId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const text = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength });
@@ -67,8 +67,8 @@ const decode = (data: Uint8Array, copy = false): DecodedFrame => decodeFrame(dat
 function expected(e: FrameEntry): FrameEntry {
   // (fast-check's records have no prototype; the decoder's objects do.)
   const m = { ...e.message };
-  // A QoS 0 message's id does not cross: the reader gives its own.
-  if (m.qos === 0) m.id = HERE;
+  // The id of a message that does not outlive its turn (QoS 0, not retained) does not cross: the reader gives its own.
+  if (!outlivesTurn(m)) m.id = HERE;
   if (m.properties) m.properties = { ...m.properties };
   if (m.properties && Object.keys(m.properties).length === 0) delete m.properties;
   return e.shared === undefined ? { message: m } : { message: m, shared: e.shared };
@@ -131,6 +131,12 @@ describe('batch frame', () => {
     assert.equal(data.length - qos0.length, 1 + 4 + 14 + 31 * (1 + 4 + 1));
     const given = decodeFrame(qos0, new MessageIds()).messages.map((m) => m.id);
     assert.equal(new Set(given).size, 32, 'the reader gives each QoS 0 message an id of its own');
+    const retained = run.slice(0, 2).map((e) => ({ message: { ...e.message, qos: 0 as const, retain: true } }));
+    assert.deepEqual(
+      decodeFrame(frame('n', retained), new MessageIds()).messages.map((m) => m.id),
+      retained.map((e) => e.message.id),
+      'a retained QoS 0 message keeps its id (a worker reconciles its retained copy by id)',
+    );
   });
 
   it('carries payloads and topics of 0, 1, 65,535 and 65,536 bytes', () => {
@@ -144,15 +150,24 @@ describe('batch frame', () => {
     }
   });
 
-  it('copies the payload of each message that may be queued when asked (QoS 1 or 2, or retained), so it does not hold the frame', () => {
-    const m = (qos: 0 | 1 | 2, retain: boolean): StoredMessage => ({ id: 'c', topic: 't', payload: Buffer.from('abc'), qos, retain, createdAt: 1 });
+  it('copies the payload and correlation data of each message that may be queued when asked (QoS 1 or 2, or retained), so it does not hold the frame', () => {
+    const m = (qos: 0 | 1 | 2, retain: boolean): StoredMessage => ({
+      id: 'c',
+      topic: 't',
+      payload: Buffer.from('abc'),
+      qos,
+      retain,
+      createdAt: 1,
+      properties: { correlationData: Buffer.from('cd') },
+    });
     const data = frame('n', [{ message: m(0, false) }, { message: m(1, false) }, { message: m(2, false) }, { message: m(0, true) }]);
-    const copied = decode(data, true).messages.map((x) => x.payload);
-    const viewed = decode(data).messages.map((x) => x.payload);
+    const copied = decode(data, true).messages;
+    const viewed = decode(data).messages;
     data.fill(0);
-    // A QoS 0 message is written out in the turn it arrives, as one from a local PUBLISH: a view.
-    assert.deepEqual(copied.map(String), ['\0\0\0', 'abc', 'abc', 'abc']);
-    assert.deepEqual(viewed.map(String), ['\0\0\0', '\0\0\0', '\0\0\0', '\0\0\0']);
+    // A QoS 0 message is written out in the turn it arrives, as one from a local PUBLISH: views.
+    assert.deepEqual(copied.map((x) => String(x.payload)), ['\0\0\0', 'abc', 'abc', 'abc']);
+    assert.deepEqual(copied.map((x) => String(x.properties?.correlationData)), ['\0\0', 'cd', 'cd', 'cd'], 'correlation data as the payload');
+    assert.deepEqual(viewed.map((x) => String(x.payload)), ['\0\0\0', '\0\0\0', '\0\0\0', '\0\0\0']);
   });
 
   it('copies an encoded entry into other frames byte for byte, and refuses an entry past its limit', () => {

@@ -13,6 +13,7 @@ import { encodeClaim, encodeHeartbeat, H, WIRE_VERSION } from '../../src/cluster
 import { encodeFrame } from '../../src/cluster/batch-frame.js';
 import type { LocalRetained } from '../../src/cluster/retained-copy.js';
 import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
+import { outlivesTurn } from '../../src/session/message.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 import { captureLog } from '../transport/helpers.js';
 
@@ -148,8 +149,8 @@ describe('cluster link (one nats-server)', () => {
       a.link.forward(m);
     }
     await waitUntil(() => b.broker.routed.length === 200, '200 messages');
-    // Every field but a QoS 0 message's id, which the receiving node gives (batch-frame.ts).
-    const crossed = (m: StoredMessage): StoredMessage => (m.qos === 0 ? { ...m, id: 'here' } : m);
+    // Every field but the id of a message that does not outlive its turn, which the receiving node gives (batch-frame.ts).
+    const crossed = (m: StoredMessage): StoredMessage => (outlivesTurn(m) ? m : { ...m, id: 'here' });
     assert.deepEqual(b.broker.routed.map((r) => crossed(r.message)), sent.map(crossed));
     const qos0 = b.broker.routed.filter((r) => r.message.qos === 0).map((r) => r.message.id);
     assert.equal(new Set(qos0).size, qos0.length, 'each QoS 0 message an id of its own');
