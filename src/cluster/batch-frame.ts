@@ -20,7 +20,7 @@
 // write in scenario 7), so a turn's entries come in runs of one topic and one publisher, and ids of
 // one node share their prefix; a run then costs its strings once to write, send and read, and the
 // receiving node's messages share one string each. An entry another frame may copy as bytes
-// (`lastEntry`) is written without them.
+// (`appendEncoded`) is written without them.
 // A frame is read in full before anything of it is used: a short, overlong or inconsistent frame is
 // refused as a whole with a FrameError (the link counts it as malformed), never a RangeError, and
 // never half-applied.
@@ -107,8 +107,9 @@ export class FrameWriter {
   private buf: Buffer;
   private pos: number;
   private count = 0;
-  /** Where the last entry written starts (see `lastEntry`). */
+  /** Where the last entry written starts, and whether it was written standalone (see `appendEncoded`). */
   private last = 0;
+  private lastStandalone = false;
   private readonly header: number;
   /** The values each field had last in this frame (what a back-reference stands for). */
   private prevId = '';
@@ -147,7 +148,7 @@ export class FrameWriter {
   /**
    * Writes one entry; returns false, and writes nothing, when the frame would exceed `max` with it
    * (send this frame and append to a new one). `standalone` writes it without back-references to the
-   * entries before, so that `lastEntry` may be copied into another frame. Throws (an MqttError from
+   * entries before, so that another frame may copy it (`appendEncoded`). Throws (an MqttError from
    * the properties encoder) when the message's properties cannot be encoded.
    */
   append(m: StoredMessage, shared?: string, handedOn = false, standalone = false): boolean {
@@ -192,31 +193,29 @@ export class FrameWriter {
     pos = writeBytes(buf, m.payload, pos);
     buf[start] = flags;
     this.last = start;
+    this.lastStandalone = standalone;
     this.pos = pos;
     this.count++;
     return true;
   }
 
-  /** The bytes of the entry `append` wrote last, with `standalone` (valid until the next write to this frame). */
-  lastEntry(): Buffer {
-    return this.buf.subarray(this.last, this.pos);
-  }
-
   /**
-   * Appends an entry of `m` another frame encoded standalone (`lastEntry`); false, as `append`, if
-   * it does not fit.
+   * Appends, byte for byte, the entry `from` wrote last, which it must have written standalone (the
+   * same message for several nodes is encoded once); false, as `append`, if it does not fit.
    */
-  appendEncoded(entry: Buffer, m: StoredMessage, shared?: string): boolean {
+  appendEncoded(from: FrameWriter): boolean {
+    if (!from.lastStandalone) throw new Error('appendEncoded: the entry was not written standalone');
+    const entry = from.buf.subarray(from.last, from.pos);
     if (this.pos + entry.length > this.max) return false;
     this.reserve(entry.length);
     entry.copy(this.buf, this.pos);
     this.pos += entry.length;
     this.count++;
-    // What the entry carries in full is what its fields had last.
-    if (outlivesTurn(m)) this.prevId = m.id;
-    this.prevTopic = m.topic;
-    if (m.publisherId !== undefined) this.prevPublisher = m.publisherId;
-    if (shared !== undefined) this.prevShared = shared;
+    // A standalone entry's fields are all `from` knows of: what it carries is what they had last.
+    if (from.prevId !== '') this.prevId = from.prevId;
+    this.prevTopic = from.prevTopic;
+    if (from.prevPublisher !== undefined) this.prevPublisher = from.prevPublisher;
+    if (from.prevShared !== undefined) this.prevShared = from.prevShared;
     return true;
   }
 

@@ -192,7 +192,7 @@ describe('batch frame', () => {
             frames.push(w.finish());
             if (!w.append(e.message, e.shared, false, alone)) return;
           }
-          assert.ok(alone ? copy.appendEncoded(w.lastEntry(), e.message, e.shared) : copy.append(e.message, e.shared));
+          assert.ok(alone ? copy.appendEncoded(w) : copy.append(e.message, e.shared));
           sent.push(e);
         });
         frames.push(w.finish());
@@ -202,6 +202,13 @@ describe('batch frame', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('copies only an entry written standalone into another frame (one with back-references would point at the wrong entries there)', () => {
+    const m: StoredMessage = { id: 'a', topic: 't', payload: Buffer.from('p'), qos: 1, retain: false, createdAt: 1 };
+    const w = new FrameWriter('n');
+    w.append(m);
+    assert.throws(() => new FrameWriter('c').appendEncoded(w), /not written standalone/);
   });
 
   it('carries the handed-on mark of a shared entry, and refuses it on an entry without a shared key', () => {

@@ -47,14 +47,13 @@ export class NodeBatches {
     // For more than one node, written without back-references, so its bytes fit every frame.
     const first = this.append(nodes[0], message, undefined, false, nodes.length > 1);
     if (nodes.length === 1) return;
-    const encoded = first.lastEntry();
     for (let i = 1; i < nodes.length; i++) {
       const node = nodes[i];
       let w = this.writer(node);
-      if (w.appendEncoded(encoded, message)) continue;
+      if (w.appendEncoded(first)) continue;
       this.send(node, w);
       w = this.writer(node);
-      w.appendEncoded(encoded, message);
+      w.appendEncoded(first);
     }
   }
 
