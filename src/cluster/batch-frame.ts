@@ -154,8 +154,9 @@ export class FrameWriter {
   append(m: StoredMessage, shared?: string, handedOn = false, standalone = false): boolean {
     const properties = encodeProperties(m.properties);
     const bound = entryBound(m, shared) + (properties ? 4 + properties.length : 0);
-    // Sure to fit, or measured: only an entry near the limit is sized exactly (as if written in
-    // full: at most a few bytes too cautious, and exact in an empty frame).
+    // Sure to fit, or measured: only an entry near the limit is sized, as if written in full (exact
+    // in an empty frame; where it would refer back, cautious by the strings it would not repeat, so
+    // a frame near its limit may be sent a little early).
     if (this.pos + bound > this.max && this.pos + exactSize(m, shared, properties) > this.max) return false;
     if (standalone) this.forget();
     this.reserve(bound);
