@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { silentLog } from '../helpers/channel.js';
+import { captureLog } from '../transport/helpers.js';
 import { clusterKv, holdOwnPlace, resolve, takePlace, type PlaceBucket, type PlaceMark } from '../../src/cluster/nats/place.js';
 
 describe('place keys: the stream\'s order decides', () => {
@@ -68,6 +69,30 @@ describe('place keys: the stream\'s order decides', () => {
       for (let i = 0; i < 100 && lost.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(lost, ['w'], 'the node is told who took its place');
       assert.deepEqual(await resolve(b, 'n4').then((p) => [p?.mark, p?.at]), [{ by: 'w', state: 'adopting' }, adopter], 'and rewrites it no more while w adopts');
+    } finally {
+      place.stop();
+    }
+  });
+
+  it('a node whose place key writes are refused says so once, and takes its place once they are not', async () => {
+    // The bucket refuses the first writes (as NATS does a user without permission to it).
+    let refusals = 3;
+    const refusing = (f: (...a: never[]) => unknown) => (...a: never[]) => {
+      if (refusals > 0) {
+        refusals--;
+        return Promise.reject(new Error('permissions violation'));
+      }
+      return f(...a);
+    };
+    const kv = Object.assign(Object.create(b.kv) as typeof b.kv, { create: refusing(b.kv.create.bind(b.kv)), update: refusing(b.kv.update.bind(b.kv)) });
+    const { log, lines } = captureLog();
+    const place = await holdOwnPlace({ ...b, kv }, { nodeId: 'n7', intervalMs: 50, waitMs: 60_000, log });
+    try {
+      assert.equal(refusals, 0, 'every refusal was met');
+      assert.deepEqual((await resolve(b, 'n7'))?.mark, { by: 'n7', state: 'self' });
+      const said = lines.filter((l) => /place key was refused/.test(String(l.msg)));
+      assert.equal(said.length, 1, 'said once, not at each retry');
+      assert.match(String((said[0].err as { message?: string })?.message), /permissions violation/);
     } finally {
       place.stop();
     }

@@ -156,11 +156,12 @@ export async function resolve(b: PlaceBucket, node: string): Promise<Place | und
 }
 
 /** Writes `mark` on revision `latest` (0: the key has no entry); its revision, or undefined if refused or not known. */
-async function write(b: PlaceBucket, node: string, mark: PlaceMark, latest: number): Promise<number | undefined> {
+async function write(b: PlaceBucket, node: string, mark: PlaceMark, latest: number, refused?: (err: unknown) => void): Promise<number | undefined> {
   const value = encode(mark, latest);
   try {
     return latest === 0 ? await b.kv.create(keyOf(node), value) : await b.kv.update(keyOf(node), value, latest);
-  } catch {
+  } catch (err) {
+    refused?.(err);
     return undefined;
   }
 }
@@ -205,12 +206,20 @@ export interface HoldOptions {
 async function takeOwn(b: PlaceBucket, opts: HoldOptions, stopped: () => boolean = () => false): Promise<void> {
   const { nodeId, log } = opts;
   const deadline = Date.now() + opts.waitMs;
+  const pause = Math.min(200, opts.intervalMs);
   let told = false;
+  let refusedLogged = false;
+  const refused = (err: unknown): void => {
+    // Usually another write came first (looked at again below); said once, in case it is not (NATS
+    // refusing this user the bucket would otherwise retry here in silence).
+    if (!refusedLogged) log.warn({ err }, 'cluster: writing this node\'s place key was refused; trying again');
+    refusedLogged = true;
+  };
   while (!stopped()) {
     const now = await resolve(b, nodeId);
     if (!now) {
       if (Date.now() >= deadline) throw new Error(`cluster: the place key of ${nodeId} could not be read`);
-      await sleep(Math.min(200, opts.intervalMs));
+      await sleep(pause);
       continue;
     }
     const mark = now.mark;
@@ -218,19 +227,19 @@ async function takeOwn(b: PlaceBucket, opts: HoldOptions, stopped: () => boolean
       if (Date.now() < deadline) {
         if (!told) log.warn({ adopter: mark.by }, 'cluster: another node is adopting this node\'s sessions; waiting for it to finish before opening the store');
         told = true;
-        await sleep(Math.min(200, opts.intervalMs));
+        await sleep(pause);
         continue;
       }
       log.error({ adopter: mark.by, waitedMs: opts.waitMs }, 'cluster: the adoption of this node did not finish in time; starting anyway');
     }
-    const revision = await write(b, nodeId, { by: nodeId, state: 'self' }, now.latest);
+    const revision = await write(b, nodeId, { by: nodeId, state: 'self' }, now.latest, refused);
     if (revision !== undefined && (await stood(b, nodeId, revision))) {
       if (told) log.info('cluster: the adoption of this node is done; its adopted sessions stay with the adopter');
       return;
     }
     // Refused (another write came first, or NATS refuses this user the bucket): look again after a
     // pause rather than in a tight loop of requests.
-    await sleep(Math.min(200, opts.intervalMs));
+    await sleep(pause);
   }
 }
 
