@@ -40,8 +40,7 @@ const RETAINING: DeliverOptions = { retain: true };
 const HOLDING: DeliverOptions = { retain: true, hold: true };
 /** A message from another node for plain subscribers (routeRemote without a route). */
 const TO_PLAIN: RemoteRoute = {};
-/** The same, without a stream position (every forwarded message but durable mode's): no record per message. */
-const REMOTE_RETAINING: DeliverOptions = { retain: true };
+/** A retained message from another node without a stream position is RETAINING; one not retained: */
 const REMOTE_PASSING: DeliverOptions = { retain: false };
 
 export class Pipeline {
@@ -91,7 +90,7 @@ export class Pipeline {
     const { shared, only, at } = to;
     if (shared !== undefined) return this.deliver(message, { plain: false, shared }, { retain: false, at });
     if (only !== undefined) return this.deliver(message, REMOTE_PLAIN, { retain: false, only, at });
-    if (at === undefined) return this.deliver(message, REMOTE_PLAIN, message.retain ? REMOTE_RETAINING : REMOTE_PASSING);
+    if (at === undefined) return this.deliver(message, REMOTE_PLAIN, message.retain ? RETAINING : REMOTE_PASSING);
     return this.deliver(message, REMOTE_PLAIN, { retain: message.retain, at });
   }
 

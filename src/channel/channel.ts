@@ -598,9 +598,10 @@ export class Channel implements BrokerClient, SessionOutlet {
   puback(packetId: number, code: number): void {
     if (this.state === 'closed' || this.ending) return;
     // (No client that could connect takes fewer than 5 bytes, the smallest MQTT 5 CONNACK; kept for the rule.)
-    if (PubackRun.size(code, this.version) > this.maxPacketOut) return;
+    const size = PubackRun.size(code, this.version);
+    if (size > this.maxPacketOut) return;
     const run = (this.pubacks ??= new PubackRun());
-    run.add(packetId, code, this.version);
+    run.add(packetId, code, size);
     if (!this.pubacksDue) {
       this.pubacksDue = true;
       void SETTLED.then(() => this.writePubacks());

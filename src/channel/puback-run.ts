@@ -27,9 +27,11 @@ export class PubackRun {
     return this.acks.length >> 1;
   }
 
-  /** Adds a PUBACK in its shortest form (3.4.2.1): `code` goes on the wire only in MQTT 5 and when not Success [MQTT-3.4.2-1]. */
-  add(packetId: number, code: number, version: ProtocolVersion): void {
-    const size = PubackRun.size(code, version);
+  /**
+   * Adds a PUBACK in its shortest form (3.4.2.1): `code` goes on the wire only in MQTT 5 and when not
+   * Success [MQTT-3.4.2-1]; `size` is PubackRun.size of it (the caller checked it already).
+   */
+  add(packetId: number, code: number, size: number): void {
     this.acks.push(packetId, size === 5 ? code : -1);
     this.bytes += size;
   }

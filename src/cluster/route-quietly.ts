@@ -13,12 +13,13 @@ export function routeQuietly(
   // (The closure is made only for a Promise: none per message on the QoS 0 path.)
   try {
     const routed = broker.routeRemote(message, to);
-    if (routed instanceof Promise) catchLater(routed, (err) => failed(log, message, err));
+    if (routed instanceof Promise) catchLater(routed, (err) => routeFailed(log, message, err));
   } catch (err) {
-    failed(log, message, err);
+    routeFailed(log, message, err);
   }
 }
 
-function failed(log: { error(obj: object, msg: string): void }, message: StoredMessage, err: unknown): void {
+/** Says that routing `message` from another node or worker failed. */
+export function routeFailed(log: { error(obj: object, msg: string): void }, message: StoredMessage, err: unknown): void {
   log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
 }

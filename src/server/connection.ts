@@ -271,8 +271,9 @@ export class Connection implements ChannelIO, WheelEntry {
     this.keepaliveMs = seconds * 1000;
     // No packet within 1.5 × Keep Alive closes the connection [MQTT-3.1.2-24]; 0 turns the watchdog
     // off. The transport adds TCP keepalive where the OS would notice a vanished peer sooner.
-    if (seconds > 0) this.opts.deadlines.set(this, Date.now() + this.keepaliveMs * 1.5);
-    this.transport.silenceLimit?.(this.keepaliveMs * 1.5);
+    const limit = this.keepaliveMs * 1.5;
+    if (seconds > 0) this.opts.deadlines.set(this, Date.now() + limit);
+    this.transport.silenceLimit?.(limit);
   }
 
   pause(): void {

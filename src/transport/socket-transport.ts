@@ -19,7 +19,7 @@ export interface SocketTransportOptions {
 }
 
 /** TCP keepalive probes start after this long without traffic (the OS notices a vanished peer). */
-export const TCP_KEEPALIVE_MS = 60_000;
+const TCP_KEEPALIVE_MS = 60_000;
 /**
  * When the probes have given up on a vanished peer: libuv sends 10 of them 1 s apart
  * (TCP_KEEPCNT, TCP_KEEPINTVL) after TCP_KEEPALIVE_MS. Before CONNECT the connect timeout closes a
@@ -27,7 +27,7 @@ export const TCP_KEEPALIVE_MS = 60_000;
  * the other connections get TCP keepalive (silenceLimit), so most accepted sockets are spared the
  * four setsockopt calls (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
  */
-export const TCP_PROBES_GIVE_UP_MS = TCP_KEEPALIVE_MS + 10 * 1000;
+const TCP_PROBES_GIVE_UP_MS = TCP_KEEPALIVE_MS + 10 * 1000;
 
 /**
  * Asks the OS to probe `socket`'s peer where nothing else would notice it vanished sooner: a

@@ -51,7 +51,7 @@ describe('channel: PUBACKs of one run in one write', () => {
         [258, 0],
         [7, 0x10],
       ];
-      for (const [id, code] of acks) run.add(id, code, version);
+      for (const [id, code] of acks) run.add(id, code, PubackRun.size(code, version));
       assert.equal(run.length, 4);
       const expected = Buffer.concat(acks.map(([packetId, code]) => encode(version === 5 && code !== 0 ? { type: 'puback', packetId, reasonCode: code } : { type: 'puback', packetId }, version)));
       assert.deepEqual(run.take(), expected);

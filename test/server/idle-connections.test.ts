@@ -8,6 +8,7 @@ import { startTestServer } from '../helpers/server.js';
 import { WireClient } from '../helpers/wire.js';
 import { waitUntil } from '../helpers/wait.js';
 import { connectClient } from '../helpers/mqttjs.js';
+import { keepAliveOf } from '../helpers/socket-flags.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
@@ -107,27 +108,15 @@ describe('idle connections', () => {
         clients.push(client);
       }
       await waitUntil(() => t.server.connections.size === 3, '3 connections', 10_000);
-      // Node records on the socket what it asked of the kernel (setKeepAlive).
-      const keepAliveOf = (clientId: string): unknown => {
-        const c = [...t.server.connections].find((x) => x.channel.clientId === clientId)!;
-        const socket = (c as unknown as { transport: { socket: Record<symbol, unknown> } }).transport.socket;
-        return socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kSetKeepAlive')!];
-      };
-      assert.equal(keepAliveOf('ka-30'), false, 'the watchdog notices first: no probes');
-      assert.equal(keepAliveOf('ka-60'), true, 'the probes notice first');
-      assert.equal(keepAliveOf('ka-0'), true, 'nothing of MQTT watches it');
+      assert.equal(keepAliveOf(t, 'ka-30'), false, 'the watchdog notices first: no probes');
+      assert.equal(keepAliveOf(t, 'ka-60'), true, 'the probes notice first');
+      assert.equal(keepAliveOf(t, 'ka-0'), true, 'nothing of MQTT watches it');
       for (const c of clients) c.socket.destroy();
     } finally {
       await t.close();
     }
   });
   it('over WebSocket without pings, ask the OS for TCP keepalive where the watchdog is off, as over TCP; with pings, never', async () => {
-    // Node records on the socket what it asked of the kernel (setKeepAlive).
-    const keepAliveOf = (t: Awaited<ReturnType<typeof startTestServer>>, clientId: string): unknown => {
-      const c = [...t.server.connections].find((x) => x.channel.clientId === clientId)!;
-      const socket = (c as unknown as { transport: { socket: Record<symbol, unknown> } }).transport.socket;
-      return socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kSetKeepAlive')!];
-    };
     for (const pings of ['0', '30']) {
       const t = await startTestServer({ sysIntervalSec: '0', webSocketPingIntervalSec: pings });
       try {

@@ -6,6 +6,7 @@ import { openListener, type OpenListener } from '../../src/transport/listeners.j
 import type { ListenerInfo } from '../../src/transport/transport.js';
 import { captureLog, configWith, echoServer, once, waitFor, CONNECT_BYTES } from './helpers.js';
 import { listenerSpec as spec, transportOptions } from '../../src/server/transport-options.js';
+import { socketFlag } from '../helpers/socket-flags.js';
 
 const dial = async (port: number): Promise<Socket> => {
   const s = connect(port, '127.0.0.1');
@@ -71,8 +72,7 @@ describe('tcp listener (mqtt://)', () => {
     await waitFor(() => srv.transports.length === 1, 'accept');
     const t = srv.transports[0];
     // Set by net.Server at accept ({ noDelay }), where Node records it on the socket.
-    const socket = (t as unknown as { socket: object }).socket as Record<symbol, unknown>;
-    const flag = (name: string): unknown => socket[Object.getOwnPropertySymbols(socket).find((k) => k.description === name)!];
+    const flag = (name: string): unknown => socketFlag(t, name);
     assert.equal(flag('kSetNoDelay'), true);
     assert.equal(flag('kSetKeepAlive'), false, 'no TCP keepalive at accept: four setsockopt calls saved per socket');
     // A keepalive watchdog that closes a silent client within 45 s notices a vanished one before the

@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ClusterLink } from '../../broker/cluster-link.js';
 import type { DurableChannel } from './durable.js';
-import { routeQuietly } from '../route-quietly.js';
+import { routeFailed, routeQuietly } from '../route-quietly.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { DEFAULT_PREFIX, type ClusterSubjects } from './subjects.js';
 import { decodeHeartbeat, decodeMessage, encodeHeartbeat, H, messageHeaders, WIRE_VERSION, wireOf, type Heartbeat } from './wire.js';
@@ -300,7 +300,7 @@ export class NatsClusterLink implements ClusterLink {
    */
   private deliverShared(message: StoredMessage, key: string, handedOn: boolean): void {
     if (message.qos === 0) return this.deliver(message, key);
-    const failed = (err: unknown): void => this.opts.log.error({ err, topic: message.topic }, 'cluster: routing a message from elsewhere failed');
+    const failed = (err: unknown): void => routeFailed(this.opts.log, message, err);
     const none = (): void => (handedOn ? this.lost(message, key) : this.handOn(message, key));
     try {
       const n = this.opts.broker.routeRemote(message, { shared: key });
