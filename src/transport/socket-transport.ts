@@ -39,8 +39,11 @@ export function probeSilentPeer(socket: Socket, ms: number): void {
 
 /** Most bytes held back while deciding what the client speaks. */
 const SNIFF_LIMIT = 16;
-/** Packets up to this size are coalesced while corked (see SocketTransport.pending); larger ones go as they are. */
-const COALESCE_MAX = 4096;
+/**
+ * Packets up to this size are copied together while corked (SocketTransport.pending, and a
+ * WebSocket frame's packets); larger ones go as their own buffers.
+ */
+export const COALESCE_MAX = 4096;
 /** Nothing held: one shared empty buffer rather than one per socket. */
 const EMPTY = Buffer.alloc(0);
 

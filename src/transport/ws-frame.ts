@@ -1,37 +1,42 @@
 // Server-to-client WebSocket frames [RFC 6455 section 5.2]: the header of a binary frame, written
-// by us so a frame's payload can be the packets' own buffers (one writev of header + buffers),
-// where `ws` would first have to join them into one: in fan-out that copied the shared encoded
-// PUBLISH once per subscriber.
+// by us, so a frame can be built around the packets as the transport sees fit (ws-transport.ts:
+// small packets copied behind the header into one buffer, large ones sent as their own buffers).
 import { capUtf8 } from '../protocol/reason-string.js';
 
 /** FIN set, RSV1-3 clear (no compression), opcode 0x2 (binary). */
 const FIN_BINARY = 0x82;
 
+/** Bytes of the header of a frame carrying `length` payload bytes (the shortest encoding, as the RFC requires). */
+export function frameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+}
+
 /**
- * The 2-, 4- or 10-byte header of an unmasked (server frames are never masked [RFC 6455
- * section 5.1]) final binary frame carrying `length` payload bytes. The shortest length encoding is
- * used, as the RFC requires.
+ * Writes the 2-, 4- or 10-byte header of an unmasked (server frames are never masked [RFC 6455
+ * section 5.1]) final binary frame carrying `length` payload bytes at `out[0]`; returns its length.
  */
-export function binaryFrameHeader(length: number): Buffer {
+export function writeBinaryFrameHeader(out: Buffer, length: number): number {
+  out[0] = FIN_BINARY;
   if (length < 126) {
-    const h = Buffer.allocUnsafe(2);
-    h[0] = FIN_BINARY;
-    h[1] = length;
-    return h;
+    out[1] = length;
+    return 2;
   }
   if (length < 0x10000) {
-    const h = Buffer.allocUnsafe(4);
-    h[0] = FIN_BINARY;
-    h[1] = 126;
-    h.writeUInt16BE(length, 2);
-    return h;
+    out[1] = 126;
+    out.writeUInt16BE(length, 2);
+    return 4;
   }
-  const h = Buffer.allocUnsafe(10);
-  h[0] = FIN_BINARY;
-  h[1] = 127;
+  out[1] = 127;
   // 64-bit length, most significant bit 0; MQTT packets stay far below 2^53.
-  h.writeUInt32BE(Math.floor(length / 0x100000000), 2);
-  h.writeUInt32BE(length >>> 0, 6);
+  out.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+  out.writeUInt32BE(length >>> 0, 6);
+  return 10;
+}
+
+/** The header of a binary frame carrying `length` payload bytes, as a buffer of its own. */
+export function binaryFrameHeader(length: number): Buffer {
+  const h = Buffer.allocUnsafe(frameHeaderLength(length));
+  writeBinaryFrameHeader(h, length);
   return h;
 }
 

@@ -3,8 +3,9 @@
 // Receiver (a Writable stream with its state and listener table) and a Sender (about 2 KB of heap).
 //
 // MQTT treats the payloads of binary messages as one byte stream [MQTT-6.0.0-2], so payload bytes
-// are handed on as they arrive, frame by frame and chunk by chunk: nothing is reassembled, and
-// only a cut-off header or control frame (at most 14 + 125 bytes) is held between chunks. Every
+// are handed on as they arrive, chunk by chunk (the payloads of a chunk's data frames together):
+// nothing is reassembled, and only a cut-off header or control frame (at most 14 + 125 bytes) is
+// held between chunks. Every
 // violation ends the connection with the close code the RFC gives it; nothing here throws.
 import { isUtf8 } from 'node:buffer';
 import { Opcode as Op } from './ws-frame.js';
@@ -59,6 +60,14 @@ export class WsFrameReader {
   private messageBytes = 0;
   /** Set by the sink (backpressure); what is left of a chunk waits in `held` until resume. */
   private paused = false;
+  /**
+   * Unmasked payload bytes of the chunk being read, not yet handed on: `[runFrom, runTo)` of it.
+   * The payloads of consecutive data frames are moved together over the headers between them (in
+   * place, behind the read position) and handed on as one, so a chunk of many small frames (a
+   * client sends one frame per MQTT packet) costs the connection one parse, as over TCP.
+   */
+  private runFrom = 0;
+  private runTo = 0;
   private readonly maxMessage: number;
   private readonly sink: WsFrameSink;
 
@@ -98,12 +107,15 @@ export class WsFrameReader {
     let pos = 0;
     while (pos < buf.length && !this.done) {
       if (this.paused) {
+        // Only a sink call pauses, and each hands on the run first: it is empty here, this is a guard.
+        this.handOn(buf);
         this.hold(buf, pos);
         return;
       }
       pos = this.state === State.Payload ? this.payload(buf, pos) : this.header(buf, pos);
       if (pos < 0) return; // held until more arrives
     }
+    this.handOn(buf);
   }
 
   /** Keeps the unread rest of `buf`: copied when small (a header), as is when it is payload. */
@@ -112,15 +124,33 @@ export class WsFrameReader {
     this.held = rest.length <= 256 ? Buffer.from(rest) : rest;
   }
 
-  /** Hands on the payload bytes of the current data frame that `buf` holds from `pos`. */
+  /** Unmasks the payload bytes of the current data frame that `buf` holds from `pos`, adding them to the run. */
   private payload(buf: Buffer, pos: number): number {
     const n = Math.min(this.remaining, buf.length - pos);
-    const bytes = buf.subarray(pos, pos + n);
-    this.maskAt = unmask(bytes, this.mask, this.maskAt);
+    this.maskAt = unmask(buf.subarray(pos, pos + n), this.mask, this.maskAt);
     this.remaining -= n;
     if (this.remaining === 0) this.state = State.Header;
-    this.sink.wsData(bytes);
+    if (this.runTo === this.runFrom) {
+      this.runFrom = pos;
+      this.runTo = pos + n;
+    } else {
+      // Over the header(s) just read: bytes before the read position, never handed on.
+      if (this.runTo !== pos) buf.copyWithin(this.runTo, pos, pos + n);
+      this.runTo += n;
+    }
     return pos + n;
+  }
+
+  /**
+   * Hands on the run of payload bytes read from `buf`: at the end of a chunk, and before anything
+   * else is reported (a control frame, a violation) or read is paused, so the connection sees
+   * data, control frames and errors in the order they came.
+   */
+  private handOn(buf: Buffer): void {
+    if (this.runTo === this.runFrom) return;
+    const bytes = buf.subarray(this.runFrom, this.runTo);
+    this.runFrom = this.runTo = 0;
+    this.sink.wsData(bytes);
   }
 
   /** Reads one frame header at `pos` (and a control frame's payload); -1 when it is not all here. */
@@ -132,9 +162,9 @@ export class WsFrameReader {
     const fin = (b0 & 0x80) !== 0;
     const op = b0 & 0x0f;
     // No extension is negotiated, so every RSV bit must be clear [RFC 6455 section 5.2].
-    if ((b0 & 0x70) !== 0) return this.fail(CloseCode.ProtocolError, 'RSV bits set without an extension');
+    if ((b0 & 0x70) !== 0) return this.fail(CloseCode.ProtocolError, 'RSV bits set without an extension', buf);
     // Every frame from a client is masked [RFC 6455 section 5.1].
-    if ((b1 & 0x80) === 0) return this.fail(CloseCode.ProtocolError, 'unmasked frame from a client');
+    if ((b1 & 0x80) === 0) return this.fail(CloseCode.ProtocolError, 'unmasked frame from a client', buf);
     const len7 = b1 & 0x7f;
     const lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
     const headerLength = 2 + lengthBytes + 4;
@@ -144,36 +174,39 @@ export class WsFrameReader {
     else if (len7 === 127) {
       const high = buf.readUInt32BE(pos + 2);
       // The most significant bit must be 0 [RFC 6455 section 5.2]; anything past 2^32 is too big for us anyway.
-      if (high >= 0x80000000) return this.fail(CloseCode.ProtocolError, 'frame length with the most significant bit set');
-      if (high !== 0) return this.fail(CloseCode.TooBig, 'frame larger than the broker accepts');
+      if (high >= 0x80000000) return this.fail(CloseCode.ProtocolError, 'frame length with the most significant bit set', buf);
+      if (high !== 0) return this.fail(CloseCode.TooBig, 'frame larger than the broker accepts', buf);
       length = buf.readUInt32BE(pos + 6);
     } else length = len7;
     const mask = buf.readInt32BE(pos + 2 + lengthBytes);
 
     if (op >= 0x8) {
       // Control frames: never fragmented, at most 125 bytes [RFC 6455 section 5.5].
-      if (!fin) return this.fail(CloseCode.ProtocolError, 'fragmented control frame');
-      if (length > 125) return this.fail(CloseCode.ProtocolError, 'control frame longer than 125 bytes');
-      if (op !== Op.Close && op !== Op.Ping && op !== Op.Pong) return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`);
+      if (!fin) return this.fail(CloseCode.ProtocolError, 'fragmented control frame', buf);
+      if (length > 125) return this.fail(CloseCode.ProtocolError, 'control frame longer than 125 bytes', buf);
+      if (op !== Op.Close && op !== Op.Ping && op !== Op.Pong) return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`, buf);
       if (avail < headerLength + length) return this.wait(buf, pos);
       const start = pos + headerLength;
       // A copy: a ping's payload goes back out in the pong, after this chunk has been handed on.
       const body = Buffer.from(buf.subarray(start, start + length));
       unmask(body, mask, 0);
+      this.handOn(buf);
+      // The connection may have gone in that hand-on (its sink stopped us).
+      if (this.state === State.Done) return -1;
       this.control(op, body);
       return start + length;
     }
 
     if (op === Op.Continuation) {
-      if (!this.fragmented) return this.fail(CloseCode.ProtocolError, 'continuation frame without a message to continue');
+      if (!this.fragmented) return this.fail(CloseCode.ProtocolError, 'continuation frame without a message to continue', buf);
     } else if (op === Op.Binary || op === Op.Text) {
-      if (this.fragmented) return this.fail(CloseCode.ProtocolError, 'new message inside a fragmented one');
+      if (this.fragmented) return this.fail(CloseCode.ProtocolError, 'new message inside a fragmented one', buf);
       // MQTT packets travel in binary frames only [MQTT-6.0.0-1].
-      if (op === Op.Text) return this.fail(CloseCode.Unsupported, 'text WebSocket frame received; MQTT needs binary frames');
+      if (op === Op.Text) return this.fail(CloseCode.Unsupported, 'text WebSocket frame received; MQTT needs binary frames', buf);
       this.messageBytes = 0;
-    } else return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`);
+    } else return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`, buf);
     this.messageBytes += length;
-    if (this.messageBytes > this.maxMessage) return this.fail(CloseCode.TooBig, `WebSocket message larger than ${this.maxMessage} bytes`);
+    if (this.messageBytes > this.maxMessage) return this.fail(CloseCode.TooBig, `WebSocket message larger than ${this.maxMessage} bytes`, buf);
     this.fragmented = !fin;
     this.mask = mask;
     this.maskAt = 0;
@@ -203,11 +236,15 @@ export class WsFrameReader {
   }
 
   private wait(buf: Buffer, pos: number): number {
+    this.handOn(buf);
     this.hold(buf, pos);
     return -1;
   }
 
-  private fail(code: number, message: string): number {
+  /** A violation in `buf`: the data read before it is still handed on (as a PUBLISH before garbage counts over TCP). */
+  private fail(code: number, message: string, buf?: Buffer): number {
+    if (buf) this.handOn(buf);
+    if (this.state === State.Done) return -1;
     this.state = State.Done;
     this.held = undefined;
     this.sink.wsFail(code, message);

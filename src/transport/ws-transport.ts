@@ -3,10 +3,10 @@
 // payloads are passed on as they come (ws-reader.ts reads the client's frames, ws-frame.ts writes ours).
 import type { Socket } from 'node:net';
 import type { AdmissionTicket, ListenerInfo, PeerIdentity, Transport, TransportHandlers } from './transport.js';
-import { binaryFrameHeader, closeFrame, controlFrame, PING_FRAME, Opcode } from './ws-frame.js';
+import { binaryFrameHeader, closeFrame, controlFrame, frameHeaderLength, PING_FRAME, Opcode, writeBinaryFrameHeader } from './ws-frame.js';
 import { CloseCode, WsFrameReader, type WsFrameSink } from './ws-reader.js';
 import { LISTENER_KINDS } from './kinds.js';
-import { probeSilentPeer } from './socket-transport.js';
+import { COALESCE_MAX, probeSilentPeer } from './socket-transport.js';
 
 export interface WsTransportOptions {
   remoteAddress: string;
@@ -95,8 +95,10 @@ export class WsTransport implements Transport, WsFrameSink {
   private needDrain = false;
   /** Packets written while corked, sent as one frame at uncork (the array is reused). */
   private corked = false;
-  private readonly pending: Buffer[] = [];
+  private pending?: Buffer[];
   private pendingBytes = 0;
+  /** A pending packet is larger than COALESCE_MAX: the frame goes out as header + the packets' own buffers. */
+  private pendingLarge = false;
   private alive = true;
   private readonly pinger?: WsPinger;
   private closeTimer?: NodeJS.Timeout;
@@ -239,8 +241,9 @@ export class WsTransport implements Transport, WsFrameSink {
     // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet. A frame grows to
     // MAX_COALESCED_FRAME; only a single larger packet makes a larger one.
     if (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_COALESCED_FRAME) this.sendPending();
-    this.pending.push(data);
+    (this.pending ??= []).push(data);
     this.pendingBytes += data.length;
+    if (data.length > COALESCE_MAX) this.pendingLarge = true;
     if (!this.corked) this.sendPending();
     // Same rule as a stream's write(): below the high-water mark the caller may go on.
     const ok = this.socket.writableLength + this.pendingBytes < this.socket.writableHighWaterMark;
@@ -264,24 +267,36 @@ export class WsTransport implements Transport, WsFrameSink {
   }
 
   /**
-   * Sends the pending packets as one frame: our header, then the packets' own buffers, straight to
-   * the socket (no copy; shared fan-out bytes stay shared). Control frames (pong, ping, close) are
-   * written to the same socket each in one call, so none can land inside a data frame.
+   * Sends the pending packets as one frame. Small packets are copied behind the header into one
+   * buffer, as SocketTransport does: Node's stream pays per buffer handed to a writev (a buffered
+   * record, a callback, an iovec), which for a run of PUBACKs or small PUBLISHes costs more than
+   * the copy. A frame holding a larger packet goes as the header then the packets' own buffers in
+   * one writev (no copy of a large payload). Control frames (pong, ping, close) are written to the
+   * same socket each in one call, so none can land inside a data frame.
    */
   private sendPending(): void {
     const pending = this.pending;
+    const bytes = this.pendingBytes;
+    if (pending === undefined || bytes === 0) return;
     const n = pending.length;
-    if (n === 0) return;
     if (this.phase === Phase.Open) {
       const socket = this.socket;
-      // Nested inside the turn's cork when there is one; on its own it still makes one writev.
-      socket.cork();
-      socket.write(binaryFrameHeader(this.pendingBytes));
-      for (let i = 0; i < n; i++) socket.write(pending[i]);
-      socket.uncork();
+      if (!this.pendingLarge) {
+        const frame = Buffer.allocUnsafe(frameHeaderLength(bytes) + bytes);
+        let at = writeBinaryFrameHeader(frame, bytes);
+        for (let i = 0; i < n; i++) at += pending[i]!.copy(frame, at);
+        socket.write(frame);
+      } else {
+        // Nested inside the turn's cork when there is one; on its own it still makes one writev.
+        socket.cork();
+        socket.write(binaryFrameHeader(bytes));
+        for (let i = 0; i < n; i++) socket.write(pending[i]);
+        socket.uncork();
+      }
     }
     pending.length = 0;
     this.pendingBytes = 0;
+    this.pendingLarge = false;
   }
 
   pause(): void {

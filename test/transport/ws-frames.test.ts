@@ -1,7 +1,8 @@
-// The WebSocket transport writes its own frame headers and hands the packets' buffers to the
-// socket as they are. These tests check the frames on the wire byte by byte (a raw client of our
-// own) and through a real decoder (the `ws` client), and that nothing is copied or split on the way:
-// one frame and one writev per turn, the caller's Buffer itself inside it.
+// The WebSocket transport writes its own frame headers: a turn's small packets are copied behind
+// the header into one buffer, a larger packet goes to the socket as the caller's Buffer itself.
+// These tests check the frames on the wire byte by byte (a raw client of our own) and through a
+// real decoder (the `ws` client), and what is handed to the socket: one frame and one write per
+// turn.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -75,6 +76,7 @@ async function wsClient(port: number): Promise<{ ws: WebSocket; messages: Buffer
 }
 
 const packet = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
+const u16 = (n: number): number[] => [n >> 8, n & 0xff];
 /** Handlers for a transport whose incoming side the test does not use. */
 const IGNORE = { data: () => {}, drain: () => {}, close: () => {} };
 // Around each length boundary of RFC 6455 section 5.2: 7-bit, 16-bit and 64-bit lengths.
@@ -123,46 +125,71 @@ describe('WebSocket frames written by the transport', () => {
     client.messages.forEach((m, i) => assert.ok(m.equals(sent[i % sizes.length]!), `message ${i}`));
   });
 
-  it('carry a turn of several packets in one frame, in one writev, with the shared Buffer itself in each socket\'s writev', async () => {
+  /** Two clients and their transports, started, each socket's writes watched. */
+  async function twoClients() {
     const c1 = await wsClient(server.port);
     const a = await server.next();
     const c2 = await wsClient(server.port);
     const b = await server.next();
     cleanup.push(() => c1.ws.terminate(), () => c2.ws.terminate());
     for (const s of [a, b]) s.transport.start(IGNORE);
-    const writesA = spyWrites(a.socket);
-    const writesB = spyWrites(b.socket);
-    // One encoded PUBLISH for every subscriber (fan-out), and a packet of each one's own.
-    const shared = packet(100, 0x30);
+    return { c1, c2, a, b, writesA: spyWrites(a.socket), writesB: spyWrites(b.socket) };
+  }
+
+  /** One turn on both transports: A writes its own packet then the shared one, B the shared one then its own. */
+  async function fanOutTurn(shared: Buffer) {
+    const t = await twoClients();
     const ownA = packet(4, 0x40);
     const ownB = packet(2, 0xd0);
-    a.transport.cork();
-    b.transport.cork();
-    a.transport.write(ownA);
-    a.transport.write(shared);
-    b.transport.write(shared);
-    b.transport.write(ownB);
-    a.transport.uncork();
-    b.transport.uncork();
-
-    await waitFor(() => c1.messages.length > 0 && c2.messages.length > 0, 'both frames');
+    t.a.transport.cork();
+    t.b.transport.cork();
+    t.a.transport.write(ownA);
+    t.a.transport.write(shared);
+    t.b.transport.write(shared);
+    t.b.transport.write(ownB);
+    t.a.transport.uncork();
+    t.b.transport.uncork();
+    await waitFor(() => t.c1.messages.length > 0 && t.c2.messages.length > 0, 'both frames');
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(c1.messages.length, 1, 'one frame for the turn');
-    assert.equal(c2.messages.length, 1, 'one frame for the turn');
-    assert.ok(c1.messages[0]!.equals(Buffer.concat([ownA, shared])));
-    assert.ok(c2.messages[0]!.equals(Buffer.concat([shared, ownB])));
+    assert.equal(t.c1.messages.length, 1, 'one frame for the turn');
+    assert.equal(t.c2.messages.length, 1, 'one frame for the turn');
+    assert.ok(t.c1.messages[0]!.equals(Buffer.concat([ownA, shared])));
+    assert.ok(t.c2.messages[0]!.equals(Buffer.concat([shared, ownB])));
+    assert.equal(t.writesA.length, 1, 'one write for the turn');
+    assert.equal(t.writesB.length, 1, 'one write for the turn');
+    return { ...t, ownA, ownB };
+  }
 
-    assert.equal(writesA.length, 1, 'one writev for the turn');
-    assert.equal(writesB.length, 1, 'one writev for the turn');
-    const [[headerA, ...bodyA]] = writesA as [Buffer[]];
-    const [[headerB, ...bodyB]] = writesB as [Buffer[]];
-    assert.deepEqual([...headerA!], [0x82, 104]);
-    assert.deepEqual([...headerB!], [0x82, 102]);
+  it('carry a turn of small packets in one frame, copied behind its header into one buffer and one write', async () => {
+    const shared = packet(100, 0x30);
+    const { writesA, writesB } = await fanOutTurn(shared);
+    // Per buffer handed to a writev Node's stream pays more than copying a small packet costs.
+    assert.equal(writesA[0]!.length, 1, 'one buffer, not a writev of one per packet');
+    assert.equal(writesB[0]!.length, 1, 'one buffer, not a writev of one per packet');
+    assert.deepEqual([...writesA[0]![0]!.subarray(0, 2)], [0x82, 104]);
+    assert.deepEqual([...writesB[0]![0]!.subarray(0, 2)], [0x82, 102]);
+    assert.equal(writesA[0]![0]!.length, 2 + 104);
+  });
+
+  it('carry a turn holding a packet over 4 KiB as the header and the packets\' own buffers, the shared Buffer itself in each socket\'s writev', async () => {
+    // Just over COALESCE_MAX: a large fan-out PUBLISH is not copied once per subscriber.
+    const shared = packet(4097, 0x30);
+    const { writesA, writesB, ownA, ownB } = await fanOutTurn(shared);
+    const [headerA, ...bodyA] = writesA[0]!;
+    const [headerB, ...bodyB] = writesB[0]!;
+    assert.deepEqual([...headerA!], [0x82, 126, ...u16(4101)]);
+    assert.deepEqual([...headerB!], [0x82, 126, ...u16(4099)]);
     // Not equal copies: the very Buffer the caller wrote, in both sockets' writes.
     assert.equal(bodyA[1], shared);
     assert.equal(bodyB[0], shared);
     assert.equal(bodyA[0], ownA);
     assert.equal(bodyB[1], ownB);
+  });
+
+  it('copy a turn of packets of exactly 4 KiB, the largest copied', async () => {
+    const { writesA } = await fanOutTurn(packet(4096, 0x30));
+    assert.equal(writesA[0]!.length, 1, 'one buffer');
+    assert.deepEqual([...writesA[0]![0]!.subarray(0, 4)], [0x82, 126, ...u16(4100)]);
   });
 
   it('split a turn over 64 KiB into frames of at most 64 KiB, never splitting a packet', async () => {

@@ -122,14 +122,19 @@ describe('WebSocket frame reader', () => {
           const expectedData: Buffer[] = [];
           const expectedPings: Buffer[] = [];
           let pongs = 0;
+          // Payload bytes before each control frame on the wire: what must have been handed on before it is.
+          const dataBeforeControl: number[] = [];
+          let dataBytes = 0;
           for (const m of messages) {
             m.fragments.forEach((payload, i) => {
               const last = i === m.fragments.length - 1;
               wire.push(frame({ fin: last, opcode: i === 0 ? 0x2 : 0x0, payload: Buffer.from(payload), mask: Buffer.from(mask) }));
               expectedData.push(Buffer.from(payload));
+              dataBytes += payload.length;
               // Control frames may come between the fragments of a message [RFC 6455 section 5.4].
               const c = m.between[i];
               if (c) {
+                dataBeforeControl.push(dataBytes);
                 wire.push(frame({ opcode: c.op, payload: Buffer.from(c.payload), mask: Buffer.from(mask) }));
                 if (c.op === 0x9) expectedPings.push(Buffer.from(c.payload));
                 else pongs++;
@@ -160,12 +165,36 @@ describe('WebSocket frame reader', () => {
             expectedPings.map((p) => [...p]),
           );
           assert.equal(rec.events.filter((e) => e[0] === 'pong').length, pongs);
+          // Data and control frames are reported in wire order, though a chunk's payloads go on together.
+          let seen = 0;
+          const before: number[] = [];
+          for (const e of rec.events) {
+            if (e[0] === 'data') seen += e[1].length;
+            else if (e[0] === 'ping' || e[0] === 'pong') before.push(seen);
+          }
+          assert.deepEqual(before, dataBeforeControl);
           assert.deepEqual(rec.events.at(-1), ['close', 1000, 'done']);
           assert.equal(rec.events.filter((e) => e[0] === 'close' || e[0] === 'fail').length, 1);
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('hands on the payloads of a chunk\'s data frames as one run, in place in the chunk, and the rest of a frame cut off with the next chunk', () => {
+    const payloads = [[1], [2, 3], [4, 5, 6], [7]].map((p) => Buffer.from(p));
+    const wire = Buffer.concat(payloads.map((payload, i) => frame({ fin: i === payloads.length - 1, opcode: i === 0 ? 0x2 : 0x0, payload })));
+    const seen: Buffer[] = [];
+    const sink: WsFrameSink = { wsData: (b) => seen.push(b), wsPing() {}, wsPong() {}, wsClose() {}, wsFail() {} };
+    const reader = new WsFrameReader(sink, 1 << 20);
+    // The last frame's payload byte arrives in a chunk of its own.
+    const first = Buffer.from(wire.subarray(0, wire.length - 1));
+    reader.feed(first);
+    reader.feed(Buffer.from(wire.subarray(wire.length - 1)));
+    assert.deepEqual(seen.map((b) => [...b]), [[1, 2, 3, 4, 5, 6], [7]]);
+    // A view of the first chunk (its payloads moved together over the headers), not a copy.
+    assert.equal(seen[0]!.buffer, first.buffer);
+    assert.equal(seen[0]!.byteOffset, first.byteOffset + 6);
   });
 
   it('reads payloads at the length-encoding boundaries, with the header cut at every byte', () => {

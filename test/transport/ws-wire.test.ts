@@ -200,10 +200,12 @@ describe('WebSocket transport on the wire', () => {
     srvRef = srv;
     const { client } = await upgrade();
     await waitFor(() => srv.transports.length === 1, 'accept');
-    client.socket.write(Buffer.concat([clientFrame(0x2, Buffer.from([1])), clientFrame(0x2, Buffer.from([2]))]));
+    // A ping between them: the payload before a control frame is handed on before it is read.
+    client.socket.write(Buffer.concat([clientFrame(0x2, Buffer.from([1])), clientFrame(0x9, Buffer.alloc(0)), clientFrame(0x2, Buffer.from([2]))]));
     await client.ended;
     await waitFor(() => srv.closed.length === 1, 'server-side close');
     assert.deepEqual(got.map((c) => [...c]), [[1]]);
+    assert.equal(client.frames.filter((f) => f[0] === 0xa).length, 0, 'the ping after the destroy was not answered');
   });
 
   it('a pause made again before an earlier resume takes effect holds: nothing more is handed on until the next resume', async () => {
@@ -222,7 +224,7 @@ describe('WebSocket transport on the wire', () => {
     srvRef = srv;
     const { client } = await upgrade();
     await waitFor(() => srv.transports.length === 1, 'accept');
-    client.socket.write(Buffer.concat([clientFrame(0x2, Buffer.from([1])), clientFrame(0x2, Buffer.from([2]))]));
+    client.socket.write(Buffer.concat([clientFrame(0x2, Buffer.from([1])), clientFrame(0x9, Buffer.alloc(0)), clientFrame(0x2, Buffer.from([2]))]));
     await waitFor(() => got.length === 1, 'the first frame');
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(got, [1], 'the second frame waits while paused');
