@@ -8,9 +8,10 @@
 // own client ids), as the rate scenarios (1-4, 7, 8) measure after a warm-up window: on a fresh
 // process whichever pass ran first paid V8 compiling the broker's code on its background threads,
 // about 5 µs of CPU per message more, whatever its protocol, and the first MQTT 5 pass paid about
-// 2 µs more for the code only MQTT 5 packets reach (docs/benchmarks.md, "Why the first pass costs
-// more", "WebSocket frames both ways, scenario 6 warmed up at MQTT 5 too"). The first warm-up's figures are kept as info rows (a broker's
-// first minute is real too), and every warm-up's losses count.
+// 1.6 µs more for the code only MQTT 5 packets reach (docs/benchmarks.md, "Why the first pass
+// costs more" and "WebSocket frames both ways, scenario 6 warmed up at MQTT 5 too"). The first
+// warm-up's figures are kept as info rows (a broker's first minute is real too), and every
+// warm-up's losses count.
 import type { ConnectResult, GroupSpec } from '../gen/protocol.js';
 import { sleep, startFleet, waitFor, type Measured, type RunContext, type Scenario } from './scenario.js';
 import { connectedOrThrow, WINDOW } from './common.js';
