@@ -1,7 +1,8 @@
 // What an idle connection costs the server in timers and lazily made state, with real sockets:
 // 200 raw clients (no client-side timers in this process) connect with keepalive 60 s and say
 // nothing more. The server's timers do not grow with them (one shared deadline wheel), and their
-// sessions and channels carry no maps of their own; the keepalive still ends a silent client.
+// sessions and channels carry no maps of their own; the keepalive still ends a silent client. TCP
+// keepalive is checked in the kernel (/proc/net/tcp), over TCP, WebSocket and TLS.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer } from '../helpers/server.js';
@@ -9,6 +10,8 @@ import { WireClient } from '../helpers/wire.js';
 import { waitUntil } from '../helpers/wait.js';
 import { connectClient } from '../helpers/mqttjs.js';
 import { keepAliveOf } from '../helpers/socket-flags.js';
+import { readFileSync } from 'node:fs';
+import { certificateFixture } from '../transport/helpers.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
@@ -108,9 +111,9 @@ describe('idle connections', () => {
         clients.push(client);
       }
       await waitUntil(() => t.server.connections.size === 3, '3 connections', 10_000);
-      assert.equal(keepAliveOf(t, 'ka-30'), false, 'the watchdog notices first: no probes');
-      assert.equal(keepAliveOf(t, 'ka-60'), true, 'the probes notice first');
-      assert.equal(keepAliveOf(t, 'ka-0'), true, 'nothing of MQTT watches it');
+      assert.equal(await keepAliveOf(t, 'ka-30'), false, 'the watchdog notices first: no probes');
+      assert.equal(await keepAliveOf(t, 'ka-60'), true, 'the probes notice first');
+      assert.equal(await keepAliveOf(t, 'ka-0'), true, 'nothing of MQTT watches it');
       for (const c of clients) c.socket.destroy();
     } finally {
       await t.close();
@@ -123,13 +126,41 @@ describe('idle connections', () => {
         const clients = [];
         for (const keepalive of [30, 0]) clients.push(await connectClient(t.url('ws'), { clientId: `ws-${keepalive}`, keepalive }));
         await waitUntil(() => t.server.connections.size === 2, '2 connections', 10_000);
-        assert.equal(keepAliveOf(t, 'ws-30'), false, `pings ${pings}: the watchdog notices first`);
+        assert.equal(await keepAliveOf(t, 'ws-30'), false, `pings ${pings}: the watchdog notices first`);
         // Without pings nothing else would notice a vanished client with Keep Alive 0.
-        assert.equal(keepAliveOf(t, 'ws-0'), pings === '0', `pings ${pings}, Keep Alive 0`);
+        assert.equal(await keepAliveOf(t, 'ws-0'), pings === '0', `pings ${pings}, Keep Alive 0`);
         for (const c of clients) c.end(true);
       } finally {
         await t.close();
       }
+    }
+  });
+
+  it('under TLS (mqtt+ssl, and ws+ssl without pings) the kernel gets the same keepalive as over plain TCP', async () => {
+    const certs = await certificateFixture();
+    const t = await startTestServer({
+      sysIntervalSec: '0',
+      webSocketPingIntervalSec: '0',
+      mqttListeners: 'mqtt+ssl://127.0.0.1:0,ws+ssl://127.0.0.1:0',
+      mqttTlsCertificateFilePath: certs.a.certFile,
+      mqttTlsKeyFilePath: certs.a.keyFile,
+    });
+    try {
+      const clients = [];
+      const ca = readFileSync(certs.a.caFile);
+      for (const scheme of ['mqtt+ssl', 'ws+ssl'] as const) {
+        for (const keepalive of [30, 0]) clients.push(await connectClient(t.url(scheme), { clientId: `${scheme}-${keepalive}`, keepalive, ca }));
+      }
+      await waitUntil(() => t.server.connections.size === 4, '4 connections', 10_000);
+      for (const scheme of ['mqtt+ssl', 'ws+ssl']) {
+        // keepAliveOf reads the kernel's timer on the TCP socket under the TLS one.
+        assert.equal(await keepAliveOf(t, `${scheme}-30`), false, `${scheme}: the watchdog notices first`);
+        assert.equal(await keepAliveOf(t, `${scheme}-0`), true, `${scheme}, Keep Alive 0: the OS probes the peer`);
+      }
+      for (const c of clients) c.end(true);
+    } finally {
+      await t.close();
+      certs.cleanup();
     }
   });
 });
