@@ -44,6 +44,12 @@ export function validCloseCode(code: number): boolean {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Longest frame start the reader needs in one piece: a header (2 + 8 length + 4 mask bytes) and a
+ * control frame's body (125). What wait() holds is shorter, and so many bytes of the next chunk
+ * always complete it.
+ */
+const CUT_MAX = 14 + 125;
 
 export class WsFrameReader {
   private state = State.Header;
@@ -100,11 +106,19 @@ export class WsFrameReader {
   feed(chunk: Buffer): void {
     if (this.state === State.Done) return;
     let buf = chunk;
-    if (this.held) {
-      buf = chunk.length === 0 ? this.held : Buffer.concat([this.held, chunk]);
-      this.held = undefined;
-    }
     let pos = 0;
+    const held = this.held;
+    if (held) {
+      this.held = undefined;
+      if (chunk.length === 0) buf = held;
+      else if (this.state === State.Header && !this.paused && held.length < CUT_MAX) {
+        // A cut-off header or control frame (wait()): completed from the chunk's first bytes, and
+        // the rest of the chunk read where it is rather than copied in behind it.
+        const end = this.header(Buffer.concat([held, chunk.subarray(0, CUT_MAX)]), 0);
+        if (end < 0) return; // still cut off (held again), or the end
+        pos = end - held.length;
+      } else buf = Buffer.concat([held, chunk]);
+    }
     while (pos < buf.length && !this.done) {
       if (this.paused) {
         // Only a sink call pauses, and each hands on the run first: it is empty here, this is a guard.

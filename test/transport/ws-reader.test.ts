@@ -197,6 +197,24 @@ describe('WebSocket frame reader', () => {
     assert.equal(seen[0]!.byteOffset, first.byteOffset + 6);
   });
 
+  it('completes a header cut across chunks from the next chunk\'s first bytes, and reads the rest of that chunk in place', () => {
+    const payloads = [Buffer.alloc(10, 1), Buffer.alloc(300, 2), Buffer.alloc(5, 3)];
+    const wire = Buffer.concat(payloads.map((payload) => frame({ opcode: 0x2, payload })));
+    // Inside the second frame's 8-byte header (2 bytes, a 16-bit length, a 4-byte mask), 16 bytes in.
+    const cut = 16 + 3;
+    const seen: Buffer[] = [];
+    const sink: WsFrameSink = { wsData: (b) => seen.push(b), wsPing() {}, wsPong() {}, wsClose() {}, wsFail() {} };
+    const reader = new WsFrameReader(sink, 1 << 20);
+    reader.feed(Buffer.from(wire.subarray(0, cut)));
+    const second = Buffer.from(wire.subarray(cut));
+    reader.feed(second);
+    assert.deepEqual(Buffer.concat(seen), Buffer.concat(payloads));
+    // The second chunk's payloads are handed on as a view of it: it was not copied behind the cut header.
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1]!.buffer, second.buffer);
+    assert.equal(seen[1]!.length, 305);
+  });
+
   it('reads payloads at the length-encoding boundaries, with the header cut at every byte', () => {
     for (const n of [0, 1, 125, 126, 127, 65_535, 65_536, 65_537]) {
       const payload = Buffer.alloc(n);
