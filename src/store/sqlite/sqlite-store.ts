@@ -21,11 +21,10 @@ import Database from 'better-sqlite3';
 import type { QueueEntry, SessionRecord, StoredMessage, StoredSessionState, StoreOp, Store, StoreSnapshot, SubscriptionRecord } from '../ports.js';
 import { StoreError } from '../errors.js';
 import { validateOp } from '../validate.js';
-import { encodeJson } from '../json.js';
 import { migrate } from './schema.js';
 import { lockStore } from './store-lock.js';
 import { prepareStatements, type Statements } from './statements.js';
-import { entryFlags, messageToRow, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
+import { entryFlags, fillMessage, MESSAGE_COLUMNS, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
 import type { EntryRow, MessageRow, SessionRow, SubscriptionRow } from './rows.js';
 import { QueueIndex, type BodyRef, type EntryRef } from './queue-index.js';
 import { BulkWriter, type RowFill } from './bulk.js';
@@ -39,15 +38,7 @@ const bodyRow: RowFill<BodyRef> = (v, at, ref) => {
   if (m === undefined) return false;
   ref.write = undefined;
   v[at] = ref.n;
-  v[at + 1] = m.id;
-  v[at + 2] = m.topic;
-  v[at + 3] = m.payload;
-  v[at + 4] = m.qos;
-  v[at + 5] = m.retain ? 1 : 0;
-  v[at + 6] = m.properties === undefined ? null : encodeJson(m.properties);
-  v[at + 7] = m.createdAt;
-  v[at + 8] = m.expiresAt ?? null;
-  v[at + 9] = m.publisherId ?? null;
+  fillMessage(v, at + 1, m);
   return true;
 };
 
@@ -168,7 +159,7 @@ export class SqliteStore implements Store {
       }
       migrate(db, this.path);
       const stmts = prepareStatements(db);
-      this.bodies = new BulkWriter(db, 'bodies', ['n', 'id', 'topic', 'payload', 'qos', 'retain', 'properties', 'created_at', 'expires_at', 'publisher_id']);
+      this.bodies = new BulkWriter(db, 'bodies', ['n', ...MESSAGE_COLUMNS]);
       this.entries = new BulkWriter(db, 'entries', ['n', 'client_id', 'seq', 'body', 'flags', 'packet_id', 'subscription_ids']);
       this.retired = new BulkWriter(db, 'retired', ['client_id', 'below'], { onConflict: 'ON CONFLICT (client_id) DO UPDATE SET below = excluded.below' });
       this.db = db;
@@ -344,9 +335,12 @@ export class SqliteStore implements Store {
       case 'inbound.delete':
         s.deleteInbound.run(op.clientId, op.packetId);
         break;
-      case 'retained.put':
-        s.upsertRetained.run(messageToRow(op.message));
+      case 'retained.put': {
+        const values = new Array<unknown>(MESSAGE_COLUMNS.length);
+        fillMessage(values, 0, op.message);
+        s.upsertRetained.run(...values);
         break;
+      }
       case 'retained.delete':
         s.deleteRetained.run(op.topic);
         break;

@@ -1,8 +1,8 @@
 // Every SQL statement the store runs, prepared once when the store opens.
 import type Database from 'better-sqlite3';
+import { MESSAGE_COLUMNS as COLUMN_LIST } from './rows.js';
 
-const MESSAGE_COLUMNS = 'id, topic, payload, qos, retain, properties, created_at, expires_at, publisher_id';
-const MESSAGE_VALUES = '@id, @topic, @payload, @qos, @retain, @properties, @created_at, @expires_at, @publisher_id';
+const MESSAGE_COLUMNS = COLUMN_LIST.join(', ');
 
 /**
  * What the store uses of a prepared statement. Our own name: better-sqlite3's resolves to a type the
@@ -34,21 +34,14 @@ export function prepareStatements(db: Database.Database) {
          subscription_id = excluded.subscription_id`,
     ),
     deleteSubscription: p('DELETE FROM subscriptions WHERE client_id = ? AND filter = ?'),
-    // Bodies and entries are written by integer key with positional parameters: these run once per
-    // message and per delivery, and binding by position is the cheapest better-sqlite3 offers.
-    insertBody: p(`INSERT INTO bodies (n, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    deleteBody: p('DELETE FROM bodies WHERE n = ?'),
-    insertEntry: p('INSERT INTO entries (n, client_id, seq, body, flags, packet_id, subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    updateEntry: p('UPDATE entries SET body = ?, flags = ?, packet_id = ?, subscription_ids = ? WHERE n = ?'),
-    deleteEntry: p('DELETE FROM entries WHERE n = ?'),
+    // Bodies and entries are written by BulkWriter (bulk.ts), many rows per statement.
     // After a compaction no row of a session that is gone is left, so neither is its watermark needed.
     deleteRetiredOfGone: p('DELETE FROM retired WHERE client_id NOT IN (SELECT client_id FROM sessions)'),
     allRetired: p('SELECT client_id, below FROM retired'),
     insertInbound: p('INSERT INTO inbound (client_id, packet_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     deleteInbound: p('DELETE FROM inbound WHERE client_id = ? AND packet_id = ?'),
     upsertRetained: p(
-      `INSERT INTO retained (topic, ${MESSAGE_COLUMNS.replace('topic, ', '')})
-       VALUES (@topic, ${MESSAGE_VALUES.replace('@topic, ', '')})
+      `INSERT INTO retained (${MESSAGE_COLUMNS}) VALUES (${COLUMN_LIST.map(() => '?').join(', ')})
        ON CONFLICT (topic) DO UPDATE SET id = excluded.id, payload = excluded.payload, qos = excluded.qos,
          retain = excluded.retain, properties = excluded.properties, created_at = excluded.created_at,
          expires_at = excluded.expires_at, publisher_id = excluded.publisher_id`,
