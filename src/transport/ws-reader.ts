@@ -5,8 +5,8 @@
 // MQTT treats the payloads of binary messages as one byte stream [MQTT-6.0.0-2], so payload bytes
 // are handed on as they arrive, chunk by chunk (the payloads of a chunk's data frames together):
 // nothing is reassembled, and only a cut-off header or control frame (at most 14 + 125 bytes) is
-// held between chunks. Every
-// violation ends the connection with the close code the RFC gives it; nothing here throws.
+// held between chunks. Every violation ends the connection with the close code the RFC gives it;
+// nothing here throws.
 import { isUtf8 } from 'node:buffer';
 import { Opcode as Op } from './ws-frame.js';
 
