@@ -85,8 +85,17 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
 
   const fork = (n: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(n) });
+    // A worker that dies (killed, out of memory) is written to until its exit is noticed: those
+    // writes fail (EPIPE, or the channel closed). Without a callback Node reports that as an 'error'
+    // event on the Worker, and unhandled it would end the primary and every other worker with it.
+    // What was not written is lost to that worker only, as anything in flight to a process that died
+    // is; its exit handler below starts it again, and the hub keeps its place meanwhile.
+    const sent = (err: Error | null): void => {
+      if (err) log.debug({ worker: n, err: err.message }, 'workers: a batch for a worker that is going could not be written');
+    };
+    worker.on('error', (err: Error) => log.warn({ worker: n, err: err.message }, 'workers: error on a worker\'s channel'));
     const outbox = new PrimaryOutbox((batch) => {
-      if (worker.isConnected()) worker.send(batch);
+      if (worker.isConnected()) worker.send(batch, sent);
     });
     const entry = { worker, outbox, ready: false };
     workers.set(n, entry);
@@ -159,7 +168,7 @@ export async function startWorkerPool(config: Config, log: Logger, readyTimeoutM
               if (worker.isDead()) return resolve();
               worker.once('exit', () => resolve());
               const stop: Control = { starlingStop: true };
-              if (worker.isConnected()) worker.send(stop);
+              if (worker.isConnected()) worker.send(stop, () => {});
               else worker.process.kill('SIGTERM');
             }),
         );
@@ -219,6 +228,7 @@ export async function runWorker(config: Config, parentLog: Logger, n: number): P
   });
   process.on('disconnect', () => stop('the primary is gone'));
   const ready: Control = { starlingReady: server.listeners };
-  process.send?.(ready);
+  // A primary that is gone cannot be told; 'disconnect' above stops this worker.
+  process.send?.(ready, undefined, undefined, () => {});
   return server;
 }

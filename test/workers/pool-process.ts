@@ -83,7 +83,9 @@ export async function startPool(settings: Record<string, string>, timeoutMs = 30
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         listeners = listeners.filter((f) => f !== check);
-        reject(new Error(`no log line for ${what} within ${ms} ms`));
+        // A primary that died meanwhile says why on stderr: part of the message, not lost.
+        const gone = child.exitCode !== null || child.signalCode !== null ? ` (starling exited with ${child.exitCode ?? child.signalCode}: ${stderr.slice(-2000)})` : '';
+        reject(new Error(`no log line for ${what} within ${ms} ms${gone}`));
       }, ms);
       const check = (l: LogLine): void => {
         if (!match(l)) return;

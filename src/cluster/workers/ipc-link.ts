@@ -46,8 +46,11 @@ export interface IpcLinkOptions {
 export function processChannel(): IpcChannel {
   if (!process.send) throw new Error('workers: this process has no IPC channel to the primary');
   const send = process.send.bind(process);
+  // A failed write (the primary has gone) is not an 'error' event that would end this worker with a
+  // stack trace: the channel's 'disconnect' stops the worker in order (server/workers.ts).
+  const ignore = (): void => {};
   return {
-    send: (batch) => void send(batch),
+    send: (batch) => void send(batch, undefined, undefined, ignore),
     onMessage: (receive) => {
       process.on('message', receive);
       return () => void process.off('message', receive);

@@ -1,0 +1,80 @@
+// workers=2: a worker killed while the hub is forwarding a flood of messages to it. Between the kill
+// and the primary noticing the exit, the primary still writes to the worker's IPC channel, and those
+// writes fail (EPIPE, or the channel closed). A failed send must not end the primary, which would
+// take every other worker and connection with it: the worker is started again, and the broker goes
+// on serving. The kill is repeated while the flood runs, so the window is hit more than once.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import type { MqttClient } from 'mqtt';
+import { connectClient, endClient } from '../helpers/mqttjs.js';
+import { startPool, type PoolProcess } from './pool-process.js';
+
+const KILLS = 6;
+
+describe('workers=2: a worker killed mid-flood', () => {
+  let pool: PoolProcess;
+  const clients: MqttClient[] = [];
+
+  before(async () => {
+    pool = await startPool({ workers: '2' });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => endClient(c, true)));
+    const code = await pool.stop('SIGTERM');
+    rmSync(pool.dir, { recursive: true, force: true });
+    assert.equal(code, 0, 'the primary exits 0 after SIGTERM');
+  });
+
+  /** A client on worker `want` (connections alternate between the workers; at most 6 tries). */
+  async function clientOn(want: number, prefix: string, extra: Parameters<typeof connectClient>[1] = {}): Promise<MqttClient> {
+    for (let i = 0; i < 6; i++) {
+      const c = await connectClient(pool.url('mqtt'), { clientId: `${prefix}-${i}`, reconnectPeriod: 0, ...extra });
+      if ((await pool.workerOf(`${prefix}-${i}`)) === want) {
+        clients.push(c);
+        return c;
+      }
+      await endClient(c, true);
+    }
+    throw new Error(`no connection landed on worker ${want}`);
+  }
+
+  it('the primary survives and starts the worker again each time; the other worker keeps serving', async () => {
+    const publisher = await clientOn(1, 'flood-pub');
+    const witness = await clientOn(1, 'flood-witness');
+    let witnessed = 0;
+    witness.on('message', () => witnessed++);
+    await witness.subscribeAsync('flood/#', { qos: 0 });
+    let publishing = true;
+    // QoS 0 in bursts, bounded in count; the subscriber on worker 2 makes the hub forward each one.
+    const flood = (async () => {
+      for (let n = 0; publishing && n < 2_000_000; n++) {
+        publisher.publish('flood/x', 'm', { qos: 0 });
+        if (n % 200 === 199) await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      for (let k = 1; k <= KILLS; k++) {
+        const sub = await clientOn(2, `flood-sub${k}`);
+        await sub.subscribeAsync('flood/#', { qos: 0 });
+        await new Promise((r) => setTimeout(r, 200));
+        const ready = pool.logs.filter((l) => l.msg === 'worker ready' && l.worker === 2);
+        process.kill(ready.at(-1)!.pid as number, 'SIGKILL');
+        let died = 0;
+        await pool.waitForLog((l) => l.msg === 'worker died; starting it again' && l.worker === 2 && ++died === k, `restart ${k}`);
+        let readies = 0;
+        await pool.waitForLog((l) => l.msg === 'worker ready' && l.worker === 2 && ++readies === k + 1, `worker 2 ready again (${k})`, 20_000);
+        assert.equal(pool.child.exitCode, null, 'the primary is still running');
+      }
+    } finally {
+      publishing = false;
+      await flood;
+    }
+    const before = witnessed;
+    await publisher.publishAsync('flood/after', 'still here', { qos: 1 });
+    for (let i = 0; i < 50 && witnessed === before; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(witnessed > before, 'worker 1 still delivers');
+    const fatal = pool.logs.filter((l) => l.worker === undefined && l.level >= 60);
+    assert.deepEqual(fatal, [], 'the primary logged nothing fatal');
+  });
+});
