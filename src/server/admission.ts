@@ -215,7 +215,8 @@ export class SocketGate implements AdmissionGate {
    * (plain TCP, where accept and transport are one moment), one taken now.
    */
   admit(t: Transport): { place: Place; since: number } | ConnectionLimit {
-    const ticket = t.admission instanceof GateTicket ? t.admission : undefined;
+    const taken = t.takeAdmission?.();
+    const ticket = taken instanceof GateTicket ? taken : undefined;
     if (!ticket) {
       const place = this.admission.enter(t.remoteAddress);
       return typeof place === 'string' ? place : { place, since: Date.now() };

@@ -122,6 +122,8 @@ export function peerOf(socket: TLSSocket, pskIdentity?: string): PeerIdentity {
 /** The gate's tickets of one listener's sockets, found again from the TLS socket or request on them. */
 export interface SocketTickets {
   of(socket: Socket): AdmissionTicket | undefined;
+  /** The ticket, handed to the transport made for the socket: the socket no longer holds it. */
+  take(socket: Socket): AdmissionTicket | undefined;
   /** The socket turned out to carry plain HTTP: its ticket is given back. */
   leave(socket: Socket): void;
 }
@@ -141,13 +143,21 @@ const accepted = (s: Socket): Ticketed => ((s as Ticketed)._parent ?? s) as Tick
  * connection.
  */
 export function gateSockets(server: Server, info: ListenerInfo, gate: AdmissionGate | undefined, opts: GateOptions): SocketTickets {
-  if (!gate) return { of: () => undefined, leave: () => {} };
+  if (!gate) return { of: () => undefined, take: () => undefined, leave: () => {} };
   server.on('connection', (socket: Socket) => {
     const ticket = gate.enter(socket, info, opts);
     if (ticket) (socket as Ticketed)[TICKET] = ticket;
   });
   return {
     of: (socket) => accepted(socket)[TICKET],
+    take: (socket) => {
+      const raw = accepted(socket);
+      const ticket = raw[TICKET];
+      // Set to undefined, not deleted: deleting a property other than the last one added would put
+      // the socket's properties in dictionary mode.
+      raw[TICKET] = undefined;
+      return ticket;
+    },
     leave: (socket) => {
       const raw = accepted(socket);
       const ticket = raw[TICKET];

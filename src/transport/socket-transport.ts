@@ -130,8 +130,11 @@ export class SocketTransport implements Transport {
   get peer(): PeerIdentity | undefined {
     return this.opts.peer;
   }
-  get admission(): AdmissionTicket | undefined {
-    return this.opts.admission;
+  takeAdmission(): AdmissionTicket | undefined {
+    // Per socket (a TLS listener makes these options for each socket), so it is this socket's to drop.
+    const ticket = this.opts.admission;
+    if (ticket !== undefined) this.opts.admission = undefined;
+    return ticket;
   }
 
   /** The socket's listeners (shared functions, above). */

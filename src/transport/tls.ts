@@ -50,7 +50,7 @@ export async function openTlsListener(addr: ListenerSpec, opts: ListenerOptions,
     accept(
       new SocketTransport(socket, info, 'tls', {
         peer: peerOf(socket, identityOf.get(socket)),
-        admission: tickets.of(socket),
+        admission: tickets.take(socket),
         detectTls: false,
         onMistake: (spoken, t) => {
           const advice = adviceFor(info, spoken, siblingsOf(opts), opts.transport.webSocket.path);

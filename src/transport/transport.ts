@@ -84,8 +84,11 @@ export interface AdmissionGate {
 
 export interface Transport {
   readonly listener: ListenerInfo;
-  /** The place its socket took at accept (TLS and WebSocket listeners with a gate). */
-  readonly admission?: AdmissionTicket;
+  /**
+   * The place its socket took at accept (TLS and WebSocket listeners with a gate), handed over
+   * once: the transport keeps no reference to it after, so an idle connection does not hold it.
+   */
+  takeAdmission?(): AdmissionTicket | undefined;
   /** Client address (X-Forwarded-For when the listener trusts it). */
   readonly remoteAddress: string;
   readonly remotePort: number;

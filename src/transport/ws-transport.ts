@@ -81,7 +81,7 @@ export class WsTransport implements Transport, WsFrameSink {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly peer?: PeerIdentity;
-  readonly admission?: AdmissionTicket;
+  private admission?: AdmissionTicket;
   readonly kind: 'ws' | 'wss';
   private readonly socket: Socket;
   private readonly reader: WsFrameReader;
@@ -126,6 +126,12 @@ export class WsTransport implements Transport, WsFrameSink {
     this.pinger = opts.pinger;
     this.pinger?.add(this);
     if (opts.head && opts.head.length > 0) this.reader.feed(opts.head);
+  }
+
+  takeAdmission(): AdmissionTicket | undefined {
+    const ticket = this.admission;
+    this.admission = undefined;
+    return ticket;
   }
 
   /** Bytes from the socket (onSocketData). */
@@ -240,11 +246,19 @@ export class WsTransport implements Transport, WsFrameSink {
     // A turn's packets travel in one binary frame: a frame may carry several MQTT packets
     // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet. A frame grows to
     // MAX_COALESCED_FRAME; only a single larger packet makes a larger one.
-    if (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_COALESCED_FRAME) this.sendPending();
-    (this.pending ??= []).push(data);
-    this.pendingBytes += data.length;
-    if (data.length > COALESCE_MAX) this.pendingLarge = true;
-    if (!this.corked) this.sendPending();
+    if (!this.corked && this.pendingBytes === 0) {
+      // Outside a turn (the CONNACK): a frame of its own, as header and packet in one writev, and no
+      // list made, for a connection that may stay idle from here on. Measured per idle connection
+      // (heap snapshots of 3,000): a single write() here left the socket and its WritableState each
+      // an out-of-object property store (about 80 bytes together) that the writev does not.
+      this.sendWritev(data);
+    } else {
+      if (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_COALESCED_FRAME) this.sendPending();
+      (this.pending ??= []).push(data);
+      this.pendingBytes += data.length;
+      if (data.length > COALESCE_MAX) this.pendingLarge = true;
+      if (!this.corked) this.sendPending();
+    }
     // Same rule as a stream's write(): below the high-water mark the caller may go on.
     const ok = this.socket.writableLength + this.pendingBytes < this.socket.writableHighWaterMark;
     if (!ok) this.needDrain = true;
@@ -297,6 +311,15 @@ export class WsTransport implements Transport, WsFrameSink {
     pending.length = 0;
     this.pendingBytes = 0;
     this.pendingLarge = false;
+  }
+
+  /** One packet as one frame: the header, then the packet's own buffer, in one writev. */
+  private sendWritev(data: Buffer): void {
+    const socket = this.socket;
+    socket.cork();
+    socket.write(binaryFrameHeader(data.length));
+    socket.write(data);
+    socket.uncork();
   }
 
   pause(): void {

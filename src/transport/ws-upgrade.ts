@@ -135,7 +135,7 @@ export function webSocketUpgrade(opts: UpgradeOptions, accept: AcceptTransport):
         remoteAddress: clientAddress(req, webSocket.trustForwardedFor, webSocket.trustedProxyHops),
         remotePort: tcp.remotePort ?? 0,
         peer: secure ? peerOf(tcp as TLSSocket) : undefined,
-        admission: opts.tickets?.of(tcp),
+        admission: opts.tickets?.take(tcp),
         pinger,
         maxMessage,
         head,

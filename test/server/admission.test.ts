@@ -90,7 +90,7 @@ describe('SocketGate', () => {
       const ticket = gate.enter(socket, listener, { byAddress: false, http: true });
       assert.ok(ticket);
       assert.equal(socket.listenerCount('close'), closeListeners + 1, 'a socket still in its upgrade gives its place back on close');
-      const admitted = gate.admit({ admission: ticket, remoteAddress: '127.0.0.1' } as unknown as Transport);
+      const admitted = gate.admit({ takeAdmission: () => ticket, remoteAddress: '127.0.0.1' } as unknown as Transport);
       assert.equal(typeof admitted, 'object');
       assert.equal(socket.listenerCount('close'), closeListeners, 'nothing per idle connection left on the socket');
       assert.equal(admission.open, 1);
@@ -105,7 +105,7 @@ describe('SocketGate', () => {
       const other = place(admission.enter('203.0.113.1'));
       const gate = new SocketGate(admission, 10_000, events);
       const ticket = gate.enter(socket, listener, { byAddress: false, http: true });
-      assert.equal(gate.admit({ admission: ticket, remoteAddress: '203.0.113.1' } as unknown as Transport), 'maxConnectionsPerAddress');
+      assert.equal(gate.admit({ takeAdmission: () => ticket, remoteAddress: '203.0.113.1' } as unknown as Transport), 'maxConnectionsPerAddress');
       assert.equal(admission.open, 2);
       socket.destroy();
       await once(socket, 'close');
