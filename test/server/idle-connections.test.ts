@@ -12,6 +12,8 @@ import { connectClient } from '../helpers/mqttjs.js';
 import { keepAliveOf } from '../helpers/socket-flags.js';
 import { readFileSync } from 'node:fs';
 import { certificateFixture } from '../transport/helpers.js';
+import type { Transport } from '../../src/transport/transport.js';
+import { GateTicket } from '../../src/server/admission.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
@@ -136,7 +138,7 @@ describe('idle connections', () => {
     }
   });
 
-  it('under TLS (mqtt+ssl, and ws+ssl without pings) the kernel gets the same keepalive as over plain TCP', async () => {
+  it('under TLS (mqtt+ssl, and ws+ssl without pings) the kernel gets the same keepalive as over plain TCP, and no connection keeps its admission ticket', async () => {
     const certs = await certificateFixture();
     const t = await startTestServer({
       sysIntervalSec: '0',
@@ -152,6 +154,14 @@ describe('idle connections', () => {
         for (const keepalive of [30, 0]) clients.push(await connectClient(t.url(scheme), { clientId: `${scheme}-${keepalive}`, keepalive, ca }));
       }
       await waitUntil(() => t.server.connections.size === 4, '4 connections', 10_000);
+      for (const c of t.server.connections) {
+        // The admission ticket was taken at admission: an established connection keeps none.
+        const transport = (c as unknown as { transport: Transport & { opts?: object } }).transport;
+        assert.equal(transport.takeAdmission?.(), undefined, `${c.channel.clientId}: no admission ticket held`);
+        // Nor any field of the transport or of its per-socket options (where it used to stay).
+        const held = [...Object.values(transport), ...Object.values(transport.opts ?? {})].filter((v) => v instanceof GateTicket);
+        assert.deepEqual(held, [], `${c.channel.clientId}: a GateTicket is still referenced`);
+      }
       for (const scheme of ['mqtt+ssl', 'ws+ssl']) {
         // keepAliveOf reads the kernel's timer on the TCP socket under the TLS one.
         assert.equal(await keepAliveOf(t, `${scheme}-30`), false, `${scheme}: the watchdog notices first`);
