@@ -112,7 +112,17 @@ describe('topic explorer in Chromium with 100,000 topics', { timeout: 300_000 },
     await page.locator('.tree-row[data-topic="live"] .tree-toggle').click();
     await page.locator('.tree-row[data-topic="live/thermo"]').click();
     const detail = page.locator('section.detail');
-    await detail.locator('.detail-meta', { hasText: '5 messages' }).waitFor();
+    // Should this ever time out (it did once, in a full run on a busy machine), say what the page
+    // showed instead: the count it reached, the summary, whether the console was still connected.
+    await detail.locator('.detail-meta', { hasText: '5 messages' }).waitFor().catch(async (err: Error) => {
+      const shown = await page.evaluate(() => ({
+        meta: document.querySelector('section.detail .detail-meta')?.textContent,
+        summary: document.querySelector('.explorer-summary')?.textContent,
+        connection: document.getElementById('connection-status')?.textContent,
+        thermoRow: document.querySelector('.tree-row[data-topic="live/thermo"]')?.textContent,
+      }));
+      throw new Error(`${err.message}\nthe page showed: ${JSON.stringify(shown)}`);
+    });
     assert.equal(await detail.locator('.detail-value').innerText(), '{\n  "t": 24,\n  "h": 50\n}');
     assert.match(await detail.locator('.detail-meta').innerText(), /delivered at QoS 0 · not retained/);
     const props = await detail.locator('table.props').innerText();
