@@ -175,6 +175,17 @@ describe('session: acknowledgements move entries', () => {
     assert.equal(s.inflight.size, 1);
   });
 
+  it('a small queue emptied into the window holds none of its entries either (its array is kept for reuse)', () => {
+    const { s } = online(1, 5);
+    for (let id = 1; id <= 5; id++) assert.ok(s.complete(id, 'puback'), `PUBACK ${id}`);
+    const pending = (s as unknown as { pending: unknown[] }).pending;
+    assert.deepEqual(pending.filter((o) => o !== undefined), [], 'no taken entry (nor its payload) is held');
+    s.enqueue(delivery(5, 1), limits);
+    fillWindow(s, 0);
+    assert.equal(s.inflight.size, 1);
+    assert.equal(s.queuedCount, 0);
+  });
+
   it('PUBREC for a QoS 1 entry releases nothing', () => {
     const { s } = online(1);
     assert.equal(s.received(1), undefined);
