@@ -159,7 +159,10 @@ describe('idle connections', () => {
         const transport = (c as unknown as { transport: Transport & { opts?: object } }).transport;
         assert.equal(transport.takeAdmission?.(), undefined, `${c.channel.clientId}: no admission ticket held`);
         // Nor any field of the transport or of its per-socket options (where it used to stay).
-        const held = [...Object.values(transport), ...Object.values(transport.opts ?? {})].filter((v) => v instanceof GateTicket);
+        // Nor the socket, nor the TCP socket under a TLS one, where the listener first put it.
+        const socket = (transport as unknown as { socket: Record<symbol, unknown> & { _parent?: Record<symbol, unknown> } }).socket;
+        const onSockets = [socket, socket._parent].flatMap((x) => (x ? Object.getOwnPropertySymbols(x).map((k) => x[k]) : []));
+        const held = [...Object.values(transport), ...Object.values(transport.opts ?? {}), ...onSockets].filter((v) => v instanceof GateTicket);
         assert.deepEqual(held, [], `${c.channel.clientId}: a GateTicket is still referenced`);
       }
       for (const scheme of ['mqtt+ssl', 'ws+ssl']) {

@@ -13,10 +13,17 @@ class Recorder implements WsFrameSink {
   readonly events: Event[] = [];
   /** Called after each data event (to pause the reader from inside, as the broker does). */
   onData?: () => void;
+  /** Each data event's view as handed on, with a copy taken then: what was handed on must not change after. */
+  readonly views: Array<[Buffer, Buffer]> = [];
   wsData(payload: Buffer): void {
     assert.ok(payload.length > 0, 'no empty data events');
     this.events.push(['data', Buffer.from(payload)]);
+    this.views.push([payload, Buffer.from(payload)]);
     this.onData?.();
+  }
+  /** Whether every view handed on still reads as it did (the reader moves later payloads in place). */
+  get viewsIntact(): boolean {
+    return this.views.every(([view, copy]) => view.equals(copy));
   }
   wsPing(payload: Buffer): void {
     this.events.push(['ping', Buffer.from(payload)]);
@@ -160,6 +167,7 @@ describe('WebSocket frame reader', () => {
             }
           }
           assert.ok(rec.data.equals(Buffer.concat(expectedData)));
+          assert.ok(rec.viewsIntact, 'bytes already handed on were changed by a later frame of the same chunk');
           assert.deepEqual(
             rec.events.filter((e) => e[0] === 'ping').map((e) => [...(e[1] as Buffer)]),
             expectedPings.map((p) => [...p]),
@@ -212,6 +220,9 @@ describe('WebSocket frame reader', () => {
     // The second chunk's payloads are handed on as a view of it: it was not copied behind the cut header.
     assert.equal(seen.length, 2);
     assert.equal(seen[1]!.buffer, second.buffer);
+    // At the chunk's own offset (past the 5 bytes that completed the cut header): a pooled copy
+    // would share the pool's buffer too, but not this offset.
+    assert.equal(seen[1]!.byteOffset, second.byteOffset + 5);
     assert.equal(seen[1]!.length, 305);
   });
 
