@@ -234,6 +234,8 @@ export class FrameWriter {
     if (this.buf.length > KEPT_CAPACITY) this.buf = this.fresh(INITIAL_CAPACITY);
     this.pos = this.header;
     this.count = 0;
+    // Its last entry went with the frame: nothing is left to copy (appendEncoded refuses).
+    this.lastStandalone = false;
     this.forget();
     return frame;
   }

@@ -2,7 +2,6 @@
 // acknowledged its publisher already), so a failure is logged, never thrown into the link's I/O.
 import type { ClusterSide, RemoteRoute } from '../broker/cluster-link.js';
 import type { StoredMessage } from '../store/ports.js';
-import { catchLater } from '../protocol/maybe-promise.js';
 
 export function routeQuietly(
   broker: Pick<ClusterSide, 'routeRemote'>,
@@ -13,7 +12,7 @@ export function routeQuietly(
   // (The closure is made only for a Promise: none per message on the QoS 0 path.)
   try {
     const routed = broker.routeRemote(message, to);
-    if (routed instanceof Promise) catchLater(routed, (err) => routeFailed(log, message, err));
+    if (routed instanceof Promise) routed.catch((err: unknown) => routeFailed(log, message, err));
   } catch (err) {
     routeFailed(log, message, err);
   }

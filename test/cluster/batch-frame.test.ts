@@ -209,6 +209,11 @@ describe('batch frame', () => {
     const w = new FrameWriter('n');
     w.append(m);
     assert.throws(() => new FrameWriter('c').appendEncoded(w), /not written standalone/);
+    // Nor one that went with a finished frame: the writer holds no entry to copy any more.
+    const alone = new FrameWriter('n');
+    alone.append(m, undefined, false, true);
+    alone.finish();
+    assert.throws(() => new FrameWriter('c').appendEncoded(alone), /not written standalone/);
   });
 
   it('carries the handed-on mark of a shared entry, and refuses it on an entry without a shared key', () => {

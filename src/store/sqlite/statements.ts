@@ -42,9 +42,7 @@ export function prepareStatements(db: Database.Database) {
     deleteInbound: p('DELETE FROM inbound WHERE client_id = ? AND packet_id = ?'),
     upsertRetained: p(
       `INSERT INTO retained (${MESSAGE_COLUMNS}) VALUES (${COLUMN_LIST.map(() => '?').join(', ')})
-       ON CONFLICT (topic) DO UPDATE SET id = excluded.id, payload = excluded.payload, qos = excluded.qos,
-         retain = excluded.retain, properties = excluded.properties, created_at = excluded.created_at,
-         expires_at = excluded.expires_at, publisher_id = excluded.publisher_id`,
+       ON CONFLICT (topic) DO UPDATE SET ${COLUMN_LIST.filter((c) => c !== 'topic').map((c) => `${c} = excluded.${c}`).join(', ')}`,
     ),
     deleteRetained: p('DELETE FROM retained WHERE topic = ?'),
     allSessions: p('SELECT * FROM sessions ORDER BY client_id'),
