@@ -274,7 +274,8 @@ export class Sessions {
 
   /**
    * Ends a session and deletes its stored copy in the background: cleanup nobody waits on (expiry,
-   * a session another node took), written in small batches.
+   * a session another node took), written in small batches, or with the current run's commit when
+   * one is open (StoreWrites.persistInBackground).
    */
   endAndForget(session: Session): void {
     this.end(session);

@@ -112,7 +112,8 @@ export class StoreWrites {
    * Writes a batch; once durable, its entries may be sent. The commits of one synchronous run (the
    * PUBLISHes of a client's read) join one write, one promise and one callback for all of them:
    * they would share the batcher's batch anyway (and its fate, should it fail). The joined write
-   * reaches the batcher at the next microtask, or before any other write, so order is kept.
+   * reaches the batcher at the next microtask; every other write of the run joins it (persist,
+   * persistInBackground), so order is kept.
    */
   commit(batch: WriteBatch): Promise<void> {
     const into = this.joining().batch;
