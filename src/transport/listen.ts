@@ -148,22 +148,17 @@ export function gateSockets(server: Server, info: ListenerInfo, gate: AdmissionG
     const ticket = gate.enter(socket, info, opts);
     if (ticket) (socket as Ticketed)[TICKET] = ticket;
   });
+  const take = (socket: Socket): AdmissionTicket | undefined => {
+    const raw = accepted(socket);
+    const ticket = raw[TICKET];
+    // Set to undefined, not deleted: deleting a property other than the last one added would put
+    // the socket's properties in dictionary mode.
+    if (ticket !== undefined) raw[TICKET] = undefined;
+    return ticket;
+  };
   return {
     of: (socket) => accepted(socket)[TICKET],
-    take: (socket) => {
-      const raw = accepted(socket);
-      const ticket = raw[TICKET];
-      // Set to undefined, not deleted: deleting a property other than the last one added would put
-      // the socket's properties in dictionary mode.
-      raw[TICKET] = undefined;
-      return ticket;
-    },
-    leave: (socket) => {
-      const raw = accepted(socket);
-      const ticket = raw[TICKET];
-      if (!ticket) return;
-      raw[TICKET] = undefined;
-      ticket.leave();
-    },
+    take,
+    leave: (socket) => take(socket)?.leave(),
   };
 }

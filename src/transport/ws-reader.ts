@@ -31,10 +31,11 @@ export const enum CloseCode {
   TooBig = 1009,
 }
 
-/** Reading state; `Done` after a close frame or a violation. */
+/** Reading state; `Cut` while `held` is a header or control frame cut off at a chunk's end; `Done` after a close frame or a violation. */
 const enum State {
   Header,
   Payload,
+  Cut,
   Done,
 }
 
@@ -46,8 +47,8 @@ export function validCloseCode(code: number): boolean {
 const EMPTY = Buffer.alloc(0);
 /**
  * Longest frame start the reader needs in one piece: a header (2 + 8 length + 4 mask bytes) and a
- * control frame's body (125). What wait() holds is shorter, and so many bytes of the next chunk
- * always complete it.
+ * control frame's body (125). What wait() holds (State.Cut) is shorter, and so many bytes of the next
+ * chunk always complete it.
  */
 const CUT_MAX = 14 + 125;
 
@@ -110,8 +111,10 @@ export class WsFrameReader {
     const held = this.held;
     if (held) {
       this.held = undefined;
+      const cut = this.state === State.Cut;
+      if (cut) this.state = State.Header;
       if (chunk.length === 0) buf = held;
-      else if (this.state === State.Header && !this.paused && held.length < CUT_MAX) {
+      else if (cut && !this.paused) {
         // A cut-off header or control frame (wait()): completed from the chunk's first bytes, and
         // the rest of the chunk read where it is rather than copied in behind it.
         const end = this.header(Buffer.concat([held, chunk.subarray(0, CUT_MAX)]), 0);
@@ -251,7 +254,10 @@ export class WsFrameReader {
 
   private wait(buf: Buffer, pos: number): number {
     this.handOn(buf);
+    // The connection may have gone in that hand-on (its sink stopped us): nothing to keep.
+    if (this.state === State.Done) return -1;
     this.hold(buf, pos);
+    this.state = State.Cut;
     return -1;
   }
 

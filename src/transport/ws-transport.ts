@@ -246,16 +246,15 @@ export class WsTransport implements Transport, WsFrameSink {
     // A turn's packets travel in one binary frame: a frame may carry several MQTT packets
     // (MQTT 5.0 section 6.0), and one frame costs far less than one per packet. A frame grows to
     // MAX_COALESCED_FRAME; only a single larger packet makes a larger one.
-    if (!this.corked && this.pendingBytes === 0) {
-      // Outside a turn (the CONNACK): a frame of its own, and no list made for a connection that
-      // may stay idle from here on.
-      this.sendFrame(data);
+    if (!this.corked) {
+      // Outside a turn (the CONNACK): a frame of its own, and no list made for a connection that may
+      // stay idle from here on. (Nothing is pending then: uncork and end send it.)
+      this.writeFrame([data], data.length, data.length > COALESCE_MAX);
     } else {
       if (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_COALESCED_FRAME) this.sendPending();
       (this.pending ??= []).push(data);
       this.pendingBytes += data.length;
       if (data.length > COALESCE_MAX) this.pendingLarge = true;
-      if (!this.corked) this.sendPending();
     }
     // Same rule as a stream's write(): below the high-water mark the caller may go on.
     const ok = this.socket.writableLength + this.pendingBytes < this.socket.writableHighWaterMark;
@@ -278,52 +277,39 @@ export class WsTransport implements Transport, WsFrameSink {
     this.socket.uncork();
   }
 
-  /**
-   * Sends the pending packets as one frame. Small packets are copied behind the header into one
-   * buffer, as SocketTransport does: Node's stream pays per buffer handed to a writev (a buffered
-   * record, a callback, an iovec), which for a run of PUBACKs or small PUBLISHes costs more than
-   * the copy. A frame holding a larger packet goes as the header then the packets' own buffers in
-   * one writev (no copy of a large payload). Control frames (pong, ping, close) are written to the
-   * same socket each in one call, so none can land inside a data frame.
-   */
+  /** Sends the pending packets as one frame (writeFrame). */
   private sendPending(): void {
     const pending = this.pending;
     const bytes = this.pendingBytes;
     if (pending === undefined || bytes === 0) return;
-    const n = pending.length;
-    if (this.phase === Phase.Open) {
-      const socket = this.socket;
-      if (!this.pendingLarge) {
-        const frame = Buffer.allocUnsafe(frameHeaderLength(bytes) + bytes);
-        let at = writeBinaryFrameHeader(frame, bytes);
-        for (let i = 0; i < n; i++) at += pending[i]!.copy(frame, at);
-        socket.write(frame);
-      } else {
-        // Nested inside the turn's cork when there is one; on its own it still makes one writev.
-        socket.cork();
-        socket.write(binaryFrameHeader(bytes));
-        for (let i = 0; i < n; i++) socket.write(pending[i]);
-        socket.uncork();
-      }
-    }
+    if (this.phase === Phase.Open) this.writeFrame(pending, bytes, this.pendingLarge);
     pending.length = 0;
     this.pendingBytes = 0;
     this.pendingLarge = false;
   }
 
-  /** One packet as one frame: copied behind the header when small, else header and packet in one writev. */
-  private sendFrame(data: Buffer): void {
+  /**
+   * Writes `packets` (`bytes` in all) as one binary frame. Small packets are copied behind the
+   * header into one buffer, as SocketTransport does: Node's stream pays per buffer handed to a
+   * writev (a buffered record, a callback, an iovec), which for a run of PUBACKs or small PUBLISHes
+   * costs more than the copy. With a `large` packet among them (over COALESCE_MAX) the frame goes as
+   * the header then the packets' own buffers in one writev (no copy of a large payload). Control
+   * frames (pong, ping, close) are written to the same socket each in one call, so none can land
+   * inside a data frame.
+   */
+  private writeFrame(packets: readonly Buffer[], bytes: number, large: boolean): void {
     const socket = this.socket;
-    const n = data.length;
-    if (n <= COALESCE_MAX) {
-      const frame = Buffer.allocUnsafe(frameHeaderLength(n) + n);
-      data.copy(frame, writeBinaryFrameHeader(frame, n));
+    if (!large) {
+      const frame = Buffer.allocUnsafe(frameHeaderLength(bytes) + bytes);
+      let at = writeBinaryFrameHeader(frame, bytes);
+      for (let i = 0; i < packets.length; i++) at += packets[i]!.copy(frame, at);
       socket.write(frame);
       return;
     }
+    // Nested inside the turn's cork when there is one; on its own it still makes one writev.
     socket.cork();
-    socket.write(binaryFrameHeader(n));
-    socket.write(data);
+    socket.write(binaryFrameHeader(bytes));
+    for (let i = 0; i < packets.length; i++) socket.write(packets[i]);
     socket.uncork();
   }
 
