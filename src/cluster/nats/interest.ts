@@ -303,7 +303,13 @@ export class InterestExchange {
 
   // ---- the others' interest ------------------------------------------------------------------
 
-  private remote(node: string, instance: string): Remote {
+  /**
+   * The record of `node`'s interest (a new one for a new instance), or none for a node that speaks
+   * another cluster protocol version: nothing it says is applied, so nothing is routed to a node
+   * that cannot read our frames. Every path that takes in interest comes through here.
+   */
+  private remote(node: string, instance: string): Remote | undefined {
+    if (this.opts.speaksOther(node)) return undefined;
     let r = this.remotes.get(node);
     if (r && r.instance === instance) return r;
     if (r) this.forgetRoutes(r.index);
@@ -330,8 +336,9 @@ export class InterestExchange {
 
   private onChanges(m: Msg): void {
     const d = this.read(m, isDelta);
-    if (!d || d.node === this.opts.nodeId || this.opts.speaksOther(d.node)) return;
+    if (!d || d.node === this.opts.nodeId) return;
     const r = this.remote(d.node, d.instance);
+    if (!r) return;
     if (r.syncing) return void r.held.push(d);
     if (d.v <= r.v) return;
     if (d.v !== r.v + 1) {
@@ -358,11 +365,10 @@ export class InterestExchange {
 
   /** A heartbeat from `node`, carrying its instance and interest version: ask for it if behind. */
   heard(node: string, instance: string, v: number | undefined): void {
-    if (node === this.opts.nodeId || v === undefined || this.opts.speaksOther(node)) return;
+    if (node === this.opts.nodeId || v === undefined) return;
     const r = this.remotes.get(node);
     if (r && r.instance === instance && (r.v >= v || r.syncing)) return;
-    this.remote(node, instance);
-    this.sync(node);
+    if (this.remote(node, instance)) this.sync(node);
   }
 
   /** A node left or was lost: its interest goes. */
@@ -378,8 +384,9 @@ export class InterestExchange {
   /** A node's first page, answering this node's hello: applied if it is the whole interest, else asked for in full. */
   private onHello(m: Msg): void {
     const s = this.read(m, isSnapshot);
-    if (!s || s.node === this.opts.nodeId || s.from !== 0 || this.opts.speaksOther(s.node)) return;
+    if (!s || s.node === this.opts.nodeId || s.from !== 0) return;
     const r = this.remote(s.node, s.instance);
+    if (!r) return;
     if (s.next === undefined) return this.applySnapshot(r, s.node, s.v, s.items);
     this.sync(s.node);
   }
@@ -408,8 +415,10 @@ export class InterestExchange {
           r.syncing = false;
           // Gone meanwhile, or found to speak another version: nothing to apply. Restarted
           // meanwhile: this is the new instance's.
-          if (!this.remotes.has(node) || this.opts.speaksOther(node)) return;
-          return this.applySnapshot(this.remote(node, first.instance), node, first.v, items);
+          if (!this.remotes.has(node)) return;
+          const now = this.remote(node, first.instance);
+          if (now) this.applySnapshot(now, node, first.v, items);
+          return;
         }
       } catch (err) {
         // Asked again at its next heartbeat.
