@@ -6,9 +6,10 @@
 // the median of 9 rounds of 200,000 after 5 rounds of warm-up.
 //
 // With `--run N`, messages come in runs of N from one publisher on one topic, as scenario 7's
-// publishers write them at 32 per write.
+// publishers write them at 32 per write. With `--qos 1` (or 2) the messages carry their ids across
+// (written as what each adds to the one before), which QoS 0 messages do not.
 //
-//   node dist/bench/frame-cost.js [--per-turn 32] [--nodes 1] [--run 1]
+//   node dist/bench/frame-cost.js [--per-turn 32] [--nodes 1] [--run 1] [--qos 0]
 import { NodeBatches } from '../src/cluster/nats/batches.js';
 import { decodeFrame } from '../src/cluster/batch-frame.js';
 import { MessageIds } from '../src/session/message.js';
@@ -20,6 +21,8 @@ const arg = (name: string, dflt: number): number => {
 };
 const perTurn = arg('--per-turn', 32);
 const run = arg('--run', 1);
+const qos = arg('--qos', 0);
+if (qos !== 0 && qos !== 1 && qos !== 2) throw new Error('--qos must be 0, 1 or 2');
 const destinations = Array.from({ length: arg('--nodes', 1) }, (_, i) => `n${i + 2}`);
 
 const ids = new MessageIds();
@@ -38,7 +41,7 @@ const publishers = Array.from({ length: 1000 }, (_, i) => `pub-${i}`);
 // A topic string per message (decoded from each PUBLISH), one publisher id per connection.
 const message = (i: number): StoredMessage => {
   const p = Math.floor(i / run) % 1000;
-  return { id: ids.next(), topic: `bench/pair/${p}`, payload, qos: 0, retain: false, createdAt: Date.now(), publisherId: publishers[p]! };
+  return { id: ids.next(), topic: `bench/pair/${p}`, payload, qos, retain: false, createdAt: Date.now(), publisherId: publishers[p]! };
 };
 const cpu = (since: NodeJS.CpuUsage): number => {
   const d = process.cpuUsage(since);
