@@ -19,7 +19,6 @@
 import type { SessionTransfer } from '../../broker/cluster-link.js';
 import { parseSharedFilter } from '../../protocol/topic.js';
 import type { StoredMessage } from '../../store/ports.js';
-import { MessageIds } from '../../session/message.js';
 import type { PrimaryMessage, WorkerMessage } from './ipc-wire.js';
 import { TopicTrie } from '../../topics/trie.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
@@ -98,13 +97,21 @@ export interface HubCounters {
   staleSessionsForgotten: number;
 }
 
+/**
+ * The id the hub gives a QoS 0 message of a worker's frame (theirs do not cross, batch-frame.ts).
+ * The hub only passes messages on: re-encoded into frames, a QoS 0 one's id is left out again and
+ * the receiving worker gives its own; sent whole (a resend after a session moved, a message kept
+ * for a restarting worker) it is delivered at once or dropped, never stored, acknowledged or
+ * deduplicated. So one constant serves, instead of a new id string per message in the one process
+ * every worker's traffic goes through.
+ */
+const HUB_QOS0_IDS = { next: (): string => 'hub' };
+
 export class IpcHub {
   readonly counters: HubCounters = { forwarded: 0, malformed: 0, delivered: 0, claims: 0, sessionsMoved: 0, resentAfterMove: 0, heldForRestart: 0, droppedForRestart: 0, staleSessionsForgotten: 0 };
   /** The counters as last sent to the workers (JSON), '' to send them again. */
   private sharedCounters = '';
   private readonly live = new Set<number>();
-  /** Ids for the QoS 0 messages of workers' frames (batch-frame.ts: theirs do not cross). */
-  private readonly ids = new MessageIds();
   private readonly routes = new InterestRoutes();
   private readonly claims = new Map<string, Claim[]>();
   private readonly releases = new Map<number, Release>();
@@ -167,7 +174,7 @@ export class IpcHub {
     let frame: DecodedFrame;
     try {
       // Views of `data`: each message is written into the outgoing frames at once (copied when kept, see hold).
-      frame = decodeFrame(data, this.ids);
+      frame = decodeFrame(data, HUB_QOS0_IDS);
     } catch (err) {
       this.counters.malformed++;
       this.opts.log.warn({ err, worker }, 'workers: malformed batch from a worker ignored');
