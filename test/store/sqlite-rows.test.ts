@@ -38,6 +38,16 @@ const entryOp = (clientId: string, seq: number, messageId: string, over: Partial
   clientId,
   entry: { seq, messageId, qos: 1, retain: false, state: 'queued', ...over },
 });
+/** Packs in the file and the bodies they hold, live or not (packs.ts: the count is the u32 after the format byte). */
+const packed = (file: string): { packs: number; bodies: number } => {
+  const db = new Database(file, { readonly: true });
+  try {
+    const data = db.prepare('SELECT data FROM packs').pluck().all() as Buffer[];
+    return { packs: data.length, bodies: data.reduce((sum, d) => sum + d.readUInt32LE(1), 0) };
+  } finally {
+    db.close();
+  }
+};
 const rowCount = (file: string, table: string): number => {
   const db = new Database(file, { readonly: true });
   try {
@@ -92,7 +102,7 @@ describe('SqliteStore compact rows', () => {
       await store.apply([sessOp('c')]);
       await store.apply([msgOp('m'), entryOp('c', 0, 'm'), entryOp('c', 0, 'm', { state: 'inflight', packetId: 1 }), { op: 'queue.delete', clientId: 'c', seq: 0 }]);
       assert.equal(rowCount(file, 'entries'), 0);
-      assert.equal(rowCount(file, 'bodies'), 0);
+      assert.deepEqual(packed(file), { packs: 0, bodies: 0 });
       // An entry written earlier and changed now is one row, in its new state.
       await store.apply([msgOp('n'), entryOp('c', 1, 'n')]);
       await store.apply([entryOp('c', 1, 'n', { state: 'inflight', packetId: 7 })]);
@@ -127,7 +137,7 @@ describe('SqliteStore compact rows', () => {
       // Once the retired rows are as many as the live ones (and at least compactMin), they go.
       await store.apply([{ op: 'session.delete', clientId: 'd' }, ...[3, 4, 5].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'c', seq }))]);
       assert.equal(rowCount(file, 'entries'), 0);
-      assert.equal(rowCount(file, 'bodies'), 0);
+      assert.deepEqual(packed(file), { packs: 0, bodies: 0 }, 'a pack goes with its last live body');
       assert.equal(rowCount(file, 'retired'), 1, 'the watermark of a deleted session goes with its rows');
     } finally {
       await store.close();
@@ -146,9 +156,11 @@ describe('SqliteStore compact rows', () => {
       await store.apply([0, 1].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'slow', seq })));
       await store.apply([...Array(8).keys()].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'fast', seq })));
       assert.equal(rowCount(file, 'entries'), 6, 'compacted: only the live rows are left');
-      assert.equal(rowCount(file, 'bodies'), 6);
+      // A batch's bodies share a pack (s_i with f_i): the packs of s0 and s1 are gone, the others
+      // stay for their slow body (rewriting them waits for packCompactMin bytes).
+      assert.deepEqual(packed(file), { packs: 6, bodies: 12 });
       await store.close();
-      store = new SqliteStore({ path: file, compactMin: 8 });
+      store = new SqliteStore({ path: file, compactMin: 6 }); // the six rows left are retired together below
       const snap = await store.open();
       assert.deepEqual(
         snap.sessions.map((x) => [x.session.clientId, x.queue.map((e) => [e.seq, e.messageId])]),
@@ -158,7 +170,7 @@ describe('SqliteStore compact rows', () => {
       // The rest goes: no live row is left, and the tables are emptied whole.
       await store.apply([2, 3, 4, 5, 6, 7].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'slow', seq })));
       assert.equal(rowCount(file, 'entries'), 0);
-      assert.equal(rowCount(file, 'bodies'), 0);
+      assert.deepEqual(packed(file), { packs: 0, bodies: 0 });
       const after = await store.open();
       assert.deepEqual(after.sessions.map((x) => x.queue.length), [0, 0]);
     } finally {
@@ -182,7 +194,7 @@ describe('SqliteStore compact rows', () => {
       // fast acknowledges everything: its rows all lie above slow's oldest, in two runs split by slow 1.
       await store.apply([...Array(23).keys()].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'fast', seq })));
       assert.equal(rowCount(file, 'entries'), 3, 'compacted: only the live rows are left');
-      assert.equal(rowCount(file, 'bodies'), 3);
+      assert.deepEqual(packed(file), { packs: 3, bodies: 3 }, 'one pack per batch of slow; the fast batches’ packs are gone');
       await store.close();
       store = new SqliteStore({ path: file, compactMin: 8 });
       const snap = await store.open();
@@ -193,6 +205,115 @@ describe('SqliteStore compact rows', () => {
       assert.deepEqual([...snap.messages.keys()].sort(), ['slow0', 'slow1', 'slow2']);
     } finally {
       await store.close();
+    }
+  });
+
+  it('rewrites packs once over three quarters of their bytes are dead, so one slow session among fast ones keeps the packs within four times its live bodies', async () => {
+    const file = freshPath();
+    // packCompactMin 0: no floor, the rewrite runs whenever the packs hold over four times their live bytes.
+    let store = new SqliteStore({ path: file, compactMin: 8, packCompactMin: 0 });
+    const body = (id: string): StoreOp => ({ op: 'message.put', message: { id, topic: 't', payload: Buffer.alloc(1000, id), qos: 1, retain: false, createdAt: 1 } });
+    const fileBytes = (): { total: number } => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return { total: db.prepare('SELECT sum(length(data)) FROM packs').pluck().get() as number };
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      await store.open();
+      await store.apply([sessOp('slow'), sessOp('fast')]);
+      // Each batch: one body for slow, nine for fast; fast acknowledges its nine at once.
+      for (let i = 0; i < 60; i++) {
+        const ops: StoreOp[] = [body(`s${i}`), entryOp('slow', i, `s${i}`)];
+        for (let j = 0; j < 9; j++) ops.push(body(`f${i}.${j}`), entryOp('fast', i * 9 + j, `f${i}.${j}`));
+        await store.apply(ops);
+        await store.apply([...Array(9).keys()].map((j): StoreOp => ({ op: 'queue.delete', clientId: 'fast', seq: i * 9 + j })));
+        // Live: i + 1 slow bodies of about 1 KiB each. Without the rewrite the file would hold 10 per slow body.
+        const { total } = fileBytes();
+        assert.ok(total <= 4 * (i + 1) * 1040 + 4 * 1040, `after batch ${i}: ${total} bytes of packs for ${i + 1} live bodies`);
+      }
+      const left = packed(file).bodies;
+      assert.ok(left >= 60 && left <= 240, `${left} bodies left in the packs for 60 live ones`);
+      await store.close();
+      store = new SqliteStore({ path: file, compactMin: 8, packCompactMin: 0 });
+      const snap = await store.open();
+      assert.deepEqual([...snap.messages.keys()].sort(), [...Array(60).keys()].map((i) => `s${i}`).sort());
+      assert.ok([...snap.messages.values()].every((m) => m.payload.length === 1000 && m.payload[0] === m.id.charCodeAt(0)), 'bodies moved intact');
+      // And a moved body still goes with its last entry.
+      await store.apply([...Array(60).keys()].map((seq): StoreOp => ({ op: 'queue.delete', clientId: 'slow', seq })));
+      assert.deepEqual(packed(file), { packs: 0, bodies: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps bodies at the boundaries intact through packs: empty and 65,535/65,536-byte payloads and topics, non-ASCII text, every optional field, a batch larger than a pack', async () => {
+    const file = freshPath();
+    let sqlite = new SqliteStore({ path: file });
+    const memory = new MemoryStore();
+    const big = 300 * 1024; // over PACK_BYTES: the batch's bodies fill more than one pack
+    const bodies: StoreOp[] = [
+      { op: 'message.put', message: { id: 'empty', topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, createdAt: 0 } },
+      { op: 'message.put', message: { id: 'one', topic: 'a', payload: Buffer.from([0]), qos: 1, retain: true, createdAt: 1 } },
+      { op: 'message.put', message: { id: 'p65535', topic: 't'.repeat(65_535), payload: Buffer.alloc(65_535, 1), qos: 2, retain: false, createdAt: 2 } },
+      { op: 'message.put', message: { id: 'p65536', topic: 'u', payload: Buffer.alloc(65_536, 2), qos: 1, retain: false, createdAt: Number.MAX_SAFE_INTEGER } },
+      {
+        op: 'message.put',
+        message: {
+          id: 'ünï/😀',
+          topic: 'καλημέρα/😀/日本',
+          payload: Buffer.from('x'),
+          qos: 1,
+          retain: true,
+          createdAt: 5,
+          expiresAt: Number.MAX_SAFE_INTEGER,
+          publisherId: 'pub/ü',
+          properties: { contentType: 'ü', correlationData: Buffer.from([0, 255]), userProperties: [['k', 'v']] },
+        },
+      },
+      { op: 'message.put', message: { id: 'large', topic: 'l', payload: Buffer.alloc(big, 3), qos: 1, retain: false, createdAt: 6, expiresAt: -1 } },
+      { op: 'message.put', message: { id: 'large2', topic: 'l', payload: Buffer.alloc(big, 4), qos: 1, retain: false, createdAt: 7 } },
+    ];
+    const ops: StoreOp[] = [sessOp('c'), ...bodies];
+    bodies.forEach((b, i) => ops.push(entryOp('c', i, (b as Extract<StoreOp, { op: 'message.put' }>).message.id)));
+    try {
+      await sqlite.open();
+      await memory.open();
+      await sqlite.apply(ops);
+      await memory.apply(ops);
+      assert.ok(packed(file).packs >= 2, 'the batch filled more than one pack');
+      await sqlite.close();
+      sqlite = new SqliteStore({ path: file });
+      assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()));
+    } finally {
+      await sqlite.close();
+      await memory.close();
+    }
+  });
+
+  it('refuses a file whose pack is cut off, of an unknown format or has bytes after its last item, naming the file and the pack', async () => {
+    for (const [damage, why] of [
+      [(d: Buffer) => d.subarray(0, d.length - 3), /pack 1 is corrupt: .*(overruns|cut off)/],
+      [(d: Buffer) => Buffer.concat([Buffer.from([9]), d.subarray(1)]), /pack 1 is corrupt: unknown pack format 9/],
+      [(d: Buffer) => Buffer.concat([d, Buffer.from([0, 0])]), /pack 1 is corrupt: 2 bytes after its last item/],
+    ] as const) {
+      const file = freshPath();
+      const store = new SqliteStore({ path: file });
+      await store.open();
+      await store.apply([sessOp('c'), msgOp('m'), entryOp('c', 0, 'm')]);
+      await store.close();
+      const db = new Database(file);
+      const data = db.prepare('SELECT data FROM packs WHERE n = 1').pluck().get() as Buffer;
+      db.prepare('UPDATE packs SET data = ? WHERE n = 1').run(damage(data));
+      db.close();
+      const again = new SqliteStore({ path: file });
+      try {
+        await assert.rejects(again.open(), (err: Error) => err.message.includes(file) && why.test(err.message));
+      } finally {
+        await again.close();
+      }
     }
   });
 
@@ -225,9 +346,11 @@ describe('SqliteStore compact rows', () => {
       fc.record({ c: fc.constantFrom(...clients), seq: fc.nat(5) }).map(({ c, seq }): StoreOp => ({ op: 'queue.delete', clientId: c, seq })),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 8 }), fc.constantFrom(1, 3, 2048), async (batches, compactMin) => {
+      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 8 }), fc.constantFrom(1, 3, 2048), fc.boolean(), async (batches, compactMin, rewrite) => {
         const file = freshPath();
-        let sqlite = new SqliteStore({ path: file, compactMin });
+        // packCompactMin 0: packs are rewritten as soon as they are over three quarters dead.
+        const packCompactMin = rewrite ? 0 : undefined;
+        let sqlite = new SqliteStore({ path: file, compactMin, packCompactMin });
         const memory = new MemoryStore();
         try {
           await sqlite.open();
@@ -238,13 +361,13 @@ describe('SqliteStore compact rows', () => {
           }
           assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()));
           await sqlite.close();
-          sqlite = new SqliteStore({ path: file, compactMin });
+          sqlite = new SqliteStore({ path: file, compactMin, packCompactMin });
           assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()), 'after reopening the file');
           // And it goes on from there: one more batch on the reopened file, then once more from the file.
           const more: StoreOp[] = [sessOp('a'), msgOp('m9'), entryOp('a', 9, 'm9'), { op: 'queue.delete', clientId: 'a', seq: 0 }];
           await Promise.all([memory.apply(more), sqlite.apply(more)]);
           await sqlite.close();
-          sqlite = new SqliteStore({ path: file, compactMin });
+          sqlite = new SqliteStore({ path: file, compactMin, packCompactMin });
           assert.deepEqual(canonical(await sqlite.open()), canonical(await memory.open()), 'after a batch on the reopened file');
         } finally {
           await sqlite.close();

@@ -11,12 +11,23 @@ import type { QueueEntry, StoredMessage } from '../ports.js';
 
 export interface BodyRef {
   readonly id: string;
-  /** Row key in `bodies`. */
+  /** The body's key, what entry rows point at; unique among the bodies of the file. */
   readonly n: number;
   /** Queue entries pointing at this body. */
   refs: number;
-  /** The message while the batch that made it has not written its row yet. */
+  /** The message while the batch that made it has not written it yet. */
   write?: StoredMessage;
+  /** The pack holding it, once written (packs.ts), and the bytes its item takes there. */
+  pack?: PackRef;
+  size: number;
+}
+
+/** A row of `packs`: how many of its bodies, and how many of its bytes, are still live. */
+export interface PackRef {
+  readonly n: number;
+  readonly bytes: number;
+  live: number;
+  liveBytes: number;
 }
 
 export interface EntryRef {
@@ -51,9 +62,16 @@ export class QueueIndex {
   nextEntry = 1;
   /** Live entries, all sessions. */
   entryCount = 0;
-  /** Rows retired (by watermark, or no longer pointed at) and still in the file, to delete in bulk. */
+  /** Entry rows retired by watermark and still in the file, to delete in bulk. */
   deadEntries: number[] = [];
-  deadBodies: number[] = [];
+  /** Packs by row key, in key order (oldest first); a pack none of whose bodies is live is not here. */
+  readonly packs = new Map<number, PackRef>();
+  nextPack = 1;
+  /** Bytes of every pack in `packs`, and of their live bodies. */
+  packBytes = 0;
+  livePackBytes = 0;
+  /** Packs with no live body left, to delete at the end of the batch. */
+  deadPacks: number[] = [];
 
   clear(): void {
     this.sessions.clear();
@@ -64,7 +82,41 @@ export class QueueIndex {
     this.nextEntry = 1;
     this.entryCount = 0;
     this.deadEntries = [];
-    this.deadBodies = [];
+    this.packs.clear();
+    this.nextPack = 1;
+    this.packBytes = 0;
+    this.livePackBytes = 0;
+    this.deadPacks = [];
+  }
+
+  /** Records a pack just written (or read at open), all of its `bytes` live until bodies leave it. */
+  addPack(n: number, bytes: number, live: number, liveBytes: number): PackRef {
+    const p: PackRef = { n, bytes, live, liveBytes };
+    this.packs.set(n, p);
+    this.packBytes += bytes;
+    this.livePackBytes += liveBytes;
+    if (n >= this.nextPack) this.nextPack = n + 1;
+    return p;
+  }
+
+  /** A written body is no longer referenced: its pack loses it, and goes once it has none left. */
+  leavePack(body: BodyRef): void {
+    const p = body.pack;
+    if (p === undefined) return;
+    body.pack = undefined;
+    p.live--;
+    p.liveBytes -= body.size;
+    this.livePackBytes -= body.size;
+    if (p.live === 0) this.forgetPack(p);
+  }
+
+  /** Drops a pack whatever it still holds (its live bodies have been copied to another): it is deleted with the batch. */
+  forgetPack(p: PackRef): void {
+    if (this.packs.get(p.n) !== p) return;
+    this.packs.delete(p.n);
+    this.packBytes -= p.bytes;
+    this.livePackBytes -= p.liveBytes;
+    this.deadPacks.push(p.n);
   }
 
   /** The watermark of a session: its oldest live row, or every row so far when it has none. */
@@ -79,13 +131,6 @@ export class QueueIndex {
       const n = this.oldest(clientId)?.n;
       if (n !== undefined && n < low) low = n;
     }
-    return low;
-  }
-
-  /** The lowest row key of a live body; Infinity when there is none. */
-  lowestLiveBody(): number {
-    let low = Infinity;
-    for (const b of this.bodies.values()) if (b.n < low) low = b.n;
     return low;
   }
 
@@ -138,7 +183,7 @@ export class QueueIndex {
   }
 
   addBody(id: string, n = this.nextBody): BodyRef {
-    const b: BodyRef = { id, n, refs: 0, write: undefined };
+    const b: BodyRef = { id, n, refs: 0, write: undefined, pack: undefined, size: 0 };
     this.bodies.set(id, b);
     if (n >= this.nextBody) this.nextBody = n + 1;
     return b;

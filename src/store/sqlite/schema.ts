@@ -3,6 +3,8 @@
 // one that has shipped, since files out there were built by it.
 import type Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
+import { PackBuilder, PACK_BYTES } from './packs.js';
+import { MESSAGE_COLUMNS, rowToMessage, type MessageRow } from './rows.js';
 
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   // 1: sessions with their subscriptions, queue and inbound ids; message bodies stored once and
@@ -109,6 +111,33 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   // (acknowledged, or its session deleted), and a body no live entry points at is gone; the rows
   // themselves are deleted later, many at once and in key order (sqlite-store.ts: compaction).
   (db) => db.exec('CREATE TABLE retired (client_id TEXT PRIMARY KEY, below INTEGER NOT NULL) WITHOUT ROWID'),
+  // 4: message bodies packed many to a row (packs.ts), each keeping the key entries point at.
+  // A row costs about as much to insert whatever it holds: one per body was most of a queued
+  // message's store cost. Every body row moves into packs, dead ones too (the first open finds
+  // them unreferenced and drops their packs as it would any other).
+  (db) => {
+    db.exec('CREATE TABLE packs (n INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    const insert = db.prepare('INSERT INTO packs (n, data) VALUES (?, ?)');
+    // A page of rows at a time: better-sqlite3 runs no other statement while an iterator is open.
+    const page = db.prepare(`SELECT n, ${MESSAGE_COLUMNS.join(', ')} FROM bodies WHERE n > ? ORDER BY n LIMIT 1000`);
+    const builder = new PackBuilder();
+    let pack = 0;
+    const flush = (): void => {
+      insert.run(++pack, builder.bytes());
+      builder.reset();
+    };
+    for (let after = Number.MIN_SAFE_INTEGER; ; ) {
+      const rows = page.all(after) as Array<MessageRow & { n: number }>;
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        builder.add(row.n, rowToMessage(row));
+        if (builder.size >= PACK_BYTES) flush();
+      }
+      after = rows[rows.length - 1].n;
+    }
+    if (builder.count > 0) flush();
+    db.exec('DROP TABLE bodies');
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

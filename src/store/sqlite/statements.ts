@@ -34,7 +34,9 @@ export function prepareStatements(db: Database.Database) {
          subscription_id = excluded.subscription_id`,
     ),
     deleteSubscription: p('DELETE FROM subscriptions WHERE client_id = ? AND filter = ?'),
-    // Bodies and entries are written by BulkWriter (bulk.ts), many rows per statement.
+    // Entries are written by BulkWriter (bulk.ts), many rows per statement; bodies many to a pack (packs.ts).
+    insertPack: p('INSERT INTO packs (n, data) VALUES (?, ?)'),
+    packData: p('SELECT data FROM packs WHERE n = ?').pluck(),
     // After a compaction no row of a session that is gone is left, so neither is its watermark needed.
     deleteRetiredOfGone: p('DELETE FROM retired WHERE client_id NOT IN (SELECT client_id FROM sessions)'),
     allRetired: p('SELECT client_id, below FROM retired'),
@@ -49,7 +51,7 @@ export function prepareStatements(db: Database.Database) {
     allSubscriptions: p('SELECT * FROM subscriptions ORDER BY client_id, filter'),
     allEntries: p('SELECT n, client_id, seq, body, flags, packet_id, subscription_ids FROM entries ORDER BY n'),
     allInbound: p('SELECT client_id, packet_id FROM inbound ORDER BY client_id, packet_id'),
-    allBodies: p(`SELECT n, ${MESSAGE_COLUMNS} FROM bodies ORDER BY n`),
+    allPacks: p('SELECT n, data FROM packs ORDER BY n'),
     allRetained: p(`SELECT ${MESSAGE_COLUMNS} FROM retained ORDER BY topic`),
   };
 }
