@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { killAfterAcks } from './kill-child.js';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { storeContract } from './contract.js';
@@ -324,32 +324,7 @@ describe('NatsStore atomicity across crashes', () => {
         process.stdout.write(i + '\\n');
       }
     `;
-    const proc = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((r) => proc.once('exit', r));
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child never acknowledged 100 batches: ${err}`)), 60_000);
-        proc.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`child exited (${code}) before 100 acknowledgements: ${err}`));
-        });
-        proc.stdout.on('data', (d: Buffer) => {
-          out += d;
-          if (out.split('\n').filter(Boolean).length >= 100) {
-            proc.kill('SIGKILL');
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-    } finally {
-      proc.kill('SIGKILL');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    }
-    const lastAcked = Math.max(...out.split('\n').filter(Boolean).map(Number));
+    const lastAcked = await killAfterAcks(child, 100);
     try {
       const snap = await readBack(prefix);
       const topics = new Set(snap.retained.map((m) => m.topic));

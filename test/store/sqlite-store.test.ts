@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { storeContract } from './contract.js';
@@ -16,6 +15,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/server/server.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { queueBatch } from './queue-batches.js';
+import { killAfterAcks } from './kill-child.js';
 
 let root = '';
 before(() => {
@@ -157,30 +157,8 @@ describe('SqliteStore files', () => {
         process.stdout.write(i + '\\n');
       }
     `;
-    const proc = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((r) => proc.once('exit', r));
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d));
-    const acked = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`child never acknowledged 200 batches: ${err}`)), 30_000);
-      proc.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`child exited (${code}) before 200 acknowledgements: ${err}`));
-      });
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d;
-        const lines = out.split('\n').filter(Boolean);
-        if (lines.length >= 200) {
-          proc.kill('SIGKILL');
-          clearTimeout(timer);
-          resolve(lines.length);
-        }
-      });
-    });
-    await exited;
-    const lastAcked = Math.max(...out.split('\n').filter(Boolean).map(Number));
-    assert.ok(lastAcked >= acked);
+    const lastAcked = await killAfterAcks(child, 200, 30_000);
+    assert.ok(lastAcked >= 200);
     const store = new SqliteStore({ path: file });
     try {
       const snap = await store.open();
@@ -208,28 +186,7 @@ describe('SqliteStore files', () => {
         process.stdout.write(i + '\\n');
       }
     `;
-    const proc = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((r) => proc.once('exit', r));
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`child never acknowledged 1,500 batches: ${err}`)), 60_000);
-      proc.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`child exited (${code}) before 1,500 acknowledgements: ${err}`));
-      });
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d;
-        if (out.split('\n').filter(Boolean).length >= 1500) {
-          proc.kill('SIGKILL');
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    await exited;
-    const lastAcked = Math.max(...out.split('\n').filter(Boolean).map(Number));
+    const lastAcked = await killAfterAcks(child, 1500);
     const store = new SqliteStore({ path: file });
     const memory = new MemoryStore();
     try {
