@@ -8,7 +8,7 @@ import { Broker } from '../broker/broker.js';
 import type { BrokerOptions } from '../broker/options.js';
 import type { BrokerHooks } from '../hooks/hooks.js';
 import type { Store } from '../store/ports.js';
-import { MemoryStore } from '../store/memory/memory-store.js';
+import { VolatileStore } from '../store/memory/volatile-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { openListener, type OpenListener } from '../transport/listeners.js';
 import { ensureDevCertificates } from '../transport/dev-certs.js';
@@ -157,7 +157,7 @@ const natsServers = (config: Config): string[] => config.clusterNatsUrl.split(',
 
 /** The store `persistence` (and `persistenceSync`) ask for; exported for tests. */
 export function openStore(config: Config): Store {
-  if (config.persistence === 'memory') return new MemoryStore();
+  if (config.persistence === 'memory') return new VolatileStore();
   // The node's sessions, queues and retained messages in JetStream, named after the node, so they
   // survive the loss of this machine (replicated with the NATS cluster).
   if (config.persistence === 'nats') return new NatsStore(nodeStore(config, config.clusterNodeId));
