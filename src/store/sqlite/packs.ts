@@ -185,7 +185,14 @@ export function decodeItem(raw: Buffer, where: string): StoredMessage {
   const topic = field().toString('utf8');
   const m: StoredMessage = { id, topic, payload: Buffer.alloc(0), qos: (flags & 3) as StoredMessage['qos'], retain: (flags & Flag.Retain) !== 0, createdAt };
   if (flags & Flag.Publisher) m.publisherId = field().toString('utf8');
-  if (flags & Flag.Properties) m.properties = decodeJson<Properties>(field().toString('utf8'));
+  if (flags & Flag.Properties) {
+    const text = field().toString('utf8');
+    try {
+      m.properties = decodeJson<Properties>(text);
+    } catch (err) {
+      throw corrupt(where, `an item's properties are not JSON (${(err as Error).message})`);
+    }
+  }
   m.payload = Buffer.from(field());
   if (expiresAt !== undefined) m.expiresAt = expiresAt;
   if (at !== end) throw corrupt(where, `${end - at} bytes after an item's payload`);
