@@ -207,6 +207,10 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHarnes
       ['an inflight entry without a packet id', [putSession('new'), putMessage('m9'), putEntry('new', entry(1, 'm9', { state: 'inflight' }))]],
       ['a packet id out of range', [putSession('new'), { op: 'inbound.put', clientId: 'new', packetId: 65_536 }]],
       ['an unknown op', [putSession('new'), { op: 'bogus' } as unknown as StoreOp]],
+      // Stored as UTF-8, a lone surrogate would come back as U+FFFD: the id would no longer name its message.
+      ['a message id with a lone surrogate', [putMessage('m\uD800')]],
+      ['a topic with a lone surrogate', [{ op: 'retained.put', message: msg('r2', { topic: 'r/\uDC00' }) }]],
+      ['a publisher id with a lone surrogate', [{ op: 'message.put', message: msg('m8', { publisherId: '\uD800x' }) }]],
     ];
     for (const [what, batch] of invalidBatches) {
       withStore(`a batch with ${what} is rejected whole`, async ({ store, state }) => {

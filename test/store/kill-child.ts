@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 /** Runs the child until `count` acknowledgements, kills it, and returns the last batch it acknowledged. */
 export async function killAfterAcks(source: string, count: number, timeoutMs = 60_000): Promise<number> {
   const proc = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((r) => proc.once('exit', r));
+  // 'close', not 'exit': the lines of batches acknowledged just before the kill may still be in the pipe.
+  const exited = new Promise((r) => proc.once('close', r));
   let out = '';
   let err = '';
   proc.stderr.on('data', (d: Buffer) => (err += d));

@@ -154,6 +154,9 @@ const awkward = [
   '\udc00',
 ];
 
+/** No lone surrogate (String#isWellFormed, which the TypeScript lib this project targets does not declare). */
+const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 describe('NatsStore keys', () => {
   it('turns any string into one valid, distinct KV key token', () => {
     const tokens = awkward.map(token);
@@ -171,10 +174,13 @@ describe('NatsStore keys', () => {
     awkward.forEach((id, i) => {
       ops.push(putSession(id));
       ops.push({ op: 'subscription.put', clientId: id, subscription: { filter: awkward[(i + 3) % awkward.length], qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 0 } });
-      ops.push({ op: 'message.put', message: msg(`m:${id}`, { topic: id }) });
-      ops.push({ op: 'queue.put', clientId: id, entry: entry(i, `m:${id}`) });
+      // A message's id and topic must be well-formed text (validate.ts: every store stores them so
+      // that they come back unchanged); a lone surrogate stays a client id and a filter here.
+      const text = wellFormed(id) ? id : `lone-surrogate-${i}`;
+      ops.push({ op: 'message.put', message: msg(`m:${text}`, { topic: text }) });
+      ops.push({ op: 'queue.put', clientId: id, entry: entry(i, `m:${text}`) });
       ops.push({ op: 'inbound.put', clientId: id, packetId: i + 1 });
-      ops.push({ op: 'retained.put', message: msg(`r:${id}`, { topic: id, retain: true }) });
+      ops.push({ op: 'retained.put', message: msg(`r:${text}`, { topic: text, retain: true }) });
     });
     ops.push({ op: 'retained.put', message: msg('r:empty', { topic: '', retain: true }) });
     try {
@@ -188,7 +194,7 @@ describe('NatsStore keys', () => {
 
       // Deleting through the awkward names leaves no key and no delete marker behind.
       const deletes: StoreOp[] = awkward.map((id) => ({ op: 'session.delete', clientId: id }) as StoreOp);
-      for (const id of [...awkward, '']) deletes.push({ op: 'retained.delete', topic: id });
+      for (const [i, id] of [...awkward, ''].entries()) deletes.push({ op: 'retained.delete', topic: wellFormed(id) ? id : `lone-surrogate-${i}` });
       await withStore({ prefix }, (s) => s.apply(deletes));
       assert.deepEqual(await readBack(prefix), { sessions: [], messages: [], retained: [] });
       const after = await streamCounts(prefix);

@@ -94,6 +94,44 @@ describe('SqliteStore compact rows', () => {
     check.close();
   });
 
+  it('moves a schema 3 file’s body rows into packs (migration 4): live bodies past one page of rows, dead ones, watermarks', async () => {
+    const file = freshPath();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    migrate(db, file, 3);
+    db.exec(`INSERT INTO sessions VALUES ('c', 5, 60, NULL, NULL)`);
+    const body = db.prepare('INSERT INTO bodies (n, id, topic, payload, qos, retain, properties, created_at, expires_at, publisher_id) VALUES (?, ?, ?, ?, 1, 0, ?, ?, NULL, ?)');
+    const row = db.prepare('INSERT INTO entries (n, client_id, seq, body, flags, packet_id, subscription_ids) VALUES (?, ?, ?, ?, 1, NULL, NULL)');
+    // 2,500 bodies (the migration reads 1,000 rows at a time); entry i points at body i. Entries
+    // 1–10 are below c's watermark (acknowledged, not yet deleted); bodies 2,401–2,500 have no entry.
+    for (let i = 1; i <= 2500; i++) {
+      body.run(i, `m${i}`, `t/ü/${i}`, Buffer.alloc(i % 50, i & 0xff), i % 3 === 0 ? '{"contentType":"ü"}' : null, i, i % 5 === 0 ? 'pub' : null);
+      if (i <= 2400) row.run(i, 'c', i, i);
+    }
+    db.exec(`INSERT INTO retired VALUES ('c', 11)`);
+    db.close();
+    const store = new SqliteStore({ path: file });
+    try {
+      const snap = await store.open();
+      const queue = snap.sessions[0].queue;
+      assert.equal(queue.length, 2390, 'entries 11–2,400 are live');
+      assert.deepEqual([queue[0].seq, queue[2389].seq], [11, 2400]);
+      assert.equal(snap.messages.size, 2390, 'the bodies of live entries, no other');
+      const m = snap.messages.get('m15');
+      assert.deepEqual(m, { id: 'm15', topic: 't/ü/15', payload: Buffer.alloc(15, 15), qos: 1, retain: false, createdAt: 15, properties: { contentType: 'ü' }, publisherId: 'pub' });
+      // The next batch deletes the packs left with no live body: bodies 1–10 shared them with live ones, 2,401–2,500 may not.
+      await store.apply([{ op: 'queue.delete', clientId: 'c', seq: 11 }]);
+      assert.equal(rowCount(file, 'schema_version'), 1);
+      const left = packed(file);
+      assert.ok(left.bodies >= 2389 && left.bodies <= 2500, `${left.bodies} bodies in ${left.packs} packs`);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(file, { readonly: true });
+    assert.equal(check.prepare(`SELECT count(*) FROM sqlite_schema WHERE name = 'bodies'`).pluck().get(), 0, 'the bodies table is gone');
+    check.close();
+  });
+
   it('writes nothing for an entry put, moved to inflight and acknowledged within one batch', async () => {
     const file = freshPath();
     const store = new SqliteStore({ path: file });

@@ -168,6 +168,7 @@ export function decodeItem(raw: Buffer, where: string): StoredMessage {
   const createdAt = raw.readDoubleLE(at);
   at += 8;
   const flags = raw[at++];
+  if ((flags & 3) === 3 || flags & 0xc0) throw corrupt(where, `an item has flags ${flags} (qos 3, or bits this format does not use)`);
   let expiresAt: number | undefined;
   if (flags & Flag.Expires) {
     expiresAt = raw.readDoubleLE(at);

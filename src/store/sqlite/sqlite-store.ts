@@ -429,21 +429,34 @@ export class SqliteStore implements Store {
   private compactPacks(s: Statements): void {
     const index = this.index;
     const builder = this.packBuilder;
-    for (const p of [...index.packs.values()]) {
-      if (SPACE * p.liveBytes > p.bytes) continue;
+    const sparse = new Set<PackRef>();
+    for (const p of index.packs.values()) if (SPACE * p.liveBytes <= p.bytes) sparse.add(p);
+    // Their live bodies by key: an item is matched by the key it was written with, never by its id
+    // read back (text that does not survive UTF-8, were any let through, would not match, and a live
+    // body would be left behind in a deleted pack).
+    const live = new Map<number, BodyRef>();
+    for (const body of index.bodies.values()) if (body.pack !== undefined && sparse.has(body.pack)) live.set(body.n, body);
+    for (const p of sparse) {
+      const where = `store ${this.path}: pack ${p.n}`;
       const data = s.packData.get(p.n) as Buffer | undefined;
-      if (data === undefined) throw new StoreError(`store ${this.path} is corrupt: pack ${p.n} is missing`);
-      forEachItem(data, `store ${this.path}: pack ${p.n}`, (item) => {
-        const body = index.bodies.get(item.id);
-        if (body === undefined || body.n !== item.n || body.pack !== p) return;
+      if (data === undefined) throw new StoreError(`${where} is missing`);
+      let moved = 0;
+      forEachItem(data, where, (item) => {
+        const body = live.get(item.n);
+        if (body === undefined || body.pack !== p) return;
         builder.addRaw(item.raw);
         this.packMembers.push(body);
+        moved++;
         if (builder.size >= PACK_BYTES) this.flushPack(s);
       });
+      // Every live body must have been found: otherwise the pack's deletion would lose one. The
+      // throw rolls the batch back (and apply() rereads the index from the file).
+      if (moved !== p.live) throw new StoreError(`${where} is corrupt: it holds ${moved} of its ${p.live} live bodies`);
       index.forgetPack(p);
     }
     if (builder.count > 0) this.flushPack(s);
   }
+
 
   /**
    * Deletes every retired entry row, in key order: neighbouring rows share pages, so each page is
