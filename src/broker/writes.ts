@@ -64,6 +64,11 @@ export class StoreWrites {
     this.batcher = new StoreBatcher(store);
   }
 
+  /** Whether queued messages are written at all: not to a store that keeps nothing (persistence=memory). */
+  get queuesToStore(): boolean {
+    return this.store.keepsNothing !== true;
+  }
+
   /** Opens the store and reads back everything it holds. */
   open(): Promise<StoreSnapshot> {
     return this.store.open();

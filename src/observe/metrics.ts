@@ -272,6 +272,9 @@ export function timedStore(store: Store, observe: (seconds: number) => void, obs
     get durable() {
       return store.durable;
     },
+    get keepsNothing() {
+      return store.keepsNothing;
+    },
     async open() {
       const started = performance.now();
       const snapshot = await store.open();

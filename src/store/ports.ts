@@ -109,6 +109,11 @@ export interface StoreSnapshot {
 export interface Store {
   /** True when state survives a process restart. */
   readonly durable: boolean;
+  /**
+   * True when the store keeps nothing at all (persistence=memory: VolatileStore), so the broker need
+   * not describe queued messages to it: its own memory is the only copy.
+   */
+  readonly keepsNothing?: boolean;
   /** Opens the store and returns everything needed to recover; throws on a corrupt store. */
   open(): Promise<StoreSnapshot>;
   /** Applies the ops in order, atomically; resolves once they are durable. */

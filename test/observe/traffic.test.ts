@@ -3,6 +3,9 @@
 // packet sizes computed by mqtt-packet rather than written out by hand.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -27,6 +30,7 @@ async function until<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, label
 
 describe('/metrics scraped from a real broker after known traffic', () => {
   let t: TestServer;
+  let dataDir = '';
   let pub: MqttClient;
   let sub: MqttClient;
   let inbox: Inbox;
@@ -50,7 +54,10 @@ describe('/metrics scraped from a real broker after known traffic', () => {
 
   before(async () => {
     // No $SYS: its messages would go to nobody, but keep the counters to client traffic only.
-    t = await startTestServer({ mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0', sysIntervalSec: '0' });
+    // SQLite: with persistence=memory nothing is written to a store (it keeps nothing), so there
+    // would be no store writes to observe.
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'starling-traffic-'));
+    t = await startTestServer({ mqttListeners: 'mqtt://127.0.0.1:0,ws://127.0.0.1:0', sysIntervalSec: '0', persistence: 'sqlite', dataDir });
     pub = await connectClient(t.url('mqtt'), { clientId: 'metrics-pub', protocolVersion: 4, keepalive: 0 });
     // A persistent session (expiry > 0): its QoS 1 messages are written to the store.
     sub = await connectClient(t.url('ws'), { clientId: 'metrics-sub', protocolVersion: 5, keepalive: 0, clean: false, properties: { sessionExpiryInterval: 600 } });
@@ -62,6 +69,7 @@ describe('/metrics scraped from a real broker after known traffic', () => {
     if (pub) await endClient(pub, true);
     if (sub) await endClient(sub, true);
     await t?.close();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('counts connections by listener and protocol', async () => {

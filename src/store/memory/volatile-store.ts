@@ -9,6 +9,7 @@ import { StoreError } from '../errors.js';
 
 export class VolatileStore implements Store {
   readonly durable = false;
+  readonly keepsNothing = true;
   private opened = false;
 
   /** Nothing survives a restart: the broker starts with no sessions and no retained messages. */
