@@ -27,7 +27,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QoS } from '../protocol/constants.js';
 import type { Properties } from '../protocol/packets.js';
-import { Reader, Writer } from '../protocol/bytes.js';
+import { Reader, withRoom, Writer } from '../protocol/bytes.js';
 import { propertiesSize, readProperties, writeProperties } from '../protocol/properties.js';
 import type { StoredMessage } from '../store/ports.js';
 import { keepable, outlivesTurn, type MessageIds } from '../session/message.js';
@@ -241,12 +241,7 @@ export class FrameWriter {
   }
 
   private reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const grown = Buffer.allocUnsafe(size);
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    this.buf = withRoom(this.buf, this.pos, n);
   }
 }
 

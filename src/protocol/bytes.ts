@@ -147,6 +147,19 @@ export function binarySize(b: Buffer): number {
   return 2 + b.length;
 }
 
+/**
+ * `buf` grown (doubled until it fits) so that `used + more` bytes fit, its first `used` bytes kept;
+ * `buf` itself when they already fit. For writers that reuse one buffer across frames or packs.
+ */
+export function withRoom(buf: Buffer, used: number, more: number): Buffer {
+  if (used + more <= buf.length) return buf;
+  let size = buf.length * 2;
+  while (size < used + more) size *= 2;
+  const grown = Buffer.allocUnsafe(size);
+  buf.copy(grown, 0, 0, used);
+  return grown;
+}
+
 /** Writes into one buffer sized in advance; the encoders compute the size, the writer fills it. */
 export class Writer {
   readonly buf: Buffer;

@@ -15,6 +15,7 @@ import type { Properties } from '../../protocol/packets.js';
 import type { StoredMessage } from '../ports.js';
 import { decodeJson, encodeJson } from '../json.js';
 import { StoreError } from '../errors.js';
+import { withRoom } from '../../protocol/bytes.js';
 
 export const PACK_FORMAT = 1;
 const HEADER = 5;
@@ -31,7 +32,7 @@ const enum Flag {
 
 /** Builds one pack at a time in a buffer it reuses (SQLite copies a bound BLOB, so the bytes need not outlive the insert). */
 export class PackBuilder {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf: Buffer = Buffer.allocUnsafe(64 * 1024);
   private at = HEADER;
   private items = 0;
 
@@ -94,12 +95,7 @@ export class PackBuilder {
   }
 
   private reserve(bytes: number): void {
-    if (this.at + bytes <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.at + bytes) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.at);
-    this.buf = next;
+    this.buf = withRoom(this.buf, this.at, bytes);
   }
 }
 
