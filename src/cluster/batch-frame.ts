@@ -27,7 +27,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { QoS } from '../protocol/constants.js';
 import type { Properties } from '../protocol/packets.js';
-import { Reader, withRoom, Writer } from '../protocol/bytes.js';
+import { Reader, withRoom, Writer, writeUtf8 } from '../protocol/bytes.js';
 import { propertiesSize, readProperties, writeProperties } from '../protocol/properties.js';
 import type { StoredMessage } from '../store/ports.js';
 import { keepable, outlivesTurn, type MessageIds } from '../session/message.js';
@@ -72,7 +72,7 @@ function encodeProperties(props: Properties | undefined): Buffer | undefined {
   return w.finish().subarray(start);
 }
 
-/** Strings up to this long are written and read in JS: cheaper than a call into C++ for each. */
+/** Strings up to this long are read in JS: cheaper than a call into C++ for each (protocol/bytes.ts writes them so too). */
 const SHORT = 64;
 
 const varintBytes = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
@@ -257,24 +257,11 @@ function exactSize(m: StoredMessage, shared: string | undefined, properties: Buf
   return n;
 }
 
-/**
- * Writes `s` from its unit `from` on as u32 length + UTF-8 at `pos` (room for 3 bytes per unit
- * reserved); returns the position after it. ASCII is written in JS in the same pass that measures it.
- */
+/** Writes `s` from its unit `from` on as u32 length + UTF-8 at `pos` (room for 3 bytes per unit reserved); returns the position after it. */
 function writeStr(buf: Buffer, s: string, pos: number, from = 0): number {
-  const at = pos + 4;
-  const n = s.length - from;
-  let i = 0;
-  if (n <= SHORT) {
-    for (; i < n; i++) {
-      const c = s.charCodeAt(from + i);
-      if (c >= 0x80) break;
-      buf[at + i] = c;
-    }
-  }
-  const len = i === n ? n : buf.write(from === 0 ? s : s.slice(from), at, 'utf8');
+  const len = writeUtf8(buf, pos + 4, s, from);
   buf.writeUInt32BE(len, pos);
-  return at + len;
+  return pos + 4 + len;
 }
 
 /** A back-reference: this field has the value it had last. */

@@ -147,6 +147,28 @@ export function binarySize(b: Buffer): number {
   return 2 + b.length;
 }
 
+/** Strings up to this long are written in JS: cheaper than a call into C++ for each. */
+const SHORT_STRING = 64;
+
+/**
+ * Writes `s` from its unit `from` on as UTF-8 at `at` (room for 3 bytes per unit reserved by the
+ * caller); returns the bytes written. A short ASCII string is copied in JS in the same pass that
+ * finds it is ASCII; anything else goes through Buffer#write.
+ */
+export function writeUtf8(buf: Buffer, at: number, s: string, from = 0): number {
+  const n = s.length - from;
+  if (n <= SHORT_STRING) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(from + i);
+      if (c >= 0x80) break;
+      buf[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return buf.write(from === 0 ? s : s.slice(from), at, 'utf8');
+}
+
 /**
  * `buf` grown (doubled until it fits) so that `used + more` bytes fit, its first `used` bytes kept;
  * `buf` itself when they already fit. For writers that reuse one buffer across frames or packs.

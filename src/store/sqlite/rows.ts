@@ -58,21 +58,21 @@ export function rowToEntry(r: EntryRow, messageId: string): QueueEntry {
   return e;
 }
 
-/** A stored message's columns, in the order fillMessage writes them: a body's after its `n`, a retained message's. */
+/** A stored message's columns (a retained message's row; schema 3's body rows after their `n`), in messageValues' order. */
 export const MESSAGE_COLUMNS = ['id', 'topic', 'payload', 'qos', 'retain', 'properties', 'created_at', 'expires_at', 'publisher_id'] as const;
 
-/** Puts `m`'s values at `v[at]` onwards, in MESSAGE_COLUMNS order (positional parameters: the cheapest binding). */
-export function fillMessage(v: unknown[], at: number, m: StoredMessage): void {
-  v[at] = m.id;
-  v[at + 1] = m.topic;
-  v[at + 2] = m.payload;
-  v[at + 3] = m.qos;
-  v[at + 4] = m.retain ? 1 : 0;
-  v[at + 5] = m.properties === undefined ? null : encodeJson(m.properties);
-  v[at + 6] = m.createdAt;
-  v[at + 7] = m.expiresAt ?? null;
-  v[at + 8] = m.publisherId ?? null;
-}
+/** `m`'s values in MESSAGE_COLUMNS order (positional parameters: the cheapest binding). */
+export const messageValues = (m: StoredMessage): unknown[] => [
+  m.id,
+  m.topic,
+  m.payload,
+  m.qos,
+  m.retain ? 1 : 0,
+  m.properties === undefined ? null : encodeJson(m.properties),
+  m.createdAt,
+  m.expiresAt ?? null,
+  m.publisherId ?? null,
+];
 
 export function rowToMessage(r: MessageRow): StoredMessage {
   const m: StoredMessage = { id: r.id, topic: r.topic, payload: r.payload, qos: r.qos as StoredMessage['qos'], retain: r.retain === 1, createdAt: r.created_at };

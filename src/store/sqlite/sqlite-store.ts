@@ -27,7 +27,7 @@ import { validateOp } from '../validate.js';
 import { migrate } from './schema.js';
 import { lockStore } from './store-lock.js';
 import { prepareStatements, type Statements } from './statements.js';
-import { entryFlags, fillMessage, MESSAGE_COLUMNS, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
+import { entryFlags, messageValues, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
 import type { EntryRow, MessageRow, SessionRow, SubscriptionRow } from './rows.js';
 import { QueueIndex, type BodyRef, type EntryRef, type PackRef } from './queue-index.js';
 import { BulkWriter, type RowFill } from './bulk.js';
@@ -344,9 +344,7 @@ export class SqliteStore implements Store {
         s.deleteInbound.run(op.clientId, op.packetId);
         break;
       case 'retained.put': {
-        const values = new Array<unknown>(MESSAGE_COLUMNS.length);
-        fillMessage(values, 0, op.message);
-        s.upsertRetained.run(...values);
+        s.upsertRetained.run(...messageValues(op.message));
         break;
       }
       case 'retained.delete':

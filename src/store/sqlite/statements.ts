@@ -1,8 +1,8 @@
 // Every SQL statement the store runs, prepared once when the store opens.
 import type Database from 'better-sqlite3';
-import { MESSAGE_COLUMNS as COLUMN_LIST } from './rows.js';
+import { MESSAGE_COLUMNS } from './rows.js';
 
-const MESSAGE_COLUMNS = COLUMN_LIST.join(', ');
+const MESSAGE_COLUMN_SQL = MESSAGE_COLUMNS.join(', ');
 
 /**
  * What the store uses of a prepared statement. Our own name: better-sqlite3's resolves to a type the
@@ -43,8 +43,8 @@ export function prepareStatements(db: Database.Database) {
     insertInbound: p('INSERT INTO inbound (client_id, packet_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     deleteInbound: p('DELETE FROM inbound WHERE client_id = ? AND packet_id = ?'),
     upsertRetained: p(
-      `INSERT INTO retained (${MESSAGE_COLUMNS}) VALUES (${COLUMN_LIST.map(() => '?').join(', ')})
-       ON CONFLICT (topic) DO UPDATE SET ${COLUMN_LIST.filter((c) => c !== 'topic').map((c) => `${c} = excluded.${c}`).join(', ')}`,
+      `INSERT INTO retained (${MESSAGE_COLUMN_SQL}) VALUES (${MESSAGE_COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT (topic) DO UPDATE SET ${MESSAGE_COLUMNS.filter((c) => c !== 'topic').map((c) => `${c} = excluded.${c}`).join(', ')}`,
     ),
     deleteRetained: p('DELETE FROM retained WHERE topic = ?'),
     allSessions: p('SELECT * FROM sessions ORDER BY client_id'),
@@ -52,7 +52,7 @@ export function prepareStatements(db: Database.Database) {
     allEntries: p('SELECT n, client_id, seq, body, flags, packet_id, subscription_ids FROM entries ORDER BY n'),
     allInbound: p('SELECT client_id, packet_id FROM inbound ORDER BY client_id, packet_id'),
     allPacks: p('SELECT n, data FROM packs ORDER BY n'),
-    allRetained: p(`SELECT ${MESSAGE_COLUMNS} FROM retained ORDER BY topic`),
+    allRetained: p(`SELECT ${MESSAGE_COLUMN_SQL} FROM retained ORDER BY topic`),
   };
 }
 
