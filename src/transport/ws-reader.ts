@@ -179,9 +179,9 @@ export class WsFrameReader {
     const fin = (b0 & 0x80) !== 0;
     const op = b0 & 0x0f;
     // No extension is negotiated, so every RSV bit must be clear [RFC 6455 section 5.2].
-    if ((b0 & 0x70) !== 0) return this.fail(CloseCode.ProtocolError, 'RSV bits set without an extension', buf);
+    if ((b0 & 0x70) !== 0) return this.fail(CloseCode.ProtocolError, 'RSV bits set without an extension', buf, pos);
     // Every frame from a client is masked [RFC 6455 section 5.1].
-    if ((b1 & 0x80) === 0) return this.fail(CloseCode.ProtocolError, 'unmasked frame from a client', buf);
+    if ((b1 & 0x80) === 0) return this.fail(CloseCode.ProtocolError, 'unmasked frame from a client', buf, pos);
     const len7 = b1 & 0x7f;
     const lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
     const headerLength = 2 + lengthBytes + 4;
@@ -191,39 +191,37 @@ export class WsFrameReader {
     else if (len7 === 127) {
       const high = buf.readUInt32BE(pos + 2);
       // The most significant bit must be 0 [RFC 6455 section 5.2]; anything past 2^32 is too big for us anyway.
-      if (high >= 0x80000000) return this.fail(CloseCode.ProtocolError, 'frame length with the most significant bit set', buf);
-      if (high !== 0) return this.fail(CloseCode.TooBig, 'frame larger than the broker accepts', buf);
+      if (high >= 0x80000000) return this.fail(CloseCode.ProtocolError, 'frame length with the most significant bit set', buf, pos);
+      if (high !== 0) return this.fail(CloseCode.TooBig, 'frame larger than the broker accepts', buf, pos);
       length = buf.readUInt32BE(pos + 6);
     } else length = len7;
     const mask = buf.readInt32BE(pos + 2 + lengthBytes);
 
     if (op >= 0x8) {
       // Control frames: never fragmented, at most 125 bytes [RFC 6455 section 5.5].
-      if (!fin) return this.fail(CloseCode.ProtocolError, 'fragmented control frame', buf);
-      if (length > 125) return this.fail(CloseCode.ProtocolError, 'control frame longer than 125 bytes', buf);
-      if (op !== Op.Close && op !== Op.Ping && op !== Op.Pong) return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`, buf);
+      if (!fin) return this.fail(CloseCode.ProtocolError, 'fragmented control frame', buf, pos);
+      if (length > 125) return this.fail(CloseCode.ProtocolError, 'control frame longer than 125 bytes', buf, pos);
+      if (op !== Op.Close && op !== Op.Ping && op !== Op.Pong) return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`, buf, pos);
       if (avail < headerLength + length) return this.wait(buf, pos);
       const start = pos + headerLength;
       // A copy: a ping's payload goes back out in the pong, after this chunk has been handed on.
       const body = Buffer.from(buf.subarray(start, start + length));
       unmask(body, mask, 0);
-      this.handOn(buf);
-      // The connection may have gone in that hand-on (its sink stopped us).
-      if (this.state === State.Done) return -1;
+      if (this.handedOnAndStopped(buf, pos)) return -1;
       this.control(op, body);
       return start + length;
     }
 
     if (op === Op.Continuation) {
-      if (!this.fragmented) return this.fail(CloseCode.ProtocolError, 'continuation frame without a message to continue', buf);
+      if (!this.fragmented) return this.fail(CloseCode.ProtocolError, 'continuation frame without a message to continue', buf, pos);
     } else if (op === Op.Binary || op === Op.Text) {
-      if (this.fragmented) return this.fail(CloseCode.ProtocolError, 'new message inside a fragmented one', buf);
+      if (this.fragmented) return this.fail(CloseCode.ProtocolError, 'new message inside a fragmented one', buf, pos);
       // MQTT packets travel in binary frames only [MQTT-6.0.0-1].
-      if (op === Op.Text) return this.fail(CloseCode.Unsupported, 'text WebSocket frame received; MQTT needs binary frames', buf);
+      if (op === Op.Text) return this.fail(CloseCode.Unsupported, 'text WebSocket frame received; MQTT needs binary frames', buf, pos);
       this.messageBytes = 0;
-    } else return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`, buf);
+    } else return this.fail(CloseCode.ProtocolError, `unknown opcode ${op}`, buf, pos);
     this.messageBytes += length;
-    if (this.messageBytes > this.maxMessage) return this.fail(CloseCode.TooBig, `WebSocket message larger than ${this.maxMessage} bytes`, buf);
+    if (this.messageBytes > this.maxMessage) return this.fail(CloseCode.TooBig, `WebSocket message larger than ${this.maxMessage} bytes`, buf, pos);
     this.fragmented = !fin;
     this.mask = mask;
     this.maskAt = 0;
@@ -261,9 +259,22 @@ export class WsFrameReader {
     return -1;
   }
 
-  /** A violation in `buf`: the data read before it is still handed on (as a PUBLISH before garbage counts over TCP). */
-  private fail(code: number, message: string, buf?: Buffer): number {
-    if (buf) this.handOn(buf);
+  /**
+   * Hands on the run before the frame at `pos` of `buf`; true when reading is to stop there: the
+   * sink stopped the reader, or paused it (the frame is then held, read again on resume, as TCP
+   * reads nothing more of a paused socket: a close or a violation after a PUBLISH waits for it).
+   */
+  private handedOnAndStopped(buf: Buffer, pos: number): boolean {
+    this.handOn(buf);
+    if (this.state === State.Done) return true;
+    if (!this.paused) return false;
+    this.hold(buf, pos);
+    return true;
+  }
+
+  /** A violation in the frame at `pos` of `buf`: the data read before it is still handed on (as a PUBLISH before garbage counts over TCP). */
+  private fail(code: number, message: string, buf?: Buffer, pos = 0): number {
+    if (buf && this.handedOnAndStopped(buf, pos)) return -1;
     if (this.state === State.Done) return -1;
     this.state = State.Done;
     this.held = undefined;

@@ -205,6 +205,24 @@ describe('WebSocket frame reader', () => {
     assert.equal(seen[0]!.byteOffset, first.byteOffset + 6);
   });
 
+  it('reports nothing after the data a paused sink took until it resumes: a close frame or a violation behind a PUBLISH waits, as over TCP', () => {
+    const data = frame({ opcode: 0x2, payload: Buffer.from('publish') });
+    for (const [after, terminal] of [
+      [frame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]) }), ['close', 1000, '']],
+      [frame({ opcode: 0x2, payload: Buffer.from('x'), mask: null }), ['fail', 1002, 'unmasked frame from a client']],
+      [frame({ opcode: 0x9, payload: Buffer.from('p') }), ['ping', Buffer.from('p')]],
+    ] as const) {
+      const rec = new Recorder();
+      const reader = new WsFrameReader(rec, 1 << 20);
+      // The broker pauses a connection whose PUBLISH waits for its store write.
+      rec.onData = () => reader.pause();
+      reader.feed(Buffer.concat([data, after]));
+      assert.deepEqual(rec.events, [['data', Buffer.from('publish')]], `only the data before resume (then ${terminal[0]})`);
+      reader.resume();
+      assert.deepEqual(rec.events, [['data', Buffer.from('publish')], terminal]);
+    }
+  });
+
   it('completes a header cut across chunks from the next chunk\'s first bytes, and reads the rest of that chunk in place', () => {
     const payloads = [Buffer.alloc(10, 1), Buffer.alloc(300, 2), Buffer.alloc(5, 3)];
     const wire = Buffer.concat(payloads.map((payload) => frame({ opcode: 0x2, payload })));
