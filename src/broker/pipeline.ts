@@ -140,9 +140,7 @@ export class Pipeline {
       // A client is never held by its own queue: its PUBACKs queue behind the held PUBLISH in its stream.
       const policy = this.queues.overflowPolicy(s, hold && s.clientId !== message.publisherId);
       let queued: boolean;
-      // A persistent session's queue is written to the store, unless the store keeps nothing
-      // (persistence=memory): then it is a queue in memory like a clean session's.
-      if (s.persistent && this.writes.queuesToStore) {
+      if (this.queues.stored(s)) {
         if (batch === undefined && joined === undefined) {
           joined = this.writes.joining();
           joinedFrom = joined.batch.ops.length;

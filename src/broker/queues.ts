@@ -77,6 +77,14 @@ export class Queues {
     this.budget.onRoom = () => this.holds.letGoWhere((s) => !s.over(this.limits));
   }
 
+  /**
+   * Whether a session's queue is written to the store: a persistent session's, unless the store
+   * keeps nothing (persistence=memory), where every queue is in memory only, like a clean session's.
+   */
+  stored(s: Session): boolean {
+    return s.persistent && this.writes.queuesToStore;
+  }
+
   get limits(): QueueLimits {
     return this.options.queue;
   }
@@ -167,7 +175,7 @@ export class Queues {
   /** Fills the window and sends what it allows now. */
   pump(session: Session): void {
     if (!session.online) return;
-    if (!session.persistent) {
+    if (!this.stored(session)) {
       this.fillWindow(session, this.now(), undefined);
       session.sendUnsent();
       return;
@@ -241,7 +249,7 @@ export class Queues {
     const dropped = s.trim(this.limits);
     if (dropped.length === 0) return;
     this.queueDrop(s, 'backPressureTimeout', dropped.length);
-    if (s.persistent) this.writes.persistLater(dropped.map((o): StoreOp => ({ op: 'queue.delete', clientId: s.clientId, seq: o.seq })));
+    if (this.stored(s)) this.writes.persistLater(dropped.map((o): StoreOp => ({ op: 'queue.delete', clientId: s.clientId, seq: o.seq })));
   }
 
   /** Entries left the queue: held publishers may go on, and a drained queue ends its overflow. */
@@ -262,7 +270,7 @@ export class Queues {
     if (!o) return false;
     this.hooks.notify?.delivered?.(session.clientId, o.message, o.qos);
     // One op, no array: a drain acknowledges every message it sends.
-    if (session.persistent) this.writes.persistOneLater({ op: 'queue.delete', clientId: session.clientId, seq: o.seq });
+    if (this.stored(session)) this.writes.persistOneLater({ op: 'queue.delete', clientId: session.clientId, seq: o.seq });
     this.pump(session);
     return true;
   }
@@ -271,7 +279,7 @@ export class Queues {
   discard(session: Session, packetId: number): void {
     const o = session.removeInflight(packetId);
     if (!o) return;
-    if (session.persistent) this.writes.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
+    if (this.stored(session)) this.writes.persistLater([{ op: 'queue.delete', clientId: session.clientId, seq: o.seq }]);
     this.pump(session);
   }
 
@@ -280,20 +288,20 @@ export class Queues {
     if (expired.length === 0) return;
     this.stats.dropped('expired', expired.length);
     if (this.hooks.notify?.dropped) this.notifyDropped('expired', expired, session.clientId);
-    if (session.persistent) this.writes.persistLater(expired.map((o) => ({ op: 'queue.delete', clientId: session.clientId, seq: o.seq })));
+    if (this.stored(session)) this.writes.persistLater(expired.map((o) => ({ op: 'queue.delete', clientId: session.clientId, seq: o.seq })));
   }
 
   /** PUBREC from the client; resolves when PUBREL may be sent (the released state is durable). */
   received(session: Session, packetId: number): MaybePromise<Outgoing | undefined> {
     const o = session.received(packetId);
-    if (!o || !session.persistent) return o;
+    if (!o || !this.stored(session)) return o;
     return this.writes.persist(entryOps(session, o, false)).then(() => o);
   }
 
   /** Removes an inbound QoS 2 id on PUBREL; resolves when PUBCOMP may be sent. */
   inboundCompleted(session: Session, packetId: number): MaybePromise<boolean> {
     if (!session.deleteInbound(packetId)) return false;
-    if (!session.persistent) return true;
+    if (!this.stored(session)) return true;
     return this.writes.persist([{ op: 'inbound.delete', clientId: session.clientId, packetId }]).then(() => true);
   }
 

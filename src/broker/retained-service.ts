@@ -154,7 +154,7 @@ export class RetainedService {
     const messages = this.index.match(sub.filter, now);
     if (messages.length === 0) return;
     const ids = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
-    const batch = session.persistent ? new WriteBatch() : undefined;
+    const batch = this.queues.stored(session) ? new WriteBatch() : undefined;
     for (const m of messages) {
       const qos = (sub.qos < m.qos ? sub.qos : m.qos) as QoS;
       if (qos === 0) {

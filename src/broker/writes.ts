@@ -57,17 +57,17 @@ export class StoreWrites {
   /** Commits joined since the last write reached the batcher; handed over at the next microtask. */
   private joined?: JoinedCommit;
 
+  /** Whether queues are written at all: not to a store that keeps nothing (persistence=memory). */
+  readonly queuesToStore: boolean;
+
   constructor(
     private readonly store: Store,
     private readonly log: Pick<Logger, 'error'>,
   ) {
     this.batcher = new StoreBatcher(store);
+    this.queuesToStore = store.keepsNothing !== true;
   }
 
-  /** Whether queued messages are written at all: not to a store that keeps nothing (persistence=memory). */
-  get queuesToStore(): boolean {
-    return this.store.keepsNothing !== true;
-  }
 
   /** Opens the store and reads back everything it holds. */
   open(): Promise<StoreSnapshot> {
