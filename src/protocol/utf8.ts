@@ -5,3 +5,6 @@ import { isUtf8 } from 'node:buffer';
 export function isWellFormedUtf8(bytes: Buffer): boolean {
   return isUtf8(bytes);
 }
+
+/** Whether a JS string has no lone surrogate, so it survives UTF-8 unchanged (String#isWellFormed, which Node 20 has and the TypeScript lib this project targets does not declare). */
+export const isWellFormedString = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();

@@ -8,13 +8,12 @@
 // Deleting something that is not there is NOT invalid: deletes are idempotent.
 import type { QueueEntry, StoredMessage, StoreOp, SubscriptionRecord } from './ports.js';
 import { StoreError } from './errors.js';
+import { isWellFormedString } from '../protocol/utf8.js';
 
 const isInt = (v: unknown, min: number, max: number): boolean => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
 const isQos = (v: unknown): boolean => v === 0 || v === 1 || v === 2;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const UINT32 = 0xffffffff;
-/** No lone surrogate (String#isWellFormed: Node 20 has it, the TypeScript lib this project targets does not). */
-const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 function fail(index: number, op: { op?: unknown }, why: string): never {
   throw new StoreError(`invalid store op #${index} (${String(op?.op)}): ${why}`);
@@ -26,13 +25,13 @@ export function validateMessage(m: StoredMessage | undefined): string | undefine
   if (!isStr(m.topic)) return 'message.topic must be a string';
   // Stored as UTF-8, which has no lone surrogate: such text would come back changed (and an id that
   // changes no longer names its message).
-  if (!wellFormed(m.id) || !wellFormed(m.topic)) return 'message.id and message.topic must be well-formed text (no lone surrogate)';
+  if (!isWellFormedString(m.id) || !isWellFormedString(m.topic)) return 'message.id and message.topic must be well-formed text (no lone surrogate)';
   if (!Buffer.isBuffer(m.payload)) return 'message.payload must be a Buffer';
   if (!isQos(m.qos)) return 'message.qos must be 0, 1 or 2';
   if (typeof m.retain !== 'boolean') return 'message.retain must be a boolean';
   if (!Number.isSafeInteger(m.createdAt)) return 'message.createdAt must be an integer';
   if (m.expiresAt !== undefined && !Number.isSafeInteger(m.expiresAt)) return 'message.expiresAt must be an integer';
-  if (m.publisherId !== undefined && (!isStr(m.publisherId) || !wellFormed(m.publisherId))) return 'message.publisherId must be well-formed text';
+  if (m.publisherId !== undefined && (!isStr(m.publisherId) || !isWellFormedString(m.publisherId))) return 'message.publisherId must be well-formed text';
   if (m.properties !== undefined && (m.properties === null || typeof m.properties !== 'object')) return 'message.properties must be an object';
   return undefined;
 }

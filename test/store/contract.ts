@@ -43,7 +43,7 @@ const putMessage = (id: string): StoreOp => ({ op: 'message.put', message: msg(i
 const putEntry = (clientId: string, e: QueueEntry): StoreOp => ({ op: 'queue.put', clientId, entry: e });
 
 /** A snapshot in a canonical order, so implementations may return rows in any order ports.ts allows. */
-function canonical(s: StoreSnapshot) {
+export function canonical(s: StoreSnapshot) {
   const sessions = [...s.sessions]
     .sort((a, b) => (a.session.clientId < b.session.clientId ? -1 : 1))
     .map((x) => ({ ...x, subscriptions: [...x.subscriptions].sort((a, b) => (a.filter < b.filter ? -1 : 1)), inbound: [...x.inbound].sort((a, b) => a - b) }));

@@ -9,13 +9,14 @@ import path from 'node:path';
 import { killAfterAcks } from './kill-child.js';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { storeContract } from './contract.js';
+import { canonical, storeContract } from './contract.js';
 import { NatsStore, type NatsStoreOptions } from '../../src/store/nats/nats-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { BUCKETS, messageKey, queueKey, storeNames, token } from '../../src/store/nats/keys.js';
 import { encodeEntry, encodeMessage } from '../../src/store/nats/codec.js';
 import type { QueueEntry, StoredMessage, StoreOp, StoreSnapshot } from '../../src/store/ports.js';
 import { compiledRoot } from '../helpers/paths.js';
+import { isWellFormedString } from '../../src/protocol/utf8.js';
 import { natsServerBinary, startNatsCluster, startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 
 let server: NatsServerHandle | undefined;
@@ -67,16 +68,6 @@ const msg = (id: string, over: Partial<StoredMessage> = {}): StoredMessage => ({
 });
 const entry = (seq: number, messageId: string, over: Partial<QueueEntry> = {}): QueueEntry => ({ seq, messageId, qos: 1, retain: false, state: 'queued', ...over });
 const putSession = (clientId: string): StoreOp => ({ op: 'session.put', session: { clientId, protocolVersion: 5, expiryInterval: 3600 } });
-
-/** A snapshot in a canonical, comparable order. */
-function canonical(s: StoreSnapshot) {
-  const sessions = [...s.sessions]
-    .sort((a, b) => (a.session.clientId < b.session.clientId ? -1 : 1))
-    .map((x) => ({ ...x, subscriptions: [...x.subscriptions].sort((a, b) => (a.filter < b.filter ? -1 : 1)), inbound: [...x.inbound].sort((a, b) => a - b) }));
-  const messages = [...s.messages.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-  const retained = [...s.retained].sort((a, b) => (a.topic < b.topic ? -1 : 1));
-  return { sessions, messages, retained };
-}
 
 /** What the reference store holds after the given batches. */
 async function expected(...batches: StoreOp[][]) {
@@ -154,8 +145,6 @@ const awkward = [
   '\udc00',
 ];
 
-/** No lone surrogate (String#isWellFormed, which the TypeScript lib this project targets does not declare). */
-const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 describe('NatsStore keys', () => {
   it('turns any string into one valid, distinct KV key token', () => {
@@ -176,7 +165,7 @@ describe('NatsStore keys', () => {
       ops.push({ op: 'subscription.put', clientId: id, subscription: { filter: awkward[(i + 3) % awkward.length], qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 0 } });
       // A message's id and topic must be well-formed text (validate.ts: every store stores them so
       // that they come back unchanged); a lone surrogate stays a client id and a filter here.
-      const text = wellFormed(id) ? id : `lone-surrogate-${i}`;
+      const text = isWellFormedString(id) ? id : `lone-surrogate-${i}`;
       ops.push({ op: 'message.put', message: msg(`m:${text}`, { topic: text }) });
       ops.push({ op: 'queue.put', clientId: id, entry: entry(i, `m:${text}`) });
       ops.push({ op: 'inbound.put', clientId: id, packetId: i + 1 });
@@ -194,7 +183,7 @@ describe('NatsStore keys', () => {
 
       // Deleting through the awkward names leaves no key and no delete marker behind.
       const deletes: StoreOp[] = awkward.map((id) => ({ op: 'session.delete', clientId: id }) as StoreOp);
-      for (const [i, id] of [...awkward, ''].entries()) deletes.push({ op: 'retained.delete', topic: wellFormed(id) ? id : `lone-surrogate-${i}` });
+      for (const [i, id] of [...awkward, ''].entries()) deletes.push({ op: 'retained.delete', topic: isWellFormedString(id) ? id : `lone-surrogate-${i}` });
       await withStore({ prefix }, (s) => s.apply(deletes));
       assert.deepEqual(await readBack(prefix), { sessions: [], messages: [], retained: [] });
       const after = await streamCounts(prefix);

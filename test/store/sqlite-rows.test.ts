@@ -13,7 +13,8 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { migrate, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import { inspectStoreFile } from '../../src/store/sqlite/backup.js';
-import type { QueueEntry, StoreOp, StoreSnapshot } from '../../src/store/ports.js';
+import type { QueueEntry, StoreOp } from '../../src/store/ports.js';
+import { canonical } from './contract.js';
 
 let root = '';
 before(() => {
@@ -25,11 +26,6 @@ after(() => {
 let counter = 0;
 const freshPath = (): string => path.join(root, `r${++counter}`, 'store.db');
 
-const canonical = (s: StoreSnapshot) => ({
-  sessions: [...s.sessions].sort((a, b) => (a.session.clientId < b.session.clientId ? -1 : 1)),
-  messages: [...s.messages.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
-  retained: s.retained,
-});
 
 const msgOp = (id: string): StoreOp => ({ op: 'message.put', message: { id, topic: `t/${id}`, payload: Buffer.from(id), qos: 1, retain: false, createdAt: 1 } });
 const sessOp = (clientId: string): StoreOp => ({ op: 'session.put', session: { clientId, protocolVersion: 4, expiryInterval: 60 } });

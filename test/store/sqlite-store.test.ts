@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { storeContract } from './contract.js';
+import { canonical, storeContract } from './contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
-import type { StoreOp, StoreSnapshot } from '../../src/store/ports.js';
+import type { StoreOp } from '../../src/store/ports.js';
 import { loadConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/server/server.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
@@ -190,26 +190,17 @@ describe('SqliteStore files', () => {
     const store = new SqliteStore({ path: file });
     const memory = new MemoryStore();
     try {
-      const snap = canonicalOf(await store.open());
+      const snap = canonical(await store.open());
       await memory.open();
       for (let i = 0; i <= lastAcked; i++) await memory.apply(queueBatch(i));
-      const afterAcked = canonicalOf(await memory.open());
+      const afterAcked = canonical(await memory.open());
       if (JSON.stringify(snap) === JSON.stringify(afterAcked)) return;
       // The batch under way at the kill may have committed before its acknowledgement was written.
       await memory.apply(queueBatch(lastAcked + 1));
-      assert.deepEqual(snap, canonicalOf(await memory.open()), `the store holds batches 0..${lastAcked} (or one more), nothing else`);
+      assert.deepEqual(snap, canonical(await memory.open()), `the store holds batches 0..${lastAcked} (or one more), nothing else`);
     } finally {
       await store.close();
       await memory.close();
     }
   });
 });
-
-/** A snapshot in one order (sessions by client id, messages by id), for comparing two stores. */
-function canonicalOf(s: StoreSnapshot) {
-  return {
-    sessions: [...s.sessions].sort((a, b) => (a.session.clientId < b.session.clientId ? -1 : 1)),
-    messages: [...s.messages.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
-    retained: s.retained,
-  };
-}

@@ -1,5 +1,6 @@
 // persistence=memory: the broker's memory is where sessions and queues live, and the store keeps
-// nothing beside it (VolatileStore). Checked at the store and through a real broker.
+// nothing beside it (VolatileStore). The store on its own here; a persistent session's queue
+// through a real broker in test/durability/memory-queues.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VolatileStore } from '../../src/store/memory/volatile-store.js';

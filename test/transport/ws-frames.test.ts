@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { spyWrites, wsServer, type PairServer } from '../helpers/socket-pairs.js';
 import type { WsTransport } from '../../src/transport/ws-transport.js';
+import { COALESCE_MAX } from '../../src/transport/socket-transport.js';
 import { waitFor } from './helpers.js';
 
 interface Frame {
@@ -173,12 +174,12 @@ describe('WebSocket frames written by the transport', () => {
 
   it('carry a turn holding a packet over 4 KiB as the header and the packets\' own buffers, the shared Buffer itself in each socket\'s writev', async () => {
     // Just over COALESCE_MAX: a large fan-out PUBLISH is not copied once per subscriber.
-    const shared = packet(4097, 0x30);
+    const shared = packet(COALESCE_MAX + 1, 0x30);
     const { writesA, writesB, ownA, ownB } = await fanOutTurn(shared);
     const [headerA, ...bodyA] = writesA[0]!;
     const [headerB, ...bodyB] = writesB[0]!;
-    assert.deepEqual([...headerA!], [0x82, 126, ...u16(4101)]);
-    assert.deepEqual([...headerB!], [0x82, 126, ...u16(4099)]);
+    assert.deepEqual([...headerA!], [0x82, 126, ...u16(COALESCE_MAX + 5)]);
+    assert.deepEqual([...headerB!], [0x82, 126, ...u16(COALESCE_MAX + 3)]);
     // Not equal copies: the very Buffer the caller wrote, in both sockets' writes.
     assert.equal(bodyA[1], shared);
     assert.equal(bodyB[0], shared);
@@ -187,9 +188,9 @@ describe('WebSocket frames written by the transport', () => {
   });
 
   it('copy a turn of packets of exactly 4 KiB, the largest copied', async () => {
-    const { writesA } = await fanOutTurn(packet(4096, 0x30));
+    const { writesA } = await fanOutTurn(packet(COALESCE_MAX, 0x30));
     assert.equal(writesA[0]!.length, 1, 'one buffer');
-    assert.deepEqual([...writesA[0]![0]!.subarray(0, 4)], [0x82, 126, ...u16(4100)]);
+    assert.deepEqual([...writesA[0]![0]!.subarray(0, 4)], [0x82, 126, ...u16(COALESCE_MAX + 4)]);
   });
 
   it('split a turn over 64 KiB into frames of at most 64 KiB, never splitting a packet', async () => {
