@@ -89,14 +89,21 @@ export class QueueIndex {
     this.deadPacks = [];
   }
 
-  /** Records a pack just written (or read at open), all of its `bytes` live until bodies leave it. */
-  addPack(n: number, bytes: number, live: number, liveBytes: number): PackRef {
-    const p: PackRef = { n, bytes, live, liveBytes };
+  /** Records a pack just written (or read at open); its bodies join it (joinPack). */
+  addPack(n: number, bytes: number): PackRef {
+    const p: PackRef = { n, bytes, live: 0, liveBytes: 0 };
     this.packs.set(n, p);
     this.packBytes += bytes;
-    this.livePackBytes += liveBytes;
     if (n >= this.nextPack) this.nextPack = n + 1;
     return p;
+  }
+
+  /** A body written into (or read from) pack `p`, taking `body.size` of its bytes: live until leavePack. */
+  joinPack(body: BodyRef, p: PackRef): void {
+    body.pack = p;
+    p.live++;
+    p.liveBytes += body.size;
+    this.livePackBytes += body.size;
   }
 
   /** A written body is no longer referenced: its pack loses it, and goes once it has none left. */

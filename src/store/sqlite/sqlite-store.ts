@@ -407,10 +407,8 @@ export class SqliteStore implements Store {
     const members = this.packMembers;
     const n = this.index.nextPack;
     s.insertPack.run(n, builder.bytes());
-    let liveBytes = 0;
-    for (let i = 0; i < members.length; i++) liveBytes += members[i].size;
-    const pack = this.index.addPack(n, builder.size, members.length, liveBytes);
-    for (let i = 0; i < members.length; i++) members[i].pack = pack;
+    const pack = this.index.addPack(n, builder.size);
+    for (let i = 0; i < members.length; i++) this.index.joinPack(members[i], pack);
     members.length = 0;
     builder.reset();
   }
@@ -496,12 +494,10 @@ export class SqliteStore implements Store {
     const bodies = new Map<number, { ref: BodyRef; raw: Buffer; where: string }>();
     for (const row of s.allPacks.all() as Array<{ n: number; data: Buffer }>) {
       const where = `store ${this.path}: pack ${row.n}`;
-      const pack: PackRef = index.addPack(row.n, row.data.length, 0, 0);
+      const pack: PackRef = index.addPack(row.n, row.data.length);
       forEachItem(row.data, where, (item) => {
-        const ref: BodyRef = { id: item.id, n: item.n, refs: 0, write: undefined, pack, size: item.raw.length };
-        pack.live++;
-        pack.liveBytes += ref.size;
-        index.livePackBytes += ref.size;
+        const ref: BodyRef = { id: item.id, n: item.n, refs: 0, write: undefined, pack: undefined, size: item.raw.length };
+        index.joinPack(ref, pack);
         // The store never leaves one body in two packs (a compaction's copy and delete are one
         // transaction); were it there twice, the later copy is the one kept.
         const twice = bodies.get(item.n);
