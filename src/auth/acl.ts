@@ -22,8 +22,16 @@ import { TopicTrie } from '../topics/trie.js';
 import { DENY, READ, WRITE, type Access, type AclFile, type PatternRule } from './acl-file.js';
 import { covers, overlaps } from '../topics/cover.js';
 
-/** Per-client memo of recent topic decisions; cleared when full rather than tracked as an LRU. */
-const CLIENT_CACHE_MAX = 1024;
+/**
+ * Per-client memo of recent decisions; cleared when full rather than tracked as an LRU. A client
+ * chooses its topics, so the memo is bounded in characters as well as entries: topics and filters
+ * longer than CACHED_KEY_MAX are decided without it (a trie walk), and a client's memo holds at most
+ * CLIENT_CACHE_MAX × CACHED_KEY_MAX characters per map (64 Ki), whatever it publishes to. Held
+ * while the client is connected: `forget` drops it when the connection ends (the session
+ * registry keeps the client's identity for an offline session, and with it anything cached here).
+ */
+const CLIENT_CACHE_MAX = 256;
+const CACHED_KEY_MAX = 256;
 
 /**
  * A placeholder value that would change the filter's shape (extra levels or wildcards), or that
@@ -61,6 +69,7 @@ class ClientRules {
       f |= access;
     });
     flags = f;
+    if (topic.length > CACHED_KEY_MAX) return flags;
     if (this.topicFlags.size >= CLIENT_CACHE_MAX) this.topicFlags.clear();
     this.topicFlags.set(topic, flags);
     return flags;
@@ -132,9 +141,15 @@ export class Authorizer {
     const cached = rules.subscribeDecisions.get(filter);
     if (cached !== undefined) return cached;
     const decision = decideSubscribe(rules, filter);
+    if (filter.length > CACHED_KEY_MAX) return decision;
     if (rules.subscribeDecisions.size >= CLIENT_CACHE_MAX) rules.subscribeDecisions.clear();
     rules.subscribeDecisions.set(filter, decision);
     return decision;
+  }
+
+  /** Drops what is compiled and cached for the client (its connection ended); compiled again when next asked. */
+  forget(client: ClientInfo): void {
+    this.cache.delete(client);
   }
 
   /** The client's compiled rules, or undefined when nothing restricts it. */

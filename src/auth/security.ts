@@ -152,6 +152,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
     hooks.authorizePublish = (client, topic) => authorizer.authorizePublish(client, topic);
     hooks.authorizeSubscribe = (client, filter) => authorizer.authorizeSubscribe(client, filter);
     hooks.authorizeRead = (client, topic) => authorizer.authorizeRead(client, topic);
+    hooks.release = (client) => authorizer.forget(client);
   }
 
   return {

@@ -31,6 +31,11 @@ export interface ClusterLink extends InterestListener {
    */
   claim(clientId: string, resume: boolean): MaybePromise<void>;
   /**
+   * The session of this client id ended on this node (expired, discarded at disconnect, replaced by
+   * a clean start, moved away): a link that remembers where sessions are forgets this one here.
+   */
+  sessionEnded?(clientId: string): void;
+  /**
    * This node's sweep removed these retained messages because they expired [MQTT-3.3.2-5]: a link
    * that keeps a cluster-wide copy clears them there too, unless they were replaced meanwhile.
    */

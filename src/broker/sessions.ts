@@ -27,7 +27,7 @@ export class Sessions {
   private readonly byId = new Map<string, Session>();
   private readonly clients = new ClientRegistry<BrokerClient>();
   private readonly timers: SessionTimers;
-  private link?: Pick<ClusterLink, 'claim'>;
+  private link?: Pick<ClusterLink, 'claim' | 'sessionEnded'>;
   /**
    * Who connected each session last, to re-check it when the ACL is reloaded. In memory only:
    * sessions recovered from the store are re-checked when they are resumed.
@@ -80,7 +80,7 @@ export class Sessions {
   }
 
   /** A link that moves sessions brings a resuming client's session here before CONNECT completes. */
-  attachCluster(link: Pick<ClusterLink, 'claim'>): void {
+  attachCluster(link: Pick<ClusterLink, 'claim' | 'sessionEnded'>): void {
     this.link = link;
   }
 
@@ -197,7 +197,10 @@ export class Sessions {
     const changed: Session[] = [];
     for (const session of this.byId.values()) {
       const owner = this.owners.get(session);
-      if (owner !== undefined && this.revoke(session, owner, ops)) changed.push(session);
+      if (owner === undefined) continue;
+      if (this.revoke(session, owner, ops)) changed.push(session);
+      // An offline session's identity keeps nothing the re-check compiled or cached for it.
+      if (!session.online) this.hooks.release?.(owner);
     }
     if (ops.length > 0) this.writes.persistLater(ops);
     // Room freed in the window goes to what is still owed.
@@ -270,6 +273,7 @@ export class Sessions {
     session.leaveBudget();
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
+    this.link?.sessionEnded?.(session.clientId);
   }
 
   /**

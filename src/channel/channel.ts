@@ -792,6 +792,7 @@ export class Channel implements BrokerClient, SessionOutlet {
       this.log.error({ err, clientId: this.clientId, remote: this.io.remoteAddress }, 'fault while ending the connection');
     }
     this.io.close();
+    this.broker.hooks.release?.(this.info);
     if (wasConnected) this.broker.hooks.notify?.disconnected?.(this.info, kind);
   }
 

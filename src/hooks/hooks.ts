@@ -100,6 +100,13 @@ export interface BrokerHooks {
   authorizeRead(client: ClientInfo, topic: string): Decision;
   /** MQTT 5 enhanced authentication methods offered, by Authentication Method name. */
   authenticators: readonly EnhancedAuthenticator[];
+  /**
+   * The client's connection ended, or an offline session's identity was used for a re-check: what
+   * the hooks cache for it (the ACL's compiled rules and decisions) can go. The session registry
+   * keeps an offline session's identity for later re-checks, so anything kept by identity would
+   * otherwise live as long as the session.
+   */
+  release?(client: ClientInfo): void;
 }
 
 /**

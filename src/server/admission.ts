@@ -105,8 +105,8 @@ export interface GateEvents {
 }
 
 /**
- * A socket's place from accept until the MQTT connection on it takes over (claim), it shows it is
- * plain HTTP (leave) or it closes. A socket over a limit on a WebSocket port holds no place: it has
+ * A socket's place from accept until the MQTT connection on it takes over (claim) or it closes; a
+ * socket that shows it is plain HTTP (leave) keeps it, untimed, until it closes. A socket over a limit on a WebSocket port holds no place: it has
  * a moment to show it is HTTP, and is counted as refused unless it does.
  */
 export class GateTicket implements AdmissionTicket {
@@ -136,8 +136,14 @@ export class GateTicket implements AdmissionTicket {
     socket.once('close', this.onClose);
   }
 
-  leave(): void {
-    this.end(true);
+  leave(): boolean {
+    if (this.refused !== undefined || this.place === undefined) {
+      this.end(true);
+      return false;
+    }
+    // Untimed and untracked; the socket's close gives the place back (or an upgrade claims it).
+    this.stop();
+    return true;
   }
 
   /** The socket became an MQTT connection: its own timer takes over from here. */

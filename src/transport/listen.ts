@@ -124,8 +124,12 @@ export interface SocketTickets {
   of(socket: Socket): AdmissionTicket | undefined;
   /** The ticket, handed to the transport made for the socket: the socket no longer holds it. */
   take(socket: Socket): AdmissionTicket | undefined;
-  /** The socket turned out to carry plain HTTP: its ticket is given back. */
-  leave(socket: Socket): void;
+  /**
+   * The socket turned out to carry plain HTTP (AdmissionTicket.leave): false when it must close
+   * after this response. Called for every request on a socket; the ticket stays on it, so an
+   * upgrade on the same socket later claims the same place.
+   */
+  leave(socket: Socket): boolean;
 }
 
 const TICKET = Symbol('starling.ticket');
@@ -143,7 +147,7 @@ const accepted = (s: Socket): Ticketed => ((s as Ticketed)._parent ?? s) as Tick
  * connection.
  */
 export function gateSockets(server: Server, info: ListenerInfo, gate: AdmissionGate | undefined, opts: GateOptions): SocketTickets {
-  if (!gate) return { of: () => undefined, take: () => undefined, leave: () => {} };
+  if (!gate) return { of: () => undefined, take: () => undefined, leave: () => true };
   server.on('connection', (socket: Socket) => {
     const ticket = gate.enter(socket, info, opts);
     if (ticket) (socket as Ticketed)[TICKET] = ticket;
@@ -159,6 +163,6 @@ export function gateSockets(server: Server, info: ListenerInfo, gate: AdmissionG
   return {
     of: (socket) => accepted(socket)[TICKET],
     take,
-    leave: (socket) => take(socket)?.leave(),
+    leave: (socket) => accepted(socket)[TICKET]?.leave() ?? true,
   };
 }

@@ -62,8 +62,13 @@ export interface AdmissionTicket {
    * is refused (503).
    */
   readonly refused?: string;
-  /** The socket carries plain HTTP (console, /metrics, admin API), not MQTT: it stops counting and being timed. */
-  leave(): void;
+  /**
+   * The socket carries plain HTTP (console, /metrics, admin API), not MQTT: it stops being timed by
+   * connectTimeoutSec (Node's HTTP timeouts govern it) but keeps its place until it closes, since a
+   * keep-alive HTTP socket holds a descriptor as long as any connection. False for a socket let in
+   * over a limit only to show it is HTTP: it holds no place, so it must close after its response.
+   */
+  leave(): boolean;
 }
 
 export interface GateOptions {

@@ -33,8 +33,10 @@ export async function openWebSocketListener(addr: ListenerSpec, opts: ListenerOp
   const tickets = gateSockets(server, info, opts.gate, { byAddress: !webSocket.trustForwardedFor, http: true });
 
   server.on('request', (req, res) => {
-    // Plain HTTP (console, /metrics, admin API) is not an MQTT connection: Node's HTTP timeouts govern it.
-    tickets.leave(req.socket as Socket);
+    // Plain HTTP (console, /metrics, admin API) is not an MQTT connection: Node's HTTP timeouts govern
+    // it, and it keeps the place it took at accept until it closes. One let in over a limit only to
+    // show it is HTTP holds none: it is answered and closed, not kept alive.
+    if (!tickets.leave(req.socket as Socket)) res.shouldKeepAlive = false;
     try {
       if (opts.http?.(req, res)) return;
     } catch (err) {

@@ -234,6 +234,85 @@ describe('before admission: sockets count from accept', () => {
     });
   });
 
+  describe('plain HTTP kept alive on a WebSocket port', () => {
+    const server = serverFor({ maxConnections: '3', maxConnectionsPerAddress: '2', connectTimeoutSec: '1' });
+
+    /** A keep-alive socket that has had one `GET /healthz` answered; what the answer said. */
+    async function keptAlive(port: number, localAddress: string): Promise<{ socket: Socket; answer: string }> {
+      const socket = await idleSocket(port, localAddress);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const got: Buffer[] = [];
+        const timer = setTimeout(() => reject(new Error('no answer to GET /healthz')), 10_000);
+        socket.on('data', (d: Buffer) => {
+          got.push(d);
+          const text = Buffer.concat(got).toString('latin1');
+          if (/\r\n\r\nok\n?$/.test(text)) {
+            clearTimeout(timer);
+            resolve(text);
+          }
+        });
+        socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+      });
+      return { socket, answer };
+    }
+
+    it('a kept-alive HTTP socket keeps its place until it closes (not timed by connectTimeoutSec); one over a limit is answered and closed', async () => {
+      const t = server();
+      const held: Socket[] = [];
+      try {
+        // Two from one address (its limit), one from another (the total's).
+        for (const from of ['127.0.0.20', '127.0.0.20', '127.0.0.21']) {
+          const { socket, answer } = await keptAlive(t.port('ws'), from);
+          assert.match(answer, /^HTTP\/1\.1 200 /);
+          assert.doesNotMatch(answer, /connection: close/i, 'within the limits: kept alive');
+          held.push(socket);
+        }
+        assert.equal(t.server.admitted(), 3);
+        // Past connectTimeoutSec (1 s) they are still open and still counted.
+        await new Promise((r) => setTimeout(r, 1500));
+        for (const s of held) assert.equal(s.destroyed, false, 'an HTTP socket is not closed by connectTimeoutSec');
+        assert.equal(t.server.admitted(), 3, 'kept-alive HTTP sockets hold their places');
+        // Over the total: let in for a moment as HTTP, answered, and closed rather than kept alive.
+        const over = await keptAlive(t.port('ws'), '127.0.0.22');
+        assert.match(over.answer, /^HTTP\/1\.1 200 /);
+        assert.match(over.answer, /connection: close/i);
+        assert.equal(await closedWithin(over.socket, 10_000), true, 'the socket over the limit is closed after its answer');
+        // MQTT clients are refused while the HTTP sockets hold every place (0x89 Server busy).
+        await assert.rejects(connectFrom(t.port('mqtt'), '127.0.0.23', { clientId: 'http-full', protocolVersion: 5 }, 10_000), (err: Error & { code?: number }) => err.code === 0x89);
+        assert.equal(t.server.admitted(), 3);
+        for (const s of held.splice(0)) s.destroy();
+        await waitUntil(() => t.server.admitted() === 0, 'the places to be given back when the sockets close', 10_000);
+        const after = await connectClient(t.url('ws'), { clientId: 'after-http' }, 10_000);
+        assert.equal(t.server.admitted(), 1);
+        await endClient(after);
+      } finally {
+        for (const s of held) s.destroy();
+      }
+    });
+
+    it('an upgrade on a socket that had a plain HTTP request first claims the same place, not a second one', async () => {
+      const t = server();
+      const { socket } = await keptAlive(t.port('ws'), '127.0.0.24');
+      try {
+        assert.equal(t.server.admitted(), 1);
+        const answer = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no answer to the upgrade')), 10_000);
+          socket.removeAllListeners('data');
+          socket.once('data', (d: Buffer) => {
+            clearTimeout(timer);
+            resolve(d.toString('latin1'));
+          });
+          socket.write(upgrade('/mqtt'));
+        });
+        assert.match(answer, /^HTTP\/1\.1 101 /);
+        assert.equal(t.server.admitted(), 1, 'one socket, one place');
+      } finally {
+        socket.destroy();
+      }
+      await waitUntil(() => t.server.admitted() === 0, 'the place to be given back', 10_000);
+    });
+  });
+
   describe('behind a trusted proxy (webSocketTrustForwardedFor)', () => {
     const server = serverFor({ maxConnectionsPerAddress: '1', webSocketTrustForwardedFor: 'true', connectTimeoutSec: '60' });
 
@@ -273,10 +352,9 @@ describe('before admission: sockets count from accept', () => {
         const abandoned = tlsConnect({ host: '127.0.0.1', port: tls, rejectUnauthorized: false });
         abandoned.on('error', () => {});
         abandoned.destroy();
-        // Plain HTTP on the WebSocket port, kept alive by fetch.
-        const res = await fetch(`http://127.0.0.1:${ws}/metrics`, { signal: AbortSignal.timeout(10_000) });
-        assert.equal(res.status, 200);
-        await res.text();
+        // Plain HTTP on the WebSocket port, one request per socket (a kept-alive one holds its
+        // place until it closes: the test above).
+        assert.match(await exchange(ws, 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 10_000), /^HTTP\/1\.1 200 /);
       }
       // Upgraded, then no CONNECT: the connection's own timer (what is left of connectTimeoutSec) closes it.
       for (let i = 0; i < 2; i++) assert.match(await exchange(ws, upgrade('/mqtt'), 20_000), /^HTTP\/1\.1 101 /);

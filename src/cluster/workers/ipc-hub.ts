@@ -161,6 +161,10 @@ export class IpcHub {
         return this.claim({ worker, id: m.id, clientId: m.clientId, resume: m.resume });
       case 'released':
         return this.released(worker, m.id, m.transfer);
+      case 'ended':
+        // Only this worker's record: a later claim elsewhere already moved it on.
+        if (this.owners.get(m.clientId) === worker) this.owners.delete(m.clientId);
+        return;
       case 'dumped':
         return this.dumped(m.id, m.retained);
     }

@@ -130,6 +130,10 @@ export class IpcClusterLink implements ClusterLink {
     return this.ask((id) => ({ t: 'claim', id, clientId, resume }));
   }
 
+  sessionEnded(clientId: string): void {
+    if (!this.closed) this.outbox.push({ t: 'ended', clientId });
+  }
+
   private ask(make: (id: number) => WorkerMessage): Promise<void> {
     return this.request<void>(make, this.opts.timeoutMs ?? 10_000, (resolve) => {
       this.opts.log.warn({}, 'workers: no answer from the primary in time');

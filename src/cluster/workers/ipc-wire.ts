@@ -30,6 +30,8 @@ export type WorkerMessage =
   | { t: 'fwd'; m: StoredMessage }
   /** A client connected here: the other workers close it and (with `resume`) hand over its session. */
   | { t: 'claim'; id: number; clientId: string; resume: boolean }
+  /** The session of this client id ended here: the primary forgets that this worker holds it. */
+  | { t: 'ended'; clientId: string }
   /** The answer to `release`. */
   | { t: 'released'; id: number; transfer?: SessionTransfer }
   /** The answer to `dump`: every retained message this worker holds. */
