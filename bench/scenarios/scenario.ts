@@ -37,7 +37,7 @@ export interface Settings {
   fanOutSubscribers: number;
   pairs: number;
   scaleSteps: number[];
-  /** Scenario 5: how long each step's clients stay idle before the second memory reading (the metric's label says 20 s). */
+  /** Scenario 5: how long each step's clients stay idle before the second memory reading (the metric's label says 45 s). */
   settleMs: number;
   offlineSessions: number;
   offlinePerSession: number;
@@ -56,7 +56,7 @@ export function settingsFor(quick: boolean, seconds?: number): Settings {
     fanOutSubscribers: quick ? 100 : 1000,
     pairs: quick ? 100 : 1000,
     scaleSteps: quick ? [1000, 2000] : [10_000, 19_000],
-    settleMs: 20_000,
+    settleMs: 45_000,
     offlineSessions: quick ? 20 : 100,
     offlinePerSession: quick ? 100 : 500,
   };

@@ -147,6 +147,16 @@ export class Authorizer {
     return decision;
   }
 
+  /** Characters of the topics and filters memoised for the client (what a client's choices make it hold). */
+  cachedCharacters(client: ClientInfo): number {
+    const r = this.cache.get(client);
+    if (r === undefined) return 0;
+    let n = 0;
+    for (const k of r.topicFlags.keys()) n += k.length;
+    for (const k of r.subscribeDecisions.keys()) n += k.length;
+    return n;
+  }
+
   /** Drops what is compiled and cached for the client (its connection ended); compiled again when next asked. */
   forget(client: ClientInfo): void {
     this.cache.delete(client);

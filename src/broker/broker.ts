@@ -55,7 +55,7 @@ export class Broker implements ChannelContext, ClusterSide {
     this.retainedService = new RetainedService(options, this.writes, this.queues, this.stats, this.ids, this.log, this.now);
     this.pipeline = new Pipeline(this.subscriptionIndex, this.retainedService, this.queues, this.writes, this.stats, this.now);
     const route = (m: StoredMessage): MaybePromise<number> => this.pipeline.route(m);
-    this.sessionBook = new Sessions(this.subscriptionIndex, this.queues, this.writes, this.hooks, this.stats, this.ids, this.log, this.now, route, options.maxSessions);
+    this.sessionBook = new Sessions(this.subscriptionIndex, this.queues, this.writes, this.hooks, this.stats, this.ids, this.log, this.now, route, options.maxSessions, options.maxSessionBytesTotal);
     this.clusterSide = new BrokerClusterSide(this.sessionBook, this.pipeline, this.writes, this.now);
   }
 
@@ -99,6 +99,11 @@ export class Broker implements ChannelContext, ClusterSide {
   /** Bytes held by all sessions' queues and in-flight windows together (against maxQueuedBytesTotal). */
   queuedBytes(): number {
     return this.queues.budget.total;
+  }
+
+  /** Bytes of client ids, subscription filters and wills all sessions hold (against maxSessionBytesTotal). */
+  sessionStateBytes(): number {
+    return this.sessionBook.stateBudget.total;
   }
 
   get retained(): RetainedReader {

@@ -20,6 +20,8 @@ export interface BrokerOptions {
   maxQueuedBytesTotal: number;
   /** Most sessions held at once, connected or not; a CONNECT that would add one is refused; 0 = no limit. */
   maxSessions: number;
+  /** Most bytes of client ids, subscription filters and wills all sessions hold together; 0 = no limit. */
+  maxSessionBytesTotal: number;
   /** Largest packet accepted from a client, bytes. */
   maxPacketSize: number;
   /** Largest keepalive granted, seconds; 0 = no cap. */
@@ -60,6 +62,7 @@ export const defaultBrokerLimits = {
   backPressureTimeoutMs: 10_000,
   maxQueuedBytesTotal: 1024 * 1024 * 1024,
   maxSessions: 100_000,
+  maxSessionBytesTotal: 256 * 1024 * 1024,
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   maxRetainedMessages: 1_000_000,

@@ -6,6 +6,7 @@ import { catchLater, type MaybePromise } from '../protocol/maybe-promise.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
 import { Session } from '../session/session.js';
+import { StateBudget, willBytes } from '../session/state-budget.js';
 import type { MessageIds } from '../session/message.js';
 import type { StoreOp, StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import type { SubscriptionIndex } from '../router/subscriptions.js';
@@ -33,6 +34,10 @@ export class Sessions {
    * sessions recovered from the store are re-checked when they are resumed.
    */
   private readonly owners = new WeakMap<Session, ClientInfo>();
+  /** What every session holds besides its queue (client id, filters, will), against maxSessionBytesTotal. */
+  readonly stateBudget: StateBudget;
+  /** maxSessionBytesTotal refusals since the last warn line, and when that line was written. */
+  private stateRefusals = { count: 0, loggedAt: -Infinity };
   /** maxSessions refusals since the last warn line, and when that line was written (one a minute). */
   private refusals = { count: 0, loggedAt: -Infinity };
 
@@ -49,7 +54,10 @@ export class Sessions {
     private readonly route: (message: StoredMessage) => MaybePromise<number>,
     /** Most sessions held at once, connected or not; 0 = no limit. */
     private readonly maxSessions = 0,
+    /** maxSessionBytesTotal: client ids, filters and wills of every session; 0 = no limit. */
+    maxSessionBytesTotal = 0,
   ) {
+    this.stateBudget = new StateBudget(maxSessionBytesTotal);
     this.timers = new SessionTimers(now, {
       willDue: (s) => this.routeWill(s),
       expired: (s) => {
@@ -94,6 +102,8 @@ export class Sessions {
     // new one is refused before it takes over anything.
     const known = this.byId.has(req.clientId) || this.clients.get(req.clientId) !== undefined;
     if (!known && !this.link) this.admit(req.clientId, req.protocolVersion);
+    // What this CONNECT brings that the session will hold: its will, and a new session's client id.
+    this.admitState(req.clientId, req.protocolVersion, willBytes(req.will) + (known ? 0 : req.clientId.length));
     this.clients.claim(client);
     // A link that moves sessions brings this client's session here from the node that held it.
     const moving = this.link?.claim(req.clientId, !req.clean);
@@ -146,6 +156,26 @@ export class Sessions {
     throw new MqttError(protocolVersion === 5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, 'the server holds its maximum number of sessions');
   }
 
+  /**
+   * maxSessionBytesTotal: a CONNECT whose will (or, for a new session, client id) would take every
+   * session's state past the budget is refused as maxSessions refuses (CONNACK 0x97 / 0x03), before
+   * it takes anything over. What sessions hold already is never dropped for it.
+   */
+  private admitState(clientId: string, protocolVersion: number, bytes: number): void {
+    if (!this.stateBudget.full(bytes)) return;
+    this.stats.limitHit('maxSessionBytesTotal');
+    this.stateRefusals.count++;
+    const now = this.now();
+    if (now - this.stateRefusals.loggedAt >= 60_000) {
+      this.log.warn(
+        { clientId, bytes, held: this.stateBudget.total, maxSessionBytesTotal: this.stateBudget.max, refused: this.stateRefusals.count },
+        'maxSessionBytesTotal reached: CONNECTs bringing more session state refused (logged once a minute)',
+      );
+      this.stateRefusals = { count: 0, loggedAt: now };
+    }
+    throw new MqttError(protocolVersion === 5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, 'the server holds its maximum of session state');
+  }
+
   private resumeOrStart(req: ConnectRequest): { session: Session; sessionPresent: boolean } {
     const existing = this.byId.get(req.clientId);
     if (existing && existing.online) existing.outlet = undefined;
@@ -161,6 +191,7 @@ export class Sessions {
     const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
     this.byId.set(req.clientId, session);
     session.joinBudget(this.queues.budget);
+    session.joinStateBudget(this.stateBudget);
     return { session, sessionPresent: false };
   }
 
@@ -271,6 +302,7 @@ export class Sessions {
     this.subscriptions.removeAll(session);
     // What it still holds is gone with it (dropped with the session, or moved to another node).
     session.leaveBudget();
+    session.leaveStateBudget();
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
     this.link?.sessionEnded?.(session.clientId);
@@ -290,6 +322,7 @@ export class Sessions {
   adopt(session: Session): void {
     this.byId.set(session.clientId, session);
     session.joinBudget(this.queues.budget);
+    session.joinStateBudget(this.stateBudget);
     for (const sub of session.subscriptions.values()) this.subscriptions.add(session, sub);
     this.timers.arm(session);
   }

@@ -59,7 +59,9 @@ export type LimitReason =
   /** maxRetainedBytes: a retained message not kept because the store would grow past its bytes. */
   | 'maxRetainedBytes'
   /** maxSessions: a CONNECT that would start a new session refused (CONNACK 0x97 / 0x03). */
-  | 'maxSessions';
+  | 'maxSessions'
+  /** maxSessionBytesTotal: a subscription (SUBACK 0x97 / 0x80) or a CONNECT (0x97 / 0x03) refused. */
+  | 'maxSessionBytesTotal';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -107,6 +109,7 @@ export class BrokerStats {
     maxRetainedMessages: 0,
     maxRetainedBytes: 0,
     maxSessions: 0,
+    maxSessionBytesTotal: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;

@@ -60,6 +60,7 @@ export interface ChannelStats {
   limitHit(
     reason:
       | 'maxSubscriptions'
+      | 'maxSessionBytesTotal'
       | 'subscribeTopicLimit'
       | 'receiveMaximum'
       | 'maxInflightMessages'

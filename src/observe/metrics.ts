@@ -115,6 +115,7 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   gauge('subscriptions', 'Subscriptions over all sessions.', () => sessions().subscriptions);
   gauge('queued_messages', 'QoS 1/2 deliveries waiting for room in an in-flight window, all sessions.', () => sessions().queued);
   gauge('inflight_messages', 'QoS 1/2 deliveries sent and not yet acknowledged, all sessions.', () => sessions().inflight);
+  gauge('session_state_bytes', 'Bytes of client ids, subscription filters and wills all sessions hold together, connected and offline, against maxSessionBytesTotal.', () => source.sessionStateBytes?.() ?? 0);
   gauge('queued_bytes', 'Bytes held by all sessions\' queues and in-flight windows together (topic + payload per entry), against maxQueuedBytesTotal.', () => source.queuedBytes?.() ?? 0);
   gauge('retained_messages', 'Retained messages held.', () => source.retained.size);
   gauge('retained_bytes', 'Bytes of retained messages held (topic + payload + properties), against maxRetainedBytes.', () => source.retained.bytes);

@@ -87,6 +87,8 @@ export interface BrokerView {
   readonly retained: RetainedView;
   /** Bytes all sessions' queues and in-flight windows hold together (against maxQueuedBytesTotal), when counted. */
   readonly queuedBytes?: () => number;
+  /** Bytes of client ids, filters and wills all sessions hold (against maxSessionBytesTotal), when counted. */
+  readonly sessionStateBytes?: () => number;
   readonly ids: { next(): string };
   now(): number;
   /**

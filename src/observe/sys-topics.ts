@@ -93,6 +93,7 @@ export class SysTree {
     v.set('messages/inflight', String(inflight));
     v.set('messages/queued', String(queued));
     if (s.queuedBytes) v.set('messages/queued/bytes', String(s.queuedBytes()));
+    if (s.sessionStateBytes) v.set('sessions/state/bytes', String(s.sessionStateBytes()));
     v.set('publish/messages/received', String(s.stats.publishReceived));
     v.set('publish/messages/sent', String(s.stats.publishSent));
     v.set('publish/messages/dropped', String(totalDrops(s)));

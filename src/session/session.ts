@@ -6,6 +6,7 @@ import { PacketIdAllocator } from './packet-ids.js';
 import { markReleased, markResend, markSent, newEntry, windowed, type AwaitingPubcomp, type Inflight, type Outgoing, type Queued, type Unsent } from './outgoing.js';
 import type { Delivery } from './delivery.js';
 import type { QueueBudget } from './queue-budget.js';
+import { willBytes, type StateBudget } from './state-budget.js';
 
 /**
  * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
@@ -79,7 +80,7 @@ export class Session {
   private subs?: Map<string, SubscriptionRecord>;
   private window?: Map<number, Inflight>;
   private qos2In?: Set<number>;
-  will?: WillRecord;
+  private willRecord?: WillRecord;
   disconnectedAt?: number;
   outlet?: SessionOutlet;
   /** Most unacknowledged QoS 1/2 PUBLISH packets the client accepts (its Receive Maximum). */
@@ -96,6 +97,9 @@ export class Session {
   /** Bytes of every entry the session holds, queued or in flight (what the broker-wide budget counts). */
   private heldBytes = 0;
   private budget?: QueueBudget;
+  /** What the client chose that the session holds besides its queue: client id, filters, will (maxSessionBytesTotal). */
+  private stateBytes: number;
+  private stateBudget?: StateBudget;
   private ids?: PacketIdAllocator;
   /** In-flight entries in state `unsent` (what sendUnsent has to send). */
   private unsentCount = 0;
@@ -114,6 +118,49 @@ export class Session {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
+    this.stateBytes = clientId.length;
+  }
+
+  /** The will, kept while it may still have to be published; counted in the state budget. */
+  get will(): WillRecord | undefined {
+    return this.willRecord;
+  }
+
+  set will(w: WillRecord | undefined) {
+    if (w === this.willRecord) return;
+    this.changeState(willBytes(w) - willBytes(this.willRecord));
+    this.willRecord = w;
+  }
+
+  /** Bytes counted against maxSessionBytesTotal: client id, subscription filters, will. */
+  get bytesOfState(): number {
+    return this.stateBytes;
+  }
+
+  /** Counts this session's state in `budget` from now on (the broker registered it). */
+  joinStateBudget(budget: StateBudget): void {
+    if (this.stateBudget === budget) return;
+    this.leaveStateBudget();
+    this.stateBudget = budget;
+    budget.change(this.stateBytes);
+  }
+
+  /** The session ended or left this node: its state no longer counts. */
+  leaveStateBudget(): void {
+    const b = this.stateBudget;
+    if (!b) return;
+    this.stateBudget = undefined;
+    b.change(-this.stateBytes);
+  }
+
+  /** Whether `bytes` more state would take all sessions past maxSessionBytesTotal. */
+  stateWouldOverflow(bytes: number): boolean {
+    return this.stateBudget?.full(bytes) === true;
+  }
+
+  private changeState(bytes: number): void {
+    this.stateBytes += bytes;
+    this.stateBudget?.change(bytes);
   }
 
   /** Subscriptions by filter (change them with subscribe / unsubscribe). */
@@ -132,12 +179,16 @@ export class Session {
   }
 
   subscribe(sub: SubscriptionRecord): void {
-    (this.subs ??= new Map()).set(sub.filter, sub);
+    const subs = (this.subs ??= new Map());
+    if (!subs.has(sub.filter)) this.changeState(sub.filter.length);
+    subs.set(sub.filter, sub);
   }
 
   /** Whether there was such a subscription. */
   unsubscribe(filter: string): boolean {
-    return this.subs?.delete(filter) ?? false;
+    if (this.subs?.delete(filter) !== true) return false;
+    this.changeState(-filter.length);
+    return true;
   }
 
   addInbound(packetId: number): void {

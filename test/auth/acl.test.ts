@@ -186,6 +186,40 @@ describe('auth: ACL decisions', () => {
   });
 });
 
+describe('auth: the decision memo is bounded whatever topics a client chooses', () => {
+  const acl = authorizer(['user alice', 'topic readwrite alice/#', 'topic deny alice/private/#'].join('\n'));
+
+  it('holds at most 256 topics of at most 256 characters per map, and decides long and boundary topics as uncached ones', () => {
+    const alice = client({ clientId: 'memo', username: 'alice' });
+    const long = (prefix: string, i: number, length: number): string => `${prefix}${i}/`.padEnd(length, 'x');
+    // 2,000 distinct topics at each boundary length, 60,000-character ones among them, published and subscribed.
+    for (let i = 0; i < 2000; i++) {
+      for (const length of [255, 256, 257, 60_000]) {
+        assert.equal(pub(acl, alice, long('alice/t', i, length)), OK);
+        assert.equal(pub(acl, alice, long('alice/private/', i, length)), NOT_AUTHORIZED);
+        assert.equal(pub(acl, alice, long('bob/', i, length)), NOT_AUTHORIZED);
+        assert.equal(sub(acl, alice, long('alice/f', i, length)), OK);
+      }
+    }
+    const held = acl.cachedCharacters(alice);
+    assert.ok(held > 0, 'short topics are memoised');
+    assert.ok(held <= 2 * 256 * 256, `at most 256 × 256 characters per map (${held})`);
+    // Asked again, the answers are the same (from the memo or not).
+    assert.equal(pub(acl, alice, long('alice/t', 1999, 256)), OK);
+    assert.equal(pub(acl, alice, long('alice/private/', 1999, 60_000)), NOT_AUTHORIZED);
+  });
+
+  it('forget drops the memo, and the rules are compiled again when next asked', () => {
+    const alice = client({ clientId: 'memo2', username: 'alice' });
+    assert.equal(pub(acl, alice, 'alice/a'), OK);
+    assert.ok(acl.cachedCharacters(alice) > 0);
+    acl.forget(alice);
+    assert.equal(acl.cachedCharacters(alice), 0);
+    assert.equal(pub(acl, alice, 'alice/private/x'), NOT_AUTHORIZED);
+    assert.equal(pub(acl, alice, 'alice/a'), OK);
+  });
+});
+
 describe('auth: credential grants (token acl claim)', () => {
   const grants = { publish: ['t/out/#'], subscribe: ['t/in/+'], deny: ['t/in/secret'] };
 

@@ -196,6 +196,30 @@ describe('IpcHub', () => {
     assert.equal(hub.counters.droppedForRestart, 1);
   });
 
+  it('forgets who held a session once its worker says it ended, so its record does not outlive it', () => {
+    const { hub, take } = hubWith([1, 2]);
+    const claim = (worker: number, id: number, clientId: string): void => {
+      hub.receive(worker, { t: 'claim', id, clientId, resume: true });
+      const release = take().find((x) => x.m.t === 'release');
+      hub.receive(release!.to, { t: 'released', id: (release!.m as { id: number }).id });
+      take();
+    };
+    for (let i = 0; i < 100; i++) claim(1, i + 1, `c${i}`);
+    assert.equal(hub.ownedSessions, 100);
+    for (let i = 0; i < 100; i++) hub.receive(1, { t: 'ended', clientId: `c${i}` });
+    assert.equal(hub.ownedSessions, 0, 'every record gone with its session');
+    // Only the worker that holds the session can end its record: one that moved on stays.
+    claim(1, 500, 'moved');
+    claim(2, 501, 'moved');
+    hub.receive(1, { t: 'ended', clientId: 'moved' });
+    assert.equal(hub.ownedSessions, 1);
+    // A restarted worker 1 that still lists it is told to forget it: worker 2 holds it.
+    hub.workerGone(1, true);
+    take();
+    hub.receive(1, { t: 'hello', sessions: ['moved'] });
+    assert.deepEqual(take().filter((x) => x.m.t === 'forget'), [{ to: 1, m: { t: 'forget', clientId: 'moved' } }]);
+  });
+
   it('forgets the interest of a worker that exits', () => {
     const { hub, take, msgs } = hubWith([1, 2]);
     hub.receive(2, { t: 'interest', filter: '#', present: true });

@@ -158,4 +158,29 @@ describe('security: sessions re-authorized when they change hands or the ACL cha
     await inbox.waitFor(1);
     assert.deepEqual(inbox.messages.map((m) => m.topic), ['alice/ping']);
   });
+
+  it('the ACL memo of a client is released when its connection ends, and again after an offline session is re-checked', async () => {
+    const hooks = t.server.broker.hooks;
+    const configured = hooks.release;
+    assert.equal(typeof configured, 'function', 'the configured ACL releases what it memoised');
+    const released: string[] = [];
+    hooks.release = (client) => {
+      released.push(client.clientId);
+      configured!(client);
+    };
+    try {
+      const alice = await as('alice', 'memo-dev', { protocolVersion: 5, properties: { sessionExpiryInterval: 600 } });
+      await alice.subscribeAsync('alice/#', { qos: 1 });
+      await alice.publishAsync('alice/a', 'a', { qos: 1 });
+      await endClient(open.splice(open.indexOf(alice), 1)[0]);
+      await waitUntil(() => released.includes('memo-dev'), 'the connection end to release the memo', 5000);
+      released.length = 0;
+      // The reload re-checks the offline session with its owner's identity, then releases what that compiled.
+      writeFileSync(aclFile, ACL_REVOKED.join('\n'));
+      await waitUntil(() => released.includes('memo-dev'), 'the re-check of the offline session to release the memo', 8000);
+      assert.ok(session('memo-dev')?.subscriptions.has('alice/#'), 'what the rules still allow is kept');
+    } finally {
+      hooks.release = configured;
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { connackCode, connectClient, connectWithInbox, endClient, sleep, whenConnected } from '../helpers/mqttjs.js';
+import { connackCode, connectClient, connectWithInbox, endClient, sleep, subackCodes, whenConnected } from '../helpers/mqttjs.js';
 import { waitUntil } from '../helpers/wait.js';
 import { scrape, limitHits } from '../helpers/metrics.js';
 import { sampleValue } from '../observe/helpers.js';
@@ -170,6 +170,53 @@ describe('session budgets after a restart with SQLite', () => {
       await inbox.waitFor(7, 10_000);
       await waitUntil(() => t.server.broker.queuedBytes() === before.bytes / 2, 'r1\'s entries gone from the total', 10_000);
       await endClient(client);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('maxSessionBytesTotal over real sockets', () => {
+  it('refuses a filter, a will or a new client id that would take all sessions past it (0x97 / 0x80 / 0x03), keeps what is held, and has room again once filters go', async () => {
+    const { log, lines } = captureLog();
+    // 3,100 bytes: 'owner' (5) + three 1,000-character filters fit; a fourth does not.
+    const t = await startTestServer({ maxSessionBytesTotal: '3100', sysIntervalSec: '0' }, {}, log);
+    const filter = (i: number): string => `f${i}/`.padEnd(1000, 'x');
+    try {
+      const owner = await connectClient(t.url(), { clientId: 'owner', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } });
+      const granted = await owner.subscribeAsync([filter(1), filter(2), filter(3)], { qos: 1 });
+      assert.deepEqual(granted.map((g) => g.qos), [1, 1, 1]);
+      assert.equal(t.server.broker.sessionStateBytes(), 5 + 3000);
+      // 3,005 held: a 95-character filter fits exactly, one more character does not.
+      const [exact] = await owner.subscribeAsync(filter(4).slice(0, 95), { qos: 0 });
+      assert.equal(exact.qos, 0, 'a filter that brings the total to exactly the budget is granted');
+      assert.deepEqual(await subackCodes(owner, ['g']), [0x97], 'MQTT 5: Quota exceeded');
+      // Subscribing again to a filter already held adds nothing, so it is granted.
+      const [again] = await owner.subscribeAsync(filter(1), { qos: 0 });
+      assert.equal(again.qos, 0);
+      await endClient(owner);
+      // Offline, the session keeps what it holds, and it still counts.
+      assert.equal(t.server.broker.sessionStateBytes(), 3100);
+      // A new session (its client id) does not fit: MQTT 5 0x97, 3.1.1 return code 3.
+      assert.equal(await connackCode(t.url(), { clientId: 'n5', protocolVersion: 5 }), 0x97);
+      assert.equal(await connackCode(t.url(), { clientId: 'n4', protocolVersion: 4 }), 3);
+      // The owner resumes (its client id is held already) and lets two filters go.
+      const back = await connectClient(t.url(), { clientId: 'owner', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } });
+      await back.unsubscribeAsync([filter(1), filter(2)]);
+      assert.equal(t.server.broker.sessionStateBytes(), 1100);
+      // Room again: a 3.1.1 client whose will and id fit gets in; its filter past the budget gets 0x80.
+      const will = { topic: 'w', payload: Buffer.alloc(900), qos: 0 as const, retain: false };
+      const old = await connectClient(t.url(), { clientId: 'old', protocolVersion: 4, will });
+      assert.equal(t.server.broker.sessionStateBytes(), 1100 + 3 + 901);
+      assert.deepEqual(await subackCodes(old, [filter(9).padEnd(1200, 'y')]), [0x80], 'MQTT 3.1.1 has one failure code (2,004 held + 1,200 > 3,100)');
+      // A will that does not fit refuses the CONNECT before anything is taken over.
+      assert.equal(await connackCode(t.url(), { clientId: 'willing', protocolVersion: 5, will: { topic: 'w', payload: Buffer.alloc(2000), qos: 0, retain: false } }), 0x97);
+      await Promise.all([endClient(back, true), endClient(old, true)]);
+      const p = await scrape(t);
+      assert.equal(sampleValue(p, 'starling_limit_hits_total', { limit: 'maxSessionBytesTotal' }), 5);
+      assert.equal(sampleValue(p, 'starling_session_state_bytes'), t.server.broker.sessionStateBytes());
+      const warned = lines.filter((l) => l.msg.startsWith('maxSessionBytesTotal reached'));
+      assert.equal(warned.length, 1, 'one warn line for the refused CONNECTs within a minute');
     } finally {
       await t.close();
     }

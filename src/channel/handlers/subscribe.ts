@@ -22,6 +22,8 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
   const accepted: SubscriptionRecord[] = [];
   const limits = ch.broker.options;
   let held = session.subscriptions.size;
+  /** Filter bytes this packet's new subscriptions add to the session's state (maxSessionBytesTotal). */
+  let adding = 0;
   let words: Verdict | undefined;
   // MQTT 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2]; MQTT 5 says why.
   const refuse = (code: number): void => void codes.push(ch.version === 5 ? code : 0x80);
@@ -32,7 +34,10 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
     // A hook's Reason String and User Properties go on the SUBACK, whatever it decided.
     if (typeof verdict !== 'number') words = mergeWords(words, verdict);
     if (decision !== ReasonCode.Success) return refuse(decision);
-    if (isNew) held++;
+    if (isNew) {
+      held++;
+      adding += req.filter.length;
+    }
     const asked = (req.qos < MAX_QOS ? req.qos : MAX_QOS) as QoS;
     // A hook may grant less than was asked, never more.
     const qos = typeof verdict !== 'number' && verdict.qos !== undefined && verdict.qos < asked ? verdict.qos : asked;
@@ -61,6 +66,13 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
       const isNew = !session.subscriptions.has(req.filter);
       if (isNew && limits.maxSubscriptionsPerClient > 0 && held >= limits.maxSubscriptionsPerClient) {
         ch.broker.stats.limitHit('maxSubscriptions');
+        refuse(ReasonCode.QuotaExceeded);
+        continue;
+      }
+      // Every session's filters, client ids and wills together past maxSessionBytesTotal: refused
+      // here, never taken from what any session holds.
+      if (isNew && session.stateWouldOverflow(adding + req.filter.length)) {
+        ch.broker.stats.limitHit('maxSessionBytesTotal');
         refuse(ReasonCode.QuotaExceeded);
         continue;
       }

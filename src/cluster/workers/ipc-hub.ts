@@ -288,6 +288,11 @@ export class IpcHub {
     this.unpark(worker);
   }
 
+  /** Sessions whose worker the hub remembers (what `ended` keeps from growing with sessions long gone). */
+  get ownedSessions(): number {
+    return this.owners.size;
+  }
+
   /**
    * Records who holds a (persistent) session. Bounded: past MAX_OWNERS the oldest records go, which
    * only means a claim of such a client no longer waits for a restarting worker.
