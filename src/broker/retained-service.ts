@@ -7,7 +7,7 @@ import { parseSharedFilter } from '../protocol/topic.js';
 import type { Session } from '../session/session.js';
 import type { MessageIds } from '../session/message.js';
 import type { StoreOp, StoredMessage, SubscriptionRecord } from '../store/ports.js';
-import { RetainedIndex } from '../router/retained.js';
+import { RetainedIndex, SKIP, STOP, TAKE, type Take } from '../router/retained.js';
 import { publishTopicRefusal } from '../channel/topic-rules.js';
 import type { BrokerStats } from './stats.js';
 import type { ClusterLink, LocalRetained } from './cluster-link.js';
@@ -22,6 +22,8 @@ export interface RetainedOptions {
   maxRetainedMessages: number;
   maxRetainedBytes: number;
   retainedSweep?: RetainedSweepOptions;
+  /** A connection's outgoing buffer limit: what one subscription's QoS 0 retained copies are read up to. */
+  maxOutgoingBytes?: number;
 }
 
 export class RetainedService {
@@ -146,19 +148,50 @@ export class RetainedService {
    * Sends the retained messages matching a new subscription, with RETAIN set [MQTT-3.3.1-8],
    * as Retain Handling says (0: always, 1: only if new, 2: never) [MQTT-3.3.1-9, MQTT-3.3.1-10].
    * Shared subscriptions get none: retained messages go to a new Non-shared Subscription (3.3.1.3).
+   *
+   * Bounded by what the session can take, because a client chooses how much this does: 1,000
+   * filters in one SUBSCRIBE, each matching 100,000 retained messages, once held the event loop for
+   * 35 s while every copy past the queue was made and dropped. The index is walked only as far as
+   * the copies can go: QoS 1/2 copies until the session's queue (and window) is full, QoS 0 copies
+   * only to a connected client whose outgoing buffer has room, and up to `maxOutgoingBytes` of them
+   * (past that the outlet drops them as a slow consumer's). Where the walk stops short, the subscription
+   * does not get every retained message: counted as the `retainedCopies` limit hit.
    */
   deliverRetained(session: Session, sub: SubscriptionRecord, isNew: boolean): void {
     if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew)) return;
     if (parseSharedFilter(sub.filter)) return;
+    const online = session.online;
+    // Offline, a QoS 0 subscription has nothing it could be sent.
+    if (!online && sub.qos === 0) return;
     const now = this.now();
-    const messages = this.index.match(sub.filter, now);
+    const limits = this.queues.limits;
+    // Room for QoS 1/2 copies: the queue, and a connected session's free window slots besides.
+    let room = Math.max(0, limits.maxQueuedMessages - session.queuedCount) + (online ? Math.max(0, session.sendWindow - session.inflight.size) : 0);
+    // QoS 0 copies: none to a connection whose outgoing buffer is full already (they would be dropped).
+    let bytes = session.outlet?.writable === true ? (this.options.maxOutgoingBytes ?? Infinity) : 0;
+    let cut = false;
+    const messages = this.index.match(sub.filter, now, Infinity, (m): Take => {
+      const qos = sub.qos < m.qos ? sub.qos : m.qos;
+      if (qos > 0) {
+        if (room === 0) return (cut = true), STOP;
+        room--;
+        return TAKE;
+      }
+      if (!online) return SKIP;
+      if (bytes <= 0) return (cut = true), STOP;
+      bytes -= m.topic.length + m.payload.length;
+      return TAKE;
+    });
+    if (cut) this.stats.limitHit('retainedCopies');
     if (messages.length === 0) return;
     const ids = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
     const batch = this.queues.stored(session) ? new WriteBatch() : undefined;
     for (const m of messages) {
       const qos = (sub.qos < m.qos ? sub.qos : m.qos) as QoS;
       if (qos === 0) {
-        session.outlet?.deliver({ message: m, qos: 0, retain: true, subscriptionIds: ids });
+        // The slow-consumer policy may have closed the connection meanwhile: nothing more goes to it.
+        if (session.outlet === undefined) continue;
+        session.outlet.deliver({ message: m, qos: 0, retain: true, subscriptionIds: ids });
         continue;
       }
       // Each retained copy is its own stored message: the retained one may be replaced meanwhile.

@@ -61,7 +61,12 @@ export type LimitReason =
   /** maxSessions: a CONNECT that would start a new session refused (CONNACK 0x97 / 0x03). */
   | 'maxSessions'
   /** maxSessionBytesTotal: a subscription (SUBACK 0x97 / 0x80) or a CONNECT (0x97 / 0x03) refused. */
-  | 'maxSessionBytesTotal';
+  | 'maxSessionBytesTotal'
+  /**
+   * A new subscription got fewer retained messages than match it: its session's queue (QoS 1/2) or
+   * its connection's outgoing buffer (maxOutgoingBytes, QoS 0) could take no more.
+   */
+  | 'retainedCopies';
 
 export class BrokerStats {
   readonly startedAt = Date.now();
@@ -110,6 +115,7 @@ export class BrokerStats {
     maxRetainedBytes: 0,
     maxSessions: 0,
     maxSessionBytesTotal: 0,
+    retainedCopies: 0,
   };
   /** Connections closed because their outgoing buffer stayed full. */
   slowConsumersDisconnected = 0;

@@ -19,6 +19,12 @@ export function retainedBytes(m: StoredMessage): number {
   return Buffer.byteLength(m.topic, 'utf8') + m.payload.length + propertiesSize(m.properties, 'publish');
 }
 
+/** What `RetainedIndex.match`'s `take` says of one message. */
+export const TAKE = 1;
+export const SKIP = 0;
+export const STOP = -1;
+export type Take = typeof TAKE | typeof SKIP | typeof STOP;
+
 export class RetainedIndex {
   private readonly trie = new TopicTrie<StoredMessage>();
   private readonly byTopic = new Map<string, StoredMessage>();
@@ -69,12 +75,24 @@ export class RetainedIndex {
     return true;
   }
 
-  /** Retained messages whose topic matches the filter ($-topics excluded from leading wildcards). */
-  match(filter: string, now: number): StoredMessage[] {
+  /**
+   * Retained messages whose topic matches the filter ($-topics excluded from leading wildcards), at
+   * most `max` of them, and only those `take` accepts (TAKE; SKIP leaves one out; STOP ends the
+   * walk there: RetainedService.deliverRetained reads no further than a session can take).
+   */
+  match(filter: string, now: number, max = Infinity, take?: (m: StoredMessage) => Take): StoredMessage[] {
     const out: StoredMessage[] = [];
-    this.trie.matchFilter(filter, (m) => {
-      if (m.expiresAt === undefined || m.expiresAt > now) out.push(m);
-    });
+    let going = true;
+    this.trie.matchFilter(
+      filter,
+      (m) => {
+        if (!going || out.length >= max || (m.expiresAt !== undefined && m.expiresAt <= now)) return;
+        const t = take === undefined ? TAKE : take(m);
+        if (t === TAKE) out.push(m);
+        else if (t === STOP) going = false;
+      },
+      () => going && out.length < max,
+    );
     return out;
   }
 

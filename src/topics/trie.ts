@@ -129,6 +129,8 @@ function emit<T>(node: Node<T>, cb: (value: T, key: string) => void): void {
   for (const v of values) cb(v, key);
 }
 
+const ALWAYS = (): boolean => true;
+
 export class TopicTrie<T> {
   private readonly root = new Node<T>(null, '');
   private count = 0;
@@ -247,13 +249,14 @@ export class TopicTrie<T> {
    * matched by `filter` (used for retained messages on SUBSCRIBE [MQTT-3.3.1-9]). Same rules: `+` one
    * level, `#` the rest including the parent level, and names starting with `$` are not matched by a
    * leading `+` or `#` [MQTT-4.7.2-1]. A `#` that is not last is treated as last (filters are
-   * validated before they get here).
+   * validated before they get here). `more` is asked before each node's values: once it says no,
+   * the walk stops (a caller that can use only so many matches does not pay for the rest).
    */
-  matchFilter(filter: string, cb: (value: T, key: string) => void): void {
+  matchFilter(filter: string, cb: (value: T, key: string) => void, more: () => boolean = ALWAYS): void {
     const len = filter.length;
     const nodes: Node<T>[] = [this.root];
     const starts: number[] = [0];
-    while (nodes.length > 0) {
+    while (nodes.length > 0 && more()) {
       const node = nodes.pop() as Node<T>;
       const pos = starts.pop() as number;
       if (pos > len) {
@@ -266,7 +269,7 @@ export class TopicTrie<T> {
       if (single === HASH) {
         // The parent level itself, then everything below it.
         emit(node, cb);
-        this.eachBelow(node, pos === 0, cb);
+        this.eachBelow(node, pos === 0, cb, more);
       } else if (single === PLUS) {
         const next = end + 1;
         this.eachChild(node, pos === 0, (child) => {
@@ -284,10 +287,10 @@ export class TopicTrie<T> {
   }
 
   /** Every value stored in the subtree below `node` (not `node` itself). */
-  private eachBelow(node: Node<T>, atRoot: boolean, cb: (value: T, key: string) => void): void {
+  private eachBelow(node: Node<T>, atRoot: boolean, cb: (value: T, key: string) => void, more: () => boolean): void {
     const stack: Node<T>[] = [];
     this.eachChild(node, atRoot, (child) => stack.push(child));
-    while (stack.length > 0) {
+    while (stack.length > 0 && more()) {
       const n = stack.pop() as Node<T>;
       emit(n, cb);
       this.eachChild(n, false, (child) => stack.push(child));
