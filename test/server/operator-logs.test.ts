@@ -116,6 +116,25 @@ describe('connect and disconnect lines (info, structured)', () => {
     for (const c of [first, second]) c.client.socket.destroy();
   });
 
+  it('a WebSocket client that vanishes (no close frame) reads as a TCP one; a reset is still a socket error with its code', async () => {
+    const b = await start({ mqttListeners: 'ws://127.0.0.1:0' });
+    const url = `ws://127.0.0.1:${b.port('ws')}/mqtt`;
+    const gone = await WireClient.handshake(await WireClient.openWs(url), { clientId: 'log-ws-gone' });
+    assert.equal(gone.connack.returnCode, 0);
+    gone.client.end(); // ws.terminate(): the TCP connection closes, no close frame (1006)
+    const line = await disconnected(b.lines, 'log-ws-gone');
+    assert.equal(line.reason, 'connection closed without DISCONNECT');
+    assert.ok(!line.msg.includes('socket error'), line.msg);
+    assert.equal(line.code, undefined);
+
+    const reset = await WireClient.handshake(await WireClient.openWs(url), { clientId: 'log-ws-reset' });
+    assert.equal(reset.connack.returnCode, 0);
+    reset.client.socket.resetAndDestroy(); // the TCP connection under the WebSocket
+    const r = await disconnected(b.lines, 'log-ws-reset');
+    assert.match(String(r.reason), /^socket error: .*ECONNRESET/);
+    assert.equal(r.code, 'ECONNRESET');
+  });
+
   it('a refused CONNECT is one line with its reason code, and no disconnect line follows', async () => {
     const b = await start();
     // MQTT 3.1 allows client ids of 1 to 23 characters.
