@@ -141,13 +141,18 @@ describe('starling start: output for machines and people', () => {
     assert.match(String((detail?.err as { stack?: string } | undefined)?.stack), /EADDRINUSE/);
   });
 
-  it('a key that does not belong to the certificate: one line with the fix, exit 1', async () => {
+  it('a key that does not belong to the certificate: one line naming both files and where each was set, exit 1', async () => {
     const certs = await generateDevCertificates(join(dir, 'certs'));
-    const r = run(['start', '--mqtt-listeners', 'mqtt+ssl://127.0.0.1:0', '--persistence', 'memory', '--mqtt-tls-certificate-file-path', certs.certFile, '--mqtt-tls-key-file-path', certs.clientKeyFile]);
+    const conf = join(dir, 'mismatch.conf');
+    writeFileSync(conf, `mqttListeners=mqtt+ssl://127.0.0.1:0\nmqttTlsCertificateFilePath=${certs.certFile}\n`);
+    const r = run(['start', '-c', conf, '--persistence', 'memory', '--mqtt-tls-key-file-path', certs.clientKeyFile]);
     assert.equal(await exitOf(r), 1);
     const failed = jsonLines(r.out()).find((l) => l.level === 50)!;
     assert.equal(failed.code, 'STARLING_TLS_FILES_INVALID');
-    assert.equal(r.err(), 'starling: mqttTlsKeyFilePath is not the private key of mqttTlsCertificateFilePath; ' + `${failed.fix}\n`);
+    assert.equal(failed.problem, `the key in ${certs.clientKeyFile} (mqttTlsKeyFilePath) is not the private key of the certificate in ${certs.certFile} (mqttTlsCertificateFilePath)`);
+    const fix = String(failed.fix);
+    assert.ok(fix.startsWith(`mqttTlsCertificateFilePath (from ${conf}:2) and mqttTlsKeyFilePath (from --mqtt-tls-key-file-path) must be PEM files`), fix);
+    assert.equal(r.err(), `starling: ${failed.problem}; ${failed.fix}\n`);
     assert.ok(!r.out().includes('"stack"'));
   });
 
