@@ -171,6 +171,15 @@ describe('log lines on a terminal', () => {
       false,
     );
     assert.equal(line, 'listening on ws://127.0.0.1:8083/mqtt (MQTT over WebSocket)');
+    // The configured spelling (mqtt+ssl, ws+ssl) is the dialled one (mqtts, wss) the message says.
+    for (const [scheme, dial, port] of [['mqtt+ssl', 'mqtts', 8883], ['ws+ssl', 'wss', 8084]] as const) {
+      const path = scheme === 'ws+ssl' ? '/mqtt' : '';
+      const msg = `listening on ${dial}://127.0.0.1:${port}${path} (MQTT over TLS)`;
+      const record = { level: 30, listener: `${scheme}://127.0.0.1:${port}`, url: `${dial}://127.0.0.1:${port}${path}`, scheme, host: '127.0.0.1', port, msg };
+      assert.equal(terminalLine(record, false), msg);
+    }
+    // A listener the message does not name is still shown.
+    assert.equal(terminalLine({ msg: 'client connected', listener: 'mqtt+ssl://127.0.0.1:8883' }, false), 'client connected  listener=mqtt+ssl://127.0.0.1:8883');
     assert.equal(terminalLine({ msg: 'client connected', clientId: 'a b', keepalive: 60, user: null }, false), 'client connected  clientId="a b"  keepalive=60');
     assert.equal(terminalLine({ msg: 'x', clientId: 'evil\u001b[2J' }, false), 'x  clientId="evil\\u001b[2J"', 'control characters escaped');
     assert.equal(terminalLine({ msg: 'client connected', clientId: 'connected' }, false), 'client connected  clientId=connected', 'who it is about is always shown');
