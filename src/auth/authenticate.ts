@@ -46,9 +46,12 @@ export function createAuthenticate(
     }
     const code = combineFailures(codes);
     throttle.failure(client.remoteAddress, nameRefused && !otherRefused ? packet.username : undefined);
-    // Never the password; the user name helps spot stuffing against one account.
+    // Never the password; the user name helps spot stuffing against one account. Each method's
+    // reason is here only: the CONNACK, and the `connection refused` line after this one, give one
+    // reason code for all, so a client learns nothing of which check failed. `reasonCode`, as in
+    // that line (`code` is a socket error's in the log).
     log.info(
-      { clientId: client.clientId, username: client.username, remote: client.remoteAddress, code, reasons: reasons.length ? reasons : ['no credentials presented'] },
+      { clientId: client.clientId, username: client.username, remote: client.remoteAddress, reasonCode: code, reasons: reasons.length ? reasons : ['no credentials presented'] },
       'authentication failed',
     );
     return code;

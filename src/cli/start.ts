@@ -11,7 +11,7 @@ import type { ListenerInfo } from '../transport/transport.js';
 import { packageVersion } from '../observe/package-info.js';
 import { addConfigFlags, flagsFrom } from './config-flags.js';
 import type { CliIO, StartedServer } from './io.js';
-import { explainStartupError } from './startup-errors.js';
+import { explainStartupError, type KeySources } from './startup-errors.js';
 import { runWorker, startWorkerPool, workerCount, workerNumber } from '../server/workers.js';
 import { startupStepOf } from '../server/startup.js';
 
@@ -23,11 +23,11 @@ const ANONYMOUS =
  * A failed start as one line when it is one the operator can fix (the stack only at debug), with
  * the stack when it is not. Returns the line for standard error.
  */
-function logStartFailure(log: Logger, err: unknown, given: Record<string, unknown> = {}): string {
+function logStartFailure(log: Logger, err: unknown, sources: KeySources, given: Record<string, unknown> = {}): string {
   // Which start-up step failed (server/startup.ts): store, broker, cluster, listeners, ...
   const step = startupStepOf(err);
   const fields = step ? { ...given, step } : given;
-  const known = explainStartupError(err);
+  const known = explainStartupError(err, sources);
   if (!known) {
     log.error({ ...fields, err }, 'start-up failed');
     return (err as Error).message;
@@ -96,7 +96,7 @@ export function registerStart(program: Command, io: CliIO): void {
       try {
         await runWorker(config, log, worker);
       } catch (err) {
-        logStartFailure(log, err, { worker });
+        logStartFailure(log, err, loaded.sources, { worker });
         io.exit(1);
       }
       return;
@@ -115,7 +115,7 @@ export function registerStart(program: Command, io: CliIO): void {
     try {
       server = workers > 1 ? await startWorkerPool(config, log) : await io.startServer(config, log);
     } catch (err) {
-      const line = logStartFailure(log, err);
+      const line = logStartFailure(log, err, loaded.sources);
       if (!logOnTerminal) io.err(`starling: ${line}\n`);
       io.exit(1);
       return;

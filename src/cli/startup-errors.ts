@@ -21,7 +21,16 @@ function chain(err: unknown): Coded[] {
   return out;
 }
 
-const FIXES: Record<string, (e: Coded) => string | undefined> = {
+/** Where each configuration key was set (LoadedConfig.sources: `starling.conf:7`, `--log-level`, `default`). */
+export type KeySources = Readonly<Record<string, string>>;
+
+/** `key (from WHERE)`, so the fix says where to change it, as configuration errors do. */
+const keyFrom = (key: string, sources: KeySources | undefined): string => {
+  const where = sources?.[key];
+  return where === undefined ? key : where === 'default' ? `${key} (not set: the development pair)` : `${key} (from ${where})`;
+};
+
+const FIXES: Record<string, (e: Coded, sources?: KeySources) => string | undefined> = {
   EADDRINUSE: () => 'stop the program that holds this port (`ss -ltnp` names it), or give the listener another port in mqttListeners',
   EACCES: (e) =>
     e.syscall === 'listen'
@@ -31,19 +40,22 @@ const FIXES: Record<string, (e: Coded) => string | undefined> = {
   ENOENT: (e) => (typeof e.path === 'string' ? `${e.path} does not exist: correct the path in the configuration` : undefined),
   SQLITE_BUSY: () => 'stop the other broker that uses this data directory, or give this one its own dataDir',
   SQLITE_READONLY: () => 'make dataDir writable by the user running Starling, or set dataDir to a folder it can write',
-  [TLS_FILES_INVALID]: () =>
-    'mqttTlsCertificateFilePath and mqttTlsKeyFilePath must be PEM files, the key the one the certificate was made for (`starling certs` makes a matching pair)',
+  [TLS_FILES_INVALID]: (_e, sources) =>
+    `${keyFrom('mqttTlsCertificateFilePath', sources)} and ${keyFrom('mqttTlsKeyFilePath', sources)} must be PEM files, the key the one the certificate was made for (\`starling certs\` makes a matching pair)`,
   SQLITE_CANTOPEN: () => 'make dataDir a folder the user running Starling can write, or set dataDir elsewhere',
 };
 FIXES.SQLITE_LOCKED = FIXES.SQLITE_BUSY;
 FIXES.SQLITE_PERM = FIXES.SQLITE_READONLY;
 
-/** One line for an expected start-up failure, or undefined for anything else. */
-export function explainStartupError(err: unknown): ExplainedFailure | undefined {
+/**
+ * One line for an expected start-up failure, or undefined for anything else. `sources` (where each
+ * key was set) lets a fix name the place to change.
+ */
+export function explainStartupError(err: unknown, sources?: KeySources): ExplainedFailure | undefined {
   const errors = chain(err);
   for (const e of errors) {
     if (typeof e.code !== 'string') continue;
-    const fix = FIXES[e.code]?.(e);
+    const fix = FIXES[e.code]?.(e, sources);
     if (fix) return { code: e.code, problem: String((errors[0].message as string | undefined) ?? e.message), fix };
   }
   return undefined;

@@ -114,7 +114,8 @@ export async function runSub(f: SubFlags, io: CliIO): Promise<number> {
         finished = true;
         resolve(code);
       };
-      if (f.timeout !== undefined) setTimeout(() => finish(seen > 0 || limit === Infinity ? 0 : 27), Number(f.timeout) * 1000).unref();
+      // 27 (ETIMEDOUT, mosquitto_sub's code) tells a script that nothing came, with or without -C.
+      if (f.timeout !== undefined) setTimeout(() => finish(seen > 0 ? 0 : 27), Number(f.timeout) * 1000).unref();
       conn!.lost.catch((err: Error) => {
         if (!finished && !f.quiet) io.err(`starling sub: ${err.message}\n`);
         finish(1);

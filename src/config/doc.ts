@@ -89,7 +89,11 @@ export function renderConfigurationDoc(): string {
     '',
     'An unknown key or a bad value stops start-up with the file, line and key, and the closest known key',
     'for a typo, e.g. `starling.conf:7: mqttListeners: unknown scheme "tcp" (use mqtt://, mqtt+ssl://, ws://, ws+ssl://; ...)`.',
-    '`starling config --config FILE` prints the effective settings and where each came from.',
+    'A key set on more than one line of the file is not an error: the later line wins, and start-up logs a',
+    'warning naming both lines, e.g. `starling.conf:4: sysIntervalSec is also set on line 3; the later line wins`.',
+    'A value from the environment or a flag overrides the file\'s without a warning: that is the precedence above.',
+    '`starling config --config FILE` prints the effective settings and where each came from, and the warnings;',
+    'it exits 2 on errors and 1 on warnings, so a deployment script can refuse a file with a duplicate key.',
     '',
   ];
   for (const [group, keys] of groups) {

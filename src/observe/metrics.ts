@@ -121,8 +121,9 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   gauge('retained_bytes', 'Bytes of retained messages held (topic + payload + properties), against maxRetainedBytes.', () => source.retained.bytes);
 
   mirrored('connections_accepted_total', 'Connections that completed CONNECT.', (s) => s.connectionsTotal);
-  mirrored('messages_received_total', 'MQTT packets received from clients.', (s) => s.messagesReceived);
-  mirrored('messages_sent_total', 'Application messages sent to clients.', (s) => s.messagesSent);
+  // Mosquitto's meaning of messages/received|sent: packets of any type, not application messages.
+  mirrored('messages_received_total', 'MQTT packets of any type received from clients (CONNECT, PUBLISH, PUBACK, PINGREQ, ...); PUBLISH alone is publish_received_total.', (s) => s.messagesReceived);
+  mirrored('messages_sent_total', 'MQTT packets of any type sent to clients (CONNACK, PUBLISH, PUBACK, PINGRESP, ...); PUBLISH alone is publish_sent_total.', (s) => s.messagesSent);
   mirrored('publish_received_total', 'PUBLISH packets received from clients.', (s) => s.publishReceived);
   mirrored('publish_sent_total', 'PUBLISH packets sent to clients.', (s) => s.publishSent);
   mirrored('bytes_received_total', 'Bytes received from clients.', (s) => s.bytesReceived);

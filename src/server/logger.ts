@@ -2,6 +2,7 @@
 // per line otherwise (for log shippers).
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { LISTENER_KINDS, schemeNamed } from '../transport/kinds.js';
 
 export interface LoggerOptions {
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default info. */
@@ -18,19 +19,36 @@ const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
 /** Who a line is about is always shown, even when the message happens to contain the same word. */
 const IDENTITY = new Set(['clientId', 'username', 'remote']);
 
+/**
+ * A listener URL or scheme in its configured spelling (`mqtt+ssl://h:8883`, `ws+ssl`) as a client
+ * dials it (`mqtts://h:8883`, `wss://`), the spelling the `listening on` line uses; undefined for
+ * anything else. Without it the terminal line repeats the listener in the other spelling.
+ */
+function dialSpelling(value: string): string | undefined {
+  const m = /^([a-z+]+)(:\/\/.*)?$/.exec(value);
+  const scheme = m ? schemeNamed(m[1]!) : undefined;
+  return scheme ? `${LISTENER_KINDS[scheme].dial}${m![2] ?? '://'}` : undefined;
+}
+
 const plain = /^[\w.:/@[\]+-]+$/;
 /** One field as key=value: simple strings as they are, anything else as JSON (control characters escaped). */
 const show = (value: unknown): string => (typeof value === 'string' && plain.test(value) ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value));
 
 /**
  * A log record as ONE terminal line: the message, then its fields as key=value, leaving out the
- * fields the message already says (`listening on ws://…` need not repeat url, host and port). An
+ * fields the message already says (`listening on ws://…` need not repeat url, host and port; nor
+ * `listening on mqtts://…` the listener as configured, mqtt+ssl://…, and its scheme). An
  * error shows its message; its stack only when the logger runs at debug or trace.
  */
 export function terminalLine(record: Record<string, unknown>, withStacks: boolean): string {
   const msg = String(record.msg ?? '');
+  const says = (text: string): boolean => text.length > 1 && msg.includes(text);
   const said = (v: unknown): boolean =>
-    Array.isArray(v) ? v.length > 0 && v.every(said) : (typeof v === 'string' || typeof v === 'number') && String(v).length > 1 && msg.includes(String(v));
+    Array.isArray(v)
+      ? v.length > 0 && v.every(said)
+      : typeof v === 'number'
+        ? says(String(v))
+        : typeof v === 'string' && (says(v) || says(dialSpelling(v) ?? ''));
   const parts = [msg];
   let stack = '';
   for (const [key, value] of Object.entries(record)) {

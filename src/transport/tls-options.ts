@@ -45,23 +45,34 @@ export function secureContextOptions(tls: TlsSettings, files: TlsFiles, psk: boo
   return out;
 }
 
-/**
- * Throws unless the key belongs to the certificate. OpenSSL, given a mismatched pair, quietly drops
- * the key and every handshake fails later; during a rotation the two files are not replaced at the
- * same instant, so a check may well see one new and one old file.
- */
 /** The code of an error about the certificate and key files themselves (for a one-line start-up error). */
 export const TLS_FILES_INVALID = 'STARLING_TLS_FILES_INVALID';
 
-export function checkKeyPair(files: TlsFiles): void {
+const invalid = (message: string): Error => Object.assign(new Error(message), { code: TLS_FILES_INVALID });
+
+/**
+ * Throws unless the key belongs to the certificate. OpenSSL, given a mismatched pair, quietly drops
+ * the key and every handshake fails later; during a rotation the two files are not replaced at the
+ * same instant, so a check may well see one new and one old file. The message names both files and
+ * their keys: the operator has to find which of the two is wrong.
+ */
+export function checkKeyPair(files: TlsFiles, paths: Pick<TlsSettings, 'certificateFile' | 'keyFile'>): void {
   if (!files.cert || !files.key) return;
-  let matches: boolean;
+  const certAt = `${paths.certificateFile} (mqttTlsCertificateFilePath)`;
+  const keyAt = `${paths.keyFile} (mqttTlsKeyFilePath)`;
+  let cert: X509Certificate;
   try {
-    matches = new X509Certificate(files.cert).checkPrivateKey(createPrivateKey(files.key));
+    cert = new X509Certificate(files.cert);
   } catch (err) {
-    throw Object.assign(new Error(`cannot read the TLS certificate or key: ${(err as Error).message}`), { code: TLS_FILES_INVALID });
+    throw invalid(`cannot read the TLS certificate ${certAt}: ${(err as Error).message}`);
   }
-  if (!matches) throw Object.assign(new Error('mqttTlsKeyFilePath is not the private key of mqttTlsCertificateFilePath'), { code: TLS_FILES_INVALID });
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(files.key);
+  } catch (err) {
+    throw invalid(`cannot read the TLS private key ${keyAt}: ${(err as Error).message}`);
+  }
+  if (!cert.checkPrivateKey(key)) throw invalid(`the key in ${keyAt} is not the private key of the certificate in ${certAt}`);
 }
 
 /** Server options for a certificate listener (mqtt+ssl, ws+ssl). */
@@ -69,7 +80,7 @@ export function certificateServerOptions(tls: TlsSettings, files: TlsFiles): Tls
   if (!files.cert || !files.key) {
     throw new Error('TLS listeners need mqttTlsCertificateFilePath and mqttTlsKeyFilePath (or run `starling certs` for a development pair)');
   }
-  checkKeyPair(files);
+  checkKeyPair(files, tls);
   const request = tls.requestClientCert;
   return {
     ...secureContextOptions(tls, files, false),

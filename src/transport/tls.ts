@@ -74,7 +74,7 @@ export async function openTlsListener(addr: ListenerSpec, opts: ListenerOptions,
     apply: (next) => {
       if (psk) keys = pskTable(tls, next);
       else {
-        checkKeyPair(next);
+        checkKeyPair(next, tls);
         server.setSecureContext(secureContextOptions(tls, next, false));
       }
     },

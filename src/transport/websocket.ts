@@ -85,7 +85,7 @@ export async function openWebSocketListener(addr: ListenerSpec, opts: ListenerOp
         log,
         read: () => readTlsFiles(tls, false),
         apply: (next) => {
-          checkKeyPair(next);
+          checkKeyPair(next, tls);
           (server as unknown as TlsServer).setSecureContext(secureContextOptions(tls, next, false));
         },
       })

@@ -90,8 +90,6 @@ export class WsTransport implements Transport, WsFrameSink {
   private early?: Buffer[];
   private error?: Error;
   private phase = Phase.Open;
-  /** The client's close frame arrived (its code), or none yet: a socket that ends without one is 1006. */
-  private closeCode = 0;
   private needDrain = false;
   /** Packets written while corked, sent as one frame at uncork (the array is reused). */
   private corked = false;
@@ -159,7 +157,6 @@ export class WsTransport implements Transport, WsFrameSink {
   }
 
   wsClose(code: number, reason: string): void {
-    this.closeCode = code;
     if (!NORMAL_CLOSE.has(code)) this.error ??= new Error(`WebSocket closed with code ${code}${reason ? `: ${reason}` : ''}`);
     // Echo the code [RFC 6455 section 5.5.1]; the server then closes the TCP connection [section 7.1.1].
     this.sendClose(code === CloseCode.NoStatus ? undefined : code, '');
@@ -224,8 +221,9 @@ export class WsTransport implements Transport, WsFrameSink {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
     this.pinger?.delete(this);
-    // No close frame came: abnormal closure [RFC 6455 section 7.1.5].
-    if (this.closeCode === 0) this.error ??= new Error('WebSocket closed with code 1006');
+    // No close frame came (abnormal closure, 1006 [RFC 6455 section 7.1.5]): the client vanished,
+    // as a TCP client does that closes without DISCONNECT, so no error and the log says the same
+    // for both. A real socket error (a reset) came through failed() and is still reported.
     this.handlers?.close(this.error);
   }
 

@@ -53,6 +53,19 @@ describe('starling pub / sub', () => {
     assert.equal(none.code, 27, 'timed out without a message');
   });
 
+  it('-W without -C exits 27 when no message came, 0 when one did', async () => {
+    const port = String(t.port());
+    const none = await cli(['sub', '-p', port, '-t', 'cli/quiet', '-W', '1']);
+    assert.equal(none.out, '');
+    assert.equal(none.code, 27, `timed out without a message: ${none.err}`);
+    const sub = cli(['sub', '-p', port, '-t', 'cli/some', '-W', '3']);
+    await subscribed(t, 'cli/some');
+    assert.equal((await cli(['pub', '-p', port, '-t', 'cli/some', '-m', 'one'])).code, 0);
+    const some = await sub;
+    assert.equal(some.out, 'one\n');
+    assert.equal(some.code, 0, some.err);
+  });
+
   it('fails clearly when the broker cannot be reached', async () => {
     const r = await cli(['pub', '-p', '1', '-t', 'x', '-m', 'y']);
     assert.equal(r.code, 1);

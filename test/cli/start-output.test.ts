@@ -141,13 +141,18 @@ describe('starling start: output for machines and people', () => {
     assert.match(String((detail?.err as { stack?: string } | undefined)?.stack), /EADDRINUSE/);
   });
 
-  it('a key that does not belong to the certificate: one line with the fix, exit 1', async () => {
+  it('a key that does not belong to the certificate: one line naming both files and where each was set, exit 1', async () => {
     const certs = await generateDevCertificates(join(dir, 'certs'));
-    const r = run(['start', '--mqtt-listeners', 'mqtt+ssl://127.0.0.1:0', '--persistence', 'memory', '--mqtt-tls-certificate-file-path', certs.certFile, '--mqtt-tls-key-file-path', certs.clientKeyFile]);
+    const conf = join(dir, 'mismatch.conf');
+    writeFileSync(conf, `mqttListeners=mqtt+ssl://127.0.0.1:0\nmqttTlsCertificateFilePath=${certs.certFile}\n`);
+    const r = run(['start', '-c', conf, '--persistence', 'memory', '--mqtt-tls-key-file-path', certs.clientKeyFile]);
     assert.equal(await exitOf(r), 1);
     const failed = jsonLines(r.out()).find((l) => l.level === 50)!;
     assert.equal(failed.code, 'STARLING_TLS_FILES_INVALID');
-    assert.equal(r.err(), 'starling: mqttTlsKeyFilePath is not the private key of mqttTlsCertificateFilePath; ' + `${failed.fix}\n`);
+    assert.equal(failed.problem, `the key in ${certs.clientKeyFile} (mqttTlsKeyFilePath) is not the private key of the certificate in ${certs.certFile} (mqttTlsCertificateFilePath)`);
+    const fix = String(failed.fix);
+    assert.ok(fix.startsWith(`mqttTlsCertificateFilePath (from ${conf}:2) and mqttTlsKeyFilePath (from --mqtt-tls-key-file-path) must be PEM files`), fix);
+    assert.equal(r.err(), `starling: ${failed.problem}; ${failed.fix}\n`);
     assert.ok(!r.out().includes('"stack"'));
   });
 
@@ -166,6 +171,15 @@ describe('log lines on a terminal', () => {
       false,
     );
     assert.equal(line, 'listening on ws://127.0.0.1:8083/mqtt (MQTT over WebSocket)');
+    // The configured spelling (mqtt+ssl, ws+ssl) is the dialled one (mqtts, wss) the message says.
+    for (const [scheme, dial, port] of [['mqtt+ssl', 'mqtts', 8883], ['ws+ssl', 'wss', 8084]] as const) {
+      const path = scheme === 'ws+ssl' ? '/mqtt' : '';
+      const msg = `listening on ${dial}://127.0.0.1:${port}${path} (MQTT over TLS)`;
+      const record = { level: 30, listener: `${scheme}://127.0.0.1:${port}`, url: `${dial}://127.0.0.1:${port}${path}`, scheme, host: '127.0.0.1', port, msg };
+      assert.equal(terminalLine(record, false), msg);
+    }
+    // A listener the message does not name is still shown.
+    assert.equal(terminalLine({ msg: 'client connected', listener: 'mqtt+ssl://127.0.0.1:8883' }, false), 'client connected  listener=mqtt+ssl://127.0.0.1:8883');
     assert.equal(terminalLine({ msg: 'client connected', clientId: 'a b', keepalive: 60, user: null }, false), 'client connected  clientId="a b"  keepalive=60');
     assert.equal(terminalLine({ msg: 'x', clientId: 'evil\u001b[2J' }, false), 'x  clientId="evil\\u001b[2J"', 'control characters escaped');
     assert.equal(terminalLine({ msg: 'client connected', clientId: 'connected' }, false), 'client connected  clientId=connected', 'who it is about is always shown');

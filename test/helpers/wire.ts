@@ -158,4 +158,8 @@ class WsBytes extends EventEmitter {
   destroy(): void {
     this.ws.terminate();
   }
+  /** Resets the TCP connection under the WebSocket (ws keeps it as `_socket`; it has no public reset). */
+  resetAndDestroy(): void {
+    (this.ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
+  }
 }

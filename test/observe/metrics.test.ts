@@ -60,6 +60,9 @@ describe('metrics', () => {
     assert.equal(sampleValue(p, 'starling_messages_dropped_total', { reason: 'tooLarge' }), 1);
     assert.equal(sampleValue(p, 'starling_messages_dropped_total', { reason: 'expired' }), 0);
     assert.equal(p.types.get('starling_messages_received_total'), 'counter');
+    // Mosquitto's meaning: every packet, not application messages (those are publish_*_total).
+    assert.match(p.help.get('starling_messages_received_total') ?? '', /^MQTT packets of any type received/);
+    assert.match(p.help.get('starling_messages_sent_total') ?? '', /^MQTT packets of any type sent/);
     assert.equal(p.types.get('starling_connections'), 'gauge');
     assert.equal(p.types.get('starling_store_write_seconds'), 'histogram');
     assert.equal(p.types.get('starling_store_open_seconds'), 'histogram');

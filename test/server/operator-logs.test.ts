@@ -4,10 +4,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { passwordLine } from '../../src/auth/password-file.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { generateDevCertificates, type DevCertificateFiles } from '../../src/transport/dev-certs.js';
@@ -116,6 +117,25 @@ describe('connect and disconnect lines (info, structured)', () => {
     for (const c of [first, second]) c.client.socket.destroy();
   });
 
+  it('a WebSocket client that vanishes (no close frame) reads as a TCP one; a reset is still a socket error with its code', async () => {
+    const b = await start({ mqttListeners: 'ws://127.0.0.1:0' });
+    const url = `ws://127.0.0.1:${b.port('ws')}/mqtt`;
+    const gone = await WireClient.handshake(await WireClient.openWs(url), { clientId: 'log-ws-gone' });
+    assert.equal(gone.connack.returnCode, 0);
+    gone.client.end(); // ws.terminate(): the TCP connection closes, no close frame (1006)
+    const line = await disconnected(b.lines, 'log-ws-gone');
+    assert.equal(line.reason, 'connection closed without DISCONNECT');
+    assert.ok(!line.msg.includes('socket error'), line.msg);
+    assert.equal(line.code, undefined);
+
+    const reset = await WireClient.handshake(await WireClient.openWs(url), { clientId: 'log-ws-reset' });
+    assert.equal(reset.connack.returnCode, 0);
+    reset.client.socket.resetAndDestroy(); // the TCP connection under the WebSocket
+    const r = await disconnected(b.lines, 'log-ws-reset');
+    assert.match(String(r.reason), /^socket error: .*ECONNRESET/);
+    assert.equal(r.code, 'ECONNRESET');
+  });
+
   it('a refused CONNECT is one line with its reason code, and no disconnect line follows', async () => {
     const b = await start();
     // MQTT 3.1 allows client ids of 1 to 23 characters.
@@ -127,6 +147,37 @@ describe('connect and disconnect lines (info, structured)', () => {
     assert.equal(refused.reasonCode, 0x85);
     assert.match(refused.msg, /ClientIdentifierNotValid: MQTT 3\.1 client ids have 1 to 23 characters/);
     assert.ok(!b.lines.some((l) => l.msg.startsWith('client disconnected')));
+  });
+
+  it('a bad password: `authentication failed` with each method\'s reason, then the refusal, neither with the password', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'starling-oplog-'));
+    let server: RunningServer | undefined;
+    try {
+      const passwords = join(dir, 'passwd');
+      writeFileSync(passwords, `${await passwordLine('alice', 'right-pw')}\n`);
+      const b = await start({ mqttAuthenticationEnabled: 'true', mqttAuthenticationMethods: 'basic', mqttPasswordFile: passwords });
+      server = b.server;
+      const { connack } = await WireClient.connect(b.port('mqtt'), { clientId: 'log-badpw', username: 'alice', password: Buffer.from('wrong-pw') });
+      assert.equal(connack.returnCode, 4, 'bad user name or password');
+      await waitUntil(() => b.lines.some((l) => l.msg.startsWith('connection refused')), 'the refusal line');
+      const failedAt = b.lines.findIndex((l) => l.msg === 'authentication failed');
+      const refusedAt = b.lines.findIndex((l) => l.msg.startsWith('connection refused'));
+      assert.ok(failedAt >= 0 && failedAt < refusedAt, 'the authentication line comes first');
+      const failed = b.lines[failedAt]!;
+      assert.equal(failed.level, 30);
+      assert.equal(failed.clientId, 'log-badpw');
+      assert.equal(failed.username, 'alice');
+      assert.equal(failed.reasonCode, 0x86);
+      assert.deepEqual(failed.reasons, ['basic: bad user name or password']);
+      const refused = b.lines[refusedAt]!;
+      assert.equal(refused.clientId, 'log-badpw');
+      assert.equal(refused.reasonCode, 0x86);
+      assert.match(refused.msg, /^connection refused: BadUserNameOrPassword/);
+      assert.ok(!JSON.stringify(b.lines).includes('wrong-pw'), 'the password is never logged');
+    } finally {
+      await server?.close(); // before its password file goes
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('server shutdown and admin kick say so', async () => {

@@ -88,6 +88,18 @@ describe('tls listener (mqtt+ssl://)', () => {
     s.destroy();
   });
 
+  it('refuses a mismatched or unreadable certificate and key, naming the file and its key', async () => {
+    const files = certs.a;
+    await assert.rejects(listen(tlsFlags(files, { mqttTlsKeyFilePath: files.clientKeyFile })), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'STARLING_TLS_FILES_INVALID');
+      assert.equal(err.message, `the key in ${files.clientKeyFile} (mqttTlsKeyFilePath) is not the private key of the certificate in ${files.certFile} (mqttTlsCertificateFilePath)`);
+      return true;
+    });
+    // A certificate where the key belongs, and the other way round.
+    await assert.rejects(listen(tlsFlags(files, { mqttTlsKeyFilePath: files.caFile })), new RegExp(`^Error: cannot read the TLS private key ${files.caFile} \\(mqttTlsKeyFilePath\\): `));
+    await assert.rejects(listen(tlsFlags(files, { mqttTlsCertificateFilePath: files.keyFile })), new RegExp(`^Error: cannot read the TLS certificate ${files.keyFile} \\(mqttTlsCertificateFilePath\\): `));
+  });
+
   it('honours mqttTlsProtocols (TLSv1.3 only refuses a TLSv1.2 client)', async () => {
     const { l } = await listen(tlsFlags(certs.a, { mqttTlsProtocols: 'TLSv1.3' }));
     await assert.rejects(tlsDial(l.info.port, { ca: readFileSync(certs.a.caFile), servername: 'localhost', maxVersion: 'TLSv1.2' }));

@@ -163,7 +163,7 @@ describe('WebSocket transport on the wire', () => {
     assert.equal(srv.closed[0], undefined);
   });
 
-  it('reports an application close code as the reason, and 1006 when the socket goes without a close frame', async () => {
+  it('reports an application close code as the reason, and no error when the socket goes without a close frame (1006, as TCP closing)', async () => {
     const { upgrade, srv } = await listen();
     const a = (await upgrade()).client;
     const b = (await upgrade()).client;
@@ -171,9 +171,9 @@ describe('WebSocket transport on the wire', () => {
     a.send(0x8, closeBody(4001, 'tab closed'));
     b.socket.destroy();
     await waitFor(() => srv.closed.length === 2, 'server-side closes');
-    const reasons = srv.closed.map(String).sort();
+    const reasons = srv.closed.map(String);
     assert.ok(reasons.some((r) => /code 4001: tab closed/.test(r)), reasons.join());
-    assert.ok(reasons.some((r) => /code 1006/.test(r)), reasons.join());
+    assert.ok(srv.closed.includes(undefined), `the vanished client closed without an error: ${reasons.join()}`);
   });
 
   it('end() sends buffered data, then close 1000, and the connection ends', async () => {
