@@ -256,11 +256,11 @@ function crossSite(req: Req): boolean {
   }
 }
 
-/** Rows whose client id, user name, address or listener contains `search` (case-insensitive). */
+/** Rows whose client id, user name, address or listener (either URL) contains `search` (case-insensitive). */
 function searched(rows: ClientRow[], search: string | null): ClientRow[] {
   const q = search?.trim().toLowerCase().slice(0, 256);
   if (!q) return rows;
-  return rows.filter((r) => [r.clientId, r.username ?? '', r.address, r.listener].some((v) => v.toLowerCase().includes(q)));
+  return rows.filter((r) => [r.clientId, r.username ?? '', r.address, r.listener, r.listenerUrl].some((v) => v.toLowerCase().includes(q)));
 }
 
 const ENDPOINTS = [

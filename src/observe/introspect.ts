@@ -17,7 +17,10 @@ export interface ClientRow {
   /** '3.1', '3.1.1' or '5.0'. */
   protocol: string;
   transport: TransportKind;
+  /** The listener as configured (the /metrics label). */
   listener: string;
+  /** The URL a client dials to reach that listener (the WebSocket path included). */
+  listenerUrl: string;
   /** ISO 8601 time of CONNACK. */
   connectedAt: string;
   inflight: number;
@@ -55,6 +58,7 @@ export function clientRow(source: Pick<AdminSource, 'sessions'>, c: ClientView):
     protocol: protocolName(c.protocolVersion),
     transport: c.transport,
     listener: c.listener,
+    listenerUrl: c.listenerUrl,
     connectedAt: new Date(c.connectedAt).toISOString(),
     inflight: s?.inflight.size ?? 0,
     queued: s?.queuedCount ?? 0,

@@ -111,8 +111,13 @@ export interface ClientView {
   /** 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0. */
   protocolVersion: 3 | 4 | 5;
   transport: TransportKind;
-  /** The listener URL as configured, e.g. `ws://0.0.0.0:8083`. */
+  /** The listener URL as configured, e.g. `ws://0.0.0.0:8083` (the /metrics label). */
   listener: string;
+  /**
+   * The URL a client dials to reach that listener, as /console.json and the startup lines list it,
+   * e.g. `ws://127.0.0.1:8083/mqtt`; the configured URL for a stream the application handed over.
+   */
+  listenerUrl: string;
   /** Milliseconds since the epoch when CONNACK was sent. */
   connectedAt: number;
 }

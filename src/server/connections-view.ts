@@ -2,7 +2,20 @@
 import type { ClientView, ConnectionsView } from '../observe/ports.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { ListenerInfo } from '../transport/transport.js';
+import { clientUrl } from '../transport/kinds.js';
 import type { Connection } from './connection.js';
+
+/** Each listener's client URL, worked out once: /metrics lists every connection on each scrape. */
+const dialUrls = new WeakMap<ListenerInfo, string>();
+function dialUrl(l: ListenerInfo): string {
+  let url = dialUrls.get(l);
+  if (url === undefined) {
+    // A stream the application handed to the library (port 0) has no address to dial: its name stands.
+    url = l.port ? clientUrl(l) : l.url;
+    dialUrls.set(l, url);
+  }
+  return url;
+}
 
 export function connectionsView(connections: ReadonlySet<Connection>, listeners: () => readonly ListenerInfo[]): ConnectionsView {
   const connected = function* (): Iterable<Connection> {
@@ -19,6 +32,7 @@ export function connectionsView(connections: ReadonlySet<Connection>, listeners:
           protocolVersion: ch.version,
           transport: c.kind,
           listener: c.listener.url,
+          listenerUrl: dialUrl(c.listener),
           connectedAt: ch.connectedAt,
         };
         if (ch.username !== undefined) view.username = ch.username;

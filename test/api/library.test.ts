@@ -193,6 +193,7 @@ describe('a broker made with createBroker', () => {
       const row = broker.clients().find((c) => c.clientId === 'lib-stream');
       assert.equal(row?.transport, 'stream');
       assert.equal(row?.address, 'app-side');
+      assert.equal(row?.listenerUrl, 'stream:', 'no address to dial: the name stands');
       await endClient(client);
     } finally {
       tcp.close();
@@ -249,6 +250,7 @@ describe('attachWebSocket', () => {
       const row = broker.clients().find((c) => c.clientId === 'lib-ws');
       assert.equal(row?.transport, 'ws');
       assert.equal(row?.listener, `ws://127.0.0.1:${port}`);
+      assert.equal(row?.listenerUrl, `ws://127.0.0.1:${port}/mqtt`, 'the URL the client dialled');
 
       const teapot = await new Promise<number>((resolve, reject) => {
         const req = request(`http://127.0.0.1:${port}/app-ws`, { headers: { Connection: 'Upgrade', Upgrade: 'websocket' } });
@@ -288,6 +290,7 @@ describe('attachWebSocket', () => {
       const row = broker.clients().find((c) => c.clientId === 'lib-wss');
       assert.equal(row?.transport, 'wss');
       assert.equal(row?.listener, `wss://127.0.0.1:${port}`);
+      assert.equal(row?.listenerUrl, `wss://127.0.0.1:${port}/mqtt`);
       await endClient(client);
     } finally {
       await broker.close();

@@ -1,6 +1,7 @@
 // The console's admin page in headless Chromium: clients with search, paging and auto-refresh
 // (and no Kick on the console's own connection), subscriptions per client and per filter,
-// retained messages browsed by branch and deleted through the admin API, and the listeners.
+// retained messages browsed by branch and deleted through the admin API, the listeners, and a
+// clients table that fits a 1280–1400 px window and names listeners as clients dial them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
@@ -107,6 +108,41 @@ describe('console admin page in Chromium', { timeout: 180_000 }, () => {
     const listeners = page.locator('#listeners-title + .table-wrap table');
     await listeners.locator('td', { hasText: broker.wsUrl }).waitFor();
     assert.match(await listeners.innerText(), /WebSocket/);
+  });
+
+  it('fits the clients table in a 1280–1400 px window, the listener shown as clients dial it', async () => {
+    // Ids as long as the console's own default (starling-console-xxxxxxxx) and longer, with a user
+    // name: at 1400 px the table used to be 1175 px in its 1126 px box, the Kick button cut to "K".
+    for (const id of ['starling-console-e24ca78e', 'warehouse-gateway-north-07']) {
+      clients.push(await connectClient(broker.wsUrl, { clientId: id, protocolVersion: 5, username: 'fleet-operator' }));
+    }
+    const table = page.locator('table.clients');
+    await page.getByLabel('Search clients').fill('fleet-operator');
+    await table.locator('caption', { hasText: 'Clients (2 matching)' }).waitFor();
+    for (const width of [1400, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      const fit = await table.evaluate((t) => {
+        const box = (t as unknown as { parentElement: { scrollWidth: number; clientWidth: number; getBoundingClientRect(): { right: number } } }).parentElement;
+        const buttons = [...(t as unknown as { querySelectorAll(s: string): Iterable<{ textContent: string; getBoundingClientRect(): { right: number } }> }).querySelectorAll('tbody button')];
+        return { scrollWidth: box.scrollWidth, clientWidth: box.clientWidth, right: box.getBoundingClientRect().right, buttons: buttons.map((b) => ({ text: b.textContent, right: b.getBoundingClientRect().right })) };
+      });
+      assert.ok(fit.scrollWidth <= fit.clientWidth, `at ${width} px the table is ${fit.scrollWidth} px in a ${fit.clientWidth} px box`);
+      assert.equal(fit.buttons.length, 2);
+      for (const b of fit.buttons) {
+        assert.equal(b.text, 'Kick');
+        assert.ok(b.right <= fit.right, `at ${width} px the Kick button ends at ${b.right}, its box at ${fit.right}`);
+      }
+    }
+    // The URL a client dials, the one the Listeners table lists, path included.
+    const listenerCell = table.locator('tr[data-client-id="warehouse-gateway-north-07"] td').nth(2);
+    assert.equal(await listenerCell.innerText(), broker.wsUrl);
+    const listed = await page.locator('#listeners-title + .table-wrap table tbody td.mono').allInnerTexts();
+    assert.ok(listed.includes(broker.wsUrl), `listeners: ${listed.join(', ')}`);
+    // The broker's search finds it by the URL as shown.
+    await page.getByLabel('Search clients').fill(new URL(broker.wsUrl).port + '/mqtt');
+    await table.locator('caption', { hasText: /^Clients \(\d+ matching\)$/ }).waitFor();
+    await table.locator('tr[data-client-id="warehouse-gateway-north-07"]').waitFor();
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('raised no script errors and no CSP violations', () => {

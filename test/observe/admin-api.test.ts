@@ -43,8 +43,8 @@ describe('admin API', () => {
     ] });
     await sub.io.waitFor(1);
     conns.clients = [
-      { clientId: 'sub-1', username: 'ann', address: '10.0.0.5', remotePort: 50123, protocolVersion: 5, transport: 'wss', listener: 'ws+ssl://0.0.0.0:8084', connectedAt: Date.UTC(2024, 0, 2, 3, 4, 5) },
-      { clientId: 'other/id with space', address: '10.0.0.6', protocolVersion: 4, transport: 'tcp', listener: 'mqtt://0.0.0.0:1883', connectedAt: 0 },
+      { clientId: 'sub-1', username: 'ann', address: '10.0.0.5', remotePort: 50123, protocolVersion: 5, transport: 'wss', listener: 'ws+ssl://0.0.0.0:8084', listenerUrl: 'wss://127.0.0.1:8084/mqtt', connectedAt: Date.UTC(2024, 0, 2, 3, 4, 5) },
+      { clientId: 'other/id with space', address: '10.0.0.6', protocolVersion: 4, transport: 'tcp', listener: 'mqtt://0.0.0.0:1883', listenerUrl: 'mqtt://127.0.0.1:1883', connectedAt: 0 },
     ];
     server = await serve(createHttpHandler({ consoleDir: null, mqttBundle: null, admin: { source: adminSource(broker, conns), token: TOKEN, maxBodyBytes: 4096, version: '1.0.0-test' } }));
   });
@@ -107,6 +107,7 @@ describe('admin API', () => {
       protocol: '5.0',
       transport: 'wss',
       listener: 'ws+ssl://0.0.0.0:8084',
+      listenerUrl: 'wss://127.0.0.1:8084/mqtt',
       connectedAt: '2024-01-02T03:04:05.000Z',
       inflight: 0,
       queued: 0,
@@ -115,8 +116,8 @@ describe('admin API', () => {
     const paged = await http(server.port, '/api/v1/clients?limit=1&offset=1', { headers: auth });
     assert.equal(paged.json().clients.length, 1);
     assert.equal(paged.json().offset, 1);
-    // search matches the client id, user name, address or listener, ignoring case.
-    for (const [q, ids] of [['ANN', ['sub-1']], ['10.0.0.5', ['sub-1']], ['ws+ssl', ['sub-1']], ['id with', ['other/id with space']], ['nobody', []]] as const) {
+    // search matches the client id, user name, address or listener (as configured or as dialled), ignoring case.
+    for (const [q, ids] of [['ANN', ['sub-1']], ['10.0.0.5', ['sub-1']], ['ws+ssl', ['sub-1']], ['wss://127.0.0.1:8084/mqtt', ['sub-1']], ['id with', ['other/id with space']], ['nobody', []]] as const) {
       const found = await http(server.port, `/api/v1/clients?search=${encodeURIComponent(q)}`, { headers: auth });
       assert.deepEqual(found.json().clients.map((x: { clientId: string }) => x.clientId), ids, `search=${q}`);
       assert.equal(found.json().total, ids.length);
@@ -128,7 +129,7 @@ describe('admin API', () => {
   });
 
   it('kicks a client by id; GET on kick is refused', async () => {
-    conns.clients.push({ clientId: 'victim', address: '1.2.3.4', protocolVersion: 4, transport: 'ws', listener: 'ws://x', connectedAt: 0 });
+    conns.clients.push({ clientId: 'victim', address: '1.2.3.4', protocolVersion: 4, transport: 'ws', listener: 'ws://x', listenerUrl: 'ws://x/mqtt', connectedAt: 0 });
     const wrong = await http(server.port, '/api/v1/clients/victim/kick', { headers: auth });
     assert.equal(wrong.status, 405);
     assert.equal(wrong.headers.allow, 'POST');

@@ -29,9 +29,9 @@ describe('metrics', () => {
     b.retained.map.set('t', { id: '1', topic: 't', payload: Buffer.from('x'), qos: 0, retain: true, createdAt: 0 });
     const base = { address: '127.0.0.1', connectedAt: 0 };
     c.clients = [
-      { ...base, clientId: 'x', protocolVersion: 5, transport: 'ws', listener: 'ws://0.0.0.0:8083' },
-      { ...base, clientId: 'y', protocolVersion: 5, transport: 'ws', listener: 'ws://0.0.0.0:8083' },
-      { ...base, clientId: 'z', protocolVersion: 4, transport: 'tcp', listener: 'mqtt://0.0.0.0:1883' },
+      { ...base, clientId: 'x', protocolVersion: 5, transport: 'ws', listener: 'ws://0.0.0.0:8083', listenerUrl: 'ws://127.0.0.1:8083/mqtt' },
+      { ...base, clientId: 'y', protocolVersion: 5, transport: 'ws', listener: 'ws://0.0.0.0:8083', listenerUrl: 'ws://127.0.0.1:8083/mqtt' },
+      { ...base, clientId: 'z', protocolVersion: 4, transport: 'tcp', listener: 'mqtt://0.0.0.0:1883', listenerUrl: 'mqtt://127.0.0.1:1883' },
     ];
     const m = createMetrics(source, { defaultMetrics: false });
     const p = parsePrometheus(await m.render());
@@ -76,7 +76,7 @@ describe('metrics', () => {
     const { b, c, source } = fixture();
     const m = createMetrics(source, { defaultMetrics: false });
     b.stats.publishReceived = 1;
-    c.clients = [{ clientId: 'x', address: 'a', protocolVersion: 4, transport: 'tcp', listener: 'l', connectedAt: 0 }];
+    c.clients = [{ clientId: 'x', address: 'a', protocolVersion: 4, transport: 'tcp', listener: 'l', listenerUrl: 'l', connectedAt: 0 }];
     let p = parsePrometheus(await m.render());
     assert.equal(sampleValue(p, 'starling_publish_received_total'), 1);
     assert.equal(sampleValue(p, 'starling_connections', { listener: 'l' }), 1);

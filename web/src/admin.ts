@@ -10,7 +10,10 @@ export interface AdminClient {
   remotePort?: number;
   protocol: string;
   transport: string;
+  /** The listener as configured (the /metrics label), e.g. `ws://0.0.0.0:8083`. */
   listener: string;
+  /** The URL a client dials for that listener, as the Listeners table shows it. */
+  listenerUrl: string;
   connectedAt: string;
   inflight: number;
   queued: number;

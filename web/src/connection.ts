@@ -37,7 +37,7 @@ type Listener<T> = (value: T) => void;
 
 /**
  * What the console itself has cost the broker since it loaded: PUBLISH packets and their
- * (estimated) bytes both ways, and its granted subscriptions. The dashboard subtracts these from
+ * (estimated) bytes both ways, and its subscriptions (from SUBACK to UNSUBACK). The dashboard subtracts these from
  * the broker's counters so its headline numbers describe everyone else's traffic.
  */
 export interface OwnTraffic {
@@ -213,8 +213,14 @@ export class Connection {
 
   unsubscribe(filter: string): Promise<void> {
     const client = this.requireClient();
-    this.own.subscriptions.delete(filter);
-    return new Promise((resolve, reject) => client.unsubscribe(filter, (err?: Error) => (err ? reject(err) : resolve())));
+    // Still the console's own until UNSUBACK: a $SYS sample that arrives before it counted it.
+    return new Promise((resolve, reject) =>
+      client.unsubscribe(filter, (err?: Error) => {
+        if (err) return reject(err);
+        this.own.subscriptions.delete(filter);
+        resolve();
+      }),
+    );
   }
 
   publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, properties?: PublishProperties): Promise<void> {

@@ -60,7 +60,7 @@ conn.onStatus(() => {
   statusEl.textContent = conn.status === 'connected' ? `Connected to ${conn.detail}${who}` : `${labels[conn.status]}${conn.detail && conn.status !== 'connecting' ? ` — ${conn.detail}` : ''}`;
   statusEl.dataset.status = conn.status;
   if (conn.status === 'connected') {
-    if (!conn.sessionPresent) feed.reset();
+    feed.connected(conn.sessionPresent);
     conn.subscribe(SYS_PREFIX + '#', { qos: 0 }).catch(() => {
       // A broker may refuse $SYS to this user; the dashboard then says it has no data.
     });

@@ -56,6 +56,23 @@ class Pager {
 }
 
 const cell = (text: string | number, cls?: string) => h('td', cls ? { class: cls } : {}, text);
+/**
+ * A URL or address with places to break at its seams (before `:port` and the path, after `://`), so
+ * a narrow column wraps `ws://broker.example.com` / `:8083/mqtt` rather than mid-word.
+ */
+function seams(text: string): Node {
+  const out = document.createDocumentFragment();
+  for (const part of text.split(/(?<=:\/\/)|(?=:\d+(?:\/|$))|(?=\/(?!\/))(?<!\/)/)) {
+    if (out.childNodes.length) out.append(h('wbr'));
+    out.append(part);
+  }
+  return out;
+}
+/** Date and time as two unbreakable pieces, one line each (the clients table stacks them). */
+function when(iso: string): HTMLElement {
+  const d = new Date(iso);
+  return h('time', { datetime: iso, title: d.toLocaleString() }, h('span', { class: 'nowrap' }, d.toLocaleDateString()), ' ', h('span', { class: 'nowrap' }, d.toLocaleTimeString()));
+}
 const empty = (cols: number, text: string) => h('tr', {}, h('td', { colspan: cols, class: 'muted' }, text));
 const headCells = (...titles: string[]) => h('tr', {}, ...titles.map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'visually-hidden' }, 'Actions'))));
 const headRow = (...titles: string[]) => h('thead', {}, headCells(...titles));
@@ -123,12 +140,13 @@ export function adminPage(conn: Connection): { element: HTMLElement; shown(visib
     return h(
       'tr',
       { 'data-client-id': c.clientId },
-      cell(c.clientId, 'mono'),
+      cell(c.clientId, 'mono wraps'),
       cell(c.username ?? '—'),
-      cell(c.listener, 'mono'),
+      // The URL a client dials, as in the Listeners table (not the listener as configured).
+      h('td', { class: 'mono wraps' }, seams(c.listenerUrl)),
       cell(`${c.protocol} ${c.transport}`),
       cell(c.address + (c.remotePort ? `:${c.remotePort}` : ''), 'mono'),
-      h('td', {}, h('time', { datetime: c.connectedAt }, new Date(c.connectedAt).toLocaleString())),
+      h('td', {}, when(c.connectedAt)),
       cell(c.inflight, 'num'),
       cell(c.queued, 'num'),
       cell(c.subscriptions, 'num'),

@@ -66,7 +66,7 @@ export function dashboardPage(conn: Connection, feed: SysFeed): { element: HTMLE
     if (s.length > 0) {
       feedNote.textContent = `${s.length} sample${s.length === 1 ? '' : 's'} from $SYS, the latest at ${new Date(last.at).toLocaleTimeString()}` +
         (last.seeded ? ' (rates from the broker’s 1-minute averages until the next sample).' : '.') +
-        ' Figures leave out this console’s own traffic and subscriptions and the $SYS tree’s retained messages.';
+        ' Figures leave out this console’s own connection, traffic and subscriptions and the $SYS tree’s retained messages.';
     } else if (conn.status === 'connected') feedNote.textContent = 'Waiting for $SYS/broker/# data (the broker publishes it every few seconds).';
   };
   feed.onSample(renderFeed);
