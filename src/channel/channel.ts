@@ -155,6 +155,8 @@ export class Channel implements BrokerClient, SessionOutlet {
   }
   /** Packets read while a handler awaits (made when one first waits). */
   private backlog?: Packet[];
+  /** A codec error read behind a CONNECT still being answered: raised once the packets before it are (failInOrder). */
+  private failureBehind?: unknown;
   private get paused(): boolean {
     return (this.flags & PAUSED) !== 0;
   }
@@ -368,7 +370,10 @@ export class Channel implements BrokerClient, SessionOutlet {
         if (packet.protocolVersion === 5) this.limitPacketsTo(packet.properties?.maximumPacketSize);
       }
       this.broker.stats.limitHit('maxUserProperties');
-      this.fail(new MqttError(ReasonCode.QuotaExceeded, over));
+      // A later packet's excess is not the CONNECT's: it waits for the CONNACK (failInOrder).
+      const err = new MqttError(ReasonCode.QuotaExceeded, over);
+      if (packet.type === 'connect') this.fail(err);
+      else this.failInOrder(err);
       return;
     }
     // Acknowledgements of our deliveries never wait behind a held PUBLISH: the publisher may be held
@@ -460,6 +465,14 @@ export class Channel implements BrokerClient, SessionOutlet {
       const packet = backlog.shift()!;
       this.backlogBytes -= packetFootprint(packet);
       this.run(packet);
+    }
+    if (this.failureBehind !== undefined) {
+      // Every packet before the bad bytes has been handled (the CONNECT answered): now the error,
+      // as DISCONNECT if the CONNECT was accepted. Reading stays paused.
+      if (this.busy || (backlog?.length ?? 0) > 0 || this.state === 'closed') return;
+      const err = this.failureBehind;
+      this.failureBehind = undefined;
+      return this.fail(err);
     }
     if (this.paused && (this.backlog?.length ?? 0) < BACKLOG_PAUSE / 2 && this.backlogBytes < this.broker.options.maxClientMemory / 8) {
       this.paused = false;
@@ -723,6 +736,21 @@ export class Channel implements BrokerClient, SessionOutlet {
    * packet for it (CONNACK before success, DISCONNECT in MQTT 5 after), then close only this
    * connection [MQTT-4.8.0-1].
    */
+  /**
+   * A codec error in the bytes read after packets still being handled. Behind a CONNECT not yet
+   * answered it waits for the answer: an error in a later packet is not the CONNECT's, so it must
+   * not become the CONNACK's reason code [MQTT-4.13.1-1]; once CONNACK 0x00 is out it is a
+   * DISCONNECT with its own code, after the packets before it. Nothing more is read meanwhile.
+   */
+  failInOrder(err: unknown): void {
+    if (this.state !== 'connecting' || !this.busy || this.ending) return this.fail(err);
+    this.failureBehind ??= err;
+    if (!this.paused) {
+      this.paused = true;
+      this.io.pause();
+    }
+  }
+
   fail(err: unknown): void {
     if (this.state === 'closed' || this.ending) return;
     const mqtt = err instanceof MqttError ? err : undefined;

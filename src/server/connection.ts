@@ -79,6 +79,8 @@ export class Connection implements ChannelIO, WheelEntry {
   /** Something was written: later writes of a turn are batched (the first, the CONNACK, is not). */
   private answered = false;
   private closed = false;
+  /** The parser met bytes it could not read: nothing after them is parsed. */
+  private broken = false;
   /** Only when the limit is configured (maxPublishRate, maxPublishBytesRate). */
   private readonly publishRate?: TokenBucket;
   private readonly bytesRate?: TokenBucket;
@@ -147,7 +149,7 @@ export class Connection implements ChannelIO, WheelEntry {
   }
 
   private data(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.broken) return;
     this.broker.stats.bytesReceived += chunk.length;
     let packets;
     try {
@@ -162,7 +164,10 @@ export class Connection implements ChannelIO, WheelEntry {
       // mqttMessageMaxLength refused from the fixed header [MQTT-3.2.2-15: 0x95]: a limit worth counting.
       if (err instanceof MqttError && err.reasonCode === ReasonCode.PacketTooLarge) this.broker.stats.limitHit('packetTooLarge');
       // A codec error closes only this connection [MQTT-4.8.0-1]; the broker never throws here.
-      this.channel.fail(err instanceof MqttError ? err : new MqttError(ReasonCode.MalformedPacket, String(err)));
+      // Behind a CONNECT still being answered it waits for the CONNACK (Channel.failInOrder), and
+      // the bytes after it are never parsed.
+      this.broken = true;
+      this.channel.failInOrder(err instanceof MqttError ? err : new MqttError(ReasonCode.MalformedPacket, String(err)));
       return;
     }
     // A packet arriving in parts holds its whole size from its header on: within the budget?

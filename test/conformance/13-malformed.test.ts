@@ -188,3 +188,47 @@ describe('13 malformed packets', () => {
     bye(c);
   });
 });
+
+describe('13 a bad packet behind a CONNECT still being answered', () => {
+  let t: TestServer;
+  let port: number;
+  before(async () => {
+    // Authentication answers later (as a password file's scrypt does), so the packets sent with the
+    // CONNECT arrive while it is still being answered.
+    t = await startTestServer({}, { hooks: { authenticate: () => new Promise<number>((resolve) => setTimeout(() => resolve(0), 20)) } });
+    port = t.port();
+  });
+  after(() => t.close());
+
+  const CASES: Array<{ name: string; bytes: (version: 4 | 5) => Buffer; code: number }> = [
+    { name: 'PUBLISH QoS 0 with DUP set [MQTT-3.3.1-2]', bytes: (v) => raw.publish({ topic: 'a', payload: 'x', dup: true, ...(v === 5 ? { props5: raw.props() } : {}) }), code: 0x81 },
+    { name: 'PUBLISH to a topic with a wildcard [MQTT-3.3.2-2]', bytes: (v) => raw.publish({ topic: 'a/+', payload: 'x', ...(v === 5 ? { props5: raw.props() } : {}) }), code: 0x90 },
+    { name: 'PINGREQ with a body', bytes: () => Buffer.from([0xc0, 0x01, 0x00]), code: 0x81 },
+    { name: 'SUBSCRIBE with Subscription Identifier 0', bytes: () => raw.subscribe(1, [['a', 1]], { props5: raw.props(raw.prop.subscriptionIdentifier(0)) }), code: 0x82 },
+  ];
+
+  for (const c of CASES) {
+    it(`MQTT 5 [MQTT-4.13.1-1] ${c.name}: CONNACK 0x00, then (MQTT 5) DISCONNECT ${`0x${c.code.toString(16)}`}, never a CONNACK with the later packet's code`, async () => {
+      for (const version of c.name.startsWith('SUBSCRIBE') ? ([5] as const) : ([4, 5] as const)) {
+        const w = await openRaw(port, version, Buffer.concat([raw.connect({ level: version, clientId: uid('behind') }), c.bytes(version)]));
+        const connack = await w.next(5000);
+        assert.equal(connack.cmd, 'connack');
+        assert.equal(connackCode(connack), 0, `MQTT ${version}: the CONNECT itself was fine`);
+        if (version === 4) await expectSilentClose(w);
+        else await expectDisconnect(w, c.code);
+      }
+    });
+  }
+
+  it('a CONNECT refused for itself still gets its own code, whatever follows it', async () => {
+    const bytes = Buffer.concat([raw.connect({ level: 5, clientId: uid('refused'), properties: raw.props(raw.prop.receiveMaximum(0)) }), Buffer.from([0xc0, 0x01, 0x00])]);
+    const w = await openRaw(port, 5, bytes);
+    const p = await w.nextOrClose(5000);
+    // Receive Maximum 0 is a Protocol Error in the CONNECT itself: CONNACK 0x82, or the close.
+    if (p !== undefined) {
+      assert.equal(p.cmd, 'connack');
+      assert.equal(connackCode(p), 0x82);
+    }
+    assert.equal(await w.waitClosed(5000), true);
+  });
+});
