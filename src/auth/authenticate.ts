@@ -8,14 +8,37 @@ import type { ConnectPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { applyPass, combineFailures, type AuthMethod } from './methods.js';
 import type { FailureReceipt, FailureThrottle } from './throttle.js';
+import { CheckGate, TooManyChecks } from './check-gate.js';
 
 export function createAuthenticate(
   methods: readonly AuthMethod[],
   throttle: FailureThrottle,
   log: Logger,
+  gate: CheckGate = new CheckGate(),
 ): (client: ClientInfo, packet: ConnectPacket) => Promise<Decision> {
+  const check = checkCredentials(methods, throttle, log);
   return async (client, packet) => {
     await throttle.wait(client.remoteAddress, packet.username);
+    try {
+      // The checks take turns by address (check-gate.ts): a burst from one address cannot hold the
+      // thread pool that everyone's password checks share.
+      return await gate.run(client.remoteAddress, () => check(client, packet));
+    } catch (err) {
+      if (!(err instanceof TooManyChecks)) throw err;
+      // Not a wrong password: nothing was checked, so it counts as no failure of a user name.
+      log.info({ clientId: client.clientId, username: client.username, remote: client.remoteAddress, reasonCode: ReasonCode.ServerBusy }, 'authentication refused: too many credential checks under way from this address');
+      return ReasonCode.ServerBusy;
+    }
+  };
+}
+
+/** The configured methods in order, the first that passes wins; failures are counted and logged. */
+function checkCredentials(
+  methods: readonly AuthMethod[],
+  throttle: FailureThrottle,
+  log: Logger,
+): (client: ClientInfo, packet: ConnectPacket) => Promise<Decision> {
+  return async (client, packet) => {
     const codes: number[] = [];
     const reasons: string[] = [];
     // Whether only methods that check the CONNECT user name refused: only then does the failure

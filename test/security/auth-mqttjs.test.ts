@@ -12,6 +12,7 @@ import { runPasswd } from '../../src/cli/passwd.js';
 import { parsePasswordFile } from '../../src/auth/password-file.js';
 import { connectClient, endClient, Inbox, sleep, subackCodes } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { connectFrom } from '../helpers/connect-from.js';
 
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
@@ -266,5 +267,37 @@ describe('starling passwd FILE USER, prompted', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('auth with MQTT.js: a burst of wrong passwords from one address', () => {
+  let b: Awaited<ReturnType<typeof basicServer>>;
+  before(async () => {
+    b = await basicServer('erin', 'erin-pw');
+  });
+  after(() => b.close());
+
+  it('refuses what is past its address\'s share of password checks at once (0x89), and a user from another address gets in', async () => {
+    // 40 CONNECTs at once from 127.0.2.1, none failed yet, so the slow-down lets all of them through
+    // to the password check; the gate has at most 8 of one address's checks running or waiting.
+    // (3.1.1 gets return code 3 Server unavailable for 0x89: connackCodeForV3.)
+    const attempt = async (i: number): Promise<number> => {
+      try {
+        await endClient(await connectFrom(b.t.port(), '127.0.2.1', { clientId: `burst-${i}`, username: 'erin', password: `wrong-${i}`, protocolVersion: 5 }, 20_000));
+        return 0;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (typeof code !== 'number') throw err;
+        return code;
+      }
+    };
+    const burst = Array.from({ length: 40 }, (_, i) => attempt(i));
+    const erin = await connectFrom(b.t.port(), '127.0.0.41', { clientId: 'erin', username: 'erin', password: 'erin-pw', protocolVersion: 5 }, 20_000);
+    assert.equal(erin.connected, true, 'the real user, from another address, got in while the burst was under way');
+    await endClient(erin);
+    const codes = await Promise.all(burst);
+    const busy = codes.filter((c) => c === 0x89).length;
+    assert.ok(busy >= 10, `much of the burst was refused without a check (${busy} of 40): ${codes.join(',')}`);
+    assert.ok(codes.every((c) => c === 0x86 || c === 0x89), `the rest were checked and refused as wrong passwords: ${codes.join(',')}`);
   });
 });
