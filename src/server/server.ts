@@ -1,5 +1,6 @@
 // Server lifecycle: open the store and the broker, open every listener, accept connections,
 // and shut down in order (stop accepting, tell clients, flush the store).
+import { logLimited, OncePerWindow } from '../transport/log-limit.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -358,10 +359,13 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         const flusher = new WriteFlusher();
         const connectTimeoutMs = config.connectTimeoutSec * 1000;
         // TLS and WebSocket sockets take their place at accept, before the handshake or upgrade.
+        // A flood of refused sockets is one warn line a minute per address (at most 100 a minute in
+        // all), not a line each: the counts are in /metrics.
+        const refusedLines = new OncePerWindow();
         const gate = new SocketGate(admission, connectTimeoutMs, {
           refused: (limit, socket, listener) => {
             broker.stats.refused(limit);
-            log.warn({ remote: socket.remoteAddress, listener: listener.url, limit }, 'connection refused at accept: connection limit reached');
+            logLimited(refusedLines, log, 'warn', socket.remoteAddress ?? '', { remote: socket.remoteAddress, listener: listener.url, limit }, 'connection refused at accept: connection limit reached');
           },
           timedOut: (socket, listener) => {
             broker.stats.limitHit('connectTimeout');
@@ -391,7 +395,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           const admitted = gate.admit(t);
           if (typeof admitted === 'string') {
             broker.stats.refused(admitted);
-            log.warn({ remote: t.remoteAddress, listener: t.listener.url, limit: admitted }, 'connection refused: connection limit reached');
+            logLimited(refusedLines, log, 'warn', t.remoteAddress, { remote: t.remoteAddress, listener: t.listener.url, limit: admitted }, 'connection refused: connection limit reached');
             // Told why with a CONNACK (0x89 / 0x97, or 3 before MQTT 5), within a bounded budget.
             refusals.refuse(t, admitted);
             return;

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { TransportOptions } from './options.js';
 import type { AdmissionGate, AdmissionTicket, GateOptions, ListenerInfo, PeerIdentity } from './transport.js';
 import { adviceFor, spokenFromTlsError } from './mistakes.js';
-import { OncePerWindow } from './log-limit.js';
+import { logLimited, OncePerWindow } from './log-limit.js';
 import { tlsFailure } from './tls-failures.js';
 
 /** Gets the first go at a plain HTTP request on a ws/ws+ssl port; returns true when it answered. */
@@ -86,7 +86,7 @@ export function watchTlsFailures(server: Server, info: ListenerInfo, opts: Liste
     const raw = (socket as unknown as { _parent?: Socket })._parent;
     const remote = socket.remoteAddress ?? (raw ? addresses.get(raw) : undefined);
     const spoken = spokenFromTlsError(err.code);
-    if (spoken) opts.log.warn({ listener: info.url, remote }, adviceFor(info, spoken, siblingsOf(opts), info.path ?? opts.transport.webSocket.path));
+    if (spoken) logLimited(lines, opts.log, 'warn', remote ?? '', { listener: info.url, remote }, adviceFor(info, spoken, siblingsOf(opts), info.path ?? opts.transport.webSocket.path));
     else {
       // Typed as an Error, set by Node as the verification code (UNABLE_TO_VERIFY_LEAF_SIGNATURE…).
       const refused = socket.authorizationError as unknown;

@@ -47,3 +47,28 @@ export class OncePerWindow {
 
 /** A client-supplied string cut to `max` characters before it is logged or used as a key. */
 export { clip } from '../protocol/reason-string.js';
+
+/** What `logLimited` writes through. */
+export interface LimitedLog {
+  warn(fields: object, msg: string): void;
+  info(fields: object, msg: string): void;
+  debug(fields: object, msg: string): void;
+}
+
+/**
+ * Writes a line a client can provoke at `level` at most once per window per `key` (its address,
+ * usually), saying in `heldField` how many like it were held back; the held-back ones go to debug.
+ */
+export function logLimited(
+  lines: OncePerWindow,
+  log: LimitedLog,
+  level: 'warn' | 'info',
+  key: string,
+  fields: Record<string, unknown>,
+  msg: string,
+  heldField = 'refusedSinceLastLine',
+): void {
+  const held = lines.take(key);
+  if (held === undefined) log.debug(fields, msg);
+  else log[level](held > 0 ? { ...fields, [heldField]: held } : fields, msg);
+}

@@ -1,4 +1,5 @@
 // mqtt:// listeners: MQTT over plain TCP.
+import { logLimited, OncePerWindow } from './log-limit.js';
 import { createServer } from 'node:net';
 import type { AcceptTransport, ListenerInfo, ListenerSpec } from './transport.js';
 import { boundUrl, listenOn, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
@@ -8,13 +9,15 @@ import { adviceFor, httpRefusal } from './mistakes.js';
 export async function openTcpListener(addr: ListenerSpec, opts: ListenerOptions, accept: AcceptTransport): Promise<OpenListener> {
   const url = addr.url;
   const info: ListenerInfo = { url, scheme: addr.scheme, host: addr.host, port: addr.port };
+  // Advice to a client on the wrong port, once a minute per address (a retrying client cannot flood the log).
+  const adviceLines = new OncePerWindow();
   // One options object for every socket of the listener (it holds nothing per socket).
   const transportOptions: SocketTransportOptions = {
     detectTls: true,
     noDelaySet: true,
     onMistake: (spoken, t) => {
       const advice = adviceFor(info, spoken, siblingsOf(opts), opts.transport.webSocket.path);
-      opts.log.warn({ listener: info.url, remote: t.remoteAddress }, advice);
+      logLimited(adviceLines, opts.log, 'warn', t.remoteAddress, { listener: info.url, remote: t.remoteAddress }, advice);
       t.refuse(spoken === 'http' || spoken === 'websocket' ? httpRefusal(advice) : undefined);
     },
   };

@@ -1,4 +1,6 @@
 // mqtt+ssl:// (certificates, optionally mutual) and mqtt+ssl+psk:// (pre-shared keys) listeners.
+import { logLimited, OncePerWindow } from './log-limit.js';
+import { capUtf8 } from '../protocol/reason-string.js';
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { AcceptTransport, ListenerInfo, ListenerSpec } from './transport.js';
 import { boundUrl, gateSockets, listenOn, watchTlsFailures, peerOf, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
@@ -14,6 +16,9 @@ export async function openTlsListener(addr: ListenerSpec, opts: ListenerOptions,
   const { tls } = opts.transport;
   const url = addr.url;
   const info: ListenerInfo = { url, scheme: addr.scheme, host: addr.host, port: addr.port };
+  // Lines a client provokes at will, once a minute per address (OncePerWindow).
+  const pskLines = new OncePerWindow();
+  const adviceLines = new OncePerWindow();
   const psk = LISTENER_KINDS[addr.scheme].tls === 'psk';
   const files = readTlsFiles(tls, psk);
 
@@ -29,7 +34,7 @@ export async function openTlsListener(addr: ListenerSpec, opts: ListenerOptions,
       pskCallback: (socket: TLSSocket, identity: string) => {
         const key = keys.get(identity);
         if (key) identityOf.set(socket, identity);
-        else log.info({ listener: url, remote: socket.remoteAddress, identity }, 'unknown PSK identity');
+        else logLimited(pskLines, log, 'info', socket.remoteAddress ?? '', { listener: url, remote: socket.remoteAddress, identity: capUtf8(identity) }, 'unknown PSK identity');
         return key ?? null;
       },
     };
@@ -54,7 +59,7 @@ export async function openTlsListener(addr: ListenerSpec, opts: ListenerOptions,
         detectTls: false,
         onMistake: (spoken, t) => {
           const advice = adviceFor(info, spoken, siblingsOf(opts), opts.transport.webSocket.path);
-          log.warn({ listener: info.url, remote: t.remoteAddress }, advice);
+          logLimited(adviceLines, log, 'warn', t.remoteAddress, { listener: info.url, remote: t.remoteAddress }, advice);
           t.refuse(httpRefusal(advice));
         },
       }),

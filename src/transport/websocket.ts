@@ -9,6 +9,7 @@ import { clientUrl, LISTENER_KINDS } from './kinds.js';
 import type { AcceptTransport, ListenerInfo, ListenerSpec } from './transport.js';
 import { boundUrl, gateSockets, listenOn, watchTlsFailures, siblingsOf, stopAccepting, type ListenerOptions, type OpenListener } from './listen.js';
 import { adviceFor } from './mistakes.js';
+import { logLimited, OncePerWindow } from './log-limit.js';
 import { answerPlainHttp, type EndpointDescription } from './http-fallback.js';
 import { describeOrigins } from './ws-handshake.js';
 import { webSocketUpgrade } from './ws-upgrade.js';
@@ -54,12 +55,15 @@ export async function openWebSocketListener(addr: ListenerSpec, opts: ListenerOp
   const pinger = webSocket.pingIntervalSec > 0 ? new WsPinger(webSocket.pingIntervalSec * 1000) : undefined;
   server.on('upgrade', webSocketUpgrade({ info: () => info, describe, webSocket, log, otherPaths: 'refuse', tickets, pinger }, accept));
 
-  // Bytes that are not HTTP at all: a raw MQTT client or a TLS client on a plain port.
+  // Bytes that are not HTTP at all: a raw MQTT client or a TLS client on a plain port. The advice is
+  // logged once a minute per address: a client retrying every second cannot flood the log.
+  const adviceLines = new OncePerWindow();
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const raw = err.rawPacket;
     if (err.code === 'HPE_INVALID_METHOD' && raw && raw.length > 0) {
       const spoken = !secure && raw[0] === 0x16 ? 'tls' : 'mqtt';
-      log.warn({ listener: url, remote: (socket as Socket).remoteAddress }, adviceFor(info, spoken, siblingsOf(opts), path));
+      const remote = (socket as Socket).remoteAddress;
+      logLimited(adviceLines, log, 'warn', remote ?? '', { listener: url, remote }, adviceFor(info, spoken, siblingsOf(opts), path));
       socket.destroy();
       return;
     }
