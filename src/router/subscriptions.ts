@@ -51,6 +51,14 @@ const ALL: MatchScope = { plain: true, shared: true };
 
 /** Topics whose matching entries are remembered (see `entriesFor`). */
 const ROUTE_CACHE_MAX = 4096;
+/**
+ * A publisher chooses its topics, so what the cache holds is bounded in size, not only in count:
+ * topics longer than this are routed by the trie walk every time (4,096 topics of 64 KiB had let
+ * one client make it hold 256 MiB)...
+ */
+const ROUTE_CACHE_TOPIC_MAX = 1024;
+/** ...and all cached entry lists together hold at most this many entries (8 MiB of references). */
+const ROUTE_CACHE_ENTRIES_MAX = 1 << 20;
 /** Where `collect` appends while no trie walk is running; never read. */
 const NO_ENTRIES: IndexEntry[] = [];
 
@@ -63,6 +71,8 @@ export class SubscriptionIndex {
    */
   private readonly routes = new Map<string, IndexEntry[]>();
   private readonly routeCacheMax: number;
+  /** Entries in all cached lists together (bounded by ROUTE_CACHE_ENTRIES_MAX). */
+  private cachedEntries = 0;
   /** The array a cache miss fills, and the one callback that fills it: no closure per miss. */
   private found: IndexEntry[] = NO_ENTRIES;
   private readonly collect = (entry: IndexEntry): void => void this.found.push(entry);
@@ -91,7 +101,7 @@ export class SubscriptionIndex {
    */
   add(session: Session, sub: SubscriptionRecord): MaybePromise<void> {
     this.remove(session, sub.filter);
-    this.routes.clear();
+    this.clearRoutes();
     const shared = parseSharedFilter(sub.filter);
     const subscriber: Subscriber = { session, sub };
     if (shared) {
@@ -118,7 +128,7 @@ export class SubscriptionIndex {
   }
 
   remove(session: Session, filter: string): boolean {
-    this.routes.clear();
+    this.clearRoutes();
     const shared = parseSharedFilter(filter);
     if (shared) {
       const key = `${shared.group}\0${shared.filter}`;
@@ -224,10 +234,17 @@ export class SubscriptionIndex {
       this.found = entries;
       this.trie.match(topic, this.collect);
       this.found = NO_ENTRIES;
-      if (this.routes.size >= this.routeCacheMax) this.evictOldest();
+      if (topic.length > ROUTE_CACHE_TOPIC_MAX || entries.length > ROUTE_CACHE_ENTRIES_MAX >> 1) return entries;
+      if (this.routes.size >= this.routeCacheMax || this.cachedEntries + entries.length > ROUTE_CACHE_ENTRIES_MAX) this.evictOldest();
       this.routes.set(topic, entries);
+      this.cachedEntries += entries.length;
     }
     return entries;
+  }
+
+  private clearRoutes(): void {
+    this.routes.clear();
+    this.cachedEntries = 0;
   }
 
   /**
@@ -236,9 +253,11 @@ export class SubscriptionIndex {
    */
   private evictOldest(): void {
     let drop = this.routes.size - (this.routeCacheMax >> 1);
-    for (const topic of this.routes.keys()) {
-      if (drop-- <= 0) break;
+    for (const [topic, entries] of this.routes) {
+      // The older half by count, and as many more as it takes to be within half the entry budget.
+      if (drop-- <= 0 && this.cachedEntries <= ROUTE_CACHE_ENTRIES_MAX >> 1) break;
       this.routes.delete(topic);
+      this.cachedEntries -= entries.length;
     }
   }
 }

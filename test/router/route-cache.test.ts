@@ -84,6 +84,20 @@ describe('SubscriptionIndex route cache', () => {
     assert.equal(index.cachedRoutes, 6, 't/0 was evicted and is cached again');
   });
 
+  it('caches topics of at most 1,024 characters: a publisher choosing long topics makes it hold nothing (boundaries 1,024 / 1,025 / 65,535)', () => {
+    const index = new SubscriptionIndex();
+    const s = new Session('s', 4, 0);
+    index.add(s, record('t/#', 0));
+    const topic = (length: number, i: number): string => `t/${i}/`.padEnd(length, 'x');
+    for (let i = 0; i < 100; i++) {
+      assert.equal(index.match(topic(1025, i), undefined).length, 1);
+      assert.equal(index.match(topic(65_535, i), undefined).length, 1);
+    }
+    assert.equal(index.cachedRoutes, 0, 'no long topic was cached');
+    assert.equal(index.match(topic(1024, 0), undefined).length, 1);
+    assert.equal(index.cachedRoutes, 1, 'a topic of exactly 1,024 characters is');
+  });
+
   it('folds overlapping and shared matches into one delivery per session, and reuses nothing between matches', () => {
     const index = new SubscriptionIndex();
     const a = new Session('a', 5, 0);
