@@ -6,7 +6,7 @@ import { PacketIdAllocator } from './packet-ids.js';
 import { markReleased, markResend, markSent, newEntry, windowed, type AwaitingPubcomp, type Inflight, type Outgoing, type Queued, type Unsent } from './outgoing.js';
 import type { Delivery } from './delivery.js';
 import type { QueueBudget } from './queue-budget.js';
-import { willBytes, type StateBudget } from './state-budget.js';
+import { INBOUND_ID_BYTES, willBytes, type StateBudget } from './state-budget.js';
 
 /**
  * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
@@ -192,12 +192,17 @@ export class Session {
   }
 
   addInbound(packetId: number): void {
-    (this.qos2In ??= new Set()).add(packetId);
+    const ids = (this.qos2In ??= new Set());
+    if (ids.has(packetId)) return;
+    ids.add(packetId);
+    this.changeState(INBOUND_ID_BYTES);
   }
 
   /** Whether the id was awaiting PUBREL. */
   deleteInbound(packetId: number): boolean {
-    return this.qos2In?.delete(packetId) ?? false;
+    if (this.qos2In?.delete(packetId) !== true) return false;
+    this.changeState(-INBOUND_ID_BYTES);
+    return true;
   }
 
   /** Removes an in-flight entry by packet id; returns it. */

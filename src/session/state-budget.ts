@@ -1,12 +1,18 @@
 // What every session holds besides its queue, against one broker-wide budget
-// (maxSessionBytesTotal): its client id, its subscriptions' filters and its will (topic, payload,
-// properties). A client chooses all of it, and it outlives the connection in an offline session,
+// (maxSessionBytesTotal): its client id, its subscriptions' filters, its will (topic, payload,
+// properties) and its inbound QoS 2 packet ids awaiting PUBREL. A client chooses all of it, and it outlives the connection in an offline session,
 // so without a budget a population of clients could leave behind `maxSessions` ×
 // `maxSubscriptionsPerClient` × `maxTopicLength` of filters alone. Each session keeps its own
 // count (Session.joinStateBudget); what would go past the budget is refused where it is asked for
 // (CONNECT, SUBSCRIBE), never taken from a session that holds it.
 import type { WillRecord } from '../store/ports.js';
 import type { UserProperty } from '../protocol/packets.js';
+
+/**
+ * What one inbound QoS 2 id awaiting PUBREL is counted as: about what it takes in the session's Set
+ * (an MQTT 3.1.1 client, which has no Receive Maximum, can leave 65,535 of them per session).
+ */
+export const INBOUND_ID_BYTES = 20;
 
 export class StateBudget {
   private held = 0;

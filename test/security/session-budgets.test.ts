@@ -15,6 +15,7 @@ import { waitUntil } from '../helpers/wait.js';
 import { scrape, limitHits } from '../helpers/metrics.js';
 import { sampleValue } from '../observe/helpers.js';
 import { captureLog } from '../transport/helpers.js';
+import { WireClient } from '../helpers/wire.js';
 
 /** Leaves a persistent session behind: connects, subscribes at QoS 1 to `filter` if given, disconnects. */
 async function leaveSession(t: TestServer, clientId: string, protocolVersion: 4 | 5, filter?: string): Promise<void> {
@@ -217,6 +218,41 @@ describe('maxSessionBytesTotal over real sockets', () => {
       assert.equal(sampleValue(p, 'starling_session_state_bytes'), t.server.broker.sessionStateBytes());
       const warned = lines.filter((l) => l.msg.startsWith('maxSessionBytesTotal reached'));
       assert.equal(warned.length, 1, 'one warn line for the refused CONNECTs within a minute');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('maxSessionBytesTotal: inbound QoS 2 ids awaiting PUBREL', () => {
+  it('counts each id (20 bytes) and refuses the QoS 2 PUBLISH past the budget with PUBREC 0x97, taking it again once a PUBREL frees room', async () => {
+    // Client id 'q2' (2) and five ids (100) fill 102 bytes exactly.
+    const t = await startTestServer({ maxSessionBytesTotal: '102', sysIntervalSec: '0' });
+    try {
+      const { client: w, connack } = await WireClient.connect(t.port(), { clientId: 'q2', protocolVersion: 5 }, 5);
+      assert.equal(connack.reasonCode, 0);
+      const publish = (id: number): void => w.send({ cmd: 'publish', topic: 'q/2', payload: Buffer.from('x'), qos: 2, messageId: id, properties: {} });
+      for (let id = 1; id <= 5; id++) {
+        publish(id);
+        const rec = await w.next(5000);
+        assert.equal(rec.cmd, 'pubrec');
+        assert.ok((rec.reasonCode ?? 0) < 0x80, `id ${id} is held (0x10 No matching subscribers is a success)`);
+      }
+      assert.equal(t.server.broker.sessionStateBytes(), 102);
+      publish(6);
+      const refused = await w.next(5000);
+      assert.equal(refused.cmd, 'pubrec');
+      assert.equal(refused.reasonCode, 0x97, 'past the budget: Quota exceeded, nothing held');
+      assert.equal(t.server.broker.sessionStateBytes(), 102);
+      // PUBREL for id 1: its room comes back, and id 6 is taken.
+      w.send({ cmd: 'pubrel', messageId: 1, properties: {} });
+      assert.equal((await w.next(5000)).cmd, 'pubcomp');
+      assert.equal(t.server.broker.sessionStateBytes(), 82);
+      publish(6);
+      const taken = await w.next(5000);
+      assert.ok((taken.reasonCode ?? 0) < 0x80);
+      assert.equal(t.server.broker.stats.limits.maxSessionBytesTotal, 1);
+      w.end();
     } finally {
       await t.close();
     }

@@ -1,4 +1,5 @@
 // PUBLISH from a client [MQTT-3.3]: resolve the topic alias, authorize, route, acknowledge.
+import { INBOUND_ID_BYTES } from '../../session/state-budget.js';
 import type { PublishPacket } from '../../protocol/packets.js';
 import { MqttError, protocolError } from '../../protocol/errors.js';
 import { ReasonCode } from '../../protocol/reason-codes.js';
@@ -95,6 +96,13 @@ function route(ch: Channel, packet: PublishPacket, message: StoredMessage, words
   const session = ch.session!;
   let extra: StoreOp[] | undefined;
   if (packet.qos === 2) {
+    // The id is held until PUBREL, in the session's state: past maxSessionBytesTotal the message is
+    // refused (MQTT 5 PUBREC 0x97; 3.1.1 has no code, so it is acknowledged and dropped, as an ACL
+    // refusal is), never routed without its exactly-once guard.
+    if (session.stateWouldOverflow(INBOUND_ID_BYTES)) {
+      ch.broker.stats.limitHit('maxSessionBytesTotal');
+      return acknowledge(ch, packet, ReasonCode.QuotaExceeded, words, 'the server holds its maximum of session state');
+    }
     session.addInbound(packet.packetId!);
     ch.inboundQos2Opened(packet.packetId!);
     if (session.persistent) extra = [{ op: 'inbound.put', clientId: ch.clientId, packetId: packet.packetId! }];
