@@ -52,6 +52,7 @@ export function localSubscriptions(broker: Broker, log: Logger): LocalSubscripti
       const sub: SubscriptionRecord = { filter, qos: 0, noLocal: false, retainAsPublished: true, retainHandling: 0 };
       session.outlet = {
         writable: true,
+        unbuffered: true,
         deliver: ({ message: m, retain }) => run(m.qos > qos ? { ...m, qos } : m, retain),
         pubrel: () => {},
       };

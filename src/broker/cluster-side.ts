@@ -52,7 +52,7 @@ export class BrokerClusterSide implements ClusterSide {
   importSession(transfer: SessionTransfer): boolean {
     const local = this.sessions.get(transfer.state.session.clientId);
     if (local?.online) return false;
-    if (local) this.sessions.end(local);
+    if (local) this.sessions.end(local, true);
     rebuildSession(transfer, this.now(), (s) => {
       this.sessions.adopt(s);
       if (s.persistent) this.writes.persistLater(fullSessionOps(s));

@@ -16,6 +16,7 @@ export function notifyingOutlet(
     get writable() {
       return outlet.writable;
     },
+    unbuffered: outlet.unbuffered === true,
     deliver(delivery: Delivery) {
       // The connection counts what it sends and what it drops; the counters say which happened.
       const sent = stats.publishSent;

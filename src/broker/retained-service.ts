@@ -26,6 +26,14 @@ export interface RetainedOptions {
   maxOutgoingBytes?: number;
 }
 
+/**
+ * Once a new subscription's retained copies of one kind (QoS 0 or QoS 1/2) can go no further, how
+ * many more matches the walk looks at for the other kind: a client whose queue is full but whose
+ * buffer has room (or the reverse) still gets copies of the other kind, without its SUBSCRIBE
+ * walking the whole index past what it can take.
+ */
+const RETAINED_SKIPS = 1000;
+
 export class RetainedService {
   private readonly index = new RetainedIndex();
   private readonly sweeper: RetainedSweeper;
@@ -166,19 +174,29 @@ export class RetainedService {
     const now = this.now();
     const limits = this.queues.limits;
     // Room for QoS 1/2 copies: the queue, and a connected session's free window slots besides.
-    let room = Math.max(0, limits.maxQueuedMessages - session.queuedCount) + (online ? Math.max(0, session.sendWindow - session.inflight.size) : 0);
-    // QoS 0 copies: none to a connection whose outgoing buffer is full already (they would be dropped).
-    let bytes = session.outlet?.writable === true ? (this.options.maxOutgoingBytes ?? Infinity) : 0;
+    let room = sub.qos === 0 ? 0 : Math.max(0, limits.maxQueuedMessages - session.queuedCount) + (online ? Math.max(0, session.sendWindow - session.inflight.size) : 0);
+    // Bytes of QoS 0 copies: none offline, none to a connection whose outgoing buffer is full
+    // already (they would be dropped), no bound for an in-process subscriber (no buffer).
+    const outlet = session.outlet;
+    let bytes = outlet === undefined || !outlet.writable ? 0 : outlet.unbuffered === true ? Infinity : (this.options.maxOutgoingBytes ?? Infinity);
+    // Each kind is skipped once its allowance is spent, the walk stops once both are, and once one
+    // is it looks at most RETAINED_SKIPS more messages for the other kind.
+    let skips = 0;
     let cut = false;
+    const spent = (): boolean => room === 0 && bytes <= 0;
+    const skip = (): Take => {
+      cut = true;
+      return spent() || ++skips > RETAINED_SKIPS ? STOP : SKIP;
+    };
     const messages = this.index.match(sub.filter, now, Infinity, (m): Take => {
+      if (spent()) return (cut = true), STOP;
       const qos = sub.qos < m.qos ? sub.qos : m.qos;
       if (qos > 0) {
-        if (room === 0) return (cut = true), STOP;
+        if (room === 0) return skip();
         room--;
         return TAKE;
       }
-      if (!online) return SKIP;
-      if (bytes <= 0) return (cut = true), STOP;
+      if (bytes <= 0) return online ? skip() : SKIP;
       bytes -= m.topic.length + m.payload.length;
       return TAKE;
     });

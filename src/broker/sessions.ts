@@ -186,7 +186,7 @@ export class Sessions {
     if (existing) {
       // Clean Start ends the old session, and with it any will still waiting for its delay.
       if (existing.will) this.routeWill(existing);
-      this.end(existing);
+      this.end(existing, true);
     }
     const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
     this.byId.set(req.clientId, session);
@@ -297,7 +297,7 @@ export class Sessions {
    * Ends a session: its subscriptions go, queued messages are dropped. Its stored copy stays: the
    * caller writes the deletion itself (or the session was never stored). See `endAndForget`.
    */
-  end(session: Session): void {
+  end(session: Session, replaced = false): void {
     this.queues.letPublishersGo(session);
     this.subscriptions.removeAll(session);
     // What it still holds is gone with it (dropped with the session, or moved to another node).
@@ -305,7 +305,9 @@ export class Sessions {
     session.leaveStateBudget();
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
     this.timers.cancel(session.clientId);
-    this.link?.sessionEnded?.(session.clientId);
+    // A session replaced at once by another of the same id here (Clean Start, an imported copy)
+    // has not left this node: the link's record of where the id lives stays.
+    if (!replaced) this.link?.sessionEnded?.(session.clientId);
   }
 
   /**

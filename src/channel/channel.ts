@@ -358,7 +358,8 @@ export class Channel implements BrokerClient, SessionOutlet {
 
   /** Processes packets in order; one whose handler awaits the store holds the ones behind it. */
   receive(packet: Packet): void {
-    if (this.state === 'closed' || this.ending) return;
+    // After a packet that will end the connection (failInOrder), nothing more is acted on.
+    if (this.state === 'closed' || this.ending || this.failureBehind !== undefined) return;
     // Counted before anything is kept or routed: a packet over the limits is never held.
     const v5 = packet.type === 'connect' ? packet.protocolVersion === 5 : this.version === 5;
     const over = v5 ? userPropertiesOver(packet, this.broker.options) : undefined;

@@ -111,6 +111,8 @@ export interface GateEvents {
  */
 export class GateTicket implements AdmissionTicket {
   readonly acceptedAt = Date.now();
+  /** The socket carried plain HTTP first: an upgrade on it later starts its connect clock then. */
+  private servedHttp = false;
   private timer?: NodeJS.Timeout;
   private done = false;
   /** Gives the place back if the socket closes first; removed once a connection holds the place. */
@@ -143,7 +145,17 @@ export class GateTicket implements AdmissionTicket {
     }
     // Untimed and untracked; the socket's close gives the place back (or an upgrade claims it).
     this.stop();
+    this.servedHttp = true;
     return true;
+  }
+
+  /**
+   * When the MQTT connection's connectTimeoutSec counts from: the accept, or for a socket that
+   * carried plain HTTP before its upgrade (a kept-alive agent's), the upgrade: the accept may be
+   * long past.
+   */
+  get since(): number {
+    return this.servedHttp ? Date.now() : this.acceptedAt;
   }
 
   /** The socket became an MQTT connection: its own timer takes over from here. */
@@ -234,7 +246,7 @@ export class SocketGate implements AdmissionGate {
     const refused = place.locate(t.remoteAddress);
     if (refused) return refused;
     ticket.handOver();
-    return { place, since: ticket.acceptedAt };
+    return { place, since: ticket.since };
   }
 
   /** Server shutdown: sockets still in a handshake or upgrade are closed now. */

@@ -34,6 +34,11 @@ export interface SessionOutlet {
   /** False while the connection's outgoing buffer is full: QoS 1/2 deliveries wait for drain. */
   readonly writable: boolean;
   /**
+   * True when deliveries go to no byte-limited buffer (an in-process subscriber): nothing bounds by
+   * maxOutgoingBytes what it is given.
+   */
+  readonly unbuffered?: boolean;
+  /**
    * Writes one PUBLISH to the client (a delivery: routing decided it, this only sends it). The
    * delivery may be the session's own entry (Session.send): read it during the call, keep nothing.
    */

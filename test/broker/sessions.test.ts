@@ -28,6 +28,26 @@ describe('Sessions', () => {
     await p.close();
   });
 
+  it('tells a cluster link a session ended when it leaves this node, not when a new session of the same id replaces it here', async () => {
+    const p = await brokerParts();
+    const ended: string[] = [];
+    p.sessions.attachCluster({ claim: () => undefined, sessionEnded: (clientId) => void ended.push(clientId) });
+    // A session that ends with its connection: told.
+    const gone = await online(p, 'gone');
+    p.sessions.disconnected(gone.client, 'normal');
+    assert.deepEqual(ended, ['gone']);
+    // A non-persistent session replaced by a Clean Start 0 connection with a Session Expiry: the id
+    // still lives here (the workers hub's record of it must stay).
+    await online(p, 'kept', { clean: true, expiryInterval: 0 });
+    const resumed = await online(p, 'kept', { clean: false, expiryInterval: 3600 });
+    assert.equal(resumed.sessionPresent, false);
+    assert.deepEqual(ended, ['gone'], 'replaced here: not told');
+    // Clean Start replacing a persistent session: not told either.
+    await online(p, 'kept', { clean: true, expiryInterval: 3600 });
+    assert.deepEqual(ended, ['gone']);
+    await p.close();
+  });
+
   it('a connection taken over while its CONNECT was being stored is refused with 0x8E', async () => {
     const p = await brokerParts();
     const slow = new FakeClient('race');

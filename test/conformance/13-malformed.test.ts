@@ -220,6 +220,16 @@ describe('13 a bad packet behind a CONNECT still being answered', () => {
     });
   }
 
+  it('MQTT 5: a packet over maxUserProperties behind the CONNECT ends the connection after CONNACK, and nothing read after it is acted on', async () => {
+    const tooMany = raw.props(...Array.from({ length: 40 }, (_, i) => raw.prop.userProperty(`k${i}`, 'v')));
+    const after = raw.publish({ topic: 'behind/after', payload: 'kept?', retain: true, props5: raw.props() });
+    const w = await openRaw(port, 5, Buffer.concat([raw.connect({ level: 5, clientId: uid('props') }), raw.publish({ topic: 'behind/over', payload: 'x', props5: tooMany }), after]));
+    const connack = await w.next(5000);
+    assert.equal(connackCode(connack), 0);
+    await expectDisconnect(w, 0x97);
+    assert.equal(t.server.broker.retained.get('behind/after'), undefined, 'the PUBLISH after the refused packet was not acted on');
+  });
+
   it('a CONNECT refused for itself still gets its own code, whatever follows it', async () => {
     const bytes = Buffer.concat([raw.connect({ level: 5, clientId: uid('refused'), properties: raw.props(raw.prop.receiveMaximum(0)) }), Buffer.from([0xc0, 0x01, 0x00])]);
     const w = await openRaw(port, 5, bytes);

@@ -13,6 +13,9 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectClient, endClient } from '../helpers/mqttjs.js';
 import { healthyClient, type HealthyClient } from '../helpers/healthy.js';
 import { waitUntil } from '../helpers/wait.js';
+import { Inbox } from '../helpers/mqttjs.js';
+import { silentLog } from '../helpers/channel.js';
+import { localSubscriptions } from '../../src/api/local.js';
 
 const RETAINED = 20_000;
 const TOPIC_LEVELS = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
@@ -88,5 +91,52 @@ describe('retained messages for a new subscription: no more work than the sessio
     assert.ok(session.queuedCount + session.inflight.size >= maxQueuedMessages, `and it was filled (${session.queuedCount} queued, ${session.inflight.size} in flight, limit ${maxQueuedMessages})`);
     assert.equal(stats.drops.queueFull - before.full, 0, 'no copy was made only to be dropped');
     await healthy.check('after the QoS 1 SUBSCRIBE');
+  });
+});
+
+describe('retained messages for a new subscription: each kind goes as far as its own room', () => {
+  it('a spent QoS 0 allowance does not cut the QoS 1 copies, nor a full queue the QoS 0 ones; an in-process subscriber gets them all', async () => {
+    // (An allowance at least the socket's high-water mark, 16 KiB: below it a buffer past
+    // maxOutgoingBytes never reports a drain, and QoS 1 deliveries wait for one.)
+    const t = await startTestServer({ maxOutgoingBytes: '65536', maxQueuedMessages: '10', maxInflightMessages: '5', sysIntervalSec: '0' });
+    try {
+      const pub = await connectClient(t.url(), { clientId: 'mixed-retainer', protocolVersion: 5 });
+      // 100 retained QoS 0 messages of 1,000 bytes (100 KB, past the 64 KiB allowance) under t/a, and
+      // 30 retained QoS 1 ones under t/b and t/z, so QoS 0 ones come first and last in the walk.
+      const sent: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 100; i++) sent.push(pub.publishAsync(`t/a/${i}`, Buffer.alloc(1000, 0x61), { qos: 0, retain: true }));
+      for (let i = 0; i < 15; i++) {
+        sent.push(pub.publishAsync(`t/b/${i}`, 'b', { qos: 1, retain: true }));
+        sent.push(pub.publishAsync(`t/z/${i}`, 'z', { qos: 1, retain: true }));
+      }
+      await Promise.all(sent);
+      await waitUntil(() => t.server.broker.retained.size === 130, 'every retained message to be kept', 10_000);
+      const { stats } = t.server.broker;
+      const cutBefore = stats.limits.retainedCopies;
+      // A QoS 1 subscriber that reads nothing yet: its window (5) and queue (10) take 15 QoS 1
+      // copies, the byte allowance about 65 QoS 0 ones; neither stops the other.
+      const sub = await connectClient(t.url(), { clientId: 'mixed-sub', protocolVersion: 5, clean: true });
+      const inbox = new Inbox(sub);
+      await sub.subscribeAsync('t/#', { qos: 1 });
+      const ofQos = (q: number): number => inbox.messages.filter((m) => m.packet.qos === q).length;
+      await waitUntil(() => ofQos(1) >= 15 && ofQos(0) >= 30, 'the copies to arrive', 10_000).catch((err: Error) => {
+        const sess = t.server.broker.sessions.get('mixed-sub');
+        throw new Error(`${err.message}: queued ${sess?.queuedCount} inflight ${sess?.inflight.size} cut ${stats.limits.retainedCopies - cutBefore}: ${inbox.messages.map((m) => `${m.packet.qos}:${m.topic}`).join(' ')}`);
+      });
+      const qos1 = ofQos(1);
+      const qos0 = ofQos(0);
+      assert.ok(qos1 >= 15, `QoS 1 copies up to the queue and window (${qos1})`);
+      assert.ok(qos0 >= 30 && qos0 < 100, `QoS 0 copies up to the byte allowance (${qos0})`);
+      assert.ok(stats.limits.retainedCopies > cutBefore, 'the cut is counted');
+      await endClient(sub, true);
+      // In process: no socket buffer, so no byte allowance; all 130 arrive.
+      const got: string[] = [];
+      const stop = localSubscriptions(t.server.broker, silentLog).subscribe('t/#', (m) => void got.push(m.topic), 1);
+      await waitUntil(() => got.length === 130, `every retained message in process (${got.length})`, 10_000);
+      stop();
+      await endClient(pub, true);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -295,6 +295,9 @@ describe('before admission: sockets count from accept', () => {
       const { socket } = await keptAlive(t.port('ws'), '127.0.0.24');
       try {
         assert.equal(t.server.admitted(), 1);
+        // Longer than connectTimeoutSec (1 s) after the accept: the upgrade's clock starts at the
+        // last request on the socket, not at the accept.
+        await new Promise((r) => setTimeout(r, 1500));
         const answer = await new Promise<string>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('no answer to the upgrade')), 10_000);
           socket.removeAllListeners('data');
@@ -306,6 +309,7 @@ describe('before admission: sockets count from accept', () => {
         });
         assert.match(answer, /^HTTP\/1\.1 101 /);
         assert.equal(t.server.admitted(), 1, 'one socket, one place');
+        assert.equal(await closedWithin(socket, 400), false, 'not closed at once by a deadline counted from the accept');
       } finally {
         socket.destroy();
       }
