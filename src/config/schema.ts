@@ -139,7 +139,7 @@ export const schema = {
   maxSubscriptionsPerClient: def({ kind: 'int', default: 1000, group: 'MQTT', min: 0, doc: 'Most subscriptions one client session may hold; 0 = no limit (beyond it: SUBACK 0x97 / 0x80).' }),
   maxPublishRate: def({ kind: 'int', default: 0, group: 'MQTT', min: 0, doc: 'PUBLISH packets per second one client may send; over it the broker stops reading from it for a while; 0 = no limit.' }),
   maxPublishBytesRate: def({ kind: 'size', default: 0, group: 'MQTT', min: 0, doc: 'Bytes per second one client may send; over it the broker stops reading from it for a while; 0 = no limit.' }),
-  maxOutgoingBytes: def({ kind: 'size', default: 8 * MiB, group: 'MQTT', min: 1024, doc: 'Bytes waiting to be sent to one client beyond which QoS 0 messages to it are dropped and QoS 1/2 wait in its queue.' }),
+  maxOutgoingBytes: def({ kind: 'size', default: 8 * MiB, group: 'MQTT', min: 64 * 1024, doc: 'Bytes waiting to be sent to one client beyond which QoS 0 messages to it are dropped and QoS 1/2 wait in its queue (for the buffer to drain). At least 64 KiB: a socket reports a drain only once a write found it past its own 16 KiB mark, so below that QoS 1/2 could wait for a drain that never comes.' }),
   slowConsumerTimeoutSec: def({ kind: 'duration', default: 60, group: 'MQTT', min: 0, doc: 'A client whose outgoing buffer stays over maxOutgoingBytes this long is disconnected; 0 = never.' }),
 
   // --- Security

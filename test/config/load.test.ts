@@ -146,6 +146,12 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('maxOutgoingBytes is at least 64 KiB: below a socket\'s 16 KiB mark no drain would ever wake a waiting QoS 1/2 delivery', () => {
+    const f = file('outgoing.conf', 'maxOutgoingBytes=16KiB\n');
+    assert.deepEqual(problemsOf(() => loadConfig({ file: f, env: {} })), [`${f}:1: maxOutgoingBytes: 16KiB is below the minimum 65536`]);
+    assert.equal(loadConfig({ env: {}, flags: { maxOutgoingBytes: '64KiB' } }).maxOutgoingBytes, 65_536);
+  });
+
   it('names the environment variable or flag of a bad value', () => {
     assert.deepEqual(problemsOf(() => loadConfig({ env: { STARLING_MQTT_MESSAGE_MAX_LENGTH: 'huge' } })), [
       'STARLING_MQTT_MESSAGE_MAX_LENGTH: mqttMessageMaxLength: "huge" is not a size in bytes (e.g. 1048576, 64KiB, 1MiB)',

@@ -435,7 +435,7 @@ describe('11 MQTT 5 properties', () => {
 describe('11 MQTT 5 server-sent DISCONNECT 0x97', () => {
   let t: TestServer;
   before(async () => {
-    t = await startTestServer({ maxOutgoingBytes: '1024', slowConsumerTimeoutSec: '1', maxQueuedMessages: '10' });
+    t = await startTestServer({ maxOutgoingBytes: '65536', slowConsumerTimeoutSec: '1', maxQueuedMessages: '10' });
   });
   after(() => t.close());
 
