@@ -6,8 +6,10 @@ import type { Logger } from 'pino';
 import { hashPassword, parsePasswordFile, verifyPassword, type PasswordHash, type PasswordTable } from './password-file.js';
 import { WatchedFile } from './watched-file.js';
 import type { FailureThrottle } from './throttle.js';
+import { TooManyChecks, type CheckGate } from './check-gate.js';
 
-export type AdminCheck = 'admin' | 'not-admin' | 'bad-credentials';
+/** `busy`: the address already has its most password checks under way (check-gate.ts); nothing was checked. */
+export type AdminCheck = 'admin' | 'not-admin' | 'bad-credentials' | 'busy';
 
 export interface AdminUsers {
   /**
@@ -32,6 +34,8 @@ export interface AdminUsersOptions {
    * as guessing MQTT passwords, so neither door is a way around the other.
    */
   throttle?: FailureThrottle;
+  /** The MQTT logins' check gate: an admin login's scrypt takes its turn in the same thread pool. */
+  gate?: CheckGate;
 }
 
 /** Undefined when no admin user is configured: Basic credentials are then never accepted. */
@@ -55,11 +59,19 @@ export function createAdminUsers(options: AdminUsersOptions): AdminUsers | undef
       const throttle = remoteAddress !== undefined ? options.throttle : undefined;
       await throttle?.wait(remoteAddress!);
       const entry = table()?.get(user);
-      let ok = false;
-      if (entry === undefined) {
+      const verify = async (): Promise<boolean> => {
+        if (entry !== undefined) return verifyPassword(password, entry.password);
         decoy ??= hashPassword(randomBytes(18).toString('base64'));
         await verifyPassword(password, await decoy);
-      } else ok = await verifyPassword(password, entry.password);
+        return false;
+      };
+      let ok: boolean;
+      try {
+        ok = options.gate ? await options.gate.run(remoteAddress ?? '', verify) : await verify();
+      } catch (err) {
+        if (err instanceof TooManyChecks) return 'busy';
+        throw err;
+      }
       if (!ok) {
         throttle?.failure(remoteAddress!);
         return 'bad-credentials';

@@ -1,4 +1,5 @@
 // Assembles authentication and authorization from configuration into broker hooks.
+import { CheckGate } from './check-gate.js';
 import type { Logger } from 'pino';
 import type { EnhancedAuthenticator } from '../hooks/enhanced-auth.js';
 import type { BrokerHooks, ClientInfo, Decision } from '../hooks/hooks.js';
@@ -63,6 +64,8 @@ export interface Security {
   onAclReload(listener: () => void): () => void;
   /** The failure slow-down, for metrics and tests. */
   throttle: FailureThrottle;
+  /** Turns for password checks (MQTT `basic` and admin API logins share it: one thread pool). */
+  checkGate: CheckGate;
   /** Stops file watching. */
   close(): void;
 }
@@ -75,6 +78,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
   const pollIntervalMs = options.fileCheckIntervalMs ?? DEFAULT_FILE_CHECK_MS;
   const closers: Array<() => void> = [];
   const throttle = new FailureThrottle(options.throttle);
+  const checkGate = new CheckGate();
   const hooks: Partial<BrokerHooks> = {};
   const authenticators: EnhancedAuthenticator[] = [];
 
@@ -112,7 +116,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
         methods.push(new MtlsMethod(nonEmpty(options.mqttTlsClientCertUsernameField) ?? 'CN'));
       }
     }
-    hooks.authenticate = createAuthenticate(methods, throttle, log);
+    hooks.authenticate = createAuthenticate(methods, throttle, log, checkGate);
     hooks.authenticators = authenticators;
   }
 
@@ -164,6 +168,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
       return () => reloadListeners.delete(listener);
     },
     throttle,
+    checkGate,
     close: () => {
       for (const close of closers) close();
     },

@@ -90,6 +90,8 @@ export function createAdminApi(source: AdminSource, options: AdminApiOptions): A
         const verdict = await options.users.check(user, text.slice(colon + 1), req.socket.remoteAddress);
         if (verdict === 'admin') return user;
         if (verdict === 'not-admin') throw new HttpError(403, `user ${JSON.stringify(user)} is not an admin user (httpAdminUsers)`);
+        // Password checks take turns by address (auth/check-gate.ts): this one was not checked.
+        if (verdict === 'busy') throw new HttpError(503, 'too many password checks under way from this address; try again shortly', { 'Retry-After': '1' });
       }
     }
     const what = [expected ? 'bearer token' : '', options.users ? 'admin user credentials' : ''].filter(Boolean).join(' or ');

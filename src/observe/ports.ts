@@ -164,5 +164,5 @@ export interface AdminUserCheck {
    * Whether the password is right and, if so, whether the user may administer. `remoteAddress`
    * lets the check slow down guessing from one address (the MQTT login throttle's budget).
    */
-  check(user: string, password: string, remoteAddress?: string): Promise<'admin' | 'not-admin' | 'bad-credentials'>;
+  check(user: string, password: string, remoteAddress?: string): Promise<'admin' | 'not-admin' | 'bad-credentials' | 'busy'>;
 }

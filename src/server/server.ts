@@ -410,7 +410,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
         metrics = createMetrics({ ...brokerView(broker, cluster), connectedClients: () => view.connectedClients() });
         observeStoreWrite = (s) => metrics.observeStoreWrite(s);
         if (storeOpenSeconds !== undefined) metrics.observeStoreOpen(storeOpenSeconds);
-        const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log, throttle: security.throttle });
+        const adminUsers = createAdminUsers({ users: config.httpAdminUsers, passwordFile: config.mqttPasswordFile, log, throttle: security.throttle, gate: security.checkGate });
         if (adminUsers) cleanups.push('connections', () => adminUsers.close());
         adminSource = Object.assign(brokerView(broker), view);
         const http = createHttpHandler({

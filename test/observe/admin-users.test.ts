@@ -101,3 +101,20 @@ describe('admin API with admin users (httpAdminUsers over mqttPasswordFile)', ()
     }
   });
 });
+
+describe('admin users: password checks take turns with MQTT logins (check-gate.ts)', () => {
+  it('an address past its share of checks under way is answered busy without a check, then checked again once they are done', async () => {
+    const { createAdminUsers } = await import('../../src/auth/admin-users.js');
+    const { parsePasswordFile } = await import('../../src/auth/password-file.js');
+    const { CheckGate } = await import('../../src/auth/check-gate.js');
+    const { silentLog } = await import('../helpers/channel.js');
+    const table = parsePasswordFile(await passwordLine('alice', 'alice-pass-123', { scram: false, scrypt: FAST }), 'passwd');
+    const gate = new CheckGate({ maxRunning: 1, maxPerAddress: 2 });
+    const users = createAdminUsers({ users: ['alice'], passwordFile: '', log: silentLog, table, gate })!;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => users.check('alice', 'alice-pass-123', '192.0.2.7')));
+    assert.deepEqual(answers.filter((a) => a === 'admin').length, 2, `two checked: ${answers.join(',')}`);
+    assert.deepEqual(answers.filter((a) => a === 'busy').length, 4, `four answered busy: ${answers.join(',')}`);
+    assert.equal(await users.check('alice', 'alice-pass-123', '192.0.2.7'), 'admin', 'checked again once the others are done');
+    users.close();
+  });
+});
