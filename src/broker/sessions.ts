@@ -34,7 +34,7 @@ export class Sessions {
    * sessions recovered from the store are re-checked when they are resumed.
    */
   private readonly owners = new WeakMap<Session, ClientInfo>();
-  /** What every session holds besides its queue (client id, filters, will), against maxSessionBytesTotal. */
+  /** What every session holds besides its queue (client id, filters, will, QoS 2 ids), against maxSessionBytesTotal. */
   readonly stateBudget: StateBudget;
   /** maxSessionBytesTotal refusals since the last warn line, and when that line was written. */
   private stateRefusals = { count: 0, loggedAt: -Infinity };
@@ -162,7 +162,8 @@ export class Sessions {
    * it takes anything over. What sessions hold already is never dropped for it.
    */
   private admitState(clientId: string, protocolVersion: number, bytes: number): void {
-    if (!this.stateBudget.full(bytes)) return;
+    // Bringing nothing new (a resumption without a will) is never refused, even over the budget.
+    if (bytes <= 0 || !this.stateBudget.full(bytes)) return;
     this.stats.limitHit('maxSessionBytesTotal');
     this.stateRefusals.count++;
     const now = this.now();

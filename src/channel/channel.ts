@@ -733,11 +733,6 @@ export class Channel implements BrokerClient, SessionOutlet {
   // ---- ending ------------------------------------------------------------------------------
 
   /**
-   * A protocol violation or failure: answer with the reason code where the protocol has a
-   * packet for it (CONNACK before success, DISCONNECT in MQTT 5 after), then close only this
-   * connection [MQTT-4.8.0-1].
-   */
-  /**
    * A codec error in the bytes read after packets still being handled. Behind a CONNECT not yet
    * answered it waits for the answer: an error in a later packet is not the CONNECT's, so it must
    * not become the CONNACK's reason code [MQTT-4.13.1-1]; once CONNACK 0x00 is out it is a
@@ -752,6 +747,11 @@ export class Channel implements BrokerClient, SessionOutlet {
     }
   }
 
+  /**
+   * A protocol violation or failure: answer with the reason code where the protocol has a
+   * packet for it (CONNACK before success, DISCONNECT in MQTT 5 after), then close only this
+   * connection [MQTT-4.8.0-1].
+   */
   fail(err: unknown): void {
     if (this.state === 'closed' || this.ending) return;
     const mqtt = err instanceof MqttError ? err : undefined;

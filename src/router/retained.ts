@@ -1,7 +1,7 @@
 // Retained messages: the last retained message per topic, found by subscription filter.
 import type { StoredMessage } from '../store/ports.js';
 import { TopicTrie } from '../topics/trie.js';
-import { propertiesSize } from '../protocol/properties.js';
+import { messageBytes } from '../session/message.js';
 
 /** The budgets of the retained store (maxRetainedMessages, maxRetainedBytes; bytes 0 = no limit). */
 export interface RetainedLimits {
@@ -11,13 +11,8 @@ export interface RetainedLimits {
 
 export type RetainedLimit = 'maxRetainedMessages' | 'maxRetainedBytes';
 
-/**
- * What one retained message costs against maxRetainedBytes: its topic (UTF-8), payload and
- * properties as a PUBLISH would carry them. Counted the same way on every node and after restart.
- */
-export function retainedBytes(m: StoredMessage): number {
-  return Buffer.byteLength(m.topic, 'utf8') + m.payload.length + propertiesSize(m.properties, 'publish');
-}
+/** What one retained message costs against maxRetainedBytes (messageBytes). */
+export const retainedBytes = messageBytes;
 
 /** What `RetainedIndex.match`'s `take` says of one message. */
 export const TAKE = 1;

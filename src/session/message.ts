@@ -2,6 +2,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Properties, PublishPacket, Will } from '../protocol/packets.js';
 import type { StoredMessage } from '../store/ports.js';
+import { propertiesSize } from '../protocol/properties.js';
+
+/**
+ * What a message holds, counted the same way on every node and after a restart: its topic (UTF-8),
+ * payload and properties as a PUBLISH would carry them (maxRetainedBytes, and a will in
+ * maxSessionBytesTotal).
+ */
+export function messageBytes(m: StoredMessage): number {
+  return Buffer.byteLength(m.topic, 'utf8') + m.payload.length + propertiesSize(m.properties, 'publish');
+}
 
 /** Properties the server forwards unaltered [MQTT-3.3.2-4, MQTT-3.3.2-17, MQTT-3.3.2-20]. */
 export function forwardedProperties(p: Properties | undefined): Properties | undefined {

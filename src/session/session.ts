@@ -102,7 +102,7 @@ export class Session {
   /** Bytes of every entry the session holds, queued or in flight (what the broker-wide budget counts). */
   private heldBytes = 0;
   private budget?: QueueBudget;
-  /** What the client chose that the session holds besides its queue: client id, filters, will (maxSessionBytesTotal). */
+  /** What the client chose that the session holds besides its queue: client id, filters, will, QoS 2 ids (maxSessionBytesTotal). */
   private stateBytes: number;
   private stateBudget?: StateBudget;
   private ids?: PacketIdAllocator;
@@ -135,11 +135,6 @@ export class Session {
     if (w === this.willRecord) return;
     this.changeState(willBytes(w) - willBytes(this.willRecord));
     this.willRecord = w;
-  }
-
-  /** Bytes counted against maxSessionBytesTotal: client id, subscription filters, will. */
-  get bytesOfState(): number {
-    return this.stateBytes;
   }
 
   /** Counts this session's state in `budget` from now on (the broker registered it). */

@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { runPasswd } from '../../src/cli/passwd.js';
 import { parsePasswordFile } from '../../src/auth/password-file.js';
+import type { MqttClient } from 'mqtt';
 import { connectClient, endClient, Inbox, sleep, subackCodes } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectFrom } from '../helpers/connect-from.js';
@@ -44,9 +45,14 @@ async function basicServer(user: string, password: string) {
 }
 
 /** The CONNACK code MQTT.js reports: 0 on success (the client is closed again), else the refusal. */
-async function connackCode(url: string, options: Parameters<typeof connectClient>[1]): Promise<number> {
+function connackCode(url: string, options: Parameters<typeof connectClient>[1]): Promise<number> {
+  return codeOf(connectClient(url, { protocolVersion: 5, ...options }, 8000));
+}
+
+/** The CONNACK code of a connection attempt: 0 on success (the client is closed again), else the refusal. */
+async function codeOf(connecting: Promise<MqttClient>): Promise<number> {
   try {
-    await endClient(await connectClient(url, { protocolVersion: 5, ...options }, 8000));
+    await endClient(await connecting);
     return 0;
   } catch (err) {
     const code = (err as { code?: number }).code;
@@ -281,16 +287,8 @@ describe('auth with MQTT.js: a burst of wrong passwords from one address', () =>
     // 40 CONNECTs at once from 127.0.2.1, none failed yet, so the slow-down lets all of them through
     // to the password check; the gate has at most 8 of one address's checks running or waiting.
     // (3.1.1 gets return code 3 Server unavailable for 0x89: connackCodeForV3.)
-    const attempt = async (i: number): Promise<number> => {
-      try {
-        await endClient(await connectFrom(b.t.port(), '127.0.2.1', { clientId: `burst-${i}`, username: 'erin', password: `wrong-${i}`, protocolVersion: 5 }, 20_000));
-        return 0;
-      } catch (err) {
-        const code = (err as { code?: number }).code;
-        if (typeof code !== 'number') throw err;
-        return code;
-      }
-    };
+    const attempt = (i: number): Promise<number> =>
+      codeOf(connectFrom(b.t.port(), '127.0.2.1', { clientId: `burst-${i}`, username: 'erin', password: `wrong-${i}`, protocolVersion: 5 }, 20_000));
     const burst = Array.from({ length: 40 }, (_, i) => attempt(i));
     const erin = await connectFrom(b.t.port(), '127.0.0.41', { clientId: 'erin', username: 'erin', password: 'erin-pw', protocolVersion: 5 }, 20_000);
     assert.equal(erin.connected, true, 'the real user, from another address, got in while the burst was under way');
