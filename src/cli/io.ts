@@ -5,6 +5,7 @@ import type { ListenerInfo } from '../transport/transport.js';
 import { createLogger, type LoggerOptions } from '../server/logger.js';
 import { createBroker, WARNINGS_LOGGED } from '../api/broker.js';
 import type { BrokerOptions } from '../api/types.js';
+import { processFaults, type ProcessFaults } from './process-faults.js';
 
 export interface StartedServer {
   listeners: readonly ListenerInfo[];
@@ -25,6 +26,8 @@ export interface CliIO {
   terminal?: { out: boolean; err: boolean };
   startServer(config: Config, log: Logger): Promise<StartedServer>;
   createLogger(opts: LoggerOptions): Logger;
+  /** Where faults no connection owns are reported (the real process; tests may leave it out). */
+  faults?: ProcessFaults;
 }
 
 export const processIO = (): CliIO => ({
@@ -39,6 +42,7 @@ export const processIO = (): CliIO => ({
   terminal: { out: process.stdout.isTTY === true, err: process.stderr.isTTY === true },
   startServer: startBroker,
   createLogger,
+  faults: processFaults,
 });
 
 /**

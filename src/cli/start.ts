@@ -11,6 +11,7 @@ import type { ListenerInfo } from '../transport/transport.js';
 import { packageVersion } from '../observe/package-info.js';
 import { addConfigFlags, flagsFrom } from './config-flags.js';
 import type { CliIO, StartedServer } from './io.js';
+import { guardProcess } from './process-faults.js';
 import { explainStartupError, type KeySources } from './startup-errors.js';
 import { runWorker, startWorkerPool, workerCount, workerNumber } from '../server/workers.js';
 import { startupStepOf } from '../server/startup.js';
@@ -84,6 +85,7 @@ export function registerStart(program: Command, io: CliIO): void {
     const terminal = io.terminal ?? { out: false, err: false };
     const pretty = config.logFormat === 'auto' ? terminal.out : config.logFormat === 'pretty';
     const log = io.createLogger({ level: config.logLevel, pretty });
+    if (io.faults) guardProcess(io.faults, log, io.exit);
     // The log in words on the terminal already tells a person everything; otherwise the human lines
     // go to standard error, and only when that is a terminal: standard output carries the log alone.
     const logOnTerminal = pretty && terminal.out;

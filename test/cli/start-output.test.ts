@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { compiledRoot, repoRoot } from '../helpers/paths.js';
 import { terminalLine } from '../../src/server/logger.js';
 import { generateDevCertificates } from '../../src/transport/dev-certs.js';
+import { EXCEPTION_LINE, REJECTION_LINE } from '../../src/cli/process-faults.js';
+import mqtt from 'mqtt';
 
 interface Run {
   child: ChildProcess;
@@ -20,8 +22,8 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [join(compiledRoot, 'test/helpers/run-cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+function run(args: string[], nodeArgs: string[] = []): Run {
+  const child = spawn(process.execPath, [...nodeArgs, join(compiledRoot, 'test/helpers/run-cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -154,6 +156,36 @@ describe('starling start: output for machines and people', () => {
     assert.ok(fix.startsWith(`mqttTlsCertificateFilePath (from ${conf}:2) and mqttTlsKeyFilePath (from --mqtt-tls-key-file-path) must be PEM files`), fix);
     assert.equal(r.err(), `starling: ${failed.problem}; ${failed.fix}\n`);
     assert.ok(!r.out().includes('"stack"'));
+  });
+
+  it('a promise rejected with nobody to catch it: one JSON error line a minute, the broker goes on serving; an uncaught exception: a fatal line, exit 1', async () => {
+    // Loaded before the CLI: a rejection on SIGUSR2 and a throw from a callback on SIGWINCH, as a
+    // bug outside any connection's fault barrier would make them.
+    const stray =
+      "data:text/javascript,process.on('SIGUSR2',()=>{Promise.reject(new Error('stray rejection'))});" +
+      "process.on('SIGWINCH',()=>{setImmediate(()=>{throw new Error('stray exception')})})";
+    const r = run(['start', '--mqtt-listeners', 'mqtt://127.0.0.1:0', '--persistence', 'memory', '--sys-interval-sec', '0'], ['--import', stray]);
+    running.push(r);
+    await until(() => r.out().includes('"msg":"ready'), 'the ready line');
+    const url = (jsonLines(r.out()).find((l) => l.msg.startsWith('ready'))!.listeners as string[])[0]!;
+    const errors = (): Line[] => jsonLines(r.out()).filter((l) => l.level === 50);
+
+    r.child.kill('SIGUSR2');
+    await until(() => errors().length === 1, 'the rejection logged');
+    r.child.kill('SIGUSR2');
+    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
+    await client.endAsync();
+    assert.equal(r.child.exitCode, null, 'still running after two stray rejections');
+    const [line] = errors();
+    assert.equal(line!.msg, REJECTION_LINE);
+    assert.equal((line!.err as { message?: string }).message, 'stray rejection');
+    assert.equal(errors().length, 1, 'the second within the minute is held back');
+
+    r.child.kill('SIGWINCH');
+    assert.equal(await exitOf(r), 1);
+    const fatal = jsonLines(r.out()).find((l) => l.level === 60);
+    assert.equal(fatal?.msg, EXCEPTION_LINE);
+    assert.match(String((fatal?.err as { stack?: string } | undefined)?.stack), /stray exception/);
   });
 
   it('a missing certificate file: named with its key before anything starts, exit 2', async () => {

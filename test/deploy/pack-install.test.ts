@@ -50,7 +50,7 @@ describe('the packed package, installed into an empty folder', () => {
     const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
     mkdirSync(join(project, 'node_modules/better-sqlite3/build/Release'), { recursive: true });
     copyFileSync(join(repoRoot, addon), join(project, addon));
-    for (const f of ['bin/starling.js', 'dist/src/cli/main.js', 'package.json', 'README.md', 'docs/production.md', 'deploy/starling.service', 'deploy/nginx/starling.conf']) {
+    for (const f of ['bin/starling.js', 'dist/src/cli/main.js', 'package.json', 'README.md', 'LICENSE', 'docs/production.md', 'deploy/starling.service', 'deploy/nginx/starling.conf']) {
       assert.ok(existsSync(join(project, 'node_modules/starling-mqtt', f)), `the package lacks ${f}`);
     }
 
