@@ -20,6 +20,12 @@ function storePath(config: Config): string {
   return join(config.dataDir, 'starling.db');
 }
 
+/**
+ * The keys that decide which database is meant, the only ones --help lists; every other flag is
+ * accepted, so that start's command line works as it is, but left out so that these can be found.
+ */
+const STORE_KEYS: ReadonlySet<ConfigKey> = new Set(['dataDir', 'persistence']);
+
 /** Stores of worker processes 2..N of `workers=N` (src/server/workers.ts), which have their own. */
 function workerStores(dataDir: string): Array<[string, string]> {
   if (!existsSync(dataDir)) return [];
@@ -29,8 +35,12 @@ function workerStores(dataDir: string): Array<[string, string]> {
 }
 
 function command(program: Command, name: string, description: string, arg: string): { cmd: Command; byAttribute: Map<string, ConfigKey> } {
-  const cmd = program.command(`${name} <${arg}>`).description(description).option('-c, --config <file>', 'key=value config file, as given to start (also STARLING_CONFIG)');
-  return { cmd, byAttribute: addConfigFlags(cmd) };
+  const cmd = program
+    .command(`${name} <${arg}>`)
+    .description(description)
+    .option('-c, --config <file>', 'key=value config file, as given to start (also STARLING_CONFIG)')
+    .addHelpText('after', '\nEvery flag of `starling start` is accepted too (the configuration is read as start reads it).\n');
+  return { cmd, byAttribute: addConfigFlags(cmd, STORE_KEYS) };
 }
 
 export function registerBackup(program: Command, io: CliIO): void {

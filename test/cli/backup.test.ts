@@ -86,6 +86,19 @@ describe('starling backup / restore', () => {
     broker = undefined;
   });
 
+  it('--help lists the flags that pick the database; every flag of start is still accepted', async () => {
+    for (const command of ['backup', 'restore']) {
+      const help = await cli([command, '--help']);
+      assert.match(help.out, /--data-dir <value>/);
+      assert.match(help.out, /--persistence <value>/);
+      assert.doesNotMatch(help.out, /--mqtt-listeners/, `${command} --help lists broker flags that do not matter to it`);
+      assert.match(help.out, /Every flag of `starling start` is accepted too/);
+    }
+    const withStartFlags = await cli(['backup', '--data-dir', join(dir, 'nothing'), '--mqtt-listeners', 'mqtt://127.0.0.1:0', '--max-connections', '5', join(dir, 'z.db')]);
+    assert.equal(withStartFlags.code, 1);
+    assert.match(withStartFlags.err, /no such store/, 'the start flags were accepted and the store looked for');
+  });
+
   it('refuses a backup of a store that does not exist, and of persistence=memory', async () => {
     const none = await cli(['backup', '--data-dir', join(dir, 'nothing'), join(dir, 'x.db')]);
     assert.equal(none.code, 1);

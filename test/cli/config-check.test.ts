@@ -15,6 +15,8 @@ async function run(args: string[]): Promise<{ out: string; err: string; code: nu
   let exited = false;
   await main(['node', 'starling', ...args], {
     ...processIO(),
+    // Not the test runner's process-wide rejection and exception handlers.
+    faults: undefined,
     out: (t) => void (r.out += t),
     err: (t) => void (r.err += t),
     exit: (c) => {

@@ -25,6 +25,8 @@ function fakeIO(opts: RunOptions): PubIO & { result: Promise<Run> } {
   const result = new Promise<Run>((r) => (finish = r));
   const io: PubIO & { result: Promise<Run> } = {
     ...processIO(),
+    // Not the test runner's process-wide rejection and exception handlers.
+    faults: undefined,
     out: (t: string) => void (run.out += t),
     err: (t: string) => void (run.err += t),
     exit: (code: number) => {
