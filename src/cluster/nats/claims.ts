@@ -13,9 +13,17 @@ import type { Callback } from './interest.js';
 import { MISSED_BEATS } from './members.js';
 import type { ClusterLinkOptions, LinkCounters } from './options.js';
 import type { MaybePromise } from '../../protocol/maybe-promise.js';
+import type { MalformedMessages } from './malformed.js';
 
 /** How long this node remembers its own claims, to settle two connects of one client id at once. */
 const CLAIM_MEMORY_MS = 10_000;
+/**
+ * Characters of the client ids remembered at most: a client id may be 64 KiB, and clients that
+ * connect and leave with new long ids at a fast rate would otherwise make this node hold all of the
+ * last ten seconds' (a 1,000 connects a second of 64 KiB ids: 640 MiB). Past it the oldest claims are
+ * forgotten first (a race of two connects older than that is then settled as if it had no rival here).
+ */
+const CLAIM_MEMORY_CHARS = 4 * 1024 * 1024;
 
 /** What claims need to know of the link they belong to. */
 export interface ClaimingNode {
@@ -33,12 +41,15 @@ export interface ClaimingNode {
 
 export class Claims {
   private readonly ownClaims = new Map<string, number>();
+  /** Characters of the client ids in ownClaims. */
+  private ownClaimChars = 0;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: ClusterSubjects,
     private readonly opts: Required<Pick<ClusterLinkOptions, 'nodeId' | 'broker' | 'log' | 'heartbeatMs'>> & ClusterLinkOptions,
     private readonly counters: LinkCounters,
+    private readonly malformed: MalformedMessages,
     private readonly node: ClaimingNode,
   ) {}
 
@@ -46,12 +57,14 @@ export class Claims {
   claim(clientId: string, resume: boolean, retry = false): MaybePromise<void> {
     if (this.node.closed) return;
     const at = Date.now();
-    this.ownClaims.delete(clientId);
+    this.forgetClaim(clientId);
     this.ownClaims.set(clientId, at);
-    // Insertion order is claim order: forget from the front what is too old to race with anything.
+    this.ownClaimChars += clientId.length;
+    // Insertion order is claim order: forget from the front what is too old to race with anything,
+    // and what is over the bound on the ids' characters.
     for (const [id, t] of this.ownClaims) {
-      if (at - t <= CLAIM_MEMORY_MS) break;
-      this.ownClaims.delete(id);
+      if (at - t <= CLAIM_MEMORY_MS && this.ownClaimChars <= CLAIM_MEMORY_CHARS) break;
+      this.forgetClaim(id);
     }
     const h = headers();
     h.set(H.origin, this.opts.nodeId);
@@ -130,9 +143,12 @@ export class Claims {
     return false;
   }
 
+  private forgetClaim(clientId: string): void {
+    if (this.ownClaims.delete(clientId)) this.ownClaimChars -= clientId.length;
+  }
+
   private malformedAnswer(why: string): void {
-    this.counters.malformed++;
-    this.opts.log.warn({ why }, 'cluster: malformed answer to a claim ignored');
+    this.malformed.dropped('claim answer', why);
   }
 
   /** A claim from another node (the subscription's callback). */
@@ -143,8 +159,7 @@ export class Claims {
     try {
       claim = decodeClaim(m.data);
     } catch (e) {
-      this.counters.malformed++;
-      return void this.opts.log.warn({ err: e }, 'cluster: malformed claim ignored');
+      return void this.malformed.dropped('claim', e);
     }
     this.counters.claimsReceived++;
     // Two connects of one client id on two nodes at nearly the same time: the later claim wins on
