@@ -44,7 +44,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { clusterKv, releasePlace, takePlace, whileAdopting, type PlaceBucket } from './place.js';
+import { clusterKv, releasePlace, resolve, takePlace, whileAdopting, type PlaceBucket } from './place.js';
 import type { ClusterSide, SessionTransfer, StreamPosition } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
@@ -425,14 +425,16 @@ export class DurableChannel {
 
   private async adoptOnce(node: string, waitMs: number): Promise<void> {
     const heartbeatMs = this.opts.heartbeatMs ?? 2000;
+    // A node that never wrote its place key never held a store here (a durable node takes its place
+    // before it opens its store): a node id from a heartbeat alone is no reason to make a store for it.
+    if ((await resolve(this.kv, node))?.latest === 0) {
+      this.opts.log.info({ node }, 'cluster: a lost node never held a place of its own (no store to adopt); not adopted');
+      return;
+    }
     const took = await takePlace(this.kv, node, this.opts.nodeId, heartbeatMs * 1.5).catch((err: unknown) => {
       this.opts.log.warn({ err, node }, 'cluster: the place of a lost node could not be read');
       return 'other' as const;
     });
-    if (took === 'none') {
-      this.opts.log.info({ node }, 'cluster: a lost node never held a place of its own (no store to adopt); not adopted');
-      return;
-    }
     if (took === 'other') {
       // Another node adopts it: wait for it to finish, so a claim asks the adopter for the session.
       return whileAdopting(this.kv, node, waitMs, () => this.closed);

@@ -287,13 +287,12 @@ export async function holdOwnPlace(b: PlaceBucket, opts: HoldOptions): Promise<O
   };
 }
 
-export type TakeResult = 'taken' | 'other' | 'alive' | 'none';
+export type TakeResult = 'taken' | 'other' | 'alive';
 
 /**
  * An adopter takes the place of lost node `node`. 'other': another node adopts it (or has); 'alive':
- * the node rewrote its key within `stillMs` (it is back); 'none': the node never had a key (no
- * store of its own to adopt); 'taken': this node now adopts it, and marks it done with `release`
- * afterwards.
+ * the node rewrote its key within `stillMs` (it is back); 'taken': this node now adopts it, and
+ * marks it done with `release` afterwards.
  */
 export async function takePlace(b: PlaceBucket, node: string, self: string, stillMs: number): Promise<TakeResult> {
   const adopting: PlaceMark = { by: self, state: 'adopting' };
@@ -305,9 +304,6 @@ export async function takePlace(b: PlaceBucket, node: string, self: string, stil
       await sleep(stillMs);
       continue;
     }
-    // A node that never wrote its key never held a store here (a durable node takes its place before
-    // it opens its store): a node id from a heartbeat alone is no reason to make a store for it.
-    if (now.latest === 0) return 'none';
     last = now.mark;
     if (last?.state === 'adopting' && last.by !== self) return 'other';
     // Adopted already, and the node has not taken its place back since: nothing is left to adopt.
