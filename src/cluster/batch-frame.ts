@@ -72,6 +72,17 @@ function encodeProperties(props: Properties | undefined): Buffer | undefined {
   return w.finish().subarray(start);
 }
 
+/**
+ * A peer's message properties, once encoded as a PUBLISH to a client carries them: what no PUBLISH
+ * can carry (a value of the wrong type or range, a property a PUBLISH may not have) throws here,
+ * where the message is read, and not in a subscriber's connection.
+ */
+export function checkedProperties(props: Properties): Properties {
+  if (props === null || typeof props !== 'object' || Array.isArray(props)) throw new FrameError('properties are not an object');
+  encodeProperties(props);
+  return props;
+}
+
 /** Strings up to this long are read in JS: cheaper than a call into C++ for each (protocol/bytes.ts writes them so too). */
 const SHORT = 64;
 

@@ -38,6 +38,21 @@ const fail = (reason: string, reasonCode: number = ReasonCode.NotAuthorized): Au
 /** Wrong user or password: 0x86, like a failed plain login. */
 const badCredentials = (): AuthStep => fail('bad user name or password', ReasonCode.BadUserNameOrPassword);
 
+/**
+ * What a conversation keeps is bounded: a client in the middle of an exchange is held until
+ * connectTimeoutSec, and thousands of them may be. RFC 5802 and RFC 7677 give no sizes, and what
+ * clients send is small (a nonce of 18 to 32 random bytes in base64, a user name), so a message
+ * (Authentication Data of up to 65,535 bytes) over MAX_MESSAGE bytes, a client nonce over MAX_NONCE
+ * characters or a user name over MAX_USER characters is refused at once, as a malformed message is
+ * [MQTT-4.12.0-4]. Before these bounds an exchange kept about four copies of what the client sent,
+ * about 250 KiB for a 64 KiB client-first message, counted by no budget.
+ */
+export const SCRAM_MAX_MESSAGE = 2048;
+export const SCRAM_MAX_NONCE = 256;
+export const SCRAM_MAX_USER = 256;
+/** A nonce is printable ASCII without ',' (RFC 5802, section 7). */
+const NONCE = /^[\x21-\x2b\x2d-\x7e]+$/;
+
 /** The iteration count of credentials made by `starling passwd` (RFC 7677's minimum). */
 const DEFAULT_ITERATIONS = 4096;
 
@@ -69,6 +84,10 @@ class ScramConversation implements AuthConversation {
 
   step(data: Buffer | undefined): AuthStep {
     if (!data) return fail('SCRAM needs authentication data');
+    if (data.length > SCRAM_MAX_MESSAGE) {
+      this.stage = 'done';
+      return fail(`SCRAM message over ${SCRAM_MAX_MESSAGE} bytes`);
+    }
     const text = data.toString('utf8');
     if (this.stage === 'first') return this.first(text);
     if (this.stage === 'final') return this.final(text);
@@ -84,7 +103,10 @@ class ScramConversation implements AuthConversation {
     const user = a.get('n');
     const cnonce = a.get('r');
     if (!user || !cnonce) return fail('SCRAM client-first lacks n= or r=');
-    this.user = unescapeName(user);
+    if (cnonce.length > SCRAM_MAX_NONCE || !NONCE.test(cnonce)) return fail(`SCRAM client nonce not printable or over ${SCRAM_MAX_NONCE} characters`);
+    const name = unescapeName(user);
+    if (name.length > SCRAM_MAX_USER) return fail(`SCRAM user name over ${SCRAM_MAX_USER} characters`);
+    this.user = name;
     // Unknown users get a made-up challenge, and the same exchange up to the final verification,
     // so no step tells whether the name exists.
     const real = this.lookup(this.user);

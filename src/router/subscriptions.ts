@@ -56,7 +56,7 @@ const ROUTE_CACHE_MAX = 4096;
  * topics longer than this are routed by the trie walk every time (4,096 topics of 64 KiB had let
  * one client make it hold 256 MiB)...
  */
-const ROUTE_CACHE_TOPIC_MAX = 1024;
+export const ROUTE_CACHE_TOPIC_MAX = 1024;
 /** ...and all cached entry lists together hold at most this many entries (8 MiB of references). */
 const ROUTE_CACHE_ENTRIES_MAX = 1 << 20;
 /** Where `collect` appends while no trie walk is running; never read. */

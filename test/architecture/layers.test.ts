@@ -24,7 +24,8 @@ const allowed: Record<string, readonly string[]> = {
   // The transport is handed its own options by the server (transport/options.ts), never the Config.
   transport: ['protocol'],
   observe: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'router', 'channel', 'broker', 'transport'],
-  cluster: ['protocol', 'topics', 'store', 'session', 'router', 'broker'],
+  // The transport only for its rate-limited log lines (transport/log-limit.ts).
+  cluster: ['protocol', 'topics', 'store', 'session', 'router', 'broker', 'transport'],
   server: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'cluster'],
   api: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server', 'cluster'],
   cli: ['protocol', 'topics', 'config', 'store', 'session', 'hooks', 'auth', 'router', 'channel', 'broker', 'transport', 'observe', 'server', 'cluster', 'api'],

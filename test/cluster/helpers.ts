@@ -4,6 +4,8 @@ import type { StoredMessage } from '../../src/store/ports.js';
 import { startClusterLink } from '../../src/cluster/nats/join.js';
 import type { ClusterLinkOptions, NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { silentLog } from '../helpers/channel.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 
 export { waitUntil } from '../helpers/wait.js';
 
@@ -53,4 +55,22 @@ export async function startLink(servers: string[], nodeId: string, extra: Partia
   const broker = new FakeBroker();
   const link = await startClusterLink({ servers, nodeId, broker, log: silentLog, ...extra });
   return { link, broker };
+}
+
+/**
+ * A nats-server and a plain client of it (what a test publishes with as a peer, or as anything else
+ * that can reach the cluster's subjects); `stop` closes the links in `open`, the client and the server.
+ */
+export async function natsWithClient(): Promise<{ nats: NatsServerHandle; raw: NatsConnection; stop(open: Array<{ link: NatsClusterLink }>): Promise<void> }> {
+  const nats = await startNatsServer();
+  const raw = await connect({ servers: nats.url });
+  return {
+    nats,
+    raw,
+    stop: async (open) => {
+      await Promise.all(open.map((n) => n.link.close()));
+      await raw.close();
+      await nats.stop();
+    },
+  };
 }

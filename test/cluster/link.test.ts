@@ -12,7 +12,7 @@ import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
 import { encodeClaim, encodeHeartbeat, H, WIRE_VERSION } from '../../src/cluster/nats/wire.js';
 import { encodeFrame } from '../../src/cluster/batch-frame.js';
 import type { LocalRetained } from '../../src/cluster/retained-copy.js';
-import { FakeBroker, message, startLink, waitUntil } from './helpers.js';
+import { FakeBroker, message, natsWithClient, startLink, waitUntil } from './helpers.js';
 import { outlivesTurn } from '../../src/session/message.js';
 import type { SessionTransfer } from '../../src/broker/cluster-link.js';
 import { captureLog } from '../transport/helpers.js';
@@ -43,15 +43,10 @@ describe('cluster link (one nats-server)', () => {
     return { prefix, a, b, c };
   }
 
-  before(async () => {
-    nats = await startNatsServer();
-    raw = await connect({ servers: nats.url });
-  });
-  after(async () => {
-    await Promise.all(open.map((n) => n.link.close()));
-    await raw.close();
-    await nats.stop();
-  });
+  let stop: (open: Node[]) => Promise<void>;
+
+  before(async () => void ({ nats, raw, stop } = await natsWithClient()));
+  after(() => stop(open));
 
   it('routes a message only to the nodes whose filters match, once per node, one batch per node and turn', async () => {
     const { a, b, c } = await trio();

@@ -2,12 +2,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import mqttPacket from 'mqtt-packet';
 import { connectClient, endClient, Inbox, sleep } from '../helpers/mqttjs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
+import { fullGc, liveBytes, MiB } from '../helpers/heap.js';
 
 function openIdle(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -27,25 +26,6 @@ async function roundTrip(pub: Awaited<ReturnType<typeof connectClient>>, inbox: 
   await inbox.waitFor(n + 1, 10_000);
   return performance.now() - started;
 }
-
-/** A full garbage collection without starting node with --expose-gc (the flag is set at run time). */
-function fullGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-/**
- * JavaScript heap plus Buffer memory (message payloads live outside the heap) after full
- * collections: what the process really holds, not garbage waiting to be collected.
- */
-function liveBytes(gc: () => void): number {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
-
-const MiB = 1024 * 1024;
 
 describe('load: idle sockets', () => {
   let t: TestServer;

@@ -5,6 +5,7 @@
 // that would is sent at once and the next one started.
 import { FrameWriter } from '../batch-frame.js';
 import type { StoredMessage } from '../../store/ports.js';
+import { MAX_NODES } from './members.js';
 
 /** A shared-group message this node picked itself for: `shared` is the group's key (`group\0filter`). */
 export interface LocalSharedEntry {
@@ -102,6 +103,9 @@ export class NodeBatches {
     if (w) return w;
     if (this.max === 0) this.max = this.sender.maxBytes();
     w = this.writers.get(node);
+    // One kept per node sent to: nodes come and go (node ids are chosen outside), so past MAX_NODES
+    // the writers of nodes with nothing pending go (a buffer of at most 64 KiB each).
+    if (!w && this.writers.size >= MAX_NODES) for (const n of this.writers.keys()) if (!this.pending.has(n)) this.writers.delete(n);
     // A new max_payload (another server after a reconnect) takes a new writer.
     if (!w || w.max !== this.max) this.writers.set(node, (w = new FrameWriter(this.origin, this.max)));
     this.pending.set(node, w);

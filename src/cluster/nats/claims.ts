@@ -13,6 +13,7 @@ import type { Callback } from './interest.js';
 import { MISSED_BEATS } from './members.js';
 import type { ClusterLinkOptions, LinkCounters } from './options.js';
 import type { MaybePromise } from '../../protocol/maybe-promise.js';
+import type { MalformedMessages } from './malformed.js';
 
 /** How long this node remembers its own claims, to settle two connects of one client id at once. */
 const CLAIM_MEMORY_MS = 10_000;
@@ -39,6 +40,7 @@ export class Claims {
     private readonly subjects: ClusterSubjects,
     private readonly opts: Required<Pick<ClusterLinkOptions, 'nodeId' | 'broker' | 'log' | 'heartbeatMs'>> & ClusterLinkOptions,
     private readonly counters: LinkCounters,
+    private readonly malformed: MalformedMessages,
     private readonly node: ClaimingNode,
   ) {}
 
@@ -131,8 +133,7 @@ export class Claims {
   }
 
   private malformedAnswer(why: string): void {
-    this.counters.malformed++;
-    this.opts.log.warn({ why }, 'cluster: malformed answer to a claim ignored');
+    this.malformed.dropped('claim answer', why);
   }
 
   /** A claim from another node (the subscription's callback). */
@@ -143,8 +144,7 @@ export class Claims {
     try {
       claim = decodeClaim(m.data);
     } catch (e) {
-      this.counters.malformed++;
-      return void this.opts.log.warn({ err: e }, 'cluster: malformed claim ignored');
+      return void this.malformed.dropped('claim', e);
     }
     this.counters.claimsReceived++;
     // Two connects of one client id on two nodes at nearly the same time: the later claim wins on

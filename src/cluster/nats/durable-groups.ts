@@ -21,6 +21,7 @@ import type { ClusterSide } from '../../broker/cluster-link.js';
 import type { LinkCounters } from './options.js';
 import { decodeMessage } from './wire.js';
 import { covers } from '../../topics/cover.js';
+import type { MalformedMessages } from './malformed.js';
 
 export interface DurableGroupsOptions {
   stream: string;
@@ -29,6 +30,8 @@ export interface DurableGroupsOptions {
   /** How long a puller has to acknowledge a message before JetStream gives it to another. */
   ackWaitMs: number;
   counters?: Pick<LinkCounters, 'receivedShared'>;
+  /** Where malformed messages of the stream are counted and logged (the link's). */
+  malformed?: Pick<MalformedMessages, 'dropped'>;
 }
 
 /** A group consumer nobody pulls from is deleted by the server after this long. */
@@ -126,7 +129,8 @@ export class DurableGroups {
     try {
       message = decodeMessage(m.headers, m.data).message;
     } catch (err) {
-      this.opts.log.warn({ err }, 'cluster: malformed durable message dropped');
+      if (this.opts.malformed) this.opts.malformed.dropped('durable', err);
+      else this.opts.log.warn({ err }, 'cluster: malformed durable message dropped');
       m.ack();
       return;
     }

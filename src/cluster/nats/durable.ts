@@ -44,7 +44,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { clusterKv, releasePlace, takePlace, whileAdopting, type PlaceBucket } from './place.js';
+import { clusterKv, releasePlace, resolve, takePlace, whileAdopting, type PlaceBucket } from './place.js';
 import type { ClusterSide, SessionTransfer, StreamPosition } from '../../broker/cluster-link.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { NatsStore, type NatsStoreOptions } from '../../store/nats/nats-store.js';
@@ -53,6 +53,7 @@ import { StoreError } from '../../store/errors.js';
 import { decodeMessage, messageHeaders } from './wire.js';
 import type { LinkCounters } from './options.js';
 import { DurableGroups } from './durable-groups.js';
+import type { MalformedMessages } from './malformed.js';
 
 export interface DurableOptions {
   /** Subject prefix of the cluster (`clusterSubjectPrefix`). */
@@ -74,6 +75,8 @@ export interface DurableOptions {
   maxBytes?: number;
   /** The link's counters, for what it shows in /metrics and $SYS. */
   counters?: Pick<LinkCounters, 'durableDuplicates' | 'durableResent' | 'receivedShared'>;
+  /** Where malformed messages of the stream are counted and logged (the link's). */
+  malformed?: Pick<MalformedMessages, 'dropped'>;
 }
 
 const DEFAULT_MAX_AGE_SEC = 7 * 24 * 3600;
@@ -130,7 +133,14 @@ export class DurableChannel {
     // A group message a lost node held goes to another member once this runs out: a few heartbeat
     // periods, so about when the node counts as lost, and never below 2 s (a slow store write).
     const ackWaitMs = Math.min(30_000, Math.max(2000, (opts.heartbeatMs ?? 2000) * 5));
-    this.groups = new DurableGroups(js, jsm, { stream: this.stream, broker: opts.broker, log: opts.log, ackWaitMs, ...(opts.counters ? { counters: opts.counters } : {}) });
+    this.groups = new DurableGroups(js, jsm, {
+      stream: this.stream,
+      broker: opts.broker,
+      log: opts.log,
+      ackWaitMs,
+      ...(opts.counters ? { counters: opts.counters } : {}),
+      ...(opts.malformed ? { malformed: opts.malformed } : {}),
+    });
   }
 
   static async open(nc: NatsConnection, opts: DurableOptions): Promise<DurableChannel> {
@@ -222,7 +232,7 @@ export class DurableChannel {
     try {
       decoded = decodeMessage(m.headers, m.data);
     } catch (err) {
-      this.opts.log.warn({ err }, 'cluster: malformed durable message dropped');
+      this.malformedMessage(err);
       m.ack();
       return;
     }
@@ -250,6 +260,11 @@ export class DurableChannel {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  private malformedMessage(err: unknown): void {
+    if (this.opts.malformed) this.opts.malformed.dropped('durable', err);
+    else this.opts.log.warn({ err }, 'cluster: malformed durable message dropped');
   }
 
   /** Counts copies of stream messages that sessions had already. */
@@ -410,6 +425,12 @@ export class DurableChannel {
 
   private async adoptOnce(node: string, waitMs: number): Promise<void> {
     const heartbeatMs = this.opts.heartbeatMs ?? 2000;
+    // A node that never wrote its place key never held a store here (a durable node takes its place
+    // before it opens its store): a node id from a heartbeat alone is no reason to make a store for it.
+    if ((await resolve(this.kv, node))?.latest === 0) {
+      this.opts.log.info({ node }, 'cluster: a lost node never held a place of its own (no store to adopt); not adopted');
+      return;
+    }
     const took = await takePlace(this.kv, node, this.opts.nodeId, heartbeatMs * 1.5).catch((err: unknown) => {
       this.opts.log.warn({ err, node }, 'cluster: the place of a lost node could not be read');
       return 'other' as const;

@@ -17,6 +17,12 @@
 // numbered pieces, and the whole interest in as many pages, as keep each message below PIECE_BYTES.
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { InterestRoutes } from '../workers/interest.js';
+import { ROUTE_CACHE_TOPIC_MAX } from '../../router/subscriptions.js';
+import { isSubscribable } from '../peer-fields.js';
+import { isNodeId } from './subjects.js';
+import { isInstance } from './wire.js';
+import { MAX_NODES } from './members.js';
+import type { MalformedMessages } from './malformed.js';
 
 export type Callback = (err: Error | null, msg: Msg) => void;
 
@@ -59,9 +65,20 @@ interface Remote {
   syncing: boolean;
   /** Its interest has been read (a whole snapshot, or changes from its first). */
   known: boolean;
-  /** Changes that arrived while a sync was under way, applied after it. */
+  /** Changes that arrived while a sync was under way (or after a gap), applied after it. */
   held: Delta[];
+  /** Bytes of the messages in `held` (all nodes' together bounded by MAX_HELD_BYTES). */
+  heldBytes: number;
 }
+
+/**
+ * Changes held for one node at most, in messages, and for all nodes together, in bytes: past either,
+ * what is held for that node is dropped and its whole interest read again (its next heartbeat shows
+ * it behind), so a node whose sync does not finish (it never answers) cannot make this one hold its
+ * every change.
+ */
+const MAX_HELD = 1024;
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 interface Waiter {
   v: number;
@@ -79,36 +96,52 @@ export interface InterestExchangeOptions {
    * reads none of this node's frames, so nothing may be routed to it), whichever way it comes.
    */
   speaksOther: (node: string) => boolean;
+  /** Whether a node is a member now (heard from): only another node's record may make room for a new one. */
+  known: (node: string) => boolean;
   timeoutMs: number;
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
-  counters: { malformed: number };
+  malformed: Pick<MalformedMessages, 'dropped'>;
 }
 
 const json = (data: Uint8Array): unknown => JSON.parse(Buffer.from(data).toString('utf8'));
 const encode = (x: unknown): Uint8Array => Buffer.from(JSON.stringify(x), 'utf8');
 
+// Every field of another node's message is checked before use: node ids and instances as this
+// version makes them, counts as non-negative integers, filters and share names as a client's SUBSCRIBE
+// could carry them (peer-fields.ts), so nothing a peer sends makes this node hold a filter no client
+// could have made.
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isFrom = (x: { node?: unknown; instance?: unknown }): boolean => isNodeId(x.node) && isInstance(x.instance);
+
 function isDelta(d: unknown): d is Delta {
   const x = d as Delta;
-  return typeof x?.node === 'string' && typeof x.instance === 'string' && Number.isSafeInteger(x.v) && Array.isArray(x.changes) &&
-    x.changes.every((c) => Array.isArray(c) && typeof c[0] === 'string' && (c[1] === null || typeof c[1] === 'string') && typeof c[2] === 'boolean');
+  return typeof x === 'object' && x !== null && isFrom(x) && isCount(x.v) && Array.isArray(x.changes) &&
+    x.changes.every((c) => Array.isArray(c) && isSubscribable(c[0], c[1]) && typeof c[2] === 'boolean');
 }
 
 function isSnapshot(d: unknown): d is Snapshot {
   const x = d as Snapshot;
-  return typeof x?.node === 'string' && typeof x.instance === 'string' && Number.isSafeInteger(x.v) && Number.isSafeInteger(x.from) && Array.isArray(x.items) &&
+  return typeof x === 'object' && x !== null && isFrom(x) && isCount(x.v) && isCount(x.from) && Array.isArray(x.items) &&
     (x.next === undefined || (Number.isSafeInteger(x.next) && x.next > x.from)) &&
-    x.items.every((c) => Array.isArray(c) && typeof c[0] === 'string' && (c[1] === null || typeof c[1] === 'string'));
+    x.items.every((c) => Array.isArray(c) && isSubscribable(c[0], c[1]));
 }
 
 const isAck = (x: unknown): x is { node: string; instance: string; v: number } =>
-  typeof (x as { node?: unknown })?.node === 'string' && typeof (x as { instance?: unknown }).instance === 'string' && Number.isSafeInteger((x as { v?: unknown }).v);
+  typeof x === 'object' && x !== null && isFrom(x) && isCount((x as { v?: unknown }).v);
 
 const isAsker = (x: unknown): x is { node: string; from?: number } =>
-  typeof (x as { node?: unknown })?.node === 'string' && ((x as { from?: unknown }).from === undefined || Number.isSafeInteger((x as { from?: unknown }).from));
+  typeof x === 'object' && x !== null && isNodeId((x as { node?: unknown }).node) && ((x as { from?: unknown }).from === undefined || isCount((x as { from?: unknown }).from));
 
 const NOBODY: readonly string[] = [];
-/** Topics whose destinations are remembered at most (then forgotten all at once). */
+/** Topics whose destinations are remembered at most (then forgotten all at once)... */
 const MAX_REMEMBERED = 50_000;
+/**
+ * ...and the characters of their topics together. A publisher chooses its topics: a topic longer
+ * than the route cache's bound (router/subscriptions.ts) is matched every time instead (50,000 topics
+ * of 64 KiB had let one publisher make this cache hold over 3 GiB), so it holds at most 8 MiB of
+ * topics (two-byte characters) besides the node lists.
+ */
+const MAX_REMEMBERED_CHARS = 4 * 1024 * 1024;
 
 export class InterestExchange {
   /** Node indexes in `routes`: this node is 0. */
@@ -118,6 +151,10 @@ export class InterestExchange {
   private readonly remotes = new Map<string, Remote>();
   private readonly nodes: string[] = [];
   private nextIndex = 1;
+  /** Indexes of forgotten nodes, taken again before a new one: `nodes` never grows past MAX_NODES + 1. */
+  private readonly freeIndexes: number[] = [];
+  /** Bytes of the changes held for all nodes (Remote.heldBytes summed). */
+  private heldBytes = 0;
   /** This node's own interest and its version. */
   private readonly plain = new Set<string>();
   private readonly shared = new Map<string, [string, string]>();
@@ -131,6 +168,8 @@ export class InterestExchange {
   private readonly subs: Subscription[] = [];
   /** Destinations of plain messages by topic (plainFor), until a plain filter changes anywhere. */
   private readonly destinations = new Map<string, readonly string[]>();
+  /** Characters of the topics in `destinations` (bounded by MAX_REMEMBERED_CHARS). */
+  private rememberedChars = 0;
   /** The topic plainFor answered last and its answer: a run of one publisher's messages is one lookup. */
   private lastTopic: string | undefined;
   private lastNodes: readonly string[] = NOBODY;
@@ -251,7 +290,8 @@ export class InterestExchange {
 
   private onAck(m: Msg): void {
     const a = this.read(m, isAck);
-    if (a && a.instance === this.opts.instance) this.ackedBy(a.node, a.v);
+    // Only a node this one knows is waited for: another's acknowledgement is not kept.
+    if (a && a.instance === this.opts.instance && (this.remotes.has(a.node) || this.opts.known(a.node))) this.ackedBy(a.node, a.v);
   }
 
   private ackedBy(node: string, v: number): void {
@@ -314,12 +354,51 @@ export class InterestExchange {
     if (r && r.instance === instance) return r;
     if (r) this.forgetRoutes(r.index);
     // A new instance knows nothing of this node's interest yet: its acknowledgements start again.
-    if (r) this.acked.delete(node);
-    const index = r?.index ?? this.nextIndex++;
+    if (r) {
+      this.acked.delete(node);
+      this.dropHeld(r);
+    } else if (!this.roomForNode()) {
+      this.opts.malformed.dropped('interest', `interest of a node beyond ${MAX_NODES} others`, { node });
+      return undefined;
+    }
+    const index = r?.index ?? this.freeIndexes.pop() ?? this.nextIndex++;
     this.nodes[index] = node;
-    r = { index, instance, v: 0, syncing: false, known: false, held: [] };
+    r = { index, instance, v: 0, syncing: false, known: false, held: [], heldBytes: 0 };
     this.remotes.set(node, r);
     return r;
+  }
+
+  /**
+   * Whether the record of one more node may be made: below MAX_NODES, or once the record of a node
+   * that is not a member (its interest came, its heartbeats never did, or stopped) is forgotten.
+   */
+  private roomForNode(): boolean {
+    if (this.remotes.size < MAX_NODES) return true;
+    for (const node of this.remotes.keys()) {
+      if (this.opts.known(node)) continue;
+      this.forget(node);
+      return true;
+    }
+    return false;
+  }
+
+  /** Holds a change to apply after the sync under way (bounded: past it, all held is dropped). */
+  private hold(r: Remote, d: Delta, bytes: number): void {
+    if (r.held.length >= MAX_HELD || this.heldBytes + bytes > MAX_HELD_BYTES) {
+      // The sync's answer, or the next heartbeat's, brings what is dropped.
+      this.dropHeld(r);
+      this.opts.log.debug({ node: d.node }, 'cluster: too many interest changes held for a node; they are read again whole');
+      return;
+    }
+    r.held.push(d);
+    r.heldBytes += bytes;
+    this.heldBytes += bytes;
+  }
+
+  private dropHeld(r: Remote): void {
+    r.held = [];
+    this.heldBytes -= r.heldBytes;
+    r.heldBytes = 0;
   }
 
   /** The JSON body of `m` if it has the shape `is` checks; counted as malformed otherwise. */
@@ -330,19 +409,21 @@ export class InterestExchange {
     } catch {
       // counted below
     }
-    this.opts.counters.malformed++;
+    this.opts.malformed.dropped('interest', 'not the shape of its subject\'s messages', { subject: m.subject });
     return undefined;
   }
 
   private onChanges(m: Msg): void {
     const d = this.read(m, isDelta);
     if (!d || d.node === this.opts.nodeId) return;
+    // A node announces on its own subject: with NATS permissions per node, no other can speak for it.
+    if (m.subject !== this.subjects.changes(d.node)) return void this.opts.malformed.dropped('interest', 'changes on another node\'s subject', { subject: m.subject });
     const r = this.remote(d.node, d.instance);
     if (!r) return;
-    if (r.syncing) return void r.held.push(d);
+    if (r.syncing) return void this.hold(r, d, m.data.length);
     if (d.v <= r.v) return;
     if (d.v !== r.v + 1) {
-      r.held.push(d);
+      this.hold(r, d, m.data.length);
       return void this.sync(d.node);
     }
     this.apply(r, d);
@@ -377,6 +458,8 @@ export class InterestExchange {
     if (r) {
       this.forgetRoutes(r.index);
       this.remotes.delete(node);
+      this.dropHeld(r);
+      this.freeIndexes.push(r.index);
     }
     this.gone(node);
   }
@@ -436,7 +519,7 @@ export class InterestExchange {
     r.known = true;
     // Changes held meanwhile, in order; a gap left is closed by the next heartbeat's sync.
     const held = r.held.filter((d) => d.instance === r.instance && d.v > r.v).sort((a, b) => a.v - b.v);
-    r.held = [];
+    this.dropHeld(r);
     for (const d of held) {
       if (d.v !== r.v + 1) break;
       this.apply(r, d);
@@ -458,13 +541,14 @@ export class InterestExchange {
 
   private forgetDestinations(): void {
     this.destinations.clear();
+    this.rememberedChars = 0;
     this.lastTopic = undefined;
   }
 
   /**
    * The other nodes with a plain filter matching `topic` (not for retained messages, which go to
    * all). Remembered per topic until any node's plain interest changes: a topic is matched once, not
-   * at every message.
+   * at every message (a topic of up to ROUTE_CACHE_TOPIC_MAX characters; a longer one every time).
    */
   plainFor(topic: string): readonly string[] {
     if (topic === this.lastTopic) return this.lastNodes;
@@ -473,8 +557,11 @@ export class InterestExchange {
       const found: string[] = [];
       this.routes.eachPlain(topic, 0, (i) => found.push(this.nodes[i]!));
       nodes = found.length === 0 ? NOBODY : found;
-      if (this.destinations.size >= MAX_REMEMBERED) this.destinations.clear();
-      this.destinations.set(topic, nodes);
+      if (topic.length <= ROUTE_CACHE_TOPIC_MAX) {
+        if (this.destinations.size >= MAX_REMEMBERED || this.rememberedChars + topic.length > MAX_REMEMBERED_CHARS) this.forgetDestinations();
+        this.destinations.set(topic, nodes);
+        this.rememberedChars += topic.length;
+      }
     }
     this.lastTopic = topic;
     return (this.lastNodes = nodes);

@@ -35,6 +35,7 @@ export async function startClusterLink(opts: ClusterLinkOptions): Promise<NatsCl
         heartbeatMs: opts.heartbeatMs ?? 2000,
         alive: (node) => link.members().includes(node),
         counters: link.counters,
+        malformed: link.malformed,
       });
     }
   } catch (err) {

@@ -37,10 +37,12 @@ import { InterestExchange, type Callback } from './interest.js';
 import { NodeBatches } from './batches.js';
 import { decodeFrame } from '../batch-frame.js';
 import { MessageIds } from '../../session/message.js';
-import { Membership } from './members.js';
+import { MAX_NODES, Membership } from './members.js';
 import { RetainedSync, retainedBucketName } from './retained.js';
 import { isNodeLocalTopic } from '../retained-copy.js';
 import { Claims } from './claims.js';
+import { MalformedMessages } from './malformed.js';
+import { batchRefusal } from '../peer-fields.js';
 import type { ClusterLinkOptions, LinkCounters } from './options.js';
 import type { MaybePromise } from '../../protocol/maybe-promise.js';
 
@@ -74,6 +76,8 @@ export class NatsClusterLink implements ClusterLink {
   /** Bytes forwarded since NATS became unreachable; undefined while connected. */
   private bufferedWhileDown?: number;
   private readonly claims: Claims;
+  /** Malformed messages from other nodes: counted, logged once a minute per kind. */
+  readonly malformed: MalformedMessages;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -81,6 +85,7 @@ export class NatsClusterLink implements ClusterLink {
     private readonly opts: Required<Pick<ClusterLinkOptions, 'nodeId' | 'broker' | 'log' | 'heartbeatMs'>> & ClusterLinkOptions,
   ) {
     this.membership = new Membership(opts.nodeId);
+    this.malformed = new MalformedMessages(this.counters, opts.log);
     this.retained = new RetainedSync(nc, {
       bucket: retainedBucketName(opts.prefix ?? DEFAULT_PREFIX),
       replicas: opts.retainedReplicas ?? 1,
@@ -90,7 +95,7 @@ export class NatsClusterLink implements ClusterLink {
       log: opts.log,
     });
     const link = this;
-    this.claims = new Claims(nc, subjects, opts, this.counters, {
+    this.claims = new Claims(nc, subjects, opts, this.counters, this.malformed, {
       members: () => this.members(),
       unswept: () => this.membership.expired(Date.now()),
       get connected() {
@@ -108,9 +113,10 @@ export class NatsClusterLink implements ClusterLink {
       instance: this.instance,
       members: () => this.members(),
       speaksOther: (node) => this.membership.speaksOther(node),
+      known: (node) => this.membership.has(node),
       timeoutMs: 2000,
       log: opts.log,
-      counters: this.counters,
+      malformed: this.malformed,
     });
     this.batches = new NodeBatches(opts.nodeId, {
       publish: (node, frame) => {
@@ -282,8 +288,7 @@ export class NatsClusterLink implements ClusterLink {
     try {
       return decodeMessage(m.headers, m.data);
     } catch (e) {
-      this.counters.malformed++;
-      this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed message ignored');
+      this.malformed.dropped('retained', e);
       return undefined;
     }
   }
@@ -339,9 +344,10 @@ export class NatsClusterLink implements ClusterLink {
       // so a view does; the client makes a new buffer for each read and never writes into one it
       // gave out.
       frame = decodeFrame(m.data, this.ids, true);
+      const why = batchRefusal(frame.messages, frame.shared);
+      if (why) throw new Error(why);
     } catch (e) {
-      this.counters.malformed++;
-      return void this.opts.log.warn({ err: e, subject: m.subject }, 'cluster: malformed batch ignored');
+      return void this.malformed.dropped('batch', e);
     }
     const { messages, shared } = frame;
     if (frame.origin === this.opts.nodeId) return void (this.counters.ownIgnored += messages.length);
@@ -380,9 +386,10 @@ export class NatsClusterLink implements ClusterLink {
     let hb: Heartbeat;
     try {
       hb = decodeHeartbeat(m.data);
+      // A node heartbeats on its own subject: with NATS permissions per node, no other can speak for it.
+      if (m.subject !== this.subjects.node(hb.node)) throw new Error('a heartbeat on another node\'s subject');
     } catch (e) {
-      this.counters.malformed++;
-      return void this.opts.log.warn({ err: e }, 'cluster: malformed heartbeat ignored');
+      return void this.malformed.dropped('heartbeat', e);
     }
     if (hb.node === this.opts.nodeId) {
       if (hb.instance !== this.instance) this.opts.log.error({ nodeId: hb.node }, 'cluster: another process uses this node id; node ids must be unique');
@@ -394,6 +401,7 @@ export class NatsClusterLink implements ClusterLink {
       return;
     }
     const seen = this.membership.seen(hb, Date.now());
+    if (seen === 'full') return void this.malformed.dropped('heartbeat', `a node beyond ${MAX_NODES} others`);
     // A node of another protocol version reads none of this node's frames, nor this node its: the
     // exchange applies none of its interest (membership.speaksOther), and what was known of it (it
     // restarted on another version) is forgotten, so nothing is forwarded to it (what it sends is

@@ -7,6 +7,12 @@ import { WIRE_VERSION, wireOf, type Heartbeat } from './wire.js';
 /** Heartbeats a node may miss before it counts as gone. */
 export const MISSED_BEATS = 3;
 
+/**
+ * Other nodes a node keeps track of at most (members, and the interest of nodes not heard from yet):
+ * node ids come from messages on the cluster's subjects, so how many are remembered is bounded too.
+ */
+export const MAX_NODES = 256;
+
 interface Member {
   instance: string;
   intervalMs: number;
@@ -16,16 +22,18 @@ interface Member {
   wire: number;
 }
 
-export type SeenResult = 'joined' | 'known' | 'restarted';
+/** `full`: a node not known yet while MAX_NODES others are: not recorded. */
+export type SeenResult = 'joined' | 'known' | 'restarted' | 'full';
 
 export class Membership {
   private readonly others = new Map<string, Member>();
 
   constructor(readonly self: string) {}
 
-  /** Records a heartbeat of another node. */
+  /** Records a heartbeat of another node (its fields checked by decodeHeartbeat). */
   seen(hb: Heartbeat, now: number): SeenResult {
     const m = this.others.get(hb.node);
+    if (!m && this.others.size >= MAX_NODES) return 'full';
     this.others.set(hb.node, { instance: hb.instance, intervalMs: hb.intervalMs, lastSeen: now, startedAt: hb.startedAt, wire: wireOf(hb) });
     if (!m) return 'joined';
     return m.instance === hb.instance ? 'known' : 'restarted';
@@ -34,6 +42,11 @@ export class Membership {
   /** A node said goodbye; true if it was known. */
   left(node: string): boolean {
     return this.others.delete(node);
+  }
+
+  /** Whether `node` is known (heard from, not yet forgotten). */
+  has(node: string): boolean {
+    return this.others.has(node);
   }
 
   /** Forgets nodes not heard from in time; returns them. */

@@ -11,6 +11,8 @@ import { headers, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import type { SessionTransfer } from '../../broker/cluster-link.js';
 import { decodeJson, encodeJson } from '../../store/json.js';
 import { H } from './wire.js';
+import { MAX_NODES } from './members.js';
+import { isNodeId } from './subjects.js';
 
 export const PART_HEADER = 'Starling-Part';
 /** Room left in each part for headers and protocol overhead. */
@@ -73,13 +75,19 @@ export class AnswerCollector {
 
   receive(m: Msg): void {
     const origin = m.headers?.get(H.origin) ?? '';
-    const part = /^(\d+)\/(\d+)$/.exec(m.headers?.get(PART_HEADER) ?? '');
+    const part = /^(\d{1,9})\/(\d{1,9})$/.exec(m.headers?.get(PART_HEADER) ?? '');
     if (!origin || !part) return this.onMalformed('an answer to a claim without origin or part');
+    // Each node once (the nodes asked, and a few more that joined meanwhile), each part once, in the
+    // count its first part said: nothing else is kept (the collector lives at most moveTimeoutMs and
+    // its bounded waits).
+    const welcome = this.expected.has(origin) || (isNodeId(origin) && this.parts.size + this.done.size < MAX_NODES);
+    if (!welcome || this.done.has(origin)) return this.onMalformed('an answer to a claim from a node not asked, or again');
     const i = Number(part[1]);
     const n = Number(part[2]);
     if (n === 0) return this.complete(origin);
     let entry = this.parts.get(origin);
     if (!entry) this.parts.set(origin, (entry = { n, got: new Map() }));
+    if (n !== entry.n || i >= n || entry.got.has(i)) return this.onMalformed('an answer to a claim with a part out of its count');
     entry.got.set(i, Buffer.from(m.data));
     if (entry.got.size < entry.n) return;
     const bytes = Buffer.concat([...Array(entry.n).keys()].map((k) => entry!.got.get(k) ?? new Uint8Array(0)));

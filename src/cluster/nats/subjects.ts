@@ -30,9 +30,12 @@ export function checkPrefix(prefix: string): void {
   }
 }
 
-/** Throws unless `id` can be a node id (one NATS token, also used in subjects and headers). */
+/** Whether `id` can be a node id (one NATS token, also used in subjects and headers). */
+export const isNodeId = (id: unknown): id is string => typeof id === 'string' && NODE_ID.test(id);
+
+/** Throws unless `id` can be a node id. */
 export function checkNodeId(id: string): void {
-  if (typeof id !== 'string' || !NODE_ID.test(id)) {
+  if (!isNodeId(id)) {
     throw new Error(`cluster node id ${JSON.stringify(id)} must be 1..64 characters of A-Z a-z 0-9 _ -`);
   }
 }

@@ -19,7 +19,9 @@ import type { Properties } from '../../protocol/packets.js';
 import type { StoredMessage } from '../../store/ports.js';
 import { decodeJson, encodeJson } from '../../store/json.js';
 import { validateMessage } from '../../store/validate.js';
-import { escapeLevel, unescapeLevel } from './subjects.js';
+import { escapeLevel, isNodeId, unescapeLevel } from './subjects.js';
+import { checkedProperties } from '../batch-frame.js';
+import { stringRefusal, topicRefusal } from '../peer-fields.js';
 
 export const WIRE_FORMAT = '1';
 
@@ -81,12 +83,17 @@ export function decodeMessage(h: HeaderReader | undefined, data: Uint8Array): { 
   if (h.has(H.expires)) message.expiresAt = int(h.get(H.expires), H.expires);
   if (h.has(H.publisher)) message.publisherId = unescapeLevel(h.get(H.publisher));
   if (h.has(H.properties)) {
-    message.properties = decodeJson<Properties>(Buffer.from(h.get(H.properties), 'base64url').toString('utf8'));
+    // As a PUBLISH to a client carries them, or refused here (never in a subscriber's connection).
+    message.properties = checkedProperties(decodeJson<Properties>(Buffer.from(h.get(H.properties), 'base64url').toString('utf8')));
   }
-  const why = validateMessage(message);
+  const why =
+    validateMessage(message) ??
+    topicRefusal(message.topic) ??
+    stringRefusal(message.id, 'message id') ??
+    (message.publisherId === undefined ? undefined : stringRefusal(message.publisherId, 'publisher'));
   if (why) throw new Error(why);
   const origin = h.get(H.origin);
-  if (!origin) throw new Error('no origin');
+  if (!isNodeId(origin)) throw new Error('no origin, or not a node id');
   return { origin, message };
 }
 
@@ -98,10 +105,11 @@ export interface Claim {
 
 export const encodeClaim = (c: Claim): Uint8Array => Buffer.from(JSON.stringify(c), 'utf8');
 
+/** A claim read from another node; throws on a malformed one (a client id no CONNECT could carry). */
 export function decodeClaim(data: Uint8Array): Claim {
   const c = JSON.parse(Buffer.from(data).toString('utf8')) as Claim;
-  if (typeof c?.clientId !== 'string' || !Number.isSafeInteger(c.at)) throw new Error('malformed claim');
-  return c;
+  if (typeof c !== 'object' || c === null || stringRefusal(c.clientId, 'client id') !== undefined || !Number.isSafeInteger(c.at) || c.at < 0) throw new Error('malformed claim');
+  return { clientId: c.clientId, at: c.at };
 }
 
 /**
@@ -131,16 +139,39 @@ export interface Heartbeat {
 
 export const encodeHeartbeat = (b: Heartbeat): Uint8Array => Buffer.from(JSON.stringify(b), 'utf8');
 
+/**
+ * The heartbeat periods a node may announce: those `clusterHeartbeatMs` allows (config/schema.ts).
+ * A peer's period sets when it counts as lost: 0 would have it lost at once (and adopted, with
+ * persistence=nats), 1e12 never.
+ */
+export const HEARTBEAT_MIN_MS = 100;
+export const HEARTBEAT_MAX_MS = 60_000;
+
+/** A node's instance: random per start (16 hex digits from this version; any short token is taken). */
+const INSTANCE = /^[A-Za-z0-9_-]{1,64}$/;
+export const isInstance = (x: unknown): x is string => typeof x === 'string' && INSTANCE.test(x);
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** A heartbeat read from another node; throws on a malformed one, whose every field is checked before use. */
 export function decodeHeartbeat(data: Uint8Array): Heartbeat {
   const b = JSON.parse(Buffer.from(data).toString('utf8')) as Heartbeat;
   if (
-    typeof b?.node !== 'string' ||
-    typeof b.instance !== 'string' ||
+    typeof b !== 'object' ||
+    b === null ||
+    !isNodeId(b.node) ||
+    !isInstance(b.instance) ||
     !Number.isSafeInteger(b.intervalMs) ||
-    b.intervalMs <= 0 ||
+    b.intervalMs < HEARTBEAT_MIN_MS ||
+    b.intervalMs > HEARTBEAT_MAX_MS ||
+    !isCount(b.startedAt) ||
+    (b.iv !== undefined && !isCount(b.iv)) ||
     (b.wire !== undefined && !(Number.isSafeInteger(b.wire) && b.wire >= 1))
   ) {
     throw new Error('malformed heartbeat');
   }
-  return b;
+  const hb: Heartbeat = { node: b.node, instance: b.instance, intervalMs: b.intervalMs, startedAt: b.startedAt };
+  if (b.iv !== undefined) hb.iv = b.iv;
+  if (b.wire !== undefined) hb.wire = b.wire;
+  return hb;
 }
