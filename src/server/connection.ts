@@ -88,6 +88,8 @@ export class Connection implements ChannelIO, WheelEntry {
   private throttled = false;
   private channelPaused = false;
   private slowTimer?: NodeJS.Timeout;
+  /** After close(): destroys a transport whose peer did not let it end within 2 s. */
+  private endTimer?: NodeJS.Timeout;
   private readonly onClosed: (c: Connection) => void;
   /** The place this connection holds under the connection limits (server/admission.ts), if any. */
   place?: { release(): void };
@@ -260,8 +262,11 @@ export class Connection implements ChannelIO, WheelEntry {
     this.closed = true;
     this.clearTimer();
     this.transport.end();
-    // Do not wait forever for a peer that will not read its last bytes.
-    setTimeout(() => this.transport.destroy(), 2000).unref();
+    // Do not wait forever for a peer that will not read its last bytes. Cleared once the transport
+    // is gone: the timer holds this connection (its channel, the client id, what it was sent), and a
+    // client connecting and leaving in a loop could otherwise have the last 2 s of them held.
+    this.endTimer = setTimeout(() => this.transport.destroy(), 2000);
+    this.endTimer.unref();
     this.onClosed(this);
   }
 
@@ -330,6 +335,7 @@ export class Connection implements ChannelIO, WheelEntry {
       this.channel.fault(fault);
     }
     this.clearTimer();
+    this.clearEndTimer();
     this.onClosed(this);
   }
 
@@ -337,5 +343,11 @@ export class Connection implements ChannelIO, WheelEntry {
     this.opts.deadlines.delete(this);
     if (this.slowTimer) clearTimeout(this.slowTimer);
     this.slowTimer = undefined;
+  }
+
+  /** The transport closed after close() ended it: nothing is left to destroy. */
+  private clearEndTimer(): void {
+    if (this.endTimer) clearTimeout(this.endTimer);
+    this.endTimer = undefined;
   }
 }

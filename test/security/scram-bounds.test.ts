@@ -76,8 +76,9 @@ describe('SCRAM-SHA-256 conversation state is bounded', () => {
       await Promise.all(clients.map((c) => c.waitClosed(4000)));
       const grown = liveBytes(gc) - baseline;
       // Measured: 23 MiB before the bounds (the exchanges' copies of what each client sent, and
-      // their open connections), 10 MiB after them (what 150 connections leave behind besides).
-      assert.ok(grown < 15 * MiB, `the process holds ${(grown / MiB).toFixed(1)} MiB more with ${N} exchanges of 60 KB left half done`);
+      // their open connections), 10 MiB after them while a closed connection was still held for
+      // the 2 s its socket was given to end (closed-connections.test.ts), 1 MiB since.
+      assert.ok(grown < 5 * MiB, `the process holds ${(grown / MiB).toFixed(1)} MiB more with ${N} exchanges of 60 KB left half done`);
     } finally {
       for (const c of clients) c.end();
     }
