@@ -17,6 +17,13 @@ import type { MalformedMessages } from './malformed.js';
 
 /** How long this node remembers its own claims, to settle two connects of one client id at once. */
 const CLAIM_MEMORY_MS = 10_000;
+/**
+ * Characters of the client ids remembered at most: a client id may be 64 KiB, and clients that
+ * connect and leave with new long ids at a fast rate would otherwise make this node hold all of the
+ * last ten seconds' (a 1,000 connects a second of 64 KiB ids: 640 MiB). Past it the oldest claims are
+ * forgotten first (a race of two connects older than that is then settled as if it had no rival here).
+ */
+const CLAIM_MEMORY_CHARS = 4 * 1024 * 1024;
 
 /** What claims need to know of the link they belong to. */
 export interface ClaimingNode {
@@ -34,6 +41,8 @@ export interface ClaimingNode {
 
 export class Claims {
   private readonly ownClaims = new Map<string, number>();
+  /** Characters of the client ids in ownClaims. */
+  private ownClaimChars = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -48,12 +57,14 @@ export class Claims {
   claim(clientId: string, resume: boolean, retry = false): MaybePromise<void> {
     if (this.node.closed) return;
     const at = Date.now();
-    this.ownClaims.delete(clientId);
+    this.forgetClaim(clientId);
     this.ownClaims.set(clientId, at);
-    // Insertion order is claim order: forget from the front what is too old to race with anything.
+    this.ownClaimChars += clientId.length;
+    // Insertion order is claim order: forget from the front what is too old to race with anything,
+    // and what is over the bound on the ids' characters.
     for (const [id, t] of this.ownClaims) {
-      if (at - t <= CLAIM_MEMORY_MS) break;
-      this.ownClaims.delete(id);
+      if (at - t <= CLAIM_MEMORY_MS && this.ownClaimChars <= CLAIM_MEMORY_CHARS) break;
+      this.forgetClaim(id);
     }
     const h = headers();
     h.set(H.origin, this.opts.nodeId);
@@ -130,6 +141,10 @@ export class Claims {
       await new Promise((r) => setTimeout(r, 100));
     }
     return false;
+  }
+
+  private forgetClaim(clientId: string): void {
+    if (this.ownClaims.delete(clientId)) this.ownClaimChars -= clientId.length;
   }
 
   private malformedAnswer(why: string): void {
