@@ -179,12 +179,13 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
     });
     new Counter({
       name: P + 'cluster_errors_total',
-      help: 'Cluster link problems: failed forwards, messages dropped while NATS was unreachable, malformed messages.',
+      help: 'Cluster link problems: failed forwards, messages dropped while NATS was unreachable, malformed messages, retained writes to the JetStream bucket that failed or were dropped waiting for it.',
       labelNames: ['kind'] as const,
       registers,
       collect() {
         this.reset();
         for (const kind of ['publishErrors', 'droppedDisconnected', 'malformed']) this.inc({ kind }, counter(kind));
+        this.inc({ kind: 'retainedWrites' }, cluster.state?.retainedWriteFailures ?? 0);
       },
     });
     new Counter({

@@ -67,6 +67,8 @@ export interface ClusterView {
   incompatible?(): string[];
   /** Totals since start: forwarded, received, duplicates, publishErrors, ... (LinkCounters). */
   readonly counters: object;
+  /** Retained writes to the cluster's JetStream bucket that failed for good or were dropped waiting. */
+  readonly state?: { readonly retainedWriteFailures: number };
 }
 
 /** The broker as observation sees it. src/broker/broker.ts `Broker` satisfies this unchanged. */

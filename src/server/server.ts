@@ -328,6 +328,7 @@ export async function startServer(config: Config, log: Logger, extras: ServerExt
           nodeId: config.clusterNodeId || generateNodeId(),
           prefix: config.clusterSubjectPrefix,
           retainedReplicas: config.clusterRetainedReplicas,
+          retainedPendingBytes: config.maxRetainedBytes,
           broker,
           retained: broker.localRetained(),
           log,

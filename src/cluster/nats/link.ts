@@ -90,6 +90,7 @@ export class NatsClusterLink implements ClusterLink {
       bucket: retainedBucketName(opts.prefix ?? DEFAULT_PREFIX),
       replicas: opts.retainedReplicas ?? 1,
       timeoutMs: opts.timeoutMs ?? 5000,
+      ...(opts.retainedPendingBytes !== undefined ? { maxPendingBytes: opts.retainedPendingBytes } : {}),
       local: opts.retained,
       deliver: (m) => this.deliver(m),
       log: opts.log,

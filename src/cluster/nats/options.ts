@@ -26,6 +26,8 @@ export interface ClusterLinkOptions {
    * Without it, loaded messages go through `broker.routeRemote` (which also delivers them).
    */
   retained?: LocalRetained;
+  /** Bytes of retained writes waiting for JetStream at most (maxRetainedBytes); past it they are dropped, counted. */
+  retainedPendingBytes?: number;
   /** JetStream replicas of the retained bucket when this node creates it. Default 1. */
   retainedReplicas?: number;
   /** Heartbeat period. Default 2000 ms. */

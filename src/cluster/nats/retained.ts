@@ -17,6 +17,8 @@ import type { StoredMessage } from '../../store/ports.js';
 import { isNodeLocalTopic, reconcile, type LocalRetained } from '../retained-copy.js';
 import { retainedKey } from '../../store/nats/keys.js';
 import { decodeRecord, encodeMessage } from '../../store/nats/codec.js';
+import { messageBytes } from '../../session/message.js';
+import { logLimited, OncePerWindow } from '../../transport/log-limit.js';
 
 
 export interface RetainedBucketOptions {
@@ -27,7 +29,16 @@ export interface RetainedBucketOptions {
   concurrency?: number;
   /** Writes not yet acknowledged beyond which new ones are dropped (counted), so memory stays bounded. */
   maxPending?: number;
+  /**
+   * Bytes of those writes (each message counted as the retained budget counts it) beyond which new
+   * ones are dropped: a write waits for JetStream, and while JetStream is slow or gone the writes of
+   * every retained PUBLISH wait, up to mqttMessageMaxLength each. Default DEFAULT_PENDING_BYTES; the
+   * node passes maxRetainedBytes, the most a node keeps of retained messages.
+   */
+  maxPendingBytes?: number;
 }
+
+export const DEFAULT_PENDING_BYTES = 64 * 1024 * 1024;
 
 const isNotFound = (err: unknown): boolean => err instanceof JetStreamApiError && (err.code === 10059 || err.status === 404);
 
@@ -44,6 +55,8 @@ const RETRY_BASE_MS = 250;
 export class RetainedBucket {
   /** Per topic, the newest write not acknowledged yet; an older one that fails is not retried. */
   private readonly latest = new Map<string, StoredMessage>();
+  /** messageBytes of the messages in `latest`. */
+  private latestBytes = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
   /** Writes that failed for good or were dropped because too many were pending. */
@@ -90,13 +103,25 @@ export class RetainedBucket {
   /** Records a retained message (or, with an empty payload, its removal); never throws. */
   write(message: StoredMessage): void {
     const max = this.opts.maxPending ?? 10_000;
-    if (this.closed || (this.latest.size >= max && !this.latest.has(message.topic))) {
+    const maxBytes = this.opts.maxPendingBytes ?? DEFAULT_PENDING_BYTES;
+    const replaced = this.latest.get(message.topic);
+    const bytes = messageBytes(message);
+    const after = this.latestBytes - (replaced ? messageBytes(replaced) : 0) + bytes;
+    const full = (this.latest.size >= max && !replaced) || after > maxBytes;
+    if (this.closed || full) {
       this.failures++;
-      this.onError(new Error(this.closed ? 'retained bucket closed' : `retained bucket: more than ${max} writes pending, dropped one`));
+      this.onError(new Error(this.closed ? 'retained bucket closed' : `retained bucket: more than ${max} writes or ${maxBytes} bytes pending, dropped one`));
       return;
     }
     this.latest.set(message.topic, message);
+    this.latestBytes = after;
     this.attempt(message, 1);
+  }
+
+  /** The newest write of its topic is settled (acknowledged, or failed for good). */
+  private settled(message: StoredMessage): void {
+    this.latest.delete(message.topic);
+    this.latestBytes -= messageBytes(message);
   }
 
   private send(message: StoredMessage): Promise<unknown> {
@@ -112,12 +137,12 @@ export class RetainedBucket {
     const current = (): boolean => this.latest.get(topic) === message;
     this.send(message).then(
       () => {
-        if (current()) this.latest.delete(topic);
+        if (current()) this.settled(message);
       },
       (err) => {
         if (!current()) return; // a newer write of the topic went out after it
         if (tries >= MAX_TRIES || this.closed) {
-          this.latest.delete(topic);
+          this.settled(message);
           this.failures++;
           this.onError(err);
           return;
@@ -245,6 +270,10 @@ export class RetainedSync {
     this.liveOverflowed = true;
   }
   private readonly waiting = new Map<string, StoredMessage>();
+  /** messageBytes of the messages in `waiting`, bounded like the bucket's pending writes. */
+  private waitingBytes = 0;
+  /** Write failures are logged once a minute: with JetStream gone every retained PUBLISH fails one. */
+  private readonly failureLines = new OncePerWindow(60_000, 1, 1);
   private timer?: NodeJS.Timeout;
   private closed = false;
   /** Writes dropped because too many waited for the bucket to open. */
@@ -273,9 +302,17 @@ export class RetainedSync {
   published(message: StoredMessage): void {
     if (this.bucket) return this.bucket.write(message);
     this.noteLive(message.topic);
-    this.waiting.delete(message.topic);
-    if (this.waiting.size >= MAX_WAITING) this.dropped++;
-    else this.waiting.set(message.topic, message);
+    const replaced = this.waiting.get(message.topic);
+    if (replaced) {
+      this.waiting.delete(message.topic);
+      this.waitingBytes -= messageBytes(replaced);
+    }
+    const bytes = messageBytes(message);
+    if (this.waiting.size >= MAX_WAITING || this.waitingBytes + bytes > (this.opts.maxPendingBytes ?? DEFAULT_PENDING_BYTES)) this.dropped++;
+    else {
+      this.waiting.set(message.topic, message);
+      this.waitingBytes += bytes;
+    }
   }
 
   /**
@@ -338,7 +375,9 @@ export class RetainedSync {
   }
 
   private async load(): Promise<void> {
-    const bucket = await RetainedBucket.open(this.nc, this.opts, (err) => this.opts.log.warn({ err }, 'cluster: retained bucket write failed'));
+    const bucket = await RetainedBucket.open(this.nc, this.opts, (err) =>
+      logLimited(this.failureLines, this.opts.log, 'warn', 'write', { err }, 'cluster: retained bucket write failed', 'failedSinceLastLine'),
+    );
     const stored = await bucket.load((key, err) => this.opts.log.warn({ err, key }, 'cluster: unreadable value in the retained bucket skipped'));
     if (this.closed) return;
     const live = this.live ?? new Set<string>();
@@ -352,6 +391,7 @@ export class RetainedSync {
     }
     for (const m of this.waiting.values()) bucket.write(m);
     this.waiting.clear();
+    this.waitingBytes = 0;
   }
 
   async settle(timeoutMs: number): Promise<void> {
