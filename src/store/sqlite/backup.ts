@@ -23,7 +23,7 @@ const liveRows = (db: Database.Database): number =>
 /** Queue entries live in the entry packs (schema 5; entry-packs.ts says which items are). */
 function liveItems(db: Database.Database, file: string): number {
   const sessions = new Set(db.prepare('SELECT client_id FROM sessions').pluck().all() as string[]);
-  const below = new Map((db.prepare('SELECT client_id, below FROM retired').raw().all() as Array<[string, number]>));
+  const below = new Map(db.prepare('SELECT client_id, below FROM retired').raw().all() as Array<[string, number]>);
   const killed = new Set<number>();
   const entries: Array<{ key: number; clientId: string; seq: number }> = [];
   for (const { n, data } of db.prepare('SELECT n, data FROM entry_packs').all() as Array<{ n: number; data: Buffer }>) {

@@ -17,7 +17,7 @@
 // The store keeps which bodies, entries and packs exist in memory (queue-index.ts, pack-set.ts):
 // how many entries point at each body and how many of each pack's items are live. A pack is deleted
 // in the batch in which its last live item goes, and packs that are mostly dead are rewritten
-// (rewritePacks), so the file stays within a bound of what it must hold.
+// (rewriteBodyPacks, rewriteEntryPacks), so the file stays within a bound of what it must hold.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -226,7 +226,7 @@ export class SqliteStore implements Store {
    * acknowledgements come in order) only moves `retired.below` for its session, one small row per
    * session and batch. An entry going out of order gets a tombstone, an item of the batch's entry
    * pack, unless its pack goes with it. Items, live or dead, go with their pack: when its last live
-   * item goes, or when it is rewritten (rewritePacks).
+   * item goes, or when it is rewritten (rewriteBodyPacks, rewriteEntryPacks).
    */
   private applyBatch(s: Statements, ops: readonly StoreOp[]): void {
     const b: BatchWork = { maybeGarbage: new Set(), newBodies: [], newEntries: [], outOfOrder: [], moved: new Set() };
