@@ -1,8 +1,8 @@
-// A fixed sequence of queue batches for the SIGKILL test of packed bodies (sqlite-store.test.ts):
+// A fixed sequence of queue batches for the SIGKILL test of packed bodies and entries (sqlite-store.test.ts):
 // the child process applies them and the test replays them on MemoryStore, so both build batch i
 // the same way. Two sessions: `fast` acknowledges in order one batch behind; `slow` keeps most of
 // its entries, acknowledges some out of order and moves some to inflight, so packs outlive most of
-// their bodies and get rewritten.
+// their items, tombstones are written and packs get rewritten.
 import type { StoreOp } from '../../src/store/ports.js';
 
 /** Bodies per batch; slow keeps one of them, so a pack is under a fifth live and gets rewritten. */

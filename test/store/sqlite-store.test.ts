@@ -170,16 +170,16 @@ describe('SqliteStore files', () => {
     }
   });
 
-  it('keeps every acknowledged queue batch, bodies in packs being rewritten, when the process is killed with SIGKILL', async () => {
+  it('keeps every acknowledged queue batch, packs being rewritten, when the process is killed with SIGKILL', async () => {
     const file = freshPath();
     const here = path.dirname(fileURLToPath(import.meta.url));
     const storeModule = path.resolve(here, '../../src/store/sqlite/sqlite-store.js');
     const batchModule = path.resolve(here, 'queue-batches.js');
-    // packCompactMin 0: packs are rewritten as soon as they are sparse enough, so kills land in rewrites too.
+    // packCompactMin 0: body and entry packs are rewritten as soon as they are sparse enough, so kills land in rewrites too.
     const child = `
       const { SqliteStore } = await import(${JSON.stringify(storeModule)});
       const { queueBatch } = await import(${JSON.stringify(batchModule)});
-      const store = new SqliteStore({ path: ${JSON.stringify(file)}, packCompactMin: 0, compactMin: 64 });
+      const store = new SqliteStore({ path: ${JSON.stringify(file)}, packCompactMin: 0 });
       await store.open();
       for (let i = 0; i <= 100000; i++) {
         await store.apply(queueBatch(i));

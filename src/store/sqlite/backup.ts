@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from './schema.js';
 import { lockStore } from './store-lock.js';
+import { decodeEntry, forEachEntryItem, isLiveItem, ItemKind } from './entry-packs.js';
 
 export interface StoreSummary {
   schemaVersion: number;
@@ -15,9 +16,37 @@ export interface StoreSummary {
   queued: number;
 }
 
-/** Queue entries not yet retired (schema 3: rows below their client's watermark are gone). */
-const liveEntries = (db: Database.Database): number =>
+/** Queue entries not yet retired (schemas 3–4: rows below their client's watermark are gone). */
+const liveRows = (db: Database.Database): number =>
   db.prepare('SELECT count(*) FROM entries e LEFT JOIN retired r ON r.client_id = e.client_id WHERE e.n >= coalesce(r.below, 0)').pluck().get() as number;
+
+/** Queue entries live in the entry packs (schema 5; entry-packs.ts says which items are). */
+function liveItems(db: Database.Database, file: string): number {
+  const sessions = new Set(db.prepare('SELECT client_id FROM sessions').pluck().all() as string[]);
+  const below = new Map(db.prepare('SELECT client_id, below FROM retired').raw().all() as Array<[string, number]>);
+  const killed = new Set<number>();
+  const entries: Array<{ key: number; clientId: string; seq: number }> = [];
+  for (const { n, data } of db.prepare('SELECT n, data FROM entry_packs').all() as Array<{ n: number; data: Buffer }>) {
+    const where = `${file}: entry pack ${n}`;
+    forEachEntryItem(data, where, (item) => {
+      if (item.kind === ItemKind.Tombstone) killed.add(item.key);
+      else {
+        const { clientId, entry } = decodeEntry(item.raw, where);
+        entries.push({ key: item.key, clientId, seq: entry.seq });
+      }
+    });
+  }
+  // One per (client, seq): the store never leaves two live items for one entry, and open would keep one.
+  const live = new Set<string>();
+  for (const e of entries) if (isLiveItem(e.key, e.clientId, sessions, below, killed)) live.add(`${e.seq} ${e.clientId}`);
+  return live.size;
+}
+
+function queuedEntries(db: Database.Database, file: string, version: number): number {
+  if (version >= 5) return liveItems(db, file);
+  if (version >= 3) return liveRows(db);
+  return db.prepare(`SELECT count(*) FROM ${version >= 2 ? 'entries' : 'queue'}`).pluck().get() as number;
+}
 
 /** Checks that `file` is a sound Starling store this version can open, and counts what it holds. */
 export function inspectStoreFile(file: string): StoreSummary {
@@ -33,7 +62,7 @@ export function inspectStoreFile(file: string): StoreSummary {
     const version = db.prepare('SELECT version FROM schema_version').pluck().get() as number;
     if (version > SCHEMA_VERSION) throw new Error(`${file}: schema version ${version} is newer than this Starling understands (${SCHEMA_VERSION})`);
     const count = (table: string): number => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
-    return { schemaVersion: version, sessions: count('sessions'), retained: count('retained'), queued: version >= 3 ? liveEntries(db) : count(version >= 2 ? 'entries' : 'queue') };
+    return { schemaVersion: version, sessions: count('sessions'), retained: count('retained'), queued: queuedEntries(db, file, version) };
   } catch (err) {
     if ((err as { code?: string }).code === 'SQLITE_ERROR') throw new Error(`${file}: not a Starling store (${(err as Error).message})`);
     throw err;

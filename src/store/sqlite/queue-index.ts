@@ -1,52 +1,50 @@
-// What the SQLite store keeps in memory about its own rows, so that a queue write is one statement
-// on an integer key: which sessions exist, each message body's row and how many entries point at
-// it, each session's entries by seq, and the rows already retired but not yet deleted. Rebuilt from
-// the file at open (and after a failed batch, whose transaction rolled back changes this index had
-// already taken in).
+// What the SQLite store keeps in memory about what its file holds, so that a queue write needs no
+// read: which sessions exist, each message body's key and how many entries point at it, each
+// session's entries by seq, the packs holding bodies and entries (pack-set.ts) and the tombstones
+// still needed (entry-packs.ts). Rebuilt from the file at open (and after a failed batch, whose
+// transaction rolled back changes this index had already taken in).
 //
-// A session's entries are kept in row order (`n` ascending): a new entry gets the next n, and an
+// A session's entries are kept in key order (`n` ascending): a new entry gets the next n, and an
 // entry written again gets a new n and moves to the end. So the first entry of a session is its
-// oldest row, which is what its watermark (`retired.below`) is set to.
+// oldest item, which is what its watermark (`retired.below`) is set to.
 import type { QueueEntry, StoredMessage } from '../ports.js';
+import { PackSet, type Packed, type PackRef } from './pack-set.js';
 
-export interface BodyRef {
+/** A message body; `pack` is the body pack holding it (packs.ts), once written. */
+export interface BodyRef extends Packed {
   readonly id: string;
-  /** The body's key, what entry rows point at; unique among the bodies of the file. */
+  /** The body's key, what entries point at; unique among the bodies of the file. */
   readonly n: number;
   /** Queue entries pointing at this body. */
   refs: number;
   /** The message while the batch that made it has not written it yet. */
   write?: StoredMessage;
-  /** The pack holding it, once written (packs.ts), and the bytes its item takes there. */
-  pack?: PackRef;
-  size: number;
 }
 
-/** A row of `packs`: how many of its bodies, and how many of its bytes, are still live. */
-export interface PackRef {
-  readonly n: number;
-  readonly bytes: number;
-  live: number;
-  liveBytes: number;
-}
-
-export interface EntryRef {
+/** A queue entry; `pack` is the entry pack holding its item (entry-packs.ts), once written. */
+export interface EntryRef extends Packed {
   readonly clientId: string;
   readonly seq: number;
-  /** Row key in `entries`: a changed entry is written as a new row (appended) in place of its old one. */
+  /** Its item's key: a changed entry is written as a new item under a new key in place of its old one. */
   n: number;
   body: BodyRef;
-  /** The entry while the batch that made or changed it has not written its row yet. */
+  /** The entry while the batch that made or changed it has not written its item yet. */
   write?: QueueEntry;
 }
 
+/** A tombstone: the item under key `victim`, in `victimPack`, is dead; needed while that pack is in the file. */
+export interface Tombstone extends Packed {
+  readonly victim: number;
+  readonly victimPack: PackRef;
+}
+
 /**
- * A session's entries in row order, so its oldest is found without iterating its Map from the front
+ * A session's entries in key order, so its oldest is found without iterating its Map from the front
  * (V8 skips every slot deleted since the Map was last rehashed: a drain, deleting from the front,
  * made each look-up cost as many steps as entries went before). A slot is live while its entry is
- * still in the Map with the row key it had when pushed; dead slots are passed over once.
+ * still in the Map with the key it had when pushed; dead slots are passed over once.
  */
-interface RowOrder {
+interface KeyOrder {
   refs: EntryRef[];
   ns: number[];
   head: number;
@@ -56,22 +54,18 @@ export class QueueIndex {
   readonly sessions = new Set<string>();
   readonly bodies = new Map<string, BodyRef>();
   readonly entries = new Map<string, Map<number, EntryRef>>();
-  private readonly order = new Map<string, RowOrder>();
-  /** Next row keys: ascending, so new rows are appended to the end of their table. */
+  private readonly order = new Map<string, KeyOrder>();
+  /** Next keys: ascending, so that a session's entries in key order are its items in write order. */
   nextBody = 1;
   nextEntry = 1;
-  /** Live entries, all sessions. */
-  entryCount = 0;
-  /** Entry rows retired by watermark and still in the file, to delete in bulk. */
-  deadEntries: number[] = [];
-  /** Packs by row key, in key order (oldest first); a pack none of whose bodies is live is not here. */
-  readonly packs = new Map<number, PackRef>();
-  nextPack = 1;
-  /** Bytes of every pack in `packs`, and of their live bodies. */
-  packBytes = 0;
-  livePackBytes = 0;
-  /** Packs with no live body left, to delete at the end of the batch. */
-  deadPacks: number[] = [];
+  readonly bodyPacks = new PackSet();
+  /** A tombstone dies with its victim's pack (leaving its own pack, through PackSet). */
+  readonly entryPacks = new PackSet((t) => {
+    const victim = (t as Tombstone).victim;
+    if (this.tombstones.get(victim) === t) this.tombstones.delete(victim);
+  });
+  /** Live tombstones by the key they kill. */
+  readonly tombstones = new Map<number, Tombstone>();
 
   clear(): void {
     this.sessions.clear();
@@ -80,68 +74,25 @@ export class QueueIndex {
     this.order.clear();
     this.nextBody = 1;
     this.nextEntry = 1;
-    this.entryCount = 0;
-    this.deadEntries = [];
-    this.packs.clear();
-    this.nextPack = 1;
-    this.packBytes = 0;
-    this.livePackBytes = 0;
-    this.deadPacks = [];
+    this.bodyPacks.clear();
+    this.entryPacks.clear();
+    this.tombstones.clear();
   }
 
-  /** Records a pack just written (or read at open); its bodies join it (joinPack). */
-  addPack(n: number, bytes: number): PackRef {
-    const p: PackRef = { n, bytes, live: 0, liveBytes: 0 };
-    this.packs.set(n, p);
-    this.packBytes += bytes;
-    if (n >= this.nextPack) this.nextPack = n + 1;
-    return p;
+  /** A tombstone of `size` bytes for the dead item `victim` of live pack `victimPack` (its own pack is set once it is written). */
+  addTombstone(victim: number, victimPack: PackRef, size: number): Tombstone {
+    const t: Tombstone = { victim, victimPack, pack: undefined, size };
+    this.tombstones.set(victim, t);
+    this.entryPacks.depend(t, victimPack);
+    return t;
   }
 
-  /** A body written into (or read from) pack `p`, taking `body.size` of its bytes: live until leavePack. */
-  joinPack(body: BodyRef, p: PackRef): void {
-    body.pack = p;
-    p.live++;
-    p.liveBytes += body.size;
-    this.livePackBytes += body.size;
-  }
-
-  /** A written body is no longer referenced: its pack loses it, and goes once it has none left. */
-  leavePack(body: BodyRef): void {
-    const p = body.pack;
-    if (p === undefined) return;
-    body.pack = undefined;
-    p.live--;
-    p.liveBytes -= body.size;
-    this.livePackBytes -= body.size;
-    if (p.live === 0) this.forgetPack(p);
-  }
-
-  /** Drops a pack whatever it still holds (its live bodies have been copied to another): it is deleted with the batch. */
-  forgetPack(p: PackRef): void {
-    if (this.packs.get(p.n) !== p) return;
-    this.packs.delete(p.n);
-    this.packBytes -= p.bytes;
-    this.livePackBytes -= p.liveBytes;
-    this.deadPacks.push(p.n);
-  }
-
-  /** The watermark of a session: its oldest live row, or every row so far when it has none. */
+  /** The watermark of a session: its oldest live item, or every item so far when it has none. */
   below(clientId: string): number {
     return this.oldest(clientId)?.n ?? this.nextEntry;
   }
 
-  /** The lowest row key of a live entry, all sessions; Infinity when there is none. */
-  lowestLiveEntry(): number {
-    let low = Infinity;
-    for (const clientId of this.entries.keys()) {
-      const n = this.oldest(clientId)?.n;
-      if (n !== undefined && n < low) low = n;
-    }
-    return low;
-  }
-
-  /** Whether `seq` is the session's oldest row (a delete of it moves the watermark). */
+  /** Whether `seq` is the session's oldest item (a delete of it moves the watermark). */
   isOldest(clientId: string, seq: number): boolean {
     return this.oldest(clientId)?.seq === seq;
   }
@@ -159,7 +110,7 @@ export class QueueIndex {
     return undefined; // not reached: the Map's entries all have a live slot
   }
 
-  /** Appends an entry's row key to its session's row order; drops dead slots once they dominate. */
+  /** Appends an entry's key to its session's key order; drops dead slots once they dominate. */
   private ordered(clientId: string, queue: Map<number, EntryRef>, e: EntryRef): void {
     let o = this.order.get(clientId);
     if (o === undefined) this.order.set(clientId, (o = { refs: [], ns: [], head: 0 }));
@@ -180,7 +131,7 @@ export class QueueIndex {
     o.head = 0;
   }
 
-  /** Gives an entry a new row key and moves it to the end of its session's row order. */
+  /** Gives an entry a new key and moves it to the end of its session's key order. */
   renumber(clientId: string, seq: number, e: EntryRef): void {
     const queue = this.entries.get(clientId)!;
     queue.delete(seq);
@@ -199,11 +150,10 @@ export class QueueIndex {
   addEntry(clientId: string, seq: number, body: BodyRef, n = this.nextEntry): EntryRef {
     let queue = this.entries.get(clientId);
     if (queue === undefined) this.entries.set(clientId, (queue = new Map()));
-    const e: EntryRef = { clientId, seq, n, body, write: undefined };
+    const e: EntryRef = { clientId, seq, n, body, write: undefined, pack: undefined, size: 0 };
     queue.set(seq, e);
     this.ordered(clientId, queue, e);
     body.refs++;
-    this.entryCount++;
     if (n >= this.nextEntry) this.nextEntry = n + 1;
     return e;
   }
@@ -223,13 +173,12 @@ export class QueueIndex {
       this.order.delete(clientId);
     }
     e.body.refs--;
-    this.entryCount--;
     return e;
   }
 }
 
 /**
- * Whether a slot of a session's row order still names a live row: the entry still has the row key
+ * Whether a slot of a session's key order still names a live item: the entry still has the key
  * the slot recorded (it was not rewritten under a new key) and is still its session's entry for its seq.
  */
 function live(r: EntryRef, n: number, queue: Map<number, EntryRef>): boolean {

@@ -45,7 +45,7 @@ export interface EntryRow {
   subscription_ids: string | null;
 }
 
-const STATES: ReadonlyArray<QueueEntry['state']> = ['queued', 'inflight', 'released'];
+export const STATES: ReadonlyArray<QueueEntry['state']> = ['queued', 'inflight', 'released'];
 const STATE_CODE: Readonly<Record<QueueEntry['state'], number>> = { queued: 0, inflight: 1, released: 2 };
 
 /** qos in bits 0–1, retain in bit 2, state (0 queued, 1 inflight, 2 released) in bits 3–4. */

@@ -9,15 +9,15 @@
 // per batch. The broker's promise is "an ack is never lost when the broker process dies", so NORMAL
 // is the default; pass `synchronous: 'full'` (config `persistenceSync=full`) to also survive power loss.
 //
-// Messages are stored once and queue entries (`entries`) point at them by key. A batch's bodies
-// are packed many to a row (`packs`, packs.ts): a row costs about as much to insert whatever it
-// holds, and a queued message is mostly its body. A pack is deleted at the end of the batch in
-// which its last referenced body goes, and packs that are mostly dead are rewritten (compactPacks).
-// Entries are rows of their own (they change state and go one by one), keyed by an ascending
-// integer the store assigns. The store keeps which rows and bodies exist (and each body's reference
-// count and pack) in memory (queue-index.ts): a queue write is one statement on an integer key, and
-// a batch's new rows are appended to the last pages of each table, so a commit writes few pages
-// however many sessions the batch touches.
+// Messages are stored once and queue entries point at them by key. Both are packed many to a row
+// (`packs`, packs.ts; `entry_packs`, entry-packs.ts): a row costs about as much to insert whatever
+// it holds, so a batch's new bodies go into one pack and its new and changed entries into another.
+// Nothing in a pack is changed in place: an entry is dead once its session's watermark
+// (`retired.below`) passes its key or a tombstone names it, a body once no live entry points at it.
+// The store keeps which bodies, entries and packs exist in memory (queue-index.ts, pack-set.ts):
+// how many entries point at each body and how many of each pack's items are live. A pack is deleted
+// in the batch in which its last live item goes, and packs that are mostly dead are rewritten
+// (rewriteBodyPacks, rewriteEntryPacks), so the file stays within a bound of what it must hold.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -26,44 +26,37 @@ import { StoreError } from '../errors.js';
 import { validateOp } from '../validate.js';
 import { migrate } from './schema.js';
 import { lockStore } from './store-lock.js';
-import { prepareStatements, type Statements } from './statements.js';
-import { entryFlags, messageValues, rowToEntry, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
-import type { EntryRow, MessageRow, SessionRow, SubscriptionRow } from './rows.js';
-import { QueueIndex, type BodyRef, type EntryRef, type PackRef } from './queue-index.js';
-import { BulkWriter, type RowFill } from './bulk.js';
-import { decodeItem, forEachItem, PackBuilder, PACK_BYTES } from './packs.js';
+import { prepareStatements, type Statement, type Statements } from './statements.js';
+import { messageValues, rowToMessage, rowToSession, rowToSubscription, sessionToRow, subscriptionToRow } from './rows.js';
+import type { MessageRow, SessionRow, SubscriptionRow } from './rows.js';
+import { QueueIndex, type BodyRef, type EntryRef, type Tombstone } from './queue-index.js';
+import { BulkWriter } from './bulk.js';
+import { decodeItem, forEachItem, PackBuilder } from './packs.js';
+import { decodeEntry, EntryPackBuilder, forEachEntryItem, isLiveItem, ItemKind, type DecodedEntry } from './entry-packs.js';
+import { PackSink, type Packed, type PackRef, type PackSet } from './pack-set.js';
 
-/** Retired entry rows are deleted once there are at least this many, and at least as many as live ones. */
-const COMPACT_MIN = 2048;
-
-/** Packs are rewritten once they hold at least this many bytes, and more than SPACE times their live bodies' bytes. */
+/** Packs are rewritten once they hold at least this many bytes, and more than SPACE times their live items' bytes. */
 const PACK_COMPACT_MIN = 4 * 1024 * 1024;
 const SPACE = 4;
-
-/** Row writer (bulk.ts) for the entry rows a batch made: each row is written once, then forgotten. */
-const entryRow: RowFill<EntryRef> = (v, at, ref) => {
-  const e = ref.write;
-  if (e === undefined) return false;
-  ref.write = undefined;
-  v[at] = ref.n;
-  v[at + 1] = ref.clientId;
-  v[at + 2] = e.seq;
-  v[at + 3] = ref.body.n;
-  v[at + 4] = entryFlags(e);
-  v[at + 5] = e.packetId ?? null;
-  v[at + 6] = e.subscriptionIds === undefined ? null : JSON.stringify(e.subscriptionIds);
-  return true;
-};
 
 /** What one apply() batch collects on its way through its ops, written at its end (finishBatch). */
 interface BatchWork {
   maybeGarbage: Set<BodyRef>;
   newBodies: BodyRef[];
   newEntries: EntryRef[];
-  /** Entry rows no watermark covers: deleted in this batch. */
-  deleteNow: number[];
-  /** Sessions whose watermark moved. */
+  /** Written items of entries that went while not their session's oldest: tombstoned unless something else covers them. */
+  outOfOrder: Array<{ clientId: string; n: number; pack: PackRef }>;
+  /** Sessions whose watermark moved (or, made by this batch, starts). */
   moved: Set<string>;
+}
+
+/** An entry item read at open, with the pack holding it. */
+interface FoundEntry {
+  key: number;
+  pack: PackRef;
+  size: number;
+  item: DecodedEntry;
+  where: string;
 }
 
 function invalid(i: number, op: StoreOp, why: string): never {
@@ -75,36 +68,40 @@ export interface SqliteStoreOptions {
   path: string;
   /** 'normal' (default) survives process death; 'full' also survives power loss. See above. */
   synchronous?: 'normal' | 'full';
-  /** Retired rows wait for at least this many before they are deleted (default 2048; tests use less). */
-  compactMin?: number;
-  /** Packs are rewritten only once they hold this many bytes (default 4 MiB; tests use less). */
+  /** Packs are rewritten only once those of a kind hold this many bytes (default 4 MiB; tests use less). */
   packCompactMin?: number;
+  /**
+   * Packs are rewritten once they hold more than this many times their live bytes, those at most
+   * 1/packSpace live (default 4). Tests use 1: with packCompactMin 0, every pack holding anything
+   * dead is rewritten after every batch.
+   */
+  packSpace?: number;
 }
 
 export class SqliteStore implements Store {
   readonly durable = true;
   private readonly path: string;
   private readonly synchronous: 'normal' | 'full';
-  private readonly compactMin: number;
   private readonly packCompactMin: number;
+  private readonly packSpace: number;
   private db: Database.Database | undefined;
   /** The connection holding `<path>.lock` (see store-lock.ts). */
   private lock: Database.Database | undefined;
   private stmts: Statements | undefined;
   private runBatch: ((ops: readonly StoreOp[]) => void) | undefined;
   private readonly index = new QueueIndex();
-  private packs!: BulkWriter;
-  private readonly packBuilder = new PackBuilder();
-  /** The bodies of the pack being built. */
-  private packMembers: BodyRef[] = [];
-  private entries!: BulkWriter;
+  /** The packs being written, and the writers that delete dead ones. */
+  private bodySink!: PackSink<PackBuilder>;
+  private entrySink!: PackSink<EntryPackBuilder>;
+  private packRows!: BulkWriter;
+  private entryPackRows!: BulkWriter;
   private retired!: BulkWriter;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
     this.synchronous = options.synchronous ?? 'normal';
-    this.compactMin = Math.max(1, options.compactMin ?? COMPACT_MIN);
     this.packCompactMin = Math.max(0, options.packCompactMin ?? PACK_COMPACT_MIN);
+    this.packSpace = Math.max(1, options.packSpace ?? SPACE);
   }
 
   /** Opens the file (or re-reads it when already open) and returns its state; throws on a bad file. */
@@ -123,8 +120,8 @@ export class SqliteStore implements Store {
       this.runBatch(ops);
     } catch (err) {
       // The transaction rolled back; the index may hold some of its changes: read it back.
-      this.packMembers.length = 0;
-      this.packBuilder.reset();
+      this.bodySink.reset();
+      this.entrySink.reset();
       if (this.db !== undefined) this.readSnapshot();
       throw err;
     }
@@ -167,8 +164,10 @@ export class SqliteStore implements Store {
       }
       migrate(db, this.path);
       const stmts = prepareStatements(db);
-      this.packs = new BulkWriter(db, 'packs', ['n', 'data']);
-      this.entries = new BulkWriter(db, 'entries', ['n', 'client_id', 'seq', 'body', 'flags', 'packet_id', 'subscription_ids']);
+      this.bodySink = new PackSink(new PackBuilder(), this.index.bodyPacks, (n, data) => stmts.insertPack.run(n, data));
+      this.entrySink = new PackSink(new EntryPackBuilder(), this.index.entryPacks, (n, data) => stmts.insertEntryPack.run(n, data));
+      this.packRows = new BulkWriter(db, 'packs', ['n', 'data']);
+      this.entryPackRows = new BulkWriter(db, 'entry_packs', ['n', 'data']);
       this.retired = new BulkWriter(db, 'retired', ['client_id', 'below'], { onConflict: 'ON CONFLICT (client_id) DO UPDATE SET below = excluded.below' });
       this.db = db;
       this.lock = lock;
@@ -220,19 +219,17 @@ export class SqliteStore implements Store {
    * Runs inside one transaction: any throw rolls the whole batch back (apply() then rereads the
    * index). Bodies and entries are not written op by op: the batch's net effect on them is worked
    * out in the index first (an entry put, moved to inflight and acknowledged within one batch is
-   * never written at all), then written with multi-row statements (bulk.ts). A changed entry is a
-   * new row in place of its old one, so every entry write is an append.
+   * never written at all), then written into packs. A changed entry is a new item under a new key
+   * in place of its old one, so nothing written is ever changed.
    *
-   * Entries are retired by watermark, not deleted one by one: a session's oldest entry going (the
-   * usual case: acknowledgements come in order) only moves `retired.below` for its session, one
-   * small row per session and batch. A drain acknowledges a few sessions' messages at a time,
-   * and those rows are spread over the whole table in arrival order: deleting each would dirty a
-   * page per message. The retired rows and bodies no live entry points at are deleted later, all
-   * at once and in key order, once they are at least as many as the live ones (compact()).
-   * Entries that go out of order are deleted at once.
+   * An entry's item is retired, not deleted: a session's oldest entry going (the usual case:
+   * acknowledgements come in order) only moves `retired.below` for its session, one small row per
+   * session and batch. An entry going out of order gets a tombstone, an item of the batch's entry
+   * pack, unless its pack goes with it. Items, live or dead, go with their pack: when its last live
+   * item goes, or when it is rewritten (rewriteBodyPacks, rewriteEntryPacks).
    */
   private applyBatch(s: Statements, ops: readonly StoreOp[]): void {
-    const b: BatchWork = { maybeGarbage: new Set(), newBodies: [], newEntries: [], deleteNow: [], moved: new Set() };
+    const b: BatchWork = { maybeGarbage: new Set(), newBodies: [], newEntries: [], outOfOrder: [], moved: new Set() };
     // The loop only dispatches: each kind of op is a method of its own, so that V8 optimises the
     // queue ops a batch is made of without compiling (and, when a kind is first seen, throwing
     // away and compiling again) one function holding every case (measured: see docs/benchmarks.md).
@@ -247,14 +244,12 @@ export class SqliteStore implements Store {
     this.finishBatch(s, b);
   }
 
-  /** Retires the row of an entry that has just left the index (`oldest`: it was its session's first). */
-  private retireRow(b: BatchWork, clientId: string, n: number, oldest: boolean): void {
-    if (!oldest) {
-      b.deleteNow.push(n);
-      return;
-    }
-    this.index.deadEntries.push(n);
-    b.moved.add(clientId);
+  /** The written item of `ref` is dead (the entry went, or is written again): `oldest`, it was its session's first. */
+  private retireItem(b: BatchWork, ref: EntryRef, oldest: boolean): void {
+    const pack = ref.pack;
+    this.index.entryPacks.leave(ref);
+    if (oldest) b.moved.add(ref.clientId);
+    else if (pack !== undefined) b.outOfOrder.push({ clientId: ref.clientId, n: ref.n, pack });
   }
 
   private putBody(b: BatchWork, m: StoredMessage): void {
@@ -288,7 +283,7 @@ export class SqliteStore implements Store {
         ref.write = e;
         return;
       }
-      this.retireRow(b, op.clientId, ref.n, index.isOldest(op.clientId, e.seq));
+      this.retireItem(b, ref, index.isOldest(op.clientId, e.seq));
       index.renumber(op.clientId, e.seq, ref);
     }
     ref.write = e;
@@ -300,7 +295,7 @@ export class SqliteStore implements Store {
     const old = this.index.removeEntry(clientId, seq);
     if (old === undefined) return;
     b.maybeGarbage.add(old.body);
-    if (old.write === undefined) this.retireRow(b, clientId, old.n, oldest);
+    if (old.write === undefined) this.retireItem(b, old, oldest);
     else old.write = undefined; // never written: skipped when newEntries are written
   }
 
@@ -310,7 +305,12 @@ export class SqliteStore implements Store {
     switch (op.op) {
       case 'session.put':
         s.upsertSession.run(sessionToRow(op.session));
-        index.sessions.add(op.session.clientId);
+        if (!index.sessions.has(op.session.clientId)) {
+          index.sessions.add(op.session.clientId);
+          // A new session's watermark starts above every item so far: what an earlier session of
+          // the same client id left in the file stays dead.
+          b.moved.add(op.session.clientId);
+        }
         break;
       case 'session.delete': {
         const queue = index.entries.get(op.clientId);
@@ -318,14 +318,15 @@ export class SqliteStore implements Store {
           for (const seq of [...queue.keys()]) {
             const e = index.removeEntry(op.clientId, seq) as EntryRef;
             b.maybeGarbage.add(e.body);
-            // Every row of the session goes below its watermark (set to the next row key below).
-            if (e.write === undefined) index.deadEntries.push(e.n);
+            // Dead with its session, which needs no tombstone.
+            if (e.write === undefined) index.entryPacks.leave(e);
             else e.write = undefined;
           }
-          b.moved.add(op.clientId);
         }
-        // Subscriptions and inbound ids go with it (ON DELETE CASCADE).
+        // Subscriptions and inbound ids go with it (ON DELETE CASCADE), and so does its watermark.
         s.deleteSession.run(op.clientId);
+        s.deleteRetired.run(op.clientId);
+        b.moved.delete(op.clientId);
         index.sessions.delete(op.clientId);
         break;
       }
@@ -359,117 +360,138 @@ export class SqliteStore implements Store {
     if (body.refs > 0 || index.bodies.get(body.id) !== body) return;
     index.bodies.delete(body.id);
     // No live entry points at it any more, which is what makes it dead when the file is read.
-    if (body.write === undefined) index.leavePack(body);
+    if (body.write === undefined) index.bodyPacks.leave(body);
     else body.write = undefined; // put in this batch and dropped in it: never written
   }
 
-  /** Drops the bodies the batch left unreferenced, writes its rows, and compacts when it is time. */
+  /** Drops the bodies the batch left unreferenced, writes its packs and watermarks, and rewrites packs when it is time. */
   private finishBatch(s: Statements, b: BatchWork): void {
     const index = this.index;
     for (const body of b.maybeGarbage) this.dropUnreferenced(body);
     // Put by this batch and pointed at by no entry (never, or no more): never written.
     for (const body of b.newBodies) this.dropUnreferenced(body);
-    this.writeBodies(s, b.newBodies);
-    this.entries.insert(b.newEntries, entryRow);
-    this.entries.delete(b.deleteNow);
+    this.writeBodies(b.newBodies);
+    this.writeEntries(b);
     this.retired.insert(b.moved, (v, at, clientId) => {
       v[at] = clientId;
       v[at + 1] = index.below(clientId);
       return true;
     });
-    if (index.packBytes >= this.packCompactMin && index.packBytes > SPACE * index.livePackBytes) this.compactPacks(s);
-    if (index.deadPacks.length > 0) {
-      this.packs.delete(index.deadPacks);
-      index.deadPacks = [];
-    }
-    const dead = index.deadEntries.length;
-    if (dead >= this.compactMin && dead >= index.entryCount) this.compact(s);
+    if (index.bodyPacks.overgrown(this.packCompactMin, this.packSpace)) this.rewriteBodyPacks(s);
+    if (index.entryPacks.overgrown(this.packCompactMin, this.packSpace)) this.rewriteEntryPacks(s);
+    deleteDead(this.packRows, index.bodyPacks);
+    deleteDead(this.entryPackRows, index.entryPacks);
   }
 
   /** Writes the batch's bodies that are still referenced into packs of about PACK_BYTES. */
-  private writeBodies(s: Statements, bodies: readonly BodyRef[]): void {
-    const builder = this.packBuilder;
+  private writeBodies(bodies: readonly BodyRef[]): void {
+    const sink = this.bodySink;
     for (let i = 0; i < bodies.length; i++) {
       const body = bodies[i];
       const m = body.write;
       if (m === undefined) continue;
       body.write = undefined;
-      body.size = builder.add(body.n, m);
-      this.packMembers.push(body);
-      if (builder.size >= PACK_BYTES) this.flushPack(s);
+      sink.took(body, sink.writer.add(body.n, m));
     }
-    if (builder.count > 0) this.flushPack(s);
+    sink.flush();
   }
 
-  /** Inserts the pack being built, and points its bodies at it. */
-  private flushPack(s: Statements): void {
-    const builder = this.packBuilder;
-    const members = this.packMembers;
-    const n = this.index.nextPack;
-    s.insertPack.run(n, builder.bytes());
-    const pack = this.index.addPack(n, builder.size);
-    for (let i = 0; i < members.length; i++) this.index.joinPack(members[i], pack);
-    members.length = 0;
-    builder.reset();
+  /** Writes the batch's tombstones, and its new and changed entries still live, into entry packs. */
+  private writeEntries(b: BatchWork): void {
+    const index = this.index;
+    const sink = this.entrySink;
+    for (const { clientId, n, pack } of b.outOfOrder) {
+      // None where the item's pack went with it, where its session went (a session made again gets
+      // a watermark above it), or where its session's watermark, written with this batch, passed it.
+      if (!index.entryPacks.has(pack) || !index.sessions.has(clientId) || (b.moved.has(clientId) && n < index.below(clientId))) continue;
+      const size = sink.writer.addTombstone(n);
+      sink.took(index.addTombstone(n, pack, size), size);
+    }
+    const entries = b.newEntries;
+    for (let i = 0; i < entries.length; i++) {
+      const ref = entries[i];
+      const e = ref.write;
+      if (e === undefined) continue; // acknowledged in the batch that made it
+      ref.write = undefined;
+      sink.took(ref, sink.writer.addEntry(ref.n, ref.clientId, e, ref.body.n));
+    }
+    sink.flush();
   }
 
   /**
-   * Rewrites every pack no more than 1/SPACE of whose bytes are live: its live bodies are copied, as
-   * they are, into new packs, and it is deleted. Run when the packs hold more than SPACE times their
-   * live bytes (so at least one pack is that sparse), it keeps the packs within about SPACE times
-   * what they must hold, whatever pattern of bodies outlives its neighbours (one slow session among
-   * fast ones, say), and copies at most 1/(SPACE - 1) of the bytes it frees. A tighter bound costs
-   * more copying where most bodies die soon anyway (a drain: 2 instead of 4 copied about as many
-   * bytes as the queue had written, measured with the store on its own).
+   * Rewrites every body pack no more than 1/SPACE of whose bytes are live: its live bodies are
+   * copied, as they are, into new packs, and it is deleted. Run when the packs hold more than SPACE
+   * times their live bytes (so at least one pack is that sparse), it keeps the packs within about
+   * SPACE times what they must hold, whatever pattern of bodies outlives its neighbours (one slow
+   * session among fast ones, say), and copies at most 1/(SPACE - 1) of the bytes it frees. A tighter
+   * bound costs more copying where most bodies die soon anyway (a drain: 2 instead of 4 copied about
+   * as many bytes as the queue had written, measured with the store on its own).
    */
-  private compactPacks(s: Statements): void {
+  private rewriteBodyPacks(s: Statements): void {
     const index = this.index;
-    const builder = this.packBuilder;
-    const sparse = new Set<PackRef>();
-    for (const p of index.packs.values()) if (SPACE * p.liveBytes <= p.bytes) sparse.add(p);
-    // Their live bodies by key: an item is matched by the key it was written with, never by its id
-    // read back (text that does not survive UTF-8, were any let through, would not match, and a live
-    // body would be left behind in a deleted pack).
-    const live = new Map<number, BodyRef>();
-    for (const body of index.bodies.values()) if (body.pack !== undefined && sparse.has(body.pack)) live.set(body.n, body);
-    for (const p of sparse) {
-      const where = `store ${this.path}: pack ${p.n}`;
-      const data = s.packData.get(p.n) as Buffer | undefined;
-      if (data === undefined) throw new StoreError(`${where} is missing`);
-      let moved = 0;
-      forEachItem(data, where, (item) => {
-        const body = live.get(item.n);
+    const sink = this.bodySink;
+    let live: Map<number, BodyRef> | undefined;
+    index.bodyPacks.rewrite(sink, this.packSpace, (p) => this.where('pack', p), (p, sparse) => {
+      // The live bodies of the sparse packs by key: an item is matched by the key it was written
+      // with, never by its id read back (text that does not survive UTF-8, were any let through,
+      // would not match, and a live body would be left behind in a deleted pack).
+      if (live === undefined) {
+        live = new Map();
+        for (const body of index.bodies.values()) if (body.pack !== undefined && sparse.has(body.pack)) live.set(body.n, body);
+      }
+      const bodies = live;
+      let found = 0;
+      forEachItem(this.packData(s.packData, 'pack', p), this.where('pack', p), (item) => {
+        const body = bodies.get(item.n);
         if (body === undefined || body.pack !== p) return;
-        builder.addRaw(item.raw);
-        this.packMembers.push(body);
-        moved++;
-        if (builder.size >= PACK_BYTES) this.flushPack(s);
+        found++;
+        sink.writer.addRaw(item.raw);
+        sink.took(body, item.raw.length);
       });
-      // Every live body must have been found: otherwise the pack's deletion would lose one. The
-      // throw rolls the batch back (and apply() rereads the index from the file).
-      if (moved !== p.live) throw new StoreError(`${where} is corrupt: it holds ${moved} of its ${p.live} live bodies`);
-      index.forgetPack(p);
-    }
-    if (builder.count > 0) this.flushPack(s);
+      return found;
+    });
   }
-
 
   /**
-   * Deletes every retired entry row, in key order: neighbouring rows share pages, so each page is
-   * written once. Every row below the lowest live row is retired (the table holds live rows and
-   * retired ones, nothing else), so those go by one range delete, which walks the table once
-   * instead of looking each key up (measured: about 0.4 µs a row instead of 0.55, and a table with
-   * no live row left is emptied whole, 0.2). Above it, runs of consecutive retired keys go by range
-   * too, and only the keys left over one by one (BulkWriter.deleteRetired).
+   * Rewrites the entry packs as rewriteBodyPacks does the body packs: live entries and the
+   * tombstones still needed are copied, under their own keys, so watermarks and tombstones name
+   * them as before. A tombstone whose victim's pack is rewritten at the same time dies with it.
    */
-  private compact(s: Statements): void {
+  private rewriteEntryPacks(s: Statements): void {
     const index = this.index;
-    this.entries.deleteRetired(index.deadEntries.sort((a, b) => a - b), index.lowestLiveEntry());
-    index.deadEntries = [];
-    s.deleteRetiredOfGone.run();
+    const sink = this.entrySink;
+    let live: Map<number, EntryRef> | undefined;
+    index.entryPacks.rewrite(sink, this.packSpace, (p) => this.where('entry pack', p), (p, sparse) => {
+      if (live === undefined) {
+        live = new Map();
+        for (const queue of index.entries.values()) for (const e of queue.values()) if (e.pack !== undefined && sparse.has(e.pack)) live.set(e.n, e);
+      }
+      const entries = live;
+      let found = 0;
+      forEachEntryItem(this.packData(s.entryPackData, 'entry pack', p), this.where('entry pack', p), (item) => {
+        const tombstone = item.kind === ItemKind.Tombstone;
+        const it: Packed | undefined = tombstone ? index.tombstones.get(item.key) : entries.get(item.key);
+        if (it === undefined || it.pack !== p) return;
+        found++;
+        if (tombstone && sparse.has((it as Tombstone).victimPack)) return;
+        sink.writer.addRaw(item.raw);
+        sink.took(it, item.raw.length);
+      });
+      return found;
+    });
   }
 
-  /** Reads the whole store, and rebuilds the in-memory index of its rows on the way. */
+  private where(kind: string, p: PackRef): string {
+    return `store ${this.path}: ${kind} ${p.n}`;
+  }
+
+  private packData(read: Statement, kind: string, p: PackRef): Buffer {
+    const data = read.get(p.n) as Buffer | undefined;
+    if (data === undefined) throw new StoreError(`${this.where(kind, p)} is missing`);
+    return data;
+  }
+
+  /** Reads the whole store, and rebuilds the in-memory index on the way. */
   private readSnapshot(): StoreSnapshot {
     const s = this.stmts as Statements;
     const index = this.index;
@@ -488,49 +510,15 @@ export class SqliteStore implements Store {
     const below = new Map<string, number>();
     for (const r of s.allRetired.all() as Array<{ client_id: string; below: number }>) {
       below.set(r.client_id, r.below);
-      // New rows must never fall below a watermark, even one whose rows are all deleted.
+      // New items must never fall below a watermark, even one whose items are all gone.
       if (r.below > index.nextEntry) index.nextEntry = r.below;
     }
-    const bodies = new Map<number, { ref: BodyRef; raw: Buffer; where: string }>();
-    for (const row of s.allPacks.all() as Array<{ n: number; data: Buffer }>) {
-      const where = `store ${this.path}: pack ${row.n}`;
-      const pack: PackRef = index.addPack(row.n, row.data.length);
-      forEachItem(row.data, where, (item) => {
-        const ref: BodyRef = { id: item.id, n: item.n, refs: 0, write: undefined, pack: undefined, size: item.raw.length };
-        index.joinPack(ref, pack);
-        // The store never leaves one body in two packs (a compaction's copy and delete are one
-        // transaction); were it there twice, the later copy is the one kept.
-        const twice = bodies.get(item.n);
-        if (twice !== undefined) index.leavePack(twice.ref);
-        bodies.set(item.n, { ref, raw: item.raw, where });
-        if (item.n >= index.nextBody) index.nextBody = item.n + 1;
-      });
-      // An empty pack (none is written so) would otherwise stay for good.
-      if (pack.live === 0) index.forgetPack(pack);
-    }
-    const entries = new Map<EntryRef, QueueEntry>();
-    for (const row of s.allEntries.all() as EntryRow[]) {
-      if (row.n >= index.nextEntry) index.nextEntry = row.n + 1;
-      // Retired (below its session's watermark), or left by a deleted session: gone, not yet deleted.
-      if (!byClient.has(row.client_id) || row.n < (below.get(row.client_id) ?? 0)) {
-        index.deadEntries.push(row.n);
-        continue;
-      }
-      const body = bodies.get(row.body);
-      if (body === undefined) throw new StoreError(`store ${this.path} is corrupt: queue entry ${row.n} of ${JSON.stringify(row.client_id)} points at no message`);
-      // The store never leaves two live rows for one entry; were there one, the later row is the one written last.
-      const older = index.removeEntry(row.client_id, row.seq);
-      if (older !== undefined) {
-        entries.delete(older);
-        index.deadEntries.push(older.n);
-      }
-      const ref = index.addEntry(row.client_id, row.seq, body.ref, row.n);
-      entries.set(ref, rowToEntry(row, body.ref.id));
-    }
+    const bodies = this.readBodyPacks(s);
+    const entries = this.readEntryPacks(s, bodies, (key, clientId, killed) => isLiveItem(key, clientId, index.sessions, below, killed));
     const messages = new Map<string, StoredMessage>();
     for (const { ref, raw, where } of bodies.values()) {
       if (ref.refs === 0) {
-        index.leavePack(ref);
+        index.bodyPacks.leave(ref);
         continue;
       }
       index.bodies.set(ref.id, ref);
@@ -539,7 +527,7 @@ export class SqliteStore implements Store {
     for (const [clientId, queue] of index.entries) {
       const state = byClient.get(clientId) as StoredSessionState;
       for (const ref of queue.values()) state.queue.push(entries.get(ref) as QueueEntry);
-      // Rows are in write order; a session's queue is in seq order.
+      // Items are in key order; a session's queue is in seq order.
       if (state.queue.length > 1) state.queue.sort((a, b) => a.seq - b.seq);
     }
     for (const row of s.allInbound.all() as Array<{ client_id: string; packet_id: number }>) {
@@ -548,4 +536,90 @@ export class SqliteStore implements Store {
     const retained = (s.allRetained.all() as MessageRow[]).map(rowToMessage);
     return { sessions: [...byClient.values()], messages, retained };
   }
+
+  /** Every body in the packs by key, each joined to its pack; those no entry points at are dropped by the caller. */
+  private readBodyPacks(s: Statements): Map<number, { ref: BodyRef; raw: Buffer; where: string }> {
+    const index = this.index;
+    const bodies = new Map<number, { ref: BodyRef; raw: Buffer; where: string }>();
+    for (const row of s.allPacks.all() as Array<{ n: number; data: Buffer }>) {
+      const where = `store ${this.path}: pack ${row.n}`;
+      const pack = index.bodyPacks.add(row.n, row.data.length);
+      forEachItem(row.data, where, (item) => {
+        const ref: BodyRef = { id: item.id, n: item.n, refs: 0, write: undefined, pack: undefined, size: item.raw.length };
+        index.bodyPacks.join(ref, pack);
+        // The store never leaves one body in two packs (a rewrite's copy and delete are one
+        // transaction); were it there twice, the later copy is the one kept.
+        const twice = bodies.get(item.n);
+        if (twice !== undefined) index.bodyPacks.leave(twice.ref);
+        bodies.set(item.n, { ref, raw: item.raw, where });
+        if (item.n >= index.nextBody) index.nextBody = item.n + 1;
+      });
+      // An empty pack (none is written so) would otherwise stay for good.
+      if (pack.live === 0) index.bodyPacks.forget(pack);
+    }
+    return bodies;
+  }
+
+  /**
+   * Reads the entry packs into the index: the live entries (by `live`), pointing at `bodies`, and
+   * the tombstones whose victim is still in the file. Returns each live entry as stored.
+   */
+  private readEntryPacks(
+    s: Statements,
+    bodies: ReadonlyMap<number, { ref: BodyRef }>,
+    live: (key: number, clientId: string, killed: ReadonlySet<number>) => boolean,
+  ): Map<EntryRef, QueueEntry> {
+    const index = this.index;
+    const packs = index.entryPacks;
+    const items = new Map<number, FoundEntry>();
+    const tombstones: Array<{ victim: number; pack: PackRef; size: number }> = [];
+    for (const row of s.allEntryPacks.all() as Array<{ n: number; data: Buffer }>) {
+      const where = `store ${this.path}: entry pack ${row.n}`;
+      const pack = packs.add(row.n, row.data.length);
+      forEachEntryItem(row.data, where, (item) => {
+        // A key a tombstone in the file names is never given again, nor one an item has.
+        if (item.key >= index.nextEntry) index.nextEntry = item.key + 1;
+        if (item.kind === ItemKind.Tombstone) tombstones.push({ victim: item.key, pack, size: item.raw.length });
+        // Were an item there twice (a rewrite's copy and delete are one transaction), the later copy is the one kept.
+        else items.set(item.key, { key: item.key, pack, size: item.raw.length, item: decodeEntry(item.raw, where), where });
+      });
+    }
+    const killed = new Set<number>();
+    for (const t of tombstones) killed.add(t.victim);
+    // A session's entries join the index in key order: its first is its oldest, what its watermark is set to.
+    const found = [...items.values()].filter((f) => live(f.key, f.item.clientId, killed)).sort((a, b) => a.key - b.key);
+    const entries = new Map<EntryRef, QueueEntry>();
+    for (const f of found) {
+      const { clientId, entry } = f.item;
+      const body = bodies.get(f.item.body);
+      if (body === undefined) throw new StoreError(`${f.where} is corrupt: queue entry ${f.key} of ${JSON.stringify(clientId)} points at no message`);
+      // The store never leaves two live items for one entry; were there two, the later key is the one written last.
+      const older = index.removeEntry(clientId, entry.seq);
+      if (older !== undefined) {
+        entries.delete(older);
+        packs.leave(older);
+      }
+      const ref = index.addEntry(clientId, entry.seq, body.ref, f.key);
+      ref.size = f.size;
+      packs.join(ref, f.pack);
+      entry.messageId = body.ref.id;
+      entries.set(ref, entry);
+    }
+    for (const t of tombstones) {
+      // Needed while its victim is in the file; one is enough.
+      const victim = items.get(t.victim);
+      if (victim === undefined || index.tombstones.has(t.victim)) continue;
+      packs.join(index.addTombstone(t.victim, victim.pack, t.size), t.pack);
+    }
+    // Packs with nothing live are deleted by the next batch.
+    for (const p of [...packs.packs.values()]) if (p.live === 0) packs.forget(p);
+    return entries;
+  }
+}
+
+/** Deletes the packs of `set` that died in this batch. */
+function deleteDead(rows: BulkWriter, set: PackSet): void {
+  if (set.dead.length === 0) return;
+  rows.delete(set.dead);
+  set.dead = [];
 }

@@ -34,11 +34,14 @@ export function prepareStatements(db: Database.Database) {
          subscription_id = excluded.subscription_id`,
     ),
     deleteSubscription: p('DELETE FROM subscriptions WHERE client_id = ? AND filter = ?'),
-    // Entries are written by BulkWriter (bulk.ts), many rows per statement; bodies many to a pack (packs.ts).
+    // Bodies and entries are written many to a pack (packs.ts, entry-packs.ts); dead packs are deleted by BulkWriter (bulk.ts).
     insertPack: p('INSERT INTO packs (n, data) VALUES (?, ?)'),
     packData: p('SELECT data FROM packs WHERE n = ?').pluck(),
-    // After a compaction no row of a session that is gone is left, so neither is its watermark needed.
-    deleteRetiredOfGone: p('DELETE FROM retired WHERE client_id NOT IN (SELECT client_id FROM sessions)'),
+    insertEntryPack: p('INSERT INTO entry_packs (n, data) VALUES (?, ?)'),
+    entryPackData: p('SELECT data FROM entry_packs WHERE n = ?').pluck(),
+    // The items of a session that is gone are dead whatever its watermark says (a session made again
+    // under its id gets a watermark above them), so its watermark goes with it.
+    deleteRetired: p('DELETE FROM retired WHERE client_id = ?'),
     allRetired: p('SELECT client_id, below FROM retired'),
     insertInbound: p('INSERT INTO inbound (client_id, packet_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     deleteInbound: p('DELETE FROM inbound WHERE client_id = ? AND packet_id = ?'),
@@ -49,9 +52,9 @@ export function prepareStatements(db: Database.Database) {
     deleteRetained: p('DELETE FROM retained WHERE topic = ?'),
     allSessions: p('SELECT * FROM sessions ORDER BY client_id'),
     allSubscriptions: p('SELECT * FROM subscriptions ORDER BY client_id, filter'),
-    allEntries: p('SELECT n, client_id, seq, body, flags, packet_id, subscription_ids FROM entries ORDER BY n'),
     allInbound: p('SELECT client_id, packet_id FROM inbound ORDER BY client_id, packet_id'),
     allPacks: p('SELECT n, data FROM packs ORDER BY n'),
+    allEntryPacks: p('SELECT n, data FROM entry_packs ORDER BY n'),
     allRetained: p(`SELECT ${MESSAGE_COLUMN_SQL} FROM retained ORDER BY topic`),
   };
 }
