@@ -11,6 +11,7 @@ import type { MatchScope, SubscriptionIndex } from '../router/subscriptions.js';
 import type { BrokerStats } from './stats.js';
 import type { ClusterLink, RemoteRoute, StreamPosition } from './cluster-link.js';
 import { sessionRecord } from './persistence.js';
+import { entryBytes } from '../session/message.js';
 import type { Queues } from './queues.js';
 import type { RetainedService } from './retained-service.js';
 import { WriteBatch, type JoinedCommit, type StoreWrites } from './writes.js';
@@ -119,6 +120,8 @@ export class Pipeline {
     let plain: Delivery | undefined;
     /** Online sessions this message took over their queue limits: the publisher waits for them. */
     let full: Session[] | undefined;
+    /** What each of its queue entries holds (entryBytes), worked out at its first QoS 1/2 delivery. */
+    let bytes: number | undefined;
     for (const d of deliveries) {
       const qos = (d.qos < message.qos ? d.qos : message.qos) as QoS;
       // Retain is kept only where the subscription asked for Retain As Published [MQTT-3.3.1-12].
@@ -139,6 +142,7 @@ export class Pipeline {
       }
       // A client is never held by its own queue: its PUBACKs queue behind the held PUBLISH in its stream.
       const policy = this.queues.overflowPolicy(s, hold && s.clientId !== message.publisherId);
+      bytes ??= entryBytes(message);
       let queued: boolean;
       if (this.queues.stored(s)) {
         if (batch === undefined && joined === undefined) {
@@ -146,11 +150,11 @@ export class Pipeline {
           joinedFrom = joined.batch.ops.length;
         }
         const into = batch ?? (joined as JoinedCommit).batch;
-        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch: into, withMessage: !messageStored, policy });
+        queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { batch: into, withMessage: !messageStored, policy, bytes });
         if (queued) messageStored = true;
         // Written with the entry, atomically, so an adopter of this node knows what the session had.
         if (at) into.ops.push({ op: 'session.put', session: sessionRecord(s) });
-      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { policy }))) s.sendUnsent();
+      } else if ((queued = this.queues.enqueue(s, { message, qos, retain, subscriptionIds: d.subscriptionIds }, now, { policy, bytes }))) s.sendUnsent();
       if (queued && policy === 'backPressure' && s.over(this.queues.limits)) (full ??= []).push(s);
     }
     // Acknowledged only once every full queue it joined is back within its limits (or given up on).

@@ -8,6 +8,7 @@ import type { MaybePromise } from '../protocol/maybe-promise.js';
 import type { Session, OverflowPolicy, QueueLimits, SessionOutlet } from '../session/session.js';
 import { writing, type Outgoing, type Queued, type Unsent } from '../session/outgoing.js';
 import { QueueBudget } from '../session/queue-budget.js';
+import { entryBytes } from '../session/message.js';
 import type { Delivery } from '../session/delivery.js';
 import type { StoreOp, StoredMessage } from '../store/ports.js';
 import type { BrokerHooks, DropReason as NotifiedDrop } from '../hooks/hooks.js';
@@ -34,6 +35,8 @@ export interface EnqueueOptions {
   withMessage?: boolean;
   /** Overflow policy for this delivery; default: the configured one, without holding a publisher. */
   policy?: OverflowPolicy;
+  /** What the entry holds (session/message.ts entryBytes), worked out once for a message's many sessions. */
+  bytes?: number;
 }
 
 const MEMORY_ONLY: EnqueueOptions = {};
@@ -103,9 +106,9 @@ export class Queues {
    * session), the entry is held back from sending until the batch is written.
    */
   enqueue(s: Session, delivery: Delivery, now: number, options: EnqueueOptions = MEMORY_ONLY): boolean {
-    const { batch, policy } = options;
+    const { batch, policy, bytes } = options;
     // Retained copies for a new subscription and the like have no publisher to hold.
-    const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false));
+    const r = s.enqueue(delivery, this.limits, policy ?? this.overflowPolicy(s, false), bytes ?? entryBytes(delivery.message));
     if (r.outcome === 'refused') {
       const reason = r.budget ? 'queueBudget' : 'queueRefused';
       this.queueDrop(s, reason, 1);

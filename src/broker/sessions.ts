@@ -6,7 +6,7 @@ import { catchLater, type MaybePromise } from '../protocol/maybe-promise.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { MqttError } from '../protocol/errors.js';
 import { Session } from '../session/session.js';
-import { StateBudget, willBytes } from '../session/state-budget.js';
+import { StateBudget, textBytes, willBytes } from '../session/state-budget.js';
 import type { MessageIds } from '../session/message.js';
 import type { StoreOp, StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import type { SubscriptionIndex } from '../router/subscriptions.js';
@@ -103,7 +103,7 @@ export class Sessions {
     const known = this.byId.has(req.clientId) || this.clients.get(req.clientId) !== undefined;
     if (!known && !this.link) this.admit(req.clientId, req.protocolVersion);
     // What this CONNECT brings that the session will hold: its will, and a new session's client id.
-    this.admitState(req.clientId, req.protocolVersion, willBytes(req.will) + (known ? 0 : req.clientId.length));
+    this.admitState(req.clientId, req.protocolVersion, willBytes(req.will) + (known ? 0 : textBytes(req.clientId)));
     this.clients.claim(client);
     // A link that moves sessions brings this client's session here from the node that held it.
     const moving = this.link?.claim(req.clientId, !req.clean);
@@ -112,6 +112,8 @@ export class Sessions {
       if (this.clients.get(req.clientId) !== client) throw new MqttError(ReasonCode.SessionTakenOver, 'taken over while connecting');
     }
     if (!known && this.link && !this.byId.has(req.clientId)) this.admit(req.clientId, req.protocolVersion);
+    // Whether the store holds a session of this id now: one this CONNECT ends must go from there too.
+    const stored = this.byId.get(req.clientId)?.persistent === true;
     const { session, sessionPresent } = this.resumeOrStart(req);
     const wasPersistent = sessionPresent && session.persistent;
     // Before the expiry changes: the removals are written for the session as it is stored.
@@ -130,7 +132,11 @@ export class Sessions {
       const record: StoreOp = { op: 'session.put', session: sessionRecord(session) };
       await this.writes.persist(wasPersistent ? [...revoked, record] : fullSessionOps(session));
     }
-    else if (sessionPresent) await this.writes.persist([{ op: 'session.delete', clientId: session.clientId }]);
+    // Resumed into a session that ends with this connection, or a kept session ended by Clean Start
+    // for one that does: the stored copy goes. Until 2026-12-08 only the first was deleted, and a
+    // session Clean Start had ended came back at the next restart, with its subscriptions and queue
+    // (counted again in starling_sessions and $SYS clients/total, and Session Present 1 for it).
+    else if (sessionPresent || stored) await this.writes.persist([{ op: 'session.delete', clientId: session.clientId }]);
     if (this.clients.get(req.clientId) !== client) {
       throw new MqttError(ReasonCode.SessionTakenOver, 'taken over while connecting');
     }

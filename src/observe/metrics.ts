@@ -53,11 +53,17 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   const registers = [registry];
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
-  let totals: { at: number; value: SessionTotals } | undefined;
+  // Worked out once per scrape: prom-client calls every collect() of one scrape (metrics() and
+  // getMetricsAsJSON() alike) in one synchronous run, so the totals are kept until that run ends.
+  // Until 2026-12-08 they were kept for 100 ms, and a scrape right after another (a second
+  // Prometheus, an operator's refresh) was shown the sessions as the first one found them.
+  let totals: SessionTotals | undefined;
   const sessions = (): SessionTotals => {
-    const now = performance.now();
-    if (!totals || now - totals.at > 100) totals = { at: now, value: sessionTotals(source.sessions.values()) };
-    return totals.value;
+    if (!totals) {
+      totals = sessionTotals(source.sessions.values());
+      queueMicrotask(() => (totals = undefined));
+    }
+    return totals;
   };
 
   /** A counter whose value is read from the broker's stats at scrape time. */
@@ -115,10 +121,10 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
   gauge('subscriptions', 'Subscriptions over all sessions.', () => sessions().subscriptions);
   gauge('queued_messages', 'QoS 1/2 deliveries waiting for room in an in-flight window, all sessions.', () => sessions().queued);
   gauge('inflight_messages', 'QoS 1/2 deliveries sent and not yet acknowledged, all sessions.', () => sessions().inflight);
-  gauge('session_state_bytes', 'Bytes of client ids, subscription filters, wills and inbound QoS 2 ids all sessions hold together, connected and offline, against maxSessionBytesTotal.', () => source.sessionStateBytes?.() ?? 0);
-  gauge('queued_bytes', 'Bytes held by all sessions\' queues and in-flight windows together (topic + payload per entry), against maxQueuedBytesTotal.', () => source.queuedBytes?.() ?? 0);
-  gauge('retained_messages', 'Retained messages held.', () => source.retained.size);
-  gauge('retained_bytes', 'Bytes of retained messages held (topic + payload + properties), against maxRetainedBytes.', () => source.retained.bytes);
+  gauge('session_state_bytes', 'Bytes of client ids and subscription filters (UTF-8), wills and inbound QoS 2 ids (20 each) all sessions hold together, connected and offline, against maxSessionBytesTotal.', () => source.sessionStateBytes?.() ?? 0);
+  gauge('queued_bytes', 'Bytes held by all sessions\' queues and in-flight windows together (topic in UTF-8 + payload per entry), against maxQueuedBytesTotal.', () => source.queuedBytes?.() ?? 0);
+  gauge('retained_messages', 'Retained messages held, the $SYS tree\'s own included.', () => source.retained.size);
+  gauge('retained_bytes', 'Bytes of retained messages held (topic in UTF-8 + payload + properties), the $SYS tree\'s own included, against maxRetainedBytes.', () => source.retained.bytes);
 
   mirrored('connections_accepted_total', 'Connections that completed CONNECT.', (s) => s.connectionsTotal);
   // Mosquitto's meaning of messages/received|sent: packets of any type, not application messages.

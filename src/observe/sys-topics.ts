@@ -8,6 +8,7 @@
 // and last, so a reader can take it as the end of one consistent sample.
 import type { StoredMessage } from '../store/ports.js';
 import { catchLater } from '../protocol/maybe-promise.js';
+import { messageBytes } from '../session/message.js';
 import { LOAD_WINDOWS, LoadAverage } from './load-average.js';
 import type { LogView, SysSource } from './ports.js';
 import { packageVersion } from './package-info.js';
@@ -44,6 +45,38 @@ function totalDrops(s: SysSource): number {
   let n = 0;
   for (const v of Object.values(s.stats.drops)) n += v;
   return n;
+}
+
+const RETAINED_COUNT = 'retained messages/count';
+const RETAINED_BYTES = 'retained messages/bytes';
+
+/**
+ * Sets `retained messages/count` and `/bytes` to what the retained index holds once this sample is
+ * published: the tree's values are retained messages too, each new topic one more and each changed
+ * value replacing the one before. Until 2026-12-08 they were the index as it stood before the
+ * sample, which left out whatever the sample added: at the first sample after a start, the whole
+ * tree (66 topics), so a reader that takes the $SYS topics it holds from the count (the console's
+ * dashboard, which shows the clients' retained messages) saw max(0, 1 - 66) = 0 instead of 1.
+ */
+function retainedAfter(s: SysSource, v: Map<string, string>): void {
+  let count = s.retained.size;
+  let bytes = s.retained.bytes;
+  for (const [key, value] of v) {
+    const topic = SYS_PREFIX + key;
+    const held = s.retained.get(topic);
+    if (held) bytes -= messageBytes(held);
+    else count++;
+    // The two figures' own values are added below, once known.
+    bytes += Buffer.byteLength(topic, 'utf8') + (key === RETAINED_COUNT || key === RETAINED_BYTES ? 0 : Buffer.byteLength(value, 'utf8'));
+  }
+  const countText = String(count);
+  bytes += countText.length;
+  // The bytes figure is one of the messages it counts: the total that includes its own digits
+  // (x = bytes + digits(x); reached in at most three steps, as the digits change at most once).
+  let total = bytes;
+  for (let i = 0; i < 4 && total !== bytes + String(total).length; i++) total = bytes + String(total).length;
+  v.set(RETAINED_COUNT, countText);
+  v.set(RETAINED_BYTES, String(total));
 }
 
 /** Computes the tree's values and remembers what was last published. Pure apart from its clock input. */
@@ -104,8 +137,9 @@ export class SysTree {
     v.set('bytes/received', String(s.stats.bytesReceived));
     v.set('bytes/sent', String(s.stats.bytesSent));
     v.set('subscriptions/count', String(subscriptions));
-    v.set('retained messages/count', String(s.retained.size));
-    v.set('retained messages/bytes', String(s.retained.bytes));
+    // Set once the sample is complete (retainedAfter): the tree's own values count in them.
+    v.set(RETAINED_COUNT, '');
+    v.set(RETAINED_BYTES, '');
     // Each configured limit's hits, as /metrics starling_limit_hits_total{limit} has them.
     for (const [limit, n] of Object.entries(s.stats.limits ?? {})) v.set(`limits/${limit}`, String(n));
     v.set('heap/current', String(heap));
@@ -140,6 +174,7 @@ export class SysTree {
       for (const w of LOAD_WINDOWS) v.set(`load/${name}/${w.name}`, load.get(w.name).toFixed(2));
     }
     v.set('uptime', `${Math.max(0, Math.floor((now - s.stats.startedAt) / 1000))} seconds`);
+    retainedAfter(s, v);
     return v;
   }
 

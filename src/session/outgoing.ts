@@ -11,6 +11,7 @@
 import type { QoS } from '../protocol/constants.js';
 import type { QueueEntry, StoredMessage } from '../store/ports.js';
 import type { Delivery } from './delivery.js';
+import { entryBytes } from './message.js';
 
 interface Entry {
   /** Order within the session; also the store key of the queue entry. */
@@ -151,8 +152,7 @@ export function toQueueEntry(o: Outgoing): QueueEntry {
  * without an identifier is queued again.
  */
 export function fromQueueEntry(e: QueueEntry, message: StoredMessage): Outgoing {
-  const bytes = message.payload.length + message.topic.length;
-  const o = newEntry(e.seq, { message, qos: e.qos, retain: e.retain, subscriptionIds: e.subscriptionIds }, bytes);
+  const o = newEntry(e.seq, { message, qos: e.qos, retain: e.retain, subscriptionIds: e.subscriptionIds }, entryBytes(message));
   if (e.state === 'queued' || e.packetId === undefined) return o;
   const w = writable(o);
   w.packetId = e.packetId;

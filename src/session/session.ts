@@ -5,8 +5,9 @@ import type { SubscriptionRecord, WillRecord } from '../store/ports.js';
 import { PacketIdAllocator } from './packet-ids.js';
 import { markReleased, markResend, markSent, newEntry, windowed, type AwaitingPubcomp, type Inflight, type Outgoing, type Queued, type Unsent } from './outgoing.js';
 import type { Delivery } from './delivery.js';
+import { entryBytes } from './message.js';
 import type { QueueBudget } from './queue-budget.js';
-import { INBOUND_ID_BYTES, willBytes, type StateBudget } from './state-budget.js';
+import { INBOUND_ID_BYTES, textBytes, willBytes, type StateBudget } from './state-budget.js';
 
 /**
  * What a full queue does with one more QoS 1/2 message: drop the oldest queued, refuse the new one,
@@ -123,7 +124,7 @@ export class Session {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
-    this.stateBytes = clientId.length;
+    this.stateBytes = textBytes(clientId);
   }
 
   /** The will, kept while it may still have to be published; counted in the state budget. */
@@ -180,14 +181,14 @@ export class Session {
 
   subscribe(sub: SubscriptionRecord): void {
     const subs = (this.subs ??= new Map());
-    if (!subs.has(sub.filter)) this.changeState(sub.filter.length);
+    if (!subs.has(sub.filter)) this.changeState(textBytes(sub.filter));
     subs.set(sub.filter, sub);
   }
 
   /** Whether there was such a subscription. */
   unsubscribe(filter: string): boolean {
     if (this.subs?.delete(filter) !== true) return false;
-    this.changeState(-filter.length);
+    this.changeState(-textBytes(filter));
     return true;
   }
 
@@ -285,10 +286,9 @@ export class Session {
   /**
    * Adds a QoS 1/2 delivery to the end of the queue, applying the queue limits with `policy` (the
    * configured one unless the broker says otherwise: backPressure only where a publisher can be held).
+   * `bytes`: what the entry holds (entryBytes), when the caller worked it out once for many sessions.
    */
-  enqueue(delivery: Delivery, limits: QueueLimits, policy: OverflowPolicy = limits.overflow): EnqueueResult {
-    const { message } = delivery;
-    const bytes = message.payload.length + message.topic.length;
+  enqueue(delivery: Delivery, limits: QueueLimits, policy: OverflowPolicy = limits.overflow, bytes = entryBytes(delivery.message)): EnqueueResult {
     // No room even in an empty queue (a message larger than the whole byte limit, or a limit of
     // none), or the policy keeps what is queued: the new message is refused.
     const never = bytes > limits.maxQueuedBytes || limits.maxQueuedMessages === 0;

@@ -18,5 +18,12 @@ export const INBOUND_ID_BYTES = 20;
 /** The queue budget's bookkeeping (total, full, change), for what sessions hold besides their queues. */
 export class StateBudget extends QueueBudget {}
 
+/**
+ * What a client id or a filter holds: its UTF-8 bytes, as the figure (starling_session_state_bytes,
+ * $SYS sessions/state/bytes) and maxSessionBytesTotal say. Until 2026-12-08 these were counted in
+ * UTF-16 units (`.length`), short by one for every 'é' of a client id or filter.
+ */
+export const textBytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
 /** What a will holds: its message as retained messages are counted (messageBytes). */
 export const willBytes = (will: WillRecord | undefined): number => (will === undefined ? 0 : messageBytes(will.message));

@@ -83,8 +83,11 @@ describe('SysTree', () => {
     assert.equal(v.get('bytes/received'), '1234');
     assert.equal(v.get('bytes/sent'), '567');
     assert.equal(v.get('subscriptions/count'), '3');
-    assert.equal(v.get('retained messages/count'), '1');
-    assert.equal(v.get('retained messages/bytes'), '2');
+    // The client's one retained message (topic 'r', payload 'v': 2 bytes) and the tree itself, every
+    // value of which is retained once published.
+    assert.equal(v.get('retained messages/count'), String(1 + v.size));
+    const treeBytes = [...v].reduce((n, [k, value]) => n + Buffer.byteLength(SYS_PREFIX + k) + Buffer.byteLength(value), 0);
+    assert.equal(v.get('retained messages/bytes'), String(2 + treeBytes));
     assert.equal(v.get('limits/maxRetainedBytes'), '4');
     assert.equal(v.get('limits/connectTimeout'), '0');
     assert.equal(v.get('heap/current'), '4096');
@@ -93,6 +96,42 @@ describe('SysTree', () => {
       for (const w of ['1min', '5min', '15min']) assert.equal(v.get(`load/${name}/${w}`), '0.00', `load/${name}/${w}`);
     }
     assert.equal([...v.keys()].at(-1), 'uptime', 'uptime closes each sample');
+  });
+
+  it('retained messages/count and /bytes say what the index holds once the sample is published, its own values included', () => {
+    const b = new FakeBroker();
+    b.retained.map.set('r', { id: '1', topic: 'r', payload: Buffer.from('v'), qos: 0, retain: true, createdAt: 0 });
+    const tree = new SysTree({ version: '1', heapUsed: () => 1 });
+    let now = b.stats.startedAt;
+    // The first sample adds the whole tree; later ones replace changed values (heap grows a digit,
+    // a drop reason appears); around 10,000 bytes the figure's own digits change its total.
+    for (const [heap, drops] of [[1, 0], [1, 0], [123_456, 0], [123_456, 5]]) {
+      b.stats.drops.queueFull = drops;
+      (tree as unknown as { heapUsed: () => number }).heapUsed = () => heap;
+      now += 1000;
+      const sample = tree.changes(b, now);
+      for (const [topic, value] of sample) b.route({ id: topic, topic, payload: Buffer.from(value), qos: 0, retain: true, createdAt: now });
+      const said = (key: string) => sample.find(([t]) => t === SYS_PREFIX + key)?.[1];
+      const count = said('retained messages/count');
+      const bytes = said('retained messages/bytes');
+      if (count !== undefined) assert.equal(count, String(b.retained.size), `count after sample at ${now}`);
+      if (bytes !== undefined) assert.equal(bytes, String(b.retained.bytes), `bytes after sample at ${now}`);
+      assert.equal(tree.read(b, now).get('retained messages/count'), String(b.retained.size), 'nothing new to publish: the index as it is');
+    }
+    // Totals on both sides of 10,000, where the figure's own digits carry it over (x = base + digits(x)).
+    const base = b.retained.bytes;
+    let crossed = 0;
+    for (let extra = -40; extra <= 40; extra++) {
+      b.retained.map.set('big', { id: '2', topic: 'big', payload: Buffer.alloc(10_000 - base + extra), qos: 0, retain: true, createdAt: 0 });
+      now += 1000;
+      const sample = tree.changes(b, now);
+      for (const [topic, value] of sample) b.route({ id: topic, topic, payload: Buffer.from(value), qos: 0, retain: true, createdAt: now });
+      const said = sample.find(([t]) => t === `${SYS_PREFIX}retained messages/bytes`)?.[1];
+      if (said === undefined) continue;
+      assert.equal(said, String(b.retained.bytes), `bytes with ${extra} more`);
+      if (b.retained.bytes >= 10_000) crossed++;
+    }
+    assert.ok(crossed > 0 && crossed < 81, 'totals on both sides of 10,000');
   });
 
   it('publishes only changed values, and uptime every time, last', () => {

@@ -166,7 +166,8 @@ export class SysFeed {
     const subs = this.num('subscriptions/count');
     const retained = this.num('retained messages/count');
     const connected = this.num('clients/connected');
-    // Every $SYS/broker topic is a retained message of the broker's own.
+    // Every $SYS/broker topic is a retained message of the broker's own, and the sample's count
+    // holds each of them as the sample published it (observe/sys-topics.ts retainedAfter).
     const sysRetained = this.latest.size;
     this.samples.push({
       at: this.now(),

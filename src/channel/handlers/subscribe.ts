@@ -10,6 +10,7 @@ import { withinTopicLimits } from '../limits.js';
 import { codeOf, type Verdict } from '../../hooks/hooks.js';
 import { ackProperties } from '../ack-properties.js';
 import { andThen, type MaybePromise } from '../../protocol/maybe-promise.js';
+import { textBytes } from '../../session/state-budget.js';
 
 /** The highest QoS the broker grants. */
 const MAX_QOS: QoS = 2;
@@ -36,7 +37,7 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
     if (decision !== ReasonCode.Success) return refuse(decision);
     if (isNew) {
       held++;
-      adding += req.filter.length;
+      adding += textBytes(req.filter);
     }
     const asked = (req.qos < MAX_QOS ? req.qos : MAX_QOS) as QoS;
     // A hook may grant less than was asked, never more.
@@ -71,7 +72,7 @@ export function handleSubscribe(ch: Channel, packet: SubscribePacket): MaybeProm
       }
       // Every session's filters, client ids and wills together past maxSessionBytesTotal: refused
       // here, never taken from what any session holds.
-      if (isNew && session.stateWouldOverflow(adding + req.filter.length)) {
+      if (isNew && session.stateWouldOverflow(adding + textBytes(req.filter))) {
         ch.broker.stats.limitHit('maxSessionBytesTotal');
         refuse(ReasonCode.QuotaExceeded);
         continue;
