@@ -84,7 +84,7 @@ export type DisconnectReason =
   | 'takenOver';
 
 /** Why a message was dropped. */
-export type DropReason = 'queueFull' | 'queueRefused' | 'queueBudget' | 'expired' | 'slowConsumer' | 'tooLarge' | 'notAuthorized' | 'retainedLimit' | 'intercepted' | 'backPressureTimeout';
+export type DropReason = 'queueFull' | 'queueRefused' | 'queueBudget' | 'expired' | 'slowConsumer' | 'tooLarge' | 'notAuthorized' | 'retainedLimit' | 'intercepted' | 'backPressureTimeout' | 'sessionEnded';
 
 export interface DroppedMessage {
   reason: DropReason;

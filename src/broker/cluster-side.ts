@@ -37,6 +37,7 @@ export class BrokerClusterSide implements ClusterSide {
     // A session that ends with its connection does not move: it ended here [MQTT-3.1.2-6].
     const moved = transfer && session.persistent ? exportSession(session) : undefined;
     if (!moved && session.will) this.sessions.routeWill(session);
+    if (!moved) this.sessions.discarded(session);
     this.sessions.end(session);
     await this.writes.persist([{ op: 'session.delete', clientId }]);
     return moved;

@@ -313,6 +313,18 @@ export class Queues {
     for (const l of lost) this.hooks.notify?.dropped?.(reason, 'message' in l ? l.message : l, clientId);
   }
 
+  /**
+   * The session ends here for good (Clean Start, expiry, a connection whose session ends with it, a
+   * Clean Start on another node): what it still owed its client is lost, counted as `sessionEnded`.
+   * Not for a session that moves to another node or is replaced by an imported copy: its messages go on.
+   */
+  discarded(s: Session): void {
+    const owed = s.queuedCount + s.inflight.size;
+    if (owed === 0) return;
+    this.stats.dropped('sessionEnded', owed);
+    if (this.hooks.notify?.dropped) this.notifyDropped('sessionEnded', s.allEntries(), s.clientId);
+  }
+
   /** Lets every held publisher go (the broker is closing). */
   close(): void {
     this.holds.clear();

@@ -64,6 +64,7 @@ export class Sessions {
         if (this.byId.get(s.clientId) !== s || s.online) return;
         // A will still waiting for its delay is published when the session ends [MQTT-3.1.3-9].
         if (s.will) this.routeWill(s);
+        this.queues.discarded(s);
         this.endAndForget(s);
       },
     });
@@ -193,6 +194,7 @@ export class Sessions {
     if (existing) {
       // Clean Start ends the old session, and with it any will still waiting for its delay.
       if (existing.will) this.routeWill(existing);
+      this.queues.discarded(existing);
       this.end(existing, true);
     }
     const session = new Session(req.clientId, req.protocolVersion, req.expiryInterval);
@@ -265,6 +267,7 @@ export class Sessions {
     session.disconnectedAt = now;
     if (!session.persistent) {
       if (session.will) this.routeWill(session);
+      this.queues.discarded(session);
       this.end(session);
       return;
     }
@@ -298,6 +301,11 @@ export class Sessions {
     if (session.persistent && this.byId.get(session.clientId) === session) {
       this.writes.persistLater([{ op: 'session.put', session: sessionRecord(session) }]);
     }
+  }
+
+  /** The session ends for good: what it still owed its client is counted as lost (Queues.discarded). */
+  discarded(session: Session): void {
+    this.queues.discarded(session);
   }
 
   /**

@@ -19,7 +19,8 @@ export type DropReason =
   | 'tooLarge'
   | 'slowConsumer'
   | 'notAuthorized'
-  | 'topicLimit';
+  | 'topicLimit'
+  | 'sessionEnded';
 
 /**
  * Each configured limit that refused, cut off or slowed a client. Counted where the limit acts, so
@@ -93,6 +94,7 @@ export class BrokerStats {
     slowConsumer: 0,
     notAuthorized: 0,
     topicLimit: 0,
+    sessionEnded: 0,
   };
   /** Connections refused at accept time, both causes (`limits` tells them apart). */
   connectionsRefused = 0;

@@ -53,7 +53,7 @@ export interface Verdict {
 export type DisconnectReason = 'normal' | 'abnormal' | 'takenOver';
 
 /** Why a message did not reach a subscriber (or was not routed at all). */
-export type DropReason = 'queueFull' | 'queueRefused' | 'queueBudget' | 'expired' | 'slowConsumer' | 'tooLarge' | 'notAuthorized' | 'retainedLimit' | 'intercepted' | 'backPressureTimeout';
+export type DropReason = 'queueFull' | 'queueRefused' | 'queueBudget' | 'expired' | 'slowConsumer' | 'tooLarge' | 'notAuthorized' | 'retainedLimit' | 'intercepted' | 'backPressureTimeout' | 'sessionEnded';
 
 /**
  * Notifications (the library's, src/api/hooks.ts): told after the fact, never asked. Each is absent
