@@ -319,10 +319,13 @@ export class Queues {
    * Not for a session that moves to another node or is replaced by an imported copy: its messages go on.
    */
   discarded(s: Session): void {
-    const owed = s.queuedCount + s.inflight.size;
+    // A QoS 2 delivery whose PUBREC came (awaiting PUBCOMP) has reached the client: not lost.
+    let released = 0;
+    for (const o of s.inflight.values()) if (o.state === 'awaitingPubcomp') released++;
+    const owed = s.queuedCount + s.inflight.size - released;
     if (owed === 0) return;
     this.stats.dropped('sessionEnded', owed);
-    if (this.hooks.notify?.dropped) this.notifyDropped('sessionEnded', s.allEntries(), s.clientId);
+    if (this.hooks.notify?.dropped) this.notifyDropped('sessionEnded', s.allEntries().filter((o) => o.state !== 'awaitingPubcomp'), s.clientId);
   }
 
   /** Lets every held publisher go (the broker is closing). */

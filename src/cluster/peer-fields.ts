@@ -8,6 +8,7 @@ import { MAX_FIELD_LENGTH } from '../protocol/bytes.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import { isWellFormedString } from '../protocol/utf8.js';
 import type { StoredMessage } from '../store/ports.js';
+import { isNodeLocalTopic } from './retained-copy.js';
 
 const PLUS = 0x2b;
 const HASH = 0x23;
@@ -31,8 +32,15 @@ function topicCharsRefusal(topic: string): string | undefined {
   return undefined;
 }
 
-/** Why `topic` cannot be a PUBLISH's topic name, or undefined. */
-export const topicRefusal = (topic: unknown): string | undefined => stringRefusal(topic, 'topic') ?? topicCharsRefusal(topic as string);
+/**
+ * Why `topic` cannot be the topic of a message from another node, or undefined: a PUBLISH's topic
+ * name, and not a `$SYS/` one. Each node keeps its own `$SYS` tree and never forwards it, so no node
+ * sends one; taken in, a peer's retained `$SYS` message would have passed as the broker's own, which
+ * the retained budget always admits (a peer could grow the index without bound and overwrite this
+ * node's figures).
+ */
+export const topicRefusal = (topic: unknown): string | undefined =>
+  stringRefusal(topic, 'topic') ?? topicCharsRefusal(topic as string) ?? (isNodeLocalTopic(topic as string) ? 'a $SYS topic (each node keeps its own)' : undefined);
 
 /** Whether `filter` (with a share `group`, or null) is one a client could have subscribed to. */
 export function isSubscribable(filter: unknown, group: unknown): boolean {

@@ -8,6 +8,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectClient, endClient } from '../helpers/mqttjs.js';
 import { http, parsePrometheus, sampleValue } from './helpers.js';
 import { waitUntil } from '../helpers/wait.js';
+import { WireClient } from '../helpers/wire.js';
 
 describe('messages lost with their session are counted', () => {
   let t: TestServer;
@@ -47,6 +48,29 @@ describe('messages lost with their session are counted', () => {
     await waitUntil(() => t.server.broker.sessions.get('ends-expiry') === undefined, 'the session expired', 5000);
     assert.equal((await dropped()) - before, 2);
     assert.equal(sysDropped(), await dropped(), 'the broker count that $SYS publishes as publish/messages/dropped/sessionEnded reads the same');
+  });
+
+  it('a session ending with its connection counts what it still owed, not a QoS 2 delivery whose PUBREC came [MQTT-4.3.3-1]', async () => {
+    const before = await dropped();
+    const { client: sub, connack } = await WireClient.connect(t.port(), { clientId: 'ends-qos2', clean: true });
+    assert.equal(connack.returnCode, 0);
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'owed/q2', qos: 2 }] });
+    assert.equal((await sub.next()).cmd, 'suback');
+    const pub = await connectClient(t.url(), { reconnectPeriod: 0 });
+    await pub.publishAsync('owed/q2', 'first', { qos: 2 });
+    const first = await sub.next();
+    assert.equal(first.cmd, 'publish');
+    // PUBREC: the message has reached the client; the broker's PUBREL then waits for a PUBCOMP.
+    sub.send({ cmd: 'pubrec', messageId: first.messageId });
+    assert.equal((await sub.next()).cmd, 'pubrel');
+    // A second one the client never acknowledges.
+    await pub.publishAsync('owed/q2', 'second', { qos: 2 });
+    assert.equal((await sub.next()).cmd, 'publish');
+    await endClient(pub);
+    sub.send({ cmd: 'disconnect' });
+    assert.ok(await sub.waitClosed(5000));
+    await waitUntil(() => t.server.broker.sessions.get('ends-qos2') === undefined, 'the session ended');
+    assert.equal((await dropped()) - before, 1, 'the unacknowledged one is lost; the one awaiting PUBCOMP had arrived');
   });
 
   it('a session resumed elsewhere or kept offline counts nothing', async () => {
