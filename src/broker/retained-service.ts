@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { QoS } from '../protocol/constants.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import type { Session } from '../session/session.js';
-import type { MessageIds } from '../session/message.js';
+import { entryBytes, type MessageIds } from '../session/message.js';
 import type { StoreOp, StoredMessage, SubscriptionRecord } from '../store/ports.js';
 import { RetainedIndex, SKIP, STOP, TAKE, type Take } from '../router/retained.js';
 import { publishTopicRefusal } from '../channel/topic-rules.js';
@@ -197,7 +197,8 @@ export class RetainedService {
         return TAKE;
       }
       if (bytes <= 0) return online ? skip() : SKIP;
-      bytes -= m.topic.length + m.payload.length;
+      // As the queue and the outgoing figures count a message (topic in UTF-8, payload).
+      bytes -= entryBytes(m);
       return TAKE;
     });
     if (cut) this.stats.limitHit('retainedCopies');

@@ -9,7 +9,7 @@
 // broker goes on. An uncaught exception may have stopped a change half-way, so the process is not
 // trusted further: it is logged at fatal and the process exits 1 for its supervisor to restart it.
 import type { Logger } from 'pino';
-import { OncePerWindow } from '../transport/log-limit.js';
+import { logLimited, OncePerWindow } from '../transport/log-limit.js';
 
 /** How the process reports what escaped (injectable: tests drive it without a real process). */
 export interface ProcessFaults {
@@ -42,10 +42,8 @@ export function guardProcess(faults: ProcessFaults, log: Logger, exit: (code: nu
   const lines = new OncePerWindow(60_000, 1, 1);
   return faults.onFault({
     rejection(reason) {
-      const held = lines.take('rejection');
       const err = reason instanceof Error ? reason : new Error(`rejected with ${describe(reason)}`);
-      if (held === undefined) log.debug({ err }, REJECTION_LINE);
-      else log.error(held > 0 ? { err, sinceLastLine: held } : { err }, REJECTION_LINE);
+      logLimited(lines, log, 'error', 'rejection', { err }, REJECTION_LINE, 'sinceLastLine');
     },
     exception(err) {
       log.fatal({ err }, EXCEPTION_LINE);

@@ -335,19 +335,14 @@ export class Connection implements ChannelIO, WheelEntry {
       this.channel.fault(fault);
     }
     this.clearTimer();
-    this.clearEndTimer();
     this.onClosed(this);
   }
 
+  /** Every timer of this connection (after close(), the transport is gone: nothing is left to destroy). */
   private clearTimer(): void {
     this.opts.deadlines.delete(this);
     if (this.slowTimer) clearTimeout(this.slowTimer);
-    this.slowTimer = undefined;
-  }
-
-  /** The transport closed after close() ended it: nothing is left to destroy. */
-  private clearEndTimer(): void {
     if (this.endTimer) clearTimeout(this.endTimer);
-    this.endTimer = undefined;
+    this.slowTimer = this.endTimer = undefined;
   }
 }

@@ -50,6 +50,7 @@ export { clip } from '../protocol/reason-string.js';
 
 /** What `logLimited` writes through. */
 export interface LimitedLog {
+  error(fields: object, msg: string): void;
   warn(fields: object, msg: string): void;
   info(fields: object, msg: string): void;
   debug(fields: object, msg: string): void;
@@ -62,7 +63,7 @@ export interface LimitedLog {
 export function logLimited(
   lines: OncePerWindow,
   log: LimitedLog,
-  level: 'warn' | 'info',
+  level: 'error' | 'warn' | 'info',
   key: string,
   fields: Record<string, unknown>,
   msg: string,
