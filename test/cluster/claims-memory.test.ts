@@ -5,23 +5,18 @@
 // nats-server; the node runs in this process, so what it holds is read after full collections.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
 import { WireClient } from '../helpers/wire.js';
 import { fullGc, liveBytes, MiB } from '../helpers/heap.js';
-import { waitUntil } from './helpers.js';
+import { natsAndNode, waitUntil } from './helpers.js';
 
 describe('cluster: own claims of client ids', () => {
-  let nats: NatsServerHandle;
   let node: TestServer;
+  let stop: () => Promise<void>;
   before(async () => {
-    nats = await startNatsServer();
-    node = await startTestServer({ clusterNatsUrl: nats.url, clusterNodeId: 'a', clusterSubjectPrefix: 'cm', mqttMessageMaxLength: '131072', maxClientMemory: '1048576' });
+    ({ node, stop } = await natsAndNode({ clusterNodeId: 'a', clusterSubjectPrefix: 'cm', mqttMessageMaxLength: '131072', maxClientMemory: '1048576' }));
   });
-  after(async () => {
-    await node.close();
-    await nats.stop();
-  });
+  after(() => stop());
 
   it('holds at most 4 Mi characters of recently claimed client ids: 300 connects with 64,000-character ids, each gone at once', async (t) => {
     await waitUntil(() => node.server.cluster!.members().join() === 'a', 'the node a member');

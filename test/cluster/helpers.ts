@@ -5,7 +5,8 @@ import { startClusterLink } from '../../src/cluster/nats/join.js';
 import type { ClusterLinkOptions, NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { silentLog } from '../helpers/channel.js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsServerHandle, type StartNatsOptions } from '../helpers/nats-server.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 export { waitUntil } from '../helpers/wait.js';
 
@@ -70,6 +71,23 @@ export async function natsWithClient(): Promise<{ nats: NatsServerHandle; raw: N
     stop: async (open) => {
       await Promise.all(open.map((n) => n.link.close()));
       await raw.close();
+      await nats.stop();
+    },
+  };
+}
+
+/**
+ * A nats-server and one broker node of a cluster on it, in this process (so what the node holds can
+ * be measured); `flags` as in the config file, the NATS URL added. `stop` closes the node, then the server.
+ */
+export async function natsAndNode(flags: Record<string, string>, natsOptions: StartNatsOptions = {}): Promise<{ nats: NatsServerHandle; node: TestServer; stop(): Promise<void> }> {
+  const nats = await startNatsServer(natsOptions);
+  const node = await startTestServer({ clusterNatsUrl: nats.url, ...flags });
+  return {
+    nats,
+    node,
+    stop: async () => {
+      await node.close();
       await nats.stop();
     },
   };

@@ -8,14 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { NatsServerHandle } from '../helpers/nats-server.js';
+import type { TestServer } from '../helpers/server.js';
 import { fullGc, liveBytes, MiB } from '../helpers/heap.js';
 import type { NatsClusterLink } from '../../src/cluster/nats/link.js';
 import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
 import { encodeClaim, encodeHeartbeat, H, messageHeaders, WIRE_VERSION } from '../../src/cluster/nats/wire.js';
 import { encodeFrame } from '../../src/cluster/batch-frame.js';
-import { FakeBroker, message, natsWithClient, startLink, waitUntil } from './helpers.js';
+import { FakeBroker, message, natsAndNode, natsWithClient, startLink, waitUntil } from './helpers.js';
 
 type Node = { link: NatsClusterLink; broker: FakeBroker };
 
@@ -165,15 +165,10 @@ describe('a hostile publisher on the cluster subjects', () => {
 describe('a heartbeat of a node that never held a store (persistence=nats)', () => {
   let nats: NatsServerHandle;
   let t: TestServer;
+  let stop: () => Promise<void>;
 
-  before(async () => {
-    nats = await startNatsServer();
-    t = await startTestServer({ clusterNatsUrl: nats.url, clusterNodeId: 'keeper', clusterSubjectPrefix: 'ph', clusterHeartbeatMs: '200', persistence: 'nats' });
-  });
-  after(async () => {
-    await t.close();
-    await nats.stop();
-  });
+  before(async () => void ({ nats, node: t, stop } = await natsAndNode({ clusterNodeId: 'keeper', clusterSubjectPrefix: 'ph', clusterHeartbeatMs: '200', persistence: 'nats' })));
+  after(() => stop());
 
   it('is no reason to adopt it: when it falls silent no store is made for it', async () => {
     const link = t.server.cluster as NatsClusterLink;

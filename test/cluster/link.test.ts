@@ -4,7 +4,7 @@
 // (test/helpers/nats-server.ts fails with a clear message when it is missing).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsCluster, startNatsServer, type NatsClusterHandle, type NatsServerHandle } from '../helpers/nats-server.js';
 import type { StoredMessage } from '../../src/store/ports.js';
 import type { NatsClusterLink } from '../../src/cluster/nats/link.js';

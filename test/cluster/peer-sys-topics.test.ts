@@ -7,34 +7,32 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { NatsServerHandle } from '../helpers/nats-server.js';
+import type { TestServer } from '../helpers/server.js';
 import { clusterSubjects } from '../../src/cluster/nats/subjects.js';
 import { messageHeaders } from '../../src/cluster/nats/wire.js';
 import type { StoredMessage } from '../../src/store/ports.js';
-import { waitUntil } from './helpers.js';
+import { natsAndNode, waitUntil } from './helpers.js';
 import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 
 describe('cluster: $SYS topics from another node', () => {
-  let nats: NatsServerHandle;
   let node: TestServer;
   let raw: NatsConnection;
+  let stop: () => Promise<void>;
   before(async () => {
-    nats = await startNatsServer();
-    node = await startTestServer({
-      clusterNatsUrl: nats.url,
+    let nats: NatsServerHandle;
+    ({ nats, node, stop } = await natsAndNode({
       clusterNodeId: 'a',
       clusterSubjectPrefix: 'sx',
       sysIntervalSec: '0',
       maxRetainedMessages: '50',
       maxRetainedBytes: String(1024 * 1024),
-    });
+    }));
     raw = await connect({ servers: nats.url });
   });
   after(async () => {
     await raw.close();
-    await node.close();
-    await nats.stop();
+    await stop();
   });
 
   it('a peer\'s retained messages on ordinary topics are held within the retained budget', async () => {

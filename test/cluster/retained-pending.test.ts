@@ -10,37 +10,36 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
 import { connectClient, endClient } from '../helpers/mqttjs.js';
 import { fullGc, liveBytes, MiB } from '../helpers/heap.js';
-import { waitUntil } from './helpers.js';
+import { natsAndNode, waitUntil } from './helpers.js';
 import { http, parsePrometheus, sampleValue } from '../observe/helpers.js';
 
 describe('cluster: retained writes waiting for JetStream', () => {
   const dir = mkdtempSync(join(tmpdir(), 'starling-rp-'));
-  let nats: NatsServerHandle;
   let node: TestServer;
+  let stop: () => Promise<void>;
   let pub: MqttClient | undefined;
   before(async () => {
     // A user who may publish and subscribe on everything except the JetStream API.
     const conf = join(dir, 'nats.conf');
     writeFileSync(conf, 'authorization { users = [ { user: node, password: secret, permissions: { publish: { deny: ["$JS.API.>"] } } } ] }\n');
-    nats = await startNatsServer({ args: ['-c', conf] });
-    node = await startTestServer({
-      clusterNatsUrl: nats.url,
-      clusterNatsUser: 'node',
-      clusterNatsPassword: 'secret',
-      clusterNodeId: 'a',
-      clusterSubjectPrefix: 'rp',
-      maxRetainedBytes: String(2 * MiB),
-      mqttMessageMaxLength: String(600 * 1024),
-    });
+    ({ node, stop } = await natsAndNode(
+      {
+        clusterNatsUser: 'node',
+        clusterNatsPassword: 'secret',
+        clusterNodeId: 'a',
+        clusterSubjectPrefix: 'rp',
+        maxRetainedBytes: String(2 * MiB),
+        mqttMessageMaxLength: String(600 * 1024),
+      },
+      { args: ['-c', conf] },
+    ));
   });
   after(async () => {
     if (pub) await endClient(pub, true);
-    await node.close();
-    await nats.stop();
+    await stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
